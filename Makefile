@@ -1,0 +1,134 @@
+# rtmp2sip - plain GNU make. `make help` lists the targets.
+#
+#   make                 build the daemons, test tools and unit tests
+#   make run             install missing dependencies, build, start redis + signaler (+ workers)
+#   make test            unit + integration tests + fuzz smoke; ends with "N passed, N failed"
+#   make bench           benchmarks that print figures
+#   make fuzz            run every fuzz target for FUZZ_SECONDS (default 300) each
+#   make deps            install the Debian packages the project needs
+#   make SANITIZER=address|undefined ...   build with a sanitizer (own build folder)
+
+SHELL := /bin/bash
+CC ?= cc
+SANITIZER ?=
+BUILD := build$(if $(SANITIZER),-$(SANITIZER))
+
+PKGS := openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wno-unused-parameter -Wpointer-arith -Wvla
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+OPT ?= -O2 -g
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Icommon -Isignaler $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(EXTRA_LDFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+
+ifneq ($(SANITIZER),)
+CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+
+.PHONY: all daemons tests tools fuzz-build run test unit integration fuzz-smoke fuzz bench deps \
+	check-deps clean help format
+
+all: daemons tools tests
+
+daemons: $(BUILD)/signaler
+tests: $(UNIT_BIN)
+tools: $(TOOL_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libsignaler.a: $(SIGNALER_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test tools: rtmp_client links librtmp (a client library no one here wrote).
+$(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz targets: clang + libFuzzer with ASan and UBSan, built from the module sources directly.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Icommon -Isignaler $(PKG_CFLAGS)
+fuzz-build: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(SIGNALER_SRC) $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(SIGNALER_SRC) $(COMMON_SRC) $(PKG_LIBS) -lm
+
+deps:
+	@scripts/deps.sh install
+
+check-deps:
+	@scripts/deps.sh check || scripts/deps.sh install
+
+run: check-deps
+	@$(MAKE) --no-print-directory daemons
+	@BUILD=$(BUILD) scripts/run.sh
+
+test: check-deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz-build
+	@BUILD=$(BUILD) scripts/test.sh all
+
+unit: all
+	@BUILD=$(BUILD) scripts/test.sh unit
+
+integration: all
+	@BUILD=$(BUILD) scripts/test.sh integration
+
+fuzz-smoke: fuzz-build
+	@BUILD=$(BUILD) scripts/test.sh fuzz
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
+
+bench: check-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/bench.sh
+
+format:
+	clang-format -i $(wildcard common/*.[ch] signaler/*.[ch] mediaworker/*.[ch] tests/*/*.[ch])
+
+clean:
+	rm -rf build build-* 
+
+help:
+	@sed -n '1,12p' Makefile
+
+-include $(shell find build* -name '*.d' 2>/dev/null)

@@ -1,0 +1,421 @@
+/*
+ * evloop.c - a single-threaded epoll loop with a timer heap.
+ *
+ * Each iteration:
+ *
+ *     +--> before-sleep hooks --> epoll_wait(timeout = next timer) --> dispatch fd events
+ *     |                                                                        |
+ *     +------------------- free deleted handles <-- fire due timers <----------+
+ *
+ * A handle deleted while its events are still queued in the current batch is only marked dead
+ * and freed at the end of the iteration, so callbacks may delete any handle at any time.
+ */
+#include "evloop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EV_BATCH 256
+#define EV_MAX_HOOKS 8
+#define EV_MAX_SIGNALS 8
+
+struct ev_io {
+	struct evloop *loop;
+	int fd;
+	unsigned events;
+	bool dead;
+	ev_io_cb cb;
+	void *arg;
+	struct ev_io *next_dead;
+};
+
+struct ev_timer {
+	struct evloop *loop;
+	uint64_t when;
+	size_t heap_idx; /* SIZE_MAX when not armed */
+	ev_timer_cb cb;
+	void *arg;
+};
+
+struct ev_hook {
+	ev_hook_cb cb;
+	void *arg;
+};
+
+struct ev_sig {
+	int signo;
+	ev_signal_cb cb;
+	void *arg;
+};
+
+struct evloop {
+	int epfd;
+	bool stop;
+	uint64_t now;
+	struct ev_timer **heap;
+	size_t heap_len, heap_cap;
+	size_t n_timers; /* timers alive: the heap always has room for all of them */
+	struct ev_io *dead;
+	struct ev_hook hooks[EV_MAX_HOOKS];
+	size_t n_hooks;
+	int sigfd;
+	struct ev_io *sig_io;
+	sigset_t sigmask;
+	struct ev_sig sigs[EV_MAX_SIGNALS];
+	size_t n_sigs;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct evloop *evloop_new(void)
+{
+	struct evloop *loop = calloc(1, sizeof(*loop));
+
+	if (!loop)
+		return NULL;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		free(loop);
+		return NULL;
+	}
+	loop->sigfd = -1;
+	sigemptyset(&loop->sigmask);
+	loop->now = mono_ms();
+	return loop;
+}
+
+static void free_dead(struct evloop *loop)
+{
+	while (loop->dead) {
+		struct ev_io *io = loop->dead;
+
+		loop->dead = io->next_dead;
+		free(io);
+	}
+}
+
+void evloop_destroy(struct evloop **loopp)
+{
+	struct evloop *loop = loopp ? *loopp : NULL;
+
+	if (!loop)
+		return;
+	evloop_io_del(&loop->sig_io);
+	if (loop->sigfd >= 0)
+		close(loop->sigfd);
+	for (size_t i = 0; i < loop->heap_len; i++)
+		loop->heap[i]->heap_idx = SIZE_MAX;
+	free(loop->heap);
+	free_dead(loop);
+	close(loop->epfd);
+	free(loop);
+	*loopp = NULL;
+}
+
+static uint32_t to_epoll(unsigned events)
+{
+	return (events & EV_READ ? EPOLLIN : 0) | (events & EV_WRITE ? EPOLLOUT : 0);
+}
+
+struct ev_io *evloop_io_add(struct evloop *loop, int fd, unsigned events, ev_io_cb cb, void *arg)
+{
+	struct epoll_event ev = {0};
+	struct ev_io *io = calloc(1, sizeof(*io));
+
+	if (!io)
+		return NULL;
+	io->loop = loop;
+	io->fd = fd;
+	io->events = events;
+	io->cb = cb;
+	io->arg = arg;
+	ev.events = to_epoll(events);
+	ev.data.ptr = io;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int e = errno;
+
+		free(io);
+		errno = e;
+		return NULL;
+	}
+	return io;
+}
+
+int evloop_io_set(struct ev_io *io, unsigned events)
+{
+	struct epoll_event ev = {0};
+
+	if (io->dead)
+		return -EBADF;
+	if (events == io->events)
+		return 0;
+	ev.events = to_epoll(events);
+	ev.data.ptr = io;
+	if (epoll_ctl(io->loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+		return -errno;
+	io->events = events;
+	return 0;
+}
+
+unsigned evloop_io_events(const struct ev_io *io)
+{
+	return io->events;
+}
+
+void evloop_io_del(struct ev_io **iop)
+{
+	struct ev_io *io = iop ? *iop : NULL;
+
+	if (!io)
+		return;
+	*iop = NULL;
+	if (io->dead)
+		return;
+	epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->dead = true;
+	io->next_dead = io->loop->dead;
+	io->loop->dead = io;
+}
+
+/* Timer heap ordered by expiry. */
+
+static void heap_swap(struct evloop *loop, size_t a, size_t b)
+{
+	struct ev_timer *t = loop->heap[a];
+
+	loop->heap[a] = loop->heap[b];
+	loop->heap[b] = t;
+	loop->heap[a]->heap_idx = a;
+	loop->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct evloop *loop, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (loop->heap[parent]->when <= loop->heap[i]->when)
+			break;
+		heap_swap(loop, i, parent);
+		i = parent;
+	}
+}
+
+static void heap_down(struct evloop *loop, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, min = i;
+
+		if (l < loop->heap_len && loop->heap[l]->when < loop->heap[min]->when)
+			min = l;
+		if (r < loop->heap_len && loop->heap[r]->when < loop->heap[min]->when)
+			min = r;
+		if (min == i)
+			break;
+		heap_swap(loop, i, min);
+		i = min;
+	}
+}
+
+static void heap_remove(struct evloop *loop, size_t i)
+{
+	struct ev_timer *t = loop->heap[i];
+
+	loop->heap_len--;
+	if (i != loop->heap_len) {
+		loop->heap[i] = loop->heap[loop->heap_len];
+		loop->heap[i]->heap_idx = i;
+		heap_down(loop, i);
+		heap_up(loop, i);
+	}
+	t->heap_idx = SIZE_MAX;
+}
+
+struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_cb cb, void *arg)
+{
+	struct ev_timer *t;
+
+	if (loop->n_timers == loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct ev_timer **h = realloc(loop->heap, cap * sizeof(*h));
+
+		if (!h)
+			return NULL;
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	loop->n_timers++;
+	t->loop = loop;
+	t->heap_idx = SIZE_MAX;
+	t->cb = cb;
+	t->arg = arg;
+	return t;
+}
+
+void evloop_timer_start(struct ev_timer *t, uint64_t ms)
+{
+	struct evloop *loop = t->loop;
+
+	t->when = loop->now + ms;
+	if (t->heap_idx != SIZE_MAX) {
+		heap_down(loop, t->heap_idx);
+		heap_up(loop, t->heap_idx);
+		return;
+	}
+	/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
+	t->heap_idx = loop->heap_len++;
+	loop->heap[t->heap_idx] = t;
+	heap_up(loop, t->heap_idx);
+}
+
+void evloop_timer_stop(struct ev_timer *t)
+{
+	if (t && t->heap_idx != SIZE_MAX)
+		heap_remove(t->loop, t->heap_idx);
+}
+
+bool evloop_timer_armed(const struct ev_timer *t)
+{
+	return t->heap_idx != SIZE_MAX;
+}
+
+void evloop_timer_del(struct ev_timer **tp)
+{
+	struct ev_timer *t = tp ? *tp : NULL;
+
+	if (!t)
+		return;
+	evloop_timer_stop(t);
+	t->loop->n_timers--;
+	free(t);
+	*tp = NULL;
+}
+
+int evloop_before_sleep(struct evloop *loop, ev_hook_cb cb, void *arg)
+{
+	if (loop->n_hooks == EV_MAX_HOOKS)
+		return -ENOMEM;
+	loop->hooks[loop->n_hooks++] = (struct ev_hook){.cb = cb, .arg = arg};
+	return 0;
+}
+
+static void signal_ready(struct evloop *loop, struct ev_io *io, int fd, unsigned events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		for (size_t i = 0; i < loop->n_sigs; i++)
+			if (loop->sigs[i].signo == (int)si.ssi_signo)
+				loop->sigs[i].cb(loop, (int)si.ssi_signo, loop->sigs[i].arg);
+	}
+}
+
+int evloop_signal(struct evloop *loop, int signo, ev_signal_cb cb, void *arg)
+{
+	int fd;
+
+	if (loop->n_sigs == EV_MAX_SIGNALS)
+		return -ENOMEM;
+	sigaddset(&loop->sigmask, signo);
+	if (sigprocmask(SIG_BLOCK, &loop->sigmask, NULL) < 0)
+		return -errno;
+	fd = signalfd(loop->sigfd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (loop->sigfd < 0) {
+		loop->sigfd = fd;
+		loop->sig_io = evloop_io_add(loop, fd, EV_READ, signal_ready, NULL);
+		if (!loop->sig_io)
+			return -errno;
+	}
+	loop->sigs[loop->n_sigs++] = (struct ev_sig){.signo = signo, .cb = cb, .arg = arg};
+	return 0;
+}
+
+uint64_t evloop_now(const struct evloop *loop)
+{
+	return loop->now;
+}
+
+static void fire_timers(struct evloop *loop)
+{
+	/* Timers armed by callbacks for "now" wait for the next iteration: no starvation. */
+	uint64_t now = loop->now;
+
+	while (loop->heap_len > 0 && loop->heap[0]->when <= now) {
+		struct ev_timer *t = loop->heap[0];
+
+		heap_remove(loop, 0);
+		t->cb(loop, t, t->arg);
+	}
+}
+
+int evloop_run_once(struct evloop *loop, int max_wait_ms)
+{
+	struct epoll_event evs[EV_BATCH];
+	int timeout = max_wait_ms, n;
+
+	for (size_t i = 0; i < loop->n_hooks; i++)
+		loop->hooks[i].cb(loop, loop->hooks[i].arg);
+	loop->now = mono_ms();
+	if (loop->heap_len > 0) {
+		uint64_t when = loop->heap[0]->when;
+		int until = when <= loop->now ? 0 : (int)(when - loop->now > 60000 ? 60000 : when - loop->now);
+
+		if (timeout < 0 || until < timeout)
+			timeout = until;
+	}
+	n = epoll_wait(loop->epfd, evs, EV_BATCH, timeout);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	loop->now = mono_ms();
+	for (int i = 0; i < n; i++) {
+		struct ev_io *io = evs[i].data.ptr;
+		unsigned ready = 0;
+
+		if (io->dead)
+			continue;
+		if (evs[i].events & EPOLLIN)
+			ready |= EV_READ;
+		if (evs[i].events & EPOLLOUT)
+			ready |= EV_WRITE;
+		if (evs[i].events & (EPOLLERR | EPOLLHUP))
+			ready |= EV_ERROR | (io->events & EV_READ);
+		io->cb(loop, io, io->fd, ready, io->arg);
+	}
+	fire_timers(loop);
+	free_dead(loop);
+	return 0;
+}
+
+int evloop_run(struct evloop *loop)
+{
+	loop->stop = false;
+	while (!loop->stop) {
+		int r = evloop_run_once(loop, -1);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void evloop_stop(struct evloop *loop)
+{
+	loop->stop = true;
+}

@@ -1,0 +1,50 @@
+/*
+ * app.h - RTMP applications: the first path element of the URL (rtmp://host/<app>/...) selects
+ * one from a table. Each app decides what connect, publish, play and media mean.
+ */
+#ifndef RS_APP_H
+#define RS_APP_H
+
+#include "rtmp_conn.h"
+
+#include <stddef.h>
+
+struct amf_value;
+
+struct rtmp_app {
+	const char *name;
+
+	/*
+	 * A client connects. @cmdobj is the connect command object, @args the list of values
+	 * after it (may be empty). Return 0 to accept now, 1 when the decision comes later through
+	 * rtmp_conn_accept()/rtmp_conn_reject(), or a negative errno with @why filled to reject.
+	 */
+	int (*connect)(struct rtmp_conn *c, const struct amf_value *cmdobj,
+		       const struct amf_value *args, char *why, size_t whylen);
+
+	/* A command the core does not know. @args is the whole decoded command (name, txid,
+	 * object, arguments...). Return 0 when handled, -ENOENT when unknown to the app. */
+	int (*command)(struct rtmp_conn *c, uint32_t stream_id, const char *name, double txid,
+		       const struct amf_value *args);
+
+	/* The client publishes or plays @s (its name is set). Return 0, or a negative errno with
+	 * @why filled: the core then answers with a failure status. */
+	int (*publish)(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen);
+	int (*play)(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen);
+
+	/* Audio, video or data from a publishing stream. */
+	void (*media)(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m);
+
+	/* @s stops publishing or playing (unpublish, closeStream, deleteStream, disconnect). */
+	void (*stop)(struct rtmp_conn *c, struct rtmp_stream *s);
+
+	/* The connection is going away (after stop for each active stream). */
+	void (*disconnect)(struct rtmp_conn *c);
+};
+
+/* The app named @name (length @len, not NUL-terminated), or NULL. */
+const struct rtmp_app *app_find(const char *name, size_t len);
+
+extern const struct rtmp_app app_echo;
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * app_echo.c - the "echo" app: what a client publishes to echo/<name> is delivered to every
+ * client playing echo/<name>. A microphone test for users and the test bed of the RTMP core.
+ *
+ * Players may come before the publisher (they wait) and after it (they join mid-stream: the
+ * cached metadata and codec headers are sent first). Timestamps are rebased per player so each
+ * starts at 0 and stays monotonic; a slow player only loses its own media.
+ */
+#include "app.h"
+
+#include "amf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ECHO_BUCKETS 256
+
+struct echo_player {
+	struct rtmp_conn *conn;
+	struct rtmp_stream *stream;
+	bool started;      /* a first message went out: base is set */
+	uint32_t base;     /* publisher timestamp that maps to 0 for this player */
+	uint32_t last_ts;  /* last timestamp sent, to keep them monotonic */
+	struct echo_player *next, *prev;
+	struct echo_stream *es;
+};
+
+struct echo_stream {
+	char name[RTMP_NAME_MAX]; /* "<app instance>/<stream name>" */
+	struct rtmp_conn *publisher;
+	struct rtmp_stream *pub_stream;
+	struct echo_player *players;
+	struct buf metadata;     /* onMetaData body, AMF0 */
+	struct buf audio_header; /* AAC sequence header, when the codec has one */
+	struct buf video_header; /* AVC sequence header */
+	struct echo_stream *next;
+};
+
+static struct echo_stream *streams[ECHO_BUCKETS];
+
+static struct echo_stream **find_slot(const char *name)
+{
+	uint32_t h = 2166136261u;
+	struct echo_stream **pp;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	pp = &streams[h % ECHO_BUCKETS];
+	while (*pp && strcmp((*pp)->name, name) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* The stream for @s of @c, created when @create. */
+static struct echo_stream *get_stream(struct rtmp_conn *c, const struct rtmp_stream *s, bool create)
+{
+	char name[RTMP_NAME_MAX];
+	struct echo_stream **pp;
+	int n;
+
+	n = snprintf(name, sizeof(name), "%s/%s", rtmp_conn_app_name(c), s->name);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return NULL;
+	pp = find_slot(name);
+	if (!*pp && create) {
+		*pp = calloc(1, sizeof(**pp));
+		if (*pp)
+			memcpy((*pp)->name, name, (size_t)n + 1);
+	}
+	return *pp;
+}
+
+static void release_if_unused(struct echo_stream *es)
+{
+	struct echo_stream **pp;
+
+	if (es->publisher || es->players)
+		return;
+	pp = find_slot(es->name);
+	if (*pp == es)
+		*pp = es->next;
+	buf_free(&es->metadata);
+	buf_free(&es->audio_header);
+	buf_free(&es->video_header);
+	free(es);
+}
+
+static int echo_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
+			const struct amf_value *args, char *why, size_t whylen)
+{
+	return 0;
+}
+
+/* echo(args...): answers _result(txid, null, args...), a round trip of any AMF value. */
+static int echo_command(struct rtmp_conn *c, uint32_t stream_id, const char *name, double txid,
+			const struct amf_value *args)
+{
+	struct buf b = {0};
+	int err = 0;
+
+	if (strcmp(name, "echo") != 0)
+		return -ENOENT;
+	if (amf0_put_string(&b, "_result") < 0 || amf0_put_number(&b, txid) < 0 ||
+	    amf0_put_null(&b) < 0)
+		err = -ENOMEM;
+	for (size_t i = 3; !err && i < amf_count(args); i++)
+		err = amf0_encode(&b, amf_index(args, i));
+	if (err)
+		rtmp_conn_close(c, "cannot encode the echo reply: %s", strerror(-err));
+	else
+		rtmp_conn_send_command(c, stream_id, &b);
+	buf_free(&b);
+	return 0;
+}
+
+static int echo_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
+{
+	struct echo_stream *es = get_stream(c, s, true);
+
+	if (!es) {
+		snprintf(why, whylen, "Stream name too long");
+		return -ENAMETOOLONG;
+	}
+	if (es->publisher) {
+		snprintf(why, whylen, "%s is already being published", s->name);
+		return -EBUSY;
+	}
+	es->publisher = c;
+	es->pub_stream = s;
+	s->app_data = es;
+	for (struct echo_player *p = es->players; p; p = p->next) {
+		p->started = false;
+		rtmp_conn_send_status(p->conn, p->stream->id, "status",
+				      "NetStream.Play.PublishNotify", "Stream is now published.");
+	}
+	return 0;
+}
+
+static int echo_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
+{
+	struct echo_stream *es = get_stream(c, s, true);
+	struct echo_player *p;
+
+	if (!es) {
+		snprintf(why, whylen, "Stream name too long");
+		return -ENAMETOOLONG;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(why, whylen, "Out of memory");
+		release_if_unused(es);
+		return -ENOMEM;
+	}
+	p->conn = c;
+	p->stream = s;
+	p->es = es;
+	p->next = es->players;
+	if (es->players)
+		es->players->prev = p;
+	es->players = p;
+	s->app_data = p;
+	return 0;
+}
+
+static void send_to_player(struct echo_player *p, uint8_t type, uint32_t ts, const uint8_t *data,
+			   uint32_t len)
+{
+	uint32_t out;
+
+	if (!p->started) {
+		struct echo_stream *es = p->es;
+
+		p->started = true;
+		p->base = ts;
+		p->last_ts = 0;
+		/* A player joining mid-stream needs what the publisher said at its start. */
+		if (buf_used(&es->metadata))
+			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
+					     buf_head(&es->metadata), (uint32_t)buf_used(&es->metadata));
+		if (buf_used(&es->audio_header) && type == RTMP_MSG_AUDIO &&
+		    (len < 2 || data[1] != 0))
+			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_AUDIO, 0,
+					     buf_head(&es->audio_header),
+					     (uint32_t)buf_used(&es->audio_header));
+		if (buf_used(&es->video_header) && type == RTMP_MSG_VIDEO &&
+		    (len < 2 || data[1] != 0))
+			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_VIDEO, 0,
+					     buf_head(&es->video_header),
+					     (uint32_t)buf_used(&es->video_header));
+	}
+	out = ts - p->base;
+	/* A publisher timestamp that goes backwards (or before this player's base) is held at
+	 * the last one sent: players must never see time run backwards. */
+	if ((int32_t)(out - p->last_ts) < 0)
+		out = p->last_ts;
+	p->last_ts = out;
+	rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
+}
+
+/* Keeps @m as the cached header @cache when it is a codec sequence header. */
+static void cache_header(struct rtmp_conn *c, struct buf *cache, const struct rtmp_msg *m)
+{
+	bool is_header;
+
+	if (m->len < 2)
+		return;
+	if (m->type == RTMP_MSG_AUDIO)
+		is_header = (m->data[0] >> 4) == 10 && m->data[1] == 0; /* AAC config */
+	else
+		is_header = (m->data[0] & 0x0f) == 7 && m->data[1] == 0; /* AVC config */
+	if (!is_header)
+		return;
+	buf_reset(cache);
+	if (buf_append(cache, m->data, m->len) < 0)
+		log_warn(rtmp_conn_sid(c), "echo: no memory to cache a codec header");
+}
+
+/* "@setDataFrame", "onMetaData", {...}: kept and passed on without the first value. */
+static void handle_data(struct rtmp_conn *c, struct echo_stream *es, const struct rtmp_msg *m)
+{
+	static const uint8_t set_data_frame[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D', 'a',
+						 't', 'a', 'F', 'r', 'a', 'm', 'e'};
+	const uint8_t *data = m->data;
+	uint32_t len = m->len;
+
+	if (m->type == RTMP_MSG_DATA_AMF3 && len > 0 && data[0] == 0) {
+		data++;
+		len--;
+	}
+	if (len > sizeof(set_data_frame) && memcmp(data, set_data_frame, sizeof(set_data_frame)) == 0) {
+		data += sizeof(set_data_frame);
+		len -= (uint32_t)sizeof(set_data_frame);
+		buf_reset(&es->metadata);
+		if (buf_append(&es->metadata, data, len) < 0)
+			log_warn(rtmp_conn_sid(c), "echo: no memory to keep metadata");
+	}
+	for (struct echo_player *p = es->players; p; p = p->next)
+		send_to_player(p, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
+}
+
+static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m)
+{
+	struct echo_stream *es = s->app_data;
+
+	if (!es)
+		return;
+	switch (m->type) {
+	case RTMP_MSG_AUDIO:
+		cache_header(c, &es->audio_header, m);
+		break;
+	case RTMP_MSG_VIDEO:
+		cache_header(c, &es->video_header, m);
+		break;
+	case RTMP_MSG_DATA_AMF0:
+	case RTMP_MSG_DATA_AMF3:
+		handle_data(c, es, m);
+		return;
+	default:
+		return;
+	}
+	for (struct echo_player *p = es->players; p; p = p->next)
+		send_to_player(p, m->type, m->timestamp, m->data, m->len);
+}
+
+static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
+{
+	if (s->state == RTMP_STREAM_PUBLISHING) {
+		struct echo_stream *es = s->app_data;
+
+		if (!es)
+			return;
+		es->publisher = NULL;
+		es->pub_stream = NULL;
+		buf_reset(&es->metadata);
+		buf_reset(&es->audio_header);
+		buf_reset(&es->video_header);
+		for (struct echo_player *p = es->players; p; p = p->next) {
+			rtmp_conn_send_status(p->conn, p->stream->id, "status",
+					      "NetStream.Play.UnpublishNotify",
+					      "Stream is now unpublished.");
+			rtmp_conn_send_user_control(p->conn, 1, p->stream->id); /* StreamEOF */
+		}
+		if (!rtmp_conn_closing(c))
+			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",
+					      "Stream is now unpublished.");
+		release_if_unused(es);
+	} else if (s->state == RTMP_STREAM_PLAYING) {
+		struct echo_player *p = s->app_data;
+		struct echo_stream *es;
+
+		if (!p)
+			return;
+		es = p->es;
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			es->players = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+		free(p);
+		release_if_unused(es);
+	}
+}
+
+const struct rtmp_app app_echo = {
+	.name = "echo",
+	.connect = echo_connect,
+	.command = echo_command,
+	.publish = echo_publish,
+	.play = echo_play,
+	.media = echo_media,
+	.stop = echo_stop,
+};
