@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void on_stats_signal(struct evloop *loop, int signo, void *arg)
+{
+	rtmp_server_log_stats(arg);
+}
+
 static void on_stop_signal(struct evloop *loop, int signo, void *arg)
 {
 	log_info(NULL, "signal %d: shutting down", signo);
@@ -52,9 +57,12 @@ int main(int argc, char **argv)
 	srv = rtmp_server_new(loop, config_str("RTMP_BIND", "127.0.0.1"), (int)port, &lim);
 	if (!srv)
 		goto out_loop;
+	if (evloop_signal(loop, SIGUSR1, on_stats_signal, srv) < 0)
+		log_warn(NULL, "SIGUSR1 statistics unavailable");
 	log_info(NULL, "signaler ready");
 	if (evloop_run(loop) == 0)
 		ret = 0;
+	rtmp_server_log_stats(srv);
 	rtmp_server_destroy(&srv);
 	log_info(NULL, "signaler stopped");
 out_loop:

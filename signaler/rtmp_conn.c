@@ -354,6 +354,7 @@ int rtmp_conn_send(struct rtmp_conn *c, const struct rtmp_msg *m)
 		rtmp_conn_close(c, "cannot queue output: %s", strerror(-err));
 		return err;
 	}
+	rtmp_server_stats(c->srv)->msgs_out++;
 	mark_pending(c);
 	return 0;
 }
@@ -428,6 +429,7 @@ int rtmp_conn_send_media(struct rtmp_conn *c, uint32_t stream_id, uint8_t type,
 	if (c->closing || c->close_after_flush)
 		return -EPIPE;
 	if (buf_used(&c->out) > c->lim->max_out_queue) {
+		rtmp_server_stats(c->srv)->media_dropped++;
 		if (c->media_dropped++ == 0)
 			log_warn(c->sid, "output queue above %zu bytes: dropping media until it drains",
 				 c->lim->max_out_queue);
@@ -811,6 +813,7 @@ static void process_chunks(struct rtmp_conn *c)
 		}
 		if (r == 0)
 			return;
+		rtmp_server_stats(c->srv)->msgs_in++;
 		handle_message(c, &m);
 	}
 }
@@ -875,11 +878,15 @@ static void read_input(struct rtmp_conn *c)
 		}
 		c->in.len += (size_t)n;
 		c->bytes_in += (uint64_t)n;
+		rtmp_server_stats(c->srv)->bytes_in += (uint64_t)n;
 		c->last_input = evloop_now(c->loop);
 		c->ping_sent = false;
 		budget -= (size_t)n;
 		process_input(c);
 		if (c->close_after_flush)
+			return;
+		/* A short read drained the socket: skip the read that would only say EAGAIN. */
+		if ((size_t)n < room)
 			return;
 	}
 }
@@ -898,6 +905,7 @@ static void write_output(struct rtmp_conn *c)
 			return;
 		}
 		buf_consume(&c->out, (size_t)n);
+		rtmp_server_stats(c->srv)->bytes_out += (uint64_t)n;
 	}
 	if (buf_used(&c->out) == 0 && c->close_after_flush) {
 		rtmp_conn_close(c, "done");

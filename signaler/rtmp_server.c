@@ -39,6 +39,7 @@ struct rtmp_server {
 	unsigned n_conns;
 	struct rtmp_conn *all;
 	struct rtmp_conn *pending;
+	struct rtmp_stats stats;
 	struct ip_count *ips[IP_BUCKETS];
 };
 
@@ -143,16 +144,19 @@ static void on_accept(struct evloop *loop, struct ev_io *io, int lfd, unsigned e
 		if (srv->n_conns >= srv->lim.max_connections) {
 			log_warn(NULL, "rtmp: refused %s: %u connections open (RTMP_MAX_CONNECTIONS)",
 				 who, srv->n_conns);
+			srv->stats.refused++;
 			close(fd);
 			continue;
 		}
 		if (!take_ip(srv, &peer)) {
 			log_warn(NULL, "rtmp: refused %s: %u connections from this address (RTMP_MAX_CONN_PER_IP)",
 				 who, srv->lim.max_conn_per_ip);
+			srv->stats.refused++;
 			close(fd);
 			continue;
 		}
 		srv->n_conns++;
+		srv->stats.accepted++;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = rtmp_conn_new(srv, loop, fd, &peer, ++srv->next_id);
 		if (!c) {
@@ -273,4 +277,20 @@ struct rtmp_conn **rtmp_server_all_head(struct rtmp_server *srv)
 struct rtmp_conn **rtmp_server_pending_head(struct rtmp_server *srv)
 {
 	return &srv->pending;
+}
+
+struct rtmp_stats *rtmp_server_stats(struct rtmp_server *srv)
+{
+	return &srv->stats;
+}
+
+void rtmp_server_log_stats(struct rtmp_server *srv)
+{
+	const struct rtmp_stats *st = &srv->stats;
+
+	log_info(NULL, "stats: connections=%u accepted=%llu refused=%llu msgs_in=%llu msgs_out=%llu bytes_in=%llu bytes_out=%llu media_dropped=%llu",
+		 srv->n_conns, (unsigned long long)st->accepted, (unsigned long long)st->refused,
+		 (unsigned long long)st->msgs_in, (unsigned long long)st->msgs_out,
+		 (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+		 (unsigned long long)st->media_dropped);
 }

@@ -28,6 +28,20 @@ unsigned rtmp_server_conn_count(const struct rtmp_server *srv);
 
 const struct rtmp_limits *rtmp_server_limits(const struct rtmp_server *srv);
 
+/* Totals since start, for operators and benchmarks. */
+struct rtmp_stats {
+	uint64_t accepted, refused;
+	uint64_t msgs_in, msgs_out;
+	uint64_t bytes_in, bytes_out;
+	uint64_t media_dropped;
+};
+
+/* The server's counters; connections update them. */
+struct rtmp_stats *rtmp_server_stats(struct rtmp_server *srv);
+
+/* Logs the counters and the connection count as one line. */
+void rtmp_server_log_stats(struct rtmp_server *srv);
+
 /* For rtmp_conn.c: the heads of the lists of all connections and of connections with pending
  * output or a pending close. The links live in the connections. */
 struct rtmp_conn **rtmp_server_all_head(struct rtmp_server *srv);
