@@ -13,7 +13,7 @@ CC ?= cc
 SANITIZER ?=
 BUILD := build$(if $(SANITIZER),-$(SANITIZER))
 
-PKGS := openssl
+PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -27,7 +27,7 @@ WARN += -Werror
 endif
 
 OPT ?= -O2 -g
-CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Icommon -Isignaler $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP -Icommon -Isignaler -Imediaworker $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -40,6 +40,9 @@ COMMON_SRC := $(wildcard common/*.c)
 SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)
+MEDIAWORKER_SRC := $(filter-out mediaworker/main.c,$(wildcard mediaworker/*.c))
+MEDIAWORKER_OBJ := $(MEDIAWORKER_SRC:%.c=$(BUILD)/obj/%.o)
+MEDIAWORKER_BIN := $(if $(wildcard mediaworker/main.c),$(BUILD)/mediaworker)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -53,7 +56,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
 all: daemons tools tests
 
-daemons: $(BUILD)/signaler
+daemons: $(BUILD)/signaler $(MEDIAWORKER_BIN)
 tests: $(UNIT_BIN)
 tools: $(TOOL_BIN)
 
@@ -67,10 +70,16 @@ $(BUILD)/libcommon.a: $(COMMON_OBJ)
 $(BUILD)/libsignaler.a: $(SIGNALER_OBJ)
 	$(AR) rcs $@ $^
 
+$(BUILD)/libmediaworker.a: $(MEDIAWORKER_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -79,17 +88,17 @@ $(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
 
-$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Fuzz targets: clang + libFuzzer with ASan and UBSan, built from the module sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -Icommon -Isignaler $(PKG_CFLAGS)
+	-fno-sanitize-recover=undefined -Icommon -Isignaler -Imediaworker $(PKG_CFLAGS)
 fuzz-build: $(FUZZ_BIN)
-build-fuzz/%: tests/fuzz/%.c $(SIGNALER_SRC) $(COMMON_SRC)
+build-fuzz/%: tests/fuzz/%.c $(SIGNALER_SRC) $(MEDIAWORKER_SRC) $(COMMON_SRC)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(SIGNALER_SRC) $(COMMON_SRC) $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< $(SIGNALER_SRC) $(MEDIAWORKER_SRC) $(COMMON_SRC) $(PKG_LIBS) -lm
 
 deps:
 	@scripts/deps.sh install
