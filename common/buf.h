@@ -26,7 +26,7 @@ static inline size_t buf_used(const struct buf *b)
 /* First unconsumed byte. */
 static inline const uint8_t *buf_head(const struct buf *b)
 {
-	return b->data + b->off;
+	return b->data ? b->data + b->off : NULL;
 }
 
 /* Makes room for @n more bytes; returns 0 or -ENOMEM. */

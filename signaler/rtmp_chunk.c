@@ -9,9 +9,9 @@
  *     -> payload (min(chunk size, bytes left in the message))
  *     -> message complete? deliver : wait for the next chunk of that stream
  *
- * A chunk header is parsed only once all its bytes are available; payload bytes are copied
- * as they come. A message's buffer grows with the bytes received, never with the length the
- * peer announced, so memory follows what the peer really sent.
+ * A chunk is parsed and consumed only once all its bytes (header and payload) are available.
+ * A message's buffer grows with the bytes received, never with the length the peer announced,
+ * so memory follows what the peer really sent.
  *
  * fmt 3 starting a new message reuses the previous header's timestamp field as its delta; after
  * a fmt 0 header that field is the absolute timestamp, as the specification's wording and the
@@ -207,16 +207,22 @@ int rtmp_chunk_read(struct rtmp_chunk_reader *r, const uint8_t *in, size_t len, 
 			ext = ts_field == TS_EXTENDED;
 		}
 		need = hdr_len[fmt] + (ext ? 4u : 0u);
-		if (len - p < need)
-			return 0;
-		if (ext && (fmt <= 2 || new_msg)) {
-			ts_field = rd_be32(in + p + hdr_len[fmt]);
-		} else if (ext) {
+		if (ext && fmt == 3 && !new_msg) {
 			/* Some clients repeat the extended timestamp on continuation chunks and
-			 * some do not: take the 4 bytes only when they repeat the value. */
-			if (rd_be32(in + p) != cs->ts_field)
+			 * some do not: take the 4 bytes only when they repeat the value. Bytes
+			 * that already differ settle it, so a last chunk shorter than 4 bytes
+			 * is not held back waiting for bytes the peer will never send. */
+			uint8_t rep[4];
+			size_t have = len - p < 4 ? len - p : 4;
+
+			wr_be32(rep, cs->ts_field);
+			if (memcmp(in + p, rep, have) != 0)
 				need = 0;
 		}
+		if (len - p < need)
+			return 0;
+		if (ext && (fmt <= 2 || new_msg))
+			ts_field = rd_be32(in + p + hdr_len[fmt]);
 		if (fmt <= 1) {
 			mlen = rd_be24(in + p + 3);
 			if (mlen > r->lim.max_message)
@@ -345,7 +351,7 @@ int rtmp_chunk_write(struct rtmp_chunk_writer *w, struct buf *out, const struct 
 	bool ext;
 	int err;
 
-	if (msg->csid < 2 || msg->csid > 65599)
+	if (msg->csid < 2 || msg->csid > 65599 || msg->len > 0xffffff)
 		return -EINVAL;
 	if (ws->used && ws->stream_id == msg->stream_id &&
 	    (int32_t)(msg->timestamp - ws->timestamp) >= 0) {
@@ -395,7 +401,7 @@ int rtmp_chunk_write(struct rtmp_chunk_writer *w, struct buf *out, const struct 
 			if (!err && ext)
 				err = buf_put_be32(out, field);
 		}
-		if (!err)
+		if (!err && n)
 			err = buf_append(out, msg->data + off, n);
 		off += n;
 	} while (!err && off < msg->len);

@@ -103,8 +103,9 @@ void rtmp_chunk_writer_set_chunk_size(struct rtmp_chunk_writer *w, uint32_t size
 uint32_t rtmp_chunk_writer_chunk_size(const struct rtmp_chunk_writer *w);
 
 /*
- * Appends @msg (csid 2..65599, timestamp absolute) as chunks to @out. Returns 0, -EINVAL for a
- * bad csid, or -ENOMEM. On -ENOMEM @out may hold part of the message: the connection must close.
+ * Appends @msg (csid 2..65599, timestamp absolute, len at most 0xffffff; data may be NULL when
+ * len is 0) as chunks to @out. Returns 0, -EINVAL for a bad csid or length, or -ENOMEM. On
+ * -ENOMEM @out may hold part of the message: the connection must close.
  */
 int rtmp_chunk_write(struct rtmp_chunk_writer *w, struct buf *out, const struct rtmp_msg *msg);
 
