@@ -45,10 +45,10 @@ enum amf0_marker {
 #define AUTO_TOTAL_SLACK     ((size_t)1 << 20)
 
 const struct amf_limits amf_default_limits = {
-	.max_depth = DEFAULT_MAX_DEPTH,
-	.max_elements = DEFAULT_MAX_ELEMENTS,
-	.max_string = AMF_DEFAULT_MAX_STRING,
-	.max_total_bytes = 0, /* 4 * input + 1 MiB */
+    .max_depth = DEFAULT_MAX_DEPTH,
+    .max_elements = DEFAULT_MAX_ELEMENTS,
+    .max_string = AMF_DEFAULT_MAX_STRING,
+    .max_total_bytes = 0, /* 4 * input + 1 MiB */
 };
 
 struct amf_prop {
@@ -86,14 +86,16 @@ struct amf_value {
 /* What a node holds, by type: drives freeing, copying, comparing. */
 enum amf_kind { KIND_SCALAR, KIND_BYTES, KIND_PROPS, KIND_ITEMS };
 
+/* clang-format off */
 static const enum amf_kind kind_of[] = {
-	[AMF_NUMBER] = KIND_SCALAR,       [AMF_BOOLEAN] = KIND_SCALAR,
-	[AMF_STRING] = KIND_BYTES,        [AMF_OBJECT] = KIND_PROPS,
-	[AMF_NULL] = KIND_SCALAR,         [AMF_UNDEFINED] = KIND_SCALAR,
-	[AMF_ECMA_ARRAY] = KIND_PROPS,    [AMF_STRICT_ARRAY] = KIND_ITEMS,
-	[AMF_DATE] = KIND_SCALAR,         [AMF_XML] = KIND_BYTES,
-	[AMF_TYPED_OBJECT] = KIND_PROPS,  [AMF_BYTE_ARRAY] = KIND_BYTES,
+	[AMF_NUMBER] = KIND_SCALAR,      [AMF_BOOLEAN] = KIND_SCALAR,
+	[AMF_STRING] = KIND_BYTES,       [AMF_OBJECT] = KIND_PROPS,
+	[AMF_NULL] = KIND_SCALAR,        [AMF_UNDEFINED] = KIND_SCALAR,
+	[AMF_ECMA_ARRAY] = KIND_PROPS,   [AMF_STRICT_ARRAY] = KIND_ITEMS,
+	[AMF_DATE] = KIND_SCALAR,        [AMF_XML] = KIND_BYTES,
+	[AMF_TYPED_OBJECT] = KIND_PROPS, [AMF_BYTE_ARRAY] = KIND_BYTES,
 };
+/* clang-format on */
 
 static enum amf_kind kind(const struct amf_value *v)
 {
@@ -709,10 +711,10 @@ out_free:
 struct amf_value *amf_clone(const struct amf_value *v)
 {
 	struct amf_limits unlimited = {
-		.max_depth = AMF_MAX_NESTING,
-		.max_elements = SIZE_MAX,
-		.max_string = SIZE_MAX,
-		.max_total_bytes = SIZE_MAX,
+	    .max_depth = AMF_MAX_NESTING,
+	    .max_elements = SIZE_MAX,
+	    .max_string = SIZE_MAX,
+	    .max_total_bytes = SIZE_MAX,
 	};
 	struct amf_value *copy = NULL;
 	struct amf_dec d;
@@ -1040,24 +1042,24 @@ static int dec0_avmplus(struct amf_dec *d, struct rd *r, struct amf_value **out)
 
 /* NULL: movieclip, object end (where a value is expected), recordset, unknown markers. */
 static const dec0_fn dec0_table[] = {
-	[AMF0_NUMBER] = dec0_number,
-	[AMF0_BOOLEAN] = dec0_boolean,
-	[AMF0_STRING] = dec0_string,
-	[AMF0_OBJECT] = dec0_object,
-	[AMF0_MOVIECLIP] = NULL,
-	[AMF0_NULL] = dec0_null,
-	[AMF0_UNDEFINED] = dec0_undefined,
-	[AMF0_REFERENCE] = dec0_reference,
-	[AMF0_ECMA_ARRAY] = dec0_ecma_array,
-	[AMF0_OBJECT_END] = NULL,
-	[AMF0_STRICT_ARRAY] = dec0_strict_array,
-	[AMF0_DATE] = dec0_date,
-	[AMF0_LONG_STRING] = dec0_long_string,
-	[AMF0_UNSUPPORTED] = dec0_undefined,
-	[AMF0_RECORDSET] = NULL,
-	[AMF0_XML_DOC] = dec0_xml,
-	[AMF0_TYPED_OBJECT] = dec0_typed_object,
-	[AMF0_AVMPLUS] = dec0_avmplus,
+    [AMF0_NUMBER] = dec0_number,
+    [AMF0_BOOLEAN] = dec0_boolean,
+    [AMF0_STRING] = dec0_string,
+    [AMF0_OBJECT] = dec0_object,
+    [AMF0_MOVIECLIP] = NULL,
+    [AMF0_NULL] = dec0_null,
+    [AMF0_UNDEFINED] = dec0_undefined,
+    [AMF0_REFERENCE] = dec0_reference,
+    [AMF0_ECMA_ARRAY] = dec0_ecma_array,
+    [AMF0_OBJECT_END] = NULL,
+    [AMF0_STRICT_ARRAY] = dec0_strict_array,
+    [AMF0_DATE] = dec0_date,
+    [AMF0_LONG_STRING] = dec0_long_string,
+    [AMF0_UNSUPPORTED] = dec0_undefined,
+    [AMF0_RECORDSET] = NULL,
+    [AMF0_XML_DOC] = dec0_xml,
+    [AMF0_TYPED_OBJECT] = dec0_typed_object,
+    [AMF0_AVMPLUS] = dec0_avmplus,
 };
 
 static int dec0_value(struct amf_dec *d, struct rd *r, struct amf_value **out)
@@ -1231,18 +1233,18 @@ static int enc0_payload(struct buf *out, const struct amf_value *v, unsigned dep
 }
 
 static const uint8_t enc0_marker[] = {
-	[AMF_NUMBER] = AMF0_NUMBER,
-	[AMF_BOOLEAN] = AMF0_BOOLEAN,
-	[AMF_STRING] = AMF0_STRING, /* or AMF0_LONG_STRING: put_string() decides */
-	[AMF_OBJECT] = AMF0_OBJECT,
-	[AMF_NULL] = AMF0_NULL,
-	[AMF_UNDEFINED] = AMF0_UNDEFINED,
-	[AMF_ECMA_ARRAY] = AMF0_ECMA_ARRAY,
-	[AMF_STRICT_ARRAY] = AMF0_STRICT_ARRAY,
-	[AMF_DATE] = AMF0_DATE,
-	[AMF_XML] = AMF0_XML_DOC,
-	[AMF_TYPED_OBJECT] = AMF0_TYPED_OBJECT,
-	[AMF_BYTE_ARRAY] = AMF0_AVMPLUS,
+    [AMF_NUMBER] = AMF0_NUMBER,
+    [AMF_BOOLEAN] = AMF0_BOOLEAN,
+    [AMF_STRING] = AMF0_STRING, /* or AMF0_LONG_STRING: put_string() decides */
+    [AMF_OBJECT] = AMF0_OBJECT,
+    [AMF_NULL] = AMF0_NULL,
+    [AMF_UNDEFINED] = AMF0_UNDEFINED,
+    [AMF_ECMA_ARRAY] = AMF0_ECMA_ARRAY,
+    [AMF_STRICT_ARRAY] = AMF0_STRICT_ARRAY,
+    [AMF_DATE] = AMF0_DATE,
+    [AMF_XML] = AMF0_XML_DOC,
+    [AMF_TYPED_OBJECT] = AMF0_TYPED_OBJECT,
+    [AMF_BYTE_ARRAY] = AMF0_AVMPLUS,
 };
 
 static int enc0_value(struct buf *out, const struct amf_value *v, unsigned depth)

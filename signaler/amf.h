@@ -67,13 +67,13 @@ enum amf_type {
  * caller can write (struct amf_limits){ .max_depth = 8 }.
  */
 struct amf_limits {
-	unsigned max_depth;     /* container nesting (objects, arrays); default 32 */
-	size_t max_elements;    /* values created in one call, reference copies included; 4096 */
-	size_t max_string;      /* bytes in one string, key, class name, XML or byte array;
-	                           default AMF_DEFAULT_MAX_STRING (room for an AMF0 long string
-	                           as big as an RTMP message) */
+	unsigned max_depth;	/* container nesting (objects, arrays); default 32 */
+	size_t max_elements;	/* values created in one call, reference copies included; 4096 */
+	size_t max_string;	/* bytes in one string, key, class name, XML or byte array;
+				   default AMF_DEFAULT_MAX_STRING (room for an AMF0 long string
+				   as big as an RTMP message) */
 	size_t max_total_bytes; /* string/key bytes materialised in one call, copies made for
-	                           references included; default 4 * input length + 1 MiB */
+				   references included; default 4 * input length + 1 MiB */
 };
 
 extern const struct amf_limits amf_default_limits;
@@ -227,10 +227,10 @@ struct amf_dec {
 	size_t max_elements;
 	size_t max_string;
 	size_t max_total;
-	unsigned depth;          /* containers currently open */
-	size_t elements;         /* values created so far */
-	size_t bytes;            /* string bytes materialised so far */
-	struct amf0_ref *refs0;  /* AMF0 complex values in decode order (amf.c only) */
+	unsigned depth;		/* containers currently open */
+	size_t elements;	/* values created so far */
+	size_t bytes;		/* string bytes materialised so far */
+	struct amf0_ref *refs0; /* AMF0 complex values in decode order (amf.c only) */
 	size_t nrefs0, refs0_cap;
 };
 

@@ -47,10 +47,10 @@ enum amf3_marker {
 	AMF3_DICTIONARY = 0x11,
 };
 
-#define U29_MAX      0x1FFFFFFFu
-#define U29_LEN_MAX  (U29_MAX >> 1) /* lengths and counts carry a flag bit */
-#define INT29_MIN    (-268435456.0)
-#define INT29_MAX    268435455.0
+#define U29_MAX	      0x1FFFFFFFu
+#define U29_LEN_MAX   (U29_MAX >> 1) /* lengths and counts carry a flag bit */
+#define INT29_MIN     (-268435456.0)
+#define INT29_MAX     268435455.0
 #define TRAITS_INLINE 0x02u
 #define TRAITS_EXT    0x04u
 #define TRAITS_DYN    0x08u
@@ -211,10 +211,10 @@ static int dec3_value(struct ctx3 *c, struct amf_value **out);
 static int dec3_simple(struct ctx3 *c, uint8_t marker, struct amf_value **out)
 {
 	static const enum amf_type types[] = {
-		[AMF3_UNDEFINED] = AMF_UNDEFINED,
-		[AMF3_NULL] = AMF_NULL,
-		[AMF3_FALSE] = AMF_BOOLEAN,
-		[AMF3_TRUE] = AMF_BOOLEAN,
+	    [AMF3_UNDEFINED] = AMF_UNDEFINED,
+	    [AMF3_NULL] = AMF_NULL,
+	    [AMF3_FALSE] = AMF_BOOLEAN,
+	    [AMF3_TRUE] = AMF_BOOLEAN,
 	};
 	struct amf_value *v;
 
@@ -525,10 +525,10 @@ static int dec3_object(struct ctx3 *c, uint8_t marker, struct amf_value **out)
 static int dec3_vector(struct ctx3 *c, uint8_t marker, struct amf_value **out)
 {
 	static const size_t item_size[] = {
-		[AMF3_VECTOR_INT - AMF3_VECTOR_INT] = 4,
-		[AMF3_VECTOR_UINT - AMF3_VECTOR_INT] = 4,
-		[AMF3_VECTOR_DOUBLE - AMF3_VECTOR_INT] = 8,
-		[AMF3_VECTOR_OBJECT - AMF3_VECTOR_INT] = 1,
+	    [AMF3_VECTOR_INT - AMF3_VECTOR_INT] = 4,
+	    [AMF3_VECTOR_UINT - AMF3_VECTOR_INT] = 4,
+	    [AMF3_VECTOR_DOUBLE - AMF3_VECTOR_INT] = 8,
+	    [AMF3_VECTOR_OBJECT - AMF3_VECTOR_INT] = 1,
 	};
 	size_t n, i, idx, size = item_size[marker - AMF3_VECTOR_INT];
 	struct amf_value *v, *val;
@@ -568,8 +568,8 @@ static int dec3_vector(struct ctx3 *c, uint8_t marker, struct amf_value **out)
 			c->pos += size;
 			if (marker == AMF3_VECTOR_INT)
 				val = amf_number(rd_be32(p) >= 0x80000000u
-							 ? (double)rd_be32(p) - 4294967296.0
-							 : (double)rd_be32(p));
+						     ? (double)rd_be32(p) - 4294967296.0
+						     : (double)rd_be32(p));
 			else if (marker == AMF3_VECTOR_UINT)
 				val = amf_number(rd_be32(p));
 			else
@@ -584,24 +584,24 @@ static int dec3_vector(struct ctx3 *c, uint8_t marker, struct amf_value **out)
 
 /* NULL: dictionary and unknown markers. */
 static const dec3_fn dec3_table[] = {
-	[AMF3_UNDEFINED] = dec3_simple,
-	[AMF3_NULL] = dec3_simple,
-	[AMF3_FALSE] = dec3_simple,
-	[AMF3_TRUE] = dec3_simple,
-	[AMF3_INTEGER] = dec3_integer,
-	[AMF3_DOUBLE] = dec3_double,
-	[AMF3_STRING] = dec3_string,
-	[AMF3_XML_DOC] = dec3_bytes,
-	[AMF3_DATE] = dec3_date,
-	[AMF3_ARRAY] = dec3_array,
-	[AMF3_OBJECT] = dec3_object,
-	[AMF3_XML] = dec3_bytes,
-	[AMF3_BYTE_ARRAY] = dec3_bytes,
-	[AMF3_VECTOR_INT] = dec3_vector,
-	[AMF3_VECTOR_UINT] = dec3_vector,
-	[AMF3_VECTOR_DOUBLE] = dec3_vector,
-	[AMF3_VECTOR_OBJECT] = dec3_vector,
-	[AMF3_DICTIONARY] = NULL,
+    [AMF3_UNDEFINED] = dec3_simple,
+    [AMF3_NULL] = dec3_simple,
+    [AMF3_FALSE] = dec3_simple,
+    [AMF3_TRUE] = dec3_simple,
+    [AMF3_INTEGER] = dec3_integer,
+    [AMF3_DOUBLE] = dec3_double,
+    [AMF3_STRING] = dec3_string,
+    [AMF3_XML_DOC] = dec3_bytes,
+    [AMF3_DATE] = dec3_date,
+    [AMF3_ARRAY] = dec3_array,
+    [AMF3_OBJECT] = dec3_object,
+    [AMF3_XML] = dec3_bytes,
+    [AMF3_BYTE_ARRAY] = dec3_bytes,
+    [AMF3_VECTOR_INT] = dec3_vector,
+    [AMF3_VECTOR_UINT] = dec3_vector,
+    [AMF3_VECTOR_DOUBLE] = dec3_vector,
+    [AMF3_VECTOR_OBJECT] = dec3_vector,
+    [AMF3_DICTIONARY] = NULL,
 };
 
 static int dec3_value(struct ctx3 *c, struct amf_value **out)
@@ -806,18 +806,13 @@ static int enc3_strict_array(struct buf *out, const struct amf_value *v, unsigne
 }
 
 static const uint8_t enc3_marker[] = {
-	[AMF_NUMBER] = AMF3_DOUBLE, /* or AMF3_INTEGER: enc3_number() decides */
-	[AMF_BOOLEAN] = AMF3_FALSE, /* or AMF3_TRUE */
-	[AMF_STRING] = AMF3_STRING,
-	[AMF_OBJECT] = AMF3_OBJECT,
-	[AMF_NULL] = AMF3_NULL,
-	[AMF_UNDEFINED] = AMF3_UNDEFINED,
-	[AMF_ECMA_ARRAY] = AMF3_ARRAY,
-	[AMF_STRICT_ARRAY] = AMF3_ARRAY,
-	[AMF_DATE] = AMF3_DATE,
-	[AMF_XML] = AMF3_XML,
-	[AMF_TYPED_OBJECT] = AMF3_OBJECT,
-	[AMF_BYTE_ARRAY] = AMF3_BYTE_ARRAY,
+    [AMF_NUMBER] = AMF3_DOUBLE, /* or AMF3_INTEGER: enc3_number() decides */
+    [AMF_BOOLEAN] = AMF3_FALSE, /* or AMF3_TRUE */
+    [AMF_STRING] = AMF3_STRING,	      [AMF_OBJECT] = AMF3_OBJECT,
+    [AMF_NULL] = AMF3_NULL,	      [AMF_UNDEFINED] = AMF3_UNDEFINED,
+    [AMF_ECMA_ARRAY] = AMF3_ARRAY,    [AMF_STRICT_ARRAY] = AMF3_ARRAY,
+    [AMF_DATE] = AMF3_DATE,	      [AMF_XML] = AMF3_XML,
+    [AMF_TYPED_OBJECT] = AMF3_OBJECT, [AMF_BYTE_ARRAY] = AMF3_BYTE_ARRAY,
 };
 
 static int enc3_value(struct buf *out, const struct amf_value *v, unsigned depth)
