@@ -1,0 +1,171 @@
+/*
+ * state.h - the Redis key layout and the versioned records kept in it (legs, workers).
+ *
+ * Keys (format version 1; docs/architecture.md "Redis keys" is the reference):
+ *
+ *   rs:v1:leg:<leg id>             HASH, one media leg, written whole (MULTI: DEL, HSET all
+ *                                  fields, EXPIRE leg TTL), field v = 1
+ *   rs:v1:worker:<worker id>       HASH, one mediaworker's heartbeat, EXPIRE 5 s
+ *   rs:v1:worker:<worker id>:legs  SET of the leg ids that worker owns (the failover index),
+ *                                  EXPIRE 60 s, refreshed by every heartbeat and leg write
+ *   rs:v1:workers                  ZSET worker id -> last seen (ms since the epoch)
+ *
+ * Never KEYS or SCAN over the key space: everything is reached through these names and the
+ * per-owner index. Every key expires unless its owner keeps refreshing it.
+ *
+ * Writes never block: every function queues commands on the async client and returns at once.
+ * Return value: 0 when queued (the callback, if any, is then called exactly once), -ENOTCONN
+ * while Redis is down, -EAGAIN when too many requests are in flight, -EINVAL for a record that
+ * does not validate (the callback is not called on a negative return).
+ *
+ * When Redis is down or a write fails, nothing is retried here: the owner (the mediaworker)
+ * keeps its legs in memory, marks them dirty, and from the client's "up" listener rewrites its
+ * heartbeat and every leg it owns (a Redis restarted without persistence has lost all of them;
+ * a write is idempotent, so rewriting clean legs too is harmless). See state_* below.
+ */
+#ifndef RS_STATE_H
+#define RS_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redis;
+
+#define STATE_FORMAT_VERSION 1
+#define STATE_KEY_PREFIX     "rs:v1:"
+
+#define STATE_ID_MAX	     64	 /* leg, worker, signaler ids: [A-Za-z0-9_.@-]{1,64} */
+#define STATE_CALL_ID_MAX    255 /* SIP Call-ID: printable ASCII */
+#define STATE_CODEC_MAX	     31	 /* codec names */
+#define STATE_IP_MAX	     45	 /* textual IPv4 / IPv6 */
+#define STATE_SRTP_SUITE_MAX 47	 /* e.g. AES_CM_128_HMAC_SHA1_80 */
+#define STATE_SRTP_KEY_MAX   95	 /* base64 master key || salt */
+#define STATE_HOST_MAX	     255
+#define STATE_ENDPOINT_MAX   255 /* ZeroMQ endpoints */
+
+#define STATE_LEG_TTL_DEFAULT_S	  7200	/* LEG_TTL */
+#define STATE_WORKER_TTL_S	  5	/* worker hash */
+#define STATE_WORKER_INDEX_TTL_S  60	/* rs:v1:worker:<id>:legs and rs:v1:workers */
+#define STATE_WORKER_LIVENESS_MS  5000	/* a worker unseen this long is dead */
+#define STATE_MAX_WORKERS	  1024	/* entries read from rs:v1:workers */
+#define STATE_MAX_LEGS_PER_WORKER 65536 /* members read from a legs index */
+
+/* One media leg. Strings are NUL-terminated; "" means "not set" where allowed. */
+struct leg_record {
+	char leg_id[STATE_ID_MAX + 1];	      /* the key; not a hash field */
+	char call_id[STATE_CALL_ID_MAX + 1];  /* call: non-empty */
+	char owner[STATE_ID_MAX + 1];	      /* owner: the signaler that controls the leg */
+	char worker[STATE_ID_MAX + 1];	      /* worker: the mediaworker that carries it */
+	char rtmp_codec[STATE_CODEC_MAX + 1]; /* rtmp_codec: e.g. "speex16", non-empty */
+	uint8_t sip_pt;			      /* sip_pt: 0..127 */
+	char sip_codec[STATE_CODEC_MAX + 1];  /* sip_codec: e.g. "PCMU", non-empty */
+	uint32_t sip_rate;		      /* sip_rate: 1000..192000 Hz */
+	int16_t dtmf_pt;		      /* dtmf_pt: 0..127, -1 for none */
+	char remote_ip[STATE_IP_MAX + 1];     /* remote_ip: IPv4/IPv6 or "" before the answer */
+	uint16_t remote_port;		      /* remote_port: 0..65535 (0 unknown) */
+	uint16_t local_port;		      /* local_port */
+	uint32_t ssrc;			      /* ssrc: our RTP SSRC */
+	uint16_t seq;			      /* seq: next RTP sequence number */
+	uint32_t timestamp;		      /* ts: next RTP timestamp */
+	char srtp_suite[STATE_SRTP_SUITE_MAX + 1];    /* srtp_suite: "" = plain RTP */
+	char srtp_local_key[STATE_SRTP_KEY_MAX + 1];  /* srtp_lkey: base64 */
+	char srtp_remote_key[STATE_SRTP_KEY_MAX + 1]; /* srtp_rkey: base64 */
+	uint32_t srtp_roc;			      /* srtp_roc: rollover counter */
+	bool hold;				      /* hold: 0/1 */
+	uint64_t created_ms;			      /* created: ms since the epoch */
+	uint64_t updated_ms; /* updated: ms since the epoch (0: set on write) */
+};
+
+/* One mediaworker's heartbeat. */
+struct worker_record {
+	char worker_id[STATE_ID_MAX + 1];	     /* the key */
+	char instance_id[STATE_ID_MAX + 1];	     /* instance: changes on every restart */
+	uint32_t pid;				     /* pid: 1..2^31-1 */
+	char host[STATE_HOST_MAX + 1];		     /* host: non-empty */
+	char ctl_endpoint[STATE_ENDPOINT_MAX + 1];   /* ctl: ZeroMQ control endpoint */
+	char media_endpoint[STATE_ENDPOINT_MAX + 1]; /* media: ZeroMQ media endpoint */
+	uint32_t legs;				     /* legs: legs carried now */
+	uint32_t cpu;				     /* cpu: load, per mille of one core */
+	bool draining;				     /* draining: takes no new legs */
+	uint64_t started_ms;			     /* started */
+	uint64_t last_seen_ms;			     /* seen: also the ZSET score (0: now) */
+};
+
+/* Settings read from the environment. */
+struct state_config {
+	unsigned leg_ttl_s; /* LEG_TTL, seconds: 60..604800, default 7200 */
+};
+
+/* Fills @cfg from LEG_TTL; 0 or -EINVAL (logged). */
+int state_config_from_env(struct state_config *cfg);
+
+/* Milliseconds since the epoch (CLOCK_REALTIME): the clock of every *_ms field. */
+uint64_t state_now_ms(void);
+
+/* True when @id is a valid leg / worker id ([A-Za-z0-9_.@-], 1..STATE_ID_MAX). */
+bool state_id_valid(const char *id);
+
+/*
+ * Completion callbacks. @err is 0 on success, otherwise a negative errno with @errmsg saying
+ * what happened in words (never NULL when err != 0). Records and arrays passed to a callback
+ * belong to the state layer and are valid only during the call.
+ *   -ENOENT            no such leg
+ *   -EPROTONOSUPPORT   record of another format version ("leg record format v2 unsupported")
+ *   -EBADMSG           malformed record (errmsg names the field)
+ *   -EREMOTEIO         Redis answered with an error
+ *   -ENOTCONN, -ETIMEDOUT, -ECANCELED   from the client (see redis.h)
+ */
+typedef void (*state_done_cb)(int err, const char *errmsg, void *arg);
+typedef void (*state_leg_cb)(int err, const char *errmsg, const struct leg_record *rec, void *arg);
+typedef void (*state_workers_cb)(int err, const char *errmsg, const struct worker_record *workers,
+				 size_t n, void *arg);
+typedef void (*state_ids_cb)(int err, const char *errmsg, const char *const *ids, size_t n,
+			     void *arg);
+
+/*
+ * Writes @rec whole in one transaction: DEL + HSET of every field + EXPIRE @ttl_s (0: the
+ * default) on rs:v1:leg:<leg_id>, SADD of the id to rs:v1:worker:<worker>:legs + EXPIRE of that
+ * index. @rec is copied; updated_ms 0 is replaced by now. @cb may be NULL.
+ */
+int state_leg_write(struct redis *r, const struct leg_record *rec, unsigned ttl_s, state_done_cb cb,
+		    void *arg);
+
+/* Reads and validates every field of rs:v1:leg:<leg_id>; @cb gets the record or an error. */
+int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *arg);
+
+/* Deletes the leg and removes it from @worker_id's index, in one transaction. @cb may be NULL. */
+int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id, state_done_cb cb,
+		     void *arg);
+
+/*
+ * Heartbeat, once a second: writes rs:v1:worker:<id> whole with EXPIRE @ttl_s (0: 5 s), sets
+ * the worker's score in rs:v1:workers to last_seen_ms (0: now), removes entries older than
+ * STATE_WORKER_INDEX_TTL_S from that ZSET, and refreshes the EXPIRE of the ZSET and of the
+ * worker's legs index (STATE_WORKER_INDEX_TTL_S) - all in one transaction. @cb may be NULL.
+ */
+int state_worker_write(struct redis *r, const struct worker_record *rec, unsigned ttl_s,
+		       state_done_cb cb, void *arg);
+
+/*
+ * Lists the live workers: ids whose score is at least @now_ms - @window_ms (0: now and
+ * STATE_WORKER_LIVENESS_MS), then HGETALL of each, pipelined. Workers whose hash expired are
+ * left out; malformed ones are logged and left out. At most STATE_MAX_WORKERS.
+ */
+int state_workers_list(struct redis *r, uint64_t now_ms, uint64_t window_ms, state_workers_cb cb,
+		       void *arg);
+
+/* Ids in rs:v1:workers last seen before @now_ms - @window_ms: dead workers awaiting failover. */
+int state_workers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, state_ids_cb cb,
+			void *arg);
+
+/* The leg ids in rs:v1:worker:<worker_id>:legs (SMEMBERS; at most STATE_MAX_LEGS_PER_WORKER). */
+int state_worker_legs(struct redis *r, const char *worker_id, state_ids_cb cb, void *arg);
+
+/*
+ * Completes at once, with -ECANCELED, every state operation in flight whose callback argument
+ * is @arg (call it before freeing what @arg points at).
+ */
+void state_cancel(struct redis *r, const void *arg);
+
+#endif
