@@ -38,7 +38,8 @@ struct ev_io {
 struct ev_timer {
 	struct evloop *loop;
 	uint64_t when;
-	size_t heap_idx; /* SIZE_MAX when not armed */
+	uint64_t armed_seq; /* loop->arm_seq when armed: orders arming against dispatch */
+	size_t heap_idx;    /* SIZE_MAX when not armed */
 	ev_timer_cb cb;
 	void *arg;
 };
@@ -61,6 +62,7 @@ struct evloop {
 	struct ev_timer **heap;
 	size_t heap_len, heap_cap;
 	size_t n_timers; /* timers alive: the heap always has room for all of them */
+	uint64_t arm_seq;
 	struct ev_io *dead;
 	struct ev_hook hooks[EV_MAX_HOOKS];
 	size_t n_hooks;
@@ -272,6 +274,7 @@ void evloop_timer_start(struct ev_timer *t, uint64_t ms)
 	struct evloop *loop = t->loop;
 
 	t->when = loop->now + ms;
+	t->armed_seq = ++loop->arm_seq;
 	if (t->heap_idx != SIZE_MAX) {
 		heap_down(loop, t->heap_idx);
 		heap_up(loop, t->heap_idx);
@@ -354,10 +357,11 @@ uint64_t evloop_now(const struct evloop *loop)
 
 static void fire_timers(struct evloop *loop)
 {
-	/* Timers armed by callbacks for "now" wait for the next iteration: no starvation. */
-	uint64_t now = loop->now;
+	/* Timers (re)armed by the callbacks of this pass wait for the next iteration, even when
+	 * due "now": a timer re-arming itself for 0 ms cannot starve the fds. */
+	uint64_t now = loop->now, seq = loop->arm_seq;
 
-	while (loop->heap_len > 0 && loop->heap[0]->when <= now) {
+	while (loop->heap_len > 0 && loop->heap[0]->when <= now && loop->heap[0]->armed_seq <= seq) {
 		struct ev_timer *t = loop->heap[0];
 
 		heap_remove(loop, 0);

@@ -67,6 +67,30 @@ static void test_many_timers(void)
 	evloop_destroy(&loop);
 }
 
+static int rearms;
+
+static void rearm_now(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	rearms++;
+	evloop_timer_start(t, 0);
+}
+
+/* A timer re-arming itself for 0 ms fires once per iteration, not in a loop. */
+static void test_timer_rearm_now_waits(void)
+{
+	struct evloop *loop = evloop_new();
+	struct ev_timer *t = evloop_timer_new(loop, rearm_now, NULL);
+
+	rearms = 0;
+	evloop_timer_start(t, 0);
+	evloop_run_once(loop, 0);
+	CHECK_EQ_INT(rearms, 1);
+	evloop_run_once(loop, 0);
+	CHECK_EQ_INT(rearms, 2);
+	evloop_timer_del(&t);
+	evloop_destroy(&loop);
+}
+
 struct pipe_ctx {
 	struct ev_io *io;
 	struct ev_io *other;
@@ -163,6 +187,7 @@ int main(void)
 {
 	TEST_RUN(test_timers_fire_in_order);
 	TEST_RUN(test_many_timers);
+	TEST_RUN(test_timer_rearm_now_waits);
 	TEST_RUN(test_io_delete_in_callback);
 	TEST_RUN(test_signal_and_hooks);
 	TEST_RUN(test_config);

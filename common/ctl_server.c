@@ -1,0 +1,683 @@
+/*
+ * ctl_server.c - the worker side of the control and media sockets.
+ *
+ * A request on the control ROUTER:
+ *
+ *   [rid][hdr][body] --3 frames?--> wire_parse --error--> request? ERROR reply : drop, log
+ *        |                              |
+ *        drop, log                      HELLO -> remember signaler, HELLO_OK
+ *                                       request -> reply cache (rid, req id):
+ *                                            answered  -> resend the cached reply
+ *                                            in progress -> ignore
+ *                                            new       -> mark in progress, handler table
+ *                                                         (no entry: ERROR ENOTSUP)
+ *   handler -> ctl_server_reply[_error] -> cache the reply, send it
+ *
+ * The media ROUTER takes HELLO (to learn the signaler's media routing id) and MEDIA.
+ * A heartbeat timer sends HEARTBEAT to every known signaler; one whose routing id stays
+ * unreachable for peer_timeout_ms is forgotten.
+ */
+#include "ctl_server.h"
+
+#include "log.h"
+#include "zsock.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define DEFAULT_HB_MS 300
+#define DEFAULT_PEER_TIMEOUT_MS 10000
+#define DEFAULT_CACHE 256
+#define DEFAULT_CACHE_TTL_MS 30000
+#define DEFAULT_CTL_HWM 1000
+#define DEFAULT_MEDIA_HWM 10000
+
+struct peer {
+	bool used;
+	char id[WIRE_MAX_ID + 1];
+	uint8_t ctl_rid[255], media_rid[255];
+	uint8_t ctl_rid_len, media_rid_len;
+	uint64_t unreachable_since; /* 0: reachable */
+};
+
+struct cache_ent {
+	bool used, done;
+	uint8_t type;
+	uint8_t rid_len;
+	uint8_t rid[255];
+	uint32_t req_id;
+	uint64_t when;  /* request arrival, then reply time */
+	uint8_t *reply; /* header + body */
+	size_t reply_len;
+};
+
+struct ctl_server {
+	struct evloop *loop;
+	struct zsock *ctl, *media;
+	struct ev_timer *hb_timer;
+	struct ctl_server_callbacks cbs;
+	char worker_id[WIRE_MAX_ID + 1];
+	char host[256];
+	char sw_version[65];
+	uint64_t instance_id;
+	uint32_t capacity, hb_ms, peer_timeout_ms, cache_ttl_ms;
+	uint32_t hb_seq;
+	struct peer peers[CTL_MAX_PEERS];
+	struct cache_ent *cache;
+	unsigned cache_size;
+	struct ctl_server_stats st;
+	struct wire_msg msg;     /* the message being dispatched */
+	struct wire_msg check;   /* a reply re-parsed before it is sent */
+	struct wire_builder out; /* replies built here (HELLO_OK, ERROR) */
+	struct wire_builder hb;  /* heartbeats */
+};
+
+/* --- peers --- */
+
+static struct peer *peer_by_id(struct ctl_server *s, const char *id)
+{
+	for (int i = 0; i < CTL_MAX_PEERS; i++)
+		if (s->peers[i].used && strcmp(s->peers[i].id, id) == 0)
+			return &s->peers[i];
+	return NULL;
+}
+
+static struct peer *peer_by_rid(struct ctl_server *s, bool media, const void *rid, size_t len)
+{
+	for (int i = 0; i < CTL_MAX_PEERS; i++) {
+		struct peer *p = &s->peers[i];
+		size_t plen = media ? p->media_rid_len : p->ctl_rid_len;
+
+		if (p->used && plen == len && memcmp(media ? p->media_rid : p->ctl_rid, rid, len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void peer_forget(struct ctl_server *s, struct peer *p)
+{
+	char id[WIRE_MAX_ID + 1];
+
+	memcpy(id, p->id, sizeof(id));
+	memset(p, 0, sizeof(*p));
+	log_info(id, "signaler forgotten (unreachable)");
+	if (s->cbs.peer)
+		s->cbs.peer(s, id, false, s->cbs.arg);
+}
+
+/* --- sending --- */
+
+static int send3(struct ctl_server *s, struct zsock *zs, const void *rid, size_t rid_len,
+		 const void *hdr, size_t hdr_len, const void *body, size_t body_len)
+{
+	const struct zsock_frame f[3] = {
+		{rid, rid_len},
+		{hdr, hdr_len},
+		{body, body_len},
+	};
+	int ret = zsock_send(zs, f, 3);
+
+	if (ret < 0)
+		s->st.send_drops++;
+	return ret;
+}
+
+static int send_built(struct ctl_server *s, struct zsock *zs, const void *rid, size_t rid_len,
+		      const struct wire_builder *b)
+{
+	return send3(s, zs, rid, rid_len, b->hdr, WIRE_HDR_LEN, wire_msg_body(b),
+		     wire_msg_body_len(b));
+}
+
+/* Sends an ERROR without touching the reply cache (format errors, HELLO refusals). */
+static void send_error(struct ctl_server *s, struct zsock *zs, const void *rid, size_t rid_len,
+		       uint32_t req_id, int code, uint16_t tag, const char *text)
+{
+	if (wire_build_error(&s->out, req_id, code, tag, text) < 0) {
+		log_error(s->worker_id, "cannot build ERROR: %s", s->out.reason);
+		return;
+	}
+	s->st.replies++;
+	send_built(s, zs, rid, rid_len, &s->out);
+}
+
+/* --- reply cache --- */
+
+static struct cache_ent *cache_find(struct ctl_server *s, const void *rid, size_t rid_len,
+				    uint32_t req_id)
+{
+	uint64_t now = evloop_now(s->loop);
+
+	for (unsigned i = 0; i < s->cache_size; i++) {
+		struct cache_ent *c = &s->cache[i];
+
+		if (c->used && c->req_id == req_id && c->rid_len == rid_len &&
+		    memcmp(c->rid, rid, rid_len) == 0)
+			return now - c->when <= s->cache_ttl_ms ? c : NULL;
+	}
+	return NULL;
+}
+
+static void cache_clear(struct cache_ent *c)
+{
+	free(c->reply);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Takes a slot for a new request: a free or expired one, else the oldest (answered first). */
+static struct cache_ent *cache_take(struct ctl_server *s, const void *rid, size_t rid_len,
+				    uint32_t req_id, uint8_t type)
+{
+	uint64_t now = evloop_now(s->loop);
+	struct cache_ent *victim = NULL;
+
+	for (unsigned i = 0; i < s->cache_size; i++) {
+		struct cache_ent *c = &s->cache[i];
+
+		if (!c->used || now - c->when > s->cache_ttl_ms ||
+		    (c->req_id == req_id && c->rid_len == rid_len &&
+		     memcmp(c->rid, rid, rid_len) == 0)) {
+			victim = c;
+			break;
+		}
+		if (!victim || (c->done && !victim->done) ||
+		    (c->done == victim->done && c->when < victim->when))
+			victim = c;
+	}
+	cache_clear(victim);
+	victim->used = true;
+	victim->type = type;
+	victim->rid_len = (uint8_t)rid_len;
+	memcpy(victim->rid, rid, rid_len);
+	victim->req_id = req_id;
+	victim->when = now;
+	return victim;
+}
+
+/* Stores the reply for @req (if its slot still exists) so a retry gets the same answer. */
+static void cache_store(struct ctl_server *s, const struct ctl_request *req,
+			const struct wire_builder *b)
+{
+	struct cache_ent *c = cache_find(s, req->rid, req->rid_len, req->req_id);
+	size_t blen = wire_msg_body_len(b);
+
+	if (!c)
+		return;
+	free(c->reply);
+	c->reply = malloc(WIRE_HDR_LEN + blen);
+	c->reply_len = 0;
+	c->done = true;
+	c->when = evloop_now(s->loop);
+	if (!c->reply) {
+		c->used = false; /* a retry will be handled again */
+		return;
+	}
+	memcpy(c->reply, b->hdr, WIRE_HDR_LEN);
+	memcpy(c->reply + WIRE_HDR_LEN, wire_msg_body(b), blen);
+	c->reply_len = WIRE_HDR_LEN + blen;
+}
+
+/* --- replies --- */
+
+int ctl_server_reply(struct ctl_server *s, const struct ctl_request *req,
+		     struct wire_builder *reply)
+{
+	struct wire_err e;
+	int ret;
+
+	reply->req_id = req->req_id;
+	ret = wire_msg_finish(reply);
+	if (ret == 0) {
+		ret = wire_parse(reply->hdr, WIRE_HDR_LEN, wire_msg_body(reply),
+				 wire_msg_body_len(reply), &s->check, &e);
+		if (ret == 0 && reply->type != WIRE_ERROR)
+			ret = wire_check_reply(&s->check, req->type, &e);
+		if (ret < 0)
+			snprintf(reply->reason, sizeof(reply->reason), "%s", e.reason);
+	}
+	if (ret < 0) {
+		log_error(req->signaler_id, "internal: bad reply to %s #%u: %s",
+			  wire_type_name(req->type), req->req_id, reply->reason);
+		return ctl_server_reply_error(s, req, EIO, 0, "internal error: %s", reply->reason);
+	}
+	cache_store(s, req, reply);
+	s->st.replies++;
+	return send_built(s, s->ctl, req->rid, req->rid_len, reply);
+}
+
+int ctl_server_reply_error(struct ctl_server *s, const struct ctl_request *req, int code,
+			   uint16_t tag, const char *fmt, ...)
+{
+	char text[WIRE_MAX_STR + 1];
+	struct wire_builder b = {0};
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* A local builder: this may be called while s->out holds another message. */
+	ret = wire_build_error(&b, req->req_id, code, tag, text);
+	if (ret == 0) {
+		cache_store(s, req, &b);
+		s->st.replies++;
+		ret = send_built(s, s->ctl, req->rid, req->rid_len, &b);
+	} else {
+		log_error(req->signaler_id, "cannot build ERROR: %s", b.reason);
+	}
+	wire_msg_free(&b);
+	return ret;
+}
+
+/* --- input --- */
+
+static void build_hello_ok(struct ctl_server *s, uint32_t req_id)
+{
+	wire_msg_init(&s->out, WIRE_HELLO_OK, req_id);
+	wire_put_str(&s->out, WIRE_T_WORKER_ID, s->worker_id);
+	wire_put_u64(&s->out, WIRE_T_INSTANCE_ID, s->instance_id);
+	wire_put_u32(&s->out, WIRE_T_PID, (uint32_t)getpid());
+	wire_put_str(&s->out, WIRE_T_HOST, s->host);
+	wire_put_str(&s->out, WIRE_T_SW_VERSION, s->sw_version);
+	wire_put_u32(&s->out, WIRE_T_CAPACITY, s->capacity);
+	wire_put_u32(&s->out, WIRE_T_HB_INTERVAL_MS, s->hb_ms);
+	wire_msg_finish(&s->out);
+}
+
+static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const void *rid,
+		     size_t rid_len, const struct wire_msg *m)
+{
+	char id[WIRE_MAX_ID + 1];
+	struct peer *p;
+	bool is_new = false;
+
+	if (wire_get_cstr(m, WIRE_T_SIGNALER_ID, id, sizeof(id)) < 0)
+		return; /* wire_parse checked it is there */
+	p = peer_by_id(s, id);
+	if (!p) {
+		for (int i = 0; i < CTL_MAX_PEERS && !p; i++)
+			if (!s->peers[i].used)
+				p = &s->peers[i];
+		if (!p) {
+			send_error(s, zs, rid, rid_len, m->h.req_id, ENOSPC, 0,
+				   "too many signalers");
+			return;
+		}
+		memset(p, 0, sizeof(*p));
+		p->used = true;
+		memcpy(p->id, id, sizeof(id));
+		is_new = true;
+	}
+	if (media) {
+		p->media_rid_len = (uint8_t)rid_len;
+		memcpy(p->media_rid, rid, rid_len);
+	} else {
+		if (!is_new && (p->ctl_rid_len != rid_len || memcmp(p->ctl_rid, rid, rid_len)))
+			log_info(id, "signaler reconnected with a new routing id");
+		p->ctl_rid_len = (uint8_t)rid_len;
+		memcpy(p->ctl_rid, rid, rid_len);
+		p->unreachable_since = 0;
+	}
+	if (is_new) {
+		log_info(id, "signaler said HELLO on the %s socket", media ? "media" : "control");
+		if (s->cbs.peer)
+			s->cbs.peer(s, id, true, s->cbs.arg);
+	}
+	build_hello_ok(s, m->h.req_id);
+	s->st.replies++;
+	send_built(s, zs, rid, rid_len, &s->out);
+}
+
+static ctl_handler_fn find_handler(const struct ctl_server *s, uint8_t type)
+{
+	for (size_t i = 0; i < s->cbs.n_handlers; i++)
+		if (s->cbs.handlers[i].type == type)
+			return s->cbs.handlers[i].fn;
+	return NULL;
+}
+
+static void on_request(struct ctl_server *s, const void *rid, size_t rid_len,
+		       const struct wire_msg *m)
+{
+	struct ctl_request req;
+	struct cache_ent *c;
+	struct peer *p;
+	ctl_handler_fn fn;
+
+	memcpy(req.rid, rid, rid_len);
+	req.rid_len = (uint8_t)rid_len;
+	req.req_id = m->h.req_id;
+	req.type = m->h.type;
+	p = peer_by_rid(s, false, rid, rid_len);
+	snprintf(req.signaler_id, sizeof(req.signaler_id), "%s", p ? p->id : "");
+
+	c = cache_find(s, rid, rid_len, m->h.req_id);
+	if (c && c->done && c->type == m->h.type) {
+		s->st.replays++;
+		log_debug(req.signaler_id, "%s #%u retried: resending the reply",
+			  wire_type_name(m->h.type), m->h.req_id);
+		send3(s, s->ctl, rid, rid_len, c->reply, WIRE_HDR_LEN, c->reply + WIRE_HDR_LEN,
+		      c->reply_len - WIRE_HDR_LEN);
+		return;
+	}
+	if (c && !c->done && c->type == m->h.type) {
+		s->st.dup_pending++;
+		return;
+	}
+	fn = find_handler(s, m->h.type);
+	if (!fn) {
+		ctl_server_reply_error(s, &req, ENOTSUP, 0, "request %s not supported",
+				       wire_type_name(m->h.type));
+		return;
+	}
+	cache_take(s, rid, rid_len, m->h.req_id, m->h.type);
+	s->st.requests++;
+	fn(s, &req, m, s->cbs.arg);
+}
+
+static void malformed(struct ctl_server *s, struct zsock *zs, const char *what, size_t n)
+{
+	s->st.malformed++;
+	if (zsock_log_ok(zs))
+		log_warn(s->worker_id, "%s: dropped %s (%zu frames)", zsock_name(zs), what, n);
+}
+
+static void on_ctl(struct zsock *zs, const struct zsock_frame *f, size_t n, void *arg)
+{
+	struct ctl_server *s = arg;
+	struct wire_err e;
+
+	if (n != 3 || f[0].len == 0 || f[0].len > 255) {
+		malformed(s, zs, "message with a wrong frame count", n);
+		return;
+	}
+	if (wire_parse(f[1].data, f[1].len, f[2].data, f[2].len, &s->msg, &e) < 0) {
+		s->st.malformed++;
+		if (zsock_log_ok(zs))
+			log_warn(s->worker_id, "%s: bad message: %s", zsock_name(zs), e.reason);
+		if (e.can_reply && wire_type_kind(s->msg.h.type) == WIRE_KIND_REQUEST)
+			send_error(s, zs, f[0].data, f[0].len, s->msg.h.req_id, e.code, e.tag,
+				   e.reason);
+		return;
+	}
+	if (s->msg.h.type == WIRE_HELLO)
+		on_hello(s, zs, false, f[0].data, f[0].len, &s->msg);
+	else if (wire_type_kind(s->msg.h.type) == WIRE_KIND_REQUEST)
+		on_request(s, f[0].data, f[0].len, &s->msg);
+	else
+		malformed(s, zs, wire_type_name(s->msg.h.type), n);
+}
+
+static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, void *arg)
+{
+	struct ctl_server *s = arg;
+	const uint8_t *h = f[1].data;
+	struct wire_media md;
+	struct wire_err e;
+
+	if (n != 3 || f[0].len == 0 || f[0].len > 255) {
+		malformed(s, zs, "message with a wrong frame count", n);
+		return;
+	}
+	if (f[1].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA) {
+		struct peer *p;
+
+		if (wire_media_parse(f[1].data, f[1].len, f[2].data, f[2].len, &md, &e) < 0) {
+			s->st.malformed++;
+			if (zsock_log_ok(zs))
+				log_warn(s->worker_id, "%s: bad MEDIA: %s", zsock_name(zs), e.reason);
+			return;
+		}
+		s->st.media_in++;
+		p = peer_by_rid(s, true, f[0].data, f[0].len);
+		if (s->cbs.media)
+			s->cbs.media(s, p ? p->id : NULL, &md, s->cbs.arg);
+		return;
+	}
+	if (wire_parse(f[1].data, f[1].len, f[2].data, f[2].len, &s->msg, &e) < 0) {
+		s->st.malformed++;
+		if (zsock_log_ok(zs))
+			log_warn(s->worker_id, "%s: bad message: %s", zsock_name(zs), e.reason);
+		if (e.can_reply && wire_type_kind(s->msg.h.type) == WIRE_KIND_REQUEST)
+			send_error(s, zs, f[0].data, f[0].len, s->msg.h.req_id, e.code, e.tag,
+				   e.reason);
+		return;
+	}
+	if (s->msg.h.type == WIRE_HELLO)
+		on_hello(s, zs, true, f[0].data, f[0].len, &s->msg);
+	else
+		malformed(s, zs, wire_type_name(s->msg.h.type), n);
+}
+
+/* --- heartbeats --- */
+
+static void on_heartbeat(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct ctl_server *s = arg;
+	struct ctl_load load = {0};
+	uint64_t now = evloop_now(loop);
+
+	evloop_timer_start(t, s->hb_ms);
+	if (s->cbs.load)
+		s->cbs.load(s, &load, s->cbs.arg);
+	wire_msg_init(&s->hb, WIRE_HEARTBEAT, 0);
+	wire_put_str(&s->hb, WIRE_T_WORKER_ID, s->worker_id);
+	wire_put_u64(&s->hb, WIRE_T_INSTANCE_ID, s->instance_id);
+	wire_put_u32(&s->hb, WIRE_T_LEGS, load.legs);
+	wire_put_u16(&s->hb, WIRE_T_CPU_PERMILLE, load.cpu_permille);
+	wire_put_bool(&s->hb, WIRE_T_DRAINING, load.draining);
+	wire_put_u32(&s->hb, WIRE_T_SEQ, ++s->hb_seq);
+	wire_put_u32(&s->hb, WIRE_T_CAPACITY, s->capacity);
+	if (wire_msg_finish(&s->hb) < 0) {
+		log_error(s->worker_id, "cannot build HEARTBEAT: %s", s->hb.reason);
+		return;
+	}
+	for (int i = 0; i < CTL_MAX_PEERS; i++) {
+		struct peer *p = &s->peers[i];
+		int ret;
+
+		if (!p->used || !p->ctl_rid_len)
+			continue;
+		ret = send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, &s->hb);
+		if (ret == 0) {
+			s->st.heartbeats++;
+			p->unreachable_since = 0;
+		} else if (ret == -EHOSTUNREACH) {
+			if (!p->unreachable_since)
+				p->unreachable_since = now;
+			else if (now - p->unreachable_since >= s->peer_timeout_ms)
+				peer_forget(s, p);
+		}
+	}
+}
+
+/* --- life cycle --- */
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 16;
+	}
+	return v ? v : 1;
+}
+
+struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_config *cfg,
+				  const struct ctl_server_callbacks *cbs)
+{
+	struct zsock_opts co = {.max_frames = 4, .max_frame_size = WIRE_MAX_BODY};
+	struct zsock_opts mo = {.max_frames = 4, .max_frame_size = WIRE_MEDIA_MAX_BODY};
+	char name[WIRE_MAX_ID + 16];
+	struct ctl_server *s;
+	int ret;
+
+	if (!cfg->worker_id || !wire_id_valid(cfg->worker_id, strlen(cfg->worker_id)) ||
+	    !cfg->ctl_bind || !cfg->media_bind) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->cbs = *cbs;
+	snprintf(s->worker_id, sizeof(s->worker_id), "%s", cfg->worker_id);
+	if (cfg->host)
+		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
+	else if (gethostname(s->host, sizeof(s->host) - 1) < 0)
+		snprintf(s->host, sizeof(s->host), "unknown");
+	snprintf(s->sw_version, sizeof(s->sw_version), "%s",
+		 cfg->sw_version ? cfg->sw_version : "rtmp2sip");
+	s->instance_id = cfg->instance_id ? cfg->instance_id : random_u64();
+	s->capacity = cfg->capacity;
+	s->hb_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : DEFAULT_HB_MS;
+	s->peer_timeout_ms = cfg->peer_timeout_ms ? cfg->peer_timeout_ms : DEFAULT_PEER_TIMEOUT_MS;
+	s->cache_ttl_ms = cfg->reply_cache_ttl_ms ? cfg->reply_cache_ttl_ms : DEFAULT_CACHE_TTL_MS;
+	s->cache_size = cfg->reply_cache_size ? cfg->reply_cache_size : DEFAULT_CACHE;
+	s->cache = calloc(s->cache_size, sizeof(*s->cache));
+	if (!s->cache)
+		goto out_free;
+
+	snprintf(name, sizeof(name), "%s/ctl", s->worker_id);
+	co.name = name;
+	co.sndhwm = co.rcvhwm = cfg->ctl_hwm > 0 ? cfg->ctl_hwm : DEFAULT_CTL_HWM;
+	s->ctl = zsock_new(loop, ZMQ_ROUTER, &co, on_ctl, s);
+	if (!s->ctl)
+		goto out_free;
+	snprintf(name, sizeof(name), "%s/media", s->worker_id);
+	mo.name = name;
+	mo.sndhwm = mo.rcvhwm = cfg->media_hwm > 0 ? cfg->media_hwm : DEFAULT_MEDIA_HWM;
+	s->media = zsock_new(loop, ZMQ_ROUTER, &mo, on_media, s);
+	if (!s->media)
+		goto out_close;
+	ret = zsock_bind(s->ctl, cfg->ctl_bind);
+	if (ret == 0)
+		ret = zsock_bind(s->media, cfg->media_bind);
+	if (ret < 0) {
+		log_error(s->worker_id, "cannot bind %s / %s: %s", cfg->ctl_bind, cfg->media_bind,
+			  zmq_strerror(-ret));
+		errno = -ret;
+		goto out_close;
+	}
+	s->hb_timer = evloop_timer_new(loop, on_heartbeat, s);
+	if (!s->hb_timer)
+		goto out_close;
+	evloop_timer_start(s->hb_timer, s->hb_ms);
+	log_info(s->worker_id, "control on %s, media on %s, instance %016llx",
+		 zsock_endpoint(s->ctl), zsock_endpoint(s->media),
+		 (unsigned long long)s->instance_id);
+	return s;
+
+out_close: {
+	int e = errno;
+
+	zsock_destroy(&s->ctl);
+	zsock_destroy(&s->media);
+	errno = e;
+}
+out_free: {
+	int e = errno;
+
+	free(s->cache);
+	free(s);
+	errno = e;
+}
+	return NULL;
+}
+
+void ctl_server_destroy(struct ctl_server **sp)
+{
+	struct ctl_server *s = sp ? *sp : NULL;
+
+	if (!s)
+		return;
+	*sp = NULL;
+	evloop_timer_del(&s->hb_timer);
+	zsock_destroy(&s->ctl);
+	zsock_destroy(&s->media);
+	for (unsigned i = 0; i < s->cache_size; i++)
+		free(s->cache[i].reply);
+	free(s->cache);
+	wire_msg_free(&s->out);
+	wire_msg_free(&s->hb);
+	free(s);
+}
+
+const char *ctl_server_ctl_endpoint(const struct ctl_server *s)
+{
+	return zsock_endpoint(s->ctl);
+}
+
+const char *ctl_server_media_endpoint(const struct ctl_server *s)
+{
+	return zsock_endpoint(s->media);
+}
+
+uint64_t ctl_server_instance_id(const struct ctl_server *s)
+{
+	return s->instance_id;
+}
+
+int ctl_server_send_event(struct ctl_server *s, const char *signaler_id, struct wire_builder *ev)
+{
+	struct peer *p = peer_by_id(s, signaler_id);
+
+	if (!p || !p->ctl_rid_len)
+		return -ENOTCONN;
+	if (ev->type != WIRE_EVENT) {
+		log_error(s->worker_id, "send_event: %s is not an EVENT", wire_type_name(ev->type));
+		return -EINVAL;
+	}
+	ev->req_id = 0;
+	if (wire_msg_finish(ev) < 0) {
+		log_error(s->worker_id, "send_event: %s", ev->reason);
+		return -EINVAL;
+	}
+	return send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, ev);
+}
+
+int ctl_server_send_media(struct ctl_server *s, const char *signaler_id, const char *leg_id,
+			  uint32_t ts, uint8_t flags, const void *payload, size_t len)
+{
+	uint8_t hdr[WIRE_HDR_LEN], body[WIRE_MEDIA_MAX_BODY];
+	struct peer *p = peer_by_id(s, signaler_id);
+	size_t blen;
+	int ret;
+
+	if (!p || !p->media_rid_len)
+		return -ENOTCONN;
+	ret = wire_media_encode(hdr, body, sizeof(body), &blen, leg_id, ts, flags, payload, len);
+	if (ret < 0)
+		return ret;
+	ret = send3(s, s->media, p->media_rid, p->media_rid_len, hdr, sizeof(hdr), body, blen);
+	if (ret == 0)
+		s->st.media_out++;
+	return ret;
+}
+
+bool ctl_server_has_peer(const struct ctl_server *s, const char *signaler_id)
+{
+	for (int i = 0; i < CTL_MAX_PEERS; i++)
+		if (s->peers[i].used && strcmp(s->peers[i].id, signaler_id) == 0)
+			return true;
+	return false;
+}
+
+void ctl_server_get_stats(const struct ctl_server *s, struct ctl_server_stats *st)
+{
+	*st = s->st;
+	st->peers = 0;
+	for (int i = 0; i < CTL_MAX_PEERS; i++)
+		st->peers += s->peers[i].used;
+}
