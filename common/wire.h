@@ -285,7 +285,8 @@ int wire_get_codec(const struct wire_msg *m, uint16_t tag, size_t idx, struct wi
 
 /* --- builder ------------------------------------------------------------------------------ */
 
-/* Starts a message of @type with request id @req_id (0 for notifications); keeps memory. */
+/* Starts a message of @type with request id @req_id (0 for notifications); keeps memory. A
+ * builder must be zeroed ("struct wire_builder b = {0};") before its first init. */
 void wire_msg_init(struct wire_builder *b, uint8_t type, uint32_t req_id);
 
 /*

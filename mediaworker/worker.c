@@ -1,0 +1,1316 @@
+/*
+ * worker.c - the mediaworker's legs.
+ *
+ *   signaler --CREATE_LEG--> leg = rtp_leg (RTP/SRTP socket) + transcoder, state -> Redis
+ *   signaler --MEDIA (RTMP audio frame)--> transcoder_rtmp_to_sip --> rtp_leg_send
+ *   20 ms tick: rtp_leg_pull --> transcoder_sip_to_rtmp / conceal --> MEDIA --> owning signaler
+ *   DTMF / RTP timeout / failure --> EVENT --> owning signaler
+ *   signaler --ADOPT_LEG--> state <- Redis --> leg rebuilt with the same SSRC, keys and a
+ *                                              sequence/timestamp continuing past the last sent
+ *
+ * A leg's state is written to Redis whole (one transaction) when it is created or changed and
+ * then every state_interval_ms, so an adopting worker continues the stream; the worker's own
+ * record is refreshed every second. Every write is asynchronous: media never waits for Redis,
+ * and when Redis comes back after an outage everything is written again.
+ */
+#include "worker.h"
+
+#include "codec.h"
+#include "config.h"
+#include "ctl_server.h"
+#include "evloop.h"
+#include "log.h"
+#include "port_pool.h"
+#include "redis.h"
+#include "rtp_leg.h"
+#include "state.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEG_BUCKETS 4096
+#define TICK_MS 20
+#define LEG_MAX_CODECS WIRE_MAX_CODECS
+/* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
+ * adopted: the sequence jumps past anything the dead worker may have sent. */
+#define ADOPT_SEQ_MARGIN 50
+
+struct leg {
+	char id[WIRE_MAX_ID + 1];
+	char call_id[STATE_CALL_ID_MAX + 1];
+	char owner[WIRE_MAX_ID + 1];
+	struct worker *w;
+	struct rtp_leg *rtp;
+	struct transcoder *tc;
+	const struct codec *rtmp_codec;
+	const struct codec *sip_codec;
+	int sip_pt;
+	int dtmf_pt;
+	struct wire_codec offered[LEG_MAX_CODECS]; /* SIP codecs the signaler allowed, by PT */
+	unsigned n_offered;
+	enum rtp_leg_srtp_suite srtp;
+	char local_key[RTP_LEG_KEY_B64_LEN + 1];
+	char remote_key[RTP_LEG_KEY_B64_LEN + 1];
+	bool hold;
+	char held_ip[64];       /* remote given before the peer's SRTP key: applied with the key */
+	uint16_t held_port;
+	uint64_t created_ms;    /* wall clock, for the record */
+	uint64_t start_mono;    /* loop time at creation: the RTMP timeline's zero */
+	uint32_t out_ts;        /* next RTMP timestamp toward the signaler */
+	bool out_started;
+	uint64_t media_in, media_out, media_errors;
+	struct leg *hnext;             /* hash chain */
+	struct leg *prev, *next;       /* all legs, for the tick */
+};
+
+struct adopt_ctx {
+	struct worker *w;
+	struct ctl_request req;
+	char leg_id[WIRE_MAX_ID + 1];
+	char owner[WIRE_MAX_ID + 1];
+	struct adopt_ctx *next;
+};
+
+struct worker {
+	struct evloop *loop;
+	struct worker_config cfg;
+	char worker_id[WIRE_MAX_ID + 1];
+	char host[256];
+	struct redis *redis;
+	struct ctl_server *ctl;
+	struct port_pool *pool;
+	struct leg *buckets[LEG_BUCKETS];
+	struct leg *legs;
+	unsigned n_legs, n_transcoding;
+	struct ev_timer *tick;
+	uint64_t tick_next; /* loop time the next tick is due */
+	struct ev_timer *slow; /* 1 s: CPU sample, worker record, leg states */
+	uint64_t last_state_write;
+	struct rusage ru_last;
+	uint64_t ru_last_mono;
+	uint16_t cpu_permille;
+	uint64_t started_ms;
+	bool draining;
+	void (*drain_done)(struct worker *w, void *arg);
+	void *drain_arg;
+	struct adopt_ctx *adopts;
+	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
+	uint64_t media_unknown_leg, media_wrong_owner;
+};
+
+/* Configuration. */
+
+int worker_config_from_env(struct worker_config *cfg)
+{
+	static char default_id[WIRE_MAX_ID + 1];
+	int64_t min, max, cap, timeout, interval, ttl, hb, q, cx;
+
+	if (!default_id[0]) {
+		char host[64] = "worker";
+
+		gethostname(host, sizeof(host) - 1);
+		for (char *p = host; *p; p++)
+			if (!wire_id_valid(p, 1))
+				*p = '-';
+		snprintf(default_id, sizeof(default_id), "%.40s-%d", host, (int)getpid());
+	}
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->worker_id = config_str("WORKER_ID", default_id);
+	cfg->ctl_bind = config_str("WORKER_CTL_BIND", "tcp://127.0.0.1:*");
+	cfg->media_bind = config_str("WORKER_MEDIA_BIND", "tcp://127.0.0.1:*");
+	cfg->rtp_bind_ip = config_str("RTP_BIND_IP", "127.0.0.1");
+	cfg->advertised_ip = config_str("RTP_ADVERTISED_IP", cfg->rtp_bind_ip);
+	if (config_int("RTP_PORT_MIN", 20000, 1024, 65534, &min) < 0 ||
+	    config_int("RTP_PORT_MAX", 29999, 1025, 65535, &max) < 0 ||
+	    config_int("WORKER_CAPACITY", 0, 0, 100000, &cap) < 0 ||
+	    config_int("RTP_TIMEOUT", 30, 0, 3600, &timeout) < 0 ||
+	    config_int("LEG_STATE_INTERVAL_MS", 1000, 100, 60000, &interval) < 0 ||
+	    config_int("LEG_TTL", STATE_LEG_TTL_DEFAULT_S, 60, 604800, &ttl) < 0 ||
+	    config_int("WORKER_HEARTBEAT_MS", 300, 50, 5000, &hb) < 0 ||
+	    config_int("SPEEX_QUALITY", 8, 0, 10, &q) < 0 ||
+	    config_int("SPEEX_COMPLEXITY", 2, 1, 10, &cx) < 0)
+		return -EINVAL;
+	if (min >= max) {
+		log_error(NULL, "config: RTP_PORT_MIN=%" PRId64 " must be below RTP_PORT_MAX=%" PRId64,
+			  min, max);
+		return -EINVAL;
+	}
+	if (!wire_id_valid(cfg->worker_id, strlen(cfg->worker_id))) {
+		log_error(NULL, "config: WORKER_ID=\"%s\" must be 1-64 of [A-Za-z0-9._-]",
+			  cfg->worker_id);
+		return -EINVAL;
+	}
+	cfg->rtp_port_min = (uint16_t)min;
+	cfg->rtp_port_max = (uint16_t)max;
+	cfg->capacity = (unsigned)cap;
+	cfg->rtp_timeout_ms = (unsigned)timeout * 1000u;
+	cfg->state_interval_ms = (unsigned)interval;
+	cfg->leg_ttl_s = (unsigned)ttl;
+	cfg->heartbeat_ms = (unsigned)hb;
+	transcode_opts_default(&cfg->topts);
+	cfg->topts.speex_quality = (int)q;
+	cfg->topts.speex_complexity = (int)cx;
+	return 0;
+}
+
+/* Leg table. */
+
+static unsigned leg_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h % LEG_BUCKETS;
+}
+
+static struct leg *leg_find(struct worker *w, const char *id)
+{
+	for (struct leg *l = w->buckets[leg_hash(id)]; l; l = l->hnext)
+		if (strcmp(l->id, id) == 0)
+			return l;
+	return NULL;
+}
+
+static void leg_link(struct worker *w, struct leg *l)
+{
+	unsigned b = leg_hash(l->id);
+
+	l->hnext = w->buckets[b];
+	w->buckets[b] = l;
+	l->prev = NULL;
+	l->next = w->legs;
+	if (w->legs)
+		w->legs->prev = l;
+	w->legs = l;
+	w->n_legs++;
+	if (!transcoder_is_passthrough(l->tc))
+		w->n_transcoding++;
+}
+
+static void leg_unlink(struct worker *w, struct leg *l)
+{
+	struct leg **pp = &w->buckets[leg_hash(l->id)];
+
+	while (*pp && *pp != l)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = l->hnext;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		w->legs = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	w->n_legs--;
+	if (!transcoder_is_passthrough(l->tc))
+		w->n_transcoding--;
+}
+
+/* Redis state. */
+
+static void write_done(int err, const char *errmsg, void *arg)
+{
+	if (err && err != -ENOTCONN && err != -ECANCELED)
+		log_warn(arg ? (const char *)arg : NULL, "redis: leg state not written: %s",
+			 errmsg ? errmsg : strerror(-err));
+}
+
+static void leg_record_fill(const struct leg *l, struct leg_record *rec)
+{
+	struct rtp_leg_state st;
+
+	rtp_leg_get_state(l->rtp, &st);
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->leg_id, sizeof(rec->leg_id), "%s", l->id);
+	snprintf(rec->call_id, sizeof(rec->call_id), "%s", l->call_id);
+	snprintf(rec->owner, sizeof(rec->owner), "%s", l->owner);
+	snprintf(rec->worker, sizeof(rec->worker), "%s", l->w->worker_id);
+	snprintf(rec->rtmp_codec, sizeof(rec->rtmp_codec), "%s", l->rtmp_codec->name);
+	rec->sip_pt = (uint8_t)l->sip_pt;
+	snprintf(rec->sip_codec, sizeof(rec->sip_codec), "%s", l->sip_codec->name);
+	rec->sip_rate = l->sip_codec->clock_rate;
+	rec->dtmf_pt = (int16_t)l->dtmf_pt;
+	snprintf(rec->remote_ip, sizeof(rec->remote_ip), "%.*s", (int)sizeof(rec->remote_ip) - 1, st.remote_ip);
+	rec->remote_port = st.remote_port;
+	rec->local_port = rtp_leg_local_port(l->rtp);
+	rec->ssrc = st.ssrc;
+	rec->seq = st.next_seq;
+	rec->timestamp = st.next_ts;
+	if (l->srtp != RTP_LEG_SRTP_NONE) {
+		snprintf(rec->srtp_suite, sizeof(rec->srtp_suite), "%s",
+			 l->srtp == RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_32 ? "AES_CM_128_HMAC_SHA1_32"
+									: "AES_CM_128_HMAC_SHA1_80");
+		snprintf(rec->srtp_local_key, sizeof(rec->srtp_local_key), "%s", l->local_key);
+		snprintf(rec->srtp_remote_key, sizeof(rec->srtp_remote_key), "%s", l->remote_key);
+		rec->srtp_roc = st.send_roc;
+	}
+	rec->hold = l->hold;
+	rec->created_ms = l->created_ms;
+}
+
+static void leg_store(struct leg *l)
+{
+	struct leg_record rec;
+	int err;
+
+	if (!l->w->redis || !redis_is_up(l->w->redis))
+		return;
+	leg_record_fill(l, &rec);
+	err = state_leg_write(l->w->redis, &rec, l->w->cfg.leg_ttl_s, write_done, NULL);
+	if (err < 0 && err != -ENOTCONN)
+		log_warn(l->id, "redis: leg state not queued: %s", strerror(-err));
+}
+
+static void worker_store(struct worker *w)
+{
+	struct worker_record rec = {0};
+
+	if (!w->redis || !redis_is_up(w->redis))
+		return;
+	snprintf(rec.worker_id, sizeof(rec.worker_id), "%s", w->worker_id);
+	snprintf(rec.instance_id, sizeof(rec.instance_id), "%016" PRIx64,
+		 ctl_server_instance_id(w->ctl));
+	rec.pid = (uint32_t)getpid();
+	snprintf(rec.host, sizeof(rec.host), "%s", w->host);
+	snprintf(rec.ctl_endpoint, sizeof(rec.ctl_endpoint), "%s", ctl_server_ctl_endpoint(w->ctl));
+	snprintf(rec.media_endpoint, sizeof(rec.media_endpoint), "%s",
+		 ctl_server_media_endpoint(w->ctl));
+	rec.legs = w->n_legs;
+	rec.cpu = w->cpu_permille;
+	rec.draining = w->draining;
+	rec.started_ms = w->started_ms;
+	state_worker_write(w->redis, &rec, STATE_WORKER_TTL_S, write_done, NULL);
+}
+
+static void on_redis_up(struct redis *r, void *arg)
+{
+	struct worker *w = arg;
+
+	/* Redis may have lost everything (restart without persistence): write it all again. */
+	log_info(NULL, "redis up: rewriting the worker record and %u legs", w->n_legs);
+	worker_store(w);
+	for (struct leg *l = w->legs; l; l = l->next)
+		leg_store(l);
+}
+
+static void on_redis_down(struct redis *r, void *arg)
+{
+	log_warn(NULL, "redis down: media goes on, state is rewritten when it is back");
+}
+
+/* Events toward the owning signaler. */
+
+static void send_event(struct leg *l, uint8_t kind, char digit, unsigned duration_ms,
+		       const char *reason)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
+	wire_put_u8(&b, WIRE_T_EVENT_KIND, kind);
+	if (kind == WIRE_EV_DTMF) {
+		wire_put_u8(&b, WIRE_T_DIGIT, (uint8_t)digit);
+		wire_put_u16(&b, WIRE_T_DURATION_MS, (uint16_t)(duration_ms > 65535 ? 65535 : duration_ms));
+	}
+	if (reason)
+		wire_put_str(&b, WIRE_T_REASON, reason);
+	if (ctl_server_send_event(l->w->ctl, l->owner, &b) < 0)
+		log_warn(l->id, "event %u not delivered to %s", kind, l->owner);
+	wire_msg_free(&b);
+}
+
+static void on_dtmf(struct rtp_leg *rtp, char digit, unsigned duration_ms, void *arg)
+{
+	struct leg *l = arg;
+
+	log_info(l->id, "DTMF '%c' received (%u ms)", digit, duration_ms);
+	send_event(l, WIRE_EV_DTMF, digit, duration_ms, NULL);
+}
+
+static void on_rtp_timeout(struct rtp_leg *rtp, void *arg)
+{
+	struct leg *l = arg;
+
+	log_info(l->id, "no RTP for %u s", l->w->cfg.rtp_timeout_ms / 1000);
+	send_event(l, WIRE_EV_RTP_TIMEOUT, 0, 0, NULL);
+}
+
+static void on_rtp_failure(struct rtp_leg *rtp, int err, void *arg)
+{
+	struct leg *l = arg;
+	char reason[96];
+
+	snprintf(reason, sizeof(reason), "RTP leg failed: %s", strerror(-err));
+	log_warn(l->id, "%s", reason);
+	send_event(l, WIRE_EV_LEG_FAILED, 0, 0, reason);
+}
+
+/* Keys: the wire carries raw key+salt bytes, rtp_leg and Redis base64 (SDES inline form). */
+
+static int key_to_b64(const uint8_t *raw, size_t len, char out[RTP_LEG_KEY_B64_LEN + 1])
+{
+	if (len != 30)
+		return -EINVAL;
+	EVP_EncodeBlock((unsigned char *)out, raw, (int)len);
+	return 0;
+}
+
+static int key_from_b64(const char *b64, uint8_t raw[32], size_t *len)
+{
+	uint8_t tmp[48];
+	int n;
+
+	if (strlen(b64) != RTP_LEG_KEY_B64_LEN)
+		return -EINVAL;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)b64, RTP_LEG_KEY_B64_LEN);
+	if (n < 30)
+		return -EINVAL;
+	memcpy(raw, tmp, 30);
+	*len = 30;
+	return 0;
+}
+
+static int suite_parse(const char *s, enum rtp_leg_srtp_suite *out)
+{
+	if (strcmp(s, "AES_CM_128_HMAC_SHA1_80") == 0)
+		*out = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80;
+	else if (strcmp(s, "AES_CM_128_HMAC_SHA1_32") == 0)
+		*out = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_32;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void leg_free(struct leg *l)
+{
+	rtp_leg_destroy(&l->rtp);
+	transcoder_destroy(&l->tc);
+	free(l);
+}
+
+static void check_drained(struct worker *w)
+{
+	if (w->draining && w->n_legs == 0 && w->drain_done) {
+		void (*done)(struct worker *, void *) = w->drain_done;
+
+		w->drain_done = NULL;
+		done(w, w->drain_arg);
+	}
+}
+
+static void leg_destroy(struct leg *l, bool forget_state)
+{
+	struct worker *w = l->w;
+
+	leg_unlink(w, l);
+	if (forget_state && w->redis && redis_is_up(w->redis))
+		state_leg_delete(w->redis, l->id, w->worker_id, NULL, NULL);
+	log_info(l->id, "leg destroyed (media in %" PRIu64 ", out %" PRIu64 ", errors %" PRIu64 ")",
+		 l->media_in, l->media_out, l->media_errors);
+	leg_free(l);
+	check_drained(w);
+}
+
+/* What a new leg needs, from CREATE_LEG or from a stored record. */
+struct leg_spec {
+	const char *id, *call_id, *owner;
+	const struct codec *rtmp_codec;
+	struct wire_codec offered[LEG_MAX_CODECS];
+	unsigned n_offered;
+	int chosen; /* index into offered[] */
+	int dtmf_pt;
+	const char *remote_ip;
+	uint16_t remote_port;
+	enum rtp_leg_srtp_suite srtp;
+	const char *local_key, *remote_key; /* base64, NULL when none */
+	const struct rtp_leg_state *adopt;  /* continuity, NULL for a new stream */
+	bool hold;
+	uint64_t created_ms;
+};
+
+/* Picks the SIP codec: one equal to the RTMP codec first (pass-through), else the first in
+ * the signaler's order that the transcoder can reach. -1 when none. */
+static int choose_codec(const struct worker *w, const struct leg_spec *s)
+{
+	int first_ok = -1;
+
+	for (unsigned i = 0; i < s->n_offered; i++) {
+		const struct codec *c = codec_by_name(s->offered[i].name, s->offered[i].rate);
+		struct transcoder *t;
+
+		if (!c || c->id == CODEC_TELEPHONE_EVENT)
+			continue;
+		if (c->id == s->rtmp_codec->id)
+			return (int)i;
+		if (first_ok >= 0)
+			continue;
+		t = transcoder_new(&w->cfg.topts, s->rtmp_codec->id, c->id);
+		if (t)
+			first_ok = (int)i;
+		transcoder_destroy(&t);
+	}
+	return first_ok;
+}
+
+/* Builds and links a leg; returns it or NULL with *err and @why set. */
+static struct leg *leg_create(struct worker *w, const struct leg_spec *s, int *err, char *why,
+			      size_t whylen)
+{
+	const struct wire_codec *wc = &s->offered[s->chosen];
+	const struct codec *sip = codec_by_name(wc->name, wc->rate);
+	struct rtp_leg_params p;
+	struct transcode_opts topts = w->cfg.topts;
+	struct leg *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		*err = -ENOMEM;
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	l->w = w;
+	snprintf(l->id, sizeof(l->id), "%s", s->id);
+	snprintf(l->call_id, sizeof(l->call_id), "%s", s->call_id);
+	snprintf(l->owner, sizeof(l->owner), "%s", s->owner);
+	l->rtmp_codec = s->rtmp_codec;
+	l->sip_codec = sip;
+	l->sip_pt = wc->pt;
+	l->dtmf_pt = s->dtmf_pt;
+	memcpy(l->offered, s->offered, sizeof(s->offered[0]) * s->n_offered);
+	l->n_offered = s->n_offered;
+	l->srtp = s->srtp;
+	l->hold = s->hold;
+	l->created_ms = s->created_ms ? s->created_ms : state_now_ms();
+	l->start_mono = evloop_now(w->loop);
+	if (s->srtp != RTP_LEG_SRTP_NONE) {
+		if (s->local_key)
+			snprintf(l->local_key, sizeof(l->local_key), "%s", s->local_key);
+		else if (rtp_leg_srtp_key_generate(l->local_key) < 0) {
+			*err = -EIO;
+			snprintf(why, whylen, "cannot generate an SRTP key");
+			goto out_free;
+		}
+		if (s->remote_key)
+			snprintf(l->remote_key, sizeof(l->remote_key), "%s", s->remote_key);
+	}
+	topts.sid = l->id;
+	l->tc = transcoder_new(&topts, s->rtmp_codec->id, sip->id);
+	if (!l->tc) {
+		*err = -EINVAL;
+		snprintf(why, whylen, "no transcoding path %s -> %s", s->rtmp_codec->label, sip->label);
+		goto out_free;
+	}
+	rtp_leg_params_init(&p);
+	if (s->adopt)
+		rtp_leg_params_adopt(&p, s->adopt, state_now_ms());
+	p.loop = w->loop;
+	p.pool = w->pool;
+	p.sid = l->id;
+	p.bind_ip = w->cfg.rtp_bind_ip;
+	p.advertised_ip = w->cfg.advertised_ip;
+	if (!s->adopt) {
+		/* SRTP without the peer's key yet (we are offering): nothing may go out in the
+		 * clear, so the remote is only set once UPDATE_LEG brings the key. */
+		bool keyless = s->srtp != RTP_LEG_SRTP_NONE && !l->remote_key[0];
+
+		if (keyless && s->remote_ip) {
+			snprintf(l->held_ip, sizeof(l->held_ip), "%s", s->remote_ip);
+			l->held_port = s->remote_port;
+		}
+		p.remote_ip = keyless ? NULL : s->remote_ip;
+		p.remote_port = keyless ? 0 : s->remote_port;
+		p.payload_type = wc->pt;
+		p.clock_rate = sip->clock_rate;
+		p.samples_per_frame = sip->frame_samples;
+		p.tev_payload_type = s->dtmf_pt;
+		p.srtp_suite = keyless ? RTP_LEG_SRTP_NONE : s->srtp;
+		p.local_key = keyless || s->srtp == RTP_LEG_SRTP_NONE ? NULL : l->local_key;
+		p.remote_key = keyless ? NULL : l->remote_key;
+	}
+	p.rtp_timeout_ms = w->cfg.rtp_timeout_ms;
+	p.cb = (struct rtp_leg_callbacks){
+		.on_dtmf = on_dtmf,
+		.on_timeout = on_rtp_timeout,
+		.on_failure = on_rtp_failure,
+		.arg = l,
+	};
+	l->rtp = rtp_leg_new(&p);
+	if (!l->rtp) {
+		*err = errno == ENOSPC ? -ENOSPC : -(errno ? errno : EIO);
+		snprintf(why, whylen, "cannot open the RTP session: %s", strerror(-*err));
+		goto out_free;
+	}
+	if (s->hold)
+		rtp_leg_set_hold(l->rtp, true);
+	leg_link(w, l);
+	log_info(l->id, "leg %s: call %s owner %s, %s, local %s:%u%s", s->adopt ? "adopted" : "created",
+		 l->call_id, l->owner, transcoder_describe(l->tc), rtp_leg_advertised_ip(l->rtp),
+		 rtp_leg_local_port(l->rtp), l->srtp != RTP_LEG_SRTP_NONE ? ", SRTP" : "");
+	leg_store(l);
+	return l;
+
+out_free:
+	leg_free(l);
+	return NULL;
+}
+
+/* The OK for CREATE_LEG and ADOPT_LEG. */
+static void reply_leg(struct worker *w, const struct ctl_request *req, const struct leg *l)
+{
+	struct wire_builder b = {0};
+	struct rtp_leg_state st;
+	struct wire_codec chosen = {
+		.pt = (uint8_t)l->sip_pt, .channels = 1, .rate = l->sip_codec->clock_rate,
+	};
+
+	rtp_leg_get_state(l->rtp, &st);
+	snprintf(chosen.name, sizeof(chosen.name), "%s", l->sip_codec->name);
+	wire_msg_init(&b, WIRE_OK, 0);
+	wire_put_str(&b, WIRE_T_LOCAL_IP, rtp_leg_advertised_ip(l->rtp));
+	wire_put_u16(&b, WIRE_T_LOCAL_PORT, rtp_leg_local_port(l->rtp));
+	wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &chosen);
+	wire_put_u32(&b, WIRE_T_SSRC, st.ssrc);
+	wire_put_bool(&b, WIRE_T_TRANSCODING, !transcoder_is_passthrough(l->tc));
+	if (l->srtp != RTP_LEG_SRTP_NONE) {
+		uint8_t raw[32];
+		size_t len;
+
+		if (key_from_b64(l->local_key, raw, &len) == 0) {
+			wire_put_str(&b, WIRE_T_SRTP_SUITE,
+				     l->srtp == RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_32 ? "AES_CM_128_HMAC_SHA1_32"
+										    : "AES_CM_128_HMAC_SHA1_80");
+			wire_put_bytes(&b, WIRE_T_SRTP_LOCAL_KEY, raw, len);
+		}
+	}
+	ctl_server_reply(w->ctl, req, &b);
+	wire_msg_free(&b);
+}
+
+/* Reads the SRTP suite and remote key of a request into @s (keys stored in @b64). */
+static int parse_srtp(const struct wire_msg *m, enum rtp_leg_srtp_suite *suite,
+		      char b64[RTP_LEG_KEY_B64_LEN + 1], char *why, size_t whylen)
+{
+	char name[64];
+	const uint8_t *key;
+	size_t klen;
+
+	if (!wire_has(m, WIRE_T_SRTP_SUITE))
+		return 0;
+	if (wire_get_cstr(m, WIRE_T_SRTP_SUITE, name, sizeof(name)) < 0 || suite_parse(name, suite) < 0) {
+		snprintf(why, whylen, "unsupported SRTP suite");
+		return -EINVAL;
+	}
+	if (wire_get_bytes(m, WIRE_T_SRTP_REMOTE_KEY, &key, &klen) == 0 &&
+	    key_to_b64(key, klen, b64) < 0) {
+		snprintf(why, whylen, "SRTP key must be 30 bytes (key + salt), got %zu", klen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
+			  const struct wire_msg *m, void *arg)
+{
+	struct worker *w = arg;
+	struct leg_spec spec = {.dtmf_pt = RTP_LEG_DEFAULT_TEV_PT};
+	char id[WIRE_MAX_ID + 1], call_id[WIRE_MAX_STR + 1], owner[WIRE_MAX_ID + 1];
+	char remote_ip[64] = "", remote_key[RTP_LEG_KEY_B64_LEN + 1] = "", why[160] = "";
+	struct wire_codec rc;
+	struct leg *l;
+	uint8_t dtmf;
+	bool want_srtp = false;
+	int err;
+
+	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0 ||
+	    wire_get_cstr(m, WIRE_T_CALL_ID, call_id, sizeof(call_id)) < 0 ||
+	    wire_get_cstr(m, WIRE_T_OWNER, owner, sizeof(owner)) < 0 ||
+	    wire_get_codec(m, WIRE_T_RTMP_CODEC, 0, &rc) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, 0, "CREATE_LEG needs LEG_ID, CALL_ID, OWNER, RTMP_CODEC");
+		return;
+	}
+	l = leg_find(w, id);
+	if (l) {
+		if (strcmp(l->owner, owner) == 0)
+			reply_leg(w, req, l);
+		else
+			ctl_server_reply_error(s, req, EEXIST, WIRE_T_LEG_ID,
+					       "leg %s exists with owner %s", id, l->owner);
+		return;
+	}
+	if (w->draining) {
+		ctl_server_reply_error(s, req, EBUSY, 0, "worker %s is draining", w->worker_id);
+		return;
+	}
+	if (w->cfg.capacity && w->n_legs >= w->cfg.capacity) {
+		ctl_server_reply_error(s, req, ENOSPC, 0, "worker at capacity (%u legs)", w->cfg.capacity);
+		return;
+	}
+	spec.id = id;
+	spec.call_id = call_id;
+	spec.owner = owner;
+	spec.rtmp_codec = codec_by_name(rc.name, rc.rate);
+	if (!spec.rtmp_codec || !codec_rtmp_capable(spec.rtmp_codec)) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_RTMP_CODEC,
+				       "RTMP codec %s/%u is not supported", rc.name, rc.rate);
+		return;
+	}
+	spec.n_offered = (unsigned)wire_count(m, WIRE_T_SIP_CODEC);
+	if (spec.n_offered > LEG_MAX_CODECS)
+		spec.n_offered = LEG_MAX_CODECS;
+	for (unsigned i = 0; i < spec.n_offered; i++)
+		wire_get_codec(m, WIRE_T_SIP_CODEC, i, &spec.offered[i]);
+	spec.chosen = choose_codec(w, &spec);
+	if (spec.chosen < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_SIP_CODEC,
+				       "no offered SIP codec can be reached from %s", spec.rtmp_codec->label);
+		return;
+	}
+	if (wire_get_u8(m, WIRE_T_DTMF_PT, &dtmf) == 0)
+		spec.dtmf_pt = dtmf;
+	if (wire_has(m, WIRE_T_REMOTE_IP)) {
+		wire_get_cstr(m, WIRE_T_REMOTE_IP, remote_ip, sizeof(remote_ip));
+		wire_get_u16(m, WIRE_T_REMOTE_PORT, &spec.remote_port);
+		spec.remote_ip = remote_ip;
+	}
+	if (parse_srtp(m, &spec.srtp, remote_key, why, sizeof(why)) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_SRTP_SUITE, "%s", why);
+		return;
+	}
+	wire_get_bool(m, WIRE_T_WANT_SRTP, &want_srtp);
+	if (want_srtp && spec.srtp == RTP_LEG_SRTP_NONE)
+		spec.srtp = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80;
+	spec.remote_key = remote_key[0] ? remote_key : NULL;
+	l = leg_create(w, &spec, &err, why, sizeof(why));
+	if (!l) {
+		log_warn(id, "CREATE_LEG failed: %s", why);
+		ctl_server_reply_error(s, req, -err, 0, "%s", why);
+		return;
+	}
+	reply_leg(w, req, l);
+}
+
+static struct leg *request_leg(struct ctl_server *s, struct worker *w, const struct ctl_request *req,
+			       const struct wire_msg *m)
+{
+	char id[WIRE_MAX_ID + 1];
+	struct leg *l;
+
+	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
+		return NULL;
+	}
+	l = leg_find(w, id);
+	if (!l)
+		ctl_server_reply_error(s, req, ENOENT, WIRE_T_LEG_ID, "no leg %s here", id);
+	return l;
+}
+
+static void reply_ok(struct ctl_server *s, const struct ctl_request *req)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_OK, 0);
+	ctl_server_reply(s, req, &b);
+	wire_msg_free(&b);
+}
+
+static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
+			  const struct wire_msg *m, void *arg)
+{
+	struct worker *w = arg;
+	struct leg *l = request_leg(s, w, req, m);
+	char remote_ip[64], remote_key[RTP_LEG_KEY_B64_LEN + 1] = "", why[160] = "";
+	enum rtp_leg_srtp_suite suite = RTP_LEG_SRTP_NONE;
+	uint16_t port = 0;
+	uint8_t pt;
+	bool hold;
+
+	if (!l)
+		return;
+	if (wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 && pt != l->sip_pt) {
+		const struct codec *c = NULL;
+		struct transcoder *t;
+		struct transcode_opts topts = w->cfg.topts;
+
+		for (unsigned i = 0; i < l->n_offered && !c; i++)
+			if (l->offered[i].pt == pt)
+				c = codec_by_name(l->offered[i].name, l->offered[i].rate);
+		topts.sid = l->id;
+		t = c ? transcoder_new(&topts, l->rtmp_codec->id, c->id) : NULL;
+		if (!t || rtp_leg_set_payload(l->rtp, pt, c->clock_rate, c->frame_samples, l->dtmf_pt) < 0) {
+			transcoder_destroy(&t);
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_CODEC_PT,
+					       "payload type %u was not offered for this leg", pt);
+			return;
+		}
+		if (!transcoder_is_passthrough(l->tc))
+			w->n_transcoding--;
+		transcoder_destroy(&l->tc);
+		l->tc = t;
+		if (!transcoder_is_passthrough(l->tc))
+			w->n_transcoding++;
+		l->sip_codec = c;
+		l->sip_pt = pt;
+		log_info(l->id, "codec now %s", transcoder_describe(l->tc));
+	}
+	if (parse_srtp(m, &suite, remote_key, why, sizeof(why)) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_SRTP_SUITE, "%s", why);
+		return;
+	}
+	/* Keys before the address, so the first packet to a new remote is already protected. */
+	if (suite != RTP_LEG_SRTP_NONE && remote_key[0]) {
+		if (!l->local_key[0] && rtp_leg_srtp_key_generate(l->local_key) < 0) {
+			ctl_server_reply_error(s, req, EIO, 0, "cannot generate an SRTP key");
+			return;
+		}
+		if (rtp_leg_set_srtp(l->rtp, suite, l->local_key, remote_key) < 0) {
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_SRTP_REMOTE_KEY, "bad SRTP key");
+			return;
+		}
+		l->srtp = suite;
+		snprintf(l->remote_key, sizeof(l->remote_key), "%s", remote_key);
+		if (l->held_ip[0] && !wire_has(m, WIRE_T_REMOTE_IP))
+			rtp_leg_set_remote(l->rtp, l->held_ip, l->held_port, 0);
+		l->held_ip[0] = '\0';
+	}
+	if (wire_has(m, WIRE_T_REMOTE_IP)) {
+		wire_get_cstr(m, WIRE_T_REMOTE_IP, remote_ip, sizeof(remote_ip));
+		wire_get_u16(m, WIRE_T_REMOTE_PORT, &port);
+		if (l->srtp != RTP_LEG_SRTP_NONE && !l->remote_key[0]) {
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_SRTP_REMOTE_KEY,
+					       "SRTP leg: the peer's key must come with its address");
+			return;
+		}
+		if (rtp_leg_set_remote(l->rtp, remote_ip, port, 0) < 0) {
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_REMOTE_IP, "bad remote address %s",
+					       remote_ip);
+			return;
+		}
+	}
+	if (wire_get_bool(m, WIRE_T_HOLD, &hold) == 0 && hold != l->hold) {
+		rtp_leg_set_hold(l->rtp, hold);
+		l->hold = hold;
+		log_info(l->id, "%s", hold ? "on hold" : "off hold");
+	}
+	leg_store(l);
+	reply_ok(s, req);
+}
+
+static void on_destroy_leg(struct ctl_server *s, const struct ctl_request *req,
+			   const struct wire_msg *m, void *arg)
+{
+	struct worker *w = arg;
+	struct wire_builder b = {0};
+	char id[WIRE_MAX_ID + 1];
+	struct leg *l;
+
+	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
+		return;
+	}
+	l = leg_find(w, id);
+	wire_msg_init(&b, WIRE_OK, 0);
+	if (l)
+		leg_destroy(l, true);
+	else
+		wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
+	ctl_server_reply(s, req, &b);
+	wire_msg_free(&b);
+}
+
+static void on_send_dtmf(struct ctl_server *s, const struct ctl_request *req,
+			 const struct wire_msg *m, void *arg)
+{
+	struct leg *l = request_leg(s, arg, req, m);
+	uint8_t digit;
+	uint16_t ms = 100;
+	int err;
+
+	if (!l)
+		return;
+	if (wire_get_u8(m, WIRE_T_DIGIT, &digit) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_DIGIT, "DIGIT required");
+		return;
+	}
+	wire_get_u16(m, WIRE_T_DURATION_MS, &ms);
+	err = rtp_leg_send_dtmf(l->rtp, (char)digit, ms);
+	if (err < 0) {
+		ctl_server_reply_error(s, req, -err, WIRE_T_DIGIT, "DTMF '%c' not sent: %s", digit,
+				       strerror(-err));
+		return;
+	}
+	log_info(l->id, "DTMF '%c' sent (%u ms)", digit, ms);
+	reply_ok(s, req);
+}
+
+static void on_leg_stats(struct ctl_server *s, const struct ctl_request *req,
+			 const struct wire_msg *m, void *arg)
+{
+	struct leg *l = request_leg(s, arg, req, m);
+	struct rtp_leg_stats st;
+	struct wire_builder b = {0};
+
+	if (!l)
+		return;
+	rtp_leg_get_stats(l->rtp, &st);
+	wire_msg_init(&b, WIRE_OK, 0);
+	wire_put_u64(&b, WIRE_T_PKTS_IN, st.packets_received);
+	wire_put_u64(&b, WIRE_T_PKTS_OUT, st.packets_sent);
+	wire_put_u64(&b, WIRE_T_BYTES_IN, st.bytes_received);
+	wire_put_u64(&b, WIRE_T_BYTES_OUT, st.bytes_sent);
+	wire_put_u64(&b, WIRE_T_LOST, st.packets_lost > 0 ? (uint64_t)st.packets_lost : 0);
+	wire_put_u32(&b, WIRE_T_JITTER_MS, st.jitter_ms);
+	wire_put_u64(&b, WIRE_T_SRTP_AUTH_FAIL, st.srtp_auth_failures);
+	wire_put_u64(&b, WIRE_T_BAD_PKTS, st.bad_packets + st.unexpected_source);
+	ctl_server_reply(s, req, &b);
+	wire_msg_free(&b);
+}
+
+static void on_worker_stats(struct ctl_server *s, const struct ctl_request *req,
+			    const struct wire_msg *m, void *arg)
+{
+	struct worker *w = arg;
+	struct wire_builder b = {0};
+	uint64_t in = 0, out = 0;
+
+	for (struct leg *l = w->legs; l; l = l->next) {
+		struct rtp_leg_stats st;
+
+		rtp_leg_get_stats(l->rtp, &st);
+		in += st.packets_received;
+		out += st.packets_sent;
+	}
+	wire_msg_init(&b, WIRE_OK, 0);
+	wire_put_u32(&b, WIRE_T_LEGS, w->n_legs);
+	wire_put_u32(&b, WIRE_T_TRANSCODING_LEGS, w->n_transcoding);
+	wire_put_u32(&b, WIRE_T_PASSTHROUGH_LEGS, w->n_legs - w->n_transcoding);
+	wire_put_u16(&b, WIRE_T_CPU_PERMILLE, w->cpu_permille);
+	wire_put_u64(&b, WIRE_T_PKTS_IN, in);
+	wire_put_u64(&b, WIRE_T_PKTS_OUT, out);
+	ctl_server_reply(s, req, &b);
+	wire_msg_free(&b);
+}
+
+/* ADOPT_LEG: the reply waits for Redis. */
+
+static void adopt_unlink(struct adopt_ctx *a)
+{
+	struct adopt_ctx **pp = &a->w->adopts;
+
+	while (*pp && *pp != a)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = a->next;
+}
+
+static void adopt_read(int err, const char *errmsg, const struct leg_record *rec, void *arg)
+{
+	struct adopt_ctx *a = arg;
+	struct worker *w = a->w;
+	struct leg_spec spec = {0};
+	struct rtp_leg_state st = {0};
+	char why[160] = "";
+	const struct codec *sip;
+	struct leg *l;
+	uint32_t idx, jump;
+	int cerr;
+
+	adopt_unlink(a);
+	if (err) {
+		ctl_server_reply_error(w->ctl, &a->req, err == -ENOENT ? ENOENT : ETIMEDOUT, 0,
+				       "leg %s: %s", a->leg_id, errmsg ? errmsg : strerror(-err));
+		goto out;
+	}
+	l = leg_find(w, a->leg_id);
+	if (l) { /* a retry raced the first attempt, or the leg is already here */
+		snprintf(l->owner, sizeof(l->owner), "%s", a->owner);
+		reply_leg(w, &a->req, l);
+		goto out;
+	}
+	spec.id = rec->leg_id;
+	spec.call_id = rec->call_id;
+	spec.owner = a->owner;
+	spec.rtmp_codec = codec_by_name(rec->rtmp_codec, rec->rtmp_codec[0] == 's' ? 16000 : 8000);
+	sip = codec_by_name(rec->sip_codec, rec->sip_rate);
+	if (!spec.rtmp_codec || !sip) {
+		ctl_server_reply_error(w->ctl, &a->req, EINVAL, 0, "leg %s: stored codecs %s / %s/%u unknown",
+				       a->leg_id, rec->rtmp_codec, rec->sip_codec, rec->sip_rate);
+		goto out;
+	}
+	spec.offered[0] = (struct wire_codec){.pt = rec->sip_pt, .channels = 1, .rate = rec->sip_rate};
+	snprintf(spec.offered[0].name, sizeof(spec.offered[0].name), "%s", rec->sip_codec);
+	spec.n_offered = 1;
+	spec.chosen = 0;
+	spec.dtmf_pt = rec->dtmf_pt;
+	spec.hold = rec->hold;
+	spec.created_ms = rec->created_ms;
+	if (rec->srtp_suite[0] && suite_parse(rec->srtp_suite, &spec.srtp) < 0) {
+		ctl_server_reply_error(w->ctl, &a->req, EINVAL, 0, "leg %s: stored SRTP suite %s unknown",
+				       a->leg_id, rec->srtp_suite);
+		goto out;
+	}
+	spec.local_key = rec->srtp_local_key[0] ? rec->srtp_local_key : NULL;
+	spec.remote_key = rec->srtp_remote_key[0] ? rec->srtp_remote_key : NULL;
+
+	/* Continuity: same SSRC and keys; the sequence jumps past whatever the old worker may
+	 * have sent after the last stored state (a receiver takes a jump for loss, but would
+	 * discard repeated sequence numbers, and SRTP would reject them as replays). */
+	jump = (uint32_t)((state_now_ms() > rec->updated_ms ? state_now_ms() - rec->updated_ms : 0) /
+			  TICK_MS) + ADOPT_SEQ_MARGIN;
+	if (jump > 20000)
+		jump = 20000;
+	idx = ((uint32_t)rec->srtp_roc << 16 | rec->seq) + jump;
+	st.ssrc = rec->ssrc;
+	st.next_seq = (uint16_t)idx;
+	st.send_roc = idx >> 16;
+	st.next_ts = rec->timestamp;
+	st.saved_at_ms = rec->updated_ms;
+	snprintf(st.remote_ip, sizeof(st.remote_ip), "%s", rec->remote_ip);
+	st.remote_port = rec->remote_port;
+	st.payload_type = rec->sip_pt;
+	st.tev_payload_type = rec->dtmf_pt;
+	st.clock_rate = sip->clock_rate;
+	st.samples_per_frame = sip->frame_samples;
+	st.srtp_suite = spec.srtp;
+	if (spec.local_key)
+		snprintf(st.local_key, sizeof(st.local_key), "%s", spec.local_key);
+	if (spec.remote_key)
+		snprintf(st.remote_key, sizeof(st.remote_key), "%s", spec.remote_key);
+	st.on_hold = rec->hold;
+	spec.adopt = &st;
+	if (w->draining) {
+		ctl_server_reply_error(w->ctl, &a->req, EBUSY, 0, "worker %s is draining", w->worker_id);
+		goto out;
+	}
+	l = leg_create(w, &spec, &cerr, why, sizeof(why));
+	if (!l) {
+		ctl_server_reply_error(w->ctl, &a->req, -cerr, 0, "%s", why);
+		goto out;
+	}
+	log_info(l->id, "adopted from worker %s (sequence +%u)", rec->worker, jump);
+	reply_leg(w, &a->req, l);
+out:
+	free(a);
+}
+
+static void on_adopt_leg(struct ctl_server *s, const struct ctl_request *req,
+			 const struct wire_msg *m, void *arg)
+{
+	struct worker *w = arg;
+	struct adopt_ctx *a;
+	struct leg *l;
+	char id[WIRE_MAX_ID + 1], owner[WIRE_MAX_ID + 1];
+	int err;
+
+	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
+		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
+		return;
+	}
+	if (wire_get_cstr(m, WIRE_T_OWNER, owner, sizeof(owner)) < 0)
+		snprintf(owner, sizeof(owner), "%s", req->signaler_id);
+	l = leg_find(w, id);
+	if (l) {
+		snprintf(l->owner, sizeof(l->owner), "%s", owner);
+		reply_leg(w, req, l);
+		return;
+	}
+	if (!w->redis) {
+		ctl_server_reply_error(s, req, ENOENT, 0, "no Redis configured: nothing to adopt");
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		ctl_server_reply_error(s, req, ENOMEM, 0, "out of memory");
+		return;
+	}
+	a->w = w;
+	a->req = *req;
+	snprintf(a->leg_id, sizeof(a->leg_id), "%s", id);
+	snprintf(a->owner, sizeof(a->owner), "%s", owner[0] ? owner : "unknown");
+	err = state_leg_read(w->redis, id, adopt_read, a);
+	if (err < 0) {
+		ctl_server_reply_error(s, req, ETIMEDOUT, 0, "Redis unavailable: %s", strerror(-err));
+		free(a);
+		return;
+	}
+	a->next = w->adopts;
+	w->adopts = a;
+}
+
+static const struct ctl_handler handlers[] = {
+	{.type = WIRE_CREATE_LEG, .fn = on_create_leg},
+	{.type = WIRE_UPDATE_LEG, .fn = on_update_leg},
+	{.type = WIRE_DESTROY_LEG, .fn = on_destroy_leg},
+	{.type = WIRE_SEND_DTMF, .fn = on_send_dtmf},
+	{.type = WIRE_LEG_STATS, .fn = on_leg_stats},
+	{.type = WIRE_WORKER_STATS, .fn = on_worker_stats},
+	{.type = WIRE_ADOPT_LEG, .fn = on_adopt_leg},
+};
+
+/* Media. */
+
+static void on_media(struct ctl_server *s, const char *signaler_id, const struct wire_media *md,
+		     void *arg)
+{
+	struct worker *w = arg;
+	struct leg *l = leg_find(w, md->leg_id);
+	struct tc_out *out = &w->out;
+	int err;
+
+	if (!l) {
+		if (w->media_unknown_leg++ % 1000 == 0)
+			log_warn(NULL, "media for unknown leg %s dropped (%" PRIu64 " so far)",
+				 md->leg_id, w->media_unknown_leg);
+		return;
+	}
+	if (!signaler_id || strcmp(signaler_id, l->owner) != 0) {
+		if (w->media_wrong_owner++ % 1000 == 0)
+			log_warn(l->id, "media from %s, not the owner %s: dropped",
+				 signaler_id ? signaler_id : "?", l->owner);
+		return;
+	}
+	l->media_in++;
+	err = transcoder_rtmp_to_sip(l->tc, md->payload, md->len, out);
+	if (err < 0) {
+		if (l->media_errors++ % 100 == 0)
+			log_warn(l->id, "RTMP frame not usable: %s", transcoder_error(l->tc));
+		return;
+	}
+	for (unsigned i = 0; i < out->n; i++)
+		rtp_leg_send(l->rtp, tc_frame_data(out, i), out->f[i].len, out->f[i].samples);
+}
+
+/* The 20 ms tick: one frame per leg from its jitter buffer toward the owning signaler. */
+static void leg_tick(struct worker *w, struct leg *l, uint64_t now)
+{
+	uint8_t payload[RTP_LEG_MAX_PACKET];
+	size_t len = sizeof(payload);
+	struct tc_out *out = &w->out;
+	uint32_t elapsed = (uint32_t)(now - l->start_mono);
+	bool lost = false;
+	int err;
+
+	if (rtp_leg_pull(l->rtp, payload, &len, &lost) < 0)
+		return;
+	if (len > 0)
+		err = transcoder_sip_to_rtmp(l->tc, payload, len, out);
+	else if (lost)
+		err = transcoder_conceal(l->tc, out);
+	else
+		return;
+	if (err < 0) {
+		if (l->media_errors++ % 100 == 0)
+			log_warn(l->id, "RTP payload not usable: %s", transcoder_error(l->tc));
+		return;
+	}
+	/* RTMP timestamps follow real time: continuous while audio flows, jumping forward after
+	 * a pause so the player's clock stays with the caller's. */
+	if (!l->out_started || (int32_t)(elapsed - l->out_ts) > 3 * TICK_MS) {
+		l->out_ts = elapsed;
+		l->out_started = true;
+	}
+	for (unsigned i = 0; i < out->n; i++) {
+		ctl_server_send_media(w->ctl, l->owner, l->id, l->out_ts, 0, tc_frame_data(out, i),
+				      out->f[i].len);
+		l->out_ts += out->f[i].ms ? out->f[i].ms : TICK_MS;
+		l->media_out++;
+	}
+}
+
+static void on_tick(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t now = evloop_now(loop);
+	unsigned rounds = 0;
+
+	/* Ticks run on an absolute schedule; after a stall at most 3 are caught up. */
+	while (w->tick_next <= now && rounds++ < 3) {
+		for (struct leg *l = w->legs, *next; l; l = next) {
+			next = l->next;
+			leg_tick(w, l, w->tick_next);
+		}
+		w->tick_next += TICK_MS;
+	}
+	if (w->tick_next <= now)
+		w->tick_next = now + TICK_MS;
+	evloop_timer_start(t, w->tick_next - now);
+}
+
+static void sample_cpu(struct worker *w)
+{
+	struct rusage ru;
+	uint64_t now = evloop_now(w->loop), used, wall;
+
+	getrusage(RUSAGE_SELF, &ru);
+	used = (uint64_t)(ru.ru_utime.tv_sec - w->ru_last.ru_utime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_stime.tv_sec - w->ru_last.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec - w->ru_last.ru_utime.tv_usec) +
+	       (uint64_t)(ru.ru_stime.tv_usec - w->ru_last.ru_stime.tv_usec);
+	wall = (now - w->ru_last_mono) * 1000u;
+	if (wall > 0)
+		w->cpu_permille = (uint16_t)(used * 1000u / wall > 65535 ? 65535 : used * 1000u / wall);
+	w->ru_last = ru;
+	w->ru_last_mono = now;
+}
+
+static void on_slow(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t now = evloop_now(loop);
+
+	sample_cpu(w);
+	worker_store(w);
+	if (now - w->last_state_write >= w->cfg.state_interval_ms) {
+		w->last_state_write = now;
+		for (struct leg *l = w->legs; l; l = l->next)
+			leg_store(l);
+	}
+	evloop_timer_start(t, 1000);
+}
+
+static void on_load(struct ctl_server *s, struct ctl_load *out, void *arg)
+{
+	struct worker *w = arg;
+
+	out->legs = w->n_legs;
+	out->cpu_permille = w->cpu_permille;
+	out->draining = w->draining;
+}
+
+static void on_peer(struct ctl_server *s, const char *signaler_id, bool up, void *arg)
+{
+	log_info(NULL, "signaler %s %s", signaler_id, up ? "connected" : "gone");
+}
+
+struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, struct redis *r)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	struct ctl_server_config ccfg = {0};
+	struct ctl_server_callbacks cbs = {
+		.handlers = handlers,
+		.n_handlers = sizeof(handlers) / sizeof(handlers[0]),
+		.load = on_load,
+		.media = on_media,
+		.peer = on_peer,
+	};
+
+	if (!w)
+		return NULL;
+	w->loop = loop;
+	w->cfg = *cfg;
+	w->redis = r;
+	snprintf(w->worker_id, sizeof(w->worker_id), "%s", cfg->worker_id);
+	if (gethostname(w->host, sizeof(w->host) - 1) < 0 || !w->host[0])
+		snprintf(w->host, sizeof(w->host), "localhost");
+	w->started_ms = state_now_ms();
+	w->pool = port_pool_new(cfg->rtp_port_min, cfg->rtp_port_max);
+	if (!w->pool) {
+		log_error(NULL, "cannot create the RTP port pool %u-%u", cfg->rtp_port_min,
+			  cfg->rtp_port_max);
+		goto out_free;
+	}
+	ccfg.ctl_bind = cfg->ctl_bind;
+	ccfg.media_bind = cfg->media_bind;
+	ccfg.worker_id = w->worker_id;
+	ccfg.capacity = cfg->capacity;
+	ccfg.heartbeat_ms = cfg->heartbeat_ms;
+	cbs.arg = w;
+	w->ctl = ctl_server_new(loop, &ccfg, &cbs);
+	if (!w->ctl) {
+		log_error(NULL, "cannot bind the worker sockets (%s, %s): %s", cfg->ctl_bind,
+			  cfg->media_bind, strerror(errno));
+		goto out_pool;
+	}
+	w->tick = evloop_timer_new(loop, on_tick, w);
+	w->slow = evloop_timer_new(loop, on_slow, w);
+	if (!w->tick || !w->slow)
+		goto out_ctl;
+	w->tick_next = evloop_now(loop) + TICK_MS;
+	evloop_timer_start(w->tick, TICK_MS);
+	getrusage(RUSAGE_SELF, &w->ru_last);
+	w->ru_last_mono = evloop_now(loop);
+	evloop_timer_start(w->slow, 1000);
+	if (r && redis_add_listener(r, on_redis_up, on_redis_down, w) < 0)
+		goto out_ctl;
+	if (r && redis_is_up(r))
+		worker_store(w);
+	log_info(NULL, "worker %s: control %s, media %s, RTP %s:%u-%u (advertised %s)", w->worker_id,
+		 ctl_server_ctl_endpoint(w->ctl), ctl_server_media_endpoint(w->ctl), cfg->rtp_bind_ip,
+		 cfg->rtp_port_min, cfg->rtp_port_max, cfg->advertised_ip);
+	return w;
+
+out_ctl:
+	evloop_timer_del(&w->tick);
+	evloop_timer_del(&w->slow);
+	ctl_server_destroy(&w->ctl);
+out_pool:
+	port_pool_destroy(&w->pool);
+out_free:
+	free(w);
+	return NULL;
+}
+
+void worker_destroy(struct worker **wp)
+{
+	struct worker *w = wp ? *wp : NULL;
+
+	if (!w)
+		return;
+	w->drain_done = NULL;
+	if (w->redis)
+		redis_remove_listener(w->redis, w);
+	while (w->adopts) {
+		struct adopt_ctx *a = w->adopts;
+
+		w->adopts = a->next;
+		state_cancel(w->redis, a);
+		free(a);
+	}
+	while (w->legs)
+		leg_destroy(w->legs, true);
+	evloop_timer_del(&w->tick);
+	evloop_timer_del(&w->slow);
+	ctl_server_destroy(&w->ctl);
+	port_pool_destroy(&w->pool);
+	free(w);
+	*wp = NULL;
+}
+
+void worker_drain(struct worker *w, void (*done)(struct worker *w, void *arg), void *arg)
+{
+	if (!w->draining)
+		log_info(NULL, "draining: no new legs; %u legs left", w->n_legs);
+	w->draining = true;
+	w->drain_done = done;
+	w->drain_arg = arg;
+	worker_store(w);
+	check_drained(w);
+}
+
+const char *worker_ctl_endpoint(const struct worker *w)
+{
+	return ctl_server_ctl_endpoint(w->ctl);
+}
+
+const char *worker_media_endpoint(const struct worker *w)
+{
+	return ctl_server_media_endpoint(w->ctl);
+}
+
+unsigned worker_leg_count(const struct worker *w)
+{
+	return w->n_legs;
+}
+
+unsigned worker_transcoding_count(const struct worker *w)
+{
+	return w->n_transcoding;
+}

@@ -1,0 +1,57 @@
+/*
+ * worker.h - the mediaworker's legs: the control handlers (create, update, destroy, DTMF, stats,
+ * adopt), the media path between the signaler's RTMP frames and each leg's RTP session, the
+ * 20 ms playout tick, heartbeat load, and each leg's state in Redis.
+ */
+#ifndef RS_WORKER_H
+#define RS_WORKER_H
+
+#include "transcode.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evloop;
+struct redis;
+struct worker;
+
+struct worker_config {
+	const char *worker_id;     /* WORKER_ID; [A-Za-z0-9._-]{1,64} */
+	const char *ctl_bind;      /* WORKER_CTL_BIND, e.g. tcp://127.0.0.1:* */
+	const char *media_bind;    /* WORKER_MEDIA_BIND */
+	const char *rtp_bind_ip;   /* RTP_BIND_IP: numeric address RTP sockets bind to */
+	const char *advertised_ip; /* RTP_ADVERTISED_IP: address given to SIP peers (NAT) */
+	uint16_t rtp_port_min, rtp_port_max; /* RTP_PORT_MIN / RTP_PORT_MAX */
+	unsigned capacity;         /* WORKER_CAPACITY: legs, 0 unlimited */
+	unsigned rtp_timeout_ms;   /* RTP_TIMEOUT (s in the environment), 0 disables */
+	unsigned state_interval_ms; /* how often a leg's RTP state is rewritten in Redis */
+	unsigned leg_ttl_s;        /* LEG_TTL */
+	unsigned heartbeat_ms;     /* WORKER_HEARTBEAT_MS */
+	struct transcode_opts topts; /* SPEEX_QUALITY, SPEEX_COMPLEXITY */
+};
+
+/* Reads the configuration from the environment; 0 or -EINVAL (logged). */
+int worker_config_from_env(struct worker_config *cfg);
+
+/*
+ * Starts a worker on @loop: binds the control and media sockets, allocates the RTP port pool.
+ * @r may be NULL (no state in Redis: legs cannot be adopted elsewhere). Returns NULL on failure
+ * (logged).
+ */
+struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, struct redis *r);
+
+/* Destroys every leg (their Redis state is deleted) and frees the worker; NULL-safe. */
+void worker_destroy(struct worker **wp);
+
+/* Stops taking new legs; @done is called once no leg is left. */
+void worker_drain(struct worker *w, void (*done)(struct worker *w, void *arg), void *arg);
+
+/* The endpoints signalers connect to. */
+const char *worker_ctl_endpoint(const struct worker *w);
+const char *worker_media_endpoint(const struct worker *w);
+
+/* Legs carried now, and how many of them transcode. */
+unsigned worker_leg_count(const struct worker *w);
+unsigned worker_transcoding_count(const struct worker *w);
+
+#endif

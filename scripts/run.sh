@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# run.sh - run rtmp2sip locally in the foreground: a private redis-server, the signaler and, once
+# it exists, WORKERS mediaworkers. Used by `make run` (which installs dependencies and builds
+# first). Ctrl-C or SIGTERM stops everything and exits 0; if one process dies, the others are
+# stopped and the exit status is 1.
+#
+# Environment (all passed through to the daemons):
+#   BUILD          build directory holding signaler and mediaworker       (build)
+#   RTMP_BIND      address the RTMP listener binds                        (127.0.0.1)
+#   RTMP_PORT      RTMP port                                              (1935)
+#   SIP_PORT       SIP port (UDP and TCP), for the SIP side               (5060)
+#   REDIS_PORT     port of the private redis-server (bound to 127.0.0.1)  (6380)
+#   WORKERS        number of mediaworkers to start                        (2)
+#   RTP_PORT_MIN   lowest RTP port the mediaworkers use                   (20000)
+#   RTP_PORT_MAX   highest RTP port the mediaworkers use                  (29999)
+#                  (split into one even-aligned slice per worker; worker N gets WORKER_ID=mw-N)
+#   LOG_LEVEL      error | warn | info | debug                            (info)
+#   RUN_TAIL       1: also show the logs on the terminal (tail -F); 0: only write them   (1)
+#   STOP_GRACE     seconds to wait after SIGTERM before SIGKILL when stopping (workers drain)  (10)
+#
+# Files: ./run/redis/ (redis data dir and pid file), ./run/logs/*.log (one log per process).
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
+export RTMP_BIND=${RTMP_BIND:-127.0.0.1}
+export RTMP_PORT=${RTMP_PORT:-1935}
+export SIP_PORT=${SIP_PORT:-5060}
+export REDIS_HOST=127.0.0.1
+export REDIS_PORT=${REDIS_PORT:-6380}
+export WORKERS=${WORKERS:-2}
+export RTP_PORT_MIN=${RTP_PORT_MIN:-20000}
+export RTP_PORT_MAX=${RTP_PORT_MAX:-29999}
+export LOG_LEVEL=${LOG_LEVEL:-info}
+RUN_TAIL=${RUN_TAIL:-1}
+STOP_GRACE=${STOP_GRACE:-10}
+
+RUN_DIR="$ROOT/run"
+LOG_DIR="$RUN_DIR/logs"
+
+die() {
+	echo "run: $*" >&2
+	exit 1
+}
+
+# --- validate the settings before starting anything
+for var in RTMP_PORT SIP_PORT REDIS_PORT RTP_PORT_MIN RTP_PORT_MAX; do
+	val=${!var}
+	if ! [[ $val =~ ^[0-9]+$ ]] || ((val < 1 || val > 65535)); then
+		die "$var=$val is not a port (1..65535)"
+	fi
+done
+[[ $STOP_GRACE =~ ^[0-9]+$ ]] || die "STOP_GRACE=$STOP_GRACE is not a number of seconds"
+if ! [[ $WORKERS =~ ^[0-9]+$ ]] || ((WORKERS > 64)); then
+	die "WORKERS=$WORKERS is not a number in 0..64"
+fi
+((RTP_PORT_MIN < RTP_PORT_MAX)) || die "RTP_PORT_MIN=$RTP_PORT_MIN must be below RTP_PORT_MAX=$RTP_PORT_MAX"
+case $LOG_LEVEL in
+error | warn | info | debug) ;;
+*) die "LOG_LEVEL=$LOG_LEVEL: use error, warn, info or debug" ;;
+esac
+((RTMP_PORT != REDIS_PORT)) || die "RTMP_PORT and REDIS_PORT are both $RTMP_PORT"
+[[ -x $BUILD/signaler ]] || die "$BUILD/signaler is not built: run 'make' (or 'make run')"
+command -v redis-server >/dev/null 2>&1 || die "redis-server not found: run 'make deps'"
+
+# tcp_in_use PORT / udp_in_use PORT: something listens on PORT (any address).
+tcp_in_use() {
+	if command -v ss >/dev/null 2>&1; then
+		[[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+udp_in_use() {
+	command -v ss >/dev/null 2>&1 || return 1
+	[[ -n $(ss -Hlun "sport = :$1" 2>/dev/null) ]]
+}
+
+# port_taken VAR: dies with a hint when the port in variable VAR is taken.
+port_taken() {
+	local port=${!1} alt
+	alt=$((port + 10000 <= 65535 ? port + 10000 : port - 10000))
+	die "port $port in use: set $1=... (for example: $1=$alt make run)"
+}
+tcp_in_use "$RTMP_PORT" && port_taken RTMP_PORT
+tcp_in_use "$REDIS_PORT" && port_taken REDIS_PORT
+{ udp_in_use "$SIP_PORT" || tcp_in_use "$SIP_PORT"; } && port_taken SIP_PORT
+
+mkdir -p "$RUN_DIR/redis" "$LOG_DIR" || die "cannot create $RUN_DIR"
+
+# --- process bookkeeping
+declare -A NAME_OF=() # pid -> name
+PIDS=()
+TAIL_PID=""
+STOPPING=0
+
+# start NAME CMD...: starts CMD in the background, output appended to run/logs/NAME.log.
+start() {
+	local name=$1
+	shift
+	echo "=== $(date '+%F %T') starting $name: $*" >>"$LOG_DIR/$name.log"
+	"$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+	NAME_OF[$!]=$name
+	PIDS+=("$!")
+	echo "run: started $name (pid $!, log run/logs/$name.log)"
+}
+
+# wait_tcp PORT PID SECONDS: true once 127.0.0.1:PORT (or RTMP_BIND) accepts connections.
+wait_tcp() {
+	local port=$1 pid=$2 i host=127.0.0.1
+	[[ $port == "$RTMP_PORT" && $RTMP_BIND != 0.0.0.0 && $RTMP_BIND != "::" ]] && host=$RTMP_BIND
+	for ((i = 0; i < $3 * 10; i++)); do
+		(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_all: SIGTERM to every process (newest first), SIGKILL to what is left after STOP_GRACE s.
+stop_all() {
+	local pid i alive
+	STOPPING=1
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill -TERM "${PIDS[i]}" 2>/dev/null
+	done
+	for ((i = 0; i < STOP_GRACE * 10; i++)); do
+		alive=0
+		for pid in "${PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		((alive)) || break
+		sleep 0.1
+	done
+	for pid in "${PIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "run: ${NAME_OF[$pid]} (pid $pid) did not stop in ${STOP_GRACE} s: killing it"
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+	done
+	if [[ -n $TAIL_PID ]]; then
+		kill -TERM "$TAIL_PID" 2>/dev/null
+		wait "$TAIL_PID" 2>/dev/null
+	fi
+}
+
+# shellcheck disable=SC2317 # called through the trap
+on_signal() {
+	((STOPPING)) && return
+	echo
+	echo "run: stopping"
+	stop_all
+	echo "run: stopped"
+	exit 0
+}
+trap on_signal INT TERM HUP
+
+# fail_start NAME PID: a process did not come up: show its log and stop the rest.
+fail_start() {
+	echo "run: $1 did not start; last lines of run/logs/$1.log:" >&2
+	tail -n 20 "$LOG_DIR/$1.log" | sed 's/^/  | /' >&2
+	stop_all
+	exit 1
+}
+
+# --- start
+start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
+	--pidfile "$RUN_DIR/redis/redis.pid" --save '' --appendonly no --daemonize no
+wait_tcp "$REDIS_PORT" "${PIDS[-1]}" 10 || fail_start redis
+
+start signaler "$BUILD/signaler"
+wait_tcp "$RTMP_PORT" "${PIDS[-1]}" 10 || fail_start signaler
+
+if [[ -x $BUILD/mediaworker ]]; then
+	# Workers on one host must not share RTP ports: each gets an even-aligned slice of the range.
+	span=$(((RTP_PORT_MAX - RTP_PORT_MIN + 1) / (WORKERS > 0 ? WORKERS : 1) / 2 * 2))
+	if ((WORKERS > 0 && span < 2)); then
+		echo "run: RTP_PORT_MIN..RTP_PORT_MAX is too small for $WORKERS workers" >&2
+		stop_all
+		exit 1
+	fi
+	for ((w = 1; w <= WORKERS; w++)); do
+		lo=$((RTP_PORT_MIN + (w - 1) * span))
+		WORKER_ID="mw-$w" RTP_PORT_MIN=$lo RTP_PORT_MAX=$((lo + span - 1)) \
+			start "mediaworker-$w" "$BUILD/mediaworker"
+	done
+else
+	echo "run: no mediaworker yet ($BUILD/mediaworker not built): running without workers"
+fi
+
+HOST=$RTMP_BIND
+[[ $HOST == 0.0.0.0 || $HOST == "::" ]] && HOST=127.0.0.1
+[[ $HOST == *:* ]] && HOST="[$HOST]"
+URL="rtmp://$HOST:$RTMP_PORT"
+cat <<EOF
+
+rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app:
+  publish:  ffmpeg -re -f lavfi -i sine=frequency=1000:sample_rate=16000 -c:a libspeex -ac 1 -f flv $URL/echo/me
+  play:     ffplay -analyzeduration 1000000 $URL/echo/me
+  record:   ffmpeg -analyzeduration 1000000 -i $URL/echo/me -t 5 out.wav
+  (-analyzeduration: ffmpeg otherwise waits 5 s for a video stream before playing audio-only RTMP)
+Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
+Ctrl-C stops everything.
+
+EOF
+
+if [[ $RUN_TAIL == 1 ]]; then
+	tail -n 0 -F "$LOG_DIR"/*.log 2>/dev/null &
+	TAIL_PID=$!
+fi
+
+# --- watch: the first process to exit stops the rest. Polled (bash may reap a child at any time,
+# and `wait -n` then forgets it); `wait` on the short sleep lets a signal's trap run at once.
+while true; do
+	for pid in "${PIDS[@]}"; do
+		kill -0 "$pid" 2>/dev/null && continue
+		((STOPPING)) && exit 0
+		wait "$pid" 2>/dev/null
+		rc=$?
+		name=${NAME_OF[$pid]}
+		echo "run: $name (pid $pid) exited with status $rc; stopping the rest" >&2
+		tail -n 20 "$LOG_DIR/$name.log" | sed 's/^/  | /' >&2
+		stop_all
+		exit 1
+	done
+	sleep 0.5 &
+	wait $!
+done

@@ -1,0 +1,257 @@
+# lib.sh - helpers for the integration tests (source it; do not run it).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   start_signaler || { finish; }      # private redis + $BUILD/signaler on a free port
+#   ... pass NAME | fail NAME REASON | skip NAME REASON ...
+#   check_alive NAME                   # the signaler must still run: a crash is a failure
+#   signaler_alive                     # the same as a predicate (fails nothing)
+#   finish                             # exit status 1 if anything failed
+#
+# Output follows scripts/test.sh: "PASS name", "FAIL name: reason", "SKIP name: reason", one line
+# each. Everything started through these helpers is stopped, and the temporary directory removed,
+# when the script exits (KEEP_TMP=1 keeps it for a post-mortem; it is kept anyway after a failure).
+#
+# Variables set for the test: T_TMP (temp dir), RTMP_PORT, REDIS_PORT, SIGNALER_PID,
+# SIGNALER_LOG, SIGNALER_DIED, WAVCHECK (path of the wavcheck tool).
+
+set -u
+
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD="$T_ROOT/$BUILD"
+export BUILD
+# shellcheck disable=SC2034 # used by the scripts that source this file
+WAVCHECK="$BUILD/tools/wavcheck"
+
+T_NAME=$(basename "$0" .sh)
+T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/$T_NAME.XXXXXX") || exit 1
+T_PIDS=()
+T_PASSED=0
+T_FAILED=0
+T_SKIPPED=0
+SIGNALER_PID=""
+SIGNALER_LOG="$T_TMP/signaler.log"
+REDIS_PID=""
+
+pass() {
+	echo "PASS $1"
+	T_PASSED=$((T_PASSED + 1))
+}
+
+# fail NAME REASON...
+fail() {
+	local name=$1
+	shift
+	echo "FAIL $name: $*"
+	T_FAILED=$((T_FAILED + 1))
+}
+
+# skip NAME REASON...
+skip() {
+	local name=$1
+	shift
+	echo "SKIP $name: $*"
+	T_SKIPPED=$((T_SKIPPED + 1))
+}
+
+# note TEXT...: a progress line that test.sh does not count.
+note() {
+	echo "  [$T_NAME] $*"
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	if command -v python3 >/dev/null 2>&1; then
+		python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+		return
+	fi
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_port PORT PID SECONDS: waits until PORT accepts connections; false if PID dies or time runs out.
+wait_port() {
+	local port=$1 pid=$2 i
+	for ((i = 0; i < $3 * 10; i++)); do
+		port_open "$port" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# spawn LOG CMD...: starts CMD in the background (stdin closed, output to LOG), tracked for
+# cleanup; its pid is left in SPAWNED_PID.
+spawn() {
+	local log=$1
+	shift
+	"$@" </dev/null >"$log" 2>&1 &
+	SPAWNED_PID=$!
+	T_PIDS+=("$SPAWNED_PID")
+}
+
+# log_tail FILE [N]: shows the last N (40) lines of FILE, indented, for a failure report.
+log_tail() {
+	[[ -s $1 ]] || return 0
+	echo "  --- last lines of $(basename "$1"):"
+	tail -n "${2:-40}" "$1" | sed 's/^/  | /'
+}
+
+# start_redis: a private redis-server on a free port (no persistence); sets REDIS_PORT.
+start_redis() {
+	if ! command -v redis-server >/dev/null 2>&1; then
+		echo "lib: redis-server not installed (scripts/deps.sh install)"
+		return 1
+	fi
+	REDIS_PORT=$(free_port) || return 1
+	mkdir -p "$T_TMP/redis"
+	spawn "$T_TMP/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		--dir "$T_TMP/redis" --save '' --appendonly no --daemonize no
+	REDIS_PID=$SPAWNED_PID
+	if ! wait_port "$REDIS_PORT" "$REDIS_PID" 10; then
+		echo "lib: redis-server did not start on port $REDIS_PORT"
+		log_tail "$T_TMP/redis.log"
+		return 1
+	fi
+	export REDIS_HOST=127.0.0.1 REDIS_PORT
+}
+
+# start_signaler [VAR=value...]: starts redis (unless T_NO_REDIS=1) and $BUILD/signaler with
+# RTMP_PORT=<free port> RTMP_BIND=127.0.0.1 LOG_LEVEL=debug (plus the given variables), logging
+# to SIGNALER_LOG, and waits up to 10 s until the port accepts connections. Returns 1 (after
+# printing why) when it cannot.
+start_signaler() {
+	if [[ ! -x $BUILD/signaler ]]; then
+		echo "lib: $BUILD/signaler not built (run make)"
+		return 1
+	fi
+	if [[ ${T_NO_REDIS:-0} != 1 && -z $REDIS_PID ]]; then
+		start_redis || return 1
+	fi
+	RTMP_PORT=$(free_port) || return 1
+	SIP_PORT=${SIP_PORT:-$(free_port)}
+	spawn "$SIGNALER_LOG" env RTMP_PORT="$RTMP_PORT" RTMP_BIND=127.0.0.1 LOG_LEVEL=debug \
+		SIP_PORT="$SIP_PORT" "$@" "$BUILD/signaler"
+	SIGNALER_PID=$SPAWNED_PID
+	if ! wait_port "$RTMP_PORT" "$SIGNALER_PID" 10; then
+		echo "lib: signaler did not listen on 127.0.0.1:$RTMP_PORT within 10 s"
+		log_tail "$SIGNALER_LOG"
+		return 1
+	fi
+	note "signaler pid $SIGNALER_PID on rtmp://127.0.0.1:$RTMP_PORT (log $SIGNALER_LOG)"
+	return 0
+}
+
+# signaler_alive: true while the signaler runs. The first time it finds it gone, it records how
+# in SIGNALER_DIED ("exit status N" / "killed by signal N") and shows the end of its log.
+SIGNALER_DIED=""
+signaler_alive() {
+	local rc
+	if [[ -n $SIGNALER_PID ]] && kill -0 "$SIGNALER_PID" 2>/dev/null; then
+		return 0
+	fi
+	if [[ -n $SIGNALER_PID ]]; then
+		wait "$SIGNALER_PID" 2>/dev/null
+		rc=$?
+		SIGNALER_DIED="exit status $rc"
+		((rc > 128)) && SIGNALER_DIED="killed by signal $((rc - 128))"
+		echo "  [$T_NAME] the signaler is gone ($SIGNALER_DIED)"
+		log_tail "$SIGNALER_LOG" 60
+		SIGNALER_PID=""
+	fi
+	return 1
+}
+
+# check_alive NAME: fails NAME (and returns 1) when the signaler is no longer running.
+check_alive() {
+	signaler_alive && return 0
+	fail "$1" "the signaler is not running (${SIGNALER_DIED:-never started})"
+	return 1
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5); returns the exit status.
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < ${2:-5} * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 137
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+# stop_signaler: stops the signaler with SIGTERM; returns its exit status (137: had to be killed).
+stop_signaler() {
+	local rc
+	[[ -n $SIGNALER_PID ]] || return 0
+	stop_pid "$SIGNALER_PID" 5
+	rc=$?
+	SIGNALER_PID=""
+	return "$rc"
+}
+
+# stop_all: stops everything started here that still runs (SIGTERM, SIGKILL after 3 s) and
+# removes T_TMP (kept after failures or with KEEP_TMP=1). Only pids that are still jobs of this
+# shell are signalled, so a pid reused by another process is never hit.
+stop_all() {
+	local pid i live alive mine=()
+	live=" $(jobs -p | tr '\n' ' ') "
+	for pid in "${T_PIDS[@]}"; do
+		[[ $live == *" $pid "* ]] && mine+=("$pid")
+	done
+	for pid in "${mine[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for ((i = 0; i < 30; i++)); do
+		alive=0
+		for pid in "${mine[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		((alive)) || break
+		sleep 0.1
+	done
+	for pid in "${mine[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	T_PIDS=()
+	if [[ ${KEEP_TMP:-0} == 1 || $T_FAILED -gt 0 ]]; then
+		echo "  [$T_NAME] logs kept in $T_TMP"
+	else
+		rm -rf "$T_TMP"
+	fi
+}
+
+trap stop_all EXIT
+trap 'echo "  [$T_NAME] interrupted"; exit 143' INT TERM
+
+# finish: reports the counts (not in the "N passed, N failed" form: that line is test.sh's) and
+# exits 1 if anything failed.
+finish() {
+	note "$T_PASSED passed, $T_FAILED failed, $T_SKIPPED skipped"
+	if [[ $T_FAILED -gt 0 ]]; then
+		exit 1
+	fi
+	exit 0
+}

@@ -1,0 +1,940 @@
+/*
+ * wdrive.c - drives mediaworkers as a signaler would, through the same dispatcher the signaler
+ * uses: creates legs, streams a tone into them as RTMP-side frames at real-time pacing, records
+ * what comes back to a WAV, and reports. Scenarios (one per run):
+ *
+ *   tone    one leg toward --remote (e.g. SIPp -rtp_echo): tone in, echo back out
+ *   pair    two legs on the worker(s) sending RTP to each other (optionally SRTP, optionally
+ *           DTMF from A that B must report); tone into A, recorded from B
+ *   failover  like tone, then SIGKILLs the worker (--kill-pid) and adopts the leg on the second
+ *           worker from Redis; reports the audio gap and checks the SSRC did not change
+ *   churn   creates and destroys --count legs (--inflight at a time); prints the worker's stats
+ *   garbage sends malformed ZeroMQ messages to the worker, then checks it still answers
+ *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, latency (pass-through:
+ *           sequence numbers ride in the G.711 bytes), worker CPU and the codec-only cost
+ *
+ * Exit 0 when the scenario's checks hold; a "RESULT key=value ..." line gives the figures.
+ */
+#include "codec.h"
+#include "dispatcher.h"
+#include "evloop.h"
+#include "g711.h"
+#include "log.h"
+#include "transcode.h"
+#include "wire.h"
+#include "zsock.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <speex/speex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define MAX_LEGS 4096
+#define TONE_FRAMES 50 /* one second of 20 ms frames: a whole number of cycles for 1000 Hz */
+#define MAX_REC (16000 * 120)
+
+struct opts {
+	const char *scenario;
+	const char *workers[2]; /* "ctl,media" */
+	const char *rtmp_codec, *sip_codecs, *remote, *out;
+	double seconds;
+	unsigned freq, count, inflight, legs;
+	bool srtp, passthrough;
+	char dtmf;
+	int kill_pid, pid;
+};
+
+struct leg {
+	char id[32];
+	struct dispatcher_worker *w;
+	bool created, destroyed;
+	char ip[64];
+	uint16_t port;
+	uint32_t ssrc;
+	uint8_t key[30];
+	size_t key_len;
+	struct leg *peer;
+	uint64_t frames_in;
+	uint32_t next_seq; /* bench: sequence sent */
+	uint32_t last_seq_in;
+};
+
+static struct evloop *loop;
+static struct dispatcher *disp;
+static struct opts o = {
+	.rtmp_codec = "speex", .sip_codecs = "PCMU/8000", .seconds = 3, .freq = 1000,
+	.count = 1000, .inflight = 32, .legs = 100,
+};
+static struct leg legs[MAX_LEGS];
+static unsigned n_legs, pending;
+static int failures;
+static const struct codec *rtmp_codec;
+static uint8_t tone[TONE_FRAMES][400];
+static size_t tone_len[TONE_FRAMES];
+static int16_t *rec;
+static size_t rec_n, rec_rate;
+static void *spx_dec;
+static SpeexBits spx_bits;
+static uint64_t first_in_ms, last_in_ms, gap_max_ms, last_frame_ms;
+static uint32_t dtmf_events;
+static char dtmf_seen;
+static uint64_t lat_sum, lat_n, lat_hist[2001];
+static struct dispatcher_worker *workers[2];
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* One second of the tone as RTMP frames of the RTMP codec, encoded once. */
+static int make_tone(void)
+{
+	int16_t pcm[320];
+	unsigned rate = rtmp_codec->clock_rate, n = rate / 50;
+
+	if (rtmp_codec->id == CODEC_SPEEX_WB) {
+		void *enc = speex_encoder_init(&speex_wb_mode);
+		SpeexBits bits;
+		int q = 8, c = 2;
+
+		speex_encoder_ctl(enc, SPEEX_SET_QUALITY, &q);
+		speex_encoder_ctl(enc, SPEEX_SET_COMPLEXITY, &c);
+		speex_bits_init(&bits);
+		for (unsigned f = 0; f < TONE_FRAMES; f++) {
+			for (unsigned i = 0; i < n; i++)
+				pcm[i] = (int16_t)(8000 * sin(2 * M_PI * o.freq * (f * n + i) / rate));
+			speex_bits_reset(&bits);
+			speex_encode_int(enc, pcm, &bits);
+			tone[f][0] = rtmp_codec->rtmp_audio_byte;
+			tone_len[f] = 1 + (size_t)speex_bits_write(&bits, (char *)tone[f] + 1, 399);
+		}
+		speex_bits_destroy(&bits);
+		speex_encoder_destroy(enc);
+		return 0;
+	}
+	for (unsigned f = 0; f < TONE_FRAMES; f++) {
+		for (unsigned i = 0; i < n; i++)
+			pcm[i] = (int16_t)(8000 * sin(2 * M_PI * o.freq * (f * n + i) / rate));
+		tone[f][0] = rtmp_codec->rtmp_audio_byte;
+		if (rtmp_codec->id == CODEC_PCMU)
+			g711_ulaw_encode_buf(tone[f] + 1, pcm, n);
+		else
+			g711_alaw_encode_buf(tone[f] + 1, pcm, n);
+		tone_len[f] = 1 + n;
+	}
+	return 0;
+}
+
+/* Decodes one RTMP frame from a worker into the recording. */
+static void record_frame(const uint8_t *p, size_t len)
+{
+	int16_t pcm[320 * 8];
+	size_t n = 0;
+
+	if (len < 2 || !rec)
+		return;
+	if ((p[0] >> 4) == 11) {
+		speex_bits_read_from(&spx_bits, (const char *)p + 1, (int)len - 1);
+		while (n + 320 <= sizeof(pcm) / sizeof(pcm[0]) &&
+		       speex_decode_int(spx_dec, &spx_bits, pcm + n) == 0)
+			n += 320;
+	} else if ((p[0] >> 4) == 8 && len - 1 <= sizeof(pcm) / sizeof(pcm[0])) {
+		g711_ulaw_decode_buf(pcm, p + 1, len - 1);
+		n = len - 1;
+	} else if ((p[0] >> 4) == 7 && len - 1 <= sizeof(pcm) / sizeof(pcm[0])) {
+		g711_alaw_decode_buf(pcm, p + 1, len - 1);
+		n = len - 1;
+	}
+	if (rec_n + n <= MAX_REC) {
+		memcpy(rec + rec_n, pcm, n * sizeof(pcm[0]));
+		rec_n += n;
+	}
+}
+
+static int write_wav(const char *path)
+{
+	FILE *f = fopen(path, "wb");
+	uint32_t data = (uint32_t)(rec_n * 2), v;
+	uint16_t s;
+
+	if (!f)
+		return -errno;
+#define W32(x) (v = (x), fwrite(&v, 4, 1, f))
+#define W16(x) (s = (x), fwrite(&s, 2, 1, f))
+	fwrite("RIFF", 1, 4, f);
+	W32(36 + data);
+	fwrite("WAVEfmt ", 1, 8, f);
+	W32(16);
+	W16(1);
+	W16(1);
+	W32((uint32_t)rec_rate);
+	W32((uint32_t)rec_rate * 2);
+	W16(2);
+	W16(16);
+	fwrite("data", 1, 4, f);
+	W32(data);
+	fwrite(rec, 2, rec_n, f);
+#undef W32
+#undef W16
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static struct leg *leg_by_id(const char *id)
+{
+	for (unsigned i = 0; i < n_legs; i++)
+		if (strcmp(legs[i].id, id) == 0)
+			return &legs[i];
+	return NULL;
+}
+
+static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const struct wire_media *md,
+		     void *arg)
+{
+	struct leg *l = leg_by_id(md->leg_id);
+	uint64_t t = now_ms();
+
+	if (!l)
+		return;
+	l->frames_in++;
+	if (!first_in_ms)
+		first_in_ms = t;
+	if (last_in_ms && t - last_in_ms > gap_max_ms && strcmp(o.scenario, "bench") != 0)
+		gap_max_ms = t - last_in_ms;
+	last_in_ms = t;
+	if (strcmp(o.scenario, "bench") == 0) {
+		/* Pass-through: bytes 1..8 carry the send time in µs, modulo 2^32 twice. */
+		if (o.passthrough && md->len >= 9) {
+			uint32_t sent;
+			uint64_t lat;
+
+			memcpy(&sent, md->payload + 1, 4);
+			lat = ((uint32_t)now_us() - sent) / 100u; /* 0.1 ms units */
+			if (lat > 2000)
+				lat = 2000;
+			lat_hist[lat]++;
+			lat_sum += lat;
+			lat_n++;
+		}
+		return;
+	}
+	record_frame(md->payload, md->len);
+}
+
+static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const struct wire_msg *ev,
+		     void *arg)
+{
+	uint8_t kind = 0, digit = 0;
+	char id[WIRE_MAX_ID + 1] = "";
+
+	wire_get_u8(ev, WIRE_T_EVENT_KIND, &kind);
+	wire_get_cstr(ev, WIRE_T_LEG_ID, id, sizeof(id));
+	if (kind == WIRE_EV_DTMF && wire_get_u8(ev, WIRE_T_DIGIT, &digit) == 0) {
+		dtmf_events++;
+		dtmf_seen = (char)digit;
+		printf("EVENT dtmf leg=%s digit=%c\n", id, digit);
+	} else {
+		printf("EVENT kind=%u leg=%s\n", kind, id);
+	}
+}
+
+/* Builds CREATE_LEG for @l. */
+static void build_create(struct wire_builder *b, struct leg *l, const char *remote)
+{
+	struct wire_codec rc = {.pt = 96, .channels = 1, .rate = rtmp_codec->clock_rate};
+	char list[256], *save = NULL;
+
+	snprintf(rc.name, sizeof(rc.name), "%s", rtmp_codec->name);
+	wire_msg_init(b, WIRE_CREATE_LEG, 0);
+	wire_put_str(b, WIRE_T_LEG_ID, l->id);
+	wire_put_str(b, WIRE_T_CALL_ID, l->id);
+	wire_put_str(b, WIRE_T_OWNER, dispatcher_signaler_id(disp));
+	wire_put_codec(b, WIRE_T_RTMP_CODEC, &rc);
+	snprintf(list, sizeof(list), "%s", o.sip_codecs);
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct wire_codec c = {.channels = 1};
+		char *slash = strchr(tok, '/');
+		const struct codec *k;
+
+		c.rate = slash ? (uint32_t)atoi(slash + 1) : 8000;
+		if (slash)
+			*slash = '\0';
+		k = codec_by_name(tok, c.rate);
+		c.pt = k ? (uint8_t)k->default_pt : 96;
+		snprintf(c.name, sizeof(c.name), "%s", tok);
+		wire_put_codec(b, WIRE_T_SIP_CODEC, &c);
+	}
+	if (remote) {
+		char ip[64];
+		const char *colon = strrchr(remote, ':');
+
+		snprintf(ip, sizeof(ip), "%.*s", colon ? (int)(colon - remote) : 0, remote);
+		wire_put_str(b, WIRE_T_REMOTE_IP, ip);
+		wire_put_u16(b, WIRE_T_REMOTE_PORT, colon ? (uint16_t)atoi(colon + 1) : 0);
+	}
+	if (o.srtp)
+		wire_put_bool(b, WIRE_T_WANT_SRTP, true);
+}
+
+static void on_created(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		       const struct wire_msg *reply, void *arg)
+{
+	struct leg *l = arg;
+	const uint8_t *key;
+	size_t klen;
+
+	pending--;
+	if (status < 0) {
+		char text[200] = "";
+
+		if (reply)
+			wire_get_cstr(reply, WIRE_T_ERR_TEXT, text, sizeof(text));
+		fprintf(stderr, "wdrive: create %s failed: %s %s\n", l->id, strerror(-status), text);
+		failures++;
+		return;
+	}
+	l->created = true;
+	wire_get_cstr(reply, WIRE_T_LOCAL_IP, l->ip, sizeof(l->ip));
+	wire_get_u16(reply, WIRE_T_LOCAL_PORT, &l->port);
+	wire_get_u32(reply, WIRE_T_SSRC, &l->ssrc);
+	if (wire_get_bytes(reply, WIRE_T_SRTP_LOCAL_KEY, &key, &klen) == 0 && klen <= sizeof(l->key)) {
+		memcpy(l->key, key, klen);
+		l->key_len = klen;
+	}
+}
+
+static void on_done(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		    const struct wire_msg *reply, void *arg)
+{
+	pending--;
+	if (status < 0) {
+		fprintf(stderr, "wdrive: request failed: %s\n", strerror(-status));
+		failures++;
+	}
+}
+
+static void on_destroyed(struct dispatcher *d, struct dispatcher_worker *w, int status,
+			 const struct wire_msg *reply, void *arg)
+{
+	struct leg *l = arg;
+
+	l->destroyed = status == 0;
+	on_done(d, w, status, reply, arg);
+}
+
+/* Runs the loop until @cond holds or @ms pass; returns whether it holds. */
+static bool run_until(bool (*cond)(void), uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (!cond() && now_ms() < end)
+		evloop_run_once(loop, 10);
+	return cond();
+}
+
+static bool nothing_pending(void)
+{
+	return pending == 0;
+}
+
+static bool workers_ready(void)
+{
+	for (int i = 0; i < 2; i++) {
+		struct dispatcher_worker_info wi;
+
+		if (!workers[i])
+			continue;
+		dispatcher_worker_info(workers[i], &wi);
+		if (!wi.alive || !wi.media_ready)
+			return false;
+	}
+	return true;
+}
+
+static int request(struct dispatcher_worker *w, struct wire_builder *b, dispatcher_reply_cb cb,
+		   void *arg)
+{
+	int err = dispatcher_request(disp, w, b, 2000, 2, cb, arg, NULL);
+
+	wire_msg_free(b);
+	if (err < 0) {
+		fprintf(stderr, "wdrive: request not sent: %s\n", strerror(-err));
+		failures++;
+		return err;
+	}
+	pending++;
+	return 0;
+}
+
+static int create_leg(struct leg *l, const char *remote)
+{
+	struct wire_builder b = {0};
+
+	build_create(&b, l, remote);
+	return request(l->w, &b, on_created, l);
+}
+
+static int destroy_leg(struct leg *l)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_DESTROY_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
+	return request(l->w, &b, on_destroyed, l);
+}
+
+/* Points @l at @peer (and gives it @peer's SRTP key). */
+static int connect_leg(struct leg *l, const struct leg *peer)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
+	wire_put_str(&b, WIRE_T_REMOTE_IP, peer->ip);
+	wire_put_u16(&b, WIRE_T_REMOTE_PORT, peer->port);
+	if (o.srtp && peer->key_len) {
+		wire_put_str(&b, WIRE_T_SRTP_SUITE, "AES_CM_128_HMAC_SHA1_80");
+		wire_put_bytes(&b, WIRE_T_SRTP_REMOTE_KEY, peer->key, peer->key_len);
+	}
+	return request(l->w, &b, on_done, NULL);
+}
+
+static void send_frame(struct leg *l, unsigned f, uint32_t ts)
+{
+	uint8_t buf[400];
+	size_t len = tone_len[f % TONE_FRAMES];
+
+	memcpy(buf, tone[f % TONE_FRAMES], len);
+	if (o.passthrough && len >= 9) {
+		uint32_t t = (uint32_t)now_us();
+
+		memcpy(buf + 1, &t, 4); /* G.711 bytes survive pass-through unchanged */
+	}
+	if (dispatcher_send_media(disp, l->w, l->id, ts, 0, buf, len) < 0)
+		failures += 0; /* counted by the dispatcher */
+}
+
+/* Streams the tone into @n legs for @seconds at 20 ms pacing. @tick (may be NULL) runs each
+ * frame with its index. */
+static void stream(struct leg **ls, unsigned n, double seconds, void (*tick)(unsigned f))
+{
+	unsigned frames = (unsigned)(seconds * 50);
+	uint64_t start = now_ms();
+
+	for (unsigned f = 0; f < frames; f++) {
+		uint64_t due = start + (uint64_t)f * 20;
+
+		while (now_ms() < due)
+			evloop_run_once(loop, (int)(due - now_ms()));
+		for (unsigned i = 0; i < n; i++)
+			send_frame(ls[i], f, f * 20);
+		if (tick)
+			tick(f);
+	}
+	/* Let the last frames come back. */
+	for (uint64_t end = now_ms() + 300; now_ms() < end;)
+		evloop_run_once(loop, 10);
+}
+
+static void print_leg_stats(struct leg *l);
+
+static int scenario_tone(void)
+{
+	struct leg *l = &legs[n_legs++];
+	struct leg *ls[1] = {l};
+
+	snprintf(l->id, sizeof(l->id), "tone-%d", (int)getpid());
+	l->w = workers[0];
+	if (create_leg(l, o.remote) < 0 || !run_until(nothing_pending, 5000) || !l->created)
+		return 1;
+	printf("leg %s local %s:%u ssrc %08x\n", l->id, l->ip, l->port, l->ssrc);
+	stream(ls, 1, o.seconds, NULL);
+	print_leg_stats(l);
+	destroy_leg(l);
+	run_until(nothing_pending, 3000);
+	printf("RESULT frames_in=%llu gap_max_ms=%llu\n", (unsigned long long)l->frames_in,
+	       (unsigned long long)gap_max_ms);
+	return l->frames_in > 0 && failures == 0 ? 0 : 1;
+}
+
+static void send_dtmf_tick(unsigned f)
+{
+	struct wire_builder b = {0};
+
+	if (!o.dtmf || f != 50)
+		return;
+	wire_msg_init(&b, WIRE_SEND_DTMF, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, legs[0].id);
+	wire_put_u8(&b, WIRE_T_DIGIT, (uint8_t)o.dtmf);
+	wire_put_u16(&b, WIRE_T_DURATION_MS, 160);
+	request(legs[0].w, &b, on_done, NULL);
+}
+
+static int scenario_pair(void)
+{
+	struct leg *a = &legs[n_legs++], *b = &legs[n_legs++];
+	struct leg *ls[1] = {a};
+
+	snprintf(a->id, sizeof(a->id), "pairA-%d", (int)getpid());
+	snprintf(b->id, sizeof(b->id), "pairB-%d", (int)getpid());
+	a->w = workers[0];
+	b->w = workers[1] ? workers[1] : workers[0];
+	if (create_leg(a, NULL) < 0 || create_leg(b, NULL) < 0 || !run_until(nothing_pending, 5000) ||
+	    !a->created || !b->created)
+		return 1;
+	if (connect_leg(a, b) < 0 || connect_leg(b, a) < 0 || !run_until(nothing_pending, 5000) ||
+	    failures)
+		return 1;
+	printf("legs %s:%u <-> %s:%u%s\n", a->ip, a->port, b->ip, b->port, o.srtp ? " (SRTP)" : "");
+	stream(ls, 1, o.seconds, send_dtmf_tick);
+	print_leg_stats(a);
+	print_leg_stats(b);
+	destroy_leg(a);
+	destroy_leg(b);
+	run_until(nothing_pending, 3000);
+	printf("RESULT frames_in=%llu dtmf_events=%u dtmf_digit=%c\n",
+	       (unsigned long long)b->frames_in, dtmf_events, dtmf_seen ? dtmf_seen : '-');
+	if (o.dtmf && (dtmf_events != 1 || dtmf_seen != o.dtmf))
+		return 1;
+	return b->frames_in > 0 && failures == 0 ? 0 : 1;
+}
+
+/* failover */
+static bool killed, adopted_ok;
+static uint64_t kill_ms, first_after_ms;
+static uint32_t ssrc_after;
+
+static void on_adopted(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		       const struct wire_msg *reply, void *arg)
+{
+	struct leg *l = arg;
+
+	pending--;
+	if (status < 0) {
+		fprintf(stderr, "wdrive: adopt failed: %s\n", strerror(-status));
+		failures++;
+		return;
+	}
+	wire_get_u32(reply, WIRE_T_SSRC, &ssrc_after);
+	wire_get_u16(reply, WIRE_T_LOCAL_PORT, &l->port);
+	l->w = w;
+	adopted_ok = true;
+	printf("adopted on the second worker: port %u ssrc %08x (%llu ms after the kill)\n", l->port,
+	       ssrc_after, (unsigned long long)(now_ms() - kill_ms));
+}
+
+static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, void *arg)
+{
+	struct wire_builder b = {0};
+
+	if (w != workers[0] || !killed || strcmp(o.scenario, "failover") != 0)
+		return;
+	printf("worker down noticed %llu ms after the kill\n", (unsigned long long)(now_ms() - kill_ms));
+	wire_msg_init(&b, WIRE_ADOPT_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, legs[0].id);
+	request(workers[1], &b, on_adopted, &legs[0]);
+}
+
+static void failover_tick(unsigned f)
+{
+	if (f == 100 && !killed) {
+		killed = true;
+		kill_ms = now_ms();
+		last_frame_ms = last_in_ms;
+		gap_max_ms = 0;
+		kill(o.kill_pid, SIGKILL);
+		printf("killed worker pid %d\n", o.kill_pid);
+	}
+	if (killed && !first_after_ms && adopted_ok && legs[0].frames_in && last_in_ms > kill_ms)
+		first_after_ms = last_in_ms;
+}
+
+static int scenario_failover(void)
+{
+	struct leg *l = &legs[n_legs++];
+	struct leg *ls[1] = {l};
+	uint32_t ssrc_before;
+	uint64_t gap;
+
+	if (!workers[1] || o.kill_pid <= 0) {
+		fprintf(stderr, "wdrive: failover needs two workers and --kill-pid\n");
+		return 2;
+	}
+	snprintf(l->id, sizeof(l->id), "fo-%d", (int)getpid());
+	l->w = workers[0];
+	if (create_leg(l, o.remote) < 0 || !run_until(nothing_pending, 5000) || !l->created)
+		return 1;
+	ssrc_before = l->ssrc;
+	/* Let the worker store the leg's state with a sequence past the first packets. */
+	stream(ls, 1, o.seconds, failover_tick);
+	gap = first_after_ms && last_frame_ms ? first_after_ms - last_frame_ms : 0;
+	print_leg_stats(l);
+	destroy_leg(l);
+	run_until(nothing_pending, 3000);
+	printf("RESULT adopted=%d ssrc_same=%d gap_ms=%llu frames_in=%llu\n", adopted_ok,
+	       ssrc_after == ssrc_before, (unsigned long long)gap, (unsigned long long)l->frames_in);
+	return adopted_ok && ssrc_after == ssrc_before && first_after_ms ? 0 : 1;
+}
+
+static int scenario_churn(void)
+{
+	unsigned created = 0;
+
+	n_legs = 0;
+	for (unsigned i = 0; i < o.count;) {
+		while (i < o.count && pending < o.inflight) {
+			struct leg *l = &legs[i % MAX_LEGS];
+
+			memset(l, 0, sizeof(*l));
+			snprintf(l->id, sizeof(l->id), "churn-%u", i);
+			l->w = workers[0];
+			n_legs = i % MAX_LEGS + 1 > n_legs ? i % MAX_LEGS + 1 : n_legs;
+			create_leg(l, "127.0.0.1:9");
+			i++;
+		}
+		evloop_run_once(loop, 10);
+		/* Destroy what was created. */
+		for (unsigned k = 0; k < n_legs; k++) {
+			if (legs[k].created && !legs[k].destroyed && pending < o.inflight * 2) {
+				legs[k].destroyed = true;
+				created++;
+				destroy_leg(&legs[k]);
+			}
+		}
+	}
+	run_until(nothing_pending, 10000);
+	for (unsigned k = 0; k < n_legs; k++)
+		if (legs[k].created && !legs[k].destroyed) {
+			legs[k].destroyed = true;
+			created++;
+			destroy_leg(&legs[k]);
+		}
+	run_until(nothing_pending, 10000);
+	printf("RESULT churned=%u failures=%d\n", created, failures);
+	return failures == 0 && created == o.count ? 0 : 1;
+}
+
+static uint32_t stats_legs = UINT32_MAX;
+
+static void on_wstats(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		      const struct wire_msg *reply, void *arg)
+{
+	pending--;
+	if (status == 0)
+		wire_get_u32(reply, WIRE_T_LEGS, &stats_legs);
+	else
+		failures++;
+}
+
+static int worker_stats(void)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_WORKER_STATS, 0);
+	stats_legs = UINT32_MAX;
+	if (request(workers[0], &b, on_wstats, NULL) < 0 || !run_until(nothing_pending, 5000))
+		return -1;
+	return stats_legs == UINT32_MAX ? -1 : (int)stats_legs;
+}
+
+static int scenario_garbage(void)
+{
+	void *ctx = zsock_context();
+	const char *eps[2];
+	char ctl[256], media[256];
+	int legs_now;
+
+	snprintf(ctl, sizeof(ctl), "%s", o.workers[0]);
+	*strchr(ctl, ',') = '\0';
+	snprintf(media, sizeof(media), "%s", strchr(o.workers[0], ',') + 1);
+	eps[0] = ctl;
+	eps[1] = media;
+	for (int e = 0; e < 2; e++) {
+		void *s = zmq_socket(ctx, ZMQ_DEALER);
+		int linger = 0;
+		uint8_t junk[300];
+
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_connect(s, eps[e]);
+		for (int i = 0; i < 200; i++) {
+			size_t n = (size_t)(i % 40) * 7 + 1;
+
+			RAND_bytes(junk, (int)n);
+			if (i % 5 == 0) { /* right magic, broken rest */
+				junk[0] = 'R';
+				junk[1] = 'S';
+				if (n > 3)
+					junk[2] = (uint8_t)(i % 3);
+			}
+			zmq_send(s, junk, n, (i % 3 == 0 ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+			if (i % 3 == 0)
+				zmq_send(s, junk, n / 2 + 1, ZMQ_DONTWAIT);
+		}
+		usleep(200000);
+		zmq_close(s);
+	}
+	legs_now = worker_stats();
+	printf("RESULT garbage_sent=400 worker_answers=%d legs=%d\n", legs_now >= 0, legs_now);
+	return legs_now >= 0 ? 0 : 1;
+}
+
+static int scenario_bench(void)
+{
+	struct leg *ls[MAX_LEGS];
+	unsigned n = o.legs & ~1u;
+	uint64_t expected, got = 0;
+	struct tc_bench tb = {0};
+	struct transcode_opts topts;
+	const struct codec *sip;
+	char sipname[32];
+	unsigned siprate = 8000;
+	long ticks0 = 0, ticks1 = 0, hz = sysconf(_SC_CLK_TCK);
+	char path[64];
+	FILE *f;
+
+	if (n > MAX_LEGS)
+		n = MAX_LEGS;
+	for (unsigned i = 0; i < n; i++) {
+		struct leg *l = &legs[n_legs++];
+
+		snprintf(l->id, sizeof(l->id), "bench-%u", i);
+		l->w = workers[0];
+		ls[i] = l;
+		create_leg(l, NULL);
+		if (pending >= o.inflight)
+			run_until(nothing_pending, 5000);
+	}
+	if (!run_until(nothing_pending, 10000) || failures)
+		return 1;
+	for (unsigned i = 0; i < n; i += 2) {
+		connect_leg(ls[i], ls[i + 1]);
+		connect_leg(ls[i + 1], ls[i]);
+		if (pending >= o.inflight)
+			run_until(nothing_pending, 5000);
+	}
+	if (!run_until(nothing_pending, 10000) || failures)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", o.pid);
+	/* Warm up, then measure. */
+	stream(ls, n, 2, NULL);
+	for (unsigned i = 0; i < n; i++)
+		ls[i]->frames_in = 0;
+	lat_n = lat_sum = 0;
+	memset(lat_hist, 0, sizeof(lat_hist));
+	if (o.pid > 0 && (f = fopen(path, "r"))) {
+		long ut, st;
+
+		if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2)
+			ticks0 = ut + st;
+		fclose(f);
+	}
+	stream(ls, n, o.seconds, NULL);
+	if (o.pid > 0 && (f = fopen(path, "r"))) {
+		long ut, st;
+
+		if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2)
+			ticks1 = ut + st;
+		fclose(f);
+	}
+	expected = (uint64_t)(o.seconds * 50) * n;
+	for (unsigned i = 0; i < n; i++)
+		got += ls[i]->frames_in;
+	snprintf(sipname, sizeof(sipname), "%s", o.sip_codecs);
+	if (strchr(sipname, '/')) {
+		siprate = (unsigned)atoi(strchr(sipname, '/') + 1);
+		*strchr(sipname, '/') = '\0';
+	}
+	sip = codec_by_name(sipname, siprate);
+	transcode_opts_default(&topts);
+	if (sip)
+		transcode_bench(rtmp_codec->id, sip->id, &topts, 500, &tb);
+	{
+		double cpu = (double)(ticks1 - ticks0) / (double)hz / o.seconds; /* cores */
+		double per_leg = n ? cpu * 1e6 * 0.02 / n : 0;                   /* µs per 20 ms */
+		uint64_t acc = 0, p50 = 0, p99 = 0;
+
+		for (unsigned i = 0; i <= 2000 && lat_n; i++) {
+			acc += lat_hist[i];
+			if (!p50 && acc * 2 >= lat_n)
+				p50 = i;
+			if (!p99 && acc * 100 >= lat_n * 99)
+				p99 = i;
+		}
+		printf("RESULT legs=%u mode=%s frames_expected=%llu frames_received=%llu loss_pct=%.3f "
+		       "worker_cpu_pct=%.1f cpu_us_per_leg_per_20ms=%.2f codec_only_us_per_frame_pair=%.2f "
+		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f\n",
+		       n, o.passthrough ? "passthrough" : "transcode", (unsigned long long)expected,
+		       (unsigned long long)got,
+		       expected ? 100.0 * (double)(expected > got ? expected - got : 0) / (double)expected : 0,
+		       cpu * 100, per_leg, tb.codec_us, tb.codec_us > 0 ? per_leg / tb.codec_us : 0,
+		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		destroy_leg(ls[i]);
+		if (pending >= o.inflight)
+			run_until(nothing_pending, 5000);
+	}
+	run_until(nothing_pending, 10000);
+	return 0;
+}
+
+static void on_stats_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
+			   const struct wire_msg *reply, void *arg)
+{
+	struct leg *l = arg;
+	uint64_t in = 0, out = 0, lost = 0, authf = 0, bad = 0;
+
+	pending--;
+	if (status < 0)
+		return;
+	wire_get_u64(reply, WIRE_T_PKTS_IN, &in);
+	wire_get_u64(reply, WIRE_T_PKTS_OUT, &out);
+	wire_get_u64(reply, WIRE_T_LOST, &lost);
+	wire_get_u64(reply, WIRE_T_SRTP_AUTH_FAIL, &authf);
+	wire_get_u64(reply, WIRE_T_BAD_PKTS, &bad);
+	printf("leg %s: rtp in %llu out %llu lost %llu srtp_auth_fail %llu bad %llu\n", l->id,
+	       (unsigned long long)in, (unsigned long long)out, (unsigned long long)lost,
+	       (unsigned long long)authf, (unsigned long long)bad);
+}
+
+static void print_leg_stats(struct leg *l)
+{
+	struct wire_builder b = {0};
+
+	wire_msg_init(&b, WIRE_LEG_STATS, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
+	if (request(l->w, &b, on_stats_reply, l) == 0)
+		run_until(nothing_pending, 3000);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: wdrive --worker CTL,MEDIA [--worker CTL,MEDIA] [--rtmp-codec speex|PCMU|PCMA]\n"
+		"  [--sip-codecs PCMU/8000,...] [--remote IP:PORT] [--seconds S] [--freq HZ] [--out WAV]\n"
+		"  [--srtp] [--dtmf D] [--kill-pid PID] [--pid PID] [--count N] [--inflight N]\n"
+		"  [--legs N] [--passthrough] tone|pair|failover|churn|garbage|bench\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"worker", required_argument, NULL, 'w'}, {"rtmp-codec", required_argument, NULL, 'r'},
+		{"sip-codecs", required_argument, NULL, 's'}, {"remote", required_argument, NULL, 'R'},
+		{"seconds", required_argument, NULL, 'S'}, {"freq", required_argument, NULL, 'f'},
+		{"out", required_argument, NULL, 'o'}, {"srtp", no_argument, NULL, 'k'},
+		{"dtmf", required_argument, NULL, 'd'}, {"kill-pid", required_argument, NULL, 'K'},
+		{"pid", required_argument, NULL, 'p'}, {"count", required_argument, NULL, 'c'},
+		{"inflight", required_argument, NULL, 'i'}, {"legs", required_argument, NULL, 'l'},
+		{"passthrough", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+	};
+	struct dispatcher_callbacks cbs = {
+		.media = on_media, .event = on_event, .worker_down = on_worker_down,
+	};
+	char sid[32];
+	int c, nw = 0, ret;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'w': if (nw < 2) o.workers[nw++] = optarg; break;
+		case 'r': o.rtmp_codec = optarg; break;
+		case 's': o.sip_codecs = optarg; break;
+		case 'R': o.remote = optarg; break;
+		case 'S': o.seconds = atof(optarg); break;
+		case 'f': o.freq = (unsigned)atoi(optarg); break;
+		case 'o': o.out = optarg; break;
+		case 'k': o.srtp = true; break;
+		case 'd': o.dtmf = optarg[0]; break;
+		case 'K': o.kill_pid = atoi(optarg); break;
+		case 'p': o.pid = atoi(optarg); break;
+		case 'c': o.count = (unsigned)atoi(optarg); break;
+		case 'i': o.inflight = (unsigned)atoi(optarg); break;
+		case 'l': o.legs = (unsigned)atoi(optarg); break;
+		case 'P': o.passthrough = true; break;
+		default: usage(); return 2;
+		}
+	}
+	if (optind >= argc || nw == 0 || !strchr(o.workers[0], ',') ||
+	    (nw == 2 && !strchr(o.workers[1], ','))) {
+		usage();
+		return 2;
+	}
+	o.scenario = argv[optind];
+	log_init("wdrive", getenv("WDRIVE_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
+	rtmp_codec = codec_by_name(o.rtmp_codec, strcasecmp(o.rtmp_codec, "speex") == 0 ? 16000 : 8000);
+	if (!rtmp_codec || !codec_rtmp_capable(rtmp_codec)) {
+		fprintf(stderr, "wdrive: unknown RTMP codec %s\n", o.rtmp_codec);
+		return 2;
+	}
+	make_tone();
+	rec = calloc(MAX_REC, sizeof(*rec));
+	rec_rate = rtmp_codec->clock_rate;
+	spx_dec = speex_decoder_init(&speex_wb_mode);
+	speex_bits_init(&spx_bits);
+	loop = evloop_new();
+	snprintf(sid, sizeof(sid), "wdrive-%d", (int)getpid());
+	cbs.arg = NULL;
+	disp = dispatcher_new(loop, sid, &cbs, NULL);
+	if (!loop || !disp || !rec)
+		return 1;
+	for (int i = 0; i < nw; i++) {
+		char ctl[256];
+
+		snprintf(ctl, sizeof(ctl), "%.*s", (int)(strchr(o.workers[i], ',') - o.workers[i]),
+			 o.workers[i]);
+		if (dispatcher_add_worker(disp, ctl, strchr(o.workers[i], ',') + 1, &workers[i]) < 0) {
+			fprintf(stderr, "wdrive: bad worker endpoints %s\n", o.workers[i]);
+			return 2;
+		}
+	}
+	if (!run_until(workers_ready, 5000)) {
+		fprintf(stderr, "wdrive: worker(s) not answering\n");
+		return 1;
+	}
+	if (strcmp(o.scenario, "tone") == 0)
+		ret = scenario_tone();
+	else if (strcmp(o.scenario, "pair") == 0)
+		ret = scenario_pair();
+	else if (strcmp(o.scenario, "failover") == 0)
+		ret = scenario_failover();
+	else if (strcmp(o.scenario, "churn") == 0)
+		ret = scenario_churn();
+	else if (strcmp(o.scenario, "garbage") == 0)
+		ret = scenario_garbage();
+	else if (strcmp(o.scenario, "bench") == 0)
+		ret = scenario_bench();
+	else {
+		usage();
+		ret = 2;
+	}
+	if (o.out && rec_n && write_wav(o.out) < 0) {
+		fprintf(stderr, "wdrive: cannot write %s\n", o.out);
+		ret = 1;
+	}
+	dispatcher_destroy(&disp);
+	evloop_run_once(loop, 0);
+	zsock_context_term();
+	evloop_destroy(&loop);
+	speex_bits_destroy(&spx_bits);
+	speex_decoder_destroy(spx_dec);
+	free(rec);
+	return ret;
+}
