@@ -878,6 +878,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.scenario = argv[optind];
+	setvbuf(stdout, NULL, _IOLBF, 0); /* tests read progress lines while it runs */
 	log_init("wdrive", getenv("WDRIVE_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN);
 	rtmp_codec = codec_by_name(o.rtmp_codec, strcasecmp(o.rtmp_codec, "speex") == 0 ? 16000 : 8000);
 	if (!rtmp_codec || !codec_rtmp_capable(rtmp_codec)) {

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# test_worker.sh - the mediaworker against real peers, driven through the signaler's dispatcher
+# (tests/tools/wdrive): Redis, SIPp as an RTP echo peer, two workers.
+#
+#   transcoding Speex WB <-> PCMU and pass-through, PCMU <-> PCMA, Speex <-> speex/16000,
+#   through SIPp -rtp_echo: the tone comes back (frequency, duration)
+#   SRTP between two legs, with an RFC 4733 DTMF digit reported as an EVENT
+#   leg state in Redis while the leg lives, nothing left after
+#   malformed ZeroMQ messages and malformed RTP while a call runs: the call keeps its audio
+#   10,000 legs created and destroyed: ports, fds and memory return
+#   failover: SIGKILL the worker mid-call, the leg is adopted on the other worker from Redis
+#   with the same SSRC and the tone continues
+. "$(dirname "$0")/lib.sh"
+
+WDRIVE="$BUILD/tools/wdrive"
+MW="$BUILD/mediaworker"
+for bin in "$WDRIVE" "$MW" "$WAVCHECK"; do
+	[[ -x $bin ]] || { fail worker_setup "$bin not built"; finish; }
+done
+command -v sipp >/dev/null || { fail worker_setup "sipp not installed"; finish; }
+start_redis || { fail worker_setup "redis did not start"; finish; }
+
+# start_worker NAME PORTMIN PORTMAX: sets W_PID, W_EP ("ctl,media")
+start_worker() {
+	local name=$1 log="$T_TMP/$1.log" i
+	spawn "$log" env WORKER_ID="$name" RTP_PORT_MIN="$2" RTP_PORT_MAX="$3" LOG_LEVEL=info \
+		RTP_BIND_IP=127.0.0.1 "$MW"
+	W_PID=$SPAWNED_PID
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'mediaworker ready' "$log" && break
+		sleep 0.1
+	done
+	W_EP="$(grep -o 'ctl=[^ ]*' "$log" | head -1 | cut -d= -f2),$(grep -o 'media=[^ ]*' "$log" | head -1 | cut -d= -f2)"
+	[[ $W_EP == tcp://*,tcp://* ]]
+}
+
+# A UDP port for SIPp's RTP echo that nothing holds.
+ECHO_PORT=$(python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+print(p if p % 2 == 0 else p + 1)')
+SIP_PORT=$(free_port)
+spawn "$T_TMP/sipp.log" sipp -sn uas -rtp_echo -mp "$ECHO_PORT" -p "$SIP_PORT" -i 127.0.0.1 -nostdin
+SIPP_PID=$SPAWNED_PID
+sleep 0.5
+
+base=$((32000 + RANDOM % 8000 / 2 * 2))
+start_worker w1 "$base" $((base + 1999)) || { fail worker_setup "worker w1 did not start"; finish; }
+W1_PID=$W_PID W1_EP=$W_EP
+start_worker w2 $((base + 2000)) $((base + 3999)) || { fail worker_setup "worker w2 did not start"; finish; }
+W2_PID=$W_PID W2_EP=$W_EP
+note "workers: w1 $W1_EP (pid $W1_PID), w2 $W2_EP (pid $W2_PID); SIPp echo on $ECHO_PORT"
+
+# echo_case NAME FREQ WDRIVE-ARGS...: a tone through SIPp's echo must come back.
+echo_case() {
+	local name=$1 freq=$2 out="$T_TMP/$1.wav"
+	shift 2
+	if ! timeout 30 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 3 \
+		--freq "$freq" --out "$out" "$@" tone >"$T_TMP/$name.out" 2>&1; then
+		fail "$name" "wdrive: $(tail -3 "$T_TMP/$name.out" | tr '\n' ' ')"
+		return
+	fi
+	if "$WAVCHECK" "$out" --expect-freq "$freq" --tol 30 --min-duration 2.5 --min-rms-dbfs -30 \
+		>"$T_TMP/$name.check" 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "$(cat "$T_TMP/$name.check")"
+	fi
+}
+
+echo_case worker_speex_to_pcmu_transcoded 1000 --rtmp-codec speex --sip-codecs PCMU/8000
+echo_case worker_pcmu_passthrough 700 --rtmp-codec PCMU --sip-codecs PCMU/8000
+echo_case worker_pcmu_to_pcma 900 --rtmp-codec PCMU --sip-codecs PCMA/8000
+echo_case worker_speex_passthrough 1000 --rtmp-codec speex --sip-codecs speex/16000
+echo_case worker_pcmu_to_speex_transcoded 800 --rtmp-codec PCMU --sip-codecs speex/16000
+
+# The transcoding choice: pass-through wins when offered, whatever the order.
+if grep -q 'TRANSCODING\|transcod' "$T_TMP/worker_speex_passthrough.out" 2>/dev/null; then :; fi
+if grep -q 'speex/16000 <-> speex/16000' "$T_TMP/w1.log" && grep -q 'speex/16000 <-> PCMU/8000' "$T_TMP/w1.log"; then
+	pass worker_codec_paths_logged
+else
+	fail worker_codec_paths_logged "the worker log does not show both a pass-through and a transcoded leg"
+fi
+
+# SRTP both ways between two legs, and a DTMF digit from A reported by B.
+if timeout 30 "$WDRIVE" --worker "$W1_EP" --worker "$W2_EP" --srtp --dtmf 7 --seconds 3 \
+	--out "$T_TMP/srtp.wav" pair >"$T_TMP/srtp.out" 2>&1 &&
+	grep -q 'RESULT .*dtmf_events=1 dtmf_digit=7' "$T_TMP/srtp.out" &&
+	grep -q 'SRTP' "$T_TMP/srtp.out" &&
+	"$WAVCHECK" "$T_TMP/srtp.wav" --expect-freq 1000 --tol 30 --min-duration 2.5 >/dev/null 2>&1; then
+	pass worker_srtp_pair_with_dtmf
+else
+	fail worker_srtp_pair_with_dtmf "$(tail -4 "$T_TMP/srtp.out" | tr '\n' ' ')"
+fi
+if grep -q 'srtp_auth_fail 0' "$T_TMP/srtp.out"; then
+	pass worker_srtp_no_auth_failures
+else
+	fail worker_srtp_no_auth_failures "$(grep 'srtp_auth_fail' "$T_TMP/srtp.out" | tr '\n' ' ')"
+fi
+
+# Leg state in Redis while the leg lives; nothing after.
+timeout 30 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 3 tone \
+	>"$T_TMP/state.out" 2>&1 &
+drv=$!
+sleep 1.5
+keys=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:leg:*' | head -5)
+ver=""
+[[ -n $keys ]] && ver=$(redis-cli -p "$REDIS_PORT" hget "$(echo "$keys" | head -1)" v)
+worker_rec=$(redis-cli -p "$REDIS_PORT" hget rs:v1:worker:w1 ctl)
+wait $drv
+left=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:leg:*' | wc -l)
+if [[ -n $keys && $ver == 1 && $worker_rec == tcp://* && $left -eq 0 ]]; then
+	pass worker_leg_state_in_redis
+else
+	fail worker_leg_state_in_redis "keys during='$keys' v='$ver' worker ctl='$worker_rec' keys after=$left"
+fi
+
+# Malformed ZeroMQ and malformed RTP while a call runs: the call keeps its audio.
+timeout 40 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 5 \
+	--out "$T_TMP/busy.wav" tone >"$T_TMP/busy.out" 2>&1 &
+drv=$!
+sleep 1
+leg_port=$(grep -o 'local 127.0.0.1:[0-9]*' "$T_TMP/busy.out" | head -1 | cut -d: -f2)
+timeout 20 "$WDRIVE" --worker "$W1_EP" garbage >"$T_TMP/garbage.out" 2>&1
+g_rc=$?
+if [[ -n $leg_port ]]; then
+	python3 - "$leg_port" <<'PY'
+import os, socket, struct, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+bad = [
+    b"\x40" + b"\x00" * 20,                                # version 1
+    b"\x80\x00\x00",                                      # shorter than a header
+    b"\x8f\x00\x00\x01" + b"\x00" * 12,                   # 15 CSRCs, no room for them
+    b"\x90\x00\x00\x01" + b"\x00" * 8 + b"\xbe\xde\xff\xff",  # extension past the end
+    b"\xa0\x00\x00\x01" + b"\x00" * 8 + b"\x01\x02\xff",  # padding larger than the payload
+]
+for i in range(300):
+    s.sendto(bad[i % len(bad)], ("127.0.0.1", port))
+    s.sendto(os.urandom(1 + i % 200), ("127.0.0.1", port))
+PY
+fi
+wait $drv
+d_rc=$?
+if [[ $g_rc -eq 0 ]] && grep -q 'worker_answers=1' "$T_TMP/garbage.out"; then
+	pass worker_malformed_zmq_answered
+else
+	fail worker_malformed_zmq_answered "$(tail -2 "$T_TMP/garbage.out" | tr '\n' ' ')"
+fi
+if grep -q 'bad message\|wrong frame count\|malformed\|dropped' "$T_TMP/w1.log"; then
+	pass worker_malformed_zmq_logged
+else
+	fail worker_malformed_zmq_logged "no log line about the malformed messages"
+fi
+bad_pkts=$(grep -o 'bad [0-9]*' "$T_TMP/busy.out" | awk '{print $2}' | tail -1)
+if [[ $d_rc -eq 0 && -n $leg_port && ${bad_pkts:-0} -gt 0 ]] &&
+	"$WAVCHECK" "$T_TMP/busy.wav" --expect-freq 1000 --tol 30 --min-duration 4.5 --max-gap 0.2 \
+		>"$T_TMP/busy.check" 2>&1; then
+	pass worker_call_survives_bad_input
+else
+	fail worker_call_survives_bad_input "rc=$d_rc port=$leg_port bad=${bad_pkts:-?} $(cat "$T_TMP/busy.check" 2>/dev/null)"
+fi
+kill -0 "$W1_PID" 2>/dev/null && pass worker_alive_after_bad_input || fail worker_alive_after_bad_input "w1 died"
+
+# 10,000 legs: ports, fds and memory come back.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+fds() { ls "/proc/$1/fd" | wc -l; }
+rss0=$(rss "$W1_PID") fds0=$(fds "$W1_PID")
+timeout 300 "$WDRIVE" --worker "$W1_EP" --count 10000 --inflight 64 churn >"$T_TMP/churn.out" 2>&1
+c_rc=$?
+sleep 0.5
+rss1=$(rss "$W1_PID") fds1=$(fds "$W1_PID")
+legs_after=$(timeout 20 "$WDRIVE" --worker "$W1_EP" garbage 2>/dev/null | grep -o 'legs=[0-9]*' | cut -d= -f2)
+note "10,000 legs: RSS ${rss0} -> ${rss1} KiB, fds ${fds0} -> ${fds1}, legs after ${legs_after:-?}"
+if [[ $c_rc -eq 0 ]] && grep -q 'RESULT churned=10000 failures=0' "$T_TMP/churn.out" &&
+	[[ $fds1 -le $((fds0 + 2)) && ${legs_after:-1} -eq 0 && $rss1 -le $((rss0 + 20480)) ]]; then
+	pass worker_ten_thousand_legs_no_leak
+else
+	fail worker_ten_thousand_legs_no_leak "rc=$c_rc $(tail -1 "$T_TMP/churn.out") rss $rss0->$rss1 fds $fds0->$fds1 legs=${legs_after:-?}"
+fi
+if grep -q 'port_pool\|double release' "$T_TMP/w1.log" && grep -q 'double release' "$T_TMP/w1.log"; then
+	fail worker_port_pool_consistent "double release logged"
+else
+	pass worker_port_pool_consistent
+fi
+
+# Failover: SIGKILL w1 mid-call; w2 adopts the leg from Redis, same SSRC, the tone goes on.
+timeout 40 "$WDRIVE" --worker "$W1_EP" --worker "$W2_EP" --kill-pid "$W1_PID" \
+	--remote "127.0.0.1:$ECHO_PORT" --seconds 6 --out "$T_TMP/failover.wav" failover \
+	>"$T_TMP/failover.out" 2>&1
+f_rc=$?
+note "$(grep -E 'noticed|adopted on|RESULT' "$T_TMP/failover.out" | tr '\n' ';')"
+if [[ $f_rc -eq 0 ]] && grep -q 'RESULT adopted=1 ssrc_same=1' "$T_TMP/failover.out" &&
+	"$WAVCHECK" "$T_TMP/failover.wav" --expect-freq 1000 --tol 30 --min-duration 4 >/dev/null 2>&1; then
+	pass worker_failover_adopts_leg
+else
+	fail worker_failover_adopts_leg "$(tail -3 "$T_TMP/failover.out" | tr '\n' ' ')"
+fi
+if grep -q 'adopted from worker w1' "$T_TMP/w2.log"; then
+	pass worker_failover_logged
+else
+	fail worker_failover_logged "w2 did not log the adoption"
+fi
+kill -0 "$W2_PID" 2>/dev/null && pass worker_survivor_alive || fail worker_survivor_alive "w2 died"
+finish
