@@ -61,3 +61,49 @@ for n in $STREAMS; do
 done
 echo "(cpu_%_1core: signaler CPU (user+system) as a percentage of one core; user_%: the part spent in"
 echo " our code and libc, the rest is the kernel's loopback TCP; the ffmpeg clients share the 2 cores)"
+
+# == mediaworker: N legs at real-time 20 ms pacing, through 2 workers (one per core) ==
+# tests/tools/wdrive creates the legs in pairs that send RTP to each other on one worker, feeds
+# every leg one RTMP frame per 20 ms over ZeroMQ and counts what comes back; the codec-only cost
+# of the same frames is measured in the same run (transcode_bench). Pass-through legs carry a
+# send time in their G.711 bytes, which gives the added latency.
+W_SECS=${BENCH_WORKER_SECONDS:-10}
+W_TRANSCODE=${BENCH_TRANSCODE_LEGS:-100 450}
+W_PASS=${BENCH_PASSTHROUGH_LEGS:-1000 3000}
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+wpids=()
+weps=()
+for i in 1 2; do
+	REDIS_PORT=$rport WORKER_ID=bench$i LOG_LEVEL=info RTP_PORT_MIN=$((20000 + (i - 1) * 8000)) \
+		RTP_PORT_MAX=$((27999 + (i - 1) * 8000)) "$BUILD/mediaworker" >"$tmp/w$i.log" 2>&1 &
+	wpids+=($!)
+	pids+=($!)
+done
+for i in 1 2; do
+	for _ in $(seq 50); do grep -q 'mediaworker ready' "$tmp/w$i.log" && break; sleep 0.1; done
+	weps+=("$(grep -o 'ctl=[^ ]*' "$tmp/w$i.log" | cut -d= -f2),$(grep -o 'media=[^ ]*' "$tmp/w$i.log" | cut -d= -f2)")
+done
+echo
+echo "== mediaworker: legs through 2 workers at 20 ms pacing (targets: >= 450 transcoded, >= 3000 pass-through, no loss, CPU/leg <= 1.2 x codec-only) =="
+printf '%6s %-12s %9s %12s %16s %14s %7s %9s %9s\n' legs mode loss_% workers_cpu% us/leg/20ms codec_only_us ratio lat_p50 lat_p99
+run_w() {
+	local n=$1 mode=$2 extra=()
+	[[ $mode == passthrough ]] && extra=(--rtmp-codec PCMU --sip-codecs PCMU/8000 --passthrough)
+	[[ $mode == transcode ]] && extra=(--rtmp-codec speex --sip-codecs PCMU/8000)
+	timeout 600 "$BUILD/tools/wdrive" --worker "${weps[0]}" --worker "${weps[1]}" \
+		--pid "${wpids[0]}" --pid "${wpids[1]}" --legs "$n" --seconds "$W_SECS" "${extra[@]}" bench |
+		grep RESULT | tr ' ' '\n' | awk -F= -v n="$n" -v m="$mode" '
+		{ v[$1] = $2 }
+		END { printf "%6d %-12s %9s %12s %16s %14s %7s %9s %9s\n", n, m, v["loss_pct"],
+			v["worker_cpu_pct"], v["cpu_us_per_leg_per_20ms"], v["codec_only_us_per_frame_pair"],
+			v["ratio"], v["latency_p50_ms"], v["latency_p99_ms"] }'
+}
+for n in $W_TRANSCODE; do run_w "$n" transcode; done
+for n in $W_PASS; do run_w "$n" passthrough; done
+echo "(workers_cpu%: both workers together, 200% = both cores; the load generator shares the cores."
+echo " Codec-only limits measured on this machine kind: Speex WB<->PCMU >= 81 us/frame pair (full"
+echo " 16 kHz path); the default narrowband core halves it - see docs/architecture.md.)"
+"$BUILD/tools/bench_codec" 2>/dev/null | sed 's/^/  /' | head -20

@@ -49,7 +49,7 @@ struct opts {
 	unsigned freq, count, inflight, legs;
 	bool srtp, passthrough;
 	char dtmf;
-	int kill_pid, pid;
+	int kill_pid, pid[2], n_pid;
 };
 
 struct leg {
@@ -696,6 +696,27 @@ static int scenario_garbage(void)
 	return legs_now >= 0 ? 0 : 1;
 }
 
+/* CPU ticks (user + system) of the worker processes given with --pid. */
+static long proc_ticks(void)
+{
+	long total = 0;
+
+	for (int i = 0; i < o.n_pid; i++) {
+		char path[64];
+		long ut, st;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", o.pid[i]);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2)
+			total += ut + st;
+		fclose(f);
+	}
+	return total;
+}
+
 static int scenario_bench(void)
 {
 	struct leg *ls[MAX_LEGS];
@@ -707,8 +728,6 @@ static int scenario_bench(void)
 	char sipname[32];
 	unsigned siprate = 8000;
 	long ticks0 = 0, ticks1 = 0, hz = sysconf(_SC_CLK_TCK);
-	char path[64];
-	FILE *f;
 
 	if (n > MAX_LEGS)
 		n = MAX_LEGS;
@@ -716,7 +735,8 @@ static int scenario_bench(void)
 		struct leg *l = &legs[n_legs++];
 
 		snprintf(l->id, sizeof(l->id), "bench-%u", i);
-		l->w = workers[0];
+		/* Pairs stay on one worker; pairs alternate between the workers given. */
+		l->w = workers[1] && (i / 2) % 2 ? workers[1] : workers[0];
 		ls[i] = l;
 		create_leg(l, NULL);
 		if (pending >= o.inflight)
@@ -732,28 +752,16 @@ static int scenario_bench(void)
 	}
 	if (!run_until(nothing_pending, 10000) || failures)
 		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", o.pid);
+
 	/* Warm up, then measure. */
 	stream(ls, n, 2, NULL);
 	for (unsigned i = 0; i < n; i++)
 		ls[i]->frames_in = 0;
 	lat_n = lat_sum = 0;
 	memset(lat_hist, 0, sizeof(lat_hist));
-	if (o.pid > 0 && (f = fopen(path, "r"))) {
-		long ut, st;
-
-		if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2)
-			ticks0 = ut + st;
-		fclose(f);
-	}
+	ticks0 = proc_ticks();
 	stream(ls, n, o.seconds, NULL);
-	if (o.pid > 0 && (f = fopen(path, "r"))) {
-		long ut, st;
-
-		if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) == 2)
-			ticks1 = ut + st;
-		fclose(f);
-	}
+	ticks1 = proc_ticks();
 	expected = (uint64_t)(o.seconds * 50) * n;
 	for (unsigned i = 0; i < n; i++)
 		got += ls[i]->frames_in;
@@ -864,7 +872,7 @@ int main(int argc, char **argv)
 		case 'k': o.srtp = true; break;
 		case 'd': o.dtmf = optarg[0]; break;
 		case 'K': o.kill_pid = atoi(optarg); break;
-		case 'p': o.pid = atoi(optarg); break;
+		case 'p': if (o.n_pid < 2) o.pid[o.n_pid++] = atoi(optarg); break;
 		case 'c': o.count = (unsigned)atoi(optarg); break;
 		case 'i': o.inflight = (unsigned)atoi(optarg); break;
 		case 'l': o.legs = (unsigned)atoi(optarg); break;
