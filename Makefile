@@ -95,10 +95,17 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/l
 # Fuzz targets: clang + libFuzzer with ASan and UBSan, built from the module sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Icommon -Isignaler -Imediaworker $(PKG_CFLAGS)
+FUZZ_LIB_SRC := $(SIGNALER_SRC) $(MEDIAWORKER_SRC) $(COMMON_SRC)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build-fuzz/obj/%.o)
 fuzz-build: $(FUZZ_BIN)
-build-fuzz/%: tests/fuzz/%.c $(SIGNALER_SRC) $(MEDIAWORKER_SRC) $(COMMON_SRC)
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(SIGNALER_SRC) $(MEDIAWORKER_SRC) $(COMMON_SRC) $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+build-fuzz/libfuzzlib.a: $(FUZZ_LIB_OBJ)
+	$(AR) rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzzlib.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(PKG_LIBS) -lm
 
 deps:
 	@scripts/deps.sh install
