@@ -24,9 +24,9 @@
 enum pair_state { PAIR_FREE = 0, PAIR_ALLOCATED, PAIR_BUSY };
 
 struct port_pool {
-	uint16_t first;	 /* lowest RTP port (even) */
-	unsigned n;	 /* number of pairs */
-	uint8_t *state;	 /* enum pair_state per pair */
+	uint16_t first; /* lowest RTP port (even) */
+	unsigned n;	/* number of pairs */
+	uint8_t *state; /* enum pair_state per pair */
 	uint16_t *free_ring;
 	unsigned free_head, free_count;
 	uint16_t *busy_ring;

@@ -62,13 +62,13 @@ struct rtp_leg_callbacks {
 };
 
 struct rtp_leg_params {
-	struct evloop *loop;	 /* required */
-	struct port_pool *pool;	 /* required: the pair comes from here and goes back on destroy */
-	const char *sid;	 /* session id for the logs (call id); copied; may be NULL */
-	const char *bind_ip;	 /* numeric IPv4/IPv6 address to bind ("0.0.0.0" by default) */
+	struct evloop *loop;	   /* required */
+	struct port_pool *pool;	   /* required: the pair comes from here and goes back on destroy */
+	const char *sid;	   /* session id for the logs (call id); copied; may be NULL */
+	const char *bind_ip;	   /* numeric IPv4/IPv6 address to bind ("0.0.0.0" by default) */
 	const char *advertised_ip; /* address for the SDP (NAT, containers); NULL: bind_ip */
-	const char *remote_ip;	 /* numeric; NULL when not known yet (rtp_leg_set_remote later) */
-	uint16_t remote_port;	 /* RTP port of the peer; 0 when not known */
+	const char *remote_ip;	   /* numeric; NULL when not known yet (rtp_leg_set_remote later) */
+	uint16_t remote_port;	   /* RTP port of the peer; 0 when not known */
 	uint16_t remote_rtcp_port; /* 0: remote_port + 1 */
 
 	int payload_type;	    /* 0..127, e.g. 0 for PCMU */
@@ -88,26 +88,26 @@ struct rtp_leg_params {
 	uint32_t recv_roc;
 
 	enum rtp_leg_srtp_suite srtp_suite;
-	const char *local_key;	/* our key, base64 (SDES "inline:" value, optional prefix/lifetime) */
+	const char *local_key;	/* our key: SDES base64, "inline:" and "|lifetime" allowed */
 	const char *remote_key; /* the peer's key, same format */
 
 	unsigned rtp_timeout_ms;   /* no RTP for this long -> on_timeout; 0 disables */
 	unsigned rtcp_interval_ms; /* mean RTCP report interval; 0: 5000 */
 	unsigned jitter_ms;	   /* nominal jitter buffer depth; 0: 60 */
-	unsigned plc_frames;	   /* "lost" reports before an empty buffer counts as a pause; 0: 5 */
-	unsigned silence_ms;	   /* a send gap longer than this sets the marker bit; 0: 100 */
-	const char *cname;	   /* RTCP CNAME; NULL: "rtmp2sip" */
+	unsigned plc_frames; /* "lost" reports before an empty buffer counts as a pause; 0: 5 */
+	unsigned silence_ms; /* a send gap longer than this sets the marker bit; 0: 100 */
+	const char *cname;   /* RTCP CNAME; NULL: "rtmp2sip@<advertised_ip>" */
 
 	struct rtp_leg_callbacks cb;
 };
 
 struct rtp_leg_stats {
-	uint64_t packets_sent, bytes_sent;	   /* RTP, including DTMF (bytes: RTP header + payload) */
+	uint64_t packets_sent, bytes_sent; /* RTP, including DTMF (bytes: RTP header + payload) */
 	uint64_t packets_received, bytes_received; /* accepted RTP packets */
 	int64_t packets_lost;			   /* expected - received, from sequence numbers */
 	uint64_t frames_lost;			   /* pulls that reported "lost" */
-	uint64_t frames_late;			   /* packets too late for the jitter buffer (oRTP) */
-	uint32_t jitter;			   /* interarrival jitter, timestamp units (RFC 3550) */
+	uint64_t frames_late; /* packets too late for the jitter buffer (oRTP) */
+	uint32_t jitter;      /* interarrival jitter, timestamp units (RFC 3550) */
 	uint32_t jitter_ms;
 	uint64_t rtcp_sent, rtcp_received; /* RTCP compound packets (oRTP counts report blocks) */
 	float rtt_ms;			   /* from RTCP, -1 when unknown */
@@ -148,7 +148,8 @@ void rtp_leg_params_init(struct rtp_leg_params *p);
  * Copies the stream identity, payload, keys and remote of @st into @p (whose loop, pool,
  * bind address and callbacks the caller sets), advancing the timestamp by the wall-clock
  * time elapsed since st->saved_at_ms (@now_realtime_ms) so the peer's playout stays sane.
- * The pointers stored in @p point into @st, which must outlive rtp_leg_new().
+ * The pointers stored in @p point into @st, which must outlive rtp_leg_new(). Hold is not
+ * part of the params: call rtp_leg_set_hold(leg, st->on_hold) after creating the leg.
  */
 void rtp_leg_params_adopt(struct rtp_leg_params *p, const struct rtp_leg_state *st,
 			  uint64_t now_realtime_ms);
@@ -189,6 +190,8 @@ void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples);
  *   *len == 0, *lost   a frame is missing: run packet-loss concealment;
  *   *len == 0, !*lost  nothing (buffer not primed yet, or the peer paused).
  * Returns 0, or -EMSGSIZE when the payload does not fit (the frame is dropped).
+ * One packet is taken per pull: a peer that packs more than samples_per_frame per packet (a
+ * longer ptime than negotiated) shows up as extra "lost" reports between its packets.
  */
 int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost);
 

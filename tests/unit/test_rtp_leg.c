@@ -33,8 +33,8 @@
 #define RSS_CHECKS 1
 #endif
 
-#define PORT_MIN 24000
-#define PORT_MAX 27999
+#define PORT_MIN 30000
+#define PORT_MAX 32599
 
 static struct evloop *loop;
 static struct port_pool *pool;
@@ -162,6 +162,7 @@ static void ev_dtmf(struct rtp_leg *leg, char digit, unsigned ms, void *arg)
 {
 	struct events *e = arg;
 
+	(void)leg;
 	if (e->n_dtmf < 32) {
 		e->digits[e->n_dtmf] = digit;
 		e->durations[e->n_dtmf] = ms;
@@ -173,16 +174,19 @@ static void ev_dtmf(struct rtp_leg *leg, char digit, unsigned ms, void *arg)
 
 static void ev_timeout(struct rtp_leg *leg, void *arg)
 {
+	(void)leg;
 	((struct events *)arg)->n_timeout++;
 }
 
 static void ev_failure(struct rtp_leg *leg, int err, void *arg)
 {
+	(void)leg, (void)err;
 	((struct events *)arg)->n_failure++;
 }
 
 static void ev_latched(struct rtp_leg *leg, const struct sockaddr *a, void *arg)
 {
+	(void)leg, (void)a;
 	((struct events *)arg)->n_latched++;
 }
 
@@ -235,6 +239,7 @@ static void flow_tick(struct evloop *l, struct ev_timer *t, void *arg)
 	size_t len = sizeof(out);
 	bool lost;
 
+	(void)l;
 	if (f->sent < f->to_send) {
 		memset(pl, (uint8_t)f->sent, sizeof(pl));
 		rtp_leg_send(f->from, pl, sizeof(pl), 160);
@@ -294,7 +299,7 @@ static void test_round_trip_and_rtcp(void)
 	CHECK_EQ_INT(f.bad_content, 0);
 	CHECK_EQ_INT(f.order_errors, 0);
 	CHECK_EQ_INT(f.first_id, 0);
-	CHECK(f.lost <= 2); /* loopback: only a badly late tick (loaded machine, sanitizer) */
+	CHECK(f.lost <= 2);	/* loopback: only a badly late tick (loaded machine, sanitizer) */
 	flow_run(&f, b, a, 50); /* and the other way */
 	CHECK(f.got >= 45);
 	CHECK_EQ_INT(f.order_errors, 0);
@@ -310,8 +315,8 @@ static void test_round_trip_and_rtcp(void)
 	CHECK(sa.rtcp_received >= 2);
 	CHECK(sa.rtt_ms >= 0.0f);
 	printf("  round trip: a: rtcp sent %llu recv %llu rtt %.2f ms; b jitter %u\n",
-	       (unsigned long long)sa.rtcp_sent,
-	       (unsigned long long)sa.rtcp_received, (double)sa.rtt_ms, sb.jitter);
+	       (unsigned long long)sa.rtcp_sent, (unsigned long long)sa.rtcp_received,
+	       (double)sa.rtt_ms, sb.jitter);
 	rtp_leg_destroy(&a);
 	rtp_leg_destroy(&b);
 	CHECK(a == NULL);
@@ -345,7 +350,7 @@ static void test_timestamps_and_marker(void)
 	rtp_leg_send(a, pl, sizeof(pl), 160);
 	rtp_leg_send(a, pl, sizeof(pl), 320); /* 40 ms frame */
 	rtp_leg_send(a, pl, sizeof(pl), 160);
-	rtp_leg_skip(a, 800);		      /* 100 ms of DTX */
+	rtp_leg_skip(a, 800); /* 100 ms of DTX */
 	rtp_leg_send(a, pl, sizeof(pl), 160);
 	rtp_leg_send(a, pl, sizeof(pl), 160);
 	for (int i = 0; i < 6; i++) {
@@ -382,6 +387,59 @@ out_leg:
 	rtp_leg_destroy(&a);
 out:
 	peer_close(&r);
+}
+
+/* RTCP on the wire: SR + SDES (our CNAME) on the RTCP port, BYE when the leg goes away. */
+static void test_rtcp_on_wire(void)
+{
+	struct rtp_leg_params pa;
+	struct rtp_leg *a;
+	struct peer r, rc;
+	uint8_t pl[160] = {0}, b[512];
+	int n_sr = 0, n_bye = 0, n_sdes = 0;
+	uint64_t end;
+	ssize_t n;
+
+	peer_open(&r);
+	peer_open(&rc);
+	params(&pa, "rtcp-wire", NULL);
+	pa.remote_ip = "127.0.0.1";
+	pa.remote_port = r.port;
+	pa.remote_rtcp_port = rc.port;
+	pa.cname = "leg@test";
+	a = rtp_leg_new(&pa);
+	CHECK(a != NULL);
+	if (!a)
+		goto out;
+	end = now_ms() + 1500;
+	while (now_ms() < end) {
+		rtp_leg_send(a, pl, sizeof(pl), 160);
+		run_ms(20);
+		peer_drain(&r);
+	}
+	while ((n = recv(rc.fd, b, sizeof(b), 0)) > 0) {
+		CHECK_EQ_INT(b[0] >> 6, 2);
+		if (b[1] == 200 && n >= 28) {
+			n_sr++;
+			/* the SDES follows the SR: look for the CNAME */
+			if (n > 40 && memmem(b, (size_t)n, "leg@test", 8))
+				n_sdes++;
+		}
+	}
+	rtp_leg_destroy(&a);
+	while ((n = peer_recv(&rc, b, sizeof(b), 200)) > 0) {
+		for (ssize_t off = 0; off + 4 <= n;) {
+			if (b[off + 1] == 203)
+				n_bye++;
+			off += 4 * ((ssize_t)be16(b + off + 2) + 1);
+		}
+	}
+	CHECK(n_sr >= 2);
+	CHECK(n_sdes >= 1);
+	CHECK_EQ_INT(n_bye, 1);
+out:
+	peer_close(&r);
+	peer_close(&rc);
 }
 
 static void srtp_pair(enum rtp_leg_srtp_suite suite, int tag_len)
@@ -517,7 +575,7 @@ static void test_dtmf_wire(void)
 	while ((n = peer_recv(&r, b, sizeof(b), 300)) > 0) {
 		CHECK_EQ_INT(n, 16);
 		CHECK_EQ_INT(b[1] & 0x7f, 101);
-		CHECK_EQ_INT(b[12], 11);	  /* '#' */
+		CHECK_EQ_INT(b[12], 11);	/* '#' */
 		CHECK_EQ_INT(b[13] & 0x3f, 10); /* volume */
 		if (n_pkts == 0)
 			ts0 = be32(b + 4);
@@ -579,8 +637,8 @@ static void test_dtmf_round_trip(void)
 		from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		from.sin_port = htons(rtp_leg_local_port(a));
 		for (int i = 0; i < 5; i++) {
-			n = rtp_build(pkt, 101, i == 0, (uint16_t)(40000 + i), 777000, 0xabcdef01, ev,
-				      4);
+			n = rtp_build(pkt, 101, i == 0, (uint16_t)(40000 + i), 777000, 0xabcdef01,
+				      ev, 4);
 			rtp_leg_input_packet(b, pkt, n, (struct sockaddr *)&from, sizeof(from));
 		}
 		n = rtp_build(pkt, 101, false, 40001, 777000, 0xabcdef01, ev, 4); /* late dup */
@@ -737,13 +795,14 @@ static void jb_tick(struct evloop *l, struct ev_timer *t, void *arg)
 	size_t len = sizeof(out);
 	bool lost;
 
+	(void)l;
 	if (j->idx < j->n_order) {
 		uint16_t s = j->order[j->idx++];
 
 		memset(pl, (uint8_t)s, sizeof(pl));
 		peer_send(j->r, rtp_leg_local_port(j->leg), pkt,
-			  rtp_build(pkt, 0, s == 1, (uint16_t)(1000 + s), 5000u + 160u * s, 0x0badcafe,
-				    pl, sizeof(pl)));
+			  rtp_build(pkt, 0, s == 1, (uint16_t)(1000 + s), 5000u + 160u * s,
+				    0x0badcafe, pl, sizeof(pl)));
 	}
 	rtp_leg_pull(j->leg, out, &len, &lost);
 	j->pulls++;
@@ -801,6 +860,111 @@ static void test_jitter_reorder_and_loss(void)
 	rtp_leg_destroy(&j.leg);
 out:
 	peer_close(&r);
+}
+
+struct ssrc_run {
+	struct peer *r;
+	struct rtp_leg *leg;
+	int sent, got;
+	int got_second; /* frames of the second stream */
+};
+
+static void ssrc_tick(struct evloop *l, struct ev_timer *t, void *arg)
+{
+	struct ssrc_run *j = arg;
+	uint8_t pkt[256], pl[160], out[256];
+	size_t len = sizeof(out);
+	bool lost;
+
+	(void)l;
+	if (j->sent < 60) {
+		bool second = j->sent >= 30; /* the peer restarts its stream: new SSRC, seq, ts */
+		uint16_t seq = second ? (uint16_t)(9000 + j->sent) : (uint16_t)(100 + j->sent);
+		uint32_t ts =
+		    second ? 7000000u + 160u * (uint32_t)j->sent : 160u * (uint32_t)j->sent;
+
+		memset(pl, second ? 0xbb : 0xaa, sizeof(pl));
+		peer_send(j->r, rtp_leg_local_port(j->leg), pkt,
+			  rtp_build(pkt, 0, j->sent == 0 || j->sent == 30, seq, ts,
+				    second ? 0x22222222 : 0x11111111, pl, sizeof(pl)));
+		/* and a DTMF packet under yet another SSRC now and then (a known peer quirk) */
+		if (j->sent % 7 == 3) {
+			uint8_t ev[4] = {1, 10, 0, 160};
+
+			peer_send(
+			    j->r, rtp_leg_local_port(j->leg), pkt,
+			    rtp_build(pkt, 101, true, (uint16_t)j->sent, 99, 0x33333333, ev, 4));
+		}
+		j->sent++;
+	}
+	rtp_leg_pull(j->leg, out, &len, &lost);
+	if (len) {
+		j->got++;
+		j->got_second += out[0] == 0xbb;
+	}
+	evloop_timer_start(t, 20);
+}
+
+static void test_ssrc_change(void)
+{
+	struct rtp_leg_params pb;
+	struct ssrc_run j = {0};
+	struct ev_timer *t;
+	struct peer r;
+
+	peer_open(&r);
+	params(&pb, "ssrc", NULL);
+	j.leg = rtp_leg_new(&pb);
+	CHECK(j.leg != NULL);
+	if (!j.leg)
+		goto out;
+	j.r = &r;
+	t = evloop_timer_new(loop, ssrc_tick, &j);
+	evloop_timer_start(t, 20);
+	run_ms(60 * 20 + 200);
+	evloop_timer_del(&t);
+	/* Both streams play; the switch costs a few packets, the stray DTMF SSRC none. */
+	CHECK(j.got >= 50);
+	CHECK(j.got_second >= 22);
+	printf("  ssrc change: %d frames, %d of the second stream\n", j.got, j.got_second);
+	rtp_leg_destroy(&j.leg);
+out:
+	peer_close(&r);
+}
+
+static void test_ipv6(void)
+{
+	struct rtp_leg_params pa, pb;
+	struct rtp_leg *a, *b;
+	struct flow f;
+	int s6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sockaddr_in6 lo = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+	if (s6 < 0 || bind(s6, (struct sockaddr *)&lo, sizeof(lo)) < 0) {
+		printf("  no IPv6 loopback here, skipped\n");
+		if (s6 >= 0)
+			close(s6);
+		return;
+	}
+	close(s6);
+	params(&pa, "v6-a", NULL);
+	params(&pb, "v6-b", NULL);
+	pa.bind_ip = pb.bind_ip = "::1";
+	b = rtp_leg_new(&pb);
+	CHECK(b != NULL);
+	pa.remote_ip = "::1";
+	pa.remote_port = b ? rtp_leg_local_port(b) : 9;
+	a = rtp_leg_new(&pa);
+	CHECK(a != NULL);
+	CHECK(rtp_leg_set_remote(a, "127.0.0.1", 9, 0) == -EINVAL); /* not the bound family */
+	if (a && b) {
+		rtp_leg_set_remote(b, "::1", rtp_leg_local_port(a), 0);
+		flow_run(&f, a, b, 20);
+		CHECK(f.got >= 15);
+		CHECK_EQ_INT(f.bad_content, 0);
+	}
+	rtp_leg_destroy(&a);
+	rtp_leg_destroy(&b);
 }
 
 static void test_timeout_and_hold(void)
@@ -927,7 +1091,7 @@ static void test_destroy_in_callback(void)
 
 static void test_port_pool(void)
 {
-	struct port_pool *p = port_pool_new(30001, 30010); /* pairs 30002..30008 */
+	struct port_pool *p = port_pool_new(30001, 30010); /* pairs 30002..30008; never bound */
 	uint16_t ports[8], port;
 	int n = 0;
 
@@ -943,8 +1107,8 @@ static void test_port_pool(void)
 	CHECK_EQ_INT(port_pool_in_use(p), 4);
 	CHECK_EQ_INT(port_pool_release(p, ports[1]), 0);
 	CHECK_EQ_INT(port_pool_release(p, ports[1]), -EINVAL); /* double release */
-	CHECK_EQ_INT(port_pool_release(p, 30003), -EINVAL);   /* odd */
-	CHECK_EQ_INT(port_pool_release(p, 40000), -EINVAL);   /* foreign */
+	CHECK_EQ_INT(port_pool_release(p, 30003), -EINVAL);    /* odd */
+	CHECK_EQ_INT(port_pool_release(p, 40000), -EINVAL);    /* foreign */
 	CHECK_EQ_INT(port_pool_in_use(p), 3);
 	CHECK_EQ_INT(port_pool_alloc(p, &port), 0);
 	CHECK_EQ_INT(port, ports[1]);
@@ -1088,8 +1252,8 @@ static void test_ten_thousand_legs(void)
 
 int main(void)
 {
-	log_init("test_rtp_leg", getenv("LOG_LEVEL") ? log_level_parse(getenv("LOG_LEVEL"))
-						     : LOG_LVL_ERROR);
+	log_init("test_rtp_leg",
+		 getenv("LOG_LEVEL") ? log_level_parse(getenv("LOG_LEVEL")) : LOG_LVL_ERROR);
 	loop = evloop_new();
 	pool = port_pool_new(PORT_MIN, PORT_MAX);
 	if (!loop || !pool) {
@@ -1099,6 +1263,7 @@ int main(void)
 	TEST_RUN(test_port_pool);
 	TEST_RUN(test_round_trip_and_rtcp);
 	TEST_RUN(test_timestamps_and_marker);
+	TEST_RUN(test_rtcp_on_wire);
 	TEST_RUN(test_srtp_80);
 	TEST_RUN(test_srtp_32);
 	TEST_RUN(test_srtp_wrong_key);
@@ -1107,6 +1272,8 @@ int main(void)
 	TEST_RUN(test_latching);
 	TEST_RUN(test_malformed);
 	TEST_RUN(test_jitter_reorder_and_loss);
+	TEST_RUN(test_ssrc_change);
+	TEST_RUN(test_ipv6);
 	TEST_RUN(test_timeout_and_hold);
 	TEST_RUN(test_state_adoption);
 	TEST_RUN(test_destroy_in_callback);
