@@ -73,8 +73,8 @@ wav_ok() {
 	return 1
 }
 
-# stat LOG KEY: the value of KEY= on the STATS line of an rtp_probe log.
-stat() {
+# probe_stat LOG KEY: the value of KEY= on the STATS line of an rtp_probe log.
+probe_stat() {
 	sed -n 's/^STATS .*\b'"$2"'=\([0-9]*\).*/\1/p' "$1" | tail -n 1
 }
 
@@ -146,7 +146,7 @@ else
 		log="$T_TMP/ffmpeg_send_pcmu.log"
 		if wav_ok ffmpeg_send_pcmu "$T_TMP/ffmpeg_send_pcmu.wav" 700; then
 			note "ffmpeg_send_pcmu: $(grep '^STATS' "$log")"
-			rtcp=$(stat "$log" rtcp_received)
+			rtcp=$(probe_stat "$log" rtcp_received)
 			if [[ ${rtcp:-0} -ge 1 ]]; then
 				pass ffmpeg_rtcp_received
 			else
@@ -199,8 +199,8 @@ else
 			-srtp_out_params "$k_ff"
 		wait "$RECV_PID" 2>/dev/null
 		log="$T_TMP/ffmpeg_srtp_wrong_key.log"
-		auth=$(stat "$log" auth_fail)
-		frames=$(stat "$log" frames)
+		auth=$(probe_stat "$log" auth_fail)
+		frames=$(probe_stat "$log" frames)
 		if [[ ${auth:-0} -ge 100 && ${frames:-1} -eq 0 ]]; then
 			pass ffmpeg_srtp_wrong_key
 		else
@@ -230,7 +230,7 @@ else
 			--out "$T_TMP/sipp_echo.wav" >"$T_TMP/sipp_echo.log" 2>&1
 		note "sipp_rtp_echo: $(grep '^STATS' "$T_TMP/sipp_echo.log")"
 		wav_ok sipp_rtp_echo "$T_TMP/sipp_echo.wav" 1200 || log_tail "$T_TMP/sipp_echo.log"
-		received=$(stat "$T_TMP/sipp_echo.log" received)
+		received=$(probe_stat "$T_TMP/sipp_echo.log" received)
 		if [[ ${received:-0} -ge 150 ]]; then
 			pass sipp_rtp_echo_packets
 		else
