@@ -77,6 +77,9 @@ struct ctl_server {
 	struct wire_msg check;   /* a reply re-parsed before it is sent */
 	struct wire_builder out; /* replies built here (HELLO_OK, ERROR) */
 	struct wire_builder hb;  /* heartbeats */
+	/* MEDIA toward each peer, batched per loop iteration (index = peer index). */
+	struct wire_media_batch *batch[CTL_MAX_PEERS];
+	struct ev_timer *flush_timer;
 };
 
 /* --- peers --- */
@@ -107,12 +110,16 @@ static void peer_forget(struct ctl_server *s, struct peer *p)
 
 	memcpy(id, p->id, sizeof(id));
 	memset(p, 0, sizeof(*p));
+	if (s->batch[p - s->peers])
+		wire_media_batch_reset(s->batch[p - s->peers]);
 	log_info(id, "signaler forgotten (unreachable)");
 	if (s->cbs.peer)
 		s->cbs.peer(s, id, false, s->cbs.arg);
 }
 
 /* --- sending --- */
+
+static void on_flush_timer(struct evloop *loop, struct ev_timer *t, void *arg);
 
 static int send3(struct ctl_server *s, struct zsock *zs, const void *rid, size_t rid_len,
 		 const void *hdr, size_t hdr_len, const void *body, size_t body_len)
@@ -311,6 +318,8 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 			return;
 		}
 		memset(p, 0, sizeof(*p));
+		if (s->batch[p - s->peers])
+			wire_media_batch_reset(s->batch[p - s->peers]);
 		p->used = true;
 		memcpy(p->id, id, sizeof(id));
 		is_new = true;
@@ -426,6 +435,24 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 		malformed(s, zs, "message with a wrong frame count", n);
 		return;
 	}
+	if (f[1].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA_BATCH) {
+		struct peer *p = peer_by_rid(s, true, f[0].data, f[0].len);
+		size_t off = 0;
+		int r;
+
+		while ((r = wire_media_batch_next(f[1].data, f[1].len, f[2].data, f[2].len, &off, &md,
+						  &e)) > 0) {
+			s->st.media_in++;
+			if (s->cbs.media)
+				s->cbs.media(s, p ? p->id : NULL, &md, s->cbs.arg);
+		}
+		if (r < 0) {
+			s->st.malformed++;
+			if (zsock_log_ok(zs))
+				log_warn(s->worker_id, "%s: bad MEDIA_BATCH: %s", zsock_name(zs), e.reason);
+		}
+		return;
+	}
 	if (f[1].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA) {
 		struct peer *p;
 
@@ -517,7 +544,7 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 				  const struct ctl_server_callbacks *cbs)
 {
 	struct zsock_opts co = {.max_frames = 4, .max_frame_size = WIRE_MAX_BODY};
-	struct zsock_opts mo = {.max_frames = 4, .max_frame_size = WIRE_MEDIA_MAX_BODY};
+	struct zsock_opts mo = {.max_frames = 4, .max_frame_size = WIRE_BATCH_MAX_BODY};
 	char name[WIRE_MAX_ID + 16];
 	struct ctl_server *s;
 	int ret;
@@ -571,7 +598,8 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 		goto out_close;
 	}
 	s->hb_timer = evloop_timer_new(loop, on_heartbeat, s);
-	if (!s->hb_timer)
+	s->flush_timer = evloop_timer_new(loop, on_flush_timer, s);
+	if (!s->hb_timer || !s->flush_timer)
 		goto out_close;
 	evloop_timer_start(s->hb_timer, s->hb_ms);
 	log_info(s->worker_id, "control on %s, media on %s, instance %016llx",
@@ -582,6 +610,8 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 out_close: {
 	int e = errno;
 
+	evloop_timer_del(&s->hb_timer);
+	evloop_timer_del(&s->flush_timer);
 	zsock_destroy(&s->ctl);
 	zsock_destroy(&s->media);
 	errno = e;
@@ -604,6 +634,9 @@ void ctl_server_destroy(struct ctl_server **sp)
 		return;
 	*sp = NULL;
 	evloop_timer_del(&s->hb_timer);
+	evloop_timer_del(&s->flush_timer);
+	for (int i = 0; i < CTL_MAX_PEERS; i++)
+		free(s->batch[i]);
 	zsock_destroy(&s->ctl);
 	zsock_destroy(&s->media);
 	for (unsigned i = 0; i < s->cache_size; i++)
@@ -647,23 +680,60 @@ int ctl_server_send_event(struct ctl_server *s, const char *signaler_id, struct 
 	return send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, ev);
 }
 
+/* Sends the frames batched for peer @i. */
+static void flush_peer(struct ctl_server *s, int i)
+{
+	struct wire_media_batch *b = s->batch[i];
+	struct peer *p = &s->peers[i];
+
+	if (!b || b->n == 0)
+		return;
+	if (p->used && p->media_rid_len) {
+		wire_media_batch_finish(b);
+		if (send3(s, s->media, p->media_rid, p->media_rid_len, b->hdr, sizeof(b->hdr), b->body,
+			  b->len) == 0)
+			s->st.media_out += b->n;
+	}
+	wire_media_batch_reset(b);
+}
+
+void ctl_server_flush_media(struct ctl_server *s)
+{
+	for (int i = 0; i < CTL_MAX_PEERS; i++)
+		flush_peer(s, i);
+}
+
+static void on_flush_timer(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	ctl_server_flush_media(arg);
+}
+
 int ctl_server_send_media(struct ctl_server *s, const char *signaler_id, const char *leg_id,
 			  uint32_t ts, uint8_t flags, const void *payload, size_t len)
 {
-	uint8_t hdr[WIRE_HDR_LEN], body[WIRE_MEDIA_MAX_BODY];
 	struct peer *p = peer_by_id(s, signaler_id);
-	size_t blen;
+	struct wire_media_batch **b;
 	int ret;
 
 	if (!p || !p->media_rid_len)
 		return -ENOTCONN;
-	ret = wire_media_encode(hdr, body, sizeof(body), &blen, leg_id, ts, flags, payload, len);
+	b = &s->batch[p - s->peers];
+	if (!*b) {
+		*b = calloc(1, sizeof(**b));
+		if (!*b)
+			return -ENOMEM;
+	}
+	ret = wire_media_batch_add(*b, leg_id, ts, flags, payload, len);
+	if (ret == -ENOSPC) {
+		flush_peer(s, (int)(p - s->peers));
+		ret = wire_media_batch_add(*b, leg_id, ts, flags, payload, len);
+	}
 	if (ret < 0)
 		return ret;
-	ret = send3(s, s->media, p->media_rid, p->media_rid_len, hdr, sizeof(hdr), body, blen);
-	if (ret == 0)
-		s->st.media_out++;
-	return ret;
+	/* Everything queued in this loop iteration leaves as one message per signaler. */
+	if (!evloop_timer_armed(s->flush_timer))
+		evloop_timer_start(s->flush_timer, 0);
+	return 0;
 }
 
 bool ctl_server_has_peer(const struct ctl_server *s, const char *signaler_id)

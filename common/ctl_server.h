@@ -130,10 +130,15 @@ int ctl_server_reply_error(struct ctl_server *s, const struct ctl_request *req, 
  * 0, -ENOTCONN (unknown signaler), -EINVAL (bad message), or the send error. */
 int ctl_server_send_event(struct ctl_server *s, const char *signaler_id, struct wire_builder *ev);
 
-/* Sends one MEDIA message to @signaler_id's media socket, without allocating.
- * 0, -ENOTCONN (unknown or no media HELLO yet), -EINVAL / -E2BIG (encoding), or the send error. */
+/* Queues one frame for @signaler_id's media socket. Frames queued during one loop iteration
+ * leave together as one MEDIA_BATCH at its end (or earlier when 32 KiB fill up), one ZeroMQ
+ * message per signaler. 0, -ENOTCONN (unknown or no media HELLO yet), -EINVAL / -E2BIG
+ * (encoding), -ENOMEM. */
 int ctl_server_send_media(struct ctl_server *s, const char *signaler_id, const char *leg_id,
 			  uint32_t ts, uint8_t flags, const void *payload, size_t len);
+
+/* Sends every queued frame now. */
+void ctl_server_flush_media(struct ctl_server *s);
 
 /* True when @signaler_id has said HELLO and is not forgotten. */
 bool ctl_server_has_peer(const struct ctl_server *s, const char *signaler_id);

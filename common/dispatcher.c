@@ -77,6 +77,9 @@ struct dispatcher_worker {
 	unsigned n_pending;
 	uint64_t requests, replies, errors, retries, timeouts, late_replies;
 	uint64_t restarts, media_in, media_out, send_drops;
+	struct wire_media_batch *batch; /* MEDIA toward this worker, sent once per loop iteration */
+	struct dispatcher_worker *next_flush;
+	bool flush_queued;
 };
 
 struct dispatcher {
@@ -93,6 +96,8 @@ struct dispatcher {
 	uint32_t next_req_id;
 	struct dispatcher_worker *grave; /* removed workers, freed by the reaper */
 	struct ev_timer *reaper;
+	struct ev_timer *flush_timer;
+	struct dispatcher_worker *flush; /* workers with batched MEDIA */
 	struct wire_msg msg;
 	struct wire_builder hello;
 };
@@ -504,6 +509,20 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 			log_warn(w->name, "media: dropped message of %zu frames", n);
 		return;
 	}
+	if (f[0].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA_BATCH) {
+		size_t off = 0;
+		int r;
+
+		while (!w->removed && (r = wire_media_batch_next(f[0].data, f[0].len, f[1].data,
+								   f[1].len, &off, &md, &e)) > 0) {
+			w->media_in++;
+			if (d->cbs.media)
+				d->cbs.media(d, w, &md, d->cbs.arg);
+		}
+		if (r < 0 && zsock_log_ok(zs))
+			log_warn(w->name, "media: bad MEDIA_BATCH: %s", e.reason);
+		return;
+	}
 	if (f[0].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA) {
 		if (wire_media_parse(f[0].data, f[0].len, f[1].data, f[1].len, &md, &e) < 0) {
 			if (zsock_log_ok(zs))
@@ -530,6 +549,7 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 
 static void worker_free(struct dispatcher_worker *w)
 {
+	free(w->batch);
 	zsock_destroy(&w->ctl);
 	zsock_destroy(&w->media);
 	evloop_timer_del(&w->dead_timer);
@@ -555,7 +575,7 @@ static struct zsock *open_dealer(struct dispatcher *d, struct dispatcher_worker 
 {
 	struct zsock_opts o = {
 		.max_frames = 3, /* 2 expected; a third is counted as malformed by us, not zsock */
-		.max_frame_size = media ? WIRE_MEDIA_MAX_BODY : WIRE_MAX_BODY,
+		.max_frame_size = media ? WIRE_BATCH_MAX_BODY : WIRE_MAX_BODY,
 		.sndhwm = media ? d->media_hwm : d->ctl_hwm,
 		.rcvhwm = media ? d->media_hwm : d->ctl_hwm,
 		.routing_id = d->routing_id,
@@ -696,6 +716,15 @@ void dispatcher_remove_worker(struct dispatcher *d, struct dispatcher_worker *w)
 	d->n_workers--;
 	w->removed = true;
 	w->alive = false;
+	if (w->flush_queued) {
+		struct dispatcher_worker **pp = &d->flush;
+
+		while (*pp && *pp != w)
+			pp = &(*pp)->next_flush;
+		if (*pp)
+			*pp = w->next_flush;
+		w->flush_queued = false;
+	}
 	log_info(w->name, "worker removed");
 	zsock_destroy(&w->ctl);
 	zsock_destroy(&w->media);
@@ -736,23 +765,62 @@ struct dispatcher_worker *dispatcher_pick(struct dispatcher *d)
 	return best;
 }
 
+/* Sends @w's batched frames. */
+static void flush_worker(struct dispatcher_worker *w)
+{
+	struct wire_media_batch *b = w->batch;
+
+	if (!b || b->n == 0)
+		return;
+	if (!w->removed && w->alive) {
+		wire_media_batch_finish(b);
+		if (send2(w, w->media, b->hdr, b->body, b->len) == 0)
+			w->media_out += b->n;
+	}
+	wire_media_batch_reset(b);
+}
+
+static void on_flush_timer(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct dispatcher *d = arg;
+
+	while (d->flush) {
+		struct dispatcher_worker *w = d->flush;
+
+		d->flush = w->next_flush;
+		w->flush_queued = false;
+		flush_worker(w);
+	}
+}
+
 int dispatcher_send_media(struct dispatcher *d, struct dispatcher_worker *w, const char *leg_id,
 			  uint32_t ts, uint8_t flags, const void *payload, size_t len)
 {
-	uint8_t hdr[WIRE_HDR_LEN], body[WIRE_MEDIA_MAX_BODY];
-	size_t blen;
 	int ret;
 
-	(void)d;
-	if (!w || !w->alive)
+	if (!w || !w->alive || w->removed)
 		return -ENOTCONN;
-	ret = wire_media_encode(hdr, body, sizeof(body), &blen, leg_id, ts, flags, payload, len);
+	if (!w->batch) {
+		w->batch = calloc(1, sizeof(*w->batch));
+		if (!w->batch)
+			return -ENOMEM;
+	}
+	ret = wire_media_batch_add(w->batch, leg_id, ts, flags, payload, len);
+	if (ret == -ENOSPC) {
+		flush_worker(w);
+		ret = wire_media_batch_add(w->batch, leg_id, ts, flags, payload, len);
+	}
 	if (ret < 0)
 		return ret;
-	ret = send2(w, w->media, hdr, body, blen);
-	if (ret == 0)
-		w->media_out++;
-	return ret;
+	/* Frames queued during one loop iteration leave as one message per worker. */
+	if (!w->flush_queued) {
+		w->flush_queued = true;
+		w->next_flush = d->flush;
+		d->flush = w;
+	}
+	if (!evloop_timer_armed(d->flush_timer))
+		evloop_timer_start(d->flush_timer, 0);
+	return 0;
 }
 
 /* --- life cycle and accessors --- */
@@ -791,7 +859,10 @@ struct dispatcher *dispatcher_new(struct evloop *loop, const char *signaler_id,
 	d->media_hwm = cfg->media_hwm > 0 ? cfg->media_hwm : DEFAULT_MEDIA_HWM;
 	d->next_req_id = nonce & 0xffff; /* ids from different runs rarely collide in logs */
 	d->reaper = evloop_timer_new(loop, on_reaper, d);
-	if (!d->reaper) {
+	d->flush_timer = evloop_timer_new(loop, on_flush_timer, d);
+	if (!d->reaper || !d->flush_timer) {
+		evloop_timer_del(&d->reaper);
+		evloop_timer_del(&d->flush_timer);
 		free(d);
 		return NULL;
 	}
@@ -805,6 +876,7 @@ void dispatcher_destroy(struct dispatcher **dp)
 	if (!d)
 		return;
 	*dp = NULL;
+	d->flush = NULL;
 	for (size_t i = 0; i < d->n_workers; i++) {
 		struct dispatcher_worker *w = d->workers[i];
 
@@ -821,6 +893,7 @@ void dispatcher_destroy(struct dispatcher **dp)
 	}
 	on_reaper(d->loop, d->reaper, d);
 	evloop_timer_del(&d->reaper);
+	evloop_timer_del(&d->flush_timer);
 	wire_msg_free(&d->hello);
 	free(d->workers);
 	free(d);

@@ -147,8 +147,9 @@ int dispatcher_request(struct dispatcher *d, struct dispatcher_worker *w,
 int dispatcher_cancel(struct dispatcher *d, uint32_t req_id);
 
 /*
- * Sends one MEDIA message for @leg_id to @w's media socket without allocating. 0, -ENOTCONN
- * (worker not alive), -EINVAL / -E2BIG (encoding), -EAGAIN (queue full: dropped).
+ * Queues one frame for @leg_id toward @w. Frames queued during one loop iteration leave together
+ * as one MEDIA_BATCH message per worker at its end (or earlier when 32 KiB fill up). 0,
+ * -ENOTCONN (worker not alive), -EINVAL / -E2BIG (encoding), -ENOMEM.
  */
 int dispatcher_send_media(struct dispatcher *d, struct dispatcher_worker *w, const char *leg_id,
 			  uint32_t ts, uint8_t flags, const void *payload, size_t len);

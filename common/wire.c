@@ -113,6 +113,7 @@ static const struct type_info type_table[256] = {
 	[WIRE_EVENT] = {"EVENT", WIRE_KIND_NOTIFY, {WIRE_T_LEG_ID, WIRE_T_EVENT_KIND}, {0},
 			rule_event},
 	[WIRE_MEDIA] = {"MEDIA", WIRE_KIND_NOTIFY, {0}, {0}, NULL},
+	[WIRE_MEDIA_BATCH] = {"MEDIA_BATCH", WIRE_KIND_NOTIFY, {0}, {0}, NULL},
 	[WIRE_CREATE_LEG] = {"CREATE_LEG", WIRE_KIND_REQUEST,
 			     {WIRE_T_LEG_ID, WIRE_T_CALL_ID, WIRE_T_OWNER, WIRE_T_RTMP_CODEC,
 			      WIRE_T_SIP_CODEC},
@@ -431,8 +432,8 @@ int wire_parse(const void *hdr, size_t hdr_len, const void *body, size_t body_le
 	ret = wire_header_parse(hdr, hdr_len, &m->h, err);
 	if (ret < 0)
 		return ret;
-	if (m->h.type == WIRE_MEDIA)
-		return fail(err, EBADMSG, 0, "MEDIA has no TLV body");
+	if (m->h.type == WIRE_MEDIA || m->h.type == WIRE_MEDIA_BATCH)
+		return fail(err, EBADMSG, 0, "%s has no TLV body", wire_type_name(m->h.type));
 	if (body_len != m->h.body_len)
 		return fail(err, EBADMSG, 0, "body frame of %zu bytes, header says %u", body_len,
 			    m->h.body_len);
@@ -460,12 +461,14 @@ int wire_check_reply(const struct wire_msg *m, uint8_t req_type, struct wire_err
 	return check_required(m, ti->reply_required, "reply", err);
 }
 
+static int media_body_parse(const uint8_t *b, size_t body_len, struct wire_media *md,
+			    struct wire_err *err);
+
 int wire_media_parse(const void *hdr, size_t hdr_len, const void *body, size_t body_len,
 		     struct wire_media *md, struct wire_err *err)
 {
 	const uint8_t *b = body;
 	struct wire_hdr h;
-	size_t idlen;
 	int ret;
 
 	ret = wire_header_parse(hdr, hdr_len, &h, err);
@@ -478,6 +481,15 @@ int wire_media_parse(const void *hdr, size_t hdr_len, const void *body, size_t b
 	if (body_len != h.body_len)
 		return fail(err, EBADMSG, 0, "body frame of %zu bytes, header says %u", body_len,
 			    h.body_len);
+	return media_body_parse(b, body_len, md, err);
+}
+
+/* One MEDIA body (shared by MEDIA and the records of MEDIA_BATCH). */
+static int media_body_parse(const uint8_t *b, size_t body_len, struct wire_media *md,
+			    struct wire_err *err)
+{
+	size_t idlen;
+
 	if (body_len < 1)
 		return fail(err, EBADMSG, 0, "empty MEDIA body");
 	idlen = b[0];
@@ -819,7 +831,7 @@ int wire_msg_finish(struct wire_builder *b)
 
 	if (b->err)
 		return b->err;
-	if (!type_table[b->type].name || b->type == WIRE_MEDIA)
+	if (!type_table[b->type].name || b->type == WIRE_MEDIA || b->type == WIRE_MEDIA_BATCH)
 		return bfail(b, -EINVAL, "cannot build message type 0x%02x", b->type);
 	write_header(b);
 	/* What builds must parse: run the real parser over the result (control plane only). */
@@ -902,4 +914,76 @@ int wire_media_encode(uint8_t *hdr, uint8_t *body, size_t cap, size_t *body_len,
 	wr_be16(hdr + 10, (uint32_t)total);
 	*body_len = total;
 	return 0;
+}
+
+/* --- MEDIA_BATCH --- */
+
+void wire_media_batch_reset(struct wire_media_batch *b)
+{
+	b->len = 0;
+	b->n = 0;
+}
+
+int wire_media_batch_add(struct wire_media_batch *b, const char *leg_id, uint32_t ts,
+			 uint8_t flags, const void *payload, size_t len)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+	size_t rec;
+	int ret;
+
+	if (b->len + 2 > sizeof(b->body))
+		return -ENOSPC;
+	ret = wire_media_encode(hdr, b->body + b->len + 2, sizeof(b->body) - b->len - 2, &rec,
+				leg_id, ts, flags, payload, len);
+	if (ret == -E2BIG && len <= WIRE_MAX_PAYLOAD)
+		return -ENOSPC;
+	if (ret < 0)
+		return ret;
+	wr_be16(b->body + b->len, (uint32_t)rec);
+	b->len += 2 + rec;
+	b->n++;
+	return 0;
+}
+
+void wire_media_batch_finish(struct wire_media_batch *b)
+{
+	b->hdr[0] = WIRE_MAGIC0;
+	b->hdr[1] = WIRE_MAGIC1;
+	b->hdr[2] = WIRE_VERSION;
+	b->hdr[3] = WIRE_MEDIA_BATCH;
+	wr_be16(b->hdr + 4, 0);
+	wr_be32(b->hdr + 6, 0);
+	wr_be16(b->hdr + 10, (uint32_t)b->len);
+}
+
+int wire_media_batch_next(const void *hdr, size_t hdr_len, const void *body, size_t body_len,
+			  size_t *off, struct wire_media *md, struct wire_err *err)
+{
+	const uint8_t *b = body;
+	struct wire_hdr h;
+	size_t rec;
+	int ret;
+
+	ret = wire_header_parse(hdr, hdr_len, &h, err);
+	if (ret < 0)
+		return ret;
+	if (err)
+		err->can_reply = false;
+	if (h.type != WIRE_MEDIA_BATCH)
+		return fail(err, EBADMSG, 0, "%s is not MEDIA_BATCH", wire_type_name(h.type));
+	if (body_len != h.body_len)
+		return fail(err, EBADMSG, 0, "body frame of %zu bytes, header says %u", body_len,
+			    h.body_len);
+	if (*off >= body_len)
+		return 0;
+	if (body_len - *off < 2)
+		return fail(err, EBADMSG, 0, "MEDIA_BATCH: truncated record length at %zu", *off);
+	rec = rd_be16(b + *off);
+	if (rec > body_len - *off - 2)
+		return fail(err, EBADMSG, 0, "MEDIA_BATCH: record of %zu bytes overruns the body", rec);
+	ret = media_body_parse(b + *off + 2, rec, md, err);
+	if (ret < 0)
+		return ret;
+	*off += 2 + rec;
+	return 1;
 }

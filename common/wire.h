@@ -54,6 +54,7 @@ enum wire_type {
 	WIRE_HEARTBEAT = 0x05, /* worker -> signaler, control socket */
 	WIRE_EVENT = 0x06,     /* worker -> signaler, control socket, no reply */
 	WIRE_MEDIA = 0x07,     /* both ways, media socket, compact body */
+	WIRE_MEDIA_BATCH = 0x08, /* both ways, media socket: several MEDIA bodies in one message */
 	WIRE_CREATE_LEG = 0x10,
 	WIRE_UPDATE_LEG = 0x11,
 	WIRE_DESTROY_LEG = 0x12,
@@ -338,5 +339,38 @@ int wire_build_error(struct wire_builder *b, uint32_t req_id, int code, uint16_t
 int wire_media_encode(uint8_t *hdr, uint8_t *body, size_t cap, size_t *body_len,
 		      const char *leg_id, uint32_t ts, uint8_t flags, const void *payload,
 		      size_t len);
+
+/* --- MEDIA_BATCH: the frames of one tick for one peer in one ZeroMQ message ------------------
+ * Body: records of [u16 length][a MEDIA body as above], back to back, at most WIRE_BATCH_MAX_BODY
+ * bytes. Sending one message per peer per tick instead of one per leg divides the per-message
+ * cost of ZeroMQ (and its system calls) by the number of legs. */
+#define WIRE_BATCH_MAX_BODY 32768
+
+struct wire_media_batch {
+	uint8_t hdr[WIRE_HDR_LEN]; /* valid after wire_media_batch_finish() */
+	size_t len;                /* body bytes used */
+	unsigned n;                /* records */
+	uint8_t body[WIRE_BATCH_MAX_BODY];
+};
+
+/* Empties @b. */
+void wire_media_batch_reset(struct wire_media_batch *b);
+
+/* Appends one frame. Returns 0, -ENOSPC when it does not fit (send the batch, reset, add again),
+ * -EINVAL (bad leg id) or -E2BIG (payload above WIRE_MAX_PAYLOAD). */
+int wire_media_batch_add(struct wire_media_batch *b, const char *leg_id, uint32_t ts,
+			 uint8_t flags, const void *payload, size_t len);
+
+/* Writes the header for the records added so far. */
+void wire_media_batch_finish(struct wire_media_batch *b);
+
+/*
+ * Iterates a received MEDIA_BATCH: *off starts at 0. Returns 1 with the next frame in @md (its
+ * payload points into @body), 0 at the end, or a negative errno (header not MEDIA_BATCH, body
+ * length mismatch, record overrunning the body, malformed record) with @err filled; frames
+ * before a malformed record have been returned already, nothing after it is.
+ */
+int wire_media_batch_next(const void *hdr, size_t hdr_len, const void *body, size_t body_len,
+			  size_t *off, struct wire_media *md, struct wire_err *err);
 
 #endif
