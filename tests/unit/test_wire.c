@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* --- helpers --- */
 
@@ -776,6 +777,65 @@ static void test_builder_errors(void)
 	CHECK_EQ_INT(m.h.flags, WIRE_F_RETRY);
 }
 
+/* MEDIA_BATCH: several frames in one message; full batches refuse; a broken record stops. */
+static void test_media_batch(void)
+{
+	static struct wire_media_batch mb;
+	struct wire_media md;
+	struct wire_err err;
+	uint8_t payload[160];
+	size_t off = 0;
+	unsigned n = 0;
+	int r;
+
+	memset(payload, 0x55, sizeof(payload));
+	wire_media_batch_reset(&mb);
+	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-a", 20, 0, payload, 160), 0);
+	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-b", 40, WIRE_MEDIA_F_MARKER, payload, 10), 0);
+	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-c", 60, 0, NULL, 0), 0);
+	CHECK_EQ_INT(wire_media_batch_add(&mb, "bad id!", 60, 0, payload, 1), -EINVAL);
+	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-d", 60, 0, payload, WIRE_MAX_PAYLOAD + 1), -E2BIG);
+	wire_media_batch_finish(&mb);
+	CHECK_EQ_INT(mb.n, 3);
+	while ((r = wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err)) > 0) {
+		n++;
+		if (n == 1)
+			CHECK(strcmp(md.leg_id, "leg-a") == 0 && md.ts == 20 && md.len == 160 &&
+			      md.payload[0] == 0x55);
+		if (n == 2)
+			CHECK(strcmp(md.leg_id, "leg-b") == 0 && md.flags == WIRE_MEDIA_F_MARKER &&
+			      md.len == 10);
+		if (n == 3)
+			CHECK(strcmp(md.leg_id, "leg-c") == 0 && md.len == 0);
+	}
+	CHECK_EQ_INT(r, 0);
+	CHECK_EQ_INT(n, 3);
+
+	/* Fill it up: -ENOSPC, never a truncated record. */
+	wire_media_batch_reset(&mb);
+	n = 0;
+	while ((r = wire_media_batch_add(&mb, "leg-x", n, 0, payload, 160)) == 0)
+		n++;
+	CHECK_EQ_INT(r, -ENOSPC);
+	CHECK(n > 100 && mb.len <= WIRE_BATCH_MAX_BODY);
+
+	/* A record overrunning the body: the frames before it come out, then an error. */
+	wire_media_batch_reset(&mb);
+	wire_media_batch_add(&mb, "leg-a", 20, 0, payload, 16);
+	wire_media_batch_add(&mb, "leg-b", 40, 0, payload, 16);
+	mb.body[mb.len - (2 + 1 + 5 + 5 + 16)] = 0xff; /* second record's length, high byte */
+	wire_media_batch_finish(&mb);
+	off = 0;
+	CHECK_EQ_INT(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err), 1);
+	CHECK(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err) < 0);
+	/* Header/body length mismatch and wrong type. */
+	off = 0;
+	CHECK(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len - 1, &off, &md, &err) < 0);
+	mb.hdr[3] = WIRE_MEDIA;
+	off = 0;
+	CHECK(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err) < 0);
+}
+
 int main(void)
 {
 	TEST_RUN(test_hello_roundtrip);
@@ -789,6 +849,7 @@ int main(void)
 	TEST_RUN(test_value_errors);
 	TEST_RUN(test_required_and_unknown);
 	TEST_RUN(test_media_errors);
+	TEST_RUN(test_media_batch);
 	TEST_RUN(test_builder_errors);
 	wire_msg_free(&b);
 	return TEST_DONE();
