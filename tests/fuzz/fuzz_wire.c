@@ -143,6 +143,32 @@ static void check_media(const uint8_t *hdr, size_t hlen, const uint8_t *body, si
 		abort();
 }
 
+/* MEDIA_BATCH: every frame lies inside the body; re-batching what parsed gives the same bytes. */
+static void check_media_batch(const uint8_t *hdr, size_t hlen, const uint8_t *body, size_t blen)
+{
+	static struct wire_media_batch mb;
+	struct wire_media md;
+	struct wire_err e;
+	size_t off = 0;
+	int r;
+
+	wire_media_batch_reset(&mb);
+	while ((r = wire_media_batch_next(hdr, hlen, body, blen, &off, &md, &e)) > 0) {
+		if (md.len > WIRE_MAX_PAYLOAD || (md.len && (md.payload < body ||
+							     md.payload + md.len > body + blen)))
+			abort();
+		if (wire_media_batch_add(&mb, md.leg_id, md.ts, md.flags, md.payload, md.len) != 0)
+			abort();
+	}
+	if (r < 0) {
+		if (e.code <= 0 || !e.reason[0])
+			abort();
+		return;
+	}
+	if (mb.len != blen || (blen && memcmp(mb.body, body, blen)))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wire_hdr h;
@@ -166,6 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)wire_header_parse(hdr, hlen, &h, &e);
 	check_control(hdr, hlen, body, blen);
 	check_media(hdr, hlen, body, blen);
+	check_media_batch(hdr, hlen, body, blen);
 
 	free(hdr);
 	free(body);
