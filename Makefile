@@ -13,7 +13,7 @@ CC ?= cc
 SANITIZER ?=
 BUILD := build$(if $(SANITIZER),-$(SANITIZER))
 
-PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp
+PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp sofia-sip-ua
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -36,7 +36,10 @@ CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
-COMMON_SRC := $(wildcard common/*.c)
+# common/evloop_su.c is the signaler's second evloop backend (on sofia-sip's su_root): it is kept
+# out of libcommon.a and linked ahead of the archives, so those binaries never pull evloop.o.
+COMMON_SRC := $(filter-out common/evloop_su.c,$(wildcard common/*.c))
+EVLOOP_SU_OBJ := $(BUILD)/obj/common/evloop_su.o
 SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)
@@ -45,7 +48,10 @@ MEDIAWORKER_OBJ := $(MEDIAWORKER_SRC:%.c=$(BUILD)/obj/%.o)
 MEDIAWORKER_BIN := $(if $(wildcard mediaworker/main.c),$(BUILD)/mediaworker)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evloop_su
+# Unit tests (test_sip_*) and tools that need SIP link the su_root evloop backend.
+SIP_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_sip_*.c))
+SIP_TOOL_BIN := $(BUILD)/tools/sipua_probe
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -76,10 +82,19 @@ $(BUILD)/libmediaworker.a: $(MEDIAWORKER_OBJ)
 $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+$(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test_evloop_su: test_evloop.c run against the su_root backend.
+$(BUILD)/tests/test_evloop_su: $(BUILD)/obj/tests/unit/test_evloop.o $(EVLOOP_SU_OBJ) $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SIP_UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -89,6 +104,10 @@ $(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SIP_TOOL_BIN): $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -566,6 +566,7 @@ static void on_reaper(struct evloop *loop, struct ev_timer *t, void *arg)
 		struct dispatcher_worker *w = d->grave;
 
 		d->grave = w->next_grave;
+		free(w->batch);
 		free(w);
 	}
 }

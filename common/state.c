@@ -613,12 +613,19 @@ int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id,
 		return -ENOMEM;
 	op->done = cb;
 	snprintf(op->id, sizeof(op->id), "%s", leg_id);
+	/* The record goes only if it still names @worker_id: a worker destroying a stale copy of
+	 * a leg that another worker adopted must not delete the adopter's state. */
 	return send_multi(r, op,
 			  (const struct redis_cmd[]){
-			      {2, (const char *[]){"DEL", key}, NULL},
-			      {3, (const char *[]){"SREM", idx, leg_id}, NULL},
+			      {7,
+			       (const char *[]){"EVAL",
+						"if redis.call('HGET', KEYS[1], 'worker') == ARGV[1] then "
+						"redis.call('DEL', KEYS[1]) end "
+						"redis.call('SREM', KEYS[2], ARGV[2]) return 1",
+						"2", key, idx, worker_id, leg_id},
+			       NULL},
 			  },
-			  2);
+			  1);
 }
 
 static void leg_read_reply(struct redis *r, int err, const redisReply *reply, void *arg)

@@ -134,7 +134,8 @@ int state_leg_write(struct redis *r, const struct leg_record *rec, unsigned ttl_
 /* Reads and validates every field of rs:v1:leg:<leg_id>; @cb gets the record or an error. */
 int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *arg);
 
-/* Deletes the leg and removes it from @worker_id's index, in one transaction. @cb may be NULL. */
+/* Removes the leg from @worker_id's index and deletes its record if the record still names
+ * @worker_id (a leg adopted elsewhere keeps its state), atomically. @cb may be NULL. */
 int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id, state_done_cb cb,
 		     void *arg);
 

@@ -203,6 +203,8 @@ rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app:
   play:     ffplay -analyzeduration 1000000 $URL/echo/me
   record:   ffmpeg -analyzeduration 1000000 -i $URL/echo/me -t 5 out.wav
   (-analyzeduration: ffmpeg otherwise waits 5 s for a video stream before playing audio-only RTMP)
+The rtp app sends the same through a mediaworker to an RTP peer and plays what comes back, e.g.
+with an RTP echo (sipp -sn uas -rtp_echo -mp 40000): publish and play $URL/rtp/127.0.0.1:40000
 Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
 Ctrl-C stops everything.
 

@@ -7,6 +7,7 @@
 
 static const struct rtmp_app *const apps[] = {
 	&app_echo,
+	&app_rtp,
 };
 
 const struct rtmp_app *app_find(const char *name, size_t len)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 struct amf_value;
+struct media;
 
 struct rtmp_app {
 	const char *name;
@@ -46,5 +47,10 @@ struct rtmp_app {
 const struct rtmp_app *app_find(const char *name, size_t len);
 
 extern const struct rtmp_app app_echo;
+extern const struct rtmp_app app_rtp;
+
+/* Gives the rtp app its media bridge (NULL: publishing to rtp/ is refused) and reads RTP_APP and
+ * RTP_APP_CODECS. Returns 0 or -EINVAL (logged). */
+int app_rtp_init(struct media *m);
 
 #endif

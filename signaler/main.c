@@ -1,36 +1,111 @@
 /*
- * main.c - the signaler: RTMP server (and, with the next issues, SIP user agent and worker
- * dispatcher) in one single-threaded event loop.
+ * main.c - the signaler: RTMP server, media bridge to the mediaworker pool (and, with the next
+ * issue, the SIP user agent) in one single-threaded event loop.
+ *
+ *   start: config -> loop -> Redis client (when REDIS_HOST / REDIS_PORT / REDIS_SENTINELS is
+ *          set) -> media bridge (WORKER_ENDPOINTS + discovery in Redis) -> apps -> RTMP server
+ *   SIGTERM / SIGINT: stop the loop -> close RTMP connections (apps destroy their legs) ->
+ *          wait up to 2 s for the workers to confirm -> media bridge, Redis, loop
  *
  * Configuration is by environment variables only; see docs/configuration.md.
  */
+#include "app.h"
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "media.h"
+#include "redis.h"
 #include "rtmp_server.h"
+#include "wire.h"
+#include "zsock.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define SHUTDOWN_WAIT_MS 2000
+
+struct signaler {
+	struct rtmp_server *srv;
+	struct media *media;
+};
 
 static void on_stats_signal(struct evloop *loop, int signo, void *arg)
 {
-	rtmp_server_log_stats(arg);
+	struct signaler *s = arg;
+
+	(void)loop, (void)signo;
+	rtmp_server_log_stats(s->srv);
+	if (s->media)
+		media_log_stats(s->media);
 }
 
 static void on_stop_signal(struct evloop *loop, int signo, void *arg)
 {
+	(void)arg;
 	log_info(NULL, "signal %d: shutting down", signo);
 	evloop_stop(loop);
 }
 
+/* SIGNALER_ID, or "sig-<host>-<pid>" with the host name cut to fit and its odd characters
+ * replaced. Returns 0 or -EINVAL (logged). */
+static int signaler_id(char *out, size_t len)
+{
+	const char *env = config_str("SIGNALER_ID", NULL);
+	char host[64] = "localhost";
+
+	if (env) {
+		if (!wire_id_valid(env, strlen(env))) {
+			log_error(NULL, "config: SIGNALER_ID=\"%s\" is not [A-Za-z0-9._-]{1,64}", env);
+			return -EINVAL;
+		}
+		snprintf(out, len, "%s", env);
+		return 0;
+	}
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	host[40] = '\0';
+	for (char *p = host; *p; p++)
+		if (!wire_id_valid(p, 1))
+			*p = '-';
+	snprintf(out, len, "sig-%s-%d", host, (int)getpid());
+	return 0;
+}
+
+/* Redis is used when the environment names one. */
+static int open_redis(struct evloop *loop, struct redis **out)
+{
+	struct redis_config rc;
+
+	*out = NULL;
+	if (!config_str("REDIS_HOST", NULL) && !config_str("REDIS_PORT", NULL) &&
+	    !config_str("REDIS_SENTINELS", NULL)) {
+		log_info(NULL, "no REDIS_HOST / REDIS_PORT / REDIS_SENTINELS: no Redis, workers from WORKER_ENDPOINTS only");
+		return 0;
+	}
+	if (redis_config_from_env(&rc) < 0)
+		return -EINVAL;
+	*out = redis_new_config(loop, &rc);
+	if (!*out) {
+		log_error(NULL, "cannot create the Redis client: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	struct signaler sig = {0};
 	struct rtmp_limits lim;
-	struct rtmp_server *srv = NULL;
+	struct media_config mcfg = {0};
 	struct evloop *loop = NULL;
+	struct redis *redis = NULL;
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
+	char id[WIRE_MAX_ID + 1];
+	uint64_t deadline;
 	int64_t port;
 	int ret = 1;
 
@@ -42,7 +117,8 @@ int main(int argc, char **argv)
 	if (level < 0)
 		log_warn(NULL, "config: LOG_LEVEL=%s unknown, using info", config_str("LOG_LEVEL", ""));
 	signal(SIGPIPE, SIG_IGN);
-	if (config_int("RTMP_PORT", 1935, 0, 65535, &port) < 0 || rtmp_limits_from_env(&lim) < 0)
+	if (config_int("RTMP_PORT", 1935, 0, 65535, &port) < 0 || rtmp_limits_from_env(&lim) < 0 ||
+	    signaler_id(id, sizeof(id)) < 0)
 		return 2;
 	loop = evloop_new();
 	if (!loop) {
@@ -54,17 +130,42 @@ int main(int argc, char **argv)
 		log_error(NULL, "cannot route signals into the event loop");
 		goto out_loop;
 	}
-	srv = rtmp_server_new(loop, config_str("RTMP_BIND", "127.0.0.1"), (int)port, &lim);
-	if (!srv)
+	if (open_redis(loop, &redis) < 0) {
+		ret = 2;
 		goto out_loop;
-	if (evloop_signal(loop, SIGUSR1, on_stats_signal, srv) < 0)
+	}
+	mcfg.worker_endpoints = config_str("WORKER_ENDPOINTS", NULL);
+	sig.media = media_new(loop, id, redis, &mcfg);
+	if (!sig.media) {
+		log_error(NULL, "cannot start the media bridge: %s", strerror(errno));
+		ret = errno == EINVAL ? 2 : 1;
+		goto out_redis;
+	}
+	if (app_rtp_init(sig.media) < 0) {
+		ret = 2;
+		goto out_media;
+	}
+	sig.srv = rtmp_server_new(loop, config_str("RTMP_BIND", "127.0.0.1"), (int)port, &lim);
+	if (!sig.srv)
+		goto out_media;
+	if (evloop_signal(loop, SIGUSR1, on_stats_signal, &sig) < 0)
 		log_warn(NULL, "SIGUSR1 statistics unavailable");
-	log_info(NULL, "signaler ready");
+	log_info(NULL, "signaler %s ready", id);
 	if (evloop_run(loop) == 0)
 		ret = 0;
-	rtmp_server_log_stats(srv);
-	rtmp_server_destroy(&srv);
+	rtmp_server_log_stats(sig.srv);
+	rtmp_server_destroy(&sig.srv);
+	/* The apps destroyed their legs: let the workers confirm (bounded). */
+	deadline = evloop_now(loop) + SHUTDOWN_WAIT_MS;
+	while (media_busy(sig.media) && evloop_now(loop) < deadline)
+		evloop_run_once(loop, 50);
 	log_info(NULL, "signaler stopped");
+out_media:
+	app_rtp_init(NULL);
+	media_destroy(&sig.media);
+out_redis:
+	redis_destroy(&redis);
+	zsock_context_term();
 out_loop:
 	evloop_destroy(&loop);
 	return ret;

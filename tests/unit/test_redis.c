@@ -503,6 +503,13 @@ static void test_leg_delete(void)
 	x = worker_legs(r, "w1");
 	CHECK_EQ_INT(x.err, 0);
 	CHECK(ids_has(&x, "leg-3"));
+	/* A worker that no longer owns the leg (it was adopted by w1) leaves the record alone. */
+	CHECK_EQ_INT(state_leg_delete(r, "leg-3", "w-stale", done_cb, &d), 0);
+	RUN_UNTIL(d.done, 3000);
+	CHECK_EQ_INT(d.err, 0);
+	res = cmd(r, "EXISTS rs:v1:leg:leg-3");
+	CHECK_EQ_INT(res.integer, 1);
+	d = (struct done){0};
 	CHECK_EQ_INT(state_leg_delete(r, "leg-3", "w1", done_cb, &d), 0);
 	RUN_UNTIL(d.done, 3000);
 	CHECK_EQ_INT(d.err, 0);

@@ -1,0 +1,1446 @@
+/*
+ * media.c - the signaler's media bridge: call legs on the mediaworker pool (see media.h).
+ *
+ * A leg's life:
+ *
+ *   media_leg_new
+ *        |
+ *        v     CREATE_LEG to dispatcher_pick()      error, timeout, worker down:
+ *   [ CREATING ] ---------------------------------> another worker (create_attempts, and
+ *        |  \                                       at most CREATE_WAIT_MS without any worker)
+ *        |   +--> [ FAILED ] (failed callback once; freed by media_leg_destroy)
+ *     OK |                 ^
+ *        v                 | EVENT LEG_FAILED          ADOPT_LEG error (not ENOENT): retry
+ *   [ READY ] -------------+                           every RETRY_MS until move_timeout_ms;
+ *     |   ^                                            ENOENT or deadline: FAILED "worker lost"
+ *     |   | ADOPT_LEG OK on another worker: moved(ip, port), last update re-applied
+ *     |   | or the old worker back with the same instance: stays where it was
+ *     v   |
+ *   [ MOVING ] <-- worker_down of the leg's worker
+ *
+ * Where a leg may still exist on a worker we no longer use (a create that timed out, the worker
+ * a leg moved away from), the bridge "discards" it there: DESTROY_LEG now if that worker is
+ * alive, else when it comes back with the same instance id (a restarted worker lost its legs).
+ *
+ * Workers: WORKER_ENDPOINTS at creation; with Redis, every discovery_ms the live worker records
+ * (state_workers_list) add the endpoints not known yet; a discovered worker that is dead and has
+ * been missing from Redis for remove_grace_ms is removed.
+ */
+#include "media.h"
+
+#include "dispatcher.h"
+#include "evloop.h"
+#include "log.h"
+#include "redis.h"
+#include "state.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEG_BUCKETS 4096
+#define RETRY_MS 200	     /* wait between attempts while no worker is available */
+#define CREATE_WAIT_MS 2000  /* a new leg waits at most this long for a live worker */
+#define MAX_ORPHANS 65536    /* stale legs remembered for workers that are down */
+#define SID "media"
+
+enum leg_state { LEG_CREATING, LEG_READY, LEG_MOVING, LEG_FAILED };
+
+static const char *const state_names[] = {
+	[LEG_CREATING] = "creating", [LEG_READY] = "ready", [LEG_MOVING] = "moving",
+	[LEG_FAILED] = "failed",
+};
+
+/* A request in flight: of a leg (leg set) or fire and forget (DESTROY_LEG, leg NULL). */
+struct leg_req {
+	struct media *m;
+	struct media_leg *leg;
+	struct leg_req *next; /* in the leg's list */
+	struct dispatcher_worker *w;
+	uint32_t req_id;
+	uint8_t type;
+	media_leg_done_cb done;
+	char leg_id[WIRE_MAX_ID + 1];
+};
+
+/* The values a leg should have on whichever worker carries it. */
+struct leg_desired {
+	bool remote;
+	char ip[MEDIA_IP_MAX + 1];
+	uint16_t port;
+	bool codec;
+	uint8_t codec_pt;
+	bool srtp;
+	char suite[65];
+	uint8_t key[WIRE_MAX_KEY];
+	size_t key_len;
+	bool hold_set, hold;
+};
+
+struct media_leg {
+	struct media *m;
+	char id[WIRE_MAX_ID + 1];
+	char call_id[WIRE_MAX_STR + 1];
+	enum leg_state state;
+	struct media_leg_callbacks cbs;
+	void *arg;
+
+	/* what CREATE_LEG asks for */
+	struct wire_codec rtmp_codec;
+	struct wire_codec sip[WIRE_MAX_CODECS];
+	size_t n_sip;
+	bool want_srtp;
+	uint8_t dtmf_pt;
+	uint16_t ptime_ms;
+
+	struct leg_desired want;   /* initial remote/SRTP, then every update */
+	bool updated;		   /* media_leg_update() was called: re-apply after moves */
+	bool update_queued;	   /* an update waits for READY */
+	media_leg_done_cb queued_done;
+
+	struct dispatcher_worker *w;	  /* READY: carries it; CREATING/MOVING: being asked */
+	struct dispatcher_worker *lost_w; /* MOVING: the worker that died under it */
+	char home_id[WIRE_MAX_ID + 1];	  /* id of the last worker that had it ready */
+	struct leg_req *main_req;	  /* CREATE_LEG / ADOPT_LEG in flight */
+	struct leg_req *reqs;		  /* every request of the leg in flight */
+	unsigned attempts;
+	uint64_t deadline;
+	struct ev_timer *timer;
+	char reason[640];
+	bool failed_told, ready_told;
+
+	struct media_leg_info info;
+	char worker_id[WIRE_MAX_ID + 1];
+	bool have_info;
+
+	/* the RTMP-side timeline, continuous across moves */
+	bool out_started, rebase;
+	uint32_t ts_offset, last_ts;
+	uint64_t last_out_at;
+	uint64_t audio_in, audio_out, audio_drops;
+
+	bool destroyed;
+	struct media_leg *hnext, *prev, *next, *next_grave;
+};
+
+struct media_worker {
+	struct dispatcher_worker *w;
+	bool discovered; /* from Redis: removed when gone */
+	uint64_t last_listed;
+};
+
+struct orphan {
+	struct orphan *next;
+	struct dispatcher_worker *w;
+	char leg_id[WIRE_MAX_ID + 1];
+};
+
+struct media {
+	struct evloop *loop;
+	struct dispatcher *d;
+	struct redis *redis;
+	struct media_config cfg;
+	char prefix[48]; /* leg ids: "<prefix>-<n>" */
+	uint64_t next_leg;
+	struct media_leg *buckets[LEG_BUCKETS];
+	struct media_leg *legs; /* every leg, for worker events */
+	size_t n_legs;
+	struct media_leg *grave;
+	struct ev_timer *reaper, *discovery;
+	bool listing;
+	bool redis_failing;
+	struct media_worker *workers;
+	size_t n_workers, cap_workers;
+	struct orphan *orphans;
+	size_t n_orphans;
+	unsigned inflight;
+	uint64_t media_unrouted, events_unrouted, moves, move_failures, orphans_destroyed;
+};
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+static unsigned leg_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % LEG_BUCKETS;
+}
+
+static struct media_leg *leg_find(struct media *m, const char *id)
+{
+	struct media_leg *l = m->buckets[leg_hash(id)];
+
+	while (l && strcmp(l->id, id) != 0)
+		l = l->hnext;
+	return l;
+}
+
+/* A worker's name for logs: its id once known, else its control endpoint. */
+static const char *wname(const struct dispatcher_worker *w)
+{
+	struct dispatcher_worker_info info;
+
+	if (!w)
+		return "-";
+	dispatcher_worker_info(w, &info);
+	return info.worker_id[0] ? info.worker_id : info.ctl_endpoint;
+}
+
+static struct media_worker *mworker_find(struct media *m, const struct dispatcher_worker *w)
+{
+	for (size_t i = 0; i < m->n_workers; i++)
+		if (m->workers[i].w == w)
+			return &m->workers[i];
+	return NULL;
+}
+
+static int mworker_add(struct media *m, struct dispatcher_worker *w, bool discovered)
+{
+	if (m->n_workers == m->cap_workers) {
+		size_t cap = m->cap_workers ? m->cap_workers * 2 : 8;
+		struct media_worker *nw = realloc(m->workers, cap * sizeof(*nw));
+
+		if (!nw)
+			return -ENOMEM;
+		m->workers = nw;
+		m->cap_workers = cap;
+	}
+	m->workers[m->n_workers++] = (struct media_worker){
+		.w = w, .discovered = discovered, .last_listed = evloop_now(m->loop),
+	};
+	return 0;
+}
+
+/* Text of a failed request: the worker's ERR_TEXT, or the local errno. */
+static void reply_reason(int status, const struct wire_msg *reply, char *out, size_t len)
+{
+	char text[WIRE_MAX_STR + 1];
+
+	if (reply && wire_get_cstr(reply, WIRE_T_ERR_TEXT, text, sizeof(text)) == 0)
+		snprintf(out, len, "%s (%s)", text, strerror(-status));
+	else
+		snprintf(out, len, "%s", strerror(-status));
+}
+
+/* --- requests ----------------------------------------------------------------------------- */
+
+static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		     const struct wire_msg *reply, void *arg);
+
+static void req_unlink(struct leg_req *r)
+{
+	struct leg_req **pp;
+
+	if (!r->leg)
+		return;
+	for (pp = &r->leg->reqs; *pp && *pp != r; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = r->next;
+	if (r->leg->main_req == r)
+		r->leg->main_req = NULL;
+	r->leg = NULL;
+}
+
+/* Sends @b to @w for @leg (NULL: fire and forget for @leg_id). Returns the request or NULL
+ * (logged; errno-like code in *err). */
+static struct leg_req *send_req(struct media *m, struct dispatcher_worker *w, struct media_leg *leg,
+				const char *leg_id, struct wire_builder *b, media_leg_done_cb done,
+				int *err)
+{
+	struct leg_req *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	r->m = m;
+	r->w = w;
+	r->type = b->type;
+	r->done = done;
+	snprintf(r->leg_id, sizeof(r->leg_id), "%s", leg_id);
+	ret = dispatcher_request(m->d, w, b, m->cfg.request_timeout_ms, m->cfg.request_retries,
+				 on_reply, r, &r->req_id);
+	if (ret < 0) {
+		log_warn(leg_id, "%s to %s not sent: %s", wire_type_name(b->type), wname(w),
+			 strerror(-ret));
+		free(r);
+		*err = ret;
+		return NULL;
+	}
+	m->inflight++;
+	if (leg) {
+		r->leg = leg;
+		r->next = leg->reqs;
+		leg->reqs = r;
+	}
+	*err = 0;
+	return r;
+}
+
+/* Forgets a leg's request: no callback will come. */
+static void req_cancel(struct leg_req *r)
+{
+	req_unlink(r);
+	dispatcher_cancel(r->m->d, r->req_id);
+	r->m->inflight--;
+	free(r);
+}
+
+/* The leg may exist on @w, which no longer carries it: destroy it there, now if @w is alive,
+ * else when it comes back with the same instance. */
+static void discard_on(struct media *m, struct dispatcher_worker *w, const char *leg_id)
+{
+	struct wire_builder b = {0};
+	struct orphan *o;
+	int err;
+
+	if (!w)
+		return;
+	if (dispatcher_worker_alive(w)) {
+		wire_msg_init(&b, WIRE_DESTROY_LEG, 0);
+		wire_put_str(&b, WIRE_T_LEG_ID, leg_id);
+		send_req(m, w, NULL, leg_id, &b, NULL, &err);
+		wire_msg_free(&b);
+		return;
+	}
+	if (m->n_orphans >= MAX_ORPHANS) {
+		log_warn(leg_id, "too many stale legs remembered: not destroyed on %s", wname(w));
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return;
+	o->w = w;
+	snprintf(o->leg_id, sizeof(o->leg_id), "%s", leg_id);
+	o->next = m->orphans;
+	m->orphans = o;
+	m->n_orphans++;
+}
+
+/* Worker @w came back (@flush: same instance, destroy its stale legs) or is gone / restarted
+ * (its legs are gone: forget them). */
+static void orphans_settle(struct media *m, struct dispatcher_worker *w, bool flush)
+{
+	struct orphan **pp = &m->orphans;
+
+	while (*pp) {
+		struct orphan *o = *pp;
+
+		if (o->w != w) {
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		m->n_orphans--;
+		if (flush) {
+			log_info(o->leg_id, "destroying the stale copy on %s", wname(w));
+			m->orphans_destroyed++;
+			discard_on(m, w, o->leg_id);
+		}
+		free(o);
+	}
+}
+
+/* --- legs --------------------------------------------------------------------------------- */
+
+static void leg_fail(struct media_leg *leg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void leg_fail(struct media_leg *leg, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (leg->state == LEG_FAILED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(leg->reason, sizeof(leg->reason), fmt, ap);
+	va_end(ap);
+	log_warn(leg->id, "leg failed (%s): %s", state_names[leg->state], leg->reason);
+	if (leg->main_req)
+		req_cancel(leg->main_req);
+	leg->state = LEG_FAILED;
+	/* The callback comes from the loop, never from inside the caller's call. */
+	evloop_timer_start(leg->timer, 0);
+}
+
+static void build_create(struct media_leg *leg, struct wire_builder *b)
+{
+	struct media *m = leg->m;
+
+	wire_msg_init(b, WIRE_CREATE_LEG, 0);
+	wire_put_str(b, WIRE_T_LEG_ID, leg->id);
+	wire_put_str(b, WIRE_T_CALL_ID, leg->call_id);
+	wire_put_str(b, WIRE_T_OWNER, dispatcher_signaler_id(m->d));
+	wire_put_codec(b, WIRE_T_RTMP_CODEC, &leg->rtmp_codec);
+	for (size_t i = 0; i < leg->n_sip; i++)
+		wire_put_codec(b, WIRE_T_SIP_CODEC, &leg->sip[i]);
+	if (leg->want.remote) {
+		wire_put_str(b, WIRE_T_REMOTE_IP, leg->want.ip);
+		wire_put_u16(b, WIRE_T_REMOTE_PORT, leg->want.port);
+	}
+	if (leg->want.srtp) {
+		wire_put_str(b, WIRE_T_SRTP_SUITE, leg->want.suite);
+		wire_put_bytes(b, WIRE_T_SRTP_REMOTE_KEY, leg->want.key, leg->want.key_len);
+	}
+	if (leg->want_srtp)
+		wire_put_bool(b, WIRE_T_WANT_SRTP, true);
+	if (leg->dtmf_pt)
+		wire_put_u8(b, WIRE_T_DTMF_PT, leg->dtmf_pt);
+	if (leg->ptime_ms)
+		wire_put_u16(b, WIRE_T_PTIME_MS, leg->ptime_ms);
+}
+
+static void try_create(struct media_leg *leg)
+{
+	struct media *m = leg->m;
+	struct wire_builder b = {0};
+	struct dispatcher_worker *w = dispatcher_pick(m->d);
+	int err;
+
+	if (!w) {
+		if (evloop_now(m->loop) >= leg->deadline)
+			leg_fail(leg, "no live mediaworker");
+		else
+			evloop_timer_start(leg->timer, RETRY_MS);
+		return;
+	}
+	build_create(leg, &b);
+	leg->attempts++;
+	leg->w = w;
+	leg->main_req = send_req(m, w, leg, leg->id, &b, NULL, &err);
+	wire_msg_free(&b);
+	if (!leg->main_req) {
+		leg->w = NULL;
+		if (leg->attempts >= m->cfg.create_attempts)
+			leg_fail(leg, "CREATE_LEG not sent: %s", strerror(-err));
+		else
+			evloop_timer_start(leg->timer, RETRY_MS);
+		return;
+	}
+	log_debug(leg->id, "CREATE_LEG to %s (attempt %u)", wname(w), leg->attempts);
+}
+
+static void try_adopt(struct media_leg *leg)
+{
+	struct media *m = leg->m;
+	struct wire_builder b = {0};
+	struct dispatcher_worker *w;
+	int err;
+
+	if (evloop_now(m->loop) >= leg->deadline) {
+		char last[sizeof(leg->reason)];
+
+		snprintf(last, sizeof(last), "%s", leg->reason);
+		m->move_failures++;
+		leg_fail(leg, "worker lost: no worker adopted the leg within %u ms%s%.400s",
+			 m->cfg.move_timeout_ms, last[0] ? "; last error: " : "", last);
+		return;
+	}
+	w = dispatcher_pick(m->d);
+	if (!w) {
+		evloop_timer_start(leg->timer, RETRY_MS);
+		return;
+	}
+	wire_msg_init(&b, WIRE_ADOPT_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
+	wire_put_str(&b, WIRE_T_OWNER, dispatcher_signaler_id(m->d));
+	leg->attempts++;
+	leg->w = w;
+	leg->main_req = send_req(m, w, leg, leg->id, &b, NULL, &err);
+	wire_msg_free(&b);
+	if (!leg->main_req) {
+		leg->w = NULL;
+		evloop_timer_start(leg->timer, RETRY_MS);
+		return;
+	}
+	log_info(leg->id, "ADOPT_LEG to %s (attempt %u)", wname(w), leg->attempts);
+}
+
+/* Sends the leg's desired values (all of them with @all, else only what @u changed). */
+static int send_update(struct media_leg *leg, const struct media_leg_update *u, bool all,
+		       media_leg_done_cb done)
+{
+	struct wire_builder b = {0};
+	const struct leg_desired *d = &leg->want;
+	int err;
+
+	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
+	if (d->srtp && (all || (u && u->srtp_suite))) {
+		wire_put_str(&b, WIRE_T_SRTP_SUITE, d->suite);
+		wire_put_bytes(&b, WIRE_T_SRTP_REMOTE_KEY, d->key, d->key_len);
+	}
+	if (d->remote && (all || (u && u->remote_ip))) {
+		wire_put_str(&b, WIRE_T_REMOTE_IP, d->ip);
+		wire_put_u16(&b, WIRE_T_REMOTE_PORT, d->port);
+	}
+	if (d->codec && (all || (u && u->set_codec)))
+		wire_put_u8(&b, WIRE_T_CODEC_PT, d->codec_pt);
+	if (d->hold_set && (all || (u && u->set_hold)))
+		wire_put_bool(&b, WIRE_T_HOLD, d->hold);
+	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
+	wire_msg_free(&b);
+	return err;
+}
+
+/* The leg's home is @w now (after CREATE_LEG / ADOPT_LEG OK): takes the reply's values. */
+static int take_info(struct media_leg *leg, struct dispatcher_worker *w, const struct wire_msg *r)
+{
+	struct media_leg_info tmp = {0}, *in = &tmp;
+	const uint8_t *key;
+	size_t klen;
+
+	if (wire_get_cstr(r, WIRE_T_LOCAL_IP, in->local_ip, sizeof(in->local_ip)) < 0 ||
+	    wire_get_u16(r, WIRE_T_LOCAL_PORT, &in->local_port) < 0 ||
+	    wire_get_codec(r, WIRE_T_CHOSEN_CODEC, 0, &in->codec) < 0 ||
+	    wire_get_u32(r, WIRE_T_SSRC, &in->ssrc) < 0)
+		return -EBADMSG;
+	wire_get_bool(r, WIRE_T_TRANSCODING, &in->transcoding);
+	if (wire_get_cstr(r, WIRE_T_SRTP_SUITE, in->srtp_suite, sizeof(in->srtp_suite)) == 0 &&
+	    wire_get_bytes(r, WIRE_T_SRTP_LOCAL_KEY, &key, &klen) == 0 && klen <= sizeof(in->srtp_local_key)) {
+		memcpy(in->srtp_local_key, key, klen);
+		in->srtp_local_key_len = klen;
+	}
+	snprintf(leg->worker_id, sizeof(leg->worker_id), "%s", wname(w));
+	snprintf(leg->home_id, sizeof(leg->home_id), "%s", leg->worker_id);
+	in->worker_id = leg->worker_id;
+	leg->info = tmp;
+	leg->have_info = true;
+	return 0;
+}
+
+/* After READY (first time or after a move): updates that waited, or all values after a move. */
+static void apply_queued(struct media_leg *leg, bool moved)
+{
+	media_leg_done_cb done = leg->queued_done;
+
+	if (!leg->update_queued && !(moved && leg->updated))
+		return;
+	leg->update_queued = false;
+	leg->queued_done = NULL;
+	send_update(leg, NULL, true, done);
+}
+
+static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, int status,
+			    const struct wire_msg *reply)
+{
+	struct media *m = leg->m;
+	char why[320];
+
+	if (status == 0 && take_info(leg, w, reply) == 0) {
+		const struct media_leg_info *in = &leg->info;
+
+		leg->state = LEG_READY;
+		leg->reason[0] = '\0';
+		log_info(leg->id, "leg ready on %s: call %s, local %s:%u, %s/%u pt %u%s%s, ssrc %08x",
+			 leg->worker_id, leg->call_id, in->local_ip, in->local_port, in->codec.name,
+			 in->codec.rate, in->codec.pt, in->transcoding ? ", transcoding" : "",
+			 in->srtp_suite[0] ? ", SRTP" : "", in->ssrc);
+		apply_queued(leg, false);
+		leg->ready_told = true;
+		if (leg->cbs.ready)
+			leg->cbs.ready(leg, in, leg->arg);
+		return;
+	}
+	if (status == 0)
+		status = -EBADMSG;
+	reply_reason(status, reply, why, sizeof(why));
+	log_warn(leg->id, "CREATE_LEG on %s failed: %s", wname(w), why);
+	/* A request that timed out or was cut short may have created the leg anyway. */
+	if (status == -ETIMEDOUT || status == -ECANCELED || status == -EBADMSG)
+		discard_on(m, w, leg->id);
+	leg->w = NULL;
+	if (status == -EINVAL || status == -EEXIST || status == -EPROTONOSUPPORT) {
+		leg_fail(leg, "worker %s refused the leg: %s", wname(w), why);
+		return;
+	}
+	if (leg->attempts >= m->cfg.create_attempts) {
+		leg_fail(leg, "no worker could create the leg after %u attempts: %s", leg->attempts, why);
+		return;
+	}
+	try_create(leg);
+}
+
+static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, int status,
+			   const struct wire_msg *reply)
+{
+	struct media *m = leg->m;
+	char old_ip[MEDIA_IP_MAX + 1], why[320];
+	uint16_t old_port = leg->info.local_port;
+	uint64_t waited = evloop_now(m->loop) - (leg->deadline - m->cfg.move_timeout_ms);
+
+	snprintf(old_ip, sizeof(old_ip), "%s", leg->info.local_ip);
+	if (status == 0 && take_info(leg, w, reply) == 0) {
+		struct dispatcher_worker *lost = leg->lost_w;
+
+		leg->state = LEG_READY;
+		leg->lost_w = NULL;
+		leg->reason[0] = '\0';
+		leg->rebase = true;
+		m->moves++;
+		log_info(leg->id, "leg moved to %s after %" PRIu64 " ms: local %s:%u (was %s:%u), ssrc %08x",
+			 leg->worker_id, waited, leg->info.local_ip, leg->info.local_port, old_ip,
+			 old_port, leg->info.ssrc);
+		discard_on(m, lost, leg->id);
+		apply_queued(leg, true);
+		if (!leg->ready_told) { /* cannot happen: only ready legs move */
+			leg->ready_told = true;
+			if (leg->cbs.ready)
+				leg->cbs.ready(leg, &leg->info, leg->arg);
+		} else if (leg->cbs.moved && (strcmp(old_ip, leg->info.local_ip) != 0 ||
+					      old_port != leg->info.local_port)) {
+			leg->cbs.moved(leg, leg->info.local_ip, leg->info.local_port, leg->arg);
+		}
+		return;
+	}
+	if (status == 0)
+		status = -EBADMSG;
+	reply_reason(status, reply, why, sizeof(why));
+	log_warn(leg->id, "ADOPT_LEG on %s failed: %s", wname(w), why);
+	snprintf(leg->reason, sizeof(leg->reason), "%s: %s", wname(w), why);
+	if (status == -ETIMEDOUT || status == -ECANCELED || status == -EBADMSG)
+		discard_on(m, w, leg->id);
+	leg->w = NULL;
+	if (status == -ENOENT) {
+		m->move_failures++;
+		leg_fail(leg, "worker lost: its state is gone (%s)", why);
+		return;
+	}
+	evloop_timer_start(leg->timer, RETRY_MS);
+}
+
+static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
+		     const struct wire_msg *reply, void *arg)
+{
+	struct leg_req *r = arg;
+	struct media *m = r->m;
+	struct media_leg *leg = r->leg;
+	uint8_t type = r->type;
+	media_leg_done_cb done = r->done;
+	char why[320];
+
+	(void)d;
+	req_unlink(r);
+	m->inflight--;
+	if (!w) { /* dispatcher_destroy: nothing may be called */
+		free(r);
+		return;
+	}
+	if (!leg) {
+		if (status < 0)
+			log_debug(r->leg_id, "%s on %s: %s", wire_type_name(type), wname(w),
+				  strerror(-status));
+		free(r);
+		return;
+	}
+	free(r);
+	switch (type) {
+	case WIRE_CREATE_LEG:
+		on_create_reply(leg, w, status, reply);
+		break;
+	case WIRE_ADOPT_LEG:
+		on_adopt_reply(leg, w, status, reply);
+		break;
+	default:
+		if (status < 0) {
+			reply_reason(status, reply, why, sizeof(why));
+			log_warn(leg->id, "%s on %s failed: %s", wire_type_name(type), wname(w), why);
+		} else {
+			why[0] = '\0';
+		}
+		if (done)
+			done(leg, status, why, leg->arg);
+		break;
+	}
+}
+
+static void on_leg_timer(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct media_leg *leg = arg;
+
+	(void)loop, (void)t;
+	switch (leg->state) {
+	case LEG_CREATING:
+		if (leg->main_req)
+			break;
+		if (leg->attempts >= leg->m->cfg.create_attempts)
+			leg_fail(leg, "no worker could create the leg after %u attempts", leg->attempts);
+		else
+			try_create(leg);
+		break;
+	case LEG_MOVING:
+		if (!leg->main_req)
+			try_adopt(leg);
+		break;
+	case LEG_FAILED:
+		if (!leg->failed_told) {
+			leg->failed_told = true;
+			if (leg->cbs.failed)
+				leg->cbs.failed(leg, leg->reason, leg->arg);
+		}
+		break;
+	case LEG_READY:
+		break;
+	}
+}
+
+/* --- dispatcher callbacks ----------------------------------------------------------------- */
+
+static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, void *arg)
+{
+	struct media *m = arg;
+	unsigned moving = 0;
+
+	(void)d;
+	for (struct media_leg *leg = m->legs; leg; leg = leg->next) {
+		if (leg->w != w)
+			continue;
+		switch (leg->state) {
+		case LEG_READY:
+			leg->state = LEG_MOVING;
+			leg->lost_w = w;
+			leg->w = NULL;
+			leg->attempts = 0;
+			leg->reason[0] = '\0';
+			leg->deadline = evloop_now(m->loop) + m->cfg.move_timeout_ms;
+			moving++;
+			evloop_timer_start(leg->timer, 0);
+			break;
+		case LEG_CREATING:
+		case LEG_MOVING:
+			/* Its CREATE_LEG / ADOPT_LEG went to a worker now dead: ask another. */
+			if (leg->main_req)
+				req_cancel(leg->main_req);
+			discard_on(m, w, leg->id);
+			leg->w = NULL;
+			evloop_timer_start(leg->timer, 0);
+			break;
+		case LEG_FAILED:
+			break;
+		}
+	}
+	log_warn(wname(w), "mediaworker down: %u leg%s to move, %zu live worker%s left", moving,
+		 moving == 1 ? "" : "s", media_live_workers(m), media_live_workers(m) == 1 ? "" : "s");
+}
+
+static void on_worker_up(struct dispatcher *d, struct dispatcher_worker *w, bool restarted,
+			 void *arg)
+{
+	struct media *m = arg;
+	unsigned back = 0;
+
+	(void)d;
+	/* A restarted worker lost its legs; one that was only unreachable still has them. */
+	orphans_settle(m, w, !restarted);
+	for (struct media_leg *leg = m->legs; leg; leg = leg->next) {
+		if (leg->state == LEG_MOVING && leg->lost_w == w) {
+			if (restarted) {
+				leg->lost_w = NULL;
+			} else if (!leg->main_req) {
+				leg->state = LEG_READY;
+				leg->w = w;
+				leg->lost_w = NULL;
+				evloop_timer_stop(leg->timer);
+				back++;
+				continue;
+			}
+		}
+		/* Legs waiting for a worker try this one at once. */
+		if ((leg->state == LEG_MOVING || leg->state == LEG_CREATING) && !leg->main_req)
+			evloop_timer_start(leg->timer, 0);
+	}
+	log_info(wname(w), "mediaworker up%s: %zu live worker%s%s", restarted ? " (restarted)" : "",
+		 media_live_workers(m), media_live_workers(m) == 1 ? "" : "s",
+		 back ? ", legs stay on it" : "");
+}
+
+static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const struct wire_msg *ev,
+		     void *arg)
+{
+	struct media *m = arg;
+	char id[WIRE_MAX_ID + 1], reason[WIRE_MAX_STR + 1] = "";
+	struct media_leg *leg;
+	uint8_t kind = 0, digit = 0;
+	uint16_t dur = 0;
+
+	(void)d;
+	if (wire_get_cstr(ev, WIRE_T_LEG_ID, id, sizeof(id)) < 0 ||
+	    wire_get_u8(ev, WIRE_T_EVENT_KIND, &kind) < 0)
+		return;
+	leg = leg_find(m, id);
+	if (!leg || leg->w != w || leg->state != LEG_READY) {
+		m->events_unrouted++;
+		log_debug(id, "event %u from %s for no leg here: ignored", kind, wname(w));
+		return;
+	}
+	switch (kind) {
+	case WIRE_EV_DTMF:
+		if (wire_get_u8(ev, WIRE_T_DIGIT, &digit) < 0)
+			return;
+		wire_get_u16(ev, WIRE_T_DURATION_MS, &dur);
+		log_info(leg->id, "DTMF '%c' (%u ms)", digit, dur);
+		if (leg->cbs.dtmf)
+			leg->cbs.dtmf(leg, (char)digit, dur, leg->arg);
+		break;
+	case WIRE_EV_RTP_TIMEOUT:
+		log_info(leg->id, "RTP timeout reported by %s", wname(w));
+		if (leg->cbs.rtp_timeout)
+			leg->cbs.rtp_timeout(leg, leg->arg);
+		break;
+	case WIRE_EV_LEG_FAILED:
+		wire_get_cstr(ev, WIRE_T_REASON, reason, sizeof(reason));
+		leg_fail(leg, "worker %s: %s", wname(w), reason[0] ? reason : "leg failed");
+		break;
+	default:
+		log_debug(leg->id, "event kind %u ignored", kind);
+		break;
+	}
+}
+
+static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const struct wire_media *md,
+		     void *arg)
+{
+	struct media *m = arg;
+	struct media_leg *leg = leg_find(m, md->leg_id);
+	uint64_t now;
+	uint32_t ts;
+
+	(void)d;
+	if (!leg || leg->w != w || leg->state != LEG_READY) {
+		if (m->media_unrouted++ % 1000 == 0)
+			log_debug(md->leg_id, "media from %s for no ready leg here: dropped (%" PRIu64 ")",
+				  wname(w), m->media_unrouted);
+		return;
+	}
+	now = evloop_now(m->loop);
+	if (leg->rebase) {
+		/* A new worker starts its timeline at 0: continue ours, the gap as a jump. */
+		leg->rebase = false;
+		if (leg->out_started)
+			leg->ts_offset = leg->last_ts + (uint32_t)(now - leg->last_out_at) - md->ts;
+	}
+	ts = md->ts + leg->ts_offset;
+	leg->out_started = true;
+	leg->last_ts = ts;
+	leg->last_out_at = now;
+	leg->audio_out++;
+	if (leg->cbs.audio_out)
+		leg->cbs.audio_out(leg, md->payload, md->len, ts, leg->arg);
+}
+
+/* --- discovery ---------------------------------------------------------------------------- */
+
+static void remove_worker(struct media *m, size_t idx)
+{
+	struct dispatcher_worker *w = m->workers[idx].w;
+
+	log_info(wname(w), "mediaworker gone from Redis and dead: removed");
+	memmove(&m->workers[idx], &m->workers[idx + 1], (m->n_workers - idx - 1) * sizeof(*m->workers));
+	m->n_workers--;
+	/* Requests still pending on it end with -ECANCELED from here (their legs try elsewhere);
+	 * then nothing may point at it: the dispatcher frees it at the end of the iteration. */
+	dispatcher_remove_worker(m->d, w);
+	orphans_settle(m, w, false);
+	for (struct media_leg *leg = m->legs; leg; leg = leg->next) {
+		if (leg->lost_w == w)
+			leg->lost_w = NULL;
+		if (leg->w == w) /* not expected: a dead worker holds no leg of ours */
+			leg->w = NULL;
+	}
+}
+
+static void on_workers_listed(int err, const char *errmsg, const struct worker_record *recs,
+			      size_t n, void *arg)
+{
+	struct media *m = arg;
+	uint64_t now;
+
+	m->listing = false;
+	if (err) {
+		if (err != -ECANCELED && !m->redis_failing)
+			log_warn(SID, "worker discovery: %s", errmsg);
+		m->redis_failing = err != -ECANCELED;
+		return;
+	}
+	if (m->redis_failing)
+		log_info(SID, "worker discovery: Redis answers again");
+	m->redis_failing = false;
+	now = evloop_now(m->loop);
+	for (size_t i = 0; i < n; i++) {
+		const struct worker_record *rec = &recs[i];
+		struct dispatcher_worker *w = dispatcher_find_endpoint(m->d, rec->ctl_endpoint);
+		struct media_worker *mw;
+		int ret;
+
+		if (w) {
+			mw = mworker_find(m, w);
+			if (mw)
+				mw->last_listed = now;
+			continue;
+		}
+		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint, &w);
+		if (ret < 0) {
+			log_warn(rec->worker_id, "cannot add discovered mediaworker (ctl %s, media %s): %s",
+				 rec->ctl_endpoint, rec->media_endpoint, strerror(-ret));
+			continue;
+		}
+		if (mworker_add(m, w, true) < 0) {
+			dispatcher_remove_worker(m->d, w);
+			continue;
+		}
+		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs",
+			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs);
+	}
+	for (size_t i = m->n_workers; i-- > 0;) {
+		struct media_worker *mw = &m->workers[i];
+
+		if (mw->discovered && !dispatcher_worker_alive(mw->w) &&
+		    now - mw->last_listed >= m->cfg.remove_grace_ms)
+			remove_worker(m, i);
+	}
+}
+
+static void discover(struct media *m)
+{
+	int ret;
+
+	if (!m->redis || m->listing || !redis_is_up(m->redis))
+		return;
+	ret = state_workers_list(m->redis, 0, 0, on_workers_listed, m);
+	if (ret == 0)
+		m->listing = true;
+	else
+		log_debug(SID, "worker discovery not sent: %s", strerror(-ret));
+}
+
+static void on_discovery_timer(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct media *m = arg;
+
+	(void)loop;
+	discover(m);
+	evloop_timer_start(t, m->cfg.discovery_ms);
+}
+
+static void on_redis_up(struct redis *r, void *arg)
+{
+	(void)r;
+	discover(arg);
+}
+
+static void on_reaper(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct media *m = arg;
+
+	(void)loop, (void)t;
+	while (m->grave) {
+		struct media_leg *leg = m->grave;
+
+		m->grave = leg->next_grave;
+		free(leg);
+	}
+}
+
+/* --- life cycle --------------------------------------------------------------------------- */
+
+struct media *media_new(struct evloop *loop, const char *signaler_id, struct redis *redis,
+			const struct media_config *cfg)
+{
+	static const struct media_config defaults;
+	struct dispatcher_callbacks cbs = {
+		.worker_up = on_worker_up, .worker_down = on_worker_down, .event = on_event,
+		.media = on_media,
+	};
+	struct media *m;
+	uint32_t nonce = 0;
+	int ret;
+
+	if (!cfg)
+		cfg = &defaults;
+	if (!loop || !signaler_id || !wire_id_valid(signaler_id, strlen(signaler_id))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->loop = loop;
+	m->redis = redis;
+	m->cfg = *cfg;
+	m->cfg.worker_endpoints = NULL;
+	if (!m->cfg.request_timeout_ms)
+		m->cfg.request_timeout_ms = 500;
+	if (!m->cfg.request_retries)
+		m->cfg.request_retries = 3;
+	if (!m->cfg.create_attempts)
+		m->cfg.create_attempts = 3;
+	if (!m->cfg.move_timeout_ms)
+		m->cfg.move_timeout_ms = 10000;
+	if (!m->cfg.discovery_ms)
+		m->cfg.discovery_ms = 1000;
+	if (!m->cfg.remove_grace_ms)
+		m->cfg.remove_grace_ms = 10000;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != (ssize_t)sizeof(nonce))
+		nonce = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 12;
+	/* Leg ids are global (Redis keys): signaler id, a nonce per run, a counter. */
+	snprintf(m->prefix, sizeof(m->prefix), "%.38s-%06x", signaler_id, nonce & 0xffffff);
+	cbs.arg = m;
+	m->d = dispatcher_new(loop, signaler_id, &cbs, NULL);
+	m->reaper = evloop_timer_new(loop, on_reaper, m);
+	m->discovery = evloop_timer_new(loop, on_discovery_timer, m);
+	if (!m->d || !m->reaper || !m->discovery)
+		goto out_free;
+	if (cfg->worker_endpoints && cfg->worker_endpoints[0]) {
+		ret = dispatcher_add_workers(m->d, cfg->worker_endpoints);
+		if (ret < 0) {
+			log_error(SID, "WORKER_ENDPOINTS=\"%s\": malformed (want \"ctl,media;ctl,media\"): %s",
+				  cfg->worker_endpoints, strerror(-ret));
+			errno = EINVAL;
+			goto out_free;
+		}
+	}
+	for (size_t i = 0; i < dispatcher_worker_count(m->d); i++)
+		if (mworker_add(m, dispatcher_worker_at(m->d, i), false) < 0)
+			goto out_free;
+	if (redis) {
+		if (redis_add_listener(redis, on_redis_up, NULL, m) < 0)
+			goto out_free;
+		evloop_timer_start(m->discovery, 0);
+	}
+	log_info(SID, "media bridge: signaler id %s, %zu static worker%s, discovery %s", signaler_id,
+		 m->n_workers, m->n_workers == 1 ? "" : "s", redis ? "through Redis" : "off (no Redis)");
+	return m;
+
+out_free:
+	ret = errno ? errno : ENOMEM;
+	if (redis)
+		redis_remove_listener(redis, m);
+	dispatcher_destroy(&m->d);
+	evloop_timer_del(&m->reaper);
+	evloop_timer_del(&m->discovery);
+	free(m->workers);
+	free(m);
+	errno = ret;
+	return NULL;
+}
+
+static void leg_unlink_all(struct media_leg *leg)
+{
+	struct media *m = leg->m;
+	struct media_leg **pp = &m->buckets[leg_hash(leg->id)];
+
+	while (*pp && *pp != leg)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = leg->hnext;
+	if (leg->prev)
+		leg->prev->next = leg->next;
+	else
+		m->legs = leg->next;
+	if (leg->next)
+		leg->next->prev = leg->prev;
+	m->n_legs--;
+	while (leg->reqs)
+		req_cancel(leg->reqs);
+	evloop_timer_del(&leg->timer);
+}
+
+void media_destroy(struct media **mp)
+{
+	struct media *m = mp ? *mp : NULL;
+
+	if (!m)
+		return;
+	*mp = NULL;
+	if (m->n_legs)
+		log_warn(SID, "%zu leg%s still open at shutdown", m->n_legs, m->n_legs == 1 ? "" : "s");
+	while (m->legs) {
+		struct media_leg *leg = m->legs;
+
+		leg_unlink_all(leg);
+		free(leg);
+	}
+	if (m->redis) {
+		redis_remove_listener(m->redis, m);
+		state_cancel(m->redis, m);
+	}
+	dispatcher_destroy(&m->d); /* fire-and-forget requests end here with -ECANCELED */
+	on_reaper(m->loop, m->reaper, m);
+	evloop_timer_del(&m->reaper);
+	evloop_timer_del(&m->discovery);
+	while (m->orphans) {
+		struct orphan *o = m->orphans;
+
+		m->orphans = o->next;
+		free(o);
+	}
+	free(m->workers);
+	free(m);
+}
+
+bool media_busy(const struct media *m)
+{
+	return m && m->inflight > 0;
+}
+
+size_t media_live_workers(const struct media *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dispatcher_worker_count(m->d); i++)
+		n += dispatcher_worker_alive(dispatcher_worker_at(m->d, i));
+	return n;
+}
+
+void media_log_stats(const struct media *m)
+{
+	log_info(SID, "stats: legs=%zu workers=%zu live=%zu requests_in_flight=%u moves=%" PRIu64
+		 " move_failures=%" PRIu64 " stale_destroyed=%" PRIu64 " orphans=%zu media_unrouted=%" PRIu64
+		 " events_unrouted=%" PRIu64,
+		 m->n_legs, dispatcher_worker_count(m->d), media_live_workers(m), m->inflight, m->moves,
+		 m->move_failures, m->orphans_destroyed, m->n_orphans, m->media_unrouted,
+		 m->events_unrouted);
+	for (size_t i = 0; i < dispatcher_worker_count(m->d); i++) {
+		struct dispatcher_worker_info in;
+
+		dispatcher_worker_info(dispatcher_worker_at(m->d, i), &in);
+		log_info(in.worker_id[0] ? in.worker_id : in.ctl_endpoint,
+			 "worker: %s, ctl %s, legs %u, cpu %u%%o%s, requests %" PRIu64 ", timeouts %" PRIu64
+			 ", media in %" PRIu64 " out %" PRIu64 ", drops %" PRIu64,
+			 in.alive ? "alive" : "dead", in.ctl_endpoint, in.legs, in.cpu_permille,
+			 in.draining ? ", draining" : "", in.requests, in.timeouts, in.media_in,
+			 in.media_out, in.send_drops);
+	}
+}
+
+/* --- the leg API -------------------------------------------------------------------------- */
+
+/* Printable ASCII without spaces (what Redis records and SIP Call-IDs allow), 1..@max bytes. */
+static bool printable(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (n >= max || (unsigned char)s[n] <= 0x20 || (unsigned char)s[n] > 0x7e)
+			return false;
+	return n > 0;
+}
+
+static bool ip_valid(const char *ip)
+{
+	unsigned char buf[16];
+
+	return ip && strlen(ip) <= MEDIA_IP_MAX &&
+	       (inet_pton(AF_INET, ip, buf) == 1 || inet_pton(AF_INET6, ip, buf) == 1);
+}
+
+static int set_srtp(struct leg_desired *d, const char *suite, const uint8_t *key, size_t len)
+{
+	if (!suite)
+		return 0;
+	if (!key || len == 0 || len > sizeof(d->key) || strlen(suite) >= sizeof(d->suite) ||
+	    !printable(suite, sizeof(d->suite) - 1))
+		return -EINVAL;
+	d->srtp = true;
+	snprintf(d->suite, sizeof(d->suite), "%s", suite);
+	memcpy(d->key, key, len);
+	d->key_len = len;
+	return 0;
+}
+
+struct media_leg *media_leg_new(struct media *m, const struct media_leg_params *p,
+				const struct media_leg_callbacks *cbs, void *arg)
+{
+	struct media_leg *leg;
+	char remote[MEDIA_IP_MAX + 8] = "not yet";
+
+	if (!m || !p || !p->call_id || !printable(p->call_id, WIRE_MAX_STR) || !p->sip_codecs ||
+	    p->n_sip_codecs == 0 || p->n_sip_codecs > WIRE_MAX_CODECS ||
+	    (p->remote_ip && (!ip_valid(p->remote_ip) || p->remote_port == 0)) ||
+	    p->ptime_ms > 65535) {
+		errno = EINVAL;
+		return NULL;
+	}
+	leg = calloc(1, sizeof(*leg));
+	if (!leg)
+		return NULL;
+	leg->m = m;
+	snprintf(leg->id, sizeof(leg->id), "%s-%" PRIu64, m->prefix, ++m->next_leg);
+	snprintf(leg->call_id, sizeof(leg->call_id), "%s", p->call_id);
+	leg->rtmp_codec = p->rtmp_codec;
+	memcpy(leg->sip, p->sip_codecs, p->n_sip_codecs * sizeof(leg->sip[0]));
+	leg->n_sip = p->n_sip_codecs;
+	leg->want_srtp = p->want_srtp;
+	leg->dtmf_pt = p->dtmf_pt;
+	leg->ptime_ms = (uint16_t)p->ptime_ms;
+	if (p->remote_ip) {
+		leg->want.remote = true;
+		snprintf(leg->want.ip, sizeof(leg->want.ip), "%s", p->remote_ip);
+		leg->want.port = p->remote_port;
+	}
+	if (set_srtp(&leg->want, p->srtp_suite, p->srtp_remote_key, p->srtp_remote_key_len) < 0) {
+		free(leg);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (cbs)
+		leg->cbs = *cbs;
+	leg->arg = arg;
+	leg->timer = evloop_timer_new(m->loop, on_leg_timer, leg);
+	if (!leg->timer) {
+		free(leg);
+		errno = ENOMEM;
+		return NULL;
+	}
+	leg->hnext = m->buckets[leg_hash(leg->id)];
+	m->buckets[leg_hash(leg->id)] = leg;
+	leg->next = m->legs;
+	if (m->legs)
+		m->legs->prev = leg;
+	m->legs = leg;
+	m->n_legs++;
+	leg->state = LEG_CREATING;
+	leg->deadline = evloop_now(m->loop) + CREATE_WAIT_MS;
+	if (leg->want.remote)
+		snprintf(remote, sizeof(remote), "%s:%u", leg->want.ip, leg->want.port);
+	log_info(leg->id, "new leg: call %s, RTMP %s/%u, %zu SIP codec%s (first %s/%u), remote %s%s",
+		 leg->call_id, leg->rtmp_codec.name, leg->rtmp_codec.rate, leg->n_sip,
+		 leg->n_sip == 1 ? "" : "s", leg->sip[0].name, leg->sip[0].rate, remote,
+		 leg->want_srtp || leg->want.srtp ? ", SRTP" : "");
+	try_create(leg);
+	return leg;
+}
+
+int media_leg_update(struct media_leg *leg, const struct media_leg_update *u,
+		     media_leg_done_cb done)
+{
+	struct leg_desired d;
+
+	if (!leg || !u || (u->remote_ip && (!ip_valid(u->remote_ip) || u->remote_port == 0)))
+		return -EINVAL;
+	if (leg->state == LEG_FAILED)
+		return -EPIPE;
+	d = leg->want;
+	if (set_srtp(&d, u->srtp_suite, u->srtp_remote_key, u->srtp_remote_key_len) < 0)
+		return -EINVAL;
+	if (u->remote_ip) {
+		d.remote = true;
+		snprintf(d.ip, sizeof(d.ip), "%s", u->remote_ip);
+		d.port = u->remote_port;
+	}
+	if (u->set_codec) {
+		d.codec = true;
+		d.codec_pt = u->codec_pt;
+	}
+	if (u->set_hold) {
+		d.hold_set = true;
+		d.hold = u->hold;
+	}
+	leg->want = d;
+	leg->updated = true;
+	if (leg->state != LEG_READY) {
+		leg->update_queued = true;
+		if (done)
+			leg->queued_done = done;
+		return 0;
+	}
+	return send_update(leg, u, false, done);
+}
+
+int media_leg_send_dtmf(struct media_leg *leg, char digit, unsigned duration_ms,
+			media_leg_done_cb done)
+{
+	struct wire_builder b = {0};
+	int err;
+
+	if (!leg || !wire_digit_valid(digit) || duration_ms > 65535)
+		return -EINVAL;
+	if (leg->state == LEG_FAILED)
+		return -EPIPE;
+	if (leg->state != LEG_READY)
+		return -EAGAIN;
+	wire_msg_init(&b, WIRE_SEND_DTMF, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
+	wire_put_u8(&b, WIRE_T_DIGIT, (uint8_t)digit);
+	if (duration_ms)
+		wire_put_u16(&b, WIRE_T_DURATION_MS, (uint16_t)duration_ms);
+	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
+	wire_msg_free(&b);
+	return err;
+}
+
+int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
+{
+	int ret;
+
+	if (leg->state != LEG_READY) {
+		leg->audio_drops++;
+		return leg->state == LEG_FAILED ? -EPIPE : -EAGAIN;
+	}
+	ret = dispatcher_send_media(leg->m->d, leg->w, leg->id, ts, 0, payload, len);
+	if (ret < 0) {
+		leg->audio_drops++;
+		return ret == -ENOTCONN ? -EAGAIN : ret;
+	}
+	leg->audio_in++;
+	return 0;
+}
+
+void media_leg_destroy(struct media_leg **legp)
+{
+	struct media_leg *leg = legp ? *legp : NULL;
+	struct media *m;
+	bool home_alive;
+
+	if (!leg)
+		return;
+	*legp = NULL;
+	if (leg->destroyed)
+		return;
+	m = leg->m;
+	leg->destroyed = true;
+	home_alive = leg->w && leg->state == LEG_READY && dispatcher_worker_alive(leg->w);
+	log_info(leg->id, "leg destroyed (%s%s%s; audio to worker %" PRIu64 ", from worker %" PRIu64
+		 ", dropped %" PRIu64 ")",
+		 state_names[leg->state], leg->worker_id[0] ? " on " : "", leg->worker_id,
+		 leg->audio_in, leg->audio_out, leg->audio_drops);
+	leg_unlink_all(leg); /* cancels its requests: a CREATE/ADOPT in flight is not retried */
+	discard_on(m, leg->w, leg->id);
+	discard_on(m, leg->lost_w, leg->id);
+	/* No live worker will delete the leg's record: do it here. */
+	if (!home_alive && leg->home_id[0] && m->redis && redis_is_up(m->redis) &&
+	    state_id_valid(leg->home_id))
+		state_leg_delete(m->redis, leg->id, leg->home_id, NULL, NULL);
+	leg->next_grave = m->grave;
+	m->grave = leg;
+	evloop_timer_start(m->reaper, 0);
+}
+
+const char *media_leg_id(const struct media_leg *leg)
+{
+	return leg->id;
+}
+
+const struct media_leg_info *media_leg_info(const struct media_leg *leg)
+{
+	return leg->have_info ? &leg->info : NULL;
+}
+
+/* --- codecs ------------------------------------------------------------------------------- */
+
+struct codec_entry {
+	const char *name;
+	uint32_t rate;
+	uint8_t pt;
+	uint8_t rtmp_nibble; /* FLV SoundFormat, 0: not on RTMP */
+};
+
+static const struct codec_entry codecs[] = {
+	{.name = "PCMU", .rate = 8000, .pt = 0, .rtmp_nibble = 8},
+	{.name = "PCMA", .rate = 8000, .pt = 8, .rtmp_nibble = 7},
+	{.name = "speex", .rate = 16000, .pt = 96, .rtmp_nibble = 11},
+	{.name = "speex", .rate = 8000, .pt = 98},
+	{.name = "telephone-event", .rate = 8000, .pt = 101},
+};
+
+static const char *const rtmp_formats[16] = {
+	[0] = "Linear PCM", [1] = "ADPCM", [2] = "MP3", [3] = "Linear PCM (LE)",
+	[4] = "Nellymoser 16 kHz", [5] = "Nellymoser 8 kHz", [6] = "Nellymoser", [9] = "reserved",
+	[10] = "AAC", [14] = "MP3 8 kHz", [15] = "device-specific audio",
+};
+
+int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why)
+{
+	static char text[16][64];
+	unsigned fmt = audio_byte >> 4;
+
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+		if (codecs[i].rtmp_nibble != fmt)
+			continue;
+		memset(out, 0, sizeof(*out));
+		out->pt = codecs[i].pt;
+		out->channels = 1;
+		out->rate = codecs[i].rate;
+		snprintf(out->name, sizeof(out->name), "%s", codecs[i].name);
+		return 0;
+	}
+	if (why) {
+		if (!text[fmt][0])
+			snprintf(text[fmt], sizeof(text[fmt]),
+				 "%s audio is not supported (use Speex, G.711 u-law or A-law)",
+				 rtmp_formats[fmt] ? rtmp_formats[fmt] : "this");
+		*why = text[fmt];
+	}
+	return -ENOTSUP;
+}
+
+int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
+		       size_t whylen)
+{
+	char copy[512], *save = NULL;
+	uint8_t next_pt = 99;
+	size_t n = 0;
+
+	if (!list || strlen(list) >= sizeof(copy)) {
+		snprintf(why, whylen, "codec list missing or longer than %zu bytes", sizeof(copy) - 1);
+		return -EINVAL;
+	}
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		char *slash = strchr(tok, '/'), *end = NULL;
+		struct wire_codec c = {.channels = 1, .rate = 8000};
+		bool known = false;
+
+		if (slash) {
+			*slash = '\0';
+			c.rate = (uint32_t)strtoul(slash + 1, &end, 10);
+			if (!*(slash + 1) || *end || c.rate < 1000 || c.rate > 192000) {
+				snprintf(why, whylen, "codec %s: bad clock rate '%s'", tok, slash + 1);
+				return -EINVAL;
+			}
+		} else if (strcasecmp(tok, "speex") == 0) {
+			c.rate = 16000;
+		}
+		if (!wire_id_valid(tok, strlen(tok)) || strlen(tok) > WIRE_MAX_CODEC_NAME) {
+			snprintf(why, whylen, "codec name '%s' is not [A-Za-z0-9._-]{1,32}", tok);
+			return -EINVAL;
+		}
+		if (n == max) {
+			snprintf(why, whylen, "more than %zu codecs", max);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+			if (strcasecmp(codecs[i].name, tok) == 0 && codecs[i].rate == c.rate) {
+				c.pt = codecs[i].pt;
+				snprintf(c.name, sizeof(c.name), "%s", codecs[i].name);
+				known = true;
+				break;
+			}
+		}
+		if (!known) {
+			if (next_pt > 127) {
+				snprintf(why, whylen, "too many dynamic payload types");
+				return -EINVAL;
+			}
+			c.pt = next_pt++;
+			snprintf(c.name, sizeof(c.name), "%s", tok);
+		}
+		out[n++] = c;
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "empty codec list");
+		return -EINVAL;
+	}
+	return (int)n;
+}

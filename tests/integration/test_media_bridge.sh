@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# test_media_bridge.sh - the signaler's media path through the worker pool, with the rtp app:
+# RTMP (ffmpeg) -> signaler -> mediaworker -> RTP -> SIPp -rtp_echo -> mediaworker -> signaler ->
+# RTMP (ffmpeg player). Redis, two mediaworkers found by the signaler through Redis only.
+#
+#   bridge_discovery        the signaler finds both workers in Redis (no WORKER_ENDPOINTS)
+#   bridge_speex_transcoded Speex 16 kHz publisher, PCMU toward SIPp: the player records 1000 Hz
+#   bridge_pcmu_passthrough G.711 u-law publisher: pass-through leg, the player records 1000 Hz
+#   bridge_bad_names        rtp/garbage, rtp/1.2.3.4:99999: onStatus Publish.BadName with the
+#                           reason, while a good session goes on without a gap
+#   bridge_aac_refused      an AAC publisher gets onStatus NetStream.Failed naming the codec
+#   bridge_failover         SIGKILL of the worker carrying the leg mid-stream: the leg is adopted
+#                           by the other worker (same SSRC), the tone comes back after a gap
+#                           (measured in the recording, the player resamples on timestamps)
+#   bridge_no_leg_left      no leg record left in Redis afterwards
+#   bridge_sigterm_exit     the signaler exits 0 on SIGTERM
+#
+# Every client runs under `timeout`; env BUILD selects the build (default build).
+
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MW="$BUILD/mediaworker"
+for cmd in ffmpeg sipp redis-cli python3; do
+	command -v "$cmd" >/dev/null 2>&1 || { skip bridge "$cmd not installed (scripts/deps.sh install)"; finish; }
+done
+for bin in "$MW" "$WAVCHECK"; do
+	[[ -x $bin ]] || { fail bridge_setup "$bin not built"; finish; }
+done
+start_redis || { fail bridge_setup "redis did not start"; finish; }
+
+FFMPEG=(ffmpeg -nostdin -hide_banner -loglevel "${FFMPEG_LOGLEVEL:-error}" -y)
+CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-40}
+WHY=()
+why() { WHY+=("$*"); }
+
+# verdict NAME [stopped]: PASS or FAIL from WHY (the signaler must still run unless "stopped").
+verdict() {
+	[[ ${2:-} == stopped ]] || signaler_alive || why "the signaler died (${SIGNALER_DIED})"
+	if [[ ${#WHY[@]} -eq 0 ]]; then
+		pass "$1"
+	else
+		fail "$1" "$(printf '%s; ' "${WHY[@]}" | sed 's/; $//')"
+	fi
+	WHY=()
+}
+
+# start_worker NAME PORTMIN PORTMAX: a mediaworker with Redis (inherited REDIS_HOST/PORT);
+# sets W_PID.
+declare -A WPID=()
+start_worker() {
+	local name=$1 log="$T_TMP/$1.log" i
+	spawn "$log" env WORKER_ID="$name" RTP_PORT_MIN="$2" RTP_PORT_MAX="$3" LOG_LEVEL=info \
+		RTP_BIND_IP=127.0.0.1 "$MW"
+	W_PID=$SPAWNED_PID
+	WPID[$name]=$W_PID
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'mediaworker ready' "$log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+ECHO_PORT=$(python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+print(p if p % 2 == 0 else p + 1)')
+spawn "$T_TMP/sipp.log" sipp -sn uas -rtp_echo -mp "$ECHO_PORT" -p "$(free_port)" -i 127.0.0.1 -nostdin
+sleep 0.5
+
+base=$((32000 + RANDOM % 8000 / 2 * 2))
+start_worker bw1 "$base" $((base + 999)) || { fail bridge_setup "worker bw1 did not start"; finish; }
+start_worker bw2 $((base + 1000)) $((base + 1999)) || { fail bridge_setup "worker bw2 did not start"; finish; }
+if ! start_signaler SIGNALER_ID=sig-bridge-test; then
+	fail bridge_setup "the signaler did not start"
+	finish
+fi
+URL="rtmp://127.0.0.1:$RTMP_PORT/rtp"
+TARGET="127.0.0.1:$ECHO_PORT"
+note "workers bw1 (pid ${WPID[bw1]}), bw2 (pid ${WPID[bw2]}); SIPp echo on $TARGET"
+
+# --- discovery
+for ((i = 0; i < 50; i++)); do
+	grep -q 'mediaworker up: 2 live workers' "$SIGNALER_LOG" && break
+	sleep 0.1
+done
+grep -q 'bw1: mediaworker discovered in Redis' "$SIGNALER_LOG" ||
+	why "bw1 not discovered"
+grep -q 'bw2: mediaworker discovered in Redis' "$SIGNALER_LOG" ||
+	why "bw2 not discovered"
+grep -q 'mediaworker up: 2 live workers' "$SIGNALER_LOG" || why "the two workers did not come up within 5 s"
+verdict bridge_discovery
+
+# start_player LABEL OUT [options before -i...] -- [output options...]
+start_player() {
+	local label=$1 out=$2 pre=() post=()
+	shift 2
+	while [[ $# -gt 0 && $1 != -- ]]; do pre+=("$1"); shift; done
+	[[ ${1:-} == -- ]] && shift
+	post=("$@")
+	spawn "$T_TMP/$label.log" timeout -k 5 "$CLIENT_TIMEOUT" "${FFMPEG[@]}" -rw_timeout 20000000 \
+		-analyzeduration 1000000 "${pre[@]}" -i "$URL/$TARGET" "${post[@]}" "$out"
+}
+
+# start_publisher LABEL STREAM SECONDS RATE [codec options...]: a 1 kHz tone.
+start_publisher() {
+	local label=$1 stream=$2 secs=$3 rate=$4
+	shift 4
+	spawn "$T_TMP/$label.log" timeout -k 5 "$CLIENT_TIMEOUT" "${FFMPEG[@]}" -re -f lavfi \
+		-i "sine=frequency=1000:sample_rate=$rate:duration=$secs" "$@" -f flv "$URL/$stream"
+}
+
+# client_ok LABEL PID WHAT: the client exited 0.
+client_ok() {
+	local rc
+	wait "$2"
+	rc=$?
+	[[ $rc -eq 0 ]] && return 0
+	why "$3 exited with status $rc: $(tail -n 2 "$T_TMP/$1.log" | tr '\n' ' ')"
+	return 1
+}
+
+# wav_ok FILE [wavcheck options]: 1000 +- 30 Hz (plus the options); shows the figures.
+wav_ok() {
+	local file=$1 out
+	shift
+	if [[ ! -s $file ]]; then
+		why "no recording $(basename "$file")"
+		return 1
+	fi
+	if ! out=$("$WAVCHECK" --expect-freq 1000 --tol 30 --min-rms-dbfs -40 "$@" "$file" 2>&1); then
+		why "$(basename "$file"): $(grep -m1 FAIL <<<"$out" | sed 's/^wavcheck: FAIL: //')"
+		return 1
+	fi
+	note "$(basename "$file"): $out"
+}
+
+# tone_case NAME SECONDS RATE [codec options...]: player first, then the publisher; the player
+# ends by itself when the publisher stops.
+tone_case() {
+	local name=$1 secs=$2 rate=$3 play pub
+	shift 3
+	start_player "$name-player" "$T_TMP/$name.wav"
+	play=$SPAWNED_PID
+	sleep 0.5
+	start_publisher "$name-publisher" "$TARGET" "$secs" "$rate" "$@"
+	pub=$SPAWNED_PID
+	client_ok "$name-publisher" "$pub" "the publisher"
+	client_ok "$name-player" "$play" "the player" &&
+		wav_ok "$T_TMP/$name.wav" --min-duration $((secs - 1)).5
+}
+
+tone_case bridge_speex_transcoded 5 16000 -c:a libspeex -ac 1 -ar 16000
+grep -q "leg ready on bw[12]: .*PCMU/8000 pt 0, transcoding" "$SIGNALER_LOG" ||
+	why "no transcoding leg in the signaler log"
+verdict bridge_speex_transcoded
+
+tone_case bridge_pcmu_passthrough 5 8000 -c:a pcm_mulaw -ac 1 -ar 8000
+last_ready=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1)
+[[ $last_ready == *"PCMU/8000 pt 0, ssrc"* ]] || why "the last leg is not a pass-through one: $last_ready"
+verdict bridge_pcmu_passthrough
+
+# --- bad names, while a good session runs
+start_player bad-good-player "$T_TMP/bad_good.wav"
+gplay=$SPAWNED_PID
+sleep 0.5
+start_publisher bad-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
+gpub=$SPAWNED_PID
+sleep 1.5
+for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000; do
+	label="bad-$(tr -c 'a-z0-9' '_' <<<"$bad")"
+	timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i \
+		"sine=frequency=1000:sample_rate=16000:duration=2" -c:a libspeex -ac 1 -ar 16000 \
+		-f flv "$URL/$bad" >"$T_TMP/$label.log" 2>&1
+	rc=$?
+	err=$(grep -m1 'Server error' "$T_TMP/$label.log")
+	note "rtp/$bad: exit $rc, ${err:-no server error}"
+	[[ $rc -ne 0 ]] || why "publishing to rtp/$bad succeeded"
+	[[ $err == *"rtp: "* ]] || why "rtp/$bad: no onStatus error with a reason (${err:-none})"
+	grep -qF "publish '$bad' refused: rtp" "$SIGNALER_LOG" || why "rtp/$bad: no refusal in the signaler log"
+done
+client_ok bad-good-publisher "$gpub" "the good publisher"
+client_ok bad-good-player "$gplay" "the good player" &&
+	wav_ok "$T_TMP/bad_good.wav" --min-duration 5.5 --max-gap 0.3
+verdict bridge_bad_names
+
+# --- AAC is refused with a reason
+timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i \
+	"sine=frequency=1000:sample_rate=16000:duration=2" -c:a aac -f flv "$URL/$TARGET" \
+	>"$T_TMP/aac.log" 2>&1
+err=$(grep -m1 'Server error' "$T_TMP/aac.log")
+note "AAC publisher: ${err:-no server error}"
+[[ $err == *"AAC audio is not supported"* ]] || why "no NetStream.Failed naming AAC (${err:-none})"
+verdict bridge_aac_refused
+
+# --- failover: SIGKILL the worker carrying the leg 3 s into a 10 s tone. The player resamples
+# on timestamps (aresample async), so the time without audio shows as silence in the WAV.
+name=bridge_failover
+start_player "$name-player" "$T_TMP/$name.wav" -- -af aresample=async=1
+play=$SPAWNED_PID
+sleep 0.5
+start_publisher "$name-publisher" "$TARGET" 10 16000 -c:a libspeex -ac 1 -ar 16000
+pub=$SPAWNED_PID
+sleep 3
+ready=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1)
+victim=$(sed -n 's/.*leg ready on \(bw[12]\):.*/\1/p' <<<"$ready")
+leg=$(sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p' <<<"$ready")
+ssrc=$(sed -n 's/.*ssrc \([0-9a-f]*\).*/\1/p' <<<"$ready")
+if [[ -z $victim || -z ${WPID[$victim]:-} ]]; then
+	why "cannot tell which worker carries the leg ($ready)"
+else
+	t_kill=$(date +%s%3N)
+	{ kill -KILL "${WPID[$victim]}" && wait "${WPID[$victim]}"; } 2>/dev/null
+	note "killed $victim (pid ${WPID[$victim]}) carrying $leg"
+fi
+client_ok "$name-publisher" "$pub" "the publisher"
+client_ok "$name-player" "$play" "the player"
+moved=$(grep "$leg: leg moved to" "$SIGNALER_LOG" | tail -n 1)
+if [[ -z $moved ]]; then
+	why "the leg was not moved: $(grep -E "$leg: (leg failed|ADOPT)" "$SIGNALER_LOG" | tail -n 2 | tr '\n' ' ')"
+else
+	[[ $moved == *"ssrc $ssrc"* ]] || why "the SSRC changed: $ssrc -> $moved"
+	# When the signaler noticed, relative to the kill (log times are UTC ms).
+	t_down=$(grep "$victim: mediaworker down" "$SIGNALER_LOG" | tail -n 1 | cut -d' ' -f1)
+	t_down_ms=$(date -d "$t_down" +%s%3N 2>/dev/null)
+	note "moved: ${moved#*: }; worker down noticed $((t_down_ms - t_kill)) ms after the kill"
+fi
+if wav_ok "$T_TMP/$name.wav" --min-duration 8; then
+	gap=$("$WAVCHECK" --verbose "$T_TMP/$name.wav" | sed -n 's/.*longest_gap=\([0-9.]*\).*/\1/p')
+	note "failover gap in the recording: ${gap} s"
+	awk -v g="$gap" 'BEGIN { exit !(g > 0.5 && g < 3.0) }' ||
+		why "gap of ${gap} s in the recording (expected 0.5..3 s: detection 1.5 s + adoption)"
+fi
+# The tone after the kill: the last 4 s of a 10 s recording.
+wav_ok "$T_TMP/$name.wav" --ignore-start 6 --min-duration 3
+verdict bridge_failover
+
+# --- nothing left in Redis
+sleep 1.5
+left=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:leg:*' | tr '\n' ' ')
+[[ -z $left ]] || why "leg records left: $left"
+verdict bridge_no_leg_left
+
+check_alive bridge_alive && pass bridge_alive
+stop_signaler
+rc=$?
+[[ $rc -eq 0 ]] || why "exit status $rc on SIGTERM"
+grep -q 'signaler stopped' "$SIGNALER_LOG" || why "no 'signaler stopped' line"
+verdict bridge_sigterm_exit stopped
+finish
