@@ -82,7 +82,7 @@ $(BUILD)/libmediaworker.a: $(MEDIAWORKER_OBJ)
 $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
+$(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
