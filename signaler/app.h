@@ -48,9 +48,17 @@ const struct rtmp_app *app_find(const char *name, size_t len);
 
 extern const struct rtmp_app app_echo;
 extern const struct rtmp_app app_rtp;
+extern const struct rtmp_app app_call;
 
 /* Gives the rtp app its media bridge (NULL: publishing to rtp/ is refused) and reads RTP_APP and
  * RTP_APP_CODECS. Returns 0 or -EINVAL (logged). */
 int app_rtp_init(struct media *m);
+
+struct sip_ua;
+struct sip_ua_callbacks;
+/* The call app's media bridge and SIP UA (NULL, NULL to detach); 0 or -EINVAL (config). */
+int app_call_init(struct media *m, struct sip_ua *ua);
+/* The UA callbacks that drive the call app's calls (main.c passes them to sip_ua_new). */
+extern const struct sip_ua_callbacks app_call_sip_callbacks;
 
 #endif

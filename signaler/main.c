@@ -16,6 +16,7 @@
 #include "media.h"
 #include "redis.h"
 #include "rtmp_server.h"
+#include "sip_ua.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -31,7 +32,34 @@
 struct signaler {
 	struct rtmp_server *srv;
 	struct media *media;
+	struct sip_ua *sip;
 };
+
+/* The SIP user agent for the call app: SIP_BIND (default RTMP_BIND), SIP_PORT (5060, UDP and
+ * TCP), SIP_ADVERTISED_IP, SIP_OUTBOUND_PROXY. A port that cannot be bound leaves the signaler
+ * running without SIP (the call app then refuses calls), with an error in the log. */
+static int open_sip(struct evloop *loop, struct sip_ua **out)
+{
+	struct sip_ua_config cfg = {0};
+	int64_t port;
+
+	*out = NULL;
+	if (config_int("SIP_PORT", 5060, 0, 65535, &port) < 0)
+		return -EINVAL;
+	if (port == 0) {
+		log_info(NULL, "SIP_PORT=0: no SIP");
+		return 0;
+	}
+	cfg.bind_ip = config_str("SIP_BIND", config_str("RTMP_BIND", "127.0.0.1"));
+	cfg.port = (uint16_t)port;
+	cfg.advertise_ip = config_str("SIP_ADVERTISED_IP", NULL);
+	cfg.outbound_proxy = config_str("SIP_OUTBOUND_PROXY", NULL);
+	*out = sip_ua_new(loop, &cfg, &app_call_sip_callbacks);
+	if (!*out)
+		log_error(NULL, "SIP: cannot listen on %s:%lld (UDP/TCP): running without SIP",
+			  cfg.bind_ip, (long long)port);
+	return 0;
+}
 
 static void on_stats_signal(struct evloop *loop, int signo, void *arg)
 {
@@ -141,7 +169,8 @@ int main(int argc, char **argv)
 		ret = errno == EINVAL ? 2 : 1;
 		goto out_redis;
 	}
-	if (app_rtp_init(sig.media) < 0) {
+	if (app_rtp_init(sig.media) < 0 || open_sip(loop, &sig.sip) < 0 ||
+	    app_call_init(sig.media, sig.sip) < 0) {
 		ret = 2;
 		goto out_media;
 	}
@@ -155,12 +184,17 @@ int main(int argc, char **argv)
 		ret = 0;
 	rtmp_server_log_stats(sig.srv);
 	rtmp_server_destroy(&sig.srv);
+	/* The calls were hung up with their RTMP clients; the UA finishes its transactions. */
+	app_call_init(NULL, NULL);
+	sip_ua_destroy(&sig.sip);
 	/* The apps destroyed their legs: let the workers confirm (bounded). */
 	deadline = evloop_now(loop) + SHUTDOWN_WAIT_MS;
 	while (media_busy(sig.media) && evloop_now(loop) < deadline)
 		evloop_run_once(loop, 50);
 	log_info(NULL, "signaler stopped");
 out_media:
+	app_call_init(NULL, NULL);
+	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
 	media_destroy(&sig.media);
 out_redis:
