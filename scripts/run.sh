@@ -205,6 +205,9 @@ rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app:
   (-analyzeduration: ffmpeg otherwise waits 5 s for a video stream before playing audio-only RTMP)
 The rtp app sends the same through a mediaworker to an RTP peer and plays what comes back, e.g.
 with an RTP echo (sipp -sn uas -rtp_echo -mp 40000): publish and play $URL/rtp/127.0.0.1:40000
+Place a SIP call by publishing to $URL/call/<user@host[:port]> (play the same name to hear the far
+end), e.g. against a test callee (sipp -sn uas -rtp_echo -p 5070 -i 127.0.0.1):
+  $URL/call/service@127.0.0.1:5070
 Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
 Ctrl-C stops everything.
 
