@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "media.h"
+#include "players.h"
 #include "sdp.h"
 #include "sip_ua.h"
 
@@ -34,14 +35,6 @@
 
 enum call_state { CALL_IDLE, CALL_LEG, CALL_INVITING, CALL_UP, CALL_OVER };
 
-struct call_player {
-	struct rtmp_conn *conn;
-	struct rtmp_stream *stream;
-	bool started;
-	uint32_t base, last_ts;
-	struct call_player *next, *prev;
-	struct call *call;
-};
 
 struct call {
 	char name[RTMP_NAME_MAX]; /* the stream name */
@@ -53,7 +46,7 @@ struct call {
 	struct sip_call *sip;
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
-	struct call_player *players;
+	struct player_list players;
 	struct call *next;
 };
 
@@ -168,7 +161,7 @@ static void release_if_unused(struct call *c)
 {
 	struct call **pp;
 
-	if (c->publisher || c->players || c->leg || c->sip)
+	if (c->publisher || c->players.head || c->leg || c->sip)
 		return;
 	pp = find_slot(c->name);
 	if (*pp == c)
@@ -195,9 +188,7 @@ static void call_over(struct call *c, const char *why)
 		c->sip = NULL;
 	}
 	media_leg_destroy(&c->leg);
-	for (struct call_player *p = c->players; p; p = p->next)
-		rtmp_conn_send_status(p->conn, p->stream->id, "status", "NetStream.Play.UnpublishNotify",
-				      why);
+	players_unpublished(&c->players, why);
 }
 
 /* --- SIP ------------------------------------------------------------------------------------ */
@@ -337,21 +328,7 @@ static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len,
 {
 	struct call *c = arg;
 
-	for (struct call_player *p = c->players; p; p = p->next) {
-		uint32_t out;
-
-		if (!p->started) {
-			p->started = true;
-			p->base = ts;
-			p->last_ts = 0;
-		}
-		out = ts - p->base;
-		if ((int32_t)(out - p->last_ts) < 0)
-			out = p->last_ts;
-		p->last_ts = out;
-		rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_AUDIO, out, payload,
-				     (uint32_t)len);
-	}
+	players_send(&c->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
 static const struct media_leg_callbacks leg_cbs = {
@@ -380,24 +357,14 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, size_t whylen)
 {
 	struct call *c = get_call(s, why, whylen);
-	struct call_player *p;
 
 	if (!c)
 		return -EINVAL;
-	p = calloc(1, sizeof(*p));
-	if (!p) {
+	if (!players_add(&c->players, conn, s, c)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(c);
 		return -ENOMEM;
 	}
-	p->conn = conn;
-	p->stream = s;
-	p->call = c;
-	p->next = c->players;
-	if (c->players)
-		c->players->prev = p;
-	c->players = p;
-	s->app_data = p;
 	return 0;
 }
 
@@ -462,19 +429,13 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 					      "Call ended.");
 		release_if_unused(c);
 	} else if (s->state == RTMP_STREAM_PLAYING) {
-		struct call_player *p = s->app_data;
+		struct player *p = s->app_data;
 		struct call *c;
 
 		if (!p)
 			return;
-		c = p->call;
-		if (p->prev)
-			p->prev->next = p->next;
-		else
-			c->players = p->next;
-		if (p->next)
-			p->next->prev = p->prev;
-		free(p);
+		c = p->owner;
+		players_remove(&c->players, p);
 		release_if_unused(c);
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "amf.h"
 #include "log.h"
+#include "players.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,21 +19,11 @@
 
 #define ECHO_BUCKETS 256
 
-struct echo_player {
-	struct rtmp_conn *conn;
-	struct rtmp_stream *stream;
-	bool started;      /* a first message went out: base is set */
-	uint32_t base;     /* publisher timestamp that maps to 0 for this player */
-	uint32_t last_ts;  /* last timestamp sent, to keep them monotonic */
-	struct echo_player *next, *prev;
-	struct echo_stream *es;
-};
-
 struct echo_stream {
 	char name[RTMP_NAME_MAX]; /* "<app instance>/<stream name>" */
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
-	struct echo_player *players;
+	struct player_list players;
 	struct buf metadata;     /* onMetaData body, AMF0 */
 	struct buf audio_header; /* AAC sequence header, when the codec has one */
 	struct buf video_header; /* AVC sequence header */
@@ -77,7 +68,7 @@ static void release_if_unused(struct echo_stream *es)
 {
 	struct echo_stream **pp;
 
-	if (es->publisher || es->players)
+	if (es->publisher || es->players.head)
 		return;
 	pp = find_slot(es->name);
 	if (*pp == es)
@@ -131,73 +122,50 @@ static int echo_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, s
 	es->publisher = c;
 	es->pub_stream = s;
 	s->app_data = es;
-	for (struct echo_player *p = es->players; p; p = p->next) {
-		p->started = false;
-		rtmp_conn_send_status(p->conn, p->stream->id, "status",
-				      "NetStream.Play.PublishNotify", "Stream is now published.");
-	}
+	players_published(&es->players);
 	return 0;
 }
 
 static int echo_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
 {
 	struct echo_stream *es = get_stream(c, s, true);
-	struct echo_player *p;
 
 	if (!es) {
 		snprintf(why, whylen, "Stream name too long");
 		return -ENAMETOOLONG;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p) {
+	if (!players_add(&es->players, c, s, es)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(es);
 		return -ENOMEM;
 	}
-	p->conn = c;
-	p->stream = s;
-	p->es = es;
-	p->next = es->players;
-	if (es->players)
-		es->players->prev = p;
-	es->players = p;
-	s->app_data = p;
 	return 0;
 }
 
-static void send_to_player(struct echo_player *p, uint8_t type, uint32_t ts, const uint8_t *data,
-			   uint32_t len)
+/* Sends to every player; one joining mid-stream first gets what the publisher said at its
+ * start (metadata, codec headers). */
+static void send_to_players(struct echo_stream *es, uint8_t type, uint32_t ts, const uint8_t *data,
+			    uint32_t len)
 {
-	uint32_t out;
+	for (struct player *p = es->players.head; p; p = p->next) {
+		bool first;
+		uint32_t out = player_rebase(p, ts, &first);
 
-	if (!p->started) {
-		struct echo_stream *es = p->es;
-
-		p->started = true;
-		p->base = ts;
-		p->last_ts = 0;
-		/* A player joining mid-stream needs what the publisher said at its start. */
-		if (buf_used(&es->metadata))
+		if (first && buf_used(&es->metadata))
 			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
 					     buf_head(&es->metadata), (uint32_t)buf_used(&es->metadata));
-		if (buf_used(&es->audio_header) && type == RTMP_MSG_AUDIO &&
+		if (first && buf_used(&es->audio_header) && type == RTMP_MSG_AUDIO &&
 		    (len < 2 || data[1] != 0))
 			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_AUDIO, 0,
 					     buf_head(&es->audio_header),
 					     (uint32_t)buf_used(&es->audio_header));
-		if (buf_used(&es->video_header) && type == RTMP_MSG_VIDEO &&
+		if (first && buf_used(&es->video_header) && type == RTMP_MSG_VIDEO &&
 		    (len < 2 || data[1] != 0))
 			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_VIDEO, 0,
 					     buf_head(&es->video_header),
 					     (uint32_t)buf_used(&es->video_header));
+		rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
 	}
-	out = ts - p->base;
-	/* A publisher timestamp that goes backwards (or before this player's base) is held at
-	 * the last one sent: players must never see time run backwards. */
-	if ((int32_t)(out - p->last_ts) < 0)
-		out = p->last_ts;
-	p->last_ts = out;
-	rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
 }
 
 /* Keeps @m as the cached header @cache when it is a codec sequence header. */
@@ -237,8 +205,7 @@ static void handle_data(struct rtmp_conn *c, struct echo_stream *es, const struc
 		if (buf_append(&es->metadata, data, len) < 0)
 			log_warn(rtmp_conn_sid(c), "echo: no memory to keep metadata");
 	}
-	for (struct echo_player *p = es->players; p; p = p->next)
-		send_to_player(p, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
+	send_to_players(es, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
 }
 
 static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m)
@@ -261,8 +228,7 @@ static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct 
 	default:
 		return;
 	}
-	for (struct echo_player *p = es->players; p; p = p->next)
-		send_to_player(p, m->type, m->timestamp, m->data, m->len);
+	send_to_players(es, m->type, m->timestamp, m->data, m->len);
 }
 
 static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
@@ -277,30 +243,19 @@ static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 		buf_reset(&es->metadata);
 		buf_reset(&es->audio_header);
 		buf_reset(&es->video_header);
-		for (struct echo_player *p = es->players; p; p = p->next) {
-			rtmp_conn_send_status(p->conn, p->stream->id, "status",
-					      "NetStream.Play.UnpublishNotify",
-					      "Stream is now unpublished.");
-			rtmp_conn_send_user_control(p->conn, 1, p->stream->id); /* StreamEOF */
-		}
+		players_unpublished(&es->players, "Stream is now unpublished.");
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",
 					      "Stream is now unpublished.");
 		release_if_unused(es);
 	} else if (s->state == RTMP_STREAM_PLAYING) {
-		struct echo_player *p = s->app_data;
+		struct player *p = s->app_data;
 		struct echo_stream *es;
 
 		if (!p)
 			return;
-		es = p->es;
-		if (p->prev)
-			p->prev->next = p->next;
-		else
-			es->players = p->next;
-		if (p->next)
-			p->next->prev = p->prev;
-		free(p);
+		es = p->owner;
+		players_remove(&es->players, p);
 		release_if_unused(es);
 	}
 }

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "media.h"
+#include "players.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,15 +30,6 @@
 #define RTP_BUCKETS 256
 #define RTP_KEY_MAX (MEDIA_IP_MAX + 9) /* "[v6]:65535" */
 
-struct rtp_player {
-	struct rtmp_conn *conn;
-	struct rtmp_stream *stream;
-	bool started;	  /* base is set */
-	uint32_t base;	  /* leg timestamp that maps to 0 for this player */
-	uint32_t last_ts; /* keeps this player's timestamps monotonic */
-	struct rtp_player *next, *prev;
-	struct rtp_target *t;
-};
 
 struct rtp_target {
 	char key[RTP_KEY_MAX + 1]; /* normalised "ip:port" / "[ip]:port" */
@@ -49,7 +41,7 @@ struct rtp_target {
 	bool gave_up;	   /* codec refused or leg failed: ignore audio until unpublish */
 	uint8_t format;	   /* FLV SoundFormat of the leg's RTMP codec */
 	uint64_t mismatch; /* audio of another format, dropped */
-	struct rtp_player *players;
+	struct player_list players;
 	struct rtp_target *next;
 };
 
@@ -174,7 +166,7 @@ static void release_if_unused(struct rtp_target *t)
 {
 	struct rtp_target **pp;
 
-	if (t->publisher || t->players || t->leg)
+	if (t->publisher || t->players.head || t->leg)
 		return;
 	pp = find_slot(t->key);
 	if (*pp == t)
@@ -245,21 +237,7 @@ static void on_audio_out(struct media_leg *leg, const uint8_t *payload, size_t l
 	struct rtp_target *t = arg;
 
 	(void)leg;
-	for (struct rtp_player *p = t->players; p; p = p->next) {
-		uint32_t out;
-
-		if (!p->started) {
-			p->started = true;
-			p->base = ts;
-			p->last_ts = 0;
-		}
-		out = ts - p->base;
-		if ((int32_t)(out - p->last_ts) < 0)
-			out = p->last_ts;
-		p->last_ts = out;
-		rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_AUDIO, out, payload,
-				     (uint32_t)len);
-	}
+	players_send(&t->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
 static const struct media_leg_callbacks leg_cbs = {
@@ -289,35 +267,21 @@ static int rtp_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, si
 	t->gave_up = false;
 	t->mismatch = 0;
 	s->app_data = t;
-	for (struct rtp_player *p = t->players; p; p = p->next) {
-		p->started = false;
-		rtmp_conn_send_status(p->conn, p->stream->id, "status", "NetStream.Play.PublishNotify",
-				      "Stream is now published.");
-	}
+	players_published(&t->players);
 	return 0;
 }
 
 static int rtp_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
 {
 	struct rtp_target *t = get_target(s, why, whylen);
-	struct rtp_player *p;
 
 	if (!t)
 		return -EINVAL;
-	p = calloc(1, sizeof(*p));
-	if (!p) {
+	if (!players_add(&t->players, c, s, t)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(t);
 		return -ENOMEM;
 	}
-	p->conn = c;
-	p->stream = s;
-	p->t = t;
-	p->next = t->players;
-	if (t->players)
-		t->players->prev = p;
-	t->players = p;
-	s->app_data = p;
 	return 0;
 }
 
@@ -386,30 +350,19 @@ static void rtp_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 		media_leg_destroy(&t->leg);
 		t->publisher = NULL;
 		t->pub_stream = NULL;
-		for (struct rtp_player *p = t->players; p; p = p->next) {
-			rtmp_conn_send_status(p->conn, p->stream->id, "status",
-					      "NetStream.Play.UnpublishNotify",
-					      "Stream is now unpublished.");
-			rtmp_conn_send_user_control(p->conn, 1, p->stream->id); /* StreamEOF */
-		}
+		players_unpublished(&t->players, "Stream is now unpublished.");
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",
 					      "Stream is now unpublished.");
 		release_if_unused(t);
 	} else if (s->state == RTMP_STREAM_PLAYING) {
-		struct rtp_player *p = s->app_data;
+		struct player *p = s->app_data;
 		struct rtp_target *t;
 
 		if (!p)
 			return;
-		t = p->t;
-		if (p->prev)
-			p->prev->next = p->next;
-		else
-			t->players = p->next;
-		if (p->next)
-			p->next->prev = p->prev;
-		free(p);
+		t = p->owner;
+		players_remove(&t->players, p);
 		release_if_unused(t);
 	}
 }
