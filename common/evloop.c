@@ -12,6 +12,8 @@
  */
 #include "evloop.h"
 
+#include "timer_heap.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,10 +38,9 @@ struct ev_io {
 };
 
 struct ev_timer {
+	struct heap_node hn; /* first: the heap holds &hn */
 	struct evloop *loop;
-	uint64_t when;
 	uint64_t armed_seq; /* loop->arm_seq when armed: orders arming against dispatch */
-	size_t heap_idx;    /* SIZE_MAX when not armed */
 	ev_timer_cb cb;
 	void *arg;
 };
@@ -59,8 +60,7 @@ struct evloop {
 	int epfd;
 	bool stop;
 	uint64_t now;
-	struct ev_timer **heap;
-	size_t heap_len, heap_cap;
+	struct timer_heap timers;
 	size_t n_timers; /* timers alive: the heap always has room for all of them */
 	uint64_t arm_seq;
 	struct ev_io *dead;
@@ -117,9 +117,7 @@ void evloop_destroy(struct evloop **loopp)
 	evloop_io_del(&loop->sig_io);
 	if (loop->sigfd >= 0)
 		close(loop->sigfd);
-	for (size_t i = 0; i < loop->heap_len; i++)
-		loop->heap[i]->heap_idx = SIZE_MAX;
-	free(loop->heap);
+	timer_heap_free(&loop->timers);
 	free_dead(loop);
 	close(loop->epfd);
 	free(loop);
@@ -191,79 +189,18 @@ void evloop_io_del(struct ev_io **iop)
 	io->loop->dead = io;
 }
 
-/* Timer heap ordered by expiry. */
-
-static void heap_swap(struct evloop *loop, size_t a, size_t b)
-{
-	struct ev_timer *t = loop->heap[a];
-
-	loop->heap[a] = loop->heap[b];
-	loop->heap[b] = t;
-	loop->heap[a]->heap_idx = a;
-	loop->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct evloop *loop, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (loop->heap[parent]->when <= loop->heap[i]->when)
-			break;
-		heap_swap(loop, i, parent);
-		i = parent;
-	}
-}
-
-static void heap_down(struct evloop *loop, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, min = i;
-
-		if (l < loop->heap_len && loop->heap[l]->when < loop->heap[min]->when)
-			min = l;
-		if (r < loop->heap_len && loop->heap[r]->when < loop->heap[min]->when)
-			min = r;
-		if (min == i)
-			break;
-		heap_swap(loop, i, min);
-		i = min;
-	}
-}
-
-static void heap_remove(struct evloop *loop, size_t i)
-{
-	struct ev_timer *t = loop->heap[i];
-
-	loop->heap_len--;
-	if (i != loop->heap_len) {
-		loop->heap[i] = loop->heap[loop->heap_len];
-		loop->heap[i]->heap_idx = i;
-		heap_down(loop, i);
-		heap_up(loop, i);
-	}
-	t->heap_idx = SIZE_MAX;
-}
-
 struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_cb cb, void *arg)
 {
 	struct ev_timer *t;
 
-	if (loop->n_timers == loop->heap_cap) {
-		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-		struct ev_timer **h = realloc(loop->heap, cap * sizeof(*h));
-
-		if (!h)
-			return NULL;
-		loop->heap = h;
-		loop->heap_cap = cap;
-	}
+	if (timer_heap_reserve(&loop->timers, loop->n_timers + 1) < 0)
+		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	loop->n_timers++;
 	t->loop = loop;
-	t->heap_idx = SIZE_MAX;
+	t->hn.idx = SIZE_MAX;
 	t->cb = cb;
 	t->arg = arg;
 	return t;
@@ -273,28 +210,20 @@ void evloop_timer_start(struct ev_timer *t, uint64_t ms)
 {
 	struct evloop *loop = t->loop;
 
-	t->when = loop->now + ms;
 	t->armed_seq = ++loop->arm_seq;
-	if (t->heap_idx != SIZE_MAX) {
-		heap_down(loop, t->heap_idx);
-		heap_up(loop, t->heap_idx);
-		return;
-	}
 	/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
-	t->heap_idx = loop->heap_len++;
-	loop->heap[t->heap_idx] = t;
-	heap_up(loop, t->heap_idx);
+	timer_heap_set(&loop->timers, &t->hn, loop->now + ms);
 }
 
 void evloop_timer_stop(struct ev_timer *t)
 {
-	if (t && t->heap_idx != SIZE_MAX)
-		heap_remove(t->loop, t->heap_idx);
+	if (t)
+		timer_heap_remove(&t->loop->timers, &t->hn);
 }
 
 bool evloop_timer_armed(const struct ev_timer *t)
 {
-	return t->heap_idx != SIZE_MAX;
+	return heap_node_armed(&t->hn);
 }
 
 void evloop_timer_del(struct ev_timer **tp)
@@ -361,10 +290,12 @@ static void fire_timers(struct evloop *loop)
 	 * due "now": a timer re-arming itself for 0 ms cannot starve the fds. */
 	uint64_t now = loop->now, seq = loop->arm_seq;
 
-	while (loop->heap_len > 0 && loop->heap[0]->when <= now && loop->heap[0]->armed_seq <= seq) {
-		struct ev_timer *t = loop->heap[0];
+	for (;;) {
+		struct ev_timer *t = (struct ev_timer *)timer_heap_top(&loop->timers);
 
-		heap_remove(loop, 0);
+		if (!t || t->hn.when > now || t->armed_seq > seq)
+			break;
+		timer_heap_remove(&loop->timers, &t->hn);
 		t->cb(loop, t, t->arg);
 	}
 }
@@ -377,8 +308,8 @@ int evloop_run_once(struct evloop *loop, int max_wait_ms)
 	for (size_t i = 0; i < loop->n_hooks; i++)
 		loop->hooks[i].cb(loop, loop->hooks[i].arg);
 	loop->now = mono_ms();
-	if (loop->heap_len > 0) {
-		uint64_t when = loop->heap[0]->when;
+	if (timer_heap_top(&loop->timers)) {
+		uint64_t when = timer_heap_top(&loop->timers)->when;
 		int until = when <= loop->now ? 0 : (int)(when - loop->now > 60000 ? 60000 : when - loop->now);
 
 		if (timeout < 0 || until < timeout)

@@ -21,7 +21,7 @@
  *
  * fds:     su_wait_create() + su_root_register(); su_root_eventmask(); su_root_deregister().
  *          su_wait_create() forces O_NONBLOCK on the fd: the caller's flags are restored.
- * timers:  our own heap (as evloop.c) driven by ONE su_timer armed for the earliest expiry.
+ * timers:  our own heap (common/timer_heap.c, shared with evloop.c) driven by ONE su_timer armed for the earliest expiry.
  *          Per-handle su_timers would not keep evloop.c's rules: su_timer_expire() loops while
  *          the first timer is due, so a callback re-arming itself for 0 ms spins, and su timers
  *          follow the wall clock while evloop_now() is monotonic.
@@ -38,6 +38,7 @@
  * step (level-triggered, so nothing is lost): more iterations, hence more hook runs, under load.
  */
 #include "evloop_su.h"
+#include "timer_heap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,10 +66,9 @@ struct ev_io {
 };
 
 struct ev_timer {
+	struct heap_node hn; /* first: the heap holds &hn */
 	struct evloop *loop;
-	uint64_t when;
 	uint64_t armed_seq; /* loop->arm_seq when armed: orders arming against iterations */
-	size_t heap_idx;    /* SIZE_MAX when not armed */
 	ev_timer_cb cb;
 	void *arg;
 };
@@ -94,8 +94,7 @@ struct evloop {
 	bool sofia_busy; /* the last step left sofia work queued: do not block */
 	unsigned depth;	 /* our callbacks on the stack: dead handles are freed at 0 */
 	uint64_t now;
-	struct ev_timer **heap;
-	size_t heap_len, heap_cap;
+	struct timer_heap timers;
 	size_t n_timers;
 	uint64_t arm_seq;
 	uint64_t iter_seq; /* arm_seq at the start of the iteration */
@@ -192,9 +191,7 @@ void evloop_destroy(struct evloop **loopp)
 	evloop_io_del(&loop->sig_io);
 	if (loop->sigfd >= 0)
 		close(loop->sigfd);
-	for (size_t i = 0; i < loop->heap_len; i++)
-		loop->heap[i]->heap_idx = SIZE_MAX;
-	free(loop->heap);
+	timer_heap_free(&loop->timers);
 	free_dead(loop);
 	/* The driver goes first: su_root_destroy() frees the timers still armed on the root. */
 	su_timer_destroy(loop->driver);
@@ -320,60 +317,6 @@ void evloop_io_del(struct ev_io **iop)
 	io->loop->dead = io;
 }
 
-/* Timer heap ordered by expiry (as in evloop.c). */
-
-static void heap_swap(struct evloop *loop, size_t a, size_t b)
-{
-	struct ev_timer *t = loop->heap[a];
-
-	loop->heap[a] = loop->heap[b];
-	loop->heap[b] = t;
-	loop->heap[a]->heap_idx = a;
-	loop->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct evloop *loop, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (loop->heap[parent]->when <= loop->heap[i]->when)
-			break;
-		heap_swap(loop, i, parent);
-		i = parent;
-	}
-}
-
-static void heap_down(struct evloop *loop, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, min = i;
-
-		if (l < loop->heap_len && loop->heap[l]->when < loop->heap[min]->when)
-			min = l;
-		if (r < loop->heap_len && loop->heap[r]->when < loop->heap[min]->when)
-			min = r;
-		if (min == i)
-			break;
-		heap_swap(loop, i, min);
-		i = min;
-	}
-}
-
-static void heap_remove(struct evloop *loop, size_t i)
-{
-	struct ev_timer *t = loop->heap[i];
-
-	loop->heap_len--;
-	if (i != loop->heap_len) {
-		loop->heap[i] = loop->heap[loop->heap_len];
-		loop->heap[i]->heap_idx = i;
-		heap_down(loop, i);
-		heap_up(loop, i);
-	}
-	t->heap_idx = SIZE_MAX;
-}
-
 /* Arms the driver su_timer for @when (monotonic ms), at least @min_ms from now. */
 static void driver_arm(struct evloop *loop, uint64_t when, uint64_t min_ms)
 {
@@ -391,34 +334,27 @@ static void driver_arm(struct evloop *loop, uint64_t when, uint64_t min_ms)
 
 static void driver_sync(struct evloop *loop, uint64_t min_ms)
 {
-	if (loop->heap_len == 0) {
+	if (!timer_heap_top(&loop->timers)) {
 		if (loop->driver_when != UINT64_MAX)
 			su_timer_reset(loop->driver);
 		loop->driver_when = UINT64_MAX;
 		return;
 	}
-	driver_arm(loop, loop->heap[0]->when, min_ms);
+	driver_arm(loop, timer_heap_top(&loop->timers)->when, min_ms);
 }
 
 struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_cb cb, void *arg)
 {
 	struct ev_timer *t;
 
-	if (loop->n_timers == loop->heap_cap) {
-		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-		struct ev_timer **h = realloc(loop->heap, cap * sizeof(*h));
-
-		if (!h)
-			return NULL;
-		loop->heap = h;
-		loop->heap_cap = cap;
-	}
+	if (timer_heap_reserve(&loop->timers, loop->n_timers + 1) < 0)
+		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	loop->n_timers++;
 	t->loop = loop;
-	t->heap_idx = SIZE_MAX;
+	t->hn.idx = SIZE_MAX;
 	t->cb = cb;
 	t->arg = arg;
 	return t;
@@ -428,32 +364,24 @@ void evloop_timer_start(struct ev_timer *t, uint64_t ms)
 {
 	struct evloop *loop = t->loop;
 
-	t->when = loop->now + ms;
 	t->armed_seq = ++loop->arm_seq;
-	if (t->heap_idx != SIZE_MAX) {
-		heap_down(loop, t->heap_idx);
-		heap_up(loop, t->heap_idx);
-	} else {
-		/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
-		t->heap_idx = loop->heap_len++;
-		loop->heap[t->heap_idx] = t;
-		heap_up(loop, t->heap_idx);
-	}
+	/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
+	timer_heap_set(&loop->timers, &t->hn, loop->now + ms);
 	/* Armed from a sofia callback (between the prepoll and the wait): bring the driver
 	 * forward so the wait does not overshoot. The prepoll re-arms it anyway. */
-	if (!loop->in_phase && t->when < loop->driver_when)
-		driver_arm(loop, t->when, 0);
+	if (!loop->in_phase && t->hn.when < loop->driver_when)
+		driver_arm(loop, t->hn.when, 0);
 }
 
 void evloop_timer_stop(struct ev_timer *t)
 {
-	if (t && t->heap_idx != SIZE_MAX)
-		heap_remove(t->loop, t->heap_idx);
+	if (t)
+		timer_heap_remove(&t->loop->timers, &t->hn);
 }
 
 bool evloop_timer_armed(const struct ev_timer *t)
 {
-	return t->heap_idx != SIZE_MAX;
+	return heap_node_armed(&t->hn);
 }
 
 void evloop_timer_del(struct ev_timer **tp)
@@ -474,11 +402,12 @@ static void fire_timers(struct evloop *loop)
 	uint64_t now = loop->now, seq = loop->iter_seq;
 
 	loop->depth++;
-	while (loop->heap_len > 0 && loop->heap[0]->when <= now &&
-	       loop->heap[0]->armed_seq <= seq) {
-		struct ev_timer *t = loop->heap[0];
+	for (;;) {
+		struct ev_timer *t = (struct ev_timer *)timer_heap_top(&loop->timers);
 
-		heap_remove(loop, 0);
+		if (!t || t->hn.when > now || t->armed_seq > seq)
+			break;
+		timer_heap_remove(&loop->timers, &t->hn);
 		t->cb(loop, t, t->arg);
 	}
 	loop->depth--;
