@@ -58,7 +58,5 @@ struct sip_ua;
 struct sip_ua_callbacks;
 /* The call app's media bridge and SIP UA (NULL, NULL to detach); 0 or -EINVAL (config). */
 int app_call_init(struct media *m, struct sip_ua *ua);
-/* The UA callbacks that drive the call app's calls (main.c passes them to sip_ua_new). */
-extern const struct sip_ua_callbacks app_call_sip_callbacks;
 
 #endif

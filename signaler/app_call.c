@@ -193,6 +193,8 @@ static void call_over(struct call *c, const char *why)
 
 /* --- SIP ------------------------------------------------------------------------------------ */
 
+static const struct sip_ua_callbacks call_sip_cbs;
+
 static void sip_progress(struct sip_call *sc, int status, const char *phrase, const char *sdp,
 			 void *arg)
 {
@@ -290,6 +292,8 @@ static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, vo
 	c->state = CALL_INVITING;
 	c->sip = sip_call_invite(ua, NULL, c->uri, (const char *)sdp.data, c);
 	buf_free(&sdp);
+	if (c->sip)
+		sip_call_set_handler(c->sip, &call_sip_cbs, c);
 	if (!c->sip) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot send the INVITE");
 		call_over(c, "cannot send the INVITE");
@@ -440,8 +444,8 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 	}
 }
 
-/* SIP events reach the call through the UA's callbacks (main.c routes them here). */
-const struct sip_ua_callbacks app_call_sip_callbacks = {
+/* SIP events of the app's calls (each call's handler, see sip_call_set_handler). */
+static const struct sip_ua_callbacks call_sip_cbs = {
 	.progress = sip_progress,
 	.answered = sip_answered,
 	.failed = sip_failed,

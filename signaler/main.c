@@ -54,7 +54,7 @@ static int open_sip(struct evloop *loop, struct sip_ua **out)
 	cfg.port = (uint16_t)port;
 	cfg.advertise_ip = config_str("SIP_ADVERTISED_IP", NULL);
 	cfg.outbound_proxy = config_str("SIP_OUTBOUND_PROXY", NULL);
-	*out = sip_ua_new(loop, &cfg, &app_call_sip_callbacks);
+	*out = sip_ua_new(loop, &cfg, NULL);
 	if (!*out)
 		log_error(NULL, "SIP: cannot listen on %s:%lld (UDP/TCP): running without SIP",
 			  cfg.bind_ip, (long long)port);

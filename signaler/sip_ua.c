@@ -92,6 +92,7 @@ struct sip_call {
 	sip_event_t *refer_event;
 	char *auth_user, *password;
 	void *arg;
+	const struct sip_ua_callbacks *cb; /* the call's handler, or NULL: the UA's */
 	struct sip_call *next, **pprev;
 };
 
@@ -124,6 +125,9 @@ struct sip_ua {
 	struct sip_call *calls;
 	struct sip_reg *regs;
 };
+
+/* The callbacks a call reports to: its own handler, or the UA's. */
+#define CALL_CB(c) ((c)->cb ? (c)->cb : &(c)->ua->cb)
 
 /* ---- small helpers ---- */
 
@@ -351,7 +355,6 @@ static const char *call_sid(const struct sip_call *call)
 /* nua says the call is over: the one terminal callback, then the call goes. */
 static void call_terminated(struct sip_call *call, int status, const char *phrase)
 {
-	struct sip_ua *ua = call->ua;
 	const char *sid = call_sid(call);
 
 	if (call->state == CS_DONE)
@@ -364,12 +367,12 @@ static void call_terminated(struct sip_call *call, int status, const char *phras
 						       : phrase_of(status, phrase);
 
 		log_info(sid, "sip: call ended (%s)", reason);
-		if (ua->cb.ended)
-			ua->cb.ended(call, by_peer, reason, call->arg);
+		if (CALL_CB(call)->ended)
+			CALL_CB(call)->ended(call, by_peer, reason, call->arg);
 	} else if (!call->outgoing && call->cancelled) {
 		log_info(sid, "sip: incoming call cancelled by the caller");
-		if (ua->cb.cancelled)
-			ua->cb.cancelled(call, call->arg);
+		if (CALL_CB(call)->cancelled)
+			CALL_CB(call)->cancelled(call, call->arg);
 	} else {
 		int st = call->final_status;
 		const char *ph = call->final_phrase;
@@ -379,8 +382,8 @@ static void call_terminated(struct sip_call *call, int status, const char *phras
 			ph = phrase_of(st, status >= 300 ? phrase : "Call failed");
 		}
 		log_info(sid, "sip: call failed: %d %s", st, ph);
-		if (ua->cb.failed)
-			ua->cb.failed(call, st, ph, call->arg);
+		if (CALL_CB(call)->failed)
+			CALL_CB(call)->failed(call, st, ph, call->arg);
 	}
 	call_free(call);
 }
@@ -393,7 +396,6 @@ static void set_final(struct sip_call *call, int status, const char *phrase)
 
 static void call_r_invite(struct sip_call *call, int status, const char *phrase, sip_t const *sip)
 {
-	struct sip_ua *ua = call->ua;
 	const char *sid = call_sid(call);
 	char *sdp;
 
@@ -423,8 +425,8 @@ static void call_r_invite(struct sip_call *call, int status, const char *phrase,
 		} else {
 			set_str(&call->pending_sdp, NULL);
 		}
-		if (ua->cb.reinvite_result)
-			ua->cb.reinvite_result(call, status, phrase_of(status, phrase), sdp,
+		if (CALL_CB(call)->reinvite_result)
+			CALL_CB(call)->reinvite_result(call, status, phrase_of(status, phrase), sdp,
 					       call->arg);
 		free(sdp);
 		return;
@@ -436,8 +438,8 @@ static void call_r_invite(struct sip_call *call, int status, const char *phrase,
 			 sdp ? " with SDP" : "");
 		if (sdp)
 			set_str(&call->remote_sdp, xstrdup(sdp));
-		if (ua->cb.progress && call->state != CS_DONE)
-			ua->cb.progress(call, status, phrase_of(status, phrase), sdp, call->arg);
+		if (CALL_CB(call)->progress && call->state != CS_DONE)
+			CALL_CB(call)->progress(call, status, phrase_of(status, phrase), sdp, call->arg);
 	} else if (status < 300) {
 		if (call->state == CS_CONFIRMED) {
 			free(sdp); /* a retransmitted or forked 2xx */
@@ -457,8 +459,8 @@ static void call_r_invite(struct sip_call *call, int status, const char *phrase,
 			log_info(sid, "sip: answered %d %s", status, phrase_of(status, phrase));
 			if (!sdp)
 				log_warn(sid, "sip: the 2xx carries no SDP answer");
-			if (ua->cb.answered)
-				ua->cb.answered(call, sdp, call->arg);
+			if (CALL_CB(call)->answered)
+				CALL_CB(call)->answered(call, sdp, call->arg);
 		}
 	} else {
 		log_info(sid, "sip: INVITE failed %d %s", status, phrase_of(status, phrase));
@@ -477,7 +479,6 @@ static void respond_sdp(struct sip_call *call, int status, const char *phrase, c
 /* A re-INVITE from the peer on an established call. */
 static void call_i_reinvite(struct sip_call *call, sip_t const *sip)
 {
-	struct sip_ua *ua = call->ua;
 	const char *sid = call_sid(call);
 	char *sdp = body_dup(sip, SDP_TYPE);
 
@@ -501,8 +502,8 @@ static void call_i_reinvite(struct sip_call *call, sip_t const *sip)
 	}
 	log_info(sid, "sip: re-INVITE with a new offer");
 	set_str(&call->pending_sdp, sdp);
-	if (ua->cb.reinvite)
-		ua->cb.reinvite(call, sdp, call->arg);
+	if (CALL_CB(call)->reinvite)
+		CALL_CB(call)->reinvite(call, sdp, call->arg);
 	else
 		sip_call_respond(call, 488, NULL, NULL);
 }
@@ -525,7 +526,6 @@ static char dtmf_digit(const char *v)
 
 static void call_i_info(struct sip_call *call, sip_t const *sip)
 {
-	struct sip_ua *ua = call->ua;
 	const char *sid = call_sid(call);
 	const char *type = sip && sip->sip_content_type ? sip->sip_content_type->c_type : NULL;
 	char *body = body_dup(sip, NULL);
@@ -563,8 +563,8 @@ static void call_i_info(struct sip_call *call, sip_t const *sip)
 	if (duration > 10000)
 		duration = 10000;
 	log_info(sid, "sip: DTMF '%c' (%u ms) by INFO", digit, duration);
-	if (ua->cb.dtmf)
-		ua->cb.dtmf(call, digit, duration, call->arg);
+	if (CALL_CB(call)->dtmf)
+		CALL_CB(call)->dtmf(call, digit, duration, call->arg);
 out:
 	free(body);
 }
@@ -589,8 +589,8 @@ static void call_i_refer(struct sip_call *call, sip_t const *sip, tagi_t tags[])
 			 : !event ? "no refer event"
 				  : "call not established");
 		status = target ? 603 : 400;
-	} else if (ua->cb.refer) {
-		status = ua->cb.refer(call, target, referrer ? referrer : "", call->arg);
+	} else if (CALL_CB(call)->refer) {
+		status = CALL_CB(call)->refer(call, target, referrer ? referrer : "", call->arg);
 		if (status < 200 || status > 699)
 			status = 603;
 	}
@@ -608,7 +608,6 @@ static void call_i_refer(struct sip_call *call, sip_t const *sip, tagi_t tags[])
 /* "SIP/2.0 180 Ringing" from a NOTIFY's message/sipfrag body. */
 static void call_i_notify(struct sip_call *call, sip_t const *sip)
 {
-	struct sip_ua *ua = call->ua;
 	char *body = body_dup(sip, NULL);
 	char phrase[64] = "";
 	int status = 0;
@@ -617,8 +616,8 @@ static void call_i_notify(struct sip_call *call, sip_t const *sip)
 	    sscanf(body + 8, "%3d %63[^\r\n]", &status, phrase) >= 1 && status >= 100 &&
 	    status <= 699) {
 		log_info(call_sid(call), "sip: transfer progress %d %s", status, phrase);
-		if (ua->cb.transfer_status)
-			ua->cb.transfer_status(call, status, phrase, call->arg);
+		if (CALL_CB(call)->transfer_status)
+			CALL_CB(call)->transfer_status(call, status, phrase, call->arg);
 	}
 	free(body);
 }
@@ -626,7 +625,6 @@ static void call_i_notify(struct sip_call *call, sip_t const *sip)
 static void call_event(struct sip_call *call, nua_event_t ev, int status, const char *phrase,
 		       sip_t const *sip, tagi_t tags[])
 {
-	struct sip_ua *ua = call->ua;
 	const char *sid = call_sid(call);
 	int cs = -1;
 
@@ -659,8 +657,8 @@ static void call_event(struct sip_call *call, nua_event_t ev, int status, const 
 			if (sdp)
 				set_str(&call->remote_sdp, xstrdup(sdp));
 			log_debug(sid, "sip: ACK received");
-			if (ua->cb.answered)
-				ua->cb.answered(call, sdp, call->arg);
+			if (CALL_CB(call)->answered)
+				CALL_CB(call)->answered(call, sdp, call->arg);
 			free(sdp);
 		}
 		break;
@@ -677,8 +675,8 @@ static void call_event(struct sip_call *call, nua_event_t ev, int status, const 
 		if (status >= 200) {
 			log_info(sid, "sip: REFER answered %d %s", status,
 				 phrase_of(status, phrase));
-			if (ua->cb.transfer_status)
-				ua->cb.transfer_status(call, status, phrase_of(status, phrase),
+			if (CALL_CB(call)->transfer_status)
+				CALL_CB(call)->transfer_status(call, status, phrase_of(status, phrase),
 						       call->arg);
 		}
 		break;
@@ -1279,6 +1277,12 @@ const char *sip_call_callid(const struct sip_call *call)
 const char *sip_call_remote_sdp(const struct sip_call *call)
 {
 	return call->remote_sdp;
+}
+
+void sip_call_set_handler(struct sip_call *call, const struct sip_ua_callbacks *cb, void *arg)
+{
+	call->cb = cb;
+	call->arg = arg;
 }
 
 void *sip_call_arg(const struct sip_call *call)

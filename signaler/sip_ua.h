@@ -194,6 +194,11 @@ const char *sip_call_callid(const struct sip_call *call);
 /* The peer's current SDP (offer or answer), or NULL. Valid until it changes. */
 const char *sip_call_remote_sdp(const struct sip_call *call);
 
+/* Routes the call's callbacks to @cb with @arg instead of the UA's (several apps share one UA;
+ * the UA's incoming callback hands an incoming call to its app this way). @cb must outlive the
+ * call; NULL: the UA's callbacks again. */
+void sip_call_set_handler(struct sip_call *call, const struct sip_ua_callbacks *cb, void *arg);
+
 /* The call's callback argument. */
 void *sip_call_arg(const struct sip_call *call);
 void sip_call_set_arg(struct sip_call *call, void *arg);
