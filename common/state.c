@@ -1,5 +1,6 @@
 /*
- * state.c - Redis key layout and versioned records: legs, workers, the per-worker leg index.
+ * state.c - Redis key layout and versioned records: legs, workers, calls, registrations, and
+ * the per-owner indexes (a worker's legs, a signaler's calls and registrations).
  *
  * Each record type is a table of fields (name, kind, place in the C struct, bounds). One table
  * drives both directions, so what is written is exactly what the reader accepts:
@@ -8,7 +9,9 @@
  *   HGETALL reply ---------------> parse, every field present -------> struct (read)
  *
  * Every write is one MULTI/EXEC that rewrites the whole hash (DEL + HSET + EXPIRE) and updates
- * the index sets in the same transaction, so a reader never sees half an update.
+ * the index sets in the same transaction, so a reader never sees half an update. Legs, calls and
+ * registrations share one code path (struct rectype): a record keyed by an id, owned by the id
+ * in one of its fields, listed in that owner's index set.
  */
 #include "state.h"
 
@@ -25,20 +28,41 @@
 #include <time.h>
 
 #define STATE_SID  "state"
-#define KEY_MAX	   (sizeof(STATE_KEY_PREFIX) + STATE_ID_MAX + 16)
+#define KEY_MAX	   (sizeof(STATE_KEY_PREFIX) + STATE_AOR_MAX + 16)
 #define VALUE_MAX  1024 /* longest hash value accepted from Redis */
 #define FIELDS_MAX 32	/* fields of one record type */
 #define ERRMSG_MAX 256
 
-#define LEG_KEY	    STATE_KEY_PREFIX "leg:"
-#define WORKER_KEY  STATE_KEY_PREFIX "worker:"
-#define WORKERS_KEY STATE_KEY_PREFIX "workers"
-#define LEGS_SUFFIX ":legs"
+#define LEG_KEY	     STATE_KEY_PREFIX "leg:"
+#define WORKER_KEY   STATE_KEY_PREFIX "worker:"
+#define WORKERS_KEY  STATE_KEY_PREFIX "workers"
+#define LEGS_SUFFIX  ":legs"
+#define CALL_KEY     STATE_KEY_PREFIX "call:"
+#define REG_KEY	     STATE_KEY_PREFIX "reg:"
+#define SIGNALER_KEY STATE_KEY_PREFIX "signaler:"
+#define CALLS_SUFFIX ":calls"
+#define REGS_SUFFIX  ":regs"
+
+/* SADD ARGV[1] to the index KEYS[1] and extend its expiry to at least ARGV[2] s, never shorten
+ * it: an index must outlive the longest-lived record it lists (TTL is -1 for a new set). */
+#define INDEX_ADD_LUA                                                                              \
+	"redis.call('SADD', KEYS[1], ARGV[1]) "                                                    \
+	"if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then "                                  \
+	"redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1"
+
+/* DEL the record KEYS[1] only if its owner field ARGV[3] still is ARGV[1], and SREM ARGV[2] from
+ * that owner's index KEYS[2]: a stale owner must not delete the state of the one that took over. */
+#define DELETE_IF_OWNER_LUA                                                                        \
+	"if redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[1] then "                                 \
+	"redis.call('DEL', KEYS[1]) end "                                                          \
+	"redis.call('SREM', KEYS[2], ARGV[2]) return 1"
 
 /* Record fields */
 
 enum fkind {
 	F_TEXT, /* printable ASCII without spaces */
+	F_LINE, /* no control characters (spaces and UTF-8 allowed) */
+	F_WORD, /* one of the words of field.words */
 	F_ID,	/* state_id_valid() */
 	F_IP,	/* "" or a numeric IPv4 / IPv6 address */
 	F_B64,	/* base64 alphabet */
@@ -51,9 +75,10 @@ struct field {
 	const char *name;
 	enum fkind kind;
 	size_t off, size;
-	int64_t min;   /* F_INT */
-	uint64_t max;  /* F_UINT, F_INT */
-	bool nonempty; /* strings */
+	int64_t min;	   /* F_INT */
+	uint64_t max;	   /* F_UINT, F_INT */
+	bool nonempty;	   /* strings */
+	const char *words; /* F_WORD: the allowed values, separated by '|' */
 };
 
 #define MEMBER(type, m) .off = offsetof(struct type, m), .size = sizeof(((struct type *)0)->m)
@@ -68,6 +93,10 @@ struct field {
 #define FINT(type, n, m, mn, mx)                                                                   \
 	{                                                                                          \
 		.name = n, .kind = F_INT, MEMBER(type, m), .min = mn, .max = mx                    \
+	}
+#define FWORD(type, n, m, w)                                                                       \
+	{                                                                                          \
+		.name = n, .kind = F_WORD, MEMBER(type, m), .nonempty = true, .words = w           \
 	}
 #define FBOOL(type, n, m)                                                                          \
 	{                                                                                          \
@@ -111,10 +140,42 @@ static const struct field worker_fields[] = {
     FUINT(worker_record, "seen", last_seen_ms, UINT64_MAX),
 };
 
+static const struct field call_fields[] = {
+    FSTR(call_record, "sip_call_id", F_TEXT, sip_call_id, true),
+    FSTR(call_record, "signaler", F_ID, signaler, true),
+    FWORD(call_record, "app", app, "sip|call"),
+    FWORD(call_record, "direction", direction, "out|in"),
+    FSTR(call_record, "from", F_TEXT, from_uri, true),
+    FSTR(call_record, "to", F_TEXT, to_uri, true),
+    FSTR(call_record, "rtmp_client", F_LINE, rtmp_client, false),
+    FSTR(call_record, "leg", F_ID, leg_id, false),
+    FSTR(call_record, "worker", F_ID, worker, false),
+    FWORD(call_record, "state", state, "setup|ringing|up|held|ending"),
+    FSTR(call_record, "codec", F_TEXT, codec, false),
+    FBOOL(call_record, "transcoding", transcoding),
+    FBOOL(call_record, "srtp", srtp),
+    FUINT(call_record, "created", created_ms, UINT64_MAX),
+    FUINT(call_record, "answered", answered_ms, UINT64_MAX),
+    FUINT(call_record, "updated", updated_ms, UINT64_MAX),
+};
+
+static const struct field reg_fields[] = {
+    FSTR(reg_record, "signaler", F_ID, signaler, true),
+    FSTR(reg_record, "contact", F_TEXT, contact, false),
+    FSTR(reg_record, "registrar", F_TEXT, registrar, false),
+    FSTR(reg_record, "rtmp_client", F_LINE, rtmp_client, false),
+    FSTR(reg_record, "display", F_LINE, display, false),
+    FUINT(reg_record, "expires", expires_s, UINT32_MAX),
+    FUINT(reg_record, "registered", registered_ms, UINT64_MAX),
+    FUINT(reg_record, "updated", updated_ms, UINT64_MAX),
+};
+
 #define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
 
 _Static_assert(N_FIELDS(leg_fields) <= FIELDS_MAX, "leg_fields too long");
 _Static_assert(N_FIELDS(worker_fields) <= FIELDS_MAX, "worker_fields too long");
+_Static_assert(N_FIELDS(call_fields) <= FIELDS_MAX, "call_fields too long");
+_Static_assert(N_FIELDS(reg_fields) <= FIELDS_MAX, "reg_fields too long");
 
 /* Helpers */
 
@@ -148,13 +209,36 @@ bool state_id_valid(const char *id)
 	return id && id_valid_n(id, strnlen(id, STATE_ID_MAX + 1));
 }
 
+/* An AOR becomes part of a key: no space, no '%' or '/' (no escapes, no paths), one '@'. */
+static bool aor_valid_n(const char *s, size_t len)
+{
+	size_t at = 0, n_at = 0;
+
+	if (len < 1 || len > STATE_AOR_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '%' || s[i] == '/')
+			return false;
+		if (s[i] == '@')
+			at = i, n_at++;
+	}
+	return n_at == 1 && at > 0 && at < len - 1;
+}
+
+bool state_aor_valid(const char *aor)
+{
+	return aor && aor_valid_n(aor, strnlen(aor, STATE_AOR_MAX + 1));
+}
+
 int state_config_from_env(struct state_config *cfg)
 {
-	int64_t ttl;
+	int64_t leg, call;
 
-	if (config_int("LEG_TTL", STATE_LEG_TTL_DEFAULT_S, 60, 604800, &ttl) < 0)
+	if (config_int("LEG_TTL", STATE_LEG_TTL_DEFAULT_S, 60, STATE_TTL_MAX_S, &leg) < 0 ||
+	    config_int("CALL_TTL", STATE_CALL_TTL_DEFAULT_S, 60, STATE_TTL_MAX_S, &call) < 0)
 		return -EINVAL;
-	cfg->leg_ttl_s = (unsigned)ttl;
+	cfg->leg_ttl_s = (unsigned)leg;
+	cfg->call_ttl_s = (unsigned)call;
 	return 0;
 }
 
@@ -230,6 +314,9 @@ static bool str_chars_ok(enum fkind kind, const char *s, size_t len)
 			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			     (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
 			break;
+		case F_LINE:
+			ok = (unsigned char)c >= 0x20 && c != 0x7f;
+			break;
 		default:
 			ok = c > 0x20 && c < 0x7f;
 			break;
@@ -238,6 +325,19 @@ static bool str_chars_ok(enum fkind kind, const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+/* True when @s (@len bytes) is one of the '|'-separated words of @set. */
+static bool word_in(const char *set, const char *s, size_t len)
+{
+	for (const char *w = set; *w; w += *w == '|') {
+		size_t n = strcspn(w, "|");
+
+		if (n == len && memcmp(w, s, len) == 0)
+			return true;
+		w += n;
+	}
+	return false;
 }
 
 /*
@@ -256,6 +356,8 @@ static int parse_value(const struct field *f, const char *s, size_t len, void *r
 
 	switch (f->kind) {
 	case F_TEXT:
+	case F_LINE:
+	case F_WORD:
 	case F_ID:
 	case F_B64:
 	case F_IP:
@@ -273,6 +375,11 @@ static int parse_value(const struct field *f, const char *s, size_t len, void *r
 			snprintf(err, errsz,
 				 "%s %s: field '%s' = \"%s\" has characters not allowed", what, id,
 				 f->name, shown(s, len, val, sizeof(val)));
+			return -EBADMSG;
+		}
+		if (f->kind == F_WORD && !word_in(f->words, s, len)) {
+			snprintf(err, errsz, "%s %s: field '%s' = \"%s\" is not one of %s", what,
+				 id, f->name, shown(s, len, val, sizeof(val)), f->words);
 			return -EBADMSG;
 		}
 		memcpy(dst, s, len);
@@ -335,6 +442,8 @@ static const char *format_value(const struct field *f, const void *rec, char *bu
 
 	switch (f->kind) {
 	case F_TEXT:
+	case F_LINE:
+	case F_WORD:
 	case F_ID:
 	case F_B64:
 	case F_IP:
@@ -464,14 +573,16 @@ static int parse_hash(const struct field *tab, size_t nf, const redisReply *repl
 /* Operations in flight */
 
 struct worker_item;
+struct rectype;
 
 struct state_op {
 	state_done_cb done;
-	state_leg_cb leg;
+	void (*rec_cb)(void); /* record reads: the caller's typed callback (see rectype.deliver) */
 	state_workers_cb workers;
 	state_ids_cb ids;
 	void *arg;
-	char id[STATE_ID_MAX + 1];
+	char id[STATE_AOR_MAX + 1]; /* the record's or the owner's id, for logs */
+	const struct rectype *type; /* record and index reads (NULL: worker ids) */
 	/* state_workers_list */
 	struct worker_item *items;
 	size_t n_items, outstanding;
@@ -554,84 +665,202 @@ static void key_of(char *key, size_t size, const char *prefix, const char *id, c
 	snprintf(key, size, "%s%s%s", prefix, id, suffix);
 }
 
-/* Legs */
+/* Records keyed by an id and listed in their owner's index: legs, calls, registrations */
 
-int state_leg_write(struct redis *r, const struct leg_record *rec, unsigned ttl_s, state_done_cb cb,
-		    void *arg)
+struct rectype {
+	const char *what; /* in messages: "leg", "call", "registration", "worker" */
+	const struct field *fields;
+	size_t n_fields, size;	  /* size: of the C struct */
+	const char *prefix;	  /* key: prefix + id */
+	size_t key_off, key_size; /* the id: a member of the struct, not a hash field */
+	bool (*key_ok)(const char *s, size_t len);
+	const char *owner;	  /* the hash field naming the owner (an id) */
+	size_t owner_off;	  /* ... and its member */
+	const char *index_prefix; /* the owner's index: index_prefix + owner + index_suffix */
+	const char *index_suffix;
+	size_t index_max;   /* members read from an index */
+	size_t updated_off; /* uint64_t ms, stamped with now on write when 0 */
+	void (*deliver)(const struct state_op *op, int err, const char *msg, const void *rec);
+};
+
+union any_record {
+	struct leg_record leg;
+	struct call_record call;
+	struct reg_record reg;
+	struct worker_record worker;
+};
+
+/* The caller's callback was stored as void (*)(void); each type calls it with its own type. */
+static void deliver_leg(const struct state_op *op, int err, const char *msg, const void *rec)
 {
-	char key[KEY_MAX], idx[KEY_MAX], ttl[16], ittl[16];
+	((state_leg_cb)op->rec_cb)(err, msg, rec, op->arg);
+}
+
+static void deliver_call(const struct state_op *op, int err, const char *msg, const void *rec)
+{
+	((state_call_cb)op->rec_cb)(err, msg, rec, op->arg);
+}
+
+static void deliver_reg(const struct state_op *op, int err, const char *msg, const void *rec)
+{
+	((state_reg_cb)op->rec_cb)(err, msg, rec, op->arg);
+}
+
+#define RECTYPE(type, w, tab, pfx, key, ok, own, ipfx, isfx, imax, dl)                             \
+	{                                                                                          \
+		.what = w, .fields = tab, .n_fields = N_FIELDS(tab), .size = sizeof(struct type),  \
+		.prefix = pfx, .key_off = offsetof(struct type, key),                              \
+		.key_size = sizeof(((struct type *)0)->key), .key_ok = ok, .owner = #own,          \
+		.owner_off = offsetof(struct type, own), .index_prefix = ipfx,                     \
+		.index_suffix = isfx, .index_max = imax,                                           \
+		.updated_off = offsetof(struct type, updated_ms), .deliver = dl                    \
+	}
+
+static const struct rectype leg_type =
+    RECTYPE(leg_record, "leg", leg_fields, LEG_KEY, leg_id, id_valid_n, worker, WORKER_KEY,
+	    LEGS_SUFFIX, STATE_MAX_LEGS_PER_WORKER, deliver_leg);
+static const struct rectype call_type =
+    RECTYPE(call_record, "call", call_fields, CALL_KEY, call_id, id_valid_n, signaler, SIGNALER_KEY,
+	    CALLS_SUFFIX, STATE_MAX_CALLS_PER_SIGNALER, deliver_call);
+static const struct rectype reg_type =
+    RECTYPE(reg_record, "registration", reg_fields, REG_KEY, aor, aor_valid_n, signaler,
+	    SIGNALER_KEY, REGS_SUFFIX, STATE_MAX_REGS_PER_SIGNALER, deliver_reg);
+
+/* Written whole like the others, but listed in rs:v1:workers, not in an owner's index. */
+static const struct rectype worker_type = {
+    .what = "worker",
+    .fields = worker_fields,
+    .n_fields = N_FIELDS(worker_fields),
+    .size = sizeof(struct worker_record),
+    .prefix = WORKER_KEY,
+    .key_off = offsetof(struct worker_record, worker_id),
+    .key_size = sizeof(((struct worker_record *)0)->worker_id),
+    .key_ok = id_valid_n,
+    .updated_off = offsetof(struct worker_record, last_seen_ms),
+};
+
+/* RECTYPE names the owner's hash field after its member (#own); state_id_valid() reads the
+ * owner as a char[STATE_ID_MAX + 1]. */
+_Static_assert(sizeof(((struct leg_record *)0)->worker) == STATE_ID_MAX + 1, "leg owner");
+_Static_assert(sizeof(((struct call_record *)0)->signaler) == STATE_ID_MAX + 1, "call owner");
+_Static_assert(sizeof(((struct reg_record *)0)->signaler) == STATE_ID_MAX + 1, "reg owner");
+
+static bool key_valid(const struct rectype *t, const char *id)
+{
+	return id && t->key_ok(id, strnlen(id, t->key_size));
+}
+
+/* Copies @rec of type @t into @copy, checks its key, stamps its updated field when 0. */
+static int record_copy(const struct rectype *t, const void *rec, union any_record *copy)
+{
+	uint64_t *updated = (uint64_t *)((char *)copy + t->updated_off);
+
+	if (!rec)
+		return -EINVAL;
+	memcpy(copy, rec, t->size);
+	if (!key_valid(t, (const char *)copy + t->key_off)) {
+		log_warn(STATE_SID, "%s not written: invalid %s id", t->what, t->what);
+		return -EINVAL;
+	}
+	if (*updated == 0)
+		*updated = state_now_ms();
+	return 0;
+}
+
+/*
+ * Sends, in one transaction, DEL + HSET of every field + EXPIRE @ttl_s on the key of @rec (of
+ * type @t, prepared by record_copy()), then the @n_extra commands of @extra (index updates).
+ */
+static int write_whole(struct redis *r, const struct rectype *t, const union any_record *rec,
+		       unsigned ttl_s, const struct redis_cmd *extra, size_t n_extra,
+		       state_done_cb cb, void *arg)
+{
+	const char *id = (const char *)rec + t->key_off;
+	char key[KEY_MAX], ttl[16];
 	char nums[FIELDS_MAX][24];
 	const char *hset[4 + 2 * FIELDS_MAX];
 	size_t hlens[4 + 2 * FIELDS_MAX];
-	struct leg_record copy;
+	struct redis_cmd cmds[REDIS_MULTI_MAX];
 	struct state_op *op;
 	int argc;
 
-	if (!rec || !state_id_valid(rec->leg_id) || !state_id_valid(rec->worker)) {
-		log_warn(STATE_SID, "leg not written: invalid leg or worker id");
+	if (ttl_s == 0 || 3 + n_extra > REDIS_MULTI_MAX)
 		return -EINVAL;
-	}
-	copy = *rec;
-	if (copy.updated_ms == 0)
-		copy.updated_ms = state_now_ms();
-	key_of(key, sizeof(key), LEG_KEY, copy.leg_id, "");
-	key_of(idx, sizeof(idx), WORKER_KEY, copy.worker, LEGS_SUFFIX);
-	argc = build_hset(leg_fields, N_FIELDS(leg_fields), &copy, sizeof(copy), key, "leg",
-			  copy.leg_id, hset, hlens, nums);
+	key_of(key, sizeof(key), t->prefix, id, "");
+	argc =
+	    build_hset(t->fields, t->n_fields, rec, t->size, key, t->what, id, hset, hlens, nums);
 	if (argc < 0)
 		return argc;
-	snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : STATE_LEG_TTL_DEFAULT_S);
-	snprintf(ittl, sizeof(ittl), "%u", STATE_WORKER_INDEX_TTL_S);
+	snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+	cmds[0] = (struct redis_cmd){2, (const char *[]){"DEL", key}, NULL};
+	cmds[1] = (struct redis_cmd){argc, hset, hlens};
+	cmds[2] = (struct redis_cmd){3, (const char *[]){"EXPIRE", key, ttl}, NULL};
+	memcpy(&cmds[3], extra, n_extra * sizeof(*extra));
 	op = op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->done = cb;
-	snprintf(op->id, sizeof(op->id), "%s", copy.leg_id);
-	return send_multi(r, op,
-			  (const struct redis_cmd[]){
-			      {2, (const char *[]){"DEL", key}, NULL},
-			      {argc, hset, hlens},
-			      {3, (const char *[]){"EXPIRE", key, ttl}, NULL},
-			      {3, (const char *[]){"SADD", idx, copy.leg_id}, NULL},
-			      {3, (const char *[]){"EXPIRE", idx, ittl}, NULL},
-			  },
-			  5);
+	snprintf(op->id, sizeof(op->id), "%s", id);
+	return send_multi(r, op, cmds, 3 + n_extra);
 }
 
-int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id, state_done_cb cb,
-		     void *arg)
+/* Writes @rec (type @t) whole and adds it to its owner's index, whose expiry becomes at least
+ * @index_ttl_s (0: @ttl_s). */
+static int record_write(struct redis *r, const struct rectype *t, const void *rec, unsigned ttl_s,
+			unsigned index_ttl_s, state_done_cb cb, void *arg)
+{
+	union any_record copy;
+	const char *id = (const char *)&copy + t->key_off;
+	const char *owner = (const char *)&copy + t->owner_off;
+	char idx[KEY_MAX], ittl[16];
+
+	if (record_copy(t, rec, &copy) < 0)
+		return -EINVAL;
+	if (!state_id_valid(owner)) {
+		log_warn(STATE_SID, "%s %s not written: invalid %s id", t->what, id, t->owner);
+		return -EINVAL;
+	}
+	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	snprintf(ittl, sizeof(ittl), "%u", index_ttl_s ? index_ttl_s : ttl_s);
+	return write_whole(
+	    r, t, &copy, ttl_s,
+	    (const struct redis_cmd[]){
+		{6, (const char *[]){"EVAL", INDEX_ADD_LUA, "1", idx, id, ittl}, NULL},
+	    },
+	    1, cb, arg);
+}
+
+/* Removes @id from @owner's index and deletes its record if it still names @owner. */
+static int record_delete(struct redis *r, const struct rectype *t, const char *id,
+			 const char *owner, state_done_cb cb, void *arg)
 {
 	char key[KEY_MAX], idx[KEY_MAX];
 	struct state_op *op;
 
-	if (!state_id_valid(leg_id) || !state_id_valid(worker_id))
+	if (!key_valid(t, id) || !state_id_valid(owner))
 		return -EINVAL;
-	key_of(key, sizeof(key), LEG_KEY, leg_id, "");
-	key_of(idx, sizeof(idx), WORKER_KEY, worker_id, LEGS_SUFFIX);
+	key_of(key, sizeof(key), t->prefix, id, "");
+	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
 	op = op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->done = cb;
-	snprintf(op->id, sizeof(op->id), "%s", leg_id);
-	/* The record goes only if it still names @worker_id: a worker destroying a stale copy of
-	 * a leg that another worker adopted must not delete the adopter's state. */
-	return send_multi(r, op,
-			  (const struct redis_cmd[]){
-			      {7,
-			       (const char *[]){"EVAL",
-						"if redis.call('HGET', KEYS[1], 'worker') == ARGV[1] then "
-						"redis.call('DEL', KEYS[1]) end "
-						"redis.call('SREM', KEYS[2], ARGV[2]) return 1",
-						"2", key, idx, worker_id, leg_id},
-			       NULL},
-			  },
-			  1);
+	snprintf(op->id, sizeof(op->id), "%s", id);
+	return send_multi(
+	    r, op,
+	    (const struct redis_cmd[]){
+		{8,
+		 (const char *[]){"EVAL", DELETE_IF_OWNER_LUA, "2", key, idx, owner, id, t->owner},
+		 NULL},
+	    },
+	    1);
 }
 
-static void leg_read_reply(struct redis *r, int err, const redisReply *reply, void *arg)
+static void record_read_reply(struct redis *r, int err, const redisReply *reply, void *arg)
 {
 	struct state_op *op = arg;
-	struct leg_record rec;
+	const struct rectype *t = op->type;
+	union any_record rec;
 	char msg[ERRMSG_MAX];
 
 	(void)r;
@@ -639,34 +868,144 @@ static void leg_read_reply(struct redis *r, int err, const redisReply *reply, vo
 	if (err)
 		client_error(err, reply, msg, sizeof(msg));
 	else
-		err = parse_hash(leg_fields, N_FIELDS(leg_fields), reply, &rec, "leg", op->id, msg,
+		err = parse_hash(t->fields, t->n_fields, reply, &rec, t->what, op->id, msg,
 				 sizeof(msg));
 	if (err == -EPROTONOSUPPORT || err == -EBADMSG)
 		log_warn(op->id, "%s", msg);
 	if (!err)
-		snprintf(rec.leg_id, sizeof(rec.leg_id), "%s", op->id);
-	op->leg(err, err ? msg : NULL, err ? NULL : &rec, op->arg);
+		snprintf((char *)&rec + t->key_off, t->key_size, "%s", op->id);
+	t->deliver(op, err, err ? msg : NULL, err ? NULL : &rec);
 	free(op);
 }
 
-int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *arg)
+/* HGETALL of record @id; @cb is the caller's typed callback, which @t->deliver calls. */
+static int record_read(struct redis *r, const struct rectype *t, const char *id, void (*cb)(void),
+		       void *arg)
 {
 	char key[KEY_MAX];
 	struct state_op *op;
 	int ret;
 
-	if (!cb || !state_id_valid(leg_id))
+	if (!cb || !key_valid(t, id))
 		return -EINVAL;
-	key_of(key, sizeof(key), LEG_KEY, leg_id, "");
+	key_of(key, sizeof(key), t->prefix, id, "");
 	op = op_new(arg);
 	if (!op)
 		return -ENOMEM;
-	op->leg = cb;
-	snprintf(op->id, sizeof(op->id), "%s", leg_id);
-	ret = redis_command_argv(r, leg_read_reply, op, 2, (const char *[]){"HGETALL", key}, NULL);
+	op->rec_cb = cb;
+	op->type = t;
+	snprintf(op->id, sizeof(op->id), "%s", id);
+	ret =
+	    redis_command_argv(r, record_read_reply, op, 2, (const char *[]){"HGETALL", key}, NULL);
 	if (ret < 0)
 		free(op);
 	return ret;
+}
+
+static void ids_reply(struct redis *r, int err, const redisReply *reply, void *arg);
+
+/* SMEMBERS of @owner's index of records of type @t. */
+static int record_index(struct redis *r, const struct rectype *t, const char *owner,
+			state_ids_cb cb, void *arg)
+{
+	char idx[KEY_MAX];
+	struct state_op *op;
+	int ret;
+
+	if (!cb || !state_id_valid(owner))
+		return -EINVAL;
+	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	op = op_new(arg);
+	if (!op)
+		return -ENOMEM;
+	op->ids = cb;
+	op->type = t;
+	snprintf(op->id, sizeof(op->id), "%s", owner);
+	ret = redis_command_argv(r, ids_reply, op, 2, (const char *[]){"SMEMBERS", idx}, NULL);
+	if (ret < 0)
+		free(op);
+	return ret;
+}
+
+/* Legs */
+
+int state_leg_write(struct redis *r, const struct leg_record *rec, unsigned ttl_s, state_done_cb cb,
+		    void *arg)
+{
+	return record_write(r, &leg_type, rec, ttl_s ? ttl_s : STATE_LEG_TTL_DEFAULT_S,
+			    STATE_WORKER_INDEX_TTL_S, cb, arg);
+}
+
+int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id, state_done_cb cb,
+		     void *arg)
+{
+	return record_delete(r, &leg_type, leg_id, worker_id, cb, arg);
+}
+
+int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *arg)
+{
+	return record_read(r, &leg_type, leg_id, (void (*)(void))cb, arg);
+}
+
+int state_worker_legs(struct redis *r, const char *worker_id, state_ids_cb cb, void *arg)
+{
+	return record_index(r, &leg_type, worker_id, cb, arg);
+}
+
+/* Calls */
+
+int state_call_write(struct redis *r, const struct call_record *rec, unsigned ttl_s,
+		     state_done_cb cb, void *arg)
+{
+	return record_write(r, &call_type, rec, ttl_s ? ttl_s : STATE_CALL_TTL_DEFAULT_S, 0, cb,
+			    arg);
+}
+
+int state_call_read(struct redis *r, const char *call_id, state_call_cb cb, void *arg)
+{
+	return record_read(r, &call_type, call_id, (void (*)(void))cb, arg);
+}
+
+int state_call_delete(struct redis *r, const char *call_id, const char *signaler_id,
+		      state_done_cb cb, void *arg)
+{
+	return record_delete(r, &call_type, call_id, signaler_id, cb, arg);
+}
+
+int state_signaler_calls(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg)
+{
+	return record_index(r, &call_type, signaler_id, cb, arg);
+}
+
+/* Registrations */
+
+int state_reg_write(struct redis *r, const struct reg_record *rec, unsigned ttl_s, state_done_cb cb,
+		    void *arg)
+{
+	uint64_t ttl = ttl_s;
+
+	if (!ttl && rec) {
+		ttl = (uint64_t)rec->expires_s + STATE_REG_TTL_MARGIN_S;
+		if (ttl > STATE_TTL_MAX_S)
+			ttl = STATE_TTL_MAX_S;
+	}
+	return record_write(r, &reg_type, rec, (unsigned)ttl, 0, cb, arg);
+}
+
+int state_reg_read(struct redis *r, const char *aor, state_reg_cb cb, void *arg)
+{
+	return record_read(r, &reg_type, aor, (void (*)(void))cb, arg);
+}
+
+int state_reg_delete(struct redis *r, const char *aor, const char *signaler_id, state_done_cb cb,
+		     void *arg)
+{
+	return record_delete(r, &reg_type, aor, signaler_id, cb, arg);
+}
+
+int state_signaler_regs(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg)
+{
+	return record_index(r, &reg_type, signaler_id, cb, arg);
 }
 
 /* Workers */
@@ -674,50 +1013,27 @@ int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *a
 int state_worker_write(struct redis *r, const struct worker_record *rec, unsigned ttl_s,
 		       state_done_cb cb, void *arg)
 {
-	char key[KEY_MAX], idx[KEY_MAX], ttl[16], ittl[16], score[24], cutoff[24];
-	char nums[FIELDS_MAX][24];
-	const char *hset[4 + 2 * FIELDS_MAX];
-	size_t hlens[4 + 2 * FIELDS_MAX];
-	struct worker_record copy;
-	struct state_op *op;
+	char idx[KEY_MAX], ittl[16], score[24], cutoff[24];
+	union any_record copy;
+	const struct worker_record *w = &copy.worker;
 	uint64_t keep_ms = (uint64_t)STATE_WORKER_INDEX_TTL_S * 1000u;
-	int argc;
 
-	if (!rec || !state_id_valid(rec->worker_id)) {
-		log_warn(STATE_SID, "worker not written: invalid worker id");
+	if (record_copy(&worker_type, rec, &copy) < 0)
 		return -EINVAL;
-	}
-	copy = *rec;
-	if (copy.last_seen_ms == 0)
-		copy.last_seen_ms = state_now_ms();
-	key_of(key, sizeof(key), WORKER_KEY, copy.worker_id, "");
-	key_of(idx, sizeof(idx), WORKER_KEY, copy.worker_id, LEGS_SUFFIX);
-	argc = build_hset(worker_fields, N_FIELDS(worker_fields), &copy, sizeof(copy), key,
-			  "worker", copy.worker_id, hset, hlens, nums);
-	if (argc < 0)
-		return argc;
-	snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : STATE_WORKER_TTL_S);
+	key_of(idx, sizeof(idx), WORKER_KEY, w->worker_id, LEGS_SUFFIX);
 	snprintf(ittl, sizeof(ittl), "%u", STATE_WORKER_INDEX_TTL_S);
-	snprintf(score, sizeof(score), "%" PRIu64, copy.last_seen_ms);
+	snprintf(score, sizeof(score), "%" PRIu64, w->last_seen_ms);
 	snprintf(cutoff, sizeof(cutoff), "(%" PRIu64,
-		 copy.last_seen_ms > keep_ms ? copy.last_seen_ms - keep_ms : 0);
-	op = op_new(arg);
-	if (!op)
-		return -ENOMEM;
-	op->done = cb;
-	snprintf(op->id, sizeof(op->id), "%s", copy.worker_id);
-	return send_multi(
-	    r, op,
+		 w->last_seen_ms > keep_ms ? w->last_seen_ms - keep_ms : 0);
+	return write_whole(
+	    r, &worker_type, &copy, ttl_s ? ttl_s : STATE_WORKER_TTL_S,
 	    (const struct redis_cmd[]){
-		{2, (const char *[]){"DEL", key}, NULL},
-		{argc, hset, hlens},
-		{3, (const char *[]){"EXPIRE", key, ttl}, NULL},
-		{4, (const char *[]){"ZADD", WORKERS_KEY, score, copy.worker_id}, NULL},
+		{4, (const char *[]){"ZADD", WORKERS_KEY, score, w->worker_id}, NULL},
 		{4, (const char *[]){"ZREMRANGEBYSCORE", WORKERS_KEY, "-inf", cutoff}, NULL},
 		{3, (const char *[]){"EXPIRE", WORKERS_KEY, ittl}, NULL},
 		{3, (const char *[]){"EXPIRE", idx, ittl}, NULL},
 	    },
-	    7);
+	    4, cb, arg);
 }
 
 static void workers_finish(struct state_op *op)
@@ -863,20 +1179,22 @@ int state_workers_list(struct redis *r, uint64_t now_ms, uint64_t window_ms, sta
 	return zrange_ids(r, op, workers_range_reply, min, "+inf");
 }
 
-/* SMEMBERS / ZRANGEBYSCORE reply -> validated ids. */
+/* SMEMBERS (op->type's index) / ZRANGEBYSCORE (worker ids) reply -> validated ids. */
 static void ids_reply(struct redis *r, int err, const redisReply *reply, void *arg)
 {
 	struct state_op *op = arg;
+	bool (*id_ok)(const char *s, size_t len) = op->type ? op->type->key_ok : id_valid_n;
+	size_t id_max = op->type ? op->type->key_size - 1 : STATE_ID_MAX;
+	size_t max = op->type ? op->type->index_max : STATE_MAX_WORKERS;
 	const char **ids = NULL;
 	size_t n = 0;
 
 	(void)r;
 	if (err) {
 		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
-	} else if (redis_reply_array(reply, STATE_MAX_LEGS_PER_WORKER) < 0) {
+	} else if (redis_reply_array(reply, max) < 0) {
 		err = -EBADMSG;
-		snprintf(op->errmsg, sizeof(op->errmsg), "not an array of at most %d ids",
-			 STATE_MAX_LEGS_PER_WORKER);
+		snprintf(op->errmsg, sizeof(op->errmsg), "not an array of at most %zu ids", max);
 	} else if (reply->elements && !(ids = calloc(reply->elements, sizeof(*ids)))) {
 		err = -ENOMEM;
 		snprintf(op->errmsg, sizeof(op->errmsg), "out of memory");
@@ -885,9 +1203,9 @@ static void ids_reply(struct redis *r, int err, const redisReply *reply, void *a
 			const char *s;
 			size_t len;
 
-			/* hiredis NUL-terminates strings; an embedded NUL fails id_valid_n. */
-			if (redis_reply_str(reply->element[i], STATE_ID_MAX, &s, &len) < 0 ||
-			    !id_valid_n(s, len)) {
+			/* hiredis NUL-terminates strings; an embedded NUL fails id_ok. */
+			if (redis_reply_str(reply->element[i], id_max, &s, &len) < 0 ||
+			    !id_ok(s, len)) {
 				log_warn(op->id[0] ? op->id : STATE_SID,
 					 "invalid id in an index: ignored");
 				continue;
@@ -920,33 +1238,13 @@ int state_workers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, st
 	return zrange_ids(r, op, ids_reply, "-inf", max);
 }
 
-int state_worker_legs(struct redis *r, const char *worker_id, state_ids_cb cb, void *arg)
-{
-	char idx[KEY_MAX];
-	struct state_op *op;
-	int ret;
-
-	if (!cb || !state_id_valid(worker_id))
-		return -EINVAL;
-	key_of(idx, sizeof(idx), WORKER_KEY, worker_id, LEGS_SUFFIX);
-	op = op_new(arg);
-	if (!op)
-		return -ENOMEM;
-	op->ids = cb;
-	snprintf(op->id, sizeof(op->id), "%s", worker_id);
-	ret = redis_command_argv(r, ids_reply, op, 2, (const char *[]){"SMEMBERS", idx}, NULL);
-	if (ret < 0)
-		free(op);
-	return ret;
-}
-
 /* Cancellation: our callbacks carry a state_op (or a worker_item) holding the caller's arg. */
 
 static bool match_op(redis_reply_cb cb, void *arg, const void *key)
 {
 	if (cb == worker_item_reply)
 		return ((struct worker_item *)arg)->op->arg == key;
-	if (cb == exec_reply || cb == leg_read_reply || cb == workers_range_reply ||
+	if (cb == exec_reply || cb == record_read_reply || cb == workers_range_reply ||
 	    cb == ids_reply)
 		return ((struct state_op *)arg)->arg == key;
 	return false;

@@ -1,5 +1,6 @@
 /*
- * state.h - the Redis key layout and the versioned records kept in it (legs, workers).
+ * state.h - the Redis key layout and the versioned records kept in it (legs, workers, calls,
+ * registrations).
  *
  * Keys (format version 1; docs/architecture.md "Redis keys" is the reference):
  *
@@ -9,19 +10,26 @@
  *   rs:v1:worker:<worker id>:legs  SET of the leg ids that worker owns (the failover index),
  *                                  EXPIRE 60 s, refreshed by every heartbeat and leg write
  *   rs:v1:workers                  ZSET worker id -> last seen (ms since the epoch)
+ *   rs:v1:call:<call id>           HASH, one call of a signaler, written whole, EXPIRE call TTL
+ *   rs:v1:signaler:<id>:calls      SET of that signaler's call ids (the orphan index)
+ *   rs:v1:reg:<aor>                HASH, one SIP registration of an RTMP client, written whole
+ *   rs:v1:signaler:<id>:regs       SET of that signaler's AORs
  *
  * Never KEYS or SCAN over the key space: everything is reached through these names and the
- * per-owner index. Every key expires unless its owner keeps refreshing it.
+ * per-owner indexes. Every key expires unless its owner keeps refreshing it; a record write
+ * extends its index's expiry to at least the record's own (never shortens it), and a delete
+ * removes the record only while it still names the deleting owner.
  *
  * Writes never block: every function queues commands on the async client and returns at once.
  * Return value: 0 when queued (the callback, if any, is then called exactly once), -ENOTCONN
  * while Redis is down, -EAGAIN when too many requests are in flight, -EINVAL for a record that
  * does not validate (the callback is not called on a negative return).
  *
- * When Redis is down or a write fails, nothing is retried here: the owner (the mediaworker)
- * keeps its legs in memory, marks them dirty, and from the client's "up" listener rewrites its
- * heartbeat and every leg it owns (a Redis restarted without persistence has lost all of them;
- * a write is idempotent, so rewriting clean legs too is harmless). See state_* below.
+ * When Redis is down or a write fails, nothing is retried here: the owner (the mediaworker for
+ * legs, the signaler for calls and registrations) keeps its records in memory, marks them dirty,
+ * and from the client's "up" listener rewrites its heartbeat and every record it owns (a Redis
+ * restarted without persistence has lost all of them; a write is idempotent, so rewriting clean
+ * records too is harmless). See state_* below.
  */
 #ifndef RS_STATE_H
 #define RS_STATE_H
@@ -35,7 +43,7 @@ struct redis;
 #define STATE_FORMAT_VERSION 1
 #define STATE_KEY_PREFIX     "rs:v1:"
 
-#define STATE_ID_MAX	     64	 /* leg, worker, signaler ids: [A-Za-z0-9_.@-]{1,64} */
+#define STATE_ID_MAX	     64	 /* leg, worker, signaler, call ids: [A-Za-z0-9_.@-]{1,64} */
 #define STATE_CALL_ID_MAX    255 /* SIP Call-ID: printable ASCII */
 #define STATE_CODEC_MAX	     31	 /* codec names */
 #define STATE_IP_MAX	     45	 /* textual IPv4 / IPv6 */
@@ -43,6 +51,11 @@ struct redis;
 #define STATE_SRTP_KEY_MAX   95	 /* base64 master key || salt */
 #define STATE_HOST_MAX	     255
 #define STATE_ENDPOINT_MAX   255 /* ZeroMQ endpoints */
+#define STATE_AOR_MAX	     255 /* "user@domain", see state_aor_valid() */
+#define STATE_URI_MAX	     255 /* SIP URIs: printable ASCII without spaces */
+#define STATE_CLIENT_MAX     63	 /* RTMP connection id, e.g. "c12 127.0.0.1:5555" */
+#define STATE_DISPLAY_MAX    127 /* SIP display name */
+#define STATE_WORD_MAX	     15	 /* one word of a fixed set: app, direction, call state */
 
 #define STATE_LEG_TTL_DEFAULT_S	  7200	/* LEG_TTL */
 #define STATE_WORKER_TTL_S	  5	/* worker hash */
@@ -50,6 +63,12 @@ struct redis;
 #define STATE_WORKER_LIVENESS_MS  5000	/* a worker unseen this long is dead */
 #define STATE_MAX_WORKERS	  1024	/* entries read from rs:v1:workers */
 #define STATE_MAX_LEGS_PER_WORKER 65536 /* members read from a legs index */
+
+#define STATE_CALL_TTL_DEFAULT_S     7200   /* CALL_TTL */
+#define STATE_REG_TTL_MARGIN_S	     60	    /* a registration record outlives its expiry by this */
+#define STATE_TTL_MAX_S		     604800 /* longest LEG_TTL / CALL_TTL / derived TTL (7 d) */
+#define STATE_MAX_CALLS_PER_SIGNALER 65536  /* members read from a calls index */
+#define STATE_MAX_REGS_PER_SIGNALER  65536  /* members read from a regs index */
 
 /* One media leg. Strings are NUL-terminated; "" means "not set" where allowed. */
 struct leg_record {
@@ -92,25 +111,69 @@ struct worker_record {
 	uint64_t last_seen_ms;			     /* seen: also the ZSET score (0: now) */
 };
 
-/* Settings read from the environment. */
-struct state_config {
-	unsigned leg_ttl_s; /* LEG_TTL, seconds: 60..604800, default 7200 */
+/*
+ * One call of a signaler (app "sip" or "call"), kept so that another signaler can find the
+ * calls of a dead one (rs:v1:signaler:<id>:calls) and end them. Strings as in leg_record.
+ */
+struct call_record {
+	char call_id[STATE_ID_MAX + 1];		 /* the key: a gateway id, state_id_valid() */
+	char sip_call_id[STATE_CALL_ID_MAX + 1]; /* sip_call_id: SIP Call-ID, non-empty */
+	char signaler[STATE_ID_MAX + 1];	 /* signaler: the owner, non-empty */
+	char app[STATE_WORD_MAX + 1];		 /* app: "sip" or "call" */
+	char direction[STATE_WORD_MAX + 1];	 /* direction: "out" or "in" */
+	char from_uri[STATE_URI_MAX + 1];	 /* from: non-empty */
+	char to_uri[STATE_URI_MAX + 1];		 /* to: non-empty */
+	char rtmp_client[STATE_CLIENT_MAX + 1];	 /* rtmp_client: connection id text, may be "" */
+	char leg_id[STATE_ID_MAX + 1];		 /* leg: "" before the leg exists */
+	char worker[STATE_ID_MAX + 1];		 /* worker: the leg's mediaworker, may be "" */
+	char state[STATE_WORD_MAX + 1];	 /* state: "setup", "ringing", "up", "held", "ending" */
+	char codec[STATE_CODEC_MAX + 1]; /* codec: SIP codec name, may be "" */
+	bool transcoding;		 /* transcoding: 0/1 */
+	bool srtp;			 /* srtp: 0/1 */
+	uint64_t created_ms;		 /* created: ms since the epoch */
+	uint64_t answered_ms;		 /* answered: ms since the epoch, 0 = not answered */
+	uint64_t updated_ms;		 /* updated: ms since the epoch (0: set on write) */
 };
 
-/* Fills @cfg from LEG_TTL; 0 or -EINVAL (logged). */
+/* One SIP registration the signaler holds for an RTMP client. */
+struct reg_record {
+	char aor[STATE_AOR_MAX + 1];		/* the key: "user@domain", state_aor_valid() */
+	char signaler[STATE_ID_MAX + 1];	/* signaler: the owner, non-empty */
+	char contact[STATE_URI_MAX + 1];	/* contact: the Contact URI we registered, or "" */
+	char registrar[STATE_URI_MAX + 1];	/* registrar: or "" */
+	char rtmp_client[STATE_CLIENT_MAX + 1]; /* rtmp_client: connection id text, or "" */
+	char display[STATE_DISPLAY_MAX + 1];	/* display: no control characters, or "" */
+	uint32_t expires_s;			/* expires: expiry granted by the registrar, s */
+	uint64_t registered_ms;			/* registered: ms since the epoch */
+	uint64_t updated_ms;			/* updated: ms since the epoch (0: set on write) */
+};
+
+/* Settings read from the environment. */
+struct state_config {
+	unsigned leg_ttl_s;  /* LEG_TTL, seconds: 60..604800, default 7200 */
+	unsigned call_ttl_s; /* CALL_TTL, seconds: 60..604800, default 7200 */
+};
+
+/* Fills @cfg from LEG_TTL and CALL_TTL; 0 or -EINVAL (logged). */
 int state_config_from_env(struct state_config *cfg);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME): the clock of every *_ms field. */
 uint64_t state_now_ms(void);
 
-/* True when @id is a valid leg / worker id ([A-Za-z0-9_.@-], 1..STATE_ID_MAX). */
+/* True when @id is a valid leg / worker / signaler / call id ([A-Za-z0-9_.@-], 1..STATE_ID_MAX). */
 bool state_id_valid(const char *id);
+
+/*
+ * True when @aor can name a registration: 1..STATE_AOR_MAX bytes of printable ASCII without
+ * space, '%' or '/', with exactly one '@' that has something on both sides.
+ */
+bool state_aor_valid(const char *aor);
 
 /*
  * Completion callbacks. @err is 0 on success, otherwise a negative errno with @errmsg saying
  * what happened in words (never NULL when err != 0). Records and arrays passed to a callback
  * belong to the state layer and are valid only during the call.
- *   -ENOENT            no such leg
+ *   -ENOENT            no such leg (call, registration)
  *   -EPROTONOSUPPORT   record of another format version ("leg record format v2 unsupported")
  *   -EBADMSG           malformed record (errmsg names the field)
  *   -EREMOTEIO         Redis answered with an error
@@ -118,6 +181,9 @@ bool state_id_valid(const char *id);
  */
 typedef void (*state_done_cb)(int err, const char *errmsg, void *arg);
 typedef void (*state_leg_cb)(int err, const char *errmsg, const struct leg_record *rec, void *arg);
+typedef void (*state_call_cb)(int err, const char *errmsg, const struct call_record *rec,
+			      void *arg);
+typedef void (*state_reg_cb)(int err, const char *errmsg, const struct reg_record *rec, void *arg);
 typedef void (*state_workers_cb)(int err, const char *errmsg, const struct worker_record *workers,
 				 size_t n, void *arg);
 typedef void (*state_ids_cb)(int err, const char *errmsg, const char *const *ids, size_t n,
@@ -162,6 +228,45 @@ int state_workers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, st
 
 /* The leg ids in rs:v1:worker:<worker_id>:legs (SMEMBERS; at most STATE_MAX_LEGS_PER_WORKER). */
 int state_worker_legs(struct redis *r, const char *worker_id, state_ids_cb cb, void *arg);
+
+/*
+ * Writes @rec whole in one transaction: DEL + HSET of every field + EXPIRE @ttl_s (0:
+ * STATE_CALL_TTL_DEFAULT_S; the signaler passes CALL_TTL) on rs:v1:call:<call_id>, SADD of the
+ * id to rs:v1:signaler:<signaler>:calls and an expiry of that index of at least @ttl_s.
+ * @rec is copied; updated_ms 0 is replaced by now. @cb may be NULL.
+ */
+int state_call_write(struct redis *r, const struct call_record *rec, unsigned ttl_s,
+		     state_done_cb cb, void *arg);
+
+/* Reads and validates every field of rs:v1:call:<call_id>; @cb gets the record or an error. */
+int state_call_read(struct redis *r, const char *call_id, state_call_cb cb, void *arg);
+
+/* Removes the call from @signaler_id's index and deletes its record if the record still names
+ * @signaler_id (a call taken over by another signaler keeps its state), atomically. */
+int state_call_delete(struct redis *r, const char *call_id, const char *signaler_id,
+		      state_done_cb cb, void *arg);
+
+/* The call ids in rs:v1:signaler:<signaler_id>:calls (at most STATE_MAX_CALLS_PER_SIGNALER). */
+int state_signaler_calls(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg);
+
+/*
+ * Writes @rec whole like state_call_write(), on rs:v1:reg:<aor> and
+ * rs:v1:signaler:<signaler>:regs. @ttl_s 0: expires_s + STATE_REG_TTL_MARGIN_S (at most
+ * STATE_TTL_MAX_S), so the record lives as long as the registration it describes.
+ */
+int state_reg_write(struct redis *r, const struct reg_record *rec, unsigned ttl_s, state_done_cb cb,
+		    void *arg);
+
+/* Reads and validates every field of rs:v1:reg:<aor>; @cb gets the record or an error. */
+int state_reg_read(struct redis *r, const char *aor, state_reg_cb cb, void *arg);
+
+/* Removes @aor from @signaler_id's index and deletes its record if the record still names
+ * @signaler_id, atomically. @cb may be NULL. */
+int state_reg_delete(struct redis *r, const char *aor, const char *signaler_id, state_done_cb cb,
+		     void *arg);
+
+/* The AORs in rs:v1:signaler:<signaler_id>:regs (at most STATE_MAX_REGS_PER_SIGNALER). */
+int state_signaler_regs(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg);
 
 /*
  * Completes at once, with -ECANCELED, every state operation in flight whose callback argument

@@ -9,6 +9,7 @@ static const struct rtmp_app *const apps[] = {
 	&app_echo,
 	&app_rtp,
 	&app_call,
+	&app_sip,
 };
 
 const struct rtmp_app *app_find(const char *name, size_t len)

@@ -16,9 +16,10 @@ struct rtmp_app {
 	const char *name;
 
 	/*
-	 * A client connects. @cmdobj is the connect command object, @args the list of values
-	 * after it (may be empty). Return 0 to accept now, 1 when the decision comes later through
-	 * rtmp_conn_accept()/rtmp_conn_reject(), or a negative errno with @why filled to reject.
+	 * A client connects. @cmdobj is the connect command object, @args the whole command (name,
+	 * txid, object, then the arguments). Return 0 to accept now, 1 when the decision comes
+	 * later through rtmp_conn_accept()/rtmp_conn_reject(), or a negative errno with @why
+	 * filled to reject.
 	 */
 	int (*connect)(struct rtmp_conn *c, const struct amf_value *cmdobj,
 		       const struct amf_value *args, char *why, size_t whylen);
@@ -49,6 +50,7 @@ const struct rtmp_app *app_find(const char *name, size_t len);
 extern const struct rtmp_app app_echo;
 extern const struct rtmp_app app_rtp;
 extern const struct rtmp_app app_call;
+extern const struct rtmp_app app_sip;
 
 /* Gives the rtp app its media bridge (NULL: publishing to rtp/ is refused) and reads RTP_APP and
  * RTP_APP_CODECS. Returns 0 or -EINVAL (logged). */
@@ -58,5 +60,9 @@ struct sip_ua;
 struct sip_ua_callbacks;
 /* The call app's media bridge and SIP UA (NULL, NULL to detach); 0 or -EINVAL (config). */
 int app_call_init(struct media *m, struct sip_ua *ua);
+/* The sip app's media bridge and SIP UA (NULL, NULL to detach); 0 or -EINVAL (config). */
+int app_sip_init(struct media *m, struct sip_ua *ua);
+/* The UA-level callbacks (incoming INVITEs, registrations), for sip_ua_new. */
+extern const struct sip_ua_callbacks app_sip_ua_callbacks;
 
 #endif

@@ -54,7 +54,7 @@ static int open_sip(struct evloop *loop, struct sip_ua **out)
 	cfg.port = (uint16_t)port;
 	cfg.advertise_ip = config_str("SIP_ADVERTISED_IP", NULL);
 	cfg.outbound_proxy = config_str("SIP_OUTBOUND_PROXY", NULL);
-	*out = sip_ua_new(loop, &cfg, NULL);
+	*out = sip_ua_new(loop, &cfg, &app_sip_ua_callbacks);
 	if (!*out)
 		log_error(NULL, "SIP: cannot listen on %s:%lld (UDP/TCP): running without SIP",
 			  cfg.bind_ip, (long long)port);
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 		goto out_redis;
 	}
 	if (app_rtp_init(sig.media) < 0 || open_sip(loop, &sig.sip) < 0 ||
-	    app_call_init(sig.media, sig.sip) < 0) {
+	    app_call_init(sig.media, sig.sip) < 0 || app_sip_init(sig.media, sig.sip) < 0) {
 		ret = 2;
 		goto out_media;
 	}
@@ -186,6 +186,7 @@ int main(int argc, char **argv)
 	rtmp_server_destroy(&sig.srv);
 	/* The calls were hung up with their RTMP clients; the UA finishes its transactions. */
 	app_call_init(NULL, NULL);
+	app_sip_init(NULL, NULL);
 	sip_ua_destroy(&sig.sip);
 	/* The apps destroyed their legs: let the workers confirm (bounded). */
 	deadline = evloop_now(loop) + SHUTDOWN_WAIT_MS;
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
 	log_info(NULL, "signaler stopped");
 out_media:
 	app_call_init(NULL, NULL);
+	app_sip_init(NULL, NULL);
 	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
 	media_destroy(&sig.media);

@@ -1071,6 +1071,19 @@ void sip_reg_destroy(struct sip_reg **regp)
 	reg_free(reg);
 }
 
+void sip_reg_drop(struct sip_reg **regp)
+{
+	struct sip_reg *reg = regp ? *regp : NULL;
+
+	if (!reg)
+		return;
+	*regp = NULL;
+	if (reg->destroying)
+		return;
+	log_info(reg->sid, "sip: %s handed over (no un-REGISTER)", reg->aor_uri);
+	reg_free(reg);
+}
+
 bool sip_reg_registered(const struct sip_reg *reg)
 {
 	return reg->registered;
@@ -1298,4 +1311,17 @@ void sip_call_set_arg(struct sip_call *call, void *arg)
 struct sip_ua *sip_call_ua(const struct sip_call *call)
 {
 	return call->ua;
+}
+
+struct sip_call *sip_call_invite_auth(struct sip_ua *ua, const char *from, const char *auth_user,
+				      const char *password, const char *target, const char *sdp,
+				      void *arg)
+{
+	if ((from && !uri_ok(from)) || !auth_user || !auth_user[0] || !password ||
+	    strpbrk(auth_user, ":\"\\\r\n") || strpbrk(password, "\r\n")) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return invite(ua, from ? from : ua->identity, NULL, auth_user, password, target, sdp, arg,
+		      NULL);
 }

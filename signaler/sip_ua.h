@@ -146,6 +146,10 @@ struct sip_reg *sip_ua_register(struct sip_ua *ua, const char *aor, const char *
  * when done (or with the UA). NULL-safe, clears *regp. */
 void sip_reg_destroy(struct sip_reg **regp);
 
+/* Frees the registration without un-REGISTER: another registration of the same AOR and
+ * Contact has taken its binding over. NULL-safe, clears *regp. */
+void sip_reg_drop(struct sip_reg **regp);
+
 /* True while the last REGISTER attempt succeeded. */
 bool sip_reg_registered(const struct sip_reg *reg);
 
@@ -205,5 +209,15 @@ void sip_call_set_arg(struct sip_call *call, void *arg);
 
 /* The UA a call belongs to. */
 struct sip_ua *sip_call_ua(const struct sip_call *call);
+
+/*
+ * Calls @target offering @sdp without a registration, From @from ("sip:user@host"; NULL:
+ * cfg->identity), answering 401/407 challenges with digest credentials @auth_user / @password
+ * (copied; the password is never logged). Returns the call, or NULL with errno (EINVAL for a bad
+ * URI, an empty user, or a user or password holding characters a challenge answer cannot carry).
+ */
+struct sip_call *sip_call_invite_auth(struct sip_ua *ua, const char *from, const char *auth_user,
+				      const char *password, const char *target, const char *sdp,
+				      void *arg);
 
 #endif

@@ -2,8 +2,10 @@
  * test_redis.c - the async Redis client and the state records against a real redis-server
  * (started here on free ports; the tests print SKIP when redis-server is not installed):
  * connect, leg round trip, whole-record writes, delete + index, workers (list, liveness,
- * expiry, pruning), format version and malformed records, in-flight bound, cancellation,
- * destroy from a callback, stall timeout, restart, AUTH, sentinel, configuration.
+ * expiry, pruning), format version and malformed records, calls and registrations (round trip,
+ * delete by the owning signaler only, indexes and their expiry, invalid and corrupted records),
+ * in-flight bound, cancellation, destroy from a callback, stall timeout, restart, AUTH, sentinel,
+ * configuration.
  */
 #include "evloop.h"
 #include "harness.h"
@@ -341,6 +343,128 @@ static void sample_leg(struct leg_record *rec, const char *id)
 	rec->updated_ms = 1700000000123ull;
 }
 
+/* Waits for the callback of an operation that returned @ret; its error, or @ret when refused. */
+static int wait_done(int ret, struct done *d)
+{
+	if (ret < 0)
+		return ret;
+	RUN_UNTIL(d->done, 3000);
+	if (d->err)
+		fprintf(stderr, "  (write: %s)\n", d->msg);
+	return d->done ? d->err : -ETIMEDOUT;
+}
+
+struct recres {
+	bool done;
+	int calls;
+	int err;
+	char msg[256];
+	struct call_record call;
+	struct reg_record reg;
+};
+
+static void rec_done(struct recres *x, int err, const char *errmsg)
+{
+	x->done = true;
+	x->calls++;
+	x->err = err;
+	snprintf(x->msg, sizeof(x->msg), "%s", errmsg ? errmsg : "");
+}
+
+static void call_cb(int err, const char *errmsg, const struct call_record *rec, void *arg)
+{
+	rec_done(arg, err, errmsg);
+	if (rec)
+		((struct recres *)arg)->call = *rec;
+}
+
+static void reg_cb(int err, const char *errmsg, const struct reg_record *rec, void *arg)
+{
+	rec_done(arg, err, errmsg);
+	if (rec)
+		((struct recres *)arg)->reg = *rec;
+}
+
+static int write_call(struct redis *r, const struct call_record *rec, unsigned ttl)
+{
+	struct done d = {0};
+
+	return wait_done(state_call_write(r, rec, ttl, done_cb, &d), &d);
+}
+
+static int write_reg(struct redis *r, const struct reg_record *rec, unsigned ttl)
+{
+	struct done d = {0};
+
+	return wait_done(state_reg_write(r, rec, ttl, done_cb, &d), &d);
+}
+
+/* @kind 'c': a call, 'r': a registration. */
+static struct recres read_rec(struct redis *r, char kind, const char *id)
+{
+	struct recres x = {0};
+	int ret =
+	    kind == 'c' ? state_call_read(r, id, call_cb, &x) : state_reg_read(r, id, reg_cb, &x);
+
+	if (ret < 0)
+		x.err = ret;
+	else
+		RUN_UNTIL(x.done, 3000);
+	return x;
+}
+
+static int delete_rec(struct redis *r, char kind, const char *id, const char *signaler)
+{
+	struct done d = {0};
+
+	return wait_done(kind == 'c' ? state_call_delete(r, id, signaler, done_cb, &d)
+				     : state_reg_delete(r, id, signaler, done_cb, &d),
+			 &d);
+}
+
+static const struct call_record call_sample = {
+    .sip_call_id = "f81d4fae-7dec-11d0-a765@192.0.2.4",
+    .signaler = "sig-1",
+    .app = "call",
+    .direction = "in",
+    .from_uri = "sip:+4930123456@example.com",
+    .to_uri = "sip:bob@192.0.2.4:5060;transport=tcp",
+    .rtmp_client = "c12 127.0.0.1:5555",
+    .leg_id = "sig-1-x7-3",
+    .worker = "w1",
+    .state = "ringing",
+    .codec = "PCMU",
+    .transcoding = true,
+    .srtp = true,
+    .created_ms = 1700000000000ull,
+    .answered_ms = 1700000001000ull,
+    .updated_ms = 1700000001234ull,
+};
+
+static const struct reg_record reg_sample = {
+    .signaler = "sig-1",
+    .contact = "<sip:alice@192.0.2.10:5060;transport=tcp>",
+    .registrar = "sip:registrar.example.com",
+    .rtmp_client = "c7 [::1]:40000",
+    .display = "Zo\xc3\xab Example",
+    .expires_s = 3600,
+    .registered_ms = 1700000000000ull,
+    .updated_ms = 1700000000500ull,
+};
+
+/* The samples with their key; memcpy keeps the zeroed padding, so whole records compare. */
+static void sample_call(struct call_record *c, const char *id)
+{
+	memcpy(c, &call_sample, sizeof(*c));
+	snprintf(c->call_id, sizeof(c->call_id), "%s", id);
+}
+
+static void sample_reg(struct reg_record *g, const char *aor)
+{
+	memcpy(g, &reg_sample, sizeof(*g));
+	snprintf(g->aor, sizeof(g->aor), "%s", aor);
+}
+
 /* Tests */
 
 static void test_connect(void)
@@ -479,11 +603,14 @@ static bool ids_has(const struct idsres *x, const char *id)
 	return false;
 }
 
-static struct idsres worker_legs(struct redis *r, const char *worker)
+/* An owner's index: @list is state_worker_legs, state_signaler_calls or state_signaler_regs. */
+static struct idsres index_of(struct redis *r,
+			      int (*list)(struct redis *, const char *, state_ids_cb, void *),
+			      const char *owner)
 {
 	struct idsres x = {0};
 
-	if (state_worker_legs(r, worker, ids_cb, &x) == 0)
+	if (list(r, owner, ids_cb, &x) == 0)
 		RUN_UNTIL(x.done, 3000);
 	return x;
 }
@@ -500,7 +627,7 @@ static void test_leg_delete(void)
 
 	sample_leg(&rec, "leg-3");
 	CHECK_EQ_INT(write_leg(r, &rec, 0), 0);
-	x = worker_legs(r, "w1");
+	x = index_of(r, state_worker_legs, "w1");
 	CHECK_EQ_INT(x.err, 0);
 	CHECK(ids_has(&x, "leg-3"));
 	/* A worker that no longer owns the leg (it was adopted by w1) leaves the record alone. */
@@ -517,7 +644,7 @@ static void test_leg_delete(void)
 	CHECK_EQ_INT(res.integer, 0);
 	res = cmd(r, "SISMEMBER rs:v1:worker:w1:legs leg-3");
 	CHECK_EQ_INT(res.integer, 0);
-	x = worker_legs(r, "w1");
+	x = index_of(r, state_worker_legs, "w1");
 	CHECK(!ids_has(&x, "leg-3"));
 	l = read_leg(r, "leg-3");
 	CHECK_EQ_INT(l.err, -ENOENT);
@@ -676,46 +803,380 @@ static void test_version_mismatch(void)
 	redis_destroy(&r);
 }
 
-static void expect_bad(struct redis *r, const char *mutation, const char *field, const char *what)
+/*
+ * Writes a sample record "bad-1" ('l'eg, 'c'all; 'r'egistration "bad@example.com"), applies
+ * @mutation and reads it back: the read must fail with -EBADMSG naming @field and saying @what.
+ */
+static void expect_bad(struct redis *r, char kind, const char *mutation, const char *field,
+		       const char *what)
 {
-	struct leg_record rec;
+	struct leg_record leg;
+	struct call_record call;
+	struct reg_record reg;
 	struct legres l;
+	struct recres x;
+	const char *msg;
+	int err;
 
-	sample_leg(&rec, "bad-1");
-	CHECK_EQ_INT(write_leg(r, &rec, 0), 0);
+	sample_leg(&leg, "bad-1");
+	sample_call(&call, "bad-1");
+	sample_reg(&reg, "bad@example.com");
+	err = kind == 'l'   ? write_leg(r, &leg, 0)
+	      : kind == 'c' ? write_call(r, &call, 0)
+			    : write_reg(r, &reg, 0);
+	CHECK_EQ_INT(err, 0);
 	cmd(r, mutation);
-	l = read_leg(r, "bad-1");
-	CHECK_EQ_INT(l.err, -EBADMSG);
-	CHECK(strstr(l.msg, field) != NULL);
-	CHECK(strstr(l.msg, what) != NULL);
-	if (!strstr(l.msg, field) || !strstr(l.msg, what))
-		fprintf(stderr, "  message was: %s\n", l.msg);
+	if (kind == 'l') {
+		l = read_leg(r, "bad-1");
+		err = l.err, msg = l.msg;
+	} else {
+		x = read_rec(r, kind, kind == 'c' ? "bad-1" : "bad@example.com");
+		err = x.err, msg = x.msg;
+	}
+	CHECK_EQ_INT(err, -EBADMSG);
+	CHECK(strstr(msg, field) != NULL);
+	CHECK(strstr(msg, what) != NULL);
+	if (!strstr(msg, field) || !strstr(msg, what))
+		fprintf(stderr, "  after %s: message was: %s\n", mutation, msg);
 }
 
+/* Malformed records of every type read back as errors naming the field, never as records. */
 static void test_malformed_fields(void)
+{
+	static const struct {
+		char kind;
+		const char *mutation, *field, *what;
+		size_t pad; /* 'A's appended to the mutation: an over-long value */
+	} cases[] = {
+	    {'l', "HSET rs:v1:leg:bad-1 remote_port 70000", "'remote_port'", "out of range", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 ssrc abc", "'ssrc'", "not a number", 0},
+	    {'l', "HDEL rs:v1:leg:bad-1 seq", "'seq'", "missing", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 ssrc 4294967296", "'ssrc'", "out of range", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 ssrc -1", "'ssrc'", "not a number", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 dtmf_pt -2", "'dtmf_pt'", "out of range", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 remote_ip 300.1.1.1", "'remote_ip'", "not an IP", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 hold 2", "'hold'", "out of range", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 worker w/1", "'worker'", "not allowed", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 call \"\"", "'call'", "empty", 0},
+	    {'l', "HSET rs:v1:leg:bad-1 sip_codec ", "'sip_codec'", "too long", 100},
+	    {'c', "HSET rs:v1:call:bad-1 state dancing", "'state'", "not one of", 0},
+	    {'c', "HSET rs:v1:call:bad-1 app rtmp", "'app'", "not one of", 0},
+	    {'c', "HSET rs:v1:call:bad-1 transcoding 2", "'transcoding'", "out of range", 0},
+	    {'c', "HSET rs:v1:call:bad-1 answered -1", "'answered'", "not a number", 0},
+	    {'c', "HSET rs:v1:call:bad-1 from \"\"", "'from'", "empty", 0},
+	    {'c', "HSET rs:v1:call:bad-1 leg a/b", "'leg'", "not allowed", 0},
+	    {'c', "HDEL rs:v1:call:bad-1 signaler", "'signaler'", "missing", 0},
+	    {'c', "HDEL rs:v1:call:bad-1 v", "'v'", "missing", 0},
+	    {'c', "HSET rs:v1:call:bad-1 rtmp_client ", "'rtmp_client'", "too long", 64},
+	    {'r', "HSET rs:v1:reg:bad@example.com expires 4294967296", "'expires'", "out of range",
+	     0},
+	    {'r', "HSET rs:v1:reg:bad@example.com contact a\x01", "'contact'", "not allowed", 0},
+	    {'r', "HDEL rs:v1:reg:bad@example.com registered", "'registered'", "missing", 0},
+	    {'r', "HSET rs:v1:reg:bad@example.com display ", "'display'", "too long", 200},
+	};
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	char line[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = (size_t)snprintf(line, sizeof(line), "%s", cases[i].mutation);
+
+		memset(line + n, 'A', cases[i].pad);
+		line[n + cases[i].pad] = '\0';
+		expect_bad(r, cases[i].kind, line, cases[i].field, cases[i].what);
+	}
+	redis_destroy(&r);
+}
+
+static void test_call_round_trip(void)
 {
 	struct counts c = {0};
 	struct redis *r = connect_main(&c, 1000, 0);
+	struct call_record rec, other;
+	struct idsres x;
+	struct recres got;
+	struct res res;
 
-	expect_bad(r, "HSET rs:v1:leg:bad-1 remote_port 70000", "'remote_port'", "out of range");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 ssrc abc", "'ssrc'", "not a number");
-	expect_bad(r, "HDEL rs:v1:leg:bad-1 seq", "'seq'", "missing");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 ssrc 4294967296", "'ssrc'", "out of range");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 ssrc -1", "'ssrc'", "not a number");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 dtmf_pt -2", "'dtmf_pt'", "out of range");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 remote_ip 300.1.1.1", "'remote_ip'", "not an IP");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 hold 2", "'hold'", "out of range");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 worker w/1", "'worker'", "not allowed");
-	expect_bad(r, "HSET rs:v1:leg:bad-1 call \"\"", "'call'", "empty");
-	{
-		/* An over-long value. */
-		char line[512] = "HSET rs:v1:leg:bad-1 sip_codec ";
-		size_t n = strlen(line);
+	cmd(r, "DEL rs:v1:signaler:sig-1:calls");
+	res = cmd(r, "HSET rs:v1:call:sig-1.n1.1 junk 1 v 1");
+	sample_call(&rec, "sig-1.n1.1");
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	got = read_rec(r, 'c', "sig-1.n1.1");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK_EQ_INT(got.calls, 1);
+	CHECK(memcmp(&got.call, &rec, sizeof(rec)) == 0);
+	CHECK_EQ_STR(got.call.rtmp_client, "c12 127.0.0.1:5555");
+	CHECK_EQ_STR(got.call.state, "ringing");
+	CHECK(got.call.transcoding && got.call.srtp);
+	CHECK_EQ_INT(got.call.answered_ms, 1700000001000ull);
+	/* Written whole (v + 16 fields, the stale one gone), with the default TTL, and indexed. */
+	res = cmd(r, "HGETALL rs:v1:call:sig-1.n1.1");
+	CHECK_EQ_INT(res.elements, 2 * 17);
+	res = cmd(r, "TTL rs:v1:call:sig-1.n1.1");
+	CHECK(res.integer > STATE_CALL_TTL_DEFAULT_S - 10 &&
+	      res.integer <= STATE_CALL_TTL_DEFAULT_S);
+	res = cmd(r, "TTL rs:v1:signaler:sig-1:calls");
+	CHECK(res.integer > STATE_CALL_TTL_DEFAULT_S - 10 &&
+	      res.integer <= STATE_CALL_TTL_DEFAULT_S);
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK_EQ_INT(x.err, 0);
+	CHECK(ids_has(&x, "sig-1.n1.1"));
 
-		memset(line + n, 'A', 100);
-		line[n + 100] = '\0';
-		expect_bad(r, line, "'sip_codec'", "too long");
+	/* Optional fields empty, not answered, updated stamped on write (built from zeros, so
+	 * that the whole struct compares). */
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.call_id, sizeof(rec.call_id), "sig-1.n1.1");
+	snprintf(rec.sip_call_id, sizeof(rec.sip_call_id), "x");
+	snprintf(rec.signaler, sizeof(rec.signaler), "sig-1");
+	snprintf(rec.app, sizeof(rec.app), "sip");
+	snprintf(rec.direction, sizeof(rec.direction), "out");
+	snprintf(rec.from_uri, sizeof(rec.from_uri), "sip:a@example.com");
+	snprintf(rec.to_uri, sizeof(rec.to_uri), "sip:b@example.com");
+	snprintf(rec.state, sizeof(rec.state), "setup");
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	got = read_rec(r, 'c', "sig-1.n1.1");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK(got.call.updated_ms >= state_now_ms() - 10000);
+	rec.updated_ms = got.call.updated_ms;
+	CHECK(memcmp(&got.call, &rec, sizeof(rec)) == 0);
+
+	/* A shorter-lived call does not shorten the index's expiry: it outlives every call. */
+	sample_call(&other, "sig-1.n1.2");
+	CHECK_EQ_INT(write_call(r, &other, 100), 0);
+	res = cmd(r, "TTL rs:v1:call:sig-1.n1.2");
+	CHECK(res.integer > 90 && res.integer <= 100);
+	res = cmd(r, "TTL rs:v1:signaler:sig-1:calls");
+	CHECK(res.integer > STATE_CALL_TTL_DEFAULT_S - 10);
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK_EQ_INT(x.n, 2);
+	CHECK(ids_has(&x, "sig-1.n1.1") && ids_has(&x, "sig-1.n1.2"));
+	/* A member that is not a call id is left out of the list, not passed on. */
+	cmd(r, "SADD rs:v1:signaler:sig-1:calls bad/id");
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK_EQ_INT(x.err, 0);
+	CHECK_EQ_INT(x.n, 2);
+	CHECK(!ids_has(&x, "bad/id"));
+	x = index_of(r, state_signaler_calls, "sig-none");
+	CHECK_EQ_INT(x.err, 0);
+	CHECK_EQ_INT(x.n, 0);
+	redis_destroy(&r);
+}
+
+/* Deletes of calls and registrations: only the owning signaler removes the record. */
+static void test_call_reg_delete(void)
+{
+	static const struct {
+		char kind;
+		const char *id, *key, *index, *other_index;
+		int (*list)(struct redis *, const char *, state_ids_cb, void *);
+	} cases[] = {
+	    {'c', "sig-1.n2.1", "rs:v1:call:sig-1.n2.1", "rs:v1:signaler:sig-1:calls",
+	     "rs:v1:signaler:sig-2:calls", state_signaler_calls},
+	    {'r', "alice@example.com", "rs:v1:reg:alice@example.com", "rs:v1:signaler:sig-1:regs",
+	     "rs:v1:signaler:sig-2:regs", state_signaler_regs},
+	};
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct call_record call;
+		struct reg_record reg;
+		struct recres got;
+		struct idsres x;
+		struct res res;
+		char line[160];
+
+		sample_call(&call, cases[i].id);
+		sample_reg(&reg, cases[i].id);
+		CHECK_EQ_INT(cases[i].kind == 'c' ? write_call(r, &call, 0) : write_reg(r, &reg, 0),
+			     0);
+		snprintf(line, sizeof(line), "SADD %s %s", cases[i].other_index, cases[i].id);
+		cmd(r, line);
+		x = index_of(r, cases[i].list, "sig-1");
+		CHECK(ids_has(&x, cases[i].id));
+		/* Another signaler's delete leaves the record and its owner's index alone. */
+		CHECK_EQ_INT(delete_rec(r, cases[i].kind, cases[i].id, "sig-2"), 0);
+		snprintf(line, sizeof(line), "EXISTS %s", cases[i].key);
+		res = cmd(r, line);
+		CHECK_EQ_INT(res.integer, 1);
+		x = index_of(r, cases[i].list, "sig-1");
+		CHECK(ids_has(&x, cases[i].id));
+		x = index_of(r, cases[i].list, "sig-2"); /* its own index entry goes */
+		CHECK(!ids_has(&x, cases[i].id));
+		got = read_rec(r, cases[i].kind, cases[i].id);
+		CHECK_EQ_INT(got.err, 0);
+		/* The owner's delete removes both. */
+		CHECK_EQ_INT(delete_rec(r, cases[i].kind, cases[i].id, "sig-1"), 0);
+		res = cmd(r, line);
+		CHECK_EQ_INT(res.integer, 0);
+		x = index_of(r, cases[i].list, "sig-1");
+		CHECK_EQ_INT(x.err, 0);
+		CHECK(!ids_has(&x, cases[i].id));
+		got = read_rec(r, cases[i].kind, cases[i].id);
+		CHECK_EQ_INT(got.err, -ENOENT);
+		CHECK_EQ_INT(got.calls, 1);
+		CHECK(strstr(got.msg, "not found") != NULL);
+		/* Deleting what is gone is not an error. */
+		CHECK_EQ_INT(delete_rec(r, cases[i].kind, cases[i].id, "sig-1"), 0);
 	}
+	redis_destroy(&r);
+}
+
+static void test_reg_round_trip(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct reg_record rec;
+	struct recres got;
+	struct idsres x;
+	struct res res;
+
+	cmd(r, "DEL rs:v1:signaler:sig-1:regs");
+	sample_reg(&rec, "+4930123456@sip.example.com");
+	CHECK_EQ_INT(write_reg(r, &rec, 0), 0);
+	got = read_rec(r, 'r', "+4930123456@sip.example.com");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK_EQ_INT(got.calls, 1);
+	CHECK(memcmp(&got.reg, &rec, sizeof(rec)) == 0);
+	CHECK_EQ_STR(got.reg.display, "Zo\xc3\xab Example");
+	CHECK_EQ_INT(got.reg.expires_s, 3600);
+	res = cmd(r, "HGETALL rs:v1:reg:+4930123456@sip.example.com");
+	CHECK_EQ_INT(res.elements, 2 * 9); /* v + 8 fields */
+	/* TTL 0: the granted expiry plus the margin, for the record and its index. */
+	res = cmd(r, "TTL rs:v1:reg:+4930123456@sip.example.com");
+	CHECK(res.integer > 3600 + STATE_REG_TTL_MARGIN_S - 10 &&
+	      res.integer <= 3600 + STATE_REG_TTL_MARGIN_S);
+	res = cmd(r, "TTL rs:v1:signaler:sig-1:regs");
+	CHECK(res.integer > 3600 && res.integer <= 3600 + STATE_REG_TTL_MARGIN_S);
+	x = index_of(r, state_signaler_regs, "sig-1");
+	CHECK_EQ_INT(x.err, 0);
+	CHECK(ids_has(&x, "+4930123456@sip.example.com"));
+
+	/* Empty optional fields; an explicit TTL; a huge expiry is capped. */
+	rec.contact[0] = rec.registrar[0] = rec.rtmp_client[0] = rec.display[0] = '\0';
+	rec.updated_ms = 0;
+	CHECK_EQ_INT(write_reg(r, &rec, 120), 0);
+	got = read_rec(r, 'r', "+4930123456@sip.example.com");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK_EQ_STR(got.reg.contact, "");
+	CHECK(got.reg.updated_ms >= state_now_ms() - 10000);
+	res = cmd(r, "TTL rs:v1:reg:+4930123456@sip.example.com");
+	CHECK(res.integer > 110 && res.integer <= 120);
+	rec.expires_s = UINT32_MAX;
+	CHECK_EQ_INT(write_reg(r, &rec, 0), 0);
+	res = cmd(r, "TTL rs:v1:reg:+4930123456@sip.example.com");
+	CHECK(res.integer > STATE_TTL_MAX_S - 10 && res.integer <= STATE_TTL_MAX_S);
+	redis_destroy(&r);
+}
+
+/* Records that would not read back are refused before anything is sent; no callback. */
+static void test_call_reg_invalid(void)
+{
+	static const char *const bad_aors[] = {
+	    "alice smith@example.com",
+	    "a/b@example.com",
+	    "a@b@example.com",
+	    "@example.com",
+	    "alice@",
+	    "",
+	    "alice",
+	    "al%40ice@example.com",
+	    "alice\t@example.com",
+	};
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct call_record call;
+	struct reg_record reg;
+	struct done d = {0};
+	char longaor[STATE_AOR_MAX + 2];
+
+#define BAD_CALL(stmt)                                                                             \
+	do {                                                                                       \
+		sample_call(&call, "sig-1.n3.1");                                                  \
+		stmt;                                                                              \
+		CHECK_EQ_INT(state_call_write(r, &call, 0, done_cb, &d), -EINVAL);                 \
+	} while (0)
+#define BAD_REG(stmt)                                                                              \
+	do {                                                                                       \
+		sample_reg(&reg, "carol@example.com");                                             \
+		stmt;                                                                              \
+		CHECK_EQ_INT(state_reg_write(r, &reg, 0, done_cb, &d), -EINVAL);                   \
+	} while (0)
+#define SET(field, text) snprintf(field, sizeof(field), "%s", text)
+
+	BAD_CALL(SET(call.state, "bogus"));
+	BAD_CALL(SET(call.state, ""));
+	BAD_CALL(SET(call.app, "rtmp"));
+	BAD_CALL(SET(call.direction, "both"));
+	BAD_CALL(SET(call.from_uri, ""));
+	BAD_CALL(SET(call.to_uri, "sip:bob smith@example.com"));
+	BAD_CALL(SET(call.sip_call_id, ""));
+	BAD_CALL(SET(call.codec, "PC MU"));
+	BAD_CALL(SET(call.rtmp_client, "c12\n"));
+	BAD_CALL(memset(call.rtmp_client, 'x', sizeof(call.rtmp_client))); /* 64: too long */
+	BAD_CALL(memset(call.from_uri, 'x', sizeof(call.from_uri)));	   /* unterminated */
+	BAD_CALL(SET(call.call_id, "bad:id"));
+	BAD_CALL(SET(call.call_id, ""));
+	BAD_CALL(SET(call.signaler, ""));
+	BAD_CALL(SET(call.signaler, "s/1"));
+	BAD_CALL(SET(call.leg_id, "a/b"));
+	BAD_CALL(SET(call.worker, "w:1"));
+	for (size_t i = 0; i < sizeof(bad_aors) / sizeof(bad_aors[0]); i++)
+		BAD_REG(SET(reg.aor, bad_aors[i]));
+	memset(longaor, 'a', sizeof(longaor) - 1);
+	longaor[sizeof(longaor) - 1] = '\0';
+	longaor[5] = '@';
+	CHECK(!state_aor_valid(longaor));
+	longaor[STATE_AOR_MAX] = '\0';
+	CHECK(state_aor_valid(longaor));
+	BAD_REG(memset(reg.aor, 'a', sizeof(reg.aor)); reg.aor[1] = '@'); /* unterminated */
+	BAD_REG(SET(reg.signaler, ""));
+	BAD_REG(SET(reg.contact, "sip:alice@192.0.2.10 x"));
+	BAD_REG(SET(reg.display, "Mallory\r\nX-Evil: 1"));
+	BAD_REG(memset(reg.display, 'x', sizeof(reg.display)));
+	CHECK_EQ_INT(state_call_write(r, NULL, 0, done_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_reg_write(r, NULL, 0, done_cb, &d), -EINVAL);
+#undef BAD_CALL
+#undef BAD_REG
+#undef SET
+
+	CHECK_EQ_INT(state_call_read(r, "sig-1.n3.1", NULL, NULL), -EINVAL);
+	CHECK_EQ_INT(state_call_read(r, "no such/id", call_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_reg_read(r, "alice", reg_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_call_delete(r, "sig-1.n3.1", "", done_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_reg_delete(r, "a b@example.com", "sig-1", done_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_signaler_calls(r, "sig:1", ids_cb, &d), -EINVAL);
+	CHECK_EQ_INT(state_signaler_regs(r, "sig-1", NULL, NULL), -EINVAL);
+	RUN_UNTIL(false, 50);
+	CHECK_EQ_INT(d.calls, 0);
+	redis_destroy(&r);
+}
+
+/* Records of another format version, or keys of another type: refused, not parsed. */
+static void test_call_reg_version(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct call_record call;
+	struct reg_record reg;
+	struct recres got;
+
+	sample_call(&call, "old-1");
+	sample_reg(&reg, "old@example.com");
+	CHECK_EQ_INT(write_call(r, &call, 0), 0);
+	CHECK_EQ_INT(write_reg(r, &reg, 0), 0);
+	cmd(r, "HSET rs:v1:call:old-1 v 2");
+	got = read_rec(r, 'c', "old-1");
+	CHECK_EQ_INT(got.err, -EPROTONOSUPPORT);
+	CHECK(strstr(got.msg, "call record format v2 unsupported") != NULL);
+	cmd(r, "HSET rs:v1:reg:old@example.com v x");
+	got = read_rec(r, 'r', "old@example.com");
+	CHECK_EQ_INT(got.err, -EPROTONOSUPPORT);
+	/* A key of another type: Redis's error, passed on. */
+	cmd(r, "SET rs:v1:call:str-1 x");
+	got = read_rec(r, 'c', "str-1");
+	CHECK_EQ_INT(got.err, -EREMOTEIO);
+	CHECK_EQ_INT(got.calls, 1);
 	redis_destroy(&r);
 }
 
@@ -764,6 +1225,8 @@ static void test_cancel(void)
 	struct redis *r = connect_main(&c, 1000, 0);
 	int n[3] = {0}, other[3] = {0};
 	struct legres l = {0};
+	struct recres x = {0};
+	struct done d = {0};
 
 	CHECK_EQ_INT(redis_command(r, count_cb, n, "PING"), 0);
 	CHECK_EQ_INT(redis_command(r, count_cb, other, "PING"), 0);
@@ -778,8 +1241,18 @@ static void test_cancel(void)
 	state_cancel(r, &l);
 	CHECK_EQ_INT(l.calls, 1);
 	CHECK_EQ_INT(l.err, -ECANCELED);
+	CHECK_EQ_INT(state_call_read(r, "sig-1.n1.1", call_cb, &x), 0);
+	CHECK_EQ_INT(state_reg_read(r, "alice@example.com", reg_cb, &x), 0);
+	CHECK_EQ_INT(state_call_delete(r, "sig-1.n1.1", "sig-9", done_cb, &d), 0);
+	state_cancel(r, &x);
+	CHECK_EQ_INT(x.calls, 2);
+	CHECK_EQ_INT(x.err, -ECANCELED);
+	CHECK_EQ_INT(d.calls, 0);
 	RUN_UNTIL(redis_inflight(r) == 0, 3000);
 	CHECK_EQ_INT(l.calls, 1);
+	CHECK_EQ_INT(x.calls, 2);
+	CHECK_EQ_INT(d.calls, 1);
+	CHECK_EQ_INT(d.err, 0);
 	redis_destroy(&r);
 }
 
@@ -1114,11 +1587,24 @@ static void test_config(void)
 	setenv("LEG_TTL", "5", 1);
 	CHECK_EQ_INT(state_config_from_env(&sc), -EINVAL);
 	unsetenv("LEG_TTL");
+	CHECK_EQ_INT(state_config_from_env(&sc), 0);
+	CHECK_EQ_INT(sc.call_ttl_s, STATE_CALL_TTL_DEFAULT_S);
+	setenv("CALL_TTL", "600", 1);
+	CHECK_EQ_INT(state_config_from_env(&sc), 0);
+	CHECK_EQ_INT(sc.call_ttl_s, 600);
+	setenv("CALL_TTL", "604801", 1);
+	CHECK_EQ_INT(state_config_from_env(&sc), -EINVAL);
+	unsetenv("CALL_TTL");
 
 	CHECK(state_id_valid("leg-1_a.b@c"));
 	CHECK(!state_id_valid(""));
 	CHECK(!state_id_valid("w:legs"));
 	CHECK(!state_id_valid("a b"));
+	CHECK(state_aor_valid("alice@example.com"));
+	CHECK(state_aor_valid("+4930123456@sip.example.com:5060"));
+	CHECK(!state_aor_valid("alice@example.com/x"));
+	CHECK(!state_aor_valid("alice"));
+	CHECK(!state_aor_valid(NULL));
 	CHECK(redis_new(NULL, "127.0.0.1", 6379, NULL, 0) == NULL);
 }
 
@@ -1126,7 +1612,7 @@ int main(void)
 {
 	static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT",	    "REDIS_PASSWORD",
 					   "REDIS_DB",	 "REDIS_SENTINELS", "REDIS_MASTER_NAME",
-					   "LEG_TTL"};
+					   "LEG_TTL",	 "CALL_TTL"};
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_redis", LOG_LVL_WARN);
@@ -1156,6 +1642,11 @@ int main(void)
 	TEST_RUN(test_workers);
 	TEST_RUN(test_version_mismatch);
 	TEST_RUN(test_malformed_fields);
+	TEST_RUN(test_call_round_trip);
+	TEST_RUN(test_call_reg_delete);
+	TEST_RUN(test_reg_round_trip);
+	TEST_RUN(test_call_reg_invalid);
+	TEST_RUN(test_call_reg_version);
 	TEST_RUN(test_inflight_bound);
 	TEST_RUN(test_cancel);
 	TEST_RUN(test_destroy_in_callback);

@@ -1,0 +1,1372 @@
+/*
+ * app_sip.c - the "sip" app: the call API of the Flash-era VoIP clients (docs/sip-app.md).
+ *
+ *   connect sip/<user@domain> (authName, authPass, displayName[, rate])
+ *        authPass "" --> _result at once (calls are made as the AOR, without a registration)
+ *        otherwise   --> REGISTER --2xx--> _result | failure --> _error Connect.Rejected
+ *   one call at a time per client:
+ *
+ *   invite(uri, codecs) --> leg on a worker --ready--> INVITE --18x--> ringing(reason)
+ *                                                        |--2xx--> accepted(audio, video) --> up
+ *                                                        \--failure--> rejected(reason)
+ *   SIP INVITE to the client's AOR --offer checked (488 before ringing)--> 180, invited(from, to)
+ *        accept(codecs) --> leg --ready--> 200 with the answer, accepted(audio, video) --> up
+ *        reject([reason]) --> 603 (or the status given);  caller's CANCEL --> cancelled(from, to)
+ *   up: bye() --> BYE;  peer BYE --> byed();  sendDTMF(d) --> RFC 4733 (INFO when not negotiated)
+ *       hold(bool) --> re-INVITE --> holded(bool);  transfer(uri) --> REFER --> transferred(status)
+ *       peer re-INVITE (hold, move) --> answered, holded(bool) when the hold state changed
+ *       RFC 4733 or INFO digits from the peer --> dtmf(digit)
+ *
+ * Media: the stream the client publishes (any name, "local" by convention) feeds the call's leg;
+ * the streams it plays (any name, "remote" by convention) receive the far end's audio.
+ */
+#include "app.h"
+
+#include "amf.h"
+#include "buf.h"
+#include "codec.h"
+#include "config.h"
+#include "dest.h"
+#include "evloop.h"
+#include "log.h"
+#include "media.h"
+#include "players.h"
+#include "sdp.h"
+#include "sip_ua.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AOR_MAX	     255
+#define AUTH_MAX     128
+#define DISPLAY_MAX  127
+#define REASON_MAX   127
+#define MAX_TOKENS   16
+#define CLIENT_BUCKETS 256
+
+enum pc_state {
+	PC_LEG,	      /* outgoing: the leg is being created */
+	PC_CALLING,   /* outgoing: INVITE sent */
+	PC_INVITED,   /* incoming: ringing, waiting for accept or reject */
+	PC_ACCEPTING, /* incoming: accepted, the leg is being created */
+	PC_UP,	      /* established */
+};
+
+struct sip_client;
+
+struct phone_call {
+	struct sip_client *cl;
+	enum pc_state state;
+	bool incoming;
+	struct sip_call *sip;
+	struct media_leg *leg;
+	struct codec_pref prefs;      /* what we offer, or answer with */
+	struct wire_codec rtmp_codec; /* what the client sends and receives */
+	uint8_t format;		      /* FLV SoundFormat of rtmp_codec */
+	bool want_srtp;
+	struct sdp_media_desc remote; /* incoming: the peer's offer */
+	struct sdp_media_desc local;  /* our last SDP (offer or answer), for re-offers */
+	struct sdp_choice choice;     /* what the last negotiation chose */
+	bool hold_local;	      /* we hold the peer */
+	bool hold_peer;		      /* the peer holds us */
+	bool hold_asked;	      /* our re-INVITE for hold(@hold_want) is out */
+	bool hold_want;
+	char from[AOR_MAX + 8], to[AOR_MAX + 8];
+};
+
+struct sip_client {
+	struct rtmp_conn *conn;
+	char aor[AOR_MAX + 1];
+	char display[DISPLAY_MAX + 1];
+	bool narrowband;
+	bool connect_pending;
+	struct sip_reg *reg;
+	struct rtmp_stream *pub;
+	struct player_list players;
+	struct phone_call *call;
+	struct sip_client *next;
+};
+
+static struct sip_client *clients[CLIENT_BUCKETS];
+static struct media *bridge;
+static struct sip_ua *ua;
+static const char *registrar, *call_domain;
+static unsigned reg_expires;
+static enum sdp_srtp_policy srtp_policy;
+static struct codec_pref default_prefs;
+
+static const struct sip_ua_callbacks call_cbs;
+static const struct media_leg_callbacks leg_cbs;
+
+/* --- helpers -------------------------------------------------------------------------------- */
+
+static const char *sid(const struct phone_call *pc)
+{
+	return pc->cl ? rtmp_conn_sid(pc->cl->conn) : NULL;
+}
+
+/* Sends NAME(0, null, args...) to the client: @fmt has one letter per argument, s for a string
+ * (NULL gives null), b for a bool (int). */
+static void invoke(struct sip_client *cl, const char *name, const char *fmt, ...)
+{
+	struct buf b = {0};
+	va_list ap;
+	int err;
+
+	if (!cl || rtmp_conn_closing(cl->conn))
+		return;
+	err = amf0_put_string(&b, name) < 0 || amf0_put_number(&b, 0) < 0 || amf0_put_null(&b) < 0;
+	va_start(ap, fmt);
+	for (const char *f = fmt; !err && *f; f++) {
+		if (*f == 's') {
+			const char *s = va_arg(ap, const char *);
+
+			err = (s ? amf0_put_string(&b, s) : amf0_put_null(&b)) < 0;
+		} else {
+			err = amf0_put_bool(&b, va_arg(ap, int) != 0) < 0;
+		}
+	}
+	va_end(ap);
+	if (err)
+		rtmp_conn_close(cl->conn, "out of memory");
+	else
+		rtmp_conn_send_command(cl->conn, 0, &b);
+	buf_free(&b);
+}
+
+static void reply_ok(struct sip_client *cl, double txid)
+{
+	if (txid != 0)
+		rtmp_conn_send_reply(cl->conn, true, txid, NULL, NULL);
+}
+
+static int reply_error(struct sip_client *cl, double txid, const char *why)
+{
+	log_info(rtmp_conn_sid(cl->conn), "sip: %s", why);
+	if (txid != 0)
+		rtmp_conn_send_error(cl->conn, txid, "NetConnection.Call.Failed", why);
+	return 0;
+}
+
+static struct sip_client **client_slot(const char *aor)
+{
+	uint32_t h = 2166136261u;
+	struct sip_client **pp;
+
+	for (const char *p = aor; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	pp = &clients[h % CLIENT_BUCKETS];
+	while (*pp && strcmp((*pp)->aor, aor) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void client_unlink(struct sip_client *cl)
+{
+	struct sip_client **pp = client_slot(cl->aor);
+
+	if (*pp == cl)
+		*pp = cl->next;
+	cl->next = NULL;
+}
+
+/* The client an INVITE is for: the To URI's user@host when a client has that AOR, else the one
+ * client whose user is the Request-URI's user (our Contact carries it). NULL: nobody. */
+static struct sip_client *client_for(const char *to, const char *ruri)
+{
+	char aor[AOR_MAX + 1], user[AOR_MAX + 1];
+	struct sip_client *found = NULL;
+	const char *p;
+	size_t n;
+
+	for (int pass = 0; pass < 2; pass++) {
+		p = pass == 0 ? to : ruri;
+		if (!p)
+			continue;
+		if (strncasecmp(p, "sip:", 4) == 0)
+			p += 4;
+		else if (strncasecmp(p, "sips:", 5) == 0)
+			p += 5;
+		n = strcspn(p, ";?>");
+		if (n > AOR_MAX)
+			continue;
+		memcpy(aor, p, n);
+		aor[n] = '\0';
+		if (pass == 0) {
+			struct sip_client *cl = *client_slot(aor);
+
+			if (cl && !cl->connect_pending)
+				return cl;
+			continue;
+		}
+		n = strcspn(aor, "@");
+		if (!aor[n])
+			return NULL;
+		memcpy(user, aor, n);
+		user[n] = '\0';
+		for (size_t b = 0; b < CLIENT_BUCKETS; b++)
+			for (struct sip_client *cl = clients[b]; cl; cl = cl->next)
+				if (!cl->connect_pending && strncmp(cl->aor, user, n) == 0 &&
+				    cl->aor[n] == '@') {
+					if (found)
+						return NULL; /* ambiguous */
+					found = cl;
+				}
+	}
+	return found;
+}
+
+/* The codec tokens of a command: string arguments from @first on. */
+static size_t tokens_of(const struct amf_value *args, size_t first, const char **tok, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = first; i < amf_count(args) && n < max; i++) {
+		size_t len;
+		const char *s = amf_get_string(amf_index(args, i), &len);
+
+		if (s && len > 0 && len < 32 && !memchr(s, '\0', len))
+			tok[n++] = s;
+	}
+	return n;
+}
+
+static bool has_token(const char *const *tok, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(tok[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What the client sends, from its tokens: Speex (Flash's codec) unless it names only G.711
+ * itself ("pcmu"/"pcma" without "ulaw"/"alaw"/"wideband"/"narrowband"), which it then sends as
+ * is. "ulaw"/"alaw" mean Speex from the client, G.711 toward SIP.
+ */
+static void rtmp_codec_of(const char *const *tok, size_t n, struct phone_call *pc)
+{
+	uint8_t byte = 0xB2;
+
+	if (!has_token(tok, n, "wideband") && !has_token(tok, n, "narrowband") &&
+	    !has_token(tok, n, "ulaw") && !has_token(tok, n, "alaw")) {
+		if (has_token(tok, n, "pcmu"))
+			byte = 0x82;
+		else if (has_token(tok, n, "pcma"))
+			byte = 0x72;
+	}
+	media_codec_from_rtmp(byte, &pc->rtmp_codec, NULL);
+	pc->format = byte >> 4;
+}
+
+/* The token accepted() reports for the chosen SIP codec. */
+static const char *token_of(const struct phone_call *pc)
+{
+	const struct codec *c = pc->choice.codec;
+
+	if (!c)
+		return NULL;
+	if (strcasecmp(c->name, "speex") == 0)
+		return c->clock_rate == 16000 ? "wideband" : "narrowband";
+	if (strcasecmp(c->name, "PCMU") == 0)
+		return pc->format == 8 ? "pcmu" : "ulaw";
+	if (strcasecmp(c->name, "PCMA") == 0)
+		return pc->format == 7 ? "pcma" : "alaw";
+	return c->name;
+}
+
+/* Preferences from the client's tokens; with none, the defaults (rate picks Speex's order). */
+static int prefs_of(const struct sip_client *cl, const char *const *tok, size_t n,
+		    struct codec_pref *out, char *why, size_t whylen)
+{
+	if (n == 0) {
+		*out = default_prefs;
+		if (cl->narrowband) {
+			/* speex/8000 first when the client asked for narrowband */
+			for (unsigned i = 1; i < out->n; i++)
+				if (strcasecmp(out->codecs[i]->name, "speex") == 0 &&
+				    out->codecs[i]->clock_rate == 8000) {
+					const struct codec *c = out->codecs[i];
+
+					memmove(&out->codecs[1], &out->codecs[0],
+						i * sizeof(out->codecs[0]));
+					out->codecs[0] = c;
+				}
+		}
+		return 0;
+	}
+	if (sdp_prefs_from_rtmp(tok, n, out, why, whylen) < 0)
+		return -EINVAL;
+	if (out->n == 0) {
+		snprintf(why, whylen, "no audio codec among the codecs given");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void prefs_to_wire(const struct codec_pref *p, struct wire_codec *out, size_t *n)
+{
+	*n = 0;
+	for (unsigned i = 0; i < p->n && *n < WIRE_MAX_CODECS; i++) {
+		struct wire_codec *w = &out[(*n)++];
+
+		memset(w, 0, sizeof(*w));
+		snprintf(w->name, sizeof(w->name), "%s", p->codecs[i]->name);
+		w->rate = p->codecs[i]->clock_rate;
+		w->channels = 1;
+		w->pt = (uint8_t)p->codecs[i]->default_pt;
+	}
+}
+
+/* An SDP as a NUL-terminated string in @b; 0 or -EINVAL/-ENOMEM. */
+static int build_sdp(struct buf *b, const struct sdp_media_desc *d)
+{
+	int r = sdp_build(b, d, "rtmp2sip", d->sess_id, d->sess_version);
+
+	return r < 0 ? r : buf_put_u8(b, 0);
+}
+
+/* "486 Busy Here" style text for the client. */
+static void status_text(char *out, size_t len, int status, const char *phrase)
+{
+	snprintf(out, len, "%d %s", status, phrase ? phrase : "");
+}
+
+/* --- the call ------------------------------------------------------------------------------- */
+
+/*
+ * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
+ * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
+ * @reason, or NULL when the client asked for it.
+ */
+static void call_end(struct phone_call *pc, const char *callback, const char *reason)
+{
+	struct sip_client *cl = pc->cl;
+
+	log_info(sid(pc), "sip: call %s %s %s ends: %s", pc->from, pc->incoming ? "<-" : "->",
+		 pc->to, reason ? reason : "");
+	if (pc->sip) {
+		sip_call_set_handler(pc->sip, NULL, NULL);
+		sip_call_hangup(pc->sip);
+		pc->sip = NULL;
+	}
+	media_leg_destroy(&pc->leg);
+	if (cl) {
+		cl->call = NULL;
+		if (callback && strcmp(callback, "byed") == 0)
+			invoke(cl, callback, "");
+		else if (callback && strcmp(callback, "cancelled") == 0)
+			invoke(cl, callback, "ss", pc->from, pc->to);
+		else if (callback)
+			invoke(cl, callback, "s", reason);
+	}
+	free(pc);
+}
+
+static struct phone_call *call_new(struct sip_client *cl, bool incoming)
+{
+	struct phone_call *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return NULL;
+	pc->cl = cl;
+	pc->incoming = incoming;
+	cl->call = pc;
+	return pc;
+}
+
+/* Points the leg at what the negotiation chose. */
+static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
+{
+	struct media_leg_update u = {0};
+
+	u.remote_ip = ch->remote_addr;
+	u.remote_port = ch->remote_port;
+	u.set_codec = true;
+	u.codec_pt = ch->pt;
+	if (ch->srtp) {
+		u.srtp_suite = sdp_srtp_suite_name(ch->suite);
+		u.srtp_remote_key = ch->remote_key;
+		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
+	}
+	u.set_hold = true;
+	u.hold = pc->hold_local || !(ch->dir == SDP_DIR_SENDRECV || ch->dir == SDP_DIR_SENDONLY);
+	media_leg_update(pc->leg, &u, NULL);
+}
+
+static void call_up(struct phone_call *pc)
+{
+	pc->state = PC_UP;
+	log_info(sid(pc), "sip: call %s %s %s up: %s/%u%s, RTP to %s:%u", pc->from,
+		 pc->incoming ? "<-" : "->", pc->to, pc->choice.codec->name,
+		 pc->choice.codec->clock_rate, pc->choice.srtp ? " SRTP" : "",
+		 pc->choice.remote_addr, pc->choice.remote_port);
+	invoke(pc->cl, "accepted", "ss", token_of(pc), NULL);
+}
+
+/* --- SIP events of a call -------------------------------------------------------------------- */
+
+static void on_progress(struct sip_call *sc, int status, const char *phrase, const char *sdp,
+			void *arg)
+{
+	struct phone_call *pc = arg;
+	char text[REASON_MAX + 1];
+
+	if (!pc || status == 100)
+		return;
+	status_text(text, sizeof(text), status, phrase);
+	invoke(pc->cl, "ringing", "s", text);
+}
+
+static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
+{
+	struct phone_call *pc = arg;
+	struct sdp_media_desc answer;
+	char why[200];
+
+	if (!pc || pc->incoming)
+		return; /* incoming: the ACK of our 200; accepted() went with the 200 */
+	if (!sdp || sdp_parse_desc(sdp, strlen(sdp), &answer, why, sizeof(why)) < 0 ||
+	    sdp_process_answer(&pc->local, &answer, &pc->choice, why, sizeof(why)) < 0) {
+		if (!sdp)
+			snprintf(why, sizeof(why), "the answer has no SDP");
+		call_end(pc, "rejected", why);
+		return;
+	}
+	leg_apply(pc, &pc->choice);
+	call_up(pc);
+}
+
+static void on_failed(struct sip_call *sc, int status, const char *phrase, void *arg)
+{
+	struct phone_call *pc = arg;
+	char text[REASON_MAX + 1];
+
+	if (!pc)
+		return;
+	pc->sip = NULL;
+	status_text(text, sizeof(text), status, phrase);
+	call_end(pc, "rejected", text);
+}
+
+static void on_cancelled(struct sip_call *sc, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (!pc)
+		return;
+	pc->sip = NULL;
+	call_end(pc, "cancelled", "cancelled by the caller");
+}
+
+static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (!pc)
+		return;
+	pc->sip = NULL;
+	call_end(pc, "byed", by_peer ? "BYE from the peer" : reason);
+}
+
+/* The peer's re-INVITE: answer it from the same leg, follow hold and media moves. */
+static void on_reinvite(struct sip_call *sc, const char *sdp, void *arg)
+{
+	struct phone_call *pc = arg;
+	const struct media_leg_info *in = pc ? media_leg_info(pc->leg) : NULL;
+	struct sdp_media_desc offer, answer;
+	struct sdp_local local = {0};
+	struct sdp_choice ch;
+	struct buf b = {0};
+	char why[200];
+	bool was_held;
+
+	if (!pc || pc->state != PC_UP || !in) {
+		sip_call_respond(sc, 491, NULL, NULL);
+		return;
+	}
+	local.addr = in->local_ip;
+	local.port = in->local_port;
+	local.dir = pc->hold_local ? SDP_DIR_SENDONLY : SDP_DIR_SENDRECV;
+	local.srtp = pc->choice.srtp ? SDP_SRTP_OPTIONAL : srtp_policy;
+	local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
+	if (!local.key && local.srtp != SDP_SRTP_OFF)
+		local.srtp = SDP_SRTP_OFF;
+	if (sdp_parse_desc(sdp, strlen(sdp), &offer, why, sizeof(why)) < 0 ||
+	    sdp_answer(&offer, &pc->prefs, &local, &answer, &ch, why, sizeof(why)) < 0) {
+		log_warn(sid(pc), "sip: re-INVITE refused: %s", why);
+		sip_call_respond(sc, 488, NULL, NULL);
+		return;
+	}
+	answer.sess_id = pc->local.sess_id;
+	answer.sess_version = pc->local.sess_version + 1;
+	if (build_sdp(&b, &answer) < 0) {
+		sip_call_respond(sc, 500, NULL, NULL);
+		buf_free(&b);
+		return;
+	}
+	sip_call_respond(sc, 200, NULL, (const char *)b.data);
+	buf_free(&b);
+	pc->local = answer;
+	pc->choice = ch;
+	was_held = pc->hold_peer;
+	pc->hold_peer = ch.hold;
+	leg_apply(pc, &ch);
+	if (was_held != pc->hold_peer)
+		invoke(pc->cl, "holded", "b", (int)pc->hold_peer);
+}
+
+static void on_reinvite_result(struct sip_call *sc, int status, const char *phrase,
+			       const char *sdp, void *arg)
+{
+	struct phone_call *pc = arg;
+	struct sdp_media_desc answer;
+	struct sdp_choice ch;
+	char why[200];
+
+	if (!pc || !pc->hold_asked)
+		return;
+	pc->hold_asked = false;
+	if (status >= 200 && status < 300 && sdp &&
+	    sdp_parse_desc(sdp, strlen(sdp), &answer, why, sizeof(why)) == 0 &&
+	    sdp_process_answer(&pc->local, &answer, &ch, why, sizeof(why)) == 0) {
+		pc->hold_local = pc->hold_want;
+		pc->choice = ch;
+		leg_apply(pc, &ch);
+	} else {
+		log_warn(sid(pc), "sip: hold(%s) refused: %d %s", pc->hold_want ? "true" : "false",
+			 status, phrase ? phrase : "");
+	}
+	invoke(pc->cl, "holded", "b", (int)pc->hold_local);
+}
+
+static void on_transfer_status(struct sip_call *sc, int status, const char *phrase, void *arg)
+{
+	struct phone_call *pc = arg;
+	char text[REASON_MAX + 1];
+
+	if (!pc)
+		return;
+	status_text(text, sizeof(text), status, phrase);
+	invoke(pc->cl, "transferred", "s", text);
+}
+
+static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, void *arg)
+{
+	struct phone_call *pc = arg;
+	char d[2] = {digit, '\0'};
+
+	if (pc)
+		invoke(pc->cl, "dtmf", "s", d);
+}
+
+static const struct sip_ua_callbacks call_cbs = {
+	.progress = on_progress,
+	.answered = on_answered,
+	.failed = on_failed,
+	.cancelled = on_cancelled,
+	.ended = on_ended,
+	.reinvite = on_reinvite,
+	.reinvite_result = on_reinvite_result,
+	.transfer_status = on_transfer_status,
+	.dtmf = on_sip_dtmf,
+};
+
+/* --- the leg --------------------------------------------------------------------------------- */
+
+/* Outgoing: the offer from the leg, then the INVITE. */
+static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
+{
+	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
+	struct buf b = {0};
+	char why[200];
+
+	if (pc->want_srtp) {
+		if (in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
+			call_end(pc, "rejected", "the media worker made no SRTP key");
+			return;
+		}
+		local.srtp = SDP_SRTP_REQUIRED;
+		local.key = in->srtp_local_key;
+	}
+	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
+	    build_sdp(&b, &pc->local) < 0) {
+		buf_free(&b);
+		call_end(pc, "rejected", why);
+		return;
+	}
+	pc->state = PC_CALLING;
+	pc->sip = sip_call_invite(ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
+	buf_free(&b);
+	if (!pc->sip) {
+		call_end(pc, "rejected", "cannot send the INVITE");
+		return;
+	}
+	sip_call_set_handler(pc->sip, &call_cbs, pc);
+	log_info(sid(pc), "sip: INVITE %s (call id %s), media %s:%u on %s", pc->to,
+		 sip_call_callid(pc->sip), in->local_ip, in->local_port, in->worker_id);
+}
+
+/* Incoming: the answer from the leg, then the 200. */
+static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
+{
+	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
+	struct sdp_choice ch;
+	struct buf b = {0};
+	char why[200];
+
+	if (pc->remote.srtp) {
+		local.srtp = SDP_SRTP_REQUIRED;
+		local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
+	}
+	if ((pc->remote.srtp && !local.key) ||
+	    sdp_answer(&pc->remote, &pc->prefs, &local, &pc->local, &ch, why, sizeof(why)) < 0 ||
+	    (pc->local.sess_id = (uint64_t)time(NULL), pc->local.sess_version = 1,
+	     build_sdp(&b, &pc->local) < 0)) {
+		if (pc->remote.srtp && !local.key)
+			snprintf(why, sizeof(why), "the media worker made no SRTP key");
+		buf_free(&b);
+		sip_call_respond(pc->sip, 500, NULL, NULL);
+		call_end(pc, "rejected", why);
+		return;
+	}
+	if (sip_call_respond(pc->sip, 200, NULL, (const char *)b.data) < 0) {
+		buf_free(&b);
+		call_end(pc, "rejected", "cannot answer the INVITE");
+		return;
+	}
+	buf_free(&b);
+	pc->choice = ch;
+	pc->hold_peer = ch.hold;
+	call_up(pc);
+}
+
+static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (pc->state == PC_LEG)
+		send_invite(pc, in);
+	else if (pc->state == PC_ACCEPTING)
+		send_answer(pc, in);
+}
+
+static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	call_end(pc, pc->state == PC_UP ? "byed" : "rejected", reason);
+}
+
+static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
+{
+	struct phone_call *pc = arg;
+	struct buf b = {0};
+
+	/* The worker died and another took the leg: tell the peer where the media is now. */
+	if (pc->state != PC_UP || !pc->sip)
+		return;
+	snprintf(pc->local.addr, sizeof(pc->local.addr), "%s", ip);
+	pc->local.port = port;
+	if (sdp_build_reoffer(&b, &pc->local, pc->hold_local, "rtmp2sip") == 0 &&
+	    buf_put_u8(&b, 0) == 0)
+		sip_call_reinvite(pc->sip, (const char *)b.data);
+	buf_free(&b);
+}
+
+static void leg_dtmf(struct media_leg *leg, char digit, unsigned duration_ms, void *arg)
+{
+	on_sip_dtmf(NULL, digit, duration_ms, arg);
+}
+
+static void leg_timeout(struct media_leg *leg, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (pc->state == PC_UP && !pc->hold_local && !pc->hold_peer)
+		call_end(pc, "byed", "no RTP from the peer");
+}
+
+static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
+		      void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (pc->cl)
+		players_send(&pc->cl->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
+}
+
+static const struct media_leg_callbacks leg_cbs = {
+	.ready = leg_ready,
+	.failed = leg_failed,
+	.moved = leg_moved,
+	.dtmf = leg_dtmf,
+	.rtp_timeout = leg_timeout,
+	.audio_out = leg_audio,
+};
+
+/* Creates the call's leg: @sip_codecs are what the worker may use toward SIP. */
+static int leg_start(struct phone_call *pc, const struct wire_codec *sip_codecs, size_t n,
+		     const struct sdp_choice *remote)
+{
+	struct media_leg_params lp = {0};
+	char id[256];
+
+	snprintf(id, sizeof(id), "sip/%.180s/%.60s", pc->cl->aor, rtmp_conn_sid(pc->cl->conn));
+	for (char *p = id; *p; p++)
+		if (*p == ' ')
+			*p = '-';
+	lp.call_id = id;
+	lp.rtmp_codec = pc->rtmp_codec;
+	lp.sip_codecs = sip_codecs;
+	lp.n_sip_codecs = n;
+	lp.want_srtp = pc->want_srtp;
+	if (remote) {
+		lp.remote_ip = remote->remote_addr;
+		lp.remote_port = remote->remote_port;
+		if (remote->srtp) {
+			lp.srtp_suite = sdp_srtp_suite_name(remote->suite);
+			lp.srtp_remote_key = remote->remote_key;
+			lp.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
+		}
+		if (remote->te_pt >= 0)
+			lp.dtmf_pt = (uint8_t)remote->te_pt;
+	}
+	pc->leg = media_leg_new(bridge, &lp, &leg_cbs, pc);
+	return pc->leg ? 0 : -errno;
+}
+
+/* --- incoming INVITEs ------------------------------------------------------------------------ */
+
+/* Whether the offer can be answered at all (codec, SRTP); fills @ch. */
+static int offer_check(const struct sdp_media_desc *offer, const struct codec_pref *prefs,
+		       struct sdp_choice *ch, char *why, size_t whylen)
+{
+	static const uint8_t probe_key[SDP_SRTP_KEY_LEN] = {1};
+	struct sdp_local local = {.addr = "127.0.0.1", .port = 9, .srtp = srtp_policy};
+	struct sdp_media_desc answer;
+
+	if (srtp_policy != SDP_SRTP_OFF)
+		local.key = probe_key;
+	return sdp_answer(offer, prefs, &local, &answer, ch, why, whylen);
+}
+
+static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_call_info *info,
+			void *arg)
+{
+	struct sip_client *cl = bridge ? client_for(info->to, info->request_uri) : NULL;
+	struct phone_call *pc;
+	struct sdp_choice ch;
+	char why[200];
+
+	if (!cl) {
+		log_info(info->call_id, "sip: INVITE for %s: no such RTMP client", info->request_uri);
+		sip_call_respond(sc, 404, NULL, NULL);
+		return;
+	}
+	if (cl->call) {
+		log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s: busy", info->from);
+		sip_call_respond(sc, 486, NULL, NULL);
+		return;
+	}
+	pc = call_new(cl, true);
+	if (!pc) {
+		sip_call_respond(sc, 500, NULL, NULL);
+		return;
+	}
+	snprintf(pc->from, sizeof(pc->from), "%s", info->from);
+	snprintf(pc->to, sizeof(pc->to), "%s", info->to);
+	pc->sip = sc;
+	sip_call_set_handler(sc, &call_cbs, pc);
+	if (info->sdp) {
+		/* Refuse what cannot be answered now, before it rings (the gateway transcodes
+		 * between the client's Speex and any codec of its table). */
+		if (sdp_parse_desc(info->sdp, strlen(info->sdp), &pc->remote, why, sizeof(why)) < 0 ||
+		    offer_check(&pc->remote, &default_prefs, &ch, why, sizeof(why)) < 0) {
+			log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s refused: %s",
+				 info->from, why);
+			sip_call_respond(sc, 488, NULL, NULL);
+			pc->sip = NULL;
+			sip_call_set_handler(sc, NULL, NULL);
+			cl->call = NULL;
+			free(pc);
+			return;
+		}
+	} else {
+		pc->remote.port = 0; /* offer-less INVITE: we offer in the 200 */
+	}
+	pc->state = PC_INVITED;
+	sip_call_respond(sc, 180, NULL, NULL);
+	log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s to %s (call id %s): ringing",
+		 info->from, info->to, info->call_id);
+	invoke(cl, "invited", "ss", pc->from, pc->to);
+}
+
+/* --- commands -------------------------------------------------------------------------------- */
+
+static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	const char *tok[MAX_TOKENS];
+	const char *target;
+	struct wire_codec wc[WIRE_MAX_CODECS];
+	struct phone_call *pc;
+	size_t len, n, nw;
+	char why[200], name[DEST_URI_MAX + 1];
+
+	target = amf_get_string(amf_index(args, 3), &len);
+	if (!target || len == 0 || len > DEST_URI_MAX || memchr(target, '\0', len))
+		return reply_error(cl, txid, "invite needs a destination URI (a string)");
+	if (cl->call)
+		return reply_error(cl, txid, "a call is already in progress");
+	memcpy(name, target, len);
+	name[len] = '\0';
+	pc = call_new(cl, false);
+	if (!pc)
+		return reply_error(cl, txid, "out of memory");
+	snprintf(pc->from, sizeof(pc->from), "sip:%s", cl->aor);
+	n = tokens_of(args, 4, tok, MAX_TOKENS);
+	if (dest_uri(name, call_domain, pc->to, sizeof(pc->to), why, sizeof(why)) < 0 ||
+	    prefs_of(cl, tok, n, &pc->prefs, why, sizeof(why)) < 0) {
+		cl->call = NULL;
+		free(pc);
+		return reply_error(cl, txid, why);
+	}
+	if (n > 0 && !has_token(tok, n, "dtmf"))
+		pc->prefs.dtmf = false;
+	rtmp_codec_of(tok, n, pc);
+	pc->want_srtp = srtp_policy == SDP_SRTP_REQUIRED || strncmp(pc->to, "sips:", 5) == 0;
+	prefs_to_wire(&pc->prefs, wc, &nw);
+	pc->state = PC_LEG;
+	if (leg_start(pc, wc, nw, NULL) < 0) {
+		cl->call = NULL;
+		free(pc);
+		return reply_error(cl, txid, "cannot create a media leg");
+	}
+	log_info(rtmp_conn_sid(cl->conn), "sip: invite %s", pc->to);
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	struct phone_call *pc = cl->call;
+	const char *tok[MAX_TOKENS];
+	struct wire_codec wc;
+	struct sdp_choice ch;
+	size_t n = tokens_of(args, 3, tok, MAX_TOKENS);
+	char why[200];
+
+	if (!pc || pc->state != PC_INVITED)
+		return reply_error(cl, txid, "no incoming call to accept");
+	if (prefs_of(cl, tok, n, &pc->prefs, why, sizeof(why)) < 0)
+		return reply_error(cl, txid, why);
+	rtmp_codec_of(tok, n, pc);
+	/* The client's codecs first; the gateway's others after them (it transcodes), so an
+	 * offer that rang is always answerable. */
+	for (unsigned i = 0; i < default_prefs.n && pc->prefs.n < SDP_MAX_CODECS; i++) {
+		bool dup = false;
+
+		for (unsigned j = 0; j < pc->prefs.n; j++)
+			dup = dup || pc->prefs.codecs[j] == default_prefs.codecs[i];
+		if (!dup)
+			pc->prefs.codecs[pc->prefs.n++] = default_prefs.codecs[i];
+	}
+	pc->prefs.dtmf = true;
+	if (pc->remote.port == 0) {
+		snprintf(why, sizeof(why), "offer-less INVITEs are not supported");
+		sip_call_respond(pc->sip, 488, NULL, NULL);
+		pc->sip = NULL;
+		call_end(pc, NULL, why);
+		return reply_error(cl, txid, why);
+	}
+	if (offer_check(&pc->remote, &pc->prefs, &ch, why, sizeof(why)) < 0) {
+		sip_call_respond(pc->sip, 488, NULL, NULL);
+		pc->sip = NULL;
+		call_end(pc, NULL, why);
+		return reply_error(cl, txid, why);
+	}
+	pc->want_srtp = ch.srtp;
+	sdp_choice_wire_codec(&ch, &wc);
+	pc->state = PC_ACCEPTING;
+	if (leg_start(pc, &wc, 1, &ch) < 0) {
+		sip_call_respond(pc->sip, 500, NULL, NULL);
+		pc->sip = NULL;
+		call_end(pc, NULL, "cannot create a media leg");
+		return reply_error(cl, txid, "cannot create a media leg");
+	}
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_reject(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	struct phone_call *pc = cl->call;
+	const char *reason;
+	char phrase[REASON_MAX + 1] = "";
+	int status = 603;
+	size_t len = 0;
+
+	if (!pc || pc->state != PC_INVITED)
+		return reply_error(cl, txid, "no incoming call to reject");
+	reason = amf_get_string(amf_index(args, 3), &len);
+	if (reason && len > 0) {
+		/* "486 Busy Here" or "486" picks the status; other text is the phrase */
+		size_t i = 0;
+
+		if (len >= 3 && isdigit((unsigned char)reason[0]) && reason[0] >= '4' &&
+		    reason[0] <= '6' && isdigit((unsigned char)reason[1]) &&
+		    isdigit((unsigned char)reason[2]) && (len == 3 || reason[3] == ' ')) {
+			status = (reason[0] - '0') * 100 + (reason[1] - '0') * 10 + reason[2] - '0';
+			i = len > 3 ? 4 : 3;
+		}
+		for (size_t o = 0; i < len && o + 1 < sizeof(phrase); i++)
+			if ((unsigned char)reason[i] >= 0x20 && reason[i] != 0x7f)
+				phrase[o++] = reason[i];
+	}
+	sip_call_respond(pc->sip, status, phrase[0] ? phrase : NULL, NULL);
+	pc->sip = NULL;
+	call_end(pc, NULL, "rejected by the client");
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_bye(struct sip_client *cl, double txid)
+{
+	struct phone_call *pc = cl->call;
+
+	if (!pc)
+		return reply_error(cl, txid, "no call to end");
+	if (pc->state == PC_INVITED && pc->sip) {
+		sip_call_respond(pc->sip, 603, NULL, NULL);
+		pc->sip = NULL;
+	}
+	call_end(pc, NULL, "ended by the client");
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_dtmf(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	struct phone_call *pc = cl->call;
+	size_t len;
+	const char *d = amf_get_string(amf_index(args, 3), &len);
+	int r;
+
+	if (!d || len == 0 || len > 32)
+		return reply_error(cl, txid, "sendDTMF needs a digit (a string)");
+	if (!pc || pc->state != PC_UP)
+		return reply_error(cl, txid, "no call in progress");
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("0123456789*#ABCDabcd", d[i]) || d[i] == '\0')
+			return reply_error(cl, txid, "sendDTMF: digits are 0-9, *, #, A-D");
+	/* RFC 4733 when the peer took telephone-event, else SIP INFO. Several digits go one
+	 * after the other only by INFO; RFC 4733 takes the first (the API sends one per call). */
+	if (pc->choice.te_pt >= 0)
+		r = media_leg_send_dtmf(pc->leg, (char)toupper((unsigned char)d[0]), 0, NULL);
+	else
+		r = sip_call_info_dtmf(pc->sip, (char)toupper((unsigned char)d[0]), 0);
+	if (r < 0)
+		return reply_error(cl, txid, "cannot send the digit now");
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_hold(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	struct phone_call *pc = cl->call;
+	struct sdp_media_desc d;
+	struct buf b = {0};
+	bool hold;
+
+	if (!amf_get_bool(amf_index(args, 3), &hold))
+		return reply_error(cl, txid, "hold needs a boolean");
+	if (!pc || pc->state != PC_UP || !pc->sip)
+		return reply_error(cl, txid, "no call in progress");
+	if (pc->hold_asked)
+		return reply_error(cl, txid, "a hold change is already in progress");
+	d = pc->local;
+	if (sdp_build_reoffer(&b, &d, hold, "rtmp2sip") < 0 || buf_put_u8(&b, 0) < 0 ||
+	    sip_call_reinvite(pc->sip, (const char *)b.data) < 0) {
+		buf_free(&b);
+		return reply_error(cl, txid, "cannot send the re-INVITE now");
+	}
+	buf_free(&b);
+	pc->local = d;
+	pc->hold_asked = true;
+	pc->hold_want = hold;
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int cmd_transfer(struct sip_client *cl, double txid, const struct amf_value *args)
+{
+	struct phone_call *pc = cl->call;
+	char name[DEST_URI_MAX + 1], uri[DEST_URI_MAX + 1], why[200];
+	const char *target;
+	size_t len;
+
+	target = amf_get_string(amf_index(args, 3), &len);
+	if (!target || len == 0 || len > DEST_URI_MAX || memchr(target, '\0', len))
+		return reply_error(cl, txid, "transfer needs a destination URI (a string)");
+	if (!pc || pc->state != PC_UP || !pc->sip)
+		return reply_error(cl, txid, "no call in progress");
+	memcpy(name, target, len);
+	name[len] = '\0';
+	if (dest_uri(name, call_domain, uri, sizeof(uri), why, sizeof(why)) < 0)
+		return reply_error(cl, txid, why);
+	if (sip_call_refer(pc->sip, uri) < 0)
+		return reply_error(cl, txid, "cannot send the REFER now");
+	reply_ok(cl, txid);
+	return 0;
+}
+
+static int sip_command(struct rtmp_conn *c, uint32_t stream_id, const char *name, double txid,
+		       const struct amf_value *args)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+
+	if (!cl)
+		return -ENOENT;
+	if (strcmp(name, "invite") == 0)
+		return cmd_invite(cl, txid, args);
+	if (strcmp(name, "accept") == 0)
+		return cmd_accept(cl, txid, args);
+	if (strcmp(name, "reject") == 0)
+		return cmd_reject(cl, txid, args);
+	if (strcmp(name, "bye") == 0)
+		return cmd_bye(cl, txid);
+	if (strcmp(name, "sendDTMF") == 0)
+		return cmd_dtmf(cl, txid, args);
+	if (strcmp(name, "hold") == 0)
+		return cmd_hold(cl, txid, args);
+	if (strcmp(name, "transfer") == 0)
+		return cmd_transfer(cl, txid, args);
+	return -ENOENT;
+}
+
+/* --- registration ---------------------------------------------------------------------------- */
+
+/* Frees @cl, ending its call. Its registration is un-REGISTERed, unless another client of the
+ * same AOR holds the binding now (same Contact): then it is only dropped. */
+static void client_free(struct sip_client *cl)
+{
+	struct sip_client *holder = *client_slot(cl->aor);
+
+	if (cl->call) {
+		cl->call->cl = NULL;
+		call_end(cl->call, NULL, "the RTMP client left");
+		cl->call = NULL;
+	}
+	if (holder && holder != cl && holder->reg)
+		sip_reg_drop(&cl->reg);
+	else
+		sip_reg_destroy(&cl->reg);
+	client_unlink(cl);
+	free(cl);
+}
+
+/* Makes @cl the client of its AOR, closing the connection it replaces (whose call ends). */
+static void client_install(struct sip_client *cl)
+{
+	struct sip_client **pp = client_slot(cl->aor);
+
+	if (*pp) {
+		struct sip_client *old = *pp;
+
+		log_info(rtmp_conn_sid(cl->conn), "sip: %s replaces %s", cl->aor,
+			 rtmp_conn_sid(old->conn));
+		client_unlink(old);
+		if (old->call) {
+			old->call->cl = NULL;
+			call_end(old->call, NULL, "replaced by a new connection");
+			old->call = NULL;
+		}
+		if (cl->reg)
+			sip_reg_drop(&old->reg); /* our REGISTER refreshed the same binding */
+		rtmp_conn_close(old->conn, "replaced by a new connection for %s", cl->aor);
+		pp = client_slot(cl->aor);
+	}
+	cl->next = *pp;
+	*pp = cl;
+}
+
+static void on_reg_result(struct sip_reg *reg, int status, const char *phrase, int expires,
+			  void *arg)
+{
+	struct sip_client *cl = arg;
+	char text[REASON_MAX + 1];
+
+	if (!cl)
+		return;
+	status_text(text, sizeof(text), status, phrase);
+	if (cl->connect_pending) {
+		cl->connect_pending = false;
+		if (status >= 200 && status < 300) {
+			log_info(rtmp_conn_sid(cl->conn), "sip: %s registered for %d s", cl->aor,
+				 expires);
+			client_install(cl);
+			rtmp_conn_accept(cl->conn);
+			return;
+		}
+		/* The core forgets the app on reject: free the client first. */
+		{
+			struct rtmp_conn *conn = cl->conn;
+
+			rtmp_conn_set_app_data(conn, NULL);
+			client_free(cl);
+			rtmp_conn_reject(conn, text);
+		}
+		return;
+	}
+	if (status < 200 || status >= 300)
+		log_warn(rtmp_conn_sid(cl->conn), "sip: registration refresh of %s failed: %s",
+			 cl->aor, text);
+}
+
+/* The AOR of "sip/<aor>", checked and normalised (domain in lower case). */
+static int aor_of(const char *app_name, char *aor, size_t len, char *why, size_t whylen)
+{
+	static const char user_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789-_.!~*'()&=+$,;?/";
+	static const char host_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789-.:[]";
+	const char *p = strchr(app_name, '/');
+	const char *at;
+
+	if (!p || !p[1]) {
+		snprintf(why, whylen, "connect to sip/<user@domain>");
+		return -EINVAL;
+	}
+	p++;
+	if (strncasecmp(p, "sip:", 4) == 0)
+		p += 4;
+	at = strchr(p, '@');
+	if (!at || at == p || !at[1] || strlen(p) >= len || strchr(at + 1, '@') ||
+	    strspn(p, user_chars) != (size_t)(at - p) ||
+	    strspn(at + 1, host_chars) != strlen(at + 1)) {
+		snprintf(why, whylen, "'%.64s' is not a SIP address of record (user@domain)", p);
+		return -EINVAL;
+	}
+	snprintf(aor, len, "%s", p);
+	for (char *h = aor + (at - p) + 1; *h; h++)
+		*h = (char)tolower((unsigned char)*h);
+	return 0;
+}
+
+/* A connect argument: a string without control characters of at most @max bytes, or none. */
+static int conn_arg(const struct amf_value *args, size_t i, char *out, size_t max,
+		    const char *what, char *why, size_t whylen)
+{
+	const struct amf_value *v = amf_index(args, i);
+	const char *s;
+	size_t len;
+
+	out[0] = '\0';
+	if (!v || amf_type_of(v) == AMF_NULL || amf_type_of(v) == AMF_UNDEFINED)
+		return 0;
+	s = amf_get_string(v, &len);
+	if (!s || len >= max) {
+		snprintf(why, whylen, "%s must be a string of at most %zu bytes", what, max - 1);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < len; k++)
+		if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
+			snprintf(why, whylen, "%s has control characters", what);
+			return -EINVAL;
+		}
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int sip_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
+		       const struct amf_value *args, char *why, size_t whylen)
+{
+	char aor[AOR_MAX + 1], auth[AUTH_MAX + 1], pass[AUTH_MAX + 1], rate[16];
+	struct sip_client *cl;
+
+	if (!bridge || !ua) {
+		snprintf(why, whylen, "sip: no SIP or media in this signaler");
+		return -EINVAL;
+	}
+	if (aor_of(rtmp_conn_app_name(c), aor, sizeof(aor), why, whylen) < 0)
+		return -EINVAL;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	if (conn_arg(args, 3, auth, sizeof(auth), "authName", why, whylen) < 0 ||
+	    conn_arg(args, 4, pass, sizeof(pass), "authPass", why, whylen) < 0 ||
+	    conn_arg(args, 5, cl->display, sizeof(cl->display), "displayName", why, whylen) < 0 ||
+	    conn_arg(args, 6, rate, sizeof(rate), "rate", why, whylen) < 0) {
+		free(cl);
+		return -EINVAL;
+	}
+	if (rate[0] && strcmp(rate, "wideband") != 0 && strcmp(rate, "narrowband") != 0) {
+		snprintf(why, whylen, "rate must be \"wideband\" or \"narrowband\"");
+		free(cl);
+		return -EINVAL;
+	}
+	cl->narrowband = strcmp(rate, "narrowband") == 0;
+	cl->conn = c;
+	snprintf(cl->aor, sizeof(cl->aor), "%s", aor);
+	if (!pass[0]) {
+		/* No REGISTER: such a client may not take the place of a registered one. */
+		struct sip_client *old = *client_slot(aor);
+
+		if (old && old->reg) {
+			snprintf(why, whylen, "%s is in use by a registered client", aor);
+			free(cl);
+			return -EBUSY;
+		}
+		client_install(cl);
+		rtmp_conn_set_app_data(c, cl);
+		return 0;
+	}
+	/* Registered clients join the table when their REGISTER succeeds. */
+	cl->reg = sip_ua_register(ua, aor, auth[0] ? auth : NULL, pass,
+				  cl->display[0] ? cl->display : NULL, reg_expires, registrar, cl);
+	if (!cl->reg) {
+		snprintf(why, whylen, "cannot register %s: %s", aor, strerror(errno));
+		free(cl);
+		return -EINVAL;
+	}
+	rtmp_conn_set_app_data(c, cl);
+	cl->connect_pending = true;
+	return 1;
+}
+
+/* --- streams --------------------------------------------------------------------------------- */
+
+static int sip_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+
+	if (!cl)
+		return -EINVAL;
+	if (cl->pub && cl->pub != s) {
+		snprintf(why, whylen, "this connection already publishes '%s'", cl->pub->name);
+		return -EBUSY;
+	}
+	cl->pub = s;
+	s->app_data = cl;
+	return 0;
+}
+
+static int sip_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+
+	if (!cl)
+		return -EINVAL;
+	if (!players_add(&cl->players, c, s, cl)) {
+		snprintf(why, whylen, "Out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void sip_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+	struct phone_call *pc = cl ? cl->call : NULL;
+
+	if (!pc || !pc->leg || m->type != RTMP_MSG_AUDIO || m->len < 2)
+		return;
+	if ((m->data[0] >> 4) != pc->format)
+		return; /* not the codec the call was set up with */
+	media_leg_send_audio(pc->leg, m->data, m->len, m->timestamp);
+}
+
+static void sip_stop(struct rtmp_conn *c, struct rtmp_stream *s)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+
+	if (!cl)
+		return;
+	if (s->state == RTMP_STREAM_PUBLISHING && cl->pub == s) {
+		cl->pub = NULL;
+		s->app_data = NULL;
+	} else if (s->state == RTMP_STREAM_PLAYING && s->app_data) {
+		players_remove(&cl->players, s->app_data);
+	}
+}
+
+static void sip_disconnect(struct rtmp_conn *c)
+{
+	struct sip_client *cl = rtmp_conn_app_data(c);
+
+	if (!cl)
+		return;
+	rtmp_conn_set_app_data(c, NULL);
+	client_free(cl);
+}
+
+/* --- setup ----------------------------------------------------------------------------------- */
+
+int app_sip_init(struct media *m, struct sip_ua *sip)
+{
+	const char *list = config_str("SIP_CODECS", "speex/16000,PCMU/8000,PCMA/8000,speex/8000");
+	const char *srtp = config_str("SIP_SRTP", "optional");
+	struct wire_codec wc[WIRE_MAX_CODECS];
+	char why[160];
+	int64_t exp;
+	int n;
+
+	bridge = m;
+	ua = sip;
+	if (!m)
+		return 0;
+	registrar = config_str("SIP_REGISTRAR", NULL);
+	call_domain = config_str("CALL_DOMAIN", NULL);
+	if (config_int("SIP_REG_EXPIRES", 3600, 30, 86400, &exp) < 0)
+		return -EINVAL;
+	reg_expires = (unsigned)exp;
+	if (strcmp(srtp, "off") == 0) {
+		srtp_policy = SDP_SRTP_OFF;
+	} else if (strcmp(srtp, "optional") == 0) {
+		srtp_policy = SDP_SRTP_OPTIONAL;
+	} else if (strcmp(srtp, "required") == 0) {
+		srtp_policy = SDP_SRTP_REQUIRED;
+	} else {
+		log_error(NULL, "config: SIP_SRTP=\"%s\": use off, optional or required", srtp);
+		return -EINVAL;
+	}
+	n = media_codecs_parse(list, wc, WIRE_MAX_CODECS, why, sizeof(why));
+	if (n < 0) {
+		log_error(NULL, "config: SIP_CODECS=\"%s\": %s", list, why);
+		return -EINVAL;
+	}
+	memset(&default_prefs, 0, sizeof(default_prefs));
+	for (int i = 0; i < n && default_prefs.n < SDP_MAX_CODECS; i++) {
+		const struct codec *c = codec_by_name(wc[i].name, wc[i].rate);
+
+		if (c)
+			default_prefs.codecs[default_prefs.n++] = c;
+	}
+	default_prefs.dtmf = true;
+	return 0;
+}
+
+/* The UA-level callbacks: incoming INVITEs and registrations belong to this app. */
+const struct sip_ua_callbacks app_sip_ua_callbacks = {
+	.incoming = on_incoming,
+	.reg_result = on_reg_result,
+};
+
+const struct rtmp_app app_sip = {
+	.name = "sip",
+	.connect = sip_connect,
+	.command = sip_command,
+	.publish = sip_publish,
+	.play = sip_play,
+	.media = sip_media,
+	.stop = sip_stop,
+	.disconnect = sip_disconnect,
+};

@@ -1,0 +1,2044 @@
+/*
+ * sipphone.c - a scripted softphone on librtmp: it drives the signaler's `sip` app the way an old
+ * Flash VoIP client does (connect with credentials, invite/accept/bye..., Speex or G.711 audio on
+ * a published and a played stream), so integration tests can hold a call from the RTMP side.
+ *
+ *   TCP + handshake + connect(txid 1, {app:<path>}, args...) --> _result | _error  (expect-connect)
+ *        |
+ *        v   one script step at a time, in one poll() loop that also:
+ *   [ step ]  - reads the socket: server invokes -> "event" lines + the event queue,
+ *        |      _result/_error -> the pending invoke, audio -> decoded into the WAV of `play`
+ *        v    - sends one audio message every 20 ms while `publish` runs (CLOCK_MONOTONIC)
+ *   end of script --> "OK", exit 0          any failed step --> message on stderr, exit 1
+ *
+ *   publish/play:  createStream --> _result(id) --> publish|play on id --> onStatus ...Start
+ *
+ * Usage: sipphone [--timeout SEC] [--script FILE] [--verbose] URL [connect-arg...]
+ *   URL          rtmp://HOST[:PORT]/PATH; the whole PATH is the connect `app` (as in Flash:
+ *                rtmp://127.0.0.1:1935/sip/alice@example.com -> app "sip/alice@example.com")
+ *   connect-arg  appended to connect after the command object, in order (authName, authPass,
+ *                displayName, rate for the sip app); typed like invoke arguments below
+ *   --timeout    bound on the whole run in seconds (default 60)
+ *   --script     read the script from FILE instead of stdin
+ *   --verbose    librtmp's debug log and our own notes on stderr
+ *
+ * Script: one command per line; `#` starts a comment; tokens are separated by blanks and may be
+ * double-quoted ("a b", with \" and \\ inside). SECONDS may have fractions.
+ *   expect-connect ok|rejected [SUBSTRING]   first command only (default: ok); the connect reply
+ *                                 must be _result / _error, its description contain SUBSTRING
+ *   invoke NAME [ARG...]          NAME(txid, null, ARG...) on stream 0; waits (10 s) for the reply,
+ *                                 which must be _result. ARG: s:TEXT string, n:NUM number,
+ *                                 b:true|false boolean, null, anything else a string (a token
+ *                                 that starts with a quote is always a string)
+ *   invoke-error NAME [ARG...]    the same, but the reply must be _error
+ *   invite URI [CODEC...] | accept [CODEC...] | reject [REASON] | bye | dtmf DIGIT |
+ *   hold true|false | transfer URI
+ *                                 invoke invite/accept/reject/bye/sendDTMF/hold/transfer with
+ *                                 those strings as arguments (hold sends a boolean)
+ *   wait EVENT [SECONDS]          until a server invoke EVENT arrives (default 10 s); the oldest
+ *                                 one not yet consumed by a wait counts, and is consumed
+ *   wait-arg EVENT INDEX SUBSTRING [SECONDS]
+ *                                 the same, for an EVENT whose argument INDEX (0 = the first after
+ *                                 the null) as text contains SUBSTRING; other EVENTs stay queued
+ *   no-event EVENT SECONDS        fails if EVENT arrives during the next SECONDS
+ *   publish NAME speex|pcmu|pcma FREQ_HZ SECONDS
+ *                                 createStream + publish NAME, then a FREQ_HZ sine (-10 dBFS), one
+ *                                 message per 20 ms (timestamps 0, 20, ...) for SECONDS while the
+ *                                 script goes on
+ *   publish-silence NAME speex|pcmu|pcma SECONDS   the same with silence
+ *   play NAME OUT.wav             createStream + play NAME; its audio is decoded into OUT.wav
+ *                                 (mono 16-bit, 16 kHz for Speex, 8 kHz for G.711: the rate of the
+ *                                 first message; at most 10 minutes)
+ *   sleep SECONDS                 lets time pass (audio flows, events are printed)
+ *   stop-publish                  closeStream + deleteStream of the published stream
+ *   close                         disconnects (the script should end there)
+ *   expect-close SECONDS          the server must close the connection within SECONDS
+ * publish and play consume the onStatus events of their own stream. The server closing the
+ * connection fails the step that is running unless it is expect-close.
+ *
+ * Output (stdout, one line each): `event NAME ARG...` for each server invoke (strings quoted,
+ * numbers %g, true/false, null, objects {k:v,...}); `data NAME ARG...` for data messages;
+ * `result NAME TXID ARG...` (everything after the txid) and `error NAME TXID "description"` for
+ * the replies to connect and to our invokes; `audio NAME first codec=speex|pcmu|pcma`;
+ * `closed` when the server closes; `OK` at the end of the script.
+ * Exit status: 0 the script ran through, 1 a step failed (or network failure, global timeout),
+ * 2 usage or script syntax error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librtmp/amf.h>
+#include <librtmp/log.h>
+#include <librtmp/rtmp.h>
+#include <speex/speex.h>
+
+#define MAX_URL		2048
+#define SCRIPT_LINE_MAX 4096
+#define MAX_STEPS	512
+#define MAX_TOKENS	40
+#define MAX_ARGS	32
+#define BODY_MAX	65536	   /* our own messages */
+#define RECV_BODY_MAX	(1u << 20) /* larger incoming messages are dropped */
+#define LINE_MAX_LEN	16384
+#define PRINT_MAX_DEPTH 8
+#define PRINT_MAX_ARGS	32
+#define MAX_EVENTS	1024
+#define EVENT_NAME_MAX	64
+#define EVENT_MAX_ARGS	16
+#define EVENT_ARG_MAX	1024 /* text kept of each event argument */
+#define DESC_MAX	512
+#define DEFAULT_WAIT_S	10.0
+#define DEFAULT_TIMEOUT 60.0
+#define FRAME_S		0.020
+#define FRAME_MS	20u
+#define MAX_FRAME_PCM	320 /* samples in 20 ms at 16 kHz */
+#define MAX_DECODED	(MAX_FRAME_PCM * 8)
+#define MAX_BURST	25 /* audio messages sent per loop turn when late */
+#define WAV_MAX_SECONDS 600u
+#define WAV_FLUSH_S	1.0
+#define TONE_AMPLITUDE	10362.0 /* -10 dBFS peak */
+#define SPEEX_QUALITY	8
+#define CHANNEL_NC	3 /* chunk streams: NetConnection commands, */
+#define CHANNEL_NS	8 /* NetStream commands, */
+#define CHANNEL_AUDIO	6 /* published audio */
+
+/* ---- values, lines --------------------------------------------------------------------------- */
+
+enum val_kind { VAL_STR, VAL_NUM, VAL_BOOL, VAL_NULL };
+
+struct val {
+	enum val_kind kind;
+	const char *str;
+	double num;
+	bool flag;
+};
+
+/* A bounded output line: text is cut (marked "...") rather than overflowed. */
+struct line {
+	char buf[LINE_MAX_LEN];
+	size_t len;
+	bool truncated;
+};
+
+static void line_reset(struct line *l)
+{
+	l->len = 0;
+	l->truncated = false;
+	l->buf[0] = '\0';
+}
+
+static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void line_add(struct line *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->truncated)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(l->buf) - l->len) {
+		l->truncated = true;
+		l->len = sizeof(l->buf) - 4;
+		memcpy(l->buf + l->len, "...", 4);
+		return;
+	}
+	l->len += (size_t)n;
+}
+
+/* Appends @len bytes of @s, in quotes with escapes when @quote, else as they are (controls
+ * still escaped so a line stays one line). */
+static void line_add_text(struct line *l, const char *s, size_t len, bool quote)
+{
+	if (quote)
+		line_add(l, "\"");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (quote && (c == '"' || c == '\\'))
+			line_add(l, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			line_add(l, "\\x%02x", c);
+		else
+			line_add(l, "%c", c);
+	}
+	if (quote)
+		line_add(l, "\"");
+}
+
+static void line_add_value(struct line *l, const AMFObjectProperty *p, bool quote, int depth);
+
+static void line_add_members(struct line *l, const AMFObject *o, bool named, int depth)
+{
+	for (int i = 0; i < o->o_num; i++) {
+		const AMFObjectProperty *m = &o->o_props[i];
+
+		if (i)
+			line_add(l, ",");
+		if (i >= PRINT_MAX_ARGS) {
+			line_add(l, "...");
+			break;
+		}
+		if (named) {
+			line_add_text(l, m->p_name.av_val, (size_t)m->p_name.av_len, false);
+			line_add(l, ":");
+		}
+		line_add_value(l, m, true, depth + 1);
+	}
+}
+
+/* Appends one AMF value; top-level strings are quoted when @quote (nested ones always are). */
+static void line_add_value(struct line *l, const AMFObjectProperty *p, bool quote, int depth)
+{
+	if (depth > PRINT_MAX_DEPTH) {
+		line_add(l, "...");
+		return;
+	}
+	switch (p->p_type) {
+	case AMF_NUMBER:
+	case AMF_DATE:
+		line_add(l, "%g", p->p_vu.p_number);
+		break;
+	case AMF_BOOLEAN:
+		line_add(l, "%s", p->p_vu.p_number != 0.0 ? "true" : "false");
+		break;
+	case AMF_STRING:
+	case AMF_LONG_STRING:
+	case AMF_XML_DOC:
+		line_add_text(l, p->p_vu.p_aval.av_val, (size_t)p->p_vu.p_aval.av_len, quote);
+		break;
+	case AMF_NULL:
+		line_add(l, "null");
+		break;
+	case AMF_UNDEFINED:
+		line_add(l, "undefined");
+		break;
+	case AMF_OBJECT:
+	case AMF_ECMA_ARRAY:
+		line_add(l, "{");
+		line_add_members(l, &p->p_vu.p_object, true, depth);
+		line_add(l, "}");
+		break;
+	case AMF_STRICT_ARRAY:
+		line_add(l, "[");
+		line_add_members(l, &p->p_vu.p_object, false, depth);
+		line_add(l, "]");
+		break;
+	default:
+		line_add(l, "<type %d>", (int)p->p_type);
+		break;
+	}
+}
+
+/* Appends the values @from.. of @o, each after a space. */
+static void line_add_args(struct line *l, const AMFObject *o, int from)
+{
+	for (int i = from; i < o->o_num; i++) {
+		if (i - from >= PRINT_MAX_ARGS) {
+			line_add(l, " ...");
+			break;
+		}
+		line_add(l, " ");
+		line_add_value(l, &o->o_props[i], true, 0);
+	}
+}
+
+static bool aval_is(const AVal *a, const char *s)
+{
+	size_t n = strlen(s);
+
+	return a->av_len >= 0 && (size_t)a->av_len == n && memcmp(a->av_val, s, n) == 0;
+}
+
+/* Copies the string property @key of the first object among values @from.. of @o into @out
+ * ("" when there is none). */
+static void find_info(const AMFObject *o, int from, const char *key, char *out, size_t outlen)
+{
+	AVal k = {(char *)key, (int)strlen(key)};
+
+	out[0] = '\0';
+	for (int i = from; i < o->o_num; i++) {
+		const AMFObjectProperty *p = &o->o_props[i];
+		AMFObjectProperty *v;
+		size_t n;
+
+		if (p->p_type != AMF_OBJECT && p->p_type != AMF_ECMA_ARRAY)
+			continue;
+		v = AMF_GetProp((AMFObject *)&p->p_vu.p_object, &k, -1);
+		if (!v || v->p_type != AMF_STRING)
+			continue;
+		n = (size_t)v->p_vu.p_aval.av_len;
+		if (n >= outlen)
+			n = outlen - 1;
+		memcpy(out, v->p_vu.p_aval.av_val, n);
+		out[n] = '\0';
+		return;
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- G.711 ----------------------------------------------------------------------------------- */
+
+static uint8_t ulaw_from_linear(int16_t s)
+{
+	int mag = s < 0 ? -(int)s : s;
+	uint8_t sign = s < 0 ? 0x80 : 0x00;
+	int exp = 7;
+
+	if (mag > 32635)
+		mag = 32635;
+	mag += 0x84;
+	while (exp > 0 && !(mag & (0x80 << exp)))
+		exp--;
+	return (uint8_t) ~(sign | (exp << 4) | ((mag >> (exp + 3)) & 0x0f));
+}
+
+static int16_t ulaw_to_linear(uint8_t u)
+{
+	int exp, mag;
+
+	u = (uint8_t)~u;
+	exp = (u >> 4) & 0x07;
+	mag = ((((u & 0x0f) << 3) + 0x84) << exp) - 0x84;
+	return (int16_t)((u & 0x80) ? -mag : mag);
+}
+
+static uint8_t alaw_from_linear(int16_t s)
+{
+	int v = s / 8; /* 13-bit magnitude scale */
+	uint8_t mask = 0xd5;
+	int seg = 0;
+
+	if (s < 0) {
+		mask = 0x55;
+		v = (-(int)s - 1) / 8;
+	}
+	while (seg < 8 && v > (0x20 << seg) - 1)
+		seg++;
+	if (seg == 8)
+		return (uint8_t)(0x7f ^ mask);
+	return (uint8_t)(((seg << 4) | ((v >> (seg < 2 ? 1 : seg)) & 0x0f)) ^ mask);
+}
+
+static int16_t alaw_to_linear(uint8_t a)
+{
+	int seg, mag;
+
+	a ^= 0x55;
+	seg = (a >> 4) & 0x07;
+	mag = (a & 0x0f) << 4;
+	if (seg == 0)
+		mag += 8;
+	else
+		mag = (mag + 0x108) << (seg - 1);
+	return (int16_t)((a & 0x80) ? mag : -mag);
+}
+
+/* ---- codecs ---------------------------------------------------------------------------------- */
+
+struct publisher;
+struct player;
+
+/* One audio codec of the FLV/RTMP audio tag: 20 ms of @rate Hz per published message. */
+struct codec {
+	const char *name;
+	unsigned flv_format; /* high nibble of the audio tag byte */
+	uint8_t tag;	     /* the whole tag byte we send */
+	unsigned rate;
+	/* Encodes @n samples into @out; returns the payload size or a negative errno. */
+	int (*encode)(struct publisher *p, const int16_t *pcm, unsigned n, uint8_t *out,
+		      size_t outlen);
+	/* Decodes one message payload into @pcm (room for @max); returns the sample count. */
+	size_t (*decode)(struct player *pl, const uint8_t *in, size_t len, int16_t *pcm,
+			 size_t max);
+};
+
+struct publisher {
+	uint32_t stream; /* message stream id; 0 when nothing is published */
+	const char *name;
+	const struct codec *codec;
+	bool sending;
+	bool first_sent;
+	double t0;
+	uint32_t frame, frames; /* sent so far, to send */
+	double phase, phase_step, amplitude;
+	void *enc;
+	SpeexBits bits;
+	bool bits_init;
+};
+
+struct player {
+	uint32_t stream; /* 0 when nothing is played */
+	const char *name;
+	const char *path;
+	FILE *wav;
+	const struct codec *codec; /* of the first audio message; NULL before */
+	unsigned rate;
+	uint32_t samples, max_samples;
+	double next_flush;
+	bool noted_other, noted_cap;
+	void *dec;
+	SpeexBits bits;
+	bool bits_init;
+};
+
+static int speex_encode_frame(struct publisher *p, const int16_t *pcm, unsigned n, uint8_t *out,
+			      size_t outlen)
+{
+	spx_int16_t frame[MAX_FRAME_PCM];
+
+	if (n != MAX_FRAME_PCM)
+		return -EINVAL;
+	memcpy(frame, pcm, sizeof(frame));
+	speex_bits_reset(&p->bits);
+	speex_encode_int(p->enc, frame, &p->bits);
+	return speex_bits_write(&p->bits, (char *)out, (int)outlen);
+}
+
+static size_t speex_decode_msg(struct player *pl, const uint8_t *in, size_t len, int16_t *pcm,
+			       size_t max)
+{
+	size_t n = 0;
+
+	if (!pl->dec) {
+		pl->dec = speex_decoder_init(&speex_wb_mode);
+		if (!pl->dec)
+			return 0;
+		speex_bits_init(&pl->bits);
+		pl->bits_init = true;
+	}
+	speex_bits_read_from(&pl->bits, (const char *)in, (int)len);
+	/* Usually one frame per message; decode whatever whole frames it holds. */
+	while (n + MAX_FRAME_PCM <= max && speex_bits_remaining(&pl->bits) >= 5) {
+		if (speex_decode_int(pl->dec, &pl->bits, pcm + n) != 0)
+			break;
+		n += MAX_FRAME_PCM;
+	}
+	return n;
+}
+
+static int pcmu_encode(struct publisher *p, const int16_t *pcm, unsigned n, uint8_t *out,
+		       size_t outlen)
+{
+	if (n > outlen)
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = ulaw_from_linear(pcm[i]);
+	return (int)n;
+}
+
+static int pcma_encode(struct publisher *p, const int16_t *pcm, unsigned n, uint8_t *out,
+		       size_t outlen)
+{
+	if (n > outlen)
+		return -E2BIG;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = alaw_from_linear(pcm[i]);
+	return (int)n;
+}
+
+static size_t pcmu_decode(struct player *pl, const uint8_t *in, size_t len, int16_t *pcm,
+			  size_t max)
+{
+	size_t n = len < max ? len : max;
+
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = ulaw_to_linear(in[i]);
+	return n;
+}
+
+static size_t pcma_decode(struct player *pl, const uint8_t *in, size_t len, int16_t *pcm,
+			  size_t max)
+{
+	size_t n = len < max ? len : max;
+
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = alaw_to_linear(in[i]);
+	return n;
+}
+
+/* clang-format off */
+static const struct codec codecs[] = {
+	{.name = "speex", .flv_format = 11, .tag = 0xb2, .rate = 16000,
+	 .encode = speex_encode_frame, .decode = speex_decode_msg},
+	{.name = "pcmu", .flv_format = 8, .tag = 0x82, .rate = 8000,
+	 .encode = pcmu_encode, .decode = pcmu_decode},
+	{.name = "pcma", .flv_format = 7, .tag = 0x72, .rate = 8000,
+	 .encode = pcma_encode, .decode = pcma_decode},
+};
+/* clang-format on */
+
+static const struct codec *codec_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (strcmp(codecs[i].name, name) == 0)
+			return &codecs[i];
+	return NULL;
+}
+
+static const struct codec *codec_by_format(unsigned format)
+{
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (codecs[i].flv_format == format)
+			return &codecs[i];
+	return NULL;
+}
+
+/* ---- WAV recording --------------------------------------------------------------------------- */
+
+static void put_le(uint8_t *p, uint32_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Rewrites the header for the samples written so far and flushes, so the file is readable at
+ * any time. */
+static void wav_finalize(struct player *pl)
+{
+	uint8_t h[44];
+	uint32_t data = pl->samples * 2u;
+	unsigned rate = pl->rate ? pl->rate : 8000;
+
+	if (!pl->wav)
+		return;
+	memcpy(h, "RIFF", 4);
+	put_le(h + 4, 36 + data, 4);
+	memcpy(h + 8, "WAVEfmt ", 8);
+	put_le(h + 16, 16, 4);
+	put_le(h + 20, 1, 2); /* PCM */
+	put_le(h + 22, 1, 2); /* mono */
+	put_le(h + 24, rate, 4);
+	put_le(h + 28, rate * 2u, 4);
+	put_le(h + 32, 2, 2);
+	put_le(h + 34, 16, 2);
+	memcpy(h + 36, "data", 4);
+	put_le(h + 40, data, 4);
+	if (fseek(pl->wav, 0, SEEK_SET) != 0 || fwrite(h, sizeof(h), 1, pl->wav) != 1 ||
+	    fseek(pl->wav, 0, SEEK_END) != 0 || fflush(pl->wav) != 0)
+		fprintf(stderr, "sipphone: writing %s: %s\n", pl->path, strerror(errno));
+}
+
+/* Appends @n samples at @rate, converted to the file's rate (the only rates are 8 and 16 kHz). */
+static void wav_append(struct player *pl, const int16_t *pcm, size_t n, unsigned rate)
+{
+	uint8_t out[MAX_DECODED * 2 * 2];
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int reps = rate < pl->rate ? 2 : 1;
+
+		if (rate > pl->rate && (i & 1))
+			continue;
+		for (int r = 0; r < reps && pl->samples < pl->max_samples; r++) {
+			put_le(out + k, (uint16_t)pcm[i], 2);
+			k += 2;
+			pl->samples++;
+		}
+	}
+	if (pl->samples >= pl->max_samples && !pl->noted_cap) {
+		fprintf(stderr, "sipphone: %s reached %u s: later audio is not recorded\n",
+			pl->path, WAV_MAX_SECONDS);
+		pl->noted_cap = true;
+	}
+	if (k && fwrite(out, k, 1, pl->wav) != 1)
+		fprintf(stderr, "sipphone: writing %s: %s\n", pl->path, strerror(errno));
+}
+
+/* ---- script ---------------------------------------------------------------------------------- */
+
+enum step_rc { STEP_WAIT, STEP_DONE, STEP_FAIL };
+
+struct phone;
+struct step;
+
+struct step_type {
+	const char *name;
+	int min_args, max_args; /* tokens after the command */
+	const char *method;	/* shortcuts: the invoked method */
+	bool needs_conn;	/* fails once we closed the connection ourselves */
+	bool expects_close;	/* a close by the server is what it waits for */
+	int (*parse)(struct step *st, int argc, char **argv, const bool *quoted);
+	enum step_rc (*start)(struct phone *ph, struct step *st, double now);
+	enum step_rc (*poll)(struct phone *ph, struct step *st, double now);
+};
+
+struct step {
+	const struct step_type *type;
+	int lineno;
+	char *text; /* the line, for messages; owned (but for the connect's default) */
+	char *buf;  /* the tokens point into it; owned */
+	/* parsed */
+	const char *name; /* method, event, stream name */
+	struct val args[MAX_ARGS];
+	int nargs;
+	bool want_error;
+	double seconds;
+	int index;
+	const char *substr;
+	const struct codec *codec;
+	double freq;
+	const char *path;
+	/* run state */
+	bool started;
+	int phase;
+	double deadline;
+	uint64_t first_seq;
+};
+
+struct reply {
+	int txid; /* of the pending invoke; 0 when none */
+	const char *method;
+	bool arrived, is_result, has_number;
+	double number;
+	char desc[DESC_MAX];
+};
+
+struct event {
+	uint64_t seq;
+	char name[EVENT_NAME_MAX];
+	char *args[EVENT_MAX_ARGS]; /* text of each argument after the null (bounded), owned */
+	int nargs;
+	uint32_t stream;
+	bool consumed;
+};
+
+struct phone {
+	RTMP *r;
+	bool up, closed_by_peer, closed_by_us;
+	bool verbose;
+	double deadline; /* of the whole run */
+	int next_txid;
+	struct reply reply;
+	struct event events[MAX_EVENTS];
+	size_t nevents;
+	uint64_t next_seq;
+	struct publisher pub;
+	struct player play;
+	/* connect expectations (expect-connect) */
+	bool connect_want_error;
+	const char *connect_substr;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void step_fail(const struct step *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reports why @st failed on stderr: "sipphone: line N (text): reason". */
+static void step_fail(const struct step *st, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (st->lineno)
+		fprintf(stderr, "sipphone: line %d (%s): %s\n", st->lineno, st->text, msg);
+	else
+		fprintf(stderr, "sipphone: %s: %s\n", st->text, msg);
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno == 0 && *end == '\0' && isfinite(*out);
+}
+
+static bool parse_seconds(const char *s, double *out, bool zero_ok)
+{
+	return parse_double(s, out) && (*out > 0 || (zero_ok && *out == 0)) && *out <= 3600;
+}
+
+/* One typed argument: s:TEXT, n:NUM, b:true|false, null, or a bare (or quoted) string. */
+static int parse_value(const char *tok, bool quoted, struct val *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->kind = VAL_STR;
+	v->str = tok;
+	if (quoted)
+		return 0;
+	if (strncmp(tok, "s:", 2) == 0) {
+		v->str = tok + 2;
+	} else if (strncmp(tok, "n:", 2) == 0) {
+		v->kind = VAL_NUM;
+		if (!parse_double(tok + 2, &v->num))
+			return -EINVAL;
+	} else if (strncmp(tok, "b:", 2) == 0) {
+		v->kind = VAL_BOOL;
+		if (strcmp(tok + 2, "true") != 0 && strcmp(tok + 2, "false") != 0)
+			return -EINVAL;
+		v->flag = tok[2] == 't';
+	} else if (strcmp(tok, "null") == 0) {
+		v->kind = VAL_NULL;
+	}
+	return 0;
+}
+
+static int parse_values(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	if (argc > MAX_ARGS)
+		return -E2BIG;
+	for (int i = 0; i < argc; i++)
+		if (parse_value(argv[i], quoted[i], &st->args[i]) < 0) {
+			fprintf(stderr, "sipphone: line %d: bad argument '%s'\n", st->lineno,
+				argv[i]);
+			return -EINVAL;
+		}
+	st->nargs = argc;
+	return 0;
+}
+
+static int parse_invoke(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	st->name = argv[0];
+	st->want_error = strcmp(st->type->name, "invoke-error") == 0;
+	return parse_values(st, argc - 1, argv + 1, quoted + 1);
+}
+
+/* invite/accept/...: every argument is a literal string (hold: one boolean). */
+static int parse_shortcut(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	st->name = st->type->method;
+	if (argc > MAX_ARGS)
+		return -E2BIG;
+	for (int i = 0; i < argc; i++) {
+		st->args[i].kind = VAL_STR;
+		st->args[i].str = argv[i];
+	}
+	st->nargs = argc;
+	if (strcmp(st->type->name, "hold") == 0) {
+		if (strcmp(argv[0], "true") != 0 && strcmp(argv[0], "false") != 0)
+			return -EINVAL;
+		st->args[0].kind = VAL_BOOL;
+		st->args[0].flag = argv[0][0] == 't';
+	}
+	return 0;
+}
+
+static int parse_wait(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	const char *secs = NULL;
+
+	st->name = argv[0];
+	st->seconds = DEFAULT_WAIT_S;
+	if (strcmp(st->type->name, "wait-arg") == 0) {
+		double idx;
+
+		if (argc < 3 || !parse_double(argv[1], &idx) || idx < 0 || idx >= EVENT_MAX_ARGS ||
+		    idx != floor(idx))
+			return -EINVAL;
+		st->index = (int)idx;
+		st->substr = argv[2];
+		secs = argc > 3 ? argv[3] : NULL;
+	} else {
+		secs = argc > 1 ? argv[1] : NULL;
+	}
+	if (secs && !parse_seconds(secs, &st->seconds, false))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_no_event(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	st->name = argv[0];
+	return parse_seconds(argv[1], &st->seconds, false) ? 0 : -EINVAL;
+}
+
+static int parse_publish(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	bool silence = strcmp(st->type->name, "publish-silence") == 0;
+
+	st->name = argv[0];
+	st->codec = codec_by_name(argv[1]);
+	if (!st->codec)
+		return -EINVAL;
+	if (silence) {
+		st->freq = 0;
+		return parse_seconds(argv[2], &st->seconds, false) ? 0 : -EINVAL;
+	}
+	if (!parse_double(argv[2], &st->freq) || st->freq <= 0 || st->freq >= st->codec->rate / 2.0)
+		return -EINVAL;
+	return parse_seconds(argv[3], &st->seconds, false) ? 0 : -EINVAL;
+}
+
+static int parse_play(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	st->name = argv[0];
+	st->path = argv[1];
+	return 0;
+}
+
+static int parse_seconds_arg(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	return parse_seconds(argv[0], &st->seconds, strcmp(st->type->name, "sleep") == 0) ? 0
+											  : -EINVAL;
+}
+
+static int parse_nothing(struct step *st, int argc, char **argv, const bool *quoted)
+{
+	return 0;
+}
+
+/* ---- sending --------------------------------------------------------------------------------- */
+
+static char *encode_values(char *enc, char *end, const struct val *args, int nargs)
+{
+	for (int i = 0; i < nargs && enc; i++) {
+		const struct val *v = &args[i];
+
+		switch (v->kind) {
+		case VAL_STR: {
+			AVal s = {(char *)v->str, (int)strlen(v->str)};
+
+			enc = AMF_EncodeString(enc, end, &s);
+			break;
+		}
+		case VAL_NUM:
+			enc = AMF_EncodeNumber(enc, end, v->num);
+			break;
+		case VAL_BOOL:
+			enc = AMF_EncodeBoolean(enc, end, v->flag);
+			break;
+		case VAL_NULL:
+			if (enc >= end)
+				return NULL;
+			*enc++ = AMF_NULL;
+			break;
+		}
+	}
+	return enc;
+}
+
+/* The connection is gone (the server closed it, or sending failed). */
+static void peer_closed(struct phone *ph)
+{
+	ph->up = false;
+	if (!ph->closed_by_us && !ph->closed_by_peer) {
+		ph->closed_by_peer = true;
+		printf("closed\n");
+	}
+	ph->pub.sending = false;
+}
+
+/* Sends @body (@len bytes after RTMP_MAX_HEADER_SIZE bytes of room) as one message. Returns 0 or
+ * -EIO (the connection is then marked down). */
+static int send_message(struct phone *ph, int channel, uint8_t type, int header, uint32_t stream,
+			uint32_t ts, char *body, uint32_t len)
+{
+	RTMPPacket pkt;
+
+	if (!ph->up)
+		return -ENOTCONN;
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.m_nChannel = channel;
+	pkt.m_headerType = (uint8_t)header;
+	pkt.m_packetType = type;
+	pkt.m_nTimeStamp = ts;
+	pkt.m_nInfoField2 = (int32_t)stream;
+	pkt.m_body = body;
+	pkt.m_nBodySize = len;
+	if (!RTMP_SendPacket(ph->r, &pkt, FALSE)) {
+		fprintf(stderr, "sipphone: sending failed: the connection is gone\n");
+		if (!RTMP_IsConnected(ph->r))
+			peer_closed(ph);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Sends NAME(txid, null, args...) on message stream @stream. Returns 0, -E2BIG or -EIO. */
+static int send_command(struct phone *ph, uint32_t stream, const char *name, double txid,
+			const struct val *args, int nargs)
+{
+	static char buf[RTMP_MAX_HEADER_SIZE + BODY_MAX];
+	char *body = buf + RTMP_MAX_HEADER_SIZE, *end = buf + sizeof(buf), *enc;
+	AVal n = {(char *)name, (int)strlen(name)};
+
+	enc = AMF_EncodeString(body, end, &n);
+	enc = enc ? AMF_EncodeNumber(enc, end, txid) : NULL;
+	if (enc && enc < end)
+		*enc++ = AMF_NULL;
+	else
+		enc = NULL;
+	enc = enc ? encode_values(enc, end, args, nargs) : NULL;
+	if (!enc) {
+		fprintf(stderr, "sipphone: %s does not fit in %d bytes\n", name, BODY_MAX);
+		return -E2BIG;
+	}
+	if (ph->verbose)
+		fprintf(stderr, "sipphone: sending %s txid %g on stream %u\n", name, txid, stream);
+	return send_message(ph, stream ? CHANNEL_NS : CHANNEL_NC, RTMP_PACKET_TYPE_INVOKE,
+			    RTMP_PACKET_SIZE_LARGE, stream, 0, body, (uint32_t)(enc - body));
+}
+
+/* Sends an invoke that expects a reply and makes it the pending one. */
+static int send_invoke(struct phone *ph, const char *name, const struct val *args, int nargs)
+{
+	int txid = ph->next_txid++;
+
+	memset(&ph->reply, 0, sizeof(ph->reply));
+	ph->reply.txid = txid;
+	ph->reply.method = name;
+	return send_command(ph, 0, name, txid, args, nargs);
+}
+
+/* Sends the publisher's due audio messages (20 ms apart from t0; no drift). */
+static void send_due_audio(struct phone *ph, double now)
+{
+	static char buf[RTMP_MAX_HEADER_SIZE + 1 + 1024];
+	struct publisher *p = &ph->pub;
+	char *body = buf + RTMP_MAX_HEADER_SIZE;
+
+	for (int burst = 0; burst < MAX_BURST && p->sending && ph->up; burst++) {
+		int16_t pcm[MAX_FRAME_PCM];
+		unsigned n = p->codec->rate / 50;
+		int len;
+
+		if (now < p->t0 + p->frame * FRAME_S)
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			pcm[i] = (int16_t)lrint(p->amplitude * sin(p->phase));
+			p->phase = fmod(p->phase + p->phase_step, 2 * M_PI);
+		}
+		body[0] = (char)p->codec->tag;
+		len = p->codec->encode(p, pcm, n, (uint8_t *)body + 1, 1024);
+		if (len < 0) {
+			fprintf(stderr, "sipphone: %s encoding failed\n", p->codec->name);
+			p->sending = false;
+			break;
+		}
+		/* The first message carries the stream id (full header), the rest deltas. */
+		send_message(ph, CHANNEL_AUDIO, RTMP_PACKET_TYPE_AUDIO,
+			     p->first_sent ? RTMP_PACKET_SIZE_MEDIUM : RTMP_PACKET_SIZE_LARGE,
+			     p->stream, p->frame * FRAME_MS, body, (uint32_t)len + 1);
+		p->first_sent = true;
+		if (++p->frame >= p->frames)
+			p->sending = false;
+	}
+}
+
+static void publisher_stop(struct publisher *p)
+{
+	if (p->enc)
+		speex_encoder_destroy(p->enc);
+	if (p->bits_init)
+		speex_bits_destroy(&p->bits);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- receiving ------------------------------------------------------------------------------- */
+
+static void event_free(struct event *e)
+{
+	for (int i = 0; i < e->nargs; i++)
+		free(e->args[i]);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Queues a server invoke (values from index 3 as text). The oldest is dropped when full. */
+static void store_event(struct phone *ph, const AMFObject *o, uint32_t stream)
+{
+	const AVal *name = &o->o_props[0].p_vu.p_aval;
+	struct event *e;
+	size_t n;
+
+	if (ph->nevents == MAX_EVENTS) {
+		fprintf(stderr, "sipphone: more than %d events: forgetting the oldest\n",
+			MAX_EVENTS);
+		event_free(&ph->events[0]);
+		memmove(&ph->events[0], &ph->events[1], sizeof(ph->events[0]) * (MAX_EVENTS - 1));
+		ph->nevents--;
+	}
+	e = &ph->events[ph->nevents++];
+	memset(e, 0, sizeof(*e));
+	e->seq = ph->next_seq++;
+	e->stream = stream;
+	n = name->av_len < EVENT_NAME_MAX ? (size_t)name->av_len : EVENT_NAME_MAX - 1;
+	memcpy(e->name, name->av_val, n);
+	for (int i = 3; i < o->o_num && e->nargs < EVENT_MAX_ARGS; i++) {
+		static struct line l;
+
+		line_reset(&l);
+		line_add_value(&l, &o->o_props[i], false, 0);
+		e->args[e->nargs] = strndup(l.buf, EVENT_ARG_MAX);
+		if (!e->args[e->nargs])
+			break;
+		e->nargs++;
+	}
+}
+
+static void handle_reply(struct phone *ph, const AMFObject *o, bool is_result, double txid)
+{
+	static struct line l;
+	struct reply *rp = &ph->reply;
+
+	if (!rp->txid || txid != rp->txid || rp->arrived) {
+		fprintf(stderr, "sipphone: unexpected %s for txid %g ignored\n",
+			is_result ? "_result" : "_error", txid);
+		return;
+	}
+	rp->arrived = true;
+	rp->is_result = is_result;
+	find_info(o, 2, "description", rp->desc, sizeof(rp->desc));
+	for (int i = 3; i < o->o_num; i++)
+		if (o->o_props[i].p_type == AMF_NUMBER) {
+			rp->has_number = true;
+			rp->number = o->o_props[i].p_vu.p_number;
+			break;
+		}
+	line_reset(&l);
+	if (is_result) {
+		line_add(&l, "result %s %d", rp->method, rp->txid);
+		line_add_args(&l, o, 2);
+	} else {
+		line_add(&l, "error %s %d ", rp->method, rp->txid);
+		line_add_text(&l, rp->desc, strlen(rp->desc), true);
+	}
+	printf("%s\n", l.buf);
+}
+
+/* Invokes (AMF0, or AMF3 with its leading 0 byte) and data messages. */
+static void handle_command(struct phone *ph, const RTMPPacket *pkt)
+{
+	static struct line l;
+	const char *body = pkt->m_body;
+	int size = (int)pkt->m_nBodySize;
+	bool is_data = pkt->m_packetType == RTMP_PACKET_TYPE_INFO ||
+		       pkt->m_packetType == RTMP_PACKET_TYPE_FLEX_STREAM_SEND;
+	const AVal *name;
+	AMFObject o;
+	double txid = 0;
+
+	/* AMF3 commands and data start with a 0 byte before an AMF0 body. */
+	if ((pkt->m_packetType == RTMP_PACKET_TYPE_FLEX_MESSAGE ||
+	     pkt->m_packetType == RTMP_PACKET_TYPE_FLEX_STREAM_SEND) &&
+	    size > 0 && body[0] == 0) {
+		body++;
+		size--;
+	}
+	memset(&o, 0, sizeof(o));
+	if (size <= 0 || AMF_Decode(&o, body, size, FALSE) < 0 || o.o_num < 1 ||
+	    o.o_props[0].p_type != AMF_STRING) {
+		fprintf(stderr, "sipphone: undecodable %s (%d bytes) ignored\n",
+			is_data ? "data message" : "command", size);
+		AMF_Reset(&o);
+		return;
+	}
+	name = &o.o_props[0].p_vu.p_aval;
+	line_reset(&l);
+	if (is_data) {
+		line_add(&l, "data ");
+		line_add_text(&l, name->av_val, (size_t)name->av_len, false);
+		line_add_args(&l, &o, 1);
+		printf("%s\n", l.buf);
+	} else {
+		if (o.o_num > 1 && o.o_props[1].p_type == AMF_NUMBER)
+			txid = o.o_props[1].p_vu.p_number;
+		if (aval_is(name, "_result") || aval_is(name, "_error")) {
+			handle_reply(ph, &o, aval_is(name, "_result"), txid);
+		} else {
+			line_add(&l, "event ");
+			line_add_text(&l, name->av_val, (size_t)name->av_len, false);
+			line_add_args(&l, &o, 3);
+			printf("%s\n", l.buf);
+			store_event(ph, &o, (uint32_t)pkt->m_nInfoField2);
+		}
+	}
+	AMF_Reset(&o);
+}
+
+/* Audio on the played stream: decoded and appended to its WAV. */
+static void handle_audio(struct phone *ph, const RTMPPacket *pkt)
+{
+	static int16_t pcm[MAX_DECODED];
+	struct player *pl = &ph->play;
+	const uint8_t *body = (const uint8_t *)pkt->m_body;
+	const struct codec *c;
+	size_t n;
+
+	if (!pl->wav || (uint32_t)pkt->m_nInfoField2 != pl->stream || pkt->m_nBodySize < 2)
+		return;
+	c = codec_by_format(body[0] >> 4);
+	if (!c) {
+		if (!pl->noted_other)
+			fprintf(stderr, "sipphone: %s: audio tag 0x%02x is not decoded\n", pl->name,
+				body[0]);
+		pl->noted_other = true;
+		return;
+	}
+	if (!pl->codec) {
+		pl->codec = c;
+		pl->rate = c->rate;
+		pl->max_samples = WAV_MAX_SECONDS * c->rate;
+		printf("audio %s first codec=%s\n", pl->name, c->name);
+		wav_finalize(pl);
+	}
+	n = c->decode(pl, body + 1, pkt->m_nBodySize - 1, pcm, MAX_DECODED);
+	wav_append(pl, pcm, n, c->rate);
+}
+
+static void handle_packet(struct phone *ph, RTMPPacket *pkt)
+{
+	if (pkt->m_nBodySize > RECV_BODY_MAX) {
+		fprintf(stderr, "sipphone: message type %u of %u bytes dropped\n",
+			pkt->m_packetType, pkt->m_nBodySize);
+		return;
+	}
+	switch (pkt->m_packetType) {
+	case RTMP_PACKET_TYPE_CHUNK_SIZE:
+	case RTMP_PACKET_TYPE_BYTES_READ_REPORT:
+	case RTMP_PACKET_TYPE_CONTROL:
+	case RTMP_PACKET_TYPE_SERVER_BW:
+	case RTMP_PACKET_TYPE_CLIENT_BW:
+		/* librtmp keeps its protocol state (chunk size, window, ping replies). */
+		RTMP_ClientPacket(ph->r, pkt);
+		break;
+	case RTMP_PACKET_TYPE_AUDIO:
+		handle_audio(ph, pkt);
+		break;
+	case RTMP_PACKET_TYPE_INVOKE:
+	case RTMP_PACKET_TYPE_FLEX_MESSAGE:
+	case RTMP_PACKET_TYPE_INFO:
+	case RTMP_PACKET_TYPE_FLEX_STREAM_SEND:
+		handle_command(ph, pkt);
+		break;
+	default:
+		if (ph->verbose)
+			fprintf(stderr, "sipphone: message type %u ignored\n", pkt->m_packetType);
+		break;
+	}
+}
+
+/* Reads one chunk (librtmp blocks until that chunk is complete) and handles the message when
+ * it is. */
+static void read_once(struct phone *ph)
+{
+	RTMPPacket pkt;
+
+	memset(&pkt, 0, sizeof(pkt));
+	if (!RTMP_ReadPacket(ph->r, &pkt)) {
+		RTMPPacket_Free(&pkt);
+		if (!RTMP_IsConnected(ph->r))
+			peer_closed(ph);
+		else
+			ph->r->m_sb.sb_timedout = FALSE; /* a chunk stalled: try again */
+		return;
+	}
+	if (RTMPPacket_IsReady(&pkt) && pkt.m_body)
+		handle_packet(ph, &pkt);
+	RTMPPacket_Free(&pkt);
+}
+
+/*
+ * One turn of the event loop: waits until the socket is readable, audio is due or @until, then
+ * reads one chunk, sends the due audio and flushes the recording once a second.
+ */
+static void pump(struct phone *ph, double until)
+{
+	double now = now_s(), wake = until;
+	bool readable = false;
+	int ms;
+
+	if (ph->pub.sending && ph->pub.t0 + ph->pub.frame * FRAME_S < wake)
+		wake = ph->pub.t0 + ph->pub.frame * FRAME_S;
+	if (ph->play.wav && ph->play.next_flush < wake)
+		wake = ph->play.next_flush;
+	ms = wake > now ? (int)ceil((wake - now) * 1000) : 0;
+	if (ms > 1000)
+		ms = 1000;
+	if (ph->up && ph->r->m_sb.sb_size > 0) {
+		readable = true; /* librtmp already holds bytes: poll would not see them */
+	} else if (ph->up) {
+		struct pollfd pfd = {.fd = RTMP_Socket(ph->r), .events = POLLIN};
+
+		readable = poll(&pfd, 1, ms) > 0;
+	} else if (ms > 0) {
+		poll(NULL, 0, ms);
+	}
+	if (interrupted)
+		return;
+	if (readable)
+		read_once(ph);
+	now = now_s();
+	send_due_audio(ph, now);
+	if (ph->play.wav && now >= ph->play.next_flush) {
+		wav_finalize(&ph->play);
+		ph->play.next_flush = now + WAV_FLUSH_S;
+	}
+}
+
+/* ---- steps ----------------------------------------------------------------------------------- */
+
+/* The oldest unconsumed event named @name (whose argument @index contains @substr when given). */
+static struct event *find_event(struct phone *ph, const char *name, int index, const char *substr,
+				uint64_t first_seq)
+{
+	for (size_t i = 0; i < ph->nevents; i++) {
+		struct event *e = &ph->events[i];
+
+		if (e->consumed || e->seq < first_seq || strcmp(e->name, name) != 0)
+			continue;
+		if (substr && (index >= e->nargs || !strstr(e->args[index], substr)))
+			continue;
+		return e;
+	}
+	return NULL;
+}
+
+/* Lists the events seen so far, for a failure message. */
+static void list_events(struct phone *ph, char *out, size_t outlen)
+{
+	size_t len = 0;
+
+	snprintf(out, outlen, "none");
+	for (size_t i = 0; i < ph->nevents && len + 1 < outlen; i++) {
+		const struct event *e = &ph->events[i];
+		int n = snprintf(out + len, outlen - len, "%s%s%s%s%s", i ? ", " : "", e->name,
+				 e->nargs ? "(" : "", e->nargs ? e->args[0] : "",
+				 e->nargs ? (e->consumed ? ") [consumed]" : ")")
+					  : (e->consumed ? " [consumed]" : ""));
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len >= outlen && outlen > 4)
+		memcpy(out + outlen - 4, "...", 4);
+}
+
+/* Checks the pending reply: WAIT until it arrives, then DONE when it is what @want_error says. */
+static enum step_rc check_reply(struct phone *ph, struct step *st, bool want_error, double now)
+{
+	struct reply *rp = &ph->reply;
+
+	if (!rp->arrived) {
+		if (now < st->deadline)
+			return STEP_WAIT;
+		step_fail(st, "no reply to %s (txid %d) within %g s", rp->method, rp->txid,
+			  DEFAULT_WAIT_S);
+		return STEP_FAIL;
+	}
+	rp->txid = 0;
+	if (rp->is_result == want_error) {
+		step_fail(st, "%s: got %s%s%s, expected %s", rp->method,
+			  rp->is_result ? "_result" : "_error", rp->desc[0] ? ": " : "", rp->desc,
+			  want_error ? "_error" : "_result");
+		return STEP_FAIL;
+	}
+	return STEP_DONE;
+}
+
+static enum step_rc connect_poll(struct phone *ph, struct step *st, double now)
+{
+	struct reply *rp = &ph->reply;
+
+	if (!rp->arrived) {
+		if (now < st->deadline)
+			return STEP_WAIT;
+		step_fail(st, "no reply to connect within %g s", DEFAULT_WAIT_S);
+		return STEP_FAIL;
+	}
+	rp->txid = 0;
+	if (rp->is_result == ph->connect_want_error) {
+		step_fail(st, "connect was %s: %s", rp->is_result ? "accepted" : "rejected",
+			  rp->desc[0] ? rp->desc : "(no description)");
+		return STEP_FAIL;
+	}
+	if (ph->connect_substr && !strstr(rp->desc, ph->connect_substr)) {
+		step_fail(st, "connect description \"%s\" does not contain \"%s\"", rp->desc,
+			  ph->connect_substr);
+		return STEP_FAIL;
+	}
+	return STEP_DONE;
+}
+
+static enum step_rc invoke_start(struct phone *ph, struct step *st, double now)
+{
+	st->deadline = now + DEFAULT_WAIT_S;
+	if (send_invoke(ph, st->name, st->args, st->nargs) < 0) {
+		step_fail(st, "cannot send %s", st->name);
+		return STEP_FAIL;
+	}
+	return STEP_WAIT;
+}
+
+static enum step_rc invoke_poll(struct phone *ph, struct step *st, double now)
+{
+	return check_reply(ph, st, st->want_error, now);
+}
+
+static enum step_rc wait_start(struct phone *ph, struct step *st, double now)
+{
+	st->deadline = now + st->seconds;
+	return STEP_WAIT;
+}
+
+static enum step_rc wait_poll(struct phone *ph, struct step *st, double now)
+{
+	struct event *e = find_event(ph, st->name, st->index, st->substr, 0);
+	char seen[2048];
+
+	if (e) {
+		e->consumed = true;
+		return STEP_DONE;
+	}
+	if (now < st->deadline && ph->up)
+		return STEP_WAIT;
+	list_events(ph, seen, sizeof(seen));
+	if (st->substr)
+		step_fail(st,
+			  "no event %s with argument %d containing \"%s\" %s %g s; events "
+			  "seen: %s",
+			  st->name, st->index, st->substr,
+			  ph->up ? "within" : "before the close, in", st->seconds, seen);
+	else
+		step_fail(st, "no event %s %s %g s; events seen: %s", st->name,
+			  ph->up ? "within" : "before the close, in", st->seconds, seen);
+	return STEP_FAIL;
+}
+
+static enum step_rc no_event_start(struct phone *ph, struct step *st, double now)
+{
+	st->deadline = now + st->seconds;
+	st->first_seq = ph->next_seq;
+	return STEP_WAIT;
+}
+
+static enum step_rc no_event_poll(struct phone *ph, struct step *st, double now)
+{
+	struct event *e = find_event(ph, st->name, 0, NULL, st->first_seq);
+
+	if (e) {
+		step_fail(st, "event %s%s%s arrived", e->name, e->nargs ? " " : "",
+			  e->nargs ? e->args[0] : "");
+		return STEP_FAIL;
+	}
+	return now < st->deadline ? STEP_WAIT : STEP_DONE;
+}
+
+enum { PH_CREATE, PH_STATUS };
+
+/* createStream for publish/play. */
+static enum step_rc stream_start(struct phone *ph, struct step *st, double now)
+{
+	bool publish = strncmp(st->type->name, "publish", 7) == 0;
+
+	if (publish ? ph->pub.stream != 0 : ph->play.stream != 0) {
+		step_fail(st, "a stream is already %s here", publish ? "published" : "played");
+		return STEP_FAIL;
+	}
+	st->deadline = now + DEFAULT_WAIT_S; /* for createStream and the status */
+	st->phase = PH_CREATE;
+	if (send_invoke(ph, "createStream", NULL, 0) < 0) {
+		step_fail(st, "cannot send createStream");
+		return STEP_FAIL;
+	}
+	return STEP_WAIT;
+}
+
+/* After createStream: the stream id, or a failure. Returns 0 when @id is set. */
+static int created_stream(struct phone *ph, struct step *st, double now, uint32_t *id,
+			  enum step_rc *rc)
+{
+	*rc = check_reply(ph, st, false, now);
+	if (*rc != STEP_DONE)
+		return -EAGAIN;
+	if (!ph->reply.has_number || ph->reply.number < 1 || ph->reply.number > 0x7fffffff) {
+		step_fail(st, "createStream did not return a stream id");
+		*rc = STEP_FAIL;
+		return -EINVAL;
+	}
+	*id = (uint32_t)ph->reply.number;
+	*rc = STEP_WAIT;
+	return 0;
+}
+
+/* The onStatus of @stream: 1 when one carries @ok_code, -1 on an error status, 0 otherwise.
+ * Statuses of that stream seen on the way are consumed. */
+static int stream_status(struct phone *ph, struct step *st, uint32_t stream, const char *ok_code)
+{
+	for (size_t i = 0; i < ph->nevents; i++) {
+		struct event *e = &ph->events[i];
+
+		if (e->consumed || e->stream != stream || strcmp(e->name, "onStatus") != 0 ||
+		    e->nargs < 1)
+			continue;
+		e->consumed = true;
+		if (strstr(e->args[0], ok_code))
+			return 1;
+		if (strstr(e->args[0], "level:\"error\"")) {
+			step_fail(st, "%s", e->args[0]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static enum step_rc publish_poll(struct phone *ph, struct step *st, double now)
+{
+	struct publisher *p = &ph->pub;
+	struct val args[2] = {{.kind = VAL_STR, .str = st->name}, {.kind = VAL_STR, .str = "live"}};
+	enum step_rc rc;
+	int s;
+
+	if (st->phase == PH_CREATE) {
+		if (created_stream(ph, st, now, &p->stream, &rc) < 0)
+			return rc;
+		p->name = st->name;
+		st->phase = PH_STATUS;
+		if (send_command(ph, p->stream, "publish", 0, args, 2) < 0)
+			return STEP_FAIL;
+	}
+	s = stream_status(ph, st, p->stream, "NetStream.Publish.Start");
+	if (s < 0)
+		return STEP_FAIL;
+	if (s == 0) {
+		if (now < st->deadline)
+			return STEP_WAIT;
+		step_fail(st, "no NetStream.Publish.Start within %g s", DEFAULT_WAIT_S);
+		return STEP_FAIL;
+	}
+	p->codec = st->codec;
+	if (p->codec->flv_format == 11) {
+		int q = SPEEX_QUALITY, frame = 0;
+
+		p->enc = speex_encoder_init(&speex_wb_mode);
+		if (!p->enc) {
+			step_fail(st, "cannot create a Speex encoder");
+			return STEP_FAIL;
+		}
+		speex_encoder_ctl(p->enc, SPEEX_SET_QUALITY, &q);
+		speex_encoder_ctl(p->enc, SPEEX_GET_FRAME_SIZE, &frame);
+		speex_bits_init(&p->bits);
+		p->bits_init = true;
+		if (frame != MAX_FRAME_PCM) {
+			step_fail(st, "libspeex wideband frame is %d samples, not %d", frame,
+				  MAX_FRAME_PCM);
+			return STEP_FAIL;
+		}
+	}
+	p->amplitude = st->freq > 0 ? TONE_AMPLITUDE : 0;
+	p->phase_step = 2 * M_PI * st->freq / p->codec->rate;
+	p->frames = (uint32_t)lrint(st->seconds / FRAME_S);
+	p->frame = 0;
+	p->t0 = now_s();
+	p->sending = p->frames > 0;
+	return STEP_DONE;
+}
+
+static enum step_rc play_poll(struct phone *ph, struct step *st, double now)
+{
+	struct player *pl = &ph->play;
+	struct val args[2] = {{.kind = VAL_STR, .str = st->name}, {.kind = VAL_NUM, .num = -2}};
+	enum step_rc rc;
+	int s;
+
+	if (st->phase == PH_CREATE) {
+		if (created_stream(ph, st, now, &pl->stream, &rc) < 0)
+			return rc;
+		pl->name = st->name;
+		pl->path = st->path;
+		pl->wav = fopen(st->path, "w+b");
+		if (!pl->wav) {
+			step_fail(st, "cannot create %s: %s", st->path, strerror(errno));
+			return STEP_FAIL;
+		}
+		wav_finalize(pl);
+		pl->next_flush = now + WAV_FLUSH_S;
+		st->phase = PH_STATUS;
+		if (send_command(ph, pl->stream, "play", 0, args, 2) < 0)
+			return STEP_FAIL;
+	}
+	s = stream_status(ph, st, pl->stream, "NetStream.Play.Start");
+	if (s < 0)
+		return STEP_FAIL;
+	if (s == 0) {
+		if (now < st->deadline)
+			return STEP_WAIT;
+		step_fail(st, "no NetStream.Play.Start within %g s", DEFAULT_WAIT_S);
+		return STEP_FAIL;
+	}
+	return STEP_DONE;
+}
+
+static enum step_rc sleep_start(struct phone *ph, struct step *st, double now)
+{
+	st->deadline = now + st->seconds;
+	wav_finalize(&ph->play);
+	return STEP_WAIT;
+}
+
+static enum step_rc sleep_poll(struct phone *ph, struct step *st, double now)
+{
+	return now < st->deadline ? STEP_WAIT : STEP_DONE;
+}
+
+static enum step_rc stop_publish_start(struct phone *ph, struct step *st, double now)
+{
+	struct val id = {.kind = VAL_NUM, .num = ph->pub.stream};
+	int rc;
+
+	if (!ph->pub.stream) {
+		step_fail(st, "nothing is published");
+		return STEP_FAIL;
+	}
+	rc = send_command(ph, ph->pub.stream, "closeStream", 0, NULL, 0);
+	if (rc == 0)
+		rc = send_command(ph, 0, "deleteStream", 0, &id, 1);
+	publisher_stop(&ph->pub);
+	return rc < 0 ? STEP_FAIL : STEP_DONE;
+}
+
+static enum step_rc close_start(struct phone *ph, struct step *st, double now)
+{
+	if (ph->up)
+		RTMP_Close(ph->r);
+	ph->up = false;
+	ph->closed_by_us = true;
+	ph->pub.sending = false;
+	return STEP_DONE;
+}
+
+static enum step_rc expect_close_poll(struct phone *ph, struct step *st, double now)
+{
+	if (ph->closed_by_peer)
+		return STEP_DONE;
+	if (ph->closed_by_us) {
+		step_fail(st, "the script closed the connection itself");
+		return STEP_FAIL;
+	}
+	if (now < st->deadline)
+		return STEP_WAIT;
+	step_fail(st, "the server kept the connection open for %g s", st->seconds);
+	return STEP_FAIL;
+}
+
+/* The connect reply, as the first step of every run (not a script command). */
+/* clang-format off */
+static const struct step_type connect_type = {
+	.name = "connect", .needs_conn = true, .poll = connect_poll,
+};
+
+#define SHORTCUT(n, m, lo, hi)                                                                   \
+	{.name = n, .method = m, .min_args = lo, .max_args = hi, .needs_conn = true,             \
+	 .parse = parse_shortcut, .start = invoke_start, .poll = invoke_poll}
+
+static const struct step_type step_types[] = {
+	{.name = "invoke", .min_args = 1, .max_args = MAX_ARGS + 1, .needs_conn = true,
+	 .parse = parse_invoke, .start = invoke_start, .poll = invoke_poll},
+	{.name = "invoke-error", .min_args = 1, .max_args = MAX_ARGS + 1, .needs_conn = true,
+	 .parse = parse_invoke, .start = invoke_start, .poll = invoke_poll},
+	SHORTCUT("invite", "invite", 1, MAX_ARGS),
+	SHORTCUT("accept", "accept", 0, MAX_ARGS),
+	SHORTCUT("reject", "reject", 0, 1),
+	SHORTCUT("bye", "bye", 0, 0),
+	SHORTCUT("dtmf", "sendDTMF", 1, 1),
+	SHORTCUT("hold", "hold", 1, 1),
+	SHORTCUT("transfer", "transfer", 1, 1),
+	{.name = "wait", .min_args = 1, .max_args = 2, .needs_conn = true, .parse = parse_wait,
+	 .start = wait_start, .poll = wait_poll},
+	{.name = "wait-arg", .min_args = 3, .max_args = 4, .needs_conn = true, .parse = parse_wait,
+	 .start = wait_start, .poll = wait_poll},
+	{.name = "no-event", .min_args = 2, .max_args = 2, .needs_conn = true,
+	 .parse = parse_no_event, .start = no_event_start, .poll = no_event_poll},
+	{.name = "publish", .min_args = 4, .max_args = 4, .needs_conn = true,
+	 .parse = parse_publish, .start = stream_start, .poll = publish_poll},
+	{.name = "publish-silence", .min_args = 3, .max_args = 3, .needs_conn = true,
+	 .parse = parse_publish, .start = stream_start, .poll = publish_poll},
+	{.name = "play", .min_args = 2, .max_args = 2, .needs_conn = true, .parse = parse_play,
+	 .start = stream_start, .poll = play_poll},
+	{.name = "sleep", .min_args = 1, .max_args = 1, .parse = parse_seconds_arg,
+	 .start = sleep_start, .poll = sleep_poll},
+	{.name = "stop-publish", .min_args = 0, .max_args = 0, .needs_conn = true,
+	 .parse = parse_nothing, .start = stop_publish_start},
+	{.name = "close", .min_args = 0, .max_args = 0, .parse = parse_nothing,
+	 .start = close_start},
+	{.name = "expect-close", .min_args = 1, .max_args = 1, .expects_close = true,
+	 .parse = parse_seconds_arg, .start = wait_start, .poll = expect_close_poll},
+};
+/* clang-format on */
+
+static const struct step_type *step_type_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(step_types) / sizeof(step_types[0]); i++)
+		if (strcmp(step_types[i].name, name) == 0)
+			return &step_types[i];
+	return NULL;
+}
+
+/* ---- script parsing -------------------------------------------------------------------------- */
+
+struct script {
+	struct step steps[MAX_STEPS + 1]; /* [0] is the connect */
+	int nsteps;
+};
+
+/*
+ * Splits @line in place into at most @max tokens; `"..."` quotes (with \" and \\), `#` outside
+ * quotes at a token start ends the line. @quoted[i] says token i started with a quote. Returns
+ * the count, or -EINVAL (unterminated quote) / -E2BIG.
+ */
+static int tokenize(char *line, char **tok, bool *quoted, int max)
+{
+	char *rd = line, *wr = line;
+	int n = 0;
+
+	for (;;) {
+		bool inq = false;
+
+		while (*rd == ' ' || *rd == '\t' || *rd == '\r' || *rd == '\n')
+			rd++;
+		if (!*rd || *rd == '#')
+			return n;
+		if (n == max)
+			return -E2BIG;
+		tok[n] = wr;
+		quoted[n] = *rd == '"';
+		while (*rd && (inq || (*rd != ' ' && *rd != '\t' && *rd != '\r' && *rd != '\n'))) {
+			if (*rd == '"') {
+				inq = !inq;
+				rd++;
+			} else if (inq && *rd == '\\' && rd[1]) {
+				*wr++ = rd[1];
+				rd += 2;
+			} else {
+				*wr++ = *rd++;
+			}
+		}
+		if (inq)
+			return -EINVAL;
+		if (*rd)
+			rd++;
+		*wr++ = '\0';
+		n++;
+	}
+}
+
+static char *trimmed_copy(const char *s)
+{
+	size_t len;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strcspn(s, "\r\n");
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return strndup(s, len);
+}
+
+/* expect-connect ok|rejected [SUBSTRING] */
+static int parse_expect_connect(struct phone *ph, int argc, char **argv)
+{
+	if (argc < 1 || argc > 2)
+		return -EINVAL;
+	if (strcmp(argv[0], "ok") == 0)
+		ph->connect_want_error = false;
+	else if (strcmp(argv[0], "rejected") == 0)
+		ph->connect_want_error = true;
+	else
+		return -EINVAL;
+	ph->connect_substr = argc > 1 ? argv[1] : NULL;
+	return 0;
+}
+
+/* Parses one script line into @sc (or the connect expectations of @ph). Returns 0 or -EINVAL
+ * after printing why. */
+static int parse_line(struct phone *ph, struct script *sc, char *buf, int lineno)
+{
+	char *tok[MAX_TOKENS], *text = trimmed_copy(buf), *copy;
+	bool quoted[MAX_TOKENS];
+	const struct step_type *t;
+	struct step *st;
+	int n;
+
+	if (!text)
+		return -ENOMEM;
+	n = tokenize(buf, tok, quoted, MAX_TOKENS);
+	if (n <= 0) {
+		if (n < 0)
+			fprintf(stderr, "sipphone: line %d: %s\n", lineno,
+				n == -E2BIG ? "too many tokens" : "unterminated quote");
+		free(text);
+		return n;
+	}
+	/* The tokens point into @buf: keep a private copy of the whole buffer. */
+	copy = malloc(SCRIPT_LINE_MAX);
+	if (!copy) {
+		free(text);
+		return -ENOMEM;
+	}
+	memcpy(copy, buf, SCRIPT_LINE_MAX);
+	for (int i = 0; i < n; i++)
+		tok[i] = copy + (tok[i] - buf);
+	if (strcmp(tok[0], "expect-connect") == 0) {
+		if (sc->nsteps != 1 || sc->steps[0].lineno ||
+		    parse_expect_connect(ph, n - 1, tok + 1) < 0) {
+			fprintf(stderr,
+				"sipphone: line %d: expect-connect ok|rejected [SUBSTRING] "
+				"must be the first command\n",
+				lineno);
+			goto out_bad;
+		}
+		free(sc->steps[0].text);
+		free(sc->steps[0].buf);
+		sc->steps[0].text = text;
+		sc->steps[0].buf = copy;
+		sc->steps[0].lineno = lineno;
+		return 0;
+	}
+	t = step_type_find(tok[0]);
+	if (!t) {
+		fprintf(stderr, "sipphone: line %d: unknown command '%s'\n", lineno, tok[0]);
+		goto out_bad;
+	}
+	if (n - 1 < t->min_args || n - 1 > t->max_args) {
+		fprintf(stderr, "sipphone: line %d: %s takes %d to %d arguments\n", lineno, t->name,
+			t->min_args, t->max_args);
+		goto out_bad;
+	}
+	if (sc->nsteps > MAX_STEPS) {
+		fprintf(stderr, "sipphone: line %d: more than %d commands\n", lineno, MAX_STEPS);
+		goto out_bad;
+	}
+	st = &sc->steps[sc->nsteps];
+	memset(st, 0, sizeof(*st));
+	st->type = t;
+	st->lineno = lineno;
+	st->text = text;
+	st->buf = copy;
+	if (t->parse(st, n - 1, tok + 1, quoted + 1) < 0) {
+		fprintf(stderr, "sipphone: line %d: bad arguments: %s\n", lineno, text);
+		goto out_bad;
+	}
+	sc->nsteps++;
+	return 0;
+out_bad:
+	free(text);
+	free(copy);
+	return -EINVAL;
+}
+
+/* Reads the script from @f. Returns 0 or -EINVAL after printing why. */
+static int read_script(struct phone *ph, struct script *sc, FILE *f)
+{
+	static char buf[SCRIPT_LINE_MAX];
+	int lineno = 0;
+
+	sc->nsteps = 1;
+	memset(&sc->steps[0], 0, sizeof(sc->steps[0]));
+	sc->steps[0].type = &connect_type;
+	sc->steps[0].text = strdup("connect");
+	if (!sc->steps[0].text)
+		return -ENOMEM;
+	while (fgets(buf, sizeof(buf), f)) {
+		lineno++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			fprintf(stderr, "sipphone: line %d: longer than %d bytes\n", lineno,
+				SCRIPT_LINE_MAX - 1);
+			return -EINVAL;
+		}
+		if (parse_line(ph, sc, buf, lineno) < 0)
+			return -EINVAL;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "sipphone: reading the script: %s\n", strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+static void script_free(struct script *sc)
+{
+	for (int i = 0; i < sc->nsteps; i++) {
+		free(sc->steps[i].text);
+		free(sc->steps[i].buf);
+	}
+	sc->nsteps = 0;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+struct options {
+	double timeout;
+	bool verbose;
+	const char *script;
+	const char *url;
+	char **conn_args;
+	int nconn_args;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: sipphone [--timeout SEC] [--script FILE] [--verbose] URL "
+			"[connect-arg...]  (script on stdin unless --script)\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout = DEFAULT_TIMEOUT;
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--verbose") == 0) {
+			o->verbose = true;
+		} else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+			if (!parse_seconds(argv[++i], &o->timeout, false)) {
+				fprintf(stderr, "sipphone: bad --timeout %s\n", argv[i]);
+				return -EINVAL;
+			}
+		} else if (strcmp(a, "--script") == 0 && i + 1 < argc) {
+			o->script = argv[++i];
+		} else {
+			fprintf(stderr, "sipphone: unknown option or missing value: %s\n", a);
+			return -EINVAL;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "sipphone: no URL\n");
+		return -EINVAL;
+	}
+	o->url = argv[i++];
+	if (argc - i > MAX_ARGS) {
+		fprintf(stderr, "sipphone: more than %d connect arguments\n", MAX_ARGS);
+		return -EINVAL;
+	}
+	o->conn_args = argv + i;
+	o->nconn_args = argc - i;
+	return 0;
+}
+
+/*
+ * Sets up @r for @url: librtmp parses host and port, then app becomes the whole path and tcUrl
+ * the whole URL (librtmp alone would keep only the first path element as app). The connect
+ * arguments become librtmp's connect extras. Returns 0, or -EINVAL after printing why.
+ */
+static int setup_link(RTMP *r, const struct options *o)
+{
+	static char parse_copy[MAX_URL], app_copy[MAX_URL];
+	const char *host, *path;
+
+	if (strlen(o->url) >= MAX_URL || strncmp(o->url, "rtmp://", 7) != 0) {
+		fprintf(stderr, "sipphone: want an rtmp://HOST[:PORT]/PATH URL: %s\n", o->url);
+		return -EINVAL;
+	}
+	host = o->url + 7;
+	path = strchr(host, '/');
+	if (!path || !path[1]) {
+		fprintf(stderr, "sipphone: no application path in %s\n", o->url);
+		return -EINVAL;
+	}
+	strcpy(parse_copy, o->url);
+	strcpy(app_copy, o->url);
+	/* librtmp keeps pointers into parse_copy: it is static, so it outlives @r. */
+	if (!RTMP_SetupURL(r, parse_copy)) {
+		fprintf(stderr, "sipphone: bad URL %s\n", o->url);
+		return -EINVAL;
+	}
+	if (r->Link.lFlags & RTMP_LF_FTCU) {
+		free(r->Link.tcUrl.av_val);
+		r->Link.lFlags &= ~RTMP_LF_FTCU;
+	}
+	r->Link.tcUrl.av_val = app_copy;
+	r->Link.tcUrl.av_len = (int)strlen(app_copy);
+	r->Link.app.av_val = app_copy + (path + 1 - o->url);
+	r->Link.app.av_len = (int)strlen(path + 1);
+	r->Link.flashVer = RTMP_DefaultFlashVer; /* as a Flash Player sends it */
+	for (int i = 0; i < o->nconn_args; i++) {
+		AMFObjectProperty prop;
+		struct val v;
+
+		if (parse_value(o->conn_args[i], false, &v) < 0) {
+			fprintf(stderr, "sipphone: bad connect argument '%s'\n", o->conn_args[i]);
+			return -EINVAL;
+		}
+		memset(&prop, 0, sizeof(prop));
+		switch (v.kind) {
+		case VAL_STR:
+			prop.p_type = AMF_STRING;
+			prop.p_vu.p_aval.av_val = (char *)v.str;
+			prop.p_vu.p_aval.av_len = (int)strlen(v.str);
+			break;
+		case VAL_NUM:
+			prop.p_type = AMF_NUMBER;
+			prop.p_vu.p_number = v.num;
+			break;
+		case VAL_BOOL:
+			prop.p_type = AMF_BOOLEAN;
+			prop.p_vu.p_number = v.flag;
+			break;
+		case VAL_NULL:
+			prop.p_type = AMF_NULL;
+			break;
+		}
+		AMF_AddProp(&r->Link.extras, &prop);
+	}
+	return 0;
+}
+
+/* The event loop over the script steps. Returns the exit status. */
+static int run_steps(struct phone *ph, struct script *sc)
+{
+	for (int i = 0; i < sc->nsteps;) {
+		struct step *st = &sc->steps[i];
+		double now = now_s();
+		enum step_rc rc = STEP_WAIT;
+
+		if (st->type->needs_conn && !ph->up && ph->closed_by_us) {
+			step_fail(st, "not connected (the script closed the connection)");
+			return 1;
+		}
+		if (!st->started) {
+			st->started = true;
+			if (st->type->start)
+				rc = st->type->start(ph, st, now);
+		}
+		if (rc == STEP_WAIT && st->type->poll)
+			rc = st->type->poll(ph, st, now);
+		else if (rc == STEP_WAIT)
+			rc = STEP_DONE;
+		if (rc == STEP_WAIT && ph->closed_by_peer && !st->type->expects_close) {
+			step_fail(st, "the server closed the connection");
+			rc = STEP_FAIL;
+		}
+		if (rc == STEP_WAIT && now >= ph->deadline) {
+			step_fail(st, "the global timeout was reached");
+			rc = STEP_FAIL;
+		}
+		if (rc == STEP_WAIT && interrupted) {
+			step_fail(st, "interrupted by signal %d", (int)interrupted);
+			rc = STEP_FAIL;
+		}
+		if (rc == STEP_FAIL)
+			return 1;
+		if (rc == STEP_DONE) {
+			i++;
+			continue;
+		}
+		pump(ph, st->deadline < ph->deadline ? st->deadline : ph->deadline);
+	}
+	return 0;
+}
+
+static int run(struct phone *ph, const struct options *o, struct script *sc)
+{
+	RTMP *r = RTMP_Alloc();
+	int status;
+
+	if (!r) {
+		fprintf(stderr, "sipphone: out of memory\n");
+		return 1;
+	}
+	RTMP_Init(r);
+	ph->r = r;
+	if (setup_link(r, o) < 0) {
+		status = 2;
+		goto out_free;
+	}
+	r->Link.timeout = o->timeout < 10 ? (int)ceil(o->timeout) : 10;
+	sc->steps[0].deadline = now_s() + DEFAULT_WAIT_S;
+	if (!RTMP_Connect(r, NULL)) {
+		fprintf(stderr, "sipphone: connect to %s (TCP, handshake or connect send) failed\n",
+			o->url);
+		status = 1;
+		goto out_free;
+	}
+	ph->up = true;
+	ph->next_txid = 2;
+	ph->reply.txid = 1; /* librtmp sent connect with transaction id 1 */
+	ph->reply.method = "connect";
+	status = run_steps(ph, sc);
+	wav_finalize(&ph->play);
+	if (status == 0)
+		printf("OK\n");
+out_free:
+	if (ph->up || RTMP_IsConnected(r))
+		RTMP_Close(r);
+	/* librtmp does not free the connect extras; their strings are argv's. */
+	AMF_Reset(&r->Link.extras);
+	RTMP_Free(r);
+	ph->r = NULL;
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static struct script sc;
+	static struct phone ph;
+	struct options o;
+	struct sigaction sa;
+	FILE *f = stdin;
+	int status;
+
+	if (parse_options(argc, argv, &o) < 0) {
+		usage();
+		return 2;
+	}
+	if (o.script) {
+		f = fopen(o.script, "r");
+		if (!f) {
+			fprintf(stderr, "sipphone: %s: %s\n", o.script, strerror(errno));
+			return 2;
+		}
+	}
+	ph.verbose = o.verbose;
+	status = read_script(&ph, &sc, f);
+	if (f != stdin)
+		fclose(f);
+	if (status < 0) {
+		script_free(&sc);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	RTMP_LogSetLevel(o.verbose ? RTMP_LOGDEBUG : RTMP_LOGERROR);
+	ph.deadline = now_s() + o.timeout;
+	status = run(&ph, &o, &sc);
+	if (ph.play.wav)
+		fclose(ph.play.wav);
+	if (ph.play.dec)
+		speex_decoder_destroy(ph.play.dec);
+	if (ph.play.bits_init)
+		speex_bits_destroy(&ph.play.bits);
+	publisher_stop(&ph.pub);
+	for (size_t i = 0; i < ph.nevents; i++)
+		event_free(&ph.events[i]);
+	script_free(&sc);
+	return status;
+}
