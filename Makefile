@@ -103,6 +103,17 @@ $(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
 
+# callbench: the end-to-end call benchmark, on librtmp too (threads; Speex for its tone).
+$(BUILD)/tools/callbench: $(BUILD)/obj/tests/tools/callbench.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(shell pkg-config --libs librtmp speex 2>/dev/null || echo -lrtmp -lspeex) $(LDLIBS)
+
+# sipphone: a scripted softphone for the sip app; librtmp plus libspeex for its Speex audio.
+$(BUILD)/tools/sipphone: $(BUILD)/obj/tests/tools/sipphone.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) \
+		$(shell pkg-config --libs speex 2>/dev/null || echo -lspeex) $(LDLIBS)
+
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
