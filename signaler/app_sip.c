@@ -24,6 +24,7 @@
 
 #include "amf.h"
 #include "buf.h"
+#include "callrec.h"
 #include "codec.h"
 #include "config.h"
 #include "dest.h"
@@ -77,6 +78,7 @@ struct phone_call {
 	bool hold_asked;	      /* our re-INVITE for hold(@hold_want) is out */
 	bool hold_want;
 	char from[AOR_MAX + 8], to[AOR_MAX + 8];
+	struct call_record rec; /* its record in Redis */
 };
 
 struct sip_client {
@@ -339,6 +341,32 @@ static void status_text(char *out, size_t len, int status, const char *phrase)
 
 /* --- the call ------------------------------------------------------------------------------- */
 
+/* Rewrites the call's record in @state ("setup", "ringing", "up", "held"). */
+static void rec_update(struct phone_call *pc, const char *state)
+{
+	struct call_record *r = &pc->rec;
+	const struct media_leg_info *in = pc->leg ? media_leg_info(pc->leg) : NULL;
+
+	snprintf(r->state, sizeof(r->state), "%s", state);
+	if (pc->sip)
+		snprintf(r->sip_call_id, sizeof(r->sip_call_id), "%s", sip_call_callid(pc->sip));
+	snprintf(r->from_uri, sizeof(r->from_uri), "%.255s", pc->from);
+	snprintf(r->to_uri, sizeof(r->to_uri), "%.255s", pc->to);
+	if (pc->leg)
+		snprintf(r->leg_id, sizeof(r->leg_id), "%s", media_leg_id(pc->leg));
+	if (in) {
+		snprintf(r->worker, sizeof(r->worker), "%s", in->worker_id ? in->worker_id : "");
+		r->transcoding = in->transcoding;
+	}
+	if (pc->choice.codec) {
+		snprintf(r->codec, sizeof(r->codec), "%s", pc->choice.codec->name);
+		r->srtp = pc->choice.srtp;
+	}
+	if (strcmp(state, "up") == 0 && !r->answered_ms)
+		r->answered_ms = state_now_ms();
+	callrec_write(r);
+}
+
 /*
  * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
  * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
@@ -356,6 +384,7 @@ static void call_end(struct phone_call *pc, const char *callback, const char *re
 		pc->sip = NULL;
 	}
 	media_leg_destroy(&pc->leg);
+	callrec_delete(pc->rec.call_id);
 	if (cl) {
 		cl->call = NULL;
 		if (callback && strcmp(callback, "byed") == 0)
@@ -377,6 +406,11 @@ static struct phone_call *call_new(struct sip_client *cl, bool incoming)
 	pc->cl = cl;
 	pc->incoming = incoming;
 	cl->call = pc;
+	callrec_start(&pc->rec);
+	snprintf(pc->rec.app, sizeof(pc->rec.app), "sip");
+	snprintf(pc->rec.direction, sizeof(pc->rec.direction), "%s", incoming ? "in" : "out");
+	snprintf(pc->rec.rtmp_client, sizeof(pc->rec.rtmp_client), "%.63s",
+		 rtmp_conn_sid(cl->conn));
 	return pc;
 }
 
@@ -407,6 +441,7 @@ static void call_up(struct phone_call *pc)
 		 pc->choice.codec->clock_rate, pc->choice.srtp ? " SRTP" : "",
 		 pc->choice.remote_addr, pc->choice.remote_port);
 	invoke(pc->cl, "accepted", "ss", token_of(pc), NULL);
+	rec_update(pc, "up");
 }
 
 /* --- SIP events of a call -------------------------------------------------------------------- */
@@ -421,6 +456,7 @@ static void on_progress(struct sip_call *sc, int status, const char *phrase, con
 		return;
 	status_text(text, sizeof(text), status, phrase);
 	invoke(pc->cl, "ringing", "s", text);
+	rec_update(pc, "ringing");
 }
 
 static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
@@ -517,8 +553,10 @@ static void on_reinvite(struct sip_call *sc, const char *sdp, void *arg)
 	was_held = pc->hold_peer;
 	pc->hold_peer = ch.hold;
 	leg_apply(pc, &ch);
-	if (was_held != pc->hold_peer)
+	if (was_held != pc->hold_peer) {
 		invoke(pc->cl, "holded", "b", (int)pc->hold_peer);
+		rec_update(pc, pc->hold_peer || pc->hold_local ? "held" : "up");
+	}
 }
 
 static void on_reinvite_result(struct sip_call *sc, int status, const char *phrase,
@@ -543,6 +581,7 @@ static void on_reinvite_result(struct sip_call *sc, int status, const char *phra
 			 status, phrase ? phrase : "");
 	}
 	invoke(pc->cl, "holded", "b", (int)pc->hold_local);
+	rec_update(pc, pc->hold_peer || pc->hold_local ? "held" : "up");
 }
 
 static void on_transfer_status(struct sip_call *sc, int status, const char *phrase, void *arg)
@@ -610,6 +649,7 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	sip_call_set_handler(pc->sip, &call_cbs, pc);
 	log_info(sid(pc), "sip: INVITE %s (call id %s), media %s:%u on %s", pc->to,
 		 sip_call_callid(pc->sip), in->local_ip, in->local_port, in->worker_id);
+	rec_update(pc, "setup");
 }
 
 /* Incoming: the answer from the leg, then the 200. */
@@ -671,6 +711,7 @@ static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void
 	/* The worker died and another took the leg: tell the peer where the media is now. */
 	if (pc->state != PC_UP || !pc->sip)
 		return;
+	rec_update(pc, pc->rec.state);
 	snprintf(pc->local.addr, sizeof(pc->local.addr), "%s", ip);
 	pc->local.port = port;
 	if (sdp_build_reoffer(&b, &pc->local, pc->hold_local, "rtmp2sip") == 0 &&
@@ -805,6 +846,7 @@ static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_
 	log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s to %s (call id %s): ringing",
 		 info->from, info->to, info->call_id);
 	invoke(cl, "invited", "ss", pc->from, pc->to);
+	rec_update(pc, "ringing");
 }
 
 /* --- commands -------------------------------------------------------------------------------- */
@@ -1062,10 +1104,13 @@ static void client_free(struct sip_client *cl)
 		call_end(cl->call, NULL, "the RTMP client left");
 		cl->call = NULL;
 	}
-	if (holder && holder != cl && holder->reg)
+	if (holder && holder != cl && holder->reg) {
 		sip_reg_drop(&cl->reg);
-	else
+	} else {
+		if (cl->reg && !cl->connect_pending)
+			regrec_delete(cl->aor);
 		sip_reg_destroy(&cl->reg);
+	}
 	client_unlink(cl);
 	free(cl);
 }
@@ -1104,6 +1149,18 @@ static void on_reg_result(struct sip_reg *reg, int status, const char *phrase, i
 	if (!cl)
 		return;
 	status_text(text, sizeof(text), status, phrase);
+	if (status >= 200 && status < 300) {
+		struct reg_record rec = {0};
+
+		snprintf(rec.aor, sizeof(rec.aor), "%s", cl->aor);
+		snprintf(rec.registrar, sizeof(rec.registrar), "%s", registrar ? registrar : "");
+		snprintf(rec.rtmp_client, sizeof(rec.rtmp_client), "%.63s",
+			 rtmp_conn_sid(cl->conn));
+		snprintf(rec.display, sizeof(rec.display), "%s", cl->display);
+		rec.expires_s = expires > 0 ? (uint32_t)expires : reg_expires;
+		rec.registered_ms = state_now_ms();
+		regrec_write(&rec);
+	}
 	if (cl->connect_pending) {
 		cl->connect_pending = false;
 		if (status >= 200 && status < 300) {

@@ -10,6 +10,7 @@
  * Configuration is by environment variables only; see docs/configuration.md.
  */
 #include "app.h"
+#include "callrec.h"
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
@@ -169,7 +170,8 @@ int main(int argc, char **argv)
 		ret = errno == EINVAL ? 2 : 1;
 		goto out_redis;
 	}
-	if (app_rtp_init(sig.media) < 0 || open_sip(loop, &sig.sip) < 0 ||
+	if (callrec_init(redis, id) < 0 || app_rtp_init(sig.media) < 0 ||
+	    open_sip(loop, &sig.sip) < 0 ||
 	    app_call_init(sig.media, sig.sip) < 0 || app_sip_init(sig.media, sig.sip) < 0) {
 		ret = 2;
 		goto out_media;
@@ -198,6 +200,7 @@ out_media:
 	app_sip_init(NULL, NULL);
 	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
+	callrec_init(NULL, NULL);
 	media_destroy(&sig.media);
 out_redis:
 	redis_destroy(&redis);

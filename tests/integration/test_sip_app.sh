@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# test_sip_app.sh - the sip app (the Flash VoIP call API) driven by a real RTMP client on librtmp
+# (tests/tools/sipphone), against real SIP peers (SIPp) through a real mediaworker and Redis.
+#
+#   sip_register           connect with credentials: REGISTER answered by SIPp's digest
+#                          registrar (401 then 200), _result only then; the registration record is
+#                          in Redis while connected; un-REGISTER and no record after the client left
+#   sip_register_refused   a wrong password: _error Connect.Rejected naming 403
+#   sip_call_out           invite(sip uas, wideband ulaw dtmf): ringing, accepted("ulaw"); the Speex
+#                          tone comes back through SIPp's RTP echo (transcoded to PCMU and back);
+#                          sendDTMF('5') goes out as RFC 4733 and returns as dtmf("5"); the call
+#                          record is in Redis while up; bye
+#   sip_call_out_pcmu      a client sending G.711 itself (invite ... pcmu): accepted("pcmu"),
+#                          pass-through, the tone comes back
+#   sip_busy               a callee answering 486: rejected("486 Busy Here")
+#   sip_hold_info_dtmf     hold(true) sends a re-INVITE with a=sendonly, holded(true); sendDTMF
+#                          goes by INFO when telephone-event was not negotiated (SIPp checks both)
+#   sip_call_in            SIPp calls the registered client: invited(from, to), accept, the tone
+#                          comes back through SIPp's echo, SIPp hangs up: byed()
+#   sip_call_in_client_bye SIPp calls, the client accepts and hangs up with bye(): SIPp gets the BYE
+#   sip_call_in_cancel     SIPp calls and CANCELs before the answer: invited, then cancelled
+#   sip_call_in_488        an offer with no codec the gateway has (G.729 only) and one with a broken
+#                          SDP: 488 before any 180, the client never hears of them
+#   sip_bad_input          wrong argument types and counts, a malformed URI, commands without a
+#                          call, a second invite during a call: _error each, while another client's
+#                          call keeps its audio without a gap; the signaler stays up
+#   sip_replace            a second connect for the same AOR replaces the first; an unregistered
+#                          client cannot replace a registered one
+#   sip_no_leftovers       no call, registration or leg records left in Redis
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MW="$BUILD/mediaworker"
+PHONE="$BUILD/tools/sipphone"
+SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
+for cmd in sipp redis-cli python3; do
+	command -v "$cmd" >/dev/null 2>&1 || { skip sip_app "$cmd not installed (scripts/deps.sh install)"; finish; }
+done
+for bin in "$MW" "$WAVCHECK" "$PHONE"; do
+	[[ -x $bin ]] || { fail sip_setup "$bin not built"; finish; }
+done
+start_redis || { fail sip_setup "redis did not start"; finish; }
+
+base=$((22000 + RANDOM % 4000 / 2 * 2))
+TONE_WHY=""
+spawn "$T_TMP/worker.log" env WORKER_ID=sipw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
+	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
+REG_PORT=$(free_port)
+start_signaler SIGNALER_ID=sig-sip-test SIP_BIND=127.0.0.1 \
+	SIP_REGISTRAR="sip:127.0.0.1:$REG_PORT" || { fail sip_setup "the signaler did not start"; finish; }
+URL="rtmp://127.0.0.1:$RTMP_PORT/sip"
+for ((i = 0; i < 100; i++)); do
+	grep -q 'mediaworker up' "$SIGNALER_LOG" && break
+	sleep 0.1
+done
+
+udp_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+print(p if p % 2 == 0 else p + 1)'
+}
+
+# phone NAME AOR [connect args...] <script: sipphone for sip/AOR, output in $T_TMP/NAME.out.
+phone() {
+	local name=$1 aor=$2
+	shift 2
+	timeout -k 5 90 "$PHONE" --timeout 60 "$URL/$aor" "$@" >"$T_TMP/$name.out" 2>&1
+}
+
+# report NAME: the end of a run's output, for a failure.
+report() {
+	tail -n 25 "$T_TMP/$1.out" | sed 's/^/  | /'
+}
+
+# sipp_run NAME ARGS...: SIPp in the background (messages traced); its pid in SIPP_PID.
+sipp_run() {
+	local name=$1
+	shift
+	spawn "$T_TMP/$name.sipp.log" sipp "$@" -i 127.0.0.1 -nostdin -trace_msg \
+		-message_file "$T_TMP/$name.msg" -trace_err -error_file "$T_TMP/$name.err"
+	SIPP_PID=$SPAWNED_PID
+}
+
+# sipp_wait PID SECONDS: SIPp's exit status, or 124 when it is still running after SECONDS.
+sipp_wait() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill "$1" 2>/dev/null
+	return 124
+}
+
+# rkeys PATTERN: keys of Redis matching PATTERN (tests only; the gateway never scans).
+rkeys() {
+	redis-cli -p "$REDIS_PORT" --scan --pattern "$1"
+}
+
+# wav_ok NAME FILE FREQ: the recording has the tone (TONE_WHY says why not).
+wav_ok() {
+	TONE_WHY=$("$WAVCHECK" --expect-freq "$3" --min-duration 1.5 --min-rms-dbfs -30 "$2" 2>&1) ||
+		return 1
+}
+
+# --- registration ------------------------------------------------------------------------------
+
+sipp_run reg -sf "$SIPP_DIR/registrar_digest.xml" -m 1 -p "$REG_PORT"
+sleep 0.3
+phone reg alice@example.com alice secret Alice <<<"sleep 2" &
+phone_pid=$!
+reg_key=""
+for ((i = 0; i < 30; i++)); do
+	reg_key=$(redis-cli -p "$REDIS_PORT" hget rs:v1:reg:alice@example.com signaler)
+	[[ -n $reg_key ]] && break
+	sleep 0.1
+done
+wait "$phone_pid"
+phone_rc=$?
+sipp_wait "$SIPP_PID" 10
+sipp_rc=$?
+sleep 0.3
+if ((phone_rc == 0 && sipp_rc == 0)) && [[ $reg_key == sig-sip-test ]] &&
+	[[ -z $(rkeys 'rs:v1:reg:*') ]] && grep -q 'un-REGISTER answered 200' "$SIGNALER_LOG"; then
+	pass sip_register
+else
+	fail sip_register "phone rc $phone_rc, registrar rc $sipp_rc, record owner '$reg_key'"
+	report reg
+fi
+
+sipp_run regbad -sf "$SIPP_DIR/registrar_digest.xml" -m 1 -p "$REG_PORT"
+sleep 0.3
+if phone regbad alice@example.com alice wrong Alice <<<"expect-connect rejected 403"; then
+	pass sip_register_refused
+else
+	fail sip_register_refused "connect not rejected with 403"
+	report regbad
+fi
+kill "$SIPP_PID" 2>/dev/null
+
+# --- outgoing calls ------------------------------------------------------------------------------
+
+# A bad-input client runs against this call (sip_bad_input below).
+sport=$(free_port) mport=$(udp_port)
+sipp_run out -sf "$SIPP_DIR/sipapp_uas_te_echo.xml" -m 1 -rtp_echo -mp "$mport" -p "$sport"
+sleep 0.3
+phone out bob@example.com "" "" Bob >/dev/null <<EOF &
+invite sip:service@127.0.0.1:$sport wideband ulaw dtmf
+wait-arg ringing 0 180
+wait-arg accepted 0 ulaw
+publish local speex 1000 7
+play remote $T_TMP/out.wav
+sleep 2.5
+dtmf 5
+wait-arg dtmf 0 5 5
+sleep 3.5
+bye
+EOF
+phone_pid=$!
+sleep 2
+call_state=$(for k in $(rkeys 'rs:v1:call:*'); do redis-cli -p "$REDIS_PORT" hget "$k" state; done)
+call_codec=$(for k in $(rkeys 'rs:v1:call:*'); do redis-cli -p "$REDIS_PORT" hget "$k" codec; done)
+
+# Meanwhile: bad input from another client.
+phone bad carol@example.com "" "" Carol <<EOF
+invoke-error invite n:42
+invoke-error invite
+invoke-error invite "sip:@@nowhere"
+invoke-error invite "no spaces allowed"
+invoke-error invite sip:x@127.0.0.1 martian
+invoke-error accept
+invoke-error reject
+invoke-error bye
+invoke-error sendDTMF 5
+invoke-error hold b:true
+invoke-error hold notabool
+invoke-error transfer sip:x@127.0.0.1
+invoke-error sendDTMF
+EOF
+bad_rc=$?
+phone bad2 carol@example.com "" "" Carol <<EOF
+invite sip:nobody@127.0.0.1:9 wideband
+invoke-error invite sip:nobody@127.0.0.1:9 wideband
+bye
+EOF
+bad2_rc=$?
+wait "$phone_pid"
+phone_rc=$?
+sipp_wait "$SIPP_PID" 10
+sipp_rc=$?
+if ((phone_rc == 0 && sipp_rc == 0)) && wav_ok out "$T_TMP/out.wav" 1000 &&
+	[[ $call_state == up && $call_codec == PCMU ]]; then
+	pass sip_call_out
+else
+	fail sip_call_out "phone rc $phone_rc, SIPp rc $sipp_rc, record state '$call_state' codec '$call_codec', $TONE_WHY"
+	report out
+fi
+if ((bad_rc == 0 && bad2_rc == 0)) && signaler_alive &&
+	"$WAVCHECK" --max-gap 0.2 --ignore-start 0.5 "$T_TMP/out.wav" >/dev/null 2>&1; then
+	pass sip_bad_input
+else
+	fail sip_bad_input "bad rc $bad_rc, bad2 rc $bad2_rc, or the good call's audio had a gap"
+	report bad
+	report bad2
+fi
+
+sport=$(free_port) mport=$(udp_port)
+sipp_run pcmu -sn uas -rtp_echo -mp "$mport" -p "$sport"
+sleep 0.3
+if phone pcmu dave@example.com "" "" <<EOF && wav_ok pcmu "$T_TMP/pcmu.wav" 700; then
+invite sip:service@127.0.0.1:$sport pcmu
+wait-arg accepted 0 pcmu
+publish local pcmu 700 4
+play remote $T_TMP/pcmu.wav
+sleep 3.5
+bye
+EOF
+	pass sip_call_out_pcmu
+else
+	fail sip_call_out_pcmu "$TONE_WHY"
+	report pcmu
+fi
+kill "$SIPP_PID" 2>/dev/null
+
+sport=$(free_port)
+sipp_run busy -sf "$SIPP_DIR/uas_busy.xml" -m 1 -p "$sport"
+sleep 0.3
+if phone busy erin@example.com "" "" <<EOF; then
+invite sip:service@127.0.0.1:$sport
+wait-arg rejected 0 "486 Busy Here"
+EOF
+	pass sip_busy
+else
+	fail sip_busy "no rejected(486)"
+	report busy
+fi
+sipp_wait "$SIPP_PID" 5 >/dev/null
+
+sport=$(free_port)
+sipp_run hold -sf "$SIPP_DIR/uas_reinvite.xml" -m 1 -p "$sport"
+sleep 0.3
+phone hold frank@example.com "" "" <<EOF
+invite sip:service@127.0.0.1:$sport pcmu wideband
+wait accepted
+hold true
+wait-arg holded 0 true
+dtmf 5
+sleep 0.5
+bye
+EOF
+phone_rc=$?
+sipp_wait "$SIPP_PID" 10
+sipp_rc=$?
+if ((phone_rc == 0 && sipp_rc == 0)); then
+	pass sip_hold_info_dtmf
+else
+	fail sip_hold_info_dtmf "phone rc $phone_rc, SIPp rc $sipp_rc"
+	report hold
+	tail -n 5 "$T_TMP/hold.err" 2>/dev/null
+fi
+
+# --- incoming calls ------------------------------------------------------------------------------
+
+# in_call NAME SCENARIO SIPP-ARGS SCRIPT: the client alice@example.com (registered through SIPp's
+# registrar as alice/secret when REGISTERED=1) runs SCRIPT while SIPp calls it.
+in_call() {
+	local name=$1 scenario=$2 sipp_args=$3 script=$4 mport
+	local -a creds=("" "")
+	mport=$(udp_port)
+	if [[ ${REGISTERED:-0} == 1 ]]; then
+		sipp_run "$name-reg" -sf "$SIPP_DIR/registrar_digest.xml" -m 1 -p "$REG_PORT"
+		creds=(alice secret)
+		sleep 0.3
+	fi
+	phone "$name" alice@example.com "${creds[@]}" Alice <<<"$script" &
+	local phone_pid=$!
+	sleep 1.5
+	# shellcheck disable=SC2086 # word splitting of the extra SIPp arguments is intended
+	sipp_run "$name" -sf "$SIPP_DIR/$scenario" -m 1 -s alice -rtp_echo -mp "$mport" \
+		-p "$(free_port)" $sipp_args "127.0.0.1:$SIP_PORT"
+	IN_SIPP_RC=0
+	sipp_wait "$SIPP_PID" 20 || IN_SIPP_RC=$?
+	wait "$phone_pid"
+	IN_PHONE_RC=$?
+}
+
+REGISTERED=1 in_call in sipapp_uac_echo_hangup.xml "-d 4000" "publish local speex 800 8
+play remote $T_TMP/in.wav
+wait-arg invited 0 sip:sipp@ 15
+accept wideband ulaw dtmf
+wait-arg accepted 0 ulaw
+wait byed 15"
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)) && wav_ok in "$T_TMP/in.wav" 800; then
+	pass sip_call_in
+else
+	fail sip_call_in "phone rc $IN_PHONE_RC, SIPp rc $IN_SIPP_RC, $TONE_WHY"
+	report in
+fi
+
+in_call inbye sipapp_uac_echo.xml "" "wait invited 15
+accept
+wait accepted
+sleep 1
+bye"
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)); then
+	pass sip_call_in_client_bye
+else
+	fail sip_call_in_client_bye "phone rc $IN_PHONE_RC, SIPp rc $IN_SIPP_RC"
+	report inbye
+fi
+
+in_call cancel sipapp_uac_cancel.xml "" "wait invited 15
+wait-arg cancelled 0 sip:sipp@ 10"
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)); then
+	pass sip_call_in_cancel
+else
+	fail sip_call_in_cancel "phone rc $IN_PHONE_RC, SIPp rc $IN_SIPP_RC"
+	report cancel
+fi
+
+in_call g729 uac_no_pcmu.xml "" "no-event invited 4"
+g729_rc=$IN_SIPP_RC g729_phone=$IN_PHONE_RC
+in_call badsdp sipapp_uac_bad_sdp.xml "" "no-event invited 4"
+if ((g729_rc == 0 && g729_phone == 0 && IN_SIPP_RC == 0 && IN_PHONE_RC == 0)); then
+	pass sip_call_in_488
+else
+	fail sip_call_in_488 "G.729: SIPp rc $g729_rc phone rc $g729_phone; broken SDP: SIPp rc $IN_SIPP_RC phone rc $IN_PHONE_RC"
+	report g729
+	report badsdp
+fi
+
+# --- replacing a client ------------------------------------------------------------------------
+
+phone first henry@example.com "" "" <<<"expect-close 10" &
+first_pid=$!
+sleep 1
+phone second henry@example.com "" "" <<<"sleep 1"
+second_rc=$?
+wait "$first_pid"
+first_rc=$?
+sipp_run rep -sf "$SIPP_DIR/registrar_digest.xml" -m 1 -p "$REG_PORT"
+sleep 0.3
+phone registered alice@example.com alice secret <<<"sleep 3" &
+reg_pid=$!
+sleep 1.5
+phone intruder alice@example.com "" "" <<<"expect-connect rejected registered"
+intruder_rc=$?
+wait "$reg_pid"
+reg_rc=$?
+if ((first_rc == 0 && second_rc == 0 && intruder_rc == 0 && reg_rc == 0)); then
+	pass sip_replace
+else
+	fail sip_replace "first $first_rc, second $second_rc, intruder $intruder_rc, registered $reg_rc"
+	report first
+	report intruder
+fi
+sipp_wait "$SIPP_PID" 5 >/dev/null
+
+left=""
+for ((i = 0; i < 30; i++)); do
+	left=$(rkeys 'rs:v1:call:*'; rkeys 'rs:v1:reg:*'; rkeys 'rs:v1:leg:*'
+		redis-cli -p "$REDIS_PORT" smembers rs:v1:signaler:sig-sip-test:calls)
+	[[ -z $left ]] && break
+	sleep 0.2
+done
+if [[ -z $left ]] && signaler_alive; then
+	pass sip_no_leftovers
+else
+	fail sip_no_leftovers "left in Redis: $(echo "$left" | head -5 | tr '\n' ' ')"
+fi
+
+finish
