@@ -79,6 +79,10 @@ struct phone_call {
 	bool hold_want;
 	char from[AOR_MAX + 8], to[AOR_MAX + 8];
 	struct call_record rec; /* its record in Redis */
+	bool was_up;		/* the call has been up (a transfer may be under way) */
+	struct sip_call *referrer; /* the peer's REFER: the call we are being transferred from */
+	struct ev_timer *refer_timer; /* places the referred call, after the REFER's 202 */
+	bool refer_placed;	      /* the referred call is placed: the timer only cleans up */
 };
 
 struct sip_client {
@@ -383,6 +387,12 @@ static void call_end(struct phone_call *pc, const char *callback, const char *re
 		sip_call_hangup(pc->sip);
 		pc->sip = NULL;
 	}
+	if (pc->referrer) {
+		sip_call_set_handler(pc->referrer, NULL, NULL);
+		sip_call_hangup(pc->referrer);
+		pc->referrer = NULL;
+	}
+	evloop_timer_del(&pc->refer_timer);
 	media_leg_destroy(&pc->leg);
 	callrec_delete(pc->rec.call_id);
 	if (cl) {
@@ -436,6 +446,12 @@ static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 static void call_up(struct phone_call *pc)
 {
 	pc->state = PC_UP;
+	pc->was_up = true;
+	if (pc->referrer && pc->refer_timer) {
+		/* A transfer completed: the transferor should hang up the old call now; if it
+		 * has not within 2 s, we do. */
+		evloop_timer_start(pc->refer_timer, 2000);
+	}
 	log_info(sid(pc), "sip: call %s %s %s up: %s/%u%s, RTP to %s:%u", pc->from,
 		 pc->incoming ? "<-" : "->", pc->to, pc->choice.codec->name,
 		 pc->choice.codec->clock_rate, pc->choice.srtp ? " SRTP" : "",
@@ -465,8 +481,8 @@ static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
 	struct sdp_media_desc answer;
 	char why[200];
 
-	if (!pc || pc->incoming)
-		return; /* incoming: the ACK of our 200; accepted() went with the 200 */
+	if (!pc || pc->state != PC_CALLING)
+		return; /* the ACK of our 200: accepted() went with the 200 */
 	if (!sdp || sdp_parse_desc(sdp, strlen(sdp), &answer, why, sizeof(why)) < 0 ||
 	    sdp_process_answer(&pc->local, &answer, &pc->choice, why, sizeof(why)) < 0) {
 		if (!sdp)
@@ -487,7 +503,7 @@ static void on_failed(struct sip_call *sc, int status, const char *phrase, void 
 		return;
 	pc->sip = NULL;
 	status_text(text, sizeof(text), status, phrase);
-	call_end(pc, "rejected", text);
+	call_end(pc, pc->was_up ? "byed" : "rejected", text);
 }
 
 static void on_cancelled(struct sip_call *sc, void *arg)
@@ -593,6 +609,10 @@ static void on_transfer_status(struct sip_call *sc, int status, const char *phra
 		return;
 	status_text(text, sizeof(text), status, phrase);
 	invoke(pc->cl, "transferred", "s", text);
+	/* The transfer target answered (a NOTIFY of 2xx; 202 is the REFER's own answer): as the
+	 * transferor we hang up. A failure leaves the call as it was. */
+	if (status >= 200 && status < 300 && status != 202)
+		call_end(pc, "byed", "transferred");
 }
 
 static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, void *arg)
@@ -604,7 +624,89 @@ static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, v
 		invoke(pc->cl, "dtmf", "s", d);
 }
 
+/* The call we are transferred from: only its end matters (the referred call carries on). */
+static void referrer_gone(struct phone_call *pc)
+{
+	if (pc)
+		pc->referrer = NULL;
+}
+
+static void referrer_failed(struct sip_call *sc, int status, const char *phrase, void *arg)
+{
+	referrer_gone(arg);
+}
+
+static void referrer_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
+{
+	referrer_gone(arg);
+}
+
+static void referrer_cancelled(struct sip_call *sc, void *arg)
+{
+	referrer_gone(arg);
+}
+
+static const struct sip_ua_callbacks referrer_cbs = {
+	.failed = referrer_failed,
+	.ended = referrer_ended,
+	.cancelled = referrer_cancelled,
+};
+
+static void send_invite(struct phone_call *pc, const struct media_leg_info *in);
+
+/* After the REFER's 202: the new call, from the same leg; the old one waits for its BYE. Once
+ * the new call is up, the same timer ends the old one if its peer did not. */
+static void refer_go(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct phone_call *pc = arg;
+	const struct media_leg_info *in = media_leg_info(pc->leg);
+
+	if (pc->refer_placed) {
+		if (pc->referrer) {
+			log_info(sid(pc), "sip: transfer done; the transferor did not hang up: BYE");
+			sip_call_set_handler(pc->referrer, NULL, NULL);
+			sip_call_hangup(pc->referrer);
+			pc->referrer = NULL;
+		}
+		return;
+	}
+	pc->refer_placed = true;
+	if (!pc->sip || !in) {
+		call_end(pc, "byed", "transfer: the call is gone");
+		return;
+	}
+	pc->referrer = pc->sip;
+	pc->sip = NULL;
+	/* The leg keeps its codec: offer that one (and telephone-event). */
+	if (pc->choice.codec) {
+		pc->prefs.n = 1;
+		pc->prefs.codecs[0] = pc->choice.codec;
+	}
+	sip_call_set_handler(pc->referrer, &referrer_cbs, pc);
+	send_invite(pc, in);
+}
+
+/* The peer transfers the client's call (REFER): accept while the call is up. */
+static int on_refer(struct sip_call *sc, const char *refer_to, const char *referred_by, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (!pc || pc->state != PC_UP || pc->referrer || !pc->cl)
+		return 603;
+	if (!pc->refer_timer)
+		pc->refer_timer = evloop_timer_new(rtmp_conn_loop(pc->cl->conn), refer_go, pc);
+	if (!pc->refer_timer)
+		return 500;
+	log_info(sid(pc), "sip: transferred by %s to %s", referred_by[0] ? referred_by : "the peer",
+		 refer_to);
+	snprintf(pc->to, sizeof(pc->to), "%.255s", refer_to);
+	pc->refer_placed = false;
+	evloop_timer_start(pc->refer_timer, 0);
+	return 202;
+}
+
 static const struct sip_ua_callbacks call_cbs = {
+	.refer = on_refer,
 	.progress = on_progress,
 	.answered = on_answered,
 	.failed = on_failed,
@@ -627,7 +729,8 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 
 	if (pc->want_srtp) {
 		if (in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
-			call_end(pc, "rejected", "the media worker made no SRTP key");
+			call_end(pc, pc->was_up ? "byed" : "rejected",
+				 "the media worker made no SRTP key");
 			return;
 		}
 		local.srtp = SDP_SRTP_REQUIRED;
@@ -636,14 +739,17 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
-		call_end(pc, "rejected", why);
+		call_end(pc, pc->was_up ? "byed" : "rejected", why);
 		return;
 	}
 	pc->state = PC_CALLING;
-	pc->sip = sip_call_invite(ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
+	if (pc->referrer)
+		pc->sip = sip_call_invite_referred(pc->referrer, (const char *)b.data, pc);
+	else
+		pc->sip = sip_call_invite(ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
 	buf_free(&b);
 	if (!pc->sip) {
-		call_end(pc, "rejected", "cannot send the INVITE");
+		call_end(pc, pc->was_up ? "byed" : "rejected", "cannot send the INVITE");
 		return;
 	}
 	sip_call_set_handler(pc->sip, &call_cbs, pc);

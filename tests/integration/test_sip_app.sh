@@ -19,6 +19,11 @@
 #                          comes back through SIPp's echo, SIPp hangs up: byed()
 #   sip_call_in_client_bye SIPp calls, the client accepts and hangs up with bye(): SIPp gets the BYE
 #   sip_call_in_cancel     SIPp calls and CANCELs before the answer: invited, then cancelled
+#   sip_transfer_out       transfer(uri) sends REFER: transferred("202 ..."), then the NOTIFYed
+#                          "200 OK", and the gateway hangs up as the transferor: byed()
+#   sip_transfer_in        the caller REFERs the client's call to a third SIPp: the gateway calls it
+#                          from the same leg (a second accepted()), the old call ends, the tone
+#                          comes back through the new peer
 #   sip_call_in_488        an offer with no codec the gateway has (G.729 only) and one with a broken
 #                          SDP: 488 before any 180, the client never hears of them
 #   sip_bad_input          wrong argument types and counts, a malformed URI, commands without a
@@ -98,6 +103,7 @@ rkeys() {
 
 # wav_ok NAME FILE FREQ: the recording has the tone (TONE_WHY says why not).
 wav_ok() {
+	TONE_WHY=""
 	TONE_WHY=$("$WAVCHECK" --expect-freq "$3" --min-duration 1.5 --min-rms-dbfs -30 "$2" 2>&1) ||
 		return 1
 }
@@ -177,12 +183,19 @@ invoke-error transfer sip:x@127.0.0.1
 invoke-error sendDTMF
 EOF
 bad_rc=$?
+bport=$(free_port)
+sipp_run bad2 -sf "$SIPP_DIR/uas_cancel.xml" -m 1 -p "$bport"
+bad2_sipp=$SIPP_PID
+sleep 0.3
 phone bad2 carol@example.com "" "" Carol <<EOF
-invite sip:nobody@127.0.0.1:9 wideband
-invoke-error invite sip:nobody@127.0.0.1:9 wideband
+invite sip:nobody@127.0.0.1:$bport wideband
+wait ringing
+invoke-error invite sip:nobody@127.0.0.1:$bport wideband
+invoke-error accept
 bye
 EOF
 bad2_rc=$?
+sipp_wait "$bad2_sipp" 10 || bad2_rc=$?
 wait "$phone_pid"
 phone_rc=$?
 sipp_wait "$SIPP_PID" 10
@@ -258,6 +271,27 @@ else
 	tail -n 5 "$T_TMP/hold.err" 2>/dev/null
 fi
 
+sport=$(free_port)
+sipp_run xferout -sf "$SIPP_DIR/uas_refer.xml" -m 1 -p "$sport"
+sleep 0.3
+phone xferout ivan@example.com "" "" <<EOF
+invite sip:service@127.0.0.1:$sport pcmu
+wait accepted
+transfer sip:carol@127.0.0.1:5999
+wait-arg transferred 0 202
+wait-arg transferred 0 "200 OK"
+wait byed
+EOF
+phone_rc=$?
+sipp_wait "$SIPP_PID" 10
+sipp_rc=$?
+if ((phone_rc == 0 && sipp_rc == 0)); then
+	pass sip_transfer_out
+else
+	fail sip_transfer_out "phone rc $phone_rc, SIPp rc $sipp_rc"
+	report xferout
+fi
+
 # --- incoming calls ------------------------------------------------------------------------------
 
 # in_call NAME SCENARIO SIPP-ARGS SCRIPT: the client alice@example.com (registered through SIPp's
@@ -326,6 +360,27 @@ else
 	fail sip_call_in_488 "G.729: SIPp rc $g729_rc phone rc $g729_phone; broken SDP: SIPp rc $IN_SIPP_RC phone rc $IN_PHONE_RC"
 	report g729
 	report badsdp
+fi
+
+# A transfer of the client's call by the caller: SIPp REFERs it to carol (a SIPp UAS echoing RTP).
+cport=$(free_port) cmport=$(udp_port)
+sipp_run carol -sn uas -m 1 -rtp_echo -mp "$cmport" -p "$cport"
+carol_pid=$SIPP_PID
+in_call xferin uac_refer.xml "-set xfer_port $cport" "publish local speex 600 8
+play remote $T_TMP/xferin.wav
+wait invited 15
+accept
+wait accepted
+wait accepted 15
+sleep 3
+bye"
+sipp_wait "$carol_pid" 10
+carol_rc=$?
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0 && carol_rc == 0)) && wav_ok xferin "$T_TMP/xferin.wav" 600; then
+	pass sip_transfer_in
+else
+	fail sip_transfer_in "phone rc $IN_PHONE_RC, transferor SIPp rc $IN_SIPP_RC, carol rc $carol_rc, $TONE_WHY"
+	report xferin
 fi
 
 # --- replacing a client ------------------------------------------------------------------------
