@@ -511,7 +511,7 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 	}
 	if (f[0].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA_BATCH) {
 		size_t off = 0;
-		int r;
+		int r = 0;
 
 		while (!w->removed && (r = wire_media_batch_next(f[0].data, f[0].len, f[1].data,
 								   f[1].len, &off, &md, &e)) > 0) {

@@ -11,6 +11,7 @@
  * and freed at the end of the iteration, so callbacks may delete any handle at any time.
  */
 #include "evloop.h"
+#include "ev_hooks.h"
 
 #include "timer_heap.h"
 
@@ -24,7 +25,6 @@
 #include <unistd.h>
 
 #define EV_BATCH 256
-#define EV_MAX_HOOKS 8
 #define EV_MAX_SIGNALS 8
 
 struct ev_io {
@@ -45,11 +45,6 @@ struct ev_timer {
 	void *arg;
 };
 
-struct ev_hook {
-	ev_hook_cb cb;
-	void *arg;
-};
-
 struct ev_sig {
 	int signo;
 	ev_signal_cb cb;
@@ -64,8 +59,7 @@ struct evloop {
 	size_t n_timers; /* timers alive: the heap always has room for all of them */
 	uint64_t arm_seq;
 	struct ev_io *dead;
-	struct ev_hook hooks[EV_MAX_HOOKS];
-	size_t n_hooks;
+	struct ev_hooks hooks;
 	int sigfd;
 	struct ev_io *sig_io;
 	sigset_t sigmask;
@@ -240,10 +234,12 @@ void evloop_timer_del(struct ev_timer **tp)
 
 int evloop_before_sleep(struct evloop *loop, ev_hook_cb cb, void *arg)
 {
-	if (loop->n_hooks == EV_MAX_HOOKS)
-		return -ENOMEM;
-	loop->hooks[loop->n_hooks++] = (struct ev_hook){.cb = cb, .arg = arg};
-	return 0;
+	return ev_hooks_add(&loop->hooks, cb, arg);
+}
+
+int evloop_before_sleep_del(struct evloop *loop, ev_hook_cb cb, void *arg)
+{
+	return ev_hooks_del(&loop->hooks, cb, arg);
 }
 
 static void signal_ready(struct evloop *loop, struct ev_io *io, int fd, unsigned events, void *arg)
@@ -305,8 +301,7 @@ int evloop_run_once(struct evloop *loop, int max_wait_ms)
 	struct epoll_event evs[EV_BATCH];
 	int timeout = max_wait_ms, n;
 
-	for (size_t i = 0; i < loop->n_hooks; i++)
-		loop->hooks[i].cb(loop, loop->hooks[i].arg);
+	ev_hooks_run(&loop->hooks, loop);
 	loop->now = mono_ms();
 	if (timer_heap_top(&loop->timers)) {
 		uint64_t when = timer_heap_top(&loop->timers)->when;

@@ -66,6 +66,9 @@ void evloop_timer_del(struct ev_timer **tp);
 /* Calls @cb once per iteration, after dispatching events and before waiting. 0 or -ENOMEM. */
 int evloop_before_sleep(struct evloop *loop, ev_hook_cb cb, void *arg);
 
+/* Removes the hook added with @cb and @arg (not from inside a hook); 0 or -ENOENT. */
+int evloop_before_sleep_del(struct evloop *loop, ev_hook_cb cb, void *arg);
+
 /* Delivers @signo through the loop (signalfd) instead of an async handler. 0 or -errno. */
 int evloop_signal(struct evloop *loop, int signo, ev_signal_cb cb, void *arg);
 

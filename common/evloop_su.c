@@ -38,6 +38,7 @@
  * step (level-triggered, so nothing is lost): more iterations, hence more hook runs, under load.
  */
 #include "evloop_su.h"
+#include "ev_hooks.h"
 #include "timer_heap.h"
 
 #include <errno.h>
@@ -51,7 +52,6 @@
 
 #include <sofia-sip/su.h>
 
-#define EV_MAX_HOOKS   8
 #define EV_MAX_SIGNALS 8
 
 struct ev_io {
@@ -70,11 +70,6 @@ struct ev_timer {
 	struct evloop *loop;
 	uint64_t armed_seq; /* loop->arm_seq when armed: orders arming against iterations */
 	ev_timer_cb cb;
-	void *arg;
-};
-
-struct ev_hook {
-	ev_hook_cb cb;
 	void *arg;
 };
 
@@ -99,8 +94,7 @@ struct evloop {
 	uint64_t arm_seq;
 	uint64_t iter_seq; /* arm_seq at the start of the iteration */
 	struct ev_io *dead;
-	struct ev_hook hooks[EV_MAX_HOOKS];
-	size_t n_hooks;
+	struct ev_hooks hooks;
 	int sigfd;
 	struct ev_io *sig_io;
 	sigset_t sigmask;
@@ -439,8 +433,7 @@ static void prepoll(su_prepoll_magic_t *magic, su_root_t *root)
 	loop->iter_seq = loop->arm_seq;
 	fire_timers(loop);
 	loop->depth++;
-	for (size_t i = 0; i < loop->n_hooks; i++)
-		loop->hooks[i].cb(loop, loop->hooks[i].arg);
+	ev_hooks_run(&loop->hooks, loop);
 	loop->depth--;
 	if (loop->depth == 0)
 		free_dead(loop);
@@ -451,10 +444,12 @@ static void prepoll(su_prepoll_magic_t *magic, su_root_t *root)
 
 int evloop_before_sleep(struct evloop *loop, ev_hook_cb cb, void *arg)
 {
-	if (loop->n_hooks == EV_MAX_HOOKS)
-		return -ENOMEM;
-	loop->hooks[loop->n_hooks++] = (struct ev_hook){.cb = cb, .arg = arg};
-	return 0;
+	return ev_hooks_add(&loop->hooks, cb, arg);
+}
+
+int evloop_before_sleep_del(struct evloop *loop, ev_hook_cb cb, void *arg)
+{
+	return ev_hooks_del(&loop->hooks, cb, arg);
 }
 
 static void signal_ready(struct evloop *loop, struct ev_io *io, int fd, unsigned events, void *arg)

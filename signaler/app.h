@@ -15,6 +15,10 @@ struct media;
 struct rtmp_app {
 	const char *name;
 
+	/* Publish and play names keep their "?query" for the app, which must cut it from s->name
+	 * before returning (the core logs and echoes the name). false: the core cuts it. */
+	bool keep_query;
+
 	/*
 	 * A client connects. @cmdobj is the connect command object, @args the whole command (name,
 	 * txid, object, then the arguments). Return 0 to accept now, 1 when the decision comes

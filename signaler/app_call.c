@@ -10,6 +10,19 @@
  *   <destination>: a SIP URI (sip:user@host[:port]), user@host[:port], or a number routed to
  *   CALL_DOMAIN (sip:<number>@<CALL_DOMAIN>).
  *
+ *   A "?query" after the destination carries parameters (percent-encoded, each value at most
+ *   CALL_PARAM_MAX bytes once decoded, no control characters):
+ *     expires, token  the signed token, required for publish and play when CALL_TOKEN_SECRET is
+ *                     set: token = hex(HMAC-SHA256(secret, "<destination>:<expires>")), expires
+ *                     in Unix seconds, in the future and at most CALL_TOKEN_MAX_AGE ahead
+ *     user, pass      SIP digest credentials answering the INVITE's 401/407 (publisher only)
+ *   The app cuts the query off the stream name (and wipes it) before the name is used, logged
+ *   or echoed; this needs an RTMP core that hands publish and play names over with their query.
+ *
+ *   SRTP (CALL_SRTP, forced to required by a sips: destination): required makes the worker
+ *   generate a key, offers RTP/SAVP with one a=crypto line and hands the answer's key to the leg;
+ *   off and optional offer plain RTP/AVP.
+ *
  *   publisher audio --> media leg (worker) --RTP--> SIP peer --RTP--> worker --> players
  *
  * Call states: idle --first audio--> leg --ready--> inviting --2xx--> up --BYE/unpublish--> over
@@ -19,6 +32,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "dest.h"
 #include "log.h"
 #include "media.h"
 #include "players.h"
@@ -26,28 +40,70 @@
 #include "sip_ua.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define CALL_BUCKETS 256
-#define CALL_URI_MAX 255
+#define CALL_BUCKETS	  256
+#define CALL_URI_MAX	  255
+#define CALL_PARAM_MAX	  128	/* bytes of one decoded query value */
+#define CALL_TOKEN_LEN	  32	/* HMAC-SHA256 */
+#define CALL_SECRET_MIN	  16	/* shorter token secrets are accepted with a warning */
+#define CALL_MAX_AGE_MAX  (10 * 366 * 86400)
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 enum call_state { CALL_IDLE, CALL_LEG, CALL_INVITING, CALL_UP, CALL_OVER };
 
-
 struct call {
-	char name[RTMP_NAME_MAX]; /* the stream name */
+	char name[RTMP_NAME_MAX]; /* the destination as given (the stream name without its query) */
 	char uri[CALL_URI_MAX + 1];
 	enum call_state state;
+	enum sdp_srtp_policy srtp; /* of this call's offer */
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
 	struct media_leg *leg;
 	struct sip_call *sip;
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
+	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
+	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
 	struct player_list players;
 	struct call *next;
+};
+
+/* The parameters of a stream name's query, decoded; "" when absent. */
+struct call_params {
+	char expires[CALL_PARAM_MAX + 1];
+	char token[CALL_PARAM_MAX + 1];
+	char user[CALL_PARAM_MAX + 1];
+	char pass[CALL_PARAM_MAX + 1];
+};
+
+/* The query keys the app knows; others are ignored. */
+static const struct {
+	const char *key;
+	size_t offset;
+} param_keys[] = {
+	{.key = "expires", .offset = offsetof(struct call_params, expires)},
+	{.key = "token", .offset = offsetof(struct call_params, token)},
+	{.key = "user", .offset = offsetof(struct call_params, user)},
+	{.key = "pass", .offset = offsetof(struct call_params, pass)},
+};
+
+static const struct {
+	const char *name;
+	enum sdp_srtp_policy policy;
+} srtp_policies[] = {
+	{.name = "off", .policy = SDP_SRTP_OFF},
+	{.name = "optional", .policy = SDP_SRTP_OPTIONAL},
+	{.name = "required", .policy = SDP_SRTP_REQUIRED},
 };
 
 static struct call *calls[CALL_BUCKETS];
@@ -57,6 +113,36 @@ static const char *call_domain;
 static struct codec_pref prefs;
 static struct wire_codec sip_codecs[WIRE_MAX_CODECS];
 static size_t n_sip_codecs;
+static enum sdp_srtp_policy srtp_policy;
+static const char *token_secret; /* NULL: no token needed */
+static uint64_t token_max_age;
+
+static int read_security_config(void)
+{
+	const char *srtp = config_str("CALL_SRTP", "off");
+	size_t i;
+	int64_t age;
+
+	for (i = 0; i < ARRAY_LEN(srtp_policies); i++)
+		if (strcmp(srtp, srtp_policies[i].name) == 0)
+			break;
+	if (i == ARRAY_LEN(srtp_policies)) {
+		log_error(NULL, "config: CALL_SRTP=\"%.32s\": expected off, optional or required",
+			  srtp);
+		return -EINVAL;
+	}
+	srtp_policy = srtp_policies[i].policy;
+	if (config_int("CALL_TOKEN_MAX_AGE", 86400, 1, CALL_MAX_AGE_MAX, &age) < 0)
+		return -EINVAL;
+	token_max_age = (uint64_t)age;
+	token_secret = config_str("CALL_TOKEN_SECRET", NULL);
+	if (token_secret && strlen(token_secret) < CALL_SECRET_MIN)
+		log_warn(NULL, "config: CALL_TOKEN_SECRET is shorter than %d bytes: weak tokens",
+			 CALL_SECRET_MIN);
+	log_info(NULL, "call app: SRTP %s, signed tokens %s", srtp_policies[i].name,
+		 token_secret ? "required" : "off");
+	return 0;
+}
 
 int app_call_init(struct media *m, struct sip_ua *sip)
 {
@@ -69,6 +155,8 @@ int app_call_init(struct media *m, struct sip_ua *sip)
 	if (!m)
 		return 0;
 	call_domain = config_str("CALL_DOMAIN", NULL);
+	if (read_security_config() < 0)
+		return -EINVAL;
 	n = media_codecs_parse(list, sip_codecs, WIRE_MAX_CODECS, why, sizeof(why));
 	if (n < 0) {
 		log_error(NULL, "config: CALL_CODECS=\"%s\": %s", list, why);
@@ -86,38 +174,172 @@ int app_call_init(struct media *m, struct sip_ua *sip)
 	return 0;
 }
 
-/* The SIP URI for stream name @name; -EINVAL with @why for names that are not one. */
-static int destination(const char *name, char *uri, size_t len, char *why, size_t whylen)
-{
-	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				      "0123456789@.:_+-;=*#%!~";
-	bool digits = true;
+/* --- the stream name's query ------------------------------------------------------------------ */
 
-	if (strspn(name, allowed) != strlen(name) || strlen(name) > 200) {
-		snprintf(why, whylen, "call: '%.64s' is not a SIP destination", name);
+static int hex_value(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes @len bytes of @s into @out (NUL-terminated); -EINVAL for a bad escape, a
+ * control character or more than CALL_PARAM_MAX bytes. */
+static int unescape(const char *s, size_t len, char out[CALL_PARAM_MAX + 1])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int ch = (unsigned char)s[i];
+
+		if (ch == '%') {
+			int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+			int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			ch = hi << 4 | lo;
+			i += 2;
+		}
+		if (ch < 0x20 || ch == 0x7f || n == CALL_PARAM_MAX)
+			return -EINVAL;
+		out[n++] = (char)ch;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Reads "k=v&k=v" into @p (zeroed first). Unknown keys are ignored; a known key given twice or
+ * a malformed value is -EINVAL with @why, which never quotes a value. */
+static int parse_query(const char *q, struct call_params *p, char *why, size_t whylen)
+{
+	memset(p, 0, sizeof(*p));
+	while (*q) {
+		size_t len = strcspn(q, "&");
+		const char *eq = memchr(q, '=', len);
+		size_t klen = eq ? (size_t)(eq - q) : len;
+		size_t i;
+
+		for (i = 0; i < ARRAY_LEN(param_keys); i++)
+			if (strlen(param_keys[i].key) == klen &&
+			    memcmp(param_keys[i].key, q, klen) == 0)
+				break;
+		if (i < ARRAY_LEN(param_keys)) {
+			char *dst = (char *)p + param_keys[i].offset;
+
+			if (dst[0]) {
+				snprintf(why, whylen, "call: parameter '%s' given twice",
+					 param_keys[i].key);
+				return -EINVAL;
+			}
+			if (eq && unescape(eq + 1, len - klen - 1, dst) < 0) {
+				snprintf(why, whylen,
+					 "call: parameter '%s' is malformed (bad %%-escape, "
+					 "control character or longer than %d bytes)",
+					 param_keys[i].key, CALL_PARAM_MAX);
+				return -EINVAL;
+			}
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	if (p->user[0] && strpbrk(p->user, ":\"\\")) {
+		snprintf(why, whylen, "call: parameter 'user' may not hold ':', '\"' or '\\'");
 		return -EINVAL;
 	}
-	for (const char *p = name; *p; p++)
-		if (!strchr("0123456789+*#", *p))
-			digits = false;
-	if (strncmp(name, "sip:", 4) == 0 || strncmp(name, "sips:", 5) == 0) {
-		if (!strchr(name, '@') && !strchr(name + 4, '.') && !strchr(name + 4, ':'))
-			goto bad;
-		snprintf(uri, len, "%s", name);
-	} else if (strchr(name, '@')) {
-		snprintf(uri, len, "sip:%.200s", name);
-	} else if (digits && call_domain) {
-		snprintf(uri, len, "sip:%.64s@%.128s", name, call_domain);
-	} else {
-		goto bad;
+	if ((p->user[0] == '\0') != (p->pass[0] == '\0')) {
+		snprintf(why, whylen, "call: parameters 'user' and 'pass' go together");
+		return -EINVAL;
 	}
-	if (strchr(uri, '@') && (strchr(uri, '@')[1] == '\0' || strchr(uri, '@') == uri + 4))
+	return 0;
+}
+
+/* Clears the secrets of @p. */
+static void params_wipe(struct call_params *p)
+{
+	OPENSSL_cleanse(p, sizeof(*p));
+}
+
+/*
+ * Checks the signed token of @p for destination @dest: 0, or -EACCES with @why ("token
+ * required", "bad token", "token expired"). The MAC is checked before the expiry, so only a
+ * genuine token is ever called expired.
+ */
+static int check_token(const char *dest, const struct call_params *p, char *why, size_t whylen)
+{
+	uint8_t given[CALL_TOKEN_LEN], mac[EVP_MAX_MD_SIZE];
+	unsigned mac_len = 0;
+	char msg[RTMP_NAME_MAX + CALL_PARAM_MAX + 2];
+	uint64_t expires = 0, now = (uint64_t)time(NULL);
+	size_t n;
+
+	if (!p->expires[0] || !p->token[0]) {
+		snprintf(why, whylen, "call: token required");
+		return -EACCES;
+	}
+	n = strlen(p->expires);
+	if (n > 19 || strspn(p->expires, "0123456789") != n ||
+	    strlen(p->token) != 2 * CALL_TOKEN_LEN)
 		goto bad;
+	for (size_t i = 0; i < n; i++)
+		expires = expires * 10 + (uint64_t)(p->expires[i] - '0');
+	for (size_t i = 0; i < CALL_TOKEN_LEN; i++) {
+		int hi = hex_value(p->token[2 * i]), lo = hex_value(p->token[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			goto bad;
+		given[i] = (uint8_t)(hi << 4 | lo);
+	}
+	n = (size_t)snprintf(msg, sizeof(msg), "%s:%s", dest, p->expires);
+	if (n >= sizeof(msg) ||
+	    !HMAC(EVP_sha256(), token_secret, (int)strlen(token_secret), (const uint8_t *)msg, n,
+		  mac, &mac_len) ||
+	    mac_len != CALL_TOKEN_LEN || CRYPTO_memcmp(mac, given, CALL_TOKEN_LEN) != 0)
+		goto bad;
+	if (expires <= now) {
+		snprintf(why, whylen, "call: token expired");
+		return -EACCES;
+	}
+	if (expires - now > token_max_age) {
+		snprintf(why, whylen, "call: bad token (expires more than %" PRIu64 " s ahead)",
+			 token_max_age);
+		return -EACCES;
+	}
 	return 0;
 bad:
-	snprintf(why, whylen, "call: '%.64s' is neither a SIP URI, user@host, nor a number%s", name,
-		 call_domain ? "" : " (no CALL_DOMAIN set for numbers)");
-	return -EINVAL;
+	snprintf(why, whylen, "call: bad token");
+	return -EACCES;
+}
+
+/*
+ * Cuts the "?query" off @s's name (the bytes are wiped: the core logs and echoes the name) and
+ * reads it into @p, checking the token when one is required. 0, or a negative errno with @why.
+ */
+static int take_query(struct rtmp_conn *conn, struct rtmp_stream *s, struct call_params *p,
+		      char *why, size_t whylen)
+{
+	char *q = strchr(s->name, '?');
+	int ret = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (q) {
+		*q++ = '\0';
+		ret = parse_query(q, p, why, whylen);
+		OPENSSL_cleanse(q, strlen(q));
+	}
+	if (ret == 0 && token_secret)
+		ret = check_token(s->name, p, why, whylen);
+	if (ret < 0) {
+		log_warn(rtmp_conn_sid(conn), "call/%.200s from %s refused: %s", s->name,
+			 rtmp_conn_peer_ip(conn), why);
+		params_wipe(p);
+	}
+	return ret;
 }
 
 static struct call **find_slot(const char *name)
@@ -142,7 +364,7 @@ static struct call *get_call(const struct rtmp_stream *s, char *why, size_t whyl
 		snprintf(why, whylen, "call: no SIP or media in this signaler");
 		return NULL;
 	}
-	if (destination(s->name, uri, sizeof(uri), why, whylen) < 0)
+	if (dest_uri(s->name, call_domain, uri, sizeof(uri), why, whylen) < 0)
 		return NULL;
 	pp = find_slot(s->name);
 	if (!*pp) {
@@ -153,8 +375,16 @@ static struct call *get_call(const struct rtmp_stream *s, char *why, size_t whyl
 		}
 		snprintf((*pp)->name, sizeof((*pp)->name), "%s", s->name);
 		snprintf((*pp)->uri, sizeof((*pp)->uri), "%s", uri);
+		(*pp)->srtp = strncmp(uri, "sips:", 5) == 0 ? SDP_SRTP_REQUIRED : srtp_policy;
 	}
 	return *pp;
+}
+
+/* Forgets the call's SIP credentials. */
+static void forget_credentials(struct call *c)
+{
+	OPENSSL_cleanse(c->auth_user, sizeof(c->auth_user));
+	OPENSSL_cleanse(c->password, sizeof(c->password));
 }
 
 static void release_if_unused(struct call *c)
@@ -166,6 +396,7 @@ static void release_if_unused(struct call *c)
 	pp = find_slot(c->name);
 	if (*pp == c)
 		*pp = c->next;
+	forget_credentials(c);
 	free(c);
 }
 
@@ -214,7 +445,7 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	struct sdp_media_desc answer;
 	struct sdp_choice ch;
 	struct media_leg_update u = {0};
-	char why[200];
+	char why[200], text[CALL_URI_MAX + 240];
 
 	if (!c)
 		return;
@@ -222,8 +453,9 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	    sdp_process_answer(&c->offer, &answer, &ch, why, sizeof(why)) < 0) {
 		if (!sdp)
 			snprintf(why, sizeof(why), "answer without SDP");
-		tell_publisher(c, "error", "NetConnection.Call.Failed", why);
-		call_over(c, why);
+		snprintf(text, sizeof(text), "call %s: unusable answer: %s", c->uri, why);
+		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+		call_over(c, text);
 		return;
 	}
 	u.remote_ip = ch.remote_addr;
@@ -237,9 +469,12 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	}
 	media_leg_update(c->leg, &u, NULL);
 	c->state = CALL_UP;
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s answered: %s/%u to %s:%u",
-		 c->uri, ch.codec->name, ch.codec->clock_rate, ch.remote_addr, ch.remote_port);
-	tell_publisher(c, "status", "NetConnection.Call.Accepted", ch.codec->name);
+	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+		 "call %s answered: %s/%u to %s:%u%s%s", c->uri, ch.codec->name,
+		 ch.codec->clock_rate, ch.remote_addr, ch.remote_port, ch.srtp ? ", SRTP " : "",
+		 ch.srtp ? sdp_srtp_suite_name(ch.suite) : "");
+	snprintf(text, sizeof(text), "%s%s", ch.codec->name, ch.srtp ? ", SRTP" : "");
+	tell_publisher(c, "status", "NetConnection.Call.Accepted", text);
 }
 
 static void sip_failed(struct sip_call *sc, int status, const char *phrase, void *arg)
@@ -272,36 +507,91 @@ static void sip_ended(struct sip_call *sc, bool by_peer, const char *reason, voi
 
 /* --- the leg -------------------------------------------------------------------------------- */
 
+/* Places the call's INVITE offering @sdp, with the publisher's credentials when it gave some.
+ * The credentials are wiped here: the UA keeps its own copy for the challenge. */
+static struct sip_call *send_invite(struct call *c, const char *sdp)
+{
+	struct sip_call *sc;
+	char from[CALL_URI_MAX + CALL_PARAM_MAX + 8];
+	const char *host = strchr(c->uri, '@');
+	size_t hlen;
+
+	if (!c->auth_user[0])
+		return sip_call_invite(ua, NULL, c->uri, sdp, c);
+	/* From carries the credentials' user at the callee's host, as providers expect; a user
+	 * that is not a plain SIP user part keeps the UA's identity. */
+	from[0] = '\0';
+	host = host ? host + 1 : c->uri + strcspn(c->uri, ":") + 1;
+	hlen = strcspn(host, ":;?>"); /* dest_uri() lets no IPv6 literal through */
+	if (strspn(c->auth_user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789-_.!~*'()+") == strlen(c->auth_user) &&
+	    hlen > 0 && hlen <= CALL_URI_MAX)
+		snprintf(from, sizeof(from), "%s:%s@%.*s",
+			 strncmp(c->uri, "sips:", 5) == 0 ? "sips" : "sip", c->auth_user, (int)hlen,
+			 host);
+	sc = sip_call_invite_auth(ua, from[0] ? from : NULL, c->auth_user, c->password, c->uri,
+				  sdp, c);
+	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+		 "call %s: INVITE with SIP credentials of user %s", c->uri, c->auth_user);
+	forget_credentials(c);
+	return sc;
+}
+
+/* Our offer for the call from the leg's address (and key, for SRTP); 0 or -EINVAL with @why. */
+static int make_offer(struct call *c, const struct media_leg_info *in, struct buf *sdp, char *why,
+		      size_t whylen)
+{
+	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
+	const char *suite = sdp_srtp_suite_name(SDP_SUITE_AES_CM_128_HMAC_SHA1_80);
+
+	/* optional offers plain RTP/AVP: an offer cannot leave the choice to the answerer */
+	if (c->srtp == SDP_SRTP_REQUIRED) {
+		if (strcmp(in->srtp_suite, suite) != 0 ||
+		    in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
+			snprintf(why, whylen, "SRTP required but worker %s gave no %s key",
+				 in->worker_id, suite);
+			return -EINVAL;
+		}
+		local.srtp = SDP_SRTP_REQUIRED;
+		local.key = in->srtp_local_key;
+	}
+	if (sdp_make_offer(&prefs, &local, &c->offer, why, whylen) < 0 ||
+	    sdp_build(sdp, &c->offer, "rtmp2sip", c->offer.sess_id, c->offer.sess_version) < 0 ||
+	    buf_put_u8(sdp, 0) < 0) {
+		if (!why[0])
+			snprintf(why, whylen, "cannot build the SDP offer");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
 {
 	struct call *c = arg;
-	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
 	struct buf sdp = {0};
-	char why[200];
+	char why[200] = "";
 
 	if (c->state != CALL_LEG)
 		return;
-	if (sdp_make_offer(&prefs, &local, &c->offer, why, sizeof(why)) < 0 ||
-	    sdp_build(&sdp, &c->offer, "rtmp2sip", c->offer.sess_id, c->offer.sess_version) < 0 ||
-	    buf_put_u8(&sdp, 0) < 0) {
+	if (make_offer(c, in, &sdp, why, sizeof(why)) < 0) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", why);
 		call_over(c, why);
-		buf_free(&sdp);
-		return;
+		goto out_free_sdp;
 	}
 	c->state = CALL_INVITING;
-	c->sip = sip_call_invite(ua, NULL, c->uri, (const char *)sdp.data, c);
-	buf_free(&sdp);
-	if (c->sip)
-		sip_call_set_handler(c->sip, &call_sip_cbs, c);
+	c->sip = send_invite(c, (const char *)sdp.data);
 	if (!c->sip) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot send the INVITE");
 		call_over(c, "cannot send the INVITE");
-		return;
+		goto out_free_sdp;
 	}
+	sip_call_set_handler(c->sip, &call_sip_cbs, c);
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
-		 "call %s: INVITE sent (call id %s), media %s:%u on %s", c->uri,
-		 sip_call_callid(c->sip), in->local_ip, in->local_port, in->worker_id);
+		 "call %s: INVITE sent (call id %s), media %s:%u on %s%s", c->uri,
+		 sip_call_callid(c->sip), in->local_ip, in->local_port, in->worker_id,
+		 c->offer.srtp ? ", RTP/SAVP" : "");
+out_free_sdp:
+	buf_free(&sdp);
 }
 
 static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
@@ -343,25 +633,45 @@ static const struct media_leg_callbacks leg_cbs = {
 
 static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, size_t whylen)
 {
-	struct call *c = get_call(s, why, whylen);
+	struct call_params p;
+	struct call *c;
+	int ret = take_query(conn, s, &p, why, whylen);
 
-	if (!c)
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
+	c = get_call(s, why, whylen);
+	if (!c) {
+		ret = -EINVAL;
+		goto out_wipe;
+	}
 	if (c->publisher || c->state != CALL_IDLE) {
 		snprintf(why, whylen, "call/%s is already in progress", s->name);
-		return -EBUSY;
+		ret = -EBUSY;
+		goto out_wipe;
 	}
 	c->publisher = conn;
 	c->pub_stream = s;
 	s->app_data = c;
-	log_info(rtmp_conn_sid(conn), "call to %s: waiting for the first audio message", c->uri);
-	return 0;
+	snprintf(c->auth_user, sizeof(c->auth_user), "%s", p.user);
+	snprintf(c->password, sizeof(c->password), "%s", p.pass);
+	log_info(rtmp_conn_sid(conn), "call to %s: waiting for the first audio message%s%s%s",
+		 c->uri, c->srtp == SDP_SRTP_REQUIRED ? " (SRTP required)" : "",
+		 p.user[0] ? ", SIP credentials of user " : "", p.user);
+out_wipe:
+	params_wipe(&p);
+	return ret;
 }
 
 static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, size_t whylen)
 {
-	struct call *c = get_call(s, why, whylen);
+	struct call_params p;
+	struct call *c;
+	int ret = take_query(conn, s, &p, why, whylen);
 
+	params_wipe(&p); /* credentials are the publisher's business */
+	if (ret < 0)
+		return ret;
+	c = get_call(s, why, whylen);
 	if (!c)
 		return -EINVAL;
 	if (!players_add(&c->players, conn, s, c)) {
@@ -395,6 +705,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
 	lp.rtmp_codec = rc;
 	lp.sip_codecs = sip_codecs;
 	lp.n_sip_codecs = n_sip_codecs;
+	lp.want_srtp = c->srtp == SDP_SRTP_REQUIRED;
 	c->format = tag >> 4;
 	c->state = CALL_LEG;
 	c->leg = media_leg_new(bridge, &lp, &leg_cbs, c);
@@ -454,6 +765,7 @@ static const struct sip_ua_callbacks call_sip_cbs = {
 
 const struct rtmp_app app_call = {
 	.name = "call",
+	.keep_query = true,
 	.publish = call_publish,
 	.play = call_play,
 	.media = call_media,

@@ -30,9 +30,22 @@ struct cmd {
 	bool before_connect; /* allowed before connect was accepted */
 };
 
+/* Masks the values of secret query parameters (pass=, token=) in a command dump. */
+static void redact(char *text)
+{
+	static const char *const keys[] = {"pass=", "token="};
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		for (char *p = strstr(text, keys[k]); p; p = strstr(p, keys[k]))
+			for (p += strlen(keys[k]); *p && *p != '&' && *p != '"'; p++)
+				*p = '*';
+}
+
 /* Copies string argument @i of @args into @out; false when absent, not a string, empty, too
- * long or holding a NUL. A "?query" suffix is cut: it carries parameters, not the name. */
-static bool arg_name(const struct amf_value *args, size_t i, char *out, size_t outlen)
+ * long or holding a NUL. A "?query" suffix is cut (it carries parameters, not the name) unless
+ * @keep_query: the app then reads it and cuts it itself. */
+static bool arg_name(const struct amf_value *args, size_t i, char *out, size_t outlen,
+		     bool keep_query)
 {
 	size_t len;
 	const char *s = amf_get_string(amf_index(args, i), &len);
@@ -40,7 +53,7 @@ static bool arg_name(const struct amf_value *args, size_t i, char *out, size_t o
 
 	if (!s || len == 0 || len >= outlen || memchr(s, '\0', len))
 		return false;
-	q = memchr(s, '?', len);
+	q = keep_query ? NULL : memchr(s, '?', len);
 	if (q)
 		len = (size_t)(q - s);
 	if (len == 0)
@@ -152,7 +165,7 @@ static void cmd_publish(struct rtmp_conn *c, const struct rtmp_msg *m, double tx
 				      "Stream is already publishing or playing");
 		return;
 	}
-	if (!arg_name(args, ARG_FIRST, s->name, sizeof(s->name))) {
+	if (!arg_name(args, ARG_FIRST, s->name, sizeof(s->name), app->keep_query)) {
 		rtmp_conn_send_status(c, s->id, "error", "NetStream.Publish.BadName",
 				      "Missing or invalid stream name");
 		return;
@@ -187,7 +200,7 @@ static void cmd_play(struct rtmp_conn *c, const struct rtmp_msg *m, double txid,
 		return;
 	if (s->state != RTMP_STREAM_IDLE)
 		rtmp_conn_stop_stream(c, s); /* play on a playing stream switches streams */
-	if (!arg_name(args, ARG_FIRST, s->name, sizeof(s->name))) {
+	if (!arg_name(args, ARG_FIRST, s->name, sizeof(s->name), app->keep_query)) {
 		rtmp_conn_send_status(c, s->id, "error", "NetStream.Play.StreamNotFound",
 				      "Missing or invalid stream name");
 		return;
@@ -259,7 +272,7 @@ static void fc_notify(struct rtmp_conn *c, double txid, const struct amf_value *
 	struct buf b = {0};
 
 	reply_ok(c, txid, NULL);
-	arg_name(args, ARG_FIRST, name, sizeof(name));
+	arg_name(args, ARG_FIRST, name, sizeof(name), false);
 	if (!info || amf_object_set(info, "code", amf_string(code)) < 0 ||
 	    amf_object_set(info, "description", amf_string(name)) < 0 ||
 	    amf0_put_string(&b, event) < 0 || amf0_put_number(&b, 0) < 0 ||
@@ -354,6 +367,8 @@ void rtmp_cmd_dispatch(struct rtmp_conn *c, const struct rtmp_msg *m)
 
 		amf_dump(&d, args);
 		buf_put_u8(&d, 0);
+		if (d.data)
+			redact((char *)d.data);
 		log_debug(rtmp_conn_sid(c), "command on stream %u: %s", m->stream_id,
 			  d.data ? (const char *)d.data : "");
 		buf_free(&d);

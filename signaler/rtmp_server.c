@@ -219,6 +219,7 @@ struct rtmp_server *rtmp_server_new(struct evloop *loop, const char *bind_addr, 
 	return srv;
 
 out_close:
+	evloop_before_sleep_del(srv->loop, before_sleep, srv);
 	evloop_io_del(&srv->io);
 	close(srv->fd);
 out_free:
@@ -240,6 +241,7 @@ void rtmp_server_destroy(struct rtmp_server **srvp)
 
 		rtmp_conn_destroy(&c);
 	}
+	evloop_before_sleep_del(srv->loop, before_sleep, srv);
 	evloop_io_del(&srv->io);
 	close(srv->fd);
 	for (size_t i = 0; i < IP_BUCKETS; i++) {

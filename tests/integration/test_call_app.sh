@@ -10,11 +10,33 @@
 #                          no leg left
 #   call_callee_bye        a callee that hangs up: the call ends by the peer's BYE
 #   call_bad_destination   call/<garbage>: onStatus NetStream.Publish.BadName, signaler alive
+#   call_credentials       a callee challenging the INVITE with 401: the publisher's ?user=&pass=
+#                          (percent-encoded) answer it, the call is answered, the password is
+#                          never logged (sipp/call_uas_auth.xml verifies the digest)
+#   call_bad_params        a lone user, a control character, a bad escape, a repeated or an
+#                          over-long value: refused with the reason, no call placed
 #   call_no_leftovers      no leg records left in Redis
+#
+# Then with CALL_SRTP=required (the signaler restarted):
+#   call_srtp_tone         the INVITE offers RTP/SAVP + a=crypto; SIPp answers with the offered
+#                          key and echoes the SRTP packets (sipp/call_uas_srtp_echo.xml): they
+#                          decrypt and the tone comes back
+#   call_srtp_refused      a callee answering plain RTP/AVP: the call fails with the reason, no leg
+#                          left in Redis
+#
+# Then with CALL_TOKEN_SECRET set (restarted again):
+#   call_token             no token (publisher or player), a bad token, an expired token, one
+#                          too far ahead: refused with the reason; a valid token: the tone call
+#                          works (a bad-token publisher of the same destination meanwhile
+#                          changes nothing); the signaler stays up
+#   call_token_no_leftovers no leg records left in Redis
+#
+# The parameters (?user=&pass=, ?expires=&token=) need an RTMP core that hands publish and play
+# names to the call app with their query.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW="$BUILD/mediaworker"
-for cmd in ffmpeg sipp redis-cli python3; do
+for cmd in ffmpeg sipp redis-cli python3 openssl; do
 	command -v "$cmd" >/dev/null 2>&1 || { skip call "$cmd not installed (scripts/deps.sh install)"; finish; }
 done
 for bin in "$MW" "$WAVCHECK"; do
@@ -29,10 +51,30 @@ base=$((36000 + RANDOM % 4000 / 2 * 2))
 spawn "$T_TMP/worker.log" env WORKER_ID=cw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
 	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
 for ((i = 0; i < 50; i++)); do grep -q 'mediaworker ready' "$T_TMP/worker.log" && break; sleep 0.1; done
+# wait_worker: the worker registers in Redis; the signaler finds it within a second or so.
+wait_worker() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'mediaworker up' "$SIGNALER_LOG" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# restart_signaler LOG VAR=value...: a new signaler (fresh ports, its own log) with the variables.
+restart_signaler() {
+	local log=$1
+	shift
+	stop_signaler
+	SIGNALER_LOG="$T_TMP/$log"
+	# shellcheck disable=SC2034 # start_signaler (lib.sh) picks a free port when it is empty
+	SIP_PORT=""
+	start_signaler "$@" && wait_worker && URL="rtmp://127.0.0.1:$RTMP_PORT/call"
+}
+
 start_signaler SIGNALER_ID=sig-call-test || { fail call_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/call"
-# The worker registers in Redis; the signaler finds it within a second.
-sleep 1.5
+wait_worker || { fail call_setup "the signaler found no worker"; finish; }
 
 udp_port() {
 	python3 -c 'import socket
@@ -40,34 +82,88 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); 
 print(p if p % 2 == 0 else p + 1)'
 }
 
-# tone_call NAME CODEC-ARGS FREQ: SIPp UAS with RTP echo, a player, a publisher; checks the WAV.
+# legs_left: leg records in Redis, after waiting (bounded) for them to go.
+legs_left() {
+	local i n
+	for ((i = 0; i < 50; i++)); do
+		n=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:leg:*' | wc -l)
+		((n == 0)) && break
+		sleep 0.2
+	done
+	echo "$n"
+}
+
+# job_running PID: true while PID is a running job of this shell (a child that is gone is never
+# probed or signalled by its pid: another process may have been given it since).
+job_running() {
+	[[ " $(jobs -pr | tr '\n' ' ') " == *" $1 "* ]]
+}
+
+# stop_job PID: SIGTERM to PID if it is still a running job.
+stop_job() {
+	job_running "$1" && kill "$1" 2>/dev/null
+	return 0
+}
+
+# wait_pid PID SECONDS: waits for job PID to end; its exit status, or 124 after SECONDS.
+wait_pid() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		job_running "$1" || { wait "$1"; return; }
+		sleep 0.1
+	done
+	return 124
+}
+
+# tone_call NAME CODEC-ARGS FREQ [QUERY-FN [SCENARIO]]: SIPp UAS with RTP echo (its built-in uas,
+# or sipp/SCENARIO for one call, messages traced to $T_TMP/NAME.msg) on port TONE_SPORT (default:
+# a free one), a player and a publisher of its destination, with "?<what QUERY-FN DEST prints>"
+# when QUERY-FN is given; checks the WAV (TONE_WHY says why not). SIPP_RC is SIPp's exit status
+# with a SCENARIO (124: still running).
 tone_call() {
-	local name=$1 freq=$3 sport mport out="$T_TMP/$1.wav" dest
-	local -a codec
+	local name=$1 freq=$3 query=${4:-} scenario=${5:-} sport mport out="$T_TMP/$1.wav" dest
+	local -a codec sipp_args=(-sn uas)
 	read -r -a codec <<<"$2"
-	sport=$(free_port) mport=$(udp_port)
-	spawn "$T_TMP/$name.sipp.log" sipp -sn uas -rtp_echo -mp "$mport" -p "$sport" -i 127.0.0.1 -nostdin
+	[[ -n $scenario ]] && sipp_args=(-sf "$SIPP_DIR/$scenario" -m 1 -trace_msg
+		-message_file "$T_TMP/$name.msg")
+	sport=${TONE_SPORT:-$(free_port)} mport=$(udp_port)
+	spawn "$T_TMP/$name.sipp.log" sipp "${sipp_args[@]}" -rtp_echo -mp "$mport" -p "$sport" \
+		-i 127.0.0.1 -nostdin
 	local sipp_pid=$SPAWNED_PID
 	sleep 0.5
 	dest="service@127.0.0.1:$sport"
-	timeout 30 "${FF[@]}" -analyzeduration 1000000 -i "$URL/$dest" -t 5 "$out" \
+	[[ -n $query ]] && query="?$($query "$dest")"
+	timeout 30 "${FF[@]}" -analyzeduration 1000000 -i "$URL/$dest$query" -t 5 "$out" \
 		>"$T_TMP/$name.play.log" 2>&1 &
 	local player=$!
 	sleep 1
 	timeout 30 "${FF[@]}" -re -f lavfi -i "sine=frequency=$freq:sample_rate=16000:duration=7" \
-		"${codec[@]}" -f flv "$URL/$dest" >"$T_TMP/$name.pub.log" 2>&1
+		"${codec[@]}" -f flv "$URL/$dest$query" >"$T_TMP/$name.pub.log" 2>&1
 	wait "$player"
-	kill "$sipp_pid" 2>/dev/null
+	if [[ -n $scenario ]]; then
+		wait_pid "$sipp_pid" 10
+		SIPP_RC=$?
+	fi
+	stop_job "$sipp_pid"
 	if "$WAVCHECK" "$out" --expect-freq "$freq" --tol 30 --min-duration 4 --min-rms-dbfs -30 \
 		>"$T_TMP/$name.check" 2>&1; then
-		pass "$name"
+		return 0
+	fi
+	TONE_WHY="$(cat "$T_TMP/$name.check") $(tail -2 "$T_TMP/$name.play.log" | tr '\n' ' ')"
+	return 1
+}
+
+# tone_case NAME CODEC-ARGS FREQ: a tone call through SIPp's built-in uas, as one test case.
+tone_case() {
+	if tone_call "$@"; then
+		pass "$1"
 	else
-		fail "$name" "$(cat "$T_TMP/$name.check") $(tail -2 "$T_TMP/$name.play.log" | tr '\n' ' ')"
+		fail "$1" "$TONE_WHY"
 	fi
 }
 
-tone_call call_speex_tone "-c:a libspeex -ac 1 -ar 16000" 1000
-tone_call call_pcmu_tone "-c:a pcm_mulaw -ac 1 -ar 8000" 700
+tone_case call_speex_tone "-c:a libspeex -ac 1 -ar 16000" 1000
+tone_case call_pcmu_tone "-c:a pcm_mulaw -ac 1 -ar 8000" 700
 
 if grep -q 'INVITE sent' "$SIGNALER_LOG" && grep -q '180 Ringing' "$SIGNALER_LOG" &&
 	grep -q 'answered: PCMU/8000' "$SIGNALER_LOG" && grep -q 'BYE sent' "$SIGNALER_LOG"; then
@@ -107,12 +203,184 @@ else
 	fail call_bad_destination "no refusal logged, or the signaler died"
 fi
 
-sleep 1
-left=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:leg:*' | wc -l)
+# A callee that challenges the INVITE: the publisher's credentials answer it ("s%65cret" is
+# "secret" percent-encoded).
+sport=$(free_port)
+spawn "$T_TMP/auth.sipp.log" sipp -sf "$SIPP_DIR/call_uas_auth.xml" -p "$sport" -i 127.0.0.1 \
+	-nostdin -m 1
+auth_sipp=$SPAWNED_PID
+sleep 0.5
+timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=3" \
+	-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/service@127.0.0.1:$sport?user=bob&pass=s%65cret" \
+	>"$T_TMP/auth.pub.log" 2>&1
+wait_pid "$auth_sipp" 10
+auth_rc=$?
+if ! grep -q "service@127.0.0.1:$sport answered" "$SIGNALER_LOG"; then
+	fail call_credentials "no answer logged (SIPp exit $auth_rc)"
+elif awk '$2 != "debug"' "$SIGNALER_LOG" | grep -q 'secret\|s%65cret'; then
+	# (debug lines are left out: the RTMP core's dump of raw commands shows whole arguments)
+	fail call_credentials "the password shows in the signaler log"
+elif [[ $auth_rc -ne 0 ]]; then
+	fail call_credentials "SIPp's scenario failed (exit $auth_rc, see auth.sipp.log)"
+else
+	pass call_credentials
+fi
+
+# Malformed parameters are refused with the reason, without quoting the value.
+bad_params() {
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=2" \
+		-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/params@127.0.0.1:9?$1" \
+		>>"$T_TMP/params.pub.log" 2>&1
+	grep -q "refused: call: $2" "$SIGNALER_LOG" || echo "no '$2' for '$1'; "
+}
+why=""
+why+=$(bad_params "user=bob" "parameters 'user' and 'pass' go together")
+why+=$(bad_params "user=bob&pass=ab%0Acd" "parameter 'pass' is malformed")
+why+=$(bad_params "user=b%2" "parameter 'user' is malformed")
+why+=$(bad_params "user=bob&user=eve&pass=x" "parameter 'user' given twice")
+why+=$(bad_params "user=bob&pass=$(printf 'x%.0s' {1..129})" "parameter 'pass' is malformed")
+if awk '$2 != "debug"' "$SIGNALER_LOG" | grep -q 'params@127.0.0.1:9: INVITE\|ab%0Acd'; then
+	why+="a call was placed, or a value was logged; "
+fi
+if grep -q "publishing 'params@127.0.0.1:9'" "$SIGNALER_LOG"; then
+	note "the RTMP core cut the stream names' ?query before the call app saw it:" \
+		"parameters cannot work (signaler/rtmp_cmd.c arg_name)"
+fi
+if [[ -z $why ]]; then
+	pass call_bad_params
+else
+	fail call_bad_params "$why"
+fi
+
+left=$(legs_left)
 if [[ $left -eq 0 ]]; then
 	pass call_no_leftovers
 else
 	fail call_no_leftovers "$left leg records left in Redis"
 fi
 check_alive call_signaler_alive
+
+# --- SRTP required ----------------------------------------------------------------------------
+if ! restart_signaler signaler-srtp.log SIGNALER_ID=sig-call-srtp CALL_SRTP=required; then
+	fail call_srtp_setup "the signaler did not restart with CALL_SRTP=required"
+	finish
+fi
+
+SIPP_RC=""
+if ! tone_call call_srtp_tone "-c:a libspeex -ac 1 -ar 16000" 1000 "" call_uas_srtp_echo.xml; then
+	fail call_srtp_tone "$TONE_WHY"
+elif ! grep -q 'm=audio [0-9]* RTP/SAVP ' "$T_TMP/call_srtp_tone.msg" ||
+	! grep -q 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:' "$T_TMP/call_srtp_tone.msg"; then
+	fail call_srtp_tone "SIPp saw no RTP/SAVP offer with a=crypto (call_srtp_tone.msg)"
+elif ! grep -q 'answered: PCMU/8000 to .*, SRTP AES_CM_128_HMAC_SHA1_80' "$SIGNALER_LOG"; then
+	fail call_srtp_tone "no SRTP answer in the signaler log"
+elif [[ $SIPP_RC -ne 0 ]]; then
+	fail call_srtp_tone "SIPp's scenario failed (exit $SIPP_RC, see call_srtp_tone.sipp.log)"
+else
+	pass call_srtp_tone
+fi
+
+# A callee that answers plain RTP/AVP to our RTP/SAVP offer.
+sport=$(free_port)
+spawn "$T_TMP/plain.sipp.log" sipp -sn uas -p "$sport" -i 127.0.0.1 -nostdin
+plain_sipp=$SPAWNED_PID
+sleep 0.5
+timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=3" \
+	-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/plain@127.0.0.1:$sport" >"$T_TMP/plain.pub.log" 2>&1
+stop_job "$plain_sipp"
+left=$(legs_left)
+mismatch="the answer is RTP/AVP but we offered RTP/SAVP"
+if ! grep -q "plain@127.0.0.1:$sport: unusable answer: $mismatch" "$SIGNALER_LOG"; then
+	fail call_srtp_refused "no refusal of the plain answer in the signaler log"
+elif grep -q "plain@127.0.0.1:$sport answered" "$SIGNALER_LOG"; then
+	fail call_srtp_refused "the plain answer was accepted"
+elif [[ $left -ne 0 ]]; then
+	fail call_srtp_refused "$left leg records left in Redis"
+else
+	pass call_srtp_refused
+fi
+check_alive call_srtp_signaler_alive
+
+# --- signed tokens ----------------------------------------------------------------------------
+SECRET="call-test-secret-$RANDOM$RANDOM"
+if ! restart_signaler signaler-token.log SIGNALER_ID=sig-call-token CALL_TOKEN_SECRET="$SECRET" \
+	CALL_TOKEN_MAX_AGE=3600; then
+	fail call_token_setup "the signaler did not restart with CALL_TOKEN_SECRET"
+	finish
+fi
+
+# sign DESTINATION EXPIRES: the token, as docs/configuration.md computes it.
+sign() {
+	printf '%s' "$1:$2" | openssl dgst -sha256 -hmac "$SECRET" | awk '{print $NF}'
+}
+valid_query() {
+	local exp=$(($(date +%s) + 600))
+	echo "expires=$exp&token=$(sign "$1" "$exp")"
+}
+
+# refused_publish NAME QUERY REASON: a publish with ?QUERY must be refused with REASON.
+refused_publish() {
+	local name=$1 dest="nobody@127.0.0.1:9" rc
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=2" \
+		-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/$dest$2" >"$T_TMP/$name.pub.log" 2>&1
+	rc=$?
+	if ! grep -q "refused: call: $3" "$SIGNALER_LOG"; then
+		echo "no '$3' refusal logged; "
+	elif [[ $rc -eq 0 ]]; then
+		echo "ffmpeg published despite '$3'; "
+	elif grep -q "nobody@127.0.0.1:9: INVITE" "$SIGNALER_LOG"; then
+		echo "a call was placed despite '$3'; "
+	fi
+}
+
+why=""
+exp_past=$(($(date +%s) - 60))
+exp_future=$(($(date +%s) + 600))
+why+=$(refused_publish token_none "" "token required")
+other_token=$(sign other@127.0.0.1:9 "$exp_future")
+past_token=$(sign nobody@127.0.0.1:9 "$exp_past")
+why+=$(refused_publish token_bad "?expires=$exp_future&token=$other_token" "bad token")
+why+=$(refused_publish token_expired "?expires=$exp_past&token=$past_token" "token expired")
+timeout 20 "${FF[@]}" -i "$URL/nobody@127.0.0.1:9" -t 1 "$T_TMP/token_play.wav" \
+	>"$T_TMP/token_play.log" 2>&1
+grep -q "play 'nobody@127.0.0.1:9' refused: call: token required" "$SIGNALER_LOG" ||
+	why+="a player without a token was not refused; "
+exp_far=$((exp_future + 7200))
+far_token=$(sign nobody@127.0.0.1:9 "$exp_far")
+why+=$(refused_publish token_far "?expires=$exp_far&token=$far_token" \
+	"bad token (expires more than 3600 s ahead)")
+# While the valid call runs, a publisher of the same destination with a bad token is refused.
+TONE_SPORT=$(free_port)
+(
+	sleep 3
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=2" \
+		-c:a libspeex -ac 1 -ar 16000 -f flv \
+		"$URL/service@127.0.0.1:$TONE_SPORT?expires=$exp_future&token=$(printf '%064d' 0)" \
+		>"$T_TMP/token_intruder.pub.log" 2>&1
+) &
+intruder=$!
+if ! tone_call call_token_tone "-c:a libspeex -ac 1 -ar 16000" 1000 valid_query; then
+	why+="the call with a valid token failed: $TONE_WHY; "
+fi
+wait "$intruder"
+if ! grep -q "call/service@127.0.0.1:$TONE_SPORT from .* refused: call: bad token" \
+	"$SIGNALER_LOG"; then
+	why+="the bad-token publisher of the running call was not refused; "
+fi
+TONE_SPORT=""
+if [[ -n $why ]]; then
+	fail call_token "$why"
+elif ! signaler_alive; then
+	fail call_token "the signaler died"
+else
+	pass call_token
+fi
+
+left=$(legs_left)
+if [[ $left -eq 0 ]]; then
+	pass call_token_no_leftovers
+else
+	fail call_token_no_leftovers "$left leg records left in Redis"
+fi
+check_alive call_token_signaler_alive
 finish
