@@ -208,6 +208,10 @@ with an RTP echo (sipp -sn uas -rtp_echo -mp 40000): publish and play $URL/rtp/1
 Place a SIP call by publishing to $URL/call/<user@host[:port]> (play the same name to hear the far
 end), e.g. against a test callee (sipp -sn uas -rtp_echo -p 5070 -i 127.0.0.1):
   $URL/call/service@127.0.0.1:5070
+Flash-era softphones (and build/tools/sipphone) use the sip app: connect to
+  $URL/sip/<user@domain> with (authName, authPass, displayName); an empty password skips REGISTER
+  (SIP_REGISTRAR=sip:host:port picks the registrar); calls to sip:<user>@127.0.0.1:$SIP_PORT reach it.
+  API: docs/sip-app.md
 Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
 Ctrl-C stops everything.
 
