@@ -1,7 +1,8 @@
 # rtmp2sip - plain GNU make. `make help` lists the targets.
 #
-#   make                 build the daemons, test tools and unit tests
+#   make                 build the daemons (and build/relayctl), test tools and unit tests
 #   make run             install missing dependencies, build, start redis + signaler (+ workers)
+#   make install         copy signaler, mediaworker, relayctl to $(DESTDIR)$(PREFIX)/bin
 #   make test            unit + integration tests + fuzz smoke; ends with "N passed, N failed"
 #   make bench           benchmarks that print figures
 #   make fuzz            run every fuzz target for FUZZ_SECONDS (default 300) each
@@ -13,7 +14,7 @@ CC ?= cc
 SANITIZER ?=
 BUILD := build$(if $(SANITIZER),-$(SANITIZER))
 
-PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp sofia-sip-ua
+PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp sofia-sip-ua libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -40,12 +41,14 @@ endif
 # out of libcommon.a and linked ahead of the archives, so those binaries never pull evloop.o.
 COMMON_SRC := $(filter-out common/evloop_su.c,$(wildcard common/*.c))
 EVLOOP_SU_OBJ := $(BUILD)/obj/common/evloop_su.o
-SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
+# signaler/relayctl*.c is the operator's CLI (its own main), not part of the signaler library.
+SIGNALER_SRC := $(filter-out signaler/main.c signaler/relayctl%,$(wildcard signaler/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)
 MEDIAWORKER_SRC := $(filter-out mediaworker/main.c,$(wildcard mediaworker/*.c))
 MEDIAWORKER_OBJ := $(MEDIAWORKER_SRC:%.c=$(BUILD)/obj/%.o)
 MEDIAWORKER_BIN := $(if $(wildcard mediaworker/main.c),$(BUILD)/mediaworker)
+RELAYCTL_BIN := $(if $(wildcard signaler/relayctl.c),$(BUILD)/relayctl)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evloop_su
@@ -58,11 +61,11 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all daemons tests tools fuzz-build run test unit integration fuzz-smoke fuzz bench deps \
-	check-deps clean help format
+	check-deps clean help format install
 
 all: daemons tools tests
 
-daemons: $(BUILD)/signaler $(MEDIAWORKER_BIN)
+daemons: $(BUILD)/signaler $(MEDIAWORKER_BIN) $(RELAYCTL_BIN)
 tests: $(UNIT_BIN)
 tools: $(TOOL_BIN)
 
@@ -80,6 +83,11 @@ $(BUILD)/libmediaworker.a: $(MEDIAWORKER_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# relayctl: the operator's CLI (synchronous hiredis), on libcommon only.
+$(BUILD)/relayctl: $(BUILD)/obj/signaler/relayctl.o $(BUILD)/obj/signaler/relayctl_out.o \
+		$(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
@@ -143,6 +151,11 @@ deps:
 check-deps:
 	@scripts/deps.sh check || scripts/deps.sh install
 
+PREFIX ?= /usr/local
+install: daemons
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/signaler $(MEDIAWORKER_BIN) $(RELAYCTL_BIN) $(DESTDIR)$(PREFIX)/bin/
+
 run: check-deps
 	@$(MAKE) --no-print-directory daemons
 	@BUILD=$(BUILD) scripts/run.sh
@@ -175,6 +188,6 @@ clean:
 	rm -rf build build-* 
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,10p' Makefile
 
 -include $(shell find build* -name '*.d' 2>/dev/null)

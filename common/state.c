@@ -12,6 +12,13 @@
  * the index sets in the same transaction, so a reader never sees half an update. Legs, calls and
  * registrations share one code path (struct rectype): a record keyed by an id, owned by the id
  * in one of its fields, listed in that owner's index set.
+ *
+ * Fields added within a format version are optional: a record written before them reads with
+ * them empty (the orphan finder must still read an older signaler's calls).
+ *
+ * Signalers heartbeat like workers (rs:v1:signaler:<id> + rs:v1:signalers), but a dead one stays
+ * in the ZSET until its calls and registrations are cleaned up (state_signaler_forget), and the
+ * cleanup of each dead signaler is serialised by a short lock (rs:v1:lock:orphans:<id>).
  */
 #include "state.h"
 
@@ -33,15 +40,17 @@
 #define FIELDS_MAX 32	/* fields of one record type */
 #define ERRMSG_MAX 256
 
-#define LEG_KEY	     STATE_KEY_PREFIX "leg:"
-#define WORKER_KEY   STATE_KEY_PREFIX "worker:"
-#define WORKERS_KEY  STATE_KEY_PREFIX "workers"
-#define LEGS_SUFFIX  ":legs"
-#define CALL_KEY     STATE_KEY_PREFIX "call:"
-#define REG_KEY	     STATE_KEY_PREFIX "reg:"
-#define SIGNALER_KEY STATE_KEY_PREFIX "signaler:"
-#define CALLS_SUFFIX ":calls"
-#define REGS_SUFFIX  ":regs"
+#define LEG_KEY	      STATE_KEY_PREFIX "leg:"
+#define WORKER_KEY    STATE_KEY_PREFIX "worker:"
+#define WORKERS_KEY   STATE_KEY_PREFIX "workers"
+#define LEGS_SUFFIX   ":legs"
+#define CALL_KEY      STATE_KEY_PREFIX "call:"
+#define REG_KEY	      STATE_KEY_PREFIX "reg:"
+#define SIGNALER_KEY  STATE_KEY_PREFIX "signaler:"
+#define CALLS_SUFFIX  ":calls"
+#define REGS_SUFFIX   ":regs"
+#define SIGNALERS_KEY STATE_KEY_PREFIX "signalers"
+#define LOCK_KEY      STATE_KEY_PREFIX "lock:"
 
 /* SADD ARGV[1] to the index KEYS[1] and extend its expiry to at least ARGV[2] s, never shorten
  * it: an index must outlive the longest-lived record it lists (TTL is -1 for a new set). */
@@ -56,6 +65,28 @@
 	"if redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[1] then "                                 \
 	"redis.call('DEL', KEYS[1]) end "                                                          \
 	"redis.call('SREM', KEYS[2], ARGV[2]) return 1"
+
+/* The same for an orphan: records of the live run ARGV[4] (when not "") are kept (returns 0). */
+#define DELETE_ORPHAN_LUA                                                                          \
+	"if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'instance') == ARGV[4] then "            \
+	"return 0 end "                                                                            \
+	"if redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[1] then "                                 \
+	"redis.call('DEL', KEYS[1]) end "                                                          \
+	"redis.call('SREM', KEYS[2], ARGV[2]) return 1"
+
+/* Drops signaler ARGV[1] (ZSET KEYS[3], hash KEYS[4]) once its indexes KEYS[1], KEYS[2] are
+ * empty, if it has not been seen since ARGV[2] ms. */
+#define SIGNALER_FORGET_LUA                                                                        \
+	"if redis.call('SCARD', KEYS[1]) == 0 and redis.call('SCARD', KEYS[2]) == 0 then "         \
+	"local s = redis.call('ZSCORE', KEYS[3], ARGV[1]) "                                        \
+	"if s and tonumber(s) < tonumber(ARGV[2]) then "                                           \
+	"redis.call('ZREM', KEYS[3], ARGV[1]) redis.call('DEL', KEYS[4]) return 1 end end "        \
+	"return 0"
+
+/* Releases the lock KEYS[1] if ARGV[1] holds it. */
+#define LOCK_RELEASE_LUA                                                                           \
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end "   \
+	"return 0"
 
 /* Record fields */
 
@@ -79,6 +110,7 @@ struct field {
 	uint64_t max;	   /* F_UINT, F_INT */
 	bool nonempty;	   /* strings */
 	const char *words; /* F_WORD: the allowed values, separated by '|' */
+	bool optional;	   /* may be missing from a stored record (added within the version) */
 };
 
 #define MEMBER(type, m) .off = offsetof(struct type, m), .size = sizeof(((struct type *)0)->m)
@@ -101,6 +133,19 @@ struct field {
 #define FBOOL(type, n, m)                                                                          \
 	{                                                                                          \
 		.name = n, .kind = F_BOOL, MEMBER(type, m), .max = 1                               \
+	}
+/* Optional fields: strings may be empty, and a record without the field reads it as empty / 0. */
+#define FOPT(type, n, k, m)                                                                        \
+	{                                                                                          \
+		.name = n, .kind = k, MEMBER(type, m), .optional = true                            \
+	}
+#define FOPTW(type, n, m, w)                                                                       \
+	{                                                                                          \
+		.name = n, .kind = F_WORD, MEMBER(type, m), .words = w, .optional = true           \
+	}
+#define FOPTU(type, n, m, mx)                                                                      \
+	{                                                                                          \
+		.name = n, .kind = F_UINT, MEMBER(type, m), .max = mx, .optional = true            \
 	}
 
 static const struct field leg_fields[] = {
@@ -157,6 +202,16 @@ static const struct field call_fields[] = {
     FUINT(call_record, "created", created_ms, UINT64_MAX),
     FUINT(call_record, "answered", answered_ms, UINT64_MAX),
     FUINT(call_record, "updated", updated_ms, UINT64_MAX),
+    FOPT(call_record, "instance", F_ID, instance),
+    FOPT(call_record, "ltag", F_TEXT, local_tag),
+    FOPT(call_record, "rtag", F_TEXT, remote_tag),
+    FOPT(call_record, "luri", F_TEXT, local_uri),
+    FOPT(call_record, "ruri", F_TEXT, remote_uri),
+    FOPT(call_record, "target", F_TEXT, remote_target),
+    FOPT(call_record, "route", F_TEXT, route),
+    FOPTU(call_record, "cseq", local_cseq, INT32_MAX),
+    FOPTW(call_record, "transport", transport, "udp|tcp|tls|sctp"),
+    FOPT(call_record, "dest", F_TEXT, dest),
 };
 
 static const struct field reg_fields[] = {
@@ -168,6 +223,17 @@ static const struct field reg_fields[] = {
     FUINT(reg_record, "expires", expires_s, UINT32_MAX),
     FUINT(reg_record, "registered", registered_ms, UINT64_MAX),
     FUINT(reg_record, "updated", updated_ms, UINT64_MAX),
+    FOPT(reg_record, "instance", F_ID, instance),
+};
+
+static const struct field signaler_fields[] = {
+    FSTR(signaler_record, "instance", F_ID, instance_id, true),
+    {.name = "pid", .kind = F_UINT, MEMBER(signaler_record, pid), .min = 1, .max = INT32_MAX},
+    FSTR(signaler_record, "host", F_TEXT, host, true),
+    FSTR(signaler_record, "sip", F_TEXT, sip, false),
+    FSTR(signaler_record, "rtmp", F_TEXT, rtmp, false),
+    FUINT(signaler_record, "started", started_ms, UINT64_MAX),
+    FUINT(signaler_record, "seen", last_seen_ms, UINT64_MAX),
 };
 
 #define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
@@ -176,6 +242,7 @@ _Static_assert(N_FIELDS(leg_fields) <= FIELDS_MAX, "leg_fields too long");
 _Static_assert(N_FIELDS(worker_fields) <= FIELDS_MAX, "worker_fields too long");
 _Static_assert(N_FIELDS(call_fields) <= FIELDS_MAX, "call_fields too long");
 _Static_assert(N_FIELDS(reg_fields) <= FIELDS_MAX, "reg_fields too long");
+_Static_assert(N_FIELDS(signaler_fields) <= FIELDS_MAX, "signaler_fields too long");
 
 /* Helpers */
 
@@ -377,7 +444,7 @@ static int parse_value(const struct field *f, const char *s, size_t len, void *r
 				 f->name, shown(s, len, val, sizeof(val)));
 			return -EBADMSG;
 		}
-		if (f->kind == F_WORD && !word_in(f->words, s, len)) {
+		if (f->kind == F_WORD && len > 0 && !word_in(f->words, s, len)) {
 			snprintf(err, errsz, "%s %s: field '%s' = \"%s\" is not one of %s", what,
 				 id, f->name, shown(s, len, val, sizeof(val)), f->words);
 			return -EBADMSG;
@@ -562,7 +629,7 @@ static int parse_hash(const struct field *tab, size_t nf, const redisReply *repl
 		/* Unknown fields are ignored: readers of v1 tolerate additions within v1. */
 	}
 	for (size_t f = 0; f < nf; f++) {
-		if (!(seen & (1ull << f))) {
+		if (!(seen & (1ull << f)) && !tab[f].optional) {
 			snprintf(err, errsz, "%s %s: field '%s' missing", what, id, tab[f].name);
 			return -EBADMSG;
 		}
@@ -580,6 +647,9 @@ struct state_op {
 	void (*rec_cb)(void); /* record reads: the caller's typed callback (see rectype.deliver) */
 	state_workers_cb workers;
 	state_ids_cb ids;
+	state_flag_cb flag;
+	state_signaler_written_cb written;
+	size_t ids_max; /* ids read by ids_reply when type is NULL (0: STATE_MAX_WORKERS) */
 	void *arg;
 	char id[STATE_AOR_MAX + 1]; /* the record's or the owner's id, for logs */
 	const struct rectype *type; /* record and index reads (NULL: worker ids) */
@@ -688,6 +758,7 @@ union any_record {
 	struct call_record call;
 	struct reg_record reg;
 	struct worker_record worker;
+	struct signaler_record signaler;
 };
 
 /* The caller's callback was stored as void (*)(void); each type calls it with its own type. */
@@ -704,6 +775,11 @@ static void deliver_call(const struct state_op *op, int err, const char *msg, co
 static void deliver_reg(const struct state_op *op, int err, const char *msg, const void *rec)
 {
 	((state_reg_cb)op->rec_cb)(err, msg, rec, op->arg);
+}
+
+static void deliver_signaler(const struct state_op *op, int err, const char *msg, const void *rec)
+{
+	((state_signaler_cb)op->rec_cb)(err, msg, rec, op->arg);
 }
 
 #define RECTYPE(type, w, tab, pfx, key, ok, own, ipfx, isfx, imax, dl)                             \
@@ -737,6 +813,20 @@ static const struct rectype worker_type = {
     .key_size = sizeof(((struct worker_record *)0)->worker_id),
     .key_ok = id_valid_n,
     .updated_off = offsetof(struct worker_record, last_seen_ms),
+};
+
+/* The same for signalers (rs:v1:signalers); readable one by one (state_signaler_read). */
+static const struct rectype signaler_type = {
+    .what = "signaler",
+    .fields = signaler_fields,
+    .n_fields = N_FIELDS(signaler_fields),
+    .size = sizeof(struct signaler_record),
+    .prefix = SIGNALER_KEY,
+    .key_off = offsetof(struct signaler_record, signaler_id),
+    .key_size = sizeof(((struct signaler_record *)0)->signaler_id),
+    .key_ok = id_valid_n,
+    .updated_off = offsetof(struct signaler_record, last_seen_ms),
+    .deliver = deliver_signaler,
 };
 
 /* RECTYPE names the owner's hash field after its member (#own); state_id_valid() reads the
@@ -1185,7 +1275,7 @@ static void ids_reply(struct redis *r, int err, const redisReply *reply, void *a
 	struct state_op *op = arg;
 	bool (*id_ok)(const char *s, size_t len) = op->type ? op->type->key_ok : id_valid_n;
 	size_t id_max = op->type ? op->type->key_size - 1 : STATE_ID_MAX;
-	size_t max = op->type ? op->type->index_max : STATE_MAX_WORKERS;
+	size_t max = op->type ? op->type->index_max : op->ids_max ? op->ids_max : STATE_MAX_WORKERS;
 	const char **ids = NULL;
 	size_t n = 0;
 
@@ -1238,6 +1328,287 @@ int state_workers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, st
 	return zrange_ids(r, op, ids_reply, "-inf", max);
 }
 
+/* Signalers, orphan cleanup and locks */
+
+/* A reply that is yes or no: an integer 0/1 (scripts), "OK" (SET NX) or nil (SET NX refused). */
+static void flag_reply(struct redis *r, int err, const redisReply *reply, void *arg)
+{
+	struct state_op *op = arg;
+	long long v = 0;
+	bool yes = false;
+
+	(void)r;
+	if (err) {
+		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+	} else if (reply->type == REDIS_REPLY_NIL) {
+		yes = false;
+	} else if (redis_reply_is(reply, "OK")) {
+		yes = true;
+	} else if (redis_reply_int(reply, 0, 1, &v) == 0) {
+		yes = v == 1;
+	} else {
+		err = -EBADMSG;
+		snprintf(op->errmsg, sizeof(op->errmsg), "unexpected reply (type %d)", reply->type);
+	}
+	if (err && err != -ECANCELED)
+		log_warn(op->id[0] ? op->id : STATE_SID, "Redis: %s", op->errmsg);
+	if (op->flag)
+		op->flag(err, err ? op->errmsg : NULL, yes, op->arg);
+	free(op);
+}
+
+/* Sends one command whose reply is a flag; frees @op when it cannot be sent. */
+static int send_flag(struct redis *r, struct state_op *op, int argc, const char **argv)
+{
+	int ret = redis_command_argv(r, flag_reply, op, argc, argv, NULL);
+
+	if (ret < 0)
+		free(op);
+	return ret;
+}
+
+static struct state_op *flag_op(state_flag_cb cb, void *arg, const char *id)
+{
+	struct state_op *op = op_new(arg);
+
+	if (op) {
+		op->flag = cb;
+		snprintf(op->id, sizeof(op->id), "%s", id);
+	}
+	return op;
+}
+
+/* EXEC of a heartbeat: [HMGET instance seen, DEL, HSET, EXPIRE, ZADD, EXPIRE]. */
+static void signaler_written_reply(struct redis *r, int err, const redisReply *reply, void *arg)
+{
+	struct state_op *op = arg;
+	char prev[STATE_ID_MAX + 1] = "", num[24];
+	uint64_t seen = 0;
+	const redisReply *old;
+
+	(void)r;
+	if (err) {
+		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+	} else if (redis_reply_array(reply, REDIS_MULTI_MAX) < 0 || reply->elements != 6) {
+		err = -EREMOTEIO;
+		snprintf(op->errmsg, sizeof(op->errmsg), "transaction not executed");
+	} else {
+		for (size_t i = 0; i < reply->elements; i++) {
+			if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+				err = -EREMOTEIO;
+				snprintf(op->errmsg, sizeof(op->errmsg),
+					 "command %zu of the transaction failed: %.180s", i + 1,
+					 reply->element[i]->str ? reply->element[i]->str : "");
+				break;
+			}
+		}
+	}
+	if (!err) {
+		const char *s;
+		size_t len;
+
+		old = reply->element[0];
+		if (redis_reply_array(old, 2) < 0 || old->elements != 2) {
+			log_warn(op->id, "signaler hash: unexpected HMGET reply, ignored");
+		} else {
+			if (old->element[0]->type != REDIS_REPLY_NIL) {
+				if (redis_reply_str(old->element[0], STATE_ID_MAX, &s, &len) == 0 &&
+				    id_valid_n(s, len))
+					memcpy(prev, s, len), prev[len] = '\0';
+				else
+					log_warn(op->id,
+						 "signaler hash: invalid instance, ignored");
+			}
+			if (old->element[1]->type != REDIS_REPLY_NIL &&
+			    (redis_reply_str(old->element[1], sizeof(num) - 1, &s, &len) < 0 ||
+			     len == 0 ||
+			     (memcpy(num, s, len), num[len] = '\0',
+			      strspn(num, "0123456789") != len))) {
+				log_warn(op->id, "signaler hash: invalid seen, ignored");
+			} else if (old->element[1]->type != REDIS_REPLY_NIL) {
+				seen = strtoull(num, NULL, 10);
+			}
+		}
+	}
+	if (err && err != -ECANCELED)
+		log_warn(op->id, "Redis write failed: %s", op->errmsg);
+	if (op->written)
+		op->written(err, err ? op->errmsg : NULL, prev, seen, op->arg);
+	free(op);
+}
+
+int state_signaler_write(struct redis *r, const struct signaler_record *rec, unsigned ttl_s,
+			 state_signaler_written_cb cb, void *arg)
+{
+	union any_record copy;
+	const struct signaler_record *g = &copy.signaler;
+	char key[KEY_MAX], ttl[16], zttl[16], score[24];
+	char nums[FIELDS_MAX][24];
+	const char *hset[4 + 2 * FIELDS_MAX];
+	size_t hlens[4 + 2 * FIELDS_MAX];
+	struct state_op *op;
+	int argc, ret;
+
+	if (record_copy(&signaler_type, rec, &copy) < 0)
+		return -EINVAL;
+	key_of(key, sizeof(key), SIGNALER_KEY, g->signaler_id, "");
+	argc = build_hset(signaler_fields, N_FIELDS(signaler_fields), &copy, sizeof(*g), key,
+			  "signaler", g->signaler_id, hset, hlens, nums);
+	if (argc < 0)
+		return argc;
+	snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : STATE_SIGNALER_TTL_S);
+	snprintf(zttl, sizeof(zttl), "%u", STATE_TTL_MAX_S);
+	snprintf(score, sizeof(score), "%" PRIu64, g->last_seen_ms);
+	op = op_new(arg);
+	if (!op)
+		return -ENOMEM;
+	op->written = cb;
+	snprintf(op->id, sizeof(op->id), "%s", g->signaler_id);
+	ret = redis_multi(
+	    r, signaler_written_reply, op,
+	    (const struct redis_cmd[]){
+		{4, (const char *[]){"HMGET", key, "instance", "seen"}, NULL},
+		{2, (const char *[]){"DEL", key}, NULL},
+		{argc, hset, hlens},
+		{3, (const char *[]){"EXPIRE", key, ttl}, NULL},
+		{4, (const char *[]){"ZADD", SIGNALERS_KEY, score, g->signaler_id}, NULL},
+		{3, (const char *[]){"EXPIRE", SIGNALERS_KEY, zttl}, NULL},
+	    },
+	    6);
+	if (ret < 0)
+		free(op);
+	return ret;
+}
+
+int state_signaler_read(struct redis *r, const char *signaler_id, state_signaler_cb cb, void *arg)
+{
+	return record_read(r, &signaler_type, signaler_id, (void (*)(void))cb, arg);
+}
+
+int state_signalers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, state_ids_cb cb,
+			  void *arg)
+{
+	char max[24], limit[16];
+	struct state_op *op;
+	int ret;
+
+	if (!cb)
+		return -EINVAL;
+	if (!now_ms)
+		now_ms = state_now_ms();
+	if (!window_ms)
+		window_ms = STATE_SIGNALER_LIVENESS_MS;
+	snprintf(max, sizeof(max), "(%" PRIu64, now_ms > window_ms ? now_ms - window_ms : 0);
+	snprintf(limit, sizeof(limit), "%d", STATE_MAX_SIGNALERS);
+	op = op_new(arg);
+	if (!op)
+		return -ENOMEM;
+	op->ids = cb;
+	op->ids_max = STATE_MAX_SIGNALERS;
+	ret = redis_command_argv(
+	    r, ids_reply, op, 7,
+	    (const char *[]){"ZRANGEBYSCORE", SIGNALERS_KEY, "-inf", max, "LIMIT", "0", limit},
+	    NULL);
+	if (ret < 0)
+		free(op);
+	return ret;
+}
+
+int state_signaler_forget(struct redis *r, const char *signaler_id, uint64_t cutoff_ms,
+			  state_flag_cb cb, void *arg)
+{
+	char calls[KEY_MAX], regs[KEY_MAX], hash[KEY_MAX], cutoff[24];
+	struct state_op *op;
+
+	if (!state_id_valid(signaler_id))
+		return -EINVAL;
+	key_of(calls, sizeof(calls), SIGNALER_KEY, signaler_id, CALLS_SUFFIX);
+	key_of(regs, sizeof(regs), SIGNALER_KEY, signaler_id, REGS_SUFFIX);
+	key_of(hash, sizeof(hash), SIGNALER_KEY, signaler_id, "");
+	snprintf(cutoff, sizeof(cutoff), "%" PRIu64, cutoff_ms);
+	op = flag_op(cb, arg, signaler_id);
+	if (!op)
+		return -ENOMEM;
+	return send_flag(r, op, 9,
+			 (const char *[]){"EVAL", SIGNALER_FORGET_LUA, "4", calls, regs,
+					  SIGNALERS_KEY, hash, signaler_id, cutoff});
+}
+
+static int record_delete_orphan(struct redis *r, const struct rectype *t, const char *id,
+				const char *owner, const char *keep_instance, state_flag_cb cb,
+				void *arg)
+{
+	char key[KEY_MAX], idx[KEY_MAX];
+	struct state_op *op;
+
+	if (!key_valid(t, id) || !state_id_valid(owner) ||
+	    (keep_instance && keep_instance[0] && !state_id_valid(keep_instance)))
+		return -EINVAL;
+	key_of(key, sizeof(key), t->prefix, id, "");
+	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	op = flag_op(cb, arg, id);
+	if (!op)
+		return -ENOMEM;
+	return send_flag(r, op, 9,
+			 (const char *[]){"EVAL", DELETE_ORPHAN_LUA, "2", key, idx, owner, id,
+					  t->owner, keep_instance ? keep_instance : ""});
+}
+
+int state_call_delete_orphan(struct redis *r, const char *call_id, const char *signaler_id,
+			     const char *keep_instance, state_flag_cb cb, void *arg)
+{
+	return record_delete_orphan(r, &call_type, call_id, signaler_id, keep_instance, cb, arg);
+}
+
+int state_reg_delete_orphan(struct redis *r, const char *aor, const char *signaler_id,
+			    const char *keep_instance, state_flag_cb cb, void *arg)
+{
+	return record_delete_orphan(r, &reg_type, aor, signaler_id, keep_instance, cb, arg);
+}
+
+static bool lock_name_valid(const char *name)
+{
+	size_t n = name ? strnlen(name, STATE_LOCK_NAME_MAX + 1) : 0;
+
+	if (n < 1 || n > STATE_LOCK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!id_char(name[i]) && name[i] != ':')
+			return false;
+	return true;
+}
+
+int state_lock_take(struct redis *r, const char *name, const char *holder, unsigned ttl_ms,
+		    state_flag_cb cb, void *arg)
+{
+	char key[KEY_MAX], px[16];
+	struct state_op *op;
+
+	if (!lock_name_valid(name) || !state_id_valid(holder) || ttl_ms == 0)
+		return -EINVAL;
+	key_of(key, sizeof(key), LOCK_KEY, name, "");
+	snprintf(px, sizeof(px), "%u", ttl_ms);
+	op = flag_op(cb, arg, name);
+	if (!op)
+		return -ENOMEM;
+	return send_flag(r, op, 6, (const char *[]){"SET", key, holder, "NX", "PX", px});
+}
+
+int state_lock_release(struct redis *r, const char *name, const char *holder, state_flag_cb cb,
+		       void *arg)
+{
+	char key[KEY_MAX];
+	struct state_op *op;
+
+	if (!lock_name_valid(name) || !state_id_valid(holder))
+		return -EINVAL;
+	key_of(key, sizeof(key), LOCK_KEY, name, "");
+	op = flag_op(cb, arg, name);
+	if (!op)
+		return -ENOMEM;
+	return send_flag(r, op, 5, (const char *[]){"EVAL", LOCK_RELEASE_LUA, "1", key, holder});
+}
+
 /* Cancellation: our callbacks carry a state_op (or a worker_item) holding the caller's arg. */
 
 static bool match_op(redis_reply_cb cb, void *arg, const void *key)
@@ -1245,7 +1616,7 @@ static bool match_op(redis_reply_cb cb, void *arg, const void *key)
 	if (cb == worker_item_reply)
 		return ((struct worker_item *)arg)->op->arg == key;
 	if (cb == exec_reply || cb == record_read_reply || cb == workers_range_reply ||
-	    cb == ids_reply)
+	    cb == ids_reply || cb == flag_reply || cb == signaler_written_reply)
 		return ((struct state_op *)arg)->arg == key;
 	return false;
 }

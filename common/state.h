@@ -14,6 +14,10 @@
  *   rs:v1:signaler:<id>:calls      SET of that signaler's call ids (the orphan index)
  *   rs:v1:reg:<aor>                HASH, one SIP registration of an RTMP client, written whole
  *   rs:v1:signaler:<id>:regs       SET of that signaler's AORs
+ *   rs:v1:signaler:<id>            HASH, one signaler's heartbeat, EXPIRE 5 s
+ *   rs:v1:signalers                ZSET signaler id -> last seen (ms since the epoch); an entry
+ *                                  leaves only when the orphan finder has emptied its indexes
+ *   rs:v1:lock:<name>              STRING, a short lock (SET NX PX), e.g. orphans:<id>
  *
  * Never KEYS or SCAN over the key space: everything is reached through these names and the
  * per-owner indexes. Every key expires unless its owner keeps refreshing it; a record write
@@ -50,12 +54,16 @@ struct redis;
 #define STATE_SRTP_SUITE_MAX 47	 /* e.g. AES_CM_128_HMAC_SHA1_80 */
 #define STATE_SRTP_KEY_MAX   95	 /* base64 master key || salt */
 #define STATE_HOST_MAX	     255
-#define STATE_ENDPOINT_MAX   255 /* ZeroMQ endpoints */
-#define STATE_AOR_MAX	     255 /* "user@domain", see state_aor_valid() */
-#define STATE_URI_MAX	     255 /* SIP URIs: printable ASCII without spaces */
-#define STATE_CLIENT_MAX     63	 /* RTMP connection id, e.g. "c12 127.0.0.1:5555" */
-#define STATE_DISPLAY_MAX    127 /* SIP display name */
-#define STATE_WORD_MAX	     15	 /* one word of a fixed set: app, direction, call state */
+#define STATE_ENDPOINT_MAX   255  /* ZeroMQ endpoints */
+#define STATE_AOR_MAX	     255  /* "user@domain", see state_aor_valid() */
+#define STATE_URI_MAX	     255  /* SIP URIs: printable ASCII without spaces */
+#define STATE_CLIENT_MAX     63	  /* RTMP connection id, e.g. "c12 127.0.0.1:5555" */
+#define STATE_DISPLAY_MAX    127  /* SIP display name */
+#define STATE_WORD_MAX	     15	  /* one word of a fixed set: app, direction, call state */
+#define STATE_TAG_MAX	     127  /* SIP From / To tag */
+#define STATE_ROUTE_MAX	     1000 /* a route set: "<uri>,<uri>..." */
+#define STATE_DEST_MAX	     63	  /* "host:port" ("[v6]:port") */
+#define STATE_LOCK_NAME_MAX  127  /* rs:v1:lock:<name>: id characters and ':' */
 
 #define STATE_LEG_TTL_DEFAULT_S	  7200	/* LEG_TTL */
 #define STATE_WORKER_TTL_S	  5	/* worker hash */
@@ -69,6 +77,9 @@ struct redis;
 #define STATE_TTL_MAX_S		     604800 /* longest LEG_TTL / CALL_TTL / derived TTL (7 d) */
 #define STATE_MAX_CALLS_PER_SIGNALER 65536  /* members read from a calls index */
 #define STATE_MAX_REGS_PER_SIGNALER  65536  /* members read from a regs index */
+#define STATE_SIGNALER_TTL_S	     5	    /* signaler hash */
+#define STATE_SIGNALER_LIVENESS_MS   5000   /* a signaler unseen this long is dead */
+#define STATE_MAX_SIGNALERS	     1024   /* entries read from rs:v1:signalers */
 
 /* One media leg. Strings are NUL-terminated; "" means "not set" where allowed. */
 struct leg_record {
@@ -133,6 +144,18 @@ struct call_record {
 	uint64_t created_ms;		 /* created: ms since the epoch */
 	uint64_t answered_ms;		 /* answered: ms since the epoch, 0 = not answered */
 	uint64_t updated_ms;		 /* updated: ms since the epoch (0: set on write) */
+	/* Optional fields (added within v1: a record without them reads with them empty). */
+	char instance[STATE_ID_MAX + 1]; /* instance: the owner's run that wrote it, or "" */
+	/* The SIP dialog, so that any signaler can send the BYE (all "" / 0 until known). */
+	char local_tag[STATE_TAG_MAX + 1];     /* ltag: our tag (From if we called, else To) */
+	char remote_tag[STATE_TAG_MAX + 1];    /* rtag: the peer's tag */
+	char local_uri[STATE_URI_MAX + 1];     /* luri: our URI in the dialog */
+	char remote_uri[STATE_URI_MAX + 1];    /* ruri: the peer's URI in the dialog */
+	char remote_target[STATE_URI_MAX + 1]; /* target: the peer's Contact URI */
+	char route[STATE_ROUTE_MAX + 1];       /* route: the route set, "<uri>,<uri>", in order */
+	uint32_t local_cseq;		       /* cseq: our last CSeq number in the dialog */
+	char transport[STATE_WORD_MAX + 1];    /* transport: "udp", "tcp", "tls" or "" */
+	char dest[STATE_DEST_MAX + 1];	       /* dest: where the peer's requests came from */
 };
 
 /* One SIP registration the signaler holds for an RTMP client. */
@@ -146,6 +169,19 @@ struct reg_record {
 	uint32_t expires_s;			/* expires: expiry granted by the registrar, s */
 	uint64_t registered_ms;			/* registered: ms since the epoch */
 	uint64_t updated_ms;			/* updated: ms since the epoch (0: set on write) */
+	char instance[STATE_ID_MAX + 1];	/* instance: optional, the owner's run, or "" */
+};
+
+/* One signaler's heartbeat. */
+struct signaler_record {
+	char signaler_id[STATE_ID_MAX + 1]; /* the key */
+	char instance_id[STATE_ID_MAX + 1]; /* instance: changes on every start */
+	uint32_t pid;			    /* pid: 1..2^31-1 */
+	char host[STATE_HOST_MAX + 1];	    /* host: non-empty */
+	char sip[STATE_ENDPOINT_MAX + 1];   /* sip: SIP contact host:port, "" without SIP */
+	char rtmp[STATE_ENDPOINT_MAX + 1];  /* rtmp: RTMP listen address host:port */
+	uint64_t started_ms;		    /* started */
+	uint64_t last_seen_ms;		    /* seen: also the ZSET score (0: now) */
 };
 
 /* Settings read from the environment. */
@@ -188,6 +224,16 @@ typedef void (*state_workers_cb)(int err, const char *errmsg, const struct worke
 				 size_t n, void *arg);
 typedef void (*state_ids_cb)(int err, const char *errmsg, const char *const *ids, size_t n,
 			     void *arg);
+typedef void (*state_signaler_cb)(int err, const char *errmsg, const struct signaler_record *rec,
+				  void *arg);
+/* An operation with a yes/no outcome (a lock taken, a record deleted...): @yes is valid when
+ * @err is 0. */
+typedef void (*state_flag_cb)(int err, const char *errmsg, bool yes, void *arg);
+/* A signaler heartbeat written: what the hash held before (@prev_instance "" and @prev_seen_ms 0
+ * when it did not exist), so that a signaler can tell its own previous run, or another process
+ * using its id. */
+typedef void (*state_signaler_written_cb)(int err, const char *errmsg, const char *prev_instance,
+					  uint64_t prev_seen_ms, void *arg);
 
 /*
  * Writes @rec whole in one transaction: DEL + HSET of every field + EXPIRE @ttl_s (0: the
@@ -267,6 +313,55 @@ int state_reg_delete(struct redis *r, const char *aor, const char *signaler_id, 
 
 /* The AORs in rs:v1:signaler:<signaler_id>:regs (at most STATE_MAX_REGS_PER_SIGNALER). */
 int state_signaler_regs(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg);
+
+/*
+ * Signaler heartbeat, once a second: reads the instance and seen fields the hash held, then
+ * writes rs:v1:signaler:<id> whole with EXPIRE @ttl_s (0: STATE_SIGNALER_TTL_S), sets the
+ * signaler's score in rs:v1:signalers to last_seen_ms (0: now) and refreshes that ZSET's expiry
+ * (STATE_TTL_MAX_S) - one transaction. Entries are never pruned by age here: a dead signaler
+ * stays listed until state_signaler_forget() finds its indexes empty. @cb may be NULL.
+ */
+int state_signaler_write(struct redis *r, const struct signaler_record *rec, unsigned ttl_s,
+			 state_signaler_written_cb cb, void *arg);
+
+/* Reads and validates rs:v1:signaler:<id>; @cb gets the record, or -ENOENT once it expired. */
+int state_signaler_read(struct redis *r, const char *signaler_id, state_signaler_cb cb, void *arg);
+
+/* Ids in rs:v1:signalers last seen before @now_ms - @window_ms (0: now and
+ * STATE_SIGNALER_LIVENESS_MS): dead signalers whose calls may be orphans. At most
+ * STATE_MAX_SIGNALERS, oldest first. */
+int state_signalers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, state_ids_cb cb,
+			  void *arg);
+
+/*
+ * Removes @signaler_id from rs:v1:signalers, and its hash, if both its calls and regs indexes
+ * are empty and its score is still older than @cutoff_ms (it did not come back) - atomically.
+ * @cb (may be NULL) gets yes when it was removed.
+ */
+int state_signaler_forget(struct redis *r, const char *signaler_id, uint64_t cutoff_ms,
+			  state_flag_cb cb, void *arg);
+
+/*
+ * Orphan cleanup of a call / registration of @signaler_id: unless the record's instance is
+ * @keep_instance (non-empty: a live run of that signaler, whose records stay), deletes the
+ * record if it still names @signaler_id and removes the id from that signaler's index -
+ * atomically. @cb (may be NULL) gets yes when it was removed, no when it was kept.
+ */
+int state_call_delete_orphan(struct redis *r, const char *call_id, const char *signaler_id,
+			     const char *keep_instance, state_flag_cb cb, void *arg);
+int state_reg_delete_orphan(struct redis *r, const char *aor, const char *signaler_id,
+			    const char *keep_instance, state_flag_cb cb, void *arg);
+
+/*
+ * A short lock: SET rs:v1:lock:<name> @holder NX PX @ttl_ms. @name: 1..STATE_LOCK_NAME_MAX of
+ * id characters and ':'; @holder: an id. @cb gets yes when this call took it.
+ */
+int state_lock_take(struct redis *r, const char *name, const char *holder, unsigned ttl_ms,
+		    state_flag_cb cb, void *arg);
+
+/* Deletes rs:v1:lock:<name> if @holder still holds it. @cb may be NULL (yes: released). */
+int state_lock_release(struct redis *r, const char *name, const char *holder, state_flag_cb cb,
+		       void *arg);
 
 /*
  * Completes at once, with -ECANCELED, every state operation in flight whose callback argument

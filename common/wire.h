@@ -73,7 +73,9 @@ enum { WIRE_F_RETRY = 0x0001 }; /* this request id was sent before (informationa
 enum { WIRE_MEDIA_F_MARKER = 0x01 }; /* first packet of a talk spurt */
 
 /* EVENT kinds (EVENT_KIND values); unknown kinds are passed through to the application. */
-enum { WIRE_EV_DTMF = 1, WIRE_EV_RTP_TIMEOUT = 2, WIRE_EV_LEG_FAILED = 3 };
+/* LEG_HANDOVER: a draining worker at its deadline wrote the leg's state and dropped the leg: the
+ * owner adopts it on another worker (as after a worker death, without waiting for it). */
+enum { WIRE_EV_DTMF = 1, WIRE_EV_RTP_TIMEOUT = 2, WIRE_EV_LEG_FAILED = 3, WIRE_EV_LEG_HANDOVER = 4 };
 
 /* Tags: one namespace for all message types (docs/protocol.md lists where each is used). */
 enum wire_tag {

@@ -28,6 +28,20 @@
  * 4 bits backwards and fails with "more than two wideband layers". So the decoders here never
  * walk a packet themselves: each frame is handed over alone, as exactly the bits one decode call
  * reads (pack_frames()).
+ *
+ * A Speex decoder must see its stream from the encoder's first frame. CELP decoders keep the past
+ * excitation (the adaptive codebook) and the encoder predicts from its own copy of it; a decoder
+ * that starts later, or after a lost frame, predicts from different memory. On speech the
+ * difference fades, but a steady tone is sustained with pitch gains of 1 or a little more and
+ * almost no innovation, so the difference never fades: it grows by that gain every pitch period
+ * until the output clips (a 600 Hz tone ends as a clipped ~200 Hz buzz after one or two seconds;
+ * measured with libspeex 1.2.1, narrowband and wideband decoders alike, even one frame late).
+ * Nothing in the bitstream lets a late decoder catch up. So the RTMP stream's decoder lives as
+ * long as the stream does on this worker: while the up direction does not decode (pass-through,
+ * layer strip) transcoder_track_rtmp() keeps a decoder running on the stream, and
+ * transcoder_handover() gives it, or the PCM path's decoder, to the transcoder that replaces
+ * this one when the SIP codec changes mid-call (and the Speex encoder toward RTMP, so the
+ * player's decoder keeps following one encoder).
  */
 #include "transcode.h"
 
@@ -108,6 +122,9 @@ struct transcoder {
 	uint8_t last[G711_FRAME];
 	bool have_last;
 	unsigned lost_run;
+	/* The RTMP stream's Speex decoder while the up direction does not decode
+	 * (transcoder_track_rtmp()); its output is dropped. */
+	struct dec_stage track;
 };
 
 void transcode_opts_default(struct transcode_opts *o)
@@ -442,6 +459,22 @@ static int dec_speex(struct dec_stage *d, SpeexBits *bits, int16_t *pcm)
 	return speex_decode_int(d->spx, bits, pcm) == 0 ? 0 : -EPROTO;
 }
 
+/*
+ * Decodes frame @i of the walked payload @p into @pcm (d->frame samples), handing the decoder
+ * exactly the bits one decode call reads (see the top of the file); in-band requests are
+ * dropped, as the decoder, which has no handlers set, would skip them. 0 or -EPROTO.
+ */
+static int dec_frame(struct dec_stage *d, const uint8_t *p, size_t len, const struct spx_walk *w,
+		     unsigned i, int16_t *pcm)
+{
+	uint8_t one[MAX_ENC_BYTES];
+	size_t bytes = pack_frames(one, p, len, w, i, 1,
+				   d->frame == MAX_PCM_FRAME ? BITS_WB : BITS_NB_ONLY);
+
+	speex_bits_read_from(&d->bits, (const char *)one, (int)bytes);
+	return dec_speex(d, &d->bits, pcm);
+}
+
 static void enc_fini(struct enc_stage *e)
 {
 	if (e->spx) {
@@ -626,6 +659,12 @@ static int run_speex_bits(struct transcoder *t, struct tc_dir *d, const uint8_t 
 					: "malformed Speex bitstream");
 	if (n == 0)
 		return 0;
+	if (d == &t->up && t->track.spx) {
+		int16_t pcm[MAX_PCM_FRAME];
+
+		for (unsigned i = 0; i < w.n; i++)
+			(void)dec_frame(&t->track, p, len, &w, i, pcm); /* state only */
+	}
 	if (d->path == PATH_PASS && (d->tag || !t->o.speex_split || n == 1)) {
 		uint8_t *dst = out_begin(out, len + (d->tag ? 1 : 0));
 
@@ -714,16 +753,8 @@ static int run_pcm(struct transcoder *t, struct tc_dir *d, const uint8_t *p, siz
 	if (expect > TC_MAX_FRAMES)
 		return fail(t, out, -E2BIG, "input gives too many output frames");
 	if (d->dec.spx) {
-		/* One frame at a time (see the top of the file); in-band requests are dropped,
-		 * as the decoder, which has no handlers set, would skip them. */
-		enum bit_mode mode = d->dec.frame == MAX_PCM_FRAME ? BITS_WB : BITS_NB_ONLY;
-
 		for (int i = 0; i < n && ret == 0; i++) {
-			uint8_t one[MAX_ENC_BYTES];
-			size_t bytes = pack_frames(one, p, len, &w, (unsigned)i, 1, mode);
-
-			speex_bits_read_from(&d->dec.bits, (const char *)one, (int)bytes);
-			ret = dec_speex(&d->dec, &d->dec.bits, pcm);
+			ret = dec_frame(&d->dec, p, len, &w, (unsigned)i, pcm);
 			if (ret == 0)
 				ret = pcm_push(t, d, pcm, d->dec.frame, out);
 			else
@@ -770,6 +801,7 @@ void transcoder_destroy(struct transcoder **tp)
 	t = *tp;
 	dir_fini(&t->up);
 	dir_fini(&t->down);
+	dec_fini(&t->track);
 	free(t);
 	*tp = NULL;
 }
@@ -817,6 +849,74 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 		 t->up.nb_core ? " (narrowband core)" : "");
 	log_debug(t->sid, "transcoder: %s", t->desc);
 	return t;
+}
+
+int transcoder_track_rtmp(struct transcoder *t, bool on)
+{
+	if (!t)
+		return -EINVAL;
+	if (!on || t->rtmp->family != CODEC_FAMILY_SPEEX || t->up.path == PATH_PCM) {
+		dec_fini(&t->track);
+		return 0;
+	}
+	if (t->track.spx)
+		return 0;
+	/* The decoder a PCM path from this stream runs (dir_init(): nb_core follows the option). */
+	return dec_init(&t->track, t->rtmp, t->o.narrowband_core, &t->o);
+}
+
+/* The decoder that has followed the RTMP stream, or NULL. */
+static struct dec_stage *rtmp_decoder(struct transcoder *t)
+{
+	if (t->up.path == PATH_PCM && t->up.dec.spx)
+		return &t->up.dec;
+	return t->track.spx ? &t->track : NULL;
+}
+
+/* The Speex encoder of the stream toward RTMP, or NULL. */
+static struct enc_stage *rtmp_encoder(struct transcoder *t)
+{
+	return t->down.path == PATH_PCM && t->down.enc.spx ? &t->down.enc : NULL;
+}
+
+void transcoder_handover(struct transcoder *from, struct transcoder *to)
+{
+	struct dec_stage *da, *db;
+	struct enc_stage *ea, *eb;
+	bool dec = false, enc = false;
+
+	if (!from || !to || from->rtmp != to->rtmp)
+		return;
+	da = rtmp_decoder(from);
+	db = rtmp_decoder(to);
+	if (da && db && da->frame == db->frame) {
+		void *spx = da->spx;
+		SpeexBits bits = da->bits;
+
+		da->spx = db->spx;
+		da->bits = db->bits;
+		db->spx = spx;
+		db->bits = bits;
+		dec = true;
+	}
+	ea = rtmp_encoder(from);
+	eb = rtmp_encoder(to);
+	if (ea && eb && ea->frame == eb->frame && ea->add_layer == eb->add_layer) {
+		void *spx = ea->spx;
+		SpeexBits bits = ea->bits;
+
+		ea->spx = eb->spx;
+		ea->bits = eb->bits;
+		eb->spx = spx;
+		eb->bits = bits;
+		enc = true;
+	}
+	if (dec || enc)
+		log_debug(to->sid, "transcoder: carried over the RTMP stream's Speex %s%s%s",
+			  dec ? "decoder" : "", dec && enc ? " and " : "",
+			  enc ? "encoder toward RTMP" : "");
+	else if (to->up.path == PATH_PCM && to->up.dec.spx)
+		log_debug(to->sid, "transcoder: the RTMP stream's decoder starts mid-stream");
 }
 
 bool transcoder_is_passthrough(const struct transcoder *t)

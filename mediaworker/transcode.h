@@ -36,6 +36,12 @@
  * Frame counts come from the Speex bitstream, never from the message count: every output frame
  * carries its sample count, and the caller advances RTP timestamps by samples.
  *
+ * One decoder per Speex stream, from its first frame: a Speex decoder that joins a stream late
+ * never recovers on steady sounds (see transcode.c), so when the SIP codec changes mid-call the
+ * new transcoder continues the old one's RTMP-side codec states (transcoder_handover()), and a
+ * transcoder that does not decode the RTMP stream can keep a decoder following it for that
+ * (transcoder_track_rtmp()).
+ *
  * Not thread-safe: one transcoder belongs to one leg on one thread.
  */
 #ifndef RS_TRANSCODE_H
@@ -115,6 +121,25 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 
 /* Frees @*tp and its codec states; NULL-safe, clears *tp. */
 void transcoder_destroy(struct transcoder **tp);
+
+/*
+ * While @on, a transcoder whose RTMP side is Speex and whose RTMP -> SIP path does not decode
+ * (pass-through, layer strip) also decodes every RTMP frame it is given, dropping the audio, so
+ * that transcoder_handover() can give a decoder that has seen the whole stream to a decoding
+ * path: for a leg whose SIP codec is not settled yet (before the answer). Costs one Speex decode
+ * per frame (narrowband: ~5 us). No effect on other transcoders. Returns 0, -EINVAL (@t NULL)
+ * or -ENOMEM (then not tracking).
+ */
+int transcoder_track_rtmp(struct transcoder *t, bool on);
+
+/*
+ * @to replaces @from on the same leg (same RTMP codec, a new SIP codec): hands @from's RTMP-side
+ * Speex states to @to where @to has the same kind (same mode): the decoder that has followed
+ * the RTMP stream (the decode path's, or the tracking one) and the encoder of the stream toward
+ * RTMP. @from gets @to's fresh states in exchange, so both stay usable; the caller then destroys
+ * @from. Call transcoder_track_rtmp(@to) first when @to should keep tracking. NULL-safe.
+ */
+void transcoder_handover(struct transcoder *from, struct transcoder *to);
 
 /* True when both sides use the same codec (no codec runs, payload bytes pass unchanged). */
 bool transcoder_is_passthrough(const struct transcoder *t);

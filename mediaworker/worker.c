@@ -8,6 +8,10 @@
  *   signaler --ADOPT_LEG--> state <- Redis --> leg rebuilt with the same SSRC, keys and a
  *                                              sequence/timestamp continuing past the last sent
  *
+ * A Speex RTMP stream keeps one decoder on a leg (transcode.h): until the answer gives the leg
+ * its remote and its SIP codec, a leg that does not decode the stream yet keeps a decoder following
+ * it, and an UPDATE_LEG that changes the codec hands the old transcoder's codec states over.
+ *
  * A leg's state is written to Redis whole (one transaction) when it is created or changed and
  * then every state_interval_ms, so an adopting worker continues the stream; the worker's own
  * record is refreshed every second. Every write is asynchronous: media never waits for Redis,
@@ -60,6 +64,7 @@ struct leg {
 	char local_key[RTP_LEG_KEY_B64_LEN + 1];
 	char remote_key[RTP_LEG_KEY_B64_LEN + 1];
 	bool hold;
+	bool track;             /* no remote yet, the SIP codec may change: follow the stream */
 	char held_ip[64];       /* remote given before the peer's SRTP key: applied with the key */
 	uint16_t held_port;
 	uint64_t created_ms;    /* wall clock, for the record */
@@ -77,6 +82,13 @@ struct adopt_ctx {
 	char leg_id[WIRE_MAX_ID + 1];
 	char owner[WIRE_MAX_ID + 1];
 	struct adopt_ctx *next;
+};
+
+/* One leg being handed over: its state write is in flight. */
+struct handover {
+	struct worker *w;
+	char leg_id[WIRE_MAX_ID + 1];
+	struct handover *next;
 };
 
 struct worker {
@@ -102,6 +114,7 @@ struct worker {
 	void (*drain_done)(struct worker *w, void *arg);
 	void *drain_arg;
 	struct adopt_ctx *adopts;
+	struct handover *handovers; /* leg state writes of worker_handover() in flight */
 	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
 	uint64_t media_unknown_leg, media_wrong_owner;
 };
@@ -461,6 +474,17 @@ static int choose_codec(const struct worker *w, const struct leg_spec *s)
 	return first_ok;
 }
 
+/*
+ * Turns following the RTMP stream on or off (see struct leg's track). A failure only costs the
+ * continuity of a later codec change: logged, not fatal.
+ */
+static void leg_track(struct leg *l, bool on)
+{
+	l->track = on;
+	if (transcoder_track_rtmp(l->tc, on) < 0)
+		log_warn(l->id, "cannot follow the RTMP stream: out of memory");
+}
+
 /* Builds and links a leg; returns it or NULL with *err and @why set. */
 static struct leg *leg_create(struct worker *w, const struct leg_spec *s, int *err, char *why,
 			      size_t whylen)
@@ -550,6 +574,8 @@ static struct leg *leg_create(struct worker *w, const struct leg_spec *s, int *e
 	}
 	if (s->hold)
 		rtp_leg_set_hold(l->rtp, true);
+	if (!p.remote_ip)
+		leg_track(l, true);
 	leg_link(w, l);
 	log_info(l->id, "leg %s: call %s owner %s, %s, local %s:%u%s", s->adopt ? "adopted" : "created",
 		 l->call_id, l->owner, transcoder_describe(l->tc), rtp_leg_advertised_ip(l->rtp),
@@ -751,6 +777,11 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 					       "payload type %u was not offered for this leg", pt);
 			return;
 		}
+		/* The audio may be flowing: the new transcoder continues the RTMP stream's decoder
+		 * (and the encoder toward RTMP) instead of starting them in its middle. */
+		if (l->track && transcoder_track_rtmp(t, true) < 0)
+			log_warn(l->id, "cannot follow the RTMP stream: out of memory");
+		transcoder_handover(l->tc, t);
 		if (!transcoder_is_passthrough(l->tc))
 			w->n_transcoding--;
 		transcoder_destroy(&l->tc);
@@ -777,8 +808,9 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 		}
 		l->srtp = suite;
 		snprintf(l->remote_key, sizeof(l->remote_key), "%s", remote_key);
-		if (l->held_ip[0] && !wire_has(m, WIRE_T_REMOTE_IP))
-			rtp_leg_set_remote(l->rtp, l->held_ip, l->held_port, 0);
+		if (l->held_ip[0] && !wire_has(m, WIRE_T_REMOTE_IP) &&
+		    rtp_leg_set_remote(l->rtp, l->held_ip, l->held_port, 0) == 0 && l->track)
+			leg_track(l, false);
 		l->held_ip[0] = '\0';
 	}
 	if (wire_has(m, WIRE_T_REMOTE_IP)) {
@@ -794,6 +826,11 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 					       remote_ip);
 			return;
 		}
+		/* The answer came: the SIP codec is settled (a re-INVITE that changes it later
+		 * starts a decoder in the middle of the stream; following every pass-through leg
+		 * for the whole call would cost a decode per frame). */
+		if (l->track)
+			leg_track(l, false);
 	}
 	if (wire_get_bool(m, WIRE_T_HOLD, &hold) == 0 && hold != l->hold) {
 		rtp_leg_set_hold(l->rtp, hold);
@@ -1274,6 +1311,13 @@ void worker_destroy(struct worker **wp)
 		state_cancel(w->redis, a);
 		free(a);
 	}
+	while (w->handovers) {
+		struct handover *h = w->handovers;
+
+		w->handovers = h->next;
+		state_cancel(w->redis, h);
+		free(h);
+	}
 	while (w->legs)
 		leg_destroy(w->legs, true);
 	evloop_timer_del(&w->tick);
@@ -1282,6 +1326,69 @@ void worker_destroy(struct worker **wp)
 	port_pool_destroy(&w->pool);
 	free(w);
 	*wp = NULL;
+}
+
+/* The leg's state is in Redis (or could not be written): tell its owner, drop the leg but not
+ * its state. */
+static void handover_written(int err, const char *errmsg, void *arg)
+{
+	struct handover *h = arg, **pp;
+	struct worker *w = h->w;
+	struct leg *l = leg_find(w, h->leg_id);
+
+	for (pp = &w->handovers; *pp && *pp != h; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = h->next;
+	free(h);
+	if (!l)
+		return;
+	if (err)
+		log_warn(l->id, "handover: state not written (%s): the owner may not adopt it",
+			 errmsg ? errmsg : strerror(-err));
+	send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, err ? "state not written" : NULL);
+	leg_destroy(l, false);
+}
+
+void worker_handover(struct worker *w)
+{
+	struct leg *next;
+
+	log_info(NULL, "handing %u leg%s over to other workers", w->n_legs, w->n_legs == 1 ? "" : "s");
+	for (struct leg *l = w->legs; l; l = next) {
+		struct handover *h = calloc(1, sizeof(*h));
+		struct leg_record rec;
+
+		next = l->next;
+		if (!h || !w->redis || !redis_is_up(w->redis)) {
+			free(h);
+			log_warn(l->id, "handover: Redis is down: the owner may not adopt the leg");
+			send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, "state not written");
+			leg_destroy(l, false);
+			continue;
+		}
+		h->w = w;
+		snprintf(h->leg_id, sizeof(h->leg_id), "%s", l->id);
+		leg_record_fill(l, &rec);
+		if (state_leg_write(w->redis, &rec, w->cfg.leg_ttl_s, handover_written, h) < 0) {
+			free(h);
+			send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, "state not written");
+			leg_destroy(l, false);
+			continue;
+		}
+		h->next = w->handovers;
+		w->handovers = h;
+	}
+}
+
+void worker_undrain(struct worker *w)
+{
+	if (!w->draining)
+		return;
+	log_info(NULL, "drain cancelled: taking new legs again");
+	w->draining = false;
+	w->drain_done = NULL;
+	worker_store(w);
 }
 
 void worker_drain(struct worker *w, void (*done)(struct worker *w, void *arg), void *arg)
@@ -1313,4 +1420,45 @@ unsigned worker_leg_count(const struct worker *w)
 unsigned worker_transcoding_count(const struct worker *w)
 {
 	return w->n_transcoding;
+}
+
+/* --- read-only views for metrics ---------------------------------------------------------- */
+
+void worker_get_stats(const struct worker *w, struct worker_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->legs = w->n_legs;
+	out->transcoding = w->n_transcoding;
+	out->cpu_permille = w->cpu_permille;
+	out->draining = w->draining;
+	out->capacity = w->cfg.capacity;
+	out->media_unknown_leg = w->media_unknown_leg;
+	out->media_wrong_owner = w->media_wrong_owner;
+	for (const struct adopt_ctx *a = w->adopts; a; a = a->next)
+		out->adopts_pending++;
+}
+
+void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *arg)
+{
+	for (const struct leg *l = w->legs; l; l = l->next) {
+		struct worker_leg_stats ls = {.id = l->id};
+		struct rtp_leg_stats st;
+
+		rtp_leg_get_stats(l->rtp, &st);
+		ls.transcoding = !transcoder_is_passthrough(l->tc);
+		ls.packets_in = st.packets_received;
+		ls.packets_out = st.packets_sent;
+		ls.packets_lost = st.packets_lost > 0 ? (uint64_t)st.packets_lost : 0;
+		ls.jitter_ms = st.jitter_ms;
+		ls.srtp_auth_failures = st.srtp_auth_failures;
+		ls.media_in = l->media_in;
+		ls.media_out = l->media_out;
+		ls.media_errors = l->media_errors;
+		fn(&ls, arg);
+	}
+}
+
+void worker_get_ctl_stats(const struct worker *w, struct ctl_server_stats *out)
+{
+	ctl_server_get_stats(w->ctl, out);
 }

@@ -46,6 +46,16 @@ void worker_destroy(struct worker **wp);
 /* Stops taking new legs; @done is called once no leg is left. */
 void worker_drain(struct worker *w, void (*done)(struct worker *w, void *arg), void *arg);
 
+/* Ends a drain: new legs are taken again (the drain's done callback is not called). */
+void worker_undrain(struct worker *w);
+
+/*
+ * Hands every leg over (a drain's deadline): each leg's state is written to Redis, then its owner
+ * gets EVENT LEG_HANDOVER and adopts it on another worker, and the leg is dropped here without
+ * deleting its state. A drain's done callback follows once the last leg is gone.
+ */
+void worker_handover(struct worker *w);
+
 /* The endpoints signalers connect to. */
 const char *worker_ctl_endpoint(const struct worker *w);
 const char *worker_media_endpoint(const struct worker *w);
@@ -53,5 +63,36 @@ const char *worker_media_endpoint(const struct worker *w);
 /* Legs carried now, and how many of them transcode. */
 unsigned worker_leg_count(const struct worker *w);
 unsigned worker_transcoding_count(const struct worker *w);
+
+/* --- read-only views for metrics ---------------------------------------------------------- */
+
+/* The worker now. */
+struct worker_stats {
+	unsigned legs, transcoding;
+	unsigned capacity; /* WORKER_CAPACITY, 0: unlimited */
+	uint16_t cpu_permille;
+	bool draining;
+	unsigned adopts_pending;		     /* ADOPT_LEGs waiting for Redis */
+	uint64_t media_unknown_leg, media_wrong_owner; /* RTMP frames dropped, since start */
+};
+void worker_get_stats(const struct worker *w, struct worker_stats *out);
+
+/* One leg's counters (since the leg was created here). */
+struct worker_leg_stats {
+	const char *id; /* valid during the call */
+	bool transcoding;
+	uint64_t packets_in, packets_out, packets_lost; /* RTP */
+	uint32_t jitter_ms;
+	uint64_t srtp_auth_failures;
+	uint64_t media_in, media_out, media_errors; /* frames from / to the signaler, unusable */
+};
+
+/* Calls @fn once per leg. O(legs). */
+typedef void (*worker_leg_visit_fn)(const struct worker_leg_stats *ls, void *arg);
+void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *arg);
+
+/* The control server's counters (ZeroMQ requests, replies, media, drops). */
+struct ctl_server_stats;
+void worker_get_ctl_stats(const struct worker *w, struct ctl_server_stats *out);
 
 #endif

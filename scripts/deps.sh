@@ -12,10 +12,10 @@ set -u
 PACKAGES=(
 	build-essential pkg-config
 	libzmq3-dev libsofia-sip-ua-dev libsrtp2-dev libortp-dev
-	libspeex-dev libspeexdsp-dev libhiredis-dev libssl-dev
+	libspeex-dev libspeexdsp-dev libhiredis-dev libssl-dev libmicrohttpd-dev
 	redis-server sip-tester ffmpeg librtmp-dev rtmpdump
 	clang libclang-rt-14-dev
-	python3 iproute2 procps
+	python3 iproute2 procps curl
 )
 
 # Commands the build and the tests call directly (package in brackets for the message).
@@ -24,6 +24,7 @@ COMMANDS=(
 	"redis-server:redis-server" "redis-cli:redis-server"
 	"sipp:sip-tester" "ffmpeg:ffmpeg" "ffprobe:ffmpeg" "rtmpdump:rtmpdump"
 	"clang:clang" "python3:python3" "ss:iproute2" "pgrep:procps" "timeout:coreutils"
+	"curl:curl"
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -15,6 +15,8 @@
 #   RTP_PORT_MAX   highest RTP port the mediaworkers use                  (29999)
 #                  (split into one even-aligned slice per worker; worker N gets WORKER_ID=mw-N)
 #   LOG_LEVEL      error | warn | info | debug                            (info)
+#   METRICS_PORT   HTTP port of the signaler's /metrics, /healthz, /readyz; worker N gets
+#                  METRICS_PORT + N (0: no metrics endpoints)              (9100)
 #   RUN_TAIL       1: also show the logs on the terminal (tail -F); 0: only write them   (1)
 #   STOP_GRACE     seconds to wait after SIGTERM before SIGKILL when stopping (workers drain)  (10)
 #
@@ -35,6 +37,7 @@ export WORKERS=${WORKERS:-2}
 export RTP_PORT_MIN=${RTP_PORT_MIN:-20000}
 export RTP_PORT_MAX=${RTP_PORT_MAX:-29999}
 export LOG_LEVEL=${LOG_LEVEL:-info}
+export METRICS_PORT=${METRICS_PORT:-9100}
 RUN_TAIL=${RUN_TAIL:-1}
 STOP_GRACE=${STOP_GRACE:-10}
 
@@ -186,6 +189,7 @@ if [[ -x $BUILD/mediaworker ]]; then
 	for ((w = 1; w <= WORKERS; w++)); do
 		lo=$((RTP_PORT_MIN + (w - 1) * span))
 		WORKER_ID="mw-$w" RTP_PORT_MIN=$lo RTP_PORT_MAX=$((lo + span - 1)) \
+			METRICS_PORT=$((METRICS_PORT > 0 ? METRICS_PORT + w : 0)) \
 			start "mediaworker-$w" "$BUILD/mediaworker"
 	done
 else
@@ -213,6 +217,10 @@ Flash-era softphones (and build/tools/sipphone) use the sip app: connect to
   (SIP_REGISTRAR=sip:host:port picks the registrar); calls to sip:<user>@127.0.0.1:$SIP_PORT reach it.
   API: docs/sip-app.md
 Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
+Metrics: curl http://127.0.0.1:$METRICS_PORT/metrics (signaler; worker N: port $METRICS_PORT + N;
+  also /healthz and /readyz; METRICS_PORT=0 turns them off)
+Operator's tool: REDIS_PORT=$REDIS_PORT ${BUILD#"$ROOT"/}/relayctl workers | signalers | calls | drain <worker>
+  (docs/relayctl.md)
 Ctrl-C stops everything.
 
 EOF

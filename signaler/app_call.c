@@ -31,6 +31,7 @@
 #include "app.h"
 
 #include "buf.h"
+#include "callrec.h"
 #include "config.h"
 #include "dest.h"
 #include "log.h"
@@ -75,6 +76,7 @@ struct call {
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
 	struct player_list players;
+	struct call_record rec; /* its record in Redis */
 	struct call *next;
 };
 
@@ -406,6 +408,23 @@ static void tell_publisher(struct call *c, const char *level, const char *code, 
 		rtmp_conn_send_status(c->publisher, c->pub_stream->id, level, code, text);
 }
 
+/* Rewrites the call's record in @state ("setup", "ringing", "up"). */
+static void rec_update(struct call *c, const char *state)
+{
+	struct call_record *r = &c->rec;
+
+	if (!r->call_id[0]) {
+		callrec_start(r);
+		snprintf(r->app, sizeof(r->app), "call");
+		snprintf(r->direction, sizeof(r->direction), "out");
+		snprintf(r->to_uri, sizeof(r->to_uri), "%s", c->uri);
+	}
+	if (c->publisher)
+		snprintf(r->rtmp_client, sizeof(r->rtmp_client), "%.63s",
+			 rtmp_conn_sid(c->publisher));
+	callrec_update(r, state, c->sip, c->leg);
+}
+
 /* Ends the call's SIP side and leg; the call stays until its publisher and players are gone. */
 static void call_over(struct call *c, const char *why)
 {
@@ -419,6 +438,8 @@ static void call_over(struct call *c, const char *why)
 		c->sip = NULL;
 	}
 	media_leg_destroy(&c->leg);
+	callrec_delete(c->rec.call_id);
+	memset(&c->rec, 0, sizeof(c->rec));
 	players_unpublished(&c->players, why);
 }
 
@@ -437,6 +458,7 @@ static void sip_progress(struct sip_call *sc, int status, const char *phrase, co
 	snprintf(text, sizeof(text), "%d %s", status, phrase ? phrase : "");
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s: %s", c->uri, text);
 	tell_publisher(c, "status", "NetConnection.Call.Ringing", text);
+	rec_update(c, "ringing");
 }
 
 static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
@@ -469,6 +491,9 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	}
 	media_leg_update(c->leg, &u, NULL);
 	c->state = CALL_UP;
+	snprintf(c->rec.codec, sizeof(c->rec.codec), "%s", ch.codec->name);
+	c->rec.srtp = ch.srtp;
+	rec_update(c, "up");
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
 		 "call %s answered: %s/%u to %s:%u%s%s", c->uri, ch.codec->name,
 		 ch.codec->clock_rate, ch.remote_addr, ch.remote_port, ch.srtp ? ", SRTP " : "",
@@ -590,6 +615,7 @@ static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, vo
 		 "call %s: INVITE sent (call id %s), media %s:%u on %s%s", c->uri,
 		 sip_call_callid(c->sip), in->local_ip, in->local_port, in->worker_id,
 		 c->offer.srtp ? ", RTP/SAVP" : "");
+	rec_update(c, "setup");
 out_free_sdp:
 	buf_free(&sdp);
 }

@@ -349,26 +349,14 @@ static void status_text(char *out, size_t len, int status, const char *phrase)
 static void rec_update(struct phone_call *pc, const char *state)
 {
 	struct call_record *r = &pc->rec;
-	const struct media_leg_info *in = pc->leg ? media_leg_info(pc->leg) : NULL;
 
-	snprintf(r->state, sizeof(r->state), "%s", state);
-	if (pc->sip)
-		snprintf(r->sip_call_id, sizeof(r->sip_call_id), "%s", sip_call_callid(pc->sip));
 	snprintf(r->from_uri, sizeof(r->from_uri), "%.255s", pc->from);
 	snprintf(r->to_uri, sizeof(r->to_uri), "%.255s", pc->to);
-	if (pc->leg)
-		snprintf(r->leg_id, sizeof(r->leg_id), "%s", media_leg_id(pc->leg));
-	if (in) {
-		snprintf(r->worker, sizeof(r->worker), "%s", in->worker_id ? in->worker_id : "");
-		r->transcoding = in->transcoding;
-	}
 	if (pc->choice.codec) {
 		snprintf(r->codec, sizeof(r->codec), "%s", pc->choice.codec->name);
 		r->srtp = pc->choice.srtp;
 	}
-	if (strcmp(state, "up") == 0 && !r->answered_ms)
-		r->answered_ms = state_now_ms();
-	callrec_write(r);
+	callrec_update(r, state, pc->sip, pc->leg);
 }
 
 /*

@@ -1,35 +1,86 @@
 /*
- * callrec.h - the signaler's call and registration records in Redis (common/state.h:
- * rs:v1:call:<id>, rs:v1:reg:<aor> and this signaler's index sets of both).
+ * callrec.h - the signaler's records in Redis (common/state.h): its heartbeat
+ * (rs:v1:signaler:<id>, rs:v1:signalers), its calls (rs:v1:call:<id>) and registrations
+ * (rs:v1:reg:<aor>) with its index sets of both.
  *
  * The apps describe each call and registration as it changes; the records are written whole,
  * fire and forget, and deleted (conditionally on this signaler owning them) when the call ends or
  * the client leaves. Without Redis (none configured, or down) nothing is written: the records are
- * for operators and for another signaler that finds this one's orphans, never needed to run a call.
+ * for operators and for another signaler that finds this one's orphans (signaler/orphans.c),
+ * never needed to run a call.
+ *
+ * Every record carries this run's instance id, and every call record the SIP dialog (tags, URIs,
+ * remote target, route set, last CSeq) so that another signaler can send the BYE: callrec_write()
+ * takes it from the UA's call with the record's Call-ID, and the UA's dialog observer rewrites a
+ * call's record (coalesced, from the loop) when the dialog changes between two app writes - the
+ * callee's tag arrives with the ACK, a CSeq rises with every request. The apps need no SIP code
+ * for it. callrec keeps a copy of each live call record for that (and rewrites them all when
+ * Redis comes back: it may have restarted empty).
  */
 #ifndef RS_CALLREC_H
 #define RS_CALLREC_H
 
 #include "state.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+struct evloop;
 struct redis;
+struct sip_ua;
+struct sip_call;
 
-/* Binds the records to @redis (may be NULL: no records) and @signaler_id; reads CALL_TTL.
- * 0 or -EINVAL (logged). callrec_init(NULL, NULL) detaches. */
-int callrec_init(struct redis *redis, const char *signaler_id);
+/*
+ * Binds the records to @redis (may be NULL: no records) and @signaler_id, reads CALL_TTL, and
+ * starts the heartbeat on @loop (every second: rs:v1:signaler:<id> with its SIP contact from
+ * SIP_ADVERTISED_IP / SIP_BIND / RTMP_BIND and SIP_PORT, its RTMP address from RTMP_BIND and
+ * RTMP_PORT). 0 or -EINVAL (logged), -ENOMEM. callrec_init(NULL, NULL, NULL) detaches.
+ */
+int callrec_init(struct evloop *loop, struct redis *redis, const char *signaler_id);
 
-/* Fills the record's call_id with a new gateway call id and signaler, and created_ms. */
+/* The UA whose calls' dialogs go into the call records (NULL: none; detach before destroying
+ * the UA). */
+void callrec_set_ua(struct sip_ua *ua);
+
+/* This run's instance id (16 hex digits; "" before callrec_init). */
+const char *callrec_instance(void);
+
+/*
+ * True once a heartbeat was written and no other instance of this signaler id has been seen
+ * alive within STATE_SIGNALER_LIVENESS_MS: a previous run of this id is dead (its calls are
+ * orphans) and no other process uses the id.
+ */
+bool callrec_alone(uint64_t now_ms);
+
+/* Fills the record's call_id with a new gateway call id, signaler, instance and created_ms. */
 void callrec_start(struct call_record *rec);
 
-/* Writes the whole record (updated_ms set here). */
+/* Writes the whole record (updated_ms, instance and the SIP dialog set here, and From / To
+ * when the app left them empty). */
 void callrec_write(struct call_record *rec);
+
+struct media_leg;
+/* Sets @rec's state ("setup", "ringing", "up", "held", "ending"), its SIP Call-ID from @sip, its
+ * leg, worker and transcoding from @leg (either may be NULL), the answer time on the first "up",
+ * then writes it. */
+void callrec_update(struct call_record *rec, const char *state, const struct sip_call *sip,
+		    const struct media_leg *leg);
+
+/* The SIP Call-ID of this signaler's call @call_id, or NULL (no such call, or no dialog yet). */
+const char *callrec_sip_call_id(const char *call_id);
+
+/* Calls of this signaler with a record (written at least once, not deleted). */
+size_t callrec_count(void);
 
 /* Deletes the record of @call_id (NULL or "": nothing). */
 void callrec_delete(const char *call_id);
 
-/* The registration @rec (signaler set here) and its removal. */
+/* Copies @call's dialog data into @rec, and From / To when they are empty (callrec_write does it
+ * by itself when the UA is set). */
+void callrec_set_sip(struct call_record *rec, const struct sip_call *call);
+
+/* The registration @rec (signaler and instance set here) and its removal. */
 void regrec_write(struct reg_record *rec);
 void regrec_delete(const char *aor);
 

@@ -12,12 +12,16 @@
 #include "app.h"
 #include "callrec.h"
 #include "config.h"
+#include "ctlq.h"
 #include "evloop.h"
 #include "log.h"
 #include "media.h"
+#include "orphans.h"
 #include "redis.h"
 #include "rtmp_server.h"
+#include "sig_metrics.h"
 #include "sip_ua.h"
+#include "state.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -34,7 +38,58 @@ struct signaler {
 	struct rtmp_server *srv;
 	struct media *media;
 	struct sip_ua *sip;
+	struct orphans *orphans; /* ends the calls of dead signalers */
+	struct evloop *loop;
+	struct ev_timer *drain_timer; /* relayctl signaler-drain: checks every second */
+	uint64_t drain_deadline;      /* wall clock ms; 0: none */
 };
+
+/* relayctl hangup CALL: the call's SIP dialog is hung up; its app then ends the call as after
+ * the peer's BYE. */
+static int on_cmd_hangup(const struct ctlq_cmd *cmd, char *detail, size_t size, void *arg)
+{
+	struct signaler *s = arg;
+	const char *sip_id = callrec_sip_call_id(cmd->call_id);
+	struct sip_call *call = sip_id && s->sip ? sip_ua_find_call(s->sip, sip_id) : NULL;
+
+	if (!call) {
+		snprintf(detail, size, "no call %s with a SIP dialog here", cmd->call_id);
+		return -ENOENT;
+	}
+	log_info(NULL, "relayctl: hangup %s (SIP call %s)", cmd->call_id, sip_id);
+	return sip_call_hangup(call);
+}
+
+/* Draining: the RTMP port accepts no one; exit once no call is left, or at the deadline (the
+ * calls still up are then hung up with their clients). */
+static void on_drain_timer(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct signaler *s = arg;
+	size_t calls = callrec_count();
+
+	if (calls == 0 || (s->drain_deadline && state_now_ms() >= s->drain_deadline)) {
+		log_info(NULL, "drain: %zu call%s left: stopping", calls, calls == 1 ? "" : "s");
+		evloop_stop(loop);
+		return;
+	}
+	evloop_timer_start(t, 1000);
+}
+
+static int on_cmd_drain(const struct ctlq_cmd *cmd, char *detail, size_t size, void *arg)
+{
+	struct signaler *s = arg;
+
+	if (!s->drain_timer)
+		s->drain_timer = evloop_timer_new(s->loop, on_drain_timer, s);
+	if (!s->drain_timer)
+		return -ENOMEM;
+	rtmp_server_pause(s->srv);
+	s->drain_deadline = cmd->deadline_ms;
+	log_info(NULL, "relayctl: drain: no new RTMP clients; %zu calls left", callrec_count());
+	snprintf(detail, size, "%zu calls left", callrec_count());
+	evloop_timer_start(s->drain_timer, 0);
+	return 0;
+}
 
 /* The SIP user agent for the call app: SIP_BIND (default RTMP_BIND), SIP_PORT (5060, UDP and
  * TCP), SIP_ADVERTISED_IP, SIP_OUTBOUND_PROXY. A port that cannot be bound leaves the signaler
@@ -132,6 +187,8 @@ int main(int argc, char **argv)
 	struct media_config mcfg = {0};
 	struct evloop *loop = NULL;
 	struct redis *redis = NULL;
+	struct sig_metrics *metrics = NULL;
+	struct ctlq *cmdq = NULL;
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	char id[WIRE_MAX_ID + 1];
 	uint64_t deadline;
@@ -170,25 +227,48 @@ int main(int argc, char **argv)
 		ret = errno == EINVAL ? 2 : 1;
 		goto out_redis;
 	}
-	if (callrec_init(redis, id) < 0 || app_rtp_init(sig.media) < 0 ||
+	if (callrec_init(loop, redis, id) < 0 || app_rtp_init(sig.media) < 0 ||
 	    open_sip(loop, &sig.sip) < 0 ||
 	    app_call_init(sig.media, sig.sip) < 0 || app_sip_init(sig.media, sig.sip) < 0) {
 		ret = 2;
 		goto out_media;
 	}
+	callrec_set_ua(sig.sip);
+	sig.orphans = orphans_new(loop, redis, id, sig.sip, sig.media);
 	sig.srv = rtmp_server_new(loop, config_str("RTMP_BIND", "127.0.0.1"), (int)port, &lim);
 	if (!sig.srv)
 		goto out_media;
+	metrics = sig_metrics_new(loop, sig.srv, sig.media, redis, sig.sip);
+	if (!metrics) {
+		rtmp_server_destroy(&sig.srv);
+		ret = 2;
+		goto out_media;
+	}
+	sig.loop = loop;
+	if (redis) {
+		static const struct ctlq_handlers handlers = {
+			.hangup = on_cmd_hangup, .drain = on_cmd_drain,
+		};
+
+		cmdq = ctlq_new(loop, redis, "signaler", id, &handlers, &sig);
+		if (!cmdq)
+			log_warn(NULL, "no command queue: relayctl cannot reach this signaler");
+	}
 	if (evloop_signal(loop, SIGUSR1, on_stats_signal, &sig) < 0)
 		log_warn(NULL, "SIGUSR1 statistics unavailable");
 	log_info(NULL, "signaler %s ready", id);
 	if (evloop_run(loop) == 0)
 		ret = 0;
+	ctlq_destroy(&cmdq);
+	evloop_timer_del(&sig.drain_timer);
+	sig_metrics_destroy(&metrics);
 	rtmp_server_log_stats(sig.srv);
 	rtmp_server_destroy(&sig.srv);
 	/* The calls were hung up with their RTMP clients; the UA finishes its transactions. */
 	app_call_init(NULL, NULL);
 	app_sip_init(NULL, NULL);
+	orphans_destroy(&sig.orphans);
+	callrec_set_ua(NULL);
 	sip_ua_destroy(&sig.sip);
 	/* The apps destroyed their legs: let the workers confirm (bounded). */
 	deadline = evloop_now(loop) + SHUTDOWN_WAIT_MS;
@@ -198,9 +278,11 @@ int main(int argc, char **argv)
 out_media:
 	app_call_init(NULL, NULL);
 	app_sip_init(NULL, NULL);
+	orphans_destroy(&sig.orphans);
+	callrec_set_ua(NULL);
 	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
-	callrec_init(NULL, NULL);
+	callrec_init(NULL, NULL, NULL);
 	media_destroy(&sig.media);
 out_redis:
 	redis_destroy(&redis);

@@ -85,6 +85,18 @@ struct leg_desired {
 	bool hold_set, hold;
 };
 
+#define EARLY_FRAMES	   25	/* 0.5 s of 20 ms frames */
+#define EARLY_FRAME_MAX 1500 /* the largest audio payload media_leg_send_audio takes */
+
+struct early_audio {
+	unsigned n;
+	struct {
+		uint32_t ts;
+		uint16_t len;
+		uint8_t data[EARLY_FRAME_MAX];
+	} f[EARLY_FRAMES];
+};
+
 struct media_leg {
 	struct media *m;
 	char id[WIRE_MAX_ID + 1];
@@ -120,6 +132,11 @@ struct media_leg {
 	struct media_leg_info info;
 	char worker_id[WIRE_MAX_ID + 1];
 	bool have_info;
+
+	/* RTMP audio that arrived while the worker was creating the leg, sent once it is ready: a
+	 * Speex decoder must see a stream from its first frame (one that joins late can diverge on
+	 * steady sounds). Allocated on the first such frame, freed once sent. */
+	struct early_audio *early;
 
 	/* the RTMP-side timeline, continuous across moves */
 	bool out_started, rebase;
@@ -532,6 +549,8 @@ static void apply_queued(struct media_leg *leg, bool moved)
 	send_update(leg, NULL, true, done);
 }
 
+static void early_flush(struct media_leg *leg);
+
 static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, int status,
 			    const struct wire_msg *reply)
 {
@@ -548,6 +567,7 @@ static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, 
 			 in->codec.rate, in->codec.pt, in->transcoding ? ", transcoding" : "",
 			 in->srtp_suite[0] ? ", SRTP" : "", in->ssrc);
 		apply_queued(leg, false);
+		early_flush(leg);
 		leg->ready_told = true;
 		if (leg->cbs.ready)
 			leg->cbs.ready(leg, in, leg->arg);
@@ -697,6 +717,18 @@ static void on_leg_timer(struct evloop *loop, struct ev_timer *t, void *arg)
 
 /* --- dispatcher callbacks ----------------------------------------------------------------- */
 
+/* @leg, ready on @w, must find another home: ADOPT_LEG from its state in Redis. */
+static void leg_move(struct media *m, struct media_leg *leg, struct dispatcher_worker *w)
+{
+	leg->state = LEG_MOVING;
+	leg->lost_w = w;
+	leg->w = NULL;
+	leg->attempts = 0;
+	leg->reason[0] = '\0';
+	leg->deadline = evloop_now(m->loop) + m->cfg.move_timeout_ms;
+	evloop_timer_start(leg->timer, 0);
+}
+
 static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, void *arg)
 {
 	struct media *m = arg;
@@ -708,14 +740,8 @@ static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, vo
 			continue;
 		switch (leg->state) {
 		case LEG_READY:
-			leg->state = LEG_MOVING;
-			leg->lost_w = w;
-			leg->w = NULL;
-			leg->attempts = 0;
-			leg->reason[0] = '\0';
-			leg->deadline = evloop_now(m->loop) + m->cfg.move_timeout_ms;
+			leg_move(m, leg, w);
 			moving++;
-			evloop_timer_start(leg->timer, 0);
 			break;
 		case LEG_CREATING:
 		case LEG_MOVING:
@@ -801,6 +827,12 @@ static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const st
 	case WIRE_EV_LEG_FAILED:
 		wire_get_cstr(ev, WIRE_T_REASON, reason, sizeof(reason));
 		leg_fail(leg, "worker %s: %s", wname(w), reason[0] ? reason : "leg failed");
+		break;
+	case WIRE_EV_LEG_HANDOVER:
+		wire_get_cstr(ev, WIRE_T_REASON, reason, sizeof(reason));
+		log_info(leg->id, "%s hands the leg over (draining)%s%s", wname(w), reason[0] ? ": " : "",
+			 reason);
+		leg_move(m, leg, w);
 		break;
 	default:
 		log_debug(leg->id, "event kind %u ignored", kind);
@@ -1069,6 +1101,7 @@ void media_destroy(struct media **mp)
 		struct media_leg *leg = m->legs;
 
 		leg_unlink_all(leg);
+		free(leg->early);
 		free(leg);
 	}
 	if (m->redis) {
@@ -1280,10 +1313,49 @@ int media_leg_send_dtmf(struct media_leg *leg, char digit, unsigned duration_ms,
 	return err;
 }
 
+/* Keeps a frame of a leg being created; false when it cannot (full, too big, no memory). */
+static bool early_keep(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
+{
+	if (len > EARLY_FRAME_MAX)
+		return false;
+	if (!leg->early) {
+		leg->early = calloc(1, sizeof(*leg->early));
+		if (!leg->early)
+			return false;
+	}
+	if (leg->early->n == EARLY_FRAMES)
+		return false;
+	leg->early->f[leg->early->n].ts = ts;
+	leg->early->f[leg->early->n].len = (uint16_t)len;
+	memcpy(leg->early->f[leg->early->n].data, payload, len);
+	leg->early->n++;
+	return true;
+}
+
+/* Sends what was kept while the leg was being created, in order. */
+static void early_flush(struct media_leg *leg)
+{
+	struct early_audio *e = leg->early;
+
+	if (!e)
+		return;
+	leg->early = NULL;
+	for (unsigned i = 0; i < e->n; i++) {
+		if (dispatcher_send_media(leg->m->d, leg->w, leg->id, e->f[i].ts, 0, e->f[i].data,
+					  e->f[i].len) < 0)
+			leg->audio_drops++;
+		else
+			leg->audio_in++;
+	}
+	free(e);
+}
+
 int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
 {
 	int ret;
 
+	if (leg->state == LEG_CREATING && early_keep(leg, payload, len, ts))
+		return 0;
 	if (leg->state != LEG_READY) {
 		leg->audio_drops++;
 		return leg->state == LEG_FAILED ? -EPIPE : -EAGAIN;
@@ -1310,6 +1382,8 @@ void media_leg_destroy(struct media_leg **legp)
 		return;
 	m = leg->m;
 	leg->destroyed = true;
+	free(leg->early);
+	leg->early = NULL;
 	home_alive = leg->w && leg->state == LEG_READY && dispatcher_worker_alive(leg->w);
 	log_info(leg->id, "leg destroyed (%s%s%s; audio to worker %" PRIu64 ", from worker %" PRIu64
 		 ", dropped %" PRIu64 ")",
@@ -1443,4 +1517,67 @@ int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, cha
 		return -EINVAL;
 	}
 	return (int)n;
+}
+
+/* --- read-only views for metrics ---------------------------------------------------------- */
+
+void media_get_stats(const struct media *m, struct media_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (const struct media_leg *leg = m->legs; leg; leg = leg->next) {
+		switch (leg->state) {
+		case LEG_CREATING:
+			out->legs_creating++;
+			break;
+		case LEG_READY:
+			out->legs_ready++;
+			break;
+		case LEG_MOVING:
+			out->legs_moving++;
+			break;
+		case LEG_FAILED:
+			out->legs_failed++;
+			break;
+		}
+	}
+	out->legs_created = m->next_leg;
+	out->moves = m->moves;
+	out->move_failures = m->move_failures;
+	out->orphans_destroyed = m->orphans_destroyed;
+	out->media_unrouted = m->media_unrouted;
+	out->events_unrouted = m->events_unrouted;
+	out->requests_in_flight = m->inflight;
+	out->orphans = m->n_orphans;
+	out->redis_failing = m->redis_failing;
+}
+
+void media_foreach_leg(const struct media *m, media_leg_visit_fn fn, void *arg)
+{
+	for (const struct media_leg *leg = m->legs; leg; leg = leg->next)
+		fn(leg->call_id, leg->state == LEG_FAILED, arg);
+}
+
+const struct dispatcher *media_dispatcher(const struct media *m)
+{
+	return m->d;
+}
+
+/* --- legs of other signalers (orphan cleanup) ---------------------------------------------- */
+
+int media_destroy_foreign_leg(struct media *m, const char *leg_id, const char *worker_id)
+{
+	struct dispatcher_worker_info info;
+
+	if (!m || !leg_id || !worker_id || !leg_id[0] || strlen(leg_id) > WIRE_MAX_ID)
+		return -EINVAL;
+	for (size_t i = 0; i < m->n_workers; i++) {
+		dispatcher_worker_info(m->workers[i].w, &info);
+		if (strcmp(info.worker_id, worker_id) != 0)
+			continue;
+		log_info(leg_id, "DESTROY_LEG to %s for a leg of another signaler%s", worker_id,
+			 dispatcher_worker_alive(m->workers[i].w) ? "" : " (when it is back)");
+		discard_on(m, m->workers[i].w, leg_id);
+		return 0;
+	}
+	return -ENOENT;
 }

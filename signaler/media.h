@@ -202,4 +202,41 @@ int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char
 int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
 		       size_t whylen);
 
+/* --- read-only views for metrics ---------------------------------------------------------- */
+
+/* Counts of the bridge: legs by state now, totals since start. */
+struct media_stats {
+	size_t legs_creating, legs_ready, legs_moving, legs_failed; /* not yet destroyed */
+	uint64_t legs_created;	    /* media_leg_new() calls that made a leg */
+	uint64_t moves;		    /* legs adopted by another worker */
+	uint64_t move_failures;	    /* legs lost with their worker */
+	uint64_t orphans_destroyed; /* stale copies destroyed on workers that came back */
+	uint64_t media_unrouted;    /* frames from workers for no ready leg (dropped) */
+	uint64_t events_unrouted;   /* events from workers for no ready leg (ignored) */
+	unsigned requests_in_flight;
+	size_t orphans;		    /* stale copies waiting for their worker */
+	bool redis_failing;	    /* the last worker discovery in Redis failed */
+};
+
+/* Fills @out. O(legs). */
+void media_get_stats(const struct media *m, struct media_stats *out);
+
+/* Called once per leg not yet destroyed with its call id (valid during the call). */
+typedef void (*media_leg_visit_fn)(const char *call_id, bool failed, void *arg);
+void media_foreach_leg(const struct media *m, media_leg_visit_fn fn, void *arg);
+
+/* The bridge's dispatcher, to read its workers (dispatcher_worker_count/at/info). */
+struct dispatcher;
+const struct dispatcher *media_dispatcher(const struct media *m);
+
+/* --- legs of other signalers (orphan cleanup) ---------------------------------------------- */
+
+/*
+ * Destroys leg @leg_id that another signaler (a dead one) created on worker @worker_id: a
+ * DESTROY_LEG (fire and forget) now if that worker is alive, else when it comes back with the
+ * same instance. The worker deletes the leg's record. 0, -ENOENT (no such worker known here),
+ * -EINVAL.
+ */
+int media_destroy_foreign_leg(struct media *m, const char *leg_id, const char *worker_id);
+
 #endif

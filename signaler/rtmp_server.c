@@ -256,6 +256,12 @@ void rtmp_server_destroy(struct rtmp_server **srvp)
 	*srvp = NULL;
 }
 
+void rtmp_server_pause(struct rtmp_server *srv)
+{
+	if (srv && srv->io && evloop_io_set(srv->io, 0) == 0)
+		log_info(NULL, "rtmp: no longer accepting connections");
+}
+
 int rtmp_server_port(const struct rtmp_server *srv)
 {
 	return srv->port;

@@ -21,6 +21,9 @@ struct rtmp_server *rtmp_server_new(struct evloop *loop, const char *bind, int p
 void rtmp_server_destroy(struct rtmp_server **srvp);
 
 /* The port actually listened on. */
+/* Stops accepting connections (a drain); the connections there are go on. */
+void rtmp_server_pause(struct rtmp_server *srv);
+
 int rtmp_server_port(const struct rtmp_server *srv);
 
 /* Connections open now. */

@@ -220,4 +220,71 @@ struct sip_call *sip_call_invite_auth(struct sip_ua *ua, const char *from, const
 				      const char *password, const char *target, const char *sdp,
 				      void *arg);
 
+/* --- dialog data, and BYE for a dialog another process held (orphan cleanup) ------------------ */
+
+#define SIP_DIALOG_CALL_ID_MAX 255
+#define SIP_DIALOG_TAG_MAX     127
+#define SIP_DIALOG_URI_MAX     255
+#define SIP_DIALOG_ROUTE_MAX   1000 /* the route set as "<uri>,<uri>..." */
+#define SIP_DIALOG_ROUTES      8    /* route entries kept; a longer set is refused */
+#define SIP_DIALOG_DEST_MAX    63
+
+/*
+ * What it takes to send a request in a call's dialog (RFC 3261 12.2.1.1), as this UA learned it
+ * from the INVITE, its responses, the ACK and target refreshes. Strings are NUL-terminated, ""
+ * when unknown.
+ */
+struct sip_dialog_info {
+	char call_id[SIP_DIALOG_CALL_ID_MAX + 1];
+	char local_tag[SIP_DIALOG_TAG_MAX + 1]; /* our tag: From if we called, else To */
+	char remote_tag[SIP_DIALOG_TAG_MAX + 1];
+	char local_uri[SIP_DIALOG_URI_MAX + 1];	    /* our URI (From if we called, else To) */
+	char remote_uri[SIP_DIALOG_URI_MAX + 1];    /* the peer's URI */
+	char remote_target[SIP_DIALOG_URI_MAX + 1]; /* the peer's Contact URI */
+	char route[SIP_DIALOG_ROUTE_MAX + 1];	    /* route set in request order, "<u1>,<u2>" */
+	uint32_t local_cseq; /* the highest CSeq of our requests answered so far (0: none) */
+	char transport[8];   /* "udp", "tcp", "tls" or "": what the dialog's INVITE travelled on */
+	char dest[SIP_DIALOG_DEST_MAX + 1]; /* incoming calls: the peer's source host:port (from its
+					     * Via: received/rport), else "" */
+	bool outgoing;			    /* we sent the INVITE */
+	bool confirmed; /* 2xx seen (outgoing) / ACK of our 2xx seen (incoming) */
+};
+
+/*
+ * Copies what the UA knows of @call's dialog into @out. 0 when both tags, the remote target
+ * and the URIs are known (a BYE can be sent, RFC 3261 allows it on confirmed dialogs and, for the
+ * caller, on early ones); -EAGAIN when some are not known yet (@out holds what is).
+ */
+int sip_call_dialog(const struct sip_call *call, struct sip_dialog_info *out);
+
+/* The UA's call whose SIP Call-ID is @call_id (NULL: none). Linear in the calls. */
+struct sip_call *sip_ua_find_call(struct sip_ua *ua, const char *call_id);
+
+/*
+ * @cb is called (with @arg) whenever a call's dialog data changed: tags learned, remote target
+ * refreshed, a higher CSeq answered. One observer per UA (the call records, callrec.c); NULL
+ * removes it. @cb must not end the call.
+ */
+void sip_ua_set_dialog_observer(struct sip_ua *ua, void (*cb)(struct sip_call *call, void *arg),
+				void *arg);
+
+/* Outcome of sip_ua_bye_dialog(): the final status (200, 481: the dialog is gone there too;
+ * 408 / 503 when nothing answered or it could not be sent). */
+typedef void (*sip_bye_cb)(int status, const char *phrase, void *arg);
+
+/*
+ * Sends a BYE in the dialog @d that another process (a dead signaler, or this one's previous
+ * run) held: Call-ID, From <local_uri>;tag=local_tag, To <remote_uri>;tag=remote_tag, CSeq
+ * local_cseq + 1, Request-URI remote_target, Route the route set (a strict first route becomes
+ * the Request-URI, RFC 3261 12.2.1.1); when the route set is empty and d->dest is set, the BYE
+ * goes to dest over d->transport. A 500 (our CSeq was behind the peer's view) is retried once
+ * with the CSeq 1000 further. @sid names the log lines. @cb (may be NULL) gets the final
+ * outcome, from the loop. 0, -EINVAL (incomplete dialog data), -ENOMEM.
+ */
+int sip_ua_bye_dialog(struct sip_ua *ua, const struct sip_dialog_info *d, const char *sid,
+		      sip_bye_cb cb, void *arg);
+
+/* No callback will come any more for the BYEs sent with @arg (they finish on their own). */
+void sip_ua_bye_forget(struct sip_ua *ua, const void *arg);
+
 #endif

@@ -24,6 +24,9 @@
 #   sip_transfer_in        the caller REFERs the client's call to a third SIPp: the gateway calls it
 #                          from the same leg (a second accepted()), the old call ends, the tone
 #                          comes back through the new peer
+#   sip_session_timer      a caller asking for session timers (Session-Expires 90) refreshes the
+#                          session with a re-INVITE: answered 200, the call goes on until its BYE
+#   sip_options            OPTIONS answered 200 with Allow naming INVITE, BYE, REFER and INFO
 #   sip_call_in_488        an offer with no codec the gateway has (G.729 only) and one with a broken
 #                          SDP: 488 before any 180, the client never hears of them
 #   sip_bad_input          wrong argument types and counts, a malformed URI, commands without a
@@ -317,11 +320,11 @@ in_call() {
 	IN_PHONE_RC=$?
 }
 
-REGISTERED=1 in_call in sipapp_uac_echo_hangup.xml "-d 4000" "publish local speex 800 8
-play remote $T_TMP/in.wav
+REGISTERED=1 in_call in sipapp_uac_echo_hangup.xml "-d 4000" "play remote $T_TMP/in.wav
 wait-arg invited 0 sip:sipp@ 15
 accept wideband ulaw dtmf
 wait-arg accepted 0 ulaw
+publish local speex 800 8
 wait byed 15"
 if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)) && wav_ok in "$T_TMP/in.wav" 800; then
 	pass sip_call_in
@@ -351,6 +354,27 @@ else
 	report cancel
 fi
 
+in_call timer sipapp_uac_timer.xml "-d 1500" "wait invited 15
+accept
+wait accepted
+no-event byed 1.5
+wait byed 15"
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)); then
+	pass sip_session_timer
+else
+	fail sip_session_timer "phone rc $IN_PHONE_RC, SIPp rc $IN_SIPP_RC"
+	report timer
+fi
+
+sipp_run options -sf "$SIPP_DIR/sipapp_uac_options.xml" -m 1 -s alice -p "$(free_port)" \
+	"127.0.0.1:$SIP_PORT"
+if sipp_wait "$SIPP_PID" 10; then
+	pass sip_options
+else
+	fail sip_options "OPTIONS not answered 200 with the expected Allow header"
+	tail -n 5 "$T_TMP/options.err" 2>/dev/null
+fi
+
 in_call g729 uac_no_pcmu.xml "" "no-event invited 4"
 g729_rc=$IN_SIPP_RC g729_phone=$IN_PHONE_RC
 in_call badsdp sipapp_uac_bad_sdp.xml "" "no-event invited 4"
@@ -366,11 +390,11 @@ fi
 cport=$(free_port) cmport=$(udp_port)
 sipp_run carol -sn uas -m 1 -rtp_echo -mp "$cmport" -p "$cport"
 carol_pid=$SIPP_PID
-in_call xferin uac_refer.xml "-set xfer_port $cport" "publish local speex 600 8
-play remote $T_TMP/xferin.wav
+in_call xferin uac_refer.xml "-set xfer_port $cport" "play remote $T_TMP/xferin.wav
 wait invited 15
 accept
 wait accepted
+publish local speex 600 8
 wait accepted 15
 sleep 3
 bye"

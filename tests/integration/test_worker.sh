@@ -4,6 +4,8 @@
 #
 #   transcoding Speex WB <-> PCMU and pass-through, PCMU <-> PCMA, Speex <-> speex/16000,
 #   through SIPp -rtp_echo: the tone comes back (frequency, duration)
+#   the remote and the codec set (UPDATE_LEG, as on the answer) while a live Speex tone already
+#   flows into the leg: the tone comes back at a steady level (no build-up to clipping)
 #   SRTP between two legs, with an RFC 4733 DTMF digit reported as an EVENT
 #   leg state in Redis while the leg lives, nothing left after
 #   malformed ZeroMQ messages and malformed RTP while a call runs: the call keeps its audio
@@ -75,6 +77,32 @@ echo_case worker_pcmu_passthrough 700 --rtmp-codec PCMU --sip-codecs PCMU/8000
 echo_case worker_pcmu_to_pcma 900 --rtmp-codec PCMU --sip-codecs PCMA/8000
 echo_case worker_speex_passthrough 1000 --rtmp-codec speex --sip-codecs speex/16000
 echo_case worker_pcmu_to_speex_transcoded 800 --rtmp-codec PCMU --sip-codecs speex/16000
+
+# late_case NAME FREQ WDRIVE-ARGS...: the leg is created without a remote while the tone (one live
+# Speex encoder, as a real publisher) flows into it; after 1 s an UPDATE_LEG gives it the remote
+# and, with --update-codec, a codec that decodes. The transcoder that takes over must continue the
+# decoder that has followed the stream: a Speex decoder started in the middle of a stream makes a
+# steady tone build up until it clips (the recording's dominant frequency then ends at 200 Hz).
+late_case() {
+	local name=$1 freq=$2 out="$T_TMP/$1.wav"
+	shift 2
+	if ! timeout 30 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 4 \
+		--late-ms 1000 --freq "$freq" --out "$out" "$@" late >"$T_TMP/$name.out" 2>&1; then
+		fail "$name" "wdrive: $(tail -3 "$T_TMP/$name.out" | tr '\n' ' ')"
+		return
+	fi
+	if "$WAVCHECK" "$out" --expect-freq "$freq" --tol 30 --min-duration 2.5 --min-rms-dbfs -30 \
+		--max-peak-dbfs -3 --max-level-swing 3 >"$T_TMP/$name.check" 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "$(tr '\n' ' ' <"$T_TMP/$name.check")"
+	fi
+}
+
+late_case worker_late_answer_passthrough_to_pcmu 600 --rtmp-codec speex \
+	--sip-codecs speex/16000,PCMU/8000 --update-codec PCMU/8000
+late_case worker_late_answer_pcmu_to_pcma 600 --rtmp-codec speex \
+	--sip-codecs PCMU/8000,PCMA/8000 --update-codec PCMA/8000
 
 # The transcoding choice: pass-through wins when offered, whatever the order.
 if grep -q 'TRANSCODING\|transcod' "$T_TMP/worker_speex_passthrough.out" 2>/dev/null; then :; fi

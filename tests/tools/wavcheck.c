@@ -20,8 +20,12 @@
  *   --max-duration D          non-silent duration <= D seconds
  *   --min-rms-dbfs L          RMS level of the non-silent part >= L dBFS
  *   --max-gap S               no silent stretch longer than S seconds inside the non-silent part
+ *   --max-peak-dbfs L         no sample of the non-silent part above L dBFS (0: clipping)
+ *   --max-level-swing D       no 100 ms window of the non-silent part louder than the median
+ *                             window by more than D dB (a level that builds up, a burst)
  *   --ignore-start S          skip the first S seconds of the file before anything else
- *   --verbose                 print the header fields, total length and longest gap too
+ *   --verbose                 print the header fields, total length, longest gap, peak and
+ *                             level swing too
  * Exit status: 0 all checks hold, 1 a check failed or the file is not a usable WAV, 2 usage.
  */
 #include <errno.h>
@@ -43,6 +47,7 @@
 #define SCAN_MIN_HZ	 50.0
 #define SCAN_STEP_HZ	 5.0
 #define MAX_WINDOWS	 4
+#define LEVEL_WIN_SEC	 0.100
 
 #define WAVE_FORMAT_PCM	       0x0001u
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFEu
@@ -58,12 +63,15 @@ struct wav {
 struct opts {
 	const char *path;
 	double expect_freq, tol;
-	double min_dur, max_dur, min_rms, max_gap, ignore_start;
-	bool has_freq, has_min_dur, has_max_dur, has_min_rms, has_max_gap, verbose;
+	double min_dur, max_dur, min_rms, max_gap, ignore_start, max_peak, max_swing;
+	bool has_freq, has_min_dur, has_max_dur, has_min_rms, has_max_gap, has_max_peak;
+	bool has_max_swing, verbose;
 };
 
 struct measure {
 	double duration, total, freq, rms_dbfs, longest_gap;
+	double peak_dbfs;      /* loudest sample of the non-silent part */
+	double level_swing_db; /* loudest 100 ms window minus the median one, in dB */
 	size_t start, end; /* non-silent part [start, end) in samples */
 };
 
@@ -329,6 +337,35 @@ static double dominant_freq(const float *x, size_t start, size_t end, unsigned r
 	return best_hz;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * How far the loudest LEVEL_WIN_SEC window of x[start, end) is above the median window, in dB
+ * (0 with fewer than three windows). A steady tone stays within a dB or two.
+ */
+static double level_swing(const float *x, size_t start, size_t end, unsigned rate)
+{
+	size_t wlen = (size_t)(rate * LEVEL_WIN_SEC), n = wlen ? (end - start) / wlen : 0;
+	double *db, swing;
+
+	if (n < 3)
+		return 0;
+	db = malloc(n * sizeof(*db));
+	if (!db)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		db[k] = to_dbfs(frame_rms(x + start + k * wlen, wlen));
+	qsort(db, n, sizeof(*db), cmp_double);
+	swing = db[n - 1] - db[n / 2];
+	free(db);
+	return swing;
+}
+
 /* Finds the non-silent part of x[skip, frames) and measures it into @m. */
 static void measure(const struct wav *w, size_t skip, struct measure *m)
 {
@@ -338,6 +375,7 @@ static void measure(const struct wav *w, size_t skip, struct measure *m)
 
 	memset(m, 0, sizeof(*m));
 	m->rms_dbfs = -180.0;
+	m->peak_dbfs = -180.0;
 	m->total = (double)w->frames / w->rate;
 	if (skip >= w->frames)
 		return;
@@ -371,17 +409,23 @@ static void measure(const struct wav *w, size_t skip, struct measure *m)
 	m->end = skip + (last + 1) * flen;
 	m->duration = (double)(m->end - m->start) / w->rate;
 	m->longest_gap = (double)(longest * flen) / w->rate;
-	for (size_t i = m->start; i < m->end; i++)
-		energy += (double)w->mono[i] * w->mono[i];
+	for (size_t i = m->start; i < m->end; i++) {
+		double a = fabs((double)w->mono[i]);
+
+		energy += a * a;
+		if (to_dbfs(a) > m->peak_dbfs)
+			m->peak_dbfs = to_dbfs(a);
+	}
 	m->rms_dbfs = to_dbfs(sqrt(energy / (double)(m->end - m->start)));
+	m->level_swing_db = level_swing(w->mono, m->start, m->end, w->rate);
 	m->freq = dominant_freq(w->mono, m->start, m->end, w->rate);
 }
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: wavcheck [--expect-freq F [--tol T]] [--min-duration D] "
-		     "[--max-duration D] [--min-rms-dbfs L] [--max-gap S] [--ignore-start S] "
-		     "[--verbose] FILE.wav\n");
+		     "[--max-duration D] [--min-rms-dbfs L] [--max-gap S] [--max-peak-dbfs L] "
+		     "[--max-level-swing D] [--ignore-start S] [--verbose] FILE.wav\n");
 }
 
 static bool parse_num(const char *opt, const char *s, double *out)
@@ -411,6 +455,10 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 	    {"--max-duration", offsetof(struct opts, max_dur), offsetof(struct opts, has_max_dur)},
 	    {"--min-rms-dbfs", offsetof(struct opts, min_rms), offsetof(struct opts, has_min_rms)},
 	    {"--max-gap", offsetof(struct opts, max_gap), offsetof(struct opts, has_max_gap)},
+	    {"--max-peak-dbfs", offsetof(struct opts, max_peak),
+	     offsetof(struct opts, has_max_peak)},
+	    {"--max-level-swing", offsetof(struct opts, max_swing),
+	     offsetof(struct opts, has_max_swing)},
 	    {"--ignore-start", offsetof(struct opts, ignore_start), SIZE_MAX},
 	};
 
@@ -470,7 +518,8 @@ static int run_checks(const struct opts *o, const struct measure *m)
 {
 	int failed = 0;
 
-	if (m->duration <= 0 && (o->has_freq || o->has_min_dur || o->has_min_rms)) {
+	if (m->duration <= 0 && (o->has_freq || o->has_min_dur || o->has_min_rms ||
+				 o->has_max_swing)) {
 		fprintf(stderr, "wavcheck: FAIL: no signal: the recording is silent\n");
 		return 1;
 	}
@@ -505,6 +554,16 @@ static int run_checks(const struct opts *o, const struct measure *m)
 			m->longest_gap, o->max_gap);
 		failed++;
 	}
+	if (o->has_max_peak && m->peak_dbfs > o->max_peak) {
+		fprintf(stderr, "wavcheck: FAIL: peak %.1f dBFS > maximum %.1f dBFS\n",
+			m->peak_dbfs, o->max_peak);
+		failed++;
+	}
+	if (o->has_max_swing && m->level_swing_db > o->max_swing) {
+		fprintf(stderr, "wavcheck: FAIL: level swing %.1f dB > maximum %.1f dB\n",
+			m->level_swing_db, o->max_swing);
+		failed++;
+	}
 	return failed;
 }
 
@@ -532,9 +591,10 @@ int main(int argc, char **argv)
 	printf("duration=%.3f rate=%u freq=%.0f rms_dbfs=%.1f\n", m.duration, w.rate, m.freq,
 	       m.rms_dbfs);
 	if (o.verbose)
-		printf("channels=%u frames=%zu total=%.3f start=%.3f end=%.3f longest_gap=%.3f\n",
+		printf("channels=%u frames=%zu total=%.3f start=%.3f end=%.3f longest_gap=%.3f "
+		       "peak_dbfs=%.1f level_swing_db=%.1f\n",
 		       w.channels, w.frames, m.total, (double)m.start / w.rate,
-		       (double)m.end / w.rate, m.longest_gap);
+		       (double)m.end / w.rate, m.longest_gap, m.peak_dbfs, m.level_swing_db);
 	fflush(stdout);
 	status = run_checks(&o, &m) ? 1 : 0;
 

@@ -4,6 +4,9 @@
  * what comes back to a WAV, and reports. Scenarios (one per run):
  *
  *   tone    one leg toward --remote (e.g. SIPp -rtp_echo): tone in, echo back out
+ *   late    like tone, but the leg is created without a remote and the tone already flows when
+ *           UPDATE_LEG gives it --remote (and --update-codec, a codec from --sip-codecs), after
+ *           --late-ms, as a signaler does when the callee answers
  *   pair    two legs on the worker(s) sending RTP to each other (optionally SRTP, optionally
  *           DTMF from A that B must report); tone into A, recorded from B
  *   failover  like tone, then SIGKILLs the worker (--kill-pid) and adopts the leg on the second
@@ -44,8 +47,9 @@
 struct opts {
 	const char *scenario;
 	const char *workers[2]; /* "ctl,media" */
-	const char *rtmp_codec, *sip_codecs, *remote, *out;
+	const char *rtmp_codec, *sip_codecs, *remote, *out, *update_codec;
 	double seconds;
+	unsigned late_ms;
 	unsigned freq, count, inflight, legs;
 	bool srtp, passthrough;
 	char dtmf;
@@ -71,7 +75,7 @@ static struct evloop *loop;
 static struct dispatcher *disp;
 static struct opts o = {
 	.rtmp_codec = "speex", .sip_codecs = "PCMU/8000", .seconds = 3, .freq = 1000,
-	.count = 1000, .inflight = 32, .legs = 100,
+	.count = 1000, .inflight = 32, .legs = 100, .late_ms = 1000,
 };
 static struct leg legs[MAX_LEGS];
 static unsigned n_legs, pending;
@@ -142,6 +146,65 @@ static int make_tone(void)
 		tone_len[f] = 1 + n;
 	}
 	return 0;
+}
+
+/*
+ * The tone of the late scenario, encoded as it is sent by one Speex encoder that runs over the
+ * whole stream, as a real publisher's does. The looped frames of make_tone() are not one stream:
+ * every second the decoder gets a frame encoded from a fresh encoder's zero state, which hides
+ * a decoder that starts in the middle of a stream (its state differs from the encoder's, and on
+ * a steady tone libspeex never recovers from that: the level grows until it clips).
+ */
+static void *live_enc;
+static SpeexBits live_bits;
+static unsigned live_next;
+static uint8_t live_frame[400];
+static size_t live_len;
+
+/* Frame @f of the tone; with the live encoder @f only grows (the frame is encoded once). */
+static const uint8_t *tone_frame(unsigned f, size_t *len)
+{
+	int16_t pcm[320];
+	unsigned n = rtmp_codec->clock_rate / 50;
+
+	if (!live_enc || rtmp_codec->id != CODEC_SPEEX_WB) {
+		*len = tone_len[f % TONE_FRAMES];
+		return tone[f % TONE_FRAMES];
+	}
+	while (live_next <= f) {
+		for (unsigned i = 0; i < n; i++)
+			pcm[i] = (int16_t)(8000 * sin(2 * M_PI * o.freq * (live_next * n + i) /
+						      rtmp_codec->clock_rate));
+		speex_bits_reset(&live_bits);
+		speex_encode_int(live_enc, pcm, &live_bits);
+		live_frame[0] = rtmp_codec->rtmp_audio_byte;
+		live_len = 1 + (size_t)speex_bits_write(&live_bits, (char *)live_frame + 1, 399);
+		live_next++;
+	}
+	*len = live_len;
+	return live_frame;
+}
+
+static int live_tone_start(void)
+{
+	int q = 8, c = 2;
+
+	live_enc = speex_encoder_init(&speex_wb_mode);
+	if (!live_enc)
+		return -ENOMEM;
+	speex_encoder_ctl(live_enc, SPEEX_SET_QUALITY, &q);
+	speex_encoder_ctl(live_enc, SPEEX_SET_COMPLEXITY, &c);
+	speex_bits_init(&live_bits);
+	return 0;
+}
+
+static void live_tone_stop(void)
+{
+	if (!live_enc)
+		return;
+	speex_bits_destroy(&live_bits);
+	speex_encoder_destroy(live_enc);
+	live_enc = NULL;
 }
 
 /* Decodes one RTMP frame from a worker into the recording. */
@@ -420,9 +483,10 @@ static int connect_leg(struct leg *l, const struct leg *peer)
 static void send_frame(struct leg *l, unsigned f, uint32_t ts)
 {
 	uint8_t buf[400];
-	size_t len = tone_len[f % TONE_FRAMES];
+	size_t len;
+	const uint8_t *frame = tone_frame(f, &len);
 
-	memcpy(buf, tone[f % TONE_FRAMES], len);
+	memcpy(buf, frame, len);
 	if (o.passthrough && len >= 9) {
 		uint32_t t = (uint32_t)now_us();
 
@@ -467,6 +531,72 @@ static int scenario_tone(void)
 		return 1;
 	printf("leg %s local %s:%u ssrc %08x\n", l->id, l->ip, l->port, l->ssrc);
 	stream(ls, 1, o.seconds, NULL);
+	print_leg_stats(l);
+	destroy_leg(l);
+	run_until(nothing_pending, 3000);
+	printf("RESULT frames_in=%llu gap_max_ms=%llu\n", (unsigned long long)l->frames_in,
+	       (unsigned long long)gap_max_ms);
+	return l->frames_in > 0 && failures == 0 ? 0 : 1;
+}
+
+/* late: the remote (and the codec) arrive while the tone flows. */
+static struct leg *late_leg;
+static int late_pt = -1;
+
+static void late_tick(unsigned f)
+{
+	struct wire_builder b = {0};
+	char ip[64];
+	const char *colon = strrchr(o.remote, ':');
+
+	if (f + 1 != o.late_ms / 20)
+		return;
+	snprintf(ip, sizeof(ip), "%.*s", colon ? (int)(colon - o.remote) : 0, o.remote);
+	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_put_str(&b, WIRE_T_LEG_ID, late_leg->id);
+	wire_put_str(&b, WIRE_T_REMOTE_IP, ip);
+	wire_put_u16(&b, WIRE_T_REMOTE_PORT, colon ? (uint16_t)atoi(colon + 1) : 0);
+	if (late_pt >= 0)
+		wire_put_u8(&b, WIRE_T_CODEC_PT, (uint8_t)late_pt);
+	request(late_leg->w, &b, on_done, NULL);
+	printf("remote %s set after %u ms of audio%s%s\n", o.remote, (f + 1) * 20,
+	       late_pt >= 0 ? ", codec " : "", late_pt >= 0 ? o.update_codec : "");
+}
+
+static int scenario_late(void)
+{
+	struct leg *l = &legs[n_legs++];
+	struct leg *ls[1] = {l};
+
+	if (!o.remote || o.late_ms < 20 || o.late_ms >= o.seconds * 1000) {
+		fprintf(stderr, "wdrive: late needs --remote and 20 <= --late-ms < --seconds\n");
+		return 2;
+	}
+	if (o.update_codec) {
+		char name[32];
+		char *slash;
+		const struct codec *k;
+
+		snprintf(name, sizeof(name), "%s", o.update_codec);
+		slash = strchr(name, '/');
+		if (slash)
+			*slash = '\0';
+		k = codec_by_name(name, slash ? (unsigned)atoi(slash + 1) : 8000);
+		if (!k) {
+			fprintf(stderr, "wdrive: unknown codec %s\n", o.update_codec);
+			return 2;
+		}
+		late_pt = k->default_pt;
+	}
+	if (rtmp_codec->id == CODEC_SPEEX_WB && live_tone_start() < 0)
+		return 1;
+	snprintf(l->id, sizeof(l->id), "late-%d", (int)getpid());
+	l->w = workers[0];
+	late_leg = l;
+	if (create_leg(l, NULL) < 0 || !run_until(nothing_pending, 5000) || !l->created)
+		return 1;
+	printf("leg %s local %s:%u ssrc %08x, no remote yet\n", l->id, l->ip, l->port, l->ssrc);
+	stream(ls, 1, o.seconds, late_tick);
 	print_leg_stats(l);
 	destroy_leg(l);
 	run_until(nothing_pending, 3000);
@@ -839,7 +969,8 @@ static void usage(void)
 		"usage: wdrive --worker CTL,MEDIA [--worker CTL,MEDIA] [--rtmp-codec speex|PCMU|PCMA]\n"
 		"  [--sip-codecs PCMU/8000,...] [--remote IP:PORT] [--seconds S] [--freq HZ] [--out WAV]\n"
 		"  [--srtp] [--dtmf D] [--kill-pid PID] [--pid PID] [--count N] [--inflight N]\n"
-		"  [--legs N] [--passthrough] tone|pair|failover|churn|garbage|bench\n");
+		"  [--legs N] [--passthrough] [--late-ms MS] [--update-codec NAME/RATE]\n"
+		"  tone|late|pair|failover|churn|garbage|bench\n");
 }
 
 int main(int argc, char **argv)
@@ -852,7 +983,8 @@ int main(int argc, char **argv)
 		{"dtmf", required_argument, NULL, 'd'}, {"kill-pid", required_argument, NULL, 'K'},
 		{"pid", required_argument, NULL, 'p'}, {"count", required_argument, NULL, 'c'},
 		{"inflight", required_argument, NULL, 'i'}, {"legs", required_argument, NULL, 'l'},
-		{"passthrough", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+		{"passthrough", no_argument, NULL, 'P'}, {"late-ms", required_argument, NULL, 'L'},
+		{"update-codec", required_argument, NULL, 'U'}, {NULL, 0, NULL, 0},
 	};
 	struct dispatcher_callbacks cbs = {
 		.media = on_media, .event = on_event, .worker_down = on_worker_down,
@@ -877,6 +1009,8 @@ int main(int argc, char **argv)
 		case 'i': o.inflight = (unsigned)atoi(optarg); break;
 		case 'l': o.legs = (unsigned)atoi(optarg); break;
 		case 'P': o.passthrough = true; break;
+		case 'L': o.late_ms = (unsigned)atoi(optarg); break;
+		case 'U': o.update_codec = optarg; break;
 		default: usage(); return 2;
 		}
 	}
@@ -920,6 +1054,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(o.scenario, "tone") == 0)
 		ret = scenario_tone();
+	else if (strcmp(o.scenario, "late") == 0)
+		ret = scenario_late();
 	else if (strcmp(o.scenario, "pair") == 0)
 		ret = scenario_pair();
 	else if (strcmp(o.scenario, "failover") == 0)
@@ -942,6 +1078,7 @@ int main(int argc, char **argv)
 	evloop_run_once(loop, 0);
 	zsock_context_term();
 	evloop_destroy(&loop);
+	live_tone_stop();
 	speex_bits_destroy(&spx_bits);
 	speex_decoder_destroy(spx_dec);
 	free(rec);

@@ -4,6 +4,9 @@
  * connect, leg round trip, whole-record writes, delete + index, workers (list, liveness,
  * expiry, pruning), format version and malformed records, calls and registrations (round trip,
  * delete by the owning signaler only, indexes and their expiry, invalid and corrupted records),
+ * the SIP dialog in call records (optional fields: records written without them still read),
+ * signaler heartbeats (previous instance reported, liveness, never pruned by age, forgotten only
+ * with empty indexes), orphan deletes that keep a live instance's records, locks,
  * in-flight bound, cancellation, destroy from a callback, stall timeout, restart, AUTH, sentinel,
  * configuration.
  */
@@ -909,9 +912,9 @@ static void test_call_round_trip(void)
 	CHECK_EQ_STR(got.call.state, "ringing");
 	CHECK(got.call.transcoding && got.call.srtp);
 	CHECK_EQ_INT(got.call.answered_ms, 1700000001000ull);
-	/* Written whole (v + 16 fields, the stale one gone), with the default TTL, and indexed. */
+	/* Written whole (v + 26 fields, the stale one gone), with the default TTL, and indexed. */
 	res = cmd(r, "HGETALL rs:v1:call:sig-1.n1.1");
-	CHECK_EQ_INT(res.elements, 2 * 17);
+	CHECK_EQ_INT(res.elements, 2 * 27);
 	res = cmd(r, "TTL rs:v1:call:sig-1.n1.1");
 	CHECK(res.integer > STATE_CALL_TTL_DEFAULT_S - 10 &&
 	      res.integer <= STATE_CALL_TTL_DEFAULT_S);
@@ -1041,7 +1044,7 @@ static void test_reg_round_trip(void)
 	CHECK_EQ_STR(got.reg.display, "Zo\xc3\xab Example");
 	CHECK_EQ_INT(got.reg.expires_s, 3600);
 	res = cmd(r, "HGETALL rs:v1:reg:+4930123456@sip.example.com");
-	CHECK_EQ_INT(res.elements, 2 * 9); /* v + 8 fields */
+	CHECK_EQ_INT(res.elements, 2 * 10); /* v + 9 fields */
 	/* TTL 0: the granted expiry plus the margin, for the record and its index. */
 	res = cmd(r, "TTL rs:v1:reg:+4930123456@sip.example.com");
 	CHECK(res.integer > 3600 + STATE_REG_TTL_MARGIN_S - 10 &&
@@ -1066,6 +1069,415 @@ static void test_reg_round_trip(void)
 	CHECK_EQ_INT(write_reg(r, &rec, 0), 0);
 	res = cmd(r, "TTL rs:v1:reg:+4930123456@sip.example.com");
 	CHECK(res.integer > STATE_TTL_MAX_S - 10 && res.integer <= STATE_TTL_MAX_S);
+	redis_destroy(&r);
+}
+
+/* The dialog fields of a call record: round trip, optional (an older record without them still
+ * reads, with them empty), but validated when present. */
+static void test_call_dialog_fields(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct call_record rec;
+	struct recres got;
+
+	sample_call(&rec, "sig-1.d1.1");
+	snprintf(rec.instance, sizeof(rec.instance), "0123456789abcdef");
+	snprintf(rec.local_tag, sizeof(rec.local_tag), "as6151ad25");
+	snprintf(rec.remote_tag, sizeof(rec.remote_tag), "1928301774");
+	snprintf(rec.local_uri, sizeof(rec.local_uri), "sip:alice@example.com");
+	snprintf(rec.remote_uri, sizeof(rec.remote_uri), "sip:bob@biloxi.example.com");
+	snprintf(rec.remote_target, sizeof(rec.remote_target),
+		 "sip:bob@192.0.2.4:5062;transport=tcp");
+	snprintf(rec.route, sizeof(rec.route), "<sip:p1.example.com;lr>,<sip:p2.example.com;lr>");
+	rec.local_cseq = 314159;
+	snprintf(rec.transport, sizeof(rec.transport), "tcp");
+	snprintf(rec.dest, sizeof(rec.dest), "[2001:db8::7]:5062");
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	got = read_rec(r, 'c', "sig-1.d1.1");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK(memcmp(&got.call, &rec, sizeof(rec)) == 0);
+	CHECK_EQ_STR(got.call.route, "<sip:p1.example.com;lr>,<sip:p2.example.com;lr>");
+	CHECK_EQ_INT(got.call.local_cseq, 314159);
+
+	/* A record of an older build (no optional field) reads with them empty. */
+	cmd(r,
+	    "HDEL rs:v1:call:sig-1.d1.1 instance ltag rtag luri ruri target route cseq transport "
+	    "dest");
+	got = read_rec(r, 'c', "sig-1.d1.1");
+	CHECK_EQ_INT(got.err, 0);
+	CHECK_EQ_STR(got.call.local_tag, "");
+	CHECK_EQ_STR(got.call.instance, "");
+	CHECK_EQ_INT(got.call.local_cseq, 0);
+	CHECK_EQ_STR(got.call.sip_call_id, rec.sip_call_id);
+
+	/* Present but wrong: refused like any field. */
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	cmd(r, "HSET rs:v1:call:sig-1.d1.1 cseq 2147483648");
+	got = read_rec(r, 'c', "sig-1.d1.1");
+	CHECK_EQ_INT(got.err, -EBADMSG);
+	CHECK(strstr(got.msg, "'cseq'") && strstr(got.msg, "out of range"));
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	cmd(r, "HSET rs:v1:call:sig-1.d1.1 transport pigeon");
+	got = read_rec(r, 'c', "sig-1.d1.1");
+	CHECK_EQ_INT(got.err, -EBADMSG);
+	CHECK(strstr(got.msg, "'transport'") && strstr(got.msg, "not one of"));
+	CHECK_EQ_INT(write_call(r, &rec, 0), 0);
+	cmd(r, "HSET rs:v1:call:sig-1.d1.1 instance bad/inst");
+	got = read_rec(r, 'c', "sig-1.d1.1");
+	CHECK_EQ_INT(got.err, -EBADMSG);
+	CHECK(strstr(got.msg, "'instance'") != NULL);
+
+	/* Nothing that would not read back is written: a tag with a space, a too long route. */
+	rec.local_tag[2] = ' ';
+	CHECK_EQ_INT(state_call_write(r, &rec, 0, NULL, NULL), -EINVAL);
+	rec.local_tag[2] = 'x';
+	memset(rec.route, 'r', STATE_ROUTE_MAX);
+	rec.route[STATE_ROUTE_MAX] = 'r'; /* unterminated: too long */
+	CHECK_EQ_INT(state_call_write(r, &rec, 0, NULL, NULL), -EINVAL);
+	CHECK_EQ_INT(delete_rec(r, 'c', "sig-1.d1.1", "sig-1"), 0);
+	redis_destroy(&r);
+}
+
+struct hbres {
+	bool done;
+	int calls;
+	int err;
+	char prev[STATE_ID_MAX + 1];
+	uint64_t prev_seen;
+};
+
+static void hb_cb(int err, const char *errmsg, const char *prev, uint64_t prev_seen, void *arg)
+{
+	struct hbres *h = arg;
+
+	(void)errmsg;
+	h->done = true;
+	h->calls++;
+	h->err = err;
+	snprintf(h->prev, sizeof(h->prev), "%s", prev ? prev : "(null)");
+	h->prev_seen = prev_seen;
+}
+
+static struct hbres write_sig(struct redis *r, const struct signaler_record *g, unsigned ttl)
+{
+	struct hbres h = {0};
+	int ret = state_signaler_write(r, g, ttl, hb_cb, &h);
+
+	if (ret < 0)
+		h.err = ret;
+	else
+		RUN_UNTIL(h.done, 3000);
+	return h;
+}
+
+static void sample_sig(struct signaler_record *g, const char *id, const char *inst, uint64_t seen)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->signaler_id, sizeof(g->signaler_id), "%s", id);
+	snprintf(g->instance_id, sizeof(g->instance_id), "%s", inst);
+	g->pid = 777;
+	snprintf(g->host, sizeof(g->host), "sig-host-1");
+	snprintf(g->sip, sizeof(g->sip), "192.0.2.10:5060");
+	snprintf(g->rtmp, sizeof(g->rtmp), "[2001:db8::10]:1935");
+	g->started_ms = 1700000000000ull;
+	g->last_seen_ms = seen;
+}
+
+struct sigres {
+	bool done;
+	int err;
+	char msg[256];
+	struct signaler_record rec;
+};
+
+static void sig_cb(int err, const char *errmsg, const struct signaler_record *rec, void *arg)
+{
+	struct sigres *x = arg;
+
+	x->done = true;
+	x->err = err;
+	snprintf(x->msg, sizeof(x->msg), "%s", errmsg ? errmsg : "");
+	if (rec)
+		x->rec = *rec;
+}
+
+static struct sigres read_sig(struct redis *r, const char *id)
+{
+	struct sigres x = {0};
+
+	if (state_signaler_read(r, id, sig_cb, &x) == 0)
+		RUN_UNTIL(x.done, 3000);
+	return x;
+}
+
+struct flagres {
+	bool done;
+	int calls;
+	int err;
+	bool yes;
+};
+
+static void flag_cb(int err, const char *errmsg, bool yes, void *arg)
+{
+	struct flagres *f = arg;
+
+	(void)errmsg;
+	f->done = true;
+	f->calls++;
+	f->err = err;
+	f->yes = yes;
+}
+
+/* Runs a flag operation that returned @ret; its outcome (err -ETIMEDOUT if no callback). */
+static struct flagres wait_flag(int ret, struct flagres *f)
+{
+	if (ret < 0) {
+		f->err = ret;
+		return *f;
+	}
+	RUN_UNTIL(f->done, 3000);
+	if (!f->done)
+		f->err = -ETIMEDOUT;
+	return *f;
+}
+
+static struct idsres stale_sigs(struct redis *r, uint64_t now, uint64_t window)
+{
+	struct idsres x = {0};
+
+	if (state_signalers_stale(r, now, window, ids_cb, &x) == 0)
+		RUN_UNTIL(x.done, 3000);
+	return x;
+}
+
+/* Heartbeats: whole writes with the previous instance reported; liveness; forget. */
+static void test_signalers(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct signaler_record g;
+	uint64_t now = state_now_ms();
+	struct flagres f;
+	struct hbres h;
+	struct sigres x;
+	struct idsres st;
+	struct res res;
+
+	cmd(r, "DEL rs:v1:signalers rs:v1:signaler:s1 rs:v1:signaler:s2 rs:v1:signaler:s3");
+	sample_sig(&g, "s1", "aaaa000000000001", 0);
+	h = write_sig(r, &g, 0);
+	CHECK_EQ_INT(h.err, 0);
+	CHECK_EQ_INT(h.calls, 1);
+	CHECK_EQ_STR(h.prev, ""); /* nothing there before */
+	CHECK_EQ_INT(h.prev_seen, 0);
+	x = read_sig(r, "s1");
+	CHECK_EQ_INT(x.err, 0);
+	CHECK_EQ_STR(x.rec.instance_id, "aaaa000000000001");
+	CHECK_EQ_STR(x.rec.rtmp, "[2001:db8::10]:1935");
+	CHECK(x.rec.last_seen_ms >= now && x.rec.last_seen_ms < now + 10000);
+	res = cmd(r, "TTL rs:v1:signaler:s1");
+	CHECK(res.integer > 0 && res.integer <= STATE_SIGNALER_TTL_S);
+	res = cmd(r, "ZSCORE rs:v1:signalers s1");
+	CHECK(res.type == REDIS_REPLY_STRING && strtoull(res.str, NULL, 10) == x.rec.last_seen_ms);
+	res = cmd(r, "TTL rs:v1:signalers");
+	CHECK(res.integer > STATE_TTL_MAX_S - 10);
+	res = cmd(r, "HGETALL rs:v1:signaler:s1");
+	CHECK_EQ_INT(res.elements, 2 * 8); /* v + 7 fields */
+
+	/* The next write reports our own instance; a restart (new instance) reports the old one
+	 * with its last seen. */
+	g.last_seen_ms = 0;
+	h = write_sig(r, &g, 0);
+	CHECK_EQ_STR(h.prev, "aaaa000000000001");
+	CHECK(h.prev_seen == x.rec.last_seen_ms);
+	sample_sig(&g, "s1", "bbbb000000000002", 0);
+	h = write_sig(r, &g, 0);
+	CHECK_EQ_STR(h.prev, "aaaa000000000001");
+	CHECK(h.prev_seen >= now);
+	/* A corrupted previous instance is ignored, not trusted. */
+	cmd(r, "HSET rs:v1:signaler:s1 instance bad/one seen 12x");
+	h = write_sig(r, &g, 0);
+	CHECK_EQ_INT(h.err, 0);
+	CHECK_EQ_STR(h.prev, "");
+	CHECK_EQ_INT(h.prev_seen, 0);
+
+	/* Liveness: s2 last seen a minute ago is stale, s1 is not; old entries are never pruned
+	 * by another signaler's heartbeat (their calls must be found first). */
+	sample_sig(&g, "s2", "cccc000000000003", now - 60000);
+	CHECK_EQ_INT(write_sig(r, &g, 0).err, 0);
+	sample_sig(&g, "s3", "dddd000000000004", now - 3600000);
+	CHECK_EQ_INT(write_sig(r, &g, 0).err, 0);
+	sample_sig(&g, "s1", "bbbb000000000002", 0);
+	CHECK_EQ_INT(write_sig(r, &g, 0).err, 0);
+	st = stale_sigs(r, 0, 0);
+	CHECK_EQ_INT(st.err, 0);
+	CHECK(ids_has(&st, "s2") && ids_has(&st, "s3") && !ids_has(&st, "s1"));
+	CHECK_EQ_STR(st.ids[0], "s3"); /* oldest first */
+	cmd(r, "ZADD rs:v1:signalers 1 bad/id");
+	st = stale_sigs(r, 0, 0);
+	CHECK_EQ_INT(st.err, 0);
+	CHECK(!ids_has(&st, "bad/id") && ids_has(&st, "s3"));
+	cmd(r, "ZREM rs:v1:signalers bad/id");
+
+	/* Forget: not while an index holds something, not when it came back, else yes. */
+	cmd(r, "SADD rs:v1:signaler:s2:calls s2.x.1");
+	f = (struct flagres){0};
+	f = wait_flag(state_signaler_forget(r, "s2", now - 5000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes);
+	cmd(r, "DEL rs:v1:signaler:s2:calls");
+	cmd(r, "SADD rs:v1:signaler:s2:regs a@b");
+	f = (struct flagres){0};
+	f = wait_flag(state_signaler_forget(r, "s2", now - 5000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes);
+	cmd(r, "DEL rs:v1:signaler:s2:regs");
+	f = (struct flagres){0};
+	f = wait_flag(state_signaler_forget(r, "s2", now - 120000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes); /* seen after the cutoff: it is not the dead one we saw */
+	f = (struct flagres){0};
+	f = wait_flag(state_signaler_forget(r, "s2", now - 5000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes);
+	res = cmd(r, "ZSCORE rs:v1:signalers s2");
+	CHECK_EQ_INT(res.type, REDIS_REPLY_NIL);
+	res = cmd(r, "EXISTS rs:v1:signaler:s2");
+	CHECK_EQ_INT(res.integer, 0);
+	f = (struct flagres){0};
+	f = wait_flag(state_signaler_forget(r, "s2", now - 5000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes); /* already gone */
+	CHECK_EQ_INT(state_signaler_forget(r, "s:2", now, flag_cb, &f), -EINVAL);
+
+	/* Expiry, malformed and invalid records. */
+	sample_sig(&g, "s3", "dddd000000000004", 0);
+	CHECK_EQ_INT(write_sig(r, &g, 1).err, 0);
+	RUN_UNTIL(false, 2100);
+	x = read_sig(r, "s3");
+	CHECK_EQ_INT(x.err, -ENOENT);
+	CHECK_EQ_INT(write_sig(r, &g, 0).err, 0);
+	cmd(r, "HSET rs:v1:signaler:s3 pid 0");
+	x = read_sig(r, "s3");
+	CHECK_EQ_INT(x.err, -EBADMSG);
+	CHECK(strstr(x.msg, "'pid'") != NULL);
+	g.instance_id[0] = '\0';
+	CHECK_EQ_INT(state_signaler_write(r, &g, 0, hb_cb, &h), -EINVAL);
+	sample_sig(&g, "s 3", "dddd000000000004", 0);
+	CHECK_EQ_INT(state_signaler_write(r, &g, 0, hb_cb, &h), -EINVAL);
+	CHECK_EQ_INT(state_signalers_stale(r, 0, 0, NULL, NULL), -EINVAL);
+	cmd(r, "DEL rs:v1:signalers rs:v1:signaler:s1 rs:v1:signaler:s3");
+	redis_destroy(&r);
+}
+
+/* Orphan deletes: a live instance's records stay; others go with their index entry. */
+static void test_orphan_delete(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct call_record call;
+	struct reg_record reg;
+	struct flagres f;
+	struct idsres x;
+	struct res res;
+
+	cmd(r, "DEL rs:v1:signaler:sig-1:calls rs:v1:signaler:sig-1:regs");
+	sample_call(&call, "sig-1.o1.1");
+	snprintf(call.instance, sizeof(call.instance), "live0000");
+	CHECK_EQ_INT(write_call(r, &call, 0), 0);
+	f = (struct flagres){0};
+	f = wait_flag(state_call_delete_orphan(r, "sig-1.o1.1", "sig-1", "live0000", flag_cb, &f),
+		      &f);
+	CHECK(f.err == 0 && !f.yes && f.calls == 1);
+	res = cmd(r, "EXISTS rs:v1:call:sig-1.o1.1");
+	CHECK_EQ_INT(res.integer, 1);
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK(ids_has(&x, "sig-1.o1.1"));
+	/* Another live instance (a restart): the old run's record goes. */
+	f = (struct flagres){0};
+	f = wait_flag(state_call_delete_orphan(r, "sig-1.o1.1", "sig-1", "live0001", flag_cb, &f),
+		      &f);
+	CHECK(f.err == 0 && f.yes);
+	res = cmd(r, "EXISTS rs:v1:call:sig-1.o1.1");
+	CHECK_EQ_INT(res.integer, 0);
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK(!ids_has(&x, "sig-1.o1.1"));
+	/* No live instance: everything goes; a record taken over by sig-2 only leaves sig-1's
+	 * index. */
+	sample_call(&call, "sig-1.o1.2");
+	CHECK_EQ_INT(write_call(r, &call, 0), 0);
+	snprintf(call.signaler, sizeof(call.signaler), "sig-2");
+	CHECK_EQ_INT(write_call(r, &call, 0), 0);
+	f = (struct flagres){0};
+	f = wait_flag(state_call_delete_orphan(r, "sig-1.o1.2", "sig-1", "", flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes);
+	res = cmd(r, "EXISTS rs:v1:call:sig-1.o1.2");
+	CHECK_EQ_INT(res.integer, 1);
+	x = index_of(r, state_signaler_calls, "sig-1");
+	CHECK(!ids_has(&x, "sig-1.o1.2"));
+	CHECK_EQ_INT(delete_rec(r, 'c', "sig-1.o1.2", "sig-2"), 0);
+
+	sample_reg(&reg, "zed@example.com");
+	snprintf(reg.instance, sizeof(reg.instance), "live0000");
+	CHECK_EQ_INT(write_reg(r, &reg, 0), 0);
+	f = (struct flagres){0};
+	f = wait_flag(
+	    state_reg_delete_orphan(r, "zed@example.com", "sig-1", "live0000", flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes);
+	f = (struct flagres){0};
+	f = wait_flag(state_reg_delete_orphan(r, "zed@example.com", "sig-1", NULL, flag_cb, &f),
+		      &f);
+	CHECK(f.err == 0 && f.yes);
+	res = cmd(r, "EXISTS rs:v1:reg:zed@example.com");
+	CHECK_EQ_INT(res.integer, 0);
+	CHECK_EQ_INT(state_call_delete_orphan(r, "a/b", "sig-1", "", flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_call_delete_orphan(r, "sig-1.o1.3", "sig-1", "in:st", flag_cb, &f),
+		     -EINVAL);
+	CHECK_EQ_INT(state_reg_delete_orphan(r, "no-at-sign", "sig-1", "", flag_cb, &f), -EINVAL);
+	redis_destroy(&r);
+}
+
+/* Locks: one holder at a time, released only by it, expiring on their own. */
+static void test_locks(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	struct flagres f;
+	struct res res;
+
+	cmd(r, "DEL rs:v1:lock:orphans:sig-9");
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_take(r, "orphans:sig-9", "inst-a", 10000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes);
+	res = cmd(r, "PTTL rs:v1:lock:orphans:sig-9");
+	CHECK(res.integer > 9000 && res.integer <= 10000);
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_take(r, "orphans:sig-9", "inst-b", 10000, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes);
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_release(r, "orphans:sig-9", "inst-b", flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes);
+	res = cmd(r, "GET rs:v1:lock:orphans:sig-9");
+	CHECK_EQ_STR(res.str, "inst-a");
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_release(r, "orphans:sig-9", "inst-a", flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes);
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_take(r, "orphans:sig-9", "inst-b", 100, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes);
+	RUN_UNTIL(false, 250);
+	f = (struct flagres){0};
+	f = wait_flag(state_lock_take(r, "orphans:sig-9", "inst-a", 100, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes); /* the first expired */
+	CHECK_EQ_INT(state_lock_release(r, "orphans:sig-9", "inst-a", NULL, NULL), 0);
+	CHECK_EQ_INT(state_lock_take(r, "orphans/x", "inst-a", 100, flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_lock_take(r, "", "inst-a", 100, flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_lock_take(r, "orphans:x", "in st", 100, flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_lock_take(r, "orphans:x", "inst-a", 0, flag_cb, &f), -EINVAL);
+
+	/* Cancelled: the callback comes once, at once, with -ECANCELED. */
+	f = (struct flagres){0};
+	CHECK_EQ_INT(state_lock_take(r, "orphans:sig-9", "inst-c", 100, flag_cb, &f), 0);
+	state_cancel(r, &f);
+	CHECK(f.done && f.err == -ECANCELED && f.calls == 1);
+	RUN_UNTIL(redis_inflight(r) == 0, 3000);
+	CHECK_EQ_INT(f.calls, 1);
 	redis_destroy(&r);
 }
 
@@ -1647,6 +2059,10 @@ int main(void)
 	TEST_RUN(test_reg_round_trip);
 	TEST_RUN(test_call_reg_invalid);
 	TEST_RUN(test_call_reg_version);
+	TEST_RUN(test_call_dialog_fields);
+	TEST_RUN(test_signalers);
+	TEST_RUN(test_orphan_delete);
+	TEST_RUN(test_locks);
 	TEST_RUN(test_inflight_bound);
 	TEST_RUN(test_cancel);
 	TEST_RUN(test_destroy_in_callback);

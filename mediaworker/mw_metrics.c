@@ -1,0 +1,432 @@
+/*
+ * mw_metrics.c - the mediaworker's Prometheus metrics and health checks (see mw_metrics.h).
+ *
+ *   GET /metrics --> metrics_render --> collect(): worker_get_stats, worker_get_ctl_stats,
+ *                                       sample() of the legs, Redis link
+ *   GET /healthz --> "ok"
+ *   GET /readyz  --> mw_metrics_ready(): not draining, Redis up if configured
+ *
+ * The worker keeps RTP counters per leg only, and they go with the leg. To give Prometheus
+ * counters that never go down, sample() (every second and at each scrape) remembers each leg's
+ * last counters by leg id:
+ *
+ *     leg seen for the first time --> legs_created++
+ *     leg seen again              --> its counters updated (live sums)
+ *     leg no longer there         --> legs_destroyed++, its last counters move to the retired sums
+ *     total = retired + live
+ *
+ * So a leg that lives less than a second between two samples is not counted, and what a leg
+ * counts in its last second is lost; the rest is exact. Costs O(legs) per second.
+ */
+#include "mw_metrics.h"
+
+#include "config.h"
+#include "ctl_server.h"
+#include "evloop.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "wire.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SID	      "metrics"
+#define DEFAULT_PORT  9101
+#define SAMPLE_MS     1000
+#define TRACK_BUCKETS 1024
+
+/* The counters of one leg as last sampled. */
+struct tracked {
+	struct tracked *next;
+	uint64_t gen;
+	uint64_t in, out, lost, auth;
+	char id[WIRE_MAX_ID + 1];
+};
+
+struct totals {
+	uint64_t in, out, lost, auth;
+};
+
+struct tracker {
+	struct tracked *buckets[TRACK_BUCKETS];
+	uint64_t gen;
+	uint64_t created, destroyed;
+	struct totals retired, live;
+	uint32_t jitter_max_ms;
+	uint64_t jitter_sum_ms, n_legs;
+};
+
+struct families {
+	struct metric *ready, *legs, *transcoding, *passthrough, *capacity, *created, *destroyed;
+	struct metric *rtp_packets, *rtp_lost, *srtp_auth, *jitter_max, *jitter_mean;
+	struct metric *media, *media_dropped, *cpu, *draining, *adopts;
+	struct metric *zmq_requests, *zmq_replies, *zmq_replays, *zmq_malformed, *zmq_heartbeats,
+	    *zmq_send_drops, *signalers;
+	struct metric *redis_configured, *redis_up, *redis_disconnects;
+};
+
+struct mw_metrics {
+	struct worker *w;
+	struct redis *redis;
+	bool redis_configured;
+	struct metrics *reg;
+	struct httpd *http;
+	struct ev_timer *sampler;
+	uint64_t redis_disconnects;
+	struct tracker t;
+	struct families f;
+};
+
+static const char *const L_DIR[] = {"direction", NULL};
+static const char *const L_REASON[] = {"reason", NULL};
+
+#define F(field) offsetof(struct families, field)
+static const struct family_def {
+	size_t off;
+	enum metric_type type;
+	const char *name;
+	const char *help;
+	const char *const *labels;
+} family_defs[] = {
+    {F(ready), METRIC_GAUGE, "worker_ready", "1 when /readyz answers 200.", NULL},
+    {F(legs), METRIC_GAUGE, "worker_legs", "Legs carried now.", NULL},
+    {F(transcoding), METRIC_GAUGE, "worker_transcoding_legs", "Legs that transcode now.", NULL},
+    {F(passthrough), METRIC_GAUGE, "worker_passthrough_legs",
+     "Legs that pass the codec through now.", NULL},
+    {F(capacity), METRIC_GAUGE, "worker_capacity_legs",
+     "Legs accepted at most (WORKER_CAPACITY, 0: no limit).", NULL},
+    {F(created), METRIC_COUNTER, "worker_legs_created_total",
+     "Legs created or adopted (sampled every second).", NULL},
+    {F(destroyed), METRIC_COUNTER, "worker_legs_destroyed_total",
+     "Legs ended (sampled every second).", NULL},
+    {F(rtp_packets), METRIC_COUNTER, "worker_rtp_packets_total",
+     "RTP packets received from and sent to SIP peers.", L_DIR},
+    {F(rtp_lost), METRIC_COUNTER, "worker_rtp_packets_lost_total",
+     "RTP packets lost on the way from SIP peers (from sequence numbers).", NULL},
+    {F(srtp_auth), METRIC_COUNTER, "worker_srtp_auth_failures_total",
+     "SRTP/SRTCP packets that failed authentication.", NULL},
+    {F(jitter_max), METRIC_GAUGE, "worker_rtp_jitter_max_seconds",
+     "Highest interarrival jitter (RFC 3550) among the legs now.", NULL},
+    {F(jitter_mean), METRIC_GAUGE, "worker_rtp_jitter_mean_seconds",
+     "Mean interarrival jitter (RFC 3550) of the legs now.", NULL},
+    {F(media), METRIC_COUNTER, "worker_media_frames_total",
+     "Media frames from and to signalers (ZeroMQ).", L_DIR},
+    {F(media_dropped), METRIC_COUNTER, "worker_media_dropped_total",
+     "Media frames from signalers dropped.", L_REASON},
+    {F(cpu), METRIC_GAUGE, "worker_cpu_permille",
+     "CPU load of the worker process, per mille of one core (as heartbeats report it).", NULL},
+    {F(draining), METRIC_GAUGE, "worker_draining", "1 while draining (no new legs).", NULL},
+    {F(adopts), METRIC_GAUGE, "worker_adopts_pending", "ADOPT_LEG requests waiting for Redis.",
+     NULL},
+    {F(zmq_requests), METRIC_COUNTER, "worker_zmq_requests_total", "ZeroMQ requests handled.",
+     NULL},
+    {F(zmq_replies), METRIC_COUNTER, "worker_zmq_replies_total", "ZeroMQ replies sent.", NULL},
+    {F(zmq_replays), METRIC_COUNTER, "worker_zmq_replayed_replies_total",
+     "Cached replies resent for retried requests.", NULL},
+    {F(zmq_malformed), METRIC_COUNTER, "worker_zmq_malformed_total",
+     "ZeroMQ messages dropped or refused for their format.", NULL},
+    {F(zmq_heartbeats), METRIC_COUNTER, "worker_zmq_heartbeats_total", "Heartbeats sent.", NULL},
+    {F(zmq_send_drops), METRIC_COUNTER, "worker_zmq_send_drops_total",
+     "ZeroMQ sends that failed (high-water mark, unknown peer).", NULL},
+    {F(signalers), METRIC_GAUGE, "worker_signalers", "Signalers connected now.", NULL},
+    {F(redis_configured), METRIC_GAUGE, "worker_redis_configured",
+     "1 when Redis is configured in the environment.", NULL},
+    {F(redis_up), METRIC_GAUGE, "worker_redis_up", "1 while the Redis link is up.", NULL},
+    {F(redis_disconnects), METRIC_COUNTER, "worker_redis_disconnects_total",
+     "Times the Redis link went down.", NULL},
+};
+#undef F
+
+/* --- leg sampling ------------------------------------------------------------------------- */
+
+static unsigned track_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h % TRACK_BUCKETS;
+}
+
+static void retire(struct tracker *t, const struct tracked *e)
+{
+	t->retired.in += e->in;
+	t->retired.out += e->out;
+	t->retired.lost += e->lost;
+	t->retired.auth += e->auth;
+	t->destroyed++;
+}
+
+static void track_leg(const struct worker_leg_stats *ls, void *arg)
+{
+	struct tracker *t = arg;
+	struct tracked **pp = &t->buckets[track_hash(ls->id)], *e = *pp;
+
+	while (e && strcmp(e->id, ls->id) != 0)
+		e = e->next;
+	if (e && (ls->packets_in < e->in || ls->packets_out < e->out)) {
+		/* Counters went back: another leg under the same id (ended and adopted back
+		 * between two samples). The old one ends here. */
+		retire(t, e);
+		e->in = e->out = e->lost = e->auth = 0;
+		t->created++;
+	}
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return; /* counted again at the next sample */
+		snprintf(e->id, sizeof(e->id), "%s", ls->id);
+		e->next = *pp;
+		*pp = e;
+		t->created++;
+	}
+	e->gen = t->gen;
+	e->in = ls->packets_in;
+	e->out = ls->packets_out;
+	e->lost = ls->packets_lost > e->lost ? ls->packets_lost : e->lost;
+	e->auth = ls->srtp_auth_failures;
+	t->live.in += e->in;
+	t->live.out += e->out;
+	t->live.lost += e->lost;
+	t->live.auth += e->auth;
+	if (ls->jitter_ms > t->jitter_max_ms)
+		t->jitter_max_ms = ls->jitter_ms;
+	t->jitter_sum_ms += ls->jitter_ms;
+	t->n_legs++;
+}
+
+static void sample(struct mw_metrics *mm)
+{
+	struct tracker *t = &mm->t;
+
+	t->gen++;
+	t->live = (struct totals){0};
+	t->jitter_max_ms = 0;
+	t->jitter_sum_ms = 0;
+	t->n_legs = 0;
+	worker_foreach_leg(mm->w, track_leg, t);
+	for (size_t b = 0; b < TRACK_BUCKETS; b++) {
+		for (struct tracked **pp = &t->buckets[b]; *pp;) {
+			struct tracked *e = *pp;
+
+			if (e->gen == t->gen) {
+				pp = &e->next;
+				continue;
+			}
+			retire(t, e);
+			*pp = e->next;
+			free(e);
+		}
+	}
+}
+
+static void tracker_free(struct tracker *t)
+{
+	for (size_t b = 0; b < TRACK_BUCKETS; b++)
+		while (t->buckets[b]) {
+			struct tracked *e = t->buckets[b];
+
+			t->buckets[b] = e->next;
+			free(e);
+		}
+}
+
+static void on_sample(struct evloop *loop, struct ev_timer *timer, void *arg)
+{
+	(void)loop;
+	sample(arg);
+	evloop_timer_start(timer, SAMPLE_MS);
+}
+
+/* --- collection ------------------------------------------------------------------------- */
+
+static void set1(struct metric *m, const char *label, double v)
+{
+	metric_set_l(m, (const char *const[]){label}, v);
+}
+
+static void collect(struct metrics *reg, void *arg)
+{
+	struct mw_metrics *mm = arg;
+	struct families *f = &mm->f;
+	const struct tracker *t = &mm->t;
+	struct worker_stats ws;
+	struct ctl_server_stats cs;
+
+	(void)reg;
+	sample(mm);
+	worker_get_stats(mm->w, &ws);
+	worker_get_ctl_stats(mm->w, &cs);
+	metric_set(f->legs, ws.legs);
+	metric_set(f->transcoding, ws.transcoding);
+	metric_set(f->passthrough, ws.legs - ws.transcoding);
+	metric_set(f->capacity, ws.capacity);
+	metric_set(f->created, (double)t->created);
+	metric_set(f->destroyed, (double)t->destroyed);
+	set1(f->rtp_packets, "in", (double)(t->retired.in + t->live.in));
+	set1(f->rtp_packets, "out", (double)(t->retired.out + t->live.out));
+	metric_set(f->rtp_lost, (double)(t->retired.lost + t->live.lost));
+	metric_set(f->srtp_auth, (double)(t->retired.auth + t->live.auth));
+	metric_set(f->jitter_max, t->jitter_max_ms / 1000.0);
+	metric_set(f->jitter_mean,
+		   t->n_legs ? (double)t->jitter_sum_ms / (double)t->n_legs / 1000.0 : 0);
+	set1(f->media, "from_signaler", (double)cs.media_in);
+	set1(f->media, "to_signaler", (double)cs.media_out);
+	set1(f->media_dropped, "unknown_leg", (double)ws.media_unknown_leg);
+	set1(f->media_dropped, "wrong_owner", (double)ws.media_wrong_owner);
+	metric_set(f->cpu, ws.cpu_permille);
+	metric_set(f->draining, ws.draining);
+	metric_set(f->adopts, ws.adopts_pending);
+	metric_set(f->zmq_requests, (double)cs.requests);
+	metric_set(f->zmq_replies, (double)cs.replies);
+	metric_set(f->zmq_replays, (double)cs.replays);
+	metric_set(f->zmq_malformed, (double)cs.malformed);
+	metric_set(f->zmq_heartbeats, (double)cs.heartbeats);
+	metric_set(f->zmq_send_drops, (double)cs.send_drops);
+	metric_set(f->signalers, cs.peers);
+	metric_set(f->redis_configured, mm->redis_configured);
+	metric_set(f->redis_up, mm->redis && redis_is_up(mm->redis));
+	metric_set(f->redis_disconnects, (double)mm->redis_disconnects);
+	metric_set(f->ready, mw_metrics_ready(mm, NULL, 0));
+}
+
+/* --- health ----------------------------------------------------------------------------- */
+
+bool mw_metrics_ready(const struct mw_metrics *mm, char *why, size_t len)
+{
+	struct worker_stats ws;
+	bool redis_down = mm->redis_configured && (!mm->redis || !redis_is_up(mm->redis));
+
+	worker_get_stats(mm->w, &ws);
+	if (why && len)
+		snprintf(why, len, "%s%s%s", ws.draining ? "draining" : "",
+			 ws.draining && redis_down ? "; " : "", redis_down ? "Redis down" : "");
+	return !ws.draining && !redis_down;
+}
+
+static void on_healthz(struct httpd_reply *r, void *arg)
+{
+	(void)arg;
+	buf_append(&r->body, "ok\n", 3);
+}
+
+static void on_readyz(struct httpd_reply *r, void *arg)
+{
+	char why[128], line[160];
+
+	if (mw_metrics_ready(arg, why, sizeof(why))) {
+		buf_append(&r->body, "ready\n", 6);
+		return;
+	}
+	r->status = 503;
+	snprintf(line, sizeof(line), "not ready: %s\n", why);
+	buf_append(&r->body, line, strlen(line));
+}
+
+static void on_redis_down(struct redis *r, void *arg)
+{
+	struct mw_metrics *mm = arg;
+
+	(void)r;
+	mm->redis_disconnects++;
+}
+
+/* --- life cycle ------------------------------------------------------------------------- */
+
+static int register_families(struct mw_metrics *mm)
+{
+	for (size_t i = 0; i < sizeof(family_defs) / sizeof(family_defs[0]); i++) {
+		const struct family_def *d = &family_defs[i];
+		struct metric **slot = (struct metric **)((char *)&mm->f + d->off);
+
+		*slot = metrics_add(mm->reg, d->type, d->name, d->help, d->labels);
+		if (!*slot) {
+			log_error(SID, "metric %s not registered: %s", d->name, strerror(errno));
+			return -errno;
+		}
+	}
+	return metrics_add_collector(mm->reg, collect, mm);
+}
+
+struct mw_metrics *mw_metrics_new(struct evloop *loop, struct worker *w, struct redis *redis)
+{
+	struct httpd_config cfg;
+	struct httpd_route routes[3];
+	struct mw_metrics *mm;
+	int e;
+
+	if (!loop || !w) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (httpd_config_from_env(&cfg, "METRICS", DEFAULT_PORT) < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mm->w = w;
+	mm->redis = redis;
+	mm->redis_configured = config_str("REDIS_HOST", NULL) || config_str("REDIS_PORT", NULL) ||
+			       config_str("REDIS_SENTINELS", NULL);
+	if (cfg.port == 0) {
+		log_info(SID, "METRICS_PORT=0: no metrics or health endpoints");
+		return mm;
+	}
+	mm->reg = metrics_new("rtmp2sip_");
+	mm->sampler = evloop_timer_new(loop, on_sample, mm);
+	e = mm->reg && mm->sampler ? register_families(mm) : -ENOMEM;
+	if (e == 0 && redis)
+		e = redis_add_listener(redis, NULL, on_redis_down, mm);
+	if (e < 0) {
+		mw_metrics_destroy(&mm);
+		errno = -e;
+		return NULL;
+	}
+	evloop_timer_start(mm->sampler, SAMPLE_MS);
+	routes[0] =
+	    (struct httpd_route){.path = "/metrics", .fn = metrics_http_handler, .arg = mm->reg};
+	routes[1] = (struct httpd_route){.path = "/healthz", .fn = on_healthz, .arg = mm};
+	routes[2] = (struct httpd_route){.path = "/readyz", .fn = on_readyz, .arg = mm};
+	mm->http = httpd_new(loop, &cfg, routes, sizeof(routes) / sizeof(routes[0]));
+	if (!mm->http) {
+		log_error(SID,
+			  "no metrics or health endpoints (%s:%u: %s); two workers on one host "
+			  "need distinct METRICS_PORTs",
+			  cfg.bind, cfg.port, strerror(errno));
+		evloop_timer_del(&mm->sampler);
+	} else {
+		log_info(SID, "metrics on http://%s%s%s:%u/metrics (also /healthz, /readyz)",
+			 strchr(cfg.bind, ':') ? "[" : "", cfg.bind,
+			 strchr(cfg.bind, ':') ? "]" : "", httpd_port(mm->http));
+	}
+	return mm;
+}
+
+void mw_metrics_destroy(struct mw_metrics **mmp)
+{
+	struct mw_metrics *mm = mmp ? *mmp : NULL;
+
+	if (!mm)
+		return;
+	httpd_destroy(&mm->http);
+	evloop_timer_del(&mm->sampler);
+	if (mm->redis)
+		redis_remove_listener(mm->redis, mm);
+	metrics_destroy(&mm->reg);
+	tracker_free(&mm->t);
+	free(mm);
+	*mmp = NULL;
+}
+
+unsigned mw_metrics_port(const struct mw_metrics *mm)
+{
+	return mm && mm->http ? httpd_port(mm->http) : 0;
+}
