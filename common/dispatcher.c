@@ -13,6 +13,16 @@
  *
  *   UP with a HEARTBEAT / HELLO_OK of another instance id: worker_down, then worker_up(restarted).
  *
+ * Connection closed (a killed worker: its kernel closes its sockets at once):
+ *
+ *   ctl DEALER --zmq_socket_monitor--> inproc://dispatcher-mon-<n> --PAIR zsock--> on_ctl_event
+ *     ZMQ_EVENT_DISCONNECTED: [ UP ] --(worker_down "connection closed")--> [ DOWN, need_hello ]
+ *   [ DOWN, need_hello ] leaves only by a HELLO_OK answering a HELLO sent after the disconnect:
+ *   HEARTBEATs (still queued from the old connection, or from a live worker reconnected by
+ *   libzmq) and older HELLO_OKs do not bring it up, so one closed connection is one down/up.
+ *   The heartbeat timeout stays the fallback for peers that vanish without closing (partition,
+ *   host crash, a stopped process).
+ *
  * A request:  request() numbers it, keeps a copy, sends, arms its timer
  *               -> reply with its id: unlink, callback (OK / ERROR)     [exactly once]
  *               -> timer, attempts left: resend the copy (RETRY flag), re-arm
@@ -63,6 +73,8 @@ struct dispatcher_worker {
 	struct dispatcher_worker *next_grave;
 	bool removed;
 	bool alive, media_ready, draining;
+	bool need_hello;      /* since a disconnect: up only by a HELLO_OK to a newer HELLO */
+	uint32_t hello_floor; /* the first HELLO request id sent after that disconnect */
 	char ctl_ep[MAX_ENDPOINT], media_ep[MAX_ENDPOINT];
 	char worker_id[WIRE_MAX_ID + 1];
 	char host[WIRE_MAX_STR + 1];
@@ -76,7 +88,7 @@ struct dispatcher_worker {
 	uint64_t last_hb, up_since, down_since;
 	unsigned n_pending;
 	uint64_t requests, replies, errors, retries, timeouts, late_replies;
-	uint64_t restarts, media_in, media_out, send_drops;
+	uint64_t restarts, media_in, media_out, send_drops, disconnects;
 	struct wire_media_batch *batch; /* MEDIA toward this worker, sent once per loop iteration */
 	struct dispatcher_worker *next_flush;
 	bool flush_queued;
@@ -374,6 +386,15 @@ static void on_hello_ok(struct dispatcher_worker *w, const struct wire_msg *m, b
 			evloop_timer_stop(w->hello_timer);
 		return;
 	}
+	if (w->need_hello) {
+		/* Sent before the connection closed: it proves nothing about the new one. */
+		if ((int32_t)(m->h.req_id - w->hello_floor) < 0) {
+			log_debug(w->name, "HELLO_OK #%u predates the disconnect: ignored",
+				  m->h.req_id);
+			return;
+		}
+		w->need_hello = false;
+	}
 	read_identity(w, m);
 	wire_get_u32(m, WIRE_T_PID, &w->pid);
 	wire_get_cstr(m, WIRE_T_HOST, w->host, sizeof(w->host));
@@ -406,7 +427,30 @@ static void on_heartbeat(struct dispatcher_worker *w, const struct wire_msg *m)
 	w->draining = draining;
 	w->last_seq = seq;
 	w->recent_legs = 0;
-	seen_alive(w, instance);
+	/* After a disconnect only a fresh HELLO_OK brings the worker back (no flapping on a
+	 * heartbeat queued before the close). */
+	if (!w->need_hello)
+		seen_alive(w, instance);
+}
+
+/* The control connection of @w closed (its process died, or TCP was reset): down at once. */
+static void on_ctl_event(struct zsock *zs, unsigned event, uint32_t value, const char *endpoint,
+			 void *arg)
+{
+	struct dispatcher_worker *w = arg;
+	struct dispatcher *d = w->d;
+
+	(void)zs, (void)value;
+	if (w->removed || event != ZMQ_EVENT_DISCONNECTED)
+		return;
+	w->disconnects++;
+	/* Whatever answers next must answer a HELLO sent from now on. */
+	w->need_hello = true;
+	w->hello_floor = d->next_req_id + 1;
+	if (w->hello_floor == 0) /* next_id() skips 0 */
+		w->hello_floor = 1;
+	log_debug(w->name, "control connection to %s closed", endpoint);
+	go_down(w, "connection closed");
 }
 
 /* --- input --- */
@@ -600,6 +644,21 @@ static struct zsock *open_dealer(struct dispatcher *d, struct dispatcher_worker 
 	return zs;
 }
 
+/* Watches @w's control connection. Without it the heartbeat timeout still notices a death. */
+static void start_monitor(struct dispatcher_worker *w)
+{
+	/* inproc names live in the process-wide context: numbered process-wide, never reused. */
+	static unsigned long seq;
+	char ep[64];
+	int ret;
+
+	snprintf(ep, sizeof(ep), "inproc://dispatcher-mon-%lu", ++seq);
+	ret = zsock_monitor(w->ctl, ep, ZMQ_EVENT_DISCONNECTED, on_ctl_event, w);
+	if (ret < 0)
+		log_warn(w->name, "no connection monitor (%s): heartbeat timeout only",
+			 zmq_strerror(-ret));
+}
+
 int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
 			  const char *media_endpoint, struct dispatcher_worker **out)
 {
@@ -640,6 +699,7 @@ int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
 		worker_free(w);
 		return -e;
 	}
+	start_monitor(w);
 	d->workers[d->n_workers++] = w;
 	/* The DEALERs use ZMQ_IMMEDIATE: a HELLO before the connection is up is dropped, so the
 	 * hello timer repeats it until the worker answers. */
@@ -970,5 +1030,6 @@ void dispatcher_worker_info(const struct dispatcher_worker *w, struct dispatcher
 		.media_in = w->media_in,
 		.media_out = w->media_out,
 		.send_drops = w->send_drops,
+		.disconnects = w->disconnects,
 	};
 }

@@ -4,8 +4,10 @@
  * For each mediaworker the dispatcher holds two DEALER sockets (control and media) connected
  * to the worker's two ROUTERs, says HELLO on both, and follows the worker's HEARTBEATs: a
  * worker is alive from its first HELLO_OK or HEARTBEAT until heartbeat_timeout_ms pass without
- * one, and alive again when they resume (a new instance id means it restarted). While a worker
- * is not alive, HELLO is repeated every hello_interval_ms.
+ * one, and alive again when they resume (a new instance id means it restarted). It is also down
+ * as soon as its control connection closes (a killed process: libzmq's socket monitor reports
+ * ZMQ_EVENT_DISCONNECTED), and then alive again only at a HELLO_OK answering a HELLO sent after
+ * the close. While a worker is not alive, HELLO is repeated every hello_interval_ms.
  *
  * Requests get a request id from the dispatcher, are resent with the same id on timeout, and
  * end in exactly one callback: the reply, the worker's ERROR, a timeout after the last
@@ -53,6 +55,7 @@ struct dispatcher_worker_info {
 	unsigned pending; /* requests awaiting a reply */
 	uint64_t requests, replies, errors, retries, timeouts, late_replies;
 	uint64_t restarts, media_in, media_out, send_drops;
+	uint64_t disconnects; /* control connection closed (ZMQ_EVENT_DISCONNECTED) */
 };
 
 struct dispatcher_callbacks {
@@ -60,7 +63,8 @@ struct dispatcher_callbacks {
 	 * gone unless adopted). May be NULL. */
 	void (*worker_up)(struct dispatcher *d, struct dispatcher_worker *w, bool restarted,
 			  void *arg);
-	/* @w missed its heartbeats (or restarted, just before worker_up). May be NULL. */
+	/* @w missed its heartbeats, its control connection closed, or it restarted (just before
+	 * worker_up). May be NULL. */
 	void (*worker_down)(struct dispatcher *d, struct dispatcher_worker *w, void *arg);
 	/* An EVENT from @w (LEG_ID and EVENT_KIND are present). May be NULL. */
 	void (*event)(struct dispatcher *d, struct dispatcher_worker *w, const struct wire_msg *ev,

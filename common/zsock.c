@@ -16,6 +16,12 @@
  *
  * Frames are received into zmq_msg_t slots owned by the socket: no allocation per message
  * beyond libzmq's own.
+ *
+ * A monitor (zsock_monitor) is one more zsock: a PAIR connected to the inproc endpoint where
+ * libzmq's own monitor PAIR publishes the socket's events, so it is read exactly like the others.
+ * It belongs to the monitored socket: zsock_destroy() stops libzmq's monitor and destroys the
+ * PAIR at once (even when the close of the monitored socket itself is deferred), so no event is
+ * delivered for a dead socket and both descriptors go with it.
  */
 #include "zsock.h"
 
@@ -33,6 +39,8 @@
 #define DEFAULT_BUDGET 256
 #define LOG_BURST 10
 #define STREAK_MAX 4
+#define MON_EVENT_LEN 6 /* u16 event + u32 value, native byte order */
+#define MON_MAX_ENDPOINT 1024
 
 struct zsock {
 	struct evloop *loop;
@@ -53,6 +61,9 @@ struct zsock {
 	uint64_t log_window; /* second of the rate-limit window */
 	unsigned log_lines, log_suppressed;
 	struct zsock_stats st;
+	struct zsock *mon; /* the PAIR reading this socket's monitor, NULL: none */
+	zsock_event_cb ev_cb;
+	void *ev_arg;
 	zmq_msg_t msgs[ZSOCK_MAX_FRAMES];
 	struct zsock_frame frames[ZSOCK_MAX_FRAMES];
 };
@@ -112,8 +123,19 @@ bool zsock_log_ok(struct zsock *zs)
 	return false;
 }
 
+/* Stops libzmq's monitor of @zs and destroys the PAIR reading it (deferred if inside its drain). */
+static void mon_stop(struct zsock *zs)
+{
+	if (!zs->mon)
+		return;
+	if (zmq_socket_monitor(zs->sock, NULL, 0) < 0)
+		log_warn(zs->name, "cannot stop the monitor: %s", zmq_strerror(errno));
+	zsock_destroy(&zs->mon);
+}
+
 static void free_sock(struct zsock *zs)
 {
+	mon_stop(zs);
 	evloop_io_del(&zs->io);
 	evloop_timer_del(&zs->recheck);
 	zmq_close(zs->sock);
@@ -326,6 +348,7 @@ void zsock_destroy(struct zsock **zsp)
 	if (zs->dead)
 		return;
 	zs->dead = true;
+	mon_stop(zs);
 	if (zs->in_drain) {
 		/* Inside our own drain: stop watching now, free when the drain unwinds. */
 		evloop_io_del(&zs->io);
@@ -413,4 +436,66 @@ const char *zsock_name(const struct zsock *zs)
 void *zsock_handle(struct zsock *zs)
 {
 	return zs->sock;
+}
+
+/* One monitor message: [event u16 | value u32] [endpoint]. */
+static void on_monitor_msg(struct zsock *mon, const struct zsock_frame *f, size_t n, void *arg)
+{
+	struct zsock *zs = arg;
+	char endpoint[256];
+	uint16_t event;
+	uint32_t value;
+	size_t len;
+
+	/* mon_stop() destroys this PAIR before @zs goes: @zs is valid here. */
+	if (zs->dead)
+		return;
+	if (n != 2 || f[0].len != MON_EVENT_LEN) {
+		if (zsock_log_ok(mon))
+			log_warn(mon->name, "dropped monitor message of %zu frames", n);
+		return;
+	}
+	memcpy(&event, f[0].data, sizeof(event));
+	memcpy(&value, (const uint8_t *)f[0].data + sizeof(event), sizeof(value));
+	len = f[1].len < sizeof(endpoint) ? f[1].len : sizeof(endpoint) - 1;
+	if (len)
+		memcpy(endpoint, f[1].data, len);
+	endpoint[len] = '\0';
+	zs->ev_cb(zs, event, value, endpoint, zs->ev_arg);
+}
+
+int zsock_monitor(struct zsock *zs, const char *inproc, int events, zsock_event_cb cb, void *arg)
+{
+	char name[sizeof(zs->name) + 8];
+	struct zsock_opts o = {
+		.max_frames = 2,
+		.max_frame_size = MON_MAX_ENDPOINT,
+	};
+	int ret;
+
+	if (!cb || !inproc || strncmp(inproc, "inproc://", 9) != 0 || !inproc[9] || zs->dead)
+		return -EINVAL;
+	if (zs->mon)
+		return -EBUSY;
+	snprintf(name, sizeof(name), "%s/mon", zs->name);
+	o.name = name;
+	if (zmq_socket_monitor(zs->sock, inproc, events) < 0)
+		return -errno;
+	zs->mon = zsock_new(zs->loop, ZMQ_PAIR, &o, on_monitor_msg, zs);
+	if (!zs->mon) {
+		ret = -errno;
+		goto out_stop;
+	}
+	ret = zsock_connect(zs->mon, inproc);
+	if (ret < 0)
+		goto out_destroy;
+	zs->ev_cb = cb;
+	zs->ev_arg = arg;
+	return 0;
+
+out_destroy:
+	zsock_destroy(&zs->mon);
+out_stop:
+	zmq_socket_monitor(zs->sock, NULL, 0);
+	return ret;
 }

@@ -111,4 +111,23 @@ bool zsock_log_ok(struct zsock *zs);
 /* The underlying libzmq socket, for options this module does not cover. */
 void *zsock_handle(struct zsock *zs);
 
+/*
+ * Called once per socket event of a monitored socket @zs: @event is one ZMQ_EVENT_* bit, @value
+ * its value (a descriptor, an errno or an interval: see zmq_socket_monitor(3)), @endpoint the
+ * endpoint concerned (NUL-terminated, cut to 255 bytes; valid during the call only). The
+ * callback may send on any socket and may destroy any zsock, @zs included.
+ */
+typedef void (*zsock_event_cb)(struct zsock *zs, unsigned event, uint32_t value,
+			       const char *endpoint, void *arg);
+
+/*
+ * Reports @zs's socket events in @events (ZMQ_EVENT_* bits) to @cb, from the loop: libzmq
+ * publishes them on the inproc endpoint @inproc (unique in the process, e.g.
+ * "inproc://dispatcher-mon-7"), where a PAIR socket read like any zsock (ZMQ_FD, drained while
+ * ZMQ_EVENTS has ZMQ_POLLIN, at most its budget per turn) receives them. One monitor per socket;
+ * it stops, and both its sockets close, when @zs is destroyed. Returns 0, -EBUSY (already
+ * monitored), -EINVAL (@inproc not "inproc://...") or another -errno from libzmq.
+ */
+int zsock_monitor(struct zsock *zs, const char *inproc, int events, zsock_event_cb cb, void *arg);
+
 #endif
