@@ -3,8 +3,16 @@
  *
  * Families are a list in registration order; each holds a growable array of series, looked up
  * linearly (a family has few series: at most METRICS_MAX_SERIES, usually a handful).
+ *
+ * A daemon's server (metrics_server_*) routes three paths of one httpd:
+ *
+ *   GET /metrics --> metrics_http_handler --> collectors, then the exposition
+ *   GET /healthz --> "ok"
+ *   GET /readyz  --> def.ready(def.arg): "ready", or 503 "not ready: <reasons>"
  */
 #include "metrics.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -394,4 +402,114 @@ void metrics_http_handler(struct httpd_reply *r, void *reg)
 		return;
 	}
 	r->content_type = METRICS_CONTENT_TYPE;
+}
+
+/* --- a daemon's server ------------------------------------------------------------------- */
+
+#define SID "metrics"
+
+struct metrics_server {
+	struct metrics *reg;
+	struct httpd *http;
+	metrics_ready_fn ready;
+	void *arg;
+};
+
+int metrics_server_config(struct httpd_config *cfg, uint16_t default_port)
+{
+	if (httpd_config_from_env(cfg, "METRICS", default_port) < 0)
+		return -EINVAL;
+	if (cfg->port == 0)
+		log_info(SID, "METRICS_PORT=0: no metrics or health endpoints");
+	return 0;
+}
+
+int metrics_add_families(struct metrics *reg, const struct metrics_family_def *defs, size_t n,
+			 void *slots)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct metrics_family_def *d = &defs[i];
+		struct metric **slot = (struct metric **)((char *)slots + d->off);
+
+		*slot = metrics_add(reg, d->type, d->name, d->help, d->labels);
+		if (!*slot) {
+			log_error(SID, "metric %s not registered: %s", d->name, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static void on_healthz(struct httpd_reply *r, void *arg)
+{
+	(void)arg;
+	buf_append(&r->body, "ok\n", 3);
+}
+
+static void on_readyz(struct httpd_reply *r, void *arg)
+{
+	const struct metrics_server *ms = arg;
+	char why[256], line[300];
+
+	if (ms->ready(ms->arg, why, sizeof(why))) {
+		buf_append(&r->body, "ready\n", 6);
+		return;
+	}
+	r->status = 503;
+	snprintf(line, sizeof(line), "not ready: %s\n", why);
+	buf_append(&r->body, line, strlen(line));
+}
+
+struct metrics_server *metrics_server_new(struct evloop *loop, const struct httpd_config *cfg,
+					  const struct metrics_server_def *def)
+{
+	struct metrics_server *ms = calloc(1, sizeof(*ms));
+	struct httpd_route routes[3];
+	int e;
+
+	if (!ms)
+		return NULL;
+	ms->ready = def->ready;
+	ms->arg = def->arg;
+	ms->reg = metrics_new(def->prefix);
+	e = ms->reg ? metrics_add_families(ms->reg, def->families, def->n_families, def->slots)
+		    : -ENOMEM;
+	if (e == 0)
+		e = metrics_add_collector(ms->reg, def->collect, def->arg);
+	if (e < 0) {
+		metrics_server_destroy(&ms);
+		errno = -e;
+		return NULL;
+	}
+	routes[0] =
+	    (struct httpd_route){.path = "/metrics", .fn = metrics_http_handler, .arg = ms->reg};
+	routes[1] = (struct httpd_route){.path = "/healthz", .fn = on_healthz, .arg = ms};
+	routes[2] = (struct httpd_route){.path = "/readyz", .fn = on_readyz, .arg = ms};
+	ms->http = httpd_new(loop, cfg, routes, sizeof(routes) / sizeof(routes[0]));
+	if (!ms->http)
+		log_error(SID, "no metrics or health endpoints (%s:%u: %s)%s%s", cfg->bind,
+			  cfg->port, strerror(errno), def->bind_hint ? "; " : "",
+			  def->bind_hint ? def->bind_hint : "");
+	else
+		log_info(SID, "metrics on http://%s%s%s:%u/metrics (also /healthz, /readyz)",
+			 strchr(cfg->bind, ':') ? "[" : "", cfg->bind,
+			 strchr(cfg->bind, ':') ? "]" : "", httpd_port(ms->http));
+	return ms;
+}
+
+void metrics_server_destroy(struct metrics_server **msp)
+{
+	struct metrics_server *ms = msp ? *msp : NULL;
+
+	if (!ms)
+		return;
+	httpd_destroy(&ms->http);
+	metrics_destroy(&ms->reg);
+	free(ms);
+	*msp = NULL;
+}
+
+unsigned metrics_server_port(const struct metrics_server *ms)
+{
+	return ms && ms->http ? httpd_port(ms->http) : 0;
 }

@@ -23,7 +23,9 @@
 #include "buf.h"
 #include "httpd.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define METRICS_MAX_LABELS	3
 #define METRICS_MAX_SERIES	256 /* per family */
@@ -91,5 +93,72 @@ int metrics_render(struct metrics *reg, struct buf *out);
 /* An httpd handler serving registry @reg (struct metrics *): 200 with the exposition, or 500
  * when memory ran out. */
 void metrics_http_handler(struct httpd_reply *r, void *reg);
+
+/*
+ * A daemon's endpoints: the registry of its families served on /metrics, with /healthz (200
+ * "ok" while the loop runs) and /readyz (200 "ready", or 503 "not ready: <reasons>"). The daemon
+ * keeps only its table of families, its collector and its readiness rule:
+ *
+ *   metrics_server_config(&cfg, 9100)            METRICS_PORT / METRICS_BIND; port 0: no server
+ *   ms = metrics_server_new(loop, &cfg, &def)    registry + families + collector + HTTP
+ *   metrics_server_destroy(&ms)
+ */
+struct evloop;
+struct metrics_server;
+
+/* One row of a daemon's table of families: metrics_add() of type, name, help and labels, the
+ * family stored in the struct metric * at byte offset @off of the daemon's struct of families. */
+struct metrics_family_def {
+	size_t off;
+	enum metric_type type;
+	const char *name;
+	const char *help;
+	const char *const *labels;
+};
+
+/* True when the daemon is ready; otherwise @why (may be NULL) gets the reasons, "; "-separated. */
+typedef bool (*metrics_ready_fn)(const void *arg, char *why, size_t len);
+
+/* What metrics_server_new() serves; every pointer borrowed, and must outlive the server. */
+struct metrics_server_def {
+	const char *prefix; /* of every name, e.g. "rtmp2sip_" */
+	const struct metrics_family_def *families;
+	size_t n_families;
+	void *slots;		    /* the daemon's struct of families (the offsets' base) */
+	metrics_collect_fn collect; /* called with @arg at each scrape */
+	metrics_ready_fn ready;	    /* called with @arg for /readyz */
+	void *arg;
+	const char
+	    *bind_hint; /* added to the error logged when the port cannot be bound, or NULL */
+};
+
+/*
+ * Reads METRICS_PORT (default @default_port) and METRICS_BIND into @cfg (httpd_config_from_env()),
+ * and logs when the port is 0 (no endpoints: the caller then makes no server). Returns 0, or
+ * -EINVAL after logging which variable is wrong.
+ */
+int metrics_server_config(struct httpd_config *cfg, uint16_t default_port);
+
+/*
+ * Registers the @n families of @defs in @reg, each into the struct metric * at @slots +
+ * defs[i].off. Returns 0, or a negative errno of metrics_add() after logging the family.
+ */
+int metrics_add_families(struct metrics *reg, const struct metrics_family_def *defs, size_t n,
+			 void *slots);
+
+/*
+ * Creates the registry of @def (families and collector) and serves it on @cfg (port not 0). A
+ * port that cannot be bound is logged and the server is still returned, without HTTP
+ * (metrics_server_port() 0). Returns NULL with errno EINVAL / EEXIST (a bad family, logged) or
+ * ENOMEM.
+ */
+struct metrics_server *metrics_server_new(struct evloop *loop, const struct httpd_config *cfg,
+					  const struct metrics_server_def *def);
+
+/* Stops serving and frees the registry; NULL-safe, clears *msp. */
+void metrics_server_destroy(struct metrics_server **msp);
+
+/* The port served; 0 for none (NULL-safe). */
+unsigned metrics_server_port(const struct metrics_server *ms);
 
 #endif

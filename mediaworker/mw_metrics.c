@@ -6,6 +6,9 @@
  *   GET /healthz --> "ok"
  *   GET /readyz  --> mw_metrics_ready(): not draining, Redis up if configured
  *
+ * The HTTP side and the registry are common/metrics.c's metrics_server: this file has the
+ * worker's families (a table), its collector and its readiness rule.
+ *
  * The worker keeps RTP counters per leg only, and they go with the leg. To give Prometheus
  * counters that never go down, sample() (every second and at each scrape) remembers each leg's
  * last counters by leg id:
@@ -23,8 +26,6 @@
 #include "config.h"
 #include "ctl_server.h"
 #include "evloop.h"
-#include "httpd.h"
-#include "log.h"
 #include "metrics.h"
 #include "redis.h"
 #include "wire.h"
@@ -36,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SID	      "metrics"
 #define DEFAULT_PORT  9101
 #define SAMPLE_MS     1000
 #define TRACK_BUCKETS 1024
@@ -75,8 +75,7 @@ struct mw_metrics {
 	struct worker *w;
 	struct redis *redis;
 	bool redis_configured;
-	struct metrics *reg;
-	struct httpd *http;
+	struct metrics_server *server;
 	struct ev_timer *sampler;
 	uint64_t redis_disconnects;
 	struct tracker t;
@@ -87,13 +86,7 @@ static const char *const L_DIR[] = {"direction", NULL};
 static const char *const L_REASON[] = {"reason", NULL};
 
 #define F(field) offsetof(struct families, field)
-static const struct family_def {
-	size_t off;
-	enum metric_type type;
-	const char *name;
-	const char *help;
-	const char *const *labels;
-} family_defs[] = {
+static const struct metrics_family_def family_defs[] = {
     {F(ready), METRIC_GAUGE, "worker_ready", "1 when /readyz answers 200.", NULL},
     {F(legs), METRIC_GAUGE, "worker_legs", "Legs carried now.", NULL},
     {F(transcoding), METRIC_GAUGE, "worker_transcoding_legs", "Legs that transcode now.", NULL},
@@ -310,23 +303,9 @@ bool mw_metrics_ready(const struct mw_metrics *mm, char *why, size_t len)
 	return !ws.draining && !redis_down;
 }
 
-static void on_healthz(struct httpd_reply *r, void *arg)
+static bool ready(const void *mm, char *why, size_t len)
 {
-	(void)arg;
-	buf_append(&r->body, "ok\n", 3);
-}
-
-static void on_readyz(struct httpd_reply *r, void *arg)
-{
-	char why[128], line[160];
-
-	if (mw_metrics_ready(arg, why, sizeof(why))) {
-		buf_append(&r->body, "ready\n", 6);
-		return;
-	}
-	r->status = 503;
-	snprintf(line, sizeof(line), "not ready: %s\n", why);
-	buf_append(&r->body, line, strlen(line));
+	return mw_metrics_ready(mm, why, len);
 }
 
 static void on_redis_down(struct redis *r, void *arg)
@@ -339,33 +318,13 @@ static void on_redis_down(struct redis *r, void *arg)
 
 /* --- life cycle ------------------------------------------------------------------------- */
 
-static int register_families(struct mw_metrics *mm)
-{
-	for (size_t i = 0; i < sizeof(family_defs) / sizeof(family_defs[0]); i++) {
-		const struct family_def *d = &family_defs[i];
-		struct metric **slot = (struct metric **)((char *)&mm->f + d->off);
-
-		*slot = metrics_add(mm->reg, d->type, d->name, d->help, d->labels);
-		if (!*slot) {
-			log_error(SID, "metric %s not registered: %s", d->name, strerror(errno));
-			return -errno;
-		}
-	}
-	return metrics_add_collector(mm->reg, collect, mm);
-}
-
 struct mw_metrics *mw_metrics_new(struct evloop *loop, struct worker *w, struct redis *redis)
 {
 	struct httpd_config cfg;
-	struct httpd_route routes[3];
 	struct mw_metrics *mm;
-	int e;
+	int e = 0;
 
-	if (!loop || !w) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (httpd_config_from_env(&cfg, "METRICS", DEFAULT_PORT) < 0) {
+	if (!loop || !w || metrics_server_config(&cfg, DEFAULT_PORT) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -376,37 +335,33 @@ struct mw_metrics *mw_metrics_new(struct evloop *loop, struct worker *w, struct 
 	mm->redis = redis;
 	mm->redis_configured = config_str("REDIS_HOST", NULL) || config_str("REDIS_PORT", NULL) ||
 			       config_str("REDIS_SENTINELS", NULL);
-	if (cfg.port == 0) {
-		log_info(SID, "METRICS_PORT=0: no metrics or health endpoints");
+	if (cfg.port == 0)
 		return mm;
-	}
-	mm->reg = metrics_new("rtmp2sip_");
+	const struct metrics_server_def def = {
+	    .prefix = "rtmp2sip_",
+	    .families = family_defs,
+	    .n_families = sizeof(family_defs) / sizeof(family_defs[0]),
+	    .slots = &mm->f,
+	    .collect = collect,
+	    .ready = ready,
+	    .arg = mm,
+	    .bind_hint = "two workers on one host need distinct METRICS_PORTs",
+	};
 	mm->sampler = evloop_timer_new(loop, on_sample, mm);
-	e = mm->reg && mm->sampler ? register_families(mm) : -ENOMEM;
-	if (e == 0 && redis)
+	mm->server = mm->sampler ? metrics_server_new(loop, &cfg, &def) : NULL;
+	if (!mm->server)
+		e = mm->sampler ? -errno : -ENOMEM;
+	else if (redis)
 		e = redis_add_listener(redis, NULL, on_redis_down, mm);
 	if (e < 0) {
 		mw_metrics_destroy(&mm);
 		errno = -e;
 		return NULL;
 	}
-	evloop_timer_start(mm->sampler, SAMPLE_MS);
-	routes[0] =
-	    (struct httpd_route){.path = "/metrics", .fn = metrics_http_handler, .arg = mm->reg};
-	routes[1] = (struct httpd_route){.path = "/healthz", .fn = on_healthz, .arg = mm};
-	routes[2] = (struct httpd_route){.path = "/readyz", .fn = on_readyz, .arg = mm};
-	mm->http = httpd_new(loop, &cfg, routes, sizeof(routes) / sizeof(routes[0]));
-	if (!mm->http) {
-		log_error(SID,
-			  "no metrics or health endpoints (%s:%u: %s); two workers on one host "
-			  "need distinct METRICS_PORTs",
-			  cfg.bind, cfg.port, strerror(errno));
+	if (metrics_server_port(mm->server))
+		evloop_timer_start(mm->sampler, SAMPLE_MS);
+	else
 		evloop_timer_del(&mm->sampler);
-	} else {
-		log_info(SID, "metrics on http://%s%s%s:%u/metrics (also /healthz, /readyz)",
-			 strchr(cfg.bind, ':') ? "[" : "", cfg.bind,
-			 strchr(cfg.bind, ':') ? "]" : "", httpd_port(mm->http));
-	}
 	return mm;
 }
 
@@ -416,11 +371,10 @@ void mw_metrics_destroy(struct mw_metrics **mmp)
 
 	if (!mm)
 		return;
-	httpd_destroy(&mm->http);
+	metrics_server_destroy(&mm->server);
 	evloop_timer_del(&mm->sampler);
 	if (mm->redis)
 		redis_remove_listener(mm->redis, mm);
-	metrics_destroy(&mm->reg);
 	tracker_free(&mm->t);
 	free(mm);
 	*mmp = NULL;
@@ -428,5 +382,5 @@ void mw_metrics_destroy(struct mw_metrics **mmp)
 
 unsigned mw_metrics_port(const struct mw_metrics *mm)
 {
-	return mm && mm->http ? httpd_port(mm->http) : 0;
+	return mm ? metrics_server_port(mm->server) : 0;
 }

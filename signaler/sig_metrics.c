@@ -7,13 +7,13 @@
  *   GET /readyz  --> sig_metrics_ready(): RTMP listening, a live worker, Redis up if configured
  *
  * The families are a table; collect() sets every value from the current state at each scrape.
+ * The HTTP side and the registry are common/metrics.c's metrics_server: this file has the
+ * signaler's families, its collectors and its readiness rule.
  */
 #include "sig_metrics.h"
 
 #include "dispatcher.h"
 #include "evloop.h"
-#include "httpd.h"
-#include "log.h"
 #include "media.h"
 #include "metrics.h"
 #include "redis.h"
@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SID	     "metrics"
 #define DEFAULT_PORT 9100
 
 struct families {
@@ -45,8 +44,7 @@ struct sig_metrics {
 	struct media *media;
 	struct redis *redis;
 	struct sip_ua *sip;
-	struct metrics *reg;
-	struct httpd *http;
+	struct metrics_server *server;
 	uint64_t redis_disconnects;
 	struct families f;
 };
@@ -58,13 +56,7 @@ static const char *const L_STATE[] = {"state", NULL};
 static const char *const L_DIR[] = {"direction", NULL};
 
 #define F(field) offsetof(struct families, field)
-static const struct family_def {
-	size_t off;
-	enum metric_type type;
-	const char *name;
-	const char *help;
-	const char *const *labels;
-} family_defs[] = {
+static const struct metrics_family_def family_defs[] = {
     {F(ready), METRIC_GAUGE, "signaler_ready", "1 when /readyz answers 200.", NULL},
     {F(rtmp_conns), METRIC_GAUGE, "signaler_rtmp_connections", "RTMP connections open now.", NULL},
     {F(rtmp_accepted), METRIC_COUNTER, "signaler_rtmp_connections_accepted_total",
@@ -213,22 +205,15 @@ static void collect_media(struct sig_metrics *sm)
 
 static void collect_workers(struct sig_metrics *sm)
 {
-	static const size_t per_worker[] = {
-	    offsetof(struct families, w_up),	   offsetof(struct families, w_draining),
-	    offsetof(struct families, w_legs),	   offsetof(struct families, w_cpu),
-	    offsetof(struct families, w_capacity), offsetof(struct families, w_pending),
-	    offsetof(struct families, w_requests), offsetof(struct families, w_timeouts),
-	    offsetof(struct families, w_errors),   offsetof(struct families, w_retries),
-	    offsetof(struct families, w_late),	   offsetof(struct families, w_restarts),
-	    offsetof(struct families, w_media),	   offsetof(struct families, w_send_drops),
-	};
 	struct families *f = &sm->f;
 	const struct dispatcher *d = media_dispatcher(sm->media);
 	size_t n = dispatcher_worker_count(d), live = 0;
 
-	/* Workers come and go (discovery): their series go with them. */
-	for (size_t i = 0; i < sizeof(per_worker) / sizeof(per_worker[0]); i++)
-		metric_clear(fam(f, per_worker[i]));
+	/* Workers come and go (discovery): their series go with them. The per-worker families are
+	 * the table's rows labelled by worker. */
+	for (size_t i = 0; i < sizeof(family_defs) / sizeof(family_defs[0]); i++)
+		if (family_defs[i].labels == L_WORKER || family_defs[i].labels == L_WORKER_DIR)
+			metric_clear(fam(f, family_defs[i].off));
 	for (size_t i = 0; i < n; i++) {
 		struct dispatcher_worker_info in;
 		const char *w;
@@ -312,23 +297,9 @@ bool sig_metrics_ready(const struct sig_metrics *sm, char *why, size_t len)
 	return ready;
 }
 
-static void on_healthz(struct httpd_reply *r, void *arg)
+static bool ready(const void *sm, char *why, size_t len)
 {
-	(void)arg;
-	buf_append(&r->body, "ok\n", 3);
-}
-
-static void on_readyz(struct httpd_reply *r, void *arg)
-{
-	char why[256], line[300];
-
-	if (sig_metrics_ready(arg, why, sizeof(why))) {
-		buf_append(&r->body, "ready\n", 6);
-		return;
-	}
-	r->status = 503;
-	snprintf(line, sizeof(line), "not ready: %s\n", why);
-	buf_append(&r->body, line, strlen(line));
+	return sig_metrics_ready(sm, why, len);
 }
 
 static void on_redis_down(struct redis *r, void *arg)
@@ -341,34 +312,14 @@ static void on_redis_down(struct redis *r, void *arg)
 
 /* --- life cycle ------------------------------------------------------------------------- */
 
-static int register_families(struct sig_metrics *sm)
-{
-	for (size_t i = 0; i < sizeof(family_defs) / sizeof(family_defs[0]); i++) {
-		const struct family_def *d = &family_defs[i];
-		struct metric **slot = (struct metric **)((char *)&sm->f + d->off);
-
-		*slot = metrics_add(sm->reg, d->type, d->name, d->help, d->labels);
-		if (!*slot) {
-			log_error(SID, "metric %s not registered: %s", d->name, strerror(errno));
-			return -errno;
-		}
-	}
-	return metrics_add_collector(sm->reg, collect, sm);
-}
-
 struct sig_metrics *sig_metrics_new(struct evloop *loop, struct rtmp_server *srv, struct media *m,
 				    struct redis *redis, struct sip_ua *sip)
 {
 	struct httpd_config cfg;
-	struct httpd_route routes[3];
 	struct sig_metrics *sm;
-	int e;
+	int e = 0;
 
-	if (!loop || !srv || !m) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (httpd_config_from_env(&cfg, "METRICS", DEFAULT_PORT) < 0) {
+	if (!loop || !srv || !m || metrics_server_config(&cfg, DEFAULT_PORT) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -379,31 +330,27 @@ struct sig_metrics *sig_metrics_new(struct evloop *loop, struct rtmp_server *srv
 	sm->media = m;
 	sm->redis = redis;
 	sm->sip = sip;
-	if (cfg.port == 0) {
-		log_info(SID, "METRICS_PORT=0: no metrics or health endpoints");
+	if (cfg.port == 0)
 		return sm;
-	}
-	sm->reg = metrics_new("rtmp2sip_");
-	e = sm->reg ? register_families(sm) : -ENOMEM;
-	if (e == 0 && redis)
+	const struct metrics_server_def def = {
+	    .prefix = "rtmp2sip_",
+	    .families = family_defs,
+	    .n_families = sizeof(family_defs) / sizeof(family_defs[0]),
+	    .slots = &sm->f,
+	    .collect = collect,
+	    .ready = ready,
+	    .arg = sm,
+	};
+	sm->server = metrics_server_new(loop, &cfg, &def);
+	if (!sm->server)
+		e = -errno;
+	else if (redis)
 		e = redis_add_listener(redis, NULL, on_redis_down, sm);
 	if (e < 0) {
 		sig_metrics_destroy(&sm);
 		errno = -e;
 		return NULL;
 	}
-	routes[0] =
-	    (struct httpd_route){.path = "/metrics", .fn = metrics_http_handler, .arg = sm->reg};
-	routes[1] = (struct httpd_route){.path = "/healthz", .fn = on_healthz, .arg = sm};
-	routes[2] = (struct httpd_route){.path = "/readyz", .fn = on_readyz, .arg = sm};
-	sm->http = httpd_new(loop, &cfg, routes, sizeof(routes) / sizeof(routes[0]));
-	if (!sm->http)
-		log_error(SID, "no metrics or health endpoints (%s:%u: %s)", cfg.bind, cfg.port,
-			  strerror(errno));
-	else
-		log_info(SID, "metrics on http://%s%s%s:%u/metrics (also /healthz, /readyz)",
-			 strchr(cfg.bind, ':') ? "[" : "", cfg.bind,
-			 strchr(cfg.bind, ':') ? "]" : "", httpd_port(sm->http));
 	return sm;
 }
 
@@ -413,15 +360,14 @@ void sig_metrics_destroy(struct sig_metrics **smp)
 
 	if (!sm)
 		return;
-	httpd_destroy(&sm->http);
+	metrics_server_destroy(&sm->server);
 	if (sm->redis)
 		redis_remove_listener(sm->redis, sm);
-	metrics_destroy(&sm->reg);
 	free(sm);
 	*smp = NULL;
 }
 
 unsigned sig_metrics_port(const struct sig_metrics *sm)
 {
-	return sm && sm->http ? httpd_port(sm->http) : 0;
+	return sm ? metrics_server_port(sm->server) : 0;
 }

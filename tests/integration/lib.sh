@@ -5,7 +5,10 @@
 #   ... pass NAME | fail NAME REASON | skip NAME REASON ...
 #   check_alive NAME                   # the signaler must still run: a crash is a failure
 #   signaler_alive                     # the same as a predicate (fails nothing)
+#   why REASON; verdict NAME           # PASS or FAIL NAME from the reasons noted
 #   finish                             # exit status 1 if anything failed
+#
+# Shared helpers: udp_port, wait_log, rcli / rkeys (the test's Redis), sipp_run / sipp_wait.
 #
 # Output follows scripts/test.sh: "PASS name", "FAIL name: reason", "SKIP name: reason", one line
 # each. Everything started through these helpers is stopped, and the temporary directory removed,
@@ -30,6 +33,7 @@ T_PASSED=0
 T_FAILED=0
 T_SKIPPED=0
 SIGNALER_PID=""
+SIGNALER_STARTED=""
 SIGNALER_LOG="$T_TMP/signaler.log"
 REDIS_PID=""
 
@@ -149,6 +153,7 @@ start_signaler() {
 	spawn "$SIGNALER_LOG" env RTMP_PORT="$RTMP_PORT" RTMP_BIND=127.0.0.1 LOG_LEVEL=debug \
 		SIP_PORT="$SIP_PORT" "$@" "$BUILD/signaler"
 	SIGNALER_PID=$SPAWNED_PID
+	SIGNALER_STARTED=1
 	if ! wait_port "$RTMP_PORT" "$SIGNALER_PID" 10; then
 		echo "lib: signaler did not listen on 127.0.0.1:$RTMP_PORT within 10 s"
 		log_tail "$SIGNALER_LOG"
@@ -183,6 +188,90 @@ check_alive() {
 	signaler_alive && return 0
 	fail "$1" "the signaler is not running (${SIGNALER_DIED:-never started})"
 	return 1
+}
+
+# --- helpers shared by the test scripts ----------------------------------------------------------
+
+# udp_port: prints an even UDP port on 127.0.0.1 that was free a moment ago (for SIPp's -mp, whose
+# RTP port must be even: the RTCP one follows).
+udp_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+print(p if p % 2 == 0 else p + 1)'
+}
+
+# wait_log FILE TEXT SECONDS [PID]: true once FILE has a line matching TEXT (grep pattern); false
+# after SECONDS, or as soon as PID (when given) is gone.
+wait_log() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		[[ -z ${4:-} ]] || kill -0 "$4" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# rcli ARGS...: redis-cli on the test's Redis, port REDIS_PORT: on 127.0.0.1, or inside the
+# network namespace of host REDIS_NS when that is set (netns.sh).
+rcli() {
+	if [[ -n ${REDIS_NS:-} ]]; then
+		nsx "$REDIS_NS" redis-cli -p "$REDIS_PORT" "$@"
+	else
+		redis-cli -p "$REDIS_PORT" "$@"
+	fi
+}
+
+# rkeys PATTERN: the keys of the test's Redis matching PATTERN (tests only; the gateway itself
+# never scans).
+rkeys() {
+	rcli --scan --pattern "$1"
+}
+
+# sipp_run NAME ARGS...: SIPp in the background, tracked for cleanup, its messages and errors
+# traced to $T_TMP/NAME.msg and NAME.err (output in NAME.sipp.log); its pid in SIPP_PID. Binds
+# SIPP_IP (default 127.0.0.1); with SIPP_NS set, runs inside that host's network namespace
+# (netns.sh's nspawn).
+sipp_run() {
+	local name=$1 launch=(spawn)
+	shift
+	[[ -z ${SIPP_NS:-} ]] || launch=(nspawn "$SIPP_NS")
+	"${launch[@]}" "$T_TMP/$name.sipp.log" sipp "$@" -i "${SIPP_IP:-127.0.0.1}" -nostdin \
+		-trace_msg -message_file "$T_TMP/$name.msg" -trace_err -error_file "$T_TMP/$name.err"
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	SIPP_PID=$SPAWNED_PID
+}
+
+# sipp_wait PID SECONDS: SIPp's exit status; 124 when it still ran after SECONDS (it is then
+# stopped with SIGTERM and reaped).
+sipp_wait() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+
+# why TEXT...: notes a reason for the current case to fail (in WHY), for verdict.
+WHY=()
+why() { WHY+=("$*"); }
+
+# verdict NAME [stopped]: PASS NAME when why noted nothing since the last verdict, else FAIL NAME
+# with the reasons ("; "-separated); then forgets them. Unless "stopped", a signaler that
+# start_signaler started must still run (signaler_alive).
+verdict() {
+	if [[ ${2:-} != stopped && -n $SIGNALER_STARTED ]]; then
+		signaler_alive || why "the signaler died (${SIGNALER_DIED})"
+	fi
+	if [[ ${#WHY[@]} -eq 0 ]]; then
+		pass "$1"
+	else
+		fail "$1" "$(printf '%s; ' "${WHY[@]}" | sed 's/; $//')"
+	fi
+	WHY=()
 }
 
 # stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5); returns the exit status.

@@ -50,15 +50,10 @@ SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
 base=$((36000 + RANDOM % 4000 / 2 * 2))
 spawn "$T_TMP/worker.log" env WORKER_ID=cw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
 	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
-for ((i = 0; i < 50; i++)); do grep -q 'mediaworker ready' "$T_TMP/worker.log" && break; sleep 0.1; done
+wait_log "$T_TMP/worker.log" 'mediaworker ready' 5
 # wait_worker: the worker registers in Redis; the signaler finds it within a second or so.
 wait_worker() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'mediaworker up' "$SIGNALER_LOG" && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_log "$SIGNALER_LOG" 'mediaworker up' 10
 }
 
 # restart_signaler LOG VAR=value...: a new signaler (fresh ports, its own log) with the variables.
@@ -75,12 +70,6 @@ restart_signaler() {
 start_signaler SIGNALER_ID=sig-call-test || { fail call_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/call"
 wait_worker || { fail call_setup "the signaler found no worker"; finish; }
-
-udp_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
-print(p if p % 2 == 0 else p + 1)'
-}
 
 # legs_left: leg records in Redis, after waiting (bounded) for them to go.
 legs_left() {

@@ -76,30 +76,20 @@ for bin in "$MW" "$SIG" "$WAVCHECK" "$PHONE"; do
 done
 netns_setup redis sig1 sig2 w1 w2 w3 peer client || skip_all "no network namespaces: $NETNS_WHY"
 
-WHY=()
-why() { WHY+=("$*"); }
+# lib.sh's helpers reach the daemons in their namespaces: rcli / rkeys the redis host's Redis,
+# sipp_run a SIPp in the peer namespace.
+# shellcheck disable=SC2034 # read by lib.sh's functions
+REDIS_NS=redis REDIS_PORT=$REDIS_P
+# shellcheck disable=SC2034
+SIPP_NS=peer SIPP_IP=${NS_IP[peer]}
 
-# verdict NAME: PASS or FAIL from WHY; the signalers must still run.
-verdict() {
+# cluster_verdict NAME: lib.sh's verdict, once the signalers were found still running.
+cluster_verdict() {
 	local s
 	for s in sig1 sig2; do
 		kill -0 "${PID[$s]}" 2>/dev/null || why "$s is not running: $(tail -n 3 "$T_TMP/$s.log" | tr '\n' ' ')"
 	done
-	if [[ ${#WHY[@]} -eq 0 ]]; then
-		pass "$1"
-	else
-		fail "$1" "$(printf '%s; ' "${WHY[@]}" | sed 's/; $//')"
-	fi
-	WHY=()
-}
-
-rcli() {
-	nsx redis redis-cli -p "$REDIS_P" "$@"
-}
-
-# rkeys PATTERN: keys matching PATTERN (tests only; the gateway itself never scans).
-rkeys() {
-	rcli --scan --pattern "$1"
+	verdict "$1"
 }
 
 # legs_by FIELD: "leg-id=value" for every leg record, sorted.
@@ -126,18 +116,14 @@ declare -A PID=()
 # start_worker NAME: a mediaworker in NAME's namespace, everything bound on its address;
 # waits for its ready line (5 s).
 start_worker() {
-	local name=$1 ip=${NS_IP[$1]} log i n=1
+	local name=$1 ip=${NS_IP[$1]} log n=1
 	while [[ -e $T_TMP/$name.$n.log ]]; do n=$((n + 1)); done
 	log="$T_TMP/$name.$n.log"
 	nspawn "$name" "$log" env WORKER_ID="$name" RTP_BIND_IP="$ip" RTP_PORT_MIN=$RTP_MIN \
 		RTP_PORT_MAX=$RTP_MAX WORKER_CTL_BIND="tcp://$ip:7001" WORKER_MEDIA_BIND="tcp://$ip:7002" \
 		WORKER_CAPACITY=8 REDIS_HOST="${NS_IP[redis]}" REDIS_PORT=$REDIS_P LOG_LEVEL=info "$MW"
 	PID[$name]=$SPAWNED_PID
-	for ((i = 0; i < 50; i++)); do
-		grep -q 'mediaworker ready' "$log" && return 0
-		kill -0 "$SPAWNED_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_log "$log" 'mediaworker ready' 5 "$SPAWNED_PID" && return 0
 	echo "  [$T_NAME] $name did not start"
 	log_tail "$log" 10
 	return 1
@@ -187,27 +173,6 @@ phone_wait() {
 	((rc == 0)) && return 0
 	why "phone $1 exited $rc: $(grep -v '^event\|^audio\|^result' "$T_TMP/$1.out" | tail -n 2 | tr '\n' ' ')"
 	return 1
-}
-
-# sipp_bg NAME ARGS...: SIPp in the peer namespace, messages and errors traced; pid in SIPP_PID.
-sipp_bg() {
-	local name=$1
-	shift
-	nspawn peer "$T_TMP/$name.sipp.log" sipp "$@" -i "${NS_IP[peer]}" -nostdin -trace_msg \
-		-message_file "$T_TMP/$name.msg" -trace_err -error_file "$T_TMP/$name.err"
-	SIPP_PID=$SPAWNED_PID
-}
-
-# sipp_wait PID SECONDS: SIPp's exit status, or 124 (and SIGTERM) when it still runs after SECONDS.
-sipp_wait() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-		sleep 0.1
-	done
-	kill "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
 }
 
 # tone_ok NAME FREQ [wavcheck options]: $T_TMP/NAME.wav holds FREQ (+-30 Hz); notes why not.
@@ -401,7 +366,7 @@ sniffer client rtmp tcp "${NS_IP[sig1]}:$RTMP_P" "${NS_IP[sig2]}:$RTMP_P"
 # own calls (least loaded, WORKER_CAPACITY=8), so both workers get legs whatever the first picks.
 
 name=cluster_two_signalers
-sipp_bg uas -sn uas -rtp_echo -mp 6000 -p $SIP_P -m 4
+sipp_run uas -sn uas -rtp_echo -mp 6000 -p $SIP_P -m 4
 uas_pid=$SIPP_PID
 sleep 0.3
 freqs=(500 700 1000 1300)
@@ -433,7 +398,7 @@ done
 for s in sig1 sig2; do
 	grep -q "=$s$" <<<"$owners" || why "no leg owned by $s ($(tr '\n' ' ' <<<"$owners"))"
 done
-verdict "$name"
+cluster_verdict "$name"
 
 # --- cluster_worker_joins ----------------------------------------------------------------------
 # w1 and w2 leave gracefully (SIGTERM with no legs: drained at once); w3 starts; both signalers
@@ -464,7 +429,7 @@ fi
 # The RTP reaching SIPp's media port for these calls, by SSRC (a moved leg keeps its SSRC).
 mkdir -p "$T_TMP/rtp"
 sniffer peer rtp rtp 6100 "$T_TMP/rtp"
-sipp_bg reinv -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp 6100 -p 5062 -m 3
+sipp_run reinv -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp 6100 -p 5062 -m 3
 reinv_pid=$SIPP_PID
 sleep 0.3
 freqs=(600 900 1200)
@@ -482,7 +447,7 @@ for ((i = 0; i < 80; i++)); do
 done
 note "legs: $(tr '\n' ' ' <<<"$legs")"
 [[ $(grep -c =w3 <<<"$legs") -eq 3 ]] || why "the three new calls are not all on w3: $(tr '\n' ' ' <<<"$legs")"
-verdict "$name"
+cluster_verdict "$name"
 
 # --- cluster_failover --------------------------------------------------------------------------
 # w1 and w2 come back (same addresses and endpoints, new instances); then w3, carrying the three
@@ -595,7 +560,7 @@ if ((killed)); then
 			WHY[-1]="the tone did not go on after the failover: ${WHY[-1]} (the RTP this call sent SIPp after the move: ${UP_AFTER[$f]:-not found})"
 	done
 fi
-verdict "$name"
+cluster_verdict "$name"
 
 # --- cluster_no_leftovers ----------------------------------------------------------------------
 
@@ -641,6 +606,6 @@ for w in w1 w2 w3; do
 done
 ((socks_during > 0)) || why "ss saw no RTP socket in w1/w2 even during calls: the socket check is blind"
 note "worker records: $(for k in $(rkeys 'rs:v1:worker:*'); do [[ $k == *:legs ]] || printf '%s legs=%s ' "${k#rs:v1:worker:}" "$(rcli hget "$k" legs)"; done)"
-verdict "$name"
+cluster_verdict "$name"
 
 finish

@@ -30,18 +30,6 @@ for cmd in curl ffmpeg python3 redis-server; do
 done
 [[ -x $MW ]] || { fail metrics_setup "$MW not built"; finish; }
 
-WHY=()
-why() { WHY+=("$*"); }
-verdict() {
-	[[ ${2:-} == stopped ]] || signaler_alive || why "the signaler died (${SIGNALER_DIED})"
-	if [[ ${#WHY[@]} -eq 0 ]]; then
-		pass "$1"
-	else
-		fail "$1" "$(printf '%s; ' "${WHY[@]}" | sed 's/; $//')"
-	fi
-	WHY=()
-}
-
 # http PORT PATH [curl options]: prints "<status> <body>" (status 000 when nothing answers).
 http() {
 	local port=$1 path=$2
@@ -153,14 +141,6 @@ start_worker() { # NAME LOG [VAR=value...]: sets W_PID
 	spawn "$log" env WORKER_ID="$name" RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 199)) \
 		LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 WORKER_HEARTBEAT_MS=100 "$@" "$MW"
 	W_PID=$SPAWNED_PID
-}
-wait_log() { # FILE TEXT SECONDS
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
 }
 W_LOG="$T_TMP/mtw1.log"
 start_worker mtw1 "$W_LOG" METRICS_PORT="$W_MPORT"

@@ -39,12 +39,6 @@ start_redis || { fail orphan_setup "redis did not start"; finish; }
 
 R() { redis-cli -p "$REDIS_PORT" "$@"; }
 
-udp_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
-print(p if p % 2 == 0 else p + 1)'
-}
-
 now_ms() { date +%s%3N; }
 
 base=$((24000 + RANDOM % 4000 / 2 * 2))
@@ -55,16 +49,11 @@ spawn "$T_TMP/worker.log" env WORKER_ID=$WID METRICS_PORT=0 RTP_PORT_MIN="$base"
 # start_sig NAME ID RTMP SIP: a signaler logging to $T_TMP/NAME.log; its pid in SIG_PID[NAME].
 declare -A SIG_PID
 start_sig() {
-	local name=$1 id=$2 rtmp=$3 sip=$4 i
+	local name=$1 id=$2 rtmp=$3 sip=$4
 	spawn "$T_TMP/$name.log" env SIGNALER_ID="$id" RTMP_PORT="$rtmp" RTMP_BIND=127.0.0.1 \
 		SIP_PORT="$sip" SIP_BIND=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=debug "$BUILD/signaler"
 	SIG_PID[$name]=$SPAWNED_PID
-	wait_port "$rtmp" "$SPAWNED_PID" 10 || return 1
-	for ((i = 0; i < 100; i++)); do
-		grep -q 'mediaworker up' "$T_TMP/$name.log" && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_port "$rtmp" "$SPAWNED_PID" 10 && wait_log "$T_TMP/$name.log" 'mediaworker up' 10
 }
 
 # kill9 NAME: SIGKILL, reaped.
@@ -72,25 +61,6 @@ kill9() {
 	kill -KILL "${SIG_PID[$1]}" 2>/dev/null
 	wait "${SIG_PID[$1]}" 2>/dev/null
 	SIG_PID[$1]=""
-}
-
-# sipp_run NAME ARGS...: SIPp in the background (messages traced); its pid in SIPP_PID.
-sipp_run() {
-	local name=$1
-	shift
-	spawn "$T_TMP/$name.sipp.log" sipp "$@" -i 127.0.0.1 -nostdin -trace_msg \
-		-message_file "$T_TMP/$name.msg" -trace_err -error_file "$T_TMP/$name.err"
-	SIPP_PID=$SPAWNED_PID
-}
-
-# sipp_wait PID SECONDS: SIPp's exit status, or 124 when it is still running after SECONDS.
-sipp_wait() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-		sleep 0.1
-	done
-	return 124
 }
 
 # phone_bg NAME RTMP-PORT SCRIPT: sipphone for sip/NAME@example.com in the background; pid in

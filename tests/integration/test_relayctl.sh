@@ -38,15 +38,11 @@ now_ms() { date +%s%3N; }
 
 # start_worker NAME PORTMIN: sets W_PID once the worker said it is ready.
 start_worker() {
-	local log="$T_TMP/$1.log" i
+	local log="$T_TMP/$1.log"
 	spawn "$log" env WORKER_ID="$1" RTP_PORT_MIN="$2" RTP_PORT_MAX=$(($2 + 99)) \
 		RTP_BIND_IP=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=info "$MW"
 	W_PID=$SPAWNED_PID
-	for ((i = 0; i < 50; i++)); do
-		grep -q 'mediaworker ready' "$log" && return 0
-		kill -0 "$W_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_log "$log" 'mediaworker ready' 5 "$W_PID" && return 0
 	log_tail "$log"
 	return 1
 }
@@ -214,16 +210,23 @@ fi
 "${RCLI[@]}" del "$Q" >/dev/null
 
 # --- the acknowledgment, with redis-cli in the daemon's place
+# answer_cmd RESULT: plays the daemon: takes the next command off $Q (waits up to 5 s) into
+# taken, and answers it with RESULT.
+answer_cmd() {
+	local i
+	taken=""
+	for ((i = 0; i < 50; i++)); do
+		taken=$("${RCLI[@]}" lpop "$Q")
+		[[ -n $taken ]] && break
+		sleep 0.1
+	done
+	[[ -n $taken ]] && "${RCLI[@]}" rpush "rs:v1:cmd:result:${taken%% *}" "$1" >/dev/null
+}
+
 fake_worker
 "$RELAYCTL" --timeout 5 undrain rw-q >"$T_TMP/ack.out" 2>&1 &
 ctl=$!
-taken=""
-for ((i = 0; i < 50; i++)); do
-	taken=$("${RCLI[@]}" lpop "$Q")
-	[[ -n $taken ]] && break
-	sleep 0.1
-done
-[[ -n $taken ]] && "${RCLI[@]}" rpush "rs:v1:cmd:result:${taken%% *}" "ok undrained" >/dev/null
+answer_cmd "ok undrained"
 wait "$ctl"
 ack_rc=$?
 if [[ $taken =~ ^[A-Za-z0-9_.@-]+\ undrain$ && $ack_rc -eq 0 ]] && grep -q '^done: undrain worker rw-q' "$T_TMP/ack.out" &&
@@ -235,13 +238,7 @@ fi
 
 "$RELAYCTL" --json --timeout 5 drain rw-q >"$T_TMP/out" 2>&1 &
 ctl=$!
-taken=""
-for ((i = 0; i < 50; i++)); do
-	taken=$("${RCLI[@]}" lpop "$Q")
-	[[ -n $taken ]] && break
-	sleep 0.1
-done
-[[ -n $taken ]] && "${RCLI[@]}" rpush "rs:v1:cmd:result:${taken%% *}" "invalid drain: deadline too far" >/dev/null
+answer_cmd "invalid drain: deadline too far"
 wait "$ctl"
 ack_rc=$?
 if [[ $ack_rc -eq 1 ]] && json_check "d['result'] == 'rejected' and d['detail'] == 'drain: deadline too far'"; then

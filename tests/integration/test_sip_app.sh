@@ -56,16 +56,7 @@ REG_PORT=$(free_port)
 start_signaler SIGNALER_ID=sig-sip-test SIP_BIND=127.0.0.1 \
 	SIP_REGISTRAR="sip:127.0.0.1:$REG_PORT" || { fail sip_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/sip"
-for ((i = 0; i < 100; i++)); do
-	grep -q 'mediaworker up' "$SIGNALER_LOG" && break
-	sleep 0.1
-done
-
-udp_port() {
-	python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
-print(p if p % 2 == 0 else p + 1)'
-}
+wait_log "$SIGNALER_LOG" 'mediaworker up' 10
 
 # phone NAME AOR [connect args...] <script: sipphone for sip/AOR, output in $T_TMP/NAME.out.
 phone() {
@@ -77,31 +68,6 @@ phone() {
 # report NAME: the end of a run's output, for a failure.
 report() {
 	tail -n 25 "$T_TMP/$1.out" | sed 's/^/  | /'
-}
-
-# sipp_run NAME ARGS...: SIPp in the background (messages traced); its pid in SIPP_PID.
-sipp_run() {
-	local name=$1
-	shift
-	spawn "$T_TMP/$name.sipp.log" sipp "$@" -i 127.0.0.1 -nostdin -trace_msg \
-		-message_file "$T_TMP/$name.msg" -trace_err -error_file "$T_TMP/$name.err"
-	SIPP_PID=$SPAWNED_PID
-}
-
-# sipp_wait PID SECONDS: SIPp's exit status, or 124 when it is still running after SECONDS.
-sipp_wait() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
-		sleep 0.1
-	done
-	kill "$1" 2>/dev/null
-	return 124
-}
-
-# rkeys PATTERN: keys of Redis matching PATTERN (tests only; the gateway never scans).
-rkeys() {
-	redis-cli -p "$REDIS_PORT" --scan --pattern "$1"
 }
 
 # wav_ok NAME FILE FREQ: the recording has the tone (TONE_WHY says why not).
@@ -251,10 +217,27 @@ else
 fi
 sipp_wait "$SIPP_PID" 5 >/dev/null
 
+# uas_case CASE NAME AOR SCENARIO <SCRIPT: SIPp plays SCENARIO (one call) on port $sport while
+# the client AOR runs SCRIPT (output NAME.out); CASE passes when both exit 0 (SIPp within 10 s).
+uas_case() {
+	local phone_rc sipp_rc
+	sipp_run "$2" -sf "$SIPP_DIR/$4" -m 1 -p "$sport"
+	sleep 0.3
+	phone "$2" "$3" "" ""
+	phone_rc=$?
+	sipp_wait "$SIPP_PID" 10
+	sipp_rc=$?
+	if ((phone_rc == 0 && sipp_rc == 0)); then
+		pass "$1"
+	else
+		fail "$1" "phone rc $phone_rc, SIPp rc $sipp_rc"
+		report "$2"
+		tail -n 5 "$T_TMP/$2.err" 2>/dev/null
+	fi
+}
+
 sport=$(free_port)
-sipp_run hold -sf "$SIPP_DIR/uas_reinvite.xml" -m 1 -p "$sport"
-sleep 0.3
-phone hold frank@example.com "" "" <<EOF
+uas_case sip_hold_info_dtmf hold frank@example.com uas_reinvite.xml <<EOF
 invite sip:service@127.0.0.1:$sport pcmu wideband
 wait accepted
 hold true
@@ -263,21 +246,9 @@ dtmf 5
 sleep 0.5
 bye
 EOF
-phone_rc=$?
-sipp_wait "$SIPP_PID" 10
-sipp_rc=$?
-if ((phone_rc == 0 && sipp_rc == 0)); then
-	pass sip_hold_info_dtmf
-else
-	fail sip_hold_info_dtmf "phone rc $phone_rc, SIPp rc $sipp_rc"
-	report hold
-	tail -n 5 "$T_TMP/hold.err" 2>/dev/null
-fi
 
 sport=$(free_port)
-sipp_run xferout -sf "$SIPP_DIR/uas_refer.xml" -m 1 -p "$sport"
-sleep 0.3
-phone xferout ivan@example.com "" "" <<EOF
+uas_case sip_transfer_out xferout ivan@example.com uas_refer.xml <<EOF
 invite sip:service@127.0.0.1:$sport pcmu
 wait accepted
 transfer sip:carol@127.0.0.1:5999
@@ -285,15 +256,6 @@ wait-arg transferred 0 202
 wait-arg transferred 0 "200 OK"
 wait byed
 EOF
-phone_rc=$?
-sipp_wait "$SIPP_PID" 10
-sipp_rc=$?
-if ((phone_rc == 0 && sipp_rc == 0)); then
-	pass sip_transfer_out
-else
-	fail sip_transfer_out "phone rc $phone_rc, SIPp rc $sipp_rc"
-	report xferout
-fi
 
 # --- incoming calls ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_server.h"
 #include "state.h"
 
 #include <arpa/inet.h>
@@ -269,105 +270,22 @@ static pid_t server_pid;
 static int server_port;
 static struct evloop *loop;
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool have_redis_server(void)
-{
-	const char *path = getenv("PATH");
-	char buf[4096], file[4200];
-
-	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
-	for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
-	     dir = strtok_r(NULL, ":", &save)) {
-		snprintf(file, sizeof(file), "%s/redis-server", dir);
-		if (access(file, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 static pid_t start_server(int port)
 {
-	char portbuf[16], logfile[256];
-	pid_t pid;
-
-	snprintf(portbuf, sizeof(portbuf), "%d", port);
-	snprintf(logfile, sizeof(logfile), "%s/redis-%d.log", tmpdir, port);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execlp("redis-server", "redis-server", "--port", portbuf, "--bind", "127.0.0.1",
-		       "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", tmpdir,
-		       "--logfile", logfile, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	for (uint64_t t0 = mono_ms(); mono_ms() - t0 < 5000; usleep(20000))
-		if (port_open(port))
-			return pid;
-	fprintf(stderr, "redis-server on port %d did not start (see %s)\n", port, logfile);
-	return pid;
+	return redis_server_start(tmpdir, port, NULL);
 }
 
 static void stop_server(void)
 {
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, NULL, 0);
+	redis_server_stop(server_pid, SIGTERM);
 	server_pid = 0;
 }
 
 static void cleanup(void)
 {
-	char cmd[128];
-
 	stop_server();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
+	redis_server_rmdir(tmpdir);
 }
-
-#define RUN_UNTIL(cond, ms)                                                                        \
-	do {                                                                                       \
-		uint64_t ru_t0 = mono_ms();                                                        \
-		while (!(cond) && mono_ms() - ru_t0 < (uint64_t)(ms))                              \
-			evloop_run_once(loop, 10);                                                 \
-	} while (0)
 
 static struct redis *connect_redis(void)
 {
@@ -378,51 +296,20 @@ static struct redis *connect_redis(void)
 	return r;
 }
 
-struct reply {
-	bool done;
-	int err;
-	int type;
-	long long integer;
-	char str[512];
-};
-
-static void reply_cb(struct redis *r, int err, const redisReply *reply, void *arg)
-{
-	struct reply *x = arg;
-
-	(void)r;
-	x->done = true;
-	x->err = err;
-	if (reply) {
-		x->type = reply->type;
-		x->integer = reply->integer;
-		if (reply->str)
-			snprintf(x->str, sizeof(x->str), "%.*s", (int)reply->len, reply->str);
-	}
-}
-
 /* Runs one command (argv of C strings) and waits for its reply. */
-static struct reply run(struct redis *r, int argc, const char **argv)
+static struct cmd_reply run(struct redis *r, int argc, const char **argv)
 {
-	struct reply x = {.err = 1};
-	int ret = redis_command_argv(r, reply_cb, &x, argc, argv, NULL);
-
-	if (ret < 0) {
-		x.err = ret;
-		return x;
-	}
-	RUN_UNTIL(x.done, 3000);
-	return x;
+	return redis_cmd_argv(loop, r, argc, argv);
 }
 
-static struct reply run2(struct redis *r, const char *a, const char *b)
+static struct cmd_reply run2(struct redis *r, const char *a, const char *b)
 {
 	const char *argv[] = {a, b};
 
 	return run(r, 2, argv);
 }
 
-static struct reply run3(struct redis *r, const char *a, const char *b, const char *c)
+static struct cmd_reply run3(struct redis *r, const char *a, const char *b, const char *c)
 {
 	const char *argv[] = {a, b, c};
 
@@ -434,7 +321,7 @@ static void result_of(struct redis *r, const char *request_id, char *out, size_t
 		      long long *ttl)
 {
 	char key[CTLQ_KEY_MAX];
-	struct reply x;
+	struct cmd_reply x;
 
 	ctlq_result_key(key, sizeof(key), request_id);
 	out[0] = '\0';
@@ -498,7 +385,7 @@ static const struct ctlq_handlers signaler_handlers = {.drain = on_drain, .hangu
 
 static void push(struct redis *r, const char *key, const char *text)
 {
-	struct reply x = run3(r, "RPUSH", key, text);
+	struct cmd_reply x = run3(r, "RPUSH", key, text);
 
 	CHECK_EQ_INT(x.err, 0);
 }

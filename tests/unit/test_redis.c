@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_server.h"
 #include "state.h"
 
 #include <arpa/inet.h>
@@ -38,98 +39,17 @@
 static pid_t servers[MAX_SERVERS];
 static char tmpdir[] = "/tmp/test_redis.XXXXXX";
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool have_redis_server(void)
-{
-	const char *path = getenv("PATH");
-	char buf[4096], file[4200];
-
-	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
-	for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
-	     dir = strtok_r(NULL, ":", &save)) {
-		snprintf(file, sizeof(file), "%s/redis-server", dir);
-		if (access(file, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Starts redis-server on @port with optional extra arguments (NULL-terminated); waits for it. */
 static pid_t start_server(int port, const char *const *extra)
 {
-	char portbuf[16], logfile[256];
-	const char *argv[32];
-	int argc = 0;
-	pid_t pid;
+	pid_t pid = redis_server_start(tmpdir, port, extra);
 
-	snprintf(portbuf, sizeof(portbuf), "%d", port);
-	snprintf(logfile, sizeof(logfile), "%s/redis-%d.log", tmpdir, port);
-	argv[argc++] = "redis-server";
-	if (extra && extra[0] && strcmp(extra[0], "--sentinel-conf") == 0) {
-		argv[argc++] = extra[1];
-		argv[argc++] = "--sentinel";
-		extra += 2;
-	}
-	const char *base[] = {"--port", portbuf,	"--bind",    "127.0.0.1",   "--save",
-			      "",	"--appendonly", "no",	     "--daemonize", "no",
-			      "--dir",	tmpdir,		"--logfile", logfile};
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-		argv[argc++] = base[i];
-	for (; extra && *extra && argc < 30; extra++)
-		argv[argc++] = *extra;
-	argv[argc] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execvp("redis-server", (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	for (size_t i = 0; i < MAX_SERVERS; i++) {
+	for (size_t i = 0; pid > 0 && i < MAX_SERVERS; i++) {
 		if (!servers[i]) {
 			servers[i] = pid;
 			break;
 		}
 	}
-	for (uint64_t t0 = mono_ms(); mono_ms() - t0 < 5000; usleep(20000))
-		if (port_open(port))
-			return pid;
-	fprintf(stderr, "redis-server on port %d did not start (see %s)\n", port, logfile);
 	return pid;
 }
 
@@ -137,9 +57,7 @@ static void stop_server_sig(pid_t pid, int sig)
 {
 	if (pid <= 0)
 		return;
-	kill(pid, SIGCONT);
-	kill(pid, sig);
-	waitpid(pid, NULL, 0);
+	redis_server_stop(pid, sig);
 	for (size_t i = 0; i < MAX_SERVERS; i++)
 		if (servers[i] == pid)
 			servers[i] = 0;
@@ -152,14 +70,10 @@ static void stop_server(pid_t pid)
 
 static void stop_all(void)
 {
-	char cmd[128];
-
 	for (size_t i = 0; i < MAX_SERVERS; i++)
 		if (servers[i])
 			stop_server(servers[i]);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
+	redis_server_rmdir(tmpdir);
 }
 
 /* Loop helpers */
@@ -167,13 +81,6 @@ static void stop_all(void)
 static struct evloop *loop;
 static int main_port;
 static pid_t main_pid;
-
-#define RUN_UNTIL(cond, ms)                                                                        \
-	do {                                                                                       \
-		uint64_t ru_t0 = mono_ms();                                                        \
-		while (!(cond) && mono_ms() - ru_t0 < (uint64_t)(ms))                              \
-			evloop_run_once(loop, 10);                                                 \
-	} while (0)
 
 struct counts {
 	int up, down;
@@ -209,50 +116,18 @@ static struct redis *connect_main(struct counts *c, unsigned ping_idle_ms, unsig
 	return r;
 }
 
-struct res {
-	bool done;
-	int err;
-	int type;
-	long long integer;
-	size_t elements;
-	char str[256];
-};
-
-static void res_cb(struct redis *r, int err, const redisReply *reply, void *arg)
-{
-	struct res *res = arg;
-
-	(void)r;
-	res->done = true;
-	res->err = err;
-	if (reply) {
-		res->type = reply->type;
-		res->integer = reply->integer;
-		res->elements = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
-		if (reply->str)
-			snprintf(res->str, sizeof(res->str), "%s", reply->str);
-	}
-}
-
 /* Runs one command given as space-separated words and waits for its reply. */
-static struct res cmd(struct redis *r, const char *line)
+static struct cmd_reply cmd(struct redis *r, const char *line)
 {
-	struct res res = {.err = 1};
 	char buf[512];
 	const char *argv[32];
-	int argc = 0, ret;
+	int argc = 0;
 
 	snprintf(buf, sizeof(buf), "%s", line);
 	for (char *save = NULL, *w = strtok_r(buf, " ", &save); w && argc < 32;
 	     w = strtok_r(NULL, " ", &save))
 		argv[argc++] = strcmp(w, "\"\"") == 0 ? "" : w; /* "" stands for an empty value */
-	ret = redis_command_argv(r, res_cb, &res, argc, argv, NULL);
-	if (ret < 0) {
-		res.err = ret;
-		return res;
-	}
-	RUN_UNTIL(res.done, 3000);
-	return res;
+	return redis_cmd_argv(loop, r, argc, argv);
 }
 
 struct done {
@@ -474,7 +349,7 @@ static void test_connect(void)
 {
 	struct counts c = {0};
 	struct redis *r = connect_main(&c, 1000, 0);
-	struct res res;
+	struct cmd_reply res;
 
 	CHECK(r != NULL);
 	CHECK_EQ_INT(c.up, 1);
@@ -548,7 +423,7 @@ static void test_leg_write_is_whole(void)
 	struct counts c = {0};
 	struct redis *r = connect_main(&c, 1000, 0);
 	struct leg_record rec;
-	struct res res;
+	struct cmd_reply res;
 
 	/* A stale field from an earlier writer must not survive a write: DEL + HSET in one MULTI.
 	 */
@@ -626,7 +501,7 @@ static void test_leg_delete(void)
 	struct done d = {0};
 	struct idsres x;
 	struct legres l;
-	struct res res;
+	struct cmd_reply res;
 
 	sample_leg(&rec, "leg-3");
 	CHECK_EQ_INT(write_leg(r, &rec, 0), 0);
@@ -728,7 +603,7 @@ static void test_workers(void)
 	uint64_t now = state_now_ms();
 	struct idsres stale = {0};
 	struct wres x;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:workers");
 	sample_worker(&w1, "wk1", now);
@@ -898,7 +773,7 @@ static void test_call_round_trip(void)
 	struct call_record rec, other;
 	struct idsres x;
 	struct recres got;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:signaler:sig-1:calls");
 	res = cmd(r, "HSET rs:v1:call:sig-1.n1.1 junk 1 v 1");
@@ -986,7 +861,7 @@ static void test_call_reg_delete(void)
 		struct reg_record reg;
 		struct recres got;
 		struct idsres x;
-		struct res res;
+		struct cmd_reply res;
 		char line[160];
 
 		sample_call(&call, cases[i].id);
@@ -1032,7 +907,7 @@ static void test_reg_round_trip(void)
 	struct reg_record rec;
 	struct recres got;
 	struct idsres x;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:signaler:sig-1:regs");
 	sample_reg(&rec, "+4930123456@sip.example.com");
@@ -1262,7 +1137,7 @@ static void test_signalers(void)
 	struct hbres h;
 	struct sigres x;
 	struct idsres st;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:signalers rs:v1:signaler:s1 rs:v1:signaler:s2 rs:v1:signaler:s3");
 	sample_sig(&g, "s1", "aaaa000000000001", 0);
@@ -1375,7 +1250,7 @@ static void test_orphan_delete(void)
 	struct reg_record reg;
 	struct flagres f;
 	struct idsres x;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:signaler:sig-1:calls rs:v1:signaler:sig-1:regs");
 	sample_call(&call, "sig-1.o1.1");
@@ -1439,7 +1314,7 @@ static void test_locks(void)
 	struct counts c = {0};
 	struct redis *r = connect_main(&c, 1000, 0);
 	struct flagres f;
-	struct res res;
+	struct cmd_reply res;
 
 	cmd(r, "DEL rs:v1:lock:orphans:sig-9");
 	f = (struct flagres){0};
@@ -1718,7 +1593,7 @@ static void test_stall_timeout(void)
 {
 	struct redis_config cfg;
 	struct counts c = {0};
-	struct res res = {0};
+	struct cmd_reply res = {0};
 	struct redis *r;
 	uint64_t t0;
 
@@ -1732,7 +1607,7 @@ static void test_stall_timeout(void)
 	CHECK(redis_is_up(r));
 	kill(main_pid, SIGSTOP);
 	t0 = mono_ms();
-	CHECK_EQ_INT(redis_command(r, res_cb, &res, "PING"), 0);
+	CHECK_EQ_INT(redis_command(r, cmd_reply_cb, &res, "PING"), 0);
 	RUN_UNTIL(res.done, 3000);
 	CHECK_EQ_INT(res.err, -ETIMEDOUT);
 	CHECK(mono_ms() - t0 >= 300 && mono_ms() - t0 < 1500);
@@ -1775,7 +1650,7 @@ static void test_restart(void)
 	struct redis *r = connect_main(&c, 1000, 0);
 	struct leg_record rec;
 	uint64_t t0;
-	struct res res;
+	struct cmd_reply res;
 	int ret;
 
 	sample_leg(&o.leg, "leg-owned");
@@ -1822,7 +1697,7 @@ static void test_auth(void)
 	struct counts c = {0}, c2 = {0}, c3 = {0};
 	struct redis *r, *r2, *r3;
 	char portbuf[16];
-	struct res res;
+	struct cmd_reply res;
 
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	setenv("REDIS_PORT", portbuf, 1);
@@ -1873,7 +1748,7 @@ static void test_sentinel(void)
 	struct redis_config cfg;
 	struct counts c = {0}, c2 = {0};
 	struct redis *r, *r2;
-	struct res res;
+	struct cmd_reply res;
 	FILE *f;
 	pid_t pid;
 
