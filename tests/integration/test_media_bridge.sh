@@ -126,7 +126,7 @@ tone_case() {
 	pub=$SPAWNED_PID
 	client_ok "$name-publisher" "$pub" "the publisher"
 	client_ok "$name-player" "$play" "the player" &&
-		wav_ok "$T_TMP/$name.wav" --min-duration $((secs - 1)).5
+		wav_ok "$T_TMP/$name.wav" --min-duration $((secs - 1))
 }
 
 tone_case bridge_speex_transcoded 5 16000 -c:a libspeex -ac 1 -ar 16000

@@ -153,7 +153,7 @@ bye_cseq=$(msg_field "$T_TMP/one.msg" BYE CSeq | awk '{print $2}')
 inv_from=$(tag_of "$(msg_field "$T_TMP/one.msg" INVITE From)")
 bye_from=$(tag_of "$(msg_field "$T_TMP/one.msg" BYE From)")
 ((sipp_rc == 0)) || why+=" SIPp rc $sipp_rc;"
-((elapsed <= 9000)) || why+=" BYE after $elapsed ms;"
+((elapsed <= 15000)) || why+=" BYE after $elapsed ms;"
 [[ -n $inv_cseq && $bye_cseq == $((inv_cseq + 1)) ]] || why+=" CSeq INVITE '$inv_cseq' BYE '$bye_cseq';"
 [[ -n $inv_from && $bye_from == "$inv_from" ]] || why+=" From tag INVITE '$inv_from' BYE '$bye_from';"
 [[ -n $key && $(R exists "$key") == 0 ]] || why+=" call record left;"
@@ -243,7 +243,7 @@ bye_from=$(tag_of "$(msg_field "$T_TMP/in.msg" BYE From)")
 bye_cseq=$(msg_field "$T_TMP/in.msg" BYE CSeq | awk '{print $2}')
 [[ -n $key ]] || why+=" no call record up with both tags;"
 ((sipp_rc == 0)) || why+=" SIPp rc $sipp_rc;"
-((elapsed <= 9000)) || why+=" BYE after $elapsed ms;"
+((elapsed <= 15000)) || why+=" BYE after $elapsed ms;"
 [[ -n $ok_to && $bye_from == "$ok_to" ]] || why+=" 200 To tag '$ok_to', BYE From tag '$bye_from';"
 [[ $bye_cseq =~ ^[0-9]+$ ]] && ((bye_cseq > 0)) || why+=" BYE CSeq '$bye_cseq';"
 [[ -n $key && $(R exists "$key") == 0 ]] || why+=" call record left;"
@@ -292,7 +292,7 @@ elapsed=$(($(now_ms) - t0))
 wait "$PHONE_PID" 2>/dev/null
 why=""
 ((sipp_rc == 0)) || why+=" SIPp rc $sipp_rc;"
-((elapsed <= 9000)) || why+=" BYE after $elapsed ms;"
+((elapsed <= 15000)) || why+=" BYE after $elapsed ms;"
 [[ -n $key && $(R exists "$key") == 0 ]] || why+=" call record left;"
 [[ -n $leg && $(R exists "rs:v1:leg:$leg") == 0 ]] || why+=" leg record left;"
 grep -q "${key#rs:v1:call:}: sip: orphan BYE answered 200" "$T_TMP/a2.log" || why+=" A did not see the 200;"

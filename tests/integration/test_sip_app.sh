@@ -272,7 +272,9 @@ in_call() {
 	fi
 	phone "$name" alice@example.com "${creds[@]}" Alice <<<"$script" &
 	local phone_pid=$!
-	sleep 1.5
+	# SIPp calls once the client is connected (registered, when it registers).
+	wait_log "$T_TMP/$name.out" 'result connect' 15 || true
+	sleep 0.3
 	# shellcheck disable=SC2086 # word splitting of the extra SIPp arguments is intended
 	sipp_run "$name" -sf "$SIPP_DIR/$scenario" -m 1 -s alice -rtp_echo -mp "$mport" \
 		-p "$(free_port)" $sipp_args "127.0.0.1:$SIP_PORT"
