@@ -26,10 +26,28 @@
 #                          and each call's tone goes on (the last 3 s of its recording). For the
 #                          diagnosis, the RTP reaching SIPp is recorded per SSRC too (the up
 #                          direction alone: its gap and its tone before and after the move)
+#   cluster_relayctl       during the failover, once the legs moved: relayctl --json calls lists
+#                          the three calls, each with a survivor as worker_id and that worker's pid
+#                          as worker_pid; relayctl --json workers shows w3 alive=false (within 12 s
+#                          of the kill), w1 and w2 alive=true
 #   cluster_no_leftovers   once the calls ended: no call or leg record, no call index entry, every
 #                          worker record says 0 legs (the killed worker's record expired; its legs
 #                          index may only wait for its documented 60 s expiry), and no RTP socket
 #                          open in any worker namespace (ss saw the calls' sockets during case 1)
+#   cluster_drain          a G.711 call on worker Wx (w1 or w2); relayctl drain Wx --deadline 2: the
+#                          leg record names the other worker, SIPp gets a re-INVITE naming it, the
+#                          tone goes on (last 3 s of the recording) and Wx exits within 10 s of the
+#                          drain; Wx is then started again
+#   cluster_redis_restart  a G.711 call up; redis-server killed (SIGKILL) and started again empty
+#                          3 s later: no gap above 1 s in the call's RTMP audio (wire sniffer), its
+#                          tone in the last 3 s, its call and leg records and the worker records
+#                          back within 6 s of the restart; a call placed while Redis is down is
+#                          noted (it may work or fail), a call placed after it is back must work,
+#                          and signalers and workers stay up
+#   cluster_signaler_kill  a G.711 call through sig1 (SIPp waits for a BYE); sig1 killed (SIGKILL):
+#                          SIPp gets its BYE (sig2's orphan cleanup) and exits 0 within 15 s, and
+#                          no call record, leg record or worker legs index entry of it remains
+#                          (sig1 stays down: the last case)
 #
 # Why the gap is measured on the wire: sipphone appends the audio it decodes to its WAV as it
 # arrives (it does not insert silence for time without audio), so an outage does not show as
@@ -46,10 +64,12 @@
 # shellcheck source=tests/integration/netns.sh
 . "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 
-CASES=(cluster_two_signalers cluster_worker_joins cluster_failover cluster_no_leftovers)
+CASES=(cluster_two_signalers cluster_worker_joins cluster_failover cluster_relayctl cluster_no_leftovers
+	cluster_drain cluster_redis_restart cluster_signaler_kill)
 MW="$BUILD/mediaworker"
 SIG="$BUILD/signaler"
 PHONE="$BUILD/tools/sipphone"
+RELAYCTL="$BUILD/relayctl"
 SIPP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/sipp"
 REDIS_P=6379
 RTMP_P=1935
@@ -71,7 +91,7 @@ skip_all() {
 for cmd in sipp redis-server redis-cli python3 ss; do
 	command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd not installed (scripts/deps.sh install)"
 done
-for bin in "$MW" "$SIG" "$WAVCHECK" "$PHONE"; do
+for bin in "$MW" "$SIG" "$WAVCHECK" "$PHONE" "$RELAYCTL"; do
 	[[ -x $bin ]] || { fail cluster_setup "$bin not built (make)"; finish; }
 done
 netns_setup redis sig1 sig2 w1 w2 w3 peer client || skip_all "no network namespaces: $NETNS_WHY"
@@ -336,6 +356,63 @@ w = wave.open(sys.argv[2], "wb"); w.setnchannels(1); w.setsampwidth(2); w.setfra
 w.writeframes(open(sys.argv[1], "rb").read()); w.close()' "$1" "$2"
 }
 
+# since T: seconds from T (date +%s.%N) to now, one decimal.
+since() {
+	date +%s.%N | awk -v t="$1" '{ printf "%.1f", $1 - t }'
+}
+
+# rctl ARGS...: relayctl in the client namespace, on the redis host's Redis.
+rctl() {
+	nsx client "$RELAYCTL" --redis "${NS_IP[redis]}:$REDIS_P" "$@"
+}
+
+# rctl_rows KIND FIELD...: relayctl --json KIND as one line per object, the FIELDs blank-separated
+# (null and missing as "-", booleans as true/false); "ERROR ..." when it fails or does not parse.
+rctl_rows() {
+	local kind=$1 out
+	shift
+	out=$(rctl --json "$kind" 2>&1) || { echo "ERROR relayctl $kind: $(head -n 2 <<<"$out" | tr '\n' ' ')"; return 1; }
+	python3 -c 'import json, sys
+try:
+    rows = json.loads(sys.argv[1])
+except ValueError as e:
+    print("ERROR not JSON: %s" % e); sys.exit(1)
+def v(x):
+    return "-" if x is None else ("true" if x is True else "false" if x is False else str(x))
+for r in rows:
+    print(" ".join(v(r.get(f)) for f in sys.argv[2:]))' "$out" "$@"
+}
+
+# relayctl_check: cluster_relayctl, right after the failover's adoption (the three calls still
+# up): every call is listed with a survivor as its worker and that worker's pid; w3 turns
+# alive=false within 8 s of the kill while w1 and w2 stay alive. Reasons go to RWHY.
+RWHY=()
+relayctl_check() {
+	local rows n=0 cid wid wpid i ok=0
+	rows=$(rctl_rows calls call_id worker_id worker_pid leg_id)
+	while read -r cid wid wpid _; do
+		[[ -n $cid ]] || continue
+		[[ $cid == ERROR ]] && { RWHY+=("$rows"); return; }
+		n=$((n + 1))
+		if [[ $wid != w1 && $wid != w2 ]]; then
+			RWHY+=("call $cid: worker_id $wid, not a survivor")
+		elif [[ $wpid != "${PID[$wid]}" ]]; then
+			RWHY+=("call $cid: worker_pid $wpid, but $wid is pid ${PID[$wid]}")
+		fi
+	done <<<"$rows"
+	note "relayctl calls: $(tr '\n' ';' <<<"$rows")"
+	((n == 3)) || RWHY+=("relayctl calls listed $n calls, not 3")
+	# Until 12 s after the kill (w3's last heartbeat is at most 5 s old for about 5 s).
+	while :; do
+		rows=$(rctl_rows workers worker_id alive pid seen_ago_ms)
+		grep -q '^w3 false' <<<"$rows" && grep -q '^w1 true' <<<"$rows" && grep -q '^w2 true' <<<"$rows" && { ok=1; break; }
+		awk -v t="$(since "$t_kill")" 'BEGIN { exit !(t < 12) }' || break
+		sleep 0.2
+	done
+	note "relayctl workers $(since "$t_kill") s after the kill: $(tr '\n' ';' <<<"$rows")"
+	((ok)) || RWHY+=("relayctl workers 12 s after the kill: $(tr '\n' ';' <<<"$rows") (want w3 false, w1 and w2 true)")
+}
+
 # --- the cluster -------------------------------------------------------------------------------
 
 mkdir -p "$T_TMP/redis"
@@ -494,6 +571,7 @@ if ((killed)); then
 	done
 	[[ $(grep -c '=w[12]$' <<<"$moved") -eq 3 ]] ||
 		why "the leg records do not all name a survivor 10 s after the kill: $(tr '\n' ' ' <<<"$moved")"
+	relayctl_check
 fi
 for k in 0 1 2; do
 	phone_wait "fo$k"
@@ -562,6 +640,14 @@ if ((killed)); then
 fi
 cluster_verdict "$name"
 
+# --- cluster_relayctl --------------------------------------------------------------------------
+# Checked during the failover above (relayctl_check), judged here.
+
+name=cluster_relayctl
+((killed)) || RWHY+=("no failover to look at")
+WHY=(${RWHY[@]+"${RWHY[@]}"})
+cluster_verdict "$name"
+
 # --- cluster_no_leftovers ----------------------------------------------------------------------
 
 name=cluster_no_leftovers
@@ -607,5 +693,223 @@ done
 ((socks_during > 0)) || why "ss saw no RTP socket in w1/w2 even during calls: the socket check is blind"
 note "worker records: $(for k in $(rkeys 'rs:v1:worker:*'); do [[ $k == *:legs ]] || printf '%s legs=%s ' "${k#rs:v1:worker:}" "$(rcli hget "$k" legs)"; done)"
 cluster_verdict "$name"
+
+# wait_legs N: until there are N leg records (8 s); they are left in LEGS ("leg=worker" lines).
+wait_legs() {
+	local i
+	for ((i = 0; i < 80; i++)); do
+		LEGS=$(legs_by worker)
+		[[ $(grep -c = <<<"$LEGS") -ge $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- cluster_drain -----------------------------------------------------------------------------
+# One G.711 call through sig1 on worker Wx (w1 or w2); relayctl drain Wx --deadline 2: at the
+# deadline the leg moves to the other worker (leg record, re-INVITE to SIPp naming it), the tone
+# goes on to the end, and Wx exits within 10 s of the drain. Wx is started again afterwards.
+
+name=cluster_drain
+sipp_run drain -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp 6200 -p 5064 -m 1
+drain_sipp=$SIPP_PID
+sleep 0.3
+phone_bg dr0 sig1 "drainer@example.com" \
+	"$(call_script "sip:svc@${NS_IP[peer]}:5064" 700 10 "$T_TMP/dr0.wav" pcmu)"
+wx=""
+if wait_legs 1; then
+	wx=${LEGS#*=}
+	[[ $wx == w1 || $wx == w2 ]] || why "the call is on '$wx', not w1/w2"
+else
+	why "no leg record 8 s after the call was placed"
+fi
+if [[ $wx == w1 || $wx == w2 ]]; then
+	wy=w1
+	[[ $wx == w1 ]] && wy=w2
+	sleep 1 # some tone before the drain
+	t_drain=$(date +%s.%N)
+	out=$(rctl drain "$wx" --deadline 2 2>&1) || why "relayctl drain $wx failed: $(tr '\n' ' ' <<<"$out")"
+	note "relayctl drain $wx --deadline 2: $(tr '\n' ' ' <<<"$out")"
+	for ((i = 0; i < 100; i++)); do
+		LEGS=$(legs_by worker)
+		[[ $LEGS == *=$wy && $(grep -c = <<<"$LEGS") -eq 1 ]] && break
+		sleep 0.1
+	done
+	note "legs $(since "$t_drain") s after the drain: $(tr '\n' ' ' <<<"$LEGS")"
+	[[ $LEGS == *=$wy && $(grep -c = <<<"$LEGS") -eq 1 ]] ||
+		why "the leg did not move to $wy within 10 s of the drain: $(tr '\n' ' ' <<<"$LEGS")"
+	while kill -0 "${PID[$wx]}" 2>/dev/null && awk -v t="$(since "$t_drain")" 'BEGIN { exit !(t < 10) }'; do
+		sleep 0.1
+	done
+	if kill -0 "${PID[$wx]}" 2>/dev/null; then
+		why "$wx (pid ${PID[$wx]}) still runs $(since "$t_drain") s after the drain"
+	else
+		wait "${PID[$wx]}" 2>/dev/null
+		note "$wx exited (status $?) within $(since "$t_drain") s of the drain"
+	fi
+fi
+phone_wait dr0
+sipp_wait "$drain_sipp" 15 || why "SIPp (drain UAS) exited $?: $(tail -n 3 "$T_TMP/drain.err" 2>/dev/null | tr '\n' ' ')"
+if [[ $wx == w1 || $wx == w2 ]]; then
+	invites=$(python3 "$T_TMP/invites.py" "$T_TMP/drain.msg")
+	note "INVITEs at SIPp (call-id, SDP address): $(tr '\n' ';' <<<"$invites")"
+	re_ip=$(awk '{ if (seen[$1]++) print $2 }' <<<"$invites" | sort -u | tr '\n' ' ')
+	[[ -n $re_ip ]] || why "SIPp got no re-INVITE"
+	[[ -z $re_ip || $re_ip == "${NS_IP[$wy]} " ]] || why "the re-INVITE offers ${re_ip% }, not $wy (${NS_IP[$wy]})"
+	if [[ -s $T_TMP/dr0.wav ]]; then
+		wav_cut "$T_TMP/dr0.wav" "$T_TMP/dr0-after.wav" -3 3
+		note "dr0.wav: whole $(wav_figures "$T_TMP/dr0.wav"); last 3 s $(wav_figures "$T_TMP/dr0-after.wav")"
+	fi
+	tone_ok dr0-after 700 --min-duration 2.5 || WHY[-1]="the tone did not go on after the drain: ${WHY[-1]}"
+	b1=$(count_lines "$T_TMP/sig1.log" " $wx: mediaworker up")
+	b2=$(count_lines "$T_TMP/sig2.log" " $wx: mediaworker up")
+	if kill -0 "${PID[$wx]}" 2>/dev/null; then
+		why "$wx not restarted: it still runs"
+	elif ! start_worker "$wx" || ! wait_up "$wx" 10 "$b1" "$b2"; then
+		why "$wx did not come back after the drain"
+	fi
+fi
+cluster_verdict "$name"
+
+# --- cluster_redis_restart ---------------------------------------------------------------------
+# A G.711 call through sig1; Redis is killed (SIGKILL) for 3 s and started again, empty. The
+# call's audio goes on (no gap above 1 s at the RTMP client, the tone in its last 3 s); its call
+# record, its leg record and the worker records are back within 6 s of the restart. A call placed
+# while Redis is down may work or fail (noted); signalers and workers stay up, and a call placed
+# once Redis is back works.
+
+name=cluster_redis_restart
+start_redis_ns() {
+	local n=1
+	while [[ -e $T_TMP/redis.$n.log ]]; do n=$((n + 1)); done
+	nspawn redis "$T_TMP/redis.$n.log" redis-server --bind "${NS_IP[redis]} 127.0.0.1" --port $REDIS_P \
+		--protected-mode no --dir "$T_TMP/redis" --save '' --appendonly no --daemonize no
+	PID[redis]=$SPAWNED_PID
+	ns_wait_tcp redis 127.0.0.1 $REDIS_P "${PID[redis]}" 10
+}
+sipp_run rr -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp 6300 -p 5066
+rr_sipp=$SIPP_PID
+sleep 0.3
+phone_bg rr0 sig1 "keeper@example.com" \
+	"$(call_script "sip:svc@${NS_IP[peer]}:5066" 800 12 "$T_TMP/rr0.wav" pcmu)"
+rr_down=0
+if ! wait_legs 1; then
+	why "no leg record 8 s after the call was placed"
+else
+	rr_leg=${LEGS%%=*}
+	rr_call=$(rkeys 'rs:v1:call:*' | head -n 1)
+	sleep 1
+	t_kill=$(date +%s.%N)
+	kill -KILL "${PID[redis]}"
+	wait "${PID[redis]}" 2>/dev/null
+	rr_down=1
+	sleep 0.5
+	# A call while Redis is down: short waits, whatever happens is noted.
+	nsx client timeout -k 5 30 "$PHONE" --timeout 25 "rtmp://${NS_IP[sig2]}:$RTMP_P/sip/downcall@example.com" "" "" \
+		>"$T_TMP/rr1.out" 2>&1 <<EOF &
+invite sip:svc@${NS_IP[peer]}:5066 pcmu
+wait-arg accepted 0 pcmu 6
+publish local pcmu 900 1
+sleep 1
+bye
+EOF
+	rr1_pid=$!
+	sleep 2.5
+	if ! start_redis_ns; then
+		why "redis-server did not start again"
+	else
+		t_back=$(date +%s.%N)
+		note "Redis down for $(awk -v a="$t_kill" -v b="$t_back" 'BEGIN { printf "%.1f", b - a }') s"
+		missing=""
+		for ((i = 0; i < 60; i++)); do
+			missing=""
+			for k in "$rr_call" "rs:v1:leg:$rr_leg" rs:v1:worker:w1 rs:v1:worker:w2; do
+				[[ $(rcli exists "$k" 2>/dev/null) == 1 ]] || missing+="$k "
+			done
+			[[ -z $missing ]] && break
+			sleep 0.1
+		done
+		if [[ -n $missing ]]; then
+			why "6 s after Redis came back, still missing: $missing"
+		else
+			note "call, leg and worker records back $(since "$t_back") s after the restart"
+		fi
+	fi
+fi
+phone_wait rr0
+if ((rr_down)); then
+	wait "$rr1_pid"
+	rc=$?
+	note "the call placed while Redis was down: exit $rc, $(grep -m1 -E '^event (accepted|rejected|hangup|failed)' "$T_TMP/rr1.out" || echo 'no answer event'); $(grep -v '^event\|^audio\|^result' "$T_TMP/rr1.out" | tail -n 1)"
+	t_from=$(awk -v k="$t_kill" 'BEGIN { printf "%.4f", k - 1 }')
+	t_to=$(awk -v k="${t_back:-$t_kill}" 'BEGIN { printf "%.4f", k + 3 }')
+	gaps=$(python3 "$T_TMP/gaps.py" "$T_TMP/rtmp.txt" "$t_from" "$t_kill" "$t_to")
+	while read -r line; do echo "  | RTMP audio at the client: $line"; done <<<"$gaps"
+	gap=$(sed -n 's/^max=\([0-9.]*\) .*/\1/p' <<<"$gaps")
+	[[ $(sed -n 's/.* flows=//p' <<<"$gaps") == 1 ]] || why "not one RTMP connection with audio before the Redis kill: $(tail -n 1 <<<"$gaps")"
+	awk -v g="${gap:-99}" 'BEGIN { exit !(g <= 1.0) }' || why "the audio stopped for ${gap:-?} s around the Redis restart (> 1.0 s)"
+	if [[ -s $T_TMP/rr0.wav ]]; then
+		wav_cut "$T_TMP/rr0.wav" "$T_TMP/rr0-after.wav" -3 3
+		note "rr0.wav: whole $(wav_figures "$T_TMP/rr0.wav"); last 3 s $(wav_figures "$T_TMP/rr0-after.wav")"
+	fi
+	tone_ok rr0-after 800 --min-duration 2.5
+	# A call once Redis is back.
+	phone_bg rr2 sig2 "after@example.com" \
+		"$(call_script "sip:svc@${NS_IP[peer]}:5066" 1000 3 "$T_TMP/rr2.wav" pcmu)"
+	phone_wait rr2 && tone_ok rr2 1000 --min-duration 2 || WHY[-1]="the call after the restart: ${WHY[-1]}"
+fi
+stop_pid "$rr_sipp" 2 >/dev/null
+for w in w1 w2; do
+	kill -0 "${PID[$w]}" 2>/dev/null || why "$w is not running: $(tail -n 2 "$(ls -t "$T_TMP/$w".*.log | head -n 1)" | tr '\n' ' ')"
+done
+cluster_verdict "$name"
+
+# --- cluster_signaler_kill ---------------------------------------------------------------------
+# A G.711 call through sig1; sig1 is killed (SIGKILL): sig2's orphan finder ends the call within
+# 15 s (SIPp gets its BYE and exits 0) and no call or leg record of it remains.
+
+name=cluster_signaler_kill
+sipp_run sk -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp 6400 -p 5068 -m 1
+sk_sipp=$SIPP_PID
+sleep 0.3
+phone_bg sk0 sig1 "orphan@example.com" \
+	"$(call_script "sip:svc@${NS_IP[peer]}:5068" 600 30 "$T_TMP/sk0.wav" pcmu)"
+sk_killed=0
+if ! wait_legs 1; then
+	why "no leg record 8 s after the call was placed"
+else
+	sk_leg=${LEGS%%=*}
+	sk_call=$(rkeys 'rs:v1:call:*' | tr '\n' ' ')
+	sleep 1
+	t_kill=$(date +%s.%N)
+	kill -KILL "${PID[sig1]}"
+	wait "${PID[sig1]}" 2>/dev/null
+	sk_killed=1
+	note "sig1 killed; its call: ${sk_call:-no record} (leg $sk_leg)"
+fi
+if ((sk_killed)); then
+	sipp_wait "$sk_sipp" 15
+	rc=$?
+	if ((rc == 0)); then
+		note "SIPp got its BYE and exited $(since "$t_kill") s after the kill"
+	else
+		why "SIPp exited $rc (124: no BYE within 15 s of the kill): $(tail -n 2 "$T_TMP/sk.err" 2>/dev/null | tr '\n' ' ')"
+	fi
+	for ((i = 0; i < 50; i++)); do
+		left=$( (rkeys 'rs:v1:call:*'; rkeys 'rs:v1:leg:*'
+			for k in $(rkeys 'rs:v1:worker:*:legs'); do
+				rcli sismember "$k" "$sk_leg" | grep -q '^1' && echo "$k"
+			done) | tr '\n' ' ')
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	[[ -z $left ]] || why "left in Redis after the orphan cleanup: $left"
+	grep -E 'orphan|sig1' "$T_TMP/sig2.log" | grep -v 'mediaworker' | sed "s/^[^ ]* //; s/^/  | sig2: /" | tail -n 4
+else
+	stop_pid "$sk_sipp" 2 >/dev/null
+fi
+wait "${PHONE_PID[sk0]}" 2>/dev/null
+kill -0 "${PID[sig2]}" 2>/dev/null || why "sig2 is not running: $(tail -n 3 "$T_TMP/sig2.log" | tr '\n' ' ')"
+verdict "$name"
 
 finish
