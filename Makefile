@@ -61,7 +61,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all daemons tests tools fuzz-build run test unit integration fuzz-smoke fuzz bench deps \
-	check-deps clean help format install
+	check-deps clean help format install test-deploy
 
 all: daemons tools tests
 
@@ -164,6 +164,20 @@ test: check-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-build
 	@BUILD=$(BUILD) scripts/test.sh all
+
+# test-deploy: deploy/ for real (tests/integration/test_deploy.sh with DEPLOY_CONTAINERS=1): the
+# rendered Kubernetes base, the systemd units, then the image built and a podman-compose cluster
+# answering, draining and failing over calls. Root; minutes (docs/deploy.md, "Tests").
+test-deploy: check-deps
+	@$(MAKE) --no-print-directory daemons tools
+	@mkdir -p $(BUILD); set -o pipefail; \
+	BUILD=$(BUILD) DEPLOY_CONTAINERS=1 bash tests/integration/test_deploy.sh </dev/null 2>&1 | \
+		tee $(BUILD)/test-deploy.log; rc=$$?; \
+	p=$$(grep -c '^PASS ' $(BUILD)/test-deploy.log); f=$$(grep -c '^FAIL ' $(BUILD)/test-deploy.log); \
+	s=$$(grep -c '^SKIP ' $(BUILD)/test-deploy.log); \
+	if [ $$rc -ne 0 ] && [ $$f -eq 0 ]; then echo "FAIL test_deploy: exit status $$rc"; f=1; fi; \
+	echo "==="; if [ $$s -gt 0 ]; then echo "$$s skipped"; fi; echo "$$p passed, $$f failed"; \
+	[ $$f -eq 0 ]
 
 unit: all
 	@BUILD=$(BUILD) scripts/test.sh unit

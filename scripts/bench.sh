@@ -7,7 +7,8 @@
 # BENCH_SECONDS (default 10).
 #
 # Sections: echo (above), worker (mediaworker legs, below), calls (calls end to end through the
-# sip app, below). BENCH_ONLY="calls" (or any space-separated list of them) runs only those;
+# sip app, below), cluster (calls per worker as workers go 1 -> 2, failover gap over repeated
+# kills; below). BENCH_ONLY="calls" (or any space-separated list of them) runs only those;
 # by default all run.
 set -u
 BUILD=${BUILD:-build}
@@ -21,6 +22,18 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+# The binaries run from a copy: a rebuild of the tree during the run (the tree is shared) would
+# otherwise swap them midway, or make an exec fail on a half-linked file.
+BUILD_SRC=$BUILD
+mkdir -p "$tmp/build/tools"
+for b in signaler mediaworker tools/callbench tools/wdrive tools/bench_codec; do
+	for _ in $(seq 10); do # a linker at work leaves the file without its x bit
+		[[ -x $BUILD_SRC/$b ]] && cp "$BUILD_SRC/$b" "$tmp/build/$b" && break
+		[[ -e $BUILD_SRC/$b ]] || break
+		sleep 1
+	done
+done
+BUILD=$tmp/build
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 msgs_total() { grep 'stats: connections=' "$1" | tail -1 | sed -E 's/.*msgs_in=([0-9]+) msgs_out=([0-9]+).*/\1 \2/' | awk '{print $1 + $2}'; }
@@ -28,6 +41,178 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 # want SECTION: true when SECTION is to run (BENCH_ONLY unset, or it names SECTION).
 want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
+# stop_all: ends every process started so far (SIGTERM; SIGKILL what is left after 5 s).
+stop_all() {
+	local p i alive
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for i in $(seq 50); do
+		alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	pids=()
+}
+# free_udp_pair [FROM]: an even UDP port P >= FROM (50000) with P + 2 free too (SIPp's RTP echo
+# uses both).
+free_udp_pair() {
+	python3 -c 'import socket, sys
+for p in range(int(sys.argv[1]), 60000, 4):
+    try:
+        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", p))
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(("127.0.0.1", p + 2))
+        print(p); break
+    except OSError:
+        pass' "${1:-50000}"
+}
+# kv FILE KEY: the value of KEY in FILE's RESULT line.
+kv() { grep '^RESULT' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+# start_redis LOG: a private redis-server; sets rport.
+start_redis() {
+	rport=$(free_port)
+	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$1" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+# start_worker ID PORT_MIN PORT_MAX LOG: a mediaworker on Redis $rport, ready; sets W_PID, W_EP
+# ("ctl,media" as wdrive takes it) and W_METRICS (its metrics port). False when it did not
+# become ready within 5 s.
+start_worker() {
+	W_METRICS=$(free_port)
+	REDIS_PORT=$rport WORKER_ID=$1 LOG_LEVEL=info RTP_PORT_MIN=$2 RTP_PORT_MAX=$3 \
+		METRICS_PORT=$W_METRICS "$BUILD/mediaworker" >"$4" 2>&1 &
+	W_PID=$!
+	pids+=("$W_PID")
+	for _ in $(seq 50); do grep -q 'mediaworker ready' "$4" 2>/dev/null && break; sleep 0.1; done
+	W_EP="$(grep -o 'ctl=[^ ]*' "$4" 2>/dev/null | head -1 | cut -d= -f2),$(grep -o 'media=[^ ]*' "$4" 2>/dev/null | head -1 | cut -d= -f2)"
+	[[ $W_EP == tcp://*,tcp://* ]]
+}
+# start_uas LOG [FROM]: SIPp answering every INVITE and echoing RTP (on a port from FROM); sets
+# uas, uas_port (SIP) and echo_port (RTP).
+start_uas() {
+	uas_port=$(free_port)
+	echo_port=$(free_udp_pair "${2:-50000}")
+	sipp -sn uas -p "$uas_port" -i 127.0.0.1 -nostdin -rtp_echo -mp "$echo_port" >"$1" 2>&1 &
+	uas=$!
+	pids+=("$uas")
+}
+# start_signaler LOG: a signaler (sip app) on Redis $rport; sets sig and port (RTMP) once the
+# RTMP port accepts.
+start_signaler() {
+	port=$(free_port)
+	REDIS_PORT=$rport RTMP_PORT=$port RTMP_BIND=127.0.0.1 SIP_PORT=$(free_port) SIGNALER_ID=bench \
+		LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 "$BUILD/signaler" >"$1" 2>&1 &
+	sig=$!
+	pids+=("$sig")
+	for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+}
+# calls_stack N TAG [UAS]: what callbench needs - Redis, N workers, a signaler, UAS SIPp UASs
+# (default 1; invites take them in turn) (logs $tmp/TAG_*.log). Sets cw (worker pids), cm (their
+# metrics ports), cb and common (callbench's command and its common options, a --pid per
+# process) and c_names, c_pids, c_logs (one per process, for all_alive; the UASs are sipp, or
+# sipp1.. when more than one).
+# False (after saying which process is gone) when one did not start.
+calls_stack() {
+	local n=$1 t=$2 nu=${3:-1} i ok=0 targets=() name
+	start_redis "$tmp/${t}_redis.log" || ok=1
+	cw=() cm=()
+	c_names=(signaler) c_pids=() c_logs=("$tmp/${t}_sig.log")
+	for ((i = 1; i <= n; i++)); do
+		start_worker "call$i" $((40000 + (i - 1) * 4000)) $((43999 + (i - 1) * 4000)) "$tmp/${t}_w$i.log" || ok=1
+		cw+=("$W_PID")
+		cm+=("$W_METRICS")
+		c_names+=("worker$i")
+		c_logs+=("$tmp/${t}_w$i.log")
+	done
+	start_signaler "$tmp/${t}_sig.log"
+	c_pids=("$sig" "${cw[@]}")
+	for ((i = 1; i <= nu; i++)); do
+		start_uas "$tmp/${t}_sipp$i.log" $((50000 + (i - 1) * 200))
+		name=sipp
+		((nu > 1)) && name=sipp$i
+		c_names+=("$name")
+		c_pids+=("$uas")
+		c_logs+=("$tmp/${t}_sipp$i.log")
+		targets+=(--target "sip:svc@127.0.0.1:$uas_port")
+	done
+	sleep 1.5 # the signaler finds the workers through Redis within a second
+	cb=("$BUILD/tools/callbench")
+	common=(--url "rtmp://127.0.0.1:$port/sip" "${targets[@]}")
+	for i in "${!c_names[@]}"; do common+=(--pid "${c_names[i]}=${c_pids[i]}"); done
+	all_alive || return 1
+	((ok == 0)) || echo "  Redis or a worker did not become ready within 5 s"
+	return $ok
+}
+# all_alive: false (after saying which, with the end of its log) when a process of calls_stack
+# is gone.
+all_alive() {
+	local i ok=0
+	for i in "${!c_pids[@]}"; do
+		kill -0 "${c_pids[i]}" 2>/dev/null && continue
+		echo "  ${c_names[i]} (pid ${c_pids[i]}) is gone; the end of its log:"
+		tail -n 5 "${c_logs[i]}" | cut -c1-200 | sed 's/^/  | /'
+		ok=1
+	done
+	return $ok
+}
+# warm_up FILE: one client, one second of set-ups through calls_stack (checks the chain); false
+# when no call could be set up (then says why).
+warm_up() {
+	"${cb[@]}" setup "${common[@]}" --clients 1 --seconds 1 >"$1" 2>&1
+	[[ -n $(kv "$1" setups) && $(kv "$1" setups) != 0 ]] && return 0
+	failures "$1"
+	grep -v '^RESULT\|^FAILURE' "$1" | tail -3 | sed 's/^/  /'
+	return 1
+}
+# hold FILE CALLS SECONDS CODEC: callbench hold through calls_stack (stderr to FILE.err); false
+# (after showing the end of its stderr) when it gave no result.
+hold() {
+	timeout $(($2 / 50 + $3 + 120)) "${cb[@]}" hold "${common[@]}" --calls "$2" --seconds "$3" \
+		--codec "$4" >"$1" 2>"$1.err"
+	local rc=$?
+	[[ -n $(kv "$1" loss_pct) ]] && return 0
+	echo "  callbench hold failed (exit $rc):"
+	tail -5 "$1.err" | sed 's/^/  | /'
+	return 1
+}
+# workers_cpu FILE: the CPU of every worker of calls_stack together (% of one core).
+workers_cpu() {
+	local i w=0
+	for ((i = 1; i <= ${#cw[@]}; i++)); do w="$w + 0$(kv "$1" "cpu_worker${i}_pct")"; done
+	awk "BEGIN { print $w }"
+}
+# cpu_table FILE UNIT DIVISOR: one row per process; UNIT column = cpu% * 1e4 / DIVISOR.
+cpu_table() {
+	printf '  %-10s %12s %14s\n' process cpu_%_1core "$2"
+	for p in "${c_names[@]}" callbench; do
+		kv "$1" "cpu_${p}_pct" | awk -v p="$p" -v d="$3" \
+			'{ printf "  %-10s %12.1f %14.1f\n", p, $1, (d > 0 && $1 >= 0 ? $1 * 1e4 / d : 0) }'
+	done
+}
+# udp_drops PID: the datagrams dropped so far on PID's UDP sockets (full receive buffers).
+udp_drops() {
+	local inodes
+	inodes=$(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | tr '\n' ' ')
+	awk -v l=" $inodes " 'FNR > 1 && index(l, " " $10 " ") { s += $NF } END { print s + 0 }' \
+		/proc/net/udp /proc/net/udp6 2>/dev/null
+}
+# media_path PORT: a worker's frame counters (its /metrics, sampled there every second): from
+# the signalers, RTP out to the SIP peers, RTP in from them, to the signalers.
+media_path() {
+	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" | awk '
+		$1 ~ /media_frames_total\{direction="from_signaler"\}/ { a = $2 }
+		$1 ~ /rtp_packets_total\{direction="out"\}/ { b = $2 }
+		$1 ~ /rtp_packets_total\{direction="in"\}/ { c = $2 }
+		$1 ~ /media_frames_total\{direction="to_signaler"\}/ { d = $2 }
+		END { print a + 0, b + 0, c + 0, d + 0 }'
+}
+# busy_ticks: the CPU time the whole machine has spent busy so far, in ticks.
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# failures FILE: the FAILURE lines, indented, at most 8.
+failures() { grep '^FAILURE' "$1" | head -8 | sed 's/^/  /'; }
 
 hz=$(getconf CLK_TCK)
 if want echo; then
@@ -79,21 +264,13 @@ if want worker; then
 	W_SECS=${BENCH_WORKER_SECONDS:-10}
 	W_TRANSCODE=${BENCH_TRANSCODE_LEGS:-100 450}
 	W_PASS=${BENCH_PASSTHROUGH_LEGS:-1000 3000}
-	rport=$(free_port)
-	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
-	pids+=($!)
-	sleep 0.3
+	start_redis "$tmp/redis.log"
 	wpids=()
 	weps=()
 	for i in 1 2; do
-		REDIS_PORT=$rport WORKER_ID=bench$i LOG_LEVEL=info RTP_PORT_MIN=$((20000 + (i - 1) * 8000)) \
-			RTP_PORT_MAX=$((27999 + (i - 1) * 8000)) "$BUILD/mediaworker" >"$tmp/w$i.log" 2>&1 &
-		wpids+=($!)
-		pids+=($!)
-	done
-	for i in 1 2; do
-		for _ in $(seq 50); do grep -q 'mediaworker ready' "$tmp/w$i.log" && break; sleep 0.1; done
-		weps+=("$(grep -o 'ctl=[^ ]*' "$tmp/w$i.log" | cut -d= -f2),$(grep -o 'media=[^ ]*' "$tmp/w$i.log" | cut -d= -f2)")
+		start_worker "bench$i" $((20000 + (i - 1) * 8000)) $((27999 + (i - 1) * 8000)) "$tmp/w$i.log"
+		wpids+=("$W_PID")
+		weps+=("$W_EP")
 	done
 	echo
 	echo "== mediaworker: legs through 2 workers at 20 ms pacing (targets: >= 450 transcoded, >= 3000 pass-through, no loss, CPU/leg <= 1.2 x codec-only) =="
@@ -132,88 +309,17 @@ if want calls; then
 	C_SECS=${BENCH_CALL_SECONDS:-20}
 	C_CODECS=${BENCH_CALL_CODECS:-speex}
 	C_TARGET_RATE=300
-	# The worker section's processes would share the cores: stop them first.
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	pids=()
+	stop_all # the worker section's processes would share the cores
 	echo
 	if ! command -v sipp >/dev/null 2>&1 || [[ ! -x $BUILD/tools/callbench ]]; then
-		echo "== calls end to end: skipped (needs sipp and $BUILD/tools/callbench) =="
+		echo "== calls end to end: skipped (needs sipp and $BUILD_SRC/tools/callbench) =="
 	else
-		# free_udp_pair: an even UDP port P with P + 2 free too (SIPp's RTP echo uses both).
-		free_udp_pair() {
-			python3 -c 'import socket
-for p in range(50000, 60000, 4):
-    try:
-        a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", p))
-        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(("127.0.0.1", p + 2))
-        print(p); break
-    except OSError:
-        pass'
-		}
-		# kv FILE KEY: the value of KEY in FILE's RESULT line.
-		kv() { grep '^RESULT' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
-		rport=$(free_port)
-		redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$tmp/c_redis.log" 2>&1 &
-		pids+=($!)
-		sleep 0.3
-		cw=()
-		for i in 1 2; do
-			REDIS_PORT=$rport WORKER_ID=call$i LOG_LEVEL=info RTP_PORT_MIN=$((40000 + (i - 1) * 4000)) \
-				RTP_PORT_MAX=$((43999 + (i - 1) * 4000)) "$BUILD/mediaworker" >"$tmp/c_w$i.log" 2>&1 &
-			cw+=($!)
-			pids+=($!)
-		done
-		for i in 1 2; do
-			for _ in $(seq 50); do grep -q 'mediaworker ready' "$tmp/c_w$i.log" && break; sleep 0.1; done
-		done
-		port=$(free_port)
-		sip_port=$(free_port)
-		REDIS_PORT=$rport RTMP_PORT=$port RTMP_BIND=127.0.0.1 SIP_PORT=$sip_port SIGNALER_ID=bench \
-			LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 "$BUILD/signaler" >"$tmp/c_sig.log" 2>&1 &
-		sig=$!
-		pids+=("$sig")
-		for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-		uas_port=$(free_port)
-		sipp -sn uas -p "$uas_port" -i 127.0.0.1 -nostdin -rtp_echo -mp "$(free_udp_pair)" \
-			>"$tmp/c_sipp.log" 2>&1 &
-		uas=$!
-		pids+=("$uas")
-		sleep 1.5 # the signaler finds the workers through Redis within a second
-		cb=("$BUILD/tools/callbench")
-		common=(--url "rtmp://127.0.0.1:$port/sip" --target "sip:svc@127.0.0.1:$uas_port"
-			--pid "signaler=$sig" --pid "worker1=${cw[0]}" --pid "worker2=${cw[1]}" --pid "sipp=$uas")
-		# cpu_table FILE UNIT DIVISOR: one row per process; UNIT column = cpu% * 1e4 / DIVISOR.
-		cpu_table() {
-			printf '  %-10s %12s %14s\n' process cpu_%_1core "$2"
-			for p in signaler worker1 worker2 sipp callbench; do
-				kv "$1" "cpu_${p}_pct" | awk -v p="$p" -v d="$3" \
-					'{ printf "  %-10s %12.1f %14.1f\n", p, $1, (d > 0 && $1 >= 0 ? $1 * 1e4 / d : 0) }'
-			done
-		}
-		# failures FILE: the FAILURE lines, indented, at most 8.
-		failures() { grep '^FAILURE' "$1" | head -8 | sed 's/^/  /'; }
-		# all_alive: false (after saying which, with the end of its log) when a process is gone.
-		c_names=(signaler worker1 worker2 sipp)
-		c_pids=("$sig" "${cw[0]}" "${cw[1]}" "$uas")
-		c_logs=("$tmp/c_sig.log" "$tmp/c_w1.log" "$tmp/c_w2.log" "$tmp/c_sipp.log")
-		all_alive() {
-			local i ok=0
-			for i in 0 1 2 3; do
-				kill -0 "${c_pids[i]}" 2>/dev/null && continue
-				echo "  ${c_names[i]} (pid ${c_pids[i]}) is gone; the end of its log:"
-				tail -n 5 "${c_logs[i]}" | cut -c1-200 | sed 's/^/  | /'
-				ok=1
-			done
-			return $ok
-		}
-
 		# Warm-up, which also checks the chain: one client, one second.
-		"${cb[@]}" setup "${common[@]}" --clients 1 --seconds 1 >"$tmp/c_warm.txt" 2>&1
-		if [[ $(kv "$tmp/c_warm.txt" setups) == 0 || -z $(kv "$tmp/c_warm.txt" setups) ]]; then
+		if ! calls_stack 2 c; then
+			echo "== calls end to end: the gateway did not start; skipped =="
+		elif ! warm_up "$tmp/c_warm.txt" >"$tmp/c_warm.why"; then
 			echo "== calls end to end: no call could be set up; skipped =="
-			failures "$tmp/c_warm.txt"
-			grep -v '^RESULT\|^FAILURE' "$tmp/c_warm.txt" | tail -3 | sed 's/^/  /'
+			cat "$tmp/c_warm.why"
 		else
 			echo "== calls end to end: set-up rate ($C_CLIENTS clients, ${C_SETUP_SECS} s, invite 'wideband ulaw' to a SIPp UAS; target >= $C_TARGET_RATE set-ups/s) =="
 			timeout $((C_SETUP_SECS + 120)) "${cb[@]}" setup "${common[@]}" --clients "$C_CLIENTS" \
@@ -246,14 +352,7 @@ for p in range(50000, 60000, 4):
 				*) what="Speex WB from the client, transcoded to PCMU" ;;
 				esac
 				echo "== calls end to end: $C_CALLS held calls, $what, SIPp echoes the RTP; ${C_SECS} s window =="
-				timeout $((C_CALLS / 50 + C_SECS + 120)) "${cb[@]}" hold "${common[@]}" --calls "$C_CALLS" \
-					--seconds "$C_SECS" --codec "$codec" >"$tmp/c_hold.txt" 2>"$tmp/c_hold.err"
-				rc=$?
-				if [[ -z $(kv "$tmp/c_hold.txt" loss_pct) ]]; then
-					echo "  callbench hold failed (exit $rc):"
-					tail -5 "$tmp/c_hold.err" | sed 's/^/  | /'
-					continue
-				fi
+				hold "$tmp/c_hold.txt" "$C_CALLS" "$C_SECS" "$codec" || continue
 				up=$(kv "$tmp/c_hold.txt" calls_up)
 				printf '%7s %8s %13s %10s %10s %8s %7s %17s\n' calls calls_up setup_failed tx_frames rx_frames \
 					loss_% silent send_late_max_ms
@@ -263,8 +362,7 @@ for p in range(50000, 60000, 4):
 					"$(kv "$tmp/c_hold.txt" send_late_max_ms)"
 				# us per call per 20 ms = cpu% / 100 * 0.02 s / calls * 1e6 = cpu% * 1e4 / (calls * 50)
 				cpu_table "$tmp/c_hold.txt" us/call/20ms "$((up * 50))"
-				awk -v a="$(kv "$tmp/c_hold.txt" cpu_worker1_pct)" -v b="$(kv "$tmp/c_hold.txt" cpu_worker2_pct)" \
-					-v n="$up" 'BEGIN { w = a + b
+				awk -v w="$(workers_cpu "$tmp/c_hold.txt")" -v n="$up" 'BEGIN {
 					printf "  %-10s %12.1f %14.1f\n", "workers", w, (n > 0 ? w * 1e4 / (n * 50) : 0) }'
 				mode=transcode
 				[[ $codec == pcmu ]] && mode=passthrough
@@ -279,5 +377,191 @@ for p in range(50000, 60000, 4):
 			echo " the set-ups per second or the calls; callbench and SIPp share the 2 cores with the gateway."
 			echo " LOG_LEVEL=info as in production: the signaler logs each call.)"
 		fi
+	fi
+fi
+
+# == cluster: calls per worker as workers go 1 -> 2, and the failover gap over repeated kills ==
+# Scaling: the calls section's stack (calls_stack) with 1 worker holds BENCH_SCALE_CALLS transcoded
+# calls (Speex WB -> PCMU, callbench hold, SIPp echoing the RTP), then a fresh stack with 2 workers
+# holds twice as many; BENCH_SCALE_SECONDS (20) windows. Two SIPp UASs per worker share the calls:
+# SIPp's RTP echo socket keeps its default receive buffer (~200 datagrams), which one 20 ms burst
+# of 300 calls overflows whenever SIPp is scheduled late. Everything shares the machine's cores, so
+# the verdict is on the workers' CPU per call and on loss, not on total capacity.
+# Failover: BENCH_FAILOVER_RUNS rounds of wdrive's failover scenario (one leg with a tone toward
+# SIPp's RTP echo, through the signaler's dispatcher code; the worker carrying it is SIGKILLed 2 s
+# in and the other adopts the leg from Redis); wdrive reports the longest time without audio
+# frames back from the workers around the kill (gap_ms). The killed worker is restarted with its
+# ID for the next round, and the rounds alternate which worker dies.
+if want cluster; then
+	S_CALLS=${BENCH_SCALE_CALLS:-150}
+	S_SECS=${BENCH_SCALE_SECONDS:-20}
+	F_RUNS=${BENCH_FAILOVER_RUNS:-10}
+	F_TARGET_MS=1500
+	stop_all # the calls section's processes would share the cores
+	echo
+	if ! command -v sipp >/dev/null 2>&1 || [[ ! -x $BUILD/tools/callbench ]]; then
+		echo "== cluster: calls per worker: skipped (needs sipp and $BUILD_SRC/tools/callbench) =="
+	else
+		echo "== cluster: calls per worker as workers go 1 -> 2 ($S_CALLS transcoded calls per worker, Speex WB -> PCMU, SIPp echoes the RTP; ${S_SECS} s windows) =="
+		printf '%8s %6s %9s %8s %16s %12s %14s %14s\n' workers calls calls_up loss_% workers_cpu_% per_worker_% us/call/20ms signaler_cpu_%
+		for nw in 1 2; do
+			f="$tmp/s${nw}_hold.txt"
+			if ! calls_stack "$nw" "s$nw" $((2 * nw)); then
+				echo "  $nw worker(s): the gateway did not start"
+			elif ! warm_up "$tmp/s${nw}_warm.txt" >"$tmp/s${nw}_warm.why"; then
+				echo "  $nw worker(s): no call could be set up"
+				sed 's/^/  /' "$tmp/s${nw}_warm.why"
+			else
+				# While callbench measures (its ramp at 50 calls/s, 2 s to settle, then the window):
+				# the legs each worker carries (its Redis record), the UDP datagrams dropped on each
+				# process's sockets and the CPU the rest of the machine takes.
+				hold "$f" $((S_CALLS * nw)) "$S_SECS" speex &
+				hp=$!
+				sleep $((S_CALLS * nw / 50 + 3))
+				d0=() legs=() m0=() m1=()
+				for i in "${!c_pids[@]}"; do d0[i]=$(udp_drops "${c_pids[i]}"); done
+				for ((i = 1; i <= nw; i++)); do m0[i]=$(media_path "${cm[i - 1]}"); done
+				b0=$(busy_ticks) t0=$(date +%s.%N)
+				sleep $((S_SECS / 2))
+				for ((i = 1; i <= nw; i++)); do
+					legs[i]=$(redis-cli -p "$rport" hget "rs:v1:worker:call$i" legs 2>/dev/null)
+				done
+				sleep $((S_SECS > 4 ? S_SECS - S_SECS / 2 - 2 : 0))
+				b1=$(busy_ticks) t1=$(date +%s.%N)
+				for ((i = 1; i <= nw; i++)); do m1[i]=$(media_path "${cm[i - 1]}"); done
+				drops=""
+				for i in "${!c_pids[@]}"; do
+					drops+="${drops:+, }${c_names[i]} $(($(udp_drops "${c_pids[i]}") - d0[i]))"
+				done
+				wait "$hp"
+			fi
+			if [[ -s $f ]] && [[ -n $(kv "$f" loss_pct) ]]; then
+				up=$(kv "$f" calls_up)
+				w=$(workers_cpu "$f")
+				awk -v nw="$nw" -v n=$((S_CALLS * nw)) -v up="$up" -v loss="$(kv "$f" loss_pct)" -v w="$w" \
+					-v s="$(kv "$f" cpu_signaler_pct)" 'BEGIN {
+					printf "%8d %6d %9d %8.2f %16.1f %12.1f %14.1f %14.1f\n", nw, n, up, loss, w, w / nw,
+						(up > 0 ? w * 1e4 / (up * 50) : 0), s }' | tee "$tmp/s${nw}_row.txt"
+				for ((i = 1; i <= nw; i++)); do
+					awk -v i="$i" -v l="${legs[i]:-?}" -v c="$(kv "$f" "cpu_worker${i}_pct")" 'BEGIN {
+						printf "%8s worker%d: %s legs, %.1f %% of one core, %.1f us/leg/20ms\n", "", i, l, c,
+							(l > 0 ? c * 1e4 / (l * 50) : 0) }'
+					# The frames of the window along the path through this worker.
+					echo "${m0[i]} ${m1[i]}" | awk 'function pct(x, y) { return y > 0 ? (x - y) * 100 / y : 0 }
+						{ a = $5 - $1; b = $6 - $2; c = $7 - $3; d = $8 - $4
+						printf "%8s   frames: %d from the signaler -> RTP out %+.1f %% -> RTP back %+.1f %% -> to the signaler %+.1f %%\n",
+							"", a, pct(b, a), pct(c, b), pct(d, c) }'
+				done
+				# Ours: what callbench measured for the processes of the stack and itself.
+				ours=$(grep '^RESULT' "$f" | tr ' ' '\n' | awk -F= '/^cpu_.*_pct=/ && $2 > 0 { s += $2 } END { print s + 0 }')
+				awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v ours="$ours" -v d="$drops" \
+					-v sp="$(grep '^RESULT' "$f" | tr ' ' '\n' | awk -F= '/^cpu_sipp[0-9]*_pct=/ { s += $2 } END { print s + 0 }')" -v cb="$(kv "$f" cpu_callbench_pct)" 'BEGIN {
+					o = (b1 - b0) / hz / (t1 - t0) * 100 - ours
+					printf "%8s during the window: the SIPps %.0f %%, callbench %.0f %%, the rest of the machine %.0f %% (200 %% = both cores);\n",
+						"", sp, cb, (o > 0 ? o : 0)
+					printf "%8s UDP datagrams dropped on full receive buffers: %s\n", "", d }'
+				failures "$f"
+				all_alive
+			fi
+			stop_all
+		done
+		if [[ -s $tmp/s1_row.txt && -s $tmp/s2_row.txt ]]; then
+			awk 'FNR == 1 { per[NR] = $7; loss[NR] = $4; up[NR] = $3; n[NR] = $2 }
+				END {
+				r = per[1] > 0 ? per[2] / per[1] : 0
+				ok = loss[1] < 1 && loss[2] < 1 && up[1] == n[1] && up[2] == n[2]
+				printf "  scaling: worker CPU per call with 2 workers = %.2f x that with 1 (1.00 = linear)%s\n", r,
+					(loss[1] < 1 && loss[2] < 1 ? "" : " - not comparable, loss >= 1 %")
+				printf "  loss below 1 %% with 1 worker: %s, with 2 workers: %s\n", (loss[1] < 1 ? "yes" : "NO"),
+					(loss[2] < 1 ? "yes" : "NO")
+				printf "  near-linear (per-call worker CPU within 1.2 x, loss < 1 %%, every call up): %s\n",
+					(ok && r <= 1.2 ? "yes" : "NO") }' "$tmp/s1_row.txt" "$tmp/s2_row.txt"
+		fi
+		echo "(All processes - signaler, workers, SIPp, callbench - share the same 2 cores: the 2 workers do not"
+		echo " get a core each, so \"near-linear\" is judged on the workers' CPU per call and on loss, not on"
+		echo " total capacity. workers_cpu_%: the workers together, 100% = one core; us/call/20ms divides it by"
+		echo " the calls up. Loss makes the per-call CPU read low: a frame lost on its way does not cost its"
+		echo " transcoding back, so per-call figures compare only where loss stays below 1 %."
+		echo " frames: each worker's counters (/metrics) over the window, each step against the one before;"
+		echo " fewer to the signaler than RTP back = frames the worker's 20 ms tick dropped as late (60 ms"
+		echo " jitter buffer, at most 3 ticks caught up after a stall): the worker was starved of CPU. To the"
+		echo " signaler also counts the frames that conceal missing RTP, so it can exceed RTP back.)"
+	fi
+
+	echo
+	if ! command -v sipp >/dev/null 2>&1 || [[ ! -x $BUILD/tools/wdrive ]]; then
+		echo "== cluster: failover gap: skipped (needs sipp and $BUILD_SRC/tools/wdrive) =="
+	else
+		echo "== cluster: failover gap over $F_RUNS SIGKILLs (one leg, Speex WB -> PCMU toward SIPp's echo; target <= $F_TARGET_MS ms) =="
+		start_redis "$tmp/f_redis.log"
+		start_uas "$tmp/f_sipp.log"
+		fpid=() fep=() flog=()
+		for v in 0 1; do
+			# disown: bash would otherwise report each SIGKILLed worker on stderr
+			start_worker "fo$v" $((30000 + v * 2000)) $((31999 + v * 2000)) "$tmp/f_w$v.0.log" && disown "$W_PID"
+			fpid[v]=$W_PID fep[v]=$W_EP flog[v]="$tmp/f_w$v.0.log"
+		done
+		sleep 0.5 # SIPp's echo binds
+		printf '%5s %-8s %11s %11s %8s %16s %s\n' run killed noticed_ms adopted_ms gap_ms longest_silence result
+		gaps=() silences=()
+		for ((r = 1; r <= F_RUNS; r++)); do
+			v=$(((r - 1) % 2)) s=$((r % 2))
+			o="$tmp/f_run$r.out"
+			timeout 30 "$BUILD/tools/wdrive" --worker "${fep[v]}" --worker "${fep[s]}" --kill-pid "${fpid[v]}" \
+				--remote "127.0.0.1:$echo_port" --seconds 4 failover >"$o" 2>&1
+			rc=$?
+			noticed=$(sed -n 's/^worker down noticed \([0-9]*\) ms.*/\1/p' "$o")
+			adopted=$(sed -n 's/.*(\([0-9]*\) ms after the kill)$/\1/p' "$o")
+			gap=$(kv "$o" gap_ms) silence=$(kv "$o" silence_max_ms)
+			if [[ $rc == 0 && -n $gap ]] && grep -q '^RESULT adopted=1 ssrc_same=1' "$o"; then
+				res="adopted, same SSRC"
+				gaps+=("$gap")
+				silences+=("$silence")
+			else
+				res="FAILED (exit $rc): $(grep -v '^leg \|^RESULT' "$o" | tail -2 | tr '\n' ' ' | cut -c1-120)"
+				gap=- silence=-
+			fi
+			printf '%5d %-8s %11s %11s %8s %16s %s\n' "$r" "fo$v" "${noticed:--}" "${adopted:--}" "$gap" \
+				"${silence:--}" "$res"
+			# The next round needs the killed worker back (and the survivor alive).
+			kill -KILL "${fpid[v]}" 2>/dev/null
+			for _ in $(seq 20); do kill -0 "${fpid[v]}" 2>/dev/null || break; sleep 0.05; done
+			if ((r < F_RUNS)); then
+				if ! start_worker "fo$v" $((30000 + v * 2000)) $((31999 + v * 2000)) "$tmp/f_w$v.$r.log"; then
+					echo "  fo$v did not restart: $(tail -n 2 "$tmp/f_w$v.$r.log" | tr '\n' ' ')"
+					break
+				fi
+				disown "$W_PID"
+				fpid[v]=$W_PID fep[v]=$W_EP flog[v]="$tmp/f_w$v.$r.log"
+				if ! kill -0 "${fpid[s]}" 2>/dev/null; then
+					echo "  the surviving worker fo$s (pid ${fpid[s]}) is gone: $(tail -n 2 "${flog[s]}" | tr '\n' ' ' | cut -c1-200)"
+					break
+				fi
+			fi
+		done
+		if ((${#gaps[@]})); then
+			# summary NAME VALUES...: p50 (nearest rank), max and every value against the target.
+			summary() {
+				local name=$1
+				shift
+				printf '%s\n' "$@" | sort -n | awk -v t=$F_TARGET_MS -v runs="$F_RUNS" -v name="$name" '
+					{ g[NR] = $1; all = all (all ? " " : "") $1 }
+					END {
+					printf "  %-16s p50 %4d  max %4d  over %d of %d runs, target %d: %-6s all (sorted): %s\n",
+						name, g[int((NR + 1) / 2)], g[NR], NR, runs, t,
+						(g[NR] <= t && NR == runs ? "met" : "MISSED"), all }'
+			}
+			summary gap_ms "${gaps[@]}"
+			summary longest_silence "${silences[@]}"
+		else
+			echo "  no round completed"
+		fi
+		echo "(gap_ms: wdrive's time without audio frames back from the workers, from the last frame before the"
+		echo " kill to the first after the adoption; longest_silence: the longest time without a frame from the"
+		echo " kill to the end of the run (a stall of the loaded machine after the move counts too); all in ms."
+		echo " noticed_ms: the dispatcher declares the worker down (its ZeroMQ connection closes; the 1.5 s"
+		echo " heartbeat timeout is the fallback); adopted_ms: the survivor's answer to ADOPT_LEG; both after"
+		echo " the kill. p50: the nearest-rank median.)"
+		stop_all
 	fi
 fi

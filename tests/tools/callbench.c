@@ -68,6 +68,7 @@
 #define MAX_CLIENTS   1000
 #define MAX_CALLS     5000
 #define MAX_PIDS      8
+#define MAX_TARGETS   8
 #define MAX_CODECS    8
 #define MAX_REASONS   32
 #define NAME_LEN      32
@@ -99,9 +100,11 @@ struct watched {
 
 struct options {
 	enum mode mode;
-	const char *url;    /* rtmp://host:port/app (no trailing slash) */
-	const char *app;    /* the app part of url */
-	const char *target; /* SIP URI invited */
+	const char *url;		  /* rtmp://host:port/app (no trailing slash) */
+	const char *app;		  /* the app part of url */
+	const char *target;		  /* SIP URI invited: the first --target */
+	const char *targets[MAX_TARGETS]; /* every --target: invites take them in turn */
+	int ntargets;
 	const char *codecs; /* invite codec tokens, space separated */
 	const char *codec;  /* hold: speex | pcmu */
 	const char *publish_name, *play_name;
@@ -118,7 +121,7 @@ struct options {
 
 /* ------------------------------------------------------------------ options */
 
-enum opt_kind { OPT_STR, OPT_INT, OPT_NUM, OPT_FLAG, OPT_PID };
+enum opt_kind { OPT_STR, OPT_INT, OPT_NUM, OPT_FLAG, OPT_PID, OPT_TARGET };
 
 #define M_SETUP 1u
 #define M_HOLD	2u
@@ -140,7 +143,7 @@ struct opt_spec {
 	}
 static const struct opt_spec opt_specs[] = {
     OPT("--url", OPT_STR, M_ALL, url, 0, 0),
-    OPT("--target", OPT_STR, M_ALL, target, 0, 0),
+    OPT("--target", OPT_TARGET, M_ALL, targets, 0, 0),
     OPT("--codecs", OPT_STR, M_ALL, codecs, 0, 0),
     OPT("--seconds", OPT_NUM, M_ALL, seconds, 1, 3600),
     OPT("--timeout", OPT_INT, M_ALL, timeout_s, 1, 120),
@@ -179,6 +182,8 @@ static void usage(FILE *f)
 	    "  --no-call    hold without invite/bye: only connect, publish and play (a self-test "
 	    "of\n"
 	    "               the media path, e.g. against the echo app with --play local)\n"
+	    "  --target     repeatable: successive invites take the targets in turn (e.g. several\n"
+	    "               SIPp UASs, so that no one RTP echo socket carries every call)\n"
 	    "  --pid        report the CPU of process PID as cpu_NAME_pct (percent of one core "
 	    "over\n"
 	    "               the measured period; -1 when it could not be read)\n"
@@ -247,6 +252,12 @@ static int set_option(struct options *o, const struct opt_spec *spec, const char
 		return 0;
 	case OPT_PID:
 		return add_pid(o, v);
+	case OPT_TARGET:
+		if (o->ntargets >= MAX_TARGETS || !*v || strlen(v) >= URL_LEN)
+			return -EINVAL;
+		o->targets[o->ntargets++] = v;
+		o->target = o->targets[0];
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -866,11 +877,13 @@ out_close:
 	return rc;
 }
 
+static atomic_uint next_target; /* the --target of the next invite, modulo o->ntargets */
+
 /*
- * Places a call on @c: invite(target, codecs...) and waits for its outcome. Returns 0 when
- * accepted (*lat_s: invite to accepted), -EPROTO on a failure the server reported (_error,
- * rejected, byed; the call is over), -ETIMEDOUT (the caller cancels it with bye) or -ECONNRESET.
- * @why says why on failure.
+ * Places a call on @c: invite(target, codecs...) to the next --target in turn, and waits for its
+ * outcome. Returns 0 when accepted (*lat_s: invite to accepted), -EPROTO on a failure the server
+ * reported (_error, rejected, byed; the call is over), -ETIMEDOUT (the caller cancels it with
+ * bye) or -ECONNRESET. @why says why on failure.
  */
 static int call_invite(struct conn *c, const struct options *o, double *lat_s, char *why,
 		       size_t whylen)
@@ -879,7 +892,7 @@ static int call_invite(struct conn *c, const struct options *o, double *lat_s, c
 	int txid = ++c->txid;
 	double t0 = now_s(), deadline = t0 + o->timeout_s;
 
-	args[0] = o->target;
+	args[0] = o->targets[atomic_fetch_add(&next_target, 1) % (unsigned)o->ntargets];
 	for (int i = 0; i < o->ntokens; i++)
 		args[1 + i] = o->tokens[i];
 	if (send_invoke(c, CHAN_INVOKE, 0, "invite", txid, args, 1 + o->ntokens) < 0) {

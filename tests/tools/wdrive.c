@@ -10,7 +10,8 @@
  *   pair    two legs on the worker(s) sending RTP to each other (optionally SRTP, optionally
  *           DTMF from A that B must report); tone into A, recorded from B
  *   failover  like tone, then SIGKILLs the worker (--kill-pid) and adopts the leg on the second
- *           worker from Redis; reports the audio gap and checks the SSRC did not change
+ *           worker from Redis; reports the audio gap (and the longest silence from the kill on)
+ *           and checks the SSRC did not change
  *   churn   creates and destroys --count legs (--inflight at a time); prints the worker's stats
  *   garbage sends malformed ZeroMQ messages to the worker, then checks it still answers
  *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, latency (pass-through:
@@ -719,8 +720,11 @@ static int scenario_failover(void)
 	print_leg_stats(l);
 	destroy_leg(l);
 	run_until(nothing_pending, 3000);
-	printf("RESULT adopted=%d ssrc_same=%d gap_ms=%llu frames_in=%llu\n", adopted_ok,
-	       ssrc_after == ssrc_before, (unsigned long long)gap, (unsigned long long)l->frames_in);
+	/* gap_ms: the last frame before the kill to the first from the survivor. silence_max_ms:
+	 * the longest time without a frame from the kill on (gap_max_ms restarts at the kill). */
+	printf("RESULT adopted=%d ssrc_same=%d gap_ms=%llu frames_in=%llu silence_max_ms=%llu\n",
+	       adopted_ok, ssrc_after == ssrc_before, (unsigned long long)gap,
+	       (unsigned long long)l->frames_in, (unsigned long long)gap_max_ms);
 	return adopted_ok && ssrc_after == ssrc_before && first_after_ms ? 0 : 1;
 }
 
