@@ -15,7 +15,7 @@ PACKAGES=(
 	libspeex-dev libspeexdsp-dev libhiredis-dev libssl-dev libmicrohttpd-dev
 	redis-server sip-tester ffmpeg librtmp-dev rtmpdump
 	clang libclang-rt-14-dev
-	python3 iproute2 procps curl
+	python3 python3-yaml iproute2 procps curl
 )
 
 # Commands the build and the tests call directly (package in brackets for the message).
