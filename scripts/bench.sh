@@ -178,11 +178,11 @@ hold() {
 	tail -5 "$1.err" | sed 's/^/  | /'
 	return 1
 }
-# workers_cpu FILE: the CPU of every worker of calls_stack together (% of one core).
-workers_cpu() {
-	local i w=0
-	for ((i = 1; i <= ${#cw[@]}; i++)); do w="$w + 0$(kv "$1" "cpu_worker${i}_pct")"; done
-	awk "BEGIN { print $w }"
+# cpu_sum FILE NAME_RE: the CPU (% of one core) of the processes of FILE's RESULT line whose
+# name matches NAME_RE (an awk regular expression), together; -1 (unreadable) counts as 0.
+cpu_sum() {
+	grep '^RESULT' "$1" | tr ' ' '\n' |
+		awk -F= -v re="^cpu_$2_pct=" '$0 ~ re && $2 > 0 { s += $2 } END { print s + 0 }'
 }
 # cpu_table FILE UNIT DIVISOR: one row per process; UNIT column = cpu% * 1e4 / DIVISOR.
 cpu_table() {
@@ -199,15 +199,13 @@ udp_drops() {
 	awk -v l=" $inodes " 'FNR > 1 && index(l, " " $10 " ") { s += $NF } END { print s + 0 }' \
 		/proc/net/udp /proc/net/udp6 2>/dev/null
 }
-# media_path PORT: a worker's frame counters (its /metrics, sampled there every second): from
-# the signalers, RTP out to the SIP peers, RTP in from them, to the signalers.
-media_path() {
+# media_frames PORT: a worker's media frame counters (its /metrics): from the signalers, to them.
+# (Its RTP packet counters are not used: they lag the frames by up to a second.)
+media_frames() {
 	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" | awk '
 		$1 ~ /media_frames_total\{direction="from_signaler"\}/ { a = $2 }
-		$1 ~ /rtp_packets_total\{direction="out"\}/ { b = $2 }
-		$1 ~ /rtp_packets_total\{direction="in"\}/ { c = $2 }
 		$1 ~ /media_frames_total\{direction="to_signaler"\}/ { d = $2 }
-		END { print a + 0, b + 0, c + 0, d + 0 }'
+		END { print a + 0, d + 0 }'
 }
 # busy_ticks: the CPU time the whole machine has spent busy so far, in ticks.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
@@ -362,7 +360,7 @@ if want calls; then
 					"$(kv "$tmp/c_hold.txt" send_late_max_ms)"
 				# us per call per 20 ms = cpu% / 100 * 0.02 s / calls * 1e6 = cpu% * 1e4 / (calls * 50)
 				cpu_table "$tmp/c_hold.txt" us/call/20ms "$((up * 50))"
-				awk -v w="$(workers_cpu "$tmp/c_hold.txt")" -v n="$up" 'BEGIN {
+				awk -v w="$(cpu_sum "$tmp/c_hold.txt" 'worker[0-9]+')" -v n="$up" 'BEGIN {
 					printf "  %-10s %12.1f %14.1f\n", "workers", w, (n > 0 ? w * 1e4 / (n * 50) : 0) }'
 				mode=transcode
 				[[ $codec == pcmu ]] && mode=passthrough
@@ -389,9 +387,10 @@ fi
 # the verdict is on the workers' CPU per call and on loss, not on total capacity.
 # Failover: BENCH_FAILOVER_RUNS rounds of wdrive's failover scenario (one leg with a tone toward
 # SIPp's RTP echo, through the signaler's dispatcher code; the worker carrying it is SIGKILLed 2 s
-# in and the other adopts the leg from Redis); wdrive reports the longest time without audio
-# frames back from the workers around the kill (gap_ms). The killed worker is restarted with its
-# ID for the next round, and the rounds alternate which worker dies.
+# in and the other adopts the leg from Redis); wdrive reports the time without audio frames back
+# from the workers across the move (gap_ms) and the longest silence from the kill on
+# (silence_max_ms). The killed worker is restarted with its ID for the next round, and the rounds
+# alternate which worker dies.
 if want cluster; then
 	S_CALLS=${BENCH_SCALE_CALLS:-150}
 	S_SECS=${BENCH_SCALE_SECONDS:-20}
@@ -404,65 +403,64 @@ if want cluster; then
 	else
 		echo "== cluster: calls per worker as workers go 1 -> 2 ($S_CALLS transcoded calls per worker, Speex WB -> PCMU, SIPp echoes the RTP; ${S_SECS} s windows) =="
 		printf '%8s %6s %9s %8s %16s %12s %14s %14s\n' workers calls calls_up loss_% workers_cpu_% per_worker_% us/call/20ms signaler_cpu_%
-		for nw in 1 2; do
-			f="$tmp/s${nw}_hold.txt"
+		# scale_phase NW: the row of NW workers (S_CALLS * NW calls) and its details, the row alone
+		# also in $tmp/sNW_row.txt.
+		scale_phase() {
+			local nw=$1 f="$tmp/s$1_hold.txt" hp i b0 b1 t0 t1 drops="" d0=() legs=() m0=() m1=()
 			if ! calls_stack "$nw" "s$nw" $((2 * nw)); then
 				echo "  $nw worker(s): the gateway did not start"
-			elif ! warm_up "$tmp/s${nw}_warm.txt" >"$tmp/s${nw}_warm.why"; then
+				return 1
+			fi
+			if ! warm_up "$tmp/s${nw}_warm.txt" >"$tmp/s${nw}_warm.why"; then
 				echo "  $nw worker(s): no call could be set up"
 				sed 's/^/  /' "$tmp/s${nw}_warm.why"
-			else
-				# While callbench measures (its ramp at 50 calls/s, 2 s to settle, then the window):
-				# the legs each worker carries (its Redis record), the UDP datagrams dropped on each
-				# process's sockets and the CPU the rest of the machine takes.
-				hold "$f" $((S_CALLS * nw)) "$S_SECS" speex &
-				hp=$!
-				sleep $((S_CALLS * nw / 50 + 3))
-				d0=() legs=() m0=() m1=()
-				for i in "${!c_pids[@]}"; do d0[i]=$(udp_drops "${c_pids[i]}"); done
-				for ((i = 1; i <= nw; i++)); do m0[i]=$(media_path "${cm[i - 1]}"); done
-				b0=$(busy_ticks) t0=$(date +%s.%N)
-				sleep $((S_SECS / 2))
-				for ((i = 1; i <= nw; i++)); do
-					legs[i]=$(redis-cli -p "$rport" hget "rs:v1:worker:call$i" legs 2>/dev/null)
-				done
-				sleep $((S_SECS > 4 ? S_SECS - S_SECS / 2 - 2 : 0))
-				b1=$(busy_ticks) t1=$(date +%s.%N)
-				for ((i = 1; i <= nw; i++)); do m1[i]=$(media_path "${cm[i - 1]}"); done
-				drops=""
-				for i in "${!c_pids[@]}"; do
-					drops+="${drops:+, }${c_names[i]} $(($(udp_drops "${c_pids[i]}") - d0[i]))"
-				done
-				wait "$hp"
+				return 1
 			fi
-			if [[ -s $f ]] && [[ -n $(kv "$f" loss_pct) ]]; then
-				up=$(kv "$f" calls_up)
-				w=$(workers_cpu "$f")
-				awk -v nw="$nw" -v n=$((S_CALLS * nw)) -v up="$up" -v loss="$(kv "$f" loss_pct)" -v w="$w" \
-					-v s="$(kv "$f" cpu_signaler_pct)" 'BEGIN {
-					printf "%8d %6d %9d %8.2f %16.1f %12.1f %14.1f %14.1f\n", nw, n, up, loss, w, w / nw,
-						(up > 0 ? w * 1e4 / (up * 50) : 0), s }' | tee "$tmp/s${nw}_row.txt"
-				for ((i = 1; i <= nw; i++)); do
-					awk -v i="$i" -v l="${legs[i]:-?}" -v c="$(kv "$f" "cpu_worker${i}_pct")" 'BEGIN {
-						printf "%8s worker%d: %s legs, %.1f %% of one core, %.1f us/leg/20ms\n", "", i, l, c,
-							(l > 0 ? c * 1e4 / (l * 50) : 0) }'
-					# The frames of the window along the path through this worker.
-					echo "${m0[i]} ${m1[i]}" | awk 'function pct(x, y) { return y > 0 ? (x - y) * 100 / y : 0 }
-						{ a = $5 - $1; b = $6 - $2; c = $7 - $3; d = $8 - $4
-						printf "%8s   frames: %d from the signaler -> RTP out %+.1f %% -> RTP back %+.1f %% -> to the signaler %+.1f %%\n",
-							"", a, pct(b, a), pct(c, b), pct(d, c) }'
-				done
-				# Ours: what callbench measured for the processes of the stack and itself.
-				ours=$(grep '^RESULT' "$f" | tr ' ' '\n' | awk -F= '/^cpu_.*_pct=/ && $2 > 0 { s += $2 } END { print s + 0 }')
-				awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v ours="$ours" -v d="$drops" \
-					-v sp="$(grep '^RESULT' "$f" | tr ' ' '\n' | awk -F= '/^cpu_sipp[0-9]*_pct=/ { s += $2 } END { print s + 0 }')" -v cb="$(kv "$f" cpu_callbench_pct)" 'BEGIN {
-					o = (b1 - b0) / hz / (t1 - t0) * 100 - ours
-					printf "%8s during the window: the SIPps %.0f %%, callbench %.0f %%, the rest of the machine %.0f %% (200 %% = both cores);\n",
-						"", sp, cb, (o > 0 ? o : 0)
-					printf "%8s UDP datagrams dropped on full receive buffers: %s\n", "", d }'
-				failures "$f"
-				all_alive
-			fi
+			# While callbench measures (its ramp at 50 calls/s, 2 s to settle, then the window):
+			# the legs each worker carries (its Redis record), each worker's frame counters, the
+			# UDP datagrams dropped on each process's sockets and the CPU of the whole machine.
+			hold "$f" $((S_CALLS * nw)) "$S_SECS" speex &
+			hp=$!
+			sleep $((S_CALLS * nw / 50 + 3))
+			for i in "${!c_pids[@]}"; do d0[i]=$(udp_drops "${c_pids[i]}"); done
+			for ((i = 1; i <= nw; i++)); do m0[i]=$(media_frames "${cm[i - 1]}"); done
+			b0=$(busy_ticks) t0=$(date +%s.%N)
+			sleep $((S_SECS / 2))
+			for ((i = 1; i <= nw; i++)); do
+				legs[i]=$(redis-cli -p "$rport" hget "rs:v1:worker:call$i" legs 2>/dev/null)
+			done
+			sleep $((S_SECS > 4 ? S_SECS - S_SECS / 2 - 2 : 0))
+			b1=$(busy_ticks) t1=$(date +%s.%N)
+			for ((i = 1; i <= nw; i++)); do m1[i]=$(media_frames "${cm[i - 1]}"); done
+			for i in "${!c_pids[@]}"; do
+				drops+="${drops:+, }${c_names[i]} $(($(udp_drops "${c_pids[i]}") - d0[i]))"
+			done
+			wait "$hp" || return 1
+
+			awk -v nw="$nw" -v n=$((S_CALLS * nw)) -v up="$(kv "$f" calls_up)" -v loss="$(kv "$f" loss_pct)" \
+				-v w="$(cpu_sum "$f" 'worker[0-9]+')" -v s="$(kv "$f" cpu_signaler_pct)" 'BEGIN {
+				printf "%8d %6d %9d %8.2f %16.1f %12.1f %14.1f %14.1f\n", nw, n, up, loss, w, w / nw,
+					(up > 0 ? w * 1e4 / (up * 50) : 0), s }' | tee "$tmp/s${nw}_row.txt"
+			for ((i = 1; i <= nw; i++)); do
+				awk -v i="$i" -v l="${legs[i]:-?}" -v c="$(kv "$f" "cpu_worker${i}_pct")" 'BEGIN {
+					printf "%8s worker%d: %s legs, %.1f %% of one core, %.1f us/leg/20ms\n", "", i, l, c,
+						(l > 0 ? c * 1e4 / (l * 50) : 0) }'
+				echo "${m0[i]} ${m1[i]}" | awk '{ a = $3 - $1; d = $4 - $2
+					printf "%8s   frames: %d from the signaler, %d back to it (%+.1f %%)\n", "", a, d,
+						(a > 0 ? (d - a) * 100 / a : 0) }'
+			done
+			# The rest of the machine: its busy time less what callbench measured for the stack.
+			awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v ours="$(cpu_sum "$f" '.*')" \
+				-v sp="$(cpu_sum "$f" 'sipp[0-9]*')" -v cb="$(kv "$f" cpu_callbench_pct)" -v d="$drops" 'BEGIN {
+				o = (b1 - b0) / hz / (t1 - t0) * 100 - ours
+				printf "%8s during the window: the SIPps %.0f %%, callbench %.0f %%, the rest of the machine", "", sp, cb
+				printf " %.0f %% (200 %% = both cores);\n", (o > 0 ? o : 0)
+				printf "%8s UDP datagrams dropped on full receive buffers: %s\n", "", d }'
+			failures "$f"
+			all_alive
+		}
+		for nw in 1 2; do
+			scale_phase "$nw"
 			stop_all
 		done
 		if [[ -s $tmp/s1_row.txt && -s $tmp/s2_row.txt ]]; then
@@ -482,10 +480,10 @@ if want cluster; then
 		echo " total capacity. workers_cpu_%: the workers together, 100% = one core; us/call/20ms divides it by"
 		echo " the calls up. Loss makes the per-call CPU read low: a frame lost on its way does not cost its"
 		echo " transcoding back, so per-call figures compare only where loss stays below 1 %."
-		echo " frames: each worker's counters (/metrics) over the window, each step against the one before;"
-		echo " fewer to the signaler than RTP back = frames the worker's 20 ms tick dropped as late (60 ms"
-		echo " jitter buffer, at most 3 ticks caught up after a stall): the worker was starved of CPU. To the"
-		echo " signaler also counts the frames that conceal missing RTP, so it can exceed RTP back.)"
+		echo " frames: each worker's media frame counters (/metrics) over the window: the loss seen from the"
+		echo " worker, its round trip through SIPp's echo included. With no UDP drops, frames missing there"
+		echo " are most likely the ones its 20 ms tick dropped as late (60 ms jitter buffer, at most 3 ticks"
+		echo " caught up after a stall): a worker starved of CPU. Concealment frames count as sent back.)"
 	fi
 
 	echo
