@@ -316,6 +316,10 @@ else
 	fail relayctl_usage_errors "$bad env=$env_rc"
 fi
 
+# The fake worker has served its purpose: later cases count the live workers.
+"${RCLI[@]}" zrem rs:v1:workers rw-q >/dev/null
+"${RCLI[@]}" del rs:v1:worker:rw-q >/dev/null
+
 # --- AUTH: a password-protected Redis
 AUTH_PORT=$(free_port)
 spawn "$T_TMP/redis-auth.log" redis-server --port "$AUTH_PORT" --bind 127.0.0.1 --save '' \
