@@ -207,8 +207,10 @@ fi
 if wav_ok "$T_TMP/$name.wav" --min-duration 8; then
 	gap=$("$WAVCHECK" --verbose "$T_TMP/$name.wav" | sed -n 's/.*longest_gap=\([0-9.]*\).*/\1/p')
 	note "failover gap in the recording: ${gap} s"
-	awk -v g="$gap" 'BEGIN { exit !(g > 0.05 && g < 3.0) }' ||
-		why "gap of ${gap} s in the recording (expected 0.05..3 s: the closed connection, or at worst the 1.5 s heartbeat timeout, then the adoption)"
+	# The kill itself is proven by the "moved" line above; the gap may be 0 when the closed
+	# connection is noticed and the leg adopted faster than the player's buffer drains.
+	awk -v g="$gap" 'BEGIN { exit !(g < 3.0) }' ||
+		why "gap of ${gap} s in the recording (expected under 3 s: the closed connection, or at worst the 1.5 s heartbeat timeout, then the adoption)"
 fi
 # The tone after the kill: the last 4 s of a 10 s recording.
 wav_ok "$T_TMP/$name.wav" --ignore-start 6 --min-duration 3
