@@ -131,8 +131,9 @@ void dispatcher_remove_worker(struct dispatcher *d, struct dispatcher_worker *w)
 
 /*
  * The worker a new leg should go to: alive, not draining, below capacity, with the lowest load
- * (the higher of cpu per mille and legs per mille of capacity, counting legs requested since its
- * last heartbeat), ties broken round-robin. NULL when none qualifies.
+ * (the highest of cpu per mille, legs times the worker's CPU per leg learnt from its heartbeats,
+ * and legs per mille of capacity; legs count those requested since its last heartbeat), ties
+ * broken round-robin. NULL when none qualifies.
  */
 struct dispatcher_worker *dispatcher_pick(struct dispatcher *d);
 

@@ -45,12 +45,12 @@
 struct tracked {
 	struct tracked *next;
 	uint64_t gen;
-	uint64_t in, out, lost, auth;
+	uint64_t in, out, lost, auth, late, concealed, send_errors;
 	char id[WIRE_MAX_ID + 1];
 };
 
 struct totals {
-	uint64_t in, out, lost, auth;
+	uint64_t in, out, lost, auth, late, concealed, send_errors;
 };
 
 struct tracker {
@@ -65,6 +65,7 @@ struct tracker {
 struct families {
 	struct metric *ready, *legs, *transcoding, *passthrough, *capacity, *created, *destroyed;
 	struct metric *rtp_packets, *rtp_lost, *srtp_auth, *jitter_max, *jitter_mean;
+	struct metric *rtp_late, *rtp_concealed, *rtp_send_errors, *ticks_skipped;
 	struct metric *media, *media_dropped, *cpu, *draining, *adopts;
 	struct metric *zmq_requests, *zmq_replies, *zmq_replays, *zmq_malformed, *zmq_heartbeats,
 	    *zmq_send_drops, *signalers;
@@ -102,6 +103,15 @@ static const struct metrics_family_def family_defs[] = {
      "RTP packets received from and sent to SIP peers.", L_DIR},
     {F(rtp_lost), METRIC_COUNTER, "worker_rtp_packets_lost_total",
      "RTP packets lost on the way from SIP peers (from sequence numbers).", NULL},
+    {F(rtp_late), METRIC_COUNTER, "worker_rtp_late_total",
+     "RTP packets that came too late for the jitter buffer and were dropped.", NULL},
+    {F(rtp_concealed), METRIC_COUNTER, "worker_rtp_concealed_total",
+     "20 ms ticks with no RTP to play toward the signaler (loss concealment sent instead).",
+     NULL},
+    {F(rtp_send_errors), METRIC_COUNTER, "worker_rtp_send_errors_total",
+     "RTP packets that could not be sent to SIP peers.", NULL},
+    {F(ticks_skipped), METRIC_COUNTER, "worker_ticks_skipped_total",
+     "20 ms media ticks not run because the worker was stalled (short of CPU).", NULL},
     {F(srtp_auth), METRIC_COUNTER, "worker_srtp_auth_failures_total",
      "SRTP/SRTCP packets that failed authentication.", NULL},
     {F(jitter_max), METRIC_GAUGE, "worker_rtp_jitter_max_seconds",
@@ -153,6 +163,9 @@ static void retire(struct tracker *t, const struct tracked *e)
 	t->retired.out += e->out;
 	t->retired.lost += e->lost;
 	t->retired.auth += e->auth;
+	t->retired.late += e->late;
+	t->retired.concealed += e->concealed;
+	t->retired.send_errors += e->send_errors;
 	t->destroyed++;
 }
 
@@ -167,7 +180,7 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 		/* Counters went back: another leg under the same id (ended and adopted back
 		 * between two samples). The old one ends here. */
 		retire(t, e);
-		e->in = e->out = e->lost = e->auth = 0;
+		e->in = e->out = e->lost = e->auth = e->late = e->concealed = e->send_errors = 0;
 		t->created++;
 	}
 	if (!e) {
@@ -184,10 +197,16 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 	e->out = ls->packets_out;
 	e->lost = ls->packets_lost > e->lost ? ls->packets_lost : e->lost;
 	e->auth = ls->srtp_auth_failures;
+	e->late = ls->frames_late;
+	e->concealed = ls->frames_concealed;
+	e->send_errors = ls->send_errors;
 	t->live.in += e->in;
 	t->live.out += e->out;
 	t->live.lost += e->lost;
 	t->live.auth += e->auth;
+	t->live.late += e->late;
+	t->live.concealed += e->concealed;
+	t->live.send_errors += e->send_errors;
 	if (ls->jitter_ms > t->jitter_max_ms)
 		t->jitter_max_ms = ls->jitter_ms;
 	t->jitter_sum_ms += ls->jitter_ms;
@@ -266,6 +285,10 @@ static void collect(struct metrics *reg, void *arg)
 	set1(f->rtp_packets, "out", (double)(t->retired.out + t->live.out));
 	metric_set(f->rtp_lost, (double)(t->retired.lost + t->live.lost));
 	metric_set(f->srtp_auth, (double)(t->retired.auth + t->live.auth));
+	metric_set(f->rtp_late, (double)(t->retired.late + t->live.late));
+	metric_set(f->rtp_concealed, (double)(t->retired.concealed + t->live.concealed));
+	metric_set(f->rtp_send_errors, (double)(t->retired.send_errors + t->live.send_errors));
+	metric_set(f->ticks_skipped, (double)ws.ticks_skipped);
 	metric_set(f->jitter_max, t->jitter_max_ms / 1000.0);
 	metric_set(f->jitter_mean,
 		   t->n_legs ? (double)t->jitter_sum_ms / (double)t->n_legs / 1000.0 : 0);

@@ -1546,6 +1546,12 @@ int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost)
 	return 0;
 }
 
+void rtp_leg_pull_skip(struct rtp_leg *leg, uint32_t frames)
+{
+	leg->pull_ts += frames * leg->spf;
+	leg->pull_time_us = mono_us();
+}
+
 /* ---------------------------------------------------------------- DTMF out */
 
 static void on_dtmf_timer(struct evloop *loop, struct ev_timer *t, void *arg);

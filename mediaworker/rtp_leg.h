@@ -196,6 +196,13 @@ void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples);
 int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost);
 
 /*
+ * Moves the pull clock @frames frames ahead without playing them, for a worker that could not
+ * tick for a while: the packets of those frames are dropped as late at the next pull (and
+ * counted in frames_late) instead of staying queued as added delay.
+ */
+void rtp_leg_pull_skip(struct rtp_leg *leg, uint32_t frames);
+
+/*
  * Queues an RFC 4733 event for @digit (0-9 * # A-D, case-insensitive) lasting @duration_ms
  * (clamped to 40 ms .. the 16-bit duration field). Packets go out from the event loop every
  * 20 ms with one timestamp, then three end packets. Returns 0, -EINVAL (digit, DTMF

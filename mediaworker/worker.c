@@ -42,6 +42,7 @@
 
 #define LEG_BUCKETS 4096
 #define TICK_MS 20
+#define TICK_CATCHUP 15 /* ticks caught up after a stall (300 ms) */
 #define LEG_MAX_CODECS WIRE_MAX_CODECS
 /* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
  * adopted: the sequence jumps past anything the dead worker may have sent. */
@@ -117,6 +118,7 @@ struct worker {
 	struct handover *handovers; /* leg state writes of worker_handover() in flight */
 	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
 	uint64_t media_unknown_leg, media_wrong_owner;
+	uint64_t ticks_skipped; /* ticks not run after a stall (their frames wait or are late) */
 };
 
 /* Configuration. */
@@ -427,8 +429,17 @@ static void leg_destroy(struct leg *l, bool forget_state)
 	leg_unlink(w, l);
 	if (forget_state && w->redis && redis_is_up(w->redis))
 		state_leg_delete(w->redis, l->id, w->worker_id, NULL, NULL);
-	log_info(l->id, "leg destroyed (media in %" PRIu64 ", out %" PRIu64 ", errors %" PRIu64 ")",
-		 l->media_in, l->media_out, l->media_errors);
+	{
+		struct rtp_leg_stats st;
+
+		rtp_leg_get_stats(l->rtp, &st);
+		log_info(l->id,
+			 "leg destroyed (media in %" PRIu64 ", out %" PRIu64 ", errors %" PRIu64
+			 "; RTP sent %" PRIu64 ", received %" PRIu64 ", late %" PRIu64
+			 ", concealed %" PRIu64 ")",
+			 l->media_in, l->media_out, l->media_errors, st.packets_sent,
+			 st.packets_received, st.frames_late, st.frames_lost);
+	}
 	leg_free(l);
 	check_drained(w);
 }
@@ -1168,16 +1179,29 @@ static void on_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 	uint64_t now = evloop_now(loop);
 	unsigned rounds = 0;
 
-	/* Ticks run on an absolute schedule; after a stall at most 3 are caught up. */
-	while (w->tick_next <= now && rounds++ < 3) {
+	/*
+	 * Ticks run on an absolute schedule. After a stall (the worker short of CPU) every missed
+	 * tick is caught up, up to TICK_CATCHUP: the frames go to the signaler in a burst, with
+	 * their own timestamps. A tick not run would leave its packet in the jitter buffer for
+	 * good, so each stall would add delay until the buffer overflows and drops packets for
+	 * the rest of the call. Beyond TICK_CATCHUP the legs skip ahead: that audio is lost, the
+	 * delay is not kept.
+	 */
+	while (w->tick_next <= now && rounds++ < TICK_CATCHUP) {
 		for (struct leg *l = w->legs, *next; l; l = next) {
 			next = l->next;
 			leg_tick(w, l, w->tick_next);
 		}
 		w->tick_next += TICK_MS;
 	}
-	if (w->tick_next <= now)
-		w->tick_next = now + TICK_MS;
+	if (w->tick_next <= now) {
+		uint64_t n = (now - w->tick_next) / TICK_MS + 1;
+
+		w->ticks_skipped += n;
+		for (struct leg *l = w->legs; l; l = l->next)
+			rtp_leg_pull_skip(l->rtp, (uint32_t)n);
+		w->tick_next += n * TICK_MS;
+	}
 	evloop_timer_start(t, w->tick_next - now);
 }
 
@@ -1434,6 +1458,7 @@ void worker_get_stats(const struct worker *w, struct worker_stats *out)
 	out->capacity = w->cfg.capacity;
 	out->media_unknown_leg = w->media_unknown_leg;
 	out->media_wrong_owner = w->media_wrong_owner;
+	out->ticks_skipped = w->ticks_skipped;
 	for (const struct adopt_ctx *a = w->adopts; a; a = a->next)
 		out->adopts_pending++;
 }
@@ -1451,6 +1476,9 @@ void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *ar
 		ls.packets_lost = st.packets_lost > 0 ? (uint64_t)st.packets_lost : 0;
 		ls.jitter_ms = st.jitter_ms;
 		ls.srtp_auth_failures = st.srtp_auth_failures;
+		ls.frames_late = st.frames_late;
+		ls.frames_concealed = st.frames_lost;
+		ls.send_errors = st.send_errors;
 		ls.media_in = l->media_in;
 		ls.media_out = l->media_out;
 		ls.media_errors = l->media_errors;

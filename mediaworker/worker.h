@@ -74,6 +74,7 @@ struct worker_stats {
 	bool draining;
 	unsigned adopts_pending;		     /* ADOPT_LEGs waiting for Redis */
 	uint64_t media_unknown_leg, media_wrong_owner; /* RTMP frames dropped, since start */
+	uint64_t ticks_skipped; /* 20 ms ticks not run after stalls, since start */
 };
 void worker_get_stats(const struct worker *w, struct worker_stats *out);
 
@@ -84,6 +85,9 @@ struct worker_leg_stats {
 	uint64_t packets_in, packets_out, packets_lost; /* RTP */
 	uint32_t jitter_ms;
 	uint64_t srtp_auth_failures;
+	uint64_t frames_late;	   /* RTP packets that came too late for the jitter buffer */
+	uint64_t frames_concealed; /* ticks with nothing to play (loss concealed) */
+	uint64_t send_errors;	   /* RTP sends that failed */
 	uint64_t media_in, media_out, media_errors; /* frames from / to the signaler, unusable */
 };
 

@@ -19,14 +19,14 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$tmp"
+	if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "(kept: $tmp)"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT INT TERM
 # The binaries run from a copy: a rebuild of the tree during the run (the tree is shared) would
 # otherwise swap them midway, or make an exec fail on a half-linked file.
 BUILD_SRC=$BUILD
 mkdir -p "$tmp/build/tools"
-for b in signaler mediaworker tools/callbench tools/wdrive tools/bench_codec; do
+for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_codec; do
 	for _ in $(seq 10); do # a linker at work leaves the file without its x bit
 		[[ -x $BUILD_SRC/$b ]] && cp "$BUILD_SRC/$b" "$tmp/build/$b" && break
 		[[ -e $BUILD_SRC/$b ]] || break
@@ -199,13 +199,21 @@ udp_drops() {
 	awk -v l=" $inodes " 'FNR > 1 && index(l, " " $10 " ") { s += $NF } END { print s + 0 }' \
 		/proc/net/udp /proc/net/udp6 2>/dev/null
 }
-# media_frames PORT: a worker's media frame counters (its /metrics): from the signalers, to them.
-# (Its RTP packet counters are not used: they lag the frames by up to a second.)
+# media_frames PORT: a worker's counters (its /metrics), in this order: media frames from the
+# signalers, to them; RTP packets in, out; RTP packets too late for the jitter buffer; ticks with
+# nothing to play; RTP send errors; ticks skipped after stalls; ZeroMQ sends dropped.
 media_frames() {
 	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" | awk '
-		$1 ~ /media_frames_total\{direction="from_signaler"\}/ { a = $2 }
-		$1 ~ /media_frames_total\{direction="to_signaler"\}/ { d = $2 }
-		END { print a + 0, d + 0 }'
+		$1 ~ /media_frames_total\{direction="from_signaler"\}/ { v[1] = $2 }
+		$1 ~ /media_frames_total\{direction="to_signaler"\}/ { v[2] = $2 }
+		$1 ~ /rtp_packets_total\{direction="in"\}/ { v[3] = $2 }
+		$1 ~ /rtp_packets_total\{direction="out"\}/ { v[4] = $2 }
+		$1 ~ /_worker_rtp_late_total$/ { v[5] = $2 }
+		$1 ~ /_worker_rtp_concealed_total$/ { v[6] = $2 }
+		$1 ~ /_worker_rtp_send_errors_total$/ { v[7] = $2 }
+		$1 ~ /_worker_ticks_skipped_total$/ { v[8] = $2 }
+		$1 ~ /_worker_zmq_send_drops_total$/ { v[9] = $2 }
+		END { for (i = 1; i <= 9; i++) printf "%d ", v[i]; print "" }'
 }
 # busy_ticks: the CPU time the whole machine has spent busy so far, in ticks.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
@@ -430,6 +438,7 @@ if want cluster; then
 				legs[i]=$(redis-cli -p "$rport" hget "rs:v1:worker:call$i" legs 2>/dev/null)
 			done
 			sleep $((S_SECS > 4 ? S_SECS - S_SECS / 2 - 2 : 0))
+			[[ ${BENCH_KEEP:-0} == 1 ]] && REDIS_PORT=$rport "$BUILD/relayctl" calls --json >"$tmp/s${nw}_calls.json" 2>&1
 			b1=$(busy_ticks) t1=$(date +%s.%N)
 			for ((i = 1; i <= nw; i++)); do m1[i]=$(media_frames "${cm[i - 1]}"); done
 			for i in "${!c_pids[@]}"; do
@@ -445,9 +454,12 @@ if want cluster; then
 				awk -v i="$i" -v l="${legs[i]:-?}" -v c="$(kv "$f" "cpu_worker${i}_pct")" 'BEGIN {
 					printf "%8s worker%d: %s legs, %.1f %% of one core, %.1f us/leg/20ms\n", "", i, l, c,
 						(l > 0 ? c * 1e4 / (l * 50) : 0) }'
-				echo "${m0[i]} ${m1[i]}" | awk '{ a = $3 - $1; d = $4 - $2
-					printf "%8s   frames: %d from the signaler, %d back to it (%+.1f %%)\n", "", a, d,
-						(a > 0 ? (d - a) * 100 / a : 0) }'
+				echo "${m0[i]} ${m1[i]}" | awk '{ for (k = 1; k <= 9; k++) d[k] = $(k + 9) - $k
+					printf "%8s   frames: %d from the signaler, %d back to it (%+.1f %%)\n", "", d[1], d[2],
+						(d[1] > 0 ? (d[2] - d[1]) * 100 / d[1] : 0)
+					printf "%8s   RTP: %d sent, %d received, %d too late, %d ticks concealed, %d send errors;", "",
+						d[4], d[3], d[5], d[6], d[7]
+					printf " %d ticks skipped, %d ZeroMQ sends dropped\n", d[8], d[9] }'
 			done
 			# The rest of the machine: its busy time less what callbench measured for the stack.
 			awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v ours="$(cpu_sum "$f" '.*')" \
@@ -459,7 +471,7 @@ if want cluster; then
 			failures "$f"
 			all_alive
 		}
-		for nw in 1 2; do
+		for nw in ${BENCH_SCALE_WORKERS:-1 2}; do
 			scale_phase "$nw"
 			stop_all
 		done

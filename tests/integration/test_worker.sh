@@ -104,6 +104,49 @@ late_case worker_late_answer_passthrough_to_pcmu 600 --rtmp-codec speex \
 late_case worker_late_answer_pcmu_to_pcma 600 --rtmp-codec speex \
 	--sip-codecs PCMU/8000,PCMA/8000 --update-codec PCMA/8000
 
+# A worker stalled (SIGSTOP 200 ms, three times, as when it is short of CPU) catches up the
+# ticks it missed: every packet the echo sent back is played toward the signaler (late, in a
+# burst) instead of staying queued in the jitter buffer as added delay for the rest of the call.
+# Checked from the leg's closing counters: received - late - played (out - concealed) is what
+# was still queued at the end; the nominal buffer holds 3 packets.
+stall_case() {
+	local name=worker_stall_catches_up out="$T_TMP/worker_stall.wav" wp leg line rx late mo conc queued
+	timeout 30 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 5 \
+		--freq 700 --out "$out" --rtmp-codec PCMU --sip-codecs PCMU/8000 tone \
+		>"$T_TMP/$name.out" 2>&1 &
+	wp=$!
+	sleep 1.5
+	for _ in 1 2 3; do
+		kill -STOP "$W1_PID"
+		sleep 0.2
+		kill -CONT "$W1_PID"
+		sleep 0.6
+	done
+	if ! wait "$wp"; then
+		fail "$name" "wdrive: $(tail -3 "$T_TMP/$name.out" | tr '\n' ' ')"
+		return
+	fi
+	leg=$(awk '$1 == "leg" { print $2; exit }' "$T_TMP/$name.out")
+	wait_log "$T_TMP/w1.log" "$leg: leg destroyed" 5 || true
+	line=$(grep -F "$leg: leg destroyed" "$T_TMP/w1.log" | tail -1)
+	read -r mo rx late conc < <(sed -E 's/.*out ([0-9]+),.*received ([0-9]+), late ([0-9]+), concealed ([0-9]+).*/\1 \2 \3 \4/' <<<"$line")
+	if [[ -z $conc || ! $conc =~ ^[0-9]+$ ]]; then
+		fail "$name" "no closing counters for leg $leg: $line"
+		return
+	fi
+	queued=$((rx - late - (mo - conc)))
+	note "$name: received $rx, late $late, sent to the signaler $mo (concealed $conc): $queued left queued"
+	if ((queued > 5)); then
+		fail "$name" "$queued packets were left in the jitter buffer after the stalls (at most 5 expected)"
+	elif ! "$WAVCHECK" "$out" --expect-freq 700 --tol 30 --min-duration 4 --min-rms-dbfs -30 \
+		>"$T_TMP/$name.check" 2>&1; then
+		fail "$name" "$(tr '\n' ' ' <"$T_TMP/$name.check")"
+	else
+		pass "$name"
+	fi
+}
+stall_case
+
 # The transcoding choice: pass-through wins when offered, whatever the order.
 if grep -q 'TRANSCODING\|transcod' "$T_TMP/worker_speex_passthrough.out" 2>/dev/null; then :; fi
 if grep -q 'speex/16000 <-> speex/16000' "$T_TMP/w1.log" && grep -q 'speex/16000 <-> PCMU/8000' "$T_TMP/w1.log"; then

@@ -1071,6 +1071,27 @@ static void test_pick_and_list(void)
 	l1.cpu_permille = 600;
 	run_for(450);
 	CHECK(dispatcher_pick(d) == w2);
+
+	/* Legs requested count at the CPU per leg learnt from heartbeats (w1: 500 / 10 legs), also
+	 * for a worker with no figure of its own yet: 11 new legs on w2 weigh 550 before its CPU
+	 * shows them. */
+	l1.legs = 10;
+	l1.cpu_permille = 500;
+	run_for(450);
+	CHECK(dispatcher_pick(d) == w2);
+	{
+		struct outcome o2 = {0};
+		char leg[16];
+
+		for (int i = 0; i < 11; i++) {
+			snprintf(leg, sizeof(leg), "leg-c%d", i);
+			create_leg(&b, leg);
+			CHECK_EQ_INT(dispatcher_request(d, w2, &b, 500, 0, on_reply, &o2, NULL), 0);
+		}
+		CHECK(dispatcher_pick(d) == w1);
+		CHECK(run_until(&o2.calls, 11, 2000));
+	}
+	l1.legs = 0;
 	l1.cpu_permille = 0;
 
 	/* Draining and full workers are skipped. */
