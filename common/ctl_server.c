@@ -45,6 +45,7 @@ struct peer {
 	uint8_t ctl_rid[255], media_rid[255];
 	uint8_t ctl_rid_len, media_rid_len;
 	uint64_t unreachable_since; /* 0: reachable */
+	struct wire_backlog backlog; /* how long its MEDIA_BATCHes wait on their way here */
 };
 
 struct cache_ent {
@@ -437,11 +438,15 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 	}
 	if (f[1].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA_BATCH) {
 		struct peer *p = peer_by_rid(s, true, f[0].data, f[0].len);
+		uint32_t sent = wire_media_batch_sent_ms(f[1].data, f[1].len), queued = 0;
 		size_t off = 0;
 		int r;
 
+		if (sent && p)
+			queued = wire_backlog_update(&p->backlog, sent, wire_mono_ms());
 		while ((r = wire_media_batch_next(f[1].data, f[1].len, f[2].data, f[2].len, &off, &md,
 						  &e)) > 0) {
+			md.queued_ms = queued;
 			s->st.media_in++;
 			if (s->cbs.media)
 				s->cbs.media(s, p ? p->id : NULL, &md, s->cbs.arg);
@@ -689,7 +694,7 @@ static void flush_peer(struct ctl_server *s, int i)
 	if (!b || b->n == 0)
 		return;
 	if (p->used && p->media_rid_len) {
-		wire_media_batch_finish(b);
+		wire_media_batch_finish(b, (uint32_t)wire_mono_ms());
 		if (send3(s, s->media, p->media_rid, p->media_rid_len, b->hdr, sizeof(b->hdr), b->body,
 			  b->len) == 0)
 			s->st.media_out += b->n;

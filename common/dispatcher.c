@@ -854,7 +854,7 @@ static void flush_worker(struct dispatcher_worker *w)
 	if (!b || b->n == 0)
 		return;
 	if (!w->removed && w->alive) {
-		wire_media_batch_finish(b);
+		wire_media_batch_finish(b, (uint32_t)wire_mono_ms());
 		if (send2(w, w->media, b->hdr, b->body, b->len) == 0)
 			w->media_out += b->n;
 	}

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_REQUIRED 10
 
@@ -500,6 +501,7 @@ static int media_body_parse(const uint8_t *b, size_t body_len, struct wire_media
 	if (body_len - 1 - idlen - 5 > WIRE_MAX_PAYLOAD)
 		return fail(err, EBADMSG, 0, "MEDIA payload of %zu bytes, max %d",
 			    body_len - 1 - idlen - 5, WIRE_MAX_PAYLOAD);
+	md->queued_ms = 0;
 	memcpy(md->leg_id, b + 1, idlen);
 	md->leg_id[idlen] = '\0';
 	md->ts = rd_be32(b + 1 + idlen);
@@ -945,15 +947,59 @@ int wire_media_batch_add(struct wire_media_batch *b, const char *leg_id, uint32_
 	return 0;
 }
 
-void wire_media_batch_finish(struct wire_media_batch *b)
+void wire_media_batch_finish(struct wire_media_batch *b, uint32_t sent_ms)
 {
 	b->hdr[0] = WIRE_MAGIC0;
 	b->hdr[1] = WIRE_MAGIC1;
 	b->hdr[2] = WIRE_VERSION;
 	b->hdr[3] = WIRE_MEDIA_BATCH;
 	wr_be16(b->hdr + 4, 0);
-	wr_be32(b->hdr + 6, 0);
+	wr_be32(b->hdr + 6, sent_ms ? sent_ms : 1);
 	wr_be16(b->hdr + 10, (uint32_t)b->len);
+}
+
+uint64_t wire_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint32_t wire_media_batch_sent_ms(const void *hdr, size_t len)
+{
+	const uint8_t *h = hdr;
+
+	if (!h || len != WIRE_HDR_LEN || h[3] != WIRE_MEDIA_BATCH)
+		return 0;
+	return rd_be32(h + 6);
+}
+
+#define BACKLOG_WINDOW_MS 30000
+#define BACKLOG_RESET_MS  10000
+
+uint32_t wire_backlog_update(struct wire_backlog *bl, uint32_t sent_ms, uint64_t now_ms)
+{
+	/* Offsets are compared through signed differences: the clocks are unrelated mod 2^32. */
+	uint32_t off = (uint32_t)now_ms - sent_ms, base;
+
+	/* Far beyond any queue: the sender is another process now (restarted, maybe on another
+	 * host, under the same id). Start over from it. */
+	if (bl->have_cur && (int32_t)(off - bl->min_cur) > BACKLOG_RESET_MS)
+		bl->have_cur = bl->have_prev = false;
+	if (!bl->have_cur || now_ms - bl->window_start >= BACKLOG_WINDOW_MS) {
+		bl->min_prev = bl->min_cur;
+		bl->have_prev = bl->have_cur;
+		bl->min_cur = off;
+		bl->have_cur = true;
+		bl->window_start = now_ms;
+	} else if ((int32_t)(off - bl->min_cur) < 0) {
+		bl->min_cur = off;
+	}
+	base = bl->min_cur;
+	if (bl->have_prev && (int32_t)(bl->min_prev - base) < 0)
+		base = bl->min_prev;
+	return (int32_t)(off - base) > 0 ? off - base : 0;
 }
 
 int wire_media_batch_next(const void *hdr, size_t hdr_len, const void *body, size_t body_len,

@@ -180,6 +180,7 @@ struct wire_media {
 	uint8_t flags;
 	const uint8_t *payload;
 	size_t len;
+	uint32_t queued_ms; /* receiver's estimate of the wait of its MEDIA_BATCH (0: plain MEDIA) */
 };
 
 /* Why a message was refused. */
@@ -363,8 +364,34 @@ void wire_media_batch_reset(struct wire_media_batch *b);
 int wire_media_batch_add(struct wire_media_batch *b, const char *leg_id, uint32_t ts,
 			 uint8_t flags, const void *payload, size_t len);
 
-/* Writes the header for the records added so far. */
-void wire_media_batch_finish(struct wire_media_batch *b);
+/*
+ * Writes the header for the records added so far. @sent_ms, the sender's monotonic clock in ms
+ * (mod 2^32, 0 taken as 1), goes in the request id field, which MEDIA_BATCH does not otherwise use:
+ * the receiver estimates from it how long batches wait in queues (struct wire_backlog).
+ */
+void wire_media_batch_finish(struct wire_media_batch *b, uint32_t sent_ms);
+
+/* CLOCK_MONOTONIC in ms: the clock of MEDIA_BATCH stamps. */
+uint64_t wire_mono_ms(void);
+
+/* The sender's clock in a MEDIA_BATCH header of @len bytes (0: not stamped, or not a header). */
+uint32_t wire_media_batch_sent_ms(const void *hdr, size_t len);
+
+/*
+ * How long one sender's batches wait in queues (its send buffer, the network, ZeroMQ, ours):
+ * the offset between our clock and the stamp, beyond the least offset seen in the last 30-60 s.
+ * The two clocks need not agree (another host): only their drift over a minute enters, a few ms
+ * at most. The least offset is refreshed as soon as the queues drain. An offset over 10 s above it
+ * starts the estimate over (another sender process under the same id).
+ */
+struct wire_backlog {
+	uint32_t min_cur, min_prev; /* least (now - sent) of this window and the one before */
+	uint64_t window_start;
+	bool have_cur, have_prev;
+};
+
+/* Feeds one batch's stamp (non-zero) received at @now_ms; returns its wait in ms (>= 0). */
+uint32_t wire_backlog_update(struct wire_backlog *bl, uint32_t sent_ms, uint64_t now_ms);
 
 /*
  * Iterates a received MEDIA_BATCH: *off starts at 0. Returns 1 with the next frame in @md (its

@@ -296,6 +296,7 @@ static void collect(struct metrics *reg, void *arg)
 	set1(f->media, "to_signaler", (double)cs.media_out);
 	set1(f->media_dropped, "unknown_leg", (double)ws.media_unknown_leg);
 	set1(f->media_dropped, "wrong_owner", (double)ws.media_wrong_owner);
+	set1(f->media_dropped, "stale", (double)ws.media_stale);
 	metric_set(f->cpu, ws.cpu_permille);
 	metric_set(f->draining, ws.draining);
 	metric_set(f->adopts, ws.adopts_pending);

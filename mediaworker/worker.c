@@ -73,6 +73,7 @@ struct leg {
 	uint32_t out_ts;        /* next RTMP timestamp toward the signaler */
 	bool out_started;
 	uint64_t media_in, media_out, media_errors;
+	uint64_t media_stale; /* RTMP frames dropped as too late */
 	struct leg *hnext;             /* hash chain */
 	struct leg *prev, *next;       /* all legs, for the tick */
 };
@@ -117,7 +118,7 @@ struct worker {
 	struct adopt_ctx *adopts;
 	struct handover *handovers; /* leg state writes of worker_handover() in flight */
 	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
-	uint64_t media_unknown_leg, media_wrong_owner;
+	uint64_t media_unknown_leg, media_wrong_owner, media_stale;
 	uint64_t ticks_skipped; /* ticks not run after a stall (their frames wait or are late) */
 };
 
@@ -126,7 +127,7 @@ struct worker {
 int worker_config_from_env(struct worker_config *cfg)
 {
 	static char default_id[WIRE_MAX_ID + 1];
-	int64_t min, max, cap, timeout, interval, ttl, hb, q, cx;
+	int64_t min, max, cap, timeout, interval, ttl, hb, q, cx, delay;
 
 	if (!default_id[0]) {
 		char host[64] = "worker";
@@ -151,7 +152,8 @@ int worker_config_from_env(struct worker_config *cfg)
 	    config_int("LEG_TTL", STATE_LEG_TTL_DEFAULT_S, 60, 604800, &ttl) < 0 ||
 	    config_int("WORKER_HEARTBEAT_MS", 300, 50, 5000, &hb) < 0 ||
 	    config_int("SPEEX_QUALITY", 8, 0, 10, &q) < 0 ||
-	    config_int("SPEEX_COMPLEXITY", 2, 1, 10, &cx) < 0)
+	    config_int("SPEEX_COMPLEXITY", 2, 1, 10, &cx) < 0 ||
+	    config_int("MEDIA_MAX_DELAY_MS", 200, 0, 10000, &delay) < 0)
 		return -EINVAL;
 	if (min >= max) {
 		log_error(NULL, "config: RTP_PORT_MIN=%" PRId64 " must be below RTP_PORT_MAX=%" PRId64,
@@ -170,6 +172,7 @@ int worker_config_from_env(struct worker_config *cfg)
 	cfg->state_interval_ms = (unsigned)interval;
 	cfg->leg_ttl_s = (unsigned)ttl;
 	cfg->heartbeat_ms = (unsigned)hb;
+	cfg->media_max_delay_ms = (unsigned)delay;
 	transcode_opts_default(&cfg->topts);
 	cfg->topts.speex_quality = (int)q;
 	cfg->topts.speex_complexity = (int)cx;
@@ -435,9 +438,9 @@ static void leg_destroy(struct leg *l, bool forget_state)
 		rtp_leg_get_stats(l->rtp, &st);
 		log_info(l->id,
 			 "leg destroyed (media in %" PRIu64 ", out %" PRIu64 ", errors %" PRIu64
-			 "; RTP sent %" PRIu64 ", received %" PRIu64 ", late %" PRIu64
-			 ", concealed %" PRIu64 ")",
-			 l->media_in, l->media_out, l->media_errors, st.packets_sent,
+			 ", dropped late %" PRIu64 "; RTP sent %" PRIu64 ", received %" PRIu64
+			 ", late %" PRIu64 ", concealed %" PRIu64 ")",
+			 l->media_in, l->media_out, l->media_errors, l->media_stale, st.packets_sent,
 			 st.packets_received, st.frames_late, st.frames_lost);
 	}
 	leg_free(l);
@@ -1126,6 +1129,22 @@ static void on_media(struct ctl_server *s, const char *signaler_id, const struct
 		return;
 	}
 	l->media_in++;
+	/*
+	 * A frame that waited too long on its way here (this worker short of CPU, a backlog in
+	 * the queues) would reach the peer late and keep every later frame late: dropped without
+	 * decoding, which also frees the CPU to catch up. The next packet sent carries the marker
+	 * bit, as after a pause.
+	 */
+	if (w->cfg.media_max_delay_ms && md->queued_ms > w->cfg.media_max_delay_ms) {
+		w->media_stale++;
+		if (l->media_stale++ % 500 == 0)
+			log_warn(l->id,
+				 "RTMP frame %u ms late dropped (%" PRIu64
+				 " on this leg so far; MEDIA_MAX_DELAY_MS %u)",
+				 md->queued_ms, l->media_stale, w->cfg.media_max_delay_ms);
+		rtp_leg_skip(l->rtp, 0);
+		return;
+	}
 	err = transcoder_rtmp_to_sip(l->tc, md->payload, md->len, out);
 	if (err < 0) {
 		if (l->media_errors++ % 100 == 0)
@@ -1458,6 +1477,7 @@ void worker_get_stats(const struct worker *w, struct worker_stats *out)
 	out->capacity = w->cfg.capacity;
 	out->media_unknown_leg = w->media_unknown_leg;
 	out->media_wrong_owner = w->media_wrong_owner;
+	out->media_stale = w->media_stale;
 	out->ticks_skipped = w->ticks_skipped;
 	for (const struct adopt_ctx *a = w->adopts; a; a = a->next)
 		out->adopts_pending++;

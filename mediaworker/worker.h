@@ -27,6 +27,8 @@ struct worker_config {
 	unsigned state_interval_ms; /* how often a leg's RTP state is rewritten in Redis */
 	unsigned leg_ttl_s;        /* LEG_TTL */
 	unsigned heartbeat_ms;     /* WORKER_HEARTBEAT_MS */
+	unsigned media_max_delay_ms; /* MEDIA_MAX_DELAY_MS: RTMP-side frames that waited longer in
+				      * queues on their way here are dropped; 0: never */
 	struct transcode_opts topts; /* SPEEX_QUALITY, SPEEX_COMPLEXITY */
 };
 
@@ -74,6 +76,7 @@ struct worker_stats {
 	bool draining;
 	unsigned adopts_pending;		     /* ADOPT_LEGs waiting for Redis */
 	uint64_t media_unknown_leg, media_wrong_owner; /* RTMP frames dropped, since start */
+	uint64_t media_stale; /* RTMP frames dropped as too late (MEDIA_MAX_DELAY_MS), since start */
 	uint64_t ticks_skipped; /* 20 ms ticks not run after stalls, since start */
 };
 void worker_get_stats(const struct worker *w, struct worker_stats *out);

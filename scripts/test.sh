@@ -15,7 +15,8 @@
 # anything failed.
 #
 # Environment: BUILD (build dir, default build), UNIT_TIMEOUT (s, default 120),
-# INTEGRATION_TIMEOUT (s per script, default 300), FUZZ_SMOKE_SECONDS (default 10),
+# INTEGRATION_TIMEOUT (s per script, default 300; test_deploy: DEPLOY_TIMEOUT, default 2400),
+# FUZZ_SMOKE_SECONDS (default 10),
 # FUZZ_DIR (default build-fuzz).
 set -u
 
@@ -113,14 +114,18 @@ run_unit() {
 }
 
 run_integration() {
-	local script name n=0 rc
+	local script name n=0 rc secs
 	echo "=== integration tests (tests/integration, BUILD=$BUILD)"
 	for script in "$ROOT"/tests/integration/test_*.sh; do
 		[[ -f $script ]] || continue
 		name=$(basename "$script" .sh)
 		n=$((n + 1))
 		echo "--- $name"
-		run_logged "$TMP/$name.log" "$INTEGRATION_TIMEOUT" bash "$script"
+		# The container part of test_deploy builds an image (from scratch on a fresh machine:
+		# debootstrap, then the build) before its cluster tests.
+		secs=$INTEGRATION_TIMEOUT
+		[[ $name == test_deploy ]] && secs=${DEPLOY_TIMEOUT:-2400}
+		run_logged "$TMP/$name.log" "$secs" bash "$script"
 		rc=$?
 		count_results "$name" "$TMP/$name.log" "$rc"
 	done

@@ -408,25 +408,25 @@ static void tell_publisher(struct call *c, const char *level, const char *code, 
 		rtmp_conn_send_status(c->publisher, c->pub_stream->id, level, code, text);
 }
 
-/* Rewrites the call's record in @state ("setup", "ringing", "up"). */
+/* Rewrites the call's record in @state ("setup", "ringing", "up"); none once the call is over. */
 static void rec_update(struct call *c, const char *state)
 {
 	struct call_record *r = &c->rec;
 
-	if (!r->call_id[0]) {
-		callrec_start(r);
-		snprintf(r->app, sizeof(r->app), "call");
-		snprintf(r->direction, sizeof(r->direction), "out");
-		snprintf(r->to_uri, sizeof(r->to_uri), "%s", c->uri);
-	}
+	if (!r->call_id[0])
+		return;
 	if (c->publisher)
 		snprintf(r->rtmp_client, sizeof(r->rtmp_client), "%.63s",
 			 rtmp_conn_sid(c->publisher));
 	callrec_update(r, state, c->sip, c->leg);
 }
 
-/* Ends the call's SIP side and leg; the call stays until its publisher and players are gone. */
-static void call_over(struct call *c, const char *why)
+/*
+ * Ends the call's SIP side and leg; the call stays until its publisher and players are gone.
+ * @status (the final SIP status, 0: none) and @local (what ended it here) are its end reason for
+ * the metrics when it was not answered (callrec_end).
+ */
+static void call_over(struct call *c, int status, enum callrec_end_reason local, const char *why)
 {
 	if (c->state == CALL_OVER)
 		return;
@@ -438,7 +438,7 @@ static void call_over(struct call *c, const char *why)
 		c->sip = NULL;
 	}
 	media_leg_destroy(&c->leg);
-	callrec_delete(c->rec.call_id);
+	callrec_end(&c->rec, status, local);
 	memset(&c->rec, 0, sizeof(c->rec));
 	players_unpublished(&c->players, why);
 }
@@ -477,7 +477,7 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 			snprintf(why, sizeof(why), "answer without SDP");
 		snprintf(text, sizeof(text), "call %s: unusable answer: %s", c->uri, why);
 		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
-		call_over(c, text);
+		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
 	u.remote_ip = ch.remote_addr;
@@ -513,7 +513,7 @@ static void sip_failed(struct sip_call *sc, int status, const char *phrase, void
 	snprintf(text, sizeof(text), "call %.200s failed: %d %.100s", c->uri, status,
 		 phrase ? phrase : "");
 	tell_publisher(c, "error", "NetConnection.Call.Failed", text);
-	call_over(c, text);
+	call_over(c, status, CALLREC_END_ERROR, text);
 }
 
 static void sip_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
@@ -527,7 +527,7 @@ static void sip_ended(struct sip_call *sc, bool by_peer, const char *reason, voi
 	snprintf(text, sizeof(text), "call %.200s ended%s: %.100s", c->uri,
 		 by_peer ? " by the peer" : "", reason ? reason : "");
 	tell_publisher(c, "status", "NetConnection.Call.Ended", text);
-	call_over(c, text);
+	call_over(c, 0, CALLREC_END_COMPLETED, text);
 }
 
 /* --- the leg -------------------------------------------------------------------------------- */
@@ -600,14 +600,14 @@ static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, vo
 		return;
 	if (make_offer(c, in, &sdp, why, sizeof(why)) < 0) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", why);
-		call_over(c, why);
+		call_over(c, 0, CALLREC_END_ERROR, why);
 		goto out_free_sdp;
 	}
 	c->state = CALL_INVITING;
 	c->sip = send_invite(c, (const char *)sdp.data);
 	if (!c->sip) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot send the INVITE");
-		call_over(c, "cannot send the INVITE");
+		call_over(c, 0, CALLREC_END_ERROR, "cannot send the INVITE");
 		goto out_free_sdp;
 	}
 	sip_call_set_handler(c->sip, &call_sip_cbs, c);
@@ -625,7 +625,7 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 	struct call *c = arg;
 
 	tell_publisher(c, "error", "NetConnection.Call.Failed", reason);
-	call_over(c, reason);
+	call_over(c, 0, CALLREC_END_NO_MEDIA, reason);
 }
 
 static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
@@ -715,12 +715,15 @@ static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
 	const char *why = NULL;
 	char call_id[RTMP_NAME_MAX + 96];
 
+	/* The call starts with its first audio (and is counted), whatever becomes of it. */
+	callrec_start(&c->rec, "call", "out");
+	snprintf(c->rec.to_uri, sizeof(c->rec.to_uri), "%s", c->uri);
 	if (media_codec_from_rtmp(tag, &rc, &why) < 0) {
 		char text[200];
 
 		snprintf(text, sizeof(text), "call: %s", why);
 		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
-		call_over(c, text);
+		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
 	snprintf(call_id, sizeof(call_id), "call/%s/%s", c->name, rtmp_conn_sid(conn));
@@ -737,7 +740,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
 	c->leg = media_leg_new(bridge, &lp, &leg_cbs, c);
 	if (!c->leg) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot create a media leg");
-		call_over(c, "cannot create a media leg");
+		call_over(c, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 	}
 }
 
@@ -761,7 +764,10 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 
 		if (!c)
 			return;
-		call_over(c, "the publisher stopped");
+		/* Before the answer: the caller hung up, or its connection went. */
+		call_over(c, 0,
+			  rtmp_conn_closing(conn) ? CALLREC_END_CLIENT_LEFT : CALLREC_END_CANCELLED,
+			  "the publisher stopped");
 		c->publisher = NULL;
 		c->pub_stream = NULL;
 		c->state = CALL_IDLE;

@@ -362,9 +362,12 @@ static void rec_update(struct phone_call *pc, const char *state)
 /*
  * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
  * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
- * @reason, or NULL when the client asked for it.
+ * @reason, or NULL when the client asked for it. @status (the final SIP status, 0: none) and
+ * @local (what ended it here) are its end reason for the metrics when it was not answered
+ * (callrec_end).
  */
-static void call_end(struct phone_call *pc, const char *callback, const char *reason)
+static void call_end(struct phone_call *pc, const char *callback, int status,
+		     enum callrec_end_reason local, const char *reason)
 {
 	struct sip_client *cl = pc->cl;
 
@@ -382,7 +385,7 @@ static void call_end(struct phone_call *pc, const char *callback, const char *re
 	}
 	evloop_timer_del(&pc->refer_timer);
 	media_leg_destroy(&pc->leg);
-	callrec_delete(pc->rec.call_id);
+	callrec_end(&pc->rec, status, local);
 	if (cl) {
 		cl->call = NULL;
 		if (callback && strcmp(callback, "byed") == 0)
@@ -404,9 +407,7 @@ static struct phone_call *call_new(struct sip_client *cl, bool incoming)
 	pc->cl = cl;
 	pc->incoming = incoming;
 	cl->call = pc;
-	callrec_start(&pc->rec);
-	snprintf(pc->rec.app, sizeof(pc->rec.app), "sip");
-	snprintf(pc->rec.direction, sizeof(pc->rec.direction), "%s", incoming ? "in" : "out");
+	callrec_start(&pc->rec, "sip", incoming ? "in" : "out");
 	snprintf(pc->rec.rtmp_client, sizeof(pc->rec.rtmp_client), "%.63s",
 		 rtmp_conn_sid(cl->conn));
 	return pc;
@@ -475,7 +476,7 @@ static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
 	    sdp_process_answer(&pc->local, &answer, &pc->choice, why, sizeof(why)) < 0) {
 		if (!sdp)
 			snprintf(why, sizeof(why), "the answer has no SDP");
-		call_end(pc, "rejected", why);
+		call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	leg_apply(pc, &pc->choice);
@@ -491,7 +492,7 @@ static void on_failed(struct sip_call *sc, int status, const char *phrase, void 
 		return;
 	pc->sip = NULL;
 	status_text(text, sizeof(text), status, phrase);
-	call_end(pc, pc->was_up ? "byed" : "rejected", text);
+	call_end(pc, pc->was_up ? "byed" : "rejected", status, CALLREC_END_ERROR, text);
 }
 
 static void on_cancelled(struct sip_call *sc, void *arg)
@@ -501,7 +502,7 @@ static void on_cancelled(struct sip_call *sc, void *arg)
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	call_end(pc, "cancelled", "cancelled by the caller");
+	call_end(pc, "cancelled", 0, CALLREC_END_CANCELLED, "cancelled by the caller");
 }
 
 static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
@@ -511,7 +512,7 @@ static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	call_end(pc, "byed", by_peer ? "BYE from the peer" : reason);
+	call_end(pc, "byed", 0, CALLREC_END_COMPLETED, by_peer ? "BYE from the peer" : reason);
 }
 
 /* The peer's re-INVITE: answer it from the same leg, follow hold and media moves. */
@@ -600,7 +601,7 @@ static void on_transfer_status(struct sip_call *sc, int status, const char *phra
 	/* The transfer target answered (a NOTIFY of 2xx; 202 is the REFER's own answer): as the
 	 * transferor we hang up. A failure leaves the call as it was. */
 	if (status >= 200 && status < 300 && status != 202)
-		call_end(pc, "byed", "transferred");
+		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transferred");
 }
 
 static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, void *arg)
@@ -660,7 +661,7 @@ static void refer_go(struct evloop *loop, struct ev_timer *t, void *arg)
 	}
 	pc->refer_placed = true;
 	if (!pc->sip || !in) {
-		call_end(pc, "byed", "transfer: the call is gone");
+		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transfer: the call is gone");
 		return;
 	}
 	pc->referrer = pc->sip;
@@ -717,7 +718,7 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 
 	if (pc->want_srtp) {
 		if (in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
-			call_end(pc, pc->was_up ? "byed" : "rejected",
+			call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
 				 "the media worker made no SRTP key");
 			return;
 		}
@@ -727,7 +728,7 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
-		call_end(pc, pc->was_up ? "byed" : "rejected", why);
+		call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	pc->state = PC_CALLING;
@@ -737,7 +738,8 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 		pc->sip = sip_call_invite(ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
 	buf_free(&b);
 	if (!pc->sip) {
-		call_end(pc, pc->was_up ? "byed" : "rejected", "cannot send the INVITE");
+		call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
+			 "cannot send the INVITE");
 		return;
 	}
 	sip_call_set_handler(pc->sip, &call_cbs, pc);
@@ -766,12 +768,12 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 			snprintf(why, sizeof(why), "the media worker made no SRTP key");
 		buf_free(&b);
 		sip_call_respond(pc->sip, 500, NULL, NULL);
-		call_end(pc, "rejected", why);
+		call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	if (sip_call_respond(pc->sip, 200, NULL, (const char *)b.data) < 0) {
 		buf_free(&b);
-		call_end(pc, "rejected", "cannot answer the INVITE");
+		call_end(pc, "rejected", 0, CALLREC_END_ERROR, "cannot answer the INVITE");
 		return;
 	}
 	buf_free(&b);
@@ -794,7 +796,7 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 {
 	struct phone_call *pc = arg;
 
-	call_end(pc, pc->state == PC_UP ? "byed" : "rejected", reason);
+	call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0, CALLREC_END_NO_MEDIA, reason);
 }
 
 static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
@@ -824,7 +826,7 @@ static void leg_timeout(struct media_leg *leg, void *arg)
 	struct phone_call *pc = arg;
 
 	if (pc->state == PC_UP && !pc->hold_local && !pc->hold_peer)
-		call_end(pc, "byed", "no RTP from the peer");
+		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "no RTP from the peer");
 }
 
 static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
@@ -905,8 +907,13 @@ static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_
 		return;
 	}
 	if (cl->call) {
+		struct call_record busy = {0};
+
 		log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s: busy", info->from);
 		sip_call_respond(sc, 486, NULL, NULL);
+		/* A call for the client all the same: counted, ended busy (it has no record). */
+		callrec_start(&busy, "sip", "in");
+		callrec_end(&busy, 486, CALLREC_END_BUSY);
 		return;
 	}
 	pc = call_new(cl, true);
@@ -929,6 +936,7 @@ static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_
 			pc->sip = NULL;
 			sip_call_set_handler(sc, NULL, NULL);
 			cl->call = NULL;
+			callrec_end(&pc->rec, 488, CALLREC_END_ERROR);
 			free(pc);
 			return;
 		}
@@ -950,9 +958,10 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 	const char *tok[MAX_TOKENS];
 	const char *target;
 	struct wire_codec wc[WIRE_MAX_CODECS];
+	struct codec_pref prefs;
 	struct phone_call *pc;
 	size_t len, n, nw;
-	char why[200], name[DEST_URI_MAX + 1];
+	char why[200], name[DEST_URI_MAX + 1], to[AOR_MAX + 8];
 
 	target = amf_get_string(amf_index(args, 3), &len);
 	if (!target || len == 0 || len > DEST_URI_MAX || memchr(target, '\0', len))
@@ -961,17 +970,17 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 		return reply_error(cl, txid, "a call is already in progress");
 	memcpy(name, target, len);
 	name[len] = '\0';
+	/* Bad arguments make no call: checked before the call starts (and is counted). */
+	n = tokens_of(args, 4, tok, MAX_TOKENS);
+	if (dest_uri(name, call_domain, to, sizeof(to), why, sizeof(why)) < 0 ||
+	    prefs_of(cl, tok, n, &prefs, why, sizeof(why)) < 0)
+		return reply_error(cl, txid, why);
 	pc = call_new(cl, false);
 	if (!pc)
 		return reply_error(cl, txid, "out of memory");
 	snprintf(pc->from, sizeof(pc->from), "sip:%s", cl->aor);
-	n = tokens_of(args, 4, tok, MAX_TOKENS);
-	if (dest_uri(name, call_domain, pc->to, sizeof(pc->to), why, sizeof(why)) < 0 ||
-	    prefs_of(cl, tok, n, &pc->prefs, why, sizeof(why)) < 0) {
-		cl->call = NULL;
-		free(pc);
-		return reply_error(cl, txid, why);
-	}
+	snprintf(pc->to, sizeof(pc->to), "%s", to);
+	pc->prefs = prefs;
 	if (n > 0 && !has_token(tok, n, "dtmf"))
 		pc->prefs.dtmf = false;
 	rtmp_codec_of(tok, n, pc);
@@ -979,8 +988,7 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 	prefs_to_wire(&pc->prefs, wc, &nw);
 	pc->state = PC_LEG;
 	if (leg_start(pc, wc, nw, NULL) < 0) {
-		cl->call = NULL;
-		free(pc);
+		call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	log_info(rtmp_conn_sid(cl->conn), "sip: invite %s", pc->to);
@@ -1017,13 +1025,13 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 		snprintf(why, sizeof(why), "offer-less INVITEs are not supported");
 		sip_call_respond(pc->sip, 488, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, why);
+		call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
 		return reply_error(cl, txid, why);
 	}
 	if (offer_check(&pc->remote, &pc->prefs, &ch, why, sizeof(why)) < 0) {
 		sip_call_respond(pc->sip, 488, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, why);
+		call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
 		return reply_error(cl, txid, why);
 	}
 	pc->want_srtp = ch.srtp;
@@ -1032,7 +1040,7 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 	if (leg_start(pc, &wc, 1, &ch) < 0) {
 		sip_call_respond(pc->sip, 500, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, "cannot create a media leg");
+		call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	reply_ok(cl, txid);
@@ -1066,7 +1074,7 @@ static int cmd_reject(struct sip_client *cl, double txid, const struct amf_value
 	}
 	sip_call_respond(pc->sip, status, phrase[0] ? phrase : NULL, NULL);
 	pc->sip = NULL;
-	call_end(pc, NULL, "rejected by the client");
+	call_end(pc, NULL, 0, CALLREC_END_REJECTED_BY_CLIENT, "rejected by the client");
 	reply_ok(cl, txid);
 	return 0;
 }
@@ -1081,7 +1089,10 @@ static int cmd_bye(struct sip_client *cl, double txid)
 		sip_call_respond(pc->sip, 603, NULL, NULL);
 		pc->sip = NULL;
 	}
-	call_end(pc, NULL, "ended by the client");
+	/* Before the answer, a bye() refuses the incoming call, or cancels the outgoing one. */
+	call_end(pc, NULL, 0,
+		 pc->incoming ? CALLREC_END_REJECTED_BY_CLIENT : CALLREC_END_CANCELLED,
+		 "ended by the client");
 	reply_ok(cl, txid);
 	return 0;
 }
@@ -1195,7 +1206,7 @@ static void client_free(struct sip_client *cl)
 
 	if (cl->call) {
 		cl->call->cl = NULL;
-		call_end(cl->call, NULL, "the RTMP client left");
+		call_end(cl->call, NULL, 0, CALLREC_END_CLIENT_LEFT, "the RTMP client left");
 		cl->call = NULL;
 	}
 	if (holder && holder != cl && holder->reg) {
@@ -1222,7 +1233,8 @@ static void client_install(struct sip_client *cl)
 		client_unlink(old);
 		if (old->call) {
 			old->call->cl = NULL;
-			call_end(old->call, NULL, "replaced by a new connection");
+			call_end(old->call, NULL, 0, CALLREC_END_CLIENT_LEFT,
+				 "replaced by a new connection");
 			old->call = NULL;
 		}
 		if (cl->reg)

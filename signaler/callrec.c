@@ -10,6 +10,11 @@
  *   UA dialog observer --> the copy's dialog refreshed, marked dirty --> 0 ms timer --> written
  *   Redis up --> heartbeat + every copy rewritten
  *   app --callrec_delete--> copy dropped --> state_call_delete
+ *
+ * Counters of the sip and call apps' calls (kept with or without Redis, never reset):
+ *   callrec_start --> started[app][dir]    first "up" --> answered[app][dir]
+ *   callrec_end --> ended[app][reason]: completed if answered, else the SIP status's, else the
+ *                   app's local reason --> callrec_delete when the record was written
  */
 #include "callrec.h"
 
@@ -57,6 +62,56 @@ static uint64_t dup_logged_ms;
 static struct rec_entry *by_id[REC_BUCKETS], *by_sip[REC_BUCKETS], *dirty_list;
 static size_t n_entries;
 static const char hb_tag[] = "callrec"; /* our requests' callback argument */
+static struct callrec_stats stats;
+
+static const char *const app_names[CALLREC_APPS] = {
+	[CALLREC_APP_SIP] = "sip",
+	[CALLREC_APP_CALL] = "call",
+};
+
+static const char *const dir_names[CALLREC_DIRS] = {
+	[CALLREC_DIR_OUT] = "out",
+	[CALLREC_DIR_IN] = "in",
+};
+
+static const char *const reason_names[CALLREC_END_REASONS] = {
+	[CALLREC_END_COMPLETED] = "completed",
+	[CALLREC_END_BUSY] = "busy",
+	[CALLREC_END_DECLINED] = "declined",
+	[CALLREC_END_NOT_FOUND] = "not_found",
+	[CALLREC_END_AUTH] = "auth",
+	[CALLREC_END_NOT_ACCEPTABLE] = "not_acceptable",
+	[CALLREC_END_NO_ANSWER] = "no_answer",
+	[CALLREC_END_CANCELLED] = "cancelled",
+	[CALLREC_END_SERVER_ERROR] = "server_error",
+	[CALLREC_END_OTHER_SIP] = "other_sip",
+	[CALLREC_END_NO_MEDIA] = "no_media",
+	[CALLREC_END_CLIENT_LEFT] = "client_left",
+	[CALLREC_END_REJECTED_BY_CLIENT] = "rejected_by_client",
+	[CALLREC_END_ERROR] = "error",
+};
+
+/* Final statuses with a reason of their own; other 5xx are server_error, the rest other_sip. */
+static const struct {
+	int status;
+	enum callrec_end_reason reason;
+} status_reasons[] = {
+	{.status = 401, .reason = CALLREC_END_AUTH},
+	{.status = 403, .reason = CALLREC_END_AUTH},
+	{.status = 404, .reason = CALLREC_END_NOT_FOUND},
+	{.status = 407, .reason = CALLREC_END_AUTH},
+	{.status = 408, .reason = CALLREC_END_NO_ANSWER},
+	{.status = 415, .reason = CALLREC_END_NOT_ACCEPTABLE},
+	{.status = 480, .reason = CALLREC_END_NO_ANSWER},
+	{.status = 484, .reason = CALLREC_END_NOT_FOUND},
+	{.status = 486, .reason = CALLREC_END_BUSY},
+	{.status = 487, .reason = CALLREC_END_CANCELLED},
+	{.status = 488, .reason = CALLREC_END_NOT_ACCEPTABLE},
+	{.status = 600, .reason = CALLREC_END_BUSY},
+	{.status = 603, .reason = CALLREC_END_DECLINED},
+	{.status = 604, .reason = CALLREC_END_NOT_FOUND},
+	{.status = 606, .reason = CALLREC_END_NOT_ACCEPTABLE},
+};
 
 static unsigned bucket(const char *s)
 {
@@ -233,13 +288,80 @@ static void on_flush(struct evloop *l, struct ev_timer *t, void *arg)
 	}
 }
 
-void callrec_start(struct call_record *rec)
+/* --- counters ------------------------------------------------------------------------------ */
+
+/* The index of @name in @names, or -1: records of other apps (or without one) are not counted. */
+static int index_of(const char *const *names, int n, const char *name)
 {
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static enum callrec_end_reason reason_of(const struct call_record *rec, int sip_status,
+					 enum callrec_end_reason local)
+{
+	if (rec->answered_ms)
+		return CALLREC_END_COMPLETED;
+	/* nua's own failures come as 7xx-9xx: not the peer's answer, the local reason says more */
+	if (sip_status >= 300 && sip_status < 700) {
+		for (size_t i = 0; i < sizeof(status_reasons) / sizeof(status_reasons[0]); i++)
+			if (status_reasons[i].status == sip_status)
+				return status_reasons[i].reason;
+		return sip_status >= 500 && sip_status < 600 ? CALLREC_END_SERVER_ERROR
+							     : CALLREC_END_OTHER_SIP;
+	}
+	if (local == CALLREC_END_COMPLETED || (unsigned)local >= CALLREC_END_REASONS)
+		return CALLREC_END_ERROR; /* a normal end needs an answer */
+	return local;
+}
+
+const char *callrec_app_name(enum callrec_app app)
+{
+	return (unsigned)app < CALLREC_APPS ? app_names[app] : "";
+}
+
+const char *callrec_dir_name(enum callrec_dir dir)
+{
+	return (unsigned)dir < CALLREC_DIRS ? dir_names[dir] : "";
+}
+
+const char *callrec_end_reason_name(enum callrec_end_reason reason)
+{
+	return (unsigned)reason < CALLREC_END_REASONS ? reason_names[reason] : "";
+}
+
+void callrec_get_stats(struct callrec_stats *st)
+{
+	*st = stats;
+	for (int a = 0; a < CALLREC_APPS; a++) {
+		uint64_t started = 0, ended = 0;
+
+		for (int d = 0; d < CALLREC_DIRS; d++)
+			started += stats.started[a][d];
+		for (int r = 0; r < CALLREC_END_REASONS; r++)
+			ended += stats.ended[a][r];
+		st->active[a] = started - ended;
+	}
+}
+
+/* --- the apps' records --------------------------------------------------------------------- */
+
+void callrec_start(struct call_record *rec, const char *app, const char *direction)
+{
+	int a = index_of(app_names, CALLREC_APPS, app);
+	int d = index_of(dir_names, CALLREC_DIRS, direction);
+
 	snprintf(rec->call_id, sizeof(rec->call_id), "%.45s.%llu", prefix,
 		 (unsigned long long)++counter);
 	snprintf(rec->signaler, sizeof(rec->signaler), "%s", signaler);
 	snprintf(rec->instance, sizeof(rec->instance), "%s", instance);
+	snprintf(rec->app, sizeof(rec->app), "%s", app);
+	snprintf(rec->direction, sizeof(rec->direction), "%s", direction);
 	rec->created_ms = state_now_ms();
+	if (a >= 0 && d >= 0)
+		stats.started[a][d]++;
 }
 
 void callrec_write(struct call_record *rec)
@@ -274,8 +396,14 @@ void callrec_update(struct call_record *rec, const char *state, const struct sip
 		snprintf(rec->worker, sizeof(rec->worker), "%s", in->worker_id ? in->worker_id : "");
 		rec->transcoding = in->transcoding;
 	}
-	if (strcmp(state, "up") == 0 && !rec->answered_ms)
+	if (strcmp(state, "up") == 0 && !rec->answered_ms) {
+		int a = index_of(app_names, CALLREC_APPS, rec->app);
+		int d = index_of(dir_names, CALLREC_DIRS, rec->direction);
+
 		rec->answered_ms = state_now_ms();
+		if (rec->call_id[0] && a >= 0 && d >= 0)
+			stats.answered[a][d]++;
+	}
 	callrec_write(rec);
 }
 
@@ -301,6 +429,22 @@ void callrec_delete(const char *call_id)
 	if (e)
 		entry_free(e);
 	state_call_delete(redis, call_id, signaler, written, NULL);
+}
+
+void callrec_end(struct call_record *rec, int sip_status, enum callrec_end_reason local)
+{
+	int a, d;
+
+	if (!rec->call_id[0])
+		return;
+	a = index_of(app_names, CALLREC_APPS, rec->app);
+	d = index_of(dir_names, CALLREC_DIRS, rec->direction);
+	if (a >= 0 && d >= 0)
+		stats.ended[a][reason_of(rec, sip_status, local)]++;
+	/* Only callrec_update() writes records: without a state, there is nothing in Redis. */
+	if (rec->state[0])
+		callrec_delete(rec->call_id);
+	rec->call_id[0] = '\0';
 }
 
 void regrec_write(struct reg_record *rec)

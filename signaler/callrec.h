@@ -16,6 +16,9 @@
  * callee's tag arrives with the ACK, a CSeq rises with every request. The apps need no SIP code
  * for it. callrec keeps a copy of each live call record for that (and rewrites them all when
  * Redis comes back: it may have restarted empty).
+ *
+ * It also counts the calls of the sip and call apps for the metrics, with or without Redis:
+ * started (callrec_start), answered (the first "up"), ended with one reason (callrec_end).
  */
 #ifndef RS_CALLREC_H
 #define RS_CALLREC_H
@@ -53,8 +56,47 @@ const char *callrec_instance(void);
  */
 bool callrec_alone(uint64_t now_ms);
 
-/* Fills the record's call_id with a new gateway call id, signaler, instance and created_ms. */
-void callrec_start(struct call_record *rec);
+/* The apps whose calls are counted, their directions, and why a call ended (the metrics'
+ * label values: callrec_app_name() and friends). */
+enum callrec_app { CALLREC_APP_SIP, CALLREC_APP_CALL, CALLREC_APPS };
+enum callrec_dir { CALLREC_DIR_OUT, CALLREC_DIR_IN, CALLREC_DIRS };
+enum callrec_end_reason {
+	CALLREC_END_COMPLETED,		/* answered, whatever ended it */
+	CALLREC_END_BUSY,		/* 486, 600 */
+	CALLREC_END_DECLINED,		/* 603 */
+	CALLREC_END_NOT_FOUND,		/* 404, 484, 604 */
+	CALLREC_END_AUTH,		/* 401, 403, 407 */
+	CALLREC_END_NOT_ACCEPTABLE,	/* 488, 606, 415 */
+	CALLREC_END_NO_ANSWER,		/* 408, 480 */
+	CALLREC_END_CANCELLED,		/* 487, or the caller hung up before the answer */
+	CALLREC_END_SERVER_ERROR,	/* other 5xx */
+	CALLREC_END_OTHER_SIP,		/* any other final status 300-699 */
+	CALLREC_END_NO_MEDIA,		/* no media leg (no worker, the leg failed) */
+	CALLREC_END_CLIENT_LEFT,	/* the RTMP client left or was replaced */
+	CALLREC_END_REJECTED_BY_CLIENT, /* the client refused the incoming call */
+	CALLREC_END_ERROR,		/* anything else: INVITE not sent, internal error */
+	CALLREC_END_REASONS
+};
+
+/* The calls counted since the start of the process. */
+struct callrec_stats {
+	uint64_t started[CALLREC_APPS][CALLREC_DIRS];
+	uint64_t answered[CALLREC_APPS][CALLREC_DIRS]; /* reached "up" (once per call) */
+	uint64_t ended[CALLREC_APPS][CALLREC_END_REASONS];
+	uint64_t active[CALLREC_APPS]; /* started and not ended yet */
+};
+
+/* "sip", "call"; "in", "out"; "completed", "busy", ... ("" out of range). */
+const char *callrec_app_name(enum callrec_app app);
+const char *callrec_dir_name(enum callrec_dir dir);
+const char *callrec_end_reason_name(enum callrec_end_reason reason);
+
+/*
+ * Starts the record of a new call of @app ("sip" or "call") in @direction ("out" or "in"): a new
+ * gateway call id, signaler, instance, created_ms, app and direction. The call is counted as
+ * started (calls of other apps are not counted); end it with callrec_end().
+ */
+void callrec_start(struct call_record *rec, const char *app, const char *direction);
 
 /* Writes the whole record (updated_ms, instance and the SIP dialog set here, and From / To
  * when the app left them empty). */
@@ -62,8 +104,8 @@ void callrec_write(struct call_record *rec);
 
 struct media_leg;
 /* Sets @rec's state ("setup", "ringing", "up", "held", "ending"), its SIP Call-ID from @sip, its
- * leg, worker and transcoding from @leg (either may be NULL), the answer time on the first "up",
- * then writes it. */
+ * leg, worker and transcoding from @leg (either may be NULL), the answer time on the first "up"
+ * (the call is then counted as answered), then writes it. */
 void callrec_update(struct call_record *rec, const char *state, const struct sip_call *sip,
 		    const struct media_leg *leg);
 
@@ -75,6 +117,19 @@ size_t callrec_count(void);
 
 /* Deletes the record of @call_id (NULL or "": nothing). */
 void callrec_delete(const char *call_id);
+
+/*
+ * Ends the call of @rec: counts it once with its reason, deletes its record when it was written,
+ * and clears @rec's call_id (a second callrec_end() of it, or one of a record never started,
+ * does nothing). The reason: completed when it was answered; else from @sip_status, the final
+ * SIP status when there is one (300-699; 0: none); else @local, what ended it here
+ * (CALLREC_END_COMPLETED, for the hang-up of a call that should have been answered, counts as
+ * an error).
+ */
+void callrec_end(struct call_record *rec, int sip_status, enum callrec_end_reason local);
+
+/* The counters since the start. */
+void callrec_get_stats(struct callrec_stats *st);
 
 /* Copies @call's dialog data into @rec, and From / To when they are empty (callrec_write does it
  * by itself when the UA is set). */

@@ -2,7 +2,8 @@
  * sig_metrics.c - the signaler's Prometheus metrics and health checks (see sig_metrics.h).
  *
  *   GET /metrics --> metrics_render --> collect(): rtmp_server, media_get_stats,
- *                                       media_foreach_leg, dispatcher_worker_info, redis
+ *                                       media_foreach_leg, dispatcher_worker_info, redis,
+ *                                       callrec_get_stats
  *   GET /healthz --> "ok"
  *   GET /readyz  --> sig_metrics_ready(): RTMP listening, a live worker, Redis up if configured
  *
@@ -12,6 +13,7 @@
  */
 #include "sig_metrics.h"
 
+#include "callrec.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "media.h"
@@ -30,7 +32,8 @@
 struct families {
 	struct metric *ready, *rtmp_conns, *rtmp_accepted, *rtmp_refused, *rtmp_msgs, *rtmp_bytes,
 	    *rtmp_media_dropped;
-	struct metric *calls, *legs, *legs_created, *moves, *move_failures, *orphans_destroyed,
+	struct metric *calls, *calls_active, *calls_started, *calls_answered, *calls_ended;
+	struct metric *legs, *legs_created, *moves, *move_failures, *orphans_destroyed,
 	    *media_unrouted, *events_unrouted, *requests_in_flight;
 	struct metric *workers, *live_workers, *w_up, *w_draining, *w_legs, *w_cpu, *w_capacity,
 	    *w_pending, *w_requests, *w_timeouts, *w_errors, *w_retries, *w_late, *w_restarts,
@@ -54,6 +57,8 @@ static const char *const L_WORKER_DIR[] = {"worker", "direction", NULL};
 static const char *const L_APP[] = {"app", NULL};
 static const char *const L_STATE[] = {"state", NULL};
 static const char *const L_DIR[] = {"direction", NULL};
+static const char *const L_APP_DIR[] = {"app", "direction", NULL};
+static const char *const L_APP_REASON[] = {"app", "reason", NULL};
 
 #define F(field) offsetof(struct families, field)
 static const struct metrics_family_def family_defs[] = {
@@ -68,7 +73,18 @@ static const struct metrics_family_def family_defs[] = {
     {F(rtmp_media_dropped), METRIC_COUNTER, "signaler_rtmp_media_dropped_total",
      "Media messages dropped toward slow RTMP players.", NULL},
     {F(calls), METRIC_GAUGE, "signaler_calls",
-     "Calls now by app, counted by their media leg (one per call); failed legs excluded.", L_APP},
+     "Media legs now by the app that made them (one per call with media); failed legs excluded.",
+     L_APP},
+    {F(calls_active), METRIC_GAUGE, "signaler_calls_active",
+     "Calls of the sip and call apps now, from their start to their end (ringing included).",
+     L_APP},
+    {F(calls_started), METRIC_COUNTER, "signaler_calls_started_total",
+     "Calls the sip and call apps started.", L_APP_DIR},
+    {F(calls_answered), METRIC_COUNTER, "signaler_calls_answered_total",
+     "Calls of the sip and call apps answered (up for the first time).", L_APP_DIR},
+    {F(calls_ended), METRIC_COUNTER, "signaler_calls_ended_total",
+     "Calls of the sip and call apps ended, each once, by reason (completed: answered).",
+     L_APP_REASON},
     {F(legs), METRIC_GAUGE, "signaler_legs", "Media legs now by state.", L_STATE},
     {F(legs_created), METRIC_COUNTER, "signaler_legs_created_total", "Media legs created.", NULL},
     {F(moves), METRIC_COUNTER, "signaler_leg_moves_total",
@@ -203,6 +219,31 @@ static void collect_media(struct sig_metrics *sm)
 	metric_set(f->redis_discovery_failing, ms.redis_failing);
 }
 
+static void collect_calls(struct sig_metrics *sm)
+{
+	struct families *f = &sm->f;
+	struct callrec_stats st;
+
+	/* Every series, zeros included: rate() and ratios have both sides from the start. */
+	callrec_get_stats(&st);
+	for (int a = 0; a < CALLREC_APPS; a++) {
+		const char *app = callrec_app_name(a);
+
+		set1(f->calls_active, app, (double)st.active[a]);
+		for (int d = 0; d < CALLREC_DIRS; d++) {
+			const char *dir = callrec_dir_name(d);
+
+			set2(f->calls_started, app, dir, (double)st.started[a][d]);
+			set2(f->calls_answered, app, dir, (double)st.answered[a][d]);
+		}
+		for (int r = 0; r < CALLREC_END_REASONS; r++) {
+			const char *reason = callrec_end_reason_name(r);
+
+			set2(f->calls_ended, app, reason, (double)st.ended[a][r]);
+		}
+	}
+}
+
 static void collect_workers(struct sig_metrics *sm)
 {
 	struct families *f = &sm->f;
@@ -249,6 +290,7 @@ static void collect(struct metrics *reg, void *arg)
 	(void)reg;
 	collect_rtmp(sm);
 	collect_media(sm);
+	collect_calls(sm);
 	collect_workers(sm);
 	metric_set(f->redis_configured, sm->redis != NULL);
 	metric_set(f->redis_up, sm->redis && redis_is_up(sm->redis));

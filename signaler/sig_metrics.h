@@ -5,7 +5,8 @@
  * 0.0.4, names rtmp2sip_signaler_*), /healthz (200 "ok" while the loop runs) and /readyz (200
  * "ready", or 503 with the reasons: RTMP not listening, no live mediaworker, Redis down when
  * Redis is configured). Every value is read at scrape time from the state the signaler keeps
- * anyway (RTMP server, media bridge, dispatcher, Redis link): nothing on the media path.
+ * anyway (RTMP server, media bridge, dispatcher, Redis link, the call counters of callrec.h):
+ * nothing on the media path.
  * docs/metrics.md lists the metrics.
  */
 #ifndef RS_SIG_METRICS_H

@@ -8,7 +8,8 @@
 #   why REASON; verdict NAME           # PASS or FAIL NAME from the reasons noted
 #   finish                             # exit status 1 if anything failed
 #
-# Shared helpers: udp_port, wait_log, rcli / rkeys (the test's Redis), sipp_run / sipp_wait.
+# Shared helpers: udp_port, wait_log, rcli / rkeys (the test's Redis), sipp_run / sipp_wait,
+# metric / metric_sum (a saved /metrics), calls_case (the signaler's call counters).
 #
 # Output follows scripts/test.sh: "PASS name", "FAIL name: reason", "SKIP name: reason", one line
 # each. Everything started through these helpers is stopped, and the temporary directory removed,
@@ -272,6 +273,49 @@ verdict() {
 		fail "$1" "$(printf '%s; ' "${WHY[@]}" | sed 's/; $//')"
 	fi
 	WHY=()
+}
+
+# metric FILE SERIES: the value of one exact series (name and labels as printed) in FILE, or "".
+metric() {
+	awk -v s="$2" '$1 == s { print $2; exit }' "$1"
+}
+
+# metric_sum FILE PREFIX: the sum of the series of FILE whose name and labels start with PREFIX.
+metric_sum() {
+	awk -v p="$2" 'index($1, p) == 1 { n += $2 } END { print n + 0 }' "$1"
+}
+
+# calls_case NAME PORT APP SPEC...: the case NAME on the signaler's /metrics at 127.0.0.1:PORT
+# once the calls of APP are over. Each SPEC, KIND:LABEL=VALUE:N, asks for
+# rtmp2sip_signaler_calls_KIND_total{app="APP",LABEL="VALUE"} >= N (KIND started, answered or
+# ended); and no call of APP may be active, nor fewer ended than started. Skipped without curl.
+calls_case() {
+	local name=$1 port=$2 app=$3 file="$T_TMP/$1.prom" s=rtmp2sip_signaler_calls
+	local spec kind label n series v active started ended
+	shift 3
+	if ! command -v curl >/dev/null 2>&1; then
+		skip "$name" "curl not installed"
+		return
+	fi
+	curl -s -m 3 -o "$file" "http://127.0.0.1:$port/metrics" || why "no /metrics on port $port"
+	for spec in "$@"; do
+		IFS=: read -r kind label n <<<"$spec"
+		series="${s}_${kind}_total{app=\"$app\",${label%%=*}=\"${label#*=}\"}"
+		v=$(metric "$file" "$series")
+		if [[ -z $v ]]; then
+			why "$series missing from /metrics"
+		elif ! awk -v v="$v" -v n="$n" 'BEGIN { exit !(v >= n) }'; then
+			why "$series is $v, expected at least $n"
+		fi
+	done
+	active=$(metric "$file" "${s}_active{app=\"$app\"}")
+	[[ $active == 0 ]] || why "${s}_active{app=\"$app\"} is '$active' with no call left, not 0"
+	started=$(metric_sum "$file" "${s}_started_total{app=\"$app\",")
+	ended=$(metric_sum "$file" "${s}_ended_total{app=\"$app\",")
+	[[ $started == "$ended" ]] || why "$app calls: $started started but $ended ended"
+	# the counters that moved, for a failure
+	((${#WHY[@]} == 0)) || grep "^${s}_.*app=\"$app\"" "$file" | grep -v ' 0$' | sed 's/^/  | /'
+	verdict "$name"
 }
 
 # stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5); returns the exit status.

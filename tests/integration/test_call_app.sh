@@ -16,6 +16,9 @@
 #   call_bad_params        a lone user, a control character, a bad escape, a repeated or an
 #                          over-long value: refused with the reason, no call placed
 #   call_no_leftovers      no leg records left in Redis
+#   call_metrics           the signaler's /metrics counted the calls above: started, answered,
+#                          ended completed and busy (call_busy); none active, as many ended as
+#                          started (the refused publishes are no calls)
 #
 # Then with CALL_SRTP=required (the signaler restarted):
 #   call_srtp_tone         the INVITE offers RTP/SAVP + a=crypto; SIPp answers with the offered
@@ -67,7 +70,9 @@ restart_signaler() {
 	start_signaler "$@" && wait_worker && URL="rtmp://127.0.0.1:$RTMP_PORT/call"
 }
 
-start_signaler SIGNALER_ID=sig-call-test || { fail call_setup "the signaler did not start"; finish; }
+METRICS_PORT=$(free_port)
+start_signaler SIGNALER_ID=sig-call-test METRICS_PORT="$METRICS_PORT" ||
+	{ fail call_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/call"
 wait_worker || { fail call_setup "the signaler found no worker"; finish; }
 
@@ -247,6 +252,11 @@ if [[ $left -eq 0 ]]; then
 else
 	fail call_no_leftovers "$left leg records left in Redis"
 fi
+
+# The tone calls, call_callee_bye and call_credentials answered, call_busy; the refused
+# publishes are no calls.
+calls_case call_metrics "$METRICS_PORT" call started:direction=out:1 answered:direction=out:1 \
+	ended:reason=completed:1 ended:reason=busy:1
 check_alive call_signaler_alive
 
 # --- SRTP required ----------------------------------------------------------------------------

@@ -44,12 +44,31 @@
 #   deploy_down              SIGTERM: the signaler exits 0 within 5 s; started again, its preStop
 #                            hook drains it (relayctl signaler-drain) and it exits 0 by itself;
 #                            `podman-compose down` removes every container
-# Without DEPLOY_CONTAINERS=1 these are one SKIP line (the image build alone can take minutes).
+# Without DEPLOY_CONTAINERS set, they run when this is root and the four tools are already
+# installed (so `make test` runs them where a container engine works); otherwise, and with
+# DEPLOY_CONTAINERS=0, they are one SKIP line with the reason.
 #
 # Figures (image size, build time, up -> ready, calls) are printed as "figure:" lines.
 # Env: BUILD (build), KEEP_TMP=1, DEPLOY_CONTAINERS, BASE_IMAGE, DEPLOY_KEEP=1 (leave the cluster up).
 
 T_SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+
+# DEPLOY_CONTAINERS unset (as under `make test`): the container part runs where a container engine
+# works without installing anything - root, with podman, buildah, podman-compose and debootstrap
+# present. DEPLOY_CONTAINERS=1 (make test-deploy, CI) installs what is missing; 0 never runs it.
+if [[ -z ${DEPLOY_CONTAINERS:-} ]]; then
+	DEPLOY_CONTAINERS=0
+	DEPLOY_AUTO_WHY="not root"
+	if [[ $(id -u) -eq 0 ]]; then
+		DEPLOY_AUTO_WHY=""
+		for c in podman buildah podman-compose debootstrap; do
+			command -v "$c" >/dev/null 2>&1 || DEPLOY_AUTO_WHY+="${DEPLOY_AUTO_WHY:+, }$c"
+		done
+		[[ -n $DEPLOY_AUTO_WHY ]] && DEPLOY_AUTO_WHY="not installed: $DEPLOY_AUTO_WHY"
+		[[ -z $DEPLOY_AUTO_WHY ]] && DEPLOY_CONTAINERS=1
+	fi
+	export DEPLOY_CONTAINERS DEPLOY_AUTO_WHY
+fi
 
 # cgroups in hybrid mode (cgroup v1 controllers plus a v2 tree at /sys/fs/cgroup/unified): crun
 # refuses to start containers there; in a private mount namespace without the v2 tree it works.
@@ -327,7 +346,7 @@ skip_containers() {
 	finish
 }
 if [[ ${DEPLOY_CONTAINERS:-0} != 1 ]]; then
-	skip deploy_containers "set DEPLOY_CONTAINERS=1 or run make test-deploy (builds the image: minutes)"
+	skip deploy_containers "${DEPLOY_AUTO_WHY:+$DEPLOY_AUTO_WHY; }run make test-deploy as root (installs podman, builds the image: minutes)"
 	finish
 fi
 [[ $(id -u) -eq 0 ]] || skip_containers "not root: rootless podman is not set up by this test"

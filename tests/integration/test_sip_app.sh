@@ -35,6 +35,10 @@
 #   sip_replace            a second connect for the same AOR replaces the first; an unregistered
 #                          client cannot replace a registered one
 #   sip_no_leftovers       no call, registration or leg records left in Redis
+#   sip_call_metrics       the signaler's /metrics counted the calls above: started and answered
+#                          both ways, ended completed, busy (sip_busy), not_acceptable (the two
+#                          488s), cancelled (sip_call_in_cancel); none active, as many ended as
+#                          started
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW="$BUILD/mediaworker"
@@ -53,7 +57,8 @@ TONE_WHY=""
 spawn "$T_TMP/worker.log" env WORKER_ID=sipw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
 	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
 REG_PORT=$(free_port)
-start_signaler SIGNALER_ID=sig-sip-test SIP_BIND=127.0.0.1 \
+METRICS_PORT=$(free_port)
+start_signaler SIGNALER_ID=sig-sip-test SIP_BIND=127.0.0.1 METRICS_PORT="$METRICS_PORT" \
 	SIP_REGISTRAR="sip:127.0.0.1:$REG_PORT" || { fail sip_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/sip"
 wait_log "$SIGNALER_LOG" 'mediaworker up' 10
@@ -410,5 +415,13 @@ if [[ -z $left ]] && signaler_alive; then
 else
 	fail sip_no_leftovers "left in Redis: $(echo "$left" | head -5 | tr '\n' ' ')"
 fi
+
+# --- call counters -------------------------------------------------------------------------------
+
+# sip_call_out and sip_call_in answered, sip_busy, the two INVITEs of sip_call_in_488,
+# sip_call_in_cancel.
+calls_case sip_call_metrics "$METRICS_PORT" sip started:direction=out:1 started:direction=in:1 \
+	answered:direction=out:1 answered:direction=in:1 ended:reason=completed:1 \
+	ended:reason=busy:1 ended:reason=not_acceptable:2 ended:reason=cancelled:1
 
 finish

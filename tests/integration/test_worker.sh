@@ -10,6 +10,8 @@
 #   leg state in Redis while the leg lives, nothing left after
 #   malformed ZeroMQ messages and malformed RTP while a call runs: the call keeps its audio
 #   10,000 legs created and destroyed: ports, fds and memory return
+#   stalls of the worker: missed ticks caught up (no delay kept in the jitter buffer), frames
+#   queued over MEDIA_MAX_DELAY_MS dropped
 #   failover: SIGKILL the worker mid-call, the leg is adopted on the other worker from Redis
 #   with the same SSRC and the tone continues
 . "$(dirname "$0")/lib.sh"
@@ -104,48 +106,74 @@ late_case worker_late_answer_passthrough_to_pcmu 600 --rtmp-codec speex \
 late_case worker_late_answer_pcmu_to_pcma 600 --rtmp-codec speex \
 	--sip-codecs PCMU/8000,PCMA/8000 --update-codec PCMA/8000
 
-# A worker stalled (SIGSTOP 200 ms, three times, as when it is short of CPU) catches up the
-# ticks it missed: every packet the echo sent back is played toward the signaler (late, in a
-# burst) instead of staying queued in the jitter buffer as added delay for the rest of the call.
-# Checked from the leg's closing counters: received - late - played (out - concealed) is what
-# was still queued at the end; the nominal buffer holds 3 packets.
-stall_case() {
-	local name=worker_stall_catches_up out="$T_TMP/worker_stall.wav" wp leg line rx late mo conc queued
+# stalled_tone NAME STOP_S COUNT: a 5 s PCMU tone through SIPp's echo while w1 is stopped
+# (SIGSTOP) COUNT times for STOP_S, from 1.5 s in; sets LEG_LINE to the leg's closing log line
+# ("leg destroyed (media in ..., dropped late ...; RTP sent ..., received ..., late ...,
+# concealed ...)"). False (after a FAIL line) when the run or the recording is not right.
+stalled_tone() {
+	local name=$1 out="$T_TMP/$1.wav" wp leg
+	LEG_LINE=""
 	timeout 30 "$WDRIVE" --worker "$W1_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 5 \
 		--freq 700 --out "$out" --rtmp-codec PCMU --sip-codecs PCMU/8000 tone \
 		>"$T_TMP/$name.out" 2>&1 &
 	wp=$!
 	sleep 1.5
-	for _ in 1 2 3; do
+	for ((i = 0; i < $3; i++)); do
 		kill -STOP "$W1_PID"
-		sleep 0.2
+		sleep "$2"
 		kill -CONT "$W1_PID"
 		sleep 0.6
 	done
 	if ! wait "$wp"; then
 		fail "$name" "wdrive: $(tail -3 "$T_TMP/$name.out" | tr '\n' ' ')"
-		return
+		return 1
+	fi
+	if ! "$WAVCHECK" "$out" --expect-freq 700 --tol 30 --min-duration 3 --min-rms-dbfs -30 \
+		>"$T_TMP/$name.check" 2>&1; then
+		fail "$name" "$(tr '\n' ' ' <"$T_TMP/$name.check")"
+		return 1
 	fi
 	leg=$(awk '$1 == "leg" { print $2; exit }' "$T_TMP/$name.out")
 	wait_log "$T_TMP/w1.log" "$leg: leg destroyed" 5 || true
-	line=$(grep -F "$leg: leg destroyed" "$T_TMP/w1.log" | tail -1)
-	read -r mo rx late conc < <(sed -E 's/.*out ([0-9]+),.*received ([0-9]+), late ([0-9]+), concealed ([0-9]+).*/\1 \2 \3 \4/' <<<"$line")
-	if [[ -z $conc || ! $conc =~ ^[0-9]+$ ]]; then
-		fail "$name" "no closing counters for leg $leg: $line"
-		return
-	fi
-	queued=$((rx - late - (mo - conc)))
-	note "$name: received $rx, late $late, sent to the signaler $mo (concealed $conc): $queued left queued"
-	if ((queued > 5)); then
-		fail "$name" "$queued packets were left in the jitter buffer after the stalls (at most 5 expected)"
-	elif ! "$WAVCHECK" "$out" --expect-freq 700 --tol 30 --min-duration 4 --min-rms-dbfs -30 \
-		>"$T_TMP/$name.check" 2>&1; then
-		fail "$name" "$(tr '\n' ' ' <"$T_TMP/$name.check")"
-	else
-		pass "$name"
-	fi
+	LEG_LINE=$(grep -F "$leg: leg destroyed" "$T_TMP/w1.log" | tail -1)
+	[[ -n $LEG_LINE ]] || fail "$name" "no closing line for leg $leg in the worker log"
+	[[ -n $LEG_LINE ]]
 }
-stall_case
+# counter NAME: the value of "NAME N" in LEG_LINE.
+counter() { sed -nE "s/.*[(,;] ?$1 ([0-9]+).*/\1/p" <<<"$LEG_LINE"; }
+
+# A worker stalled (SIGSTOP 200 ms, three times, as when it is short of CPU) catches up the
+# ticks it missed: every packet the echo sent back is played toward the signaler (late, in a
+# burst) instead of staying queued in the jitter buffer as added delay for the rest of the call.
+# received - late - played (out - concealed) is what was still queued at the end; the nominal
+# buffer holds 3 packets.
+if stalled_tone worker_stall_catches_up 0.2 3; then
+	rx=$(counter received) late=$(counter late) mo=$(counter out) conc=$(counter concealed)
+	queued=$((rx - late - (mo - conc)))
+	note "worker_stall_catches_up: received $rx, late $late, sent to the signaler $mo (concealed $conc): $queued left queued"
+	if ((queued > 5)); then
+		fail worker_stall_catches_up "$queued packets were left in the jitter buffer after the stalls (at most 5 expected)"
+	else
+		pass worker_stall_catches_up
+	fi
+fi
+
+# A worker stalled for 1 s (under the heartbeat timeout, so no failover) finds a second of
+# RTMP-side frames queued for it. Those that waited over MEDIA_MAX_DELAY_MS (200 ms) are dropped
+# instead of reaching the peer a second late, and keeping the stream late, after the stall.
+if stalled_tone worker_backlog_dropped 1 1; then
+	mi=$(counter "media in") dl=$(counter "dropped late") sent=$(counter "RTP sent")
+	note "worker_backlog_dropped: $mi frames in, $dl dropped as late, $sent RTP packets sent"
+	if ((dl < 25)); then
+		fail worker_backlog_dropped "only $dl of the ~50 frames queued during the stall were dropped"
+	elif ((mi - dl - sent > 2 || sent + dl - mi > 2)); then
+		fail worker_backlog_dropped "frames in ($mi) != dropped ($dl) + sent ($sent)"
+	elif ! grep -q "RTMP frame [0-9]* ms late dropped" "$T_TMP/w1.log"; then
+		fail worker_backlog_dropped "no 'RTMP frame ... late dropped' line in the worker log"
+	else
+		pass worker_backlog_dropped
+	fi
+fi
 
 # The transcoding choice: pass-through wins when offered, whatever the order.
 if grep -q 'TRANSCODING\|transcod' "$T_TMP/worker_speex_passthrough.out" 2>/dev/null; then :; fi

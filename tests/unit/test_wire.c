@@ -795,7 +795,7 @@ static void test_media_batch(void)
 	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-c", 60, 0, NULL, 0), 0);
 	CHECK_EQ_INT(wire_media_batch_add(&mb, "bad id!", 60, 0, payload, 1), -EINVAL);
 	CHECK_EQ_INT(wire_media_batch_add(&mb, "leg-d", 60, 0, payload, WIRE_MAX_PAYLOAD + 1), -E2BIG);
-	wire_media_batch_finish(&mb);
+	wire_media_batch_finish(&mb, 0);
 	CHECK_EQ_INT(mb.n, 3);
 	while ((r = wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err)) > 0) {
 		n++;
@@ -810,6 +810,11 @@ static void test_media_batch(void)
 	}
 	CHECK_EQ_INT(r, 0);
 	CHECK_EQ_INT(n, 3);
+	/* The send stamp: 0 is written as 1 (0 reads "not stamped"); another type has none. */
+	CHECK_EQ_INT(wire_media_batch_sent_ms(mb.hdr, sizeof(mb.hdr)), 1);
+	wire_media_batch_finish(&mb, 0xfffffff0u);
+	CHECK(wire_media_batch_sent_ms(mb.hdr, sizeof(mb.hdr)) == 0xfffffff0u);
+	CHECK_EQ_INT(wire_media_batch_sent_ms(mb.hdr, sizeof(mb.hdr) - 1), 0);
 
 	/* Fill it up: -ENOSPC, never a truncated record. */
 	wire_media_batch_reset(&mb);
@@ -824,7 +829,7 @@ static void test_media_batch(void)
 	wire_media_batch_add(&mb, "leg-a", 20, 0, payload, 16);
 	wire_media_batch_add(&mb, "leg-b", 40, 0, payload, 16);
 	mb.body[mb.len - (2 + 1 + 5 + 5 + 16)] = 0xff; /* second record's length, high byte */
-	wire_media_batch_finish(&mb);
+	wire_media_batch_finish(&mb, 0);
 	off = 0;
 	CHECK_EQ_INT(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err), 1);
 	CHECK(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err) < 0);
@@ -834,6 +839,35 @@ static void test_media_batch(void)
 	mb.hdr[3] = WIRE_MEDIA;
 	off = 0;
 	CHECK(wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md, &err) < 0);
+}
+
+/* The queueing estimate: offsets beyond the least seen, across clock wrap and windows. */
+static void test_backlog(void)
+{
+	struct wire_backlog bl = {0};
+	uint64_t now = 1000000;
+	uint32_t sent = 0xffffff00u; /* the sender's clock is about to wrap: unrelated to ours */
+
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent, now), 0);
+	/* Steady: 20 ms apart on both clocks, 1-3 ms of jitter. */
+	for (int i = 1; i <= 50; i++)
+		CHECK(wire_backlog_update(&bl, sent + 20u * (uint32_t)i, now + 20u * (uint64_t)i + (uint64_t)(i % 3)) <= 2);
+	/* A 500 ms stall of the receiver: the batches sent meanwhile arrive late, then drain. */
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 20u * 51, now + 20u * 51 + 500), 500);
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 20u * 52, now + 20u * 52 + 480), 480);
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 20u * 53, now + 20u * 53), 0);
+	/* A quicker path found later lowers the base: the delay reads from there on. */
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 20u * 54, now + 20u * 54 - 5), 0);
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 20u * 55, now + 20u * 55), 5);
+	/* Windows roll over: after two 30 s windows at a constant +100 ms, that is the new base
+	 * (the drift of the clocks, or a slower path, does not read as queueing forever). */
+	for (int i = 0; i <= 70; i++)
+		wire_backlog_update(&bl, sent + 1000u * (uint32_t)i, now + 100000u + 1000u * (uint64_t)i + 100);
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent + 71000u, now + 100000u + 71000u + 100), 0);
+	/* Another sender under the same id (its clock an hour away): a fresh start, not an hour of
+	 * queueing. */
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent - 3600000u, now + 200000u), 0);
+	CHECK_EQ_INT(wire_backlog_update(&bl, sent - 3600000u + 20, now + 200000u + 20 + 300), 300);
 }
 
 int main(void)
@@ -850,6 +884,7 @@ int main(void)
 	TEST_RUN(test_required_and_unknown);
 	TEST_RUN(test_media_errors);
 	TEST_RUN(test_media_batch);
+	TEST_RUN(test_backlog);
 	TEST_RUN(test_builder_errors);
 	wire_msg_free(&b);
 	return TEST_DONE();
