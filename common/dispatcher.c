@@ -48,7 +48,8 @@
 #define DEFAULT_HELLO_MS 200
 #define DEFAULT_CTL_HWM 1000
 #define DEFAULT_MEDIA_HWM 10000
-#define LEG_COST_MIN_LEGS 8 /* legs a heartbeat needs for its CPU per leg to count */
+#define LEG_COST_MIN_LEGS 8 /* legs a worker needs for its CPU to enter the cost per leg */
+#define DEFAULT_LEG_COST  3.0 /* per mille of a core per leg until measured (transcoding, make bench) */
 #define MAX_ENDPOINT 256
 
 struct pending {
@@ -85,7 +86,6 @@ struct dispatcher_worker {
 	uint32_t pid, capacity, hb_interval_ms;
 	uint32_t legs, recent_legs, last_seq;
 	uint16_t cpu_permille;
-	double leg_cost; /* CPU per mille per leg, smoothed from heartbeats; 0: not known yet */
 	uint32_t hello_req_id;
 	uint64_t last_hb, up_since, down_since;
 	unsigned n_pending;
@@ -424,11 +424,6 @@ static void on_heartbeat(struct dispatcher_worker *w, const struct wire_msg *m)
 	read_identity(w, m);
 	if (draining != w->draining)
 		log_info(w->name, "worker %s draining", draining ? "is" : "is no longer");
-	if (legs >= LEG_COST_MIN_LEGS && cpu > 0) {
-		double c = (double)cpu / legs;
-
-		w->leg_cost = w->leg_cost > 0 ? 0.7 * w->leg_cost + 0.3 * c : c;
-	}
 	w->legs = legs;
 	w->cpu_permille = cpu;
 	w->draining = draining;
@@ -810,26 +805,34 @@ struct dispatcher_worker *dispatcher_pick(struct dispatcher *d)
 {
 	struct dispatcher_worker *best = NULL;
 	uint64_t best_score = 0, best_legs = 0;
-	size_t best_i = 0, n_cost = 0;
-	double cost_sum = 0;
+	size_t best_i = 0;
+	uint64_t cpu_sum = 0, legs_sum = 0;
+	double cost;
 
-	/* A worker whose cost per leg is not known yet is assumed to cost what the others do. */
+	/*
+	 * The cost of a leg, pooled over the workers that carry enough legs to tell: one figure
+	 * for all, so that a worker's fixed overhead spread over few legs does not make it look
+	 * dear (and the busiest worker cheap), nor a worker held at its CPU limit look cheap.
+	 */
 	for (size_t i = 0; i < d->n_workers; i++) {
-		if (d->workers[i]->leg_cost > 0) {
-			cost_sum += d->workers[i]->leg_cost;
-			n_cost++;
+		const struct dispatcher_worker *w = d->workers[i];
+
+		if (w->alive && w->legs >= LEG_COST_MIN_LEGS && w->cpu_permille > 0) {
+			cpu_sum += w->cpu_permille;
+			legs_sum += w->legs;
 		}
 	}
+	cost = legs_sum ? (double)cpu_sum / (double)legs_sum : DEFAULT_LEG_COST;
 	for (size_t k = 0; k < d->n_workers; k++) {
 		size_t i = (d->rr + 1 + k) % d->n_workers;
 		struct dispatcher_worker *w = d->workers[i];
 		uint64_t legs = (uint64_t)w->legs + w->recent_legs, score = w->cpu_permille;
-		double cost = w->leg_cost > 0 ? w->leg_cost : n_cost ? cost_sum / (double)n_cost : 0;
 
 		if (!w->alive || w->draining || (w->capacity && legs >= w->capacity))
 			continue;
-		/* The CPU figure lags (sampled each second, and a leg costs little until its
-		 * call is answered): legs times their cost counts a burst of new legs at once. */
+		/* The CPU figure lags (sampled each second, and a leg costs little until its call
+		 * is answered): legs at the pooled cost count a burst of new legs at once, and
+		 * CPU above that marks a slower or busier host. */
 		if ((uint64_t)((double)legs * cost) > score)
 			score = (uint64_t)((double)legs * cost);
 		if (w->capacity && legs * 1000 / w->capacity > score)

@@ -131,7 +131,7 @@ void dispatcher_remove_worker(struct dispatcher *d, struct dispatcher_worker *w)
 
 /*
  * The worker a new leg should go to: alive, not draining, below capacity, with the lowest load
- * (the highest of cpu per mille, legs times the worker's CPU per leg learnt from its heartbeats,
+ * (the highest of cpu per mille, legs times the CPU per leg pooled over the workers' heartbeats,
  * and legs per mille of capacity; legs count those requested since its last heartbeat), ties
  * broken round-robin. NULL when none qualifies.
  */

@@ -19,6 +19,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	uncap_all
 	if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "(kept: $tmp)"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT INT TERM
@@ -54,6 +55,32 @@ stop_all() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	pids=()
+	uncap_all
+}
+# cap_cpu PID PCT: limits PID to PCT % of one core with a CPU cgroup of its own (v1 cfs quota or
+# v2 cpu.max, 20 ms periods so a throttled worker waits at most a few ms at a time); the cgroup is
+# removed by uncap_all. False (with CAP_WHY set) where no CPU controller is writable here.
+cgroups=()
+cap_cpu() {
+	local pid=$1 pct=$2 g
+	if [[ -w /sys/fs/cgroup/cpu && -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+		g=/sys/fs/cgroup/cpu/rtmp2sip-bench-$$-$pid
+		mkdir -p "$g" 2>/dev/null && echo 20000 >"$g/cpu.cfs_period_us" &&
+			echo $((pct * 200)) >"$g/cpu.cfs_quota_us" && echo "$pid" >"$g/cgroup.procs" &&
+			{ cgroups+=("$g"); return 0; }
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		g=/sys/fs/cgroup/rtmp2sip-bench-$$-$pid
+		mkdir -p "$g" 2>/dev/null && echo "$((pct * 200)) 20000" >"$g/cpu.max" &&
+			echo "$pid" >"$g/cgroup.procs" && { cgroups+=("$g"); return 0; }
+	fi
+	[[ -n ${g:-} ]] && rmdir "$g" 2>/dev/null
+	CAP_WHY="no writable CPU cgroup controller (needs root and cgroup v1 cpu or v2 cpu.max)"
+	return 1
+}
+uncap_all() {
+	local g
+	for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null; done
+	cgroups=()
 }
 # free_udp_pair [FROM]: an even UDP port P >= FROM (50000) with P + 2 free too (SIPp's RTP echo
 # uses both).
@@ -389,9 +416,11 @@ fi
 # == cluster: calls per worker as workers go 1 -> 2, and the failover gap over repeated kills ==
 # Scaling: for 1 worker, then 2, the calls section's stack (calls_stack, fresh for each load) holds
 # transcoded calls (Speex WB -> PCMU, callbench hold, SIPp echoing the RTP) for BENCH_SCALE_SECONDS
-# (10), from BENCH_SCALE_START (100) calls per worker up in steps of BENCH_SCALE_STEP (50), until a
-# call fails or loss reaches 1 % (at most BENCH_SCALE_MAX, 500, per worker; BENCH_SCALE_WORKERS
-# picks the worker counts). Two SIPp UASs per worker share the calls: SIPp's RTP echo socket keeps
+# (10), from BENCH_SCALE_START (100) calls per worker up in steps of BENCH_SCALE_STEP (25) per
+# worker, until a call fails or loss reaches 1 % (at most BENCH_SCALE_MAX, 500, per worker;
+# BENCH_SCALE_WORKERS picks the worker counts). Then the same search with each worker held to
+# BENCH_SCALE_CAP (35) % of a core by a CPU cgroup (0: not run), from BENCH_SCALE_CAP_START (40)
+# in steps of BENCH_SCALE_CAP_STEP (10): the workers are then the bottleneck, not the machine. Two SIPp UASs per worker share the calls: SIPp's RTP echo socket keeps
 # its default receive buffer (~200 datagrams), which one 20 ms burst of 300 calls overflows
 # whenever SIPp is scheduled late. Everything shares the machine's 2 cores; the summary says where
 # the CPU went.
@@ -403,9 +432,12 @@ fi
 # alternate which worker dies.
 if want cluster; then
 	S_START=${BENCH_SCALE_START:-100}
-	S_STEP=${BENCH_SCALE_STEP:-50}
+	S_STEP=${BENCH_SCALE_STEP:-25}
 	S_MAX=${BENCH_SCALE_MAX:-500}
 	S_SECS=${BENCH_SCALE_SECONDS:-10}
+	C_CAP=${BENCH_SCALE_CAP:-35}
+	C_START=${BENCH_SCALE_CAP_START:-40}
+	C_STEP=${BENCH_SCALE_CAP_STEP:-10}
 	F_RUNS=${BENCH_FAILOVER_RUNS:-10}
 	F_TARGET_MS=1500
 	stop_all # the calls section's processes would share the cores
@@ -413,7 +445,7 @@ if want cluster; then
 	if ! command -v sipp >/dev/null 2>&1 || [[ ! -x $BUILD/tools/callbench ]]; then
 		echo "== cluster: calls per worker: skipped (needs sipp and $BUILD_SRC/tools/callbench) =="
 	else
-		echo "== cluster: calls per worker as workers go 1 -> 2: the most transcoded calls (Speex WB -> PCMU, SIPp echoes the RTP) held ${S_SECS} s with loss < 1 % and every call up; from $S_START calls per worker in steps of $S_STEP =="
+		echo "== cluster: calls per worker as workers go 1 -> 2: the most transcoded calls (Speex WB -> PCMU, SIPp echoes the RTP) held ${S_SECS} s with loss < 1 % and every call up; from $S_START calls per worker in steps of $S_STEP per worker =="
 		printf '%8s %6s %9s %8s %16s %12s %14s %14s %8s\n' workers calls calls_up loss_% workers_cpu_% per_worker_% us/call/20ms signaler_cpu_% machine_%
 		# scale_phase NW CALLS: the row of NW workers holding CALLS calls and its details, the row
 		# alone also in $tmp/sNW_row.txt; false when the stack did not start or a call failed.
@@ -423,6 +455,11 @@ if want cluster; then
 			if ! calls_stack "$nw" "s$nw" $((2 * nw)); then
 				echo "  $nw worker(s): the gateway did not start"
 				return 1
+			fi
+			if ((S_CAP > 0)); then
+				for i in "${cw[@]}"; do
+					cap_cpu "$i" "$S_CAP" || { echo "  capped workers: skipped: $CAP_WHY"; return 2; }
+				done
 			fi
 			if ! warm_up "$tmp/s${nw}_warm.txt" >"$tmp/s${nw}_warm.why"; then
 				echo "  $nw worker(s): no call could be set up"
@@ -477,32 +514,40 @@ if want cluster; then
 			failures "$f"
 			all_alive
 		}
-		# The search: more calls while every call is up and loss stays below 1 %; the best row of
-		# NW workers in $tmp/best_NW.txt.
-		for nw in ${BENCH_SCALE_WORKERS:-1 2}; do
-			rm -f "$tmp/best_$nw.txt"
-			for ((n = S_START * nw; n <= S_MAX * nw; n += S_STEP)); do
-				ok=0
-				scale_phase "$nw" "$n" || ok=1
-				stop_all
-				[[ -s $tmp/s${nw}_row.txt ]] || break
-				awk -v n="$n" '{ exit !($3 == n && $4 < 1) }' "$tmp/s${nw}_row.txt" || ok=1
-				((ok == 0)) || break
-				cp "$tmp/s${nw}_row.txt" "$tmp/best_$nw.txt"
+		# search START STEP: for 1 then 2 workers, more calls (from START per worker, STEP more
+		# per worker each round) while every call is up and loss stays below 1 %; the best row of
+		# NW workers in $tmp/best_NW.txt, then the summary.
+		search() {
+			local start=$1 step=$2 n ok
+			for nw in ${BENCH_SCALE_WORKERS:-1 2}; do
+				rm -f "$tmp/best_$nw.txt"
+				for ((n = start * nw; n <= S_MAX * nw; n += step * nw)); do
+					ok=0
+					scale_phase "$nw" "$n" || ok=$?
+					stop_all
+					((ok == 2)) && return
+					[[ -s $tmp/s${nw}_row.txt ]] || break
+					awk -v n="$n" '{ exit !($3 == n && $4 < 1) }' "$tmp/s${nw}_row.txt" || ok=1
+					((ok == 0)) || break
+					cp "$tmp/s${nw}_row.txt" "$tmp/best_$nw.txt"
+				done
 			done
-		done
-		if [[ -s $tmp/best_1.txt && -s $tmp/best_2.txt ]]; then
-			awk 'FNR == 1 { n[NR] = $2; per[NR] = $7; w[NR] = $5; s[NR] = $8; m[NR] = $9 }
-				END {
-				printf "  most calls with loss < 1 %%: 1 worker %d, 2 workers %d (%.2f x; 2.00 = linear)\n",
-					n[1], n[2], (n[1] > 0 ? n[2] / n[1] : 0)
-				printf "  at those loads: workers %.0f %% and %.0f %% of a core, signaler %.0f %% and %.0f %%,", w[1], w[2], s[1], s[2]
-				printf " whole machine %.0f %% and %.0f %% (200 %% = both cores)\n", m[1], m[2]
-				printf "  worker CPU per call: %.1f us/20ms with 1 worker, %.1f with 2 (%.2f x; 1.00 = no cost to adding a worker)\n",
-					per[1], per[2], (per[1] > 0 ? per[2] / per[1] : 0) }' "$tmp/best_1.txt" "$tmp/best_2.txt"
-		else
-			echo "  no load below 1 % loss found for 1 or 2 workers (from $S_START calls per worker)"
-		fi
+			if [[ -s $tmp/best_1.txt && -s $tmp/best_2.txt ]]; then
+				awk -v cap="$S_CAP" 'FNR == 1 { n[NR] = $2; per[NR] = $7; w[NR] = $5; s[NR] = $8; m[NR] = $9 }
+					END {
+					printf "  most calls with loss < 1 %%: 1 worker %d, 2 workers %d: %.2f x (2.00 = linear)%s\n",
+						n[1], n[2], (n[1] > 0 ? n[2] / n[1] : 0),
+						(cap > 0 ? (n[1] > 0 && n[2] / n[1] >= 1.8 ? "; near-linear: yes" : "; near-linear: NO") : "")
+					printf "  at those loads: workers %.0f %% and %.0f %% of a core, signaler %.0f %% and %.0f %%,", w[1], w[2], s[1], s[2]
+					printf " whole machine %.0f %% and %.0f %% (200 %% = both cores)\n", m[1], m[2]
+					printf "  worker CPU per call: %.1f us/20ms with 1 worker, %.1f with 2 (%.2f x; 1.00 = no cost to adding a worker)\n",
+						per[1], per[2], (per[1] > 0 ? per[2] / per[1] : 0) }' "$tmp/best_1.txt" "$tmp/best_2.txt"
+			else
+				echo "  no load below 1 % loss found for 1 or 2 workers (from $start calls per worker)"
+			fi
+		}
+		S_CAP=0
+		search "$S_START" "$S_STEP"
 		echo "(All processes - signaler, workers, SIPp, callbench - share the same 2 cores. With 1 worker the"
 		echo " limit is that worker's one core; with 2 the whole machine is the limit (machine_% near 200),"
 		echo " so the calls cannot double here: what shows whether adding a worker costs anything is the"
@@ -511,6 +556,17 @@ if want cluster; then
 		echo " frames: each worker's counters (/metrics) over the window, its round trip through SIPp's echo"
 		echo " included; concealed ticks: the worker had nothing to play (a frame late or lost on its way);"
 		echo " skipped ticks: the worker stalled over 300 ms. The first row over the limit is shown too.)"
+		if ((C_CAP > 0)); then
+			echo
+			echo "== cluster: calls per worker with each worker held to $C_CAP % of a core (a CPU cgroup each): 1 -> 2 workers, from $C_START calls per worker in steps of $C_STEP; ${S_SECS} s windows =="
+			printf '%8s %6s %9s %8s %16s %12s %14s %14s %8s\n' workers calls calls_up loss_% workers_cpu_% per_worker_% us/call/20ms signaler_cpu_% machine_%
+			S_CAP=$C_CAP
+			search "$C_START" "$C_STEP"
+			S_CAP=0
+			echo "(The same search with every worker limited to $C_CAP % of one core: a worker is then the"
+			echo " bottleneck, as it would be with a core of its own, and the machine keeps room for the"
+			echo " signaler, SIPp and callbench; the ratio of the two capacities is the scaling of the pool.)"
+		fi
 	fi
 
 	echo

@@ -387,7 +387,8 @@ void callrec_update(struct call_record *rec, const char *state, const struct sip
 {
 	const struct media_leg_info *in = leg ? media_leg_info(leg) : NULL;
 
-	snprintf(rec->state, sizeof(rec->state), "%s", state);
+	if (state != rec->state) /* an app may pass the record's own state back (overlap) */
+		snprintf(rec->state, sizeof(rec->state), "%s", state);
 	if (sip)
 		snprintf(rec->sip_call_id, sizeof(rec->sip_call_id), "%s", sip_call_callid(sip));
 	if (leg)
@@ -441,9 +442,7 @@ void callrec_end(struct call_record *rec, int sip_status, enum callrec_end_reaso
 	d = index_of(dir_names, CALLREC_DIRS, rec->direction);
 	if (a >= 0 && d >= 0)
 		stats.ended[a][reason_of(rec, sip_status, local)]++;
-	/* Only callrec_update() writes records: without a state, there is nothing in Redis. */
-	if (rec->state[0])
-		callrec_delete(rec->call_id);
+	callrec_delete(rec->call_id);
 	rec->call_id[0] = '\0';
 }
 
