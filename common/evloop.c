@@ -20,12 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #define EV_BATCH 256
-#define EV_MAX_SIGNALS 8
 
 struct ev_io {
 	struct evloop *loop;
@@ -45,12 +43,6 @@ struct ev_timer {
 	void *arg;
 };
 
-struct ev_sig {
-	int signo;
-	ev_signal_cb cb;
-	void *arg;
-};
-
 struct evloop {
 	int epfd;
 	bool stop;
@@ -60,11 +52,7 @@ struct evloop {
 	uint64_t arm_seq;
 	struct ev_io *dead;
 	struct ev_hooks hooks;
-	int sigfd;
-	struct ev_io *sig_io;
-	sigset_t sigmask;
-	struct ev_sig sigs[EV_MAX_SIGNALS];
-	size_t n_sigs;
+	struct ev_signals sigs;
 };
 
 static uint64_t mono_ms(void)
@@ -86,8 +74,7 @@ struct evloop *evloop_new(void)
 		free(loop);
 		return NULL;
 	}
-	loop->sigfd = -1;
-	sigemptyset(&loop->sigmask);
+	ev_signals_init(&loop->sigs);
 	loop->now = mono_ms();
 	return loop;
 }
@@ -108,9 +95,7 @@ void evloop_destroy(struct evloop **loopp)
 
 	if (!loop)
 		return;
-	evloop_io_del(&loop->sig_io);
-	if (loop->sigfd >= 0)
-		close(loop->sigfd);
+	ev_signals_close(&loop->sigs);
 	timer_heap_free(&loop->timers);
 	free_dead(loop);
 	close(loop->epfd);
@@ -242,37 +227,9 @@ int evloop_before_sleep_del(struct evloop *loop, ev_hook_cb cb, void *arg)
 	return ev_hooks_del(&loop->hooks, cb, arg);
 }
 
-static void signal_ready(struct evloop *loop, struct ev_io *io, int fd, unsigned events, void *arg)
-{
-	struct signalfd_siginfo si;
-
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		for (size_t i = 0; i < loop->n_sigs; i++)
-			if (loop->sigs[i].signo == (int)si.ssi_signo)
-				loop->sigs[i].cb(loop, (int)si.ssi_signo, loop->sigs[i].arg);
-	}
-}
-
 int evloop_signal(struct evloop *loop, int signo, ev_signal_cb cb, void *arg)
 {
-	int fd;
-
-	if (loop->n_sigs == EV_MAX_SIGNALS)
-		return -ENOMEM;
-	sigaddset(&loop->sigmask, signo);
-	if (sigprocmask(SIG_BLOCK, &loop->sigmask, NULL) < 0)
-		return -errno;
-	fd = signalfd(loop->sigfd, &loop->sigmask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (loop->sigfd < 0) {
-		loop->sigfd = fd;
-		loop->sig_io = evloop_io_add(loop, fd, EV_READ, signal_ready, NULL);
-		if (!loop->sig_io)
-			return -errno;
-	}
-	loop->sigs[loop->n_sigs++] = (struct ev_sig){.signo = signo, .cb = cb, .arg = arg};
-	return 0;
+	return ev_signals_add(&loop->sigs, loop, signo, cb, arg);
 }
 
 uint64_t evloop_now(const struct evloop *loop)

@@ -179,7 +179,7 @@ healthcheck() {
 # returns at once: its SIGTERM, which follows, waits for its legs (WORKER_DRAIN_TIMEOUT) and
 # hands over what is left. Failures are reported and ignored: SIGTERM still comes.
 prestop() {
-	local pid comm id port deadline=${PRESTOP_DEADLINE:-60} i n
+	local pid comm id port deadline=${PRESTOP_DEADLINE:-60} i n m
 	pid=$(daemon_pid) || exit 0
 	comm=$(cat "/proc/$pid/comm")
 	while IFS= read -r line; do
@@ -194,9 +194,12 @@ prestop() {
 	"$(bin relayctl)" --timeout 5 signaler-drain "$id" --deadline "$deadline" || exit 0
 	read -r _ port <<<"$(target "$pid")"
 	((port > 0)) || exit 0
+	# Calls of the sip and call apps from set-up on (calls_active), and media legs of any app
+	# (calls: the rtp app's streams too).
 	for ((i = 0; i < deadline + 5; i++)); do
-		n=$(metric "$port" rtmp2sip_signaler_calls) || break
-		((${n%.*} == 0)) && break
+		n=$(metric "$port" rtmp2sip_signaler_calls_active) || break
+		m=$(metric "$port" rtmp2sip_signaler_calls) || break
+		((${n%.*} + ${m%.*} == 0)) && break
 		sleep 1
 	done
 	exit 0
