@@ -30,6 +30,7 @@
 #include "state.h"
 #include "wire.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -98,6 +99,7 @@ struct worker {
 	struct worker_config cfg;
 	char worker_id[WIRE_MAX_ID + 1];
 	char host[256];
+	char ctl_ep[256], media_ep[256]; /* announced: WORKER_ADVERTISED_HOST in the bound ones */
 	struct redis *redis;
 	struct ctl_server *ctl;
 	struct port_pool *pool;
@@ -124,6 +126,34 @@ struct worker {
 
 /* Configuration. */
 
+/* A host name or an IP address for an endpoint ("" allowed: none). */
+static bool host_valid(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n > 200)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != ':' && h[i] != '-')
+			return false;
+	return true;
+}
+
+/*
+ * The endpoint @bound ("tcp://HOST:PORT", as ZeroMQ reports it) with @host in place of HOST
+ * (bracketed when it is an IPv6 address), into @out; @bound itself when @host is "".
+ */
+static void advertised_endpoint(char *out, size_t size, const char *bound, const char *host)
+{
+	const char *port = strrchr(bound, ':');
+
+	if (!host[0] || !port || strncmp(bound, "tcp://", 6) != 0) {
+		snprintf(out, size, "%s", bound);
+		return;
+	}
+	snprintf(out, size, strchr(host, ':') ? "tcp://[%s]%s" : "tcp://%s%s", host, port);
+}
+
 int worker_config_from_env(struct worker_config *cfg)
 {
 	static char default_id[WIRE_MAX_ID + 1];
@@ -142,6 +172,7 @@ int worker_config_from_env(struct worker_config *cfg)
 	cfg->worker_id = config_str("WORKER_ID", default_id);
 	cfg->ctl_bind = config_str("WORKER_CTL_BIND", "tcp://127.0.0.1:*");
 	cfg->media_bind = config_str("WORKER_MEDIA_BIND", "tcp://127.0.0.1:*");
+	cfg->advertised_host = config_str("WORKER_ADVERTISED_HOST", "");
 	cfg->rtp_bind_ip = config_str("RTP_BIND_IP", "127.0.0.1");
 	cfg->advertised_ip = config_str("RTP_ADVERTISED_IP", cfg->rtp_bind_ip);
 	if (config_int("RTP_PORT_MIN", 20000, 1024, 65534, &min) < 0 ||
@@ -158,6 +189,12 @@ int worker_config_from_env(struct worker_config *cfg)
 	if (min >= max) {
 		log_error(NULL, "config: RTP_PORT_MIN=%" PRId64 " must be below RTP_PORT_MAX=%" PRId64,
 			  min, max);
+		return -EINVAL;
+	}
+	if (!host_valid(cfg->advertised_host)) {
+		log_error(NULL, "config: WORKER_ADVERTISED_HOST=\"%.80s\" must be a host name or an IP "
+				"address (at most 200 of [A-Za-z0-9.:-])",
+			  cfg->advertised_host);
 		return -EINVAL;
 	}
 	if (!wire_id_valid(cfg->worker_id, strlen(cfg->worker_id))) {
@@ -299,9 +336,8 @@ static void worker_store(struct worker *w)
 		 ctl_server_instance_id(w->ctl));
 	rec.pid = (uint32_t)getpid();
 	snprintf(rec.host, sizeof(rec.host), "%s", w->host);
-	snprintf(rec.ctl_endpoint, sizeof(rec.ctl_endpoint), "%s", ctl_server_ctl_endpoint(w->ctl));
-	snprintf(rec.media_endpoint, sizeof(rec.media_endpoint), "%s",
-		 ctl_server_media_endpoint(w->ctl));
+	snprintf(rec.ctl_endpoint, sizeof(rec.ctl_endpoint), "%s", w->ctl_ep);
+	snprintf(rec.media_endpoint, sizeof(rec.media_endpoint), "%s", w->media_ep);
 	rec.legs = w->n_legs;
 	rec.cpu = w->cpu_permille;
 	rec.draining = w->draining;
@@ -1309,6 +1345,15 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 			  cfg->media_bind, strerror(errno));
 		goto out_pool;
 	}
+	advertised_endpoint(w->ctl_ep, sizeof(w->ctl_ep), ctl_server_ctl_endpoint(w->ctl),
+			    cfg->advertised_host);
+	advertised_endpoint(w->media_ep, sizeof(w->media_ep), ctl_server_media_endpoint(w->ctl),
+			    cfg->advertised_host);
+	if (strstr(w->ctl_ep, "//0.0.0.0:") || strstr(w->ctl_ep, "//[::]:") ||
+	    strstr(w->media_ep, "//0.0.0.0:") || strstr(w->media_ep, "//[::]:"))
+		log_warn(NULL, "the ZeroMQ endpoints are bound to every address and announced as such "
+			       "(%s, %s): signalers cannot reach them; set WORKER_ADVERTISED_HOST",
+			 w->ctl_ep, w->media_ep);
 	w->tick = evloop_timer_new(loop, on_tick, w);
 	w->slow = evloop_timer_new(loop, on_slow, w);
 	if (!w->tick || !w->slow)
@@ -1323,7 +1368,7 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 	if (r && redis_is_up(r))
 		worker_store(w);
 	log_info(NULL, "worker %s: control %s, media %s, RTP %s:%u-%u (advertised %s)", w->worker_id,
-		 ctl_server_ctl_endpoint(w->ctl), ctl_server_media_endpoint(w->ctl), cfg->rtp_bind_ip,
+		 w->ctl_ep, w->media_ep, cfg->rtp_bind_ip,
 		 cfg->rtp_port_min, cfg->rtp_port_max, cfg->advertised_ip);
 	return w;
 
@@ -1447,12 +1492,12 @@ void worker_drain(struct worker *w, void (*done)(struct worker *w, void *arg), v
 
 const char *worker_ctl_endpoint(const struct worker *w)
 {
-	return ctl_server_ctl_endpoint(w->ctl);
+	return w->ctl_ep;
 }
 
 const char *worker_media_endpoint(const struct worker *w)
 {
-	return ctl_server_media_endpoint(w->ctl);
+	return w->media_ep;
 }
 
 unsigned worker_leg_count(const struct worker *w)

@@ -19,6 +19,8 @@ struct worker_config {
 	const char *worker_id;     /* WORKER_ID; [A-Za-z0-9._-]{1,64} */
 	const char *ctl_bind;      /* WORKER_CTL_BIND, e.g. tcp://127.0.0.1:* */
 	const char *media_bind;    /* WORKER_MEDIA_BIND */
+	const char *advertised_host; /* WORKER_ADVERTISED_HOST: the host in the endpoints announced
+				      * (Redis, ready line); "": the bound ones */
 	const char *rtp_bind_ip;   /* RTP_BIND_IP: numeric address RTP sockets bind to */
 	const char *advertised_ip; /* RTP_ADVERTISED_IP: address given to SIP peers (NAT) */
 	uint16_t rtp_port_min, rtp_port_max; /* RTP_PORT_MIN / RTP_PORT_MAX */

@@ -303,4 +303,36 @@ else
 	fail worker_failover_logged "w2 did not log the adoption"
 fi
 kill -0 "$W2_PID" 2>/dev/null && pass worker_survivor_alive || fail worker_survivor_alive "w2 died"
+
+# A worker bound to every address announces WORKER_ADVERTISED_HOST instead (its ready line and its
+# Redis record), and a call through the announced endpoints works; a malformed value stops it.
+if WORKER_CTL_BIND='tcp://0.0.0.0:*' WORKER_MEDIA_BIND='tcp://0.0.0.0:*' \
+	WORKER_ADVERTISED_HOST=127.0.0.1 start_worker w4 $((base + 4000)) $((base + 4999)); then
+	W4_EP=$W_EP
+	rec=$(redis-cli -p "$REDIS_PORT" hget rs:v1:worker:w4 ctl 2>/dev/null)
+	for _ in $(seq 20); do
+		[[ -n $rec ]] && break
+		sleep 0.1
+		rec=$(redis-cli -p "$REDIS_PORT" hget rs:v1:worker:w4 ctl 2>/dev/null)
+	done
+	if [[ $W4_EP != tcp://127.0.0.1:*,tcp://127.0.0.1:* || $rec != tcp://127.0.0.1:* ]]; then
+		fail worker_advertised_host "announced $W4_EP, Redis record ctl '$rec' (expected tcp://127.0.0.1:...)"
+	elif ! timeout 30 "$WDRIVE" --worker "$W4_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 2 \
+		--freq 700 --out "$T_TMP/adv.wav" --rtmp-codec PCMU --sip-codecs PCMU/8000 tone \
+		>"$T_TMP/adv.out" 2>&1 ||
+		! "$WAVCHECK" "$T_TMP/adv.wav" --expect-freq 700 --tol 30 --min-duration 1.5 >/dev/null 2>&1; then
+		fail worker_advertised_host "no tone through $W4_EP: $(tail -2 "$T_TMP/adv.out" | tr '\n' ' ')"
+	else
+		pass worker_advertised_host
+	fi
+else
+	fail worker_advertised_host "the worker bound to 0.0.0.0 did not start: $(tail -2 "$T_TMP/w4.log")"
+fi
+WORKER_ADVERTISED_HOST='a/b' timeout 10 "$MW" >"$T_TMP/w5.log" 2>&1
+rc=$?
+if [[ $rc -eq 2 ]] && grep -q 'WORKER_ADVERTISED_HOST' "$T_TMP/w5.log"; then
+	pass worker_advertised_host_refused
+else
+	fail worker_advertised_host_refused "exit $rc: $(tail -1 "$T_TMP/w5.log")"
+fi
 finish
