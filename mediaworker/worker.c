@@ -398,9 +398,12 @@ static void leg_destroy(struct leg *l, bool forget_state)
 		log_info(l->id,
 			 "leg destroyed (media in %" PRIu64 ", out %" PRIu64 ", errors %" PRIu64
 			 ", dropped late %" PRIu64 "; RTP sent %" PRIu64 ", received %" PRIu64
-			 ", late %" PRIu64 ", concealed %" PRIu64 ")",
+			 ", late %" PRIu64 ", concealed %" PRIu64 "; refused: bad %" PRIu64
+			 ", payload type %" PRIu64 ", ssrc %" PRIu64 ", source %" PRIu64
+			 ", srtp %" PRIu64 ")",
 			 l->media_in, l->media_out, l->media_errors, l->media_stale, st.packets_sent,
-			 st.packets_received, st.frames_late, st.frames_lost);
+			 st.packets_received, st.frames_late, st.frames_lost, st.bad_packets,
+			 st.unknown_pt, st.wrong_ssrc, st.unexpected_source, st.srtp_auth_failures);
 	}
 	leg_free(l);
 	check_drained(w);
