@@ -41,16 +41,16 @@
 #define SAMPLE_MS     1000
 #define TRACK_BUCKETS 1024
 
+struct totals {
+	uint64_t in, out, lost, auth, late, concealed, send_errors;
+};
+
 /* The counters of one leg as last sampled. */
 struct tracked {
 	struct tracked *next;
 	uint64_t gen;
-	uint64_t in, out, lost, auth, late, concealed, send_errors;
+	struct totals c;
 	char id[WIRE_MAX_ID + 1];
-};
-
-struct totals {
-	uint64_t in, out, lost, auth, late, concealed, send_errors;
 };
 
 struct tracker {
@@ -157,15 +157,20 @@ static unsigned track_hash(const char *id)
 	return h % TRACK_BUCKETS;
 }
 
+static void totals_add(struct totals *to, const struct totals *c)
+{
+	to->in += c->in;
+	to->out += c->out;
+	to->lost += c->lost;
+	to->auth += c->auth;
+	to->late += c->late;
+	to->concealed += c->concealed;
+	to->send_errors += c->send_errors;
+}
+
 static void retire(struct tracker *t, const struct tracked *e)
 {
-	t->retired.in += e->in;
-	t->retired.out += e->out;
-	t->retired.lost += e->lost;
-	t->retired.auth += e->auth;
-	t->retired.late += e->late;
-	t->retired.concealed += e->concealed;
-	t->retired.send_errors += e->send_errors;
+	totals_add(&t->retired, &e->c);
 	t->destroyed++;
 }
 
@@ -176,11 +181,11 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 
 	while (e && strcmp(e->id, ls->id) != 0)
 		e = e->next;
-	if (e && (ls->packets_in < e->in || ls->packets_out < e->out)) {
+	if (e && (ls->packets_in < e->c.in || ls->packets_out < e->c.out)) {
 		/* Counters went back: another leg under the same id (ended and adopted back
 		 * between two samples). The old one ends here. */
 		retire(t, e);
-		e->in = e->out = e->lost = e->auth = e->late = e->concealed = e->send_errors = 0;
+		e->c = (struct totals){0};
 		t->created++;
 	}
 	if (!e) {
@@ -193,20 +198,14 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 		t->created++;
 	}
 	e->gen = t->gen;
-	e->in = ls->packets_in;
-	e->out = ls->packets_out;
-	e->lost = ls->packets_lost > e->lost ? ls->packets_lost : e->lost;
-	e->auth = ls->srtp_auth_failures;
-	e->late = ls->frames_late;
-	e->concealed = ls->frames_concealed;
-	e->send_errors = ls->send_errors;
-	t->live.in += e->in;
-	t->live.out += e->out;
-	t->live.lost += e->lost;
-	t->live.auth += e->auth;
-	t->live.late += e->late;
-	t->live.concealed += e->concealed;
-	t->live.send_errors += e->send_errors;
+	e->c.in = ls->packets_in;
+	e->c.out = ls->packets_out;
+	e->c.lost = ls->packets_lost > e->c.lost ? ls->packets_lost : e->c.lost;
+	e->c.auth = ls->srtp_auth_failures;
+	e->c.late = ls->frames_late;
+	e->c.concealed = ls->frames_concealed;
+	e->c.send_errors = ls->send_errors;
+	totals_add(&t->live, &e->c);
 	if (ls->jitter_ms > t->jitter_max_ms)
 		t->jitter_max_ms = ls->jitter_ms;
 	t->jitter_sum_ms += ls->jitter_ms;
