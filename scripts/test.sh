@@ -15,7 +15,7 @@
 # anything failed.
 #
 # Environment: BUILD (build dir, default build), UNIT_TIMEOUT (s, default 120),
-# INTEGRATION_TIMEOUT (s per script, default 300; test_deploy: DEPLOY_TIMEOUT, default 2400),
+# INTEGRATION_TIMEOUT (s per script, default 300; test_deploy*: DEPLOY_TIMEOUT, default 2400),
 # FUZZ_SMOKE_SECONDS (default 10),
 # FUZZ_DIR (default build-fuzz).
 set -u
@@ -121,10 +121,10 @@ run_integration() {
 		name=$(basename "$script" .sh)
 		n=$((n + 1))
 		echo "--- $name"
-		# The container part of test_deploy builds an image (from scratch on a fresh machine:
-		# debootstrap, then the build) before its cluster tests.
+		# The container part of test_deploy and test_deploy_docker builds an image (from scratch
+		# on a fresh machine: debootstrap, then the build) before its cluster tests.
 		secs=$INTEGRATION_TIMEOUT
-		[[ $name == test_deploy ]] && secs=${DEPLOY_TIMEOUT:-2400}
+		[[ $name == test_deploy || $name == test_deploy_docker ]] && secs=${DEPLOY_TIMEOUT:-2400}
 		run_logged "$TMP/$name.log" "$secs" bash "$script"
 		rc=$?
 		count_results "$name" "$TMP/$name.log" "$rc"

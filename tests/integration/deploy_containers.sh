@@ -1,0 +1,695 @@
+# deploy_containers.sh - the container part of the deploy tests, for one engine (source it from a
+# test after lib.sh, with ENGINE=podman or ENGINE=docker; it ends with finish).
+#
+# podman (test_deploy.sh): images built with buildah, the cluster run by podman-compose.
+# docker (test_deploy_docker.sh): images built with `docker build` (BuildKit), the cluster run by
+# `docker compose` where that plugin is installed, else docker-compose; the daemon is the
+# machine's own when one answers, else a private dockerd started (and stopped) by the test.
+# Case names: deploy_* with podman, deploy_docker_* with docker.
+#
+# DEPLOY_CONTAINERS=1 installs what is missing with apt-get (root); unset, the part runs only where
+# the engine's tools are already installed (DEPLOY_AUTO_WHY says why not); 0 never runs it.
+
+DEPLOY="$T_ROOT/deploy"
+SIPP_DIR="$T_ROOT/tests/integration/sipp"
+if [[ $ENGINE == docker ]]; then P=deploy_docker; else P=deploy; fi
+
+figure() {
+	echo "figure: $*"
+}
+
+CASES=(image up_ready healthcheck call_tone drain_scale_in failover_kill bridge_mac no_leftovers down)
+skip_containers() {
+	local c
+	for c in "${CASES[@]}"; do
+		skip "${P}_$c" "$1"
+	done
+	finish
+}
+if [[ ${DEPLOY_CONTAINERS:-0} != 1 ]]; then
+	skip "${P}_containers" "${DEPLOY_AUTO_WHY:+$DEPLOY_AUTO_WHY; }run make test-deploy as root (installs $ENGINE, builds the image: minutes)"
+	finish
+fi
+[[ $(id -u) -eq 0 ]] || skip_containers "not root: a rootless $ENGINE is not set up by this test"
+for cmd in ffmpeg sipp curl python3; do
+	command -v "$cmd" >/dev/null 2>&1 || skip_containers "$cmd not installed (scripts/deps.sh install)"
+done
+[[ -x $WAVCHECK ]] || { fail "${P}_setup" "$WAVCHECK not built (make)"; finish; }
+
+# need_pkgs EXE:PACKAGE...: the packages whose program (a name on PATH or an absolute path) is
+# missing.
+need_pkgs() {
+	local pc c
+	for pc in "$@"; do
+		c=${pc%%:*}
+		if [[ $c == /* ]]; then [[ -x $c ]] || echo "${pc#*:}"; else command -v "$c" >/dev/null || echo "${pc#*:}"; fi
+	done
+}
+# install_pkgs PACKAGE...: apt-get install (after an update when the lists are stale); the
+# packages' services are not started (a policy-rc.d that refuses, for the time of the install).
+install_pkgs() {
+	local rc=0 policy=/usr/sbin/policy-rc.d own=0
+	[[ $# -eq 0 ]] && return 0
+	note "installing $*"
+	command -v apt-get >/dev/null || { echo "no apt-get" >"$T_TMP/apt.log"; return 1; }
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own=1
+	fi
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends "$@"; }; } >"$T_TMP/apt.log" 2>&1 || rc=1
+	((own)) && rm -f "$policy"
+	return $rc
+}
+
+PROJECT="rtmp2sip-t$$"
+IMAGE=localhost/rtmp2sip:test
+REDIS_IMAGE=localhost/rtmp2sip-redis:test
+LABEL="com.docker.compose.project=$PROJECT"
+DOCKERD_PID=""
+
+if [[ $ENGINE == podman ]]; then
+	# netavark runs iptables for the bridge network but does not depend on it: without it every
+	# container of the compose network fails to start ("netavark: No such file or directory").
+	mapfile -t pkgs < <(need_pkgs podman:podman buildah:buildah podman-compose:podman-compose \
+		debootstrap:debootstrap /usr/lib/podman/netavark:netavark \
+		/usr/lib/podman/aardvark-dns:aardvark-dns iptables:iptables)
+	install_pkgs "${pkgs[@]}" ||
+		skip_containers "cannot install ${pkgs[*]}: $(tail -n 2 "$T_TMP/apt.log" | tr '\n' ' ')"
+	ENGINE_BIN=podman
+	eng() {
+		podman "$@"
+	}
+	# Every compose call goes through pc, with the test's override file.
+	pc() {
+		podman-compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
+	}
+	COMPOSE="podman-compose $(podman-compose version 2>/dev/null | awk '/podman-compose/ { print $NF; exit }')"
+	image_exists() {
+		podman image exists "$1"
+	}
+	net_bridge() {
+		podman network inspect "$1" --format '{{.NetworkInterface}}' 2>/dev/null
+	}
+	net_gateway() {
+		podman network inspect "$1" --format '{{range .Subnets}}{{.Gateway}}{{end}}' 2>/dev/null
+	}
+else
+	# docker.io's own client (a newer one elsewhere on PATH may want a buildx plugin that is not
+	# there); docker-compose (1.x) where the compose plugin is missing, as on Debian bookworm.
+	mapfile -t pkgs < <(need_pkgs /usr/bin/docker:docker.io /usr/sbin/dockerd:docker.io \
+		debootstrap:debootstrap iptables:iptables | sort -u)
+	[[ -x /usr/bin/docker ]] && ! /usr/bin/docker compose version >/dev/null 2>&1 &&
+		! command -v docker-compose >/dev/null && pkgs+=(docker-compose)
+	[[ ! -x /usr/bin/docker ]] && ! command -v docker-compose >/dev/null && pkgs+=(docker-compose)
+	install_pkgs "${pkgs[@]}" ||
+		skip_containers "cannot install ${pkgs[*]}: $(tail -n 2 "$T_TMP/apt.log" | tr '\n' ' ')"
+	DOCKER=/usr/bin/docker
+	[[ -x $DOCKER ]] || DOCKER=$(command -v docker)
+	# The machine's daemon when one answers; else a private one, with its own socket, state and
+	# data (kept between runs: the image layers are cached there), leaving the host's firewall
+	# alone (no iptables rules: published ports go through docker-proxy, enough for loopback).
+	if ! "$DOCKER" info >/dev/null 2>&1; then
+		export DOCKER_HOST=unix:///run/rtmp2sip-docker.sock
+		if ! "$DOCKER" info >/dev/null 2>&1; then
+			command -v dockerd >/dev/null || skip_containers "no docker daemon answers and dockerd is not installed"
+			mkdir -p /var/lib/rtmp2sip-docker /run/rtmp2sip-docker
+			dockerd --host "$DOCKER_HOST" --data-root /var/lib/rtmp2sip-docker \
+				--exec-root /run/rtmp2sip-docker --pidfile /run/rtmp2sip-docker.pid \
+				--iptables=false --ip-forward=false --ip-masq=false --bridge=none \
+				>"$T_TMP/dockerd.log" 2>&1 &
+			DOCKERD_PID=$!
+			for ((i = 0; i < 300; i++)); do
+				"$DOCKER" info >/dev/null 2>&1 && break
+				kill -0 "$DOCKERD_PID" 2>/dev/null || break
+				sleep 0.1
+			done
+			if ! "$DOCKER" info >/dev/null 2>&1; then
+				kill "$DOCKERD_PID" 2>/dev/null
+				skip_containers "dockerd does not start here: $(grep -iE 'level=(error|fatal)|failed' "$T_TMP/dockerd.log" | tail -n 2 | tr '\n' ' ')"
+			fi
+			note "started a private dockerd ($DOCKER_HOST, data in /var/lib/rtmp2sip-docker)"
+		fi
+	fi
+	ENGINE_BIN=$DOCKER
+	eng() {
+		"$DOCKER" "$@"
+	}
+	if "$DOCKER" compose version >/dev/null 2>&1; then
+		COMPOSE="docker compose $("$DOCKER" compose version --short 2>/dev/null)"
+		pc() {
+			"$DOCKER" compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
+		}
+	else
+		COMPOSE="docker-compose $(docker-compose version --short 2>/dev/null)"
+		pc() {
+			docker-compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
+		}
+	fi
+	image_exists() {
+		"$DOCKER" image inspect "$1" >/dev/null 2>&1
+	}
+	net_bridge() {
+		local b
+		b=$("$DOCKER" network inspect "$1" --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null)
+		[[ -n $b ]] || b=br-$("$DOCKER" network inspect "$1" --format '{{.Id}}' 2>/dev/null | cut -c1-12)
+		echo "$b"
+	}
+	net_gateway() {
+		"$DOCKER" network inspect "$1" --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null
+	}
+fi
+if [[ $ENGINE == docker ]]; then
+	note "engine: dockerd $(eng version --format '{{.Server.Version}}' 2>/dev/null); compose: $COMPOSE"
+else
+	note "engine: $(podman --version); compose: $COMPOSE"
+fi
+
+# labelled ID LABEL: the value of a container's label.
+labelled() {
+	eng inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null
+}
+
+# Leftovers of an earlier run that was killed: removed (podman: from the mount namespace their
+# containers live in, as their network namespaces are mounted there only), else as well as it goes.
+cleanup_project() {
+	local p=$1 ctr conmon
+	for ctr in $(eng ps -aq --filter "label=com.docker.compose.project=$p" 2>/dev/null); do
+		if [[ $ENGINE == podman ]]; then
+			conmon=$(eng inspect --format '{{.State.ConmonPid}}' "$ctr" 2>/dev/null)
+			if [[ -n $conmon && $conmon != 0 && -e /proc/$conmon/ns/mnt ]]; then
+				nsenter -t "$conmon" -m podman rm -f -t 0 "$ctr" >/dev/null 2>&1
+			fi
+		fi
+		eng rm -f "$ctr" >/dev/null 2>&1
+	done
+	eng network rm "${p}_default" >/dev/null 2>&1
+	# netavark 1.4 leaves one empty NETAVARK-DN-* chain behind per removed network: drop the
+	# empty ones (iptables refuses to delete a chain that still has rules or references).
+	if [[ $ENGINE == podman ]] && command -v iptables >/dev/null; then
+		for chain in $(iptables -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^NETAVARK-DN-/ { print $2 }'); do
+			iptables -t nat -S "$chain" 2>/dev/null | grep -qv '^-N' ||
+				iptables -t nat -X "$chain" 2>/dev/null
+		done
+	fi
+	return 0
+}
+for old in $(for c in $(eng ps -aq --filter label=com.docker.compose.project 2>/dev/null); do
+	labelled "$c" com.docker.compose.project
+done | grep -E '^rtmp2sip-t[0-9]+$' | sort -u); do
+	note "removing the containers of an earlier run ($old)"
+	cleanup_project "$old"
+done
+
+SIPP_PID=""
+# shellcheck disable=SC2317 # called through the trap
+on_exit() {
+	if [[ -n $SIPP_PID ]]; then
+		kill "$SIPP_PID" 2>/dev/null
+	fi
+	if [[ ${DEPLOY_KEEP:-0} == 1 ]]; then
+		note "DEPLOY_KEEP=1: project $PROJECT left up (${COMPOSE%% [0-9]*} -p $PROJECT down)"
+	else
+		pc down -t 2 >/dev/null 2>&1
+		cleanup_project "$PROJECT"
+	fi
+	if [[ -n $DOCKERD_PID ]]; then
+		kill "$DOCKERD_PID" 2>/dev/null
+		for ((i = 0; i < 150; i++)); do
+			kill -0 "$DOCKERD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	stop_all
+}
+trap on_exit EXIT
+
+# --- what this host allows: a throw-away container tells (after the base exists)
+BASE=${BASE_IMAGE:-}
+if [[ -z $BASE ]]; then
+	if image_exists docker.io/library/debian:bookworm-slim; then
+		BASE=docker.io/library/debian:bookworm-slim
+	else
+		BASE=localhost/rtmp2sip-base:bookworm
+		if ! image_exists "$BASE"; then
+			t0=$(date +%s)
+			if ! ENGINE=$(command -v "$ENGINE_BIN") bash "$DEPLOY/mkbase.sh" "$BASE" >"$T_TMP/mkbase.log" 2>&1; then
+				skip_containers "no base image: docker.io/library/debian:bookworm-slim is not in local storage (no registry is contacted) and deploy/mkbase.sh failed: $(tail -n 3 "$T_TMP/mkbase.log" | tr '\n' ' ')"
+			fi
+			figure "base image $BASE made in $(($(date +%s) - t0)) s (deploy/mkbase.sh)"
+		fi
+	fi
+elif ! image_exists "$BASE"; then
+	skip_containers "BASE_IMAGE=$BASE is not in local storage"
+fi
+note "base image: $BASE"
+
+ULIMITS=()
+probe_run() {
+	eng run --rm --network none "${ULIMITS[@]}" "$BASE" true >"$T_TMP/probe.log" 2>&1
+}
+if ! probe_run; then
+	if grep -qi 'setrlimit\|rlimit' "$T_TMP/probe.log"; then
+		# No CAP_SYS_RESOURCE: the runtime cannot set the default limits; ask for ones within ours.
+		nofile=$(ulimit -Hn)
+		[[ $nofile == unlimited || $nofile -gt 1048576 ]] && nofile=1048576
+		ULIMITS=(--ulimit "nofile=$nofile:$nofile" --ulimit nproc=32768:32768)
+		note "the runtime cannot raise rlimits here: running with ${ULIMITS[*]}"
+	fi
+	if ! probe_run; then
+		skip_containers "containers cannot run here: $(grep -v '^time=' "$T_TMP/probe.log" | tail -n 2 | tr '\n' ' ')"
+	fi
+fi
+
+# --- image: both images built from their Containerfiles (layers cached between runs).
+# build_image CONTAINERFILE TAG CONTEXT LOG
+build_image() {
+	local ignore=()
+	[[ -f $1.dockerignore ]] && ignore=(--ignorefile "$1.dockerignore")
+	if [[ $ENGINE == podman ]]; then
+		buildah bud --isolation chroot --layers --format docker --pull=never \
+			--build-arg "BASE_IMAGE=$BASE" "${ignore[@]}" -f "$1" -t "$2" "$3" >"$4" 2>&1
+	else
+		# BuildKit reads deploy/Containerfile.dockerignore (the file name plus .dockerignore); the
+		# build's apt-get reaches the Debian archive over the host's network.
+		DOCKER_BUILDKIT=1 "$DOCKER" build --network host --build-arg "BASE_IMAGE=$BASE" \
+			-f "$1" -t "$2" "$3" >"$4" 2>&1
+	fi
+}
+t0=$(date +%s)
+if ! build_image "$DEPLOY/Containerfile" "$IMAGE" "$T_ROOT" "$T_TMP/build.log"; then
+	fail "${P}_image" "the image did not build: $(grep -iE 'error|fail' "$T_TMP/build.log" | tail -n 3 | tr '\n' ' ')"
+	log_tail "$T_TMP/build.log" 30
+	skip_containers "no image"
+fi
+build_s=$(($(date +%s) - t0))
+if ! build_image "$DEPLOY/redis.Containerfile" "$REDIS_IMAGE" "$DEPLOY" "$T_TMP/build-redis.log"; then
+	fail "${P}_image" "the Redis image did not build: $(tail -n 3 "$T_TMP/build-redis.log" | tr '\n' ' ')"
+	skip_containers "no Redis image"
+fi
+size=$(eng image inspect --format '{{.Size}}' "$IMAGE")
+size_mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
+base_mb=$(awk -v s="$(eng image inspect --format '{{.Size}}' "$BASE")" 'BEGIN { printf "%.1f", s / 1e6 }')
+figure "$ENGINE image $IMAGE: $size_mb MB (base $base_mb MB), built in $build_s s (layers cached between runs)"
+why=()
+cfg=$(eng image inspect --format '{{.Config.User}}|{{.Config.StopSignal}}|{{.Config.Entrypoint}}|{{.Config.Cmd}}' "$IMAGE")
+[[ $cfg == "10001:10001|SIGTERM|[/usr/bin/rtmp2sip-entrypoint]|[signaler]" ]] || why+=("config: $cfg")
+if [[ $ENGINE == podman ]]; then
+	hc=$(eng image inspect --format '{{if .HealthCheck}}{{.HealthCheck.Test}}{{end}}' "$IMAGE" 2>/dev/null)
+else
+	hc=$(eng image inspect --format '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$IMAGE" 2>/dev/null)
+fi
+[[ $hc == *healthcheck* ]] || why+=("no HEALTHCHECK in the image config ($hc)")
+uid=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" id -u 2>/dev/null)
+[[ $uid == 10001 ]] || why+=("runs as uid '$uid'")
+v=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" relayctl --help 2>/dev/null | head -n 1)
+[[ $v == usage:* ]] || why+=("relayctl: $v")
+((size < 200000000)) || why+=("image is $size_mb MB")
+# Both daemons start on a read-only root without a writable tmpfs (podman adds one unless told
+# not to), as readOnlyRootFilesystem in Kubernetes: nothing is written to the file system.
+RO=(--read-only)
+[[ $ENGINE == podman ]] && RO+=(--read-only-tmpfs=false)
+for d in signaler mediaworker; do
+	timeout 20 "$ENGINE_BIN" run --rm --network none --no-healthcheck "${RO[@]}" \
+		"${ULIMITS[@]}" -e POD_IP=127.0.0.1 -e REDIS_HOST=127.0.0.1 --stop-timeout 2 \
+		--entrypoint /bin/bash "$IMAGE" -c "timeout -s INT 2 rtmp2sip-entrypoint $d" \
+		>"$T_TMP/ro-$d.log" 2>&1
+	grep -q "$d ready\|signaler .* ready" "$T_TMP/ro-$d.log" ||
+		why+=("$d on a read-only root: $(grep -v '^time=' "$T_TMP/ro-$d.log" | tail -n 2 | tr '\n' ' ')")
+done
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_image ($size_mb MB)"
+else
+	fail "${P}_image" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- deploy_up_ready
+RTMP_PUB=$(free_port)
+SIP_PUB=$(free_port)
+METRICS_PUB=$(free_port)
+{
+	echo "services:"
+	for s in redis signaler mediaworker; do
+		echo "  $s:"
+		if [[ ${#ULIMITS[@]} -gt 0 ]]; then
+			echo "    ulimits:"
+			echo "      nofile: {soft: ${nofile:-20000}, hard: ${nofile:-20000}}"
+			echo "      nproc: {soft: 32768, hard: 32768}"
+		fi
+		# What the Kubernetes manifests ask for: a read-only root file system. No restart policy:
+		# a daemon drained by relayctl exits by itself, and its exit status is checked.
+		if [[ $s != redis ]]; then
+			echo "    read_only: true"
+			echo "    restart: \"no\""
+		fi
+	done
+} >"$T_TMP/compose.test.yaml"
+export RTMP2SIP_IMAGE=$IMAGE REDIS_IMAGE RTMP_PUBLISH=$RTMP_PUB SIP_PUBLISH=$SIP_PUB \
+	METRICS_PUBLISH=$METRICS_PUB WORKERS=3 WORKER_DRAIN_TIMEOUT=5 LOG_LEVEL=info
+# The documented commands: WORKERS=3 for podman-compose (deploy.replicas; 1.0.x has no --scale),
+# --scale for docker compose / docker-compose (1.x reads deploy.replicas only with --compatibility).
+UP=(up -d)
+[[ $ENGINE == docker ]] && UP+=(--scale mediaworker=3)
+t0=$(date +%s.%N)
+pc "${UP[@]}" >"$T_TMP/up.log" 2>&1
+up_rc=$?
+up_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+ready=""
+for ((i = 0; i < 300; i++)); do
+	if [[ $(curl -s -m 1 "http://127.0.0.1:$METRICS_PUB/readyz") == ready ]]; then
+		ready=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+		break
+	fi
+	sleep 0.1
+done
+ctr() { # ctr SERVICE: the service's container names, in replica order
+	local c
+	for c in $(eng ps -aq --filter "label=$LABEL" --filter "label=com.docker.compose.service=$1"); do
+		eng inspect --format '{{index .Config.Labels "com.docker.compose.container-number"}} {{.Name}}' "$c"
+	done | sort -n | awk '{ sub("^/", "", $2); print $2 }'
+}
+SIG_CTR=$(ctr signaler)
+REDIS_CTR=$(ctr redis)
+mapfile -t WORKERS_CTR < <(ctr mediaworker)
+rcli() {
+	eng exec "$REDIS_CTR" redis-cli "$@"
+}
+relayctl() {
+	eng exec "$SIG_CTR" rtmp2sip-entrypoint relayctl "$@"
+}
+# alive_workers: the ids of the live workers, per relayctl.
+alive_workers() {
+	relayctl --json workers 2>/dev/null | python3 -c 'import json, sys
+print(" ".join(sorted(w["worker_id"] for w in json.load(sys.stdin) if w.get("alive"))))' 2>/dev/null
+}
+worker_id() { # worker_id CONTAINER: its WORKER_ID (the container host name)
+	eng inspect --format '{{.Config.Hostname}}' "$1"
+}
+worker_ip() {
+	eng inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"
+}
+why=()
+((up_rc == 0)) || why+=("$COMPOSE up exited $up_rc: $(grep -iv '^podman\|^\[' "$T_TMP/up.log" | grep -i err | tail -n 2 | tr '\n' ' ')")
+[[ -n $ready ]] || why+=("signaler /readyz not 200 within 30 s: $(curl -s -m 1 "http://127.0.0.1:$METRICS_PUB/readyz")")
+[[ ${#WORKERS_CTR[@]} -eq 3 ]] || why+=("${#WORKERS_CTR[@]} worker containers, not 3")
+for ((i = 0; i < 50; i++)); do
+	alive=$(alive_workers)
+	[[ $(wc -w <<<"$alive") -eq 3 ]] && break
+	sleep 0.2
+done
+[[ $(wc -w <<<"$alive") -eq 3 ]] || why+=("relayctl sees live workers '$alive'")
+for w in "${WORKERS_CTR[@]}"; do
+	r=$(curl -s -m 2 "http://$(worker_ip "$w"):9101/readyz")
+	[[ $r == ready ]] || why+=("$w /readyz: '$r'")
+done
+# What docs/deploy.md asks of podman users with netavark before 1.9: the bridge's MAC fixed, else
+# the first container to go away that holds the bridge's lowest port MAC cuts the others off.
+# Docker sets a MAC of its own on the bridges it makes: fixed already, nothing to do.
+BRIDGE=$(net_bridge "${PROJECT}_default")
+if [[ $ENGINE == podman ]]; then
+	pin=$(sh "$DEPLOY/podman-pin-bridge.sh" "${PROJECT}_default" 2>&1) || why+=("$pin")
+	note "$pin"
+else
+	t=$(cat "/sys/class/net/$BRIDGE/addr_assign_type" 2>/dev/null)
+	[[ $t == 3 ]] || why+=("docker left the MAC of bridge '$BRIDGE' unset (addr_assign_type '$t', not 3)")
+fi
+BRIDGE_MAC=$(cat "/sys/class/net/$BRIDGE/address" 2>/dev/null)
+if [[ ${#why[@]} -eq 0 ]]; then
+	figure "$COMPOSE up (redis, signaler, 3 workers) to signaler /readyz 200: $ready s (up itself returned after $up_s s)"
+	pass "${P}_up_ready ($ready s)"
+else
+	fail "${P}_up_ready" "$(printf '%s; ' "${why[@]}")"
+	for c in "$SIG_CTR" "${WORKERS_CTR[@]}"; do
+		[[ -n $c ]] && eng logs "$c" >"$T_TMP/$c.log" 2>&1 && log_tail "$T_TMP/$c.log" 10
+	done
+	skip_containers "the cluster did not come up"
+fi
+
+# --- deploy_healthcheck
+why=()
+for c in "$SIG_CTR" "${WORKERS_CTR[0]}"; do
+	if [[ $ENGINE == podman ]]; then
+		# Podman without systemd does not schedule the checks (it logs so: time=... lines): one
+		# is run here.
+		podman healthcheck run "$c" >"$T_TMP/hc.log" 2>&1
+		rc=$?
+		out=$(grep -v '^time=' "$T_TMP/hc.log" | tr '\n' ' ')
+		[[ $rc -eq 0 ]] || why+=("$c: exit $rc ${out:-unhealthy}")
+	else
+		# Docker runs the image's HEALTHCHECK itself, every 10 s: its verdict is awaited.
+		for ((i = 0; i < 300; i++)); do
+			h=$(eng inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")
+			[[ $h == healthy || $h == unhealthy ]] && break
+			sleep 0.1
+		done
+		[[ $h == healthy ]] ||
+			why+=("$c: health '$h': $(eng inspect --format '{{range .State.Health.Log}}{{.ExitCode}} {{.Output}} {{end}}' "$c" 2>/dev/null | tr '\n' ' ' | cut -c1-200)")
+	fi
+done
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_healthcheck"
+else
+	fail "${P}_healthcheck" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- calls. SIPp answers on the host, on the compose network's gateway address (the containers
+# reach it; its RTP echo goes back to each worker's container address).
+GW=$(net_gateway "${PROJECT}_default")
+SIPP_PORT=$(free_port)
+SIPP_MPORT=$(free_port)
+SIPP_MPORT=$((SIPP_MPORT / 2 * 2))
+URL="rtmp://127.0.0.1:$RTMP_PUB/call"
+FF=(ffmpeg -nostdin -hide_banner -loglevel error -y)
+# The callee takes re-INVITEs (media moving to another worker) and echoes RTP to its source.
+(cd "$T_TMP" && exec sipp -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp "$SIPP_MPORT" \
+	-p "$SIPP_PORT" -i "$GW" -nostdin -trace_msg -message_file "$T_TMP/uas.msg" \
+	-trace_err -error_file "$T_TMP/uas.err") >"$T_TMP/sipp.log" 2>&1 &
+SIPP_PID=$!
+T_PIDS+=("$SIPP_PID")
+sleep 0.5
+CALLS=0
+
+# call_bg NAME CODEC FREQ SECONDS: a player recording NAME.wav (SECONDS - 2 s) and a publisher of
+# a FREQ tone (SECONDS s) on call/NAME@<SIPp> (one call per destination); pids in CALL_PIDS.
+declare -A CALL_PIDS=()
+call_bg() {
+	local name=$1 codec freq=$3 secs=$4 u="$URL/$1@$GW:$SIPP_PORT"
+	[[ $2 == speex ]] && codec=(-c:a libspeex -ac 1 -ar 16000) || codec=(-c:a pcm_mulaw -ac 1 -ar 8000)
+	timeout $((secs + 20)) "${FF[@]}" -analyzeduration 1000000 -i "$u" -t $((secs - 2)) \
+		"$T_TMP/$name.wav" >"$T_TMP/$name.play.log" 2>&1 &
+	CALL_PIDS[$name.play]=$!
+	sleep 1
+	timeout $((secs + 20)) "${FF[@]}" -re -f lavfi -i "sine=frequency=$freq:sample_rate=16000:duration=$secs" \
+		"${codec[@]}" -f flv "$u" >"$T_TMP/$name.pub.log" 2>&1 &
+	CALL_PIDS[$name.pub]=$!
+	CALLS=$((CALLS + 1))
+}
+# call_wait NAME: waits for both ends of the call.
+call_wait() {
+	wait "${CALL_PIDS[$1.pub]}" 2>/dev/null
+	wait "${CALL_PIDS[$1.play]}" 2>/dev/null
+}
+# tone NAME FREQ MIN-SECONDS [wavcheck options]: NAME.wav holds FREQ; prints why not.
+tone() {
+	local name=$1 freq=$2 min=$3
+	shift 3
+	[[ -s $T_TMP/$name.wav ]] || { echo "$name: no recording ($(tail -n 1 "$T_TMP/$name.play.log"))"; return 1; }
+	"$WAVCHECK" "$T_TMP/$name.wav" --expect-freq "$freq" --tol 30 --min-duration "$min" \
+		--min-rms-dbfs -35 "$@" >"$T_TMP/$name.check" 2>&1 && return 0
+	echo "$name: $(grep -m1 FAIL "$T_TMP/$name.check" || tail -n 1 "$T_TMP/$name.check")"
+	return 1
+}
+# legs_on: "worker=count ..." of the leg records in Redis.
+legs_on() {
+	local k
+	for k in $(rcli --scan --pattern 'rs:v1:leg:*'); do
+		rcli hget "$k" worker
+	done | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }'
+}
+
+# --- deploy_call_tone
+call_bg tone speex 1000 8
+call_wait tone
+if out=$(tone tone 1000 4); then
+	pass "${P}_call_tone"
+else
+	fail "${P}_call_tone" "$out; $(grep -i 'call\|sip' <(eng logs "$SIG_CTR" 2>&1) | tail -n 3 | tr '\n' ' ')"
+fi
+
+# --- deploy_drain_scale_in: three G.711 calls (pass-through: a steady tone across a handover,
+# see docs/architecture.md on adopted Speex decoders), then two workers stopped at once.
+GRACE=20
+for f in 500 700 900; do
+	call_bg "drain$f" pcmu "$f" 22
+done
+sleep 4
+before=$(legs_on)
+# Stop two workers, those carrying legs first: the third takes their legs when the drain ends.
+mapfile -t order < <(for w in "${WORKERS_CTR[@]}"; do
+	n=$(grep -o "$(worker_id "$w")=[0-9]*" <<<"$before" | cut -d= -f2)
+	echo "${n:-0} $w"
+done | sort -rn | awk '{ print $2 }')
+STOPPED=("${order[0]}" "${order[1]}")
+KEPT=${order[2]}
+why=()
+# The first one as Kubernetes would: the preStop hook (relayctl drain), then SIGTERM.
+pre=$(timeout 20 "$ENGINE_BIN" exec "${STOPPED[0]}" rtmp2sip-entrypoint prestop 2>&1)
+pre_rc=$?
+[[ $pre_rc -eq 0 && $pre == *"done: drain worker"* ]] || why+=("prestop hook: exit $pre_rc: $pre")
+t0=$(date +%s.%N)
+for w in "${STOPPED[@]}"; do
+	eng stop -t "$GRACE" "$w" >"$T_TMP/stop-$w.log" 2>&1 &
+done
+wait_stops=()
+for w in "${STOPPED[@]}"; do
+	for ((i = 0; i < (GRACE + 5) * 10; i++)); do
+		[[ $(eng inspect --format '{{.State.Status}}' "$w") == exited ]] && break
+		sleep 0.1
+	done
+	wait_stops+=("$w:$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')")
+done
+after=$(legs_on)
+for f in 500 700 900; do
+	call_wait "drain$f"
+done
+for w in "${STOPPED[@]}"; do
+	st=$(eng inspect --format '{{.State.ExitCode}}' "$w")
+	[[ $st == 0 ]] || why+=("$w exited $st (137: killed at the grace period)")
+	eng logs "$w" >"$T_TMP/$w.log" 2>&1
+	grep -q 'SIGTERM: draining\|relayctl: drain' "$T_TMP/$w.log" || why+=("$w: no drain in its log")
+done
+alive=$(alive_workers)
+[[ $alive == "$(worker_id "$KEPT")" ]] || why+=("live workers after the scale-in: '$alive', not $(worker_id "$KEPT")")
+[[ -z $after || $after == "$(worker_id "$KEPT")=3 " ]] || why+=("legs after the drain: $after")
+for f in 500 700 900; do
+	out=$(tone "drain$f" "$f" 15) || why+=("$out")
+	# The part after the handover (5 s drain timeout + up to 3 s handover, from second 4).
+	out=$(tone "drain$f" "$f" 5 --ignore-start 13) || why+=("after the handover: $out")
+done
+note "legs before the stop: $before; after: ${after:-none}; stopped after: ${wait_stops[*]} s"
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_drain_scale_in (3 calls; workers stopped in ${wait_stops[*]} s)"
+else
+	fail "${P}_drain_scale_in" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- deploy_failover_kill: a stopped worker comes back; a call lands; its worker is killed.
+eng start "${STOPPED[0]}" >/dev/null 2>&1
+for ((i = 0; i < 100; i++)); do
+	[[ $(wc -w <<<"$(alive_workers)") -eq 2 ]] && break
+	sleep 0.2
+done
+why=()
+[[ $(wc -w <<<"$(alive_workers)") -eq 2 ]] || why+=("the restarted worker is not live: '$(alive_workers)'")
+moves0=$(curl -s -m 2 "http://127.0.0.1:$METRICS_PUB/metrics" | awk '$1 == "rtmp2sip_signaler_leg_moves_total" { print $2 }')
+call_bg kill pcmu 600 20
+sleep 5
+victim_id=$(legs_on | awk '{ split($1, a, "="); print a[1] }')
+victim=""
+for w in "${STOPPED[0]}" "$KEPT"; do
+	[[ $(worker_id "$w") == "$victim_id" ]] && victim=$w
+done
+survivor=""
+if [[ -z $victim ]]; then
+	why+=("no leg of the call on a live worker (legs: $(legs_on))")
+else
+	[[ $victim == "$KEPT" ]] && survivor=${STOPPED[0]} || survivor=$KEPT
+	survivor_ip=$(worker_ip "$survivor")
+	sdp0=$(grep -c "c=IN IP4 $survivor_ip" "$T_TMP/uas.msg")
+	eng kill -s KILL "$victim" >/dev/null 2>&1
+	note "killed $victim ($victim_id) carrying the call; $(worker_id "$survivor") at $survivor_ip is left"
+fi
+call_wait kill
+if [[ -n $survivor ]]; then
+	# The gateway re-INVITEs the callee with the adopting worker's address.
+	sdp1=$(grep -c "c=IN IP4 $survivor_ip" "$T_TMP/uas.msg")
+	((sdp1 > sdp0)) || why+=("no re-INVITE naming the survivor's address $survivor_ip reached SIPp")
+fi
+moves1=$(curl -s -m 2 "http://127.0.0.1:$METRICS_PUB/metrics" | awk '$1 == "rtmp2sip_signaler_leg_moves_total" { print $2 }')
+((${moves1:-0} > ${moves0:-0})) || why+=("leg_moves_total $moves0 -> $moves1")
+# The recording starts with the call; the kill comes 5 s in: the tone is back within 1.5 s of it
+# and lasts to the end (18 s recorded).
+out=$(tone kill 600 15) || why+=("$out")
+out=$(tone kill 600 10 --ignore-start 6.5) || why+=("after the kill: $out")
+if [[ ${#why[@]} -ne 0 && -n $survivor ]]; then
+	why+=("the adopted leg: $(eng logs "$survivor" 2>&1 | grep -F 'leg destroyed' | tail -n 1 | cut -c1-300)")
+fi
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_failover_kill"
+else
+	fail "${P}_failover_kill" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- deploy_bridge_mac: fixed before the first stop, so unchanged now; whether a port holding the
+# fixed MAC left (what would have moved an unfixed bridge) is said.
+now_mac=$(cat "/sys/class/net/$BRIDGE/address" 2>/dev/null)
+now_type=$(cat "/sys/class/net/$BRIDGE/addr_assign_type" 2>/dev/null)
+held="the port it came from: gone"
+for port in /sys/class/net/"$BRIDGE"/brif/*; do
+	[[ $(cat "/sys/class/net/${port##*/}/address" 2>/dev/null) == "$BRIDGE_MAC" ]] &&
+		held="the port it came from: present"
+done
+[[ $ENGINE == docker ]] && held="set by docker, no port's"
+if [[ -n $BRIDGE_MAC && $now_mac == "$BRIDGE_MAC" && $now_type == 3 ]]; then
+	pass "${P}_bridge_mac ($BRIDGE kept $BRIDGE_MAC; $held)"
+else
+	fail "${P}_bridge_mac" "$BRIDGE: MAC '$BRIDGE_MAC' -> '$now_mac', addr_assign_type '$now_type' (3: fixed)"
+fi
+
+# --- deploy_no_leftovers
+for ((i = 0; i < 50; i++)); do
+	n=$(rcli --scan --pattern 'rs:v1:leg:*' | wc -l)
+	((n == 0)) && break
+	sleep 0.2
+done
+if ((n == 0)); then
+	pass "${P}_no_leftovers"
+else
+	fail "${P}_no_leftovers" "$n leg records left: $(legs_on)"
+fi
+figure "calls through the containerised cluster: $CALLS placed (1 Speex->PCMU, 4 PCMU pass-through; 2 workers drained and 1 killed under calls)"
+
+# --- deploy_down (every container's log is kept in T_TMP first, for a post-mortem)
+for c in $(eng ps -a --filter "label=$LABEL" --format '{{.Names}}'); do
+	eng logs "$c" >"$T_TMP/$c.log" 2>&1
+done
+eng logs "$SIG_CTR" >"$T_TMP/signaler.log" 2>&1
+if [[ ${DEPLOY_KEEP:-0} == 1 ]]; then
+	skip "${P}_down" "DEPLOY_KEEP=1"
+else
+	why=()
+	# SIGTERM: the signaler ends its calls and exits 0 within 2 s.
+	t0=$(date +%s)
+	eng stop -t 10 "$SIG_CTR" >/dev/null 2>&1
+	sig_rc=$(eng inspect --format '{{.State.ExitCode}}' "$SIG_CTR" 2>/dev/null)
+	[[ $sig_rc == 0 ]] || why+=("the signaler exited ${sig_rc:-?} on SIGTERM")
+	(($(date +%s) - t0 <= 5)) || why+=("the signaler took $(($(date +%s) - t0)) s to stop")
+	# Started again, then its preStop hook: relayctl signaler-drain, then a wait for the calls
+	# to end (none here: the signaler stops by itself at once, which may cut the hook short).
+	eng start "$SIG_CTR" >/dev/null 2>&1
+	for ((i = 0; i < 100; i++)); do
+		[[ $(curl -s -m 1 "http://127.0.0.1:$METRICS_PUB/readyz") == ready ]] && break
+		sleep 0.1
+	done
+	t0=$(date +%s)
+	timeout 30 "$ENGINE_BIN" exec "$SIG_CTR" rtmp2sip-entrypoint prestop >"$T_TMP/prestop.log" 2>&1
+	for ((i = 0; i < 100; i++)); do
+		[[ $(eng inspect --format '{{.State.Status}}' "$SIG_CTR") == exited ]] && break
+		sleep 0.1
+	done
+	(($(date +%s) - t0 <= 15)) || why+=("the signaler's prestop hook took $(($(date +%s) - t0)) s without calls")
+	eng logs "$SIG_CTR" >"$T_TMP/signaler.log" 2>&1
+	grep -q 'relayctl: drain: no new RTMP clients' "$T_TMP/signaler.log" ||
+		why+=("prestop: no drain in the signaler log ($(tr '\n' ' ' <"$T_TMP/prestop.log"))")
+	st=$(eng inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$SIG_CTR" 2>/dev/null)
+	[[ $st == "exited 0" ]] || why+=("after the drain the signaler is '$st', not 'exited 0'")
+	pc down -t 10 >"$T_TMP/down.log" 2>&1
+	left=$(eng ps -aq --filter "label=$LABEL" | wc -l)
+	((left == 0)) || why+=("$left containers left after down")
+	if [[ ${#why[@]} -eq 0 ]]; then
+		pass "${P}_down"
+	else
+		fail "${P}_down" "$(printf '%s; ' "${why[@]}")"
+	fi
+fi
+finish
