@@ -46,19 +46,30 @@ need_pkgs() {
 	done
 }
 # install_pkgs PACKAGE...: apt-get install (after an update when the lists are stale); the
-# packages' services are not started (a policy-rc.d that refuses, for the time of the install).
+# packages' services are not started (a policy-rc.d that refuses, for the time of the install;
+# on_exit removes it too, should the test be interrupted). Under `make test` (DEPLOY_AUTO=1:
+# DEPLOY_CONTAINERS was not set) nothing is installed: the part is skipped instead.
+POLICY_RC=/usr/sbin/policy-rc.d
+POLICY_OWN=0
 install_pkgs() {
-	local rc=0 policy=/usr/sbin/policy-rc.d own=0
+	local rc=0
 	[[ $# -eq 0 ]] && return 0
+	if [[ ${DEPLOY_AUTO:-0} == 1 ]]; then
+		echo "not installed: $* (DEPLOY_CONTAINERS=1 installs them)" >"$T_TMP/apt.log"
+		return 1
+	fi
 	note "installing $*"
 	command -v apt-get >/dev/null || { echo "no apt-get" >"$T_TMP/apt.log"; return 1; }
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own=1
+	if [[ ! -e $POLICY_RC ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC" && chmod 755 "$POLICY_RC" && POLICY_OWN=1
 	fi
 	{ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" ||
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 			--no-install-recommends "$@"; }; } >"$T_TMP/apt.log" 2>&1 || rc=1
-	((own)) && rm -f "$policy"
+	if ((POLICY_OWN)); then
+		rm -f "$POLICY_RC"
+		POLICY_OWN=0
+	fi
 	return $rc
 }
 
@@ -67,6 +78,43 @@ IMAGE=localhost/rtmp2sip:test
 REDIS_IMAGE=localhost/rtmp2sip-redis:test
 LABEL="com.docker.compose.project=$PROJECT"
 DOCKERD_PID=""
+DOCKERD_CHILD=0
+SIPP_PID=""
+# stop_dockerd: the private dockerd this test started (or found left by an earlier run): SIGTERM,
+# SIGKILL after 15 s.
+stop_dockerd() {
+	local i
+	[[ -n $DOCKERD_PID ]] || return 0
+	kill "$DOCKERD_PID" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$DOCKERD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$DOCKERD_PID" 2>/dev/null && kill -KILL "$DOCKERD_PID" 2>/dev/null
+	((DOCKERD_CHILD)) && wait "$DOCKERD_PID" 2>/dev/null
+	DOCKERD_PID=""
+}
+# shellcheck disable=SC2317 # called through the trap
+on_exit() {
+	if ((POLICY_OWN)); then
+		rm -f "$POLICY_RC"
+	fi
+	if [[ -n $SIPP_PID ]]; then
+		kill "$SIPP_PID" 2>/dev/null
+	fi
+	if declare -F pc >/dev/null && declare -F cleanup_project >/dev/null; then
+		if [[ ${DEPLOY_KEEP:-0} == 1 ]]; then
+			note "DEPLOY_KEEP=1: project $PROJECT left up; remove it with: ${DOCKER_HOST:+DOCKER_HOST=$DOCKER_HOST }${COMPOSE%% [0-9]*} -p $PROJECT -f $DEPLOY/compose.yaml down${DOCKERD_PID:+ (and kill the private dockerd, pid $DOCKERD_PID)}"
+		else
+			pc down -t 2 >/dev/null 2>&1
+			cleanup_project "$PROJECT"
+		fi
+	fi
+	[[ ${DEPLOY_KEEP:-0} == 1 ]] || stop_dockerd
+	stop_all
+}
+trap on_exit EXIT
+
 
 if [[ $ENGINE == podman ]]; then
 	# netavark runs iptables for the bridge network but does not depend on it: without it every
@@ -95,23 +143,45 @@ if [[ $ENGINE == podman ]]; then
 		podman network inspect "$1" --format '{{range .Subnets}}{{.Gateway}}{{end}}' 2>/dev/null
 	}
 else
-	# docker.io's own client (a newer one elsewhere on PATH may want a buildx plugin that is not
-	# there); docker-compose (1.x) where the compose plugin is missing, as on Debian bookworm.
-	mapfile -t pkgs < <(need_pkgs /usr/bin/docker:docker.io /usr/sbin/dockerd:docker.io \
-		debootstrap:debootstrap iptables:iptables | sort -u)
-	[[ -x /usr/bin/docker ]] && ! /usr/bin/docker compose version >/dev/null 2>&1 &&
-		! command -v docker-compose >/dev/null && pkgs+=(docker-compose)
-	[[ ! -x /usr/bin/docker ]] && ! command -v docker-compose >/dev/null && pkgs+=(docker-compose)
+	# docker.io's own client first (a newer one elsewhere on PATH may want a buildx plugin that
+	# is not there), else any.
+	docker_client() {
+		if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else command -v docker; fi
+	}
+	DOCKER=$(docker_client)
+	pkgs=()
+	# Debian's docker.io only where no Docker engine is installed: it conflicts with Docker's
+	# own packages (docker-ce, whose dockerd is /usr/bin/dockerd).
+	if ! command -v dockerd >/dev/null && ! { [[ -n $DOCKER ]] && "$DOCKER" info >/dev/null 2>&1; }; then
+		pkgs+=(docker.io)
+		# dockerd 20.10 starts no container on a kernel with AppArmor on when apparmor_parser is
+		# missing (docker.io only recommends the package).
+		[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] &&
+			! command -v apparmor_parser >/dev/null && pkgs+=(apparmor)
+	fi
+	# docker-compose (1.x) where the compose plugin is missing, as on Debian bookworm.
+	if ! { [[ -n $DOCKER ]] && "$DOCKER" compose version >/dev/null 2>&1; } &&
+		! command -v docker-compose >/dev/null; then
+		pkgs+=(docker-compose)
+	fi
+	mapfile -t more < <(need_pkgs debootstrap:debootstrap iptables:iptables)
+	pkgs+=("${more[@]}")
 	install_pkgs "${pkgs[@]}" ||
 		skip_containers "cannot install ${pkgs[*]}: $(tail -n 2 "$T_TMP/apt.log" | tr '\n' ' ')"
-	DOCKER=/usr/bin/docker
-	[[ -x $DOCKER ]] || DOCKER=$(command -v docker)
+	DOCKER=$(docker_client)
+	[[ -n $DOCKER ]] || skip_containers "no docker client after the install"
 	# The machine's daemon when one answers; else a private one, with its own socket, state and
 	# data (kept between runs: the image layers are cached there), leaving the host's firewall
 	# alone (no iptables rules: published ports go through docker-proxy, enough for loopback).
 	if ! "$DOCKER" info >/dev/null 2>&1; then
 		export DOCKER_HOST=unix:///run/rtmp2sip-docker.sock
-		if ! "$DOCKER" info >/dev/null 2>&1; then
+		if "$DOCKER" info >/dev/null 2>&1; then
+			# One left by an earlier run (killed, or DEPLOY_KEEP=1): used, and stopped at the end.
+			DOCKERD_PID=$(cat /run/rtmp2sip-docker.pid 2>/dev/null)
+			[[ $DOCKERD_PID =~ ^[0-9]+$ && $(cat "/proc/$DOCKERD_PID/comm" 2>/dev/null) == dockerd ]] ||
+				DOCKERD_PID=""
+			note "a private dockerd of an earlier run answers (pid ${DOCKERD_PID:-?}): used"
+		else
 			command -v dockerd >/dev/null || skip_containers "no docker daemon answers and dockerd is not installed"
 			mkdir -p /var/lib/rtmp2sip-docker /run/rtmp2sip-docker
 			dockerd --host "$DOCKER_HOST" --data-root /var/lib/rtmp2sip-docker \
@@ -119,14 +189,16 @@ else
 				--iptables=false --ip-forward=false --ip-masq=false --bridge=none \
 				>"$T_TMP/dockerd.log" 2>&1 &
 			DOCKERD_PID=$!
+			DOCKERD_CHILD=1
 			for ((i = 0; i < 300; i++)); do
 				"$DOCKER" info >/dev/null 2>&1 && break
 				kill -0 "$DOCKERD_PID" 2>/dev/null || break
 				sleep 0.1
 			done
 			if ! "$DOCKER" info >/dev/null 2>&1; then
-				kill "$DOCKERD_PID" 2>/dev/null
-				skip_containers "dockerd does not start here: $(grep -iE 'level=(error|fatal)|failed' "$T_TMP/dockerd.log" | tail -n 2 | tr '\n' ' ')"
+				err="$(grep -iE 'level=(error|fatal)|failed' "$T_TMP/dockerd.log" | tail -n 2 | tr '\n' ' ')"
+				stop_dockerd
+				skip_containers "dockerd does not start here: $err"
 			fi
 			note "started a private dockerd ($DOCKER_HOST, data in /var/lib/rtmp2sip-docker)"
 		fi
@@ -197,32 +269,12 @@ cleanup_project() {
 for old in $(for c in $(eng ps -aq --filter label=com.docker.compose.project 2>/dev/null); do
 	labelled "$c" com.docker.compose.project
 done | grep -E '^rtmp2sip-t[0-9]+$' | sort -u); do
+	# (a run still going, on the same engine, keeps its own)
+	kill -0 "${old#rtmp2sip-t}" 2>/dev/null && continue
 	note "removing the containers of an earlier run ($old)"
 	cleanup_project "$old"
 done
 
-SIPP_PID=""
-# shellcheck disable=SC2317 # called through the trap
-on_exit() {
-	if [[ -n $SIPP_PID ]]; then
-		kill "$SIPP_PID" 2>/dev/null
-	fi
-	if [[ ${DEPLOY_KEEP:-0} == 1 ]]; then
-		note "DEPLOY_KEEP=1: project $PROJECT left up (${COMPOSE%% [0-9]*} -p $PROJECT down)"
-	else
-		pc down -t 2 >/dev/null 2>&1
-		cleanup_project "$PROJECT"
-	fi
-	if [[ -n $DOCKERD_PID ]]; then
-		kill "$DOCKERD_PID" 2>/dev/null
-		for ((i = 0; i < 150; i++)); do
-			kill -0 "$DOCKERD_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-	fi
-	stop_all
-}
-trap on_exit EXIT
 
 # --- what this host allows: a throw-away container tells (after the base exists)
 BASE=${BASE_IMAGE:-}
@@ -560,7 +612,7 @@ for w in "${STOPPED[@]}"; do
 done
 alive=$(alive_workers)
 [[ $alive == "$(worker_id "$KEPT")" ]] || why+=("live workers after the scale-in: '$alive', not $(worker_id "$KEPT")")
-[[ -z $after || $after == "$(worker_id "$KEPT")=3 " ]] || why+=("legs after the drain: $after")
+[[ $after == "$(worker_id "$KEPT")=3 " ]] || why+=("legs after the drain: '$after', not all 3 on $(worker_id "$KEPT")")
 for f in 500 700 900; do
 	out=$(tone "drain$f" "$f" 15) || why+=("$out")
 	# The part after the handover (5 s drain timeout + up to 3 s handover, from second 4).
@@ -636,14 +688,18 @@ else
 	fail "${P}_bridge_mac" "$BRIDGE: MAC '$BRIDGE_MAC' -> '$now_mac', addr_assign_type '$now_type' (3: fixed)"
 fi
 
-# --- deploy_no_leftovers
+# --- deploy_no_leftovers (Redis must answer: an empty scan of a Redis that is gone proves nothing)
+n=""
 for ((i = 0; i < 50; i++)); do
+	[[ $(rcli ping 2>/dev/null) == PONG ]] || { n=""; sleep 0.2; continue; }
 	n=$(rcli --scan --pattern 'rs:v1:leg:*' | wc -l)
 	((n == 0)) && break
 	sleep 0.2
 done
-if ((n == 0)); then
+if [[ $n == 0 ]]; then
 	pass "${P}_no_leftovers"
+elif [[ -z $n ]]; then
+	fail "${P}_no_leftovers" "Redis in $REDIS_CTR does not answer: $(rcli ping 2>&1 | tail -n 1)"
 else
 	fail "${P}_no_leftovers" "$n leg records left: $(legs_on)"
 fi
@@ -684,8 +740,11 @@ else
 	st=$(eng inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$SIG_CTR" 2>/dev/null)
 	[[ $st == "exited 0" ]] || why+=("after the drain the signaler is '$st', not 'exited 0'")
 	pc down -t 10 >"$T_TMP/down.log" 2>&1
-	left=$(eng ps -aq --filter "label=$LABEL" | wc -l)
-	((left == 0)) || why+=("$left containers left after down")
+	if ! left=$(eng ps -aq --filter "label=$LABEL"); then
+		why+=("$ENGINE ps failed after down")
+	elif [[ -n $left ]]; then
+		why+=("$(wc -l <<<"$left") containers left after down")
+	fi
 	if [[ ${#why[@]} -eq 0 ]]; then
 		pass "${P}_down"
 	else

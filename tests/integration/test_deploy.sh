@@ -70,9 +70,9 @@ if [[ -z ${DEPLOY_CONTAINERS:-} ]]; then
 			command -v "$c" >/dev/null 2>&1 || DEPLOY_AUTO_WHY+="${DEPLOY_AUTO_WHY:+, }$c"
 		done
 		[[ -n $DEPLOY_AUTO_WHY ]] && DEPLOY_AUTO_WHY="not installed: $DEPLOY_AUTO_WHY"
-		[[ -z $DEPLOY_AUTO_WHY ]] && DEPLOY_CONTAINERS=1
+		[[ -z $DEPLOY_AUTO_WHY ]] && DEPLOY_CONTAINERS=1 DEPLOY_AUTO=1
 	fi
-	export DEPLOY_CONTAINERS DEPLOY_AUTO_WHY
+	export DEPLOY_CONTAINERS DEPLOY_AUTO_WHY DEPLOY_AUTO
 fi
 
 # cgroups in hybrid mode (cgroup v1 controllers plus a v2 tree at /sys/fs/cgroup/unified): crun

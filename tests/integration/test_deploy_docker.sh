@@ -26,9 +26,9 @@ if [[ -z ${DEPLOY_CONTAINERS:-} ]]; then
 		elif ! "$docker" compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
 			DEPLOY_AUTO_WHY="neither docker compose nor docker-compose installed"
 		fi
-		[[ -z $DEPLOY_AUTO_WHY ]] && DEPLOY_CONTAINERS=1
+		[[ -z $DEPLOY_AUTO_WHY ]] && DEPLOY_CONTAINERS=1 DEPLOY_AUTO=1
 	fi
-	export DEPLOY_CONTAINERS DEPLOY_AUTO_WHY
+	export DEPLOY_CONTAINERS DEPLOY_AUTO_WHY DEPLOY_AUTO
 fi
 
 # shellcheck source=tests/integration/lib.sh
