@@ -104,7 +104,7 @@ on_exit() {
 	fi
 	if declare -F pc >/dev/null && declare -F cleanup_project >/dev/null; then
 		if [[ ${DEPLOY_KEEP:-0} == 1 ]]; then
-			note "DEPLOY_KEEP=1: project $PROJECT left up; remove it with: ${DOCKER_HOST:+DOCKER_HOST=$DOCKER_HOST }${COMPOSE%% [0-9]*} -p $PROJECT -f $DEPLOY/compose.yaml down${DOCKERD_PID:+ (and kill the private dockerd, pid $DOCKERD_PID)}"
+			note "DEPLOY_KEEP=1: project $PROJECT left up; remove it with: ${DOCKER_HOST:+DOCKER_HOST=$DOCKER_HOST }${COMPOSE_CMD[*]} -p $PROJECT -f $DEPLOY/compose.yaml down${DOCKERD_PID:+ (and kill the private dockerd, pid $DOCKERD_PID)}"
 		else
 			pc down -t 2 >/dev/null 2>&1
 			cleanup_project "$PROJECT"
@@ -115,7 +115,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-
 if [[ $ENGINE == podman ]]; then
 	# netavark runs iptables for the bridge network but does not depend on it: without it every
 	# container of the compose network fails to start ("netavark: No such file or directory").
@@ -125,14 +124,9 @@ if [[ $ENGINE == podman ]]; then
 	install_pkgs "${pkgs[@]}" ||
 		skip_containers "cannot install ${pkgs[*]}: $(tail -n 2 "$T_TMP/apt.log" | tr '\n' ' ')"
 	ENGINE_BIN=podman
-	eng() {
-		podman "$@"
-	}
-	# Every compose call goes through pc, with the test's override file.
-	pc() {
-		podman-compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
-	}
-	COMPOSE="podman-compose $(podman-compose version 2>/dev/null | awk '/podman-compose/ { print $NF; exit }')"
+	COMPOSE_CMD=(podman-compose)
+	COMPOSE_VERSION=$(podman-compose version 2>/dev/null | awk '/podman-compose/ { print $NF; exit }')
+	ENGINE_VERSION=$(podman --version)
 	image_exists() {
 		podman image exists "$1"
 	}
@@ -141,6 +135,18 @@ if [[ $ENGINE == podman ]]; then
 	}
 	net_gateway() {
 		podman network inspect "$1" --format '{{range .Subnets}}{{.Gateway}}{{end}}' 2>/dev/null
+	}
+	image_healthcheck() {
+		podman image inspect --format '{{if .HealthCheck}}{{.HealthCheck.Test}}{{end}}' "$1" 2>/dev/null
+	}
+	# (podman adds a writable tmpfs to a read-only root unless told not to)
+	READ_ONLY=(--read-only --read-only-tmpfs=false)
+	# build_image CONTAINERFILE TAG CONTEXT LOG
+	build_image() {
+		local ignore=()
+		[[ -f $1.dockerignore ]] && ignore=(--ignorefile "$1.dockerignore")
+		buildah bud --isolation chroot --layers --format docker --pull=never \
+			--build-arg "BASE_IMAGE=$BASE" "${ignore[@]}" -f "$1" -t "$2" "$3" >"$4" 2>&1
 	}
 else
 	# docker.io's own client first (a newer one elsewhere on PATH may want a buildx plugin that
@@ -204,20 +210,13 @@ else
 		fi
 	fi
 	ENGINE_BIN=$DOCKER
-	eng() {
-		"$DOCKER" "$@"
-	}
 	if "$DOCKER" compose version >/dev/null 2>&1; then
-		COMPOSE="docker compose $("$DOCKER" compose version --short 2>/dev/null)"
-		pc() {
-			"$DOCKER" compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
-		}
+		COMPOSE_CMD=("$DOCKER" compose)
 	else
-		COMPOSE="docker-compose $(docker-compose version --short 2>/dev/null)"
-		pc() {
-			docker-compose -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
-		}
+		COMPOSE_CMD=(docker-compose)
 	fi
+	COMPOSE_VERSION=$("${COMPOSE_CMD[@]}" version --short 2>/dev/null)
+	ENGINE_VERSION="dockerd $("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null)"
 	image_exists() {
 		"$DOCKER" image inspect "$1" >/dev/null 2>&1
 	}
@@ -230,12 +229,27 @@ else
 	net_gateway() {
 		"$DOCKER" network inspect "$1" --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null
 	}
+	image_healthcheck() {
+		"$DOCKER" image inspect --format '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$1" 2>/dev/null
+	}
+	READ_ONLY=(--read-only)
+	# build_image CONTAINERFILE TAG CONTEXT LOG. BuildKit reads deploy/Containerfile.dockerignore
+	# (the file name plus .dockerignore); the build's apt-get reaches the Debian archive over the
+	# host's network.
+	build_image() {
+		DOCKER_BUILDKIT=1 "$DOCKER" build --network host --build-arg "BASE_IMAGE=$BASE" \
+			-f "$1" -t "$2" "$3" >"$4" 2>&1
+	}
 fi
-if [[ $ENGINE == docker ]]; then
-	note "engine: dockerd $(eng version --format '{{.Server.Version}}' 2>/dev/null); compose: $COMPOSE"
-else
-	note "engine: $(podman --version); compose: $COMPOSE"
-fi
+COMPOSE="${COMPOSE_CMD[*]##*/} $COMPOSE_VERSION"
+note "engine: $ENGINE_VERSION; compose: $COMPOSE"
+eng() {
+	"$ENGINE_BIN" "$@"
+}
+# Every compose call goes through pc, with the test's override file.
+pc() {
+	"${COMPOSE_CMD[@]}" -p "$PROJECT" -f "$DEPLOY/compose.yaml" -f "$T_TMP/compose.test.yaml" "$@"
+}
 
 # labelled ID LABEL: the value of a container's label.
 labelled() {
@@ -275,7 +289,6 @@ done | grep -E '^rtmp2sip-t[0-9]+$' | sort -u); do
 	cleanup_project "$old"
 done
 
-
 # --- what this host allows: a throw-away container tells (after the base exists)
 BASE=${BASE_IMAGE:-}
 if [[ -z $BASE ]]; then
@@ -314,20 +327,6 @@ if ! probe_run; then
 fi
 
 # --- image: both images built from their Containerfiles (layers cached between runs).
-# build_image CONTAINERFILE TAG CONTEXT LOG
-build_image() {
-	local ignore=()
-	[[ -f $1.dockerignore ]] && ignore=(--ignorefile "$1.dockerignore")
-	if [[ $ENGINE == podman ]]; then
-		buildah bud --isolation chroot --layers --format docker --pull=never \
-			--build-arg "BASE_IMAGE=$BASE" "${ignore[@]}" -f "$1" -t "$2" "$3" >"$4" 2>&1
-	else
-		# BuildKit reads deploy/Containerfile.dockerignore (the file name plus .dockerignore); the
-		# build's apt-get reaches the Debian archive over the host's network.
-		DOCKER_BUILDKIT=1 "$DOCKER" build --network host --build-arg "BASE_IMAGE=$BASE" \
-			-f "$1" -t "$2" "$3" >"$4" 2>&1
-	fi
-}
 t0=$(date +%s)
 if ! build_image "$DEPLOY/Containerfile" "$IMAGE" "$T_ROOT" "$T_TMP/build.log"; then
 	fail "${P}_image" "the image did not build: $(grep -iE 'error|fail' "$T_TMP/build.log" | tail -n 3 | tr '\n' ' ')"
@@ -346,23 +345,17 @@ figure "$ENGINE image $IMAGE: $size_mb MB (base $base_mb MB), built in $build_s 
 why=()
 cfg=$(eng image inspect --format '{{.Config.User}}|{{.Config.StopSignal}}|{{.Config.Entrypoint}}|{{.Config.Cmd}}' "$IMAGE")
 [[ $cfg == "10001:10001|SIGTERM|[/usr/bin/rtmp2sip-entrypoint]|[signaler]" ]] || why+=("config: $cfg")
-if [[ $ENGINE == podman ]]; then
-	hc=$(eng image inspect --format '{{if .HealthCheck}}{{.HealthCheck.Test}}{{end}}' "$IMAGE" 2>/dev/null)
-else
-	hc=$(eng image inspect --format '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' "$IMAGE" 2>/dev/null)
-fi
+hc=$(image_healthcheck "$IMAGE")
 [[ $hc == *healthcheck* ]] || why+=("no HEALTHCHECK in the image config ($hc)")
 uid=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" id -u 2>/dev/null)
 [[ $uid == 10001 ]] || why+=("runs as uid '$uid'")
 v=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" relayctl --help 2>/dev/null | head -n 1)
 [[ $v == usage:* ]] || why+=("relayctl: $v")
 ((size < 200000000)) || why+=("image is $size_mb MB")
-# Both daemons start on a read-only root without a writable tmpfs (podman adds one unless told
-# not to), as readOnlyRootFilesystem in Kubernetes: nothing is written to the file system.
-RO=(--read-only)
-[[ $ENGINE == podman ]] && RO+=(--read-only-tmpfs=false)
+# Both daemons start on a read-only root without a writable tmpfs (READ_ONLY), as
+# readOnlyRootFilesystem in Kubernetes: nothing is written to the file system.
 for d in signaler mediaworker; do
-	timeout 20 "$ENGINE_BIN" run --rm --network none --no-healthcheck "${RO[@]}" \
+	timeout 20 "$ENGINE_BIN" run --rm --network none --no-healthcheck "${READ_ONLY[@]}" \
 		"${ULIMITS[@]}" -e POD_IP=127.0.0.1 -e REDIS_HOST=127.0.0.1 --stop-timeout 2 \
 		--entrypoint /bin/bash "$IMAGE" -c "timeout -s INT 2 rtmp2sip-entrypoint $d" \
 		>"$T_TMP/ro-$d.log" 2>&1
