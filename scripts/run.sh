@@ -170,6 +170,25 @@ fail_start() {
 	exit 1
 }
 
+# --- who may call: anonymous callers only while the gateway listens on loopback alone
+case $RTMP_BIND in
+127.* | ::1 | localhost) LOOPBACK=1 ;;
+*) LOOPBACK=0 ;;
+esac
+if ((LOOPBACK)); then
+	# docs/security.md: the explicit opt-outs, for a gateway nobody else can reach
+	export CALL_AUTH=${CALL_AUTH:-none} SIP_ANONYMOUS_CALLS=${SIP_ANONYMOUS_CALLS:-1}
+elif [[ ${CALL_AUTH:-token} == token && -z ${CALL_TOKEN_SECRET:-} ]]; then
+	mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets" || die "cannot create $RUN_DIR/secrets"
+	secret_file="$RUN_DIR/secrets/call-token.secret"
+	if [[ ! -s $secret_file ]]; then
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret_file") ||
+			die "cannot write $secret_file"
+	fi
+	export CALL_AUTH=token CALL_TOKEN_SECRET
+	CALL_TOKEN_SECRET=$(cat "$secret_file")
+fi
+
 # --- start
 start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
 	--pidfile "$RUN_DIR/redis/redis.pid" --save '' --appendonly no --daemonize no
@@ -207,11 +226,12 @@ rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app:
   play:     ffplay -analyzeduration 1000000 $URL/echo/me
   record:   ffmpeg -analyzeduration 1000000 -i $URL/echo/me -t 5 out.wav
   (-analyzeduration: ffmpeg otherwise waits 5 s for a video stream before playing audio-only RTMP)
-The rtp app sends the same through a mediaworker to an RTP peer and plays what comes back, e.g.
-with an RTP echo (sipp -sn uas -rtp_echo -mp 40000): publish and play $URL/rtp/127.0.0.1:40000
 Place a SIP call by publishing to $URL/call/<user@host[:port]> (play the same name to hear the far
 end), e.g. against a test callee (sipp -sn uas -rtp_echo -p 5070 -i 127.0.0.1):
   $URL/call/service@127.0.0.1:5070
+  Callers: $(if [[ $CALL_AUTH == none ]]; then echo "anyone (CALL_AUTH=none: loopback only)"; else echo "CALL_AUTH=$CALL_AUTH (docs/configuration.md: signed tokens; the secret is in run/secrets/)"; fi)
+The rtp app (RTP_APP=1 make run; off by default) sends audio through a mediaworker to an RTP peer
+on loopback and plays what comes back: publish and play $URL/rtp/127.0.0.1:40000
 Flash-era softphones (and build/tools/sipphone) use the sip app: connect to
   $URL/sip/<user@domain> with (authName, authPass, displayName); an empty password skips REGISTER
   (SIP_REGISTRAR=sip:host:port picks the registrar); calls to sip:<user>@127.0.0.1:$SIP_PORT reach it.

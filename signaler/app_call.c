@@ -19,6 +19,15 @@
  *   The app cuts the query off the stream name (and wipes it) before the name is used, logged
  *   or echoed; this needs an RTMP core that hands publish and play names over with their query.
  *
+ *   Who may call (CALL_AUTH; no default: the app refuses every stream until one is chosen):
+ *     token  the signed token above (CALL_TOKEN_SECRET; also the choice when only the secret is
+ *            set)
+ *     sip    the publisher's ?user=&pass= answer the SIP side's challenge; a player must give
+ *            the same credentials as whoever holds call/<destination> first (publisher or
+ *            player), or it could listen in on another's call
+ *     none   anyone (an explicit opt-out: loopback, tests, a network in front that filters)
+ *   Every publish is then admitted by call_policy.h (destinations, attempts, calls up).
+ *
  *   SRTP (CALL_SRTP, forced to required by a sips: destination): required makes the worker
  *   generate a key, offers RTP/SAVP with one a=crypto line and hands the answer's key to the leg;
  *   off and optional offer plain RTP/AVP.
@@ -31,6 +40,7 @@
 #include "app.h"
 
 #include "buf.h"
+#include "call_policy.h"
 #include "callrec.h"
 #include "config.h"
 #include "dest.h"
@@ -45,6 +55,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +86,10 @@ struct call {
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
+	bool owned;			    /* CALL_AUTH=sip: owner_mac names the credentials */
+	uint8_t owner_mac[CALL_TOKEN_LEN];  /* HMAC(per-process key, user:pass) of the first */
+	bool admitted;			    /* counted by call_policy until the call is over */
+	char client_ip[64];		    /* the publisher's address, for call_policy */
 	struct player_list players;
 	struct call_record rec; /* its record in Redis */
 	struct call *next;
@@ -119,6 +134,61 @@ static enum sdp_srtp_policy srtp_policy;
 static const char *token_secret; /* NULL: no token needed */
 static uint64_t token_max_age;
 
+enum call_auth { AUTH_UNSET, AUTH_TOKEN, AUTH_SIP, AUTH_NONE };
+static enum call_auth auth_mode;
+static uint8_t owner_key[32]; /* keys the credential MACs of CALL_AUTH=sip (never stored) */
+
+static const struct {
+	const char *name;
+	enum call_auth mode;
+} auth_modes[] = {
+	{.name = "token", .mode = AUTH_TOKEN},
+	{.name = "sip", .mode = AUTH_SIP},
+	{.name = "none", .mode = AUTH_NONE},
+};
+
+/* CALL_AUTH, or "token" when only CALL_TOKEN_SECRET is set. 0 or -EINVAL (logged). */
+static int read_auth_config(void)
+{
+	const char *mode = config_str("CALL_AUTH", NULL);
+	size_t i;
+
+	auth_mode = AUTH_UNSET;
+	if (!mode) {
+		if (token_secret)
+			auth_mode = AUTH_TOKEN;
+		else
+			log_error(NULL, "call app: no caller authentication chosen: every call is "
+					"refused until CALL_AUTH is set (token with CALL_TOKEN_SECRET, "
+					"sip, or none to let anyone call)");
+		return 0;
+	}
+	for (i = 0; i < ARRAY_LEN(auth_modes); i++)
+		if (strcmp(mode, auth_modes[i].name) == 0)
+			break;
+	if (i == ARRAY_LEN(auth_modes)) {
+		log_error(NULL, "config: CALL_AUTH=\"%.32s\": expected token, sip or none", mode);
+		return -EINVAL;
+	}
+	auth_mode = auth_modes[i].mode;
+	if (auth_mode == AUTH_TOKEN && !token_secret) {
+		log_error(NULL, "config: CALL_AUTH=token needs CALL_TOKEN_SECRET");
+		return -EINVAL;
+	}
+	if (auth_mode != AUTH_TOKEN && token_secret)
+		log_warn(NULL, "config: CALL_AUTH=%s: CALL_TOKEN_SECRET is ignored", mode);
+	if (auth_mode != AUTH_TOKEN)
+		token_secret = NULL;
+	if (auth_mode == AUTH_SIP && RAND_bytes(owner_key, sizeof(owner_key)) != 1) {
+		log_error(NULL, "call app: no random bytes for CALL_AUTH=sip");
+		return -EIO;
+	}
+	if (auth_mode == AUTH_NONE)
+		log_warn(NULL, "call app: CALL_AUTH=none: any RTMP client may place calls and "
+			       "listen to them");
+	return 0;
+}
+
 static int read_security_config(void)
 {
 	const char *srtp = config_str("CALL_SRTP", "off");
@@ -141,8 +211,13 @@ static int read_security_config(void)
 	if (token_secret && strlen(token_secret) < CALL_SECRET_MIN)
 		log_warn(NULL, "config: CALL_TOKEN_SECRET is shorter than %d bytes: weak tokens",
 			 CALL_SECRET_MIN);
-	log_info(NULL, "call app: SRTP %s, signed tokens %s", srtp_policies[i].name,
-		 token_secret ? "required" : "off");
+	if (read_auth_config() < 0)
+		return -EINVAL;
+	log_info(NULL, "call app: SRTP %s, callers authenticated by %s", srtp_policies[i].name,
+		 auth_mode == AUTH_TOKEN ? "signed tokens"
+		 : auth_mode == AUTH_SIP ? "their SIP credentials"
+		 : auth_mode == AUTH_NONE ? "nothing (CALL_AUTH=none)"
+					  : "nothing chosen: calls refused");
 	return 0;
 }
 
@@ -334,8 +409,18 @@ static int take_query(struct rtmp_conn *conn, struct rtmp_stream *s, struct call
 		ret = parse_query(q, p, why, whylen);
 		OPENSSL_cleanse(q, strlen(q));
 	}
-	if (ret == 0 && token_secret)
+	if (ret == 0 && auth_mode == AUTH_UNSET) {
+		snprintf(why, whylen, "call: no caller authentication configured on this gateway "
+				      "(CALL_AUTH)");
+		ret = -EACCES;
+	} else if (ret == 0 && auth_mode == AUTH_TOKEN) {
 		ret = check_token(s->name, p, why, whylen);
+	} else if (ret == 0 && auth_mode == AUTH_SIP && !p->user[0]) {
+		snprintf(why, whylen, "call: SIP credentials required (?user=...&pass=...)");
+		ret = -EACCES;
+	}
+	if (ret == -EACCES)
+		call_policy_count(CALL_POLICY_AUTH);
 	if (ret < 0) {
 		log_warn(rtmp_conn_sid(conn), "call/%.200s from %s refused: %s", s->name,
 			 rtmp_conn_peer_ip(conn), why);
@@ -389,6 +474,51 @@ static void forget_credentials(struct call *c)
 	OPENSSL_cleanse(c->password, sizeof(c->password));
 }
 
+/*
+ * CALL_AUTH=sip: the first to hold call/<destination> (publisher or player) names the
+ * credentials; the others must give the same, or they could listen in on another's call.
+ * 0, or -EACCES with @why. Only a MAC of the credentials is kept.
+ */
+static int check_owner(struct call *c, const struct call_params *p, char *why, size_t whylen)
+{
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned mac_len = 0;
+	char cred[2 * CALL_PARAM_MAX + 2];
+	int n;
+
+	if (auth_mode != AUTH_SIP)
+		return 0;
+	n = snprintf(cred, sizeof(cred), "%s:%s", p->user, p->pass);
+	if (n < 0 || (size_t)n >= sizeof(cred) ||
+	    !HMAC(EVP_sha256(), owner_key, (int)sizeof(owner_key), (const uint8_t *)cred,
+		  (size_t)n, mac, &mac_len) ||
+	    mac_len != CALL_TOKEN_LEN) {
+		OPENSSL_cleanse(cred, sizeof(cred));
+		snprintf(why, whylen, "call: cannot check the credentials");
+		return -EACCES;
+	}
+	OPENSSL_cleanse(cred, sizeof(cred));
+	if (!c->owned) {
+		memcpy(c->owner_mac, mac, CALL_TOKEN_LEN);
+		c->owned = true;
+		return 0;
+	}
+	if (CRYPTO_memcmp(c->owner_mac, mac, CALL_TOKEN_LEN) == 0)
+		return 0;
+	call_policy_count(CALL_POLICY_AUTH);
+	snprintf(why, whylen, "call: call/%.200s is held with other SIP credentials", c->name);
+	return -EACCES;
+}
+
+/* The call no longer counts against the limits of call_policy.h. */
+static void policy_release(struct call *c)
+{
+	if (!c->admitted)
+		return;
+	call_policy_release(c->client_ip);
+	c->admitted = false;
+}
+
 static void release_if_unused(struct call *c)
 {
 	struct call **pp;
@@ -428,6 +558,7 @@ static void rec_update(struct call *c, const char *state)
  */
 static void call_over(struct call *c, int status, enum callrec_end_reason local, const char *why)
 {
+	policy_release(c);
 	if (c->state == CALL_OVER)
 		return;
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s over: %s", c->uri, why);
@@ -675,6 +806,17 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 		ret = -EBUSY;
 		goto out_wipe;
 	}
+	ret = check_owner(c, &p, why, whylen);
+	if (ret == 0)
+		ret = call_policy_admit(rtmp_conn_peer_ip(conn), c->uri, why, whylen);
+	if (ret < 0) {
+		log_warn(rtmp_conn_sid(conn), "call to %s from %s refused: %s", c->uri,
+			 rtmp_conn_peer_ip(conn), why);
+		release_if_unused(c);
+		goto out_wipe;
+	}
+	c->admitted = true;
+	snprintf(c->client_ip, sizeof(c->client_ip), "%s", rtmp_conn_peer_ip(conn));
 	c->publisher = conn;
 	c->pub_stream = s;
 	s->app_data = c;
@@ -694,12 +836,21 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 	struct call *c;
 	int ret = take_query(conn, s, &p, why, whylen);
 
-	params_wipe(&p); /* credentials are the publisher's business */
 	if (ret < 0)
 		return ret;
 	c = get_call(s, why, whylen);
-	if (!c)
+	if (!c) {
+		params_wipe(&p);
 		return -EINVAL;
+	}
+	ret = check_owner(c, &p, why, whylen);
+	params_wipe(&p);
+	if (ret < 0) {
+		log_warn(rtmp_conn_sid(conn), "play call/%.200s from %s refused: %s", c->name,
+			 rtmp_conn_peer_ip(conn), why);
+		release_if_unused(c);
+		return ret;
+	}
 	if (!players_add(&c->players, conn, s, c)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(c);
@@ -765,6 +916,7 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 		if (!c)
 			return;
 		/* Before the answer: the caller hung up, or its connection went. */
+		policy_release(c);
 		call_over(c, 0,
 			  rtmp_conn_closing(conn) ? CALLREC_END_CLIENT_LEFT : CALLREC_END_CANCELLED,
 			  "the publisher stopped");

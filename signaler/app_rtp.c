@@ -10,14 +10,18 @@
  *   RTMP players  <--audio_out (rebased per player)-- worker <--RTP-- peer
  *
  * SIP codecs offered: RTP_APP_CODECS (default "PCMU/8000"). Unpublish or disconnect destroys
- * the leg; a failed leg is reported to the publisher as onStatus NetStream.Failed. The app lets
- * any RTMP client send RTP anywhere: RTP_APP=0 disables it on exposed listeners.
+ * the leg; a failed leg is reported to the publisher as onStatus NetStream.Failed.
+ *
+ * The app makes a worker send RTP where an RTMP client says, with no authentication: it is off
+ * unless RTP_APP=1, and then reaches only the networks of RTP_APP_DESTINATIONS (default
+ * loopback, "127.0.0.0/8,::1"; "any" for everywhere).
  */
 #include "app.h"
 
 #include "config.h"
 #include "log.h"
 #include "media.h"
+#include "netacl.h"
 #include "players.h"
 
 #include <arpa/inet.h>
@@ -47,18 +51,35 @@ struct rtp_target {
 
 static struct rtp_target *targets[RTP_BUCKETS];
 static struct media *bridge;
-static bool enabled = true;
+static bool enabled;
+static struct netacl *destinations; /* where the legs may send RTP */
 static struct wire_codec sip_codecs[WIRE_MAX_CODECS];
 static size_t n_sip_codecs;
 
 int app_rtp_init(struct media *m)
 {
 	const char *list = config_str("RTP_APP_CODECS", "PCMU/8000");
-	char why[160];
+	const char *dest = config_str("RTP_APP_DESTINATIONS", "127.0.0.0/8,::1");
+	char why[160], nets[256];
 	int n;
 
-	if (config_bool("RTP_APP", true, &enabled) < 0)
+	netacl_destroy(&destinations);
+	if (config_bool("RTP_APP", false, &enabled) < 0)
 		return -EINVAL;
+	if (!m || !enabled) {
+		bridge = m;
+		return 0;
+	}
+	destinations = netacl_new();
+	if (!destinations)
+		return -ENOMEM;
+	if (netacl_add_list(destinations, dest, why, sizeof(why)) < 0) {
+		log_error(NULL, "config: RTP_APP_DESTINATIONS: %s", why);
+		netacl_destroy(&destinations);
+		return -EINVAL;
+	}
+	log_warn(NULL, "rtp app: on (RTP_APP=1): any RTMP client may make workers send RTP to %s",
+		 netacl_describe(destinations, nets, sizeof(nets)));
 	n = media_codecs_parse(list, sip_codecs, WIRE_MAX_CODECS, why, sizeof(why));
 	if (n < 0) {
 		log_error(NULL, "config: RTP_APP_CODECS=\"%s\": %s", list, why);
@@ -142,11 +163,16 @@ static struct rtp_target *get_target(const struct rtmp_stream *s, char *why, siz
 	uint16_t port;
 
 	if (!enabled) {
-		snprintf(why, whylen, "rtp: the rtp app is disabled (RTP_APP=0)");
+		snprintf(why, whylen, "rtp: the rtp app is off (RTP_APP)");
 		return NULL;
 	}
 	if (parse_target(s->name, ip, &port, why, whylen) < 0)
 		return NULL;
+	if (!netacl_match_str(destinations, ip)) {
+		snprintf(why, whylen, "rtp: %s is not an allowed destination (RTP_APP_DESTINATIONS)",
+			 ip);
+		return NULL;
+	}
 	snprintf(key, sizeof(key), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
 	pp = find_slot(key);
 	if (!*pp) {

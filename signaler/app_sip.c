@@ -24,6 +24,7 @@
 
 #include "amf.h"
 #include "buf.h"
+#include "call_policy.h"
 #include "callrec.h"
 #include "codec.h"
 #include "config.h"
@@ -83,6 +84,8 @@ struct phone_call {
 	struct sip_call *referrer; /* the peer's REFER: the call we are being transferred from */
 	struct ev_timer *refer_timer; /* places the referred call, after the REFER's 202 */
 	bool refer_placed;	      /* the referred call is placed: the timer only cleans up */
+	bool admitted;		      /* counted by call_policy until the call ends */
+	char client_ip[64];
 };
 
 struct sip_client {
@@ -102,6 +105,7 @@ static struct sip_client *clients[CLIENT_BUCKETS];
 static struct media *bridge;
 static struct sip_ua *ua;
 static const char *registrar, *call_domain;
+static bool anonymous_calls; /* SIP_ANONYMOUS_CALLS: unregistered clients may call out */
 static unsigned reg_expires;
 static enum sdp_srtp_policy srtp_policy;
 static struct codec_pref default_prefs;
@@ -385,6 +389,8 @@ static void call_end(struct phone_call *pc, const char *callback, int status,
 	}
 	evloop_timer_del(&pc->refer_timer);
 	media_leg_destroy(&pc->leg);
+	if (pc->admitted)
+		call_policy_release(pc->client_ip);
 	callrec_end(&pc->rec, status, local);
 	if (cl) {
 		cl->call = NULL;
@@ -975,9 +981,26 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 	if (dest_uri(name, call_domain, to, sizeof(to), why, sizeof(why)) < 0 ||
 	    prefs_of(cl, tok, n, &prefs, why, sizeof(why)) < 0)
 		return reply_error(cl, txid, why);
+	if (!anonymous_calls && !(cl->reg && sip_reg_registered(cl->reg))) {
+		call_policy_count(CALL_POLICY_AUTH);
+		log_warn(rtmp_conn_sid(cl->conn), "sip: invite %s from %s refused: not registered",
+			 to, rtmp_conn_peer_ip(cl->conn));
+		return reply_error(cl, txid,
+				   "invite: only registered clients call out (connect with SIP "
+				   "credentials; SIP_ANONYMOUS_CALLS=1 lets anyone)");
+	}
+	if (call_policy_admit(rtmp_conn_peer_ip(cl->conn), to, why, sizeof(why)) < 0) {
+		log_warn(rtmp_conn_sid(cl->conn), "sip: invite %s from %s refused: %s", to,
+			 rtmp_conn_peer_ip(cl->conn), why);
+		return reply_error(cl, txid, why);
+	}
 	pc = call_new(cl, false);
-	if (!pc)
+	if (!pc) {
+		call_policy_release(rtmp_conn_peer_ip(cl->conn));
 		return reply_error(cl, txid, "out of memory");
+	}
+	pc->admitted = true;
+	snprintf(pc->client_ip, sizeof(pc->client_ip), "%s", rtmp_conn_peer_ip(cl->conn));
 	snprintf(pc->from, sizeof(pc->from), "sip:%s", cl->aor);
 	snprintf(pc->to, sizeof(pc->to), "%s", to);
 	pc->prefs = prefs;
@@ -1488,8 +1511,12 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 		return 0;
 	registrar = config_str("SIP_REGISTRAR", NULL);
 	call_domain = config_str("CALL_DOMAIN", NULL);
-	if (config_int("SIP_REG_EXPIRES", 3600, 30, 86400, &exp) < 0)
+	if (config_int("SIP_REG_EXPIRES", 3600, 30, 86400, &exp) < 0 ||
+	    config_bool("SIP_ANONYMOUS_CALLS", false, &anonymous_calls) < 0)
 		return -EINVAL;
+	if (anonymous_calls)
+		log_warn(NULL, "sip app: SIP_ANONYMOUS_CALLS=1: clients without a registration may "
+			       "call out");
 	reg_expires = (unsigned)exp;
 	if (strcmp(srtp, "off") == 0) {
 		srtp_policy = SDP_SRTP_OFF;

@@ -10,6 +10,7 @@
  * Configuration is by environment variables only; see docs/configuration.md.
  */
 #include "app.h"
+#include "call_policy.h"
 #include "callrec.h"
 #include "config.h"
 #include "ctlq.h"
@@ -20,6 +21,7 @@
 #include "redis.h"
 #include "rtmp_server.h"
 #include "sig_metrics.h"
+#include "sip_guard.h"
 #include "sip_ua.h"
 #include "state.h"
 #include "wire.h"
@@ -97,10 +99,15 @@ static int on_cmd_drain(const struct ctlq_cmd *cmd, char *detail, size_t size, v
 static int open_sip(struct evloop *loop, struct sip_ua **out)
 {
 	struct sip_ua_config cfg = {0};
-	int64_t port;
+	int64_t port, max_msg, idle_s, recv_s, keepalive_s;
 
 	*out = NULL;
-	if (config_int("SIP_PORT", 5060, 0, 65535, &port) < 0)
+	if (config_int("SIP_PORT", 5060, 0, 65535, &port) < 0 ||
+	    config_int("SIP_MAX_MESSAGE", SIP_GUARD_DEFAULT_MAX, SIP_GUARD_MIN_MAX, SIP_GUARD_MAX_MAX,
+		       &max_msg) < 0 ||
+	    config_int("SIP_TCP_IDLE", 600, 10, 86400, &idle_s) < 0 ||
+	    config_int("SIP_TCP_RECV_TIMEOUT", 32, 1, 3600, &recv_s) < 0 ||
+	    config_int("SIP_TCP_KEEPALIVE", 30, 0, 3600, &keepalive_s) < 0)
 		return -EINVAL;
 	if (port == 0) {
 		log_info(NULL, "SIP_PORT=0: no SIP");
@@ -110,6 +117,12 @@ static int open_sip(struct evloop *loop, struct sip_ua **out)
 	cfg.port = (uint16_t)port;
 	cfg.advertise_ip = config_str("SIP_ADVERTISED_IP", NULL);
 	cfg.outbound_proxy = config_str("SIP_OUTBOUND_PROXY", NULL);
+	cfg.trusted_sources = config_str("SIP_TRUSTED_SOURCES", NULL);
+	cfg.registrar = config_str("SIP_REGISTRAR", NULL);
+	cfg.max_message = (size_t)max_msg;
+	cfg.tcp_idle_ms = (unsigned)idle_s * 1000;
+	cfg.tcp_recv_timeout_ms = (unsigned)recv_s * 1000;
+	cfg.tcp_keepalive_ms = (unsigned)keepalive_s * 1000;
 	*out = sip_ua_new(loop, &cfg, &app_sip_ua_callbacks);
 	if (!*out)
 		log_error(NULL, "SIP: cannot listen on %s:%lld (UDP/TCP): running without SIP",
@@ -228,7 +241,7 @@ int main(int argc, char **argv)
 		goto out_redis;
 	}
 	if (callrec_init(loop, redis, id) < 0 || app_rtp_init(sig.media) < 0 ||
-	    open_sip(loop, &sig.sip) < 0 ||
+	    open_sip(loop, &sig.sip) < 0 || call_policy_init() < 0 ||
 	    app_call_init(sig.media, sig.sip) < 0 || app_sip_init(sig.media, sig.sip) < 0) {
 		ret = 2;
 		goto out_media;
@@ -282,6 +295,7 @@ out_media:
 	callrec_set_ua(NULL);
 	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
+	call_policy_shutdown();
 	callrec_init(NULL, NULL, NULL);
 	media_destroy(&sig.media);
 out_redis:

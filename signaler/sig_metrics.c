@@ -13,6 +13,7 @@
  */
 #include "sig_metrics.h"
 
+#include "call_policy.h"
 #include "callrec.h"
 #include "dispatcher.h"
 #include "evloop.h"
@@ -20,6 +21,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "rtmp_server.h"
+#include "sip_ua.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -39,7 +41,7 @@ struct families {
 	    *w_pending, *w_requests, *w_timeouts, *w_errors, *w_retries, *w_late, *w_restarts,
 	    *w_media, *w_send_drops;
 	struct metric *redis_configured, *redis_up, *redis_disconnects, *redis_discovery_failing;
-	struct metric *sip_enabled;
+	struct metric *sip_enabled, *sip_refused, *calls_refused;
 };
 
 struct sig_metrics {
@@ -59,6 +61,7 @@ static const char *const L_STATE[] = {"state", NULL};
 static const char *const L_DIR[] = {"direction", NULL};
 static const char *const L_APP_DIR[] = {"app", "direction", NULL};
 static const char *const L_APP_REASON[] = {"app", "reason", NULL};
+static const char *const L_REASON[] = {"reason", NULL};
 
 #define F(field) offsetof(struct families, field)
 static const struct metrics_family_def family_defs[] = {
@@ -137,6 +140,15 @@ static const struct metrics_family_def family_defs[] = {
     {F(redis_discovery_failing), METRIC_GAUGE, "signaler_redis_discovery_failing",
      "1 when the last worker discovery in Redis failed.", NULL},
     {F(sip_enabled), METRIC_GAUGE, "signaler_sip_enabled", "1 when the SIP user agent runs.", NULL},
+    {F(calls_refused), METRIC_COUNTER, "signaler_calls_refused_total",
+     "Calls RTMP clients asked for and did not get, by reason: destination (CALL_DESTINATIONS), "
+     "client_rate, rate, client_active, active (the limits), auth (no token or credentials, "
+     "not registered).",
+     L_REASON},
+    {F(sip_refused), METRIC_COUNTER, "signaler_sip_refused_total",
+     "SIP messages refused: over SIP_MAX_MESSAGE (too_large), unparsable (malformed), requests "
+     "outside a dialog from untrusted sources (untrusted, answered 403).",
+     L_REASON},
 };
 #undef F
 
@@ -286,6 +298,7 @@ static void collect(struct metrics *reg, void *arg)
 {
 	struct sig_metrics *sm = arg;
 	struct families *f = &sm->f;
+	struct sip_ua_stats sip;
 
 	(void)reg;
 	collect_rtmp(sm);
@@ -296,6 +309,12 @@ static void collect(struct metrics *reg, void *arg)
 	metric_set(f->redis_up, sm->redis && redis_is_up(sm->redis));
 	metric_set(f->redis_disconnects, (double)sm->redis_disconnects);
 	metric_set(f->sip_enabled, sm->sip != NULL);
+	sip_ua_get_stats(sm->sip, &sip);
+	set1(f->sip_refused, "too_large", (double)sip.too_large);
+	set1(f->sip_refused, "malformed", (double)sip.malformed);
+	set1(f->sip_refused, "untrusted", (double)sip.untrusted);
+	for (int r = 0; r < CALL_POLICY_REASONS; r++)
+		set1(f->calls_refused, call_policy_reason_name(r), (double)call_policy_refused(r));
 	metric_set(f->ready, sig_metrics_ready(sm, NULL, 0));
 }
 

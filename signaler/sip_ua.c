@@ -29,8 +29,13 @@
 
 #include "evloop_su.h"
 #include "log.h"
+#include "sip_guard.h"
+#include "sip_trust.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,12 +48,15 @@ struct sip_hobj;
 #define NUA_MAGIC_T  struct sip_ua
 #define NUA_HMAGIC_T struct sip_hobj
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #define SIP_UA_MAX_BODY 65536
@@ -128,6 +136,8 @@ struct sip_ua {
 	struct sip_bye *byes; /* sip_ua_bye_dialog() in flight */
 	void (*dialog_cb)(struct sip_call *call, void *arg);
 	void *dialog_arg;
+	struct sip_trust *trust;
+	bool via_proxy; /* an outbound proxy: every response comes from it (trusted) */
 };
 
 struct sip_bye;
@@ -806,6 +816,8 @@ static int granted_expires(const struct sip_reg *reg, sip_t const *sip)
 	return (int)reg->expires;
 }
 
+static void learn_source(struct sip_ua *ua, nua_t *nua, const char *why);
+
 static void reg_event(struct sip_reg *reg, nua_event_t ev, int status, const char *phrase,
 		      sip_t const *sip)
 {
@@ -836,6 +848,8 @@ static void reg_event(struct sip_reg *reg, nua_event_t ev, int status, const cha
 	}
 	reg->registered = status < 300;
 	if (reg->registered) {
+		/* the registrar as reached: it sends this AOR's calls */
+		learn_source(ua, ua->nua, "a registrar");
 		expires = granted_expires(reg, sip);
 		log_info(reg->sid, "sip: registered, expires %d", expires);
 	} else {
@@ -846,6 +860,49 @@ static void reg_event(struct sip_reg *reg, nua_event_t ev, int status, const cha
 }
 
 /* ---- the nua callback ---- */
+
+/* The address the message being handled came from (request or response), or NULL. */
+static const struct sockaddr *current_source(nua_t *nua)
+{
+	msg_t *msg = nua_current_request(nua);
+	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+
+	return ai && ai->ai_addr && ai->ai_addrlen > 0 ? (const struct sockaddr *)ai->ai_addr
+						       : NULL;
+}
+
+static void learn_source(struct sip_ua *ua, nua_t *nua, const char *why)
+{
+	sip_trust_learn(ua->trust, current_source(nua), why);
+}
+
+/* A request outside any dialog: served when its source is trusted, else answered 403 here. */
+static bool trusted_request(struct sip_ua *ua, nua_t *nua, nua_handle_t *nh, nua_event_t ev)
+{
+	const struct sockaddr *from = current_source(nua);
+	char ip[64] = "?";
+	uint64_t suppressed = 0;
+
+	if (sip_trust_allows(ua->trust, from))
+		return true;
+	if (from && from->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)from)->sin_addr, ip,
+			  sizeof(ip));
+	else if (from && from->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)from)->sin6_addr,
+			  ip, sizeof(ip));
+	if (sip_trust_refused(ua->trust, &suppressed) && suppressed)
+		log_info("sip", "sip: %s from %s refused: not a trusted source (SIP_TRUSTED_SOURCES); "
+				"%" PRIu64 " more refused, not logged",
+			 nua_event_name(ev), ip, suppressed);
+	else if (!suppressed)
+		log_info("sip", "sip: %s from %s refused: not a trusted source (SIP_TRUSTED_SOURCES)",
+			 nua_event_name(ev), ip);
+	nua_respond(nh, 403, "Forbidden", NUTAG_WITH_THIS(nua), TAG_END());
+	if (nh && nh != nua_default(nua))
+		nua_handle_destroy(nh);
+	return false;
+}
 
 static void nua_callback(nua_event_t ev, int status, char const *phrase, nua_t *nua,
 			 nua_magic_t *ua, nua_handle_t *nh, nua_hmagic_t *h, sip_t const *sip,
@@ -859,6 +916,17 @@ static void nua_callback(nua_event_t ev, int status, char const *phrase, nua_t *
 	}
 	if (ua->closing)
 		return;
+	if (ua->via_proxy && status >= 100 && !nua_event_is_incoming_request(ev))
+		learn_source(ua, nua, "answered through the outbound proxy");
+	if (!h && nua_event_is_incoming_request(ev) && !trusted_request(ua, nua, nh, ev))
+		return;
+	if (ev == nua_i_options) {
+		/* in a dialog or from a trusted source: our capabilities (nua adds them) */
+		nua_respond(nh, 200, "OK", NUTAG_WITH_THIS(nua), TAG_END());
+		if (!h && nh != nua_default(nua))
+			nua_handle_destroy(nh);
+		return;
+	}
 	if (h && h->kind == H_REG) {
 		reg_event((struct sip_reg *)h, ev, status, phrase, sip);
 		return;
@@ -899,10 +967,11 @@ struct sip_ua *sip_ua_new(struct evloop *loop, const struct sip_ua_config *cfg,
 			  const struct sip_ua_callbacks *cb)
 {
 	struct sip_ua *ua;
-	char url[256], sips[256], maddr[80] = "";
+	char url[256], sips[256], maddr[80] = "", why[200] = "", trusted[512];
 	const char *bind = cfg->bind_ip ? cfg->bind_ip : "0.0.0.0";
 	const char *host = cfg->advertise_ip ? cfg->advertise_ip : bind, *uri_host = NULL;
-	bool tls = cfg->tls_dir && cfg->tls_port;
+	bool tls = cfg->tls_dir && cfg->tls_port, guarded;
+	const char *udp_only = "";
 	int n;
 
 	if (cfg->port == 0 || strlen(bind) > 64 || strlen(host) > 64 ||
@@ -935,8 +1004,28 @@ struct sip_ua *sip_ua_new(struct evloop *loop, const struct sip_ua_config *cfg,
 	if (!ua->host || !ua->identity)
 		goto out_free;
 
+	ua->trust = sip_trust_new(cfg->trusted_sources, cfg->registrar, cfg->outbound_proxy, why,
+				  sizeof(why));
+	if (!ua->trust) {
+		log_error("sip", "sip: SIP_TRUSTED_SOURCES: %s", why[0] ? why : strerror(errno));
+		goto out_free;
+	}
+	ua->via_proxy = cfg->outbound_proxy != NULL;
+	log_info("sip", "sip: requests outside a dialog served from: %s%s",
+		 sip_trust_describe(ua->trust, trusted, sizeof(trusted)),
+		 " (plus registrars that answer our REGISTERs)");
 	su_log_redirect(NULL, sofia_logger, NULL);
-	n = snprintf(url, sizeof(url), "sip:%s:%u%s", uri_host ? uri_host : host, cfg->port, maddr);
+	sip_guard_set_max(cfg->max_message ? cfg->max_message : SIP_GUARD_DEFAULT_MAX);
+	guarded = sip_guard_check();
+	if (!guarded) {
+		/* Without the bound, one pipelined request on a stream crashes the parser. */
+		log_error("sip", "sip: the parser guard is not in effect (libsofia-sip-ua binds "
+				 "msg_extract internally): SIP over TCP and TLS disabled, UDP only");
+		udp_only = ";transport=udp";
+		tls = false;
+	}
+	n = snprintf(url, sizeof(url), "sip:%s:%u%s%s", uri_host ? uri_host : host, cfg->port,
+		     maddr, udp_only);
 	snprintf(sips, sizeof(sips), "sips:%s:%u%s", uri_host ? uri_host : host, cfg->tls_port,
 		 maddr);
 	if (n < 0 || (size_t)n >= sizeof(url))
@@ -949,24 +1038,37 @@ struct sip_ua *sip_ua_new(struct evloop *loop, const struct sip_ua_config *cfg,
 	    SIPTAG_FROM_STR(ua->identity), NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0),
 	    NUTAG_AUTOACK(1), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
 	    SIPTAG_ALLOW_STR(SIP_UA_ALLOW), SIPTAG_SUPPORTED_STR("timer"),
-	    NUTAG_APPL_METHOD("REFER"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(90),
+	    NUTAG_APPL_METHOD("REFER, OPTIONS"), NUTAG_SESSION_TIMER(0), NUTAG_MIN_SE(90),
 	    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
-	    TAG_IF(maddr[0], NUTAG_OUTBOUND("no-natify")), TAG_END());
+	    TAG_IF(maddr[0], NUTAG_OUTBOUND("no-natify")), NTATAG_MAXSIZE(sip_guard_max()),
+	    TPTAG_IDLE(cfg->tcp_idle_ms ? cfg->tcp_idle_ms : 600000u),
+	    TPTAG_TIMEOUT(cfg->tcp_recv_timeout_ms ? cfg->tcp_recv_timeout_ms : 32000u),
+	    TAG_IF(cfg->tcp_keepalive_ms, TPTAG_KEEPALIVE(cfg->tcp_keepalive_ms)), TAG_END());
 	if (!ua->nua) {
 		log_error("sip", "sip: cannot start the SIP stack on %s%s%s", url,
 			  tls ? " and " : "", tls ? sips : "");
 		goto out_free;
 	}
-	log_info("sip", "sip: listening on %s (udp, tcp)%s%s, advertising %s", url,
-		 tls ? " and " : "", tls ? sips : "", uri_host ? "each interface's address" : host);
+	log_info("sip", "sip: listening on %s (%s)%s%s, advertising %s; messages up to %zu bytes",
+		 url, guarded ? "udp, tcp" : "udp", tls ? " and " : "", tls ? sips : "",
+		 uri_host ? "each interface's address" : host, sip_guard_max());
 	return ua;
 
 out_free:
+	sip_trust_destroy(&ua->trust);
 	free(ua->host);
 	free(ua->identity);
 	free(ua);
 	errno = ENOMEM;
 	return NULL;
+}
+
+void sip_ua_get_stats(const struct sip_ua *ua, struct sip_ua_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->untrusted = ua ? sip_trust_refused_count(ua->trust) : 0;
+	st->too_large = sip_guard_too_large();
+	st->malformed = sip_guard_malformed();
 }
 
 void sip_ua_destroy(struct sip_ua **uap)
@@ -1002,6 +1104,7 @@ void sip_ua_destroy(struct sip_ua **uap)
 		return;
 	}
 	nua_destroy(ua->nua);
+	sip_trust_destroy(&ua->trust);
 	free(ua->host);
 	free(ua->identity);
 	free(ua);

@@ -20,6 +20,7 @@
 #define RS_SIP_UA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct evloop;
@@ -39,6 +40,17 @@ struct sip_ua_config {
 			      * TLS on tls_port (sips:). NULL: no TLS */
 	uint16_t tls_port;
 	unsigned shutdown_ms; /* how long sip_ua_destroy() waits for nua; 0: 3000 */
+	size_t max_message;   /* largest SIP message accepted (bytes); 0: SIP_GUARD_DEFAULT_MAX */
+	unsigned tcp_idle_ms; /* a TCP/TLS connection without traffic this long is closed; 0: 600 s */
+	unsigned tcp_recv_timeout_ms; /* an incomplete message with no new byte this long is
+				       * dropped and its connection closed; 0: 32 s */
+	unsigned tcp_keepalive_ms;    /* CRLF keepalive on every TCP/TLS connection this often: a
+				       * peer that left (even one whose input sofia stopped
+				       * reading after an error) is found and closed; 0: off */
+	const char *trusted_sources; /* who may send requests outside a dialog (sip_trust.h);
+				      * NULL: loopback (plus registrar, proxy and what they
+				      * answer from) */
+	const char *registrar;	     /* the registrar's URI, trusted; NULL: none configured */
 };
 
 /* What an incoming INVITE carried; all strings stay valid while the call lives. */
@@ -130,6 +142,16 @@ struct sip_ua *sip_ua_new(struct evloop *loop, const struct sip_ua_config *cfg,
  * returned, never from one of the UA's callbacks. NULL-safe, clears *uap.
  */
 void sip_ua_destroy(struct sip_ua **uap);
+
+/* Requests the UA refused, since start (for the metrics). */
+struct sip_ua_stats {
+	uint64_t untrusted;   /* out-of-dialog requests from untrusted sources: 403 */
+	uint64_t too_large;   /* messages over SIP_MAX_MESSAGE (the parser guard) */
+	uint64_t malformed;   /* messages sofia could not parse */
+};
+
+/* Fills @st (zeros for a NULL @ua, the parser's counts anyway). */
+void sip_ua_get_stats(const struct sip_ua *ua, struct sip_ua_stats *st);
 
 /*
  * Registers @aor ("user@domain") with digest credentials @auth_user / @password (NULL: the AOR's

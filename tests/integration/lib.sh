@@ -137,8 +137,16 @@ start_redis() {
 	export REDIS_HOST=127.0.0.1 REDIS_PORT
 }
 
+# What the tests open that a deployment keeps shut (docs/security.md): callers without a token
+# or credentials on the call app, unregistered callers on the sip app, and per-client call
+# limits far above what one test places from 127.0.0.1. A case that checks a default passes the
+# variable empty (VAR=), which the daemons read as unset.
+TEST_SIGNALER_ENV=(CALL_AUTH=none SIP_ANONYMOUS_CALLS=1 CALL_MAX_ACTIVE_PER_CLIENT=100000
+	CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=1000000 CALL_ATTEMPTS_PER_MINUTE=1000000)
+
 # start_signaler [VAR=value...]: starts redis (unless T_NO_REDIS=1) and $BUILD/signaler with
-# RTMP_PORT=<free port> RTMP_BIND=127.0.0.1 LOG_LEVEL=debug (plus the given variables), logging
+# RTMP_PORT=<free port> RTMP_BIND=127.0.0.1 LOG_LEVEL=debug, TEST_SIGNALER_ENV (plus the given
+# variables, which win), logging
 # to SIGNALER_LOG, and waits up to 10 s until the port accepts connections. Returns 1 (after
 # printing why) when it cannot.
 start_signaler() {
@@ -152,7 +160,7 @@ start_signaler() {
 	RTMP_PORT=$(free_port) || return 1
 	SIP_PORT=${SIP_PORT:-$(free_port)}
 	spawn "$SIGNALER_LOG" env RTMP_PORT="$RTMP_PORT" RTMP_BIND=127.0.0.1 LOG_LEVEL=debug \
-		SIP_PORT="$SIP_PORT" "$@" "$BUILD/signaler"
+		SIP_PORT="$SIP_PORT" "${TEST_SIGNALER_ENV[@]}" "$@" "$BUILD/signaler"
 	SIGNALER_PID=$SPAWNED_PID
 	SIGNALER_STARTED=1
 	if ! wait_port "$RTMP_PORT" "$SIGNALER_PID" 10; then

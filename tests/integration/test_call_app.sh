@@ -34,6 +34,16 @@
 #                          changes nothing); the signaler stays up
 #   call_token_no_leftovers no leg records left in Redis
 #
+# Then, restarted for each:
+#   call_auth_unset        no CALL_AUTH (nor secret): every publish refused with the reason, an
+#                          error at start, the refusal counted (reason "auth")
+#   call_auth_sip          CALL_AUTH=sip: a publish without ?user=&pass= is refused; with them the
+#                          tone call works, and a player giving other credentials is refused
+#   call_limits            CALL_DESTINATIONS: a destination off the list is refused;
+#                          CALL_MAX_ACTIVE_PER_CLIENT=1: a second call up is refused;
+#                          CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=3: the fourth attempt is refused;
+#                          each counted by reason in /metrics
+#
 # The parameters (?user=&pass=, ?expires=&token=) need an RTMP core that hands publish and play
 # names to the call app with their query.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -302,8 +312,9 @@ check_alive call_srtp_signaler_alive
 
 # --- signed tokens ----------------------------------------------------------------------------
 SECRET="call-test-secret-$RANDOM$RANDOM"
+# CALL_AUTH empty (unset): a secret alone chooses signed tokens.
 if ! restart_signaler signaler-token.log SIGNALER_ID=sig-call-token CALL_TOKEN_SECRET="$SECRET" \
-	CALL_TOKEN_MAX_AGE=3600; then
+	CALL_TOKEN_MAX_AGE=3600 CALL_AUTH=; then
 	fail call_token_setup "the signaler did not restart with CALL_TOKEN_SECRET"
 	finish
 fi
@@ -382,4 +393,88 @@ else
 	fail call_token_no_leftovers "$left leg records left in Redis"
 fi
 check_alive call_token_signaler_alive
+
+# --- who may call: nothing chosen, SIP credentials ---------------------------------------------
+# refused_publish (above) publishes to nobody@127.0.0.1:9; publish_to DEST QUERY NAME: the same to
+# any destination, ffmpeg's exit status.
+publish_to() {
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=${4:-2}" \
+		-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/$1$2" >"$T_TMP/$3.pub.log" 2>&1
+}
+# refused_count REASON: rtmp2sip_signaler_calls_refused_total{reason=REASON} now.
+refused_count() {
+	curl -s -m 3 -o "$T_TMP/refused.prom" "http://127.0.0.1:$METRICS_PORT/metrics"
+	metric "$T_TMP/refused.prom" "rtmp2sip_signaler_calls_refused_total{reason=\"$1\"}"
+}
+
+why=""
+if restart_signaler signaler-noauth.log SIGNALER_ID=sig-call-noauth CALL_AUTH= \
+	METRICS_PORT="$METRICS_PORT"; then
+	grep -q "no caller authentication chosen" "$SIGNALER_LOG" ||
+		why+="no error about the missing CALL_AUTH at start; "
+	why+=$(refused_publish noauth "" "no caller authentication configured")
+	[[ $(refused_count auth) -ge 1 ]] 2>/dev/null || why+="auth refusal not counted; "
+else
+	why+="the signaler did not start without CALL_AUTH; "
+fi
+if [[ -z $why ]] && signaler_alive; then pass call_auth_unset; else fail call_auth_unset "$why"; fi
+
+why=""
+if restart_signaler signaler-sipauth.log SIGNALER_ID=sig-call-sipauth CALL_AUTH=sip \
+	METRICS_PORT="$METRICS_PORT"; then
+	why+=$(refused_publish sipauth_none "" "SIP credentials required")
+	# The caller's credentials own the call; a player with others may not listen in.
+	creds() { echo "user=carol&pass=c4rol"; }
+	TONE_SPORT=$(free_port)
+	(
+		sleep 3
+		timeout 10 "${FF[@]}" -i "$URL/service@127.0.0.1:$TONE_SPORT?user=mallory&pass=x" \
+			-t 1 "$T_TMP/eavesdrop.wav" >"$T_TMP/eavesdrop.log" 2>&1
+	) &
+	eavesdropper=$!
+	tone_call call_sipauth_tone "-c:a libspeex -ac 1 -ar 16000" 1000 creds ||
+		why+="the call with credentials failed: $TONE_WHY; "
+	wait "$eavesdropper"
+	grep -q "play call/service@127.0.0.1:$TONE_SPORT from .* refused: call: .* held with other SIP credentials" \
+		"$SIGNALER_LOG" || why+="a player with other credentials was not refused; "
+	TONE_SPORT=""
+else
+	why+="the signaler did not start with CALL_AUTH=sip; "
+fi
+if [[ -z $why ]] && signaler_alive; then pass call_auth_sip; else fail call_auth_sip "$why"; fi
+
+# --- destinations and limits --------------------------------------------------------------------
+why=""
+lport=$(free_port)
+if restart_signaler signaler-limits.log SIGNALER_ID=sig-call-limits \
+	CALL_DESTINATIONS="allowed.example,*@127.0.0.1:$lport,+4930" CALL_MAX_ACTIVE_PER_CLIENT=1 \
+	CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=3 METRICS_PORT="$METRICS_PORT"; then
+	publish_to "someone@127.0.0.1:9" "" dest_refused
+	grep -q "refused: call: destination sip:someone@127.0.0.1:9 is not allowed (CALL_DESTINATIONS)" \
+		"$SIGNALER_LOG" || why+="a destination off the list was not refused; "
+	# One call up (SIPp answers and echoes for 6 s): a second one from this client is refused.
+	spawn "$T_TMP/limits.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$lport" \
+		-i 127.0.0.1 -nostdin
+	sleep 0.5
+	publish_to "one@127.0.0.1:$lport" "" limits_first 6 &
+	first=$!
+	wait_log "$SIGNALER_LOG" "one@127.0.0.1:$lport answered" 10 || why+="the first call was not answered; "
+	publish_to "two@127.0.0.1:$lport" "" limits_second
+	grep -q "two@127.0.0.1:$lport from .* refused: call: this client has 1 calls up already" \
+		"$SIGNALER_LOG" || why+="a second call up from one client was not refused; "
+	wait "$first"
+	# Attempts: the first call spent one of three a minute; two more pass, the next is refused.
+	publish_to "three@127.0.0.1:$lport" "" limits_third 1
+	publish_to "four@127.0.0.1:$lport" "" limits_fourth 1
+	publish_to "five@127.0.0.1:$lport" "" limits_fifth 1
+	grep -q "five@127.0.0.1:$lport from .* refused: call: more than 3 call attempts a minute" \
+		"$SIGNALER_LOG" || why+="a fourth attempt within the minute was not refused; "
+	grep -q "four@127.0.0.1:$lport: INVITE sent" "$SIGNALER_LOG" || why+="the third attempt made no call; "
+	for r in destination client_active client_rate; do
+		[[ $(refused_count "$r") -ge 1 ]] 2>/dev/null || why+="no '$r' refusal counted; "
+	done
+else
+	why+="the signaler did not start with the limits; "
+fi
+if [[ -z $why ]] && signaler_alive; then pass call_limits; else fail call_limits "$why"; fi
 finish

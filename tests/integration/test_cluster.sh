@@ -155,7 +155,8 @@ start_sig() {
 	local name=$1 ip=${NS_IP[$1]}
 	nspawn "$name" "$T_TMP/$name.log" env SIGNALER_ID="$name" RTMP_BIND="$ip" RTMP_PORT=$RTMP_P \
 		SIP_BIND="$ip" SIP_PORT=$SIP_P SIP_ADVERTISED_IP="$ip" REDIS_HOST="${NS_IP[redis]}" \
-		REDIS_PORT=$REDIS_P LOG_LEVEL=debug "$SIG"
+		REDIS_PORT=$REDIS_P LOG_LEVEL=debug SIP_TRUSTED_SOURCES="${NS_IP[peer]}" \
+		"${TEST_SIGNALER_ENV[@]}" "$SIG"
 	PID[$name]=$SPAWNED_PID
 	ns_wait_tcp client "$ip" $RTMP_P "$SPAWNED_PID" 10 && return 0
 	echo "  [$T_NAME] $name did not listen on $ip:$RTMP_P"

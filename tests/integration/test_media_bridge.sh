@@ -6,14 +6,17 @@
 #   bridge_discovery        the signaler finds both workers in Redis (no WORKER_ENDPOINTS)
 #   bridge_speex_transcoded Speex 16 kHz publisher, PCMU toward SIPp: the player records 1000 Hz
 #   bridge_pcmu_passthrough G.711 u-law publisher: pass-through leg, the player records 1000 Hz
-#   bridge_bad_names        rtp/garbage, rtp/1.2.3.4:99999: onStatus Publish.BadName with the
-#                           reason, while a good session goes on without a gap
+#   bridge_bad_names        rtp/garbage, rtp/1.2.3.4:99999, a destination outside
+#                           RTP_APP_DESTINATIONS: onStatus Publish.BadName with the reason, while a
+#                           good session goes on without a gap
 #   bridge_aac_refused      an AAC publisher gets onStatus NetStream.Failed naming the codec
 #   bridge_failover         SIGKILL of the worker carrying the leg mid-stream: the leg is adopted
 #                           by the other worker (same SSRC), the tone comes back after a gap
 #                           (measured in the recording, the player resamples on timestamps)
 #   bridge_no_leg_left      no leg record left in Redis afterwards
 #   bridge_sigterm_exit     the signaler exits 0 on SIGTERM
+#   bridge_rtp_app_off      a signaler started without RTP_APP refuses rtp/<ip>:<port> (the app is
+#                           off by default), naming RTP_APP; no leg is made
 #
 # Every client runs under `timeout`; env BUILD selects the build (default build).
 
@@ -50,7 +53,7 @@ sleep 0.5
 base=$((32000 + RANDOM % 8000 / 2 * 2))
 start_worker bw1 "$base" $((base + 999)) || { fail bridge_setup "worker bw1 did not start"; finish; }
 start_worker bw2 $((base + 1000)) $((base + 1999)) || { fail bridge_setup "worker bw2 did not start"; finish; }
-if ! start_signaler SIGNALER_ID=sig-bridge-test; then
+if ! start_signaler SIGNALER_ID=sig-bridge-test RTP_APP=1; then
 	fail bridge_setup "the signaler did not start"
 	finish
 fi
@@ -146,7 +149,8 @@ sleep 0.5
 start_publisher bad-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
 gpub=$SPAWNED_PID
 sleep 1.5
-for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000; do
+# 192.0.2.1 is a unicast address outside RTP_APP_DESTINATIONS (loopback by default)
+for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000 192.0.2.1:4000; do
 	label="bad-$(tr -c 'a-z0-9' '_' <<<"$bad")"
 	timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i \
 		"sine=frequency=1000:sample_rate=16000:duration=2" -c:a libspeex -ac 1 -ar 16000 \
@@ -228,4 +232,19 @@ rc=$?
 [[ $rc -eq 0 ]] || why "exit status $rc on SIGTERM"
 grep -q 'signaler stopped' "$SIGNALER_LOG" || why "no 'signaler stopped' line"
 verdict bridge_sigterm_exit stopped
+
+# --- the rtp app is off unless RTP_APP=1
+SIGNALER_LOG="$T_TMP/signaler-default.log"
+if start_signaler SIGNALER_ID=sig-bridge-default; then
+	timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i \
+		"sine=frequency=1000:sample_rate=16000:duration=2" -c:a libspeex -ac 1 -ar 16000 \
+		-f flv "rtmp://127.0.0.1:$RTMP_PORT/rtp/$TARGET" >"$T_TMP/off.log" 2>&1 &&
+		why "publishing to the rtp app succeeded with RTP_APP unset"
+	grep -q "Server error.*rtp: the rtp app is off (RTP_APP)" "$T_TMP/off.log" ||
+		why "no onStatus error naming RTP_APP: $(grep -m1 'Server error' "$T_TMP/off.log")"
+	grep -q "leg .* created\|CREATE_LEG" "$SIGNALER_LOG" && why "a leg was made"
+else
+	why "the signaler did not start"
+fi
+verdict bridge_rtp_app_off
 finish

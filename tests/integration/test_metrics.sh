@@ -112,7 +112,7 @@ SIG_MPORT=$(free_port)
 W_MPORT=$(free_port)
 
 # --- the signaler alone
-if ! start_signaler SIGNALER_ID=sig-metrics-test METRICS_PORT="$SIG_MPORT"; then
+if ! start_signaler SIGNALER_ID=sig-metrics-test METRICS_PORT="$SIG_MPORT" RTP_APP=1; then
 	fail metrics_setup "the signaler did not start"
 	finish
 fi

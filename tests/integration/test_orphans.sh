@@ -51,7 +51,8 @@ declare -A SIG_PID
 start_sig() {
 	local name=$1 id=$2 rtmp=$3 sip=$4
 	spawn "$T_TMP/$name.log" env SIGNALER_ID="$id" RTMP_PORT="$rtmp" RTMP_BIND=127.0.0.1 \
-		SIP_PORT="$sip" SIP_BIND=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=debug "$BUILD/signaler"
+		SIP_PORT="$sip" SIP_BIND=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=debug \
+		"${TEST_SIGNALER_ENV[@]}" "$BUILD/signaler"
 	SIG_PID[$name]=$SPAWNED_PID
 	wait_port "$rtmp" "$SPAWNED_PID" 10 && wait_log "$T_TMP/$name.log" 'mediaworker up' 10
 }

@@ -29,6 +29,8 @@
 #   sip_options            OPTIONS answered 200 with Allow naming INVITE, BYE, REFER and INFO
 #   sip_call_in_488        an offer with no codec the gateway has (G.729 only) and one with a broken
 #                          SDP: 488 before any 180, the client never hears of them
+#   sip_call_in_untrusted  SIPp calls the client from 127.0.0.2, neither a trusted source
+#                          (SIP_TRUSTED_SOURCES) nor the registrar: 403, no invited(); counted
 #   sip_bad_input          wrong argument types and counts, a malformed URI, commands without a
 #                          call, a second invite during a call: _error each, while another client's
 #                          call keeps its audio without a gap; the signaler stays up
@@ -58,8 +60,11 @@ spawn "$T_TMP/worker.log" env WORKER_ID=sipw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=
 	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
 REG_PORT=$(free_port)
 METRICS_PORT=$(free_port)
+# Trusted sources: a network no peer here uses, so only the registrar (127.0.0.1, from
+# SIP_REGISTRAR and from its 200s) may call in; sip_call_in_untrusted calls from 127.0.0.2.
 start_signaler SIGNALER_ID=sig-sip-test SIP_BIND=127.0.0.1 METRICS_PORT="$METRICS_PORT" \
-	SIP_REGISTRAR="sip:127.0.0.1:$REG_PORT" || { fail sip_setup "the signaler did not start"; finish; }
+	SIP_REGISTRAR="sip:127.0.0.1:$REG_PORT" SIP_TRUSTED_SOURCES=192.0.2.1 ||
+	{ fail sip_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/sip"
 wait_log "$SIGNALER_LOG" 'mediaworker up' 10
 
@@ -353,6 +358,18 @@ else
 	fail sip_call_in_488 "G.729: SIPp rc $g729_rc phone rc $g729_phone; broken SDP: SIPp rc $IN_SIPP_RC phone rc $IN_PHONE_RC"
 	report g729
 	report badsdp
+fi
+
+# An INVITE from a source that is neither trusted nor the registrar: 403, the client never hears.
+SIPP_IP=127.0.0.2 in_call untrusted uac_untrusted.xml "" "no-event invited 4"
+curl -s -m 3 -o "$T_TMP/untrusted.prom" "http://127.0.0.1:$METRICS_PORT/metrics"
+untrusted=$(metric "$T_TMP/untrusted.prom" 'rtmp2sip_signaler_sip_refused_total{reason="untrusted"}')
+if ((IN_SIPP_RC == 0 && IN_PHONE_RC == 0)) && [[ ${untrusted:-0} -ge 1 ]] &&
+	grep -q 'nua_i_invite from 127.0.0.2 refused: not a trusted source' "$SIGNALER_LOG"; then
+	pass sip_call_in_untrusted
+else
+	fail sip_call_in_untrusted "SIPp rc $IN_SIPP_RC phone rc $IN_PHONE_RC, untrusted count '${untrusted:-}'"
+	report untrusted
 fi
 
 # A transfer of the client's call by the caller: SIPp REFERs it to carol (a SIPp UAS echoing RTP).

@@ -1,0 +1,173 @@
+/*
+ * sip_trust.c - who may open a SIP transaction with the gateway (see sip_trust.h).
+ */
+#include "sip_trust.h"
+
+#include "log.h"
+#include "netacl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define LOG_PER_SECOND 10
+#define HOST_MAX       255
+
+struct sip_trust {
+	struct netacl *acl;
+	uint64_t refused;
+	time_t log_second;	/* rate limit of the refusal lines */
+	unsigned logged;	/* lines in log_second */
+	uint64_t suppressed;	/* lines not written since the last one */
+};
+
+/* The host of a SIP URI ("sip:user@host:port;params", "<sip:host>", "host"), into @out. */
+static bool uri_host(const char *uri, char *out, size_t len)
+{
+	const char *p = uri, *e;
+	size_t n;
+
+	if (*p == '<')
+		p++;
+	if (strncasecmp(p, "sips:", 5) == 0)
+		p += 5;
+	else if (strncasecmp(p, "sip:", 4) == 0)
+		p += 4;
+	e = p + strcspn(p, ";>?");
+	for (const char *at = p; at < e; at++)
+		if (*at == '@')
+			p = at + 1;
+	if (*p == '[') { /* [v6]:port */
+		p++;
+		e = strchr(p, ']');
+		if (!e)
+			return false;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(e - p));
+
+		if (colon)
+			e = colon;
+	}
+	n = (size_t)(e - p);
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* Adds the host of @uri (the registrar, the proxy); a name that does not resolve is logged. */
+static void add_uri(struct sip_trust *t, const char *uri, const char *what)
+{
+	char host[HOST_MAX + 1], why[200];
+
+	if (!uri || !uri[0])
+		return;
+	if (!uri_host(uri, host, sizeof(host))) {
+		log_warn("sip", "sip: trusted sources: no host in the %s %s", what, uri);
+		return;
+	}
+	if (netacl_add_list(t->acl, host, why, sizeof(why)) < 0)
+		log_warn("sip", "sip: trusted sources: the %s is not trusted by address: %s (its "
+				"replies will add it)",
+			 what, why);
+}
+
+struct sip_trust *sip_trust_new(const char *sources, const char *registrar, const char *proxy,
+				char *why, size_t whylen)
+{
+	struct sip_trust *t = calloc(1, sizeof(*t));
+	int ret;
+
+	if (!t || !(t->acl = netacl_new())) {
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!sources || !sources[0])
+		sources = SIP_TRUST_DEFAULT;
+	ret = netacl_add_list(t->acl, sources, why, whylen);
+	if (ret < 0) {
+		sip_trust_destroy(&t);
+		errno = EINVAL;
+		return NULL;
+	}
+	add_uri(t, registrar, "registrar");
+	add_uri(t, proxy, "outbound proxy");
+	return t;
+}
+
+void sip_trust_destroy(struct sip_trust **tp)
+{
+	if (!tp || !*tp)
+		return;
+	netacl_destroy(&(*tp)->acl);
+	free(*tp);
+	*tp = NULL;
+}
+
+bool sip_trust_allows(struct sip_trust *t, const struct sockaddr *from)
+{
+	if (!t)
+		return true;
+	if (netacl_is_any(t->acl))
+		return true;
+	return from && netacl_match(t->acl, from);
+}
+
+void sip_trust_learn(struct sip_trust *t, const struct sockaddr *from, const char *why)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int ret;
+
+	if (!t || !from || (from->sa_family != AF_INET && from->sa_family != AF_INET6))
+		return;
+	ret = netacl_add_addr(t->acl, from, -1);
+	if (ret <= 0) {
+		if (ret == -ENOSPC)
+			log_warn("sip", "sip: trusted sources full (%d): %s not added", NETACL_MAX,
+				 why);
+		return;
+	}
+	if (from->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)from)->sin_addr, ip,
+			  sizeof(ip));
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)from)->sin6_addr,
+			  ip, sizeof(ip));
+	log_info("sip", "sip: trusted source %s added (%s)", ip, why);
+}
+
+bool sip_trust_refused(struct sip_trust *t, uint64_t *suppressed)
+{
+	time_t now = time(NULL);
+
+	t->refused++;
+	if (now != t->log_second) {
+		t->log_second = now;
+		t->logged = 0;
+	}
+	if (t->logged >= LOG_PER_SECOND) {
+		t->suppressed++;
+		return false;
+	}
+	t->logged++;
+	*suppressed = t->suppressed;
+	t->suppressed = 0;
+	return true;
+}
+
+uint64_t sip_trust_refused_count(const struct sip_trust *t)
+{
+	return t ? t->refused : 0;
+}
+
+const char *sip_trust_describe(const struct sip_trust *t, char *buf, size_t len)
+{
+	return netacl_describe(t ? t->acl : NULL, buf, len);
+}
