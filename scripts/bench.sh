@@ -261,7 +261,8 @@ if want echo; then
 	printf '%8s %10s %12s %12s %16s %12s\n' streams msgs/s cpu_%_1core user_%_1core us_per_stream_s us_per_msg
 	for n in $STREAMS; do
 		port=$(free_port)
-		RTMP_PORT=$port LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 "$BUILD/signaler" 2>"$tmp/sig.log" &
+		RTMP_PORT=$port LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 ECHO_APP=1 "$BUILD/signaler" \
+			2>"$tmp/sig.log" &
 		sig=$!
 		pids=("$sig")
 		for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done

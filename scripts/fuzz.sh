@@ -4,7 +4,8 @@
 #   FUZZ_SECONDS=300 scripts/fuzz.sh [name...]     (names like fuzz_amf0; default: all targets)
 #
 # Each build-fuzz/fuzz_<x> runs for FUZZ_SECONDS (default 300) on tests/fuzz/corpus-run/<x>/
-# (git-ignored; new inputs are written there) seeded read-only from tests/fuzz/corpus/<x>/.
+# (git-ignored; new inputs are written there) seeded read-only from tests/fuzz/corpus/<x>/, with
+# the dictionary tests/fuzz/<x>.dict when there is one.
 # Crash, leak and timeout inputs go to build-fuzz/artifacts/<target>/. Prints the executions
 # each target reached; exits 1 if any target found a problem.
 #
@@ -67,10 +68,12 @@ for bin in "${targets[@]}"; do
 		dirs+=("$seed")
 		seeds="seeds from $seed"
 	fi
+	dict=()
+	[[ -f $ROOT/tests/fuzz/$short.dict ]] && dict=(-dict="$ROOT/tests/fuzz/$short.dict")
 	before=$(find "$corpus" -type f | wc -l)
 	echo "=== $name: ${FUZZ_SECONDS}s, corpus $corpus ($before inputs), $seeds"
 	"$bin" -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" -rss_limit_mb="$FUZZ_RSS_MB" \
-		-print_final_stats=1 -artifact_prefix="$art/" "${dirs[@]}" </dev/null >"$log" 2>&1 &
+		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" "${dirs[@]}" </dev/null >"$log" 2>&1 &
 	CUR=$!
 	# Show progress lines and problems only; the whole output stays in $log.
 	tail -n +1 -s 0.5 -f --pid="$CUR" "$log" |

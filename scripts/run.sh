@@ -178,6 +178,7 @@ esac
 if ((LOOPBACK)); then
 	# docs/security.md: the explicit opt-outs, for a gateway nobody else can reach
 	export CALL_AUTH=${CALL_AUTH:-none} SIP_ANONYMOUS_CALLS=${SIP_ANONYMOUS_CALLS:-1}
+	export ECHO_APP=${ECHO_APP:-1}
 elif [[ ${CALL_AUTH:-token} == token && -z ${CALL_TOKEN_SECRET:-} ]]; then
 	mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets" || die "cannot create $RUN_DIR/secrets"
 	secret_file="$RUN_DIR/secrets/call-token.secret"
@@ -221,7 +222,7 @@ HOST=$RTMP_BIND
 URL="rtmp://$HOST:$RTMP_PORT"
 cat <<EOF
 
-rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app:
+rtmp2sip is running (LOG_LEVEL=$LOG_LEVEL; logs in run/logs/). Try the echo app (ECHO_APP=${ECHO_APP:-0}; on by default on loopback):
   publish:  ffmpeg -re -f lavfi -i sine=frequency=1000:sample_rate=16000 -c:a libspeex -ac 1 -f flv $URL/echo/me
   play:     ffplay -analyzeduration 1000000 $URL/echo/me
   record:   ffmpeg -analyzeduration 1000000 -i $URL/echo/me -t 5 out.wav

@@ -7,7 +7,8 @@
 # integration  every tests/integration/test_*.sh (BUILD exported); they print PASS/FAIL lines too,
 #              and "SKIP name: reason" for what they cannot run here.
 # fuzz         every build-fuzz/fuzz_* target for FUZZ_SMOKE_SECONDS on a copy of its seed corpus
-#              tests/fuzz/corpus/<name without fuzz_>/ (the tree is never modified).
+#              tests/fuzz/corpus/<name without fuzz_>/ (the tree is never modified), with the
+#              dictionary tests/fuzz/<name without fuzz_>.dict when there is one.
 #
 # A program that exits non-zero (or crashes) without printing a FAIL line counts as one failure
 # named after it; a crash or timeout always counts as one. All output goes to the terminal; the
@@ -141,7 +142,7 @@ fuzz_execs() {
 }
 
 run_fuzz() {
-	local bin name seed corpus art log n=0 rc execs
+	local bin name seed corpus art log n=0 rc execs dict
 	echo "=== fuzz smoke ($FUZZ_DIR, ${FUZZ_SMOKE_SECONDS}s each)"
 	for bin in "$FUZZ_DIR"/fuzz_*; do
 		[[ -f $bin && -x $bin ]] || continue
@@ -157,9 +158,11 @@ run_fuzz() {
 		else
 			echo "note: no seed corpus $seed; starting empty"
 		fi
+		dict=()
+		[[ -f $ROOT/tests/fuzz/${name#fuzz_}.dict ]] && dict=(-dict="$ROOT/tests/fuzz/${name#fuzz_}.dict")
 		echo "--- $name"
 		timeout -k 10 $((FUZZ_SMOKE_SECONDS + 120)) "$bin" -max_total_time="$FUZZ_SMOKE_SECONDS" \
-			-timeout=25 -print_final_stats=1 -artifact_prefix="$art/" "$corpus" \
+			-timeout=25 -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" "$corpus" \
 			</dev/null >"$log" 2>&1 &
 		CUR_PID=$!
 		wait "$CUR_PID"

@@ -60,6 +60,9 @@ extern const struct rtmp_app app_sip;
  * RTP_APP_CODECS. Returns 0 or -EINVAL (logged). */
 int app_rtp_init(struct media *m);
 
+/* The echo app reads ECHO_APP (off unless 1); 0 or -EINVAL. */
+int app_echo_init(void);
+
 struct sip_ua;
 struct sip_ua_callbacks;
 /* The call app's media bridge and SIP UA (NULL, NULL to detach); 0 or -EINVAL (config). */

@@ -5,10 +5,14 @@
  * Players may come before the publisher (they wait) and after it (they join mid-stream: the
  * cached metadata and codec headers are sent first). Timestamps are rebased per player so each
  * starts at 0 and stays monotonic; a slow player only loses its own media.
+ *
+ * Anyone may publish and anyone may play: on a listener others reach, that is a free relay for
+ * any stream. The app is off unless ECHO_APP=1 (`make run` on loopback turns it on).
  */
 #include "app.h"
 
 #include "amf.h"
+#include "config.h"
 #include "log.h"
 #include "players.h"
 
@@ -31,6 +35,17 @@ struct echo_stream {
 };
 
 static struct echo_stream *streams[ECHO_BUCKETS];
+static bool enabled;
+
+int app_echo_init(void)
+{
+	if (config_bool("ECHO_APP", false, &enabled) < 0)
+		return -EINVAL;
+	if (enabled)
+		log_warn(NULL, "echo app: on (ECHO_APP=1): any RTMP client may publish to echo/<name> "
+			       "and any may play it");
+	return 0;
+}
 
 static struct echo_stream **find_slot(const char *name)
 {
@@ -109,8 +124,13 @@ static int echo_command(struct rtmp_conn *c, uint32_t stream_id, const char *nam
 
 static int echo_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
 {
-	struct echo_stream *es = get_stream(c, s, true);
+	struct echo_stream *es;
 
+	if (!enabled) {
+		snprintf(why, whylen, "echo: the echo app is off (ECHO_APP)");
+		return -EACCES;
+	}
+	es = get_stream(c, s, true);
 	if (!es) {
 		snprintf(why, whylen, "Stream name too long");
 		return -ENAMETOOLONG;
@@ -128,8 +148,13 @@ static int echo_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, s
 
 static int echo_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
 {
-	struct echo_stream *es = get_stream(c, s, true);
+	struct echo_stream *es;
 
+	if (!enabled) {
+		snprintf(why, whylen, "echo: the echo app is off (ECHO_APP)");
+		return -EACCES;
+	}
+	es = get_stream(c, s, true);
 	if (!es) {
 		snprintf(why, whylen, "Stream name too long");
 		return -ENAMETOOLONG;

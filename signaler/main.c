@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 		ret = errno == EINVAL ? 2 : 1;
 		goto out_redis;
 	}
-	if (callrec_init(loop, redis, id) < 0 || app_rtp_init(sig.media) < 0 ||
+	if (callrec_init(loop, redis, id) < 0 || app_echo_init() < 0 || app_rtp_init(sig.media) < 0 ||
 	    open_sip(loop, &sig.sip) < 0 || call_policy_init() < 0 ||
 	    app_call_init(sig.media, sig.sip) < 0 || app_sip_init(sig.media, sig.sip) < 0) {
 		ret = 2;

@@ -137,11 +137,12 @@ start_redis() {
 	export REDIS_HOST=127.0.0.1 REDIS_PORT
 }
 
-# What the tests open that a deployment keeps shut (docs/security.md): callers without a token
+# What the tests open that a deployment keeps shut (docs/security.md): the echo app, callers
+# without a token
 # or credentials on the call app, unregistered callers on the sip app, and per-client call
 # limits far above what one test places from 127.0.0.1. A case that checks a default passes the
 # variable empty (VAR=), which the daemons read as unset.
-TEST_SIGNALER_ENV=(CALL_AUTH=none SIP_ANONYMOUS_CALLS=1 CALL_MAX_ACTIVE_PER_CLIENT=100000
+TEST_SIGNALER_ENV=(ECHO_APP=1 CALL_AUTH=none SIP_ANONYMOUS_CALLS=1 CALL_MAX_ACTIVE_PER_CLIENT=100000
 	CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=1000000 CALL_ATTEMPTS_PER_MINUTE=1000000)
 
 # start_signaler [VAR=value...]: starts redis (unless T_NO_REDIS=1) and $BUILD/signaler with

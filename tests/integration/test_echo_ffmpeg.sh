@@ -13,6 +13,8 @@
 #   echo_late_player  a player that joins 1.5 s after the publisher started still gets the tone
 #   echo_alive        the signaler is still running after all that
 #   echo_sigterm_exit the signaler exits with status 0 on SIGTERM (no leak report under ASan)
+#   echo_app_off      a signaler started without ECHO_APP refuses publish and play of echo/<name>
+#                     with a reason naming ECHO_APP (the app is off by default)
 #
 # Every client runs under `timeout`; env BUILD selects the build (default build).
 
@@ -277,5 +279,24 @@ if check_alive echo_alive; then
 		log_tail "$SIGNALER_LOG" 30
 	fi
 fi
+
+# The echo app is off by default: ECHO_APP passed empty reads as unset.
+SIGNALER_LOG="$T_TMP/signaler-default.log"
+if start_signaler ECHO_APP=; then
+	timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi \
+		-i "sine=frequency=1000:sample_rate=16000:duration=1" -c:a libspeex -ac 1 -ar 16000 \
+		-f flv "rtmp://127.0.0.1:$RTMP_PORT/echo/off" >"$T_TMP/off-pub.log" 2>&1 &&
+		why "publishing to echo/off succeeded with ECHO_APP unset"
+	timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -i \
+		"rtmp://127.0.0.1:$RTMP_PORT/echo/off" -t 1 "$T_TMP/off.wav" >"$T_TMP/off-play.log" 2>&1 &&
+		why "playing echo/off succeeded with ECHO_APP unset"
+	grep -q "publish 'off' refused: echo: the echo app is off (ECHO_APP)" "$SIGNALER_LOG" ||
+		why "no publish refusal naming ECHO_APP in the log"
+	grep -q "play 'off' refused: echo: the echo app is off (ECHO_APP)" "$SIGNALER_LOG" ||
+		why "no play refusal naming ECHO_APP in the log"
+else
+	why "the signaler did not start"
+fi
+verdict echo_app_off
 
 finish
