@@ -237,8 +237,8 @@ static int failure(struct tls_conn *t, int r, unsigned *want)
 	case SSL_ERROR_WANT_WRITE:
 		*want = EV_WRITE;
 		return -EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		snprintf(t->err, sizeof(t->err), "peer sent close_notify");
+	case SSL_ERROR_ZERO_RETURN: /* close_notify, or a bare EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+		snprintf(t->err, sizeof(t->err), "peer closed the connection");
 		return 0;
 	case SSL_ERROR_SYSCALL:
 		if (ERR_peek_error() == 0 && (saved == 0 || saved == EPIPE || saved == ECONNRESET)) {

@@ -15,7 +15,8 @@
 #      client completes its handshake;
 #   4b RTMP_MAX_HANDSHAKES=4000: all 2,000 are held; once they close, the signaler's fds are back
 #      to the baseline and its RSS within FLOOD_RSS_SLACK_KB of it (not checked under ASan, whose
-#      quarantine keeps freed memory on purpose).
+#      quarantine keeps freed memory on purpose); then the same with 2,000 peers stalled inside
+#      the TLS handshake on the RTMPS port (a self-signed certificate made with openssl).
 . "$(dirname "$0")/lib.sh"
 
 BAD=(python3 "$T_ROOT/tests/tools/rtmp_bad.py")
@@ -259,14 +260,15 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 asan_build() { [[ $BUILD == *-address* ]] || ldd "$BUILD/signaler" 2>/dev/null | grep -q libasan; }
 
-# flood_start NAME: conn_flood.py holding FLOOD_N connections stalled after half a C1, released
-# by flood_release; its output in $T_TMP/NAME.log. False when it did not report within 60 s.
+# flood_start NAME [PORT SEND]: conn_flood.py holding FLOOD_N connections to PORT (RTMP_PORT)
+# stalled after SEND (partial: half a C1), released by flood_release; its output in
+# $T_TMP/NAME.log. False when it did not report within 60 s.
 flood_start() {
 	FLOOD_LOG="$T_TMP/$1.log"
 	rm -f "$T_TMP/$1.in"
 	mkfifo "$T_TMP/$1.in" || return 1
-	python3 "$T_ROOT/tests/tools/conn_flood.py" --port "$RTMP_PORT" --count "$FLOOD_N" \
-		--send partial --settle 2 <"$T_TMP/$1.in" >"$FLOOD_LOG" 2>&1 &
+	python3 "$T_ROOT/tests/tools/conn_flood.py" --port "${2:-$RTMP_PORT}" --count "$FLOOD_N" \
+		--send "${3:-partial}" --settle 2 <"$T_TMP/$1.in" >"$FLOOD_LOG" 2>&1 &
 	FLOOD_PID=$!
 	T_PIDS+=("$FLOOD_PID")
 	exec 7<>"$T_TMP/$1.in"
@@ -339,29 +341,47 @@ timeout 30 "${BAD[@]}" conn-limit --port "$RTMP_PORT" --count 1 --limit 1 --sett
 verdict $name
 stop_phase 4
 
-start_signaler RTMP_HANDSHAKE_TIMEOUT=60 RTMP_MAX_HANDSHAKES=4000 || {
+TLS_PORT=""
+if command -v openssl >/dev/null 2>&1 &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flood.test \
+		-keyout "$T_TMP/flood.key" -out "$T_TMP/flood.crt" >/dev/null 2>&1; then
+	TLS_PORT=$(free_port)
+fi
+start_signaler RTMP_HANDSHAKE_TIMEOUT=60 RTMP_MAX_HANDSHAKES=4000 \
+	${TLS_PORT:+RTMPS_PORT=$TLS_PORT RTMPS_CERT_FILE=$T_TMP/flood.crt RTMPS_KEY_FILE=$T_TMP/flood.key} || {
 	fail bad-input-start-phase4b "the signaler did not start"
 	finish
 }
 sleep 1
 base_fds=$(fd_count "$SIGNALER_PID")
 base_rss=$(rss_kb "$SIGNALER_PID")
-name=bad-input-handshake-flood-memory
-if flood_start flood-mem; then
-	held=$(grep '^held' "$FLOOD_LOG")
-	note "RTMP_MAX_HANDSHAKES=4000: $held; signaler fds $(fd_count "$SIGNALER_PID") (baseline $base_fds), RSS $(rss_kb "$SIGNALER_PID") kB (baseline $base_rss kB)"
-	[[ $held == "held open=$FLOOD_N closed=0 failed=0" ]] || why "want all $FLOOD_N held, got '$held'"
-	flood_release
-	if asan_build; then
-		note "ASan build: RSS not checked (its quarantine keeps freed memory)"
-		settle_back "$SIGNALER_PID" "$base_fds" ""
+
+# flood_memory NAME PORT SEND: FLOOD_N stalled connections are all held, and once they close the
+# fds and the RSS come back.
+flood_memory() {
+	local held
+	if flood_start "$1" "$2" "$3"; then
+		held=$(grep '^held' "$FLOOD_LOG")
+		note "$1: $held; signaler fds $(fd_count "$SIGNALER_PID") (baseline $base_fds), RSS $(rss_kb "$SIGNALER_PID") kB (baseline $base_rss kB)"
+		[[ $held == "held open=$FLOOD_N closed=0 failed=0" ]] || why "want all $FLOOD_N held, got '$held'"
+		flood_release
+		if asan_build; then
+			note "ASan build: RSS not checked (its quarantine keeps freed memory)"
+			settle_back "$SIGNALER_PID" "$base_fds" ""
+		else
+			settle_back "$SIGNALER_PID" "$base_fds" $((base_rss + FLOOD_RSS_SLACK_KB))
+		fi
+		note "$1 after the close: fds $(fd_count "$SIGNALER_PID"), RSS $(rss_kb "$SIGNALER_PID") kB"
 	else
-		settle_back "$SIGNALER_PID" "$base_fds" $((base_rss + FLOOD_RSS_SLACK_KB))
+		why "conn_flood.py did not report: $(tail -n 1 "$FLOOD_LOG")"
 	fi
-	note "after the close: fds $(fd_count "$SIGNALER_PID"), RSS $(rss_kb "$SIGNALER_PID") kB"
+	verdict "$1"
+}
+flood_memory bad-input-handshake-flood-memory "$RTMP_PORT" partial
+if [[ -n $TLS_PORT ]]; then
+	flood_memory bad-input-tls-handshake-flood-memory "$TLS_PORT" tls-hello
 else
-	why "conn_flood.py did not report: $(tail -n 1 "$FLOOD_LOG")"
+	skip bad-input-tls-handshake-flood-memory "openssl could not make a certificate"
 fi
-verdict $name
 stop_phase 4b
 finish
