@@ -46,6 +46,7 @@ struct tls_ctx {
 struct tls_conn {
 	SSL *ssl;
 	bool open;
+	int failed;		   /* the handshake's final error, 0 until then */
 	unsigned want_rd, want_wr; /* event the last -EAGAIN of each side waits for */
 	char desc[96];
 	char err[200];
@@ -268,6 +269,8 @@ int tls_conn_handshake(struct tls_conn *t)
 
 	if (t->open)
 		return 1;
+	if (t->failed)
+		return t->failed;
 	ERR_clear_error();
 	r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
@@ -278,7 +281,8 @@ int tls_conn_handshake(struct tls_conn *t)
 	r = failure(t, r, &t->want_rd);
 	if (r == -EAGAIN)
 		return 0;
-	return r == 0 ? -ECONNRESET : -EPROTO;
+	t->failed = r == 0 ? -ECONNRESET : -EPROTO;
+	return t->failed;
 }
 
 ssize_t tls_conn_read(struct tls_conn *t, void *p, size_t len)
