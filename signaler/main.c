@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	char id[WIRE_MAX_ID + 1];
 	uint64_t deadline;
-	int ret = 1;
+	int ret = 1, r;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: signaler\nConfigured by environment variables: see docs/configuration.md\n");
@@ -300,8 +300,9 @@ int main(int argc, char **argv)
 	}
 	callrec_set_ua(sig.sip);
 	sig.orphans = orphans_new(loop, redis, id, sig.sip, sig.media);
-	if (open_rtmp(&sig, loop, &lim) < 0) {
-		ret = 2;
+	r = open_rtmp(&sig, loop, &lim);
+	if (r < 0) {
+		ret = r == -EINVAL ? 2 : 1; /* a bad setting, or a port that cannot be had */
 		goto out_rtmp;
 	}
 	metrics = sig_metrics_new(loop, sig.srv, sig.media, redis, sig.sip);
