@@ -890,6 +890,18 @@ static void process_input(struct rtmp_conn *c)
 	}
 }
 
+/* The result @n of read(2) or write(2): the count, -EAGAIN, or a negative errno with *why set
+ * (-EINTR: call again). */
+static ssize_t sys_result(ssize_t n, const char **why)
+{
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	*why = strerror(errno);
+	return -errno;
+}
+
 /* Reads what the peer sent, through TLS on an RTMPS connection: the count, 0 when the peer
  * closed, -EAGAIN, or another negative errno with *why set. */
 static ssize_t conn_recv(struct rtmp_conn *c, uint8_t *p, size_t len, const char **why)
@@ -902,15 +914,9 @@ static ssize_t conn_recv(struct rtmp_conn *c, uint8_t *p, size_t len, const char
 			*why = tls_conn_error(c->tls);
 		return n;
 	}
-	do
-		n = read(c->fd, p, len);
-	while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		return -EAGAIN;
-	*why = strerror(errno);
-	return -errno;
+	while ((n = sys_result(read(c->fd, p, len), why)) == -EINTR)
+		;
+	return n;
 }
 
 /* Sends what it can of @len bytes: the count, -EAGAIN, or a negative errno with *why set. */
@@ -924,15 +930,9 @@ static ssize_t conn_send(struct rtmp_conn *c, const uint8_t *p, size_t len, cons
 			*why = tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) : strerror((int)-n);
 		return n;
 	}
-	do
-		n = write(c->fd, p, len);
-	while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		return -EAGAIN;
-	*why = strerror(errno);
-	return -errno;
+	while ((n = sys_result(write(c->fd, p, len), why)) == -EINTR)
+		;
+	return n;
 }
 
 /* The socket event the input side (@rx) or the output side waits for: TLS may need the other

@@ -26,12 +26,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for cmd in ffmpeg openssl python3 curl; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		skip rtmps "$cmd not installed (scripts/deps.sh install)"
-		finish
-	fi
-done
+need_tools rtmps ffmpeg openssl python3 curl
 if [[ ! -x $WAVCHECK ]]; then
 	fail rtmps "$WAVCHECK not built (make tools)"
 	finish
