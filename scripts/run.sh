@@ -8,6 +8,8 @@
 #   BUILD          build directory holding signaler and mediaworker       (build)
 #   RTMP_BIND      address the RTMP listener binds                        (127.0.0.1)
 #   RTMP_PORT      RTMP port                                              (1935)
+#   RTMPS_PORT     RTMPS port (0: none); without RTMPS_CERT_FILE / RTMPS_KEY_FILE a self-signed
+#                  certificate is made once under run/secrets/                  (1936)
 #   SIP_PORT       SIP port (UDP and TCP), for the SIP side               (5060)
 #   REDIS_PORT     port of the private redis-server (bound to 127.0.0.1)  (6380)
 #   WORKERS        number of mediaworkers to start                        (2)
@@ -93,6 +95,27 @@ tcp_in_use "$REDIS_PORT" && port_taken REDIS_PORT
 { udp_in_use "$SIP_PORT" || tcp_in_use "$SIP_PORT"; } && port_taken SIP_PORT
 
 mkdir -p "$RUN_DIR/redis" "$LOG_DIR" || die "cannot create $RUN_DIR"
+
+# --- RTMPS on RTMPS_PORT: a self-signed certificate for localhost unless one is given.
+export RTMPS_PORT=${RTMPS_PORT:-1936}
+if ! [[ $RTMPS_PORT =~ ^[0-9]+$ ]] || ((RTMPS_PORT > 65535 || RTMPS_PORT == RTMP_PORT)); then
+	die "RTMPS_PORT=$RTMPS_PORT is not a port (0 for none) other than RTMP_PORT"
+fi
+if ((RTMPS_PORT)); then
+	tcp_in_use "$RTMPS_PORT" && port_taken RTMPS_PORT
+	if [[ -z ${RTMPS_CERT_FILE:-} || -z ${RTMPS_KEY_FILE:-} ]]; then
+		export RTMPS_CERT_FILE="$RUN_DIR/secrets/rtmps.crt" RTMPS_KEY_FILE="$RUN_DIR/secrets/rtmps.key"
+		if [[ ! -s $RTMPS_CERT_FILE || ! -s $RTMPS_KEY_FILE ]]; then
+			command -v openssl >/dev/null 2>&1 || die "openssl not found: run 'make deps' (or RTMPS_PORT=0)"
+			(umask 077 && mkdir -p "$RUN_DIR/secrets" &&
+				openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN=localhost \
+					-addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+					-keyout "$RTMPS_KEY_FILE" -out "$RTMPS_CERT_FILE" >/dev/null 2>&1) ||
+				die "cannot make a self-signed certificate in run/secrets/"
+			echo "run: made a self-signed RTMPS certificate: run/secrets/rtmps.crt"
+		fi
+	fi
+fi
 
 # --- process bookkeeping
 declare -A NAME_OF=() # pid -> name
@@ -242,6 +265,8 @@ Metrics: curl http://127.0.0.1:$METRICS_PORT/metrics (signaler; worker N: port $
   also /healthz and /readyz; METRICS_PORT=0 turns them off)
 Operator's tool: REDIS_PORT=$REDIS_PORT ${BUILD#"$ROOT"/}/relayctl workers | signalers | calls | drain <worker>
   (docs/relayctl.md)
+RTMPS: $( ((RTMPS_PORT)) && echo "every URL above over TLS as rtmps://$HOST:$RTMPS_PORT/..., e.g. rtmps://$HOST:$RTMPS_PORT/echo/me
+  (certificate ${RTMPS_CERT_FILE#"$ROOT"/}; after replacing it: kill -HUP <signaler pid>)" || echo "off (RTMPS_PORT=0)")
 Ctrl-C stops everything.
 
 EOF

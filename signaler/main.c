@@ -6,6 +6,8 @@
  *          set) -> media bridge (WORKER_ENDPOINTS + discovery in Redis) -> apps -> RTMP server
  *   SIGTERM / SIGINT: stop the loop -> close RTMP connections (apps destroy their legs) ->
  *          wait up to 2 s for the workers to confirm -> media bridge, Redis, loop
+ *   SIGHUP: the RTMPS certificate and key are read again (new connections get them)
+ *   SIGUSR1: the RTMP counters are logged
  *
  * Configuration is by environment variables only; see docs/configuration.md.
  */
@@ -24,6 +26,7 @@
 #include "sip_guard.h"
 #include "sip_ua.h"
 #include "state.h"
+#include "tls.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -38,6 +41,7 @@
 
 struct signaler {
 	struct rtmp_server *srv;
+	struct tls_ctx *tls; /* RTMPS certificate; NULL without RTMPS */
 	struct media *media;
 	struct sip_ua *sip;
 	struct orphans *orphans; /* ends the calls of dead signalers */
@@ -140,6 +144,18 @@ static void on_stats_signal(struct evloop *loop, int signo, void *arg)
 		media_log_stats(s->media);
 }
 
+static void on_reload_signal(struct evloop *loop, int signo, void *arg)
+{
+	struct signaler *s = arg;
+
+	if (!s->tls) {
+		log_info(NULL, "SIGHUP: nothing to reload (no RTMPS)");
+		return;
+	}
+	log_info(NULL, "SIGHUP: reloading the RTMPS certificate");
+	tls_ctx_reload(s->tls);
+}
+
 static void on_stop_signal(struct evloop *loop, int signo, void *arg)
 {
 	(void)arg;
@@ -169,6 +185,57 @@ static int signaler_id(char *out, size_t len)
 		if (!wire_id_valid(p, 1))
 			*p = '-';
 	snprintf(out, len, "sig-%s-%d", host, (int)getpid());
+	return 0;
+}
+
+/*
+ * The RTMP listener on RTMP_BIND:RTMP_PORT (0: none) and the RTMPS one on
+ * RTMPS_BIND:RTMPS_PORT (0: none; RTMPS_BIND defaults to RTMP_BIND) with the certificate of
+ * RTMPS_CERT_FILE and RTMPS_KEY_FILE. Returns 0, -EINVAL for a bad setting or -errno when a
+ * port cannot be had (logged).
+ */
+static int open_rtmp(struct signaler *s, struct evloop *loop, const struct rtmp_limits *lim)
+{
+	const char *bind = config_str("RTMP_BIND", "127.0.0.1");
+	const char *cert = config_str("RTMPS_CERT_FILE", NULL);
+	const char *key = config_str("RTMPS_KEY_FILE", NULL);
+	int64_t port, tls_port;
+	int r;
+
+	if (config_int("RTMP_PORT", 1935, 0, 65535, &port) < 0 ||
+	    config_int("RTMPS_PORT", 0, 0, 65535, &tls_port) < 0)
+		return -EINVAL;
+	if (port == 0 && tls_port == 0) {
+		log_error(NULL, "config: RTMP_PORT=0 and no RTMPS_PORT: nothing to listen on");
+		return -EINVAL;
+	}
+	if (tls_port && (!cert || !key)) {
+		log_error(NULL, "config: RTMPS_PORT=%lld needs RTMPS_CERT_FILE and RTMPS_KEY_FILE",
+			  (long long)tls_port);
+		return -EINVAL;
+	}
+	if (tls_port && tls_port == port) {
+		log_error(NULL, "config: RTMPS_PORT and RTMP_PORT are both %lld", (long long)port);
+		return -EINVAL;
+	}
+	if (tls_port) {
+		s->tls = tls_ctx_new(cert, key);
+		if (!s->tls)
+			return -EINVAL;
+	}
+	s->srv = rtmp_server_new(loop, lim);
+	if (!s->srv)
+		return -ENOMEM;
+	if (port) {
+		r = rtmp_server_listen(s->srv, bind, (int)port, NULL);
+		if (r < 0)
+			return r;
+	}
+	if (tls_port) {
+		r = rtmp_server_listen(s->srv, config_str("RTMPS_BIND", bind), (int)tls_port, s->tls);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -205,8 +272,7 @@ int main(int argc, char **argv)
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	char id[WIRE_MAX_ID + 1];
 	uint64_t deadline;
-	int64_t port;
-	int ret = 1;
+	int ret = 1, r;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: signaler\nConfigured by environment variables: see docs/configuration.md\n");
@@ -216,8 +282,7 @@ int main(int argc, char **argv)
 	if (level < 0)
 		log_warn(NULL, "config: LOG_LEVEL=%s unknown, using info", config_str("LOG_LEVEL", ""));
 	signal(SIGPIPE, SIG_IGN);
-	if (config_int("RTMP_PORT", 1935, 0, 65535, &port) < 0 || rtmp_limits_from_env(&lim) < 0 ||
-	    signaler_id(id, sizeof(id)) < 0)
+	if (rtmp_limits_from_env(&lim) < 0 || signaler_id(id, sizeof(id)) < 0)
 		return 2;
 	loop = evloop_new();
 	if (!loop) {
@@ -248,14 +313,15 @@ int main(int argc, char **argv)
 	}
 	callrec_set_ua(sig.sip);
 	sig.orphans = orphans_new(loop, redis, id, sig.sip, sig.media);
-	sig.srv = rtmp_server_new(loop, config_str("RTMP_BIND", "127.0.0.1"), (int)port, &lim);
-	if (!sig.srv)
-		goto out_media;
+	r = open_rtmp(&sig, loop, &lim);
+	if (r < 0) {
+		ret = r == -EINVAL ? 2 : 1; /* a bad setting, or a port that cannot be had */
+		goto out_rtmp;
+	}
 	metrics = sig_metrics_new(loop, sig.srv, sig.media, redis, sig.sip);
 	if (!metrics) {
-		rtmp_server_destroy(&sig.srv);
 		ret = 2;
-		goto out_media;
+		goto out_rtmp;
 	}
 	sig.loop = loop;
 	if (redis) {
@@ -269,6 +335,8 @@ int main(int argc, char **argv)
 	}
 	if (evloop_signal(loop, SIGUSR1, on_stats_signal, &sig) < 0)
 		log_warn(NULL, "SIGUSR1 statistics unavailable");
+	if (evloop_signal(loop, SIGHUP, on_reload_signal, &sig) < 0)
+		log_warn(NULL, "SIGHUP certificate reload unavailable");
 	log_info(NULL, "signaler %s ready", id);
 	if (evloop_run(loop) == 0)
 		ret = 0;
@@ -277,6 +345,7 @@ int main(int argc, char **argv)
 	sig_metrics_destroy(&metrics);
 	rtmp_server_log_stats(sig.srv);
 	rtmp_server_destroy(&sig.srv);
+	tls_ctx_destroy(&sig.tls);
 	/* The calls were hung up with their RTMP clients; the UA finishes its transactions. */
 	app_call_init(NULL, NULL);
 	app_sip_init(NULL, NULL);
@@ -288,6 +357,9 @@ int main(int argc, char **argv)
 	while (media_busy(sig.media) && evloop_now(loop) < deadline)
 		evloop_run_once(loop, 50);
 	log_info(NULL, "signaler stopped");
+out_rtmp:
+	rtmp_server_destroy(&sig.srv);
+	tls_ctx_destroy(&sig.tls);
 out_media:
 	app_call_init(NULL, NULL);
 	app_sip_init(NULL, NULL);

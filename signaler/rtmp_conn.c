@@ -1,16 +1,33 @@
 /*
  * rtmp_conn.c - one RTMP client connection.
  *
- *   accepted --'<'--> policy request --(policy XML)--> close after flush
- *      |
+ *   accepted on the RTMPS port --> TLS handshake --done--+
+ *      |                               |                 |
+ *      | plain RTMP port               +--timeout/error--+------------------------+
+ *      v                                                 |                        |
+ *   start <----------------------------------------------+                        |
+ *      |--'<'--> policy request --(policy XML)--> close after flush               |
+ *      |                                                                           |
  *      +--C0--> handshake --C2--> session: chunk streams, control messages, commands
- *                   |                 |
- *                   +--timeout/error--+--error/idle/disconnect--> closing --> freed
+ *                   |                 |                                            |
+ *                   +--timeout/error--+--error/idle/disconnect--> closing --> freed <+
  *
- * Input is read into a buffer bounded by one maximal chunk (plus header room); the chunk reader
- * consumes whole chunks from it. Output is queued and written before the loop sleeps, one write
- * per connection per iteration. Closing is deferred to the same point, so any callback may close
- * any connection, its own included.
+ * Until the RTMP handshake is through, a connection holds a slot of the server's handshake
+ * limits and as little memory as it can: nothing but itself until its first byte, then the
+ * handshake state and an input buffer of PRE_SESSION_IN bytes. The chunk reader, the writer and
+ * the stream table come with the session.
+ *
+ * Input is read into a buffer bounded by one maximal chunk (plus header room), grown READ_ROOM
+ * bytes at a time; the chunk reader consumes whole chunks from it. Output is queued and written
+ * before the loop sleeps, one write per connection per iteration. Closing is deferred to the
+ * same point, so any callback may close any connection, its own included.
+ *
+ * Where TLS sits: conn_recv() and conn_send() are the only places that touch the socket; on an
+ * RTMPS connection they go through tls.c, everything above them sees plaintext. A TLS read may
+ * wait for the socket to be writable and a TLS write for it to be readable, so watch() asks the
+ * loop for what each side waits for, and on_io() runs each side on the event it waits for.
+ * Plaintext that TLS has decrypted but not yet handed over is read at once, past the read
+ * budget: the socket will not announce it again.
  */
 #include "rtmp_conn.h"
 
@@ -22,6 +39,7 @@
 #include "rtmp_cmd.h"
 #include "rtmp_handshake.h"
 #include "rtmp_server.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,8 +55,11 @@
 #define OUR_WINDOW 2500000u
 #define OUR_CHUNK_SIZE 4096u
 #define READ_BUDGET (64 * 1024) /* bytes read per readiness event: fairness between peers */
+#define READ_ROOM (16 * 1024)	/* input buffer growth step, and what an idle buffer may keep */
+#define PRE_SESSION_IN 4096	/* input buffer bound until the session: C0+C1+C2 are 3073 */
+#define OUT_KEEP (64 * 1024)	/* an empty output queue larger than this is freed */
 
-enum conn_state { CS_START, CS_POLICY, CS_HANDSHAKE, CS_SESSION };
+enum conn_state { CS_TLS, CS_START, CS_POLICY, CS_HANDSHAKE, CS_SESSION };
 
 struct rtmp_conn {
 	struct rtmp_server *srv;
@@ -52,6 +73,9 @@ struct rtmp_conn {
 	char ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage peer;
 	enum conn_state state;
+	bool in_handshake;	 /* holds one of the server's handshake slots */
+	struct tls_ctx *tls_ctx; /* RTMPS: the certificate (borrowed); NULL for plain RTMP */
+	struct tls_conn *tls;	 /* RTMPS: created with the first bytes */
 	struct rtmp_hs *hs;
 	struct rtmp_chunk_reader *rd;
 	struct rtmp_chunk_writer *wr;
@@ -93,6 +117,8 @@ int rtmp_limits_from_env(struct rtmp_limits *lim)
 		{"AMF_MAX_ELEMENTS", 4096, 16, 1000000},
 		{"RTMP_MAX_CONN_PER_IP", 64, 1, 1000000},
 		{"RTMP_MAX_CONNECTIONS", 10000, 1, 1000000},
+		{"RTMP_MAX_HANDSHAKES", 256, 1, 1000000},
+		{"RTMP_MAX_HANDSHAKES_PER_IP", 16, 1, 1000000},
 		{"RTMP_MAX_STREAMS", 8, 1, 1024},
 		{"RTMP_IDLE_TIMEOUT", 60, 1, 86400},
 		{"RTMP_HANDSHAKE_TIMEOUT", 10, 1, 3600},
@@ -111,10 +137,12 @@ int rtmp_limits_from_env(struct rtmp_limits *lim)
 		.amf_max_elements = (unsigned)v[4],
 		.max_conn_per_ip = (unsigned)v[5],
 		.max_connections = (unsigned)v[6],
-		.max_streams = (unsigned)v[7],
-		.idle_timeout_ms = (unsigned)v[8] * 1000u,
-		.handshake_timeout_ms = (unsigned)v[9] * 1000u,
-		.max_out_queue = (size_t)v[10],
+		.max_handshakes = (unsigned)v[7],
+		.max_handshakes_per_ip = (unsigned)v[8],
+		.max_streams = (unsigned)v[9],
+		.idle_timeout_ms = (unsigned)v[10] * 1000u,
+		.handshake_timeout_ms = (unsigned)v[11] * 1000u,
+		.max_out_queue = (size_t)v[12],
 	};
 	return 0;
 }
@@ -135,10 +163,9 @@ static void mark_pending(struct rtmp_conn *c)
 }
 
 struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, int fd,
-				const struct sockaddr_storage *peer, uint64_t id)
+				const struct sockaddr_storage *peer, uint64_t id, struct tls_ctx *tls)
 {
 	struct rtmp_conn *c = calloc(1, sizeof(*c));
-	struct rtmp_chunk_limits clim;
 	struct rtmp_conn **all;
 	uint16_t port = 0;
 
@@ -150,6 +177,9 @@ struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, in
 	c->fd = fd;
 	c->id = id;
 	c->peer = *peer;
+	c->tls_ctx = tls;
+	c->state = tls ? CS_TLS : CS_START;
+	c->in_handshake = true;
 	if (peer->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)peer;
 
@@ -162,21 +192,10 @@ struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, in
 		port = ntohs(s4->sin_port);
 	}
 	snprintf(c->sid, sizeof(c->sid), "c%llu %s:%u", (unsigned long long)id, c->ip, port);
-	clim = (struct rtmp_chunk_limits){
-		.max_chunk_size = c->lim->max_chunk_size,
-		.max_message = c->lim->max_message,
-		.max_streams = c->lim->max_chunk_streams,
-	};
 	/* One maximal chunk (payload + 18 header bytes) must fit, and so must C0+C1+C2. */
 	c->in_cap = c->lim->max_chunk_size + 64 > 4096 ? c->lim->max_chunk_size + 64 : 4096;
-	c->hs = rtmp_hs_new();
-	c->rd = rtmp_chunk_reader_new(&clim);
-	c->wr = rtmp_chunk_writer_new();
-	c->streams = calloc(c->lim->max_streams, sizeof(*c->streams));
 	c->timer = evloop_timer_new(loop, on_timer, c);
-	if (!c->hs || !c->rd || !c->wr || !c->streams || !c->timer)
-		goto out_free;
-	if (buf_reserve(&c->in, c->in_cap) < 0)
+	if (!c->timer)
 		goto out_free;
 	c->io = evloop_io_add(loop, fd, EV_READ, on_io, c);
 	if (!c->io)
@@ -188,24 +207,43 @@ struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, in
 	if (*all)
 		(*all)->prev = c;
 	*all = c;
-	log_info(c->sid, "accepted");
+	log_info(c->sid, "accepted%s", tls ? " on the RTMPS port" : "");
 	return c;
 
 out_free:
 	evloop_timer_del(&c->timer);
-	free(c->streams);
-	rtmp_chunk_writer_destroy(&c->wr);
-	rtmp_chunk_reader_destroy(&c->rd);
-	rtmp_hs_destroy(&c->hs);
-	buf_free(&c->in);
 	free(c);
 	return NULL;
+}
+
+/* The handshake is through: the session's reader, writer and stream table, and the handshake
+ * slot given back. Returns 0 or -ENOMEM (the connection is then closing). */
+static int enter_session(struct rtmp_conn *c)
+{
+	struct rtmp_chunk_limits clim = {
+		.max_chunk_size = c->lim->max_chunk_size,
+		.max_message = c->lim->max_message,
+		.max_streams = c->lim->max_chunk_streams,
+	};
+
+	rtmp_hs_destroy(&c->hs);
+	c->rd = rtmp_chunk_reader_new(&clim);
+	c->wr = rtmp_chunk_writer_new();
+	c->streams = calloc(c->lim->max_streams, sizeof(*c->streams));
+	if (!c->rd || !c->wr || !c->streams) {
+		rtmp_conn_close(c, "out of memory");
+		return -ENOMEM;
+	}
+	c->state = CS_SESSION;
+	c->in_handshake = false;
+	rtmp_server_conn_handshaken(c->srv, &c->peer);
+	return 0;
 }
 
 /* Ends every stream and tells the app the connection is gone. */
 static void teardown_app(struct rtmp_conn *c)
 {
-	for (unsigned i = 0; i < c->lim->max_streams; i++)
+	for (unsigned i = 0; c->streams && i < c->lim->max_streams; i++)
 		if (c->streams[i])
 			rtmp_conn_delete_stream(c, c->streams[i]);
 	if (c->app && c->app->disconnect)
@@ -239,8 +277,9 @@ void rtmp_conn_destroy(struct rtmp_conn **cp)
 	}
 	evloop_io_del(&c->io);
 	evloop_timer_del(&c->timer);
+	tls_conn_destroy(&c->tls);
 	close(c->fd);
-	rtmp_server_conn_gone(c->srv, &c->peer);
+	rtmp_server_conn_gone(c->srv, &c->peer, c->in_handshake);
 	if (c->media_dropped)
 		log_info(c->sid, "dropped %llu media messages to a slow reader",
 			 (unsigned long long)c->media_dropped);
@@ -342,6 +381,8 @@ int rtmp_conn_send(struct rtmp_conn *c, const struct rtmp_msg *m)
 
 	if (c->closing)
 		return -EPIPE;
+	if (!c->wr)
+		return -ENOTCONN; /* no session yet */
 	/* Control replies and commands are small; a peer that lets this much pile up is not
 	 * reading at all. */
 	if (buf_used(&c->out) > c->lim->max_out_queue * 4) {
@@ -580,14 +621,14 @@ void rtmp_conn_reject(struct rtmp_conn *c, const char *description)
 
 struct rtmp_stream *rtmp_conn_stream(struct rtmp_conn *c, uint32_t id)
 {
-	if (id == 0 || id > c->lim->max_streams)
+	if (id == 0 || id > c->lim->max_streams || !c->streams)
 		return NULL;
 	return c->streams[id - 1];
 }
 
 struct rtmp_stream *rtmp_conn_create_stream(struct rtmp_conn *c)
 {
-	for (unsigned i = 0; i < c->lim->max_streams; i++) {
+	for (unsigned i = 0; c->streams && i < c->lim->max_streams; i++) {
 		if (!c->streams[i]) {
 			struct rtmp_stream *s = calloc(1, sizeof(*s));
 
@@ -794,8 +835,8 @@ static void process_handshake(struct rtmp_conn *c)
 	if (r == 0)
 		return;
 	log_info(c->sid, "handshake done (%s)", rtmp_hs_is_digest(c->hs) ? "digest" : "simple");
-	rtmp_hs_destroy(&c->hs);
-	c->state = CS_SESSION;
+	if (enter_session(c) < 0)
+		return;
 	evloop_timer_start(c->timer, c->lim->idle_timeout_ms / 2);
 }
 
@@ -824,8 +865,14 @@ static void process_input(struct rtmp_conn *c)
 		enum conn_state before = c->state;
 
 		switch (c->state) {
+		case CS_TLS: /* read_input() leaves this state before reading */
+			return;
 		case CS_START:
 			c->state = buf_head(&c->in)[0] == '<' ? CS_POLICY : CS_HANDSHAKE;
+			if (c->state == CS_HANDSHAKE && !(c->hs = rtmp_hs_new())) {
+				rtmp_conn_close(c, "out of memory");
+				return;
+			}
 			break;
 		case CS_POLICY:
 			process_policy(c);
@@ -843,37 +890,139 @@ static void process_input(struct rtmp_conn *c)
 	}
 }
 
+/* The result @n of read(2) or write(2): the count, -EAGAIN, or a negative errno with *why set
+ * (-EINTR: call again). */
+static ssize_t sys_result(ssize_t n, const char **why)
+{
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	*why = strerror(errno);
+	return -errno;
+}
+
+/* Reads what the peer sent, through TLS on an RTMPS connection: the count, 0 when the peer
+ * closed, -EAGAIN, or another negative errno with *why set. */
+static ssize_t conn_recv(struct rtmp_conn *c, uint8_t *p, size_t len, const char **why)
+{
+	ssize_t n;
+
+	if (c->tls) {
+		n = tls_conn_read(c->tls, p, len);
+		if (n < 0 && n != -EAGAIN)
+			*why = tls_conn_error(c->tls);
+		return n;
+	}
+	while ((n = sys_result(read(c->fd, p, len), why)) == -EINTR)
+		;
+	return n;
+}
+
+/* Sends what it can of @len bytes: the count, -EAGAIN, or a negative errno with *why set. */
+static ssize_t conn_send(struct rtmp_conn *c, const uint8_t *p, size_t len, const char **why)
+{
+	ssize_t n;
+
+	if (c->tls) {
+		n = tls_conn_write(c->tls, p, len);
+		if (n < 0 && n != -EAGAIN)
+			*why = tls_conn_error(c->tls)[0] ? tls_conn_error(c->tls) : strerror((int)-n);
+		return n;
+	}
+	while ((n = sys_result(write(c->fd, p, len), why)) == -EINTR)
+		;
+	return n;
+}
+
+/* The socket event the input side (@rx) or the output side waits for: TLS may need the other
+ * direction's; a plain socket reads when readable and writes when writable. */
+static unsigned waits_for(const struct rtmp_conn *c, bool rx)
+{
+	unsigned ev = c->tls ? tls_conn_wants(c->tls, rx) : 0;
+
+	return ev ? ev : rx ? EV_READ : EV_WRITE;
+}
+
+/* Asks the loop for the events the connection waits for now. */
+static void watch(struct rtmp_conn *c)
+{
+	unsigned want = 0;
+
+	if (!c->io)
+		return;
+	if (!c->close_after_flush)
+		want |= waits_for(c, true);
+	if (buf_used(&c->out))
+		want |= waits_for(c, false);
+	evloop_io_set(c->io, want);
+}
+
+/* Drives the TLS handshake; true once it is done and RTMP input may be read. */
+static bool tls_handshake(struct rtmp_conn *c)
+{
+	int r;
+
+	if (!c->tls && !(c->tls = tls_conn_new(c->tls_ctx, c->fd))) {
+		rtmp_conn_close(c, "out of memory");
+		return false;
+	}
+	r = tls_conn_handshake(c->tls);
+	if (r == 0) {
+		watch(c);
+		return false;
+	}
+	if (r < 0) {
+		rtmp_server_stats(c->srv)->tls_failures++;
+		rtmp_conn_close(c, "TLS handshake failed: %s", tls_conn_error(c->tls));
+		return false;
+	}
+	log_debug(c->sid, "TLS handshake done: %s", tls_conn_describe(c->tls));
+	c->state = CS_START;
+	watch(c);
+	return true;
+}
+
+/* Decrypted input that TLS holds: readable at once, the socket will not say so again. */
+static bool rx_pending(const struct rtmp_conn *c)
+{
+	return c->tls && tls_conn_pending(c->tls) > 0;
+}
+
 static void read_input(struct rtmp_conn *c)
 {
 	size_t budget = READ_BUDGET;
 
-	while (budget > 0 && !c->closing) {
+	if (c->state == CS_TLS && !tls_handshake(c))
+		return;
+	/* Past the budget only what TLS already decrypted: at most one record (16 KB). */
+	while ((budget > 0 || rx_pending(c)) && !c->closing) {
+		size_t cap = c->state == CS_SESSION ? c->in_cap : PRE_SESSION_IN;
+		const char *why = "";
 		size_t room;
 		ssize_t n;
 
-		if (buf_reserve(&c->in, 1) < 0 || buf_used(&c->in) >= c->in_cap) {
+		if (buf_used(&c->in) >= cap) {
 			/* Cannot happen with a correct reader: a chunk always fits. */
 			rtmp_conn_close(c, "input buffer full");
 			return;
 		}
-		room = c->in_cap - buf_used(&c->in);
+		room = cap - buf_used(&c->in);
+		if (room > READ_ROOM)
+			room = READ_ROOM;
 		if (buf_reserve(&c->in, room) < 0) {
 			rtmp_conn_close(c, "out of memory");
 			return;
 		}
-		if (room > budget)
-			room = budget;
-		n = read(c->fd, c->in.data + c->in.len, room);
+		n = conn_recv(c, c->in.data + c->in.len, room, &why);
 		if (n == 0) {
 			rtmp_conn_close(c, "peer closed the connection");
 			return;
 		}
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR)
-				continue;
-			rtmp_conn_close(c, "read failed: %s", strerror(errno));
+			rtmp_conn_close(c, "read failed: %s", why);
 			return;
 		}
 		c->in.len += (size_t)n;
@@ -881,27 +1030,31 @@ static void read_input(struct rtmp_conn *c)
 		rtmp_server_stats(c->srv)->bytes_in += (uint64_t)n;
 		c->last_input = evloop_now(c->loop);
 		c->ping_sent = false;
-		budget -= (size_t)n;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
 		process_input(c);
 		if (c->close_after_flush)
 			return;
 		/* A short read drained the socket: skip the read that would only say EAGAIN. */
-		if ((size_t)n < room)
-			return;
+		if ((size_t)n < room && !rx_pending(c))
+			break;
 	}
+	/* A buffer grown for one large message is not kept by an idle connection. */
+	if (buf_used(&c->in) == 0 && c->in.cap > READ_ROOM)
+		buf_free(&c->in);
+	if (c->tls && !c->closing)
+		watch(c);
 }
 
 static void write_output(struct rtmp_conn *c)
 {
 	while (buf_used(&c->out) > 0) {
-		ssize_t n = write(c->fd, buf_head(&c->out), buf_used(&c->out));
+		const char *why = "";
+		ssize_t n = conn_send(c, buf_head(&c->out), buf_used(&c->out), &why);
 
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			rtmp_conn_close(c, "write failed: %s", strerror(errno));
+			rtmp_conn_close(c, "write failed: %s", why);
 			return;
 		}
 		buf_consume(&c->out, (size_t)n);
@@ -911,21 +1064,18 @@ static void write_output(struct rtmp_conn *c)
 		rtmp_conn_close(c, "done");
 		return;
 	}
-	if (c->io) {
-		unsigned want = (c->close_after_flush ? 0 : EV_READ) |
-				(buf_used(&c->out) ? EV_WRITE : 0);
-
-		evloop_io_set(c->io, want);
-	}
+	if (buf_used(&c->out) == 0 && c->out.cap > OUT_KEEP)
+		buf_free(&c->out);
+	watch(c);
 }
 
 static void on_io(struct evloop *loop, struct ev_io *io, int fd, unsigned events, void *arg)
 {
 	struct rtmp_conn *c = arg;
 
-	if (events & EV_WRITE)
+	if (events & waits_for(c, false))
 		write_output(c);
-	if ((events & EV_READ) && !c->closing && !c->close_after_flush)
+	if ((events & waits_for(c, true)) && !c->closing && !c->close_after_flush)
 		read_input(c);
 	else if ((events & EV_ERROR) && !c->closing)
 		rtmp_conn_close(c, "socket error or hang-up");
@@ -938,6 +1088,12 @@ static void on_timer(struct evloop *loop, struct ev_timer *t, void *arg)
 
 	if (c->close_after_flush) {
 		rtmp_conn_close(c, "peer did not read the final reply in time");
+		return;
+	}
+	if (c->state == CS_TLS) {
+		rtmp_server_stats(c->srv)->tls_failures++;
+		rtmp_conn_close(c, "TLS handshake not completed within %u s",
+				c->lim->handshake_timeout_ms / 1000);
 		return;
 	}
 	if (c->state != CS_SESSION) {
@@ -971,9 +1127,14 @@ void rtmp_conn_flush_pending(struct rtmp_server *srv)
 		if (!c->closing)
 			write_output(c);
 		if (c->closing) {
+			const char *why = "";
+
 			/* Best effort: the final bytes (an _error, the policy) go out if they can. */
-			if (buf_used(&c->out) > 0 && write(c->fd, buf_head(&c->out), buf_used(&c->out)) < 0)
-				log_debug(c->sid, "final write failed: %s", strerror(errno));
+			if (buf_used(&c->out) > 0 &&
+			    conn_send(c, buf_head(&c->out), buf_used(&c->out), &why) < 0)
+				log_debug(c->sid, "final write failed: %s", why[0] ? why : "would block");
+			if (c->tls)
+				tls_conn_shutdown(c->tls);
 			rtmp_conn_destroy(&c);
 		}
 	}

@@ -21,6 +21,7 @@ struct evloop;
 struct rtmp_app;
 struct rtmp_conn;
 struct rtmp_server;
+struct tls_ctx;
 
 #define RTMP_NAME_MAX 256 /* app and stream names, including the NUL */
 
@@ -33,6 +34,8 @@ struct rtmp_limits {
 	unsigned amf_max_elements;  /* AMF_MAX_ELEMENTS */
 	unsigned max_conn_per_ip;   /* RTMP_MAX_CONN_PER_IP */
 	unsigned max_connections;   /* RTMP_MAX_CONNECTIONS */
+	unsigned max_handshakes;    /* RTMP_MAX_HANDSHAKES: connections not past the handshake */
+	unsigned max_handshakes_per_ip; /* RTMP_MAX_HANDSHAKES_PER_IP */
 	unsigned max_streams;       /* RTMP_MAX_STREAMS: NetStreams per connection */
 	unsigned idle_timeout_ms;   /* RTMP_IDLE_TIMEOUT (seconds in the environment) */
 	unsigned handshake_timeout_ms; /* RTMP_HANDSHAKE_TIMEOUT (seconds in the environment) */
@@ -53,11 +56,14 @@ struct rtmp_stream {
 };
 
 /*
- * Creates a connection for accepted socket @fd (non-blocking; the connection owns and closes it).
+ * Creates a connection for accepted socket @fd (non-blocking; the connection owns and closes it),
+ * speaking TLS with @tls's certificate first when @tls is not NULL (RTMPS; @tls is borrowed).
+ * Only the connection itself is allocated here: the handshake state, the TLS state and the
+ * buffers come with the first bytes, the chunk streams once the handshake is through.
  * Returns NULL on failure, in which case the caller still owns @fd.
  */
 struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, int fd,
-				const struct sockaddr_storage *peer, uint64_t id);
+				const struct sockaddr_storage *peer, uint64_t id, struct tls_ctx *tls);
 
 /* Frees a connection immediately (the server calls this; others use rtmp_conn_close). */
 void rtmp_conn_destroy(struct rtmp_conn **cp);

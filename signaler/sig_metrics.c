@@ -22,6 +22,7 @@
 #include "redis.h"
 #include "rtmp_server.h"
 #include "sip_ua.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -33,7 +34,8 @@
 
 struct families {
 	struct metric *ready, *rtmp_conns, *rtmp_accepted, *rtmp_refused, *rtmp_msgs, *rtmp_bytes,
-	    *rtmp_media_dropped;
+	    *rtmp_media_dropped, *rtmp_handshakes, *rtmp_hs_refused;
+	struct metric *rtmps_accepted, *rtmps_failures, *rtmps_reloads, *rtmps_expiry;
 	struct metric *calls, *calls_active, *calls_started, *calls_answered, *calls_ended;
 	struct metric *legs, *legs_created, *moves, *move_failures, *orphans_destroyed,
 	    *media_unrouted, *events_unrouted, *requests_in_flight;
@@ -62,6 +64,7 @@ static const char *const L_DIR[] = {"direction", NULL};
 static const char *const L_APP_DIR[] = {"app", "direction", NULL};
 static const char *const L_APP_REASON[] = {"app", "reason", NULL};
 static const char *const L_REASON[] = {"reason", NULL};
+static const char *const L_RESULT[] = {"result", NULL};
 
 #define F(field) offsetof(struct families, field)
 static const struct metrics_family_def family_defs[] = {
@@ -75,6 +78,22 @@ static const struct metrics_family_def family_defs[] = {
     {F(rtmp_bytes), METRIC_COUNTER, "signaler_rtmp_bytes_total", "RTMP bytes.", L_DIR},
     {F(rtmp_media_dropped), METRIC_COUNTER, "signaler_rtmp_media_dropped_total",
      "Media messages dropped toward slow RTMP players.", NULL},
+    {F(rtmp_handshakes), METRIC_GAUGE, "signaler_rtmp_handshakes",
+     "RTMP and RTMPS connections open now that have not finished the handshake (TLS included).",
+     NULL},
+    {F(rtmp_hs_refused), METRIC_COUNTER, "signaler_rtmp_handshakes_refused_total",
+     "Connections closed at accept by RTMP_MAX_HANDSHAKES or RTMP_MAX_HANDSHAKES_PER_IP (also in "
+     "signaler_rtmp_connections_refused_total).", NULL},
+    {F(rtmps_accepted), METRIC_COUNTER, "signaler_rtmps_connections_accepted_total",
+     "Connections accepted on the RTMPS port (also in signaler_rtmp_connections_accepted_total).",
+     NULL},
+    {F(rtmps_failures), METRIC_COUNTER, "signaler_rtmps_handshake_failures_total",
+     "TLS handshakes on the RTMPS port that failed, or did not finish within RTMP_HANDSHAKE_TIMEOUT.",
+     NULL},
+    {F(rtmps_reloads), METRIC_COUNTER, "signaler_rtmps_certificate_reloads_total",
+     "SIGHUP reloads of the RTMPS certificate: ok, or failed (the previous one stayed).", L_RESULT},
+    {F(rtmps_expiry), METRIC_GAUGE, "signaler_rtmps_certificate_expiry_timestamp_seconds",
+     "Expiry (notAfter) of the RTMPS certificate in use, in Unix seconds.", NULL},
     {F(calls), METRIC_GAUGE, "signaler_calls",
      "Media legs now by the app that made them (one per call with media); failed legs excluded.",
      L_APP},
@@ -194,6 +213,7 @@ static void collect_rtmp(struct sig_metrics *sm)
 {
 	struct families *f = &sm->f;
 	const struct rtmp_stats *st = rtmp_server_stats(sm->srv);
+	struct tls_ctx *tls = rtmp_server_tls(sm->srv);
 
 	metric_set(f->rtmp_conns, rtmp_server_conn_count(sm->srv));
 	metric_set(f->rtmp_accepted, (double)st->accepted);
@@ -203,6 +223,18 @@ static void collect_rtmp(struct sig_metrics *sm)
 	set1(f->rtmp_bytes, "in", (double)st->bytes_in);
 	set1(f->rtmp_bytes, "out", (double)st->bytes_out);
 	metric_set(f->rtmp_media_dropped, (double)st->media_dropped);
+	metric_set(f->rtmp_handshakes, rtmp_server_handshake_count(sm->srv));
+	metric_set(f->rtmp_hs_refused, (double)st->handshakes_refused);
+	metric_set(f->rtmps_accepted, (double)st->tls_accepted);
+	metric_set(f->rtmps_failures, (double)st->tls_failures);
+	if (tls) {
+		struct tls_ctx_stats ts;
+
+		tls_ctx_get_stats(tls, &ts);
+		set1(f->rtmps_reloads, "ok", (double)ts.reloads);
+		set1(f->rtmps_reloads, "failed", (double)ts.reload_failures);
+		metric_set(f->rtmps_expiry, (double)ts.not_after);
+	}
 }
 
 static void collect_media(struct sig_metrics *sm)

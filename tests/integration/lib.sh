@@ -202,6 +202,18 @@ check_alive() {
 
 # --- helpers shared by the test scripts ----------------------------------------------------------
 
+# need_tools NAME CMD...: when a CMD is not installed, skips NAME and ends the script.
+need_tools() {
+	local name=$1 cmd
+	shift
+	for cmd in "$@"; do
+		if ! command -v "$cmd" >/dev/null 2>&1; then
+			skip "$name" "$cmd not installed (scripts/deps.sh install)"
+			finish
+		fi
+	done
+}
+
 # udp_port: prints an even UDP port on 127.0.0.1 that was free a moment ago (for SIPp's -mp, whose
 # RTP port must be even: the RTCP one follows).
 udp_port() {

@@ -8,6 +8,15 @@
 # gap over 2 s in its audio.
 # Phase 2: RTMP_MAX_CONN_PER_IP=4: of 6 idle connections the 5th and 6th are closed at once.
 # Phase 3: RTMP_IDLE_TIMEOUT=2: an idle connected client is closed after about 2 s.
+# Phase 4: 2,000 peers stalled inside the RTMP handshake, each from its own 127.1.x.y address (so
+# the per-IP limits do not stop them; tests/tools/conn_flood.py):
+#   4a default RTMP_MAX_HANDSHAKES (256): 256 are held, the other 1,744 closed at accept, counted
+#      on /metrics, with rate-limited refusal lines; once they go, the fds are back and a new
+#      client completes its handshake;
+#   4b RTMP_MAX_HANDSHAKES=4000: all 2,000 are held; once they close, the signaler's fds are back
+#      to the baseline and its RSS within FLOOD_RSS_SLACK_KB of it (not checked under ASan, whose
+#      quarantine keeps freed memory on purpose); then the same with 2,000 peers stalled inside
+#      the TLS handshake on the RTMPS port (a self-signed certificate made with openssl).
 . "$(dirname "$0")/lib.sh"
 
 BAD=(python3 "$T_ROOT/tests/tools/rtmp_bad.py")
@@ -242,4 +251,137 @@ else
 fi
 check_alive bad-input-alive-phase3 && pass bad-input-alive-phase3
 stop_phase 3
+
+# ------------------------------------------------------------------------------------------
+# Phase 4: a crowd stalled in the handshake.
+FLOOD_N=2000
+FLOOD_RSS_SLACK_KB=${FLOOD_RSS_SLACK_KB:-6144} # before the fix, 16 MB of 2,000 stayed
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+asan_build() { [[ $BUILD == *-address* ]] || ldd "$BUILD/signaler" 2>/dev/null | grep -q libasan; }
+
+# flood_start NAME [PORT SEND]: conn_flood.py holding FLOOD_N connections to PORT (RTMP_PORT)
+# stalled after SEND (partial: half a C1), released by flood_release; its output in
+# $T_TMP/NAME.log. False when it did not report within 60 s.
+flood_start() {
+	FLOOD_LOG="$T_TMP/$1.log"
+	rm -f "$T_TMP/$1.in"
+	mkfifo "$T_TMP/$1.in" || return 1
+	python3 "$T_ROOT/tests/tools/conn_flood.py" --port "${2:-$RTMP_PORT}" --count "$FLOOD_N" \
+		--send "${3:-partial}" --settle 2 <"$T_TMP/$1.in" >"$FLOOD_LOG" 2>&1 &
+	FLOOD_PID=$!
+	T_PIDS+=("$FLOOD_PID")
+	exec 7<>"$T_TMP/$1.in"
+	wait_log "$FLOOD_LOG" '^held' 60 "$FLOOD_PID"
+}
+
+# flood_release: closes the flood's connections and waits for it to exit.
+flood_release() {
+	echo go >&7
+	exec 7>&-
+	wait_log "$FLOOD_LOG" '^released' 30 "$FLOOD_PID"
+	wait "$FLOOD_PID" 2>/dev/null
+}
+
+# settle_back PID FDS RSS_MAX: waits (up to 15 s) until PID has FDS fds or fewer and, unless
+# RSS_MAX is empty, an RSS of RSS_MAX kB or less; notes why not.
+settle_back() {
+	local i fds rss
+	for ((i = 0; i < 150; i++)); do
+		fds=$(fd_count "$1")
+		rss=$(rss_kb "$1")
+		((fds <= $2)) && { [[ -z $3 ]] || ((rss <= $3)); } && return 0
+		sleep 0.1
+	done
+	((fds <= $2)) || why "$fds fds 15 s after the connections closed, baseline $2"
+	[[ -z $3 ]] || ((rss <= $3)) || why "RSS $rss kB 15 s after the connections closed, want <= $3 (baseline + $FLOOD_RSS_SLACK_KB)"
+}
+
+if (($(ulimit -n) < FLOOD_N + 200)) && ! ulimit -n $((FLOOD_N + 500)) 2>/dev/null; then
+	skip bad-input-handshake-flood "the fd limit ($(ulimit -n)) is below $((FLOOD_N + 200))"
+	finish
+fi
+
+METRICS_PORT=$(free_port)
+start_signaler RTMP_HANDSHAKE_TIMEOUT=60 METRICS_PORT="$METRICS_PORT" || {
+	fail bad-input-start-phase4 "the signaler did not start"
+	finish
+}
+sleep 1
+base_fds=$(fd_count "$SIGNALER_PID")
+name=bad-input-handshake-cap
+if flood_start flood-cap; then
+	held=$(grep '^held' "$FLOOD_LOG")
+	note "default RTMP_MAX_HANDSHAKES: $held; signaler fds $(fd_count "$SIGNALER_PID") (baseline $base_fds), RSS $(rss_kb "$SIGNALER_PID") kB"
+	[[ $held == "held open=256 closed=1744 failed=0" ]] ||
+		why "want 256 connections held and 1744 closed at once, got '$held'"
+	(($(fd_count "$SIGNALER_PID") <= base_fds + 256 + 8)) ||
+		why "$(fd_count "$SIGNALER_PID") fds held, more than 256 over the baseline $base_fds"
+	curl -s -m 5 -o "$T_TMP/flood.prom" "http://127.0.0.1:$METRICS_PORT/metrics"
+	v=$(metric "$T_TMP/flood.prom" rtmp2sip_signaler_rtmp_handshakes_refused_total)
+	[[ $v == 1744 ]] || why "rtmp_handshakes_refused_total is '$v', want 1744"
+	v=$(metric "$T_TMP/flood.prom" rtmp2sip_signaler_rtmp_handshakes)
+	[[ $v == 256 ]] || why "rtmp_handshakes is '$v' with 256 stalled, want 256"
+	flood_release
+	settle_back "$SIGNALER_PID" "$base_fds" ""
+else
+	why "conn_flood.py did not report: $(tail -n 1 "$FLOOD_LOG")"
+fi
+verdict $name
+
+name=bad-input-handshake-cap-logged
+lines=$(grep -c 'rtmp: refused .*RTMP_MAX_HANDSHAKES' "$SIGNALER_LOG")
+((lines >= 1 && lines <= 100)) || why "$lines refusal lines for 1744 refusals, want 1..100 (10 a second)"
+wait_log "$SIGNALER_LOG" 'more connections refused' 5 || why "no line summing up the refusals not logged"
+verdict $name
+
+name=bad-input-handshake-cap-released
+timeout 30 "${BAD[@]}" conn-limit --port "$RTMP_PORT" --count 1 --limit 1 --settle 0.5 \
+	>"$T_TMP/after-flood.log" 2>&1 || why "a client after the flood: $(tail -n 1 "$T_TMP/after-flood.log")"
+verdict $name
+stop_phase 4
+
+TLS_PORT=""
+if command -v openssl >/dev/null 2>&1 &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flood.test \
+		-keyout "$T_TMP/flood.key" -out "$T_TMP/flood.crt" >/dev/null 2>&1; then
+	TLS_PORT=$(free_port)
+fi
+start_signaler RTMP_HANDSHAKE_TIMEOUT=60 RTMP_MAX_HANDSHAKES=4000 \
+	${TLS_PORT:+RTMPS_PORT=$TLS_PORT RTMPS_CERT_FILE=$T_TMP/flood.crt RTMPS_KEY_FILE=$T_TMP/flood.key} || {
+	fail bad-input-start-phase4b "the signaler did not start"
+	finish
+}
+sleep 1
+base_fds=$(fd_count "$SIGNALER_PID")
+base_rss=$(rss_kb "$SIGNALER_PID")
+
+# flood_memory NAME PORT SEND: FLOOD_N stalled connections are all held, and once they close the
+# fds and the RSS come back.
+flood_memory() {
+	local held
+	if flood_start "$1" "$2" "$3"; then
+		held=$(grep '^held' "$FLOOD_LOG")
+		note "$1: $held; signaler fds $(fd_count "$SIGNALER_PID") (baseline $base_fds), RSS $(rss_kb "$SIGNALER_PID") kB (baseline $base_rss kB)"
+		[[ $held == "held open=$FLOOD_N closed=0 failed=0" ]] || why "want all $FLOOD_N held, got '$held'"
+		flood_release
+		if asan_build; then
+			note "ASan build: RSS not checked (its quarantine keeps freed memory)"
+			settle_back "$SIGNALER_PID" "$base_fds" ""
+		else
+			settle_back "$SIGNALER_PID" "$base_fds" $((base_rss + FLOOD_RSS_SLACK_KB))
+		fi
+		note "$1 after the close: fds $(fd_count "$SIGNALER_PID"), RSS $(rss_kb "$SIGNALER_PID") kB"
+	else
+		why "conn_flood.py did not report: $(tail -n 1 "$FLOOD_LOG")"
+	fi
+	verdict "$1"
+}
+flood_memory bad-input-handshake-flood-memory "$RTMP_PORT" partial
+if [[ -n $TLS_PORT ]]; then
+	flood_memory bad-input-tls-handshake-flood-memory "$TLS_PORT" tls-hello
+else
+	skip bad-input-tls-handshake-flood-memory "openssl could not make a certificate"
+fi
+stop_phase 4b
 finish

@@ -22,12 +22,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for cmd in ffmpeg ffprobe; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		skip echo_ffmpeg "$cmd not installed (scripts/deps.sh install)"
-		finish
-	fi
-done
+need_tools echo_ffmpeg ffmpeg ffprobe
 if [[ ! -x $WAVCHECK ]]; then
 	fail echo_ffmpeg "$WAVCHECK not built (make tools)"
 	finish

@@ -19,6 +19,8 @@ connection, so a test can find the server's log lines about this very connection
                        stream ids, 3-byte basic headers above 319 (up to 65599)
   rtmpe                C0 = 6 (RTMPE, encrypted) with a random C1
   policy               "<policy-file-request/>\\0": expects cross-domain policy XML + \\0, then close
+  tls-garbage          (for an RTMPS port, without --tls) a TLS handshake record header followed by
+                       --bytes random bytes
 
 Well-behaved modes:
   good        handshake, connect, createStream, play --stream; counts audio messages and bytes
@@ -28,6 +30,11 @@ Well-behaved modes:
               connection within --timeout and not before --min-elapsed seconds
   conn-limit  opens --count connections one after the other, each completing the handshake;
               exits 0 when the first --limit stay open and the rest are closed by the server
+  burst       handshake, connect, Set Chunk Size 60000, then --count data messages of --bytes
+              bytes and a ping request in one write: exits 0 when the ping is answered (the
+              server read the whole burst, nothing left waiting in its buffers)
+
+--tls speaks TLS (RTMPS) under any mode, without checking the server's certificate.
 
 With --expect-open a bad mode succeeds only if the server keeps the connection open for --timeout
 seconds: for input exactly at a limit (e.g. deep-amf --depth 32, csid-flood --count 64,
@@ -40,6 +47,7 @@ import os
 import random
 import select
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -55,6 +63,7 @@ MSG_USER_CONTROL = 4
 MSG_WINDOW_ACK = 5
 MSG_PEER_BW = 6
 MSG_AUDIO = 8
+MSG_DATA_AMF0 = 18
 MSG_VIDEO = 9
 MSG_AMF3_COMMAND = 17
 MSG_AMF0_COMMAND = 20
@@ -255,10 +264,19 @@ def chunk_message(csid, msg_type, stream_id, payload, chunk_size, ts=0, length=N
 class RtmpConn:
     """A blocking client connection with a simple handshake and a chunk reader/writer."""
 
-    def __init__(self, host, port, timeout=5.0):
+    def __init__(self, host, port, timeout=5.0, tls=False):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local = "%s:%d" % self.sock.getsockname()[:2]
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            try:
+                self.sock = ctx.wrap_socket(self.sock, server_hostname=host)
+            except (ssl.SSLError, OSError) as e:
+                self.sock.close()
+                raise Closed("TLS handshake: %s" % e)
         self.rbuf = bytearray()
         self.out_chunk = DEFAULT_CHUNK
         self.in_chunk = DEFAULT_CHUNK
@@ -277,7 +295,7 @@ class RtmpConn:
     def send(self, data):
         try:
             self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError) as e:
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError) as e:
             raise Closed("send: %s" % e.__class__.__name__)
         except socket.timeout:
             raise Timeout("send blocked")
@@ -291,8 +309,8 @@ class RtmpConn:
             data = self.sock.recv(65536)
         except socket.timeout:
             raise Timeout("timeout")
-        except ConnectionResetError:
-            raise Closed("reset")
+        except (ConnectionResetError, ssl.SSLError) as e:
+            raise Closed("reset (%s)" % e.__class__.__name__)
         if not data:
             raise Closed("EOF")
         self.rbuf += data
@@ -438,7 +456,7 @@ class RtmpConn:
                 data = self.sock.recv(65536)
             except socket.timeout:
                 continue
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 return True, "reset", time.monotonic() - t0, got
             if not data:
                 return True, "EOF", time.monotonic() - t0, got
@@ -472,14 +490,19 @@ def finish_bad(conn, args, what):
 
 
 def open_conn(args):
-    conn = RtmpConn(args.host, args.port, timeout=args.timeout)
+    conn = RtmpConn(args.host, args.port, timeout=args.timeout, tls=args.tls)
     log("local %s" % conn.local)
     return conn
 
 
 def run_bad(args, send):
     """Opens a connection, lets @send write the bad input, then waits for the close."""
-    conn = open_conn(args)
+    try:
+        conn = open_conn(args)
+    except Closed as e:
+        log("closed: %s" % e)
+        log("elapsed=0.00")
+        return 1 if args.expect_open else 0
     try:
         what = send(conn)
     except Closed as e:
@@ -588,6 +611,15 @@ def mode_rtmpe(args):
     return run_bad(args, send)
 
 
+def mode_tls_garbage(args):
+    def send(conn):
+        rnd = random.Random(args.seed)
+        body = bytes(rnd.getrandbits(8) for _ in range(args.bytes))
+        conn.send(b"\x16\x03\x01" + struct.pack(">H", min(len(body), 0x4000)) + body)
+        return "sent a TLS record header and %d random bytes" % args.bytes
+    return run_bad(args, send)
+
+
 def mode_policy(args):
     conn = open_conn(args)
     deadline = time.monotonic() + args.timeout
@@ -617,6 +649,39 @@ def mode_policy(args):
 
 
 # ---------------------------------------------------------------------------- good modes
+
+def mode_burst(args):
+    conn = open_conn(args)
+    stamp = 0x5A5A1234
+    try:
+        deadline = time.monotonic() + args.timeout
+        conn.handshake(deadline)
+        reply = conn.connect_app(args.host, args.port, args.app, deadline)
+        if reply[0] != "_result":
+            log("connect refused: %s" % " ".join(amf_fmt(v) for v in reply))
+            return 1
+        conn.set_chunk_size(60000)
+        rnd = random.Random(args.seed)
+        body = bytes(rnd.getrandbits(8) for _ in range(args.bytes))
+        data = b"".join(chunk_message(4, MSG_DATA_AMF0, 0, body, conn.out_chunk)
+                        for _ in range(args.count))
+        data += chunk_message(2, MSG_USER_CONTROL, 0, struct.pack(">HI", 6, stamp), conn.out_chunk)
+        t0 = time.monotonic()
+        conn.send(data)
+        while True:
+            t, _, _, p = conn.read_msg(deadline)
+            if t == MSG_USER_CONTROL and len(p) >= 6 and struct.unpack(">HI", p[:6]) == (7, stamp):
+                break
+    except (Closed, Timeout, AmfError) as e:
+        log("burst of %d x %d bytes: no answer to the ping that followed it: %s"
+            % (args.count, args.bytes, e))
+        return 1
+    finally:
+        conn.close()
+    log("burst of %d x %d bytes: ping answered after %.2f s" % (args.count, args.bytes,
+                                                                 time.monotonic() - t0))
+    return 0
+
 
 def mode_idle(args):
     conn = open_conn(args)
@@ -651,7 +716,7 @@ def mode_conn_limit(args):
     states = []
     for i in range(args.count):
         try:
-            c = RtmpConn(args.host, args.port, timeout=args.timeout)
+            c = RtmpConn(args.host, args.port, timeout=args.timeout, tls=args.tls)
         except OSError as e:
             states.append("refused (%s)" % e)
             conns.append(None)
@@ -785,6 +850,8 @@ MODES = {
     "csid-flood": mode_csid_flood,
     "rtmpe": mode_rtmpe,
     "policy": mode_policy,
+    "tls-garbage": mode_tls_garbage,
+    "burst": mode_burst,
     "good": mode_good,
     "idle": mode_idle,
     "conn-limit": mode_conn_limit,
@@ -798,7 +865,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the close")
     ap.add_argument("--seed", type=int, default=1, help="garbage: random seed")
-    ap.add_argument("--bytes", type=int, default=4096, help="garbage: how many bytes")
+    ap.add_argument("--bytes", type=int, default=4096, help="garbage, tls-garbage: how many bytes; burst: bytes a message")
     ap.add_argument("--depth", type=int, default=10000, help="deep-amf: nesting depth")
     ap.add_argument("--size", type=int, help="big-chunk-size: the chunk size to set")
     ap.add_argument("--expect-open", action="store_true",
@@ -806,7 +873,7 @@ def main():
                          "exactly at a limit)")
     ap.add_argument("--fmt", type=int, choices=(0, 1), default=0,
                     help="huge-message: announce the length in a type-0 or a type-1 header")
-    ap.add_argument("--count", type=int, default=5000, help="csid-flood / conn-limit: how many")
+    ap.add_argument("--count", type=int, default=5000, help="csid-flood / conn-limit / burst: how many")
     ap.add_argument("--limit", type=int, default=4, help="conn-limit: connections allowed")
     ap.add_argument("--settle", type=float, default=1.0, help="conn-limit: seconds before checking")
     ap.add_argument("--app", default="echo")
@@ -815,6 +882,7 @@ def main():
     ap.add_argument("--max-gap", type=float, default=2.0, help="good: largest allowed gap (s)")
     ap.add_argument("--first-audio-timeout", type=float, default=10.0)
     ap.add_argument("--min-elapsed", type=float, default=0.0, help="idle: earliest allowed close")
+    ap.add_argument("--tls", action="store_true", help="speak RTMPS (TLS, certificate not checked)")
     args = ap.parse_args()
     try:
         return MODES[args.mode](args)
