@@ -339,6 +339,10 @@ calls_case() {
 	verdict "$name"
 }
 
+# asan_build: true when $BUILD is an AddressSanitizer build (its quarantine keeps freed memory,
+# so resident-size checks do not apply).
+asan_build() { [[ $BUILD == *-address* ]] || ldd "$BUILD/signaler" 2>/dev/null | grep -q libasan; }
+
 # stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (5); returns the exit status.
 stop_pid() {
 	local pid=$1 i

@@ -258,7 +258,6 @@ FLOOD_N=2000
 FLOOD_RSS_SLACK_KB=${FLOOD_RSS_SLACK_KB:-6144} # before the fix, 16 MB of 2,000 stayed
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
-asan_build() { [[ $BUILD == *-address* ]] || ldd "$BUILD/signaler" 2>/dev/null | grep -q libasan; }
 
 # flood_start NAME [PORT SEND]: conn_flood.py holding FLOOD_N connections to PORT (RTMP_PORT)
 # stalled after SEND (partial: half a C1), released by flood_release; its output in
