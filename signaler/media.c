@@ -921,7 +921,7 @@ static void on_workers_listed(int err, const char *errmsg, const struct worker_r
 				mw->last_listed = now;
 			continue;
 		}
-		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint, &w);
+		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint, NULL, &w);
 		if (ret < 0) {
 			log_warn(rec->worker_id, "cannot add discovered mediaworker (ctl %s, media %s): %s",
 				 rec->ctl_endpoint, rec->media_endpoint, strerror(-ret));

@@ -1047,7 +1047,7 @@ int main(int argc, char **argv)
 
 		snprintf(ctl, sizeof(ctl), "%.*s", (int)(strchr(o.workers[i], ',') - o.workers[i]),
 			 o.workers[i]);
-		if (dispatcher_add_worker(disp, ctl, strchr(o.workers[i], ',') + 1, &workers[i]) < 0) {
+		if (dispatcher_add_worker(disp, ctl, strchr(o.workers[i], ',') + 1, NULL, &workers[i]) < 0) {
 			fprintf(stderr, "wdrive: bad worker endpoints %s\n", o.workers[i]);
 			return 2;
 		}
