@@ -37,7 +37,6 @@
 #define DEFAULT_MAX_FRAME_SIZE 65536
 #define DEFAULT_HWM 1000
 #define DEFAULT_BUDGET 256
-#define LOG_BURST 10
 #define STREAK_MAX 4
 #define MON_EVENT_LEN 6 /* u16 event + u32 value, native byte order */
 #define MON_MAX_ENDPOINT 1024
@@ -58,8 +57,7 @@ struct zsock {
 	bool dead;
 	uint64_t streak_now; /* loop time of the current recheck streak */
 	unsigned streak;
-	uint64_t log_window; /* second of the rate-limit window */
-	unsigned log_lines, log_suppressed;
+	struct log_limit log_limit; /* of the lines peers cause */
 	struct zsock_stats st;
 	struct zsock *mon; /* the PAIR reading this socket's monitor, NULL: none */
 	zsock_event_cb ev_cb;
@@ -146,21 +144,7 @@ static void arm_recheck(struct zsock *zs)
 
 bool zsock_log_ok(struct zsock *zs)
 {
-	uint64_t sec = evloop_now(zs->loop) / 1000;
-
-	if (sec != zs->log_window) {
-		if (zs->log_suppressed)
-			log_warn(zs->name, "%u similar lines suppressed", zs->log_suppressed);
-		zs->log_window = sec;
-		zs->log_lines = 0;
-		zs->log_suppressed = 0;
-	}
-	if (zs->log_lines < LOG_BURST) {
-		zs->log_lines++;
-		return true;
-	}
-	zs->log_suppressed++;
-	return false;
+	return log_limit_ok(&zs->log_limit, evloop_now(zs->loop), zs->name);
 }
 
 /* Stops libzmq's monitor of @zs and destroys the PAIR reading it (deferred if inside its drain). */
