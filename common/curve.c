@@ -571,8 +571,10 @@ int curve_reload(struct curve *c)
 	char why[PATH_MAX + 128];
 	int ret;
 
-	if (!c->enabled)
+	if (!c->enabled) {
+		log_info(SID, "reload: ZMQ_INSECURE=1: no CURVE keys to re-read");
 		return -ENOENT;
+	}
 	if (!c->allowed_file[0]) {
 		log_warn(SID, "reload: the allowed %s come from CURVE_ALLOWED_KEYS: nothing to "
 			      "re-read (set CURVE_ALLOWED_KEYS_FILE to rotate keys without a restart)",
