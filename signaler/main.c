@@ -6,6 +6,7 @@
  *          set) -> media bridge (WORKER_ENDPOINTS + discovery in Redis) -> apps -> RTMP server
  *   SIGTERM / SIGINT: stop the loop -> close RTMP connections (apps destroy their legs) ->
  *          wait up to 2 s for the workers to confirm -> media bridge, Redis, loop
+ *   SIGHUP: re-read CURVE_ALLOWED_KEYS_FILE (the mediaworker keys allowed: key rotation)
  *
  * Configuration is by environment variables only; see docs/configuration.md.
  */
@@ -13,6 +14,7 @@
 #include "callrec.h"
 #include "config.h"
 #include "ctlq.h"
+#include "curve.h"
 #include "evloop.h"
 #include "log.h"
 #include "media.h"
@@ -127,6 +129,13 @@ static void on_stats_signal(struct evloop *loop, int signo, void *arg)
 		media_log_stats(s->media);
 }
 
+static void on_reload_signal(struct evloop *loop, int signo, void *arg)
+{
+	(void)loop, (void)signo;
+	log_info(NULL, "SIGHUP: re-reading the allowed mediaworker keys");
+	curve_reload(arg);
+}
+
 static void on_stop_signal(struct evloop *loop, int signo, void *arg)
 {
 	(void)arg;
@@ -189,6 +198,7 @@ int main(int argc, char **argv)
 	struct redis *redis = NULL;
 	struct sig_metrics *metrics = NULL;
 	struct ctlq *cmdq = NULL;
+	struct curve *curve = NULL;
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	char id[WIRE_MAX_ID + 1];
 	uint64_t deadline;
@@ -204,15 +214,17 @@ int main(int argc, char **argv)
 		log_warn(NULL, "config: LOG_LEVEL=%s unknown, using info", config_str("LOG_LEVEL", ""));
 	signal(SIGPIPE, SIG_IGN);
 	if (config_int("RTMP_PORT", 1935, 0, 65535, &port) < 0 || rtmp_limits_from_env(&lim) < 0 ||
-	    signaler_id(id, sizeof(id)) < 0)
+	    signaler_id(id, sizeof(id)) < 0 || curve_from_env("mediaworkers", &curve) < 0)
 		return 2;
 	loop = evloop_new();
 	if (!loop) {
 		log_error(NULL, "cannot create the event loop");
+		curve_destroy(&curve);
 		return 1;
 	}
 	if (evloop_signal(loop, SIGINT, on_stop_signal, NULL) < 0 ||
-	    evloop_signal(loop, SIGTERM, on_stop_signal, NULL) < 0) {
+	    evloop_signal(loop, SIGTERM, on_stop_signal, NULL) < 0 ||
+	    evloop_signal(loop, SIGHUP, on_reload_signal, curve) < 0) {
 		log_error(NULL, "cannot route signals into the event loop");
 		goto out_loop;
 	}
@@ -221,6 +233,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	}
 	mcfg.worker_endpoints = config_str("WORKER_ENDPOINTS", NULL);
+	mcfg.curve = curve;
 	sig.media = media_new(loop, id, redis, &mcfg);
 	if (!sig.media) {
 		log_error(NULL, "cannot start the media bridge: %s", strerror(errno));
@@ -289,5 +302,6 @@ out_redis:
 	zsock_context_term();
 out_loop:
 	evloop_destroy(&loop);
+	curve_destroy(&curve);
 	return ret;
 }

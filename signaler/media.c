@@ -24,10 +24,13 @@
  *
  * Workers: WORKER_ENDPOINTS at creation; with Redis, every discovery_ms the live worker records
  * (state_workers_list) add the endpoints not known yet; a discovered worker that is dead and has
- * been missing from Redis for remove_grace_ms is removed.
+ * been missing from Redis for remove_grace_ms is removed. With CURVE a record is used only when
+ * the key it announces is in our allowed list (Redis is not trusted: anyone who can write it
+ * could announce a worker); a discovered worker announcing a new key is connected again.
  */
 #include "media.h"
 
+#include "curve.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "log.h"
@@ -50,6 +53,7 @@
 #define RETRY_MS 200	     /* wait between attempts while no worker is available */
 #define CREATE_WAIT_MS 2000  /* a new leg waits at most this long for a live worker */
 #define MAX_ORPHANS 65536    /* stale legs remembered for workers that are down */
+#define REFUSED_SEEN 16	     /* discovered workers refused lately: logged once each */
 #define SID "media"
 
 enum leg_state { LEG_CREATING, LEG_READY, LEG_MOVING, LEG_FAILED };
@@ -180,6 +184,12 @@ struct media {
 	size_t n_orphans;
 	unsigned inflight;
 	uint64_t media_unrouted, events_unrouted, moves, move_failures, orphans_destroyed;
+	struct {
+		char id[STATE_ID_MAX + 1];
+		char key[STATE_CURVE_KEY_MAX + 1];
+	} refused[REFUSED_SEEN]; /* worker records refused (id, key), newest at refused_next - 1 */
+	unsigned refused_next;
+	uint64_t workers_refused;
 };
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -873,11 +883,11 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 
 /* --- discovery ---------------------------------------------------------------------------- */
 
-static void remove_worker(struct media *m, size_t idx)
+static void remove_worker(struct media *m, size_t idx, const char *why)
 {
 	struct dispatcher_worker *w = m->workers[idx].w;
 
-	log_info(wname(w), "mediaworker gone from Redis and dead: removed");
+	log_info(wname(w), "mediaworker removed: %s", why);
 	memmove(&m->workers[idx], &m->workers[idx + 1], (m->n_workers - idx - 1) * sizeof(*m->workers));
 	m->n_workers--;
 	/* Requests still pending on it end with -ECANCELED from here (their legs try elsewhere);
@@ -890,6 +900,31 @@ static void remove_worker(struct media *m, size_t idx)
 		if (leg->w == w) /* not expected: a dead worker holds no leg of ours */
 			leg->w = NULL;
 	}
+}
+
+/*
+ * The key to connect to worker @rec with: "" without CURVE, its announced key when we allow it,
+ * else NULL (refused: logged and counted once per worker and key).
+ */
+static const char *discovered_key(struct media *m, const struct worker_record *rec)
+{
+	if (!curve_enabled(m->cfg.curve))
+		return "";
+	if (curve_allows(m->cfg.curve, rec->curve_key))
+		return rec->curve_key;
+	for (unsigned i = 0; i < REFUSED_SEEN; i++)
+		if (strcmp(m->refused[i].id, rec->worker_id) == 0 &&
+		    strcmp(m->refused[i].key, rec->curve_key) == 0)
+			return NULL;
+	snprintf(m->refused[m->refused_next].id, sizeof(m->refused[0].id), "%s", rec->worker_id);
+	snprintf(m->refused[m->refused_next].key, sizeof(m->refused[0].key), "%s", rec->curve_key);
+	m->refused_next = (m->refused_next + 1) % REFUSED_SEEN;
+	m->workers_refused++;
+	log_warn(rec->worker_id, "mediaworker in Redis (ctl %s) not used: its CURVE key %s is not in "
+				 "our allowed list (CURVE_ALLOWED_KEYS%s)",
+		 rec->ctl_endpoint, rec->curve_key[0] ? rec->curve_key : "(none announced)",
+		 rec->curve_key[0] ? "; add it and SIGHUP to use it" : "");
+	return NULL;
 }
 
 static void on_workers_listed(int err, const char *errmsg, const struct worker_record *recs,
@@ -912,16 +947,28 @@ static void on_workers_listed(int err, const char *errmsg, const struct worker_r
 	for (size_t i = 0; i < n; i++) {
 		const struct worker_record *rec = &recs[i];
 		struct dispatcher_worker *w = dispatcher_find_endpoint(m->d, rec->ctl_endpoint);
+		const char *key = discovered_key(m, rec);
+		struct dispatcher_worker_info in;
 		struct media_worker *mw;
 		int ret;
 
+		if (!key)
+			continue;
+		mw = w ? mworker_find(m, w) : NULL;
+		if (w)
+			dispatcher_worker_info(w, &in);
+		if (mw && mw->discovered && strcmp(in.server_key, key) != 0) {
+			/* The worker there restarted with another key pair: connect anew. */
+			remove_worker(m, (size_t)(mw - m->workers), "it announces a new CURVE key");
+			w = NULL;
+		}
 		if (w) {
-			mw = mworker_find(m, w);
 			if (mw)
 				mw->last_listed = now;
 			continue;
 		}
-		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint, NULL, &w);
+		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint,
+					    key[0] ? key : NULL, &w);
 		if (ret < 0) {
 			log_warn(rec->worker_id, "cannot add discovered mediaworker (ctl %s, media %s): %s",
 				 rec->ctl_endpoint, rec->media_endpoint, strerror(-ret));
@@ -931,15 +978,16 @@ static void on_workers_listed(int err, const char *errmsg, const struct worker_r
 			dispatcher_remove_worker(m->d, w);
 			continue;
 		}
-		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs",
-			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs);
+		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs%s%s",
+			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs,
+			 key[0] ? ", key " : "", key);
 	}
 	for (size_t i = m->n_workers; i-- > 0;) {
 		struct media_worker *mw = &m->workers[i];
 
 		if (mw->discovered && !dispatcher_worker_alive(mw->w) &&
 		    now - mw->last_listed >= m->cfg.remove_grace_ms)
-			remove_worker(m, i);
+			remove_worker(m, i, "gone from Redis and dead");
 	}
 }
 
@@ -994,6 +1042,7 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 		.worker_up = on_worker_up, .worker_down = on_worker_down, .event = on_event,
 		.media = on_media,
 	};
+	struct dispatcher_config dcfg = {0};
 	struct media *m;
 	uint32_t nonce = 0;
 	int ret;
@@ -1028,7 +1077,8 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	/* Leg ids are global (Redis keys): signaler id, a nonce per run, a counter. */
 	snprintf(m->prefix, sizeof(m->prefix), "%.38s-%06x", signaler_id, nonce & 0xffffff);
 	cbs.arg = m;
-	m->d = dispatcher_new(loop, signaler_id, &cbs, NULL);
+	dcfg.curve = cfg->curve;
+	m->d = dispatcher_new(loop, signaler_id, &cbs, &dcfg);
 	m->reaper = evloop_timer_new(loop, on_reaper, m);
 	m->discovery = evloop_timer_new(loop, on_discovery_timer, m);
 	if (!m->d || !m->reaper || !m->discovery)
@@ -1036,7 +1086,7 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	if (cfg->worker_endpoints && cfg->worker_endpoints[0]) {
 		ret = dispatcher_add_workers(m->d, cfg->worker_endpoints);
 		if (ret < 0) {
-			log_error(SID, "WORKER_ENDPOINTS=\"%s\": malformed (want \"ctl,media;ctl,media\"): %s",
+			log_error(SID, "WORKER_ENDPOINTS=\"%s\": malformed (want \"ctl,media[,key];...\"): %s",
 				  cfg->worker_endpoints, strerror(-ret));
 			errno = EINVAL;
 			goto out_free;
@@ -1549,6 +1599,7 @@ void media_get_stats(const struct media *m, struct media_stats *out)
 	out->requests_in_flight = m->inflight;
 	out->orphans = m->n_orphans;
 	out->redis_failing = m->redis_failing;
+	out->workers_refused = m->workers_refused;
 }
 
 void media_foreach_leg(const struct media *m, media_leg_visit_fn fn, void *arg)

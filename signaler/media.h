@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct curve;
 struct evloop;
 struct redis;
 struct media;
@@ -46,6 +47,8 @@ struct media_config {
 	uint32_t move_timeout_ms;     /* a leg of a dead worker waits this long for a home; 0: 10000 */
 	uint32_t discovery_ms;	      /* Redis discovery period; 0: 1000 */
 	uint32_t remove_grace_ms;     /* dead and gone from Redis this long: removed; 0: 10000 */
+	const struct curve *curve;    /* CURVE keys (kept; NULL or not enabled: plain ZeroMQ): the
+				       * workers are authenticated, and only allowed keys are used */
 };
 
 /* What the worker answered for a leg (CREATE_LEG or ADOPT_LEG). */
@@ -216,6 +219,7 @@ struct media_stats {
 	unsigned requests_in_flight;
 	size_t orphans;		    /* stale copies waiting for their worker */
 	bool redis_failing;	    /* the last worker discovery in Redis failed */
+	uint64_t workers_refused;   /* worker records refused: a CURVE key not allowed (per key) */
 };
 
 /* Fills @out. O(legs). */

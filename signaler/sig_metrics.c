@@ -33,6 +33,7 @@ struct families {
 	struct metric *ready, *rtmp_conns, *rtmp_accepted, *rtmp_refused, *rtmp_msgs, *rtmp_bytes,
 	    *rtmp_media_dropped;
 	struct metric *calls, *calls_active, *calls_started, *calls_answered, *calls_ended;
+	struct metric *workers_refused;
 	struct metric *legs, *legs_created, *moves, *move_failures, *orphans_destroyed,
 	    *media_unrouted, *events_unrouted, *requests_in_flight;
 	struct metric *workers, *live_workers, *w_up, *w_draining, *w_legs, *w_cpu, *w_capacity,
@@ -91,6 +92,10 @@ static const struct metrics_family_def family_defs[] = {
      "Legs adopted by another worker after theirs died.", NULL},
     {F(move_failures), METRIC_COUNTER, "signaler_leg_move_failures_total",
      "Legs lost with their worker (no worker adopted them).", NULL},
+    {F(workers_refused), METRIC_COUNTER, "signaler_workers_refused_total",
+     "Mediaworkers found in Redis and not used: the CURVE key they announce is not in "
+     "CURVE_ALLOWED_KEYS (once per worker and key).",
+     NULL},
     {F(orphans_destroyed), METRIC_COUNTER, "signaler_stale_legs_destroyed_total",
      "Stale leg copies destroyed on workers that came back.", NULL},
     {F(media_unrouted), METRIC_COUNTER, "signaler_media_unrouted_total",
@@ -213,6 +218,7 @@ static void collect_media(struct sig_metrics *sm)
 	metric_set(f->moves, (double)ms.moves);
 	metric_set(f->move_failures, (double)ms.move_failures);
 	metric_set(f->orphans_destroyed, (double)ms.orphans_destroyed);
+	metric_set(f->workers_refused, (double)ms.workers_refused);
 	metric_set(f->media_unrouted, (double)ms.media_unrouted);
 	metric_set(f->events_unrouted, (double)ms.events_unrouted);
 	metric_set(f->requests_in_flight, ms.requests_in_flight);

@@ -20,6 +20,7 @@
  * Exit 0 when the scenario's checks hold; a "RESULT key=value ..." line gives the figures.
  */
 #include "codec.h"
+#include "curve.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "g711.h"
@@ -93,6 +94,7 @@ static uint32_t dtmf_events;
 static char dtmf_seen;
 static uint64_t lat_sum, lat_n, lat_hist[2001];
 static struct dispatcher_worker *workers[2];
+static struct curve *curve; /* CURVE_* from the environment, as a signaler (or ZMQ_INSECURE=1) */
 
 static uint64_t now_ms(void)
 {
@@ -807,6 +809,14 @@ static int scenario_garbage(void)
 		uint8_t junk[300];
 
 		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		if (curve_enabled(curve)) { /* garbage on an authenticated connection */
+			struct dispatcher_worker_info in;
+
+			dispatcher_worker_info(workers[0], &in);
+			zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, in.server_key, 40);
+			zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, curve_public_key(curve), 40);
+			zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, curve_secret_key(curve), 40);
+		}
 		zmq_connect(s, eps[e]);
 		for (int i = 0; i < 200; i++) {
 			size_t n = (size_t)(i % 40) * 7 + 1;
@@ -970,7 +980,7 @@ static void print_leg_stats(struct leg *l)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wdrive --worker CTL,MEDIA [--worker CTL,MEDIA] [--rtmp-codec speex|PCMU|PCMA]\n"
+		"usage: wdrive --worker CTL,MEDIA[,KEY] [--worker CTL,MEDIA[,KEY]] [--rtmp-codec speex|PCMU|PCMA]\n"
 		"  [--sip-codecs PCMU/8000,...] [--remote IP:PORT] [--seconds S] [--freq HZ] [--out WAV]\n"
 		"  [--srtp] [--dtmf D] [--kill-pid PID] [--pid PID] [--count N] [--inflight N]\n"
 		"  [--legs N] [--passthrough] [--late-ms MS] [--update-codec NAME/RATE]\n"
@@ -1036,18 +1046,22 @@ int main(int argc, char **argv)
 	rec_rate = rtmp_codec->clock_rate;
 	spx_dec = speex_decoder_init(&speex_wb_mode);
 	speex_bits_init(&spx_bits);
+	if (curve_from_env("mediaworkers", &curve) < 0)
+		return 2;
 	loop = evloop_new();
 	snprintf(sid, sizeof(sid), "wdrive-%d", (int)getpid());
 	cbs.arg = NULL;
-	disp = dispatcher_new(loop, sid, &cbs, NULL);
+	disp = dispatcher_new(loop, sid, &cbs, &(struct dispatcher_config){.curve = curve});
 	if (!loop || !disp || !rec)
 		return 1;
 	for (int i = 0; i < nw; i++) {
 		char ctl[256];
 
+		/* "ctl,media[,key]" as in WORKER_ENDPOINTS */
 		snprintf(ctl, sizeof(ctl), "%.*s", (int)(strchr(o.workers[i], ',') - o.workers[i]),
 			 o.workers[i]);
-		if (dispatcher_add_worker(disp, ctl, strchr(o.workers[i], ',') + 1, NULL, &workers[i]) < 0) {
+		if (dispatcher_add_workers(disp, o.workers[i]) != 1 ||
+		    !(workers[i] = dispatcher_find_endpoint(disp, ctl))) {
 			fprintf(stderr, "wdrive: bad worker endpoints %s\n", o.workers[i]);
 			return 2;
 		}
@@ -1082,6 +1096,7 @@ int main(int argc, char **argv)
 	evloop_run_once(loop, 0);
 	zsock_context_term();
 	evloop_destroy(&loop);
+	curve_destroy(&curve);
 	live_tone_stop();
 	speex_bits_destroy(&spx_bits);
 	speex_decoder_destroy(spx_dec);
