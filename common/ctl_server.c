@@ -23,9 +23,9 @@
  *   HELLO(id) with key K, on either socket:
  *     id unknown                      --> new peer, bound to K
  *     id bound to K                   --> routing id updated (reconnect)
- *     id bound to K0 != K:
- *       K0's routing ids reachable    --> ERROR EPERM, counted (id_bound): an impostor
- *       none reachable (K0 is gone)   --> rebound to K (the signaler restarted with a new key)
+ *     id bound to K0 != K             --> ERROR EPERM, counted (id_bound), until the peer is
+ *                                         forgotten (unreachable for peer_timeout_ms; a peer that
+ *                                         said HELLO on media only, after peer_timeout_ms)
  *   any other message on a peer's routing id from a key that is not the peer's --> not that
  *   peer's (requests get no signaler id, MEDIA no sender), counted (key_mismatch)
  */
@@ -59,6 +59,7 @@ struct peer {
 	uint8_t ctl_rid[255], media_rid[255];
 	uint8_t ctl_rid_len, media_rid_len;
 	uint64_t unreachable_since; /* 0: reachable */
+	uint64_t since;		    /* loop time of its first HELLO */
 	struct wire_backlog backlog; /* how long its MEDIA_BATCHes wait on their way here */
 };
 
@@ -96,7 +97,6 @@ struct ctl_server {
 	struct wire_builder hb;  /* heartbeats */
 	/* MEDIA toward each peer, batched per loop iteration (index = peer index). */
 	struct wire_media_batch *batch[CTL_MAX_PEERS];
-	struct wire_media_batch *probe; /* an empty batch: is a media routing id connected? */
 	struct ev_timer *flush_timer;
 };
 
@@ -380,29 +380,6 @@ static int build_heartbeat(struct ctl_server *s)
 	return 0;
 }
 
-/*
- * True while a connection holds one of @p's routing ids: probed with a send the signaler takes
- * in its stride (a HEARTBEAT on control, an empty MEDIA_BATCH on media); ROUTER_MANDATORY makes
- * a routing id without a connection fail at once. When it cannot tell, the binding is kept.
- */
-static bool peer_connected(struct ctl_server *s, struct peer *p)
-{
-	if (p->ctl_rid_len && (build_heartbeat(s) < 0 ||
-			       send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, &s->hb) !=
-				       -EHOSTUNREACH))
-		return true;
-	if (!p->media_rid_len)
-		return false;
-	if (!s->probe)
-		s->probe = calloc(1, sizeof(*s->probe));
-	if (!s->probe)
-		return true;
-	wire_media_batch_reset(s->probe);
-	wire_media_batch_finish(s->probe, (uint32_t)wire_mono_ms());
-	return send3(s, s->media, p->media_rid, p->media_rid_len, s->probe->hdr,
-		     sizeof(s->probe->hdr), s->probe->body, 0) != -EHOSTUNREACH;
-}
-
 static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const void *rid,
 		     size_t rid_len, const struct wire_msg *m)
 {
@@ -415,22 +392,18 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 		return; /* wire_parse checked it is there */
 	p = peer_by_id(s, id);
 	if (p && strcmp(p->key, key) != 0) {
-		/* The id is bound to another key: an impostor while that signaler is connected,
-		 * else the signaler itself, restarted with a new key pair. */
-		if (peer_connected(s, p)) {
-			s->st.refused[CTL_REFUSED_ID_BOUND]++;
-			if (zsock_log_ok(zs))
-				log_warn(id, "%s: HELLO as signaler %s from key %s refused (EPERM): "
-					     "the id belongs to key %s, still connected",
-					 zsock_name(zs), id, key[0] ? key : "(none)", p->key);
-			send_error(s, zs, rid, rid_len, m->h.req_id, EPERM, WIRE_T_SIGNALER_ID,
-				   "signaler id in use by another key");
-			return;
-		}
-		log_info(id, "signaler %s now uses key %s (its key %s is no longer connected)", id,
-			 key[0] ? key : "(none)", p->key[0] ? p->key : "(none)");
-		snprintf(p->key, sizeof(p->key), "%s", key);
-		p->ctl_rid_len = p->media_rid_len = 0;
+		/* The id is bound to another key until that signaler is forgotten (unreachable
+		 * for peer_timeout_ms): an impostor, or the signaler restarted with a new key pair,
+		 * which gets in once its old self is forgotten. */
+		s->st.refused[CTL_REFUSED_ID_BOUND]++;
+		if (zsock_log_ok(zs))
+			log_warn(id, "%s: HELLO as signaler %s from key %s refused (EPERM): the id "
+				     "belongs to key %s until that signaler is gone for %u ms",
+				 zsock_name(zs), id, key[0] ? key : "(none)", p->key,
+				 s->peer_timeout_ms);
+		send_error(s, zs, rid, rid_len, m->h.req_id, EPERM, WIRE_T_SIGNALER_ID,
+			   "signaler id in use by another key");
+		return;
 	}
 	if (!p) {
 		for (int i = 0; i < CTL_MAX_PEERS && !p; i++)
@@ -447,6 +420,7 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 		p->used = true;
 		memcpy(p->id, id, sizeof(id));
 		snprintf(p->key, sizeof(p->key), "%s", key);
+		p->since = evloop_now(s->loop);
 		is_new = true;
 	}
 	if (media) {
@@ -628,8 +602,15 @@ static void on_heartbeat(struct evloop *loop, struct ev_timer *t, void *arg)
 		struct peer *p = &s->peers[i];
 		int ret;
 
-		if (!p->used || !p->ctl_rid_len)
+		if (!p->used)
 			continue;
+		/* Said HELLO on media only: it never became a signaler here; the id is not kept
+		 * bound to its key for ever. */
+		if (!p->ctl_rid_len) {
+			if (now - p->since >= s->peer_timeout_ms)
+				peer_forget(s, p);
+			continue;
+		}
 		ret = send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, &s->hb);
 		if (ret == 0) {
 			s->st.heartbeats++;
@@ -812,7 +793,6 @@ void ctl_server_destroy(struct ctl_server **sp)
 	evloop_timer_del(&s->flush_timer);
 	for (int i = 0; i < CTL_MAX_PEERS; i++)
 		free(s->batch[i]);
-	free(s->probe);
 	zsock_destroy(&s->ctl);
 	zsock_destroy(&s->media);
 	for (unsigned i = 0; i < s->cache_size; i++)

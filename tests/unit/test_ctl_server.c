@@ -5,8 +5,8 @@
  * CURVE, one that expects another worker key never get in (each refusal counted by reason); a
  * HELLO claiming a live signaler's id with another key is refused with EPERM on both sockets; a
  * message on a signaler's routing id from another key is not taken as that signaler's, and a
- * cached reply is never replayed to it; once the bound signaler is gone its id can be taken by
- * a new key (a restart with a new key pair).
+ * cached reply is never replayed to it; once the bound signaler is gone and forgotten its id can
+ * be taken by a new key (a restart with a new key pair), not before.
  */
 #include "ctl_server.h"
 #include "curve.h"
@@ -342,11 +342,14 @@ static void test_rebind_after_close(void)
 	struct curve *cb;
 	struct drec rb = {0};
 
-	/* sig-a goes away (its connections close); a new process with key B may be sig-a */
+	/* sig-a goes away (its connections close): its key holds the id until the worker forgets
+	 * it (peer_timeout_ms, 600 here); then a new process with key B may be sig-a */
 	dispatcher_destroy(&da);
 	curve_destroy(&ca);
-	run_for(200);
+	run_for(100);
 	db = signaler("sig-a", &kb, wk.pub, wk.pub, &rb, &wb, &cb);
+	run_for(300);
+	CHECK_EQ_INT(rb.up, 0); /* not forgotten yet */
 	CHECK(run_until(&rb.up, 1, 3000));
 	update(db, wb, &rb);
 	CHECK(run_until(&rb.replies, 1, 2000));
@@ -364,7 +367,7 @@ int main(void)
 	};
 	struct ctl_server_config cfg = {
 		.ctl_bind = "tcp://127.0.0.1:*", .media_bind = "tcp://127.0.0.1:*",
-		.worker_id = "w-auth", .heartbeat_ms = 100,
+		.worker_id = "w-auth", .heartbeat_ms = 100, .peer_timeout_ms = 600,
 	};
 	struct zap *zap = NULL;
 	char allowed[200];
