@@ -140,7 +140,8 @@ static const struct metrics_family_def family_defs[] = {
     {F(signalers), METRIC_GAUGE, "worker_signalers", "Signalers connected now.", NULL},
     {F(zmq_refused), METRIC_COUNTER, "worker_zmq_handshakes_refused_total",
      "ZeroMQ connections refused during the CURVE handshake (key: not allowed; no_curve: "
-     "the client has no key; crypto: it expects another worker key; handshake: other).",
+     "the client has no key; crypto: it expects another worker key; handshake: closed during "
+     "the handshake, which is also what a client without a key usually does).",
      L_REASON},
     {F(requests_refused), METRIC_COUNTER, "worker_requests_refused_total",
      "Signaler messages refused: HELLOs claiming another key's signaler id (id_bound), "

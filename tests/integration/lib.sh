@@ -147,15 +147,26 @@ log_tail() {
 	tail -n "${2:-40}" "$1" | sed 's/^/  | /'
 }
 
-# start_redis: a private redis-server on a free port (no persistence); sets REDIS_PORT.
+# start_redis: a private redis-server on a free port (no persistence); sets REDIS_PORT. With
+# T_REDIS_AUTH=1 it requires a random password, given as make run gives it (a config file, never
+# the command line; REDIS_PASSWORD_FILE for the daemons and relayctl, REDISCLI_AUTH for
+# redis-cli, both exported).
 start_redis() {
+	local conf=()
 	if ! command -v redis-server >/dev/null 2>&1; then
 		echo "lib: redis-server not installed (scripts/deps.sh install)"
 		return 1
 	fi
 	REDIS_PORT=$(free_port) || return 1
 	mkdir -p "$T_TMP/redis"
-	spawn "$T_TMP/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+	if [[ ${T_REDIS_AUTH:-0} == 1 ]]; then
+		(umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_TMP/redis.pass" &&
+			printf 'requirepass %s\n' "$(cat "$T_TMP/redis.pass")" >"$T_TMP/redis.conf") || return 1
+		conf=("$T_TMP/redis.conf")
+		REDISCLI_AUTH=$(cat "$T_TMP/redis.pass")
+		export REDIS_PASSWORD_FILE="$T_TMP/redis.pass" REDISCLI_AUTH
+	fi
+	spawn "$T_TMP/redis.log" redis-server "${conf[@]}" --port "$REDIS_PORT" --bind 127.0.0.1 \
 		--dir "$T_TMP/redis" --save '' --appendonly no --daemonize no
 	REDIS_PID=$SPAWNED_PID
 	if ! wait_port "$REDIS_PORT" "$REDIS_PID" 10; then
