@@ -15,7 +15,11 @@
  *   churn   creates and destroys --count legs (--inflight at a time); prints the worker's stats
  *   garbage sends malformed ZeroMQ messages to the worker, then checks it still answers
  *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, latency (pass-through:
- *           sequence numbers ride in the G.711 bytes), worker CPU and the codec-only cost
+ *           sequence numbers ride in the G.711 bytes), worker CPU, the codec-only cost, and its own
+ *           CPU (the signaler's side of the ZeroMQ channel)
+ *
+ * ZeroMQ security as a signaler's: CURVE_SECRET_KEY_FILE / CURVE_ALLOWED_KEYS_FILE (the workers'
+ * keys; a --worker's third field, or the one allowed key), or ZMQ_INSECURE=1.
  *
  * Exit 0 when the scenario's checks hold; a "RESULT key=value ..." line gives the figures.
  */
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -841,6 +846,11 @@ static int scenario_garbage(void)
 }
 
 /* CPU ticks (user + system) of the worker processes given with --pid. */
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 static long proc_ticks(void)
 {
 	long total = 0;
@@ -872,6 +882,7 @@ static int scenario_bench(void)
 	char sipname[32];
 	unsigned siprate = 8000;
 	long ticks0 = 0, ticks1 = 0, hz = sysconf(_SC_CLK_TCK);
+	struct rusage ru0, ru1; /* our own CPU: the signaler's side of the ZeroMQ media channel */
 
 	if (n > MAX_LEGS)
 		n = MAX_LEGS;
@@ -904,7 +915,9 @@ static int scenario_bench(void)
 	lat_n = lat_sum = 0;
 	memset(lat_hist, 0, sizeof(lat_hist));
 	ticks0 = proc_ticks();
+	getrusage(RUSAGE_SELF, &ru0);
 	stream(ls, n, o.seconds, NULL);
+	getrusage(RUSAGE_SELF, &ru1);
 	ticks1 = proc_ticks();
 	expected = (uint64_t)(o.seconds * 50) * n;
 	for (unsigned i = 0; i < n; i++)
@@ -921,6 +934,8 @@ static int scenario_bench(void)
 	{
 		double cpu = (double)(ticks1 - ticks0) / (double)hz / o.seconds; /* cores */
 		double per_leg = n ? cpu * 1e6 * 0.02 / n : 0;                   /* µs per 20 ms */
+		double self = (tv_s(&ru1.ru_utime) + tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_utime) -
+			       tv_s(&ru0.ru_stime)) / o.seconds;
 		uint64_t acc = 0, p50 = 0, p99 = 0;
 
 		for (unsigned i = 0; i <= 2000 && lat_n; i++) {
@@ -932,12 +947,14 @@ static int scenario_bench(void)
 		}
 		printf("RESULT legs=%u mode=%s frames_expected=%llu frames_received=%llu loss_pct=%.3f "
 		       "worker_cpu_pct=%.1f cpu_us_per_leg_per_20ms=%.2f codec_only_us_per_frame_pair=%.2f "
-		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f\n",
+		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f driver_cpu_pct=%.1f "
+		       "driver_us_per_leg_per_20ms=%.2f curve=%d\n",
 		       n, o.passthrough ? "passthrough" : "transcode", (unsigned long long)expected,
 		       (unsigned long long)got,
 		       expected ? 100.0 * (double)(expected > got ? expected - got : 0) / (double)expected : 0,
 		       cpu * 100, per_leg, tb.codec_us, tb.codec_us > 0 ? per_leg / tb.codec_us : 0,
-		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1);
+		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1, self * 100,
+		       n ? self * 1e6 * 0.02 / n : 0, curve_enabled(curve));
 	}
 	for (unsigned i = 0; i < n; i++) {
 		destroy_leg(ls[i]);
