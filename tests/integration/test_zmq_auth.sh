@@ -48,7 +48,7 @@ ROGUE_PUB=$(awk '!/^#/ { print $1; exit }' "$T_TMP/rogue.pub")
 
 # start_worker NAME PORTMIN: a worker allowing A and B, metrics on a free port (W_METRICS[NAME]);
 # its endpoints in W_CTL[NAME], W_MEDIA[NAME].
-declare -A W_PID W_CTL W_MEDIA W_METRICS
+declare -A W_CTL W_MEDIA W_METRICS
 start_worker() {
 	local name=$1 log="$T_TMP/$1.log"
 	W_METRICS[$name]=$(free_port)
@@ -56,7 +56,6 @@ start_worker() {
 		RTP_BIND_IP=127.0.0.1 METRICS_PORT="${W_METRICS[$name]}" \
 		CURVE_SECRET_KEY_FILE="$T_KEYS/worker.key" CURVE_ALLOWED_KEYS_FILE="$T_TMP/workers.allowed" \
 		"$BUILD/mediaworker"
-	W_PID[$name]=$SPAWNED_PID
 	wait_log "$log" 'mediaworker ready' 10 "$SPAWNED_PID" || return 1
 	W_CTL[$name]=$(grep -o 'ctl=[^ ]*' "$log" | head -1 | cut -d= -f2)
 	W_MEDIA[$name]=$(grep -o 'media=[^ ]*' "$log" | head -1 | cut -d= -f2)
