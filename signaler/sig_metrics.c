@@ -38,7 +38,7 @@ struct families {
 	    *media_unrouted, *events_unrouted, *requests_in_flight;
 	struct metric *workers, *live_workers, *w_up, *w_draining, *w_legs, *w_cpu, *w_capacity,
 	    *w_pending, *w_requests, *w_timeouts, *w_errors, *w_retries, *w_late, *w_restarts,
-	    *w_media, *w_send_drops;
+	    *w_media, *w_send_drops, *w_handshake_failures;
 	struct metric *redis_configured, *redis_up, *redis_disconnects, *redis_discovery_failing;
 	struct metric *sip_enabled;
 };
@@ -135,6 +135,9 @@ static const struct metrics_family_def family_defs[] = {
      "Media frames to and from the worker.", L_WORKER_DIR},
     {F(w_send_drops), METRIC_COUNTER, "signaler_worker_send_drops_total",
      "Messages to the worker ZeroMQ refused (high-water mark, no peer).", L_WORKER},
+    {F(w_handshake_failures), METRIC_COUNTER, "signaler_worker_handshake_failures_total",
+     "CURVE handshakes with the worker that failed (our key refused, or not the worker's key).",
+     L_WORKER},
     {F(redis_configured), METRIC_GAUGE, "signaler_redis_configured", "1 when Redis is used.", NULL},
     {F(redis_up), METRIC_GAUGE, "signaler_redis_up", "1 while the Redis link is up.", NULL},
     {F(redis_disconnects), METRIC_COUNTER, "signaler_redis_disconnects_total",
@@ -283,6 +286,7 @@ static void collect_workers(struct sig_metrics *sm)
 		set2(f->w_media, w, "to_worker", (double)in.media_out);
 		set2(f->w_media, w, "from_worker", (double)in.media_in);
 		set1(f->w_send_drops, w, (double)in.send_drops);
+		set1(f->w_handshake_failures, w, (double)in.handshake_failures);
 	}
 	metric_set(f->workers, (double)n);
 	metric_set(f->live_workers, (double)live);
