@@ -106,20 +106,14 @@ static void test_env_file(void)
 
 int main(void)
 {
-	char cmd[128];
 	int ret;
 
 	log_init("test_config", LOG_LVL_ERROR);
-	snprintf(dir, sizeof(dir), "/tmp/test_config.XXXXXX");
-	if (!mkdtemp(dir)) {
-		printf("FAIL test_config: mkdtemp\n");
+	if (!th_tmpdir(dir, sizeof(dir), "test_config"))
 		return 1;
-	}
 	TEST_RUN(test_secret_file);
 	TEST_RUN(test_env_file);
 	ret = TEST_DONE();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	th_rmtree(dir);
 	return ret;
 }

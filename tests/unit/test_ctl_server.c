@@ -217,16 +217,23 @@ static struct dispatcher_worker *wa;
 static struct curve *ca;
 static struct drec ra;
 
+/* @d comes up, and its UPDATE_LEG reaches the worker as signaler @id with key @key. */
+static void works_as(struct dispatcher *d, struct dispatcher_worker *w, struct drec *r,
+		     const char *id, const char *key)
+{
+	CHECK(run_until(&r->up, 1, 3000));
+	update(d, w, r);
+	CHECK(run_until(&r->replies, 1, 2000));
+	CHECK_EQ_INT(r->status, 0);
+	CHECK_EQ_STR(ws.last_id, id);
+	CHECK_EQ_STR(ws.last_key, key);
+}
+
 static void test_allowed_signaler(void)
 {
 	ws.requests = 0;
 	da = signaler("sig-a", &ka, wk.pub, wk.pub, &ra, &wa, &ca);
-	CHECK(run_until(&ra.up, 1, 3000));
-	update(da, wa, &ra);
-	CHECK(run_until(&ra.replies, 1, 2000));
-	CHECK_EQ_INT(ra.status, 0);
-	CHECK_EQ_STR(ws.last_id, "sig-a");
-	CHECK_EQ_STR(ws.last_key, ka.pub);
+	works_as(da, wa, &ra, "sig-a", ka.pub);
 	/* media is taken as sig-a's */
 	run_for(300); /* the media HELLO */
 	CHECK_EQ_INT(dispatcher_send_media(da, wa, "leg-1", 1, 0, "\x82zz", 3), 0);
@@ -350,12 +357,7 @@ static void test_rebind_after_close(void)
 	db = signaler("sig-a", &kb, wk.pub, wk.pub, &rb, &wb, &cb);
 	run_for(300);
 	CHECK_EQ_INT(rb.up, 0); /* not forgotten yet */
-	CHECK(run_until(&rb.up, 1, 3000));
-	update(db, wb, &rb);
-	CHECK(run_until(&rb.replies, 1, 2000));
-	CHECK_EQ_INT(rb.status, 0);
-	CHECK_EQ_STR(ws.last_id, "sig-a");
-	CHECK_EQ_STR(ws.last_key, kb.pub);
+	works_as(db, wb, &rb, "sig-a", kb.pub);
 	dispatcher_destroy(&db);
 	curve_destroy(&cb);
 }

@@ -287,23 +287,17 @@ static void test_env_rules(void)
 
 int main(void)
 {
-	char cmd[128];
 	int ret;
 
 	log_init("test_curve", LOG_LVL_ERROR);
-	snprintf(dir, sizeof(dir), "/tmp/test_curve.XXXXXX");
-	if (!mkdtemp(dir)) {
-		printf("FAIL test_curve: mkdtemp\n");
+	if (!th_tmpdir(dir, sizeof(dir), "test_curve"))
 		return 1;
-	}
 	TEST_RUN(test_key_valid);
 	TEST_RUN(test_keygen_roundtrip);
 	TEST_RUN(test_keyfile_errors);
 	TEST_RUN(test_allowed_list);
 	TEST_RUN(test_env_rules);
 	ret = TEST_DONE();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	th_rmtree(dir);
 	return ret;
 }

@@ -187,12 +187,10 @@ static void test_bad_options(void)
 
 int main(void)
 {
-	char cmd[128];
 	int ret;
 
 	log_init("test_zap", LOG_LVL_ERROR);
-	snprintf(dir, sizeof(dir), "/tmp/test_zap.XXXXXX");
-	if (!mkdtemp(dir) || !(loop = evloop_new())) {
+	if (!th_tmpdir(dir, sizeof(dir), "test_zap") || !(loop = evloop_new())) {
 		printf("FAIL test_zap: setup\n");
 		return 1;
 	}
@@ -207,8 +205,6 @@ int main(void)
 	evloop_run_once(loop, 0);
 	zsock_context_term();
 	evloop_destroy(&loop);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	th_rmtree(dir);
 	return ret;
 }
