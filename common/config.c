@@ -74,12 +74,12 @@ int config_bool(const char *name, bool def, bool *out)
 	return -EINVAL;
 }
 
-/* Reads regular file @path (at most @max bytes) into @buf (@max + 1 bytes), NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t max, size_t *len, char *why,
-		      size_t whylen)
+int config_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+		     size_t whylen)
 {
 	struct stat st;
-	ssize_t n;
+	size_t got = 0;
+	char *buf;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
 
 	if (fd < 0) {
@@ -92,33 +92,50 @@ static int read_small(const char *path, char *buf, size_t max, size_t *len, char
 		snprintf(why, whylen, "%s: not a regular file of at most %zu bytes", path, max);
 		return -EINVAL;
 	}
-	n = read(fd, buf, max);
-	err = n < 0 ? -errno : 0;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		snprintf(why, whylen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
 	close(fd);
-	if (n < 0 || (size_t)n != (size_t)st.st_size) {
-		snprintf(why, whylen, "%s: read failed", path);
-		return err ? err : -EIO;
+	if (got != (size_t)st.st_size || memchr(buf, '\0', got)) {
+		snprintf(why, whylen, "%s: %s", path,
+			 got != (size_t)st.st_size ? "read failed" : "holds a NUL byte");
+		explicit_bzero(buf, got);
+		free(buf);
+		return got != (size_t)st.st_size ? -EIO : -EINVAL;
 	}
-	buf[n] = '\0';
-	*len = (size_t)n;
-	if (memchr(buf, '\0', *len)) {
-		snprintf(why, whylen, "%s: holds a NUL byte", path);
-		return -EINVAL;
-	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
 	return 0;
 }
 
 int config_secret_file(const char *path, char *out, size_t size, char *why, size_t whylen)
 {
-	char buf[1024];
-	size_t len;
+	size_t len, got;
+	char *buf;
 	int ret;
 
-	if (size < 2 || size > sizeof(buf) - 2)
+	if (size < 2)
 		return -EINVAL;
-	ret = read_small(path, buf, size + 1, &len, why, whylen);
-	if (ret < 0)
+	ret = config_read_file(path, size + 1, &buf, &got, why, whylen); /* + "\r\n" */
+	if (ret < 0) {
+		if (ret == -EINVAL && strstr(why, "at most"))
+			snprintf(why, whylen, "%s: too long", path);
 		return ret;
+	}
+	len = got;
 	if (len && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	if (len && buf[len - 1] == '\r')
@@ -126,12 +143,13 @@ int config_secret_file(const char *path, char *out, size_t size, char *why, size
 	if (len == 0 || len >= size || strpbrk(buf, "\r\n")) {
 		snprintf(why, whylen, "%s: %s", path,
 			 len == 0 ? "empty" : len >= size ? "too long" : "more than one line");
-		explicit_bzero(buf, sizeof(buf));
-		return -EINVAL;
+		ret = -EINVAL;
+	} else {
+		memcpy(out, buf, len + 1);
 	}
-	memcpy(out, buf, len + 1);
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
+	explicit_bzero(buf, got);
+	free(buf);
+	return ret;
 }
 
 static bool name_in(const char *const *names, const char *s, size_t len)
@@ -148,16 +166,14 @@ int config_env_file(const char *path, const char *const *names, char *why, size_
 		char name[64];
 		const char *value;
 	} vars[ENV_VARS_MAX];
-	char *buf = malloc(ENV_FILE_MAX + 1), *p, *nl;
+	char *buf, *p, *nl;
 	unsigned line = 0, n = 0, set = 0;
 	size_t len;
 	int ret;
 
-	if (!buf)
-		return -ENOMEM;
-	ret = read_small(path, buf, ENV_FILE_MAX, &len, why, whylen);
+	ret = config_read_file(path, ENV_FILE_MAX, &buf, &len, why, whylen);
 	if (ret < 0)
-		goto out_free;
+		return ret;
 	/* Parse it all first: a broken file sets nothing. */
 	for (p = buf; *p; p = nl ? nl + 1 : p + strlen(p)) {
 		char *eq, *v, *e;

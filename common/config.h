@@ -28,6 +28,15 @@ const char *config_str(const char *name, const char *def);
 int config_bool(const char *name, bool def, bool *out);
 
 /*
+ * Reads regular file @path, at most @max bytes, into a new NUL-terminated buffer (*out, the
+ * caller frees it; *len bytes, no NUL inside). Returns 0, or -errno with @why (@whylen bytes)
+ * saying what is wrong: -ENOENT / -EACCES..., -EINVAL (not a regular file, too large, a NUL
+ * byte), -EIO, -ENOMEM.
+ */
+int config_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+		     size_t whylen);
+
+/*
  * Reads the file @path holding one secret (a password: REDIS_PASSWORD_FILE) into @out (@size
  * bytes): its content without one trailing newline; at most @size - 1 bytes, no NUL, CR or LF
  * inside, not empty. Returns 0, or -errno with @why (@whylen bytes) saying what is wrong.

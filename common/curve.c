@@ -95,59 +95,7 @@ static bool key_at(const char *s, size_t len, char out[CURVE_KEY_LEN + 1])
 	return curve_key_valid(out);
 }
 
-/* --- files -------------------------------------------------------------------------------- */
-
-/* Reads a regular file of at most @max bytes into a new NUL-terminated buffer. */
-static int read_file(const char *path, size_t max, char **out, size_t *len, char *why,
-		     size_t whylen)
-{
-	struct stat st;
-	size_t got = 0;
-	char *buf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int err;
-
-	if (fd < 0) {
-		err = -errno;
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return err;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		snprintf(why, whylen, "%s: not a regular file of at most %zu bytes", path, max);
-		close(fd);
-		return -EINVAL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(why, whylen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		free(buf);
-		snprintf(why, whylen, "%s: read failed", path);
-		return -EIO;
-	}
-	if (memchr(buf, '\0', got)) {
-		free(buf);
-		snprintf(why, whylen, "%s: holds a NUL byte", path);
-		return -EINVAL;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-}
+/* --- files (read by config_read_file: bounded, regular files only) ---------------------------- */
 
 /*
  * Parses an allowed list (one key per line, an optional label after it; lines starting with '#'
@@ -226,7 +174,7 @@ static int list_read(const char *path, struct keylist *out, char *why, size_t wh
 {
 	char *text;
 	size_t len;
-	int ret = read_file(path, CURVE_LIST_MAX, &text, &len, why, whylen);
+	int ret = config_read_file(path, CURVE_LIST_MAX, &text, &len, why, whylen);
 
 	if (ret < 0)
 		return ret;
@@ -302,7 +250,7 @@ int curve_keyfile_read(const char *path, char *public_key, char *secret_key, cha
 	struct stat st;
 	char *text;
 	size_t len;
-	int ret = read_file(path, CURVE_KEYFILE_MAX, &text, &len, why, whylen);
+	int ret = config_read_file(path, CURVE_KEYFILE_MAX, &text, &len, why, whylen);
 
 	if (ret < 0)
 		return ret;
