@@ -1,7 +1,7 @@
 /*
  * zap.c - the ZAP handler: CURVE client keys checked against the allowed list (zap.h).
  *
- *   libzmq (I/O thread, a CURVE handshake) --REQ--> inproc://zeromq.zap.01 --REP zsock--> on_request
+ *   libzmq (I/O thread, a CURVE handshake) --> inproc://zeromq.zap.01 --REP zsock--> on_request
  *     [version "1.0"] [request id] [domain] [address] [routing id] [mechanism] [credentials...]
  *   on_request --> [version "1.0"] [request id] [status 200|400|500] [text] [user id] [metadata ""]
  *

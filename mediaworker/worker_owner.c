@@ -6,12 +6,12 @@
  * adopted it last. The requester is the signaler id ctl_server bound to the request's CURVE key
  * at HELLO ("" for a connection that is no signaler's: refused, unidentified).
  *
- *   UPDATE_LEG, SEND_DTMF, LEG_STATS   the owner only                          else EPERM not_owner
- *   CREATE_LEG, ADOPT_LEG with OWNER   OWNER is the requester                  else EPERM owner_field
+ *   UPDATE_LEG, SEND_DTMF, LEG_STATS   the owner only                    else EPERM not_owner
+ *   CREATE_LEG, ADOPT_LEG with OWNER   OWNER is the requester            else EPERM owner_field
  *   DESTROY_LEG, ADOPT_LEG             the owner at once; another signaler only when Redis says
  *                                      the owner is dead or hands the leg over:
  *
- *     leg of another owner --state_leg_takeover(owner, leg)--> yes --> done (ADOPT: owner = requester)
+ *     leg of another owner --state_leg_takeover(owner, leg)--> yes --> done (ADOPT: new owner)
  *                                                          --> no  --> EPERM owner_alive
  *                                           Redis error / none --> ETIMEDOUT / EPERM unverified
  *     ADOPT_LEG of a leg not here --state_leg_read--> its record names the owner --> as above
@@ -190,7 +190,8 @@ void worker_takes_cancel(struct worker *w)
 /* --- ADOPT_LEG ---------------------------------------------------------------------------- */
 
 /* Builds the leg from its record @rec for @req: same SSRC and keys, the sequence continuing. */
-static void adopt_build(struct worker *w, const struct ctl_request *req, const struct leg_record *rec)
+static void adopt_build(struct worker *w, const struct ctl_request *req,
+			const struct leg_record *rec)
 {
 	struct leg_spec spec = {0};
 	struct rtp_leg_state st = {0};
