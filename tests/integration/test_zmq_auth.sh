@@ -3,7 +3,8 @@
 # mediaworkers, signalers A and B with keys of their own, a Redis that requires a password, SIPp;
 # the attacks come from tests/tools/zprobe (a raw ZeroMQ client, any key, any id).
 #
-#   zmq_auth_allowed_key       a client with an allowed signaler key gets HELLO_OK (the probe works)
+#   zmq_auth_rotation          B's key, not in the workers' allowed list yet: no reply; added to
+#                              the file and the workers SIGHUPed: HELLO_OK (the probe works)
 #   zmq_auth_no_key            a client without CURVE gets no reply; the worker counts it (no_curve,
 #                              or handshake: such a client closes when it sees the CURVE greeting)
 #   zmq_auth_unlisted_key      a valid key the worker does not list: no reply; counted (key), and
@@ -42,13 +43,13 @@ R() { redis-cli -p "$REDIS_PORT" --no-auth-warning "$@"; }
 # Keys: the lib's set (A is "signaler", the workers "worker"), B's own pair and one nobody lists.
 "$RELAYCTL" keygen --dir "$T_KEYS" sig-b >/dev/null && "$RELAYCTL" keygen --dir "$T_TMP" rogue >/dev/null ||
 	{ fail zmq_auth_setup "relayctl keygen failed"; finish; }
-cat "$T_KEYS/signaler.pub" "$T_KEYS/sig-b.pub" >"$T_TMP/workers.allowed"
+cp "$T_KEYS/signaler.pub" "$T_TMP/workers.allowed" # B's key comes with the rotation case
 WKEY=$(awk '!/^#/ { print $1; exit }' "$T_KEYS/worker.pub")
 ROGUE_PUB=$(awk '!/^#/ { print $1; exit }' "$T_TMP/rogue.pub")
 
-# start_worker NAME PORTMIN: a worker allowing A and B, metrics on a free port (W_METRICS[NAME]);
-# its endpoints in W_CTL[NAME], W_MEDIA[NAME].
-declare -A W_CTL W_MEDIA W_METRICS
+# start_worker NAME PORTMIN: a worker allowing the keys of $T_TMP/workers.allowed, metrics on a
+# free port (W_METRICS[NAME]); its pid in W_PID[NAME], its endpoints in W_CTL[NAME], W_MEDIA[NAME].
+declare -A W_PID W_CTL W_MEDIA W_METRICS
 start_worker() {
 	local name=$1 log="$T_TMP/$1.log"
 	W_METRICS[$name]=$(free_port)
@@ -56,6 +57,7 @@ start_worker() {
 		RTP_BIND_IP=127.0.0.1 METRICS_PORT="${W_METRICS[$name]}" \
 		CURVE_SECRET_KEY_FILE="$T_KEYS/worker.key" CURVE_ALLOWED_KEYS_FILE="$T_TMP/workers.allowed" \
 		"$BUILD/mediaworker"
+	W_PID[$name]=$SPAWNED_PID
 	wait_log "$log" 'mediaworker ready' 10 "$SPAWNED_PID" || return 1
 	W_CTL[$name]=$(grep -o 'ctl=[^ ]*' "$log" | head -1 | cut -d= -f2)
 	W_MEDIA[$name]=$(grep -o 'media=[^ ]*' "$log" | head -1 | cut -d= -f2)
@@ -93,10 +95,19 @@ start_worker zw2 $((base + 1000)) || { fail zmq_auth_setup "worker zw2 did not s
 
 # --- who may connect -----------------------------------------------------------------------------
 
+probe before --endpoint "${W_CTL[zw1]}" --key-file "$T_KEYS/sig-b.key" --server-key "$WKEY" \
+	--id probe-ok hello >/dev/null
+step_is "$T_TMP/before.probe" hello NO_REPLY || why "B's key before it is allowed: $(cat "$T_TMP/before.probe")"
+cat "$T_KEYS/sig-b.pub" >>"$T_TMP/workers.allowed"
+for w in zw1 zw2; do
+	kill -HUP "${W_PID[$w]}"
+	wait_log "$T_TMP/$w.log" 'reload: .* 2 signalers allowed (1 added, 0 removed)' 5 ||
+		why "$w did not re-read its allowed list"
+done
 probe allowed --endpoint "${W_CTL[zw1]}" --key-file "$T_KEYS/sig-b.key" --server-key "$WKEY" \
 	--id probe-ok hello >/dev/null
-step_is "$T_TMP/allowed.probe" hello HELLO_OK || why "$(cat "$T_TMP/allowed.probe")"
-verdict zmq_auth_allowed_key
+step_is "$T_TMP/allowed.probe" hello HELLO_OK || why "after the reload: $(cat "$T_TMP/allowed.probe")"
+verdict zmq_auth_rotation
 
 probe nokey --endpoint "${W_CTL[zw1]}" --id probe-nokey hello >/dev/null
 probe rogue --endpoint "${W_CTL[zw1]}" --key-file "$T_TMP/rogue.key" --server-key "$WKEY" \

@@ -6,7 +6,8 @@
  * HELLO claiming a live signaler's id with another key is refused with EPERM on both sockets; a
  * message on a signaler's routing id from another key is not taken as that signaler's, and a
  * cached reply is never replayed to it; once the bound signaler is gone and forgotten its id can
- * be taken by a new key (a restart with a new key pair), not before.
+ * be taken by a new key (a restart with a new key pair), not before; WORKER_ENDPOINTS entries
+ * name the worker's key, or take the allowed list's only one.
  */
 #include "ctl_server.h"
 #include "curve.h"
@@ -362,6 +363,44 @@ static void test_rebind_after_close(void)
 	curve_destroy(&cb);
 }
 
+/* WORKER_ENDPOINTS under CURVE: "ctl,media,key", or the allowed list's only key. */
+static void test_worker_list_keys(void)
+{
+	struct dispatcher_worker_info in;
+	struct dispatcher *d1, *d2;
+	struct curve *c1, *c2;
+	char two[100], list[300];
+
+	c1 = curve_new(ka.sec, wk.pub);
+	snprintf(two, sizeof(two), "%s,%s", wk.pub, kb.pub);
+	c2 = curve_new(ka.sec, two);
+	d1 = dispatcher_new(loop, "sig-l1", NULL, &(struct dispatcher_config){.curve = c1});
+	d2 = dispatcher_new(loop, "sig-l2", NULL, &(struct dispatcher_config){.curve = c2});
+	CHECK(d1 && d2);
+	if (!d1 || !d2)
+		goto out;
+	/* one allowed key: an entry without a key takes it */
+	CHECK_EQ_INT(dispatcher_add_workers(d1, "tcp://127.0.0.1:1,tcp://127.0.0.1:2"), 1);
+	dispatcher_worker_info(dispatcher_find_endpoint(d1, "tcp://127.0.0.1:1"), &in);
+	CHECK_EQ_STR(in.server_key, wk.pub);
+	/* several: the entry must name one, and it must be allowed */
+	CHECK_EQ_INT(dispatcher_add_workers(d2, "tcp://127.0.0.1:3,tcp://127.0.0.1:4"), -EINVAL);
+	snprintf(list, sizeof(list), "tcp://127.0.0.1:3,tcp://127.0.0.1:4, %s ;", kb.pub);
+	CHECK_EQ_INT(dispatcher_add_workers(d2, list), 1);
+	dispatcher_worker_info(dispatcher_find_endpoint(d2, "tcp://127.0.0.1:3"), &in);
+	CHECK_EQ_STR(in.server_key, kb.pub);
+	snprintf(list, sizeof(list), "tcp://127.0.0.1:5,tcp://127.0.0.1:6,%s", kx.pub);
+	CHECK_EQ_INT(dispatcher_add_workers(d2, list), -EPERM);
+	CHECK_EQ_INT(dispatcher_add_workers(d2, "tcp://127.0.0.1:5,tcp://127.0.0.1:6,notakey"),
+		     -EINVAL);
+	CHECK(dispatcher_find_endpoint(d2, "tcp://127.0.0.1:5") == NULL);
+out:
+	dispatcher_destroy(&d1);
+	dispatcher_destroy(&d2);
+	curve_destroy(&c1);
+	curve_destroy(&c2);
+}
+
 int main(void)
 {
 	struct ctl_server_callbacks cbs = {
@@ -396,6 +435,7 @@ int main(void)
 	TEST_RUN(test_impostor);
 	TEST_RUN(test_routing_id_taken);
 	TEST_RUN(test_rebind_after_close);
+	TEST_RUN(test_worker_list_keys);
 	ret = TEST_DONE();
 	dispatcher_destroy(&da);
 	curve_destroy(&ca);
