@@ -16,9 +16,22 @@
  * The media ROUTER takes HELLO (to learn the signaler's media routing id) and MEDIA.
  * A heartbeat timer sends HEARTBEAT to every known signaler; one whose routing id stays
  * unreachable for peer_timeout_ms is forgotten.
+ *
+ * Who sent a message (CURVE): the ZAP handler names each connection by its client key
+ * (zsock_user_id). A signaler id is bound to the key of its first HELLO:
+ *
+ *   HELLO(id) with key K, on either socket:
+ *     id unknown                      --> new peer, bound to K
+ *     id bound to K                   --> routing id updated (reconnect)
+ *     id bound to K0 != K             --> ERROR EPERM, counted (id_bound), until the peer is
+ *                                         forgotten (unreachable for peer_timeout_ms; a peer that
+ *                                         said HELLO on media only, after peer_timeout_ms)
+ *   any other message on a peer's routing id from a key that is not the peer's --> not that
+ *   peer's (requests get no signaler id, MEDIA no sender), counted (key_mismatch)
  */
 #include "ctl_server.h"
 
+#include "curve.h"
 #include "log.h"
 #include "zsock.h"
 
@@ -42,9 +55,11 @@
 struct peer {
 	bool used;
 	char id[WIRE_MAX_ID + 1];
+	char key[CURVE_KEY_LEN + 1]; /* the CURVE key the id is bound to; "" without CURVE */
 	uint8_t ctl_rid[255], media_rid[255];
 	uint8_t ctl_rid_len, media_rid_len;
 	uint64_t unreachable_since; /* 0: reachable */
+	uint64_t since;		    /* loop time of its first HELLO */
 	struct wire_backlog backlog; /* how long its MEDIA_BATCHes wait on their way here */
 };
 
@@ -53,6 +68,7 @@ struct cache_ent {
 	uint8_t type;
 	uint8_t rid_len;
 	uint8_t rid[255];
+	char key[CURVE_KEY_LEN + 1]; /* the requester's: a reply is never replayed to another key */
 	uint32_t req_id;
 	uint64_t when;  /* request arrival, then reply time */
 	uint8_t *reply; /* header + body */
@@ -64,6 +80,7 @@ struct ctl_server {
 	struct zsock *ctl, *media;
 	struct ev_timer *hb_timer;
 	struct ctl_server_callbacks cbs;
+	const struct curve *curve; /* NULL: plain ZeroMQ */
 	char worker_id[WIRE_MAX_ID + 1];
 	char host[256];
 	char sw_version[65];
@@ -82,6 +99,20 @@ struct ctl_server {
 	struct wire_media_batch *batch[CTL_MAX_PEERS];
 	struct ev_timer *flush_timer;
 };
+
+static const char *const refusal_names[CTL_REFUSED_N] = {
+	[CTL_REFUSED_KEY] = "key",
+	[CTL_REFUSED_NO_CURVE] = "no_curve",
+	[CTL_REFUSED_CRYPTO] = "crypto",
+	[CTL_REFUSED_HANDSHAKE] = "handshake",
+	[CTL_REFUSED_ID_BOUND] = "id_bound",
+	[CTL_REFUSED_KEY_MISMATCH] = "key_mismatch",
+};
+
+const char *ctl_refusal_name(enum ctl_refusal r)
+{
+	return (unsigned)r < CTL_REFUSED_N ? refusal_names[r] : "?";
+}
 
 /* --- peers --- */
 
@@ -102,6 +133,33 @@ static struct peer *peer_by_rid(struct ctl_server *s, bool media, const void *ri
 		if (p->used && plen == len && memcmp(media ? p->media_rid : p->ctl_rid, rid, len) == 0)
 			return p;
 	}
+	return NULL;
+}
+
+/* The key of the message being handled on @zs: "" without CURVE. */
+static const char *sender_key(const struct zsock *zs)
+{
+	const char *k = zsock_user_id(zs);
+
+	return k ? k : "";
+}
+
+/*
+ * @p as the sender of the message being handled on @zs, or NULL when that message came from
+ * another key than the one @p is bound to (its routing id taken by another connection): counted
+ * and logged, never taken for @p's.
+ */
+static struct peer *authentic(struct ctl_server *s, struct zsock *zs, struct peer *p)
+{
+	const char *key = sender_key(zs);
+
+	if (!p || strcmp(p->key, key) == 0)
+		return p;
+	s->st.refused[CTL_REFUSED_KEY_MISMATCH]++;
+	if (zsock_log_ok(zs))
+		log_warn(p->id, "%s: a message on the routing id of signaler %s from key %s, not its "
+				"key %s: not taken as %s's",
+			 zsock_name(zs), p->id, key[0] ? key : "(none)", p->key, p->id);
 	return NULL;
 }
 
@@ -159,7 +217,7 @@ static void send_error(struct ctl_server *s, struct zsock *zs, const void *rid, 
 /* --- reply cache --- */
 
 static struct cache_ent *cache_find(struct ctl_server *s, const void *rid, size_t rid_len,
-				    uint32_t req_id)
+				    uint32_t req_id, const char *key)
 {
 	uint64_t now = evloop_now(s->loop);
 
@@ -167,7 +225,7 @@ static struct cache_ent *cache_find(struct ctl_server *s, const void *rid, size_
 		struct cache_ent *c = &s->cache[i];
 
 		if (c->used && c->req_id == req_id && c->rid_len == rid_len &&
-		    memcmp(c->rid, rid, rid_len) == 0)
+		    memcmp(c->rid, rid, rid_len) == 0 && strcmp(c->key, key) == 0)
 			return now - c->when <= s->cache_ttl_ms ? c : NULL;
 	}
 	return NULL;
@@ -181,7 +239,7 @@ static void cache_clear(struct cache_ent *c)
 
 /* Takes a slot for a new request: a free or expired one, else the oldest (answered first). */
 static struct cache_ent *cache_take(struct ctl_server *s, const void *rid, size_t rid_len,
-				    uint32_t req_id, uint8_t type)
+				    uint32_t req_id, uint8_t type, const char *key)
 {
 	uint64_t now = evloop_now(s->loop);
 	struct cache_ent *victim = NULL;
@@ -205,6 +263,7 @@ static struct cache_ent *cache_take(struct ctl_server *s, const void *rid, size_
 	victim->rid_len = (uint8_t)rid_len;
 	memcpy(victim->rid, rid, rid_len);
 	victim->req_id = req_id;
+	snprintf(victim->key, sizeof(victim->key), "%s", key);
 	victim->when = now;
 	return victim;
 }
@@ -213,7 +272,7 @@ static struct cache_ent *cache_take(struct ctl_server *s, const void *rid, size_
 static void cache_store(struct ctl_server *s, const struct ctl_request *req,
 			const struct wire_builder *b)
 {
-	struct cache_ent *c = cache_find(s, req->rid, req->rid_len, req->req_id);
+	struct cache_ent *c = cache_find(s, req->rid, req->rid_len, req->req_id, req->key);
 	size_t blen = wire_msg_body_len(b);
 
 	if (!c)
@@ -299,9 +358,32 @@ static void build_hello_ok(struct ctl_server *s, uint32_t req_id)
 	wire_msg_finish(&s->out);
 }
 
+/* Builds the next HEARTBEAT in s->hb. 0 or -EINVAL (logged). */
+static int build_heartbeat(struct ctl_server *s)
+{
+	struct ctl_load load = {0};
+
+	if (s->cbs.load)
+		s->cbs.load(s, &load, s->cbs.arg);
+	wire_msg_init(&s->hb, WIRE_HEARTBEAT, 0);
+	wire_put_str(&s->hb, WIRE_T_WORKER_ID, s->worker_id);
+	wire_put_u64(&s->hb, WIRE_T_INSTANCE_ID, s->instance_id);
+	wire_put_u32(&s->hb, WIRE_T_LEGS, load.legs);
+	wire_put_u16(&s->hb, WIRE_T_CPU_PERMILLE, load.cpu_permille);
+	wire_put_bool(&s->hb, WIRE_T_DRAINING, load.draining);
+	wire_put_u32(&s->hb, WIRE_T_SEQ, ++s->hb_seq);
+	wire_put_u32(&s->hb, WIRE_T_CAPACITY, s->capacity);
+	if (wire_msg_finish(&s->hb) < 0) {
+		log_error(s->worker_id, "cannot build HEARTBEAT: %s", s->hb.reason);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const void *rid,
 		     size_t rid_len, const struct wire_msg *m)
 {
+	const char *key = sender_key(zs);
 	char id[WIRE_MAX_ID + 1];
 	struct peer *p;
 	bool is_new = false;
@@ -309,6 +391,20 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 	if (wire_get_cstr(m, WIRE_T_SIGNALER_ID, id, sizeof(id)) < 0)
 		return; /* wire_parse checked it is there */
 	p = peer_by_id(s, id);
+	if (p && strcmp(p->key, key) != 0) {
+		/* The id is bound to another key until that signaler is forgotten (unreachable
+		 * for peer_timeout_ms): an impostor, or the signaler restarted with a new key pair,
+		 * which gets in once its old self is forgotten. */
+		s->st.refused[CTL_REFUSED_ID_BOUND]++;
+		if (zsock_log_ok(zs))
+			log_warn(id, "%s: HELLO as signaler %s from key %s refused (EPERM): the id "
+				     "belongs to key %s until that signaler is gone for %u ms",
+				 zsock_name(zs), id, key[0] ? key : "(none)", p->key,
+				 s->peer_timeout_ms);
+		send_error(s, zs, rid, rid_len, m->h.req_id, EPERM, WIRE_T_SIGNALER_ID,
+			   "signaler id in use by another key");
+		return;
+	}
 	if (!p) {
 		for (int i = 0; i < CTL_MAX_PEERS && !p; i++)
 			if (!s->peers[i].used)
@@ -323,6 +419,8 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 			wire_media_batch_reset(s->batch[p - s->peers]);
 		p->used = true;
 		memcpy(p->id, id, sizeof(id));
+		snprintf(p->key, sizeof(p->key), "%s", key);
+		p->since = evloop_now(s->loop);
 		is_new = true;
 	}
 	if (media) {
@@ -336,7 +434,8 @@ static void on_hello(struct ctl_server *s, struct zsock *zs, bool media, const v
 		p->unreachable_since = 0;
 	}
 	if (is_new) {
-		log_info(id, "signaler said HELLO on the %s socket", media ? "media" : "control");
+		log_info(id, "signaler said HELLO on the %s socket%s%s", media ? "media" : "control",
+			 key[0] ? ", key " : "", key);
 		if (s->cbs.peer)
 			s->cbs.peer(s, id, true, s->cbs.arg);
 	}
@@ -365,10 +464,11 @@ static void on_request(struct ctl_server *s, const void *rid, size_t rid_len,
 	req.rid_len = (uint8_t)rid_len;
 	req.req_id = m->h.req_id;
 	req.type = m->h.type;
-	p = peer_by_rid(s, false, rid, rid_len);
+	p = authentic(s, s->ctl, peer_by_rid(s, false, rid, rid_len));
 	snprintf(req.signaler_id, sizeof(req.signaler_id), "%s", p ? p->id : "");
+	snprintf(req.key, sizeof(req.key), "%s", sender_key(s->ctl));
 
-	c = cache_find(s, rid, rid_len, m->h.req_id);
+	c = cache_find(s, rid, rid_len, m->h.req_id, req.key);
 	if (c && c->done && c->type == m->h.type) {
 		s->st.replays++;
 		log_debug(req.signaler_id, "%s #%u retried: resending the reply",
@@ -387,7 +487,7 @@ static void on_request(struct ctl_server *s, const void *rid, size_t rid_len,
 				       wire_type_name(m->h.type));
 		return;
 	}
-	cache_take(s, rid, rid_len, m->h.req_id, m->h.type);
+	cache_take(s, rid, rid_len, m->h.req_id, m->h.type, req.key);
 	s->st.requests++;
 	fn(s, &req, m, s->cbs.arg);
 }
@@ -437,7 +537,7 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 		return;
 	}
 	if (f[1].len == WIRE_HDR_LEN && h[3] == WIRE_MEDIA_BATCH) {
-		struct peer *p = peer_by_rid(s, true, f[0].data, f[0].len);
+		struct peer *p = authentic(s, zs, peer_by_rid(s, true, f[0].data, f[0].len));
 		uint32_t sent = wire_media_batch_sent_ms(f[1].data, f[1].len), queued = 0;
 		size_t off = 0;
 		int r;
@@ -468,7 +568,7 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 			return;
 		}
 		s->st.media_in++;
-		p = peer_by_rid(s, true, f[0].data, f[0].len);
+		p = authentic(s, zs, peer_by_rid(s, true, f[0].data, f[0].len));
 		if (s->cbs.media)
 			s->cbs.media(s, p ? p->id : NULL, &md, s->cbs.arg);
 		return;
@@ -493,30 +593,24 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 static void on_heartbeat(struct evloop *loop, struct ev_timer *t, void *arg)
 {
 	struct ctl_server *s = arg;
-	struct ctl_load load = {0};
 	uint64_t now = evloop_now(loop);
 
 	evloop_timer_start(t, s->hb_ms);
-	if (s->cbs.load)
-		s->cbs.load(s, &load, s->cbs.arg);
-	wire_msg_init(&s->hb, WIRE_HEARTBEAT, 0);
-	wire_put_str(&s->hb, WIRE_T_WORKER_ID, s->worker_id);
-	wire_put_u64(&s->hb, WIRE_T_INSTANCE_ID, s->instance_id);
-	wire_put_u32(&s->hb, WIRE_T_LEGS, load.legs);
-	wire_put_u16(&s->hb, WIRE_T_CPU_PERMILLE, load.cpu_permille);
-	wire_put_bool(&s->hb, WIRE_T_DRAINING, load.draining);
-	wire_put_u32(&s->hb, WIRE_T_SEQ, ++s->hb_seq);
-	wire_put_u32(&s->hb, WIRE_T_CAPACITY, s->capacity);
-	if (wire_msg_finish(&s->hb) < 0) {
-		log_error(s->worker_id, "cannot build HEARTBEAT: %s", s->hb.reason);
+	if (build_heartbeat(s) < 0)
 		return;
-	}
 	for (int i = 0; i < CTL_MAX_PEERS; i++) {
 		struct peer *p = &s->peers[i];
 		int ret;
 
-		if (!p->used || !p->ctl_rid_len)
+		if (!p->used)
 			continue;
+		/* Said HELLO on media only: it never became a signaler here; the id is not kept
+		 * bound to its key for ever. */
+		if (!p->ctl_rid_len) {
+			if (now - p->since >= s->peer_timeout_ms)
+				peer_forget(s, p);
+			continue;
+		}
 		ret = send_built(s, s->ctl, p->ctl_rid, p->ctl_rid_len, &s->hb);
 		if (ret == 0) {
 			s->st.heartbeats++;
@@ -528,6 +622,55 @@ static void on_heartbeat(struct evloop *loop, struct ev_timer *t, void *arg)
 				peer_forget(s, p);
 		}
 	}
+}
+
+/* --- refused handshakes --- */
+
+#define HANDSHAKE_EVENTS                                                                           \
+	(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |              \
+	 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* libzmq refused a connection on one of the ROUTERs during its handshake (socket monitor). */
+static void on_handshake_failed(struct zsock *zs, unsigned event, uint32_t value,
+				const char *endpoint, void *arg)
+{
+	struct ctl_server *s = arg;
+	enum ctl_refusal r = CTL_REFUSED_HANDSHAKE;
+	const char *why = "no detail (closed during the handshake?)";
+
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+		r = CTL_REFUSED_KEY;
+		why = "its CURVE key is not allowed (ZAP refused it; see the zap line)";
+	} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+		   value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+		r = CTL_REFUSED_NO_CURVE;
+		why = "it does not speak CURVE (no key, or ZMQ_INSECURE=1 on its side)";
+	} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+		   value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+		r = CTL_REFUSED_CRYPTO;
+		why = "its CURVE handshake does not decrypt (it expects another worker key?)";
+	} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+		why = "protocol error";
+	}
+	s->st.refused[r]++;
+	if (zsock_log_ok(zs))
+		log_warn(s->worker_id, "%s: a connection to %s refused: %s (%s %u so far)",
+			 zsock_name(zs), endpoint, why, refusal_names[r], (unsigned)s->st.refused[r]);
+}
+
+/* Counts the handshakes libzmq refuses on @zs; without a monitor they are only not counted. */
+static void watch_handshakes(struct ctl_server *s, struct zsock *zs)
+{
+	static unsigned long seq; /* inproc names are process-wide: never reused */
+	char ep[64];
+	int ret;
+
+	snprintf(ep, sizeof(ep), "inproc://ctl-server-mon-%lu", ++seq);
+	ret = zsock_monitor(zs, ep, HANDSHAKE_EVENTS, on_handshake_failed, s);
+	if (ret < 0)
+		log_warn(s->worker_id, "%s: no socket monitor (%s): refused handshakes are not "
+				       "counted",
+			 zsock_name(zs), zmq_strerror(-ret));
 }
 
 /* --- life cycle --- */
@@ -564,6 +707,7 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 		return NULL;
 	s->loop = loop;
 	s->cbs = *cbs;
+	s->curve = curve_enabled(cfg->curve) ? cfg->curve : NULL;
 	snprintf(s->worker_id, sizeof(s->worker_id), "%s", cfg->worker_id);
 	if (cfg->host)
 		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
@@ -581,6 +725,8 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 	if (!s->cache)
 		goto out_free;
 
+	if (s->curve)
+		co.curve_secret_key = mo.curve_secret_key = curve_secret_key(s->curve);
 	snprintf(name, sizeof(name), "%s/ctl", s->worker_id);
 	co.name = name;
 	co.sndhwm = co.rcvhwm = cfg->ctl_hwm > 0 ? cfg->ctl_hwm : DEFAULT_CTL_HWM;
@@ -593,6 +739,10 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 	s->media = zsock_new(loop, ZMQ_ROUTER, &mo, on_media, s);
 	if (!s->media)
 		goto out_close;
+	if (s->curve) {
+		watch_handshakes(s, s->ctl);
+		watch_handshakes(s, s->media);
+	}
 	ret = zsock_bind(s->ctl, cfg->ctl_bind);
 	if (ret == 0)
 		ret = zsock_bind(s->media, cfg->media_bind);
@@ -607,9 +757,10 @@ struct ctl_server *ctl_server_new(struct evloop *loop, const struct ctl_server_c
 	if (!s->hb_timer || !s->flush_timer)
 		goto out_close;
 	evloop_timer_start(s->hb_timer, s->hb_ms);
-	log_info(s->worker_id, "control on %s, media on %s, instance %016llx",
+	log_info(s->worker_id, "control on %s, media on %s, instance %016llx, %s",
 		 zsock_endpoint(s->ctl), zsock_endpoint(s->media),
-		 (unsigned long long)s->instance_id);
+		 (unsigned long long)s->instance_id,
+		 s->curve ? "CURVE (signaler keys checked by ZAP)" : "plain ZeroMQ (ZMQ_INSECURE)");
 	return s;
 
 out_close: {

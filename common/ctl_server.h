@@ -8,7 +8,15 @@
  * id. Malformed input is dropped (or answered with ERROR when it is a readable request) and
  * logged at a bounded rate; nothing from the network can crash it.
  *
- * Retries: a request whose (routing id, request id) was answered in the last
+ * Authentication (docs/protocol.md §1.1): with a curve, both ROUTERs are CURVE servers (the
+ * process's ZAP handler, zap.h, admits the allowed signaler keys) and every message carries its
+ * sender's public key. A signaler id is bound to the key that said HELLO with it first: a HELLO
+ * (on either socket) claiming that id with another key is refused with ERROR EPERM until the
+ * bound signaler is forgotten (peer_timeout_ms unreachable), and a message arriving on a
+ * signaler's routing id from another key is not taken as that signaler's. Handshakes refused by libzmq (a key not allowed,
+ * no CURVE, a wrong server key) are counted from socket monitors.
+ *
+ * Retries: a request whose (routing id, request id, key) was answered in the last
  * reply_cache_ttl_ms gets the cached reply again without calling the handler; one still being
  * handled is ignored (its reply will come). So handlers run once per request id, and a handler
  * that defers its reply (waiting for Redis, say) must eventually reply or the request id stays
@@ -17,6 +25,7 @@
 #ifndef RS_CTL_SERVER_H
 #define RS_CTL_SERVER_H
 
+#include "curve.h"
 #include "evloop.h"
 #include "wire.h"
 
@@ -33,8 +42,24 @@ struct ctl_request {
 	uint8_t rid_len;
 	uint32_t req_id;
 	uint8_t type;
-	char signaler_id[WIRE_MAX_ID + 1]; /* "" when the requester has not sent HELLO */
+	char signaler_id[WIRE_MAX_ID + 1]; /* "" when the requester has not sent HELLO (or is not
+					    * the signaler bound to this routing id) */
+	char key[CURVE_KEY_LEN + 1];       /* the requester's CURVE key, "" without CURVE */
 };
+
+/* Why the server refused a connection or a message (ctl_server_stats.refused). */
+enum ctl_refusal {
+	CTL_REFUSED_KEY,	  /* handshake: the client's key is not allowed (ZAP 400) */
+	CTL_REFUSED_NO_CURVE,	  /* handshake: the client does not speak CURVE */
+	CTL_REFUSED_CRYPTO,	  /* handshake: CURVE boxes that do not open (a wrong server key) */
+	CTL_REFUSED_HANDSHAKE,	  /* handshake: another failure */
+	CTL_REFUSED_ID_BOUND,	  /* HELLO: the signaler id is bound to another key, still live */
+	CTL_REFUSED_KEY_MISMATCH, /* a message on a signaler's routing id from another key */
+	CTL_REFUSED_N
+};
+
+/* "key", "no_curve", "crypto", "handshake", "id_bound", "key_mismatch": metric labels. */
+const char *ctl_refusal_name(enum ctl_refusal r);
 
 /*
  * Handles one request @m of its type. It answers now or later with ctl_server_reply() /
@@ -69,6 +94,9 @@ struct ctl_server_config {
 	unsigned reply_cache_size;   /* 0: 256 */
 	uint32_t reply_cache_ttl_ms; /* 0: 30000 */
 	int ctl_hwm, media_hwm;      /* 0: 1000 / 10000 */
+	/* The worker's CURVE keys (kept, must outlive the server); NULL or not enabled: plain
+	 * ZeroMQ. With CURVE the process's ZAP handler (zap_new) must be bound already. */
+	const struct curve *curve;
 };
 
 struct ctl_server_callbacks {
@@ -93,6 +121,7 @@ struct ctl_server_stats {
 	uint64_t heartbeats;      /* heartbeats sent */
 	uint64_t send_drops;      /* sends that failed (EAGAIN, EHOSTUNREACH, ...) */
 	uint64_t media_in, media_out;
+	uint64_t refused[CTL_REFUSED_N]; /* connections and messages refused, by reason */
 	unsigned peers;
 };
 

@@ -32,6 +32,7 @@
  */
 #include "dispatcher.h"
 
+#include "curve.h"
 #include "log.h"
 #include "zsock.h"
 
@@ -78,6 +79,7 @@ struct dispatcher_worker {
 	bool need_hello;      /* since a disconnect: up only by a HELLO_OK to a newer HELLO */
 	uint32_t hello_floor; /* the first HELLO request id sent after that disconnect */
 	char ctl_ep[MAX_ENDPOINT], media_ep[MAX_ENDPOINT];
+	char server_key[CURVE_KEY_LEN + 1]; /* "" without CURVE */
 	char worker_id[WIRE_MAX_ID + 1];
 	char host[WIRE_MAX_STR + 1];
 	char sw_version[65];
@@ -90,7 +92,7 @@ struct dispatcher_worker {
 	uint64_t last_hb, up_since, down_since;
 	unsigned n_pending;
 	uint64_t requests, replies, errors, retries, timeouts, late_replies;
-	uint64_t restarts, media_in, media_out, send_drops, disconnects;
+	uint64_t restarts, media_in, media_out, send_drops, disconnects, handshake_failures;
 	struct wire_media_batch *batch; /* MEDIA toward this worker, sent once per loop iteration */
 	struct dispatcher_worker *next_flush;
 	bool flush_queued;
@@ -99,8 +101,9 @@ struct dispatcher_worker {
 struct dispatcher {
 	struct evloop *loop;
 	struct dispatcher_callbacks cbs;
+	const struct curve *curve; /* NULL: plain ZeroMQ */
 	char signaler_id[WIRE_MAX_ID + 1];
-	char routing_id[WIRE_MAX_ID + 16];
+	char routing_id[WIRE_MAX_ID + 24];
 	char sw_version[65];
 	uint32_t hb_timeout_ms, hello_ms;
 	int ctl_hwm, media_hwm;
@@ -435,16 +438,38 @@ static void on_heartbeat(struct dispatcher_worker *w, const struct wire_msg *m)
 		seen_alive(w, instance);
 }
 
-/* The control connection of @w closed (its process died, or TCP was reset): down at once. */
+/* A CURVE handshake with @w failed: our key refused, or the worker is not the key we hold. */
+static void handshake_failed(struct dispatcher_worker *w, struct zsock *zs, unsigned event,
+			     uint32_t value)
+{
+	const char *why = "no detail";
+
+	w->handshake_failures++;
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		why = "the worker refused our key: add our public key to its CURVE_ALLOWED_KEYS";
+	else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+		why = "the worker's key is not the one we were given";
+	else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+		why = "the worker does not speak CURVE (ZMQ_INSECURE=1 on one side only?)";
+	if (zsock_log_ok(zs))
+		log_warn(w->name, "CURVE handshake with %s failed: %s (key %s; %llu failures)",
+			 w->ctl_ep, why, w->server_key, (unsigned long long)w->handshake_failures);
+}
+
+/* The control connection of @w closed (its process died, or TCP was reset): down at once. Its
+ * handshake failed: logged. */
 static void on_ctl_event(struct zsock *zs, unsigned event, uint32_t value, const char *endpoint,
 			 void *arg)
 {
 	struct dispatcher_worker *w = arg;
 	struct dispatcher *d = w->d;
 
-	(void)zs, (void)value;
-	if (w->removed || event != ZMQ_EVENT_DISCONNECTED)
+	if (w->removed)
 		return;
+	if (event != ZMQ_EVENT_DISCONNECTED) {
+		handshake_failed(w, zs, event, value);
+		return;
+	}
 	w->disconnects++;
 	/* Whatever answers next must answer a HELLO sent from now on. */
 	w->need_hello = true;
@@ -457,6 +482,19 @@ static void on_ctl_event(struct zsock *zs, unsigned event, uint32_t value, const
 
 /* --- input --- */
 
+/* The worker answered a HELLO on @sock with ERROR (our id bound to another key there, or too
+ * many signalers). */
+static void hello_refused(struct dispatcher_worker *w, struct zsock *zs, const struct wire_msg *m,
+			  const char *sock)
+{
+	const char *t = "";
+	size_t len = 0;
+
+	wire_get_str(m, WIRE_T_ERR_TEXT, &t, &len);
+	if (zsock_log_ok(zs))
+		log_warn(w->name, "%s HELLO refused: %.*s", sock, (int)len, t);
+}
+
 static void on_reply(struct dispatcher_worker *w, const struct wire_msg *m)
 {
 	struct pending *p = pending_find(w, m->h.req_id);
@@ -465,11 +503,7 @@ static void on_reply(struct dispatcher_worker *w, const struct wire_msg *m)
 
 	if (!p) {
 		if (m->h.type == WIRE_ERROR && m->h.req_id == w->hello_req_id) {
-			const char *t = "";
-			size_t n = 0;
-
-			wire_get_str(m, WIRE_T_ERR_TEXT, &t, &n);
-			log_warn(w->name, "HELLO refused: %.*s", (int)n, t);
+			hello_refused(w, w->ctl, m, "control");
 			return;
 		}
 		w->late_replies++;
@@ -585,10 +619,13 @@ static void on_media(struct zsock *zs, const struct zsock_frame *f, size_t n, vo
 			log_warn(w->name, "media: bad message: %s", e.reason);
 		return;
 	}
-	if (d->msg.h.type == WIRE_HELLO_OK)
+	if (d->msg.h.type == WIRE_HELLO_OK) {
 		on_hello_ok(w, &d->msg, true);
-	else if (zsock_log_ok(zs))
+	} else if (d->msg.h.type == WIRE_ERROR) {
+		hello_refused(w, zs, &d->msg, "media");
+	} else if (zsock_log_ok(zs)) {
 		log_warn(w->name, "media: unexpected %s", wire_type_name(d->msg.h.type));
+	}
 }
 
 /* --- workers --- */
@@ -628,6 +665,12 @@ static struct zsock *open_dealer(struct dispatcher *d, struct dispatcher_worker 
 		.routing_id = d->routing_id,
 		.routing_id_len = strlen(d->routing_id),
 	};
+
+	if (d->curve) {
+		o.curve_secret_key = curve_secret_key(d->curve);
+		o.curve_public_key = curve_public_key(d->curve);
+		o.curve_server_key = w->server_key;
+	}
 	char name[MAX_ENDPOINT + 8];
 	struct zsock *zs;
 	int ret;
@@ -655,14 +698,21 @@ static void start_monitor(struct dispatcher_worker *w)
 	int ret;
 
 	snprintf(ep, sizeof(ep), "inproc://dispatcher-mon-%lu", ++seq);
-	ret = zsock_monitor(w->ctl, ep, ZMQ_EVENT_DISCONNECTED, on_ctl_event, w);
+	ret = zsock_monitor(w->ctl, ep,
+			    ZMQ_EVENT_DISCONNECTED |
+				    (w->d->curve ? ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+							   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+							   ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+						 : 0),
+			    on_ctl_event, w);
 	if (ret < 0)
 		log_warn(w->name, "no connection monitor (%s): heartbeat timeout only",
 			 zmq_strerror(-ret));
 }
 
 int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
-			  const char *media_endpoint, struct dispatcher_worker **out)
+			  const char *media_endpoint, const char *server_key,
+			  struct dispatcher_worker **out)
 {
 	struct dispatcher_worker *w;
 
@@ -671,6 +721,8 @@ int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
 		return -EINVAL;
 	if (dispatcher_find_endpoint(d, ctl_endpoint))
 		return -EEXIST;
+	if (d->curve && !curve_allows(d->curve, server_key))
+		return -EPERM;
 	if (d->n_workers == d->cap_workers) {
 		size_t cap = d->cap_workers ? d->cap_workers * 2 : 8;
 		struct dispatcher_worker **a = realloc(d->workers, cap * sizeof(*a));
@@ -686,6 +738,8 @@ int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
 	w->d = d;
 	snprintf(w->ctl_ep, sizeof(w->ctl_ep), "%s", ctl_endpoint);
 	snprintf(w->media_ep, sizeof(w->media_ep), "%s", media_endpoint);
+	if (d->curve)
+		snprintf(w->server_key, sizeof(w->server_key), "%s", server_key);
 	set_name(w);
 	w->dead_timer = evloop_timer_new(d->loop, on_dead_timer, w);
 	w->hello_timer = evloop_timer_new(d->loop, on_hello_timer, w);
@@ -707,7 +761,8 @@ int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
 	 * hello timer repeats it until the worker answers. */
 	send_hello(w, true, true);
 	evloop_timer_start(w->hello_timer, d->hello_ms);
-	log_info(w->name, "worker added: control %s, media %s", ctl_endpoint, media_endpoint);
+	log_info(w->name, "worker added: control %s, media %s%s%s", ctl_endpoint, media_endpoint,
+		 d->curve ? ", CURVE key " : "", w->server_key);
 	if (out)
 		*out = w;
 	return 0;
@@ -725,9 +780,25 @@ static char *trim(char *s)
 	return s;
 }
 
+/* The key of a WORKER_ENDPOINTS entry: @given, or the allowed list's only key. NULL: none
+ * (logged). */
+static const char *entry_key(struct dispatcher *d, const char *ctl, const char *given)
+{
+	if (!d->curve)
+		return NULL;
+	if (given)
+		return given;
+	if (curve_allowed_count(d->curve) == 1)
+		return curve_allowed_key(d->curve, 0);
+	log_error(d->signaler_id, "worker list: \"%s\" names no CURVE key and the allowed list "
+				  "holds %zu: write \"ctl,media,key\"",
+		  ctl, curve_allowed_count(d->curve));
+	return NULL;
+}
+
 int dispatcher_add_workers(struct dispatcher *d, const char *list)
 {
-	char entry[2 * MAX_ENDPOINT + 2];
+	char entry[3 * MAX_ENDPOINT + 3];
 	const char *p = list;
 	int added = 0;
 
@@ -735,7 +806,8 @@ int dispatcher_add_workers(struct dispatcher *d, const char *list)
 		return -EINVAL;
 	while (*p) {
 		size_t n = strcspn(p, ";");
-		char *ctl, *media, *comma;
+		char *ctl, *media, *key = NULL, *comma;
+		const char *k;
 		int ret;
 
 		if (n >= sizeof(entry)) {
@@ -749,14 +821,27 @@ int dispatcher_add_workers(struct dispatcher *d, const char *list)
 		if (!*ctl)
 			continue;
 		comma = strchr(ctl, ',');
-		if (!comma || strchr(comma + 1, ',')) {
-			log_error(d->signaler_id, "worker list: \"%s\" is not \"ctl,media\"", ctl);
+		if (comma && strchr(comma + 1, ',')) {
+			key = strchr(comma + 1, ',');
+			*key++ = '\0';
+			key = trim(key);
+		}
+		if (!comma || (key && (strchr(key, ',') || !curve_key_valid(key)))) {
+			log_error(d->signaler_id, "worker list: \"%s\" is not \"ctl,media[,key]\" (a "
+						  "key is 40 Z85 characters)",
+				  ctl);
 			return -EINVAL;
 		}
 		*comma = '\0';
 		ctl = trim(ctl);
 		media = trim(comma + 1);
-		ret = dispatcher_add_worker(d, ctl, media, NULL);
+		k = entry_key(d, ctl, key);
+		if (d->curve && !k)
+			return -EINVAL;
+		ret = dispatcher_add_worker(d, ctl, media, k, NULL);
+		if (ret == -EPERM)
+			log_error(d->signaler_id, "worker list: %s: key %s is not in the allowed list",
+				  ctl, k);
 		if (ret == 0)
 			added++;
 		else if (ret != -EEXIST)
@@ -915,7 +1000,7 @@ struct dispatcher *dispatcher_new(struct evloop *loop, const char *signaler_id,
 {
 	static const struct dispatcher_config defaults;
 	struct dispatcher *d;
-	uint32_t nonce = 0;
+	uint64_t nonce = 0;
 
 	if (!cfg)
 		cfg = &defaults;
@@ -929,19 +1014,22 @@ struct dispatcher *dispatcher_new(struct evloop *loop, const char *signaler_id,
 	d->loop = loop;
 	if (cbs)
 		d->cbs = *cbs;
+	d->curve = curve_enabled(cfg->curve) ? cfg->curve : NULL;
 	snprintf(d->signaler_id, sizeof(d->signaler_id), "%s", signaler_id);
 	snprintf(d->sw_version, sizeof(d->sw_version), "%s",
 		 cfg->sw_version ? cfg->sw_version : "rtmp2sip");
 	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != (ssize_t)sizeof(nonce))
-		nonce = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 12;
-	/* Stable across reconnects of this process, different after a restart. */
-	snprintf(d->routing_id, sizeof(d->routing_id), "%s/%08x", signaler_id, nonce);
+		nonce = (uint64_t)time(NULL) << 32 ^ (uint64_t)getpid() << 12 ^ (uint64_t)clock();
+	/* Stable across reconnects of this process, different after a restart; 64 random bits,
+	 * never logged nor stored: another signaler cannot take it over (ROUTER_HANDOVER). */
+	snprintf(d->routing_id, sizeof(d->routing_id), "%s/%016llx", signaler_id,
+		 (unsigned long long)nonce);
 	d->hb_timeout_ms = cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms
 						     : DEFAULT_HB_TIMEOUT_MS;
 	d->hello_ms = cfg->hello_interval_ms ? cfg->hello_interval_ms : DEFAULT_HELLO_MS;
 	d->ctl_hwm = cfg->ctl_hwm > 0 ? cfg->ctl_hwm : DEFAULT_CTL_HWM;
 	d->media_hwm = cfg->media_hwm > 0 ? cfg->media_hwm : DEFAULT_MEDIA_HWM;
-	d->next_req_id = nonce & 0xffff; /* ids from different runs rarely collide in logs */
+	d->next_req_id = (uint32_t)nonce & 0xffff; /* ids of different runs rarely collide in logs */
 	d->reaper = evloop_timer_new(loop, on_reaper, d);
 	d->flush_timer = evloop_timer_new(loop, on_flush_timer, d);
 	if (!d->reaper || !d->flush_timer) {
@@ -1025,6 +1113,7 @@ void dispatcher_worker_info(const struct dispatcher_worker *w, struct dispatcher
 	*out = (struct dispatcher_worker_info){
 		.ctl_endpoint = w->ctl_ep,
 		.media_endpoint = w->media_ep,
+		.server_key = w->server_key,
 		.worker_id = w->worker_id,
 		.host = w->host,
 		.sw_version = w->sw_version,
@@ -1054,5 +1143,6 @@ void dispatcher_worker_info(const struct dispatcher_worker *w, struct dispatcher
 		.media_out = w->media_out,
 		.send_drops = w->send_drops,
 		.disconnects = w->disconnects,
+		.handshake_failures = w->handshake_failures,
 	};
 }

@@ -16,10 +16,16 @@
  *
  * Workers are added from static configuration (WORKER_ENDPOINTS) or, later, by discovery;
  * both use dispatcher_add_worker().
+ *
+ * CURVE (docs/protocol.md §1.1): with a curve in the configuration both DEALERs of a worker are
+ * CURVE clients that authenticate the worker by its public key, given when the worker is added
+ * and required to be in the signaler's allowed list. A refused handshake (the worker does not
+ * allow our key, or holds another key than the one given) is logged and counted.
  */
 #ifndef RS_DISPATCHER_H
 #define RS_DISPATCHER_H
 
+#include "curve.h"
 #include "evloop.h"
 #include "wire.h"
 
@@ -35,6 +41,7 @@ struct dispatcher_worker;
 struct dispatcher_worker_info {
 	const char *ctl_endpoint;
 	const char *media_endpoint;
+	const char *server_key; /* the worker's CURVE public key, "" without CURVE */
 	const char *worker_id; /* "" until the first HELLO_OK or HEARTBEAT */
 	const char *host;
 	const char *sw_version;
@@ -56,6 +63,7 @@ struct dispatcher_worker_info {
 	uint64_t requests, replies, errors, retries, timeouts, late_replies;
 	uint64_t restarts, media_in, media_out, send_drops;
 	uint64_t disconnects; /* control connection closed (ZMQ_EVENT_DISCONNECTED) */
+	uint64_t handshake_failures; /* control handshakes that failed (refused key, wrong key) */
 };
 
 struct dispatcher_callbacks {
@@ -80,6 +88,9 @@ struct dispatcher_config {
 	uint32_t hello_interval_ms;    /* 0: 200 */
 	int ctl_hwm, media_hwm;        /* 0: 1000 / 10000 */
 	const char *sw_version;        /* HELLO SW_VERSION; NULL: "rtmp2sip" */
+	/* The signaler's CURVE keys and the worker keys it allows (kept, must outlive the
+	 * dispatcher); NULL or not enabled: plain ZeroMQ. */
+	const struct curve *curve;
 };
 
 /*
@@ -110,16 +121,21 @@ void dispatcher_destroy(struct dispatcher **dp);
 const char *dispatcher_signaler_id(const struct dispatcher *d);
 
 /*
- * Adds a worker by its two endpoints (connects, says HELLO). *out (may be NULL) gets its handle.
- * Returns 0, -EEXIST when @ctl_endpoint is already known, -EINVAL, -ENOMEM or a zmq -errno.
+ * Adds a worker by its two endpoints and, with CURVE, its public key @server_key (Z85; ignored
+ * without CURVE, may be NULL then); connects and says HELLO. *out (may be NULL) gets its handle.
+ * Returns 0, -EEXIST when @ctl_endpoint is already known, -EPERM when @server_key is not in the
+ * allowed list (or missing), -EINVAL, -ENOMEM or a zmq -errno.
  */
 int dispatcher_add_worker(struct dispatcher *d, const char *ctl_endpoint,
-			  const char *media_endpoint, struct dispatcher_worker **out);
+			  const char *media_endpoint, const char *server_key,
+			  struct dispatcher_worker **out);
 
 /*
- * Adds the workers of a WORKER_ENDPOINTS list "ctl1,media1;ctl2,media2" (spaces ignored, empty
- * entries skipped, already known ones kept). Returns the number added or a negative errno for
- * the first malformed entry (entries before it stay added).
+ * Adds the workers of a WORKER_ENDPOINTS list "ctl1,media1[,key1];ctl2,media2[,key2]" (spaces
+ * ignored, empty entries skipped, already known ones kept). With CURVE an entry without a key
+ * takes the only key of the allowed list, and is an error when the list holds several. Returns
+ * the number added or a negative errno for the first bad entry (logged; entries before it stay
+ * added).
  */
 int dispatcher_add_workers(struct dispatcher *d, const char *list);
 

@@ -40,6 +40,25 @@ bool log_enabled(enum log_level level)
 	return level <= log_min;
 }
 
+bool log_limit_ok(struct log_limit *l, uint64_t now_ms, const char *sid)
+{
+	uint64_t sec = now_ms / 1000;
+
+	if (sec != l->window) {
+		if (l->suppressed)
+			log_warn(sid, "%u similar lines suppressed", l->suppressed);
+		l->window = sec;
+		l->lines = 0;
+		l->suppressed = 0;
+	}
+	if (l->lines < LOG_LIMIT_BURST) {
+		l->lines++;
+		return true;
+	}
+	l->suppressed++;
+	return false;
+}
+
 void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
 {
 	char line[2048];

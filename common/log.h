@@ -9,6 +9,7 @@
 #define RS_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -24,6 +25,21 @@ _Bool log_enabled(enum log_level level);
 /* Prints one line. @sid may be NULL. */
 void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A rate limit for lines that peers can cause (malformed input, refusals): at most
+ * LOG_LIMIT_BURST lines per second; the first line allowed after a second in which lines were
+ * suppressed is preceded by one saying how many. Zero-initialise it.
+ */
+#define LOG_LIMIT_BURST 10
+
+struct log_limit {
+	uint64_t window; /* the second of the current window */
+	unsigned lines, suppressed;
+};
+
+/* True when one more line may be logged now (@now_ms: any millisecond clock). */
+_Bool log_limit_ok(struct log_limit *l, uint64_t now_ms, const char *sid);
 
 #define log_error(sid, ...) log_msg(LOG_LVL_ERROR, (sid), __VA_ARGS__)
 #define log_warn(sid, ...)  log_msg(LOG_LVL_WARN, (sid), __VA_ARGS__)

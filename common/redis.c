@@ -195,6 +195,25 @@ static int copy_env_str(const char *name, char *dst, size_t size)
 	return 0;
 }
 
+/* REDIS_PASSWORD_FILE, when set, into cfg->password (REDIS_PASSWORD must not be set too). */
+static int password_file(struct redis_config *cfg)
+{
+	const char *path = config_str("REDIS_PASSWORD_FILE", NULL);
+	char why[512];
+
+	if (!path)
+		return 0;
+	if (cfg->password[0]) {
+		log_error(NULL, "config: REDIS_PASSWORD and REDIS_PASSWORD_FILE are both set: use one");
+		return -EINVAL;
+	}
+	if (config_secret_file(path, cfg->password, sizeof(cfg->password), why, sizeof(why)) < 0) {
+		log_error(NULL, "config: REDIS_PASSWORD_FILE: %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int redis_config_from_env(struct redis_config *cfg)
 {
 	const char *sentinels;
@@ -203,8 +222,14 @@ int redis_config_from_env(struct redis_config *cfg)
 	redis_config_defaults(cfg);
 	if (copy_env_str("REDIS_HOST", cfg->master.host, sizeof(cfg->master.host)) < 0 ||
 	    copy_env_str("REDIS_PASSWORD", cfg->password, sizeof(cfg->password)) < 0 ||
-	    copy_env_str("REDIS_MASTER_NAME", cfg->master_name, sizeof(cfg->master_name)) < 0)
+	    copy_env_str("REDIS_USERNAME", cfg->username, sizeof(cfg->username)) < 0 ||
+	    copy_env_str("REDIS_MASTER_NAME", cfg->master_name, sizeof(cfg->master_name)) < 0 ||
+	    password_file(cfg) < 0)
 		return -EINVAL;
+	if (cfg->username[0] && !cfg->password[0]) {
+		log_error(NULL, "config: REDIS_USERNAME needs REDIS_PASSWORD or REDIS_PASSWORD_FILE");
+		return -EINVAL;
+	}
 	if (config_int("REDIS_PORT", 6379, 1, 65535, &port) < 0 ||
 	    config_int("REDIS_DB", 0, 0, 65535, &db) < 0)
 		return -EINVAL;
@@ -697,11 +722,11 @@ static void hs_fail(struct redis *r, const char *what, const redisReply *reply)
 
 	r->hs_failed = true;
 	if (strncmp(text, "NOAUTH", 6) == 0)
-		set_error(r, LOG_LVL_ERROR, "%s requires a password (NOAUTH): set REDIS_PASSWORD",
+		set_error(r, LOG_LVL_ERROR, "%s requires a password (NOAUTH): set REDIS_PASSWORD or REDIS_PASSWORD_FILE",
 			  r->addr);
 	else if (strncmp(text, "WRONGPASS", 9) == 0 || strstr(text, "invalid password") ||
 		 strstr(text, "without any password"))
-		set_error(r, LOG_LVL_ERROR, "%s refused AUTH (check REDIS_PASSWORD): %.120s",
+		set_error(r, LOG_LVL_ERROR, "%s refused AUTH (check REDIS_PASSWORD / REDIS_PASSWORD_FILE, REDIS_USERNAME): %.120s",
 			  r->addr, text);
 	else
 		set_error(r, LOG_LVL_ERROR, "%s: %s failed: %.120s", r->addr, what, text);
@@ -758,7 +783,10 @@ static void start_handshake(struct redis *r)
 
 	r->state = R_HANDSHAKE;
 	r->hs_failed = false;
-	if (r->cfg.password[0])
+	if (r->cfg.password[0] && r->cfg.username[0])
+		ret = hs_send(r, HS_AUTH, 3,
+			      (const char *[]){"AUTH", r->cfg.username, r->cfg.password});
+	else if (r->cfg.password[0])
 		ret = hs_send(r, HS_AUTH, 2, (const char *[]){"AUTH", r->cfg.password});
 	snprintf(db, sizeof(db), "%d", r->cfg.db);
 	if (ret == 0 && r->cfg.db != 0)
@@ -1093,6 +1121,7 @@ struct redis *redis_new_config(struct evloop *loop, const struct redis_config *c
 	r->cfg = *cfg;
 	r->cfg.master.host[REDIS_HOST_MAX] = '\0';
 	r->cfg.password[REDIS_PASSWORD_MAX] = '\0';
+	r->cfg.username[REDIS_USERNAME_MAX] = '\0';
 	r->cfg.master_name[REDIS_MASTER_NAME_MAX] = '\0';
 	r->backoff_ms = cfg->backoff_min_ms;
 	r->lost_err = -ENOTCONN;

@@ -41,6 +41,7 @@ struct redis;
 
 #define REDIS_HOST_MAX	      255
 #define REDIS_PASSWORD_MAX    255
+#define REDIS_USERNAME_MAX    127
 #define REDIS_MASTER_NAME_MAX 127
 #define REDIS_SENTINELS_MAX   8
 #define REDIS_MULTI_MAX	      64 /* commands in one redis_multi() */
@@ -53,7 +54,8 @@ struct redis_endpoint {
 
 struct redis_config {
 	struct redis_endpoint master;	       /* REDIS_HOST (127.0.0.1), REDIS_PORT (6379) */
-	char password[REDIS_PASSWORD_MAX + 1]; /* REDIS_PASSWORD; "" = no AUTH */
+	char username[REDIS_USERNAME_MAX + 1]; /* REDIS_USERNAME (an ACL user); "": default */
+	char password[REDIS_PASSWORD_MAX + 1]; /* REDIS_PASSWORD or REDIS_PASSWORD_FILE; "" = no AUTH */
 	int db;				       /* REDIS_DB (0) */
 	struct redis_endpoint sentinels[REDIS_SENTINELS_MAX]; /* REDIS_SENTINELS "h:p,h:p" */
 	size_t n_sentinels;
@@ -70,9 +72,11 @@ struct redis_config {
 void redis_config_defaults(struct redis_config *cfg);
 
 /*
- * Fills @cfg with the defaults, then REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB,
- * REDIS_SENTINELS ("host:port,host:port", "[v6addr]:port" for IPv6) and REDIS_MASTER_NAME
- * (both or neither). Returns 0, or -EINVAL after logging which variable is wrong.
+ * Fills @cfg with the defaults, then REDIS_HOST, REDIS_PORT, REDIS_PASSWORD or
+ * REDIS_PASSWORD_FILE (a file holding it: one line; not both), REDIS_USERNAME (AUTH as that ACL
+ * user; needs a password), REDIS_DB, REDIS_SENTINELS ("host:port,host:port", "[v6addr]:port"
+ * for IPv6) and REDIS_MASTER_NAME (both or neither). Returns 0, or -EINVAL after logging which
+ * variable is wrong.
  */
 int redis_config_from_env(struct redis_config *cfg);
 

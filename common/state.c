@@ -49,6 +49,7 @@
 #define SIGNALER_KEY  STATE_KEY_PREFIX "signaler:"
 #define CALLS_SUFFIX  ":calls"
 #define REGS_SUFFIX   ":regs"
+#define HANDOVER_SUFFIX ":handover"
 #define SIGNALERS_KEY STATE_KEY_PREFIX "signalers"
 #define LOCK_KEY      STATE_KEY_PREFIX "lock:"
 
@@ -82,6 +83,13 @@
 	"if s and tonumber(s) < tonumber(ARGV[2]) then "                                           \
 	"redis.call('ZREM', KEYS[3], ARGV[1]) redis.call('DEL', KEYS[4]) return 1 end end "        \
 	"return 0"
+
+/* 1 when signaler hash KEYS[1] is gone, or its seen is ARGV[3] ms or more before ARGV[2] (the
+ * signaler is dead), or when leg ARGV[1] is in its handover set KEYS[2]; else 0. */
+#define TAKEOVER_LUA                                                                               \
+	"local s = tonumber(redis.call('HGET', KEYS[1], 'seen')) "                                 \
+	"if not s or s + tonumber(ARGV[3]) <= tonumber(ARGV[2]) then return 1 end "                \
+	"return redis.call('SISMEMBER', KEYS[2], ARGV[1])"
 
 /* Releases the lock KEYS[1] if ARGV[1] holds it. */
 #define LOCK_RELEASE_LUA                                                                           \
@@ -183,6 +191,7 @@ static const struct field worker_fields[] = {
     FBOOL(worker_record, "draining", draining),
     FUINT(worker_record, "started", started_ms, UINT64_MAX),
     FUINT(worker_record, "seen", last_seen_ms, UINT64_MAX),
+    FOPT(worker_record, "curve", F_TEXT, curve_key),
 };
 
 static const struct field call_fields[] = {
@@ -1532,6 +1541,26 @@ int state_signaler_forget(struct redis *r, const char *signaler_id, uint64_t cut
 	return send_flag(r, op, 9,
 			 (const char *[]){"EVAL", SIGNALER_FORGET_LUA, "4", calls, regs,
 					  SIGNALERS_KEY, hash, signaler_id, cutoff});
+}
+
+int state_leg_takeover(struct redis *r, const char *owner_id, const char *leg_id, uint64_t now_ms,
+		       state_flag_cb cb, void *arg)
+{
+	char hash[KEY_MAX], handover[KEY_MAX], now[24], window[24];
+	struct state_op *op;
+
+	if (!state_id_valid(owner_id) || !state_id_valid(leg_id) || !cb)
+		return -EINVAL;
+	key_of(hash, sizeof(hash), SIGNALER_KEY, owner_id, "");
+	key_of(handover, sizeof(handover), SIGNALER_KEY, owner_id, HANDOVER_SUFFIX);
+	snprintf(now, sizeof(now), "%" PRIu64, now_ms ? now_ms : state_now_ms());
+	snprintf(window, sizeof(window), "%d", STATE_SIGNALER_LIVENESS_MS);
+	op = flag_op(cb, arg, leg_id);
+	if (!op)
+		return -ENOMEM;
+	return send_flag(r, op, 8,
+			 (const char *[]){"EVAL", TAKEOVER_LUA, "2", hash, handover, leg_id, now,
+					  window});
 }
 
 static int record_delete_orphan(struct redis *r, const struct rectype *t, const char *id,

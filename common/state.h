@@ -15,6 +15,8 @@
  *   rs:v1:reg:<aor>                HASH, one SIP registration of an RTMP client, written whole
  *   rs:v1:signaler:<id>:regs       SET of that signaler's AORs
  *   rs:v1:signaler:<id>            HASH, one signaler's heartbeat, EXPIRE 5 s
+ *   rs:v1:signaler:<id>:handover   SET of leg ids that signaler gives to others (read by
+ *                                  state_leg_takeover; written by the owner, SADD + EXPIRE)
  *   rs:v1:signalers                ZSET signaler id -> last seen (ms since the epoch); an entry
  *                                  leaves only when the orphan finder has emptied its indexes
  *   rs:v1:lock:<name>              STRING, a short lock (SET NX PX), e.g. orphans:<id>
@@ -55,6 +57,7 @@ struct redis;
 #define STATE_SRTP_KEY_MAX   95	 /* base64 master key || salt */
 #define STATE_HOST_MAX	     255
 #define STATE_ENDPOINT_MAX   255  /* ZeroMQ endpoints */
+#define STATE_CURVE_KEY_MAX  40	  /* a CURVE public key in Z85 */
 #define STATE_AOR_MAX	     255  /* "user@domain", see state_aor_valid() */
 #define STATE_URI_MAX	     255  /* SIP URIs: printable ASCII without spaces */
 #define STATE_CLIENT_MAX     63	  /* RTMP connection id, e.g. "c12 127.0.0.1:5555" */
@@ -120,6 +123,9 @@ struct worker_record {
 	bool draining;				     /* draining: takes no new legs */
 	uint64_t started_ms;			     /* started */
 	uint64_t last_seen_ms;			     /* seen: also the ZSET score (0: now) */
+	/* Optional (added within v1: a record without it reads it as ""). */
+	char curve_key[STATE_CURVE_KEY_MAX + 1]; /* curve: its CURVE public key (Z85), "" without
+						  * CURVE; signalers check it is one they allow */
 };
 
 /*
@@ -362,6 +368,16 @@ int state_lock_take(struct redis *r, const char *name, const char *holder, unsig
 /* Deletes rs:v1:lock:<name> if @holder still holds it. @cb may be NULL (yes: released). */
 int state_lock_release(struct redis *r, const char *name, const char *holder, state_flag_cb cb,
 		       void *arg);
+
+/*
+ * May a signaler other than @owner_id take leg @leg_id (ADOPT_LEG, DESTROY_LEG of a foreign leg)?
+ * @cb gets yes when @owner_id is dead - its heartbeat hash rs:v1:signaler:<owner_id> is gone, or
+ * its seen field is STATE_SIGNALER_LIVENESS_MS or more before @now_ms (0: now) - or when
+ * @leg_id is in @owner_id's handover set rs:v1:signaler:<owner_id>:handover; no otherwise. One
+ * script, atomic. @cb must not be NULL.
+ */
+int state_leg_takeover(struct redis *r, const char *owner_id, const char *leg_id, uint64_t now_ms,
+		       state_flag_cb cb, void *arg);
 
 /*
  * Completes at once, with -ECANCELED, every state operation in flight whose callback argument

@@ -37,7 +37,6 @@
 #define DEFAULT_MAX_FRAME_SIZE 65536
 #define DEFAULT_HWM 1000
 #define DEFAULT_BUDGET 256
-#define LOG_BURST 10
 #define STREAK_MAX 4
 #define MON_EVENT_LEN 6 /* u16 event + u32 value, native byte order */
 #define MON_MAX_ENDPOINT 1024
@@ -58,12 +57,12 @@ struct zsock {
 	bool dead;
 	uint64_t streak_now; /* loop time of the current recheck streak */
 	unsigned streak;
-	uint64_t log_window; /* second of the rate-limit window */
-	unsigned log_lines, log_suppressed;
+	struct log_limit log_limit; /* of the lines peers cause */
 	struct zsock_stats st;
 	struct zsock *mon; /* the PAIR reading this socket's monitor, NULL: none */
 	zsock_event_cb ev_cb;
 	void *ev_arg;
+	const char *user_id; /* of the message in the callback (zmq_msg_gets), else NULL */
 	zmq_msg_t msgs[ZSOCK_MAX_FRAMES];
 	struct zsock_frame frames[ZSOCK_MAX_FRAMES];
 };
@@ -97,6 +96,45 @@ static void set_int(struct zsock *zs, int opt, int v, const char *what)
 		log_warn(zs->name, "zmq_setsockopt(%s): %s", what, zmq_strerror(errno));
 }
 
+/* Sets CURVE key option @opt (@what for the log); a refusal fails the socket. */
+static int set_key(struct zsock *zs, int opt, const char *key, const char *what)
+{
+	if (strlen(key) == 40 && zmq_setsockopt(zs->sock, opt, key, 40) == 0)
+		return 0;
+	log_error(zs->name, "CURVE: %s refused: %s", what,
+		  strlen(key) == 40 ? zmq_strerror(errno) : "not 40 Z85 characters");
+	errno = EINVAL;
+	return -1;
+}
+
+/* The CURVE role of @o's keys: server (secret alone), client (all three) or none. */
+static int set_curve(struct zsock *zs, const struct zsock_opts *o)
+{
+	static const char domain[] = "rtmp2sip";
+	int one = 1;
+
+	if (!o->curve_secret_key && !o->curve_public_key && !o->curve_server_key)
+		return 0;
+	if (!o->curve_secret_key || !o->curve_public_key != !o->curve_server_key) {
+		log_error(zs->name, "CURVE: a secret key alone (server), or with the public key and "
+				    "the server's (client)");
+		errno = EINVAL;
+		return -1;
+	}
+	if (o->curve_server_key)
+		return set_key(zs, ZMQ_CURVE_SERVERKEY, o->curve_server_key, "server key") < 0 ||
+			       set_key(zs, ZMQ_CURVE_PUBLICKEY, o->curve_public_key, "public key") < 0
+			   ? -1
+			   : set_key(zs, ZMQ_CURVE_SECRETKEY, o->curve_secret_key, "secret key");
+	if (zmq_setsockopt(zs->sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
+	    zmq_setsockopt(zs->sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0) {
+		log_error(zs->name, "CURVE: server options refused: %s", zmq_strerror(errno));
+		errno = EINVAL;
+		return -1;
+	}
+	return set_key(zs, ZMQ_CURVE_SECRETKEY, o->curve_secret_key, "secret key");
+}
+
 static void arm_recheck(struct zsock *zs)
 {
 	if (zs->dead || evloop_timer_armed(zs->recheck))
@@ -106,21 +144,7 @@ static void arm_recheck(struct zsock *zs)
 
 bool zsock_log_ok(struct zsock *zs)
 {
-	uint64_t sec = evloop_now(zs->loop) / 1000;
-
-	if (sec != zs->log_window) {
-		if (zs->log_suppressed)
-			log_warn(zs->name, "%u similar lines suppressed", zs->log_suppressed);
-		zs->log_window = sec;
-		zs->log_lines = 0;
-		zs->log_suppressed = 0;
-	}
-	if (zs->log_lines < LOG_BURST) {
-		zs->log_lines++;
-		return true;
-	}
-	zs->log_suppressed++;
-	return false;
+	return log_limit_ok(&zs->log_limit, evloop_now(zs->loop), zs->name);
 }
 
 /* Stops libzmq's monitor of @zs and destroys the PAIR reading it (deferred if inside its drain). */
@@ -189,8 +213,13 @@ static bool recv_one(struct zsock *zs)
 			zs->frames[i].data = zmq_msg_data(&zs->msgs[i]);
 			zs->frames[i].len = zmq_msg_size(&zs->msgs[i]);
 		}
+		/* Every frame of a message carries its connection's metadata (a ROUTER's routing id
+		 * frame included); the first one that has a User-Id names the peer. */
+		for (size_t i = 0; i < nf && !zs->user_id; i++)
+			zs->user_id = zmq_msg_gets(&zs->msgs[i], "User-Id");
 		zs->st.rx_msgs++;
 		zs->cb(zs, zs->frames, nf, zs->arg);
+		zs->user_id = NULL;
 	}
 	for (size_t i = 0; i < nf; i++)
 		zmq_msg_close(&zs->msgs[i]);
@@ -302,6 +331,8 @@ struct zsock *zsock_new(struct evloop *loop, int type, const struct zsock_opts *
 		set_int(zs, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY");
 		set_int(zs, ZMQ_ROUTER_HANDOVER, 1, "ROUTER_HANDOVER");
 	}
+	if (set_curve(zs, o) < 0)
+		goto out_close;
 	if (type == ZMQ_DEALER) {
 		set_int(zs, ZMQ_IMMEDIATE, 1, "IMMEDIATE");
 		if (o->routing_id &&
@@ -431,6 +462,11 @@ void zsock_get_stats(const struct zsock *zs, struct zsock_stats *st)
 const char *zsock_name(const struct zsock *zs)
 {
 	return zs->name;
+}
+
+const char *zsock_user_id(const struct zsock *zs)
+{
+	return zs->user_id;
 }
 
 void *zsock_handle(struct zsock *zs)

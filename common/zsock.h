@@ -16,6 +16,12 @@
  * TCP keepalive (idle 10 s, interval 5 s, 3 probes), reconnect 100 ms backing off to 1 s,
  * ZMTP heartbeats (1 s, timeout 3 s). ROUTER: ZMQ_ROUTER_MANDATORY and ZMQ_ROUTER_HANDOVER.
  * DEALER: ZMQ_IMMEDIATE and the given routing id.
+ *
+ * CURVE (docs/protocol.md §1.1): a socket given a secret key alone is a CURVE server (ZAP domain
+ * "rtmp2sip": a ZAP handler, common/zap.h, must be bound in the context before it binds); given
+ * its key pair and a server's public key it is a CURVE client of that server. A key libzmq
+ * refuses fails zsock_new(): a socket never falls back to plain ZeroMQ. zsock_user_id() names the
+ * authenticated peer of the message being delivered.
  */
 #ifndef RS_ZSOCK_H
 #define RS_ZSOCK_H
@@ -51,6 +57,11 @@ struct zsock_opts {
 	const void *routing_id;    /* DEALER only: 1..255 bytes, first byte not 0; NULL: zmq's */
 	size_t routing_id_len;
 	unsigned budget;           /* messages per drain before yielding to the loop; 0: 256 */
+	/* CURVE keys, Z85 (40 characters); all NULL: plain ZeroMQ. Server: secret alone. Client:
+	 * secret, public and the server's public key. */
+	const char *curve_secret_key;
+	const char *curve_public_key;
+	const char *curve_server_key;
 };
 
 struct zsock_stats {
@@ -107,6 +118,13 @@ const char *zsock_name(const struct zsock *zs);
  * per socket; when lines were suppressed, the next allowed call logs how many.
  */
 bool zsock_log_ok(struct zsock *zs);
+
+/*
+ * The User-Id of the message being delivered to @zs's receive callback: for a CURVE connection
+ * the client's Z85 public key as the ZAP handler named it (zap.h). NULL outside the callback and
+ * for connections without it (plain ZeroMQ).
+ */
+const char *zsock_user_id(const struct zsock *zs);
 
 /* The underlying libzmq socket, for options this module does not cover. */
 void *zsock_handle(struct zsock *zs);

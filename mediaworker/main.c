@@ -5,9 +5,11 @@
  * (legs are destroyed and their state deleted); SIGTERM, or `relayctl drain`, drains: no new
  * legs, exit when the last leg ends; at the deadline (WORKER_DRAIN_TIMEOUT seconds, or the one
  * relayctl gives) the remaining legs are handed over to other workers (worker_handover), then exit.
+ * SIGHUP re-reads CURVE_ALLOWED_KEYS_FILE (key rotation: the signalers allowed from then on).
  */
 #include "config.h"
 #include "ctlq.h"
+#include "curve.h"
 #include "evloop.h"
 #include "log.h"
 #include "mw_metrics.h"
@@ -15,6 +17,7 @@
 #include "rtp_leg.h"
 #include "state.h"
 #include "worker.h"
+#include "zap.h"
 #include "zsock.h"
 
 #include <errno.h>
@@ -63,6 +66,12 @@ static void drain(struct evloop *loop, struct worker *w, uint64_t ms)
 	if (drain_deadline)
 		evloop_timer_start(drain_deadline, ms);
 	worker_drain(w, on_drained, loop);
+}
+
+static void on_reload(struct evloop *loop, int signo, void *arg)
+{
+	log_info(NULL, "SIGHUP: re-reading the allowed signaler keys");
+	curve_reload(arg);
 }
 
 static void on_signal(struct evloop *loop, int signo, void *arg)
@@ -118,6 +127,8 @@ int main(int argc, char **argv)
 	struct worker *w = NULL;
 	struct mw_metrics *metrics = NULL;
 	struct ctlq *cmdq = NULL;
+	struct curve *curve = NULL;
+	struct zap *zap = NULL;
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	int ret = 1;
 
@@ -127,12 +138,23 @@ int main(int argc, char **argv)
 	}
 	log_init("mediaworker", level < 0 ? LOG_LVL_INFO : (enum log_level)level);
 	signal(SIGPIPE, SIG_IGN);
-	if (worker_config_from_env(&cfg) < 0 || redis_config_from_env(&rcfg) < 0)
+	if (worker_config_from_env(&cfg) < 0 || redis_config_from_env(&rcfg) < 0 ||
+	    curve_from_env("signalers", &curve) < 0)
 		return 2;
+	cfg.curve = curve;
 	loop = evloop_new();
 	if (!loop) {
 		log_error(NULL, "cannot create the event loop");
+		curve_destroy(&curve);
 		return 1;
+	}
+	/* Before any CURVE socket binds: libzmq admits everyone while no ZAP handler is bound. */
+	if (curve_enabled(curve)) {
+		zap = zap_new(loop, curve);
+		if (!zap) {
+			log_error(NULL, "cannot start the ZAP handler: %s", strerror(errno));
+			goto out;
+		}
 	}
 	main_loop = loop;
 	redis = redis_new_config(loop, &rcfg);
@@ -143,7 +165,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (evloop_signal(loop, SIGINT, on_signal, w) < 0 ||
 	    evloop_signal(loop, SIGTERM, on_signal, w) < 0 ||
-	    evloop_signal(loop, SIGUSR1, on_signal, w) < 0) {
+	    evloop_signal(loop, SIGUSR1, on_signal, w) < 0 ||
+	    evloop_signal(loop, SIGHUP, on_reload, curve) < 0) {
 		log_error(NULL, "cannot route signals into the event loop");
 		goto out;
 	}
@@ -170,6 +193,7 @@ out:
 	ctlq_destroy(&cmdq);
 	mw_metrics_destroy(&metrics);
 	worker_destroy(&w);
+	zap_destroy(&zap);
 	evloop_timer_del(&drain_deadline);
 	evloop_timer_del(&handover_limit);
 	redis_destroy(&redis);
@@ -178,6 +202,7 @@ out:
 	zsock_context_term();
 	rtp_leg_global_cleanup();
 	evloop_destroy(&loop);
+	curve_destroy(&curve);
 	log_info(NULL, "mediaworker stopped");
 	return ret;
 }

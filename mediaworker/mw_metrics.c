@@ -68,7 +68,7 @@ struct families {
 	struct metric *rtp_late, *rtp_concealed, *rtp_send_errors, *ticks_skipped;
 	struct metric *media, *media_dropped, *cpu, *draining, *adopts;
 	struct metric *zmq_requests, *zmq_replies, *zmq_replays, *zmq_malformed, *zmq_heartbeats,
-	    *zmq_send_drops, *signalers;
+	    *zmq_send_drops, *signalers, *zmq_refused, *requests_refused;
 	struct metric *redis_configured, *redis_up, *redis_disconnects;
 };
 
@@ -138,6 +138,16 @@ static const struct metrics_family_def family_defs[] = {
     {F(zmq_send_drops), METRIC_COUNTER, "worker_zmq_send_drops_total",
      "ZeroMQ sends that failed (high-water mark, unknown peer).", NULL},
     {F(signalers), METRIC_GAUGE, "worker_signalers", "Signalers connected now.", NULL},
+    {F(zmq_refused), METRIC_COUNTER, "worker_zmq_handshakes_refused_total",
+     "ZeroMQ connections refused during the CURVE handshake (key: not allowed; no_curve: "
+     "the client has no key; crypto: it expects another worker key; handshake: closed during "
+     "the handshake, which is also what a client without a key usually does).",
+     L_REASON},
+    {F(requests_refused), METRIC_COUNTER, "worker_requests_refused_total",
+     "Signaler messages refused: HELLOs claiming another key's signaler id (id_bound), "
+     "messages on a signaler's routing id from another key (key_mismatch), leg requests "
+     "that are not the owner's (docs/protocol.md, ownership).",
+     L_REASON},
     {F(redis_configured), METRIC_GAUGE, "worker_redis_configured",
      "1 when Redis is configured in the environment.", NULL},
     {F(redis_up), METRIC_GAUGE, "worker_redis_up", "1 while the Redis link is up.", NULL},
@@ -306,6 +316,12 @@ static void collect(struct metrics *reg, void *arg)
 	metric_set(f->zmq_heartbeats, (double)cs.heartbeats);
 	metric_set(f->zmq_send_drops, (double)cs.send_drops);
 	metric_set(f->signalers, cs.peers);
+	for (int r = CTL_REFUSED_KEY; r <= CTL_REFUSED_HANDSHAKE; r++)
+		set1(f->zmq_refused, ctl_refusal_name(r), (double)cs.refused[r]);
+	for (int r = CTL_REFUSED_ID_BOUND; r < CTL_REFUSED_N; r++)
+		set1(f->requests_refused, ctl_refusal_name(r), (double)cs.refused[r]);
+	for (int r = 0; r < WORKER_REFUSED_N; r++)
+		set1(f->requests_refused, worker_refusal_name(r), (double)ws.refused[r]);
 	metric_set(f->redis_configured, mm->redis_configured);
 	metric_set(f->redis_up, mm->redis && redis_is_up(mm->redis));
 	metric_set(f->redis_disconnects, (double)mm->redis_disconnects);

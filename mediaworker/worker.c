@@ -17,17 +17,11 @@
  * record is refreshed every second. Every write is asynchronous: media never waits for Redis,
  * and when Redis comes back after an outage everything is written again.
  */
-#include "worker.h"
+#include "worker_int.h"
 
-#include "codec.h"
-#include "ctl_server.h"
 #include "evloop.h"
-#include "log.h"
 #include "port_pool.h"
 #include "redis.h"
-#include "rtp_leg.h"
-#include "state.h"
-#include "wire.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,92 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LEG_BUCKETS 4096
-#define TICK_MS 20
-#define TICK_CATCHUP 15 /* ticks caught up after a stall (300 ms) */
-#define LEG_MAX_CODECS WIRE_MAX_CODECS
-/* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
- * adopted: the sequence jumps past anything the dead worker may have sent. */
-#define ADOPT_SEQ_MARGIN 50
-
-struct leg {
-	char id[WIRE_MAX_ID + 1];
-	char call_id[STATE_CALL_ID_MAX + 1];
-	char owner[WIRE_MAX_ID + 1];
-	struct worker *w;
-	struct rtp_leg *rtp;
-	struct transcoder *tc;
-	const struct codec *rtmp_codec;
-	const struct codec *sip_codec;
-	int sip_pt;
-	int dtmf_pt;
-	struct wire_codec offered[LEG_MAX_CODECS]; /* SIP codecs the signaler allowed, by PT */
-	unsigned n_offered;
-	enum rtp_leg_srtp_suite srtp;
-	char local_key[RTP_LEG_KEY_B64_LEN + 1];
-	char remote_key[RTP_LEG_KEY_B64_LEN + 1];
-	bool hold;
-	bool track;             /* no remote yet, the SIP codec may change: follow the stream */
-	char held_ip[64];       /* remote given before the peer's SRTP key: applied with the key */
-	uint16_t held_port;
-	uint64_t created_ms;    /* wall clock, for the record */
-	uint64_t start_mono;    /* loop time at creation: the RTMP timeline's zero */
-	uint32_t out_ts;        /* next RTMP timestamp toward the signaler */
-	bool out_started;
-	uint64_t media_in, media_out, media_errors;
-	uint64_t media_stale; /* RTMP frames dropped as too late */
-	struct leg *hnext;             /* hash chain */
-	struct leg *prev, *next;       /* all legs, for the tick */
-};
-
-struct adopt_ctx {
-	struct worker *w;
-	struct ctl_request req;
-	char leg_id[WIRE_MAX_ID + 1];
-	char owner[WIRE_MAX_ID + 1];
-	struct adopt_ctx *next;
-};
-
-/* One leg being handed over: its state write is in flight. */
-struct handover {
-	struct worker *w;
-	char leg_id[WIRE_MAX_ID + 1];
-	struct handover *next;
-};
-
-struct worker {
-	struct evloop *loop;
-	struct worker_config cfg;
-	char worker_id[WIRE_MAX_ID + 1];
-	char host[256];
-	char ctl_ep[256], media_ep[256]; /* announced: WORKER_ADVERTISED_HOST in the bound ones */
-	struct redis *redis;
-	struct ctl_server *ctl;
-	struct port_pool *pool;
-	struct leg *buckets[LEG_BUCKETS];
-	struct leg *legs;
-	unsigned n_legs, n_transcoding;
-	struct ev_timer *tick;
-	uint64_t tick_next; /* loop time the next tick is due */
-	struct ev_timer *slow; /* 1 s: CPU sample, worker record, leg states */
-	uint64_t last_state_write;
-	struct rusage ru_last;
-	uint64_t ru_last_mono;
-	uint16_t cpu_permille;
-	uint64_t started_ms;
-	bool draining;
-	void (*drain_done)(struct worker *w, void *arg);
-	void *drain_arg;
-	struct adopt_ctx *adopts;
-	struct handover *handovers; /* leg state writes of worker_handover() in flight */
-	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
-	uint64_t media_unknown_leg, media_wrong_owner, media_stale;
-	uint64_t ticks_skipped; /* ticks not run after a stall (their frames wait or are late) */
-};
 
 /* Configuration. */
 
@@ -150,7 +60,7 @@ static unsigned leg_hash(const char *id)
 	return h % LEG_BUCKETS;
 }
 
-static struct leg *leg_find(struct worker *w, const char *id)
+struct leg *worker_leg_find(struct worker *w, const char *id)
 {
 	for (struct leg *l = w->buckets[leg_hash(id)]; l; l = l->hnext)
 		if (strcmp(l->id, id) == 0)
@@ -265,6 +175,8 @@ static void worker_store(struct worker *w)
 	rec.cpu = w->cpu_permille;
 	rec.draining = w->draining;
 	rec.started_ms = w->started_ms;
+	if (curve_enabled(w->cfg.curve))
+		snprintf(rec.curve_key, sizeof(rec.curve_key), "%s", curve_public_key(w->cfg.curve));
 	state_worker_write(w->redis, &rec, STATE_WORKER_TTL_S, write_done, NULL);
 }
 
@@ -356,7 +268,7 @@ static int key_from_b64(const char *b64, uint8_t raw[32], size_t *len)
 	return 0;
 }
 
-static int suite_parse(const char *s, enum rtp_leg_srtp_suite *out)
+int worker_suite_parse(const char *s, enum rtp_leg_srtp_suite *out)
 {
 	if (strcmp(s, "AES_CM_128_HMAC_SHA1_80") == 0)
 		*out = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80;
@@ -384,7 +296,7 @@ static void check_drained(struct worker *w)
 	}
 }
 
-static void leg_destroy(struct leg *l, bool forget_state)
+void worker_leg_destroy(struct leg *l, bool forget_state)
 {
 	struct worker *w = l->w;
 
@@ -408,23 +320,6 @@ static void leg_destroy(struct leg *l, bool forget_state)
 	leg_free(l);
 	check_drained(w);
 }
-
-/* What a new leg needs, from CREATE_LEG or from a stored record. */
-struct leg_spec {
-	const char *id, *call_id, *owner;
-	const struct codec *rtmp_codec;
-	struct wire_codec offered[LEG_MAX_CODECS];
-	unsigned n_offered;
-	int chosen; /* index into offered[] */
-	int dtmf_pt;
-	const char *remote_ip;
-	uint16_t remote_port;
-	enum rtp_leg_srtp_suite srtp;
-	const char *local_key, *remote_key; /* base64, NULL when none */
-	const struct rtp_leg_state *adopt;  /* continuity, NULL for a new stream */
-	bool hold;
-	uint64_t created_ms;
-};
 
 /* Picks the SIP codec: one equal to the RTMP codec first (pass-through), else the first in
  * the signaler's order that the transcoder can reach. -1 when none. */
@@ -461,8 +356,7 @@ static void leg_track(struct leg *l, bool on)
 		log_warn(l->id, "cannot follow the RTMP stream: out of memory");
 }
 
-/* Builds and links a leg; returns it or NULL with *err and @why set. */
-static struct leg *leg_create(struct worker *w, const struct leg_spec *s, int *err, char *why,
+struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *err, char *why,
 			      size_t whylen)
 {
 	const struct wire_codec *wc = &s->offered[s->chosen];
@@ -564,8 +458,7 @@ out_free:
 	return NULL;
 }
 
-/* The OK for CREATE_LEG and ADOPT_LEG. */
-static void reply_leg(struct worker *w, const struct ctl_request *req, const struct leg *l)
+void worker_reply_leg(struct worker *w, const struct ctl_request *req, const struct leg *l)
 {
 	struct wire_builder b = {0};
 	struct rtp_leg_state st;
@@ -606,7 +499,7 @@ static int parse_srtp(const struct wire_msg *m, enum rtp_leg_srtp_suite *suite,
 
 	if (!wire_has(m, WIRE_T_SRTP_SUITE))
 		return 0;
-	if (wire_get_cstr(m, WIRE_T_SRTP_SUITE, name, sizeof(name)) < 0 || suite_parse(name, suite) < 0) {
+	if (wire_get_cstr(m, WIRE_T_SRTP_SUITE, name, sizeof(name)) < 0 || worker_suite_parse(name, suite) < 0) {
 		snprintf(why, whylen, "unsupported SRTP suite");
 		return -EINVAL;
 	}
@@ -638,10 +531,12 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 		ctl_server_reply_error(s, req, EINVAL, 0, "CREATE_LEG needs LEG_ID, CALL_ID, OWNER, RTMP_CODEC");
 		return;
 	}
-	l = leg_find(w, id);
+	if (!worker_owner_is_requester(w, req, owner, id))
+		return;
+	l = worker_leg_find(w, id);
 	if (l) {
 		if (strcmp(l->owner, owner) == 0)
-			reply_leg(w, req, l);
+			worker_reply_leg(w, req, l);
 		else
 			ctl_server_reply_error(s, req, EEXIST, WIRE_T_LEG_ID,
 					       "leg %s exists with owner %s", id, l->owner);
@@ -690,29 +585,13 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 	if (want_srtp && spec.srtp == RTP_LEG_SRTP_NONE)
 		spec.srtp = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80;
 	spec.remote_key = remote_key[0] ? remote_key : NULL;
-	l = leg_create(w, &spec, &err, why, sizeof(why));
+	l = worker_leg_create(w, &spec, &err, why, sizeof(why));
 	if (!l) {
 		log_warn(id, "CREATE_LEG failed: %s", why);
 		ctl_server_reply_error(s, req, -err, 0, "%s", why);
 		return;
 	}
-	reply_leg(w, req, l);
-}
-
-static struct leg *request_leg(struct ctl_server *s, struct worker *w, const struct ctl_request *req,
-			       const struct wire_msg *m)
-{
-	char id[WIRE_MAX_ID + 1];
-	struct leg *l;
-
-	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
-		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
-		return NULL;
-	}
-	l = leg_find(w, id);
-	if (!l)
-		ctl_server_reply_error(s, req, ENOENT, WIRE_T_LEG_ID, "no leg %s here", id);
-	return l;
+	worker_reply_leg(w, req, l);
 }
 
 static void reply_ok(struct ctl_server *s, const struct ctl_request *req)
@@ -728,7 +607,7 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 			  const struct wire_msg *m, void *arg)
 {
 	struct worker *w = arg;
-	struct leg *l = request_leg(s, w, req, m);
+	struct leg *l = worker_owned_leg(w, req, m);
 	char remote_ip[64], remote_key[RTP_LEG_KEY_B64_LEN + 1] = "", why[160] = "";
 	enum rtp_leg_srtp_suite suite = RTP_LEG_SRTP_NONE;
 	uint16_t port = 0;
@@ -817,32 +696,10 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 	reply_ok(s, req);
 }
 
-static void on_destroy_leg(struct ctl_server *s, const struct ctl_request *req,
-			   const struct wire_msg *m, void *arg)
-{
-	struct worker *w = arg;
-	struct wire_builder b = {0};
-	char id[WIRE_MAX_ID + 1];
-	struct leg *l;
-
-	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
-		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
-		return;
-	}
-	l = leg_find(w, id);
-	wire_msg_init(&b, WIRE_OK, 0);
-	if (l)
-		leg_destroy(l, true);
-	else
-		wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
-	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
-}
-
 static void on_send_dtmf(struct ctl_server *s, const struct ctl_request *req,
 			 const struct wire_msg *m, void *arg)
 {
-	struct leg *l = request_leg(s, arg, req, m);
+	struct leg *l = worker_owned_leg(arg, req, m);
 	uint8_t digit;
 	uint16_t ms = 100;
 	int err;
@@ -867,7 +724,7 @@ static void on_send_dtmf(struct ctl_server *s, const struct ctl_request *req,
 static void on_leg_stats(struct ctl_server *s, const struct ctl_request *req,
 			 const struct wire_msg *m, void *arg)
 {
-	struct leg *l = request_leg(s, arg, req, m);
+	struct leg *l = worker_owned_leg(arg, req, m);
 	struct rtp_leg_stats st;
 	struct wire_builder b = {0};
 
@@ -912,160 +769,14 @@ static void on_worker_stats(struct ctl_server *s, const struct ctl_request *req,
 	wire_msg_free(&b);
 }
 
-/* ADOPT_LEG: the reply waits for Redis. */
-
-static void adopt_unlink(struct adopt_ctx *a)
-{
-	struct adopt_ctx **pp = &a->w->adopts;
-
-	while (*pp && *pp != a)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = a->next;
-}
-
-static void adopt_read(int err, const char *errmsg, const struct leg_record *rec, void *arg)
-{
-	struct adopt_ctx *a = arg;
-	struct worker *w = a->w;
-	struct leg_spec spec = {0};
-	struct rtp_leg_state st = {0};
-	char why[160] = "";
-	const struct codec *sip;
-	struct leg *l;
-	uint32_t idx, jump;
-	int cerr;
-
-	adopt_unlink(a);
-	if (err) {
-		ctl_server_reply_error(w->ctl, &a->req, err == -ENOENT ? ENOENT : ETIMEDOUT, 0,
-				       "leg %s: %s", a->leg_id, errmsg ? errmsg : strerror(-err));
-		goto out;
-	}
-	l = leg_find(w, a->leg_id);
-	if (l) { /* a retry raced the first attempt, or the leg is already here */
-		snprintf(l->owner, sizeof(l->owner), "%s", a->owner);
-		reply_leg(w, &a->req, l);
-		goto out;
-	}
-	spec.id = rec->leg_id;
-	spec.call_id = rec->call_id;
-	spec.owner = a->owner;
-	spec.rtmp_codec = codec_by_name(rec->rtmp_codec, rec->rtmp_codec[0] == 's' ? 16000 : 8000);
-	sip = codec_by_name(rec->sip_codec, rec->sip_rate);
-	if (!spec.rtmp_codec || !sip) {
-		ctl_server_reply_error(w->ctl, &a->req, EINVAL, 0, "leg %s: stored codecs %s / %s/%u unknown",
-				       a->leg_id, rec->rtmp_codec, rec->sip_codec, rec->sip_rate);
-		goto out;
-	}
-	spec.offered[0] = (struct wire_codec){.pt = rec->sip_pt, .channels = 1, .rate = rec->sip_rate};
-	snprintf(spec.offered[0].name, sizeof(spec.offered[0].name), "%s", rec->sip_codec);
-	spec.n_offered = 1;
-	spec.chosen = 0;
-	spec.dtmf_pt = rec->dtmf_pt;
-	spec.hold = rec->hold;
-	spec.created_ms = rec->created_ms;
-	if (rec->srtp_suite[0] && suite_parse(rec->srtp_suite, &spec.srtp) < 0) {
-		ctl_server_reply_error(w->ctl, &a->req, EINVAL, 0, "leg %s: stored SRTP suite %s unknown",
-				       a->leg_id, rec->srtp_suite);
-		goto out;
-	}
-	spec.local_key = rec->srtp_local_key[0] ? rec->srtp_local_key : NULL;
-	spec.remote_key = rec->srtp_remote_key[0] ? rec->srtp_remote_key : NULL;
-
-	/* Continuity: same SSRC and keys; the sequence jumps past whatever the old worker may
-	 * have sent after the last stored state (a receiver takes a jump for loss, but would
-	 * discard repeated sequence numbers, and SRTP would reject them as replays). */
-	jump = (uint32_t)((state_now_ms() > rec->updated_ms ? state_now_ms() - rec->updated_ms : 0) /
-			  TICK_MS) + ADOPT_SEQ_MARGIN;
-	if (jump > 20000)
-		jump = 20000;
-	idx = ((uint32_t)rec->srtp_roc << 16 | rec->seq) + jump;
-	st.ssrc = rec->ssrc;
-	st.next_seq = (uint16_t)idx;
-	st.send_roc = idx >> 16;
-	st.next_ts = rec->timestamp;
-	st.saved_at_ms = rec->updated_ms;
-	snprintf(st.remote_ip, sizeof(st.remote_ip), "%s", rec->remote_ip);
-	st.remote_port = rec->remote_port;
-	st.payload_type = rec->sip_pt;
-	st.tev_payload_type = rec->dtmf_pt;
-	st.clock_rate = sip->clock_rate;
-	st.samples_per_frame = sip->frame_samples;
-	st.srtp_suite = spec.srtp;
-	if (spec.local_key)
-		snprintf(st.local_key, sizeof(st.local_key), "%s", spec.local_key);
-	if (spec.remote_key)
-		snprintf(st.remote_key, sizeof(st.remote_key), "%s", spec.remote_key);
-	st.on_hold = rec->hold;
-	spec.adopt = &st;
-	if (w->draining) {
-		ctl_server_reply_error(w->ctl, &a->req, EBUSY, 0, "worker %s is draining", w->worker_id);
-		goto out;
-	}
-	l = leg_create(w, &spec, &cerr, why, sizeof(why));
-	if (!l) {
-		ctl_server_reply_error(w->ctl, &a->req, -cerr, 0, "%s", why);
-		goto out;
-	}
-	log_info(l->id, "adopted from worker %s (sequence +%u)", rec->worker, jump);
-	reply_leg(w, &a->req, l);
-out:
-	free(a);
-}
-
-static void on_adopt_leg(struct ctl_server *s, const struct ctl_request *req,
-			 const struct wire_msg *m, void *arg)
-{
-	struct worker *w = arg;
-	struct adopt_ctx *a;
-	struct leg *l;
-	char id[WIRE_MAX_ID + 1], owner[WIRE_MAX_ID + 1];
-	int err;
-
-	if (wire_get_cstr(m, WIRE_T_LEG_ID, id, sizeof(id)) < 0) {
-		ctl_server_reply_error(s, req, EINVAL, WIRE_T_LEG_ID, "LEG_ID required");
-		return;
-	}
-	if (wire_get_cstr(m, WIRE_T_OWNER, owner, sizeof(owner)) < 0)
-		snprintf(owner, sizeof(owner), "%s", req->signaler_id);
-	l = leg_find(w, id);
-	if (l) {
-		snprintf(l->owner, sizeof(l->owner), "%s", owner);
-		reply_leg(w, req, l);
-		return;
-	}
-	if (!w->redis) {
-		ctl_server_reply_error(s, req, ENOENT, 0, "no Redis configured: nothing to adopt");
-		return;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		ctl_server_reply_error(s, req, ENOMEM, 0, "out of memory");
-		return;
-	}
-	a->w = w;
-	a->req = *req;
-	snprintf(a->leg_id, sizeof(a->leg_id), "%s", id);
-	snprintf(a->owner, sizeof(a->owner), "%s", owner[0] ? owner : "unknown");
-	err = state_leg_read(w->redis, id, adopt_read, a);
-	if (err < 0) {
-		ctl_server_reply_error(s, req, ETIMEDOUT, 0, "Redis unavailable: %s", strerror(-err));
-		free(a);
-		return;
-	}
-	a->next = w->adopts;
-	w->adopts = a;
-}
-
 static const struct ctl_handler handlers[] = {
 	{.type = WIRE_CREATE_LEG, .fn = on_create_leg},
 	{.type = WIRE_UPDATE_LEG, .fn = on_update_leg},
-	{.type = WIRE_DESTROY_LEG, .fn = on_destroy_leg},
+	{.type = WIRE_DESTROY_LEG, .fn = worker_on_destroy_leg},
 	{.type = WIRE_SEND_DTMF, .fn = on_send_dtmf},
 	{.type = WIRE_LEG_STATS, .fn = on_leg_stats},
 	{.type = WIRE_WORKER_STATS, .fn = on_worker_stats},
-	{.type = WIRE_ADOPT_LEG, .fn = on_adopt_leg},
+	{.type = WIRE_ADOPT_LEG, .fn = worker_on_adopt_leg},
 };
 
 /* Media. */
@@ -1074,7 +785,7 @@ static void on_media(struct ctl_server *s, const char *signaler_id, const struct
 		     void *arg)
 {
 	struct worker *w = arg;
-	struct leg *l = leg_find(w, md->leg_id);
+	struct leg *l = worker_leg_find(w, md->leg_id);
 	struct tc_out *out = &w->out;
 	int err;
 
@@ -1264,6 +975,7 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 	ccfg.worker_id = w->worker_id;
 	ccfg.capacity = cfg->capacity;
 	ccfg.heartbeat_ms = cfg->heartbeat_ms;
+	ccfg.curve = cfg->curve;
 	cbs.arg = w;
 	w->ctl = ctl_server_new(loop, &ccfg, &cbs);
 	if (!w->ctl) {
@@ -1318,13 +1030,7 @@ void worker_destroy(struct worker **wp)
 	w->drain_done = NULL;
 	if (w->redis)
 		redis_remove_listener(w->redis, w);
-	while (w->adopts) {
-		struct adopt_ctx *a = w->adopts;
-
-		w->adopts = a->next;
-		state_cancel(w->redis, a);
-		free(a);
-	}
+	worker_takes_cancel(w);
 	while (w->handovers) {
 		struct handover *h = w->handovers;
 
@@ -1333,7 +1039,7 @@ void worker_destroy(struct worker **wp)
 		free(h);
 	}
 	while (w->legs)
-		leg_destroy(w->legs, true);
+		worker_leg_destroy(w->legs, true);
 	evloop_timer_del(&w->tick);
 	evloop_timer_del(&w->slow);
 	ctl_server_destroy(&w->ctl);
@@ -1348,8 +1054,11 @@ static void handover_written(int err, const char *errmsg, void *arg)
 {
 	struct handover *h = arg, **pp;
 	struct worker *w = h->w;
-	struct leg *l = leg_find(w, h->leg_id);
+	struct leg *l;
 
+	if (err == -ECANCELED)
+		return; /* worker_destroy frees it */
+	l = worker_leg_find(w, h->leg_id);
 	for (pp = &w->handovers; *pp && *pp != h; pp = &(*pp)->next)
 		;
 	if (*pp)
@@ -1361,7 +1070,7 @@ static void handover_written(int err, const char *errmsg, void *arg)
 		log_warn(l->id, "handover: state not written (%s): the owner may not adopt it",
 			 errmsg ? errmsg : strerror(-err));
 	send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, err ? "state not written" : NULL);
-	leg_destroy(l, false);
+	worker_leg_destroy(l, false);
 }
 
 void worker_handover(struct worker *w)
@@ -1378,7 +1087,7 @@ void worker_handover(struct worker *w)
 			free(h);
 			log_warn(l->id, "handover: Redis is down: the owner may not adopt the leg");
 			send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, "state not written");
-			leg_destroy(l, false);
+			worker_leg_destroy(l, false);
 			continue;
 		}
 		h->w = w;
@@ -1387,7 +1096,7 @@ void worker_handover(struct worker *w)
 		if (state_leg_write(w->redis, &rec, w->cfg.leg_ttl_s, handover_written, h) < 0) {
 			free(h);
 			send_event(l, WIRE_EV_LEG_HANDOVER, 0, 0, "state not written");
-			leg_destroy(l, false);
+			worker_leg_destroy(l, false);
 			continue;
 		}
 		h->next = w->handovers;
@@ -1450,8 +1159,8 @@ void worker_get_stats(const struct worker *w, struct worker_stats *out)
 	out->media_wrong_owner = w->media_wrong_owner;
 	out->media_stale = w->media_stale;
 	out->ticks_skipped = w->ticks_skipped;
-	for (const struct adopt_ctx *a = w->adopts; a; a = a->next)
-		out->adopts_pending++;
+	out->adopts_pending = worker_takes_adopting(w);
+	memcpy(out->refused, w->refused, sizeof(out->refused));
 }
 
 void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *arg)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct curve;
 struct evloop;
 struct redis;
 struct worker;
@@ -32,7 +33,23 @@ struct worker_config {
 	unsigned media_max_delay_ms; /* MEDIA_MAX_DELAY_MS: RTMP-side frames that waited longer in
 				      * queues on their way here are dropped; 0: never */
 	struct transcode_opts topts; /* SPEEX_QUALITY, SPEEX_COMPLEXITY */
+	/* CURVE keys (curve_from_env, set by the caller; must outlive the worker); NULL or not
+	 * enabled: plain ZeroMQ. With CURVE the ZAP handler (zap_new) must be running. */
+	const struct curve *curve;
 };
+
+/* Why a leg request was refused (worker_stats.refused; docs/protocol.md §6.1). */
+enum worker_refusal {
+	WORKER_REFUSED_UNIDENTIFIED, /* from a connection that is no signaler's */
+	WORKER_REFUSED_NOT_OWNER,    /* UPDATE_LEG, SEND_DTMF, LEG_STATS of another's leg */
+	WORKER_REFUSED_OWNER_ALIVE,  /* ADOPT_LEG, DESTROY_LEG of a live signaler's leg */
+	WORKER_REFUSED_OWNER_FIELD,  /* CREATE_LEG, ADOPT_LEG naming another OWNER */
+	WORKER_REFUSED_UNVERIFIED,   /* the owner's liveness could not be read from Redis */
+	WORKER_REFUSED_N
+};
+
+/* "unidentified", "not_owner", "owner_alive", "owner_field", "unverified": metric labels. */
+const char *worker_refusal_name(enum worker_refusal r);
 
 /* Reads the configuration from the environment; 0 or -EINVAL (logged). */
 int worker_config_from_env(struct worker_config *cfg);
@@ -80,6 +97,7 @@ struct worker_stats {
 	uint64_t media_unknown_leg, media_wrong_owner; /* RTMP frames dropped, since start */
 	uint64_t media_stale; /* RTMP frames dropped as too late (MEDIA_MAX_DELAY_MS), since start */
 	uint64_t ticks_skipped; /* 20 ms ticks not run after stalls, since start */
+	uint64_t refused[WORKER_REFUSED_N]; /* leg requests refused, by reason, since start */
 };
 void worker_get_stats(const struct worker *w, struct worker_stats *out);
 

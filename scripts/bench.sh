@@ -6,10 +6,14 @@
 # /proc and divided by streams and by messages. Sizes: BENCH_STREAMS (default "10 50 100"),
 # BENCH_SECONDS (default 10).
 #
-# Sections: echo (above), worker (mediaworker legs, below), calls (calls end to end through the
-# sip app, below), cluster (calls per worker as workers go 1 -> 2, failover gap over repeated
-# kills; below). BENCH_ONLY="calls" (or any space-separated list of them) runs only those;
-# by default all run.
+# Sections: echo (above), worker (mediaworker legs, below), curve (the CPU cost of CURVE on the
+# media channel: transcoded legs with CURVE and with ZMQ_INSECURE=1, side by side), calls (calls
+# end to end through the sip app, below), cluster (calls per worker as workers go 1 -> 2,
+# failover gap over repeated kills; below). BENCH_ONLY="calls" (or any space-separated list of
+# them) runs only those; by default all run.
+#
+# ZeroMQ is authenticated as in production: a key set made here with relayctl keygen, the
+# signaler's side exported (the signaler, wdrive), the workers' given by start_worker.
 set -u
 BUILD=${BUILD:-build}
 STREAMS=${BENCH_STREAMS:-10 50 100}
@@ -35,6 +39,13 @@ for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_
 	done
 done
 BUILD=$tmp/build
+
+keys=$tmp/keys
+mkdir -p "$keys"
+"$BUILD/relayctl" keygen --dir "$keys" signaler >/dev/null &&
+	"$BUILD/relayctl" keygen --dir "$keys" worker >/dev/null || { echo "bench: relayctl keygen failed"; exit 1; }
+export CURVE_SECRET_KEY_FILE=$keys/signaler.key CURVE_ALLOWED_KEYS_FILE=$keys/worker.pub
+WORKER_KEYS=(CURVE_SECRET_KEY_FILE="$keys/worker.key" CURVE_ALLOWED_KEYS_FILE="$keys/signaler.pub")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 msgs_total() { grep 'stats: connections=' "$1" | tail -1 | sed -E 's/.*msgs_in=([0-9]+) msgs_out=([0-9]+).*/\1 \2/' | awk '{print $1 + $2}'; }
@@ -109,8 +120,8 @@ start_redis() {
 # become ready within 5 s.
 start_worker() {
 	W_METRICS=$(free_port)
-	REDIS_PORT=$rport WORKER_ID=$1 LOG_LEVEL=info RTP_PORT_MIN=$2 RTP_PORT_MAX=$3 \
-		METRICS_PORT=$W_METRICS "$BUILD/mediaworker" >"$4" 2>&1 &
+	env "${WORKER_KEYS[@]}" REDIS_PORT="$rport" WORKER_ID="$1" LOG_LEVEL=info RTP_PORT_MIN="$2" \
+		RTP_PORT_MAX="$3" METRICS_PORT="$W_METRICS" "$BUILD/mediaworker" >"$4" 2>&1 &
 	W_PID=$!
 	pids+=("$W_PID")
 	for _ in $(seq 50); do grep -q 'mediaworker ready' "$4" 2>/dev/null && break; sleep 0.1; done
@@ -332,6 +343,72 @@ if want worker; then
 	echo " Codec-only limits measured on this machine kind: Speex WB<->PCMU >= 81 us/frame pair (full"
 	echo " 16 kHz path); the default narrowband core halves it - see docs/architecture.md.)"
 	"$BUILD/tools/bench_codec" 2>/dev/null | sed 's/^/  /' | head -20
+fi
+
+# == the cost of CURVE on the media channel ==
+# The same transcoded legs (Speex WB <-> PCMU) through 2 fresh workers, with CURVE (every ZeroMQ
+# message encrypted and authenticated both ways) and with ZMQ_INSECURE=1 on both ends, in
+# alternation BENCH_CURVE_RUNS times (3; the medians are shown: the cost is small next to the
+# noise of a shared machine); wdrive measures the workers' CPU and its own (it stands for the
+# signaler's ZeroMQ side). Sizes: BENCH_CURVE_LEGS (default "100 300"), BENCH_CURVE_SECONDS (10).
+# cv_run N MODE RUN: one wdrive bench of N legs, ZeroMQ MODE (curve or insecure), into
+# $tmp/cv_N_MODE_RUN.txt.
+cv_run() {
+	local ins=0 cpids=() ceps=() i
+	[[ $2 == insecure ]] && ins=1
+	start_redis "$tmp/cv_redis.log"
+	for i in 1 2; do
+		if ! ZMQ_INSECURE=$ins start_worker "cv$i" $((36000 + (i - 1) * 2000)) \
+			$((37999 + (i - 1) * 2000)) "$tmp/cv_w$i.$2.$3.log"; then
+			echo "  ($2, run $3: worker cv$i did not start; the run is left out)"
+			stop_all
+			return
+		fi
+		cpids+=("$W_PID")
+		ceps+=("$W_EP")
+	done
+	ZMQ_INSECURE=$ins timeout 600 "$BUILD/tools/wdrive" --worker "${ceps[0]}" --worker "${ceps[1]}" \
+		--pid "${cpids[0]}" --pid "${cpids[1]}" --legs "$1" --seconds "$CV_SECS" \
+		--rtmp-codec speex --sip-codecs PCMU/8000 bench >"$tmp/cv_$1_$2_$3.txt" 2>&1
+	[[ -n $(kv "$tmp/cv_$1_$2_$3.txt" loss_pct) ]] || tail -3 "$tmp/cv_$1_$2_$3.txt" | sed 's/^/  | /'
+	stop_all
+}
+# cv_median N MODE KEY: the median of KEY over the runs of N legs in MODE.
+cv_median() {
+	local f
+	for f in "$tmp"/cv_"$1"_"$2"_*.txt; do kv "$f" "$3"; done | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+if want curve; then
+	CV_SECS=${BENCH_CURVE_SECONDS:-10}
+	CV_RUNS=${BENCH_CURVE_RUNS:-3}
+	stop_all
+	echo
+	echo "== CURVE vs ZMQ_INSECURE=1: CPU per transcoded leg (Speex WB <-> PCMU, 2 workers, ${CV_SECS} s at 20 ms pacing, median of $CV_RUNS runs) =="
+	printf '%6s %-9s %8s %13s %16s %13s %16s\n' legs zmq loss_% workers_cpu% us/leg/20ms \
+		driver_cpu% drv_us/leg/20ms
+	for n in ${BENCH_CURVE_LEGS:-100 300}; do
+		for ((r = 1; r <= CV_RUNS; r++)); do
+			cv_run "$n" curve "$r"
+			cv_run "$n" insecure "$r"
+		done
+		for mode in curve insecure; do
+			printf '%6s %-9s %8s %13s %16s %13s %16s\n' "$n" "$mode" "$(cv_median "$n" $mode loss_pct)" \
+				"$(cv_median "$n" $mode worker_cpu_pct)" "$(cv_median "$n" $mode cpu_us_per_leg_per_20ms)" \
+				"$(cv_median "$n" $mode driver_cpu_pct)" "$(cv_median "$n" $mode driver_us_per_leg_per_20ms)"
+		done
+		awk -v c="$(cv_median "$n" curve cpu_us_per_leg_per_20ms)" \
+			-v i="$(cv_median "$n" insecure cpu_us_per_leg_per_20ms)" \
+			-v dc="$(cv_median "$n" curve driver_us_per_leg_per_20ms)" \
+			-v di="$(cv_median "$n" insecure driver_us_per_leg_per_20ms)" -v n="$n" 'BEGIN {
+			if (c == "" || i == "" || i == 0) exit
+			printf "%6s %-9s %8s %13s %16s %13s %16s\n", n, "CURVE +", "", "",
+				sprintf("%+.2f (%+.1f%%)", c - i, (c - i) * 100 / i), "",
+				(di > 0 ? sprintf("%+.2f (%+.0f%%)", dc - di, (dc - di) * 100 / di) : "") }'
+	done
+	echo "(us/leg/20ms: both workers' CPU per leg per 20 ms frame period; drv: wdrive's, the signaler's side of"
+	echo " the channel. ZeroMQ carries one MEDIA_BATCH per worker per 20 ms each way, so CURVE costs per batch"
+	echo " and per byte, not per message; the load generator shares the 2 cores with the workers)"
 fi
 
 # == calls end to end: RTMP clients -> signaler (sip app) -> SIP -> SIPp, media through 2 workers ==

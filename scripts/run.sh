@@ -21,8 +21,16 @@
 #                  METRICS_PORT + N (0: no metrics endpoints)              (9100)
 #   RUN_TAIL       1: also show the logs on the terminal (tail -F); 0: only write them   (1)
 #   STOP_GRACE     seconds to wait after SIGTERM before SIGKILL when stopping (workers drain)  (10)
+#   RUN_DIR        where the state below lives                            (./run)
+#   ZMQ_INSECURE   1: the daemons talk plain ZeroMQ, no CURVE keys (trusted hosts only)
 #
-# Files: ./run/redis/ (redis data dir and pid file), ./run/logs/*.log (one log per process).
+# Files (in RUN_DIR): redis/ (redis data dir and pid file), logs/*.log (one log per process),
+# secrets/ (mode 0700, made once and reused): redis.pass (the Redis password, random),
+# redis.conf (requirepass: the password never appears on a command line), signaler.key /
+# worker.key (CURVE key pairs, relayctl keygen), signaler.allowed (the worker keys signalers
+# accept) and worker.allowed (the signaler keys workers accept) - edit these to rotate keys, then
+# SIGHUP the daemons (docs/configuration.md); rtmp2sip.env (0600): REDIS_HOST, REDIS_PORT,
+# REDIS_PASSWORD_FILE of this stack, which relayctl reads by itself.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,8 +51,10 @@ export METRICS_PORT=${METRICS_PORT:-9100}
 RUN_TAIL=${RUN_TAIL:-1}
 STOP_GRACE=${STOP_GRACE:-10}
 
-RUN_DIR="$ROOT/run"
+RUN_DIR=${RUN_DIR:-$ROOT/run}
+[[ $RUN_DIR == /* ]] || RUN_DIR="$ROOT/$RUN_DIR"
 LOG_DIR="$RUN_DIR/logs"
+SECRETS="$RUN_DIR/secrets"
 
 die() {
 	echo "run: $*" >&2
@@ -69,6 +79,7 @@ error | warn | info | debug) ;;
 esac
 ((RTMP_PORT != REDIS_PORT)) || die "RTMP_PORT and REDIS_PORT are both $RTMP_PORT"
 [[ -x $BUILD/signaler ]] || die "$BUILD/signaler is not built: run 'make' (or 'make run')"
+[[ -x $BUILD/relayctl ]] || die "$BUILD/relayctl is not built: run 'make' (or 'make run')"
 command -v redis-server >/dev/null 2>&1 || die "redis-server not found: run 'make deps'"
 
 # tcp_in_use PORT / udp_in_use PORT: something listens on PORT (any address).
@@ -115,6 +126,47 @@ if ((RTMPS_PORT)); then
 			echo "run: made a self-signed RTMPS certificate: run/secrets/rtmps.crt"
 		fi
 	fi
+fi
+
+# --- secrets: made once, reused by every run (never in the repository, never on a command line)
+( umask 077 && mkdir -p "$SECRETS" ) || die "cannot create $SECRETS"
+chmod 700 "$SECRETS" || die "cannot protect $SECRETS"
+if [[ ! -s $SECRETS/redis.pass ]]; then
+	( umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/redis.pass" ) ||
+		die "cannot write $SECRETS/redis.pass"
+	echo "run: generated the Redis password ($SECRETS/redis.pass)"
+fi
+# requirepass through a config file (mode 0600): ps shows a command line to everyone.
+( umask 077 && printf '# written by scripts/run.sh from redis.pass\nrequirepass %s\n' \
+	"$(cat "$SECRETS/redis.pass")" >"$SECRETS/redis.conf" ) || die "cannot write $SECRETS/redis.conf"
+if [[ ${ZMQ_INSECURE:-0} != 1 ]]; then
+	for role in signaler worker; do
+		[[ -s $SECRETS/$role.key ]] && continue
+		"$BUILD/relayctl" keygen --dir "$SECRETS" --force "$role" >/dev/null ||
+			die "relayctl keygen could not write $SECRETS/$role.key"
+		echo "run: generated the CURVE key pair $SECRETS/$role.key"
+	done
+	# The allowed lists start with the other side's key; operators add and remove keys there.
+	[[ -s $SECRETS/signaler.allowed ]] || cp "$SECRETS/worker.pub" "$SECRETS/signaler.allowed"
+	[[ -s $SECRETS/worker.allowed ]] || cp "$SECRETS/signaler.pub" "$SECRETS/worker.allowed"
+fi
+unset REDIS_PASSWORD REDIS_USERNAME CURVE_SECRET_KEY CURVE_ALLOWED_KEYS
+export REDIS_PASSWORD_FILE="$SECRETS/redis.pass"
+# What relayctl (and an operator's shell: set -a; . run/rtmp2sip.env) needs to find this stack.
+for v in REDIS_HOST REDIS_PORT REDIS_PASSWORD_FILE; do
+	[[ ${!v} != *"'"* && ${!v} != *$'\n'* ]] || die "$v=${!v}: no quotes or newlines, please"
+done
+( umask 077 && printf "# scripts/run.sh: this stack's settings (relayctl reads them)\nREDIS_HOST='%s'\nREDIS_PORT='%s'\nREDIS_PASSWORD_FILE='%s'\n" \
+	"$REDIS_HOST" "$REDIS_PORT" "$REDIS_PASSWORD_FILE" >"$RUN_DIR/rtmp2sip.env" ) ||
+	die "cannot write $RUN_DIR/rtmp2sip.env"
+
+# The CURVE variables of each role, for env (none with ZMQ_INSECURE=1).
+SIG_KEYS=() WORKER_KEYS=()
+if [[ ${ZMQ_INSECURE:-0} != 1 ]]; then
+	SIG_KEYS=(CURVE_SECRET_KEY_FILE="$SECRETS/signaler.key"
+		CURVE_ALLOWED_KEYS_FILE="$SECRETS/signaler.allowed")
+	WORKER_KEYS=(CURVE_SECRET_KEY_FILE="$SECRETS/worker.key"
+		CURVE_ALLOWED_KEYS_FILE="$SECRETS/worker.allowed")
 fi
 
 # --- process bookkeeping
@@ -203,8 +255,7 @@ if ((LOOPBACK)); then
 	export CALL_AUTH=${CALL_AUTH:-none} SIP_ANONYMOUS_CALLS=${SIP_ANONYMOUS_CALLS:-1}
 	export ECHO_APP=${ECHO_APP:-1}
 elif [[ ${CALL_AUTH:-token} == token && -z ${CALL_TOKEN_SECRET:-} ]]; then
-	mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets" || die "cannot create $RUN_DIR/secrets"
-	secret_file="$RUN_DIR/secrets/call-token.secret"
+	secret_file="$SECRETS/call-token.secret"
 	if [[ ! -s $secret_file ]]; then
 		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret_file") ||
 			die "cannot write $secret_file"
@@ -214,11 +265,12 @@ elif [[ ${CALL_AUTH:-token} == token && -z ${CALL_TOKEN_SECRET:-} ]]; then
 fi
 
 # --- start
-start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" \
-	--pidfile "$RUN_DIR/redis/redis.pid" --save '' --appendonly no --daemonize no
+start redis redis-server "$SECRETS/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 \
+	--dir "$RUN_DIR/redis" --pidfile "$RUN_DIR/redis/redis.pid" --save '' --appendonly no \
+	--daemonize no
 wait_tcp "$REDIS_PORT" "${PIDS[-1]}" 10 || fail_start redis
 
-start signaler "$BUILD/signaler"
+start signaler env "${SIG_KEYS[@]}" "$BUILD/signaler"
 wait_tcp "$RTMP_PORT" "${PIDS[-1]}" 10 || fail_start signaler
 
 if [[ -x $BUILD/mediaworker ]]; then
@@ -233,7 +285,7 @@ if [[ -x $BUILD/mediaworker ]]; then
 		lo=$((RTP_PORT_MIN + (w - 1) * span))
 		WORKER_ID="mw-$w" RTP_PORT_MIN=$lo RTP_PORT_MAX=$((lo + span - 1)) \
 			METRICS_PORT=$((METRICS_PORT > 0 ? METRICS_PORT + w : 0)) \
-			start "mediaworker-$w" "$BUILD/mediaworker"
+			start "mediaworker-$w" env "${WORKER_KEYS[@]}" "$BUILD/mediaworker"
 	done
 else
 	echo "run: no mediaworker yet ($BUILD/mediaworker not built): running without workers"
@@ -260,11 +312,15 @@ Flash-era softphones (and build/tools/sipphone) use the sip app: connect to
   $URL/sip/<user@domain> with (authName, authPass, displayName); an empty password skips REGISTER
   (SIP_REGISTRAR=sip:host:port picks the registrar); calls to sip:<user>@127.0.0.1:$SIP_PORT reach it.
   API: docs/sip-app.md
-Redis: redis-cli -p $REDIS_PORT    SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
+Redis (password in ${SECRETS#"$ROOT"/}/redis.pass):
+  REDISCLI_AUTH="\$(cat ${SECRETS#"$ROOT"/}/redis.pass)" redis-cli -p $REDIS_PORT
+SIP port: $SIP_PORT    RTP ports: $RTP_PORT_MIN-$RTP_PORT_MAX
 Metrics: curl http://127.0.0.1:$METRICS_PORT/metrics (signaler; worker N: port $METRICS_PORT + N;
   also /healthz and /readyz; METRICS_PORT=0 turns them off)
-Operator's tool: REDIS_PORT=$REDIS_PORT ${BUILD#"$ROOT"/}/relayctl workers | signalers | calls | drain <worker>
-  (docs/relayctl.md)
+Operator's tool: ${BUILD#"$ROOT"/}/relayctl workers | signalers | calls | drain <worker>
+  (it finds this stack's Redis and password in ${RUN_DIR#"$ROOT"/}/rtmp2sip.env; docs/relayctl.md)
+ZeroMQ: $([[ ${ZMQ_INSECURE:-0} == 1 ]] && echo "ZMQ_INSECURE=1: no authentication" ||
+	echo "CURVE, keys in ${SECRETS#"$ROOT"/}/ (rotation: docs/configuration.md)")
 RTMPS: $( ((RTMPS_PORT)) && echo "every URL above over TLS as rtmps://$HOST:$RTMPS_PORT/..., e.g. rtmps://$HOST:$RTMPS_PORT/echo/me
   (certificate ${RTMPS_CERT_FILE#"$ROOT"/}; after replacing it: kill -HUP <signaler pid>)" || echo "off (RTMPS_PORT=0)")
 Ctrl-C stops everything.

@@ -6,7 +6,8 @@
  *          set) -> media bridge (WORKER_ENDPOINTS + discovery in Redis) -> apps -> RTMP server
  *   SIGTERM / SIGINT: stop the loop -> close RTMP connections (apps destroy their legs) ->
  *          wait up to 2 s for the workers to confirm -> media bridge, Redis, loop
- *   SIGHUP: the RTMPS certificate and key are read again (new connections get them)
+ *   SIGHUP: re-read CURVE_ALLOWED_KEYS_FILE (the mediaworker keys allowed: key rotation) and the
+ *           RTMPS certificate and key (new connections get them)
  *   SIGUSR1: the RTMP counters are logged
  *
  * Configuration is by environment variables only; see docs/configuration.md.
@@ -16,6 +17,7 @@
 #include "callrec.h"
 #include "config.h"
 #include "ctlq.h"
+#include "curve.h"
 #include "evloop.h"
 #include "log.h"
 #include "media.h"
@@ -42,6 +44,7 @@
 struct signaler {
 	struct rtmp_server *srv;
 	struct tls_ctx *tls; /* RTMPS certificate; NULL without RTMPS */
+	struct curve *curve; /* the keys toward the workers; NULL with ZMQ_INSECURE=1 */
 	struct media *media;
 	struct sip_ua *sip;
 	struct orphans *orphans; /* ends the calls of dead signalers */
@@ -148,12 +151,13 @@ static void on_reload_signal(struct evloop *loop, int signo, void *arg)
 {
 	struct signaler *s = arg;
 
-	if (!s->tls) {
-		log_info(NULL, "SIGHUP: nothing to reload (no RTMPS)");
-		return;
-	}
-	log_info(NULL, "SIGHUP: reloading the RTMPS certificate");
-	tls_ctx_reload(s->tls);
+	(void)loop, (void)signo;
+	log_info(NULL, "SIGHUP: re-reading the allowed mediaworker keys%s",
+		 s->tls ? " and the RTMPS certificate" : "");
+	if (s->curve)
+		curve_reload(s->curve);
+	if (s->tls)
+		tls_ctx_reload(s->tls);
 }
 
 static void on_stop_signal(struct evloop *loop, int signo, void *arg)
@@ -269,6 +273,7 @@ int main(int argc, char **argv)
 	struct redis *redis = NULL;
 	struct sig_metrics *metrics = NULL;
 	struct ctlq *cmdq = NULL;
+	struct curve *curve = NULL; /* also sig.curve, for SIGHUP */
 	int level = log_level_parse(config_str("LOG_LEVEL", "info"));
 	char id[WIRE_MAX_ID + 1];
 	uint64_t deadline;
@@ -282,15 +287,19 @@ int main(int argc, char **argv)
 	if (level < 0)
 		log_warn(NULL, "config: LOG_LEVEL=%s unknown, using info", config_str("LOG_LEVEL", ""));
 	signal(SIGPIPE, SIG_IGN);
-	if (rtmp_limits_from_env(&lim) < 0 || signaler_id(id, sizeof(id)) < 0)
+	if (rtmp_limits_from_env(&lim) < 0 || signaler_id(id, sizeof(id)) < 0 ||
+	    curve_from_env("mediaworkers", &curve) < 0)
 		return 2;
+	sig.curve = curve;
 	loop = evloop_new();
 	if (!loop) {
 		log_error(NULL, "cannot create the event loop");
+		curve_destroy(&curve);
 		return 1;
 	}
 	if (evloop_signal(loop, SIGINT, on_stop_signal, NULL) < 0 ||
-	    evloop_signal(loop, SIGTERM, on_stop_signal, NULL) < 0) {
+	    evloop_signal(loop, SIGTERM, on_stop_signal, NULL) < 0 ||
+	    evloop_signal(loop, SIGHUP, on_reload_signal, &sig) < 0) {
 		log_error(NULL, "cannot route signals into the event loop");
 		goto out_loop;
 	}
@@ -299,6 +308,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	}
 	mcfg.worker_endpoints = config_str("WORKER_ENDPOINTS", NULL);
+	mcfg.curve = curve;
 	sig.media = media_new(loop, id, redis, &mcfg);
 	if (!sig.media) {
 		log_error(NULL, "cannot start the media bridge: %s", strerror(errno));
@@ -335,8 +345,6 @@ int main(int argc, char **argv)
 	}
 	if (evloop_signal(loop, SIGUSR1, on_stats_signal, &sig) < 0)
 		log_warn(NULL, "SIGUSR1 statistics unavailable");
-	if (evloop_signal(loop, SIGHUP, on_reload_signal, &sig) < 0)
-		log_warn(NULL, "SIGHUP certificate reload unavailable");
 	log_info(NULL, "signaler %s ready", id);
 	if (evloop_run(loop) == 0)
 		ret = 0;
@@ -375,5 +383,6 @@ out_redis:
 	zsock_context_term();
 out_loop:
 	evloop_destroy(&loop);
+	curve_destroy(&curve);
 	return ret;
 }

@@ -24,10 +24,13 @@
  *
  * Workers: WORKER_ENDPOINTS at creation; with Redis, every discovery_ms the live worker records
  * (state_workers_list) add the endpoints not known yet; a discovered worker that is dead and has
- * been missing from Redis for remove_grace_ms is removed.
+ * been missing from Redis for remove_grace_ms is removed. With CURVE a record is used only when
+ * the key it announces is in our allowed list (Redis is not trusted: anyone who can write it
+ * could announce a worker); a discovered worker announcing a new key is connected again.
  */
 #include "media.h"
 
+#include "curve.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "log.h"
@@ -41,7 +44,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +52,7 @@
 #define RETRY_MS 200	     /* wait between attempts while no worker is available */
 #define CREATE_WAIT_MS 2000  /* a new leg waits at most this long for a live worker */
 #define MAX_ORPHANS 65536    /* stale legs remembered for workers that are down */
+#define REFUSED_SEEN 16	     /* discovered workers refused lately: logged once each */
 #define SID "media"
 
 enum leg_state { LEG_CREATING, LEG_READY, LEG_MOVING, LEG_FAILED };
@@ -180,6 +183,12 @@ struct media {
 	size_t n_orphans;
 	unsigned inflight;
 	uint64_t media_unrouted, events_unrouted, moves, move_failures, orphans_destroyed;
+	struct {
+		char id[STATE_ID_MAX + 1];
+		char key[STATE_CURVE_KEY_MAX + 1];
+	} refused[REFUSED_SEEN]; /* worker records refused (id, key), newest at refused_next - 1 */
+	unsigned refused_next;
+	uint64_t workers_refused;
 };
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -873,11 +882,11 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 
 /* --- discovery ---------------------------------------------------------------------------- */
 
-static void remove_worker(struct media *m, size_t idx)
+static void remove_worker(struct media *m, size_t idx, const char *why)
 {
 	struct dispatcher_worker *w = m->workers[idx].w;
 
-	log_info(wname(w), "mediaworker gone from Redis and dead: removed");
+	log_info(wname(w), "mediaworker removed: %s", why);
 	memmove(&m->workers[idx], &m->workers[idx + 1], (m->n_workers - idx - 1) * sizeof(*m->workers));
 	m->n_workers--;
 	/* Requests still pending on it end with -ECANCELED from here (their legs try elsewhere);
@@ -890,6 +899,31 @@ static void remove_worker(struct media *m, size_t idx)
 		if (leg->w == w) /* not expected: a dead worker holds no leg of ours */
 			leg->w = NULL;
 	}
+}
+
+/*
+ * The key to connect to worker @rec with: "" without CURVE, its announced key when we allow it,
+ * else NULL (refused: logged and counted once per worker and key).
+ */
+static const char *discovered_key(struct media *m, const struct worker_record *rec)
+{
+	if (!curve_enabled(m->cfg.curve))
+		return "";
+	if (curve_allows(m->cfg.curve, rec->curve_key))
+		return rec->curve_key;
+	for (unsigned i = 0; i < REFUSED_SEEN; i++)
+		if (strcmp(m->refused[i].id, rec->worker_id) == 0 &&
+		    strcmp(m->refused[i].key, rec->curve_key) == 0)
+			return NULL;
+	snprintf(m->refused[m->refused_next].id, sizeof(m->refused[0].id), "%s", rec->worker_id);
+	snprintf(m->refused[m->refused_next].key, sizeof(m->refused[0].key), "%s", rec->curve_key);
+	m->refused_next = (m->refused_next + 1) % REFUSED_SEEN;
+	m->workers_refused++;
+	log_warn(rec->worker_id, "mediaworker in Redis (ctl %s) not used: its CURVE key %s is not in "
+				 "our allowed list (CURVE_ALLOWED_KEYS%s)",
+		 rec->ctl_endpoint, rec->curve_key[0] ? rec->curve_key : "(none announced)",
+		 rec->curve_key[0] ? "; add it and SIGHUP to use it" : "");
+	return NULL;
 }
 
 static void on_workers_listed(int err, const char *errmsg, const struct worker_record *recs,
@@ -912,16 +946,28 @@ static void on_workers_listed(int err, const char *errmsg, const struct worker_r
 	for (size_t i = 0; i < n; i++) {
 		const struct worker_record *rec = &recs[i];
 		struct dispatcher_worker *w = dispatcher_find_endpoint(m->d, rec->ctl_endpoint);
+		const char *key = discovered_key(m, rec);
+		struct dispatcher_worker_info in;
 		struct media_worker *mw;
 		int ret;
 
+		if (!key)
+			continue;
+		mw = w ? mworker_find(m, w) : NULL;
+		if (w)
+			dispatcher_worker_info(w, &in);
+		if (mw && mw->discovered && strcmp(in.server_key, key) != 0) {
+			/* The worker there restarted with another key pair: connect anew. */
+			remove_worker(m, (size_t)(mw - m->workers), "it announces a new CURVE key");
+			w = NULL;
+		}
 		if (w) {
-			mw = mworker_find(m, w);
 			if (mw)
 				mw->last_listed = now;
 			continue;
 		}
-		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint, &w);
+		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint,
+					    key[0] ? key : NULL, &w);
 		if (ret < 0) {
 			log_warn(rec->worker_id, "cannot add discovered mediaworker (ctl %s, media %s): %s",
 				 rec->ctl_endpoint, rec->media_endpoint, strerror(-ret));
@@ -931,15 +977,16 @@ static void on_workers_listed(int err, const char *errmsg, const struct worker_r
 			dispatcher_remove_worker(m->d, w);
 			continue;
 		}
-		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs",
-			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs);
+		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs%s%s",
+			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs,
+			 key[0] ? ", key " : "", key);
 	}
 	for (size_t i = m->n_workers; i-- > 0;) {
 		struct media_worker *mw = &m->workers[i];
 
 		if (mw->discovered && !dispatcher_worker_alive(mw->w) &&
 		    now - mw->last_listed >= m->cfg.remove_grace_ms)
-			remove_worker(m, i);
+			remove_worker(m, i, "gone from Redis and dead");
 	}
 }
 
@@ -994,6 +1041,7 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 		.worker_up = on_worker_up, .worker_down = on_worker_down, .event = on_event,
 		.media = on_media,
 	};
+	struct dispatcher_config dcfg = {0};
 	struct media *m;
 	uint32_t nonce = 0;
 	int ret;
@@ -1028,7 +1076,8 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	/* Leg ids are global (Redis keys): signaler id, a nonce per run, a counter. */
 	snprintf(m->prefix, sizeof(m->prefix), "%.38s-%06x", signaler_id, nonce & 0xffffff);
 	cbs.arg = m;
-	m->d = dispatcher_new(loop, signaler_id, &cbs, NULL);
+	dcfg.curve = cfg->curve;
+	m->d = dispatcher_new(loop, signaler_id, &cbs, &dcfg);
 	m->reaper = evloop_timer_new(loop, on_reaper, m);
 	m->discovery = evloop_timer_new(loop, on_discovery_timer, m);
 	if (!m->d || !m->reaper || !m->discovery)
@@ -1036,7 +1085,7 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	if (cfg->worker_endpoints && cfg->worker_endpoints[0]) {
 		ret = dispatcher_add_workers(m->d, cfg->worker_endpoints);
 		if (ret < 0) {
-			log_error(SID, "WORKER_ENDPOINTS=\"%s\": malformed (want \"ctl,media;ctl,media\"): %s",
+			log_error(SID, "WORKER_ENDPOINTS=\"%s\": malformed (want \"ctl,media[,key];...\"): %s",
 				  cfg->worker_endpoints, strerror(-ret));
 			errno = EINVAL;
 			goto out_free;
@@ -1411,114 +1460,6 @@ const struct media_leg_info *media_leg_info(const struct media_leg *leg)
 	return leg->have_info ? &leg->info : NULL;
 }
 
-/* --- codecs ------------------------------------------------------------------------------- */
-
-struct codec_entry {
-	const char *name;
-	uint32_t rate;
-	uint8_t pt;
-	uint8_t rtmp_nibble; /* FLV SoundFormat, 0: not on RTMP */
-};
-
-static const struct codec_entry codecs[] = {
-	{.name = "PCMU", .rate = 8000, .pt = 0, .rtmp_nibble = 8},
-	{.name = "PCMA", .rate = 8000, .pt = 8, .rtmp_nibble = 7},
-	{.name = "speex", .rate = 16000, .pt = 96, .rtmp_nibble = 11},
-	{.name = "speex", .rate = 8000, .pt = 98},
-	{.name = "telephone-event", .rate = 8000, .pt = 101},
-};
-
-static const char *const rtmp_formats[16] = {
-	[0] = "Linear PCM", [1] = "ADPCM", [2] = "MP3", [3] = "Linear PCM (LE)",
-	[4] = "Nellymoser 16 kHz", [5] = "Nellymoser 8 kHz", [6] = "Nellymoser", [9] = "reserved",
-	[10] = "AAC", [14] = "MP3 8 kHz", [15] = "device-specific audio",
-};
-
-int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why)
-{
-	static char text[16][64];
-	unsigned fmt = audio_byte >> 4;
-
-	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
-		if (codecs[i].rtmp_nibble != fmt)
-			continue;
-		memset(out, 0, sizeof(*out));
-		out->pt = codecs[i].pt;
-		out->channels = 1;
-		out->rate = codecs[i].rate;
-		snprintf(out->name, sizeof(out->name), "%s", codecs[i].name);
-		return 0;
-	}
-	if (why) {
-		if (!text[fmt][0])
-			snprintf(text[fmt], sizeof(text[fmt]),
-				 "%s audio is not supported (use Speex, G.711 u-law or A-law)",
-				 rtmp_formats[fmt] ? rtmp_formats[fmt] : "this");
-		*why = text[fmt];
-	}
-	return -ENOTSUP;
-}
-
-int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
-		       size_t whylen)
-{
-	char copy[512], *save = NULL;
-	uint8_t next_pt = 99;
-	size_t n = 0;
-
-	if (!list || strlen(list) >= sizeof(copy)) {
-		snprintf(why, whylen, "codec list missing or longer than %zu bytes", sizeof(copy) - 1);
-		return -EINVAL;
-	}
-	snprintf(copy, sizeof(copy), "%s", list);
-	for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-		char *slash = strchr(tok, '/'), *end = NULL;
-		struct wire_codec c = {.channels = 1, .rate = 8000};
-		bool known = false;
-
-		if (slash) {
-			*slash = '\0';
-			c.rate = (uint32_t)strtoul(slash + 1, &end, 10);
-			if (!*(slash + 1) || *end || c.rate < 1000 || c.rate > 192000) {
-				snprintf(why, whylen, "codec %s: bad clock rate '%s'", tok, slash + 1);
-				return -EINVAL;
-			}
-		} else if (strcasecmp(tok, "speex") == 0) {
-			c.rate = 16000;
-		}
-		if (!wire_id_valid(tok, strlen(tok)) || strlen(tok) > WIRE_MAX_CODEC_NAME) {
-			snprintf(why, whylen, "codec name '%s' is not [A-Za-z0-9._-]{1,32}", tok);
-			return -EINVAL;
-		}
-		if (n == max) {
-			snprintf(why, whylen, "more than %zu codecs", max);
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
-			if (strcasecmp(codecs[i].name, tok) == 0 && codecs[i].rate == c.rate) {
-				c.pt = codecs[i].pt;
-				snprintf(c.name, sizeof(c.name), "%s", codecs[i].name);
-				known = true;
-				break;
-			}
-		}
-		if (!known) {
-			if (next_pt > 127) {
-				snprintf(why, whylen, "too many dynamic payload types");
-				return -EINVAL;
-			}
-			c.pt = next_pt++;
-			snprintf(c.name, sizeof(c.name), "%s", tok);
-		}
-		out[n++] = c;
-	}
-	if (n == 0) {
-		snprintf(why, whylen, "empty codec list");
-		return -EINVAL;
-	}
-	return (int)n;
-}
-
 /* --- read-only views for metrics ---------------------------------------------------------- */
 
 void media_get_stats(const struct media *m, struct media_stats *out)
@@ -1549,6 +1490,7 @@ void media_get_stats(const struct media *m, struct media_stats *out)
 	out->requests_in_flight = m->inflight;
 	out->orphans = m->n_orphans;
 	out->redis_failing = m->redis_failing;
+	out->workers_refused = m->workers_refused;
 }
 
 void media_foreach_leg(const struct media *m, media_leg_visit_fn fn, void *arg)

@@ -25,12 +25,14 @@
 #ifndef RS_MEDIA_H
 #define RS_MEDIA_H
 
+#include "media_codec.h"
 #include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct curve;
 struct evloop;
 struct redis;
 struct media;
@@ -46,6 +48,8 @@ struct media_config {
 	uint32_t move_timeout_ms;     /* a leg of a dead worker waits this long for a home; 0: 10000 */
 	uint32_t discovery_ms;	      /* Redis discovery period; 0: 1000 */
 	uint32_t remove_grace_ms;     /* dead and gone from Redis this long: removed; 0: 10000 */
+	const struct curve *curve;    /* CURVE keys (kept; NULL or not enabled: plain ZeroMQ): the
+				       * workers are authenticated, and only allowed keys are used */
 };
 
 /* What the worker answered for a leg (CREATE_LEG or ADOPT_LEG). */
@@ -185,23 +189,6 @@ void media_leg_destroy(struct media_leg **legp);
 const char *media_leg_id(const struct media_leg *leg);
 const struct media_leg_info *media_leg_info(const struct media_leg *leg);
 
-/* --- codecs ------------------------------------------------------------------------------- */
-
-/*
- * The RTMP-side codec of an FLV audio tag byte: Speex (0xB_) -> speex/16000 (pt 96), G.711
- * µ-law (0x8_) -> PCMU/8000 (0), A-law (0x7_) -> PCMA/8000 (8). Returns 0, or -ENOTSUP with *why
- * (may be NULL) naming the codec that is not supported.
- */
-int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why);
-
-/*
- * Parses a codec list "PCMU/8000,speex/16000,PCMA" (name[/rate], comma separated, rate 8000
- * when omitted) into @out (at most @max). Payload types: 0 PCMU, 8 PCMA, 96 speex/16000,
- * 98 speex/8000, others 99 upward. Returns the count (>= 1), or -EINVAL with @why filled.
- */
-int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
-		       size_t whylen);
-
 /* --- read-only views for metrics ---------------------------------------------------------- */
 
 /* Counts of the bridge: legs by state now, totals since start. */
@@ -216,6 +203,7 @@ struct media_stats {
 	unsigned requests_in_flight;
 	size_t orphans;		    /* stale copies waiting for their worker */
 	bool redis_failing;	    /* the last worker discovery in Redis failed */
+	uint64_t workers_refused;   /* worker records refused: a CURVE key not allowed (per key) */
 };
 
 /* Fills @out. O(legs). */

@@ -7,6 +7,12 @@
  *
  *   workers | signalers | calls
  *   drain WORKER [--deadline SEC] | undrain WORKER | hangup CALL | signaler-drain SIGNALER ...
+ *   keygen [--dir DIR] [--force] NAME      (a CURVE key pair; no Redis)
+ *
+ * Where Redis is: the REDIS_* variables as the daemons read them; when none is set and no
+ * --redis / --password is given, the environment file of a `make run` stack (RTMP2SIP_ENV, else
+ * run/rtmp2sip.env in the current directory, else next to the executable's build directory), so
+ * that relayctl finds that stack's Redis and its password without flags.
  *
  * A short-lived command-line program, so it uses hiredis's synchronous API (the daemons' async
  * client is for event loops). It only reads the documented keys (state.h, ctlq.h): every list
@@ -26,7 +32,9 @@
  *
  * Exit status: 0 done, 1 failure (Redis unreachable, unknown target, refused, timeout), 2 usage.
  */
+#include "config.h"
 #include "ctlq.h"
+#include "curve.h"
 #include "log.h"
 #include "redis.h"
 #include "relayctl_out.h"
@@ -37,6 +45,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +82,8 @@ struct opts {
 	bool no_wait;
 	double timeout_s;
 	long deadline_s; /* -1: none given */
+	const char *dir; /* keygen --dir */
+	bool force;	 /* keygen --force */
 	const char *command;
 	const char *target;
 };
@@ -205,7 +216,8 @@ static int redis_open(struct ctx *x)
 	}
 	redisSetTimeout(x->c, tv);
 	if (cfg->password[0]) {
-		r = redisCommand(x->c, "AUTH %s", cfg->password);
+		r = cfg->username[0] ? redisCommand(x->c, "AUTH %s %s", cfg->username, cfg->password)
+				     : redisCommand(x->c, "AUTH %s", cfg->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
 			fprintf(stderr, "relayctl: Redis at %s refused AUTH: %s\n", x->addr,
 				r ? r->str : x->c->errstr);
@@ -426,6 +438,7 @@ static void worker_json(struct json *j, struct ctx *x, const struct member *m, c
 	json_str(j, "instance", hfield(h, "instance"));
 	json_str(j, "ctl", hfield(h, "ctl"));
 	json_str(j, "media", hfield(h, "media"));
+	json_str(j, "curve", hfield(h, "curve"));
 	json_u64(j, "started_ms", has_started, started);
 	json_u64(j, "age_s", has_started, since(x, started) / 1000);
 	json_u64(j, "seen_ms", seen > 0, seen);
@@ -1150,6 +1163,36 @@ static int cmd_hangup(struct ctx *x)
 	return send_command(x, &t, &cmd);
 }
 
+/* relayctl keygen NAME: a CURVE key pair for a daemon (curve_keygen); Redis is not used. */
+static int cmd_keygen(struct ctx *x)
+{
+	const char *dir = x->o->dir ? x->o->dir : ".";
+	char pub[CURVE_KEY_LEN + 1], why[PATH_MAX + 128];
+
+	if (curve_keygen(dir, x->o->target, x->o->force, pub, why, sizeof(why)) < 0) {
+		fprintf(stderr, "relayctl keygen: %s\n", why);
+		return EXIT_FAIL;
+	}
+	if (x->o->json) {
+		struct json j = {0};
+		char key_path[PATH_MAX + 80], pub_path[PATH_MAX + 80];
+
+		snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, x->o->target);
+		snprintf(pub_path, sizeof(pub_path), "%s/%s.pub", dir, x->o->target);
+		json_open(&j, '{');
+		json_str(&j, "name", x->o->target);
+		json_str(&j, "public_key", pub);
+		json_str(&j, "key_file", key_path);
+		json_str(&j, "public_file", pub_path);
+		json_close(&j, '}');
+	}
+	else
+		printf("%s/%s.key  key pair (mode 0600): CURVE_SECRET_KEY_FILE of the daemons using it\n"
+		       "%s/%s.pub  public key %s: for the CURVE_ALLOWED_KEYS_FILE of their peers\n",
+		       dir, x->o->target, dir, x->o->target, pub);
+	return EXIT_OK;
+}
+
 /* Options and commands */
 
 struct command {
@@ -1157,6 +1200,7 @@ struct command {
 	int (*run)(struct ctx *x);
 	bool target;   /* takes one argument */
 	bool deadline; /* takes --deadline */
+	bool offline;  /* needs no Redis; takes --dir and --force */
 	const char *args;
 	const char *help;
 };
@@ -1187,6 +1231,12 @@ static const struct command commands[] = {
      .deadline = true,
      .args = "SIGNALER [--deadline SEC]",
      .help = "the signaler accepts no new RTMP (ends its calls after SEC)"},
+    {.name = "keygen",
+     .run = cmd_keygen,
+     .target = true,
+     .offline = true,
+     .args = "NAME [--dir DIR] [--force]",
+     .help = "writes a CURVE key pair DIR/NAME.key (0600) and DIR/NAME.pub"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1211,6 +1261,10 @@ static void usage(FILE *f)
 		"  --timeout SEC       wait this long for the daemon's acknowledgment (default 5)\n"
 		"  --no-wait           queue the command and return at once\n"
 		"  --deadline SEC      drain: end the remaining calls after SEC seconds (0..%d)\n"
+		"  --dir DIR           keygen: where the files go (default .)\n"
+		"  --force             keygen: replace existing files\n"
+		"\nWithout REDIS_* variables, --redis or --password, the settings of a `make run`\n"
+		"stack are read from $RTMP2SIP_ENV, ./run/rtmp2sip.env or <repo>/run/rtmp2sip.env.\n"
 		"\nexit status: 0 done, 1 failure (unknown target, Redis unreachable, refused, "
 		"timeout), 2 usage\n",
 		CTLQ_DEADLINE_MAX_S);
@@ -1259,7 +1313,17 @@ static int parse_seconds(const char *s, double max, double *out)
 	return 0;
 }
 
-enum { OPT_REDIS = 256, OPT_PASSWORD, OPT_JSON, OPT_TIMEOUT, OPT_NO_WAIT, OPT_DEADLINE, OPT_HELP };
+enum {
+	OPT_REDIS = 256,
+	OPT_PASSWORD,
+	OPT_JSON,
+	OPT_TIMEOUT,
+	OPT_NO_WAIT,
+	OPT_DEADLINE,
+	OPT_DIR,
+	OPT_FORCE,
+	OPT_HELP
+};
 
 /* Parses the command line; EXIT_OK, or EXIT_USAGE after saying why. */
 static int parse_args(int argc, char **argv, struct opts *o, const struct command **cmd)
@@ -1271,6 +1335,8 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	    {"no-wait", no_argument, NULL, OPT_NO_WAIT},
 	    {"deadline", required_argument, NULL, OPT_DEADLINE},
+	    {"dir", required_argument, NULL, OPT_DIR},
+	    {"force", no_argument, NULL, OPT_FORCE},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1319,6 +1385,12 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
 			}
 			o->deadline_s = (long)v;
 			break;
+		case OPT_DIR:
+			o->dir = optarg;
+			break;
+		case OPT_FORCE:
+			o->force = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
@@ -1358,7 +1430,67 @@ static int parse_args(int argc, char **argv, struct opts *o, const struct comman
 		fprintf(stderr, "relayctl %s: takes no --deadline\n", (*cmd)->name);
 		return EXIT_USAGE;
 	}
+	if ((o->dir || o->force) && !(*cmd)->offline) {
+		fprintf(stderr, "relayctl %s: takes no --dir or --force\n", (*cmd)->name);
+		return EXIT_USAGE;
+	}
 	return EXIT_OK;
+}
+
+/* True when the command line or the environment says where Redis is. */
+static bool redis_named(int argc, char **argv)
+{
+	static const char *const vars[] = {"REDIS_HOST",	  "REDIS_PORT", "REDIS_PASSWORD",
+					   "REDIS_PASSWORD_FILE", "REDIS_USERNAME", "REDIS_DB",
+					   "REDIS_SENTINELS",	  "REDIS_MASTER_NAME"};
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strncmp(argv[i], "--redis", 7) == 0 || strncmp(argv[i], "--password", 10) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (getenv(vars[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The settings of a `make run` stack (scripts/run.sh writes them, mode 0600): RTMP2SIP_ENV, or
+ * run/rtmp2sip.env in the current directory, or in the repository whose build directory holds
+ * this executable (<repo>/build/relayctl -> <repo>/run/rtmp2sip.env). 0 (none found is fine) or
+ * -1 when a file exists but cannot be used (said on stderr).
+ */
+static int load_run_env(void)
+{
+	static const char *const names[] = {"REDIS_HOST",     "REDIS_PORT",	     "REDIS_DB",
+					    "REDIS_USERNAME", "REDIS_PASSWORD_FILE", NULL};
+	const char *given = getenv("RTMP2SIP_ENV");
+	char exe[PATH_MAX], path[PATH_MAX + 32], why[PATH_MAX + 128], *slash;
+	ssize_t n;
+
+	if (given)
+		snprintf(path, sizeof(path), "%s", given);
+	else if (access("run/rtmp2sip.env", F_OK) == 0)
+		snprintf(path, sizeof(path), "run/rtmp2sip.env");
+	else if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/'); /* <repo>/build/relayctl -> <repo>/build */
+		if (slash)
+			*slash = '\0';
+		slash = strrchr(exe, '/'); /* -> <repo> */
+		if (!slash)
+			return 0;
+		*slash = '\0';
+		snprintf(path, sizeof(path), "%s/run/rtmp2sip.env", exe);
+		if (access(path, F_OK) != 0)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (config_env_file(path, names, why, sizeof(why)) < 0) {
+		fprintf(stderr, "relayctl: %s (a `make run` environment file)\n", why);
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1369,6 +1501,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	log_init("relayctl", LOG_LVL_WARN);
+	if (!redis_named(argc, argv) && load_run_env() < 0)
+		return EXIT_USAGE;
 	if (redis_config_from_env(&o.cfg) < 0) {
 		fprintf(stderr, "relayctl: bad Redis settings in the environment (see above)\n");
 		return EXIT_USAGE;
@@ -1376,6 +1510,8 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &o, &cmd);
 	if (ret != EXIT_OK)
 		return ret;
+	if (cmd->offline)
+		return cmd->run(&x);
 	if (redis_open(&x) < 0) {
 		ret = EXIT_FAIL;
 		goto out_free;

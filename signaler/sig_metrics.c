@@ -37,11 +37,12 @@ struct families {
 	    *rtmp_media_dropped, *rtmp_handshakes, *rtmp_hs_refused;
 	struct metric *rtmps_accepted, *rtmps_failures, *rtmps_reloads, *rtmps_expiry;
 	struct metric *calls, *calls_active, *calls_started, *calls_answered, *calls_ended;
+	struct metric *workers_refused;
 	struct metric *legs, *legs_created, *moves, *move_failures, *orphans_destroyed,
 	    *media_unrouted, *events_unrouted, *requests_in_flight;
 	struct metric *workers, *live_workers, *w_up, *w_draining, *w_legs, *w_cpu, *w_capacity,
 	    *w_pending, *w_requests, *w_timeouts, *w_errors, *w_retries, *w_late, *w_restarts,
-	    *w_media, *w_send_drops;
+	    *w_media, *w_send_drops, *w_handshake_failures;
 	struct metric *redis_configured, *redis_up, *redis_disconnects, *redis_discovery_failing;
 	struct metric *sip_enabled, *sip_refused, *calls_refused;
 };
@@ -113,6 +114,10 @@ static const struct metrics_family_def family_defs[] = {
      "Legs adopted by another worker after theirs died.", NULL},
     {F(move_failures), METRIC_COUNTER, "signaler_leg_move_failures_total",
      "Legs lost with their worker (no worker adopted them).", NULL},
+    {F(workers_refused), METRIC_COUNTER, "signaler_workers_refused_total",
+     "Mediaworkers found in Redis and not used: the CURVE key they announce is not in "
+     "CURVE_ALLOWED_KEYS (once per worker and key).",
+     NULL},
     {F(orphans_destroyed), METRIC_COUNTER, "signaler_stale_legs_destroyed_total",
      "Stale leg copies destroyed on workers that came back.", NULL},
     {F(media_unrouted), METRIC_COUNTER, "signaler_media_unrouted_total",
@@ -152,6 +157,9 @@ static const struct metrics_family_def family_defs[] = {
      "Media frames to and from the worker.", L_WORKER_DIR},
     {F(w_send_drops), METRIC_COUNTER, "signaler_worker_send_drops_total",
      "Messages to the worker ZeroMQ refused (high-water mark, no peer).", L_WORKER},
+    {F(w_handshake_failures), METRIC_COUNTER, "signaler_worker_handshake_failures_total",
+     "CURVE handshakes with the worker that failed (our key refused, or not the worker's key).",
+     L_WORKER},
     {F(redis_configured), METRIC_GAUGE, "signaler_redis_configured", "1 when Redis is used.", NULL},
     {F(redis_up), METRIC_GAUGE, "signaler_redis_up", "1 while the Redis link is up.", NULL},
     {F(redis_disconnects), METRIC_COUNTER, "signaler_redis_disconnects_total",
@@ -257,6 +265,7 @@ static void collect_media(struct sig_metrics *sm)
 	metric_set(f->moves, (double)ms.moves);
 	metric_set(f->move_failures, (double)ms.move_failures);
 	metric_set(f->orphans_destroyed, (double)ms.orphans_destroyed);
+	metric_set(f->workers_refused, (double)ms.workers_refused);
 	metric_set(f->media_unrouted, (double)ms.media_unrouted);
 	metric_set(f->events_unrouted, (double)ms.events_unrouted);
 	metric_set(f->requests_in_flight, ms.requests_in_flight);
@@ -321,6 +330,7 @@ static void collect_workers(struct sig_metrics *sm)
 		set2(f->w_media, w, "to_worker", (double)in.media_out);
 		set2(f->w_media, w, "from_worker", (double)in.media_in);
 		set1(f->w_send_drops, w, (double)in.send_drops);
+		set1(f->w_handshake_failures, w, (double)in.handshake_failures);
 	}
 	metric_set(f->workers, (double)n);
 	metric_set(f->live_workers, (double)live);

@@ -16,7 +16,15 @@
 # when the script exits (KEEP_TMP=1 keeps it for a post-mortem; it is kept anyway after a failure).
 #
 # Variables set for the test: T_TMP (temp dir), RTMP_PORT, REDIS_PORT, SIGNALER_PID,
-# SIGNALER_LOG, SIGNALER_DIED, WAVCHECK (path of the wavcheck tool).
+# SIGNALER_LOG, SIGNALER_DIED, WAVCHECK (path of the wavcheck tool), T_KEYS and T_MW (CURVE,
+# below).
+#
+# CURVE: every daemon a script starts authenticates its ZeroMQ connections, as in production
+# (docs/configuration.md). Each script gets its own key set, made with relayctl keygen in T_KEYS:
+# signaler.key / .pub for the signalers (and wdrive, which drives workers as a signaler does) and
+# worker.key / .pub for the mediaworkers, each side allowing the other's public key. The
+# signalers' settings are exported (CURVE_SECRET_KEY_FILE, CURVE_ALLOWED_KEYS_FILE); mediaworkers
+# get theirs from T_MW, a wrapper the scripts start instead of $BUILD/mediaworker.
 
 set -u
 
@@ -37,6 +45,27 @@ SIGNALER_PID=""
 SIGNALER_STARTED=""
 SIGNALER_LOG="$T_TMP/signaler.log"
 REDIS_PID=""
+
+# curve_keys: makes the script's key set and T_MW (see the top); false when relayctl cannot.
+curve_keys() {
+	T_KEYS="$T_TMP/keys"
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	T_MW="$BUILD/mediaworker"
+	# Nothing to do where the daemons are not built: the scripts report that themselves.
+	[[ -x $BUILD/relayctl && -x $BUILD/mediaworker ]] || return 0
+	mkdir -p "$T_KEYS" &&
+		"$BUILD/relayctl" keygen --dir "$T_KEYS" signaler >/dev/null &&
+		"$BUILD/relayctl" keygen --dir "$T_KEYS" worker >/dev/null || return 1
+	export CURVE_SECRET_KEY_FILE="$T_KEYS/signaler.key"
+	export CURVE_ALLOWED_KEYS_FILE="$T_KEYS/worker.pub"
+	# shellcheck disable=SC2016 # $@ is the wrapper's
+	printf '#!/bin/sh\n# a mediaworker with the workers'"'"' keys (tests/integration/lib.sh)\n%s\n%s\nexec %q "$@"\n' \
+		"export CURVE_SECRET_KEY_FILE=$(printf %q "$T_KEYS/worker.key")" \
+		"export CURVE_ALLOWED_KEYS_FILE=$(printf %q "$T_KEYS/signaler.pub")" \
+		"$BUILD/mediaworker" >"$T_KEYS/mediaworker" && chmod 755 "$T_KEYS/mediaworker" || return 1
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	T_MW="$T_KEYS/mediaworker"
+}
 
 pass() {
 	echo "PASS $1"
@@ -118,15 +147,26 @@ log_tail() {
 	tail -n "${2:-40}" "$1" | sed 's/^/  | /'
 }
 
-# start_redis: a private redis-server on a free port (no persistence); sets REDIS_PORT.
+# start_redis: a private redis-server on a free port (no persistence); sets REDIS_PORT. With
+# T_REDIS_AUTH=1 it requires a random password, given as make run gives it (a config file, never
+# the command line; REDIS_PASSWORD_FILE for the daemons and relayctl, REDISCLI_AUTH for
+# redis-cli, both exported).
 start_redis() {
+	local conf=()
 	if ! command -v redis-server >/dev/null 2>&1; then
 		echo "lib: redis-server not installed (scripts/deps.sh install)"
 		return 1
 	fi
 	REDIS_PORT=$(free_port) || return 1
 	mkdir -p "$T_TMP/redis"
-	spawn "$T_TMP/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+	if [[ ${T_REDIS_AUTH:-0} == 1 ]]; then
+		(umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_TMP/redis.pass" &&
+			printf 'requirepass %s\n' "$(cat "$T_TMP/redis.pass")" >"$T_TMP/redis.conf") || return 1
+		conf=("$T_TMP/redis.conf")
+		REDISCLI_AUTH=$(cat "$T_TMP/redis.pass")
+		export REDIS_PASSWORD_FILE="$T_TMP/redis.pass" REDISCLI_AUTH
+	fi
+	spawn "$T_TMP/redis.log" redis-server "${conf[@]}" --port "$REDIS_PORT" --bind 127.0.0.1 \
 		--dir "$T_TMP/redis" --save '' --appendonly no --daemonize no
 	REDIS_PID=$SPAWNED_PID
 	if ! wait_port "$REDIS_PORT" "$REDIS_PID" 10; then
@@ -403,6 +443,11 @@ stop_all() {
 
 trap stop_all EXIT
 trap 'echo "  [$T_NAME] interrupted"; exit 143' INT TERM
+
+curve_keys || {
+	echo "FAIL ${T_NAME}_keys: relayctl keygen could not make the CURVE keys in $T_TMP/keys"
+	exit 1
+}
 
 # finish: reports the counts (not in the "N passed, N failed" form: that line is test.sh's) and
 # exits 1 if anything failed.

@@ -48,7 +48,7 @@
 # names to the call app with their query.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 for cmd in ffmpeg sipp redis-cli python3 openssl; do
 	command -v "$cmd" >/dev/null 2>&1 || { skip call "$cmd not installed (scripts/deps.sh install)"; finish; }
 done

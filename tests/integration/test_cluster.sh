@@ -66,7 +66,7 @@
 
 CASES=(cluster_two_signalers cluster_worker_joins cluster_failover cluster_relayctl cluster_no_leftovers
 	cluster_drain cluster_redis_restart cluster_signaler_kill)
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 SIG="$BUILD/signaler"
 PHONE="$BUILD/tools/sipphone"
 RELAYCTL="$BUILD/relayctl"

@@ -23,7 +23,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 for cmd in ffmpeg sipp redis-cli python3; do
 	command -v "$cmd" >/dev/null 2>&1 || { skip bridge "$cmd not installed (scripts/deps.sh install)"; finish; }
 done

@@ -24,7 +24,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 for cmd in curl ffmpeg python3 redis-server; do
 	command -v "$cmd" >/dev/null 2>&1 || { skip metrics "$cmd not installed (scripts/deps.sh install)"; finish; }
 done

@@ -26,7 +26,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 PHONE="$BUILD/tools/sipphone"
 SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
 for cmd in sipp redis-cli python3; do

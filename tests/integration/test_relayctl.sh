@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 RELAYCTL="$BUILD/relayctl"
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 for bin in "$RELAYCTL" "$MW"; do
 	[[ -x $bin ]] || { fail relayctl_setup "$bin not built"; finish; }
 done

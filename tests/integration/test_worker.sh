@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 
 WDRIVE="$BUILD/tools/wdrive"
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 for bin in "$WDRIVE" "$MW" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail worker_setup "$bin not built"; finish; }
 done

@@ -15,11 +15,16 @@
  *   churn   creates and destroys --count legs (--inflight at a time); prints the worker's stats
  *   garbage sends malformed ZeroMQ messages to the worker, then checks it still answers
  *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, latency (pass-through:
- *           sequence numbers ride in the G.711 bytes), worker CPU and the codec-only cost
+ *           sequence numbers ride in the G.711 bytes), worker CPU, the codec-only cost, and its own
+ *           CPU (the signaler's side of the ZeroMQ channel)
+ *
+ * ZeroMQ security as a signaler's: CURVE_SECRET_KEY_FILE / CURVE_ALLOWED_KEYS_FILE (the workers'
+ * keys; a --worker's third field, or the one allowed key), or ZMQ_INSECURE=1.
  *
  * Exit 0 when the scenario's checks hold; a "RESULT key=value ..." line gives the figures.
  */
 #include "codec.h"
+#include "curve.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "g711.h"
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -93,6 +99,7 @@ static uint32_t dtmf_events;
 static char dtmf_seen;
 static uint64_t lat_sum, lat_n, lat_hist[2001];
 static struct dispatcher_worker *workers[2];
+static struct curve *curve; /* CURVE_* from the environment, as a signaler (or ZMQ_INSECURE=1) */
 
 static uint64_t now_ms(void)
 {
@@ -807,6 +814,14 @@ static int scenario_garbage(void)
 		uint8_t junk[300];
 
 		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		if (curve_enabled(curve)) { /* garbage on an authenticated connection */
+			struct dispatcher_worker_info in;
+
+			dispatcher_worker_info(workers[0], &in);
+			zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, in.server_key, 40);
+			zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, curve_public_key(curve), 40);
+			zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, curve_secret_key(curve), 40);
+		}
 		zmq_connect(s, eps[e]);
 		for (int i = 0; i < 200; i++) {
 			size_t n = (size_t)(i % 40) * 7 + 1;
@@ -831,6 +846,11 @@ static int scenario_garbage(void)
 }
 
 /* CPU ticks (user + system) of the worker processes given with --pid. */
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 static long proc_ticks(void)
 {
 	long total = 0;
@@ -862,6 +882,7 @@ static int scenario_bench(void)
 	char sipname[32];
 	unsigned siprate = 8000;
 	long ticks0 = 0, ticks1 = 0, hz = sysconf(_SC_CLK_TCK);
+	struct rusage ru0, ru1; /* our own CPU: the signaler's side of the ZeroMQ media channel */
 
 	if (n > MAX_LEGS)
 		n = MAX_LEGS;
@@ -894,7 +915,9 @@ static int scenario_bench(void)
 	lat_n = lat_sum = 0;
 	memset(lat_hist, 0, sizeof(lat_hist));
 	ticks0 = proc_ticks();
+	getrusage(RUSAGE_SELF, &ru0);
 	stream(ls, n, o.seconds, NULL);
+	getrusage(RUSAGE_SELF, &ru1);
 	ticks1 = proc_ticks();
 	expected = (uint64_t)(o.seconds * 50) * n;
 	for (unsigned i = 0; i < n; i++)
@@ -911,6 +934,8 @@ static int scenario_bench(void)
 	{
 		double cpu = (double)(ticks1 - ticks0) / (double)hz / o.seconds; /* cores */
 		double per_leg = n ? cpu * 1e6 * 0.02 / n : 0;                   /* µs per 20 ms */
+		double self = (tv_s(&ru1.ru_utime) + tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_utime) -
+			       tv_s(&ru0.ru_stime)) / o.seconds;
 		uint64_t acc = 0, p50 = 0, p99 = 0;
 
 		for (unsigned i = 0; i <= 2000 && lat_n; i++) {
@@ -922,12 +947,14 @@ static int scenario_bench(void)
 		}
 		printf("RESULT legs=%u mode=%s frames_expected=%llu frames_received=%llu loss_pct=%.3f "
 		       "worker_cpu_pct=%.1f cpu_us_per_leg_per_20ms=%.2f codec_only_us_per_frame_pair=%.2f "
-		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f\n",
+		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f driver_cpu_pct=%.1f "
+		       "driver_us_per_leg_per_20ms=%.2f curve=%d\n",
 		       n, o.passthrough ? "passthrough" : "transcode", (unsigned long long)expected,
 		       (unsigned long long)got,
 		       expected ? 100.0 * (double)(expected > got ? expected - got : 0) / (double)expected : 0,
 		       cpu * 100, per_leg, tb.codec_us, tb.codec_us > 0 ? per_leg / tb.codec_us : 0,
-		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1);
+		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1, self * 100,
+		       n ? self * 1e6 * 0.02 / n : 0, curve_enabled(curve));
 	}
 	for (unsigned i = 0; i < n; i++) {
 		destroy_leg(ls[i]);
@@ -970,7 +997,7 @@ static void print_leg_stats(struct leg *l)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wdrive --worker CTL,MEDIA [--worker CTL,MEDIA] [--rtmp-codec speex|PCMU|PCMA]\n"
+		"usage: wdrive --worker CTL,MEDIA[,KEY] [--worker CTL,MEDIA[,KEY]] [--rtmp-codec speex|PCMU|PCMA]\n"
 		"  [--sip-codecs PCMU/8000,...] [--remote IP:PORT] [--seconds S] [--freq HZ] [--out WAV]\n"
 		"  [--srtp] [--dtmf D] [--kill-pid PID] [--pid PID] [--count N] [--inflight N]\n"
 		"  [--legs N] [--passthrough] [--late-ms MS] [--update-codec NAME/RATE]\n"
@@ -1036,18 +1063,22 @@ int main(int argc, char **argv)
 	rec_rate = rtmp_codec->clock_rate;
 	spx_dec = speex_decoder_init(&speex_wb_mode);
 	speex_bits_init(&spx_bits);
+	if (curve_from_env("mediaworkers", &curve) < 0)
+		return 2;
 	loop = evloop_new();
 	snprintf(sid, sizeof(sid), "wdrive-%d", (int)getpid());
 	cbs.arg = NULL;
-	disp = dispatcher_new(loop, sid, &cbs, NULL);
+	disp = dispatcher_new(loop, sid, &cbs, &(struct dispatcher_config){.curve = curve});
 	if (!loop || !disp || !rec)
 		return 1;
 	for (int i = 0; i < nw; i++) {
 		char ctl[256];
 
+		/* "ctl,media[,key]" as in WORKER_ENDPOINTS */
 		snprintf(ctl, sizeof(ctl), "%.*s", (int)(strchr(o.workers[i], ',') - o.workers[i]),
 			 o.workers[i]);
-		if (dispatcher_add_worker(disp, ctl, strchr(o.workers[i], ',') + 1, &workers[i]) < 0) {
+		if (dispatcher_add_workers(disp, o.workers[i]) != 1 ||
+		    !(workers[i] = dispatcher_find_endpoint(disp, ctl))) {
 			fprintf(stderr, "wdrive: bad worker endpoints %s\n", o.workers[i]);
 			return 2;
 		}
@@ -1082,6 +1113,7 @@ int main(int argc, char **argv)
 	evloop_run_once(loop, 0);
 	zsock_context_term();
 	evloop_destroy(&loop);
+	curve_destroy(&curve);
 	live_tone_stop();
 	speex_bits_destroy(&spx_bits);
 	speex_decoder_destroy(spx_dec);

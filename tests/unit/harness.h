@@ -9,6 +9,7 @@
 #define RS_TEST_HARNESS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int th_failed_checks;
@@ -59,5 +60,26 @@ static int th_tests_passed;
 	} while (0)
 
 #define TEST_DONE() (th_tests_failed ? 1 : 0)
+
+/* A fresh directory /tmp/@name.XXXXXX for a test's files, into @dir (@size bytes); 0 (after a
+ * FAIL line) when it cannot be made. */
+static inline int th_tmpdir(char *dir, size_t size, const char *name)
+{
+	snprintf(dir, size, "/tmp/%s.XXXXXX", name);
+	if (mkdtemp(dir))
+		return 1;
+	printf("FAIL %s: cannot make %s\n", name, dir);
+	return 0;
+}
+
+/* Removes @dir, made by th_tmpdir(), and what it holds. */
+static inline void th_rmtree(const char *dir)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
 
 #endif

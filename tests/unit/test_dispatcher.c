@@ -294,7 +294,7 @@ static struct dispatcher *pair_up(struct ctl_server *s, struct dispatcher_worker
 
 	CHECK(d != NULL);
 	CHECK_EQ_INT(dispatcher_add_worker(d, ctl_server_ctl_endpoint(s),
-					   ctl_server_media_endpoint(s), w),
+					   ctl_server_media_endpoint(s), NULL, w),
 		     0);
 	CHECK(run_until(&dr.up, 1, 3000));
 	return d;
@@ -626,7 +626,7 @@ static void test_retry_exactly_once(void)
 	reset_records();
 	CHECK(fake_up());
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), &w),
+	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), NULL, &w),
 		     0);
 	CHECK(run_until(&dr.up, 1, 3000));
 
@@ -682,7 +682,7 @@ static void test_retry_exactly_once(void)
 	CHECK_EQ_INT(o.calls, 1);
 
 	/* Destroying the dispatcher cancels what is pending. */
-	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), &w),
+	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), NULL, &w),
 		     0);
 	memset(&o, 0, sizeof(o));
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 5000, 0, on_reply, &o, NULL), 0);
@@ -711,8 +711,8 @@ static void test_retry_real_server(void)
 	snprintf(ctl_ep, sizeof(ctl_ep), "ipc:///tmp/rs-test-disp-%d-ctl", (int)getpid());
 	snprintf(media_ep, sizeof(media_ep), "ipc:///tmp/rs-test-disp-%d-media", (int)getpid());
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, ctl_ep, media_ep, &w), 0);
-	CHECK_EQ_INT(dispatcher_add_worker(d, ctl_ep, media_ep, NULL), -EEXIST);
+	CHECK_EQ_INT(dispatcher_add_worker(d, ctl_ep, media_ep, NULL, &w), 0);
+	CHECK_EQ_INT(dispatcher_add_worker(d, ctl_ep, media_ep, NULL, NULL), -EEXIST);
 	create_leg(&b, "leg-late");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 300, 5, on_reply, &o, NULL), 0);
 	run_for(100);
@@ -956,7 +956,7 @@ static void test_malformed_from_worker(void)
 	reset_records();
 	CHECK(fake_up());
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), &w),
+	CHECK_EQ_INT(dispatcher_add_worker(d, zsock_endpoint(fk.ctl), zsock_endpoint(fk.media), NULL, &w),
 		     0);
 	CHECK(run_until(&dr.up, 1, 3000));
 	f[0].data = fk.rid;
@@ -1307,7 +1307,7 @@ static void test_killed_worker(void)
 	if (!c.pid)
 		return;
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, c.ctl, c.media, &w), 0);
+	CHECK_EQ_INT(dispatcher_add_worker(d, c.ctl, c.media, NULL, &w), 0);
 	CHECK(run_until(&dr.up, 1, 3000));
 	CHECK_EQ_INT(dr.restarted, 0);
 
@@ -1380,7 +1380,7 @@ static void test_stopped_worker(void)
 	if (!c.pid)
 		return;
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, c.ctl, c.media, &w), 0);
+	CHECK_EQ_INT(dispatcher_add_worker(d, c.ctl, c.media, NULL, &w), 0);
 	CHECK(run_until(&dr.up, 1, 3000));
 	run_for(700);
 
@@ -1424,7 +1424,7 @@ static void test_reconnect_needs_hello(void)
 	snprintf(ctl, sizeof(ctl), "%s", zsock_endpoint(fk.ctl));
 	snprintf(media, sizeof(media), "%s", zsock_endpoint(fk.media));
 	d = dispatcher_new(loop, SIG_ID, &dcbs, NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, ctl, media, &w), 0);
+	CHECK_EQ_INT(dispatcher_add_worker(d, ctl, media, NULL, &w), 0);
 	CHECK(run_until(&dr.up, 1, 3000));
 
 	t0 = mono_ms();
@@ -1522,7 +1522,7 @@ static void test_monitor_fds(void)
 				 (int)getpid(), i);
 			snprintf(media, sizeof(media), "ipc:///tmp/rs-test-disp-%d-fd-%d-media",
 				 (int)getpid(), i);
-			CHECK_EQ_INT(dispatcher_add_worker(d, ctl, media, NULL), 0);
+			CHECK_EQ_INT(dispatcher_add_worker(d, ctl, media, NULL, NULL), 0);
 		}
 		run_for(50);
 		peak = count_fds();
@@ -1561,8 +1561,8 @@ static void test_config_errors(void)
 	CHECK(dispatcher_new(loop, "a b", &dcbs, NULL) == NULL);
 	d = dispatcher_new(loop, "ok", NULL, NULL);
 	CHECK(d != NULL);
-	CHECK_EQ_INT(dispatcher_add_worker(d, "", "tcp://127.0.0.1:1", NULL), -EINVAL);
-	CHECK(dispatcher_add_worker(d, "nonsense://x", "tcp://127.0.0.1:1", NULL) < 0);
+	CHECK_EQ_INT(dispatcher_add_worker(d, "", "tcp://127.0.0.1:1", NULL, NULL), -EINVAL);
+	CHECK(dispatcher_add_worker(d, "nonsense://x", "tcp://127.0.0.1:1", NULL, NULL) < 0);
 	CHECK_EQ_INT(dispatcher_worker_count(d), 0);
 	CHECK_EQ_STR(dispatcher_signaler_id(d), "ok");
 	dispatcher_destroy(&d);

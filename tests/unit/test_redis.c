@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 /* redis-server processes */
@@ -607,6 +608,8 @@ static void test_workers(void)
 
 	cmd(r, "DEL rs:v1:workers");
 	sample_worker(&w1, "wk1", now);
+	/* the optional CURVE key (any Z85 text is F_TEXT: printable, no spaces) */
+	snprintf(w1.curve_key, sizeof(w1.curve_key), "%s", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
 	sample_worker(&w2, "wk2", 0); /* 0: stamped with now */
 	w2.draining = false;
 	CHECK_EQ_INT(write_worker(r, &w1, 1), 0);
@@ -653,6 +656,13 @@ static void test_workers(void)
 	CHECK_EQ_INT(x.err, 0);
 	CHECK(find_worker(&x, "wk1") == NULL);
 	CHECK(find_worker(&x, "wk2") != NULL);
+
+	/* A record written without the optional curve field (an older build) reads it as "". */
+	res = cmd(r, "HDEL rs:v1:worker:wk2 curve");
+	CHECK_EQ_INT(res.integer, 1);
+	x = list_workers(r, 0, 0);
+	got = find_worker(&x, "wk2");
+	CHECK(got && got->curve_key[0] == '\0');
 
 	/* A malformed worker hash is skipped, not fatal. */
 	res = cmd(r, "HSET rs:v1:worker:wk2 pid 0");
@@ -1356,6 +1366,49 @@ static void test_locks(void)
 	redis_destroy(&r);
 }
 
+/* Takeover of another signaler's leg: yes when the owner is dead (no heartbeat hash, or one
+ * older than the liveness window) or the leg is in its handover set; no while it lives. */
+static void test_takeover(void)
+{
+	struct counts c = {0};
+	struct redis *r = connect_main(&c, 1000, 0);
+	uint64_t now = state_now_ms();
+	struct flagres f;
+	char line[128];
+
+	cmd(r, "DEL rs:v1:signaler:sig-own rs:v1:signaler:sig-own:handover");
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-1", 0, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes); /* no heartbeat: dead */
+	snprintf(line, sizeof(line), "HSET rs:v1:signaler:sig-own seen %llu",
+		 (unsigned long long)now);
+	cmd(r, line);
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-1", now, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes); /* alive */
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-1", now + STATE_SIGNALER_LIVENESS_MS,
+					 flag_cb, &f),
+		      &f);
+	CHECK(f.err == 0 && f.yes); /* silent for the liveness window */
+	cmd(r, "SADD rs:v1:signaler:sig-own:handover leg-1");
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-1", now, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes); /* handed over */
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-2", now, flag_cb, &f), &f);
+	CHECK(f.err == 0 && !f.yes); /* another leg of a live owner */
+	cmd(r, "HSET rs:v1:signaler:sig-own seen garbage");
+	f = (struct flagres){0};
+	f = wait_flag(state_leg_takeover(r, "sig-own", "leg-2", now, flag_cb, &f), &f);
+	CHECK(f.err == 0 && f.yes); /* an unreadable heartbeat counts as none */
+	CHECK_EQ_INT(state_leg_takeover(r, "sig:own", "leg-1", 0, flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_leg_takeover(r, "sig-own", "", 0, flag_cb, &f), -EINVAL);
+	CHECK_EQ_INT(state_leg_takeover(r, "sig-own", "leg-1", 0, NULL, NULL), -EINVAL);
+	cmd(r, "DEL rs:v1:signaler:sig-own rs:v1:signaler:sig-own:handover");
+	redis_destroy(&r);
+}
+
 /* Records that would not read back are refused before anything is sent; no callback. */
 static void test_call_reg_invalid(void)
 {
@@ -1733,10 +1786,45 @@ static void test_auth(void)
 	CHECK_EQ_INT(c3.up, 0);
 	CHECK(strstr(redis_last_error(r3), "refused AUTH") != NULL);
 	fprintf(stderr, "  (wrong password: %s)\n", redis_last_error(r3));
-
-	redis_destroy(&r);
 	redis_destroy(&r2);
 	redis_destroy(&r3);
+
+	/* REDIS_PASSWORD_FILE, and REDIS_USERNAME for an ACL user */
+	{
+		char path[] = "/tmp/test_redis_pass.XXXXXX";
+		int fd = mkstemp(path);
+		struct counts c4 = {0};
+		struct redis *r4;
+
+		CHECK(fd >= 0 && write(fd, "s3cret pass\n", 12) == 12);
+		close(fd);
+		setenv("REDIS_PASSWORD_FILE", path, 1);
+		CHECK_EQ_INT(redis_config_from_env(&cfg), 0);
+		CHECK_EQ_STR(cfg.password, "s3cret pass");
+		setenv("REDIS_PASSWORD", "x", 1);
+		CHECK_EQ_INT(redis_config_from_env(&cfg), -EINVAL); /* both */
+		unsetenv("REDIS_PASSWORD");
+		res = cmd(r, "ACL SETUSER op on >op-pass ~* +@all");
+		CHECK_EQ_INT(res.err, 0);
+		CHECK(fd >= 0 && (fd = open(path, O_WRONLY | O_TRUNC)) >= 0 &&
+		      write(fd, "op-pass", 7) == 7);
+		close(fd);
+		setenv("REDIS_USERNAME", "op", 1);
+		CHECK_EQ_INT(redis_config_from_env(&cfg), 0);
+		r4 = redis_new_config(loop, &cfg);
+		redis_add_listener(r4, on_up, on_down, &c4);
+		RUN_UNTIL(c4.up == 1, 3000);
+		CHECK_EQ_INT(c4.up, 1);
+		res = cmd(r4, "ACL WHOAMI");
+		CHECK_EQ_STR(res.str, "op");
+		redis_destroy(&r4);
+		unsetenv("REDIS_PASSWORD_FILE");
+		CHECK_EQ_INT(redis_config_from_env(&cfg), -EINVAL); /* a user without a password */
+		unsetenv("REDIS_USERNAME");
+		unlink(path);
+	}
+
+	redis_destroy(&r);
 	unsetenv("REDIS_PORT");
 	stop_server(pid);
 }
@@ -1897,9 +1985,10 @@ static void test_config(void)
 
 int main(void)
 {
-	static const char *const vars[] = {"REDIS_HOST", "REDIS_PORT",	    "REDIS_PASSWORD",
-					   "REDIS_DB",	 "REDIS_SENTINELS", "REDIS_MASTER_NAME",
-					   "LEG_TTL",	 "CALL_TTL"};
+	static const char *const vars[] = {
+		"REDIS_HOST",	   "REDIS_PORT",	"REDIS_PASSWORD", "REDIS_PASSWORD_FILE",
+		"REDIS_USERNAME", "REDIS_DB",		"REDIS_SENTINELS", "REDIS_MASTER_NAME",
+		"LEG_TTL",	   "CALL_TTL"};
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_redis", LOG_LVL_WARN);
@@ -1938,6 +2027,7 @@ int main(void)
 	TEST_RUN(test_signalers);
 	TEST_RUN(test_orphan_delete);
 	TEST_RUN(test_locks);
+	TEST_RUN(test_takeover);
 	TEST_RUN(test_inflight_bound);
 	TEST_RUN(test_cancel);
 	TEST_RUN(test_destroy_in_callback);

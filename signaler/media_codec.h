@@ -1,0 +1,28 @@
+/*
+ * media_codec.h - the codecs of the media bridge: the RTMP side's codec from an FLV audio tag
+ * byte, and the SIP codec lists of the apps' settings (RTP_APP_CODECS, CALL_CODECS, SIP_CODECS).
+ */
+#ifndef RS_MEDIA_CODEC_H
+#define RS_MEDIA_CODEC_H
+
+#include "wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The RTMP-side codec of an FLV audio tag byte: Speex (0xB_) -> speex/16000 (pt 96), G.711
+ * µ-law (0x8_) -> PCMU/8000 (0), A-law (0x7_) -> PCMA/8000 (8). Returns 0, or -ENOTSUP with *why
+ * (may be NULL) naming the codec that is not supported.
+ */
+int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why);
+
+/*
+ * Parses a codec list "PCMU/8000,speex/16000,PCMA" (name[/rate], comma separated, rate 8000
+ * when omitted) into @out (at most @max). Payload types: 0 PCMU, 8 PCMA, 96 speex/16000,
+ * 98 speex/8000, others 99 upward. Returns the count (>= 1), or -EINVAL with @why filled.
+ */
+int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
+		       size_t whylen);
+
+#endif

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test_run.sh - what `make run` sets up (scripts/run.sh, here with RUN_DIR in the test's
+# directory and free ports): secrets made once and reused, Redis behind a password that no
+# command line shows, CURVE between the daemons, and relayctl finding the stack by itself.
+#
+#   run_secrets        run/secrets (0700) holds redis.pass, the key pairs (0600) and the allowed
+#                      lists; run/rtmp2sip.env (0600) names REDIS_HOST, REDIS_PORT,
+#                      REDIS_PASSWORD_FILE; no password on redis-server's command line
+#   run_redis_password Redis refuses a client without the password
+#   run_curve          the signaler and the worker say they run CURVE, and the worker is up at
+#                      the signaler
+#   run_relayctl       relayctl with no REDIS_* variable and no flag, from the directory that holds
+#                      run/ (and with RTMP2SIP_ENV from anywhere), lists the worker and the signaler
+#   run_reuse          a second start reuses the same password and key pairs
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUN_SH="$T_ROOT/scripts/run.sh"
+RELAYCTL="$BUILD/relayctl"
+for cmd in redis-server redis-cli; do
+	command -v "$cmd" >/dev/null 2>&1 || { skip run "$cmd not installed (scripts/deps.sh install)"; finish; }
+done
+for bin in "$BUILD/signaler" "$BUILD/mediaworker" "$RELAYCTL"; do
+	[[ -x $bin ]] || { fail run_setup "$bin not built"; finish; }
+done
+
+RUN="$T_TMP/run"
+S="$RUN/secrets"
+base=$((44000 + RANDOM % 4000 / 2 * 2))
+RTMP=$(free_port) SIP=$(free_port) RPORT=$(free_port)
+
+# start_stack N: scripts/run.sh in the background (output $T_TMP/run.N.out); its pid in RUN_PID;
+# false unless it says it runs within 20 s.
+start_stack() {
+	spawn "$T_TMP/run.$1.out" env -u CURVE_SECRET_KEY_FILE -u CURVE_ALLOWED_KEYS_FILE \
+		RUN_DIR="$RUN" BUILD="$BUILD" RTMP_PORT="$RTMP" SIP_PORT="$SIP" REDIS_PORT="$RPORT" \
+		WORKERS=1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 99)) METRICS_PORT=0 RUN_TAIL=0 \
+		STOP_GRACE=3 bash "$RUN_SH"
+	RUN_PID=$SPAWNED_PID
+	wait_log "$T_TMP/run.$1.out" 'rtmp2sip is running' 20 "$RUN_PID"
+}
+
+# mode PATH: the file's permission bits, octal.
+mode() { stat -c %a "$1"; }
+
+start_stack 1 || { fail run_setup "run.sh did not start: $(tail -5 "$T_TMP/run.1.out" | tr '\n' ' ')"; finish; }
+
+[[ $(mode "$S") == 700 ]] || why "secrets/ is $(mode "$S")"
+for f in redis.pass redis.conf signaler.key worker.key; do
+	[[ -s $S/$f && $(mode "$S/$f") == 600 ]] || why "secrets/$f missing or mode $(mode "$S/$f" 2>/dev/null)"
+done
+for f in signaler.allowed worker.allowed; do [[ -s $S/$f ]] || why "secrets/$f missing"; done
+[[ $(mode "$RUN/rtmp2sip.env") == 600 ]] || why "rtmp2sip.env mode $(mode "$RUN/rtmp2sip.env")"
+grep -qx "REDIS_PASSWORD_FILE='$S/redis.pass'" "$RUN/rtmp2sip.env" &&
+	grep -qx "REDIS_PORT='$RPORT'" "$RUN/rtmp2sip.env" || why "rtmp2sip.env: $(tr '\n' ' ' <"$RUN/rtmp2sip.env")"
+PASS1=$(cat "$S/redis.pass")
+rpid=$(cat "$RUN/redis/redis.pid" 2>/dev/null)
+[[ -n $rpid ]] && grep -qF -- "$PASS1" "/proc/$rpid/cmdline" && why "the password is on redis-server's command line"
+((${#PASS1} >= 32)) || why "a short password (${#PASS1} characters)"
+verdict run_secrets
+
+r=$(redis-cli -p "$RPORT" ping 2>&1)
+[[ $r == *NOAUTH* ]] || why "Redis answered '$r' without the password"
+[[ $(REDISCLI_AUTH=$PASS1 redis-cli -p "$RPORT" --no-auth-warning ping) == PONG ]] || why "no PONG with the password"
+verdict run_redis_password
+
+wait_log "$RUN/logs/mediaworker-1.log" 'ZeroMQ CURVE on' 5 || why "the worker does not say CURVE"
+wait_log "$RUN/logs/signaler.log" 'ZeroMQ CURVE on' 5 || why "the signaler does not say CURVE"
+wait_log "$RUN/logs/signaler.log" 'mediaworker up' 10 || why "the worker did not come up at the signaler"
+verdict run_curve
+
+# relayctl as README and docs/relayctl.md show it: no flags, no variables.
+out=$(cd "$T_TMP" && env -u REDIS_HOST -u REDIS_PORT -u REDIS_PASSWORD -u REDIS_PASSWORD_FILE \
+	"$RELAYCTL" workers 2>&1) || why "relayctl workers: $out"
+grep -q '^mw-1 .* yes ' <<<"$out" || why "relayctl workers does not list mw-1 alive: $out"
+out=$(cd "$T_TMP" && env -u REDIS_HOST -u REDIS_PORT "$RELAYCTL" signalers 2>&1) || why "relayctl signalers: $out"
+grep -q ' yes ' <<<"$out" || why "relayctl signalers: $out"
+out=$(cd / && env -u REDIS_HOST -u REDIS_PORT RTMP2SIP_ENV="$RUN/rtmp2sip.env" "$RELAYCTL" calls 2>&1) ||
+	why "relayctl calls with RTMP2SIP_ENV: $out"
+verdict run_relayctl
+
+stop_pid "$RUN_PID" 10
+start_stack 2 || why "the second start failed: $(tail -5 "$T_TMP/run.2.out" | tr '\n' ' ')"
+[[ $(cat "$S/redis.pass") == "$PASS1" ]] || why "a new password"
+grep -q 'generated' "$T_TMP/run.2.out" && why "secrets generated again: $(grep generated "$T_TMP/run.2.out")"
+# the second signaler's log (run.sh appends, after a "starting" line) must see the worker up
+for ((i = 0; i < 100; i++)); do
+	awk '/=== .* starting signaler/ { s = "" } { s = s $0 "\n" } END { printf "%s", s }' \
+		"$RUN/logs/signaler.log" | grep -q 'mediaworker up' && break
+	sleep 0.1
+done
+((i < 100)) || why "no worker up after the restart"
+verdict run_reuse
+stop_pid "$RUN_PID" 10
+finish
