@@ -24,7 +24,7 @@
 # then each case on a connection of its own (every case meets a parser in its first state).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MW="$BUILD/mediaworker"
+MW="$T_MW"
 PROTOS="$(dirname "${BASH_SOURCE[0]}")/../tools/sip_protos.py"
 for cmd in ffmpeg sipp python3 curl; do
 	command -v "$cmd" >/dev/null 2>&1 || { skip protos "$cmd not installed (scripts/deps.sh install)"; finish; }

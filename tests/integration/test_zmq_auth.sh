@@ -69,8 +69,8 @@ declare -A S_PID S_RTMP
 start_sig() {
 	S_RTMP[$1]=$(free_port)
 	spawn "$T_TMP/$1.log" env SIGNALER_ID="$2" RTMP_PORT="${S_RTMP[$1]}" RTMP_BIND=127.0.0.1 \
-		SIP_PORT="$(free_port)" SIP_BIND=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=debug \
-		CURVE_SECRET_KEY_FILE="$T_KEYS/$3.key" "$BUILD/signaler"
+		SIP_PORT="$(free_port)" SIP_BIND=127.0.0.1 METRICS_PORT=0 LOG_LEVEL=debug RTP_APP=1 \
+		"${TEST_SIGNALER_ENV[@]}" CURVE_SECRET_KEY_FILE="$T_KEYS/$3.key" "$BUILD/signaler"
 	S_PID[$1]=$SPAWNED_PID
 	wait_port "${S_RTMP[$1]}" "$SPAWNED_PID" 10 && wait_log "$T_TMP/$1.log" 'mediaworker up: 2 live' 10
 }
