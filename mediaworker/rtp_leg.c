@@ -165,7 +165,7 @@ struct rtp_leg {
 		uint16_t seq;
 		unsigned count;
 	} learn; /* the learning run of a source other than the latched and signalled ones */
-	bool expect_ssrc;		   /* params.remote_ssrc enforced before latching */
+	bool expect_ssrc; /* params.remote_ssrc enforced before latching */
 	uint32_t expected_ssrc;
 	bool know_remote_ssrc;
 	uint32_t remote_ssrc; /* last accepted */
@@ -1270,7 +1270,8 @@ static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct 
 }
 
 static int input_copy(struct rtp_leg *leg, const uint8_t *buf, size_t len,
-		      const struct sockaddr *from, socklen_t fromlen, bool rtcp, uint64_t arrival_ms)
+		      const struct sockaddr *from, socklen_t fromlen, bool rtcp,
+		      uint64_t arrival_ms)
 {
 	_Alignas(8) uint8_t p[RECV_BUF];
 	int r;

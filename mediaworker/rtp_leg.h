@@ -23,9 +23,9 @@
  *     stats.latch_changes.
  *   - A newly signalled remote (rtp_leg_set_remote() with another address) releases the latch
  *     and restarts learning; so does the RTP timeout (the peer went silent).
- *   - RTCP is accepted from the latched RTP address (any port) and latches its own socket only
- *     then; before the RTCP latch, RTCP is sent to the signalled RTCP port, or to the latched
- *     RTP address with port + 1.
+ *   - Once RTP is latched, RTCP is accepted from the latched source's IP address (any port),
+ *     and the first such packet latches RTCP; before that, RTCP is sent to the signalled RTCP
+ *     port, or to the latched RTP source's port + 1 when it is not the signalled one.
  *
  * Callbacks run from the event loop (or from the call that triggered them); they may call
  * rtp_leg_destroy() on their own leg, and must not block.
@@ -57,9 +57,9 @@ enum rtp_leg_srtp_suite {
 #define RTP_LEG_DEFAULT_TEV_PT 101
 /* Strict latching (rtp_leg.c): valid packets in a row a new source must send to be learned,
  * and how long the latched source must have been silent before another may take its place. */
-#define RTP_LEG_LATCH_PACKETS 4
-#define RTP_LEG_LATCH_PACKETS_MAX 64
-#define RTP_LEG_LATCH_GUARD_MS 500
+#define RTP_LEG_LATCH_PACKETS	   4
+#define RTP_LEG_LATCH_PACKETS_MAX  64
+#define RTP_LEG_LATCH_GUARD_MS	   500
 #define RTP_LEG_LATCH_GUARD_MS_MAX 60000
 
 struct rtp_leg_callbacks {
@@ -106,8 +106,8 @@ struct rtp_leg_params {
 	const char *remote_key; /* the peer's key, same format */
 
 	unsigned rtp_timeout_ms;   /* no RTP for this long -> on_timeout; 0 disables */
-	unsigned latch_packets;	   /* learning run; 0: RTP_LEG_LATCH_PACKETS, else 2..._MAX */
-	unsigned latch_guard_ms;   /* guard; 0: RTP_LEG_LATCH_GUARD_MS, else up to _MAX */
+	unsigned latch_packets;	   /* learning run, 2..RTP_LEG_LATCH_PACKETS_MAX; 0: the default */
+	unsigned latch_guard_ms;   /* guard, up to RTP_LEG_LATCH_GUARD_MS_MAX; 0: the default */
 	unsigned rtcp_interval_ms; /* mean RTCP report interval; 0: 5000 */
 	unsigned jitter_ms;	   /* nominal jitter buffer depth; 0: 60 */
 	unsigned plc_frames; /* "lost" reports before an empty buffer counts as a pause; 0: 5 */

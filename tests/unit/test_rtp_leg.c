@@ -656,8 +656,8 @@ static void test_dtmf_round_trip(void)
 
 /* ------------------------------------------------------------ strict latching */
 
-#define OUR_BYTE 0x11	 /* what the leg under test sends */
-#define PEER_BYTE 0xaa	 /* what the real peer sends */
+#define OUR_BYTE   0x11 /* what the leg under test sends */
+#define PEER_BYTE  0xaa /* what the real peer sends */
 #define SPRAY_BYTE 0x55 /* what an attacker sends */
 
 /*
@@ -695,17 +695,17 @@ static void peer_rtp(struct peer *p, const struct rtp_leg *leg, uint16_t seq, ui
 }
 
 /* Injects the same packet from 127.0.0.1:@port as arriving at @at (monotonic ms). */
-static int inject_at(struct rtp_leg *leg, uint16_t port, uint16_t seq, uint32_t ssrc,
-		     uint8_t fill, uint64_t at)
+static int inject_at(struct rtp_leg *leg, uint16_t port, uint16_t seq, uint32_t ssrc, uint8_t fill,
+		     uint64_t at)
 {
 	struct sockaddr_in from = {.sin_family = AF_INET, .sin_port = htons(port)};
 	uint8_t pkt[256], pl[160];
 
 	from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	memset(pl, fill, sizeof(pl));
-	return rtp_leg_input_packet_at(leg, pkt,
-				       rtp_build(pkt, 0, false, seq, 160u * seq, ssrc, pl, sizeof(pl)),
-				       (struct sockaddr *)&from, sizeof(from), at);
+	return rtp_leg_input_packet_at(
+	    leg, pkt, rtp_build(pkt, 0, false, seq, 160u * seq, ssrc, pl, sizeof(pl)),
+	    (struct sockaddr *)&from, sizeof(from), at);
 }
 
 /* The leg sends one frame; true when it arrives at @to (and nowhere else is checked here). */
@@ -954,8 +954,9 @@ static void test_latch_rule_boundaries(void)
 		uint8_t junk[4] = {0x40, 0, 0, 0};
 
 		from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		CHECK_EQ_INT(rtp_leg_input_packet_at(b, junk, sizeof(junk), (struct sockaddr *)&from,
-						     sizeof(from), t0 + 1),
+		CHECK_EQ_INT(rtp_leg_input_packet_at(b, junk, sizeof(junk),
+						     (struct sockaddr *)&from, sizeof(from),
+						     t0 + 1),
 			     -EPERM);
 	}
 	rtp_leg_get_stats(b, &sb);
