@@ -683,6 +683,21 @@ static void peers_open(struct peer **ps, int n)
 	CHECK(!"no spaced ports");
 }
 
+/* A plain PCMU leg whose signalled remote is 127.0.0.1:@port (RTP timeout @timeout_ms). */
+static struct rtp_leg *leg_toward(struct rtp_leg_params *p, const char *sid, struct events *e,
+				  uint16_t port, unsigned timeout_ms)
+{
+	struct rtp_leg *leg;
+
+	params(p, sid, e);
+	p->remote_ip = "127.0.0.1";
+	p->remote_port = port;
+	p->rtp_timeout_ms = timeout_ms;
+	leg = rtp_leg_new(p);
+	CHECK(leg != NULL);
+	return leg;
+}
+
 /* Sends one PCMU packet of @fill bytes from @p to the leg's port: sequence @seq, SSRC @ssrc. */
 static void peer_rtp(struct peer *p, const struct rtp_leg *leg, uint16_t seq, uint32_t ssrc,
 		     uint8_t fill)
@@ -729,6 +744,23 @@ static bool got_nothing(struct peer *p)
 	return recv(p->fd, b, sizeof(b), 0) < 0;
 }
 
+/*
+ * Once what was sent to the leg has been read: @received packets accepted and @changes latch
+ * changes so far, and the leg's media goes to @to, not to @not_to.
+ */
+static void check_latch(struct rtp_leg *leg, uint64_t received, uint64_t changes, struct peer *to,
+			struct peer *not_to)
+{
+	struct rtp_leg_stats st;
+
+	run_ms(20);
+	rtp_leg_get_stats(leg, &st);
+	CHECK_EQ_INT(st.packets_received, received);
+	CHECK_EQ_INT(st.latch_changes, changes);
+	CHECK(frame_reaches(leg, to));
+	CHECK(got_nothing(not_to));
+}
+
 /* Pulls @ticks frames at 20 ms; counts frames, and frames made of @bad. */
 static void pull_frames(struct rtp_leg *leg, int ticks, uint8_t bad, int *frames, int *bad_frames)
 {
@@ -766,24 +798,16 @@ static void test_latch_attacker_first(void)
 	uint16_t s_seq = 1000, r_seq = 1;
 
 	peers_open((struct peer *[]){&real, &real2, &spray}, 3);
-	params(&pb, "latch-first", &eb);
-	pb.remote_ip = "127.0.0.1";
-	pb.remote_port = real.port;
-	b = rtp_leg_new(&pb);
-	CHECK(b != NULL);
+	b = leg_toward(&pb, "latch-first", &eb, real.port, 0);
 	if (!b)
 		goto out;
 
 	/* One forged packet: dropped, nothing latched, media still goes to the signalled peer. */
 	peer_rtp(&spray, b, s_seq++, 0x5badf00d, SPRAY_BYTE);
 	n_spray++;
-	run_ms(20);
+	check_latch(b, 0, 0, &real, &spray);
 	rtp_leg_get_stats(b, &sb);
 	CHECK_EQ_INT(sb.unexpected_source, 1);
-	CHECK_EQ_INT(sb.packets_received, 0);
-	CHECK_EQ_INT(sb.latch_changes, 0);
-	CHECK(frame_reaches(b, &real));
-	CHECK(got_nothing(&spray));
 
 	/* Most of a learning run (N - 2 more: N - 1 in a row), then the peer talks. */
 	for (int i = 0; i < RTP_LEG_LATCH_PACKETS - 2; i++, n_spray++)
@@ -820,19 +844,12 @@ static void test_latch_attacker_first(void)
 	CHECK_EQ_INT(rtp_leg_set_remote(b, "127.0.0.1", real2.port, 0), 0);
 	for (int i = 0; i < RTP_LEG_LATCH_PACKETS; i++)
 		peer_rtp(&spray, b, s_seq++, 0x5badf00d, SPRAY_BYTE);
-	run_ms(20);
-	rtp_leg_get_stats(b, &sb);
-	CHECK_EQ_INT(sb.latch_changes, 1);
+	check_latch(b, (uint64_t)n_real + 1, 1, &spray, &real2);
 	CHECK_EQ_INT(eb.n_latched, 1);
-	CHECK(frame_reaches(b, &spray));
 	peer_rtp(&real2, b, 1, 0x0c0ffee1, PEER_BYTE);
 	for (int k = 0; k < 3; k++)
 		peer_rtp(&spray, b, s_seq++, 0x5badf00d, SPRAY_BYTE);
-	run_ms(20);
-	rtp_leg_get_stats(b, &sb);
-	CHECK_EQ_INT(sb.latch_changes, 2);
-	CHECK(frame_reaches(b, &real2));
-	CHECK(got_nothing(&spray));
+	check_latch(b, (uint64_t)n_real + 2, 2, &real2, &spray);
 	CHECK(got_nothing(&real));
 	rtp_leg_destroy(&b);
 out:
@@ -860,12 +877,7 @@ static void test_latch_nat_learned(void)
 	int frames, bad;
 
 	peers_open((struct peer *[]){&sdp, &nat, &other}, 3);
-	params(&pb, "latch-nat", &eb);
-	pb.remote_ip = "127.0.0.1";
-	pb.remote_port = sdp.port;
-	pb.rtp_timeout_ms = 400;
-	b = rtp_leg_new(&pb);
-	CHECK(b != NULL);
+	b = leg_toward(&pb, "latch-nat", &eb, sdp.port, 400);
 	if (!b)
 		goto out;
 	for (int i = 0; i < RTP_LEG_LATCH_PACKETS - 1; i++)
@@ -874,19 +886,12 @@ static void test_latch_nat_learned(void)
 	CHECK_EQ_INT(frames, 0); /* not played while being learned */
 	rtp_leg_get_stats(b, &sb);
 	CHECK_EQ_INT(sb.unexpected_source, RTP_LEG_LATCH_PACKETS - 1);
-	CHECK_EQ_INT(sb.packets_received, 0);
 	CHECK_EQ_INT(eb.n_latched, 0);
-	CHECK(frame_reaches(b, &sdp)); /* still to the signalled address */
-	CHECK(got_nothing(&nat));
+	check_latch(b, 0, 0, &sdp, &nat); /* media still to the signalled address */
 
 	peer_rtp(&nat, b, seq++, 0x7a7a7a7a, PEER_BYTE); /* the N-th */
-	run_ms(20);
-	rtp_leg_get_stats(b, &sb);
-	CHECK_EQ_INT(sb.packets_received, 1);
-	CHECK_EQ_INT(sb.latch_changes, 1);
+	check_latch(b, 1, 1, &nat, &sdp);
 	CHECK_EQ_INT(eb.n_latched, 1);
-	CHECK(frame_reaches(b, &nat));
-	CHECK(got_nothing(&sdp));
 	rtp_leg_get_state(b, &st);
 	CHECK_EQ_STR(st.remote_ip, "127.0.0.1");
 	CHECK_EQ_INT(st.remote_port, sdp.port);
@@ -933,11 +938,7 @@ static void test_latch_rule_boundaries(void)
 	uint16_t xs = 100;
 
 	peer_open(&sig);
-	params(&pb, "latch-rule", &eb);
-	pb.remote_ip = "127.0.0.1";
-	pb.remote_port = sig.port;
-	b = rtp_leg_new(&pb);
-	CHECK(b != NULL);
+	b = leg_toward(&pb, "latch-rule", &eb, sig.port, 0);
 	if (!b)
 		goto out;
 	/* The signalled peer latches with one packet, without a "change". */
