@@ -42,13 +42,13 @@
  *
  * Every drop from a source other than L counts in stats.unexpected_source and reaches neither
  * oRTP nor the decoder; a valid packet from L or S ends any learning run (L is alive). Latching
- * to a source other than S, and every move of L, is logged (old and new address) and counted in
- * stats.latch_changes. "Spoke" is measured on the kernel's arrival times (SO_TIMESTAMPNS), so a
- * worker that stalled does not take its own receive backlog for a silence of the peer.
- * What it buys: a sprayer of the port range never captures a leg whose peer talks, and a single
- * forged packet moves nothing. What it cannot tell apart without SRTP: before S's first packet
- * (or while L is silent), a run of N well-formed packets from X is a peer behind NAT as far as
- * anyone can see; S's next packet takes the leg back at once.
+ * to a source other than S, and every move of L, is counted in stats.latch_changes and logged
+ * with the old and new address (the first LATCH_LOG_MAX of a leg). "Spoke" is measured on the
+ * kernel's arrival times (SO_TIMESTAMPNS), so a worker that stalled does not take its own receive
+ * backlog for a silence of the peer. What it buys: a sprayer of the port range never captures a leg
+ * whose peer talks, and a single forged packet moves nothing. What it cannot tell apart without
+ * SRTP: before S's first packet (or while L is silent), a run of N well-formed packets from X is a
+ * peer behind NAT as far as anyone can see; S's next packet takes the leg back at once.
  *
  * Why an endpoint and not an RtpTransportModifier (as mediastreamer2's ms_srtp.c does): a
  * modifier that drops a packet (bad auth tag, wrong source) makes oRTP's receive loop stop
@@ -113,7 +113,8 @@
 #define RTCP_MAX_PARTS	 16
 #define KEY_LEN		 30 /* AES-128 master key (16) + salt (14) */
 #define ORTP_LOG_PER_S	 5
-#define LEARN_SEQ_STEP	 8 /* a learning run's sequence may skip this many - 1 lost packets */
+#define LEARN_SEQ_STEP	 8  /* a learning run's sequence may skip this many - 1 lost packets */
+#define LATCH_LOG_MAX	 20 /* latch changes logged per leg */
 #define ADDR_STR_MAX	 (IP_STR_MAX + 8) /* "[ip]:port" */
 
 struct addr {
@@ -1076,10 +1077,13 @@ static void latch_rtp(struct rtp_leg *leg, const struct sockaddr *from, socklen_
 	leg->learn.count = 0;
 	if (!prev.len && to_sig)
 		return;
-	leg->st.latch_changes++;
-	log_info(leg->sid, "rtp_leg: RTP latch on port %u %s -> %s (%s; signalled %s)", leg->port,
-		 addr_str(&prev, was, sizeof(was)), addr_str(&leg->latch_rtp, now, sizeof(now)),
-		 how, addr_str(&leg->sig_rtp, sig, sizeof(sig)));
+	if (++leg->st.latch_changes <= LATCH_LOG_MAX) /* a peer and a sprayer may take turns */
+		log_info(leg->sid, "rtp_leg: RTP latch on port %u %s -> %s (%s; signalled %s)%s",
+			 leg->port, addr_str(&prev, was, sizeof(was)),
+			 addr_str(&leg->latch_rtp, now, sizeof(now)), how,
+			 addr_str(&leg->sig_rtp, sig, sizeof(sig)),
+			 leg->st.latch_changes == LATCH_LOG_MAX ? "; further changes counted only"
+								: "");
 	if (!to_sig && leg->cb.on_latched) {
 		leg_enter(leg);
 		leg->cb.on_latched(leg, from, leg->cb.arg);
@@ -1166,9 +1170,9 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 	/* accepted */
 	if (src != SRC_LATCHED) {
 		latch_rtp(leg, from, fromlen,
-			  src == SRC_SIGNALLED ? "the signalled address"
+			  src == SRC_SIGNALLED ? "signalled address"
 			  : leg->rx	       ? "SRTP authenticated"
-					       : "learned from packets in a row");
+					       : "learned: a run of valid packets");
 		if (leg->zombie)
 			return 0;
 	}
