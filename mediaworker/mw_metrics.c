@@ -42,7 +42,7 @@
 #define TRACK_BUCKETS 1024
 
 struct totals {
-	uint64_t in, out, lost, auth, late, concealed, send_errors;
+	uint64_t in, out, lost, auth, late, concealed, send_errors, unexpected, latch_changes;
 };
 
 /* The counters of one leg as last sampled. */
@@ -66,6 +66,7 @@ struct families {
 	struct metric *ready, *legs, *transcoding, *passthrough, *capacity, *created, *destroyed;
 	struct metric *rtp_packets, *rtp_lost, *srtp_auth, *jitter_max, *jitter_mean;
 	struct metric *rtp_late, *rtp_concealed, *rtp_send_errors, *ticks_skipped;
+	struct metric *rtp_unexpected, *rtp_latch_changes;
 	struct metric *media, *media_dropped, *cpu, *draining, *adopts;
 	struct metric *zmq_requests, *zmq_replies, *zmq_replays, *zmq_malformed, *zmq_heartbeats,
 	    *zmq_send_drops, *signalers, *zmq_refused, *requests_refused;
@@ -106,10 +107,17 @@ static const struct metrics_family_def family_defs[] = {
     {F(rtp_late), METRIC_COUNTER, "worker_rtp_late_total",
      "RTP packets that came too late for the jitter buffer and were dropped.", NULL},
     {F(rtp_concealed), METRIC_COUNTER, "worker_rtp_concealed_total",
-     "20 ms ticks with no RTP to play toward the signaler (loss concealment sent instead).",
-     NULL},
+     "20 ms ticks with no RTP to play toward the signaler (loss concealment sent instead).", NULL},
     {F(rtp_send_errors), METRIC_COUNTER, "worker_rtp_send_errors_total",
      "RTP packets that could not be sent to SIP peers.", NULL},
+    {F(rtp_unexpected), METRIC_COUNTER, "worker_rtp_unexpected_source_total",
+     "RTP/RTCP packets dropped for their source: not the peer a leg is latched to, or a source "
+     "still being learned (strict latching).",
+     NULL},
+    {F(rtp_latch_changes), METRIC_COUNTER, "worker_rtp_latch_changes_total",
+     "Times a leg's RTP latch moved to another source, or was learned from a source other "
+     "than the signalled one (a peer behind NAT, or a port sprayer).",
+     NULL},
     {F(ticks_skipped), METRIC_COUNTER, "worker_ticks_skipped_total",
      "20 ms media ticks not run because the worker was stalled (short of CPU).", NULL},
     {F(srtp_auth), METRIC_COUNTER, "worker_srtp_auth_failures_total",
@@ -176,6 +184,8 @@ static void totals_add(struct totals *to, const struct totals *c)
 	to->late += c->late;
 	to->concealed += c->concealed;
 	to->send_errors += c->send_errors;
+	to->unexpected += c->unexpected;
+	to->latch_changes += c->latch_changes;
 }
 
 static void retire(struct tracker *t, const struct tracked *e)
@@ -215,6 +225,8 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 	e->c.late = ls->frames_late;
 	e->c.concealed = ls->frames_concealed;
 	e->c.send_errors = ls->send_errors;
+	e->c.unexpected = ls->unexpected_source;
+	e->c.latch_changes = ls->latch_changes;
 	totals_add(&t->live, &e->c);
 	if (ls->jitter_ms > t->jitter_max_ms)
 		t->jitter_max_ms = ls->jitter_ms;
@@ -297,6 +309,9 @@ static void collect(struct metrics *reg, void *arg)
 	metric_set(f->rtp_late, (double)(t->retired.late + t->live.late));
 	metric_set(f->rtp_concealed, (double)(t->retired.concealed + t->live.concealed));
 	metric_set(f->rtp_send_errors, (double)(t->retired.send_errors + t->live.send_errors));
+	metric_set(f->rtp_unexpected, (double)(t->retired.unexpected + t->live.unexpected));
+	metric_set(f->rtp_latch_changes,
+		   (double)(t->retired.latch_changes + t->live.latch_changes));
 	metric_set(f->ticks_skipped, (double)ws.ticks_skipped);
 	metric_set(f->jitter_max, t->jitter_max_ms / 1000.0);
 	metric_set(f->jitter_mean,

@@ -17,6 +17,39 @@
  *                    seq, stats, RTCP scheduling) --> meta transport --> our endpoint:
  *                    SRTP protect, destination (latched or signalled), sendto
  *
+ * Strict latching: whose RTP is played, and where ours goes. S is the signalled remote (the
+ * peer's SDP), L the latched source (where media goes; S until something is latched), X any
+ * other source; N = RTP_LEG_LATCH_PACKETS (4), T = RTP_LEG_LATCH_GUARD_MS (500 ms), both per
+ * leg from the params. "Valid": RTP version 2, header lengths within the datagram, our audio or
+ * telephone-event payload type, the expected SSRC when one is known, SRTP authentication when
+ * keyed, sane padding.
+ *
+ *      packet from L ............................................... valid: played
+ *      packet from S (address and port), L != S .................... valid: L := S, played
+ *      packet from X, L spoke less than T before it arrived ........ dropped unchecked
+ *      packet from X, otherwise:
+ *          SRTP leg ............................................... authentic: L := X, played
+ *          plain RTP leg: a learning run: same X, same SSRC, sequence 1..8 above the run's
+ *          last one ? one longer : a new run of 1 from X. The run reaches N: L := X, played;
+ *          shorter .................................................. dropped
+ *
+ *                       S; a run of N from X; 1 authentic from X
+ *      [not latched] -------------------------------------------> [latched to L] --+
+ *            ^                                                        |    ^        |
+ *            +--- another S signalled (rtp_leg_set_remote), RTP timeout    +--------+
+ *                                                                  S; or, L silent for T:
+ *                                                                  a run of N / 1 authentic
+ *
+ * Every drop from a source other than L counts in stats.unexpected_source and reaches neither
+ * oRTP nor the decoder; a valid packet from L or S ends any learning run (L is alive). Latching
+ * to a source other than S, and every move of L, is counted in stats.latch_changes and logged
+ * with the old and new address (the first LATCH_LOG_MAX of a leg). "Spoke" is measured on the
+ * kernel's arrival times (SO_TIMESTAMPNS), so a worker that stalled does not take its own receive
+ * backlog for a silence of the peer. What it buys: a sprayer of the port range never captures a leg
+ * whose peer talks, and a single forged packet moves nothing. What it cannot tell apart without
+ * SRTP: before S's first packet (or while L is silent), a run of N well-formed packets from X is a
+ * peer behind NAT as far as anyone can see; S's next packet takes the leg back at once.
+ *
  * Why an endpoint and not an RtpTransportModifier (as mediastreamer2's ms_srtp.c does): a
  * modifier that drops a packet (bad auth tag, wrong source) makes oRTP's receive loop stop
  * draining the socket, and needs msgpullup() reallocations to grow the buffer for the SRTP
@@ -80,6 +113,9 @@
 #define RTCP_MAX_PARTS	 16
 #define KEY_LEN		 30 /* AES-128 master key (16) + salt (14) */
 #define ORTP_LOG_PER_S	 5
+#define LEARN_SEQ_STEP	 8  /* a learning run's sequence may skip this many - 1 lost packets */
+#define LATCH_LOG_MAX	 20 /* latch changes logged per leg */
+#define ADDR_STR_MAX	 (IP_STR_MAX + 8) /* "[ip]:port" */
 
 struct addr {
 	union {
@@ -121,8 +157,16 @@ struct rtp_leg {
 	uint32_t clock_rate, spf;
 
 	struct addr sig_rtp, sig_rtcp;	   /* signalled */
-	struct addr latch_rtp, latch_rtcp; /* learned */
-	bool expect_ssrc;		   /* params.remote_ssrc enforced before latching */
+	struct addr latch_rtp, latch_rtcp; /* latched (the rule at the top) */
+	uint64_t latch_rx_ms;		   /* arrival of the last packet accepted from latch_rtp */
+	unsigned latch_packets, latch_guard_ms;
+	struct {
+		struct addr from; /* len 0: no run */
+		uint32_t ssrc;
+		uint16_t seq;
+		unsigned count;
+	} learn; /* the learning run of a source other than the latched and signalled ones */
+	bool expect_ssrc; /* params.remote_ssrc enforced before latching */
 	uint32_t expected_ssrc;
 	bool know_remote_ssrc;
 	uint32_t remote_ssrc; /* last accepted */
@@ -265,11 +309,30 @@ static bool addr_match(const struct addr *a, const struct sockaddr *b, bool port
 	       (!port || a->u.in6.sin6_port == b6->sin6_port);
 }
 
+/* Both none, or the same address and port. */
+static bool addr_same(const struct addr *a, const struct addr *b)
+{
+	return a->len == b->len && (!a->len || addr_match(a, &b->u.sa, true));
+}
+
 static void addr_from_sa(struct addr *a, const struct sockaddr *sa, socklen_t len)
 {
 	memset(a, 0, sizeof(*a));
 	a->len = len > sizeof(a->u) ? sizeof(a->u) : len;
 	memcpy(&a->u, sa, a->len);
+}
+
+/* "ip:port", "[ip6]:port", or "none", for the logs. */
+static const char *addr_str(const struct addr *a, char *out, size_t n)
+{
+	char ip[IP_STR_MAX];
+
+	if (!a->len)
+		snprintf(out, n, "none");
+	else
+		snprintf(out, n, a->u.sa.sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 addr_ip(a, ip, sizeof(ip)), addr_port(a));
+	return out;
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -947,19 +1010,81 @@ static void rx_seq_account(struct rtp_leg *leg, uint32_t ssrc, uint16_t seq)
 	leg->rx_count++;
 }
 
-static void latch_rtp(struct rtp_leg *leg, const struct sockaddr *from, socklen_t fromlen)
+/* ---------------------------------------------------------------- latching (top of file) */
+
+enum rtp_source { SRC_LATCHED, SRC_SIGNALLED, SRC_OTHER };
+
+static enum rtp_source rtp_source(const struct rtp_leg *leg, const struct sockaddr *from)
 {
-	char ip[IP_STR_MAX], sig[IP_STR_MAX];
-	bool moved = leg->sig_rtp.len && !addr_match(&leg->sig_rtp, from, true);
+	if (addr_match(&leg->latch_rtp, from, true))
+		return SRC_LATCHED;
+	if (addr_match(&leg->sig_rtp, from, true))
+		return SRC_SIGNALLED;
+	return SRC_OTHER;
+}
+
+/* The latched source spoke less than the guard time before @arrival_ms: no one else may take
+ * its place (a packet from it arriving "before" the last one counts as spoken too). */
+static bool latch_guarded(const struct rtp_leg *leg, uint64_t arrival_ms)
+{
+	return leg->latch_rtp.len && arrival_ms < leg->latch_rx_ms + leg->latch_guard_ms;
+}
+
+/*
+ * One valid packet (@ssrc, @seq) from a source neither latched nor signalled, on a plain RTP
+ * leg: extends that source's learning run or starts a new one. True when the run has reached
+ * latch_packets, i.e. the source may be latched.
+ */
+static bool learn_step(struct rtp_leg *leg, const struct sockaddr *from, socklen_t fromlen,
+		       uint32_t ssrc, uint16_t seq)
+{
+	uint16_t step = (uint16_t)(seq - leg->learn.seq);
+
+	if (leg->learn.count && addr_match(&leg->learn.from, from, true) &&
+	    ssrc == leg->learn.ssrc && step >= 1 && step <= LEARN_SEQ_STEP) {
+		leg->learn.count++;
+	} else {
+		addr_from_sa(&leg->learn.from, from, fromlen);
+		leg->learn.ssrc = ssrc;
+		leg->learn.count = 1;
+	}
+	leg->learn.seq = seq;
+	return leg->learn.count >= leg->latch_packets;
+}
+
+/* Forgets the latch and any learning run (a new remote, or the peer went silent). */
+static void latch_release(struct rtp_leg *leg)
+{
+	leg->latch_rtp.len = 0;
+	leg->latch_rtcp.len = 0;
+	leg->learn.count = 0;
+}
+
+/*
+ * Latches RTP to @from (@how: why it may). The RTCP latch belonged to the previous source and
+ * is dropped. Anything but the plain case (first latch, to the signalled remote) is logged and
+ * counted; on_latched hears of latches to a source other than the signalled one.
+ */
+static void latch_rtp(struct rtp_leg *leg, const struct sockaddr *from, socklen_t fromlen,
+		      const char *how)
+{
+	char was[ADDR_STR_MAX], now[ADDR_STR_MAX], sig[ADDR_STR_MAX];
+	bool to_sig = addr_match(&leg->sig_rtp, from, true);
+	struct addr prev = leg->latch_rtp;
 
 	addr_from_sa(&leg->latch_rtp, from, fromlen);
-	if (!moved && leg->sig_rtp.len)
+	leg->latch_rtcp.len = 0;
+	leg->learn.count = 0;
+	if (!prev.len && to_sig)
 		return;
-	log_info(leg->sid, "rtp_leg: latched RTP to %s:%u (signalled %s:%u)",
-		 addr_ip(&leg->latch_rtp, ip, sizeof(ip)), addr_port(&leg->latch_rtp),
-		 addr_ip(&leg->sig_rtp, sig, sizeof(sig)),
-		 leg->sig_rtp.len ? addr_port(&leg->sig_rtp) : 0);
-	if (leg->cb.on_latched) {
+	if (++leg->st.latch_changes <= LATCH_LOG_MAX) /* a peer and a sprayer may take turns */
+		log_info(leg->sid, "rtp_leg: RTP latch on port %u %s -> %s (%s; signalled %s)%s",
+			 leg->port, addr_str(&prev, was, sizeof(was)),
+			 addr_str(&leg->latch_rtp, now, sizeof(now)), how,
+			 addr_str(&leg->sig_rtp, sig, sizeof(sig)),
+			 leg->st.latch_changes == LATCH_LOG_MAX ? "; further changes counted only"
+								: "");
+	if (!to_sig && leg->cb.on_latched) {
 		leg_enter(leg);
 		leg->cb.on_latched(leg, from, leg->cb.arg);
 		leg_leave(leg);
@@ -982,15 +1107,20 @@ static int srtp_error_to_errno(struct rtp_leg *leg, srtp_err_status_t e)
 	}
 }
 
-/* The RTP input path on a private copy @p (modified in place). */
+/*
+ * The RTP input path on a private copy @p (modified in place), for a datagram that arrived at
+ * @arrival_ms (monotonic): validation, then the latching rule (top of the file), then oRTP.
+ */
 static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct sockaddr *from,
-		     socklen_t fromlen)
+		     socklen_t fromlen, uint64_t arrival_ms)
 {
+	enum rtp_source src = rtp_source(leg, from);
 	int hl, pt;
 	uint32_t ssrc, ts;
+	uint16_t seq;
 	mblk_t *m;
 
-	if (leg->latch_rtp.len && !addr_match(&leg->latch_rtp, from, true)) {
+	if (src == SRC_OTHER && latch_guarded(leg, arrival_ms)) {
 		leg->st.unexpected_source++;
 		return -EPERM;
 	}
@@ -1005,6 +1135,7 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 		return -EPROTO;
 	}
 	ssrc = rd_be32(p + 8);
+	seq = (uint16_t)rd_be16(p + 2);
 	if (!leg->latch_rtp.len && leg->expect_ssrc && ssrc != leg->expected_ssrc) {
 		leg->st.wrong_ssrc++;
 		return -EPROTO;
@@ -1031,18 +1162,28 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 		len -= pad;
 		p[0] &= (uint8_t)~0x20u;
 	}
+	if (src == SRC_OTHER && !leg->rx && !learn_step(leg, from, fromlen, ssrc, seq)) {
+		leg->st.unexpected_source++;
+		return -EPERM;
+	}
 
 	/* accepted */
-	if (!leg->latch_rtp.len) {
-		latch_rtp(leg, from, fromlen);
+	if (src != SRC_LATCHED) {
+		latch_rtp(leg, from, fromlen,
+			  src == SRC_SIGNALLED ? "signalled address"
+			  : leg->rx	       ? "SRTP authenticated"
+					       : "learned: a run of valid packets");
 		if (leg->zombie)
 			return 0;
 	}
+	if (arrival_ms > leg->latch_rx_ms)
+		leg->latch_rx_ms = arrival_ms;
+	leg->learn.count = 0;
 	leg->know_remote_ssrc = true;
 	leg->remote_ssrc = ssrc;
 	leg->last_rx_ms = mono_ms();
 	leg->timed_out = false;
-	rx_seq_account(leg, ssrc, (uint16_t)rd_be16(p + 2));
+	rx_seq_account(leg, ssrc, seq);
 	leg->st.packets_received++;
 	leg->st.bytes_received += len;
 	if (len == (size_t)hl)
@@ -1119,7 +1260,7 @@ static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct 
 		leg->st.bad_packets++;
 		return -EBADMSG;
 	}
-	if (!leg->latch_rtcp.len)
+	if (!leg->latch_rtcp.len && leg->latch_rtp.len) /* same address as the RTP latch */
 		addr_from_sa(&leg->latch_rtcp, from, fromlen);
 	leg->st.rtcp_received++;
 	m = allocb(len, 0);
@@ -1133,7 +1274,8 @@ static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct 
 }
 
 static int input_copy(struct rtp_leg *leg, const uint8_t *buf, size_t len,
-		      const struct sockaddr *from, socklen_t fromlen, bool rtcp)
+		      const struct sockaddr *from, socklen_t fromlen, bool rtcp,
+		      uint64_t arrival_ms)
 {
 	_Alignas(8) uint8_t p[RECV_BUF];
 	int r;
@@ -1147,7 +1289,8 @@ static int input_copy(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 	}
 	memcpy(p, buf, len);
 	leg_enter(leg);
-	r = rtcp ? input_rtcp(leg, p, len, from, fromlen) : input_rtp(leg, p, len, from, fromlen);
+	r = rtcp ? input_rtcp(leg, p, len, from, fromlen)
+		 : input_rtp(leg, p, len, from, fromlen, arrival_ms);
 	leg_leave(leg);
 	return r;
 }
@@ -1155,19 +1298,55 @@ static int input_copy(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 int rtp_leg_input_packet(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 			 const struct sockaddr *from, socklen_t fromlen)
 {
-	return input_copy(leg, buf, len, from, fromlen, false);
+	return input_copy(leg, buf, len, from, fromlen, false, mono_ms());
+}
+
+int rtp_leg_input_packet_at(struct rtp_leg *leg, const uint8_t *buf, size_t len,
+			    const struct sockaddr *from, socklen_t fromlen, uint64_t arrival_ms)
+{
+	return input_copy(leg, buf, len, from, fromlen, false, arrival_ms);
 }
 
 int rtp_leg_input_rtcp_packet(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 			      const struct sockaddr *from, socklen_t fromlen)
 {
-	return input_copy(leg, buf, len, from, fromlen, true);
+	return input_copy(leg, buf, len, from, fromlen, true, 0);
+}
+
+/* Room for the one control message asked for: the receive time (SO_TIMESTAMPNS). */
+union recv_ctl {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(struct timespec))];
+};
+
+/*
+ * When datagram @h arrived, in monotonic ms: the kernel's receive time (wall clock) moved onto
+ * the monotonic clock by its age at @real_now_ns; @mono_now_ms when the kernel gave none. An age
+ * below 0 or beyond a minute (the wall clock was stepped) counts as none.
+ */
+static uint64_t arrival_time(struct msghdr *h, uint64_t mono_now_ms, int64_t real_now_ns)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		struct timespec ts;
+		int64_t age_ms;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		age_ms = (real_now_ns - ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec)) / 1000000;
+		if (age_ms < 0 || age_ms > 60000 || (uint64_t)age_ms > mono_now_ms)
+			break;
+		return mono_now_ms - (uint64_t)age_ms;
+	}
+	return mono_now_ms;
 }
 
 /*
  * Drains a socket with recvmmsg(): usually one datagram and one syscall per readable event (a
  * recvfrom() loop would pay a second call just to see EAGAIN). At most RECV_BURST datagrams
- * per event, so one flooded leg cannot starve the others.
+ * per event, so one flooded leg cannot starve the others. RTP datagrams come with their receive
+ * times, for the latching guard.
  */
 static void drain(struct rtp_leg *leg, int fd, bool rtcp)
 {
@@ -1175,9 +1354,13 @@ static void drain(struct rtp_leg *leg, int fd, bool rtcp)
 	struct sockaddr_storage from[RECV_BATCH];
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
+	union recv_ctl ctl[RECV_BATCH];
 
 	leg_enter(leg);
 	for (unsigned got = 0; got < RECV_BURST && !leg->zombie;) {
+		struct timespec real;
+		int64_t real_ns;
+		uint64_t mono;
 		int n;
 
 		for (unsigned i = 0; i < RECV_BATCH; i++) {
@@ -1186,6 +1369,10 @@ static void drain(struct rtp_leg *leg, int fd, bool rtcp)
 							  .msg_namelen = sizeof(from[i]),
 							  .msg_iov = &iov[i],
 							  .msg_iovlen = 1};
+			if (!rtcp) {
+				msgs[i].msg_hdr.msg_control = ctl[i].buf;
+				msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+			}
 		}
 		n = recvmmsg(fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
@@ -1195,17 +1382,20 @@ static void drain(struct rtp_leg *leg, int fd, bool rtcp)
 				leg_fail(leg, -errno);
 			break;
 		}
+		mono = mono_ms();
+		clock_gettime(CLOCK_REALTIME, &real);
+		real_ns = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec;
 		for (int i = 0; i < n && !leg->zombie; i++) {
+			struct msghdr *h = &msgs[i].msg_hdr;
 			const struct sockaddr *sa = (const struct sockaddr *)&from[i];
 
-			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			if (h->msg_flags & MSG_TRUNC)
 				leg->st.bad_packets++;
 			else if (rtcp)
-				input_rtcp(leg, bufs[i], msgs[i].msg_len, sa,
-					   msgs[i].msg_hdr.msg_namelen);
+				input_rtcp(leg, bufs[i], msgs[i].msg_len, sa, h->msg_namelen);
 			else
-				input_rtp(leg, bufs[i], msgs[i].msg_len, sa,
-					  msgs[i].msg_hdr.msg_namelen);
+				input_rtp(leg, bufs[i], msgs[i].msg_len, sa, h->msg_namelen,
+					  arrival_time(h, mono, real_ns));
 		}
 		got += (unsigned)n;
 		if (n < RECV_BATCH)
@@ -1336,6 +1526,9 @@ static int leg_check_params(const struct rtp_leg_params *p)
 		return -EINVAL;
 	if (p->remote_ip && !p->remote_port)
 		return -EINVAL;
+	if (p->latch_packets == 1 || p->latch_packets > RTP_LEG_LATCH_PACKETS_MAX ||
+	    p->latch_guard_ms > RTP_LEG_LATCH_GUARD_MS_MAX)
+		return -EINVAL; /* one packet never latches */
 	return 0;
 }
 
@@ -1366,6 +1559,8 @@ struct rtp_leg *rtp_leg_new(const struct rtp_leg_params *p)
 	leg->spf = p->samples_per_frame;
 	leg->clock_rate = p->clock_rate;
 	leg->timeout_ms = p->rtp_timeout_ms;
+	leg->latch_packets = p->latch_packets ? p->latch_packets : RTP_LEG_LATCH_PACKETS;
+	leg->latch_guard_ms = p->latch_guard_ms ? p->latch_guard_ms : RTP_LEG_LATCH_GUARD_MS;
 	leg->plc_frames = p->plc_frames ? p->plc_frames : 5;
 	leg->silence_ms = p->silence_ms ? p->silence_ms : 100;
 	leg->ssrc = p->has_ssrc ? p->ssrc : random_u32();
@@ -1406,6 +1601,9 @@ struct rtp_leg *rtp_leg_new(const struct rtp_leg_params *p)
 	err = ports_bind(leg, &bind_addr);
 	if (err)
 		goto out_free;
+	/* Receive times for the latching guard; without them it goes by the time of reading. */
+	if (setsockopt(leg->rtp_fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){1}, sizeof(int)) < 0)
+		log_debug(leg->sid, "rtp_leg: no SO_TIMESTAMPNS: %s", strerror(errno));
 	err = session_setup(leg, p, seq);
 	if (err)
 		goto out_free;
@@ -1677,9 +1875,9 @@ static void on_housekeeping(struct evloop *loop, struct ev_timer *t, void *arg)
 	if (!leg->zombie && leg->timeout_ms && !leg->on_hold && !leg->timed_out &&
 	    now - leg->last_rx_ms >= leg->timeout_ms) {
 		leg->timed_out = true;
-		/* Release the latch: a peer whose NAT binding moved can be learned again. */
-		leg->latch_rtp.len = 0;
-		leg->latch_rtcp.len = 0;
+		/* Release the latch: media goes to the signalled remote again, and the peer (whose
+		 * NAT binding may have moved) is latched again by the rule at the top. */
+		latch_release(leg);
 		log_info(leg->sid, "rtp_leg: no RTP for %u ms on port %u", leg->timeout_ms,
 			 leg->port);
 		if (leg->cb.on_timeout)
@@ -1702,10 +1900,10 @@ int rtp_leg_set_remote(struct rtp_leg *leg, const char *ip, uint16_t port, uint1
 			       leg->family))
 			return -EINVAL;
 	}
+	if (!addr_same(&leg->sig_rtp, &rtp) || !addr_same(&leg->sig_rtcp, &rtcp))
+		latch_release(leg); /* another peer address: learning starts again */
 	leg->sig_rtp = rtp;
 	leg->sig_rtcp = rtcp;
-	leg->latch_rtp.len = 0;
-	leg->latch_rtcp.len = 0;
 	leg->expect_ssrc = false;
 	leg->last_rx_ms = mono_ms();
 	leg->timed_out = false;
@@ -1798,8 +1996,6 @@ void rtp_leg_get_stats(const struct rtp_leg *leg, struct rtp_leg_stats *st)
 
 void rtp_leg_get_state(const struct rtp_leg *leg, struct rtp_leg_state *st)
 {
-	const struct addr *to = rtp_dest(leg);
-	struct addr rtcp;
 
 	memset(st, 0, sizeof(*st));
 	st->ssrc = leg->ssrc;
@@ -1807,10 +2003,10 @@ void rtp_leg_get_state(const struct rtp_leg *leg, struct rtp_leg_state *st)
 	st->next_ts = leg->next_ts;
 	st->send_roc = leg->send_roc;
 	st->saved_at_ms = realtime_ms();
-	if (to) {
-		addr_ip(to, st->remote_ip, sizeof(st->remote_ip));
-		st->remote_port = addr_port(to);
-		st->remote_rtcp_port = rtcp_dest(leg, &rtcp) ? addr_port(&rtcp) : 0;
+	if (leg->sig_rtp.len) { /* the signalled remote, never the latch: see rtp_leg_state */
+		addr_ip(&leg->sig_rtp, st->remote_ip, sizeof(st->remote_ip));
+		st->remote_port = addr_port(&leg->sig_rtp);
+		st->remote_rtcp_port = addr_port(&leg->sig_rtcp);
 	}
 	st->payload_type = leg->pt;
 	st->tev_payload_type = leg->tev_pt;

@@ -7,18 +7,25 @@
  * readable sockets are drained in the evloop callback, RTCP and the RTP timeout run from a
  * per-leg timer, and the worker pulls one frame per leg on its own 20 ms tick.
  *
- * Symmetric RTP (latching) rule:
- *   - Until latched, a packet is accepted from any source if it is valid RTP (version 2, sane
- *     header lengths), carries the audio or telephone-event payload type, has the expected
- *     SSRC (only when one was given: adoption or params.remote_ssrc) and passes SRTP
- *     authentication when keyed. The first such packet latches the leg to its source address:
- *     media is sent there from then on, whatever the signalled remote was.
- *   - Once latched, packets from any other address are dropped and counted
- *     (stats.unexpected_source); the peer may change SSRC from the latched address.
- *   - The latch is released only by rtp_leg_set_remote() (a re-INVITE moved the peer) or when
- *     the RTP timeout fires (the peer went silent; a moved NAT binding may then be re-learned).
- *   - RTCP latches the same way on its own socket; before the RTCP latch, RTCP is sent to the
- *     signalled RTCP port, or to the latched RTP address with port + 1.
+ * Strict symmetric RTP (latching), in full with its diagram at the top of rtp_leg.c:
+ *   - RTP from the signalled remote (exactly its address and port) is accepted and latches the
+ *     leg at once; the latched source is where media goes from then on.
+ *   - SRTP legs: the first packet that passes authentication latches, from any source (the key
+ *     proves the peer). Another source may take over only once the latched one has been silent
+ *     for the guard time.
+ *   - Plain RTP from any other source (a peer behind NAT, or someone spraying the port range)
+ *     is never played. It moves the latch only after RTP_LEG_LATCH_PACKETS valid packets in a
+ *     row from it (one SSRC, rising sequence numbers), all arriving while the latched source
+ *     has been silent for RTP_LEG_LATCH_GUARD_MS. Before any remote is signalled, the first
+ *     latch is learned the same way: never from one packet.
+ *   - Dropped packets from other sources are counted in stats.unexpected_source; latch moves
+ *     (and latches to a source other than the signalled one) are logged and counted in
+ *     stats.latch_changes.
+ *   - A newly signalled remote (rtp_leg_set_remote() with another address) releases the latch
+ *     and restarts learning; so does the RTP timeout (the peer went silent).
+ *   - Once RTP is latched, RTCP is accepted from the latched source's IP address (any port),
+ *     and the first such packet latches RTCP; before that, RTCP is sent to the signalled RTCP
+ *     port, or to the latched RTP source's port + 1 when it is not the signalled one.
  *
  * Callbacks run from the event loop (or from the call that triggered them); they may call
  * rtp_leg_destroy() on their own leg, and must not block.
@@ -48,6 +55,12 @@ enum rtp_leg_srtp_suite {
 #define RTP_LEG_MAX_PACKET 1500
 /* Telephone-event payload type used when params.tev_payload_type is 0. */
 #define RTP_LEG_DEFAULT_TEV_PT 101
+/* Strict latching (rtp_leg.c): valid packets in a row a new source must send to be learned,
+ * and how long the latched source must have been silent before another may take its place. */
+#define RTP_LEG_LATCH_PACKETS	   4
+#define RTP_LEG_LATCH_PACKETS_MAX  64
+#define RTP_LEG_LATCH_GUARD_MS	   500
+#define RTP_LEG_LATCH_GUARD_MS_MAX 60000
 
 struct rtp_leg_callbacks {
 	/* A DTMF event ended (RFC 4733): @digit is one of 0-9 * # A-D. Once per event. */
@@ -56,7 +69,8 @@ struct rtp_leg_callbacks {
 	void (*on_timeout)(struct rtp_leg *leg, void *arg);
 	/* The leg cannot go on (socket error, SRTP failure); @err is a negative errno. Once. */
 	void (*on_failure)(struct rtp_leg *leg, int err, void *arg);
-	/* Optional: the leg latched to a source (@addr) different from the signalled remote. */
+	/* Optional: the leg latched to a source (@addr) other than the signalled remote (learned,
+	 * or SRTP-authenticated). */
 	void (*on_latched)(struct rtp_leg *leg, const struct sockaddr *addr, void *arg);
 	void *arg;
 };
@@ -92,6 +106,8 @@ struct rtp_leg_params {
 	const char *remote_key; /* the peer's key, same format */
 
 	unsigned rtp_timeout_ms;   /* no RTP for this long -> on_timeout; 0 disables */
+	unsigned latch_packets;	   /* learning run, 2..RTP_LEG_LATCH_PACKETS_MAX; 0: the default */
+	unsigned latch_guard_ms;   /* guard, up to RTP_LEG_LATCH_GUARD_MS_MAX; 0: the default */
 	unsigned rtcp_interval_ms; /* mean RTCP report interval; 0: 5000 */
 	unsigned jitter_ms;	   /* nominal jitter buffer depth; 0: 60 */
 	unsigned plc_frames; /* "lost" reports before an empty buffer counts as a pause; 0: 5 */
@@ -116,7 +132,8 @@ struct rtp_leg_stats {
 	uint64_t bad_packets;	    /* malformed RTP/RTCP */
 	uint64_t unknown_pt;	    /* valid RTP with a payload type we do not expect */
 	uint64_t wrong_ssrc;	    /* SSRC differs from the expected one (before latching) */
-	uint64_t unexpected_source; /* from another address after latching */
+	uint64_t unexpected_source; /* RTP/RTCP from a source not taken (yet): see the rule above */
+	uint64_t latch_changes;	    /* latch moved, or learned from a non-signalled source */
 	uint64_t send_errors;
 	uint64_t dtmf_sent, dtmf_received;
 };
@@ -128,7 +145,9 @@ struct rtp_leg_state {
 	uint32_t next_ts;
 	uint32_t send_roc;    /* applies to next_seq */
 	uint64_t saved_at_ms; /* CLOCK_REALTIME, to advance next_ts by the time spent moving */
-	char remote_ip[48];   /* current destination (latched or signalled); "" when none */
+	/* The signalled remote; "" when none. A learned (latched) address is not part of the
+	 * state: the adopting worker learns it again and never trusts it as signalled. */
+	char remote_ip[48];
 	uint16_t remote_port, remote_rtcp_port;
 	int payload_type, tev_payload_type;
 	uint32_t clock_rate, samples_per_frame;
@@ -211,8 +230,10 @@ void rtp_leg_pull_skip(struct rtp_leg *leg, uint32_t frames);
 int rtp_leg_send_dtmf(struct rtp_leg *leg, char digit, unsigned duration_ms);
 
 /*
- * Changes the signalled remote (@rtcp_port 0: @port + 1) and releases the latch. @ip NULL
- * forgets the remote. Returns 0 or -EINVAL (not a numeric address of the bound family).
+ * Changes the signalled remote (@rtcp_port 0: @port + 1). Another address than the one
+ * signalled now releases the latch and restarts learning; the same one (a re-INVITE that kept
+ * it) keeps both. @ip NULL forgets the remote. Returns 0 or -EINVAL (not a numeric address of
+ * the bound family).
  */
 int rtp_leg_set_remote(struct rtp_leg *leg, const char *ip, uint16_t port, uint16_t rtcp_port);
 
@@ -248,6 +269,12 @@ int rtp_leg_input_packet(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 			 const struct sockaddr *from, socklen_t fromlen);
 int rtp_leg_input_rtcp_packet(struct rtp_leg *leg, const uint8_t *buf, size_t len,
 			      const struct sockaddr *from, socklen_t fromlen);
+/*
+ * rtp_leg_input_packet() for a datagram that arrived at @arrival_ms (CLOCK_MONOTONIC, in ms),
+ * the time the latching guard measures silences with: tests of the guard's boundaries.
+ */
+int rtp_leg_input_packet_at(struct rtp_leg *leg, const uint8_t *buf, size_t len,
+			    const struct sockaddr *from, socklen_t fromlen, uint64_t arrival_ms);
 
 /* Writes a fresh random SDES key (40 base64 characters + NUL). Returns 0 or -EIO. */
 int rtp_leg_srtp_key_generate(char out[RTP_LEG_KEY_B64_LEN + 1]);

@@ -312,10 +312,11 @@ void worker_leg_destroy(struct leg *l, bool forget_state)
 			 ", dropped late %" PRIu64 "; RTP sent %" PRIu64 ", received %" PRIu64
 			 ", late %" PRIu64 ", concealed %" PRIu64 "; refused: bad %" PRIu64
 			 ", payload type %" PRIu64 ", ssrc %" PRIu64 ", source %" PRIu64
-			 ", srtp %" PRIu64 ")",
+			 ", srtp %" PRIu64 "; latch changes %" PRIu64 ")",
 			 l->media_in, l->media_out, l->media_errors, l->media_stale, st.packets_sent,
 			 st.packets_received, st.frames_late, st.frames_lost, st.bad_packets,
-			 st.unknown_pt, st.wrong_ssrc, st.unexpected_source, st.srtp_auth_failures);
+			 st.unknown_pt, st.wrong_ssrc, st.unexpected_source, st.srtp_auth_failures,
+			 st.latch_changes);
 	}
 	leg_free(l);
 	check_drained(w);
@@ -430,6 +431,8 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		p.remote_key = keyless ? NULL : l->remote_key;
 	}
 	p.rtp_timeout_ms = w->cfg.rtp_timeout_ms;
+	p.latch_packets = w->cfg.latch_packets;
+	p.latch_guard_ms = w->cfg.latch_guard_ms;
 	p.cb = (struct rtp_leg_callbacks){
 		.on_dtmf = on_dtmf,
 		.on_timeout = on_rtp_timeout,
@@ -1179,6 +1182,8 @@ void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *ar
 		ls.frames_late = st.frames_late;
 		ls.frames_concealed = st.frames_lost;
 		ls.send_errors = st.send_errors;
+		ls.unexpected_source = st.unexpected_source;
+		ls.latch_changes = st.latch_changes;
 		ls.media_in = l->media_in;
 		ls.media_out = l->media_out;
 		ls.media_errors = l->media_errors;

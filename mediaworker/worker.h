@@ -27,6 +27,8 @@ struct worker_config {
 	uint16_t rtp_port_min, rtp_port_max; /* RTP_PORT_MIN / RTP_PORT_MAX */
 	unsigned capacity;         /* WORKER_CAPACITY: legs, 0 unlimited */
 	unsigned rtp_timeout_ms;   /* RTP_TIMEOUT (s in the environment), 0 disables */
+	unsigned latch_packets;    /* RTP_LATCH_PACKETS: strict latching's learning run (rtp_leg.h) */
+	unsigned latch_guard_ms;   /* RTP_LATCH_GUARD_MS: strict latching's guard */
 	unsigned state_interval_ms; /* how often a leg's RTP state is rewritten in Redis */
 	unsigned leg_ttl_s;        /* LEG_TTL */
 	unsigned heartbeat_ms;     /* WORKER_HEARTBEAT_MS */
@@ -111,6 +113,8 @@ struct worker_leg_stats {
 	uint64_t frames_late;	   /* RTP packets that came too late for the jitter buffer */
 	uint64_t frames_concealed; /* ticks with nothing to play (loss concealed) */
 	uint64_t send_errors;	   /* RTP sends that failed */
+	uint64_t unexpected_source; /* RTP/RTCP dropped for its source (strict latching) */
+	uint64_t latch_changes;	    /* latch moved, or learned from a non-signalled source */
 	uint64_t media_in, media_out, media_errors; /* frames from / to the signaler, unusable */
 };
 

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rtp_leg.h"
 #include "state.h"
 #include "wire.h"
 
@@ -32,7 +33,7 @@ static bool host_valid(const char *h)
 int worker_config_from_env(struct worker_config *cfg)
 {
 	static char default_id[WIRE_MAX_ID + 1];
-	int64_t min, max, cap, timeout, interval, ttl, hb, q, cx, delay;
+	int64_t min, max, cap, timeout, interval, ttl, hb, q, cx, delay, latch_n, latch_ms;
 
 	if (!default_id[0]) {
 		char host[64] = "worker";
@@ -54,6 +55,10 @@ int worker_config_from_env(struct worker_config *cfg)
 	    config_int("RTP_PORT_MAX", 29999, 1025, 65535, &max) < 0 ||
 	    config_int("WORKER_CAPACITY", 0, 0, 100000, &cap) < 0 ||
 	    config_int("RTP_TIMEOUT", 30, 0, 3600, &timeout) < 0 ||
+	    config_int("RTP_LATCH_PACKETS", RTP_LEG_LATCH_PACKETS, 2, RTP_LEG_LATCH_PACKETS_MAX,
+		       &latch_n) < 0 ||
+	    config_int("RTP_LATCH_GUARD_MS", RTP_LEG_LATCH_GUARD_MS, 20, RTP_LEG_LATCH_GUARD_MS_MAX,
+		       &latch_ms) < 0 ||
 	    config_int("LEG_STATE_INTERVAL_MS", 1000, 100, 60000, &interval) < 0 ||
 	    config_int("LEG_TTL", STATE_LEG_TTL_DEFAULT_S, 60, 604800, &ttl) < 0 ||
 	    config_int("WORKER_HEARTBEAT_MS", 300, 50, 5000, &hb) < 0 ||
@@ -81,6 +86,8 @@ int worker_config_from_env(struct worker_config *cfg)
 	cfg->rtp_port_max = (uint16_t)max;
 	cfg->capacity = (unsigned)cap;
 	cfg->rtp_timeout_ms = (unsigned)timeout * 1000u;
+	cfg->latch_packets = (unsigned)latch_n;
+	cfg->latch_guard_ms = (unsigned)latch_ms;
 	cfg->state_interval_ms = (unsigned)interval;
 	cfg->leg_ttl_s = (unsigned)ttl;
 	cfg->heartbeat_ms = (unsigned)hb;

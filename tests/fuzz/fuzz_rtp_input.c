@@ -8,9 +8,10 @@
  *   bit 2     RTCP instead of RTP
  *   bit 3     on the SRTP legs, protect the datagram with the peer's real key first (its SSRC
  *             forced to the harness's), so the paths after authentication get exercised
- *   bit 4     send from a second source address (a third party once latched)
+ *   bit 4     send from a second source address, not the signalled one (a third party, or a
+ *             peer behind NAT: strict latching's guard and learning runs)
  *   bit 5     pull three frames afterwards (jitter buffer, payload extraction)
- *   bit 6     re-signal the remote first, which releases the latch
+ *   bit 6     forget the remote and signal it again first, which releases the latch
  *
  * Properties beyond "no crash, no leak, no UB": a rejected datagram returns a negative errno;
  * a pulled payload fits the buffer given.
@@ -91,7 +92,7 @@ static void setup(void)
 		p.sid = "fuzz";
 		p.bind_ip = "127.0.0.1";
 		p.remote_ip = "127.0.0.1";
-		p.remote_port = 9; /* discard: what we send goes nowhere */
+		p.remote_port = 9; /* discard: what we send goes nowhere; also source A */
 		if (i) {
 			p.srtp_suite = i == 1 ? RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80
 					      : RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_32;
@@ -105,7 +106,7 @@ static void setup(void)
 	/* srtp_init() has run inside rtp_leg_new() */
 	peer_ctx(&peer_tx[1], false);
 	peer_ctx(&peer_tx[2], true);
-	src_a = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(40000)};
+	src_a = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(9)};
 	src_a.sin_addr.s_addr = htonl(0x7f000001);
 	src_b = src_a;
 	src_b.sin_port = htons(40002);
@@ -131,8 +132,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 1;
 	memcpy(pkt, data + 1, len);
 	from = (const struct sockaddr *)((flags & 16u) ? &src_b : &src_a);
-	if (flags & 64u)
+	if (flags & 64u) {
+		rtp_leg_set_remote(legs[which], NULL, 0, 0);
 		rtp_leg_set_remote(legs[which], "127.0.0.1", 9, 0);
+	}
 
 	if ((flags & 8u) && which) {
 		int l = (int)len;

@@ -10,7 +10,8 @@
 #                            worker_up{worker="mtw1"} 1
 #   metrics_exposition       every line of both /metrics is HELP, TYPE or a valid sample; every
 #                            sample's family has a TYPE; Content-Type is text format 0.0.4
-#   metrics_leg              during an rtp-app call: worker legs 1, packets out growing;
+#   metrics_leg              during an rtp-app call: worker legs 1, packets out growing,
+#                            packets from a stranger counted as from an unexpected source;
 #                            signaler calls{app="rtp"} 1, legs{state="ready"} 1; afterwards legs 0,
 #                            legs created/destroyed 1 each and the packet counters kept
 #   metrics_port_config      METRICS_PORT=0: no endpoint; METRICS_PORT=abc: exit 2; a port
@@ -152,7 +153,8 @@ r=$(http "$W_MPORT" /readyz)
 [[ $(value "$W_MPORT" rtmp2sip_worker_legs) == 0 ]] || why "worker_legs is not 0"
 [[ $(value "$W_MPORT" rtmp2sip_worker_redis_up) == 1 ]] || why "worker_redis_up is not 1"
 [[ $(value "$W_MPORT" rtmp2sip_worker_draining) == 0 ]] || why "worker_draining is not 0"
-for m in rtp_late_total rtp_concealed_total rtp_send_errors_total ticks_skipped_total; do
+for m in rtp_late_total rtp_concealed_total rtp_send_errors_total ticks_skipped_total \
+	rtp_unexpected_source_total rtp_latch_changes_total; do
 	[[ $(value "$W_MPORT" "rtmp2sip_worker_$m") =~ ^[0-9]+$ ]] || why "worker_$m is missing"
 done
 verdict metrics_worker_up
@@ -195,6 +197,24 @@ sleep 1
 out2=$(value "$W_MPORT" 'rtmp2sip_worker_rtp_packets_total{direction="out"}')
 note "RTP packets out during the call: $out1, then $out2"
 [[ -n $out1 && -n $out2 ]] && ((out2 > out1)) || why "RTP packets out not growing ($out1, $out2)"
+# Five packets from a stranger to the leg's port (the sink, the signalled peer, sends nothing):
+# dropped by strict latching and counted.
+leg_port=$(grep -o 'leg created: .* local 127\.0\.0\.1:[0-9]*' "$W_LOG" | tail -1 | sed 's/.*://')
+if [[ -n $leg_port ]]; then
+	python3 - "$leg_port" <<'PY'
+import random, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5):
+    hdr = struct.pack("!BBHII", 0x80, 0, random.randrange(65536), 0, random.randrange(1 << 32))
+    s.sendto(hdr + b"\x55" * 160, ("127.0.0.1", int(sys.argv[1])))
+PY
+fi
+for ((i = 0; i < 30; i++)); do
+	foreign=$(value "$W_MPORT" rtmp2sip_worker_rtp_unexpected_source_total)
+	((${foreign:-0} >= 5)) && break
+	sleep 0.1
+done
+((${foreign:-0} >= 5)) || why "unexpected_source_total is ${foreign:-missing} after 5 packets from a stranger (leg port ${leg_port:-?})"
 tw=$(value "$SIG_MPORT" 'rtmp2sip_signaler_worker_media_frames_total{worker="mtw1",direction="to_worker"}')
 [[ -n $tw ]] && ((tw > 0)) || why "no media frames to the worker counted ($tw)"
 wait "$PUB_PID" || why "the publisher failed: $(tail -n 2 "$T_TMP/leg.log" | tr '\n' ' ')"

@@ -12,6 +12,10 @@
 #   ffmpeg_srtp_wrong_key ffmpeg encrypts with another key: our leg counts auth failures and
 #                         delivers nothing
 #   sipp_rtp_echo         SIPp -rtp_echo echoes our 1200 Hz tone back to the same leg
+#   nat_echo_learned      a peer "behind NAT" (a Python echo that answers from another port than
+#                         the one our leg was told): strict latching learns it after exactly
+#                         RTP_LEG_LATCH_PACKETS - 1 dropped packets, moves the media there, and
+#                         the 900 Hz tone comes back
 #
 # Recordings are checked with build/tools/wavcheck (dominant frequency +-30 Hz, >= 2 s).
 
@@ -238,6 +242,49 @@ else
 		fi
 		stop_pid "$SIPP_PID" 3
 	fi
+fi
+
+# ---------------------------------------------------------------- a peer behind NAT
+
+# The "SDP" port (where our leg is told the peer is) receives, but every answer leaves from
+# another port, as a NAT rewrites a peer's source. Counts what arrived on each port.
+cat >"$T_TMP/nat_echo.py" <<'PY'
+import select, socket, sys, time
+sdp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sdp.bind(("127.0.0.1", int(sys.argv[1])))
+nat = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+nat.bind(("127.0.0.1", 0))
+got = {sdp: 0, nat: 0}
+print("READY nat=%d" % nat.getsockname()[1], flush=True)
+end = time.monotonic() + 6
+while time.monotonic() < end:
+    r, _, _ = select.select([sdp, nat], [], [], 0.2)
+    for s in r:
+        data, src = s.recvfrom(2048)
+        got[s] += 1
+        nat.sendto(data, src)
+print("ECHO sdp=%d nat=%d" % (got[sdp], got[nat]), flush=True)
+PY
+nat_port=$(free_udp_pair)
+spawn "$T_TMP/nat_echo.log" timeout -k 2 12 python3 "$T_TMP/nat_echo.py" "$nat_port"
+NAT_PID=$SPAWNED_PID
+wait_log "$T_TMP/nat_echo.log" READY 5 || true
+"$PROBE" echo --to "$nat_port" --seconds 4 --freq 900 --ports "$PORTS" \
+	--out "$T_TMP/nat_echo.wav" >"$T_TMP/nat_echo_probe.log" 2>&1
+wait "$NAT_PID" 2>/dev/null
+note "nat_echo_learned: $(grep '^STATS' "$T_TMP/nat_echo_probe.log"); $(grep '^ECHO' "$T_TMP/nat_echo.log")"
+wav_ok nat_echo_learned "$T_TMP/nat_echo.wav" 900 || log_tail "$T_TMP/nat_echo_probe.log"
+dropped=$(probe_stat "$T_TMP/nat_echo_probe.log" unexpected_source)
+moves=$(probe_stat "$T_TMP/nat_echo_probe.log" latch_changes)
+at_sdp=$(sed -n 's/^ECHO sdp=\([0-9]*\) nat=.*/\1/p' "$T_TMP/nat_echo.log")
+at_nat=$(sed -n 's/^ECHO .* nat=\([0-9]*\)/\1/p' "$T_TMP/nat_echo.log")
+# Learned after 4 packets in a row (rtp_leg.h RTP_LEG_LATCH_PACKETS): 3 dropped, then the leg
+# sends to the learned address; only the first few packets went to the SDP port.
+if [[ $dropped == 3 && $moves == 1 && ${at_sdp:-0} -ge 4 && ${at_sdp:-99} -le 20 &&
+	${at_nat:-0} -ge 150 ]]; then
+	pass nat_echo_learned_latch
+else
+	fail nat_echo_learned_latch "unexpected_source=${dropped:-?} (3 expected), latch_changes=${moves:-?} (1), to the SDP port ${at_sdp:-?} (4-20), to the learned port ${at_nat:-?} (>= 150)"
 fi
 
 finish

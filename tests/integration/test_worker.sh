@@ -9,6 +9,9 @@
 #   SRTP between two legs, with an RFC 4733 DTMF digit reported as an EVENT
 #   leg state in Redis while the leg lives, nothing left after
 #   malformed ZeroMQ messages and malformed RTP while a call runs: the call keeps its audio
+#   RTP bleed: a sprayer aims RTP at a small worker's whole port range from before a call
+#   (single packets) and during it (well-formed streams): the tone still goes to the real peer,
+#   the sprayer receives nothing, the latch never moves
 #   10,000 legs created and destroyed: ports, fds and memory return
 #   stalls of the worker: missed ticks caught up (no delay kept in the jitter buffer), frames
 #   queued over MEDIA_MAX_DELAY_MS dropped
@@ -262,6 +265,98 @@ else
 	fail worker_call_survives_bad_input "rc=$d_rc port=$leg_port bad=${bad_pkts:-?} $(cat "$T_TMP/busy.check" 2>/dev/null)"
 fi
 kill -0 "$W1_PID" 2>/dev/null && pass worker_alive_after_bad_input || fail worker_alive_after_bad_input "w1 died"
+
+# RTP bleed, on a worker whose port range holds two legs (an attacker knows the range). The
+# leg is created without a remote, as when we offer, and the tone already flows into it; the
+# answer (UPDATE_LEG with SIPp's echo as the remote) comes 1 s later. A sprayer on another
+# port of the same host aims PCMU at both RTP ports from before the leg exists: first single
+# packets (random SSRC and sequence), which used to latch a leg at once, so that the call's
+# audio went to the sprayer; then, once the call is up, well-formed streams (one SSRC, rising
+# sequence numbers, runs of 8 every 10 ms: twice what strict latching needs to learn a source
+# other than the signalled one, were the peer silent). The peer (SIPp's echo, which sends only
+# what it hears) keeps the leg: the tone comes back, the sprayer receives nothing, the worker
+# drops and counts the sprayed packets and logs no latch change.
+cat >"$T_TMP/sprayer.py" <<'PY'
+import random, socket, struct, sys, time
+ports = [int(p) for p in sys.argv[1].split(",")]
+single_s, total_s = float(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.setblocking(False)
+sent = {p: 0 for p in ports}
+seq = {p: random.randrange(65536) for p in ports}
+got = 0
+payload = b"\x55" * 160
+def spray(port, sq, ssrc):
+    hdr = struct.pack("!BBHII", 0x80, 0, sq & 0xFFFF, (sq * 160) & 0xFFFFFFFF, ssrc)
+    s.sendto(hdr + payload, ("127.0.0.1", port))
+    sent[port] += 1
+def drain():
+    n = 0
+    while True:
+        try:
+            s.recv(2048)
+            n += 1
+        except BlockingIOError:
+            return n
+print("SPRAYING", flush=True)
+start = time.monotonic()
+while time.monotonic() < start + total_s:
+    if time.monotonic() < start + single_s:
+        for p in ports:
+            spray(p, random.randrange(65536), random.randrange(1 << 32))
+        time.sleep(0.005)
+    else:
+        for p in ports:
+            for _ in range(8):
+                spray(p, seq[p], 0x5BADF00D + p)
+                seq[p] += 1
+        time.sleep(0.01)
+    got += drain()
+time.sleep(0.5)
+got += drain()
+print("SPRAY sent=%s received=%d" % (",".join("%d:%d" % (p, n) for p, n in sent.items()), got),
+      flush=True)
+PY
+bleed_min=$((base + 5000))
+if ! start_worker w3 "$bleed_min" $((bleed_min + 3)); then
+	fail worker_rtp_bleed "worker w3 did not start: $(tail -2 "$T_TMP/w3.log")"
+else
+	W3_PID=$W_PID
+	spawn "$T_TMP/sprayer.log" timeout 30 python3 "$T_TMP/sprayer.py" \
+		"$bleed_min,$((bleed_min + 2))" 2.5 5
+	SPRAY_PID=$SPAWNED_PID
+	wait_log "$T_TMP/sprayer.log" SPRAYING 5 || true
+	sleep 0.3 # the sprayer has been at it before the leg exists
+	timeout 40 "$WDRIVE" --worker "$W_EP" --remote "127.0.0.1:$ECHO_PORT" --seconds 5 \
+		--late-ms 1000 --freq 600 --out "$T_TMP/spray.wav" --rtmp-codec PCMU \
+		--sip-codecs PCMU/8000 late >"$T_TMP/spray.out" 2>&1
+	d_rc=$?
+	wait "$SPRAY_PID" 2>/dev/null
+	leg_port=$(grep -o 'local 127.0.0.1:[0-9]*' "$T_TMP/spray.out" | head -1 | cut -d: -f2)
+	spray_sent=$(sed -n "s/^SPRAY sent=.*\b${leg_port:-x}:\([0-9]*\).*/\1/p" "$T_TMP/sprayer.log")
+	spray_got=$(sed -n 's/^SPRAY .* received=\([0-9]*\)/\1/p' "$T_TMP/sprayer.log")
+	leg=$(awk '$1 == "leg" { print $2; exit }' "$T_TMP/spray.out")
+	wait_log "$T_TMP/w3.log" "$leg: leg destroyed" 5 || true
+	LEG_LINE=$(grep -F "$leg: leg destroyed" "$T_TMP/w3.log" | tail -1)
+	dropped=$(counter source) moves=$(counter "latch changes")
+	note "worker_rtp_bleed: leg port ${leg_port:-?}; sprayer: $(grep '^SPRAY ' "$T_TMP/sprayer.log"); the worker dropped ${dropped:-?} for their source, latch changes ${moves:-?}"
+	if [[ $d_rc -ne 0 || -z $leg_port ]]; then
+		fail worker_rtp_bleed "the call did not run: rc=$d_rc port=${leg_port:-?}: $(tail -2 "$T_TMP/spray.out" | tr '\n' ' ')"
+	elif ! "$WAVCHECK" "$T_TMP/spray.wav" --expect-freq 600 --tol 30 --min-duration 3.5 \
+		>"$T_TMP/spray.check" 2>&1; then
+		fail worker_rtp_bleed "the tone did not come back: $(tr '\n' ' ' <"$T_TMP/spray.check")"
+	elif [[ ${spray_sent:-0} -lt 1000 || ${spray_got:-1} -ne 0 ]]; then
+		fail worker_rtp_bleed "the sprayer sent ${spray_sent:-?} packets to the leg's port and received ${spray_got:-?} (0 expected)"
+	elif [[ ${moves:-1} -ne 0 ]] || grep -q "RTP latch on port $leg_port " "$T_TMP/w3.log"; then
+		fail worker_rtp_bleed "the latch moved: $(grep "RTP latch on port $leg_port " "$T_TMP/w3.log" | head -2 | tr '\n' ' ')"
+	elif ((${dropped:-0} < spray_sent / 2)); then
+		fail worker_rtp_bleed "only ${dropped:-0} of the ${spray_sent} sprayed packets counted as from an unexpected source"
+	else
+		pass worker_rtp_bleed
+	fi
+	stop_pid "$W3_PID" 5
+fi
 
 # 10,000 legs: ports, fds and memory come back.
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -6,7 +6,8 @@
  *       sends a G.711 u-law tone (20 ms frames) to 127.0.0.1:PORT
  *   rtp_probe recv  --out FILE.wav [--seconds S] [SRTP] [COMMON]
  *       prints "PORT <n>" at once, then pulls frames for S seconds and writes them to a WAV
- *       (u-law decoded; lost frames as silence); ends with a "STATS ..." line
+ *       (u-law decoded; lost frames as silence); ends with a "STATS ..." line (counters of
+ *       the leg, strict latching's unexpected_source and latch_changes among them)
  *   rtp_probe echo  --to PORT --out FILE.wav [--seconds S] [--freq HZ] [COMMON]
  *       sends a tone to PORT and records what comes back on the same leg (SIPp -rtp_echo)
  *   rtp_probe bench --legs N [--seconds S] [--srtp] [COMMON]
@@ -203,13 +204,15 @@ static int run_single(struct probe *p)
 	evloop_run(p->loop);
 	rtp_leg_get_stats(p->leg, &st);
 	printf("STATS sent=%llu received=%llu frames=%llu lost=%llu nothing=%llu auth_fail=%llu "
-	       "bad=%llu unknown_pt=%llu rtcp_sent=%llu rtcp_received=%llu jitter_ms=%u\n",
+	       "bad=%llu unknown_pt=%llu rtcp_sent=%llu rtcp_received=%llu jitter_ms=%u "
+	       "unexpected_source=%llu latch_changes=%llu\n",
 	       (unsigned long long)st.packets_sent, (unsigned long long)st.packets_received,
 	       (unsigned long long)p->frames, (unsigned long long)p->lost,
 	       (unsigned long long)p->nothing, (unsigned long long)st.srtp_auth_failures,
 	       (unsigned long long)st.bad_packets, (unsigned long long)st.unknown_pt,
 	       (unsigned long long)st.rtcp_sent, (unsigned long long)st.rtcp_received,
-	       st.jitter_ms);
+	       st.jitter_ms, (unsigned long long)st.unexpected_source,
+	       (unsigned long long)st.latch_changes);
 	if (p->wav) {
 		wav_header(p->wav, p->wav_samples);
 		fclose(p->wav);
