@@ -26,6 +26,9 @@
  *
  *      packet from L ............................................... valid: played
  *      packet from S (address and port), L != S .................... valid: L := S, played
+ *      packet from X, no S signalled yet ........................... dropped unchecked (the
+ *          peer has not answered: a source learned now could only be a sprayer, and would
+ *          hear what the caller says while it rings)
  *      packet from X, L spoke less than T before it arrived ........ dropped unchecked
  *      packet from X, otherwise:
  *          SRTP leg ............................................... authentic: L := X, played
@@ -1120,7 +1123,7 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 	uint16_t seq;
 	mblk_t *m;
 
-	if (src == SRC_OTHER && latch_guarded(leg, arrival_ms)) {
+	if (src == SRC_OTHER && (!leg->sig_rtp.len || latch_guarded(leg, arrival_ms))) {
 		leg->st.unexpected_source++;
 		return -EPERM;
 	}

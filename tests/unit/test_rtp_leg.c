@@ -1033,15 +1033,14 @@ static void test_latch_rule_boundaries(void)
 	CHECK(b != NULL);
 	if (!b)
 		goto out;
-	/* No remote signalled: learned the same way, never from one packet. */
-	CHECK_EQ_INT(inject_at(b, 40000, 1, 0x44, SPRAY_BYTE, t0), -EPERM);
-	CHECK_EQ_INT(inject_at(b, 40000, 2, 0x44, SPRAY_BYTE, t0), 0);
-	CHECK_EQ_INT(inject_at(b, 40002, 1, 0x45, SPRAY_BYTE, t0 + 49), -EPERM); /* guarded */
-	CHECK_EQ_INT(inject_at(b, 40002, 1, 0x45, SPRAY_BYTE, t0 + 50), -EPERM); /* 1 of 2 */
-	CHECK_EQ_INT(inject_at(b, 40002, 2, 0x45, SPRAY_BYTE, t0 + 51), 0);
+	/* No remote signalled (the peer has not answered): nothing is learned, however long the
+	 * run, or a sprayer would hear the caller while it rings. */
+	for (int i = 1; i <= 8; i++)
+		CHECK_EQ_INT(inject_at(b, 40000, (uint16_t)i, 0x44, SPRAY_BYTE, t0 + (uint64_t)i),
+			     -EPERM);
 	rtp_leg_get_stats(b, &sb);
-	CHECK_EQ_INT(sb.latch_changes, 2);
-	CHECK_EQ_INT(sb.unexpected_source, 3);
+	CHECK_EQ_INT(sb.latch_changes, 0);
+	CHECK_EQ_INT(sb.unexpected_source, 8);
 	rtp_leg_destroy(&b);
 out:
 	peer_close(&sig);
@@ -1345,6 +1344,8 @@ static void test_ssrc_change(void)
 
 	peer_open(&r);
 	params(&pb, "ssrc", NULL);
+	pb.remote_ip = "127.0.0.1"; /* the peer's answer: its packets play at once */
+	pb.remote_port = r.port;
 	j.leg = rtp_leg_new(&pb);
 	CHECK(j.leg != NULL);
 	if (!j.leg)
