@@ -88,7 +88,7 @@ probe_recv() {
 	local label=$1 secs=$2 i
 	shift 2
 	spawn "$T_TMP/$label.log" timeout -k 5 $((secs + 10)) "$PROBE" recv --seconds "$secs" \
-		--ports "$PORTS" --out "$T_TMP/$label.wav" "$@"
+		--ports "$PORTS" --out "$T_TMP/$label.wav" --to "$FF_SRC" "$@"
 	RECV_PID=$SPAWNED_PID
 	RECV_PORT=""
 	for ((i = 0; i < 50; i++)); do
@@ -106,8 +106,12 @@ ffmpeg_rtp_out() {
 	shift 2
 	timeout -k 5 20 "${FFMPEG[@]}" -re -f lavfi -i sine=frequency=700:sample_rate=8000:duration=3 \
 		-af asetnsamples=n=160:p=0 -c:a pcm_mulaw -ar 8000 -ac 1 -f rtp "$@" \
-		"$scheme://127.0.0.1:$port?pkt_size=200" >/dev/null 2>>"$T_TMP/ffmpeg_out.log"
+		"$scheme://127.0.0.1:$port?pkt_size=200&localrtpport=$FF_SRC&localrtcpport=$((FF_SRC + 1))" \
+		>/dev/null 2>>"$T_TMP/ffmpeg_out.log"
 }
+# The ports ffmpeg_rtp_out sends from: what its SDP would say, given to rtp_probe recv as the
+# signalled remote (--to): a leg latches nothing before it knows its peer.
+FF_SRC=$(free_udp_pair)
 
 # ffmpeg_sdp_in LABEL PORT [SDP attribute lines...]: ffmpeg records 3 s from an SDP describing
 # PCMU on PORT into $T_TMP/LABEL.wav; sets FF_PID.
