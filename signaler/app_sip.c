@@ -1415,6 +1415,19 @@ static int sip_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
 		rtmp_conn_set_app_data(c, cl);
 		return 0;
 	}
+	/* Without SIP_REGISTRAR the REGISTER goes to the AOR's domain, which the client names:
+	 * as for a call, the destination list and the attempt rates decide. */
+	if (!registrar) {
+		char uri[AOR_MAX + 8];
+
+		snprintf(uri, sizeof(uri), "sip:%s", aor);
+		if (call_policy_attempt(rtmp_conn_peer_ip(c), uri, why, whylen) < 0) {
+			log_warn(rtmp_conn_sid(c), "sip: REGISTER of %s from %s refused: %s", aor,
+				 rtmp_conn_peer_ip(c), why);
+			free(cl);
+			return -EACCES;
+		}
+	}
 	/* Registered clients join the table when their REGISTER succeeds. */
 	cl->reg = sip_ua_register(ua, aor, auth[0] ? auth : NULL, pass,
 				  cl->display[0] ? cl->display : NULL, reg_expires, registrar, cl);

@@ -289,8 +289,9 @@ static int refuse(enum call_policy_reason r, int err)
 	return err;
 }
 
-int call_policy_admit_at(const char *client, const char *uri, uint64_t now, char *why,
-			 size_t whylen)
+/* The checks of a call (@call) or of another attempt that sends SIP where a client says. */
+static int admit(const char *client, const char *uri, uint64_t now, bool call, char *why,
+		 size_t whylen)
 {
 	struct client *c;
 
@@ -308,13 +309,13 @@ int call_policy_admit_at(const char *client, const char *uri, uint64_t now, char
 			 strmap_count(P.clients));
 		return refuse(CALL_POLICY_CLIENT_RATE, -EAGAIN);
 	}
-	if (c->active >= (unsigned)P.max_active_client) {
+	if (call && c->active >= (unsigned)P.max_active_client) {
 		snprintf(why, whylen,
 			 "call: this client has %u calls up already (CALL_MAX_ACTIVE_PER_CLIENT)",
 			 c->active);
 		return refuse(CALL_POLICY_CLIENT_ACTIVE, -EBUSY);
 	}
-	if (P.active >= (uint64_t)P.max_active) {
+	if (call && P.active >= (uint64_t)P.max_active) {
 		snprintf(why, whylen,
 			 "call: the gateway has %llu calls up, its limit (CALL_MAX_ACTIVE)",
 			 (unsigned long long)P.active);
@@ -338,14 +339,27 @@ int call_policy_admit_at(const char *client, const char *uri, uint64_t now, char
 	}
 	c->rate.tokens -= 1.0;
 	P.rate.tokens -= 1.0;
-	c->active++;
-	P.active++;
+	if (call) {
+		c->active++;
+		P.active++;
+	}
 	return 0;
+}
+
+int call_policy_admit_at(const char *client, const char *uri, uint64_t now, char *why,
+			 size_t whylen)
+{
+	return admit(client, uri, now, true, why, whylen);
 }
 
 int call_policy_admit(const char *client, const char *uri, char *why, size_t whylen)
 {
-	return call_policy_admit_at(client, uri, now_ms(), why, whylen);
+	return admit(client, uri, now_ms(), true, why, whylen);
+}
+
+int call_policy_attempt(const char *client, const char *uri, char *why, size_t whylen)
+{
+	return admit(client, uri, now_ms(), false, why, whylen);
 }
 
 void call_policy_release(const char *client)

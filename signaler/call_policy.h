@@ -52,6 +52,13 @@ int call_policy_admit(const char *client, const char *uri, char *why, size_t why
 int call_policy_admit_at(const char *client, const char *uri, uint64_t now_ms, char *why,
 			 size_t whylen);
 
+/*
+ * One attempt that places no call but sends SIP where the client says (a sip-app client's
+ * REGISTER to its own domain when no SIP_REGISTRAR is set): the destination list and the attempt
+ * rates as for a call; nothing stays active. 0, -EACCES or -EAGAIN with @why; counted.
+ */
+int call_policy_attempt(const char *client, const char *uri, char *why, size_t whylen);
+
 /* An admitted call from @client is over. */
 void call_policy_release(const char *client);
 

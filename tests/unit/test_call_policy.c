@@ -142,6 +142,26 @@ static void test_global_rate(void)
 	call_policy_shutdown();
 }
 
+static void test_attempt_without_call(void)
+{
+	char why[300];
+
+	config("example.com", "1", "1", "1000", "2");
+	CHECK_EQ_INT(call_policy_init(), 0);
+	/* a REGISTER: destination and rate as for a call, nothing stays up */
+	CHECK_EQ_INT(call_policy_attempt("10.1.1.1", "sip:alice@evil.example", why, sizeof(why)),
+		     -EACCES);
+	CHECK_EQ_INT(call_policy_attempt("10.1.1.1", "sip:alice@example.com", why, sizeof(why)), 0);
+	CHECK_EQ_INT(call_policy_active(), 0);
+	/* the one call allowed still fits; the client's second attempt of the minute spent */
+	CHECK_EQ_INT(call_policy_admit("10.1.1.1", "sip:bob@example.com", why, sizeof(why)), 0);
+	CHECK_EQ_INT(call_policy_attempt("10.1.1.1", "sip:alice@example.com", why, sizeof(why)),
+		     -EAGAIN);
+	CHECK_EQ_INT(call_policy_refused(CALL_POLICY_DESTINATION), 1);
+	CHECK_EQ_INT(call_policy_refused(CALL_POLICY_CLIENT_RATE), 1);
+	call_policy_shutdown();
+}
+
 static void test_many_clients_forgotten(void)
 {
 	char why[300], ip[32];
@@ -171,6 +191,7 @@ int main(void)
 	TEST_RUN(test_bad_config);
 	TEST_RUN(test_client_limits);
 	TEST_RUN(test_global_rate);
+	TEST_RUN(test_attempt_without_call);
 	TEST_RUN(test_many_clients_forgotten);
 	return TEST_DONE();
 }
