@@ -32,6 +32,8 @@ FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-300}
 FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-10}
+# Under SANITIZER=address: the leaks of libraries we cannot fix (each one named there).
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 PASSED=0
 FAILED=0
