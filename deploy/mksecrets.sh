@@ -46,7 +46,7 @@ DIR="$HERE/secrets"
 OWNER=10001:10001
 CN=$(hostname -f 2>/dev/null || hostname)
 IMAGE=""
-MODE=make
+MODE="make"
 CALL_AUTH_CHOICE=""
 while [[ $# -gt 0 ]]; do
 	case $1 in

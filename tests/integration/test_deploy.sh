@@ -13,7 +13,13 @@
 #   deploy_systemd_verify    `systemd-analyze verify` on the units (ExecStart pointed at copies of
 #                            the built binaries) prints nothing; hardening options present
 #   deploy_entrypoint        rtmp2sip-entrypoint's defaults: a container worker (POD_IP), a
-#                            container signaler, mediaworker@3 on a host; values given win
+#                            container signaler, a container worker without POD_IP (ZeroMQ and
+#                            metrics on the address facing Redis, RTP on the default route's),
+#                            mediaworker@3 on a host; values given win; a signaler without CALL_AUTH
+#                            refused; CALL_TOKEN_SECRET_FILE read for CALL_AUTH=token only
+#   deploy_reloader          `rtmp2sip-entrypoint reloader DIR` (the Kubernetes sidecar), in a PID
+#                            namespace of its own: a stand-in signaler gets one SIGHUP when a file
+#                            of DIR changes, none before
 #   deploy_compose_file      deploy/compose.yaml: the three services, worker stop grace above its
 #                            drain timeout, SIGTERM, no fixed worker ids or ports
 #
@@ -262,13 +268,36 @@ ep_env() {
 why=()
 out=$(EP_CMD=mediaworker ep_env RTMP2SIP_CONTAINER=1 POD_IP=10.1.2.3)
 for kv in WORKER_CTL_BIND=tcp://10.1.2.3:7001 WORKER_MEDIA_BIND=tcp://10.1.2.3:7002 RTP_BIND_IP=0.0.0.0 \
-	RTP_ADVERTISED_IP=10.1.2.3 METRICS_BIND=0.0.0.0 REDIS_HOST=redis "WORKER_ID=$(tr -c 'A-Za-z0-9._\n-' '-' </proc/sys/kernel/hostname)"; do
+	RTP_ADVERTISED_IP=10.1.2.3 METRICS_BIND=10.1.2.3 REDIS_HOST=redis "WORKER_ID=$(tr -c 'A-Za-z0-9._\n-' '-' </proc/sys/kernel/hostname)"; do
 	grep -qx -- "$kv" <<<"$out" || why+=("container worker: no $kv")
 done
-out=$(EP_CMD=signaler ep_env RTMP2SIP_CONTAINER=1 POD_IP=10.1.2.4 REDIS_HOST=r1 RTMP_BIND=)
-for kv in RTMP_BIND=0.0.0.0 SIP_ADVERTISED_IP=10.1.2.4 REDIS_HOST=r1 METRICS_BIND=0.0.0.0; do
+out=$(EP_CMD=signaler ep_env RTMP2SIP_CONTAINER=1 POD_IP=10.1.2.4 REDIS_HOST=r1 RTMP_BIND= CALL_AUTH=none)
+for kv in RTMP_BIND=0.0.0.0 SIP_ADVERTISED_IP=10.1.2.4 REDIS_HOST=r1 METRICS_BIND=10.1.2.4 CALL_AUTH=none; do
 	grep -qx -- "$kv" <<<"$out" || why+=("container signaler: no $kv")
 done
+# Two networks and no POD_IP (compose): ZeroMQ and metrics on the address facing Redis (loopback
+# here), RTP advertised on the default route's source address.
+out=$(EP_CMD=mediaworker ep_env RTMP2SIP_CONTAINER=1 REDIS_HOST=127.0.0.1)
+for kv in WORKER_CTL_BIND=tcp://127.0.0.1:7001 WORKER_MEDIA_BIND=tcp://127.0.0.1:7002 METRICS_BIND=127.0.0.1; do
+	grep -qx -- "$kv" <<<"$out" || why+=("container worker facing Redis on 127.0.0.1: no $kv")
+done
+src=$(ip -4 route get 198.51.100.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+if [[ -n $src ]]; then
+	grep -qx "RTP_ADVERTISED_IP=$src" <<<"$out" ||
+		why+=("container worker: RTP_ADVERTISED_IP not the default route's source $src: $(grep RTP_ADV <<<"$out")")
+fi
+# The signaler does not start without CALL_AUTH; CALL_TOKEN_SECRET_FILE becomes CALL_TOKEN_SECRET.
+out=$(EP_CMD=signaler ep_env RTMP2SIP_CONTAINER=1 POD_IP=10.1.2.4)
+[[ $out == *"CALL_AUTH is not set"* && $out != signaler* ]] || why+=("a signaler without CALL_AUTH started: $out")
+printf 'tok3n-s3cret' >"$e/token"
+out=$(EP_CMD=signaler ep_env CALL_AUTH=token CALL_TOKEN_SECRET_FILE="$e/token")
+grep -qx CALL_TOKEN_SECRET=tok3n-s3cret <<<"$out" || why+=("CALL_TOKEN_SECRET_FILE not read: $out")
+grep -q '^CALL_TOKEN_SECRET_FILE=' <<<"$out" && why+=("CALL_TOKEN_SECRET_FILE passed on to the signaler")
+out=$(EP_CMD=signaler ep_env CALL_AUTH=token CALL_TOKEN_SECRET_FILE="$e/none")
+[[ $out == *"CALL_TOKEN_SECRET_FILE=$e/none: missing"* && $out != signaler* ]] ||
+	why+=("CALL_AUTH=token with a missing CALL_TOKEN_SECRET_FILE started: $out")
+out=$(EP_CMD=signaler ep_env CALL_AUTH=sip CALL_TOKEN_SECRET_FILE="$e/token")
+grep -q '^CALL_TOKEN_SECRET' <<<"$out" && why+=("CALL_AUTH=sip got the token secret: $out")
 out=$(EP_CMD=mediaworker ep_env WORKER_INSTANCE=3 RTP_ADVERTISED_IP=192.0.2.1)
 for kv in METRICS_PORT=9103 RTP_PORT_MIN=25000 RTP_PORT_MAX=27499 RTP_ADVERTISED_IP=192.0.2.1; do
 	grep -qx -- "$kv" <<<"$out" || why+=("mediaworker@3: no $kv")
@@ -281,6 +310,36 @@ if [[ ${#why[@]} -eq 0 ]]; then
 	pass deploy_entrypoint
 else
 	fail deploy_entrypoint "$(printf '%s; ' "${why[@]}")"
+fi
+
+# The reloader sidecar: in a PID namespace of its own (as a pod's shared one; no other signaler
+# of this machine is in it), a stand-in signaler that logs its SIGHUPs, a watched directory
+# changed once: one SIGHUP, none before.
+if [[ $(id -u) -ne 0 ]] || ! command -v unshare >/dev/null; then
+	skip deploy_reloader "needs root and unshare (a PID namespace of its own)"
+else
+	mkdir -p "$e/rl/watched"
+	printf 'one\n' >"$e/rl/watched/allowed"
+	printf '#!/bin/bash\ntrap '"'"'echo HUP >>"$0.hups"'"'"' HUP\nwhile :; do sleep 0.1; done\n' >"$e/rl/signaler"
+	chmod +x "$e/rl/signaler"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timeout 20 unshare -pf --mount-proc env -i PATH=/usr/bin:/bin RELOAD_INTERVAL=1 bash -c '
+		"$1/rl/signaler" &
+		bash "$1/rtmp2sip-entrypoint" reloader "$1/rl/watched" >"$1/rl/reloader.log" 2>&1 &
+		sleep 2.5
+		[[ -e $1/rl/signaler.hups ]] && echo "SIGHUP without a change"
+		printf "two\n" >"$1/rl/watched/allowed"
+		for ((i = 0; i < 40; i++)); do
+			[[ -e $1/rl/signaler.hups ]] && break
+			sleep 0.1
+		done
+		sleep 2
+		echo "hups: $(wc -l <"$1/rl/signaler.hups" 2>/dev/null)"' _ "$e" >"$e/rl/out" 2>&1
+	if [[ $(cat "$e/rl/out") == "hups: 1" ]] && grep -q 'SIGHUP to signaler' "$e/rl/reloader.log"; then
+		pass deploy_reloader
+	else
+		fail deploy_reloader "$(tr '\n' ' ' <"$e/rl/out"); reloader: $(tr '\n' ' ' <"$e/rl/reloader.log")"
+	fi
 fi
 
 # ---------------------------------------------------------------- compose file
