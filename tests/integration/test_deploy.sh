@@ -21,7 +21,13 @@
 #                            namespace of its own: a stand-in signaler gets one SIGHUP when a file
 #                            of DIR changes, none before
 #   deploy_compose_file      deploy/compose.yaml: the three services, worker stop grace above its
-#                            drain timeout, SIGTERM, no fixed worker ids or ports
+#                            drain timeout, SIGTERM, no fixed worker ids or ports; every *_FILE a
+#                            daemon reads is a file deploy/mksecrets.sh makes (run here), mounted
+#                            in that service; CALL_AUTH is ${CALL_AUTH:?...}; RTMPS 1936 and SIP
+#                            published, no plain RTMP (compose.rtmp.yaml adds it), metrics on the
+#                            host's loopback only; Redis with requirepass from its secret on stdin,
+#                            on the internal backend network only; no RTP_APP, ECHO_APP or
+#                            ZMQ_INSECURE turned on
 #
 # With DEPLOY_CONTAINERS=1 (root; podman, buildah, podman-compose and debootstrap are installed
 # with apt-get when missing), tests/integration/deploy_containers.sh with podman; the same cases
@@ -32,17 +38,36 @@
 # else deploy/mkbase.sh (debootstrap, its root file system cached in /var/tmp/rtmp2sip-base.tar);
 # image layers are cached between runs (buildah --layers).
 #   deploy_image             the image builds; its size; runs as uid 10001; STOPSIGNAL SIGTERM and
-#                            the HEALTHCHECK are in its config; relayctl runs; both daemons start
-#                            on a read-only root file system without tmpfs
-#   deploy_up_ready          `WORKERS=3 podman-compose up -d`: the signaler's /readyz answers 200 on
-#                            the published metrics port (time measured), relayctl in the signaler
-#                            container lists 3 live workers, each worker's /readyz answers 200;
-#                            deploy/podman-pin-bridge.sh fixes the network bridge's MAC
+#                            the HEALTHCHECK are in its config; relayctl runs; deploy/mksecrets.sh
+#                            makes the secrets with the image's relayctl (modes 0600, owner 10001);
+#                            both daemons start with their keys on a read-only root file system
+#                            without tmpfs, with no warning about the key file's mode
+#   deploy_up_ready          compose without CALL_AUTH refuses to go on; with CALL_AUTH=token and
+#                            the secrets, `WORKERS=3 podman-compose up -d`: the signaler's /readyz
+#                            answers 200 on the published metrics port (time measured), relayctl
+#                            in the signaler container lists 3 live workers, each worker's /readyz
+#                            answers 200 (asked inside: their metrics are on the backend network);
+#                            the published RTMPS port presents the certificate of the secrets and
+#                            no plain RTMP listens; deploy/podman-pin-bridge.sh fixes the bridges'
+#                            MACs
 #   deploy_healthcheck       `podman healthcheck run` passes on the signaler and a worker
-#   deploy_call_tone         ffmpeg on the host publishes a Speex tone to the published RTMP port,
-#                            call/<SIPp on the host>; a player records the far end: the tone is back
-#   deploy_drain_scale_in    three G.711 calls; the preStop hook (relayctl drain) run in one worker,
-#                            then two workers stopped at once with `podman stop` (SIGTERM: drain;
+#   deploy_redis_auth        redis-cli without the password gets NOAUTH, with it PONG; the password
+#                            is on no command line of the Redis container or of this host; Redis
+#                            publishes nothing, is on the backend network only, and a container
+#                            on the frontend network cannot reach it (one on the backend can)
+#   deploy_zmq_auth          zprobe in a container on the backend network: without a key no reply
+#                            from a worker's control or media socket, with the signalers' key pair
+#                            HELLO_OK; from the frontend network the ZeroMQ port is not reachable
+#   deploy_call_tone         ffmpeg on the host publishes a Speex tone to the published RTMPS port,
+#                            call/<SIPp on the host> with a signed token; a player records the far
+#                            end: the tone is back
+#   deploy_call_auth         a publish without a token is refused; no INVITE reaches SIPp
+#   deploy_reload            a new certificate and an allowed list with one more signaler key
+#                            renamed into the mounted directories, SIGHUP: the new certificate is
+#                            served, the workers re-read their list and take the new key
+#   deploy_drain_scale_in    three G.711 calls (over RTMPS, like every call here); the preStop hook
+#                            (relayctl drain) run in one worker, then two workers stopped at once
+#                            with `podman stop` (SIGTERM: drain;
 #                            WORKER_DRAIN_TIMEOUT=5 s, then handover): they exit 0 before the grace
 #                            period, one worker is left with every leg, every call keeps its tone
 #   deploy_failover_kill     a worker restarted; a call placed; its worker killed (SIGKILL): the leg
@@ -101,6 +126,15 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEPLOY="$T_ROOT/deploy"
+
+# The secrets as deploy/mksecrets.sh makes them (with the built relayctl): what the compose file,
+# the Kubernetes Secrets and the systemd examples must name.
+MADE_SECRETS="$T_TMP/secrets"
+if ! RELAYCTL="$BUILD/relayctl" bash "$DEPLOY/mksecrets.sh" --dir "$MADE_SECRETS" --cn localhost \
+	>"$T_TMP/mksecrets.log" 2>&1 || [[ ! -x $BUILD/relayctl ]]; then
+	echo "($BUILD/relayctl not built?)" >>"$T_TMP/mksecrets.log"
+	rm -rf "$MADE_SECRETS"
+fi
 
 # ---------------------------------------------------------------- Kubernetes
 if ! command -v kubectl >/dev/null 2>&1; then
@@ -345,46 +379,100 @@ fi
 # ---------------------------------------------------------------- compose file
 if ! python3 -c 'import yaml' 2>/dev/null; then
 	skip deploy_compose_file "python3 yaml module missing (apt-get install python3-yaml)"
-elif out=$(python3 - "$DEPLOY/compose.yaml" 2>&1 <<'EOF'
-import re, sys, yaml
+elif [[ ! -d $MADE_SECRETS ]]; then
+	fail deploy_compose_file "deploy/mksecrets.sh made nothing: $(tail -n 2 "$T_TMP/mksecrets.log" | tr '\n' ' ')"
+elif out=$(python3 - "$DEPLOY/compose.yaml" "$DEPLOY/compose.rtmp.yaml" "$MADE_SECRETS" 2>&1 <<'EOF'
+import os, re, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
+rtmp = yaml.safe_load(open(sys.argv[2]))
+made = sys.argv[3]
 s = c["services"]
 bad = []
-def env(svc):
-    e = s[svc].get("environment", [])
+def need(cond, why):
+    if not cond:
+        bad.append(why)
+def env_of(svc):
+    e = svc.get("environment", [])
     if isinstance(e, dict):
         return {k: str(v) for k, v in e.items()}
     return dict(x.split("=", 1) if "=" in x else (x, None) for x in e)
 def secs(v):
-    v = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v))
+    v = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(v))
     m = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", v)
     return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
 def dflt(v):
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v or "")
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", v or "")
+# where: the file of deploy/secrets (as mksecrets.sh made them) behind a path in a container
+def where(svc, path):
+    if path.startswith("/run/secrets/"):
+        name = path[len("/run/secrets/"):]
+        if name not in (svc.get("secrets") or []):
+            return None
+        return dflt(c["secrets"][name]["file"])
+    for v in svc.get("volumes") or []:
+        src, dst = dflt(v).split(":")[:2]
+        if path.startswith(dst + "/"):
+            return src + path[len(dst):]
+    return None
+def made_file(f):
+    return f is not None and f.startswith("./secrets/") and os.path.isfile(os.path.join(made, f[len("./secrets/"):]))
 for n in ("redis", "signaler", "mediaworker"):
-    if n not in s:
-        bad.append("no service " + n)
+    need(n in s, "no service " + n)
 if not bad:
-    w, g = env("mediaworker"), env("signaler")
+    w, g, r = env_of(s["mediaworker"]), env_of(s["signaler"]), s["redis"]
     drain = int(dflt(w.get("WORKER_DRAIN_TIMEOUT")) or 60)
-    if secs(s["mediaworker"].get("stop_grace_period", "10s")) <= drain + 3:
-        bad.append("mediaworker stop_grace_period not above WORKER_DRAIN_TIMEOUT + 3")
+    need(secs(s["mediaworker"].get("stop_grace_period", "10s")) > drain + 3,
+         "mediaworker stop_grace_period not above WORKER_DRAIN_TIMEOUT + 3")
     for n in ("signaler", "mediaworker"):
-        if s[n].get("stop_signal") != "SIGTERM":
-            bad.append(n + ": stop_signal SIGTERM")
-        if s[n].get("command") != [n]:
-            bad.append(n + ": command [" + n + "]")
+        need(s[n].get("stop_signal") == "SIGTERM", n + ": stop_signal SIGTERM")
+        need(s[n].get("command") == [n], n + ": command [" + n + "]")
     for k in ("WORKER_ID", "METRICS_PORT", "WORKER_CTL_BIND"):
-        if w.get(k):
-            bad.append("mediaworker sets " + k + ": replicas would share it")
-    if "ports" in s["mediaworker"]:
-        bad.append("mediaworker publishes ports: replicas would clash")
-    pp = " ".join(s["signaler"].get("ports", []))
-    for p in (":1935/tcp", ":5060/udp", ":5060/tcp"):
-        if p not in pp:
-            bad.append("signaler does not publish " + p)
-    if "replicas" not in s["mediaworker"].get("deploy", {}):
-        bad.append("mediaworker: no deploy.replicas")
+        need(not w.get(k), "mediaworker sets " + k + ": replicas would share it")
+    need("ports" not in s["mediaworker"], "mediaworker publishes ports: replicas would clash")
+    need("replicas" in s["mediaworker"].get("deploy", {}), "mediaworker: no deploy.replicas")
+    # Secrets: every *_FILE a daemon reads is a file mksecrets.sh makes, mounted in that service.
+    for n, e in (("signaler", g), ("mediaworker", w)):
+        for k in ("REDIS_PASSWORD_FILE", "CURVE_SECRET_KEY_FILE", "CURVE_ALLOWED_KEYS_FILE"):
+            need(e.get(k), n + ": no " + k)
+        for k, v in e.items():
+            if k.endswith("_FILE") and v:
+                need(made_file(where(s[n], v)), "%s: %s=%s is no file of deploy/mksecrets.sh mounted there" % (n, k, v))
+    for k in ("RTMPS_CERT_FILE", "RTMPS_KEY_FILE", "CALL_TOKEN_SECRET_FILE"):
+        need(g.get(k), "signaler: no " + k)
+    for name, d in (c.get("secrets") or {}).items():
+        need(made_file(dflt(d.get("file"))), "secret %s: %s is no file of deploy/mksecrets.sh" % (name, d.get("file")))
+        need("${RTMP2SIP_SECRETS:-./secrets}/" in d.get("file", ""), "secret %s: not under ${RTMP2SIP_SECRETS:-./secrets}" % name)
+    # Who may call: compose refuses to go on without a choice.
+    need(re.fullmatch(r"\$\{CALL_AUTH:\?[^}]+\}", g.get("CALL_AUTH") or ""), "signaler: CALL_AUTH is not ${CALL_AUTH:?...}")
+    need("SIP_TRUSTED_SOURCES" in g, "signaler: SIP_TRUSTED_SOURCES not passed on")
+    # RTMPS published, plain RTMP off unless compose.rtmp.yaml; metrics on the host's loopback only.
+    pp = [str(p) for p in s["signaler"].get("ports", [])]
+    for p in (":1936/tcp", ":5060/udp", ":5060/tcp"):
+        need(any(x.endswith(p) for x in pp), "signaler does not publish " + p)
+    need(not any(x.endswith(":1935/tcp") or x.endswith(":1935") for x in pp), "signaler publishes plain RTMP 1935 by default")
+    need(g.get("RTMP_PORT") == "0" and g.get("RTMPS_PORT") == "1936", "signaler: not RTMP_PORT=0 RTMPS_PORT=1936")
+    for x in pp:
+        if x.endswith(":9100/tcp") or x.endswith(":9100"):
+            need(x.startswith("127.0.0.1:"), "signaler metrics published beyond the host's loopback: " + x)
+    rg = rtmp["services"]["signaler"]
+    need(env_of(rg).get("RTMP_PORT") == "1935" and any(str(x).endswith(":1935/tcp") for x in rg.get("ports", [])),
+         "compose.rtmp.yaml: no RTMP_PORT=1935 with 1935/tcp published")
+    # Redis: a password from the secret, on no command line; the backend network only.
+    cmd = " ".join(r.get("command") or [])
+    need("requirepass" in cmd and "/run/secrets/redis_password" in cmd and "redis_password" in (r.get("secrets") or []),
+         "redis: no requirepass from the redis_password secret")
+    need("--requirepass" not in cmd and "redis-server -" in cmd, "redis: the password must come in on stdin, not argv")
+    need("ports" not in r, "redis publishes ports")
+    nets = c.get("networks") or {}
+    need((nets.get("backend") or {}).get("internal") is True, "no internal backend network")
+    need(r.get("networks") == ["backend"], "redis: on networks %s, not the backend only" % r.get("networks"))
+    for n in ("signaler", "mediaworker"):
+        need(sorted(s[n].get("networks") or []) == ["backend", "frontend"], n + ": not on backend and frontend")
+    # Test apps and insecure ZeroMQ stay off.
+    for n, svc in list(s.items()) + [("compose.rtmp.yaml signaler", rg)]:
+        for k in ("RTP_APP", "ECHO_APP", "ZMQ_INSECURE"):
+            v = env_of(svc).get(k)
+            need(k not in env_of(svc) or v in ("0", ""), "%s sets %s=%s" % (n, k, v))
 print("; ".join(bad))
 sys.exit(1 if bad else 0)
 EOF
