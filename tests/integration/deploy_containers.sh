@@ -579,12 +579,20 @@ reach() {
 		--entrypoint /bin/bash "$IMAGE" -c "timeout 3 bash -c 'exec 3<>/dev/tcp/$2/$3' 2>/dev/null && echo reached || echo unreachable" 2>&1 |
 		grep -v '^time='
 }
-out=$(reach frontend "$REDIS_IP" 6379)
-[[ $out == unreachable ]] || why+=("Redis at $REDIS_IP:6379 from the frontend network: $out")
+# Docker isolates internal networks with its iptables rules only (its containers there still get a
+# default route): the private dockerd of this test runs without them, so there a frontend
+# container does reach Redis, and only the rest of this case is checked.
+isolated=""
+if [[ $ENGINE == docker && -n $DOCKERD_PID ]]; then
+	isolated="frontend isolation not checked: the private dockerd runs with --iptables=false"
+else
+	out=$(reach frontend "$REDIS_IP" 6379)
+	[[ $out == unreachable ]] || why+=("Redis at $REDIS_IP:6379 from the frontend network: $out")
+fi
 out=$(reach backend "$REDIS_IP" 6379)
 [[ $out == reached ]] || why+=("Redis at $REDIS_IP:6379 from the backend network (the control): $out")
 if [[ ${#why[@]} -eq 0 ]]; then
-	pass "${P}_redis_auth"
+	pass "${P}_redis_auth${isolated:+ ($isolated)}"
 else
 	fail "${P}_redis_auth" "$(printf '%s; ' "${why[@]}")"
 fi

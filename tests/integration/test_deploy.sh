@@ -141,17 +141,22 @@ if ! command -v kubectl >/dev/null 2>&1; then
 	skip deploy_k8s_render "kubectl not installed"
 	skip deploy_k8s_objects "kubectl not installed"
 elif ! kubectl kustomize "$DEPLOY/k8s" >"$T_TMP/k8s.yaml" 2>"$T_TMP/k8s.err" ||
-	! kubectl kustomize "$DEPLOY/k8s/overlays/external-redis" >"$T_TMP/k8s-ext.yaml" 2>>"$T_TMP/k8s.err"; then
+	! kubectl kustomize "$DEPLOY/k8s/overlays/external-redis" >"$T_TMP/k8s-ext.yaml" 2>>"$T_TMP/k8s.err" ||
+	! kubectl kustomize "$DEPLOY/k8s/overlays/plain-rtmp" >"$T_TMP/k8s-rtmp.yaml" 2>>"$T_TMP/k8s.err"; then
 	fail deploy_k8s_render "$(head -c 400 "$T_TMP/k8s.err")"
 	skip deploy_k8s_objects "nothing rendered"
 else
 	pass deploy_k8s_render
 	if ! python3 -c 'import yaml' 2>/dev/null; then
 		skip deploy_k8s_objects "python3 yaml module missing (apt-get install python3-yaml)"
-	elif out=$(python3 - "$T_TMP/k8s.yaml" "$T_TMP/k8s-ext.yaml" 2>&1 <<'EOF'
-import sys, yaml
-base = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
-ext = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+	elif [[ ! -d $MADE_SECRETS ]] ||
+		! bash "$DEPLOY/mksecrets.sh" --k8s --dir "$MADE_SECRETS" --call-auth token >"$T_TMP/k8s-secrets.yaml" 2>"$T_TMP/k8s.err"; then
+		fail deploy_k8s_objects "no Secrets from deploy/mksecrets.sh --k8s: $(tail -n 2 "$T_TMP/mksecrets.log" "$T_TMP/k8s.err" | tr '\n' ' ')"
+	elif out=$(python3 - "$T_TMP/k8s.yaml" "$T_TMP/k8s-ext.yaml" "$T_TMP/k8s-rtmp.yaml" "$T_TMP/k8s-secrets.yaml" 2>&1 <<'EOF'
+import os, sys, yaml
+def load(f):
+    return [d for d in yaml.safe_load_all(open(f)) if d]
+base, ext, rtmp, secrets = (load(f) for f in sys.argv[1:5])
 bad = []
 def need(cond, why):
     if not cond:
@@ -165,6 +170,7 @@ cm = next(d for d in base if d["kind"] == "ConfigMap")["data"]
 drain = int(cm.get("WORKER_DRAIN_TIMEOUT", "60"))
 prestop_deadline = int(cm.get("PRESTOP_DEADLINE", "60"))
 need(cm.get("REDIS_HOST") == "rtmp2sip-redis", "REDIS_HOST is not the in-cluster Redis")
+need(not any(d["kind"] == "Secret" for d in base + ext + rtmp), "a Secret with values in the manifests")
 
 def container_checks(dep, port, advertised):
     name = dep["metadata"]["name"]
@@ -196,6 +202,7 @@ def container_checks(dep, port, advertised):
 
 sig = find(base, "Deployment", "rtmp2sip-signaler")
 mw = find(base, "Deployment", "rtmp2sip-mediaworker")
+red = find(base, "Deployment", "rtmp2sip-redis")
 need(sig is not None and mw is not None, "signaler and mediaworker Deployments")
 if sig and mw:
     spec, c, env = container_checks(sig, 9100, ["SIP_ADVERTISED_IP", "POD_IP"])
@@ -203,7 +210,12 @@ if sig and mw:
     need(spec.get("terminationGracePeriodSeconds", 30) > prestop_deadline + 5,
          "signaler: terminationGracePeriodSeconds above PRESTOP_DEADLINE + 5")
     cp = {(p["containerPort"], p.get("protocol", "TCP")) for p in c["ports"]}
-    need({(1935, "TCP"), (5060, "UDP"), (5060, "TCP")} <= cp, "signaler: container ports 1935/TCP, 5060/UDP+TCP")
+    need({(1936, "TCP"), (5060, "UDP"), (5060, "TCP")} <= cp, "signaler: container ports 1936/TCP, 5060/UDP+TCP")
+    need((1935, "TCP") not in cp and env.get("RTMP_PORT", {}).get("value") == "0", "signaler: plain RTMP on in the base")
+    need(env.get("RTMPS_PORT", {}).get("value") == "1936", "signaler: RTMPS_PORT 1936")
+    need("SIP_TRUSTED_SOURCES" in env, "signaler: SIP_TRUSTED_SOURCES not in its env")
+    ca = env.get("CALL_AUTH", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    need(ca.get("name") and not ca.get("optional", False), "signaler: CALL_AUTH not from a required Secret key")
     spec, c, env = container_checks(mw, 9101, ["RTP_ADVERTISED_IP", "POD_IP"])
     need(c.get("args") == ["mediaworker"], "mediaworker: args [mediaworker]")
     need(spec.get("terminationGracePeriodSeconds", 30) > drain + 3,
@@ -216,7 +228,8 @@ svc = find(base, "Service", "rtmp2sip-signaler")
 need(svc is not None, "signaler Service")
 if svc:
     sp = {(p["port"], p.get("protocol", "TCP")) for p in svc["spec"]["ports"]}
-    need({(1935, "TCP"), (5060, "UDP"), (5060, "TCP")} <= sp, "Service: 1935/TCP, 5060/UDP, 5060/TCP")
+    need({(1936, "TCP"), (5060, "UDP"), (5060, "TCP")} <= sp, "Service: 1936/TCP, 5060/UDP, 5060/TCP")
+    need((1935, "TCP") not in sp, "Service: plain RTMP 1935 in the base")
 for n in ("rtmp2sip-signaler", "rtmp2sip-mediaworker"):
     pdb = find(base, "PodDisruptionBudget", n)
     need(pdb is not None and ("maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"]), n + ": PDB")
@@ -231,18 +244,181 @@ if hpa:
     need(any(m["type"] == "Pods" and m["pods"]["metric"]["name"] == "rtmp2sip_worker_legs" for m in hpa["spec"]["metrics"]),
          "HPA: pods metric rtmp2sip_worker_legs")
     need(hpa["spec"]["minReplicas"] >= 2, "HPA: at least 2 workers")
-need(find(base, "Deployment", "rtmp2sip-redis") and find(base, "Service", "rtmp2sip-redis"), "base: Redis Deployment + Service")
-need(find(ext, "Deployment", "rtmp2sip-redis") is None and find(ext, "Service", "rtmp2sip-redis") is None,
-     "external-redis overlay: no Redis objects")
+need(red and find(base, "Service", "rtmp2sip-redis"), "base: Redis Deployment + Service")
+need(find(ext, "Deployment", "rtmp2sip-redis") is None and find(ext, "Service", "rtmp2sip-redis") is None
+     and find(ext, "NetworkPolicy", "rtmp2sip-redis") is None, "external-redis overlay: no Redis objects")
 ecm = next(d for d in ext if d["kind"] == "ConfigMap")
 need(ecm["data"].get("REDIS_HOST") != "rtmp2sip-redis", "external-redis overlay: REDIS_HOST changed")
 emw = find(ext, "Deployment", "rtmp2sip-mediaworker")
 need(emw and emw["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"] == ecm["metadata"]["name"],
      "external-redis overlay: workers read the merged config map")
-print("%d objects: %s" % (len(base), ", ".join(sorted({d["kind"] for d in base}))))
+
+# --- Secrets: every secret a pod reads, from the objects deploy/mksecrets.sh --k8s makes; every
+# *_FILE of a daemon a file of a mounted Secret (or the init container's copy of one).
+sec = {d["metadata"]["name"]: d for d in secrets if d.get("kind") == "Secret"}
+def secret_key(name, key):
+    d = sec.get(name)
+    return d is not None and key in (d.get("data") or {})
+def file_source(pod, c, path):
+    """The (secret, key) behind PATH in container C of POD, or None."""
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in c.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/") + "/"
+        if not path.startswith(mp):
+            continue
+        v = vols.get(m["name"], {})
+        rest = path[len(mp):]
+        if "secret" in v:
+            items = v["secret"].get("items")
+            key = rest if not items else next((i["key"] for i in items if i["path"] == rest), None)
+            return (v["secret"]["secretName"], key)
+        if "emptyDir" in v:
+            for ic in pod.get("initContainers", []):
+                cmd = ic.get("command", [])
+                if cmd[:1] == ["install"] and cmd[-1] == path:
+                    return file_source(pod, ic, cmd[-2])
+    return None
+def refs(docs, what):
+    out = []
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        pod = d["spec"]["template"]["spec"]
+        for v in pod.get("volumes", []):
+            if "secret" in v:
+                for i in v["secret"].get("items") or []:
+                    out.append((d["metadata"]["name"], v["secret"]["secretName"], i["key"], "volume " + v["name"]))
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            for e in c.get("env", []):
+                r = e.get("valueFrom", {}).get("secretKeyRef")
+                if r:
+                    out.append((d["metadata"]["name"], r["name"], r["key"], "env " + e["name"]))
+            for e in c.get("env", []):
+                if e["name"].endswith("_FILE") and "value" in e:
+                    src = file_source(pod, c, e["value"])
+                    need(src is not None, "%s: %s=%s is in no mounted Secret" % (d["metadata"]["name"], e["name"], e["value"]))
+                    if src:
+                        out.append((d["metadata"]["name"], src[0], src[1], e["name"]))
+    return out
+for dep, name, key, via in refs(base, "base"):
+    need(secret_key(name, key), "%s: %s reads %s/%s, which deploy/mksecrets.sh --k8s does not make" % (dep, via, name, key))
+if sig and mw and red:
+    for d, want in ((sig, ("REDIS_PASSWORD_FILE", "CURVE_SECRET_KEY_FILE", "CURVE_ALLOWED_KEYS_FILE",
+                           "RTMPS_CERT_FILE", "RTMPS_KEY_FILE")),
+                    (mw, ("REDIS_PASSWORD_FILE", "CURVE_SECRET_KEY_FILE", "CURVE_ALLOWED_KEYS_FILE"))):
+        env = {e["name"] for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        for k in want:
+            need(k in env, d["metadata"]["name"] + ": no " + k)
+    rc = red["spec"]["template"]["spec"]["containers"][0]
+    script = " ".join(rc.get("command", []) + rc.get("args", []))
+    pw = next((m["mountPath"].rstrip("/") + "/password" for m in rc.get("volumeMounts", [])), "")
+    need("requirepass" in script and "redis-server -" in script and pw and "cat " + pw in script
+         and file_source(red["spec"]["template"]["spec"], rc, pw) == ("rtmp2sip-redis", "password"),
+         "redis: no requirepass from the Secret rtmp2sip-redis on stdin")
+    need("--requirepass" not in script, "redis: the password on a command line")
+    # The reloader sidecars: a shared process namespace, and they watch what SIGHUP re-reads.
+    for d, watched in ((sig, ("CURVE_ALLOWED_KEYS_FILE", "RTMPS_CERT_FILE")), (mw, ("CURVE_ALLOWED_KEYS_FILE",))):
+        pod = d["spec"]["template"]["spec"]
+        rl = next((c for c in pod["containers"] if c.get("args", [""])[0] == "reloader"), None)
+        need(pod.get("shareProcessNamespace") is True and rl is not None, d["metadata"]["name"] + ": no reloader sidecar")
+        if rl:
+            env = {e["name"]: e.get("value", "") for e in pod["containers"][0].get("env", [])}
+            for k in watched:
+                need(any(env.get(k, "").startswith(p.rstrip("/") + "/") for p in rl["args"][1:])
+                     and file_source(pod, rl, env.get(k, "")) == file_source(pod, pod["containers"][0], env.get(k, "")),
+                     "%s: the reloader does not watch %s" % (d["metadata"]["name"], k))
+
+# --- NetworkPolicies, evaluated: who reaches which port.
+def selects(sel, labels):
+    if sel is None:
+        return False
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        has, val = e["key"] in labels, labels.get(e["key"])
+        op = e["operator"]
+        if (op == "In" and val not in e["values"]) or (op == "NotIn" and val in e["values"]) or \
+           (op == "Exists" and not has) or (op == "DoesNotExist" and has):
+            return False
+    return True
+def peer_ok(peer, src):
+    if "ipBlock" in peer:
+        return src["ns"] is None
+    if src["ns"] is None:
+        return False
+    if "namespaceSelector" in peer:
+        if not selects(peer["namespaceSelector"], src["ns"]):
+            return False
+    elif src["ns"] != {"kubernetes.io/metadata.name": "default"}:
+        return False
+    return "podSelector" not in peer or selects(peer["podSelector"], src["pod"])
+def allowed(docs, target, port, proto, src):
+    pols = [d for d in docs if d["kind"] == "NetworkPolicy" and selects(d["spec"]["podSelector"], target)
+            and "Ingress" in d["spec"].get("policyTypes", ["Ingress"])]
+    if not pols:
+        return True
+    for p in pols:
+        for r in p["spec"].get("ingress") or []:
+            pm = not r.get("ports") or any(
+                x.get("protocol", "TCP") == proto and
+                (x.get("port") is None or x["port"] == port or x["port"] <= port <= x.get("endPort", x["port"]))
+                for x in r["ports"])
+            if pm and (not r.get("from") or any(peer_ok(f, src) for f in r["from"])):
+                return True
+    return False
+def pod(component):
+    return {"app.kubernetes.io/name": "rtmp2sip", "app.kubernetes.io/component": component,
+            "app.kubernetes.io/part-of": "rtmp2sip"}
+ns = {"kubernetes.io/metadata.name": "default"}
+SRC = {"signaler": {"ns": ns, "pod": pod("signaler")}, "mediaworker": {"ns": ns, "pod": pod("mediaworker")},
+       "pod in the namespace": {"ns": ns, "pod": {"app": "other"}},
+       "another rtmp2sip pod": {"ns": ns, "pod": pod("debug")},
+       "monitoring": {"ns": {"kubernetes.io/metadata.name": "monitoring"}, "pod": {"app": "prometheus"}},
+       "other namespace": {"ns": {"kubernetes.io/metadata.name": "other"}, "pod": pod("signaler")},
+       "outside": {"ns": None, "pod": {}}}
+EXPECT = [  # target, port, protocol, who may, who may not
+    ("redis", 6379, "TCP", ["signaler", "mediaworker"],
+     ["another rtmp2sip pod", "pod in the namespace", "other namespace", "outside"]),
+    ("mediaworker", 7001, "TCP", ["signaler"],
+     ["mediaworker", "another rtmp2sip pod", "pod in the namespace", "monitoring", "other namespace", "outside"]),
+    ("mediaworker", 7002, "TCP", ["signaler"], ["pod in the namespace", "outside"]),
+    ("mediaworker", 20000, "UDP", ["outside"], []),
+    ("mediaworker", 29999, "UDP", ["outside"], []),
+    ("mediaworker", 9101, "TCP", ["pod in the namespace", "monitoring"], ["other namespace", "outside"]),
+    ("signaler", 1936, "TCP", ["outside"], []),
+    ("signaler", 5060, "UDP", ["outside"], []),
+    ("signaler", 5060, "TCP", ["outside"], []),
+    ("signaler", 1935, "TCP", [], ["outside", "pod in the namespace"]),
+    ("signaler", 9100, "TCP", ["pod in the namespace", "monitoring"], ["other namespace", "outside"]),
+]
+for target, port, proto, yes, no in EXPECT:
+    for who in yes:
+        need(allowed(base, pod(target), port, proto, SRC[who]), "NetworkPolicy: %s cannot reach %s %d/%s" % (who, target, port, proto))
+    for who in no:
+        need(not allowed(base, pod(target), port, proto, SRC[who]), "NetworkPolicy: %s reaches %s %d/%s" % (who, target, port, proto))
+# plain-rtmp overlay: RTMP on, in the Deployment, the Service and the policies.
+rsig = find(rtmp, "Deployment", "rtmp2sip-signaler")
+rsvc = find(rtmp, "Service", "rtmp2sip-signaler")
+renv = {e["name"]: e.get("value") for e in rsig["spec"]["template"]["spec"]["containers"][0]["env"]} if rsig else {}
+need(renv.get("RTMP_PORT") == "1935" and rsvc and any(p["port"] == 1935 for p in rsvc["spec"]["ports"])
+     and allowed(rtmp, pod("signaler"), 1935, "TCP", SRC["outside"]), "plain-rtmp overlay: no RTMP 1935 open")
+# Test apps and insecure ZeroMQ stay off everywhere.
+for docs in (base, ext, rtmp):
+    for d in docs:
+        envs = []
+        if d["kind"] == "ConfigMap":
+            envs = list((d.get("data") or {}).items())
+        elif d["kind"] == "Deployment":
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                envs += [(e["name"], e.get("value", "")) for e in c.get("env", [])]
+        for k, v in envs:
+            need(k not in ("RTP_APP", "ECHO_APP", "ZMQ_INSECURE") or v in ("0", ""),
+                 "%s %s sets %s=%s" % (d["kind"], d["metadata"]["name"], k, v))
 if bad:
     print("; ".join(bad))
     sys.exit(1)
+print("%d objects: %s" % (len(base), ", ".join(sorted({d["kind"] for d in base}))))
 EOF
 	); then
 		pass "deploy_k8s_objects ($out)"
