@@ -4,14 +4,30 @@
 # test-deploy` sets) the image built and a containerised cluster answering calls.
 #
 # Always (each skipped with the reason when its tool is missing):
-#   deploy_k8s_render        `kubectl kustomize deploy/k8s` and the external-redis overlay render
-#   deploy_k8s_objects       the rendered objects: signaler Service ports (RTMP TCP, SIP UDP+TCP),
-#                            probes on /readyz and /healthz at the metrics port, downward-API
-#                            advertised addresses, preStop drain hooks, grace periods above the drain
-#                            times, PDBs, the HPA on rtmp2sip_worker_legs, Prometheus annotations,
-#                            non-root; the overlay drops Redis and points REDIS_HOST elsewhere
+#   deploy_k8s_render        `kubectl kustomize deploy/k8s`, the external-redis and plain-rtmp
+#                            overlays render
+#   deploy_k8s_objects       the rendered objects: signaler Service ports (RTMPS TCP 1936, SIP UDP+TCP,
+#                            no plain RTMP), probes on /readyz and /healthz at the metrics port,
+#                            downward-API advertised addresses, preStop drain hooks, grace periods
+#                            above the drain times, PDBs, the HPA on rtmp2sip_worker_legs, Prometheus
+#                            annotations, non-root; no Secret with values; every Secret a pod reads
+#                            (volumes, secretKeyRef, the *_FILE paths through their mounts and the
+#                            init container's copy) is one `deploy/mksecrets.sh --k8s` makes; CALL_AUTH
+#                            from a required Secret key; Redis with requirepass from its Secret on
+#                            stdin; reloader sidecars watching the allowed lists and the certificate;
+#                            the NetworkPolicies evaluated for each port against signaler, worker,
+#                            other pods, the monitoring namespace, other namespaces and the outside;
+#                            no RTP_APP, ECHO_APP or ZMQ_INSECURE turned on; the external-redis overlay
+#                            drops Redis and its policy and points REDIS_HOST elsewhere; plain-rtmp
+#                            opens 1935 in the Deployment, the Service and a policy
 #   deploy_systemd_verify    `systemd-analyze verify` on the units (ExecStart pointed at copies of
-#                            the built binaries) prints nothing; hardening options present
+#                            the built binaries) prints nothing; hardening options, User=rtmp2sip,
+#                            ExecReload (SIGHUP), both daemons through the entrypoint
+#   deploy_systemd_env       the env examples as the units read them, with the secrets of
+#                            deploy/mksecrets.sh and free ports: Redis with the password, the worker
+#                            and the signaler find each other (CURVE), RTMPS with the certificate of
+#                            the secrets, no plain RTMP, CALL_AUTH=token, SIGHUP reloads, relayctl
+#                            authenticates with rtmp2sip.env
 #   deploy_entrypoint        rtmp2sip-entrypoint's defaults: a container worker (POD_IP), a
 #                            container signaler, a container worker without POD_IP (ZeroMQ and
 #                            metrics on the address facing Redis, RTP on the default route's),
@@ -448,8 +464,10 @@ else
 	[[ $rc -eq 0 && ! -s $T_TMP/verify.out ]] || why+=("verify (rc $rc): $(head -c 400 "$T_TMP/verify.out" | tr '\n' ' ')")
 	for f in "$DEPLOY/systemd/rtmp2sip-signaler.service" "$DEPLOY/systemd/mediaworker@.service"; do
 		for opt in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes DynamicUser=yes \
-			RestrictAddressFamilies= KillSignal=SIGTERM TimeoutStopSec= EnvironmentFile=-/etc/rtmp2sip/; do
-			grep -q "^$opt" "$f" || why+=("$(basename "$f"): no $opt")
+			RestrictAddressFamilies= KillSignal=SIGTERM TimeoutStopSec= EnvironmentFile=-/etc/rtmp2sip/ \
+			'ExecReload=/bin/kill -HUP $MAINPID' User=rtmp2sip \
+			ExecStart=/usr/local/lib/rtmp2sip/rtmp2sip-entrypoint; do
+			grep -qF -- "$opt" <(grep -v '^#' "$f") || why+=("$(basename "$f"): no $opt")
 		done
 	done
 	stop=$(sed -n 's/^TimeoutStopSec=//p' "$DEPLOY/systemd/mediaworker@.service")
@@ -460,6 +478,72 @@ else
 		pass deploy_systemd_verify
 	else
 		fail deploy_systemd_verify "$(printf '%s; ' "${why[@]}")"
+	fi
+fi
+
+# The env examples as a host runs them (the units' EnvironmentFile= order, through the entrypoint),
+# secrets from deploy/mksecrets.sh, ports moved to free ones: Redis wants the password, the worker
+# and the signaler find each other over CURVE, RTMPS answers with the certificate of the secrets,
+# no plain RTMP listens, CALL_AUTH is chosen, SIGHUP (ExecReload) reloads, relayctl authenticates.
+sysd_env() { # sysd_env FILE...: the files, paths to $MADE_SECRETS, ports free, to the loopback
+	cat "$@" | sed -e "s#/etc/rtmp2sip/secrets#$MADE_SECRETS#g" -e "s/^REDIS_PORT=.*/REDIS_PORT=$SD_REDIS/" \
+		-e "s/^RTMPS_PORT=.*/RTMPS_PORT=$SD_RTMPS/" -e "s/^SIP_PORT=.*/SIP_PORT=$SD_SIP/" \
+		-e "s/^METRICS_PORT=.*/METRICS_PORT=$SD_METRICS/" -e "s/^RTMP_BIND=.*/RTMP_BIND=127.0.0.1/"
+}
+if ! command -v redis-server >/dev/null || ! command -v openssl >/dev/null; then
+	skip deploy_systemd_env "redis-server or openssl not installed"
+elif [[ ! -d $MADE_SECRETS || ! -x $BUILD/signaler ]]; then
+	fail deploy_systemd_env "no secrets from deploy/mksecrets.sh or no build: $(tail -n 2 "$T_TMP/mksecrets.log" | tr '\n' ' ')"
+else
+	sd="$T_TMP/sysd"
+	mkdir -p "$sd/bin" "$sd/redis"
+	cp "$BUILD/signaler" "$BUILD/mediaworker" "$BUILD/relayctl" "$sd/bin/"
+	cp "$DEPLOY/entrypoint.sh" "$sd/bin/rtmp2sip-entrypoint"
+	SD_REDIS=$(free_port) SD_RTMPS=$(free_port) SD_SIP=$(free_port) SD_METRICS=$(free_port)
+	why=()
+	(umask 077 && printf 'requirepass %s\n' "$(cat "$MADE_SECRETS/redis.pass")" >"$sd/redis.conf")
+	spawn "$sd/redis.log" redis-server "$sd/redis.conf" --port "$SD_REDIS" --bind 127.0.0.1 \
+		--dir "$sd/redis" --save '' --appendonly no
+	wait_port "$SD_REDIS" "$SPAWNED_PID" 10 || why+=("redis-server did not start: $(tail -n 1 "$sd/redis.log")")
+	sysd_env "$DEPLOY/systemd/rtmp2sip.env.example" >"$sd/rtmp2sip.env"
+	sysd_env "$DEPLOY/systemd/signaler.env.example" >"$sd/signaler.env"
+	sysd_env "$DEPLOY/systemd/mediaworker.env.example" >"$sd/mediaworker.env"
+	# run_unit NAME ENVFILE [VAR=value...]: the entrypoint as the unit starts it, in the background.
+	run_unit() {
+		local name=$1 envf=$2
+		shift 2
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		spawn "$sd/$name.log" env -i PATH=/usr/bin:/bin "$@" bash -c \
+			'set -a; . "$1/rtmp2sip.env"; . "$2"; set +a; exec "$1/bin/rtmp2sip-entrypoint" "$3"' \
+			_ "$sd" "$envf" "${name%%@*}"
+		SD_PID[$name]=$SPAWNED_PID
+	}
+	declare -A SD_PID=()
+	run_unit mediaworker@1 "$sd/mediaworker.env" WORKER_INSTANCE=1 METRICS_PORT_BASE=$((SD_METRICS + 100)) \
+		RTP_PORT_BASE=$((40000 + RANDOM % 5000 * 2))
+	run_unit signaler "$sd/signaler.env"
+	wait_log "$sd/signaler.log" 'mediaworker up: 1 live' 15 ||
+		why+=("the signaler found no worker: $(grep -iE 'error|warn' "$sd/signaler.log" "$sd/mediaworker@1.log" | tail -n 2 | tr '\n' ' ')")
+	crt=$(openssl s_client -connect "127.0.0.1:$SD_RTMPS" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null)
+	[[ -n $crt && $crt == "$(openssl x509 -noout -fingerprint -sha256 <"$MADE_SECRETS/tls/rtmps.crt")" ]] ||
+		why+=("RTMPS on $SD_RTMPS does not present the certificate of the secrets")
+	grep -q 'rtmp: listening' "$sd/signaler.log" && why+=("plain RTMP listens: $(grep -m1 'rtmp: listening' "$sd/signaler.log")")
+	grep -qE 'readable by others|refused until CALL_AUTH' "$sd/signaler.log" "$sd/mediaworker@1.log" &&
+		why+=("$(grep -hE 'readable by others|refused until CALL_AUTH' "$sd/signaler.log" "$sd/mediaworker@1.log" | head -n 1)")
+	tr '\0' '\n' <"/proc/${SD_PID[signaler]}/environ" 2>/dev/null | grep -qx CALL_AUTH=token ||
+		why+=("the signaler runs without CALL_AUTH=token")
+	kill -HUP "${SD_PID[signaler]}" "${SD_PID[mediaworker@1]}" 2>/dev/null
+	wait_log "$sd/signaler.log" 'SIGHUP' 5 || why+=("no SIGHUP reload in the signaler log")
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	out=$(env -i PATH=/usr/bin:/bin bash -c 'set -a; . "$1"; set +a; exec "$2" workers' _ "$sd/rtmp2sip.env" \
+		"$sd/bin/relayctl" 2>&1) && [[ $out == *mw-1* ]] || why+=("relayctl with rtmp2sip.env: $out")
+	out=$(redis-cli -p "$SD_REDIS" ping 2>&1)
+	[[ $out == *NOAUTH* ]] || why+=("Redis without the password: $out")
+	kill "${SD_PID[signaler]}" "${SD_PID[mediaworker@1]}" 2>/dev/null
+	if [[ ${#why[@]} -eq 0 ]]; then
+		pass deploy_systemd_env
+	else
+		fail deploy_systemd_env "$(printf '%s; ' "${why[@]}")"
 	fi
 fi
 
