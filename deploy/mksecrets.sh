@@ -118,7 +118,8 @@ relayctl_keygen() {
 	user=0:0
 	[[ ${engine##*/} == docker ]] && user="$(id -u):$(id -g)"
 	# shellcheck disable=SC2086 # ENGINE_OPTS: options, split on purpose
-	"$engine" run --rm --network none ${ENGINE_OPTS:-} --user "$user" --entrypoint /usr/bin/relayctl \
+	"$engine" run --rm --network none --no-healthcheck ${ENGINE_OPTS:-} --user "$user" \
+		--entrypoint /usr/bin/relayctl \
 		-v "$DIR:/secrets:z" "${IMAGE:-${RTMP2SIP_IMAGE:-localhost/rtmp2sip:latest}}" \
 		keygen --dir /secrets "$1" >/dev/null
 }
