@@ -359,9 +359,9 @@ v=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" relayc
 ((size < 200000000)) || why+=("image is $size_mb MB")
 # The deployment's secrets, made as docs/deploy.md says, with the image's own relayctl for the keys.
 t0=$(date +%s.%N)
-SECRETS="$T_TMP/secrets"
+SECRETS="$T_TMP/compose-secrets"
 if ENGINE="$ENGINE_BIN" ENGINE_OPTS="${ULIMITS[*]}" bash "$DEPLOY/mksecrets.sh" --dir "$SECRETS" \
-	--cn localhost --image "$IMAGE" >"$T_TMP/mksecrets.log" 2>&1; then
+	--cn localhost --image "$IMAGE" >"$T_TMP/mksecrets.log" 2>&1 && grep -q 'made in' "$T_TMP/mksecrets.log"; then
 	figure "deploy/mksecrets.sh (keys by the image's relayctl, a 2048-bit RSA certificate): $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 else
 	why+=("mksecrets.sh: $(tail -n 2 "$T_TMP/mksecrets.log" | tr '\n' ' ')")
