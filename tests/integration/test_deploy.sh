@@ -146,9 +146,10 @@ DEPLOY="$T_ROOT/deploy"
 # The secrets as deploy/mksecrets.sh makes them (with the built relayctl): what the compose file,
 # the Kubernetes Secrets and the systemd examples must name.
 MADE_SECRETS="$T_TMP/secrets"
-if ! RELAYCTL="$BUILD/relayctl" bash "$DEPLOY/mksecrets.sh" --dir "$MADE_SECRETS" --cn localhost \
-	>"$T_TMP/mksecrets.log" 2>&1 || [[ ! -x $BUILD/relayctl ]]; then
-	echo "($BUILD/relayctl not built?)" >>"$T_TMP/mksecrets.log"
+if [[ ! -x $BUILD/relayctl ]]; then
+	echo "$BUILD/relayctl not built (make)" >"$T_TMP/mksecrets.log"
+elif ! RELAYCTL="$BUILD/relayctl" bash "$DEPLOY/mksecrets.sh" --dir "$MADE_SECRETS" --cn localhost \
+	>"$T_TMP/mksecrets.log" 2>&1; then
 	rm -rf "$MADE_SECRETS"
 fi
 
