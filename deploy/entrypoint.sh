@@ -9,19 +9,32 @@
 #                                                  answers 200 (the image's HEALTHCHECK)
 #   rtmp2sip-entrypoint prestop                    drain the running daemon through Redis before it
 #                                                  gets SIGTERM (Kubernetes preStop hook)
+#   rtmp2sip-entrypoint reloader PATH...           SIGHUP the daemon of this pod when a file of
+#                                                  PATH (files, or directories: their files) changes;
+#                                                  every RELOAD_INTERVAL s (10): Kubernetes sidecar
 #   rtmp2sip-entrypoint CMD ARGS...                exec anything else (sh, for a look inside)
 #
 # Configuration is by the daemons' own environment variables (docs/configuration.md); this script
-# only fills in defaults for what is unset or empty, and never overrides a value:
+# only fills in defaults for what is unset or empty, and never overrides a value.
 #
-# In a container (RTMP2SIP_CONTAINER=1, set by the image), ADDR is the container's address:
-# POD_IP (Kubernetes downward API) when set, else the host name's address, else the first
-# non-loopback local address in /proc/net/fib_trie.
-#   both         REDIS_HOST=redis  METRICS_BIND=0.0.0.0 (probes and scrapers come from outside)
+# The signaler does not start without CALL_AUTH (token, sip or none: who may place calls with the
+# call app; the daemon alone would start and refuse every call). CALL_TOKEN_SECRET_FILE, when
+# CALL_TOKEN_SECRET is unset and CALL_AUTH is token, names a file holding the token secret (a
+# compose secret, a file on a host); it is read here and handed to the signaler as
+# CALL_TOKEN_SECRET.
+#
+# In a container (RTMP2SIP_CONTAINER=1, set by the image) two addresses of the container matter:
+#   ADDR     the one peers outside reach (SIP, RTP): POD_IP (Kubernetes downward API) when set,
+#            else the source address of the default route, else the host name's address, else
+#            the first non-loopback local address in /proc/net/fib_trie
+#   BACKEND  the one facing Redis, on the network of Redis, ZeroMQ and metrics (compose's
+#            internal network): POD_IP when set, else the source address toward REDIS_HOST (or
+#            the first of REDIS_SENTINELS), else ADDR
+#   both         REDIS_HOST=redis  METRICS_BIND=BACKEND (probes and scrapers come from outside)
 #   signaler     SIGNALER_ID=sig-<hostname>  RTMP_BIND=0.0.0.0  SIP_ADVERTISED_IP=ADDR
 #   mediaworker  WORKER_ID=<hostname> (a container's or pod's name: unique per replica, stable
-#                across restarts of the process)  WORKER_CTL_BIND=tcp://ADDR:7001
-#                WORKER_MEDIA_BIND=tcp://ADDR:7002  RTP_BIND_IP=0.0.0.0  RTP_ADVERTISED_IP=ADDR
+#                across restarts of the process)  WORKER_CTL_BIND=tcp://BACKEND:7001
+#                WORKER_MEDIA_BIND=tcp://BACKEND:7002  RTP_BIND_IP=0.0.0.0  RTP_ADVERTISED_IP=ADDR
 #
 # On a host (systemd units), with WORKER_INSTANCE=N (1..64, from mediaworker@N.service):
 #   WORKER_ID=<hostname>-mw-N  METRICS_PORT=METRICS_PORT_BASE+N (base 9100, so 9101, 9102, ...)
@@ -46,18 +59,58 @@ host_name() {
 	printf '%s' "${h:-rtmp2sip}"
 }
 
-# my_addr: the address others reach this container at (see above); empty when none is found.
+# addr_toward HOST PORT: the local IPv4 address the kernel sends from to reach HOST:PORT. A UDP
+# socket connected there (nothing is sent) has its line in /proc/net/udp, found by the socket's
+# inode; the address is printed there in the machine's byte order (little-endian assumed, as on
+# x86 and arm64). Fails when HOST does not resolve or no route leads to it.
+addr_toward() {
+	local ip ino hex
+	ip=$(getent ahostsv4 "$1" 2>/dev/null | awk '{ print $1; exit }')
+	[[ -n $ip ]] || return 1
+	{ exec 3<>"/dev/udp/$ip/$2"; } 2>/dev/null || return 1
+	ino=$(readlink "/proc/$BASHPID/fd/3")
+	ino=${ino//[^0-9]/}
+	hex=$(awk -v ino="$ino" '$10 == ino { split($2, a, ":"); print a[1]; exit }' /proc/net/udp)
+	exec 3>&-
+	[[ $hex =~ ^[0-9A-F]{8}$ ]] || return 1
+	printf '%d.%d.%d.%d' "0x${hex:6:2}" "0x${hex:4:2}" "0x${hex:2:2}" "0x${hex:0:2}"
+}
+
+# my_addr: ADDR, the address others reach this container at (see above); empty when none is found.
 my_addr() {
 	local a
 	if [[ -n ${POD_IP:-} ]]; then
 		printf '%s' "$POD_IP"
 		return
 	fi
-	a=$(getent ahostsv4 "$(host_name)" 2>/dev/null | awk '$1 !~ /^127\./ { print $1; exit }')
+	# (a documentation address: any address off the container's own networks takes the default route)
+	a=$(addr_toward 198.51.100.1 9)
+	[[ -n $a ]] || a=$(getent ahostsv4 "$(host_name)" 2>/dev/null | awk '$1 !~ /^127\./ { print $1; exit }')
 	if [[ -z $a ]]; then
 		a=$(awk '/^ *\|-- / { ip = $2 } /\/32 host LOCAL/ && ip !~ /^127\./ { print ip; exit }' \
 			/proc/net/fib_trie 2>/dev/null)
 	fi
+	printf '%s' "$a"
+}
+
+# backend_addr: BACKEND, the address facing Redis (see above). Redis's name may resolve a moment
+# after this container starts: it is asked for 10 s.
+backend_addr() {
+	local host port i a
+	if [[ -n ${POD_IP:-} ]]; then
+		printf '%s' "$POD_IP"
+		return
+	fi
+	host=${REDIS_HOST:-redis} port=${REDIS_PORT:-6379}
+	if [[ -n ${REDIS_SENTINELS:-} ]]; then
+		host=${REDIS_SENTINELS%%,*} && port=${host##*:} && host=${host%:*}
+	fi
+	for ((i = 0; i < 50; i++)); do
+		a=$(addr_toward "$host" "$port") && break
+		getent ahostsv4 "$host" >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	[[ -n $a ]] || a=$(my_addr)
 	printf '%s' "$a"
 }
 
@@ -68,27 +121,44 @@ setdef() {
 }
 
 container_defaults() {
-	local daemon=$1 addr host
+	local daemon=$1 addr back host
 	[[ ${RTMP2SIP_CONTAINER:-0} == 1 ]] || return 0
-	addr=$(my_addr)
 	host=$(id_of "$(host_name)")
 	setdef REDIS_HOST redis
-	setdef METRICS_BIND 0.0.0.0
 	case $daemon in
 	signaler)
+		addr=$(my_addr)
 		setdef SIGNALER_ID "sig-$host"
 		setdef RTMP_BIND 0.0.0.0
 		[[ -n $addr ]] && setdef SIP_ADVERTISED_IP "$addr"
+		if [[ -z ${METRICS_BIND:-} ]]; then
+			back=$(backend_addr)
+			export METRICS_BIND="$back"
+		fi
 		;;
 	mediaworker)
+		addr=$(my_addr)
 		[[ -n $addr ]] || die "cannot find this container's address: set POD_IP or RTP_ADVERTISED_IP, WORKER_CTL_BIND and WORKER_MEDIA_BIND"
+		back=$(backend_addr)
 		setdef WORKER_ID "$host"
-		setdef WORKER_CTL_BIND "tcp://$addr:7001"
-		setdef WORKER_MEDIA_BIND "tcp://$addr:7002"
+		setdef WORKER_CTL_BIND "tcp://$back:7001"
+		setdef WORKER_MEDIA_BIND "tcp://$back:7002"
+		setdef METRICS_BIND "$back"
 		setdef RTP_BIND_IP 0.0.0.0
 		setdef RTP_ADVERTISED_IP "$addr"
 		;;
 	esac
+}
+
+# call_auth: the signaler's CALL_AUTH must be chosen; CALL_TOKEN_SECRET_FILE read (see the top).
+call_auth() {
+	local f=${CALL_TOKEN_SECRET_FILE:-} secret
+	[[ -n ${CALL_AUTH:-} ]] || die "CALL_AUTH is not set: choose who may place calls through the call app: token (signed URLs; CALL_TOKEN_SECRET or CALL_TOKEN_SECRET_FILE), sip (the caller's SIP credentials) or none (anyone: an explicit opt-out). docs/deploy.md"
+	unset CALL_TOKEN_SECRET_FILE
+	[[ $CALL_AUTH == token && -z ${CALL_TOKEN_SECRET:-} && -n $f ]] || return 0
+	secret=$(cat -- "$f" 2>/dev/null) && [[ -n $secret ]] ||
+		die "CALL_TOKEN_SECRET_FILE=$f: missing, unreadable or empty (deploy/mksecrets.sh makes one)"
+	export CALL_TOKEN_SECRET="$secret"
 }
 
 instance_defaults() {
@@ -205,12 +275,48 @@ prestop() {
 	exit 0
 }
 
+# sums PATH...: one checksum line per file of PATH (a directory: its files, not the hidden ones,
+# following symlinks as a Kubernetes Secret volume has them).
+sums() {
+	local p
+	for p in "$@"; do
+		if [[ -d $p ]]; then
+			cksum "$p"/* 2>&1
+		else
+			cksum "$p" 2>&1
+		fi
+	done
+}
+
+# reloader PATH...: SIGHUP the daemon (signaler or mediaworker) when what PATH holds changes: a
+# sidecar sharing the pod's process namespace (the daemon re-reads its allowed keys and, for the
+# signaler, the RTMPS certificate). Checked every RELOAD_INTERVAL seconds (10).
+reloader() {
+	local every=${RELOAD_INTERVAL:-10} was now pid
+	[[ $# -gt 0 ]] || die "reloader: name the files or directories to watch"
+	[[ $every =~ ^[1-9][0-9]*$ ]] || die "RELOAD_INTERVAL=$every: a number of seconds"
+	trap 'exit 0' TERM INT
+	was=$(sums "$@")
+	echo "rtmp2sip-entrypoint: reloader: watching $*, every $every s"
+	while sleep "$every" & wait $!; do
+		now=$(sums "$@")
+		[[ $now == "$was" ]] && continue
+		if pid=$(daemon_pid); then
+			kill -HUP "$pid" && was=$now &&
+				echo "rtmp2sip-entrypoint: reloader: $* changed: SIGHUP to $(cat "/proc/$pid/comm") (pid $pid)"
+		else
+			echo "rtmp2sip-entrypoint: reloader: $* changed, but no daemon runs here (shareProcessNamespace?)"
+		fi
+	done
+}
+
 cmd=${1:-signaler}
 [[ $# -gt 0 ]] && shift
 case $cmd in
 signaler | mediaworker)
 	container_defaults "$cmd"
 	[[ $cmd == mediaworker ]] && instance_defaults
+	[[ $cmd == signaler ]] && call_auth
 	exec "$(bin "$cmd")" "$@"
 	;;
 relayctl)
@@ -219,5 +325,6 @@ relayctl)
 	;;
 healthcheck) healthcheck "$@" ;;
 prestop) prestop ;;
+reloader) reloader "$@" ;;
 *) exec "$cmd" "$@" ;;
 esac

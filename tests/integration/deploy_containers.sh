@@ -18,7 +18,8 @@ figure() {
 	echo "figure: $*"
 }
 
-CASES=(image up_ready healthcheck call_tone drain_scale_in failover_kill bridge_mac no_leftovers down)
+CASES=(image up_ready healthcheck redis_auth zmq_auth call_tone call_auth reload drain_scale_in failover_kill
+	bridge_mac no_leftovers down)
 skip_containers() {
 	local c
 	for c in "${CASES[@]}"; do
@@ -31,10 +32,12 @@ if [[ ${DEPLOY_CONTAINERS:-0} != 1 ]]; then
 	finish
 fi
 [[ $(id -u) -eq 0 ]] || skip_containers "not root: a rootless $ENGINE is not set up by this test"
-for cmd in ffmpeg sipp curl python3; do
+for cmd in ffmpeg sipp curl python3 openssl; do
 	command -v "$cmd" >/dev/null 2>&1 || skip_containers "$cmd not installed (scripts/deps.sh install)"
 done
-[[ -x $WAVCHECK ]] || { fail "${P}_setup" "$WAVCHECK not built (make)"; finish; }
+for bin in "$WAVCHECK" "$BUILD/tools/zprobe"; do
+	[[ -x $bin ]] || { fail "${P}_setup" "$bin not built (make)"; finish; }
+done
 
 # need_pkgs EXE:PACKAGE...: the packages whose program (a name on PATH or an absolute path) is
 # missing.
@@ -269,7 +272,9 @@ cleanup_project() {
 		fi
 		eng rm -f "$ctr" >/dev/null 2>&1
 	done
-	eng network rm "${p}_default" >/dev/null 2>&1
+	for net in frontend backend default; do
+		eng network rm "${p}_$net" >/dev/null 2>&1
+	done
 	# netavark 1.4 leaves one empty NETAVARK-DN-* chain behind per removed network: drop the
 	# empty ones (iptables refuses to delete a chain that still has rules or references).
 	if [[ $ENGINE == podman ]] && command -v iptables >/dev/null; then
@@ -352,15 +357,34 @@ uid=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" id -
 v=$(eng run --rm --network none --no-healthcheck "${ULIMITS[@]}" "$IMAGE" relayctl --help 2>/dev/null | head -n 1)
 [[ $v == usage:* ]] || why+=("relayctl: $v")
 ((size < 200000000)) || why+=("image is $size_mb MB")
+# The deployment's secrets, made as docs/deploy.md says, with the image's own relayctl for the keys.
+t0=$(date +%s.%N)
+SECRETS="$T_TMP/compose-secrets"
+if ENGINE="$ENGINE_BIN" ENGINE_OPTS="${ULIMITS[*]}" bash "$DEPLOY/mksecrets.sh" --dir "$SECRETS" \
+	--cn localhost --image "$IMAGE" >"$T_TMP/mksecrets.log" 2>&1 && grep -q 'made in' "$T_TMP/mksecrets.log"; then
+	figure "deploy/mksecrets.sh (keys by the image's relayctl, a 2048-bit RSA certificate): $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+else
+	why+=("mksecrets.sh: $(tail -n 2 "$T_TMP/mksecrets.log" | tr '\n' ' ')")
+fi
+for f in signaler.key worker.key redis.pass call-token.secret tls/rtmps.key; do
+	st=$(stat -c '%a %u' "$SECRETS/$f" 2>/dev/null)
+	[[ $st == "600 10001" ]] || why+=("secrets/$f: mode and owner '$st', not '600 10001'")
+done
+REDIS_PASS=$(cat "$SECRETS/redis.pass" 2>/dev/null)
 # Both daemons start on a read-only root without a writable tmpfs (READ_ONLY), as
-# readOnlyRootFilesystem in Kubernetes: nothing is written to the file system.
+# readOnlyRootFilesystem in Kubernetes: nothing is written to the file system. With their keys
+# mounted as compose mounts them: read without a warning about their modes.
 for d in signaler mediaworker; do
+	[[ $d == signaler ]] && k=signaler || k=worker
 	timeout 20 "$ENGINE_BIN" run --rm --network none --no-healthcheck "${READ_ONLY[@]}" \
-		"${ULIMITS[@]}" -e POD_IP=127.0.0.1 -e REDIS_HOST=127.0.0.1 --stop-timeout 2 \
+		"${ULIMITS[@]}" -e POD_IP=127.0.0.1 -e REDIS_HOST=127.0.0.1 -e CALL_AUTH=none --stop-timeout 2 \
+		-e CURVE_SECRET_KEY_FILE=/run/secrets/key -e CURVE_ALLOWED_KEYS_FILE=/etc/rtmp2sip/allowed/$k.allowed \
+		-v "$SECRETS/$k.key:/run/secrets/key:ro" -v "$SECRETS/allowed:/etc/rtmp2sip/allowed:ro" \
 		--entrypoint /bin/bash "$IMAGE" -c "timeout -s INT 2 rtmp2sip-entrypoint $d" \
 		>"$T_TMP/ro-$d.log" 2>&1
 	grep -q "$d ready\|signaler .* ready" "$T_TMP/ro-$d.log" ||
 		why+=("$d on a read-only root: $(grep -v '^time=' "$T_TMP/ro-$d.log" | tail -n 2 | tr '\n' ' ')")
+	grep -q 'readable by others' "$T_TMP/ro-$d.log" && why+=("$d: $(grep -m1 'readable by others' "$T_TMP/ro-$d.log")")
 done
 if [[ ${#why[@]} -eq 0 ]]; then
 	pass "${P}_image ($size_mb MB)"
@@ -369,7 +393,7 @@ else
 fi
 
 # --- deploy_up_ready
-RTMP_PUB=$(free_port)
+RTMPS_PUB=$(free_port)
 SIP_PUB=$(free_port)
 METRICS_PUB=$(free_port)
 {
@@ -389,8 +413,18 @@ METRICS_PUB=$(free_port)
 		fi
 	done
 } >"$T_TMP/compose.test.yaml"
-export RTMP2SIP_IMAGE=$IMAGE REDIS_IMAGE RTMP_PUBLISH=$RTMP_PUB SIP_PUBLISH=$SIP_PUB \
-	METRICS_PUBLISH=$METRICS_PUB WORKERS=3 WORKER_DRAIN_TIMEOUT=5 LOG_LEVEL=info
+export RTMP2SIP_IMAGE=$IMAGE REDIS_IMAGE RTMPS_PUBLISH=$RTMPS_PUB SIP_PUBLISH=$SIP_PUB \
+	METRICS_PUBLISH=$METRICS_PUB WORKERS=3 WORKER_DRAIN_TIMEOUT=5 LOG_LEVEL=info RTMP2SIP_SECRETS=$SECRETS
+why=()
+# Without CALL_AUTH compose refuses to go on (podman-compose 1.0.x has no `config`: any command
+# reads the file).
+unset CALL_AUTH
+if [[ $ENGINE == podman ]]; then pc ps >"$T_TMP/noauth.log" 2>&1; else pc config -q >"$T_TMP/noauth.log" 2>&1; fi
+noauth_rc=$?
+((noauth_rc != 0)) && grep -q 'CALL_AUTH' "$T_TMP/noauth.log" ||
+	why+=("compose without CALL_AUTH: exit $noauth_rc: $(tail -n 2 "$T_TMP/noauth.log" | tr '\n' ' ')")
+export CALL_AUTH=token
+TOKEN_SECRET=$(cat "$SECRETS/call-token.secret")
 # The documented commands: WORKERS=3 for podman-compose (deploy.replicas; 1.0.x has no --scale),
 # --scale for docker compose / docker-compose (1.x reads deploy.replicas only with --compatibility).
 UP=(up -d)
@@ -416,8 +450,12 @@ ctr() { # ctr SERVICE: the service's container names, in replica order
 SIG_CTR=$(ctr signaler)
 REDIS_CTR=$(ctr redis)
 mapfile -t WORKERS_CTR < <(ctr mediaworker)
+# rcli ARGS...: redis-cli in the Redis container, authenticated from the secret there (the
+# password on no command line).
 rcli() {
-	eng exec "$REDIS_CTR" redis-cli "$@"
+	# shellcheck disable=SC2016 # expanded in the container
+	eng exec "$REDIS_CTR" sh -c 'REDISCLI_AUTH=$(cat /run/secrets/redis_password) exec redis-cli --no-auth-warning "$@"' \
+		rcli "$@"
 }
 relayctl() {
 	eng exec "$SIG_CTR" rtmp2sip-entrypoint relayctl "$@"
@@ -430,10 +468,21 @@ print(" ".join(sorted(w["worker_id"] for w in json.load(sys.stdin) if w.get("ali
 worker_id() { # worker_id CONTAINER: its WORKER_ID (the container host name)
 	eng inspect --format '{{.Config.Hostname}}' "$1"
 }
-worker_ip() {
-	eng inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"
+# ip_on CONTAINER NETWORK (frontend or backend): the container's address there.
+ip_on() {
+	eng inspect --format "{{with index .NetworkSettings.Networks \"${PROJECT}_$2\"}}{{.IPAddress}}{{end}}" "$1" 2>/dev/null
 }
-why=()
+worker_ip() {
+	ip_on "$1" frontend
+}
+# fingerprint: the SHA-256 fingerprint of the certificate in a PEM on stdin.
+fingerprint() {
+	openssl x509 -noout -fingerprint -sha256 2>/dev/null
+}
+# served_cert: the fingerprint of the certificate the published RTMPS port presents.
+served_cert() {
+	openssl s_client -connect "127.0.0.1:$RTMPS_PUB" -servername localhost </dev/null 2>/dev/null | fingerprint
+}
 ((up_rc == 0)) || why+=("$COMPOSE up exited $up_rc: $(grep -iv '^podman\|^\[' "$T_TMP/up.log" | grep -i err | tail -n 2 | tr '\n' ' ')")
 [[ -n $ready ]] || why+=("signaler /readyz not 200 within 30 s: $(curl -s -m 1 "http://127.0.0.1:$METRICS_PUB/readyz")")
 [[ ${#WORKERS_CTR[@]} -eq 3 ]] || why+=("${#WORKERS_CTR[@]} worker containers, not 3")
@@ -443,17 +492,26 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.2
 done
 [[ $(wc -w <<<"$alive") -eq 3 ]] || why+=("relayctl sees live workers '$alive'")
+# Workers' metrics are on their backend address only: asked from inside (the image's healthcheck).
 for w in "${WORKERS_CTR[@]}"; do
-	r=$(curl -s -m 2 "http://$(worker_ip "$w"):9101/readyz")
-	[[ $r == ready ]] || why+=("$w /readyz: '$r'")
+	r=$(eng exec "$w" rtmp2sip-entrypoint healthcheck /readyz 2>&1) || why+=("$w /readyz: '$r'")
 done
+# RTMPS on the published port with the certificate of the secrets; no plain RTMP listener.
+served=$(served_cert)
+[[ -n $served && $served == "$(fingerprint <"$SECRETS/tls/rtmps.crt")" ]] ||
+	why+=("RTMPS on 127.0.0.1:$RTMPS_PUB does not present secrets/tls/rtmps.crt ('$served')")
+eng logs "$SIG_CTR" >"$T_TMP/signaler-up.log" 2>&1
+grep -q 'rtmps: listening on 0.0.0.0:1936' "$T_TMP/signaler-up.log" || why+=("no 'rtmps: listening on 0.0.0.0:1936' in the signaler log")
+grep -q 'rtmp: listening' "$T_TMP/signaler-up.log" && why+=("plain RTMP on by default: $(grep -m1 'rtmp: listening' "$T_TMP/signaler-up.log")")
 # What docs/deploy.md asks of podman users with netavark before 1.9: the bridge's MAC fixed, else
 # the first container to go away that holds the bridge's lowest port MAC cuts the others off.
 # Docker sets a MAC of its own on the bridges it makes: fixed already, nothing to do.
-BRIDGE=$(net_bridge "${PROJECT}_default")
+BRIDGE=$(net_bridge "${PROJECT}_frontend")
 if [[ $ENGINE == podman ]]; then
-	pin=$(sh "$DEPLOY/podman-pin-bridge.sh" "${PROJECT}_default" 2>&1) || why+=("$pin")
-	note "$pin"
+	for net in frontend backend; do
+		pin=$(sh "$DEPLOY/podman-pin-bridge.sh" "${PROJECT}_$net" 2>&1) || why+=("$pin")
+		note "$pin"
+	done
 else
 	t=$(cat "/sys/class/net/$BRIDGE/addr_assign_type" 2>/dev/null)
 	[[ $t == 3 ]] || why+=("docker left the MAC of bridge '$BRIDGE' unset (addr_assign_type '$t', not 3)")
@@ -497,13 +555,97 @@ else
 	fail "${P}_healthcheck" "$(printf '%s; ' "${why[@]}")"
 fi
 
-# --- calls. SIPp answers on the host, on the compose network's gateway address (the containers
-# reach it; its RTP echo goes back to each worker's container address).
-GW=$(net_gateway "${PROJECT}_default")
+# --- deploy_redis_auth: Redis wants the password, which no command line shows, and is on the
+# backend network only: nothing published, and nothing on the frontend network (where SIP and RTP
+# peers are) reaches it, while the same probe from the backend network does.
+why=()
+out=$(eng exec "$REDIS_CTR" redis-cli ping 2>&1)
+[[ $out == *NOAUTH* ]] || why+=("redis-cli without the password: '$out'")
+out=$(rcli ping 2>&1)
+[[ $out == PONG ]] || why+=("redis-cli with the password: '$out'")
+# shellcheck disable=SC2016 # expanded in the container
+cmdlines=$(eng exec "$REDIS_CTR" sh -c 'cat /proc/[0-9]*/cmdline' 2>/dev/null | tr '\0' ' ')
+[[ $cmdlines == *redis-server* ]] || why+=("cannot read the command lines of the Redis container: '$cmdlines'")
+[[ -n $REDIS_PASS && $cmdlines != *"$REDIS_PASS"* ]] || why+=("the Redis password is on a command line in its container")
+# (matched by bash itself: a grep given the password would show it on its own command line)
+cmdlines=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ')
+[[ $cmdlines == *"$REDIS_PASS"* ]] && why+=("the Redis password is on a command line of this host")
+[[ -z $(eng port "$REDIS_CTR" 2>/dev/null) ]] || why+=("Redis publishes ports: $(eng port "$REDIS_CTR" | tr '\n' ' ')")
+[[ -z $(ip_on "$REDIS_CTR" frontend) ]] || why+=("Redis is on the frontend network")
+REDIS_IP=$(ip_on "$REDIS_CTR" backend)
+# reach NETWORK ADDRESS PORT: "reached" or "unreachable", from a throwaway container on NETWORK.
+reach() {
+	timeout 30 "$ENGINE_BIN" run --rm --no-healthcheck "${ULIMITS[@]}" --network "${PROJECT}_$1" \
+		--entrypoint /bin/bash "$IMAGE" -c "timeout 3 bash -c 'exec 3<>/dev/tcp/$2/$3' 2>/dev/null && echo reached || echo unreachable" 2>&1 |
+		grep -v '^time='
+}
+# Docker isolates internal networks with its iptables rules only (its containers there still get a
+# default route): the private dockerd of this test runs without them, so there a frontend
+# container does reach Redis, and only the rest of this case is checked.
+isolated=""
+if [[ $ENGINE == docker && -n $DOCKERD_PID ]]; then
+	isolated="frontend isolation not checked: the private dockerd runs with --iptables=false"
+else
+	out=$(reach frontend "$REDIS_IP" 6379)
+	[[ $out == unreachable ]] || why+=("Redis at $REDIS_IP:6379 from the frontend network: $out")
+fi
+out=$(reach backend "$REDIS_IP" 6379)
+[[ $out == reached ]] || why+=("Redis at $REDIS_IP:6379 from the backend network (the control): $out")
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_redis_auth${isolated:+ ($isolated)}"
+else
+	fail "${P}_redis_auth" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- deploy_zmq_auth: a worker's ZeroMQ sockets, from a throwaway container on the backend
+# network running zprobe (the host's build: it needs only libzmq, which the image has): a client
+# without a key gets no reply on either socket, one with the signalers' key pair gets HELLO_OK;
+# from the frontend network they are not reachable at all (bound to the backend address only).
+why=()
+W0=${WORKERS_CTR[0]}
+W0_BACK=$(ip_on "$W0" backend)
+WKEY=$(awk '!/^#/ { print $1; exit }' "$SECRETS/worker.pub")
+# zprobe_in NETWORK [--key NAME] ARGS...: zprobe's output, with the key pair $SECRETS/NAME.key
+zprobe_in() {
+	local net=$1 key=()
+	shift
+	if [[ $1 == --key ]]; then
+		key=(-v "$2:/run/secrets/probe_key:ro")
+		shift 2
+		set -- --key-file /run/secrets/probe_key --server-key "$WKEY" "$@"
+	fi
+	timeout 60 "$ENGINE_BIN" run --rm --no-healthcheck "${ULIMITS[@]}" --network "${PROJECT}_$net" \
+		-v "$BUILD/tools/zprobe:/usr/local/bin/zprobe:ro" "${key[@]}" --entrypoint /usr/local/bin/zprobe \
+		"$IMAGE" "$@" 2>&1 | grep -v '^time='
+}
+for port in 7001 7002; do
+	out=$(zprobe_in backend --endpoint "tcp://$W0_BACK:$port" --id deploy-nokey hello)
+	[[ $out == "STEP hello: NO_REPLY"* ]] || why+=("no key, port $port: $out")
+done
+out=$(zprobe_in backend --key "$SECRETS/signaler.key" --endpoint "tcp://$W0_BACK:7001" --id deploy-probe hello)
+[[ $out == "STEP hello: HELLO_OK"* ]] || why+=("the signalers' key pair (the control): $out")
+out=$(reach frontend "$(worker_ip "$W0")" 7001)
+[[ $out == unreachable ]] || why+=("the worker's ZeroMQ port on its frontend address: $out")
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_zmq_auth"
+else
+	fail "${P}_zmq_auth" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- calls. SIPp answers on the host, on the frontend network's gateway address (the containers
+# reach it; its RTP echo goes back to each worker's frontend address). Every call goes through the
+# published RTMPS port (ffmpeg does not check the self-signed certificate) with a signed token.
+GW=$(net_gateway "${PROJECT}_frontend")
 SIPP_PORT=$(free_port)
 SIPP_MPORT=$(free_port)
 SIPP_MPORT=$((SIPP_MPORT / 2 * 2))
-URL="rtmp://127.0.0.1:$RTMP_PUB/call"
+URL="rtmps://127.0.0.1:$RTMPS_PUB/call"
+# token_query DEST: the query signing call/DEST for ten minutes (docs/configuration.md).
+token_query() {
+	local exp=$(($(date +%s) + 600))
+	printf 'expires=%s&token=%s' "$exp" \
+		"$(printf '%s' "$1:$exp" | openssl dgst -sha256 -hmac "$TOKEN_SECRET" | awk '{ print $NF }')"
+}
 FF=(ffmpeg -nostdin -hide_banner -loglevel error -y)
 # The callee takes re-INVITEs (media moving to another worker) and echoes RTP to its source.
 (cd "$T_TMP" && exec sipp -sf "$SIPP_DIR/cluster_uas_reinvite.xml" -rtp_echo -mp "$SIPP_MPORT" \
@@ -519,6 +661,7 @@ CALLS=0
 declare -A CALL_PIDS=()
 call_bg() {
 	local name=$1 codec freq=$3 secs=$4 u="$URL/$1@$GW:$SIPP_PORT"
+	u+="?$(token_query "$1@$GW:$SIPP_PORT")"
 	[[ $2 == speex ]] && codec=(-c:a libspeex -ac 1 -ar 16000) || codec=(-c:a pcm_mulaw -ac 1 -ar 8000)
 	timeout $((secs + 20)) "${FF[@]}" -analyzeduration 1000000 -i "$u" -t $((secs - 2)) \
 		"$T_TMP/$name.wav" >"$T_TMP/$name.play.log" 2>&1 &
@@ -559,6 +702,66 @@ if out=$(tone tone 1000 4); then
 	pass "${P}_call_tone"
 else
 	fail "${P}_call_tone" "$out; $(grep -i 'call\|sip' <(eng logs "$SIG_CTR" 2>&1) | tail -n 3 | tr '\n' ' ')"
+fi
+
+# --- deploy_call_auth: CALL_AUTH=token (compose.yaml takes CALL_AUTH from the shell): a publish
+# without a token is refused and no call is placed.
+why=()
+timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=2" \
+	-c:a pcm_mulaw -ac 1 -ar 8000 -f flv "$URL/notoken@$GW:$SIPP_PORT" >"$T_TMP/notoken.pub.log" 2>&1 &&
+	why+=("ffmpeg published call/notoken without a token")
+eng logs "$SIG_CTR" 2>&1 | grep -q 'refused: call: token required' ||
+	why+=("no 'token required' refusal in the signaler log")
+grep -q 'notoken@' "$T_TMP/uas.msg" 2>/dev/null && why+=("an INVITE for call/notoken reached SIPp")
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_call_auth"
+else
+	fail "${P}_call_auth" "$(printf '%s; ' "${why[@]}")"
+fi
+
+# --- deploy_reload: a certificate renewal and the second step of a key rotation, as
+# docs/deploy.md gives them for compose: files renamed over the old ones in the mounted
+# directories, then SIGHUP. The signaler serves the new certificate (and the calls below go
+# through it); the workers re-read their allowed list and take the new signaler key.
+why=()
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
+	-keyout "$SECRETS/tls/next.key" -out "$SECRETS/tls/next.crt" >/dev/null 2>&1 &&
+	chown 10001:10001 "$SECRETS/tls/next.key" "$SECRETS/tls/next.crt" &&
+	mv "$SECRETS/tls/next.key" "$SECRETS/tls/rtmps.key" && mv "$SECRETS/tls/next.crt" "$SECRETS/tls/rtmps.crt" ||
+	why+=("cannot make the next certificate")
+want=$(fingerprint <"$SECRETS/tls/rtmps.crt")
+t0=$(date +%s.%N)
+eng kill -s HUP "$SIG_CTR" >/dev/null 2>&1
+for ((i = 0; i < 50; i++)); do
+	served=$(served_cert)
+	[[ $served == "$want" ]] && break
+	sleep 0.1
+done
+if [[ -n $want && $served == "$want" ]]; then
+	figure "certificate renewal: '$ENGINE_BIN kill -s HUP' to the new certificate served on the published port: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s (the kill command included)"
+else
+	why+=("after SIGHUP the signaler serves '$served', not the new certificate '$want'")
+fi
+"$BUILD/relayctl" keygen --dir "$T_TMP" sig-next >/dev/null && chown 10001:10001 "$T_TMP/sig-next.key" &&
+	cat "$SECRETS/allowed/worker.allowed" "$T_TMP/sig-next.pub" >"$SECRETS/allowed/.next" &&
+	chmod 644 "$SECRETS/allowed/.next" && mv "$SECRETS/allowed/.next" "$SECRETS/allowed/worker.allowed" ||
+	why+=("cannot add a signaler key to allowed/worker.allowed")
+for w in "${WORKERS_CTR[@]}"; do
+	eng kill -s HUP "$w" >/dev/null 2>&1
+done
+for w in "${WORKERS_CTR[@]}"; do
+	for ((i = 0; i < 50; i++)); do
+		eng logs "$w" 2>&1 | grep -q 'reload: .* 2 signalers allowed (1 added, 0 removed)' && break
+		sleep 0.1
+	done
+	((i < 50)) || why+=("$w: no reload of its allowed list: $(eng logs "$w" 2>&1 | grep -i 'reload\|allowed' | tail -n 1)")
+done
+out=$(zprobe_in backend --key "$T_TMP/sig-next.key" --endpoint "tcp://$W0_BACK:7001" --id deploy-next hello)
+[[ $out == "STEP hello: HELLO_OK"* ]] || why+=("the new signaler key after the reload: $out")
+if [[ ${#why[@]} -eq 0 ]]; then
+	pass "${P}_reload"
+else
+	fail "${P}_reload" "$(printf '%s; ' "${why[@]}")"
 fi
 
 # --- deploy_drain_scale_in: three G.711 calls (pass-through: a steady tone across a handover,
@@ -696,7 +899,7 @@ elif [[ -z $n ]]; then
 else
 	fail "${P}_no_leftovers" "$n leg records left: $(legs_on)"
 fi
-figure "calls through the containerised cluster: $CALLS placed (1 Speex->PCMU, 4 PCMU pass-through; 2 workers drained and 1 killed under calls)"
+figure "calls through the containerised cluster: $CALLS placed over RTMPS with signed tokens (1 Speex->PCMU, 4 PCMU pass-through; 2 workers drained and 1 killed under calls)"
 
 # --- deploy_down (every container's log is kept in T_TMP first, for a post-mortem)
 for c in $(eng ps -a --filter "label=$LABEL" --format '{{.Names}}'); do

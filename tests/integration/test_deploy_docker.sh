@@ -3,8 +3,9 @@
 # podman: the image built by `docker build` (BuildKit) from deploy/Containerfile, the cluster run
 # from deploy/compose.yaml by `docker compose` (docker-compose 1.x where the plugin is missing, as
 # on Debian bookworm) with `--scale mediaworker=3`, then the same cases (deploy_docker_*: image,
-# up_ready, healthcheck as docker runs it, call_tone, drain_scale_in, failover_kill, bridge_mac,
-# no_leftovers, down); tests/integration/deploy_containers.sh has them.
+# up_ready, healthcheck as docker runs it, redis_auth, zmq_auth, call_tone, call_auth, reload,
+# drain_scale_in, failover_kill, bridge_mac, no_leftovers, down);
+# tests/integration/deploy_containers.sh has them.
 #
 # The daemon is the machine's own when one answers; else the test starts a private dockerd (its
 # own socket, /var/lib/rtmp2sip-docker for its data, no iptables rules) and stops it at the end.
