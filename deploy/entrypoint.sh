@@ -18,10 +18,9 @@
 # only fills in defaults for what is unset or empty, and never overrides a value.
 #
 # The signaler does not start without CALL_AUTH (token, sip or none: who may place calls with the
-# call app; the daemon alone would start and refuse every call). CALL_TOKEN_SECRET_FILE, when
-# CALL_TOKEN_SECRET is unset and CALL_AUTH is token, names a file holding the token secret (a
-# compose secret, a file on a host); it is read here and handed to the signaler as
-# CALL_TOKEN_SECRET.
+# call app; the daemon alone would start and refuse every call). With CALL_AUTH=token it needs
+# CALL_TOKEN_SECRET_FILE (a file holding the token secret: a compose secret, a file on a host),
+# which the signaler reads itself, or CALL_TOKEN_SECRET.
 #
 # In a container (RTMP2SIP_CONTAINER=1, set by the image) two addresses of the container matter:
 #   ADDR     the one peers outside reach (SIP, RTP): POD_IP (Kubernetes downward API) when set,
@@ -152,13 +151,10 @@ container_defaults() {
 
 # call_auth: the signaler's CALL_AUTH must be chosen; CALL_TOKEN_SECRET_FILE read (see the top).
 call_auth() {
-	local f=${CALL_TOKEN_SECRET_FILE:-} secret
 	[[ -n ${CALL_AUTH:-} ]] || die "CALL_AUTH is not set: choose who may place calls through the call app: token (signed URLs; CALL_TOKEN_SECRET or CALL_TOKEN_SECRET_FILE), sip (the caller's SIP credentials) or none (anyone: an explicit opt-out). docs/deploy.md"
-	unset CALL_TOKEN_SECRET_FILE
-	[[ $CALL_AUTH == token && -z ${CALL_TOKEN_SECRET:-} && -n $f ]] || return 0
-	secret=$(cat -- "$f" 2>/dev/null) && [[ -n $secret ]] ||
-		die "CALL_TOKEN_SECRET_FILE=$f: missing, unreadable or empty (deploy/mksecrets.sh makes one)"
-	export CALL_TOKEN_SECRET="$secret"
+	# The signaler reads CALL_TOKEN_SECRET_FILE itself (the secret stays out of its environment).
+	[[ $CALL_AUTH != token || -n ${CALL_TOKEN_SECRET:-} || -n ${CALL_TOKEN_SECRET_FILE:-} ]] ||
+		die "CALL_AUTH=token needs CALL_TOKEN_SECRET_FILE (deploy/mksecrets.sh makes one) or CALL_TOKEN_SECRET"
 }
 
 instance_defaults() {

@@ -67,6 +67,7 @@
 #define CALL_PARAM_MAX	  128	/* bytes of one decoded query value */
 #define CALL_TOKEN_LEN	  32	/* HMAC-SHA256 */
 #define CALL_SECRET_MIN	  16	/* shorter token secrets are accepted with a warning */
+#define CALL_SECRET_MAX	  1024	/* CALL_TOKEN_SECRET_FILE: bytes of the secret at most */
 #define CALL_MAX_AGE_MAX  (10 * 366 * 86400)
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -208,6 +209,17 @@ static int read_security_config(void)
 		return -EINVAL;
 	token_max_age = (uint64_t)age;
 	token_secret = config_str("CALL_TOKEN_SECRET", NULL);
+	if (!token_secret && config_str("CALL_TOKEN_SECRET_FILE", NULL)) {
+		static char from_file[CALL_SECRET_MAX + 1];
+		char why[300];
+
+		if (config_secret_file(config_str("CALL_TOKEN_SECRET_FILE", NULL), from_file,
+				       sizeof(from_file), why, sizeof(why)) < 0) {
+			log_error(NULL, "config: CALL_TOKEN_SECRET_FILE: %s", why);
+			return -EINVAL;
+		}
+		token_secret = from_file;
+	}
 	if (token_secret && strlen(token_secret) < CALL_SECRET_MIN)
 		log_warn(NULL, "config: CALL_TOKEN_SECRET is shorter than %d bytes: weak tokens",
 			 CALL_SECRET_MIN);

@@ -33,6 +33,8 @@
 #                          works (a bad-token publisher of the same destination meanwhile
 #                          changes nothing); the signaler stays up
 #   call_token_no_leftovers no leg records left in Redis
+#   call_token_file_missing CALL_TOKEN_SECRET_FILE naming no file stops the signaler at start (the
+#                          token cases read the secret from CALL_TOKEN_SECRET_FILE)
 #
 # Then, restarted for each:
 #   call_auth_unset        no CALL_AUTH (nor secret): every publish refused with the reason, an
@@ -312,9 +314,20 @@ check_alive call_srtp_signaler_alive
 
 # --- signed tokens ----------------------------------------------------------------------------
 SECRET="call-test-secret-$RANDOM$RANDOM"
-# CALL_AUTH empty (unset): a secret alone chooses signed tokens.
-if ! restart_signaler signaler-token.log SIGNALER_ID=sig-call-token CALL_TOKEN_SECRET="$SECRET" \
-	CALL_TOKEN_MAX_AGE=3600 CALL_AUTH=; then
+# CALL_AUTH empty (unset): a secret alone chooses signed tokens. The secret from a file (a
+# missing one stops the signaler at start).
+printf '%s\n' "$SECRET" >"$T_TMP/token.secret"
+chmod 600 "$T_TMP/token.secret"
+env CALL_AUTH=token CALL_TOKEN_SECRET_FILE="$T_TMP/no-such-file" RTMP_PORT="$(free_port)" \
+	SIP_PORT=0 METRICS_PORT=0 timeout 10 "$BUILD/signaler" >"$T_TMP/token-missing.log" 2>&1
+rc=$?
+if ((rc == 2)) && grep -q "config: CALL_TOKEN_SECRET_FILE" "$T_TMP/token-missing.log"; then
+	pass call_token_file_missing
+else
+	fail call_token_file_missing "exit $rc: $(tail -2 "$T_TMP/token-missing.log" | tr '\n' ' ')"
+fi
+if ! restart_signaler signaler-token.log SIGNALER_ID=sig-call-token \
+	CALL_TOKEN_SECRET_FILE="$T_TMP/token.secret" CALL_TOKEN_MAX_AGE=3600 CALL_AUTH=; then
 	fail call_token_setup "the signaler did not restart with CALL_TOKEN_SECRET"
 	finish
 fi
