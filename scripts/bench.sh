@@ -141,10 +141,11 @@ start_uas() {
 # RTMP port accepts.
 start_signaler() {
 	port=$(free_port)
-	# The load comes from one address: the per-client call limits are lifted, and callbench's
-	# clients call without registering (SIP_ANONYMOUS_CALLS).
+	# The load comes from one address: the per-address connection, handshake and call limits are
+	# lifted, and callbench's clients call without registering (SIP_ANONYMOUS_CALLS).
 	REDIS_PORT=$rport RTMP_PORT=$port RTMP_BIND=127.0.0.1 SIP_PORT=$(free_port) SIGNALER_ID=bench \
-		LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 SIP_ANONYMOUS_CALLS=1 CALL_AUTH=none \
+		LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 RTMP_MAX_HANDSHAKES=100000 \
+		RTMP_MAX_HANDSHAKES_PER_IP=100000 SIP_ANONYMOUS_CALLS=1 CALL_AUTH=none \
 		CALL_MAX_ACTIVE=100000 CALL_MAX_ACTIVE_PER_CLIENT=100000 \
 		CALL_ATTEMPTS_PER_MINUTE=1000000 CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=1000000 \
 		"$BUILD/signaler" >"$1" 2>&1 &
@@ -272,7 +273,8 @@ if want echo; then
 	printf '%8s %10s %12s %12s %16s %12s\n' streams msgs/s cpu_%_1core user_%_1core us_per_stream_s us_per_msg
 	for n in $STREAMS; do
 		port=$(free_port)
-		RTMP_PORT=$port LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 ECHO_APP=1 "$BUILD/signaler" \
+		RTMP_PORT=$port LOG_LEVEL=info RTMP_MAX_CONN_PER_IP=100000 RTMP_MAX_HANDSHAKES=100000 \
+			RTMP_MAX_HANDSHAKES_PER_IP=100000 ECHO_APP=1 "$BUILD/signaler" \
 			2>"$tmp/sig.log" &
 		sig=$!
 		pids=("$sig")
