@@ -40,17 +40,23 @@ bool log_enabled(enum log_level level)
 	return level <= log_min;
 }
 
-bool log_limit_ok(struct log_limit *l, uint64_t now_ms, const char *sid)
+void log_limit_flush(struct log_limit *l, uint64_t now_ms, const char *sid)
 {
 	uint64_t sec = now_ms / 1000;
 
-	if (sec != l->window) {
-		if (l->suppressed)
-			log_warn(sid, "%u similar lines suppressed", l->suppressed);
-		l->window = sec;
-		l->lines = 0;
-		l->suppressed = 0;
-	}
+	if (sec == l->window)
+		return;
+	if (l->suppressed)
+		log_warn(sid, "%u more %s not logged (at most %d a second)", l->suppressed,
+			 l->what ? l->what : "similar lines", LOG_LIMIT_BURST);
+	l->window = sec;
+	l->lines = 0;
+	l->suppressed = 0;
+}
+
+bool log_limit_ok(struct log_limit *l, uint64_t now_ms, const char *sid)
+{
+	log_limit_flush(l, now_ms, sid);
 	if (l->lines < LOG_LIMIT_BURST) {
 		l->lines++;
 		return true;

@@ -28,18 +28,25 @@ void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
 
 /*
  * A rate limit for lines that peers can cause (malformed input, refusals): at most
- * LOG_LIMIT_BURST lines per second; the first line allowed after a second in which lines were
- * suppressed is preceded by one saying how many. Zero-initialise it.
+ * LOG_LIMIT_BURST lines per second. The lines held back in a second are summed up in one
+ * warning, "N more <what> not logged (at most LOG_LIMIT_BURST a second)", written by the next
+ * log_limit_ok() or log_limit_flush() of a later second. Zero-initialise it; @what may be set
+ * (a string constant; NULL: "similar lines").
  */
 #define LOG_LIMIT_BURST 10
 
 struct log_limit {
 	uint64_t window; /* the second of the current window */
 	unsigned lines, suppressed;
+	const char *what; /* what the summary counts */
 };
 
 /* True when one more line may be logged now (@now_ms: any millisecond clock). */
 _Bool log_limit_ok(struct log_limit *l, uint64_t now_ms, const char *sid);
+
+/* Writes the summary of a second that is over (nothing when none is owed): for a caller that
+ * wants it before the next line comes, e.g. from its loop's before-sleep hook. */
+void log_limit_flush(struct log_limit *l, uint64_t now_ms, const char *sid);
 
 #define log_error(sid, ...) log_msg(LOG_LVL_ERROR, (sid), __VA_ARGS__)
 #define log_warn(sid, ...)  log_msg(LOG_LVL_WARN, (sid), __VA_ARGS__)

@@ -266,6 +266,19 @@ bool netacl_match_str(const struct netacl *a, const char *ip)
 	return false;
 }
 
+const char *netacl_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *addr = NULL;
+
+	if (sa && sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!addr || !inet_ntop(sa->sa_family, addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
 size_t netacl_count(const struct netacl *a)
 {
 	return a ? a->n : 0;

@@ -46,6 +46,10 @@ bool netacl_match(const struct netacl *a, const struct sockaddr *sa);
 /* The same for a numeric address string ("192.0.2.7", "2001:db8::1"); false if not one. */
 bool netacl_match_str(const struct netacl *a, const char *ip);
 
+/* The numeric address of @sa (AF_INET or AF_INET6) into @buf; "?" for anything else. Returns
+ * @buf. */
+const char *netacl_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
 /* Entries in the list. */
 size_t netacl_count(const struct netacl *a);
 

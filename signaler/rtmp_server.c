@@ -8,7 +8,7 @@
  * crowd of them must neither exhaust the fds nor keep legitimate clients from connecting once
  * their handshakes are through. Connections over a limit are accepted and closed at once,
  * before any allocation for them, so the listen queue never stalls; the refusals are counted
- * and logged, at most REFUSAL_LINES a second.
+ * and logged, at most LOG_LIMIT_BURST lines a second (log_limit).
  *
  * After a burst of closes the freed heap is given back to the system (malloc_trim, at most once
  * a second): glibc returns only the top of the heap by itself, and one long-lived allocation
@@ -36,7 +36,6 @@
 #define IP_BUCKETS 1024
 #define MAX_LISTENERS 2
 #define ACCEPTS_PER_WAKEUP 64
-#define REFUSAL_LINES 10     /* refusal log lines a second; the rest are summed up */
 #define TRIM_AFTER_CLOSES 32 /* closes that make a heap trim worth it */
 #define TRIM_DELAY_MS 1000   /* ... done this long after the first of them */
 
@@ -67,8 +66,7 @@ struct rtmp_server {
 	struct rtmp_conn *pending;
 	struct rtmp_stats stats;
 	struct ip_count *ips[IP_BUCKETS];
-	uint64_t refusal_window; /* loop time the current second of refusal lines began */
-	unsigned refusals_logged, refusals_quiet;
+	struct log_limit refusal_log; /* the refusal lines; the rest summed up once a second */
 	struct ev_timer *trim_timer;
 	unsigned closed_since_trim;
 };
@@ -190,19 +188,6 @@ static void describe(const struct sockaddr_storage *ss, char *out, size_t len)
 	snprintf(out, len, "%s:%u", host, port);
 }
 
-/* The count of refusals not logged in the last second, as one line. */
-static void log_quiet_refusals(struct rtmp_server *srv)
-{
-	if (evloop_now(srv->loop) - srv->refusal_window < 1000)
-		return;
-	if (srv->refusals_quiet)
-		log_warn(NULL, "rtmp: %u more connections refused (at most %d such lines a second)",
-			 srv->refusals_quiet, REFUSAL_LINES);
-	srv->refusal_window = evloop_now(srv->loop);
-	srv->refusals_logged = 0;
-	srv->refusals_quiet = 0;
-}
-
 /* Closes the accepted @fd at once, counts the refusal and logs why (within the line budget). */
 static void refuse(struct rtmp_server *srv, int fd, const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -213,12 +198,8 @@ static void refuse(struct rtmp_server *srv, int fd, const char *who, const char 
 
 	close(fd);
 	srv->stats.refused++;
-	log_quiet_refusals(srv);
-	if (srv->refusals_logged >= REFUSAL_LINES) {
-		srv->refusals_quiet++;
+	if (!log_limit_ok(&srv->refusal_log, evloop_now(srv->loop), NULL))
 		return;
-	}
-	srv->refusals_logged++;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
@@ -284,8 +265,7 @@ static void before_sleep(struct evloop *loop, void *arg)
 	struct rtmp_server *srv = arg;
 
 	rtmp_conn_flush_pending(srv);
-	if (srv->refusals_quiet)
-		log_quiet_refusals(srv);
+	log_limit_flush(&srv->refusal_log, evloop_now(srv->loop), NULL);
 }
 
 struct rtmp_server *rtmp_server_new(struct evloop *loop, const struct rtmp_limits *lim)
@@ -295,6 +275,7 @@ struct rtmp_server *rtmp_server_new(struct evloop *loop, const struct rtmp_limit
 	if (!srv)
 		return NULL;
 	srv->loop = loop;
+	srv->refusal_log.what = "connections refused";
 	srv->lim = *lim;
 	srv->trim_timer = evloop_timer_new(loop, on_trim, srv);
 	if (!srv->trim_timer || evloop_before_sleep(loop, before_sleep, srv) < 0) {

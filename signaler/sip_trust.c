@@ -13,17 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#define LOG_PER_SECOND 10
-#define HOST_MAX       255
+#define HOST_MAX 255
 
 struct sip_trust {
 	struct netacl *acl;
 	uint64_t refused;
-	time_t log_second;	/* rate limit of the refusal lines */
-	unsigned logged;	/* lines in log_second */
-	uint64_t suppressed;	/* lines not written since the last one */
+	struct log_limit refusal_log;
 };
 
 /* The host of a SIP URI ("sip:user@host:port;params", "<sip:host>", "host"), into @out. */
@@ -89,6 +85,7 @@ struct sip_trust *sip_trust_new(const char *sources, const char *registrar, cons
 		errno = ENOMEM;
 		return NULL;
 	}
+	t->refusal_log.what = "untrusted requests refused";
 	if (!sources || !sources[0])
 		sources = SIP_TRUST_DEFAULT;
 	ret = netacl_add_list(t->acl, sources, why, whylen);
@@ -122,7 +119,7 @@ bool sip_trust_allows(struct sip_trust *t, const struct sockaddr *from)
 
 void sip_trust_learn(struct sip_trust *t, const struct sockaddr *from, const char *why)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN];
 	int ret;
 
 	if (!t || !from || (from->sa_family != AF_INET && from->sa_family != AF_INET6))
@@ -134,32 +131,14 @@ void sip_trust_learn(struct sip_trust *t, const struct sockaddr *from, const cha
 				 why);
 		return;
 	}
-	if (from->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)from)->sin_addr, ip,
-			  sizeof(ip));
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)from)->sin6_addr,
-			  ip, sizeof(ip));
-	log_info("sip", "sip: trusted source %s added (%s)", ip, why);
+	log_info("sip", "sip: trusted source %s added (%s)", netacl_addr_str(from, ip, sizeof(ip)),
+		 why);
 }
 
-bool sip_trust_refused(struct sip_trust *t, uint64_t *suppressed)
+bool sip_trust_refused(struct sip_trust *t, uint64_t now_ms)
 {
-	time_t now = time(NULL);
-
 	t->refused++;
-	if (now != t->log_second) {
-		t->log_second = now;
-		t->logged = 0;
-	}
-	if (t->logged >= LOG_PER_SECOND) {
-		t->suppressed++;
-		return false;
-	}
-	t->logged++;
-	*suppressed = t->suppressed;
-	t->suppressed = 0;
-	return true;
+	return log_limit_ok(&t->refusal_log, now_ms, "sip");
 }
 
 uint64_t sip_trust_refused_count(const struct sip_trust *t)

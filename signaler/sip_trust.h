@@ -44,9 +44,9 @@ bool sip_trust_allows(struct sip_trust *t, const struct sockaddr *from);
 /* Trusts @from from now on (a registrar's or the proxy's response); logs the first time. */
 void sip_trust_learn(struct sip_trust *t, const struct sockaddr *from, const char *why);
 
-/* Counts one refused request (for the metrics) and tells whether to log it (at most 10 lines
- * a second; the next allowed line reports how many were not logged in @suppressed). */
-bool sip_trust_refused(struct sip_trust *t, uint64_t *suppressed);
+/* Counts one refused request (for the metrics) and tells whether to log it: log_limit, at
+ * @now_ms (any millisecond clock). */
+bool sip_trust_refused(struct sip_trust *t, uint64_t now_ms);
 
 /* Requests refused since start. */
 uint64_t sip_trust_refused_count(const struct sip_trust *t);

@@ -29,6 +29,7 @@
 
 #include "evloop_su.h"
 #include "log.h"
+#include "netacl.h"
 #include "sip_guard.h"
 #include "sip_trust.h"
 
@@ -880,22 +881,12 @@ static void learn_source(struct sip_ua *ua, nua_t *nua, const char *why)
 static bool trusted_request(struct sip_ua *ua, nua_t *nua, nua_handle_t *nh, nua_event_t ev)
 {
 	const struct sockaddr *from = current_source(nua);
-	char ip[64] = "?";
-	uint64_t suppressed = 0;
+	char ip[INET6_ADDRSTRLEN];
 
 	if (sip_trust_allows(ua->trust, from))
 		return true;
-	if (from && from->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)from)->sin_addr, ip,
-			  sizeof(ip));
-	else if (from && from->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)from)->sin6_addr,
-			  ip, sizeof(ip));
-	if (sip_trust_refused(ua->trust, &suppressed) && suppressed)
-		log_info("sip", "sip: %s from %s refused: not a trusted source (SIP_TRUSTED_SOURCES); "
-				"%" PRIu64 " more refused, not logged",
-			 nua_event_name(ev), ip, suppressed);
-	else if (!suppressed)
+	netacl_addr_str(from, ip, sizeof(ip));
+	if (sip_trust_refused(ua->trust, evloop_now(ua->loop)))
 		log_info("sip", "sip: %s from %s refused: not a trusted source (SIP_TRUSTED_SOURCES)",
 			 nua_event_name(ev), ip);
 	nua_respond(nh, 403, "Forbidden", NUTAG_WITH_THIS(nua), TAG_END());

@@ -135,6 +135,20 @@ static void test_describe(void)
 	netacl_destroy(&a);
 }
 
+static void test_addr_str(void)
+{
+	struct sockaddr_in s4 = v4("192.0.2.7");
+	struct sockaddr_in6 s6 = v6("2001:db8::1");
+	struct sockaddr other = {.sa_family = AF_UNIX};
+	char buf[64], tiny[4];
+
+	CHECK_EQ_STR(netacl_addr_str((struct sockaddr *)&s4, buf, sizeof(buf)), "192.0.2.7");
+	CHECK_EQ_STR(netacl_addr_str((struct sockaddr *)&s6, buf, sizeof(buf)), "2001:db8::1");
+	CHECK_EQ_STR(netacl_addr_str(&other, buf, sizeof(buf)), "?");
+	CHECK_EQ_STR(netacl_addr_str(NULL, buf, sizeof(buf)), "?");
+	CHECK_EQ_STR(netacl_addr_str((struct sockaddr *)&s4, tiny, sizeof(tiny)), "?");
+}
+
 int main(void)
 {
 	TEST_RUN(test_networks);
@@ -142,5 +156,6 @@ int main(void)
 	TEST_RUN(test_bad_input);
 	TEST_RUN(test_bounds_and_dedup);
 	TEST_RUN(test_describe);
+	TEST_RUN(test_addr_str);
 	return TEST_DONE();
 }
