@@ -13,8 +13,8 @@
  * sender's public key. A signaler id is bound to the key that said HELLO with it first: a HELLO
  * (on either socket) claiming that id with another key is refused with ERROR EPERM until the
  * bound signaler is forgotten (peer_timeout_ms unreachable), and a message arriving on a
- * signaler's routing id from another key is not taken as that signaler's. Handshakes refused by libzmq (a key not allowed,
- * no CURVE, a wrong server key) are counted from socket monitors.
+ * signaler's routing id from another key is not taken as that signaler's. Handshakes refused by
+ * libzmq (a key not allowed, no CURVE, a wrong server key) are counted from socket monitors.
  *
  * Retries: a request whose (routing id, request id, key) was answered in the last
  * reply_cache_ttl_ms gets the cached reply again without calling the handler; one still being

@@ -502,7 +502,8 @@ static int parse_srtp(const struct wire_msg *m, enum rtp_leg_srtp_suite *suite,
 
 	if (!wire_has(m, WIRE_T_SRTP_SUITE))
 		return 0;
-	if (wire_get_cstr(m, WIRE_T_SRTP_SUITE, name, sizeof(name)) < 0 || worker_suite_parse(name, suite) < 0) {
+	if (wire_get_cstr(m, WIRE_T_SRTP_SUITE, name, sizeof(name)) < 0 ||
+	    worker_suite_parse(name, suite) < 0) {
 		snprintf(why, whylen, "unsupported SRTP suite");
 		return -EINVAL;
 	}

@@ -9,6 +9,7 @@
 #include "call_policy.h"
 
 #include "config.h"
+#include "dest.h"
 #include "log.h"
 #include "strmap.h"
 
@@ -23,7 +24,6 @@
 #include <time.h>
 
 #define PATTERN_MAX 128
-#define TARGET_MAX  300
 
 enum pattern_kind { PAT_DOMAIN, PAT_PREFIX, PAT_GLOB };
 
@@ -195,37 +195,26 @@ static void refill(struct bucket *b, int64_t per_minute, uint64_t now)
 	b->last_ms = now;
 }
 
-/* "user" and "host[:port]" of a "sip:user@host:port;params" URI, as "user@host" lower-cased
- * in @target (the user part keeps its case in @user). */
-static void split_uri(const char *uri, char *user, size_t ulen, char *target, size_t tlen)
-{
-	const char *p = uri, *at, *end;
-
-	if (strncasecmp(p, "sips:", 5) == 0)
-		p += 5;
-	else if (strncasecmp(p, "sip:", 4) == 0)
-		p += 4;
-	end = p + strcspn(p, ";?>");
-	at = memchr(p, '@', (size_t)(end - p));
-	snprintf(user, ulen, "%.*s", at ? (int)(at - p) : 0, p);
-	snprintf(target, tlen, "%.*s", (int)(end - p), p);
-	lower(target);
-}
-
 static bool destination_allowed(const char *uri)
 {
-	char user[TARGET_MAX], target[TARGET_MAX], host[TARGET_MAX];
-	const char *h;
+	struct dest_parts d;
+	char target[2 * DEST_URI_MAX + 16];
+	size_t hl;
 
 	if (P.n_patterns == 0)
 		return true;
-	split_uri(uri, user, sizeof(user), target, sizeof(target));
-	h = strchr(target, '@');
-	snprintf(host, sizeof(host), "%s", h ? h + 1 : target);
-	host[strcspn(host, ":")] = '\0';
+	if (dest_parts(uri, &d) < 0)
+		return false;
+	/* what the globs see: "user@host[:port]", lower-cased, IPv6 in brackets */
+	snprintf(target, sizeof(target), "%s%s%s%s%s", d.user, d.user[0] ? "@" : "",
+		 strchr(d.host, ':') ? "[" : "", d.host, strchr(d.host, ':') ? "]" : "");
+	if (d.port)
+		snprintf(target + strlen(target), sizeof(target) - strlen(target), ":%u", d.port);
+	lower(target);
+	hl = strlen(d.host);
 	for (size_t i = 0; i < P.n_patterns; i++) {
 		const struct pattern *p = &P.patterns[i];
-		size_t hl = strlen(host), pl = strlen(p->text);
+		size_t pl = strlen(p->text);
 
 		switch (p->kind) {
 		case PAT_GLOB:
@@ -233,12 +222,12 @@ static bool destination_allowed(const char *uri)
 				return true;
 			break;
 		case PAT_PREFIX:
-			if (user[0] && strncmp(user, p->text, pl) == 0)
+			if (d.user[0] && strncmp(d.user, p->text, pl) == 0)
 				return true;
 			break;
 		case PAT_DOMAIN:
-			if (strcmp(host, p->text) == 0 ||
-			    (hl > pl && host[hl - pl - 1] == '.' && strcmp(host + hl - pl, p->text) == 0))
+			if (strcmp(d.host, p->text) == 0 ||
+			    (hl > pl && d.host[hl - pl - 1] == '.' && strcmp(d.host + hl - pl, p->text) == 0))
 				return true;
 			break;
 		}

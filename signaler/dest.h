@@ -19,4 +19,17 @@
 int dest_uri(const char *name, const char *domain, char *uri, size_t len, char *why,
 	     size_t whylen);
 
+/* The parts of a SIP URI that decide where it goes. */
+struct dest_parts {
+	char user[DEST_URI_MAX + 1]; /* "" when none */
+	char host[DEST_URI_MAX + 1]; /* lower-cased; an IPv6 literal without its brackets */
+	unsigned port;		     /* 0 when none */
+};
+
+/*
+ * Splits @uri ("sip:user@host:port;params", "sips:...", "<sip:host>", "user@host", "host") into
+ * @out. Returns 0, or -EINVAL when there is no host or a part does not fit.
+ */
+int dest_parts(const char *uri, struct dest_parts *out);
+
 #endif

@@ -3,6 +3,7 @@
  */
 #include "sip_trust.h"
 
+#include "dest.h"
 #include "log.h"
 #include "netacl.h"
 
@@ -14,61 +15,25 @@
 #include <string.h>
 #include <strings.h>
 
-#define HOST_MAX 255
-
 struct sip_trust {
 	struct netacl *acl;
 	uint64_t refused;
 	struct log_limit refusal_log;
 };
 
-/* The host of a SIP URI ("sip:user@host:port;params", "<sip:host>", "host"), into @out. */
-static bool uri_host(const char *uri, char *out, size_t len)
-{
-	const char *p = uri, *e;
-	size_t n;
-
-	if (*p == '<')
-		p++;
-	if (strncasecmp(p, "sips:", 5) == 0)
-		p += 5;
-	else if (strncasecmp(p, "sip:", 4) == 0)
-		p += 4;
-	e = p + strcspn(p, ";>?");
-	for (const char *at = p; at < e; at++)
-		if (*at == '@')
-			p = at + 1;
-	if (*p == '[') { /* [v6]:port */
-		p++;
-		e = strchr(p, ']');
-		if (!e)
-			return false;
-	} else {
-		const char *colon = memchr(p, ':', (size_t)(e - p));
-
-		if (colon)
-			e = colon;
-	}
-	n = (size_t)(e - p);
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
-
 /* Adds the host of @uri (the registrar, the proxy); a name that does not resolve is logged. */
 static void add_uri(struct sip_trust *t, const char *uri, const char *what)
 {
-	char host[HOST_MAX + 1], why[200];
+	struct dest_parts parts;
+	char why[200];
 
 	if (!uri || !uri[0])
 		return;
-	if (!uri_host(uri, host, sizeof(host))) {
+	if (dest_parts(uri, &parts) < 0) {
 		log_warn("sip", "sip: trusted sources: no host in the %s %s", what, uri);
 		return;
 	}
-	if (netacl_add_list(t->acl, host, why, sizeof(why)) < 0)
+	if (netacl_add_list(t->acl, parts.host, why, sizeof(why)) < 0)
 		log_warn("sip", "sip: trusted sources: the %s is not trusted by address: %s (its "
 				"replies will add it)",
 			 what, why);
