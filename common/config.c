@@ -74,6 +74,31 @@ int config_bool(const char *name, bool def, bool *out)
 	return -EINVAL;
 }
 
+int config_enum(const char *name, int def, const char *const choices[], int *out)
+{
+	const char *s = getenv(name);
+	char list[256] = "";
+	size_t used = 0;
+
+	*out = def;
+	if (!s || !*s)
+		return 0;
+	for (int i = 0; choices[i]; i++) {
+		int k;
+
+		if (strcmp(s, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+		if (used >= sizeof(list))
+			continue; /* the list is cut; the search goes on */
+		k = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", choices[i]);
+		used += k > 0 ? (size_t)k : 0;
+	}
+	log_error(NULL, "config: %s=\"%.32s\": expected one of %s", name, s, list);
+	return -EINVAL;
+}
+
 int config_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
 		     size_t whylen)
 {

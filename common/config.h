@@ -28,6 +28,13 @@ const char *config_str(const char *name, const char *def);
 int config_bool(const char *name, bool def, bool *out);
 
 /*
+ * Reads variable @name as one of @choices (NULL-terminated, compared exactly): *out gets the
+ * index of the one given, or @def when unset or empty (-1: nothing chosen). Returns 0, or
+ * -EINVAL after logging the variable and the choices.
+ */
+int config_enum(const char *name, int def, const char *const choices[], int *out);
+
+/*
  * Reads regular file @path, at most @max bytes, into a new NUL-terminated buffer (*out, the
  * caller frees it; *len bytes, no NUL inside). Returns 0, or -errno with @why (@whylen bytes)
  * saying what is wrong: -ENOENT / -EACCES..., -EINVAL (not a regular file, too large, a NUL

@@ -115,15 +115,6 @@ static const struct {
 	{.key = "pass", .offset = offsetof(struct call_params, pass)},
 };
 
-static const struct {
-	const char *name;
-	enum sdp_srtp_policy policy;
-} srtp_policies[] = {
-	{.name = "off", .policy = SDP_SRTP_OFF},
-	{.name = "optional", .policy = SDP_SRTP_OPTIONAL},
-	{.name = "required", .policy = SDP_SRTP_REQUIRED},
-};
-
 static struct call *calls[CALL_BUCKETS];
 static struct media *bridge;
 static struct sip_ua *ua;
@@ -135,27 +126,21 @@ static enum sdp_srtp_policy srtp_policy;
 static const char *token_secret; /* NULL: no token needed */
 static uint64_t token_max_age;
 
-enum call_auth { AUTH_UNSET, AUTH_TOKEN, AUTH_SIP, AUTH_NONE };
+/* CALL_AUTH's choices, in the order of auth_names; AUTH_UNSET when none is made. */
+enum call_auth { AUTH_TOKEN, AUTH_SIP, AUTH_NONE, AUTH_UNSET = -1 };
+static const char *const auth_names[] = {"token", "sip", "none", NULL};
 static enum call_auth auth_mode;
 static uint8_t owner_key[32]; /* keys the credential MACs of CALL_AUTH=sip (never stored) */
-
-static const struct {
-	const char *name;
-	enum call_auth mode;
-} auth_modes[] = {
-	{.name = "token", .mode = AUTH_TOKEN},
-	{.name = "sip", .mode = AUTH_SIP},
-	{.name = "none", .mode = AUTH_NONE},
-};
 
 /* CALL_AUTH, or "token" when only CALL_TOKEN_SECRET is set. 0 or -EINVAL (logged). */
 static int read_auth_config(void)
 {
-	const char *mode = config_str("CALL_AUTH", NULL);
-	size_t i;
+	int mode;
 
-	auth_mode = AUTH_UNSET;
-	if (!mode) {
+	if (config_enum("CALL_AUTH", AUTH_UNSET, auth_names, &mode) < 0)
+		return -EINVAL;
+	auth_mode = (enum call_auth)mode;
+	if (auth_mode == AUTH_UNSET) {
 		if (token_secret)
 			auth_mode = AUTH_TOKEN;
 		else
@@ -164,20 +149,13 @@ static int read_auth_config(void)
 					"sip, or none to let anyone call)");
 		return 0;
 	}
-	for (i = 0; i < ARRAY_LEN(auth_modes); i++)
-		if (strcmp(mode, auth_modes[i].name) == 0)
-			break;
-	if (i == ARRAY_LEN(auth_modes)) {
-		log_error(NULL, "config: CALL_AUTH=\"%.32s\": expected token, sip or none", mode);
-		return -EINVAL;
-	}
-	auth_mode = auth_modes[i].mode;
 	if (auth_mode == AUTH_TOKEN && !token_secret) {
 		log_error(NULL, "config: CALL_AUTH=token needs CALL_TOKEN_SECRET");
 		return -EINVAL;
 	}
 	if (auth_mode != AUTH_TOKEN && token_secret)
-		log_warn(NULL, "config: CALL_AUTH=%s: CALL_TOKEN_SECRET is ignored", mode);
+		log_warn(NULL, "config: CALL_AUTH=%s: CALL_TOKEN_SECRET is ignored",
+			 auth_names[auth_mode]);
 	if (auth_mode != AUTH_TOKEN)
 		token_secret = NULL;
 	if (auth_mode == AUTH_SIP && RAND_bytes(owner_key, sizeof(owner_key)) != 1) {
@@ -192,19 +170,12 @@ static int read_auth_config(void)
 
 static int read_security_config(void)
 {
-	const char *srtp = config_str("CALL_SRTP", "off");
-	size_t i;
 	int64_t age;
+	int policy;
 
-	for (i = 0; i < ARRAY_LEN(srtp_policies); i++)
-		if (strcmp(srtp, srtp_policies[i].name) == 0)
-			break;
-	if (i == ARRAY_LEN(srtp_policies)) {
-		log_error(NULL, "config: CALL_SRTP=\"%.32s\": expected off, optional or required",
-			  srtp);
+	if (config_enum("CALL_SRTP", SDP_SRTP_OFF, sdp_srtp_policy_names, &policy) < 0)
 		return -EINVAL;
-	}
-	srtp_policy = srtp_policies[i].policy;
+	srtp_policy = (enum sdp_srtp_policy)policy;
 	if (config_int("CALL_TOKEN_MAX_AGE", 86400, 1, CALL_MAX_AGE_MAX, &age) < 0)
 		return -EINVAL;
 	token_max_age = (uint64_t)age;
@@ -225,7 +196,8 @@ static int read_security_config(void)
 			 CALL_SECRET_MIN);
 	if (read_auth_config() < 0)
 		return -EINVAL;
-	log_info(NULL, "call app: SRTP %s, callers authenticated by %s", srtp_policies[i].name,
+	log_info(NULL, "call app: SRTP %s, callers authenticated by %s",
+		 sdp_srtp_policy_names[srtp_policy],
 		 auth_mode == AUTH_TOKEN ? "signed tokens"
 		 : auth_mode == AUTH_SIP ? "their SIP credentials"
 		 : auth_mode == AUTH_NONE ? "nothing (CALL_AUTH=none)"

@@ -1512,11 +1512,10 @@ static void sip_disconnect(struct rtmp_conn *c)
 int app_sip_init(struct media *m, struct sip_ua *sip)
 {
 	const char *list = config_str("SIP_CODECS", "speex/16000,PCMU/8000,PCMA/8000,speex/8000");
-	const char *srtp = config_str("SIP_SRTP", "optional");
 	struct wire_codec wc[WIRE_MAX_CODECS];
 	char why[160];
 	int64_t exp;
-	int n;
+	int n, policy;
 
 	bridge = m;
 	ua = sip;
@@ -1531,16 +1530,9 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 		log_warn(NULL, "sip app: SIP_ANONYMOUS_CALLS=1: clients without a registration may "
 			       "call out");
 	reg_expires = (unsigned)exp;
-	if (strcmp(srtp, "off") == 0) {
-		srtp_policy = SDP_SRTP_OFF;
-	} else if (strcmp(srtp, "optional") == 0) {
-		srtp_policy = SDP_SRTP_OPTIONAL;
-	} else if (strcmp(srtp, "required") == 0) {
-		srtp_policy = SDP_SRTP_REQUIRED;
-	} else {
-		log_error(NULL, "config: SIP_SRTP=\"%s\": use off, optional or required", srtp);
+	if (config_enum("SIP_SRTP", SDP_SRTP_OPTIONAL, sdp_srtp_policy_names, &policy) < 0)
 		return -EINVAL;
-	}
+	srtp_policy = (enum sdp_srtp_policy)policy;
 	n = media_codecs_parse(list, wc, WIRE_MAX_CODECS, why, sizeof(why));
 	if (n < 0) {
 		log_error(NULL, "config: SIP_CODECS=\"%s\": %s", list, why);

@@ -242,6 +242,11 @@ const char *sdp_dir_name(enum sdp_dir dir)
 	return (unsigned)dir < ARRAY_LEN(dirs) ? dirs[dir].name : "?";
 }
 
+const char *const sdp_srtp_policy_names[] = {
+	[SDP_SRTP_OFF] = "off", [SDP_SRTP_OPTIONAL] = "optional", [SDP_SRTP_REQUIRED] = "required",
+	[SDP_SRTP_REQUIRED + 1] = NULL,
+};
+
 const char *sdp_srtp_suite_name(enum sdp_srtp_suite suite)
 {
 	for (size_t i = 0; i < ARRAY_LEN(suites); i++)

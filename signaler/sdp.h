@@ -66,6 +66,10 @@ enum sdp_srtp_policy {
 	SDP_SRTP_REQUIRED, /* RTP/SAVP only: plain offers are refused; offer RTP/SAVP */
 };
 
+/* The settings' names of the policies, indexed by them ("off", "optional", "required"), then
+ * NULL: the choices of config_enum() for CALL_SRTP and SIP_SRTP. */
+extern const char *const sdp_srtp_policy_names[];
+
 /* One RTP format of an m-line. */
 struct sdp_codec {
 	uint8_t pt;	  /* 0..127 */

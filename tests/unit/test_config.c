@@ -104,6 +104,30 @@ static void test_env_file(void)
 	unsetenv("T_SET");
 }
 
+static void test_enum(void)
+{
+	static const char *const names[] = {"off", "optional", "required", NULL};
+	int v;
+
+	unsetenv("TEST_ENUM");
+	CHECK_EQ_INT(config_enum("TEST_ENUM", 1, names, &v), 0);
+	CHECK_EQ_INT(v, 1);
+	CHECK_EQ_INT(config_enum("TEST_ENUM", -1, names, &v), 0);
+	CHECK_EQ_INT(v, -1);
+	setenv("TEST_ENUM", "", 1);
+	CHECK_EQ_INT(config_enum("TEST_ENUM", 0, names, &v), 0);
+	CHECK_EQ_INT(v, 0);
+	setenv("TEST_ENUM", "required", 1);
+	CHECK_EQ_INT(config_enum("TEST_ENUM", 0, names, &v), 0);
+	CHECK_EQ_INT(v, 2);
+	setenv("TEST_ENUM", "Required", 1); /* exact */
+	v = 7;
+	CHECK_EQ_INT(config_enum("TEST_ENUM", 0, names, &v), -EINVAL);
+	setenv("TEST_ENUM", "on", 1);
+	CHECK_EQ_INT(config_enum("TEST_ENUM", 0, names, &v), -EINVAL);
+	unsetenv("TEST_ENUM");
+}
+
 int main(void)
 {
 	int ret;
@@ -113,6 +137,7 @@ int main(void)
 		return 1;
 	TEST_RUN(test_secret_file);
 	TEST_RUN(test_env_file);
+	TEST_RUN(test_enum);
 	ret = TEST_DONE();
 	th_rmtree(dir);
 	return ret;
