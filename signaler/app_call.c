@@ -900,7 +900,6 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 		if (!c)
 			return;
 		/* Before the answer: the caller hung up, or its connection went. */
-		policy_release(c);
 		call_over(c, 0,
 			  rtmp_conn_closing(conn) ? CALLREC_END_CLIENT_LEFT : CALLREC_END_CANCELLED,
 			  "the publisher stopped");

@@ -17,7 +17,6 @@
 typedef int (*msg_extract_fn)(msg_t *msg);
 
 static size_t guard_max = SIP_GUARD_DEFAULT_MAX;
-static atomic_uint_fast64_t guard_bounded;
 static atomic_uint_fast64_t guard_calls;
 static atomic_uint_fast64_t guard_too_large;
 static atomic_uint_fast64_t guard_malformed;
@@ -46,10 +45,8 @@ int msg_extract(msg_t *msg)
 	if (!msg)
 		return fn(msg);
 	cur = msg_maxsize(msg, 0); /* 0: read without changing */
-	if (cur == 0 || cur > guard_max) {
+	if (cur == 0 || cur > guard_max)
 		msg_maxsize(msg, guard_max);
-		atomic_fetch_add_explicit(&guard_bounded, 1, memory_order_relaxed);
-	}
 	before = msg_get_flags(msg, MSG_FLG_TOOLARGE | MSG_FLG_ERROR);
 	ret = fn(msg);
 	after = msg_get_flags(msg, MSG_FLG_TOOLARGE | MSG_FLG_ERROR) & ~before;
@@ -72,11 +69,6 @@ void sip_guard_set_max(size_t max_bytes)
 size_t sip_guard_max(void)
 {
 	return guard_max;
-}
-
-uint64_t sip_guard_bounded(void)
-{
-	return atomic_load_explicit(&guard_bounded, memory_order_relaxed);
 }
 
 uint64_t sip_guard_too_large(void)

@@ -50,9 +50,6 @@ size_t sip_guard_max(void);
  */
 bool sip_guard_check(void);
 
-/* Messages the wrapper gave a limit (they had none or a larger one): counter since start. */
-uint64_t sip_guard_bounded(void);
-
 /* Messages the parser refused since start: over the limit, and otherwise malformed (messages
  * whose parse failed: sofia answers 400 where it can, and closes a stream). */
 uint64_t sip_guard_too_large(void);
