@@ -7,7 +7,7 @@
  * readable sockets are drained in the evloop callback, RTCP and the RTP timeout run from a
  * per-leg timer, and the worker pulls one frame per leg on its own 20 ms tick.
  *
- * Strict symmetric RTP (latching), in full with its diagram at the top of rtp_leg.c:
+ * Strict symmetric RTP (latching), in full with its diagram at the top of rtp_latch.c:
  *   - RTP from the signalled remote (exactly its address and port) is accepted and latches the
  *     leg at once; the latched source is where media goes from then on.
  *   - SRTP legs: the first packet that passes authentication latches, from any source (the key
@@ -55,7 +55,7 @@ enum rtp_leg_srtp_suite {
 #define RTP_LEG_MAX_PACKET 1500
 /* Telephone-event payload type used when params.tev_payload_type is 0. */
 #define RTP_LEG_DEFAULT_TEV_PT 101
-/* Strict latching (rtp_leg.c): valid packets in a row a new source must send to be learned,
+/* Strict latching (rtp_latch.c): valid packets in a row a new source must send to be learned,
  * and how long the latched source must have been silent before another may take its place. */
 #define RTP_LEG_LATCH_PACKETS	   4
 #define RTP_LEG_LATCH_PACKETS_MAX  64
