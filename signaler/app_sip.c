@@ -1,10 +1,7 @@
 /*
  * app_sip.c - the "sip" app: the call API of the Flash-era VoIP clients (docs/sip-app.md).
  *
- *   connect sip/<user@domain> (authName, authPass, displayName[, rate])
- *        authPass "" --> _result at once (calls are made as the AOR, without a registration)
- *        otherwise   --> REGISTER --2xx--> _result | failure --> _error Connect.Rejected
- *   one call at a time per client:
+ *   a client connects as sip/<user@domain> (app_sip_client.c); one call at a time per client:
  *
  *   invite(uri, codecs) --> leg on a worker --ready--> INVITE --18x--> ringing(reason)
  *                                                        |--2xx--> accepted(audio, video) --> up
@@ -20,7 +17,7 @@
  * Media: the stream the client publishes (any name, "local" by convention) feeds the call's leg;
  * the streams it plays (any name, "remote" by convention) receive the far end's audio.
  */
-#include "app.h"
+#include "app_sip_int.h"
 
 #include "amf.h"
 #include "buf.h"
@@ -44,69 +41,15 @@
 #include <string.h>
 #include <time.h>
 
-#define AOR_MAX	     255
-#define AUTH_MAX     128
-#define DISPLAY_MAX  127
-#define REASON_MAX   127
-#define MAX_TOKENS   16
-#define CLIENT_BUCKETS 256
+#define MAX_TOKENS 16
 
-enum pc_state {
-	PC_LEG,	      /* outgoing: the leg is being created */
-	PC_CALLING,   /* outgoing: INVITE sent */
-	PC_INVITED,   /* incoming: ringing, waiting for accept or reject */
-	PC_ACCEPTING, /* incoming: accepted, the leg is being created */
-	PC_UP,	      /* established */
-};
-
-struct sip_client;
-
-struct phone_call {
-	struct sip_client *cl;
-	enum pc_state state;
-	bool incoming;
-	struct sip_call *sip;
-	struct media_leg *leg;
-	struct codec_pref prefs;      /* what we offer, or answer with */
-	struct wire_codec rtmp_codec; /* what the client sends and receives */
-	uint8_t format;		      /* FLV SoundFormat of rtmp_codec */
-	bool want_srtp;
-	struct sdp_media_desc remote; /* incoming: the peer's offer */
-	struct sdp_media_desc local;  /* our last SDP (offer or answer), for re-offers */
-	struct sdp_choice choice;     /* what the last negotiation chose */
-	bool hold_local;	      /* we hold the peer */
-	bool hold_peer;		      /* the peer holds us */
-	bool hold_asked;	      /* our re-INVITE for hold(@hold_want) is out */
-	bool hold_want;
-	char from[AOR_MAX + 8], to[AOR_MAX + 8];
-	struct call_record rec; /* its record in Redis */
-	bool was_up;		/* the call has been up (a transfer may be under way) */
-	struct sip_call *referrer; /* the peer's REFER: the call we are being transferred from */
-	struct ev_timer *refer_timer; /* places the referred call, after the REFER's 202 */
-	bool refer_placed;	      /* the referred call is placed: the timer only cleans up */
-	bool admitted;		      /* counted by call_policy until the call ends */
-	char client_ip[64];
-};
-
-struct sip_client {
-	struct rtmp_conn *conn;
-	char aor[AOR_MAX + 1];
-	char display[DISPLAY_MAX + 1];
-	bool narrowband;
-	bool connect_pending;
-	struct sip_reg *reg;
-	struct rtmp_stream *pub;
-	struct player_list players;
-	struct phone_call *call;
-	struct sip_client *next;
-};
-
-static struct sip_client *clients[CLIENT_BUCKETS];
-static struct media *bridge;
-static struct sip_ua *ua;
-static const char *registrar, *call_domain;
+/* What app_sip_init() set (the first four are app_sip_client.c's too). */
+struct media *app_sip_bridge;
+struct sip_ua *app_sip_ua;
+const char *app_sip_registrar;
+unsigned app_sip_reg_expires;
+static const char *call_domain;
 static bool anonymous_calls; /* SIP_ANONYMOUS_CALLS: unregistered clients may call out */
-static unsigned reg_expires;
 static enum sdp_srtp_policy srtp_policy;
 static struct codec_pref default_prefs;
 
@@ -161,74 +104,6 @@ static int reply_error(struct sip_client *cl, double txid, const char *why)
 	if (txid != 0)
 		rtmp_conn_send_error(cl->conn, txid, "NetConnection.Call.Failed", why);
 	return 0;
-}
-
-static struct sip_client **client_slot(const char *aor)
-{
-	uint32_t h = 2166136261u;
-	struct sip_client **pp;
-
-	for (const char *p = aor; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &clients[h % CLIENT_BUCKETS];
-	while (*pp && strcmp((*pp)->aor, aor) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static void client_unlink(struct sip_client *cl)
-{
-	struct sip_client **pp = client_slot(cl->aor);
-
-	if (*pp == cl)
-		*pp = cl->next;
-	cl->next = NULL;
-}
-
-/* The client an INVITE is for: the To URI's user@host when a client has that AOR, else the one
- * client whose user is the Request-URI's user (our Contact carries it). NULL: nobody. */
-static struct sip_client *client_for(const char *to, const char *ruri)
-{
-	char aor[AOR_MAX + 1], user[AOR_MAX + 1];
-	struct sip_client *found = NULL;
-	const char *p;
-	size_t n;
-
-	for (int pass = 0; pass < 2; pass++) {
-		p = pass == 0 ? to : ruri;
-		if (!p)
-			continue;
-		if (strncasecmp(p, "sip:", 4) == 0)
-			p += 4;
-		else if (strncasecmp(p, "sips:", 5) == 0)
-			p += 5;
-		n = strcspn(p, ";?>");
-		if (n > AOR_MAX)
-			continue;
-		memcpy(aor, p, n);
-		aor[n] = '\0';
-		if (pass == 0) {
-			struct sip_client *cl = *client_slot(aor);
-
-			if (cl && !cl->connect_pending)
-				return cl;
-			continue;
-		}
-		n = strcspn(aor, "@");
-		if (!aor[n])
-			return NULL;
-		memcpy(user, aor, n);
-		user[n] = '\0';
-		for (size_t b = 0; b < CLIENT_BUCKETS; b++)
-			for (struct sip_client *cl = clients[b]; cl; cl = cl->next)
-				if (!cl->connect_pending && strncmp(cl->aor, user, n) == 0 &&
-				    cl->aor[n] == '@') {
-					if (found)
-						return NULL; /* ambiguous */
-					found = cl;
-				}
-	}
-	return found;
 }
 
 /* The codec tokens of a command: string arguments from @first on. */
@@ -341,12 +216,6 @@ static int build_sdp(struct buf *b, const struct sdp_media_desc *d)
 	return r < 0 ? r : buf_put_u8(b, 0);
 }
 
-/* "486 Busy Here" style text for the client. */
-static void status_text(char *out, size_t len, int status, const char *phrase)
-{
-	snprintf(out, len, "%d %s", status, phrase ? phrase : "");
-}
-
 /* --- the call ------------------------------------------------------------------------------- */
 
 /* Rewrites the call's record in @state ("setup", "ringing", "up", "held"). */
@@ -363,15 +232,8 @@ static void rec_update(struct phone_call *pc, const char *state)
 	callrec_update(r, state, pc->sip, pc->leg);
 }
 
-/*
- * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
- * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
- * @reason, or NULL when the client asked for it. @status (the final SIP status, 0: none) and
- * @local (what ended it here) are its end reason for the metrics when it was not answered
- * (callrec_end).
- */
-static void call_end(struct phone_call *pc, const char *callback, int status,
-		     enum callrec_end_reason local, const char *reason)
+void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
+		      enum callrec_end_reason local, const char *reason)
 {
 	struct sip_client *cl = pc->cl;
 
@@ -482,7 +344,7 @@ static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
 	    sdp_process_answer(&pc->local, &answer, &pc->choice, why, sizeof(why)) < 0) {
 		if (!sdp)
 			snprintf(why, sizeof(why), "the answer has no SDP");
-		call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	leg_apply(pc, &pc->choice);
@@ -498,7 +360,7 @@ static void on_failed(struct sip_call *sc, int status, const char *phrase, void 
 		return;
 	pc->sip = NULL;
 	status_text(text, sizeof(text), status, phrase);
-	call_end(pc, pc->was_up ? "byed" : "rejected", status, CALLREC_END_ERROR, text);
+	app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", status, CALLREC_END_ERROR, text);
 }
 
 static void on_cancelled(struct sip_call *sc, void *arg)
@@ -508,7 +370,7 @@ static void on_cancelled(struct sip_call *sc, void *arg)
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	call_end(pc, "cancelled", 0, CALLREC_END_CANCELLED, "cancelled by the caller");
+	app_sip_call_end(pc, "cancelled", 0, CALLREC_END_CANCELLED, "cancelled by the caller");
 }
 
 static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
@@ -518,7 +380,8 @@ static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	call_end(pc, "byed", 0, CALLREC_END_COMPLETED, by_peer ? "BYE from the peer" : reason);
+	app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED,
+			 by_peer ? "BYE from the peer" : reason);
 }
 
 /* The peer's re-INVITE: answer it from the same leg, follow hold and media moves. */
@@ -607,7 +470,7 @@ static void on_transfer_status(struct sip_call *sc, int status, const char *phra
 	/* The transfer target answered (a NOTIFY of 2xx; 202 is the REFER's own answer): as the
 	 * transferor we hang up. A failure leaves the call as it was. */
 	if (status >= 200 && status < 300 && status != 202)
-		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transferred");
+		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transferred");
 }
 
 static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, void *arg)
@@ -667,7 +530,8 @@ static void refer_go(struct evloop *loop, struct ev_timer *t, void *arg)
 	}
 	pc->refer_placed = true;
 	if (!pc->sip || !in) {
-		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transfer: the call is gone");
+		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED,
+				 "transfer: the call is gone");
 		return;
 	}
 	pc->referrer = pc->sip;
@@ -724,8 +588,8 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 
 	if (pc->want_srtp) {
 		if (in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
-			call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
-				 "the media worker made no SRTP key");
+			app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
+					 "the media worker made no SRTP key");
 			return;
 		}
 		local.srtp = SDP_SRTP_REQUIRED;
@@ -734,18 +598,19 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
-		call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	pc->state = PC_CALLING;
 	if (pc->referrer)
 		pc->sip = sip_call_invite_referred(pc->referrer, (const char *)b.data, pc);
 	else
-		pc->sip = sip_call_invite(ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
+		pc->sip =
+		    sip_call_invite(app_sip_ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
 	buf_free(&b);
 	if (!pc->sip) {
-		call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
-			 "cannot send the INVITE");
+		app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
+				 "cannot send the INVITE");
 		return;
 	}
 	sip_call_set_handler(pc->sip, &call_cbs, pc);
@@ -774,12 +639,12 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 			snprintf(why, sizeof(why), "the media worker made no SRTP key");
 		buf_free(&b);
 		sip_call_respond(pc->sip, 500, NULL, NULL);
-		call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
 		return;
 	}
 	if (sip_call_respond(pc->sip, 200, NULL, (const char *)b.data) < 0) {
 		buf_free(&b);
-		call_end(pc, "rejected", 0, CALLREC_END_ERROR, "cannot answer the INVITE");
+		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, "cannot answer the INVITE");
 		return;
 	}
 	buf_free(&b);
@@ -802,7 +667,8 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 {
 	struct phone_call *pc = arg;
 
-	call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0, CALLREC_END_NO_MEDIA, reason);
+	app_sip_call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0, CALLREC_END_NO_MEDIA,
+			 reason);
 }
 
 static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
@@ -832,7 +698,7 @@ static void leg_timeout(struct media_leg *leg, void *arg)
 	struct phone_call *pc = arg;
 
 	if (pc->state == PC_UP && !pc->hold_local && !pc->hold_peer)
-		call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "no RTP from the peer");
+		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "no RTP from the peer");
 }
 
 static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
@@ -880,7 +746,7 @@ static int leg_start(struct phone_call *pc, const struct wire_codec *sip_codecs,
 		if (remote->te_pt >= 0)
 			lp.dtmf_pt = (uint8_t)remote->te_pt;
 	}
-	pc->leg = media_leg_new(bridge, &lp, &leg_cbs, pc);
+	pc->leg = media_leg_new(app_sip_bridge, &lp, &leg_cbs, pc);
 	return pc->leg ? 0 : -errno;
 }
 
@@ -902,7 +768,8 @@ static int offer_check(const struct sdp_media_desc *offer, const struct codec_pr
 static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_call_info *info,
 			void *arg)
 {
-	struct sip_client *cl = bridge ? client_for(info->to, info->request_uri) : NULL;
+	struct sip_client *cl =
+	    app_sip_bridge ? app_sip_client_for(info->to, info->request_uri) : NULL;
 	struct phone_call *pc;
 	struct sdp_choice ch;
 	char why[200];
@@ -1011,7 +878,7 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 	prefs_to_wire(&pc->prefs, wc, &nw);
 	pc->state = PC_LEG;
 	if (leg_start(pc, wc, nw, NULL) < 0) {
-		call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
+		app_sip_call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	log_info(rtmp_conn_sid(cl->conn), "sip: invite %s", pc->to);
@@ -1048,13 +915,13 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 		snprintf(why, sizeof(why), "offer-less INVITEs are not supported");
 		sip_call_respond(pc->sip, 488, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
 		return reply_error(cl, txid, why);
 	}
 	if (offer_check(&pc->remote, &pc->prefs, &ch, why, sizeof(why)) < 0) {
 		sip_call_respond(pc->sip, 488, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
 		return reply_error(cl, txid, why);
 	}
 	pc->want_srtp = ch.srtp;
@@ -1063,7 +930,7 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 	if (leg_start(pc, &wc, 1, &ch) < 0) {
 		sip_call_respond(pc->sip, 500, NULL, NULL);
 		pc->sip = NULL;
-		call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
+		app_sip_call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	reply_ok(cl, txid);
@@ -1097,7 +964,7 @@ static int cmd_reject(struct sip_client *cl, double txid, const struct amf_value
 	}
 	sip_call_respond(pc->sip, status, phrase[0] ? phrase : NULL, NULL);
 	pc->sip = NULL;
-	call_end(pc, NULL, 0, CALLREC_END_REJECTED_BY_CLIENT, "rejected by the client");
+	app_sip_call_end(pc, NULL, 0, CALLREC_END_REJECTED_BY_CLIENT, "rejected by the client");
 	reply_ok(cl, txid);
 	return 0;
 }
@@ -1113,9 +980,9 @@ static int cmd_bye(struct sip_client *cl, double txid)
 		pc->sip = NULL;
 	}
 	/* Before the answer, a bye() refuses the incoming call, or cancels the outgoing one. */
-	call_end(pc, NULL, 0,
-		 pc->incoming ? CALLREC_END_REJECTED_BY_CLIENT : CALLREC_END_CANCELLED,
-		 "ended by the client");
+	app_sip_call_end(pc, NULL, 0,
+			 pc->incoming ? CALLREC_END_REJECTED_BY_CLIENT : CALLREC_END_CANCELLED,
+			 "ended by the client");
 	reply_ok(cl, txid);
 	return 0;
 }
@@ -1219,228 +1086,6 @@ static int sip_command(struct rtmp_conn *c, uint32_t stream_id, const char *name
 	return -ENOENT;
 }
 
-/* --- registration ---------------------------------------------------------------------------- */
-
-/* Frees @cl, ending its call. Its registration is un-REGISTERed, unless another client of the
- * same AOR holds the binding now (same Contact): then it is only dropped. */
-static void client_free(struct sip_client *cl)
-{
-	struct sip_client *holder = *client_slot(cl->aor);
-
-	if (cl->call) {
-		cl->call->cl = NULL;
-		call_end(cl->call, NULL, 0, CALLREC_END_CLIENT_LEFT, "the RTMP client left");
-		cl->call = NULL;
-	}
-	if (holder && holder != cl && holder->reg) {
-		sip_reg_drop(&cl->reg);
-	} else {
-		if (cl->reg && !cl->connect_pending)
-			regrec_delete(cl->aor);
-		sip_reg_destroy(&cl->reg);
-	}
-	client_unlink(cl);
-	free(cl);
-}
-
-/* Makes @cl the client of its AOR, closing the connection it replaces (whose call ends). */
-static void client_install(struct sip_client *cl)
-{
-	struct sip_client **pp = client_slot(cl->aor);
-
-	if (*pp) {
-		struct sip_client *old = *pp;
-
-		log_info(rtmp_conn_sid(cl->conn), "sip: %s replaces %s", cl->aor,
-			 rtmp_conn_sid(old->conn));
-		client_unlink(old);
-		if (old->call) {
-			old->call->cl = NULL;
-			call_end(old->call, NULL, 0, CALLREC_END_CLIENT_LEFT,
-				 "replaced by a new connection");
-			old->call = NULL;
-		}
-		if (cl->reg)
-			sip_reg_drop(&old->reg); /* our REGISTER refreshed the same binding */
-		rtmp_conn_close(old->conn, "replaced by a new connection for %s", cl->aor);
-		pp = client_slot(cl->aor);
-	}
-	cl->next = *pp;
-	*pp = cl;
-}
-
-static void on_reg_result(struct sip_reg *reg, int status, const char *phrase, int expires,
-			  void *arg)
-{
-	struct sip_client *cl = arg;
-	char text[REASON_MAX + 1];
-
-	if (!cl)
-		return;
-	status_text(text, sizeof(text), status, phrase);
-	if (status >= 200 && status < 300) {
-		struct reg_record rec = {0};
-
-		snprintf(rec.aor, sizeof(rec.aor), "%s", cl->aor);
-		snprintf(rec.registrar, sizeof(rec.registrar), "%s", registrar ? registrar : "");
-		snprintf(rec.rtmp_client, sizeof(rec.rtmp_client), "%.63s",
-			 rtmp_conn_sid(cl->conn));
-		snprintf(rec.display, sizeof(rec.display), "%s", cl->display);
-		rec.expires_s = expires > 0 ? (uint32_t)expires : reg_expires;
-		rec.registered_ms = state_now_ms();
-		regrec_write(&rec);
-	}
-	if (cl->connect_pending) {
-		cl->connect_pending = false;
-		if (status >= 200 && status < 300) {
-			log_info(rtmp_conn_sid(cl->conn), "sip: %s registered for %d s", cl->aor,
-				 expires);
-			client_install(cl);
-			rtmp_conn_accept(cl->conn);
-			return;
-		}
-		/* The core forgets the app on reject: free the client first. */
-		{
-			struct rtmp_conn *conn = cl->conn;
-
-			rtmp_conn_set_app_data(conn, NULL);
-			client_free(cl);
-			rtmp_conn_reject(conn, text);
-		}
-		return;
-	}
-	if (status < 200 || status >= 300)
-		log_warn(rtmp_conn_sid(cl->conn), "sip: registration refresh of %s failed: %s",
-			 cl->aor, text);
-}
-
-/* The AOR of "sip/<aor>", checked and normalised (domain in lower case). */
-static int aor_of(const char *app_name, char *aor, size_t len, char *why, size_t whylen)
-{
-	static const char user_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789-_.!~*'()&=+$,;?/";
-	static const char host_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789-.:[]";
-	const char *p = strchr(app_name, '/');
-	const char *at;
-
-	if (!p || !p[1]) {
-		snprintf(why, whylen, "connect to sip/<user@domain>");
-		return -EINVAL;
-	}
-	p++;
-	if (strncasecmp(p, "sip:", 4) == 0)
-		p += 4;
-	at = strchr(p, '@');
-	if (!at || at == p || !at[1] || strlen(p) >= len || strchr(at + 1, '@') ||
-	    strspn(p, user_chars) != (size_t)(at - p) ||
-	    strspn(at + 1, host_chars) != strlen(at + 1)) {
-		snprintf(why, whylen, "'%.64s' is not a SIP address of record (user@domain)", p);
-		return -EINVAL;
-	}
-	snprintf(aor, len, "%s", p);
-	for (char *h = aor + (at - p) + 1; *h; h++)
-		*h = (char)tolower((unsigned char)*h);
-	return 0;
-}
-
-/* A connect argument: a string without control characters of at most @max bytes, or none. */
-static int conn_arg(const struct amf_value *args, size_t i, char *out, size_t max,
-		    const char *what, char *why, size_t whylen)
-{
-	const struct amf_value *v = amf_index(args, i);
-	const char *s;
-	size_t len;
-
-	out[0] = '\0';
-	if (!v || amf_type_of(v) == AMF_NULL || amf_type_of(v) == AMF_UNDEFINED)
-		return 0;
-	s = amf_get_string(v, &len);
-	if (!s || len >= max) {
-		snprintf(why, whylen, "%s must be a string of at most %zu bytes", what, max - 1);
-		return -EINVAL;
-	}
-	for (size_t k = 0; k < len; k++)
-		if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
-			snprintf(why, whylen, "%s has control characters", what);
-			return -EINVAL;
-		}
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return 0;
-}
-
-static int sip_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
-		       const struct amf_value *args, char *why, size_t whylen)
-{
-	char aor[AOR_MAX + 1], auth[AUTH_MAX + 1], pass[AUTH_MAX + 1], rate[16];
-	struct sip_client *cl;
-
-	if (!bridge || !ua) {
-		snprintf(why, whylen, "sip: no SIP or media in this signaler");
-		return -EINVAL;
-	}
-	if (aor_of(rtmp_conn_app_name(c), aor, sizeof(aor), why, whylen) < 0)
-		return -EINVAL;
-	cl = calloc(1, sizeof(*cl));
-	if (!cl) {
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
-	if (conn_arg(args, 3, auth, sizeof(auth), "authName", why, whylen) < 0 ||
-	    conn_arg(args, 4, pass, sizeof(pass), "authPass", why, whylen) < 0 ||
-	    conn_arg(args, 5, cl->display, sizeof(cl->display), "displayName", why, whylen) < 0 ||
-	    conn_arg(args, 6, rate, sizeof(rate), "rate", why, whylen) < 0) {
-		free(cl);
-		return -EINVAL;
-	}
-	if (rate[0] && strcmp(rate, "wideband") != 0 && strcmp(rate, "narrowband") != 0) {
-		snprintf(why, whylen, "rate must be \"wideband\" or \"narrowband\"");
-		free(cl);
-		return -EINVAL;
-	}
-	cl->narrowband = strcmp(rate, "narrowband") == 0;
-	cl->conn = c;
-	snprintf(cl->aor, sizeof(cl->aor), "%s", aor);
-	if (!pass[0]) {
-		/* No REGISTER: such a client may not take the place of a registered one. */
-		struct sip_client *old = *client_slot(aor);
-
-		if (old && old->reg) {
-			snprintf(why, whylen, "%s is in use by a registered client", aor);
-			free(cl);
-			return -EBUSY;
-		}
-		client_install(cl);
-		rtmp_conn_set_app_data(c, cl);
-		return 0;
-	}
-	/* Without SIP_REGISTRAR the REGISTER goes to the AOR's domain, which the client names:
-	 * as for a call, the destination list and the attempt rates decide. */
-	if (!registrar) {
-		char uri[AOR_MAX + 8];
-
-		snprintf(uri, sizeof(uri), "sip:%s", aor);
-		if (call_policy_attempt(rtmp_conn_peer_ip(c), uri, why, whylen) < 0) {
-			log_warn(rtmp_conn_sid(c), "sip: REGISTER of %s from %s refused: %s", aor,
-				 rtmp_conn_peer_ip(c), why);
-			free(cl);
-			return -EACCES;
-		}
-	}
-	/* Registered clients join the table when their REGISTER succeeds. */
-	cl->reg = sip_ua_register(ua, aor, auth[0] ? auth : NULL, pass,
-				  cl->display[0] ? cl->display : NULL, reg_expires, registrar, cl);
-	if (!cl->reg) {
-		snprintf(why, whylen, "cannot register %s: %s", aor, strerror(errno));
-		free(cl);
-		return -EINVAL;
-	}
-	rtmp_conn_set_app_data(c, cl);
-	cl->connect_pending = true;
-	return 1;
-}
-
 /* --- streams --------------------------------------------------------------------------------- */
 
 static int sip_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_t whylen)
@@ -1504,7 +1149,7 @@ static void sip_disconnect(struct rtmp_conn *c)
 	if (!cl)
 		return;
 	rtmp_conn_set_app_data(c, NULL);
-	client_free(cl);
+	app_sip_client_free(cl);
 }
 
 /* --- setup ----------------------------------------------------------------------------------- */
@@ -1517,11 +1162,11 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 	int64_t exp;
 	int n, policy;
 
-	bridge = m;
-	ua = sip;
+	app_sip_bridge = m;
+	app_sip_ua = sip;
 	if (!m)
 		return 0;
-	registrar = config_str("SIP_REGISTRAR", NULL);
+	app_sip_registrar = config_str("SIP_REGISTRAR", NULL);
 	call_domain = config_str("CALL_DOMAIN", NULL);
 	if (config_int("SIP_REG_EXPIRES", 3600, 30, 86400, &exp) < 0 ||
 	    config_bool("SIP_ANONYMOUS_CALLS", false, &anonymous_calls) < 0)
@@ -1529,7 +1174,7 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 	if (anonymous_calls)
 		log_warn(NULL, "sip app: SIP_ANONYMOUS_CALLS=1: clients without a registration may "
 			       "call out");
-	reg_expires = (unsigned)exp;
+	app_sip_reg_expires = (unsigned)exp;
 	if (config_enum("SIP_SRTP", SDP_SRTP_OPTIONAL, sdp_srtp_policy_names, &policy) < 0)
 		return -EINVAL;
 	srtp_policy = (enum sdp_srtp_policy)policy;
@@ -1552,12 +1197,12 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 /* The UA-level callbacks: incoming INVITEs and registrations belong to this app. */
 const struct sip_ua_callbacks app_sip_ua_callbacks = {
 	.incoming = on_incoming,
-	.reg_result = on_reg_result,
+	.reg_result = app_sip_reg_result,
 };
 
 const struct rtmp_app app_sip = {
 	.name = "sip",
-	.connect = sip_connect,
+	.connect = app_sip_connect,
 	.command = sip_command,
 	.publish = sip_publish,
 	.play = sip_play,

@@ -19,13 +19,12 @@
  *   DONE is entered on nua's "terminated" call state: the one terminal callback (failed,
  *   cancelled or ended) runs, then the handle is destroyed and the call freed.
  *
- * Registrations: nua_register(); a 401/407 is answered once per attempt with nua_authenticate()
- * (again only for stale=true); each final outcome goes to reg_result. sip_reg_destroy() sends
- * the un-REGISTER and frees the registration on its final response.
+ * Registrations are in sip_reg.c; each call's dialog data (for the call records) and the BYE in
+ * a dialog another process held, in sip_dialog.c. sip_ua_int.h holds what the three share.
  *
- * Logs carry the SIP Call-ID of the call (or "reg:<aor>") as the session id.
+ * Logs carry the SIP Call-ID of the call as the session id.
  */
-#include "sip_ua.h"
+#include "sip_ua_int.h"
 
 #include "evloop_su.h"
 #include "log.h"
@@ -45,17 +44,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-struct sip_hobj;
-#define NUA_MAGIC_T  struct sip_ua
-#define NUA_HMAGIC_T struct sip_hobj
-
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
-#include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/nta_tag.h>
-#include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
@@ -65,97 +58,10 @@ struct sip_hobj;
 #define SIP_UA_ALLOW	"INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE"
 #define SDP_TYPE	"application/sdp"
 
-enum hkind { H_CALL = 1, H_REG, H_BYE };
-
-/* First member of both handle owners: nua gives it back as the handle magic. */
-struct sip_hobj {
-	enum hkind kind;
-};
-
-enum call_state { CS_CALLING, CS_EARLY, CS_INCOMING, CS_CONFIRMED, CS_DONE };
-
-struct sip_call {
-	struct sip_hobj h;
-	struct sip_ua *ua;
-	nua_handle_t *nh;
-	su_home_t *home; /* sofia objects kept for the call (the REFER event) */
-	enum call_state state;
-	bool outgoing;
-	bool answered;	   /* 2xx sent or received */
-	bool ack_seen;	   /* incoming: the 2xx was ACKed (answered callback made) */
-	bool cancel_asked; /* outgoing: sip_call_cancel() */
-	bool cancelled;	   /* incoming: the caller cancelled */
-	bool local_bye;
-	bool peer_bye;
-	bool reinvite_out; /* our re-INVITE waits for its final response */
-	bool reinvite_in;  /* the peer's re-INVITE waits for our response */
-	bool offer_in;	   /* the pending incoming INVITE carried an offer */
-	unsigned auth_tries;
-	int final_status;
-	char final_phrase[64];
-	char *call_id;
-	char *local_uri; /* our identity in this dialog */
-	char *from, *from_display, *to, *ruri;
-	char *remote_sdp, *local_sdp, *pending_sdp;
-	char *refer_to;
-	sip_event_t *refer_event;
-	char *auth_user, *password;
-	void *arg;
-	const struct sip_ua_callbacks *cb; /* the call's handler, or NULL: the UA's */
-	struct sip_call *next, **pprev;
-	struct sip_dialog_info dlg; /* the dialog as learned so far (dialog_capture) */
-};
-
-struct sip_reg {
-	struct sip_hobj h;
-	struct sip_ua *ua;
-	nua_handle_t *nh;
-	char *sid;     /* "reg:<aor>" */
-	char *aor_uri; /* "sip:user@domain" */
-	char *from;
-	char *user, *auth_user, *password;
-	unsigned expires;
-	unsigned auth_tries;
-	bool registered;
-	bool pending;	 /* a REGISTER waits for its final response */
-	bool destroying; /* sip_reg_destroy(): no more callbacks, free on the final response */
-	void *arg;
-	struct sip_reg *next, **pprev;
-};
-
-struct sip_ua {
-	struct evloop *loop;
-	nua_t *nua;
-	struct sip_ua_callbacks cb;
-	char *identity;
-	char *host; /* advertised host */
-	unsigned shutdown_ms;
-	bool closing;
-	bool shutdown_done;
-	struct sip_call *calls;
-	struct sip_reg *regs;
-	struct sip_bye *byes; /* sip_ua_bye_dialog() in flight */
-	void (*dialog_cb)(struct sip_call *call, void *arg);
-	void *dialog_arg;
-	struct sip_trust *trust;
-	bool via_proxy; /* an outbound proxy: every response comes from it (trusted) */
-};
-
-struct sip_bye;
-static void dialog_from_invite(struct sip_call *call, sip_t const *sip);
-static void dialog_capture(struct sip_call *call, nua_event_t ev, int status, sip_t const *sip);
-static void bye_event(struct sip_bye *b, nua_event_t ev, int status, const char *phrase);
-static void bye_free(struct sip_bye *b);
-
 /* The callbacks a call reports to: its own handler, or the UA's. */
 #define CALL_CB(c) ((c)->cb ? (c)->cb : &(c)->ua->cb)
 
 /* ---- small helpers ---- */
-
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 static void set_str(char **dst, char *src)
 {
@@ -163,14 +69,7 @@ static void set_str(char **dst, char *src)
 	*dst = src;
 }
 
-static const char *phrase_of(int status, const char *phrase)
-{
-	const char *p = phrase ? phrase : sip_status_phrase(status);
-
-	return p ? p : "";
-}
-
-static bool uri_ok(const char *uri)
+bool sip_ua_uri_ok(const char *uri)
 {
 	size_t n;
 
@@ -183,17 +82,6 @@ static bool uri_ok(const char *uri)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)uri[i] <= ' ' || uri[i] == '<' || uri[i] == '>' || uri[i] == '"')
-			return false;
-	return true;
-}
-
-/* A display name fit for quoting: printable, no quote or backslash. */
-static bool display_ok(const char *d)
-{
-	if (strlen(d) > 128)
-		return false;
-	for (const char *p = d; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == '"' || *p == '\\')
 			return false;
 	return true;
 }
@@ -249,8 +137,7 @@ static char *uri_dup(url_t const *url)
 	return strdup(buf);
 }
 
-/* Answers a 401/407 with the credentials; 0, or -EACCES when it cannot. */
-static int auth_answer(nua_handle_t *nh, sip_t const *sip, const char *user, const char *pass,
+int sip_ua_auth_answer(nua_handle_t *nh, sip_t const *sip, const char *user, const char *pass,
 		       const char *sid)
 {
 	msg_auth_t const *au = NULL;
@@ -279,7 +166,7 @@ static int auth_answer(nua_handle_t *nh, sip_t const *sip, const char *user, con
 	return 0;
 }
 
-static bool challenge_stale(sip_t const *sip)
+bool sip_ua_challenge_stale(sip_t const *sip)
 {
 	msg_auth_t const *au = NULL;
 	const char *stale;
@@ -368,11 +255,6 @@ static void call_free(struct sip_call *call)
 	free(call);
 }
 
-static const char *call_sid(const struct sip_call *call)
-{
-	return call->call_id ? call->call_id : "sip-call";
-}
-
 /* nua says the call is over: the one terminal callback, then the call goes. */
 static void call_terminated(struct sip_call *call, int status, const char *phrase)
 {
@@ -422,8 +304,9 @@ static void call_r_invite(struct sip_call *call, int status, const char *phrase,
 
 	if (status == 100)
 		return; /* provisional, or nua retrying (auth, redirect) */
-	if ((status == 401 || status == 407) && (call->auth_tries == 0 || challenge_stale(sip))) {
-		if (auth_answer(call->nh, sip, call->auth_user, call->password, sid) == 0) {
+	if ((status == 401 || status == 407) &&
+	    (call->auth_tries == 0 || sip_ua_challenge_stale(sip))) {
+		if (sip_ua_auth_answer(call->nh, sip, call->auth_user, call->password, sid) == 0) {
 			call->auth_tries++;
 			return;
 		}
@@ -649,7 +532,7 @@ static void call_event(struct sip_call *call, nua_event_t ev, int status, const 
 	const char *sid = call_sid(call);
 	int cs = -1;
 
-	dialog_capture(call, ev, status, sip);
+	sip_dialog_capture(call, ev, status, sip);
 	switch (ev) {
 	case nua_r_invite:
 		call_r_invite(call, status, phrase, sip);
@@ -749,7 +632,7 @@ static void incoming_invite(struct sip_ua *ua, nua_handle_t *nh, sip_t const *si
 	call->ruri = uri_dup(sip->sip_request->rq_url);
 	call->remote_sdp = body_dup(sip, SDP_TYPE);
 	call->offer_in = call->remote_sdp != NULL;
-	dialog_from_invite(call, sip);
+	sip_dialog_from_invite(call, sip);
 	sid = call_sid(call);
 	if (!call->call_id || !call->from || !call->to || !call->ruri) {
 		log_warn(sid, "sip: incoming INVITE with unusable headers, refused");
@@ -778,88 +661,6 @@ static void incoming_invite(struct sip_ua *ua, nua_handle_t *nh, sip_t const *si
 		sip_call_respond(call, 480, NULL, NULL);
 }
 
-/* ---- registrations ---- */
-
-static void reg_free(struct sip_reg *reg)
-{
-	if (reg->nh) {
-		nua_handle_bind(reg->nh, NULL);
-		nua_handle_destroy(reg->nh);
-	}
-	*reg->pprev = reg->next;
-	if (reg->next)
-		reg->next->pprev = reg->pprev;
-	free(reg->sid);
-	free(reg->aor_uri);
-	free(reg->from);
-	free(reg->user);
-	free(reg->auth_user);
-	free(reg->password);
-	free(reg);
-}
-
-static int granted_expires(const struct sip_reg *reg, sip_t const *sip)
-{
-	sip_contact_t const *m, *first = NULL;
-
-	for (m = sip ? sip->sip_contact : NULL; m; m = m->m_next) {
-		if (!m->m_expires)
-			continue;
-		if (!first)
-			first = m;
-		if (m->m_url->url_user && strcmp(m->m_url->url_user, reg->user) == 0)
-			return atoi(m->m_expires);
-	}
-	if (first)
-		return atoi(first->m_expires);
-	if (sip && sip->sip_expires)
-		return (int)sip->sip_expires->ex_delta;
-	return (int)reg->expires;
-}
-
-static void learn_source(struct sip_ua *ua, nua_t *nua, const char *why);
-
-static void reg_event(struct sip_reg *reg, nua_event_t ev, int status, const char *phrase,
-		      sip_t const *sip)
-{
-	struct sip_ua *ua = reg->ua;
-	int expires = 0;
-
-	if (ev != nua_r_register && ev != nua_r_unregister) {
-		log_debug(reg->sid, "sip: %s %d %s", nua_event_name(ev), status,
-			  phrase_of(status, phrase));
-		return;
-	}
-	if (status < 200)
-		return;
-	if ((status == 401 || status == 407) && (reg->auth_tries == 0 || challenge_stale(sip))) {
-		if (auth_answer(reg->nh, sip, reg->auth_user, reg->password, reg->sid) == 0) {
-			reg->auth_tries++;
-			return;
-		}
-	}
-	reg->auth_tries = 0;
-	reg->pending = false;
-	if (ev == nua_r_unregister || reg->destroying) {
-		log_info(reg->sid, "sip: un-REGISTER answered %d %s", status,
-			 phrase_of(status, phrase));
-		if (ev == nua_r_unregister)
-			reg_free(reg);
-		return;
-	}
-	reg->registered = status < 300;
-	if (reg->registered) {
-		/* the registrar as reached: it sends this AOR's calls */
-		learn_source(ua, ua->nua, "a registrar");
-		expires = granted_expires(reg, sip);
-		log_info(reg->sid, "sip: registered, expires %d", expires);
-	} else {
-		log_warn(reg->sid, "sip: REGISTER failed %d %s", status, phrase_of(status, phrase));
-	}
-	if (ua->cb.reg_result)
-		ua->cb.reg_result(reg, status, phrase_of(status, phrase), expires, reg->arg);
-}
-
 /* ---- the nua callback ---- */
 
 /* The address the message being handled came from (request or response), or NULL. */
@@ -872,7 +673,7 @@ static const struct sockaddr *current_source(nua_t *nua)
 						       : NULL;
 }
 
-static void learn_source(struct sip_ua *ua, nua_t *nua, const char *why)
+void sip_ua_learn_source(struct sip_ua *ua, nua_t *nua, const char *why)
 {
 	sip_trust_learn(ua->trust, current_source(nua), why);
 }
@@ -908,7 +709,7 @@ static void nua_callback(nua_event_t ev, int status, char const *phrase, nua_t *
 	if (ua->closing)
 		return;
 	if (ua->via_proxy && status >= 100 && !nua_event_is_incoming_request(ev))
-		learn_source(ua, nua, "answered through the outbound proxy");
+		sip_ua_learn_source(ua, nua, "answered through the outbound proxy");
 	if (!h && nua_event_is_incoming_request(ev) && !trusted_request(ua, nua, nh, ev))
 		return;
 	if (ev == nua_i_options) {
@@ -919,11 +720,11 @@ static void nua_callback(nua_event_t ev, int status, char const *phrase, nua_t *
 		return;
 	}
 	if (h && h->kind == H_REG) {
-		reg_event((struct sip_reg *)h, ev, status, phrase, sip);
+		sip_reg_event((struct sip_reg *)h, ev, status, phrase, sip);
 		return;
 	}
 	if (h && h->kind == H_BYE) {
-		bye_event((struct sip_bye *)h, ev, status, phrase);
+		sip_bye_event((struct sip_bye *)h, ev, status, phrase);
 		return;
 	}
 	if (h && h->kind == H_CALL) {
@@ -966,8 +767,8 @@ struct sip_ua *sip_ua_new(struct evloop *loop, const struct sip_ua_config *cfg,
 	int n;
 
 	if (cfg->port == 0 || strlen(bind) > 64 || strlen(host) > 64 ||
-	    (cfg->outbound_proxy && !uri_ok(cfg->outbound_proxy)) ||
-	    (cfg->identity && !uri_ok(cfg->identity))) {
+	    (cfg->outbound_proxy && !sip_ua_uri_ok(cfg->outbound_proxy)) ||
+	    (cfg->identity && !sip_ua_uri_ok(cfg->identity))) {
 		log_error("sip", "sip: bad configuration (port, addresses, proxy or identity)");
 		errno = EINVAL;
 		return NULL;
@@ -1084,9 +885,9 @@ void sip_ua_destroy(struct sip_ua **uap)
 	while (ua->calls)
 		call_free(ua->calls);
 	while (ua->regs)
-		reg_free(ua->regs);
+		sip_reg_free(ua->regs);
 	while (ua->byes)
-		bye_free(ua->byes);
+		sip_bye_free(ua->byes);
 	if (!ua->shutdown_done) {
 		/* nua_destroy() refuses an unfinished shutdown: the stack is left behind, and so
 		 * is @ua, which its callback still receives (and ignores: closing is set). */
@@ -1101,106 +902,6 @@ void sip_ua_destroy(struct sip_ua **uap)
 	free(ua);
 }
 
-struct sip_reg *sip_ua_register(struct sip_ua *ua, const char *aor, const char *auth_user,
-				const char *password, const char *display, unsigned expires,
-				const char *registrar, void *arg)
-{
-	struct sip_reg *reg;
-	const char *at;
-	char exp[16];
-
-	if (aor && strncasecmp(aor, "sip:", 4) == 0)
-		aor += 4;
-	at = aor ? strchr(aor, '@') : NULL;
-	if (!at || at == aor || !at[1] || strlen(aor) > 256 || strpbrk(aor, " \t\r\n<>\";") ||
-	    (display && !display_ok(display)) || (registrar && !uri_ok(registrar)) ||
-	    (auth_user && strpbrk(auth_user, ":\r\n")) || (password && strpbrk(password, "\r\n")) ||
-	    ua->closing) {
-		errno = EINVAL;
-		return NULL;
-	}
-	reg = calloc(1, sizeof(*reg));
-	if (!reg)
-		return NULL;
-	reg->h.kind = H_REG;
-	reg->ua = ua;
-	reg->arg = arg;
-	reg->expires = expires ? expires : 3600;
-	reg->user = strndup(aor, (size_t)(at - aor));
-	reg->auth_user = xstrdup(auth_user ? auth_user : reg->user);
-	reg->password = xstrdup(password);
-	if (asprintf(&reg->aor_uri, "sip:%s", aor) < 0)
-		reg->aor_uri = NULL;
-	if (asprintf(&reg->sid, "reg:%s", aor) < 0)
-		reg->sid = NULL;
-	if (asprintf(&reg->from, "%s%s%s<sip:%s>", display ? "\"" : "", display ? display : "",
-		     display ? "\" " : "", aor) < 0)
-		reg->from = NULL;
-	reg->next = ua->regs;
-	if (reg->next)
-		reg->next->pprev = &reg->next;
-	reg->pprev = &ua->regs;
-	ua->regs = reg;
-	if (!reg->user || !reg->auth_user || (password && !reg->password) || !reg->aor_uri ||
-	    !reg->sid || !reg->from)
-		goto out_free;
-	reg->nh = nua_handle(ua->nua, &reg->h, SIPTAG_TO_STR(reg->aor_uri),
-			     SIPTAG_FROM_STR(reg->from), TAG_END());
-	if (!reg->nh)
-		goto out_free;
-	snprintf(exp, sizeof(exp), "%u", reg->expires);
-	reg->pending = true;
-	nua_register(reg->nh, NUTAG_M_USERNAME(reg->user),
-		     TAG_IF(display != NULL, NUTAG_M_DISPLAY(display)), SIPTAG_EXPIRES_STR(exp),
-		     TAG_IF(registrar != NULL, NUTAG_REGISTRAR(registrar)), TAG_END());
-	log_info(reg->sid, "sip: REGISTER %s (expires %u)%s%s", reg->aor_uri, reg->expires,
-		 registrar ? " at " : "", registrar ? registrar : "");
-	return reg;
-
-out_free:
-	reg_free(reg);
-	errno = ENOMEM;
-	return NULL;
-}
-
-void sip_reg_destroy(struct sip_reg **regp)
-{
-	struct sip_reg *reg = regp ? *regp : NULL;
-
-	if (!reg)
-		return;
-	*regp = NULL;
-	if (reg->destroying)
-		return;
-	reg->destroying = true;
-	reg->arg = NULL;
-	if (reg->registered || reg->pending) {
-		log_info(reg->sid, "sip: un-REGISTER %s", reg->aor_uri);
-		reg->pending = true;
-		nua_unregister(reg->nh, TAG_END());
-		return;
-	}
-	reg_free(reg);
-}
-
-void sip_reg_drop(struct sip_reg **regp)
-{
-	struct sip_reg *reg = regp ? *regp : NULL;
-
-	if (!reg)
-		return;
-	*regp = NULL;
-	if (reg->destroying)
-		return;
-	log_info(reg->sid, "sip: %s handed over (no un-REGISTER)", reg->aor_uri);
-	reg_free(reg);
-}
-
-bool sip_reg_registered(const struct sip_reg *reg)
-{
-	return reg->registered;
-}
-
 /* Sends the INVITE of a new outgoing call. @referrer: the call whose accepted REFER this one
  * carries out (nua then NOTIFYs its peer). @contact_user: the user part of our Contact. */
 static struct sip_call *invite(struct sip_ua *ua, const char *from, const char *contact_user,
@@ -1210,7 +911,7 @@ static struct sip_call *invite(struct sip_ua *ua, const char *from, const char *
 	struct sip_call *call;
 	char *to = NULL;
 
-	if (ua->closing || !uri_ok(target) || !sdp || strlen(sdp) > SIP_UA_MAX_BODY) {
+	if (ua->closing || !sip_ua_uri_ok(target) || !sdp || strlen(sdp) > SIP_UA_MAX_BODY) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1369,7 +1070,7 @@ int sip_call_reinvite(struct sip_call *call, const char *sdp)
 
 int sip_call_refer(struct sip_call *call, const char *target)
 {
-	if (call->state != CS_CONFIRMED || call->local_bye || !uri_ok(target))
+	if (call->state != CS_CONFIRMED || call->local_bye || !sip_ua_uri_ok(target))
 		return -EINVAL;
 	log_info(call_sid(call), "sip: REFER to %s", target);
 	nua_refer(call->nh, SIPTAG_REFER_TO_STR(target), TAG_END());
@@ -1429,447 +1130,11 @@ struct sip_call *sip_call_invite_auth(struct sip_ua *ua, const char *from, const
 				      const char *password, const char *target, const char *sdp,
 				      void *arg)
 {
-	if ((from && !uri_ok(from)) || !auth_user || !auth_user[0] || !password ||
+	if ((from && !sip_ua_uri_ok(from)) || !auth_user || !auth_user[0] || !password ||
 	    strpbrk(auth_user, ":\"\\\r\n") || strpbrk(password, "\r\n")) {
 		errno = EINVAL;
 		return NULL;
 	}
 	return invite(ua, from ? from : ua->identity, NULL, auth_user, password, target, sdp, arg,
 		      NULL);
-}
-
-/* ---- dialog data (for the call records) ---- */
-
-/*
- * Copies @src into @dst when it fits and is printable ASCII without spaces (what a call record
- * stores); else leaves @dst empty. Returns true when copied.
- */
-static bool dlg_put(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	dst[0] = '\0';
-	if (!src || n == 0 || n >= size)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)src[i] <= 0x20 || (unsigned char)src[i] >= 0x7f)
-			return false;
-	memcpy(dst, src, n + 1);
-	return true;
-}
-
-/* Like dlg_put() for a URI; true when @dst changed. */
-static bool dlg_put_uri(char *dst, size_t size, url_t const *url)
-{
-	char buf[SIP_DIALOG_URI_MAX + 1], old[SIP_DIALOG_URI_MAX + 1];
-	issize_t n;
-
-	if (!url)
-		return false;
-	n = url_e(buf, sizeof(buf), url);
-	if (n <= 0 || (size_t)n >= sizeof(buf))
-		return false;
-	snprintf(old, sizeof(old), "%s", dst);
-	dlg_put(dst, size, buf);
-	return strcmp(old, dst) != 0;
-}
-
-/* Sets @dst to @tag; true when it changed. */
-static bool dlg_put_tag(char *dst, size_t size, const char *tag)
-{
-	char old[SIP_DIALOG_TAG_MAX + 1];
-
-	if (!tag || !tag[0])
-		return false;
-	snprintf(old, sizeof(old), "%s", dst);
-	dlg_put(dst, size, tag);
-	return strcmp(old, dst) != 0;
-}
-
-/*
- * The route set from Record-Route @rr as "<u1>,<u2>" in request order: as received for the
- * callee, reversed for the caller (RFC 3261 12.1.1, 12.1.2). More than SIP_DIALOG_ROUTES
- * entries, or a set too long to store, leaves it empty (logged). True when it changed.
- */
-static bool dlg_put_route(struct sip_call *call, sip_record_route_t const *rr, bool reverse)
-{
-	char *out = call->dlg.route, old[SIP_DIALOG_ROUTE_MAX + 1], uri[SIP_DIALOG_URI_MAX + 1];
-	const char *items[SIP_DIALOG_ROUTES];
-	char bufs[SIP_DIALOG_ROUTES][SIP_DIALOG_URI_MAX + 1];
-	size_t n = 0, len = 0;
-
-	snprintf(old, sizeof(old), "%s", out);
-	out[0] = '\0';
-	for (; rr; rr = rr->r_next) {
-		if (n == SIP_DIALOG_ROUTES || !dlg_put_uri(bufs[n], sizeof(bufs[n]), rr->r_url)) {
-			log_warn(call_sid(call), "sip: route set too long or unusable: not stored");
-			return strcmp(old, out) != 0;
-		}
-		items[n] = bufs[n];
-		n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *u = items[reverse ? n - 1 - i : i];
-		int k = snprintf(uri, sizeof(uri), "%s<%s>", i ? "," : "", u);
-
-		if (k < 0 || len + (size_t)k > SIP_DIALOG_ROUTE_MAX) {
-			log_warn(call_sid(call), "sip: route set too long: not stored");
-			out[0] = '\0';
-			return strcmp(old, out) != 0;
-		}
-		memcpy(out + len, uri, (size_t)k + 1);
-		len += (size_t)k;
-	}
-	return strcmp(old, out) != 0;
-}
-
-/* "udp", "tcp", "tls", "sctp" from the top Via's protocol ("SIP/2.0/UDP"), else "". */
-static void dlg_put_transport(char *dst, size_t size, sip_via_t const *v)
-{
-	const char *p = v && v->v_protocol ? strrchr(v->v_protocol, '/') : NULL;
-	char t[8] = "";
-
-	dst[0] = '\0';
-	if (!p || strlen(p + 1) >= sizeof(t))
-		return;
-	for (size_t i = 0; p[1 + i]; i++)
-		t[i] = (char)((p[1 + i] >= 'A' && p[1 + i] <= 'Z') ? p[1 + i] + 32 : p[1 + i]);
-	if (strcmp(t, "udp") == 0 || strcmp(t, "tcp") == 0 || strcmp(t, "tls") == 0 ||
-	    strcmp(t, "sctp") == 0)
-		snprintf(dst, size, "%s", t);
-}
-
-/* The peer's source from the top Via of its request (received / rport, RFC 3581). */
-static void dlg_put_dest(char *dst, size_t size, sip_via_t const *v)
-{
-	const char *host, *port;
-	char buf[SIP_DIALOG_DEST_MAX + 1];
-	bool v6;
-	int n;
-
-	dst[0] = '\0';
-	if (!v || !v->v_host)
-		return;
-	host = v->v_received && v->v_received[0] ? v->v_received : v->v_host;
-	port = v->v_rport && v->v_rport[0] ? v->v_rport : v->v_port;
-	if (!port || !port[0])
-		port = "5060";
-	v6 = strchr(host, ':') && host[0] != '[';
-	n = snprintf(buf, sizeof(buf), "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		dlg_put(dst, size, buf);
-}
-
-/* The callee's side of a dialog, from the INVITE. */
-static void dialog_from_invite(struct sip_call *call, sip_t const *sip)
-{
-	struct sip_dialog_info *d = &call->dlg;
-
-	d->outgoing = false;
-	dlg_put(d->call_id, sizeof(d->call_id), call->call_id);
-	dlg_put_tag(d->remote_tag, sizeof(d->remote_tag), sip->sip_from->a_tag);
-	dlg_put_uri(d->remote_uri, sizeof(d->remote_uri), sip->sip_from->a_url);
-	dlg_put_uri(d->local_uri, sizeof(d->local_uri), sip->sip_to->a_url);
-	if (sip->sip_contact)
-		dlg_put_uri(d->remote_target, sizeof(d->remote_target), sip->sip_contact->m_url);
-	dlg_put_route(call, sip->sip_record_route, false);
-	dlg_put_transport(d->transport, sizeof(d->transport), sip->sip_via);
-	dlg_put_dest(d->dest, sizeof(d->dest), sip->sip_via);
-}
-
-/* Events that carry the response to one of our requests on the call's handle. */
-static bool our_response(nua_event_t ev)
-{
-	switch (ev) {
-	case nua_r_invite:
-	case nua_r_bye:
-	case nua_r_info:
-	case nua_r_refer:
-	case nua_r_notify:
-	case nua_r_update:
-	case nua_r_prack:
-	case nua_r_method:
-	case nua_r_message:
-	case nua_r_options:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Learns from every message of the call what a later in-dialog request needs; tells the
- * observer when something changed. Runs before the event is handled. */
-static void dialog_capture(struct sip_call *call, nua_event_t ev, int status, sip_t const *sip)
-{
-	struct sip_dialog_info *d = &call->dlg;
-	bool changed = false;
-
-	if (!sip)
-		return;
-	if (!d->call_id[0] && call->call_id)
-		changed |= dlg_put(d->call_id, sizeof(d->call_id), call->call_id);
-	d->outgoing = call->outgoing;
-	if (our_response(ev) && sip->sip_status && sip->sip_cseq &&
-	    sip->sip_cseq->cs_seq > d->local_cseq && sip->sip_cseq->cs_seq <= INT32_MAX) {
-		d->local_cseq = sip->sip_cseq->cs_seq;
-		changed = true;
-	}
-	if (ev == nua_r_invite && call->outgoing && !d->confirmed && !call->reinvite_out &&
-	    status > 100 && status < 300 && sip->sip_from && sip->sip_to && sip->sip_to->a_tag) {
-		/* The caller's dialog (early on 1xx with a tag, fixed by the 2xx). */
-		changed |= dlg_put_tag(d->local_tag, sizeof(d->local_tag), sip->sip_from->a_tag);
-		changed |= dlg_put_tag(d->remote_tag, sizeof(d->remote_tag), sip->sip_to->a_tag);
-		changed |= dlg_put_uri(d->local_uri, sizeof(d->local_uri), sip->sip_from->a_url);
-		changed |= dlg_put_uri(d->remote_uri, sizeof(d->remote_uri), sip->sip_to->a_url);
-		if (sip->sip_contact)
-			changed |= dlg_put_uri(d->remote_target, sizeof(d->remote_target),
-					       sip->sip_contact->m_url);
-		changed |= dlg_put_route(call, sip->sip_record_route, true);
-		dlg_put_transport(d->transport, sizeof(d->transport), sip->sip_via);
-		if (status >= 200)
-			d->confirmed = true;
-	} else if ((ev == nua_r_invite && status >= 200 && status < 300 && d->confirmed) ||
-		   ev == nua_i_invite || ev == nua_i_update) {
-		/* Target refresh: a re-INVITE (UPDATE) or its 2xx. */
-		if (sip->sip_contact && (ev != nua_i_invite || call->state == CS_CONFIRMED))
-			changed |= dlg_put_uri(d->remote_target, sizeof(d->remote_target),
-					       sip->sip_contact->m_url);
-	} else if (ev == nua_i_ack && !call->outgoing && sip->sip_to) {
-		/* The ACK of our 2xx carries the tag nua gave us. */
-		changed |= dlg_put_tag(d->local_tag, sizeof(d->local_tag), sip->sip_to->a_tag);
-		if (!d->confirmed)
-			changed = true;
-		d->confirmed = true;
-	}
-	if (changed && call->ua->dialog_cb)
-		call->ua->dialog_cb(call, call->ua->dialog_arg);
-}
-
-/* The URI of a name-addr ("Name" <sip:u@h>;tag=x -> sip:u@h), or the string itself. */
-static void dlg_put_addr(char *dst, size_t size, const char *addr)
-{
-	const char *lt = addr ? strchr(addr, '<') : NULL;
-	const char *gt = lt ? strchr(lt, '>') : NULL;
-	char buf[SIP_DIALOG_URI_MAX + 1];
-
-	dst[0] = '\0';
-	if (lt && gt && (size_t)(gt - lt - 1) < sizeof(buf)) {
-		memcpy(buf, lt + 1, (size_t)(gt - lt - 1));
-		buf[gt - lt - 1] = '\0';
-		dlg_put(dst, size, buf);
-	} else if (addr && !lt) {
-		dlg_put(dst, size, addr);
-	}
-}
-
-int sip_call_dialog(const struct sip_call *call, struct sip_dialog_info *out)
-{
-	const struct sip_dialog_info *d = &call->dlg;
-
-	*out = *d;
-	if (!out->call_id[0] && call->call_id)
-		dlg_put(out->call_id, sizeof(out->call_id), call->call_id);
-	out->outgoing = call->outgoing;
-	/* Before any response: our identity and the target as the INVITE names them. */
-	if (!out->local_uri[0])
-		dlg_put_addr(out->local_uri, sizeof(out->local_uri), call->local_uri);
-	if (!out->remote_uri[0])
-		dlg_put_addr(out->remote_uri, sizeof(out->remote_uri),
-			     call->outgoing ? call->to : call->from);
-	if (!out->call_id[0] || !d->local_tag[0] || !d->remote_tag[0] || !d->local_uri[0] ||
-	    !d->remote_uri[0] || !d->remote_target[0])
-		return -EAGAIN;
-	return 0;
-}
-
-struct sip_call *sip_ua_find_call(struct sip_ua *ua, const char *call_id)
-{
-	if (!ua || !call_id)
-		return NULL;
-	for (struct sip_call *c = ua->calls; c; c = c->next)
-		if (c->call_id && strcmp(c->call_id, call_id) == 0)
-			return c;
-	return NULL;
-}
-
-void sip_ua_set_dialog_observer(struct sip_ua *ua, void (*cb)(struct sip_call *call, void *arg),
-				void *arg)
-{
-	ua->dialog_cb = cb;
-	ua->dialog_arg = cb ? arg : NULL;
-}
-
-/* ---- BYE in a dialog held by another process ---- */
-
-/*
- *   sip_ua_bye_dialog --> handle with Call-ID, From/To with the tags --> nua_method BYE in a
- *   new dialog leg whose local CSeq is local_cseq (the BYE gets local_cseq + 1)
- *        --> 200 / 481 / other final --> callback, handle destroyed
- *        --> 500 (CSeq behind the peer's) --> once more with local_cseq + 1000
- */
-#define BYE_RETRY_CSEQ_STEP 1000
-
-struct sip_bye {
-	struct sip_hobj h;
-	struct sip_ua *ua;
-	nua_handle_t *nh;
-	struct sip_dialog_info d;
-	char sid[96];
-	uint32_t cseq_base; /* the BYE carries cseq_base + 1 */
-	bool retried;
-	sip_bye_cb cb;
-	void *arg;
-	struct sip_bye *next, **pprev;
-};
-
-static void bye_free(struct sip_bye *b)
-{
-	if (b->nh) {
-		nua_handle_bind(b->nh, NULL);
-		nua_handle_destroy(b->nh);
-	}
-	*b->pprev = b->next;
-	if (b->next)
-		b->next->pprev = b->pprev;
-	free(b);
-}
-
-/* True when the first "<uri>" of a route set has the lr parameter (loose routing). */
-static bool first_route_loose(const char *route)
-{
-	const char *end = strchr(route, '>');
-	const char *p = route;
-
-	if (!end)
-		return false;
-	while ((p = strchr(p, ';')) && p < end) {
-		p++;
-		if (strncasecmp(p, "lr", 2) == 0 && (p[2] == ';' || p[2] == '>' || p[2] == '='))
-			return true;
-	}
-	return false;
-}
-
-/* Builds and sends the BYE of @b with CSeq cseq_base + 1. 0 or -ENOMEM / -EINVAL. */
-static int bye_send(struct sip_bye *b)
-{
-	const struct sip_dialog_info *d = &b->d;
-	char from[SIP_DIALOG_URI_MAX + SIP_DIALOG_TAG_MAX + 16];
-	char to[SIP_DIALOG_URI_MAX + SIP_DIALOG_TAG_MAX + 16];
-	char cseq[32], ruri[SIP_DIALOG_URI_MAX + 1], proxy[SIP_DIALOG_DEST_MAX + 40] = "";
-	char routes[SIP_DIALOG_ROUTE_MAX + SIP_DIALOG_URI_MAX + 8] = "";
-
-	snprintf(from, sizeof(from), "<%s>;tag=%s", d->local_uri, d->local_tag);
-	snprintf(to, sizeof(to), "<%s>;tag=%s", d->remote_uri, d->remote_tag);
-	snprintf(cseq, sizeof(cseq), "%u BYE", b->cseq_base);
-	snprintf(ruri, sizeof(ruri), "%s", d->remote_target);
-	if (d->route[0] && first_route_loose(d->route)) {
-		snprintf(routes, sizeof(routes), "%s", d->route);
-	} else if (d->route[0]) {
-		/* Strict first route: it becomes the Request-URI, the target goes last. */
-		const char *end = strchr(d->route, '>');
-		size_t n = end ? (size_t)(end - d->route - 1) : 0;
-
-		if (!end || d->route[0] != '<' || n == 0 || n >= sizeof(ruri))
-			return -EINVAL;
-		memcpy(ruri, d->route + 1, n);
-		ruri[n] = '\0';
-		snprintf(routes, sizeof(routes), "%s%s<%s>", end[1] == ',' ? end + 2 : "",
-			 end[1] == ',' ? "," : "", d->remote_target);
-	} else if (d->dest[0]) {
-		snprintf(proxy, sizeof(proxy), "sip:%s;transport=%s", d->dest,
-			 d->transport[0] ? d->transport : "udp");
-	}
-	b->nh = nua_handle(b->ua->nua, &b->h, SIPTAG_CALL_ID_STR(d->call_id), SIPTAG_FROM_STR(from),
-			   SIPTAG_TO_STR(to), TAG_IF(proxy[0], NUTAG_PROXY(proxy)), TAG_END());
-	if (!b->nh)
-		return -ENOMEM;
-	/* NUTAG_DIALOG(2): nua makes a dialog leg from these headers, its local CSeq from ours.
-	 * None sent yet (the callee's side, 0): sofia picks the initial one, as RFC 3261 12.2.1.1
-	 * says for an empty local sequence number. */
-	nua_method(b->nh, NUTAG_METHOD("BYE"), NUTAG_URL(ruri), NUTAG_DIALOG(2),
-		   TAG_IF(b->cseq_base > 0, SIPTAG_CSEQ_STR(cseq)), SIPTAG_CONTACT(SIP_NONE),
-		   TAG_IF(routes[0], SIPTAG_ROUTE_STR(routes)), TAG_END());
-	snprintf(cseq, sizeof(cseq), "%u", b->cseq_base + 1);
-	log_info(b->sid, "sip: BYE for an orphaned dialog (Call-ID %s, CSeq %s) to %s%s%s%s%s",
-		 d->call_id, b->cseq_base ? cseq : "new", ruri, routes[0] ? " via " : "", routes,
-		 proxy[0] ? " at " : "", proxy);
-	return 0;
-}
-
-static void bye_event(struct sip_bye *b, nua_event_t ev, int status, const char *phrase)
-{
-	sip_bye_cb cb = b->cb;
-	void *arg = b->arg;
-
-	if (ev != nua_r_method) {
-		log_debug(b->sid, "sip: %s %d %s on an orphan BYE handle", nua_event_name(ev),
-			  status, phrase_of(status, phrase));
-		return;
-	}
-	if (status < 200)
-		return;
-	if (status == 500 && !b->retried && b->cseq_base > 0 &&
-	    b->cseq_base < INT32_MAX - 2 * BYE_RETRY_CSEQ_STEP) {
-		log_info(b->sid, "sip: orphan BYE answered 500: again with a higher CSeq");
-		b->retried = true;
-		nua_handle_bind(b->nh, NULL);
-		nua_handle_destroy(b->nh);
-		b->nh = NULL;
-		b->cseq_base += BYE_RETRY_CSEQ_STEP;
-		if (bye_send(b) == 0)
-			return;
-		status = 500, phrase = "BYE not sent";
-	}
-	log_info(b->sid, "sip: orphan BYE answered %d %s%s", status, phrase_of(status, phrase),
-		 status == 481 ? " (the peer had ended the dialog already)" : "");
-	bye_free(b);
-	if (cb)
-		cb(status, phrase_of(status, phrase), arg);
-}
-
-int sip_ua_bye_dialog(struct sip_ua *ua, const struct sip_dialog_info *d, const char *sid,
-		      sip_bye_cb cb, void *arg)
-{
-	struct sip_bye *b;
-	int ret;
-
-	if (!ua || ua->closing || !d || !d->call_id[0] || !d->local_tag[0] || !d->remote_tag[0] ||
-	    !d->local_uri[0] || !d->remote_uri[0] || !uri_ok(d->remote_target) ||
-	    !uri_ok(d->local_uri) || !uri_ok(d->remote_uri) || d->local_cseq > INT32_MAX - 1 ||
-	    strpbrk(d->local_tag, " \t\r\n;,<>\"") || strpbrk(d->remote_tag, " \t\r\n;,<>\"") ||
-	    strpbrk(d->call_id, " \t\r\n") || strpbrk(d->route, " \t\r\n\"") ||
-	    strpbrk(d->dest, " \t\r\n;<>\"") || strpbrk(d->transport, " \t\r\n;<>\""))
-		return -EINVAL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	b->h.kind = H_BYE;
-	b->ua = ua;
-	b->d = *d;
-	b->cseq_base = d->local_cseq;
-	b->cb = cb;
-	b->arg = arg;
-	snprintf(b->sid, sizeof(b->sid), "%.95s", sid ? sid : d->call_id);
-	b->next = ua->byes;
-	if (b->next)
-		b->next->pprev = &b->next;
-	b->pprev = &ua->byes;
-	ua->byes = b;
-	ret = bye_send(b);
-	if (ret < 0)
-		bye_free(b);
-	return ret;
-}
-
-void sip_ua_bye_forget(struct sip_ua *ua, const void *arg)
-{
-	if (!ua)
-		return;
-	for (struct sip_bye *b = ua->byes; b; b = b->next) {
-		if (b->arg == arg) {
-			b->cb = NULL;
-			b->arg = NULL;
-		}
-	}
 }

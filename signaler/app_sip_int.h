@@ -1,0 +1,122 @@
+/*
+ * app_sip_int.h - the sip app's internals shared by its files (not an interface: app.h is).
+ *
+ *   app_sip.c         the calls: SIP events, the media leg, incoming INVITEs, the client's
+ *                     commands; streams; setup (app_sip_init, the app's tables)
+ *   app_sip_client.c  the clients: one per AOR, connect (with a REGISTER or without), the
+ *                     REGISTER's outcome, a client's end
+ */
+#ifndef RS_APP_SIP_INT_H
+#define RS_APP_SIP_INT_H
+
+#include "app.h"
+#include "callrec.h"
+#include "players.h"
+#include "sdp.h"
+#include "sip_ua.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define AOR_MAX	    255
+#define DISPLAY_MAX 127
+#define REASON_MAX  127
+
+enum pc_state {
+	PC_LEG,	      /* outgoing: the leg is being created */
+	PC_CALLING,   /* outgoing: INVITE sent */
+	PC_INVITED,   /* incoming: ringing, waiting for accept or reject */
+	PC_ACCEPTING, /* incoming: accepted, the leg is being created */
+	PC_UP,	      /* established */
+};
+
+struct sip_client;
+
+struct phone_call {
+	struct sip_client *cl;
+	enum pc_state state;
+	bool incoming;
+	struct sip_call *sip;
+	struct media_leg *leg;
+	struct codec_pref prefs;      /* what we offer, or answer with */
+	struct wire_codec rtmp_codec; /* what the client sends and receives */
+	uint8_t format;		      /* FLV SoundFormat of rtmp_codec */
+	bool want_srtp;
+	struct sdp_media_desc remote; /* incoming: the peer's offer */
+	struct sdp_media_desc local;  /* our last SDP (offer or answer), for re-offers */
+	struct sdp_choice choice;     /* what the last negotiation chose */
+	bool hold_local;	      /* we hold the peer */
+	bool hold_peer;		      /* the peer holds us */
+	bool hold_asked;	      /* our re-INVITE for hold(@hold_want) is out */
+	bool hold_want;
+	char from[AOR_MAX + 8], to[AOR_MAX + 8];
+	struct call_record rec; /* its record in Redis */
+	bool was_up;		/* the call has been up (a transfer may be under way) */
+	struct sip_call *referrer; /* the peer's REFER: the call we are being transferred from */
+	struct ev_timer *refer_timer; /* places the referred call, after the REFER's 202 */
+	bool refer_placed;	      /* the referred call is placed: the timer only cleans up */
+	bool admitted;		      /* counted by call_policy until the call ends */
+	char client_ip[64];
+};
+
+struct sip_client {
+	struct rtmp_conn *conn;
+	char aor[AOR_MAX + 1];
+	char display[DISPLAY_MAX + 1];
+	bool narrowband;
+	bool connect_pending;
+	struct sip_reg *reg;
+	struct rtmp_stream *pub;
+	struct player_list players;
+	struct phone_call *call;
+	struct sip_client *next;
+};
+
+/* "486 Busy Here" style text for the client. */
+static inline void status_text(char *out, size_t len, int status, const char *phrase)
+{
+	snprintf(out, len, "%d %s", status, phrase ? phrase : "");
+}
+
+/* --- app_sip.c --- */
+
+/* What app_sip_init() set: the media bridge and the SIP UA (NULL: the app refuses clients),
+ * SIP_REGISTRAR (NULL: the AOR's domain), SIP_REG_EXPIRES. */
+extern struct media *app_sip_bridge;
+extern struct sip_ua *app_sip_ua;
+extern const char *app_sip_registrar;
+extern unsigned app_sip_reg_expires;
+
+/*
+ * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
+ * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
+ * @reason, or NULL when the client asked for it. @status (the final SIP status, 0: none) and
+ * @local (what ended it here) are its end reason for the metrics when it was not answered
+ * (callrec_end). Frees @pc.
+ */
+void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
+		      enum callrec_end_reason local, const char *reason);
+
+/* --- app_sip_client.c --- */
+
+/* The client an INVITE is for: the To URI's user@host when a client has that AOR, else the one
+ * client whose user is the Request-URI's user (our Contact carries it). NULL: nobody. */
+struct sip_client *app_sip_client_for(const char *to, const char *ruri);
+
+/* Frees @cl, ending its call. Its registration is un-REGISTERed, unless another client of the
+ * same AOR holds the binding now (same Contact): then it is only dropped. */
+void app_sip_client_free(struct sip_client *cl);
+
+/* The app's connect (struct rtmp_app): a client for sip/<aor>. 0: accepted (no REGISTER); 1:
+ * decided by its REGISTER's outcome (app_sip_reg_result); or a negative errno with @why. */
+int app_sip_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
+		    const struct amf_value *args, char *why, size_t whylen);
+
+/* The UA's reg_result for the client @arg: a 2xx writes its registration record; the first
+ * outcome accepts or rejects its connect, a failed refresh is logged. */
+void app_sip_reg_result(struct sip_reg *reg, int status, const char *phrase, int expires,
+			void *arg);
+
+#endif
