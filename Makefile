@@ -86,8 +86,8 @@ $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a 
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # relayctl: the operator's CLI (synchronous hiredis), on libcommon only.
-$(BUILD)/relayctl: $(BUILD)/obj/signaler/relayctl.o $(BUILD)/obj/signaler/relayctl_out.o \
-		$(BUILD)/libcommon.a
+$(BUILD)/relayctl: $(BUILD)/obj/signaler/relayctl.o $(BUILD)/obj/signaler/relayctl_list.o \
+		$(BUILD)/obj/signaler/relayctl_out.o $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a

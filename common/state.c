@@ -1,6 +1,6 @@
 /*
- * state.c - Redis key layout and versioned records: legs, workers, calls, registrations, and
- * the per-owner indexes (a worker's legs, a signaler's calls and registrations).
+ * state.c - the versioned records of the Redis key layout (state.h) and the legs and workers kept
+ * in it; calls, registrations and signalers are in state_signaler.c, on the same machinery.
  *
  * Each record type is a table of fields (name, kind, place in the C struct, bounds). One table
  * drives both directions, so what is written is exactly what the reader accepts:
@@ -15,12 +15,8 @@
  *
  * Fields added within a format version are optional: a record written before them reads with
  * them empty (the orphan finder must still read an older signaler's calls).
- *
- * Signalers heartbeat like workers (rs:v1:signaler:<id> + rs:v1:signalers), but a dead one stays
- * in the ZSET until its calls and registrations are cleaned up (state_signaler_forget), and the
- * cleanup of each dead signaler is serialised by a short lock (rs:v1:lock:orphans:<id>).
  */
-#include "state.h"
+#include "state_int.h"
 
 #include "config.h"
 #include "log.h"
@@ -34,24 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#define STATE_SID  "state"
-#define KEY_MAX	   (sizeof(STATE_KEY_PREFIX) + STATE_AOR_MAX + 16)
-#define VALUE_MAX  1024 /* longest hash value accepted from Redis */
-#define FIELDS_MAX 32	/* fields of one record type */
-#define ERRMSG_MAX 256
-
-#define LEG_KEY	      STATE_KEY_PREFIX "leg:"
-#define WORKER_KEY    STATE_KEY_PREFIX "worker:"
-#define WORKERS_KEY   STATE_KEY_PREFIX "workers"
-#define LEGS_SUFFIX   ":legs"
-#define CALL_KEY      STATE_KEY_PREFIX "call:"
-#define REG_KEY	      STATE_KEY_PREFIX "reg:"
-#define SIGNALER_KEY  STATE_KEY_PREFIX "signaler:"
-#define CALLS_SUFFIX  ":calls"
-#define REGS_SUFFIX   ":regs"
-#define HANDOVER_SUFFIX ":handover"
-#define SIGNALERS_KEY STATE_KEY_PREFIX "signalers"
-#define LOCK_KEY      STATE_KEY_PREFIX "lock:"
+#define VALUE_MAX 1024 /* longest hash value accepted from Redis */
 
 /* SADD ARGV[1] to the index KEYS[1] and extend its expiry to at least ARGV[2] s, never shorten
  * it: an index must outlive the longest-lived record it lists (TTL is -1 for a new set). */
@@ -67,94 +46,7 @@
 	"redis.call('DEL', KEYS[1]) end "                                                          \
 	"redis.call('SREM', KEYS[2], ARGV[2]) return 1"
 
-/* The same for an orphan: records of the live run ARGV[4] (when not "") are kept (returns 0). */
-#define DELETE_ORPHAN_LUA                                                                          \
-	"if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'instance') == ARGV[4] then "            \
-	"return 0 end "                                                                            \
-	"if redis.call('HGET', KEYS[1], ARGV[3]) == ARGV[1] then "                                 \
-	"redis.call('DEL', KEYS[1]) end "                                                          \
-	"redis.call('SREM', KEYS[2], ARGV[2]) return 1"
-
-/* Drops signaler ARGV[1] (ZSET KEYS[3], hash KEYS[4]) once its indexes KEYS[1], KEYS[2] are
- * empty, if it has not been seen since ARGV[2] ms. */
-#define SIGNALER_FORGET_LUA                                                                        \
-	"if redis.call('SCARD', KEYS[1]) == 0 and redis.call('SCARD', KEYS[2]) == 0 then "         \
-	"local s = redis.call('ZSCORE', KEYS[3], ARGV[1]) "                                        \
-	"if s and tonumber(s) < tonumber(ARGV[2]) then "                                           \
-	"redis.call('ZREM', KEYS[3], ARGV[1]) redis.call('DEL', KEYS[4]) return 1 end end "        \
-	"return 0"
-
-/* 1 when signaler hash KEYS[1] is gone, or its seen is ARGV[3] ms or more before ARGV[2] (the
- * signaler is dead), or when leg ARGV[1] is in its handover set KEYS[2]; else 0. */
-#define TAKEOVER_LUA                                                                               \
-	"local s = tonumber(redis.call('HGET', KEYS[1], 'seen')) "                                 \
-	"if not s or s + tonumber(ARGV[3]) <= tonumber(ARGV[2]) then return 1 end "                \
-	"return redis.call('SISMEMBER', KEYS[2], ARGV[1])"
-
-/* Releases the lock KEYS[1] if ARGV[1] holds it. */
-#define LOCK_RELEASE_LUA                                                                           \
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end "   \
-	"return 0"
-
 /* Record fields */
-
-enum fkind {
-	F_TEXT, /* printable ASCII without spaces */
-	F_LINE, /* no control characters (spaces and UTF-8 allowed) */
-	F_WORD, /* one of the words of field.words */
-	F_ID,	/* state_id_valid() */
-	F_IP,	/* "" or a numeric IPv4 / IPv6 address */
-	F_B64,	/* base64 alphabet */
-	F_UINT, /* unsigned integer of 1, 2, 4 or 8 bytes */
-	F_INT,	/* signed integer of 2 or 4 bytes */
-	F_BOOL, /* "0" or "1" */
-};
-
-struct field {
-	const char *name;
-	enum fkind kind;
-	size_t off, size;
-	int64_t min;	   /* F_INT */
-	uint64_t max;	   /* F_UINT, F_INT */
-	bool nonempty;	   /* strings */
-	const char *words; /* F_WORD: the allowed values, separated by '|' */
-	bool optional;	   /* may be missing from a stored record (added within the version) */
-};
-
-#define MEMBER(type, m) .off = offsetof(struct type, m), .size = sizeof(((struct type *)0)->m)
-#define FSTR(type, n, k, m, ne)                                                                    \
-	{                                                                                          \
-		.name = n, .kind = k, MEMBER(type, m), .nonempty = ne                              \
-	}
-#define FUINT(type, n, m, mx)                                                                      \
-	{                                                                                          \
-		.name = n, .kind = F_UINT, MEMBER(type, m), .max = mx                              \
-	}
-#define FINT(type, n, m, mn, mx)                                                                   \
-	{                                                                                          \
-		.name = n, .kind = F_INT, MEMBER(type, m), .min = mn, .max = mx                    \
-	}
-#define FWORD(type, n, m, w)                                                                       \
-	{                                                                                          \
-		.name = n, .kind = F_WORD, MEMBER(type, m), .nonempty = true, .words = w           \
-	}
-#define FBOOL(type, n, m)                                                                          \
-	{                                                                                          \
-		.name = n, .kind = F_BOOL, MEMBER(type, m), .max = 1                               \
-	}
-/* Optional fields: strings may be empty, and a record without the field reads it as empty / 0. */
-#define FOPT(type, n, k, m)                                                                        \
-	{                                                                                          \
-		.name = n, .kind = k, MEMBER(type, m), .optional = true                            \
-	}
-#define FOPTW(type, n, m, w)                                                                       \
-	{                                                                                          \
-		.name = n, .kind = F_WORD, MEMBER(type, m), .words = w, .optional = true           \
-	}
-#define FOPTU(type, n, m, mx)                                                                      \
-	{                                                                                          \
-		.name = n, .kind = F_UINT, MEMBER(type, m), .max = mx, .optional = true            \
-	}
 
 static const struct field leg_fields[] = {
     FSTR(leg_record, "call", F_TEXT, call_id, true),
@@ -194,64 +86,8 @@ static const struct field worker_fields[] = {
     FOPT(worker_record, "curve", F_TEXT, curve_key),
 };
 
-static const struct field call_fields[] = {
-    FSTR(call_record, "sip_call_id", F_TEXT, sip_call_id, true),
-    FSTR(call_record, "signaler", F_ID, signaler, true),
-    FWORD(call_record, "app", app, "sip|call"),
-    FWORD(call_record, "direction", direction, "out|in"),
-    FSTR(call_record, "from", F_TEXT, from_uri, true),
-    FSTR(call_record, "to", F_TEXT, to_uri, true),
-    FSTR(call_record, "rtmp_client", F_LINE, rtmp_client, false),
-    FSTR(call_record, "leg", F_ID, leg_id, false),
-    FSTR(call_record, "worker", F_ID, worker, false),
-    FWORD(call_record, "state", state, "setup|ringing|up|held|ending"),
-    FSTR(call_record, "codec", F_TEXT, codec, false),
-    FBOOL(call_record, "transcoding", transcoding),
-    FBOOL(call_record, "srtp", srtp),
-    FUINT(call_record, "created", created_ms, UINT64_MAX),
-    FUINT(call_record, "answered", answered_ms, UINT64_MAX),
-    FUINT(call_record, "updated", updated_ms, UINT64_MAX),
-    FOPT(call_record, "instance", F_ID, instance),
-    FOPT(call_record, "ltag", F_TEXT, local_tag),
-    FOPT(call_record, "rtag", F_TEXT, remote_tag),
-    FOPT(call_record, "luri", F_TEXT, local_uri),
-    FOPT(call_record, "ruri", F_TEXT, remote_uri),
-    FOPT(call_record, "target", F_TEXT, remote_target),
-    FOPT(call_record, "route", F_TEXT, route),
-    FOPTU(call_record, "cseq", local_cseq, INT32_MAX),
-    FOPTW(call_record, "transport", transport, "udp|tcp|tls|sctp"),
-    FOPT(call_record, "dest", F_TEXT, dest),
-};
-
-static const struct field reg_fields[] = {
-    FSTR(reg_record, "signaler", F_ID, signaler, true),
-    FSTR(reg_record, "contact", F_TEXT, contact, false),
-    FSTR(reg_record, "registrar", F_TEXT, registrar, false),
-    FSTR(reg_record, "rtmp_client", F_LINE, rtmp_client, false),
-    FSTR(reg_record, "display", F_LINE, display, false),
-    FUINT(reg_record, "expires", expires_s, UINT32_MAX),
-    FUINT(reg_record, "registered", registered_ms, UINT64_MAX),
-    FUINT(reg_record, "updated", updated_ms, UINT64_MAX),
-    FOPT(reg_record, "instance", F_ID, instance),
-};
-
-static const struct field signaler_fields[] = {
-    FSTR(signaler_record, "instance", F_ID, instance_id, true),
-    {.name = "pid", .kind = F_UINT, MEMBER(signaler_record, pid), .min = 1, .max = INT32_MAX},
-    FSTR(signaler_record, "host", F_TEXT, host, true),
-    FSTR(signaler_record, "sip", F_TEXT, sip, false),
-    FSTR(signaler_record, "rtmp", F_TEXT, rtmp, false),
-    FUINT(signaler_record, "started", started_ms, UINT64_MAX),
-    FUINT(signaler_record, "seen", last_seen_ms, UINT64_MAX),
-};
-
-#define N_FIELDS(t) (sizeof(t) / sizeof((t)[0]))
-
 _Static_assert(N_FIELDS(leg_fields) <= FIELDS_MAX, "leg_fields too long");
 _Static_assert(N_FIELDS(worker_fields) <= FIELDS_MAX, "worker_fields too long");
-_Static_assert(N_FIELDS(call_fields) <= FIELDS_MAX, "call_fields too long");
-_Static_assert(N_FIELDS(reg_fields) <= FIELDS_MAX, "reg_fields too long");
-_Static_assert(N_FIELDS(signaler_fields) <= FIELDS_MAX, "signaler_fields too long");
 
 /* Helpers */
 
@@ -263,47 +99,26 @@ uint64_t state_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static bool id_char(char c)
+bool state_id_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_' || c == '.' || c == '@' || c == '-';
 }
 
 /* ':' is excluded so that no id can forge another key (worker "w:legs" vs w's index). */
-static bool id_valid_n(const char *s, size_t len)
+bool state_id_valid_n(const char *s, size_t len)
 {
 	if (len < 1 || len > STATE_ID_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (!id_char(s[i]))
+		if (!state_id_char(s[i]))
 			return false;
 	return true;
 }
 
 bool state_id_valid(const char *id)
 {
-	return id && id_valid_n(id, strnlen(id, STATE_ID_MAX + 1));
-}
-
-/* An AOR becomes part of a key: no space, no '%' or '/' (no escapes, no paths), one '@'. */
-static bool aor_valid_n(const char *s, size_t len)
-{
-	size_t at = 0, n_at = 0;
-
-	if (len < 1 || len > STATE_AOR_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '%' || s[i] == '/')
-			return false;
-		if (s[i] == '@')
-			at = i, n_at++;
-	}
-	return n_at == 1 && at > 0 && at < len - 1;
-}
-
-bool state_aor_valid(const char *aor)
-{
-	return aor && aor_valid_n(aor, strnlen(aor, STATE_AOR_MAX + 1));
+	return id && state_id_valid_n(id, strnlen(id, STATE_ID_MAX + 1));
 }
 
 int state_config_from_env(struct state_config *cfg)
@@ -384,7 +199,7 @@ static bool str_chars_ok(enum fkind kind, const char *s, size_t len)
 
 		switch (kind) {
 		case F_ID:
-			ok = id_char(c);
+			ok = state_id_char(c);
 			break;
 		case F_B64:
 			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -540,13 +355,9 @@ static const char *format_value(const struct field *f, const void *rec, char *bu
 	return "";
 }
 
-/*
- * Builds the argument vector "HSET key v 1 name value ..." of @rec in @argv/@lens (room for
- * 4 + 2 * FIELDS_MAX), checking every value as the reader will. Returns argc or -EINVAL.
- */
-static int build_hset(const struct field *tab, size_t nf, const void *rec, size_t recsize,
-		      const char *key, const char *what, const char *id, const char **argv,
-		      size_t *lens, char (*nums)[24])
+int state_build_hset(const struct field *tab, size_t nf, const void *rec, size_t recsize,
+		     const char *key, const char *what, const char *id, const char **argv,
+		     size_t *lens, char (*nums)[24])
 {
 	static const char version[] = "1";
 	char err[ERRMSG_MAX];
@@ -648,34 +459,13 @@ static int parse_hash(const struct field *tab, size_t nf, const redisReply *repl
 
 /* Operations in flight */
 
-struct worker_item;
-struct rectype;
-
-struct state_op {
-	state_done_cb done;
-	void (*rec_cb)(void); /* record reads: the caller's typed callback (see rectype.deliver) */
-	state_workers_cb workers;
-	state_ids_cb ids;
-	state_flag_cb flag;
-	state_signaler_written_cb written;
-	size_t ids_max; /* ids read by ids_reply when type is NULL (0: STATE_MAX_WORKERS) */
-	void *arg;
-	char id[STATE_AOR_MAX + 1]; /* the record's or the owner's id, for logs */
-	const struct rectype *type; /* record and index reads (NULL: worker ids) */
-	/* state_workers_list */
-	struct worker_item *items;
-	size_t n_items, outstanding;
-	int err;
-	char errmsg[ERRMSG_MAX];
-};
-
 struct worker_item {
 	struct state_op *op;
 	bool ok;
 	struct worker_record rec;
 };
 
-static struct state_op *op_new(void *arg)
+struct state_op *state_op_new(void *arg)
 {
 	struct state_op *op = calloc(1, sizeof(*op));
 
@@ -684,8 +474,7 @@ static struct state_op *op_new(void *arg)
 	return op;
 }
 
-/* Words for a client-level error (@reply may carry Redis's own text). */
-static const char *client_error(int err, const redisReply *reply, char *buf, size_t size)
+const char *state_client_error(int err, const redisReply *reply, char *buf, size_t size)
 {
 	if (err == -EREMOTEIO && reply && reply->str)
 		snprintf(buf, size, "Redis error: %.200s", reply->str);
@@ -708,7 +497,7 @@ static void exec_reply(struct redis *r, int err, const redisReply *reply, void *
 
 	(void)r;
 	if (err) {
-		client_error(err, reply, msg, sizeof(msg));
+		state_client_error(err, reply, msg, sizeof(msg));
 	} else if (redis_reply_array(reply, REDIS_MULTI_MAX) < 0) {
 		err = -EREMOTEIO;
 		snprintf(msg, sizeof(msg), "transaction not executed");
@@ -739,36 +528,12 @@ static int send_multi(struct redis *r, struct state_op *op, const struct redis_c
 	return ret;
 }
 
-static void key_of(char *key, size_t size, const char *prefix, const char *id, const char *suffix)
+void state_key_of(char *key, size_t size, const char *prefix, const char *id, const char *suffix)
 {
 	snprintf(key, size, "%s%s%s", prefix, id, suffix);
 }
 
 /* Records keyed by an id and listed in their owner's index: legs, calls, registrations */
-
-struct rectype {
-	const char *what; /* in messages: "leg", "call", "registration", "worker" */
-	const struct field *fields;
-	size_t n_fields, size;	  /* size: of the C struct */
-	const char *prefix;	  /* key: prefix + id */
-	size_t key_off, key_size; /* the id: a member of the struct, not a hash field */
-	bool (*key_ok)(const char *s, size_t len);
-	const char *owner;	  /* the hash field naming the owner (an id) */
-	size_t owner_off;	  /* ... and its member */
-	const char *index_prefix; /* the owner's index: index_prefix + owner + index_suffix */
-	const char *index_suffix;
-	size_t index_max;   /* members read from an index */
-	size_t updated_off; /* uint64_t ms, stamped with now on write when 0 */
-	void (*deliver)(const struct state_op *op, int err, const char *msg, const void *rec);
-};
-
-union any_record {
-	struct leg_record leg;
-	struct call_record call;
-	struct reg_record reg;
-	struct worker_record worker;
-	struct signaler_record signaler;
-};
 
 /* The caller's callback was stored as void (*)(void); each type calls it with its own type. */
 static void deliver_leg(const struct state_op *op, int err, const char *msg, const void *rec)
@@ -776,40 +541,9 @@ static void deliver_leg(const struct state_op *op, int err, const char *msg, con
 	((state_leg_cb)op->rec_cb)(err, msg, rec, op->arg);
 }
 
-static void deliver_call(const struct state_op *op, int err, const char *msg, const void *rec)
-{
-	((state_call_cb)op->rec_cb)(err, msg, rec, op->arg);
-}
-
-static void deliver_reg(const struct state_op *op, int err, const char *msg, const void *rec)
-{
-	((state_reg_cb)op->rec_cb)(err, msg, rec, op->arg);
-}
-
-static void deliver_signaler(const struct state_op *op, int err, const char *msg, const void *rec)
-{
-	((state_signaler_cb)op->rec_cb)(err, msg, rec, op->arg);
-}
-
-#define RECTYPE(type, w, tab, pfx, key, ok, own, ipfx, isfx, imax, dl)                             \
-	{                                                                                          \
-		.what = w, .fields = tab, .n_fields = N_FIELDS(tab), .size = sizeof(struct type),  \
-		.prefix = pfx, .key_off = offsetof(struct type, key),                              \
-		.key_size = sizeof(((struct type *)0)->key), .key_ok = ok, .owner = #own,          \
-		.owner_off = offsetof(struct type, own), .index_prefix = ipfx,                     \
-		.index_suffix = isfx, .index_max = imax,                                           \
-		.updated_off = offsetof(struct type, updated_ms), .deliver = dl                    \
-	}
-
 static const struct rectype leg_type =
-    RECTYPE(leg_record, "leg", leg_fields, LEG_KEY, leg_id, id_valid_n, worker, WORKER_KEY,
+    RECTYPE(leg_record, "leg", leg_fields, LEG_KEY, leg_id, state_id_valid_n, worker, WORKER_KEY,
 	    LEGS_SUFFIX, STATE_MAX_LEGS_PER_WORKER, deliver_leg);
-static const struct rectype call_type =
-    RECTYPE(call_record, "call", call_fields, CALL_KEY, call_id, id_valid_n, signaler, SIGNALER_KEY,
-	    CALLS_SUFFIX, STATE_MAX_CALLS_PER_SIGNALER, deliver_call);
-static const struct rectype reg_type =
-    RECTYPE(reg_record, "registration", reg_fields, REG_KEY, aor, aor_valid_n, signaler,
-	    SIGNALER_KEY, REGS_SUFFIX, STATE_MAX_REGS_PER_SIGNALER, deliver_reg);
 
 /* Written whole like the others, but listed in rs:v1:workers, not in an owner's index. */
 static const struct rectype worker_type = {
@@ -820,44 +554,27 @@ static const struct rectype worker_type = {
     .prefix = WORKER_KEY,
     .key_off = offsetof(struct worker_record, worker_id),
     .key_size = sizeof(((struct worker_record *)0)->worker_id),
-    .key_ok = id_valid_n,
+    .key_ok = state_id_valid_n,
     .updated_off = offsetof(struct worker_record, last_seen_ms),
-};
-
-/* The same for signalers (rs:v1:signalers); readable one by one (state_signaler_read). */
-static const struct rectype signaler_type = {
-    .what = "signaler",
-    .fields = signaler_fields,
-    .n_fields = N_FIELDS(signaler_fields),
-    .size = sizeof(struct signaler_record),
-    .prefix = SIGNALER_KEY,
-    .key_off = offsetof(struct signaler_record, signaler_id),
-    .key_size = sizeof(((struct signaler_record *)0)->signaler_id),
-    .key_ok = id_valid_n,
-    .updated_off = offsetof(struct signaler_record, last_seen_ms),
-    .deliver = deliver_signaler,
 };
 
 /* RECTYPE names the owner's hash field after its member (#own); state_id_valid() reads the
  * owner as a char[STATE_ID_MAX + 1]. */
 _Static_assert(sizeof(((struct leg_record *)0)->worker) == STATE_ID_MAX + 1, "leg owner");
-_Static_assert(sizeof(((struct call_record *)0)->signaler) == STATE_ID_MAX + 1, "call owner");
-_Static_assert(sizeof(((struct reg_record *)0)->signaler) == STATE_ID_MAX + 1, "reg owner");
 
-static bool key_valid(const struct rectype *t, const char *id)
+bool state_key_valid(const struct rectype *t, const char *id)
 {
 	return id && t->key_ok(id, strnlen(id, t->key_size));
 }
 
-/* Copies @rec of type @t into @copy, checks its key, stamps its updated field when 0. */
-static int record_copy(const struct rectype *t, const void *rec, union any_record *copy)
+int state_record_copy(const struct rectype *t, const void *rec, union any_record *copy)
 {
 	uint64_t *updated = (uint64_t *)((char *)copy + t->updated_off);
 
 	if (!rec)
 		return -EINVAL;
 	memcpy(copy, rec, t->size);
-	if (!key_valid(t, (const char *)copy + t->key_off)) {
+	if (!state_key_valid(t, (const char *)copy + t->key_off)) {
 		log_warn(STATE_SID, "%s not written: invalid %s id", t->what, t->what);
 		return -EINVAL;
 	}
@@ -868,7 +585,7 @@ static int record_copy(const struct rectype *t, const void *rec, union any_recor
 
 /*
  * Sends, in one transaction, DEL + HSET of every field + EXPIRE @ttl_s on the key of @rec (of
- * type @t, prepared by record_copy()), then the @n_extra commands of @extra (index updates).
+ * type @t, prepared by state_record_copy()), then the @n_extra commands of @extra (index updates).
  */
 static int write_whole(struct redis *r, const struct rectype *t, const union any_record *rec,
 		       unsigned ttl_s, const struct redis_cmd *extra, size_t n_extra,
@@ -885,9 +602,9 @@ static int write_whole(struct redis *r, const struct rectype *t, const union any
 
 	if (ttl_s == 0 || 3 + n_extra > REDIS_MULTI_MAX)
 		return -EINVAL;
-	key_of(key, sizeof(key), t->prefix, id, "");
-	argc =
-	    build_hset(t->fields, t->n_fields, rec, t->size, key, t->what, id, hset, hlens, nums);
+	state_key_of(key, sizeof(key), t->prefix, id, "");
+	argc = state_build_hset(t->fields, t->n_fields, rec, t->size, key, t->what, id, hset, hlens,
+				nums);
 	if (argc < 0)
 		return argc;
 	snprintf(ttl, sizeof(ttl), "%u", ttl_s);
@@ -895,7 +612,7 @@ static int write_whole(struct redis *r, const struct rectype *t, const union any
 	cmds[1] = (struct redis_cmd){argc, hset, hlens};
 	cmds[2] = (struct redis_cmd){3, (const char *[]){"EXPIRE", key, ttl}, NULL};
 	memcpy(&cmds[3], extra, n_extra * sizeof(*extra));
-	op = op_new(arg);
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->done = cb;
@@ -903,23 +620,21 @@ static int write_whole(struct redis *r, const struct rectype *t, const union any
 	return send_multi(r, op, cmds, 3 + n_extra);
 }
 
-/* Writes @rec (type @t) whole and adds it to its owner's index, whose expiry becomes at least
- * @index_ttl_s (0: @ttl_s). */
-static int record_write(struct redis *r, const struct rectype *t, const void *rec, unsigned ttl_s,
-			unsigned index_ttl_s, state_done_cb cb, void *arg)
+int state_record_write(struct redis *r, const struct rectype *t, const void *rec, unsigned ttl_s,
+		       unsigned index_ttl_s, state_done_cb cb, void *arg)
 {
 	union any_record copy;
 	const char *id = (const char *)&copy + t->key_off;
 	const char *owner = (const char *)&copy + t->owner_off;
 	char idx[KEY_MAX], ittl[16];
 
-	if (record_copy(t, rec, &copy) < 0)
+	if (state_record_copy(t, rec, &copy) < 0)
 		return -EINVAL;
 	if (!state_id_valid(owner)) {
 		log_warn(STATE_SID, "%s %s not written: invalid %s id", t->what, id, t->owner);
 		return -EINVAL;
 	}
-	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	state_key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
 	snprintf(ittl, sizeof(ittl), "%u", index_ttl_s ? index_ttl_s : ttl_s);
 	return write_whole(
 	    r, t, &copy, ttl_s,
@@ -929,18 +644,17 @@ static int record_write(struct redis *r, const struct rectype *t, const void *re
 	    1, cb, arg);
 }
 
-/* Removes @id from @owner's index and deletes its record if it still names @owner. */
-static int record_delete(struct redis *r, const struct rectype *t, const char *id,
-			 const char *owner, state_done_cb cb, void *arg)
+int state_record_delete(struct redis *r, const struct rectype *t, const char *id, const char *owner,
+			state_done_cb cb, void *arg)
 {
 	char key[KEY_MAX], idx[KEY_MAX];
 	struct state_op *op;
 
-	if (!key_valid(t, id) || !state_id_valid(owner))
+	if (!state_key_valid(t, id) || !state_id_valid(owner))
 		return -EINVAL;
-	key_of(key, sizeof(key), t->prefix, id, "");
-	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
-	op = op_new(arg);
+	state_key_of(key, sizeof(key), t->prefix, id, "");
+	state_key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->done = cb;
@@ -965,7 +679,7 @@ static void record_read_reply(struct redis *r, int err, const redisReply *reply,
 	(void)r;
 	memset(&rec, 0, sizeof(rec));
 	if (err)
-		client_error(err, reply, msg, sizeof(msg));
+		state_client_error(err, reply, msg, sizeof(msg));
 	else
 		err = parse_hash(t->fields, t->n_fields, reply, &rec, t->what, op->id, msg,
 				 sizeof(msg));
@@ -977,18 +691,17 @@ static void record_read_reply(struct redis *r, int err, const redisReply *reply,
 	free(op);
 }
 
-/* HGETALL of record @id; @cb is the caller's typed callback, which @t->deliver calls. */
-static int record_read(struct redis *r, const struct rectype *t, const char *id, void (*cb)(void),
-		       void *arg)
+int state_record_read(struct redis *r, const struct rectype *t, const char *id, void (*cb)(void),
+		      void *arg)
 {
 	char key[KEY_MAX];
 	struct state_op *op;
 	int ret;
 
-	if (!cb || !key_valid(t, id))
+	if (!cb || !state_key_valid(t, id))
 		return -EINVAL;
-	key_of(key, sizeof(key), t->prefix, id, "");
-	op = op_new(arg);
+	state_key_of(key, sizeof(key), t->prefix, id, "");
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->rec_cb = cb;
@@ -1001,11 +714,8 @@ static int record_read(struct redis *r, const struct rectype *t, const char *id,
 	return ret;
 }
 
-static void ids_reply(struct redis *r, int err, const redisReply *reply, void *arg);
-
-/* SMEMBERS of @owner's index of records of type @t. */
-static int record_index(struct redis *r, const struct rectype *t, const char *owner,
-			state_ids_cb cb, void *arg)
+int state_record_index(struct redis *r, const struct rectype *t, const char *owner, state_ids_cb cb,
+		       void *arg)
 {
 	char idx[KEY_MAX];
 	struct state_op *op;
@@ -1013,14 +723,15 @@ static int record_index(struct redis *r, const struct rectype *t, const char *ow
 
 	if (!cb || !state_id_valid(owner))
 		return -EINVAL;
-	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
-	op = op_new(arg);
+	state_key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->ids = cb;
 	op->type = t;
 	snprintf(op->id, sizeof(op->id), "%s", owner);
-	ret = redis_command_argv(r, ids_reply, op, 2, (const char *[]){"SMEMBERS", idx}, NULL);
+	ret =
+	    redis_command_argv(r, state_ids_reply, op, 2, (const char *[]){"SMEMBERS", idx}, NULL);
 	if (ret < 0)
 		free(op);
 	return ret;
@@ -1031,80 +742,24 @@ static int record_index(struct redis *r, const struct rectype *t, const char *ow
 int state_leg_write(struct redis *r, const struct leg_record *rec, unsigned ttl_s, state_done_cb cb,
 		    void *arg)
 {
-	return record_write(r, &leg_type, rec, ttl_s ? ttl_s : STATE_LEG_TTL_DEFAULT_S,
-			    STATE_WORKER_INDEX_TTL_S, cb, arg);
+	return state_record_write(r, &leg_type, rec, ttl_s ? ttl_s : STATE_LEG_TTL_DEFAULT_S,
+				  STATE_WORKER_INDEX_TTL_S, cb, arg);
 }
 
 int state_leg_delete(struct redis *r, const char *leg_id, const char *worker_id, state_done_cb cb,
 		     void *arg)
 {
-	return record_delete(r, &leg_type, leg_id, worker_id, cb, arg);
+	return state_record_delete(r, &leg_type, leg_id, worker_id, cb, arg);
 }
 
 int state_leg_read(struct redis *r, const char *leg_id, state_leg_cb cb, void *arg)
 {
-	return record_read(r, &leg_type, leg_id, (void (*)(void))cb, arg);
+	return state_record_read(r, &leg_type, leg_id, (void (*)(void))cb, arg);
 }
 
 int state_worker_legs(struct redis *r, const char *worker_id, state_ids_cb cb, void *arg)
 {
-	return record_index(r, &leg_type, worker_id, cb, arg);
-}
-
-/* Calls */
-
-int state_call_write(struct redis *r, const struct call_record *rec, unsigned ttl_s,
-		     state_done_cb cb, void *arg)
-{
-	return record_write(r, &call_type, rec, ttl_s ? ttl_s : STATE_CALL_TTL_DEFAULT_S, 0, cb,
-			    arg);
-}
-
-int state_call_read(struct redis *r, const char *call_id, state_call_cb cb, void *arg)
-{
-	return record_read(r, &call_type, call_id, (void (*)(void))cb, arg);
-}
-
-int state_call_delete(struct redis *r, const char *call_id, const char *signaler_id,
-		      state_done_cb cb, void *arg)
-{
-	return record_delete(r, &call_type, call_id, signaler_id, cb, arg);
-}
-
-int state_signaler_calls(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg)
-{
-	return record_index(r, &call_type, signaler_id, cb, arg);
-}
-
-/* Registrations */
-
-int state_reg_write(struct redis *r, const struct reg_record *rec, unsigned ttl_s, state_done_cb cb,
-		    void *arg)
-{
-	uint64_t ttl = ttl_s;
-
-	if (!ttl && rec) {
-		ttl = (uint64_t)rec->expires_s + STATE_REG_TTL_MARGIN_S;
-		if (ttl > STATE_TTL_MAX_S)
-			ttl = STATE_TTL_MAX_S;
-	}
-	return record_write(r, &reg_type, rec, (unsigned)ttl, 0, cb, arg);
-}
-
-int state_reg_read(struct redis *r, const char *aor, state_reg_cb cb, void *arg)
-{
-	return record_read(r, &reg_type, aor, (void (*)(void))cb, arg);
-}
-
-int state_reg_delete(struct redis *r, const char *aor, const char *signaler_id, state_done_cb cb,
-		     void *arg)
-{
-	return record_delete(r, &reg_type, aor, signaler_id, cb, arg);
-}
-
-int state_signaler_regs(struct redis *r, const char *signaler_id, state_ids_cb cb, void *arg)
-{
-	return record_index(r, &reg_type, signaler_id, cb, arg);
+	return state_record_index(r, &leg_type, worker_id, cb, arg);
 }
 
 /* Workers */
@@ -1117,9 +772,9 @@ int state_worker_write(struct redis *r, const struct worker_record *rec, unsigne
 	const struct worker_record *w = &copy.worker;
 	uint64_t keep_ms = (uint64_t)STATE_WORKER_INDEX_TTL_S * 1000u;
 
-	if (record_copy(&worker_type, rec, &copy) < 0)
+	if (state_record_copy(&worker_type, rec, &copy) < 0)
 		return -EINVAL;
-	key_of(idx, sizeof(idx), WORKER_KEY, w->worker_id, LEGS_SUFFIX);
+	state_key_of(idx, sizeof(idx), WORKER_KEY, w->worker_id, LEGS_SUFFIX);
 	snprintf(ittl, sizeof(ittl), "%u", STATE_WORKER_INDEX_TTL_S);
 	snprintf(score, sizeof(score), "%" PRIu64, w->last_seen_ms);
 	snprintf(cutoff, sizeof(cutoff), "(%" PRIu64,
@@ -1166,11 +821,11 @@ static void worker_item_reply(struct redis *r, int err, const redisReply *reply,
 	(void)r;
 	if (err == -EREMOTEIO) {
 		log_warn(it->rec.worker_id, "worker record unreadable: %s",
-			 client_error(err, reply, msg, sizeof(msg)));
+			 state_client_error(err, reply, msg, sizeof(msg)));
 	} else if (err) {
 		if (!op->err) { /* the list would be incomplete: fail it */
 			op->err = err;
-			client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+			state_client_error(err, reply, op->errmsg, sizeof(op->errmsg));
 		}
 	} else {
 		char id[STATE_ID_MAX + 1];
@@ -1198,7 +853,7 @@ static void workers_range_reply(struct redis *r, int err, const redisReply *repl
 		snprintf(op->errmsg, sizeof(op->errmsg), "%s: not an array of at most %d ids",
 			 WORKERS_KEY, STATE_MAX_WORKERS);
 	} else if (err) {
-		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+		state_client_error(err, reply, op->errmsg, sizeof(op->errmsg));
 	}
 	if (err) {
 		op->workers(err, op->errmsg, NULL, 0, op->arg);
@@ -1219,20 +874,20 @@ static void workers_range_reply(struct redis *r, int err, const redisReply *repl
 		int ret;
 
 		if (redis_reply_str(reply->element[i], STATE_ID_MAX, &s, &len) < 0 ||
-		    !id_valid_n(s, len)) {
+		    !state_id_valid_n(s, len)) {
 			log_warn(STATE_SID, "%s holds an invalid worker id: ignored", WORKERS_KEY);
 			continue;
 		}
 		it->op = op;
 		memcpy(it->rec.worker_id, s, len);
 		it->rec.worker_id[len] = '\0';
-		key_of(key, sizeof(key), WORKER_KEY, it->rec.worker_id, "");
+		state_key_of(key, sizeof(key), WORKER_KEY, it->rec.worker_id, "");
 		ret = redis_command_argv(r, worker_item_reply, it, 2,
 					 (const char *[]){"HGETALL", key}, NULL);
 		if (ret < 0) {
 			if (!op->err) {
 				op->err = ret;
-				client_error(ret, NULL, op->errmsg, sizeof(op->errmsg));
+				state_client_error(ret, NULL, op->errmsg, sizeof(op->errmsg));
 			}
 			break;
 		}
@@ -1271,18 +926,17 @@ int state_workers_list(struct redis *r, uint64_t now_ms, uint64_t window_ms, sta
 	if (!window_ms)
 		window_ms = STATE_WORKER_LIVENESS_MS;
 	snprintf(min, sizeof(min), "%" PRIu64, now_ms > window_ms ? now_ms - window_ms : 0);
-	op = op_new(arg);
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->workers = cb;
 	return zrange_ids(r, op, workers_range_reply, min, "+inf");
 }
 
-/* SMEMBERS (op->type's index) / ZRANGEBYSCORE (worker ids) reply -> validated ids. */
-static void ids_reply(struct redis *r, int err, const redisReply *reply, void *arg)
+void state_ids_reply(struct redis *r, int err, const redisReply *reply, void *arg)
 {
 	struct state_op *op = arg;
-	bool (*id_ok)(const char *s, size_t len) = op->type ? op->type->key_ok : id_valid_n;
+	bool (*id_ok)(const char *s, size_t len) = op->type ? op->type->key_ok : state_id_valid_n;
 	size_t id_max = op->type ? op->type->key_size - 1 : STATE_ID_MAX;
 	size_t max = op->type ? op->type->index_max : op->ids_max ? op->ids_max : STATE_MAX_WORKERS;
 	const char **ids = NULL;
@@ -1290,7 +944,7 @@ static void ids_reply(struct redis *r, int err, const redisReply *reply, void *a
 
 	(void)r;
 	if (err) {
-		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+		state_client_error(err, reply, op->errmsg, sizeof(op->errmsg));
 	} else if (redis_reply_array(reply, max) < 0) {
 		err = -EBADMSG;
 		snprintf(op->errmsg, sizeof(op->errmsg), "not an array of at most %zu ids", max);
@@ -1330,14 +984,14 @@ int state_workers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, st
 	if (!window_ms)
 		window_ms = STATE_WORKER_LIVENESS_MS;
 	snprintf(max, sizeof(max), "(%" PRIu64, now_ms > window_ms ? now_ms - window_ms : 0);
-	op = op_new(arg);
+	op = state_op_new(arg);
 	if (!op)
 		return -ENOMEM;
 	op->ids = cb;
-	return zrange_ids(r, op, ids_reply, "-inf", max);
+	return zrange_ids(r, op, state_ids_reply, "-inf", max);
 }
 
-/* Signalers, orphan cleanup and locks */
+/* Replies that are yes or no (locks, scripts) */
 
 /* A reply that is yes or no: an integer 0/1 (scripts), "OK" (SET NX) or nil (SET NX refused). */
 static void flag_reply(struct redis *r, int err, const redisReply *reply, void *arg)
@@ -1348,7 +1002,7 @@ static void flag_reply(struct redis *r, int err, const redisReply *reply, void *
 
 	(void)r;
 	if (err) {
-		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
+		state_client_error(err, reply, op->errmsg, sizeof(op->errmsg));
 	} else if (reply->type == REDIS_REPLY_NIL) {
 		yes = false;
 	} else if (redis_reply_is(reply, "OK")) {
@@ -1366,8 +1020,7 @@ static void flag_reply(struct redis *r, int err, const redisReply *reply, void *
 	free(op);
 }
 
-/* Sends one command whose reply is a flag; frees @op when it cannot be sent. */
-static int send_flag(struct redis *r, struct state_op *op, int argc, const char **argv)
+int state_send_flag(struct redis *r, struct state_op *op, int argc, const char **argv)
 {
 	int ret = redis_command_argv(r, flag_reply, op, argc, argv, NULL);
 
@@ -1376,266 +1029,15 @@ static int send_flag(struct redis *r, struct state_op *op, int argc, const char 
 	return ret;
 }
 
-static struct state_op *flag_op(state_flag_cb cb, void *arg, const char *id)
+struct state_op *state_flag_op(state_flag_cb cb, void *arg, const char *id)
 {
-	struct state_op *op = op_new(arg);
+	struct state_op *op = state_op_new(arg);
 
 	if (op) {
 		op->flag = cb;
 		snprintf(op->id, sizeof(op->id), "%s", id);
 	}
 	return op;
-}
-
-/* EXEC of a heartbeat: [HMGET instance seen, DEL, HSET, EXPIRE, ZADD, EXPIRE]. */
-static void signaler_written_reply(struct redis *r, int err, const redisReply *reply, void *arg)
-{
-	struct state_op *op = arg;
-	char prev[STATE_ID_MAX + 1] = "", num[24];
-	uint64_t seen = 0;
-	const redisReply *old;
-
-	(void)r;
-	if (err) {
-		client_error(err, reply, op->errmsg, sizeof(op->errmsg));
-	} else if (redis_reply_array(reply, REDIS_MULTI_MAX) < 0 || reply->elements != 6) {
-		err = -EREMOTEIO;
-		snprintf(op->errmsg, sizeof(op->errmsg), "transaction not executed");
-	} else {
-		for (size_t i = 0; i < reply->elements; i++) {
-			if (reply->element[i]->type == REDIS_REPLY_ERROR) {
-				err = -EREMOTEIO;
-				snprintf(op->errmsg, sizeof(op->errmsg),
-					 "command %zu of the transaction failed: %.180s", i + 1,
-					 reply->element[i]->str ? reply->element[i]->str : "");
-				break;
-			}
-		}
-	}
-	if (!err) {
-		const char *s;
-		size_t len;
-
-		old = reply->element[0];
-		if (redis_reply_array(old, 2) < 0 || old->elements != 2) {
-			log_warn(op->id, "signaler hash: unexpected HMGET reply, ignored");
-		} else {
-			if (old->element[0]->type != REDIS_REPLY_NIL) {
-				if (redis_reply_str(old->element[0], STATE_ID_MAX, &s, &len) == 0 &&
-				    id_valid_n(s, len))
-					memcpy(prev, s, len), prev[len] = '\0';
-				else
-					log_warn(op->id,
-						 "signaler hash: invalid instance, ignored");
-			}
-			if (old->element[1]->type != REDIS_REPLY_NIL &&
-			    (redis_reply_str(old->element[1], sizeof(num) - 1, &s, &len) < 0 ||
-			     len == 0 ||
-			     (memcpy(num, s, len), num[len] = '\0',
-			      strspn(num, "0123456789") != len))) {
-				log_warn(op->id, "signaler hash: invalid seen, ignored");
-			} else if (old->element[1]->type != REDIS_REPLY_NIL) {
-				seen = strtoull(num, NULL, 10);
-			}
-		}
-	}
-	if (err && err != -ECANCELED)
-		log_warn(op->id, "Redis write failed: %s", op->errmsg);
-	if (op->written)
-		op->written(err, err ? op->errmsg : NULL, prev, seen, op->arg);
-	free(op);
-}
-
-int state_signaler_write(struct redis *r, const struct signaler_record *rec, unsigned ttl_s,
-			 state_signaler_written_cb cb, void *arg)
-{
-	union any_record copy;
-	const struct signaler_record *g = &copy.signaler;
-	char key[KEY_MAX], ttl[16], zttl[16], score[24];
-	char nums[FIELDS_MAX][24];
-	const char *hset[4 + 2 * FIELDS_MAX];
-	size_t hlens[4 + 2 * FIELDS_MAX];
-	struct state_op *op;
-	int argc, ret;
-
-	if (record_copy(&signaler_type, rec, &copy) < 0)
-		return -EINVAL;
-	key_of(key, sizeof(key), SIGNALER_KEY, g->signaler_id, "");
-	argc = build_hset(signaler_fields, N_FIELDS(signaler_fields), &copy, sizeof(*g), key,
-			  "signaler", g->signaler_id, hset, hlens, nums);
-	if (argc < 0)
-		return argc;
-	snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : STATE_SIGNALER_TTL_S);
-	snprintf(zttl, sizeof(zttl), "%u", STATE_TTL_MAX_S);
-	snprintf(score, sizeof(score), "%" PRIu64, g->last_seen_ms);
-	op = op_new(arg);
-	if (!op)
-		return -ENOMEM;
-	op->written = cb;
-	snprintf(op->id, sizeof(op->id), "%s", g->signaler_id);
-	ret = redis_multi(
-	    r, signaler_written_reply, op,
-	    (const struct redis_cmd[]){
-		{4, (const char *[]){"HMGET", key, "instance", "seen"}, NULL},
-		{2, (const char *[]){"DEL", key}, NULL},
-		{argc, hset, hlens},
-		{3, (const char *[]){"EXPIRE", key, ttl}, NULL},
-		{4, (const char *[]){"ZADD", SIGNALERS_KEY, score, g->signaler_id}, NULL},
-		{3, (const char *[]){"EXPIRE", SIGNALERS_KEY, zttl}, NULL},
-	    },
-	    6);
-	if (ret < 0)
-		free(op);
-	return ret;
-}
-
-int state_signaler_read(struct redis *r, const char *signaler_id, state_signaler_cb cb, void *arg)
-{
-	return record_read(r, &signaler_type, signaler_id, (void (*)(void))cb, arg);
-}
-
-int state_signalers_stale(struct redis *r, uint64_t now_ms, uint64_t window_ms, state_ids_cb cb,
-			  void *arg)
-{
-	char max[24], limit[16];
-	struct state_op *op;
-	int ret;
-
-	if (!cb)
-		return -EINVAL;
-	if (!now_ms)
-		now_ms = state_now_ms();
-	if (!window_ms)
-		window_ms = STATE_SIGNALER_LIVENESS_MS;
-	snprintf(max, sizeof(max), "(%" PRIu64, now_ms > window_ms ? now_ms - window_ms : 0);
-	snprintf(limit, sizeof(limit), "%d", STATE_MAX_SIGNALERS);
-	op = op_new(arg);
-	if (!op)
-		return -ENOMEM;
-	op->ids = cb;
-	op->ids_max = STATE_MAX_SIGNALERS;
-	ret = redis_command_argv(
-	    r, ids_reply, op, 7,
-	    (const char *[]){"ZRANGEBYSCORE", SIGNALERS_KEY, "-inf", max, "LIMIT", "0", limit},
-	    NULL);
-	if (ret < 0)
-		free(op);
-	return ret;
-}
-
-int state_signaler_forget(struct redis *r, const char *signaler_id, uint64_t cutoff_ms,
-			  state_flag_cb cb, void *arg)
-{
-	char calls[KEY_MAX], regs[KEY_MAX], hash[KEY_MAX], cutoff[24];
-	struct state_op *op;
-
-	if (!state_id_valid(signaler_id))
-		return -EINVAL;
-	key_of(calls, sizeof(calls), SIGNALER_KEY, signaler_id, CALLS_SUFFIX);
-	key_of(regs, sizeof(regs), SIGNALER_KEY, signaler_id, REGS_SUFFIX);
-	key_of(hash, sizeof(hash), SIGNALER_KEY, signaler_id, "");
-	snprintf(cutoff, sizeof(cutoff), "%" PRIu64, cutoff_ms);
-	op = flag_op(cb, arg, signaler_id);
-	if (!op)
-		return -ENOMEM;
-	return send_flag(r, op, 9,
-			 (const char *[]){"EVAL", SIGNALER_FORGET_LUA, "4", calls, regs,
-					  SIGNALERS_KEY, hash, signaler_id, cutoff});
-}
-
-int state_leg_takeover(struct redis *r, const char *owner_id, const char *leg_id, uint64_t now_ms,
-		       state_flag_cb cb, void *arg)
-{
-	char hash[KEY_MAX], handover[KEY_MAX], now[24], window[24];
-	struct state_op *op;
-
-	if (!state_id_valid(owner_id) || !state_id_valid(leg_id) || !cb)
-		return -EINVAL;
-	key_of(hash, sizeof(hash), SIGNALER_KEY, owner_id, "");
-	key_of(handover, sizeof(handover), SIGNALER_KEY, owner_id, HANDOVER_SUFFIX);
-	snprintf(now, sizeof(now), "%" PRIu64, now_ms ? now_ms : state_now_ms());
-	snprintf(window, sizeof(window), "%d", STATE_SIGNALER_LIVENESS_MS);
-	op = flag_op(cb, arg, leg_id);
-	if (!op)
-		return -ENOMEM;
-	return send_flag(r, op, 8,
-			 (const char *[]){"EVAL", TAKEOVER_LUA, "2", hash, handover, leg_id, now,
-					  window});
-}
-
-static int record_delete_orphan(struct redis *r, const struct rectype *t, const char *id,
-				const char *owner, const char *keep_instance, state_flag_cb cb,
-				void *arg)
-{
-	char key[KEY_MAX], idx[KEY_MAX];
-	struct state_op *op;
-
-	if (!key_valid(t, id) || !state_id_valid(owner) ||
-	    (keep_instance && keep_instance[0] && !state_id_valid(keep_instance)))
-		return -EINVAL;
-	key_of(key, sizeof(key), t->prefix, id, "");
-	key_of(idx, sizeof(idx), t->index_prefix, owner, t->index_suffix);
-	op = flag_op(cb, arg, id);
-	if (!op)
-		return -ENOMEM;
-	return send_flag(r, op, 9,
-			 (const char *[]){"EVAL", DELETE_ORPHAN_LUA, "2", key, idx, owner, id,
-					  t->owner, keep_instance ? keep_instance : ""});
-}
-
-int state_call_delete_orphan(struct redis *r, const char *call_id, const char *signaler_id,
-			     const char *keep_instance, state_flag_cb cb, void *arg)
-{
-	return record_delete_orphan(r, &call_type, call_id, signaler_id, keep_instance, cb, arg);
-}
-
-int state_reg_delete_orphan(struct redis *r, const char *aor, const char *signaler_id,
-			    const char *keep_instance, state_flag_cb cb, void *arg)
-{
-	return record_delete_orphan(r, &reg_type, aor, signaler_id, keep_instance, cb, arg);
-}
-
-static bool lock_name_valid(const char *name)
-{
-	size_t n = name ? strnlen(name, STATE_LOCK_NAME_MAX + 1) : 0;
-
-	if (n < 1 || n > STATE_LOCK_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!id_char(name[i]) && name[i] != ':')
-			return false;
-	return true;
-}
-
-int state_lock_take(struct redis *r, const char *name, const char *holder, unsigned ttl_ms,
-		    state_flag_cb cb, void *arg)
-{
-	char key[KEY_MAX], px[16];
-	struct state_op *op;
-
-	if (!lock_name_valid(name) || !state_id_valid(holder) || ttl_ms == 0)
-		return -EINVAL;
-	key_of(key, sizeof(key), LOCK_KEY, name, "");
-	snprintf(px, sizeof(px), "%u", ttl_ms);
-	op = flag_op(cb, arg, name);
-	if (!op)
-		return -ENOMEM;
-	return send_flag(r, op, 6, (const char *[]){"SET", key, holder, "NX", "PX", px});
-}
-
-int state_lock_release(struct redis *r, const char *name, const char *holder, state_flag_cb cb,
-		       void *arg)
-{
-	char key[KEY_MAX];
-	struct state_op *op;
-
-	if (!lock_name_valid(name) || !state_id_valid(holder))
-		return -EINVAL;
-	key_of(key, sizeof(key), LOCK_KEY, name, "");
-	op = flag_op(cb, arg, name);
-	if (!op)
-		return -ENOMEM;
-	return send_flag(r, op, 5, (const char *[]){"EVAL", LOCK_RELEASE_LUA, "1", key, holder});
 }
 
 /* Cancellation: our callbacks carry a state_op (or a worker_item) holding the caller's arg. */
@@ -1645,7 +1047,7 @@ static bool match_op(redis_reply_cb cb, void *arg, const void *key)
 	if (cb == worker_item_reply)
 		return ((struct worker_item *)arg)->op->arg == key;
 	if (cb == exec_reply || cb == record_read_reply || cb == workers_range_reply ||
-	    cb == ids_reply || cb == flag_reply || cb == signaler_written_reply)
+	    cb == state_ids_reply || cb == flag_reply || cb == state_signaler_written_reply)
 		return ((struct state_op *)arg)->arg == key;
 	return false;
 }

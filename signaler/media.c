@@ -22,15 +22,11 @@
  * a leg moved away from), the bridge "discards" it there: DESTROY_LEG now if that worker is
  * alive, else when it comes back with the same instance id (a restarted worker lost its legs).
  *
- * Workers: WORKER_ENDPOINTS at creation; with Redis, every discovery_ms the live worker records
- * (state_workers_list) add the endpoints not known yet; a discovered worker that is dead and has
- * been missing from Redis for remove_grace_ms is removed. With CURVE a record is used only when
- * the key it announces is in our allowed list (Redis is not trusted: anyone who can write it
- * could announce a worker); a discovered worker announcing a new key is connected again.
+ * Workers: WORKER_ENDPOINTS at creation, and with Redis the workers it lists (media_discovery.c).
  */
 #include "media.h"
+#include "media_int.h"
 
-#include "curve.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "log.h"
@@ -48,14 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEG_BUCKETS 4096
 #define RETRY_MS 200	     /* wait between attempts while no worker is available */
 #define CREATE_WAIT_MS 2000  /* a new leg waits at most this long for a live worker */
 #define MAX_ORPHANS 65536    /* stale legs remembered for workers that are down */
-#define REFUSED_SEEN 16	     /* discovered workers refused lately: logged once each */
-#define SID "media"
-
-enum leg_state { LEG_CREATING, LEG_READY, LEG_MOVING, LEG_FAILED };
 
 static const char *const state_names[] = {
 	[LEG_CREATING] = "creating", [LEG_READY] = "ready", [LEG_MOVING] = "moving",
@@ -74,20 +65,6 @@ struct leg_req {
 	char leg_id[WIRE_MAX_ID + 1];
 };
 
-/* The values a leg should have on whichever worker carries it. */
-struct leg_desired {
-	bool remote;
-	char ip[MEDIA_IP_MAX + 1];
-	uint16_t port;
-	bool codec;
-	uint8_t codec_pt;
-	bool srtp;
-	char suite[65];
-	uint8_t key[WIRE_MAX_KEY];
-	size_t key_len;
-	bool hold_set, hold;
-};
-
 #define EARLY_FRAMES	   25	/* 0.5 s of 20 ms frames */
 #define EARLY_FRAME_MAX 1500 /* the largest audio payload media_leg_send_audio takes */
 
@@ -98,97 +75,6 @@ struct early_audio {
 		uint16_t len;
 		uint8_t data[EARLY_FRAME_MAX];
 	} f[EARLY_FRAMES];
-};
-
-struct media_leg {
-	struct media *m;
-	char id[WIRE_MAX_ID + 1];
-	char call_id[WIRE_MAX_STR + 1];
-	enum leg_state state;
-	struct media_leg_callbacks cbs;
-	void *arg;
-
-	/* what CREATE_LEG asks for */
-	struct wire_codec rtmp_codec;
-	struct wire_codec sip[WIRE_MAX_CODECS];
-	size_t n_sip;
-	bool want_srtp;
-	uint8_t dtmf_pt;
-	uint16_t ptime_ms;
-
-	struct leg_desired want;   /* initial remote/SRTP, then every update */
-	bool updated;		   /* media_leg_update() was called: re-apply after moves */
-	bool update_queued;	   /* an update waits for READY */
-	media_leg_done_cb queued_done;
-
-	struct dispatcher_worker *w;	  /* READY: carries it; CREATING/MOVING: being asked */
-	struct dispatcher_worker *lost_w; /* MOVING: the worker that died under it */
-	char home_id[WIRE_MAX_ID + 1];	  /* id of the last worker that had it ready */
-	struct leg_req *main_req;	  /* CREATE_LEG / ADOPT_LEG in flight */
-	struct leg_req *reqs;		  /* every request of the leg in flight */
-	unsigned attempts;
-	uint64_t deadline;
-	struct ev_timer *timer;
-	char reason[640];
-	bool failed_told, ready_told;
-
-	struct media_leg_info info;
-	char worker_id[WIRE_MAX_ID + 1];
-	bool have_info;
-
-	/* RTMP audio that arrived while the worker was creating the leg, sent once it is ready: a
-	 * Speex decoder must see a stream from its first frame (one that joins late can diverge on
-	 * steady sounds). Allocated on the first such frame, freed once sent. */
-	struct early_audio *early;
-
-	/* the RTMP-side timeline, continuous across moves */
-	bool out_started, rebase;
-	uint32_t ts_offset, last_ts;
-	uint64_t last_out_at;
-	uint64_t audio_in, audio_out, audio_drops;
-
-	bool destroyed;
-	struct media_leg *hnext, *prev, *next, *next_grave;
-};
-
-struct media_worker {
-	struct dispatcher_worker *w;
-	bool discovered; /* from Redis: removed when gone */
-	uint64_t last_listed;
-};
-
-struct orphan {
-	struct orphan *next;
-	struct dispatcher_worker *w;
-	char leg_id[WIRE_MAX_ID + 1];
-};
-
-struct media {
-	struct evloop *loop;
-	struct dispatcher *d;
-	struct redis *redis;
-	struct media_config cfg;
-	char prefix[48]; /* leg ids: "<prefix>-<n>" */
-	uint64_t next_leg;
-	struct media_leg *buckets[LEG_BUCKETS];
-	struct media_leg *legs; /* every leg, for worker events */
-	size_t n_legs;
-	struct media_leg *grave;
-	struct ev_timer *reaper, *discovery;
-	bool listing;
-	bool redis_failing;
-	struct media_worker *workers;
-	size_t n_workers, cap_workers;
-	struct orphan *orphans;
-	size_t n_orphans;
-	unsigned inflight;
-	uint64_t media_unrouted, events_unrouted, moves, move_failures, orphans_destroyed;
-	struct {
-		char id[STATE_ID_MAX + 1];
-		char key[STATE_CURVE_KEY_MAX + 1];
-	} refused[REFUSED_SEEN]; /* worker records refused (id, key), newest at refused_next - 1 */
-	unsigned refused_next;
-	uint64_t workers_refused;
 };
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -211,8 +97,7 @@ static struct media_leg *leg_find(struct media *m, const char *id)
 	return l;
 }
 
-/* A worker's name for logs: its id once known, else its control endpoint. */
-static const char *wname(const struct dispatcher_worker *w)
+const char *media_wname(const struct dispatcher_worker *w)
 {
 	struct dispatcher_worker_info info;
 
@@ -222,7 +107,7 @@ static const char *wname(const struct dispatcher_worker *w)
 	return info.worker_id[0] ? info.worker_id : info.ctl_endpoint;
 }
 
-static struct media_worker *mworker_find(struct media *m, const struct dispatcher_worker *w)
+struct media_worker *media_worker_find(struct media *m, const struct dispatcher_worker *w)
 {
 	for (size_t i = 0; i < m->n_workers; i++)
 		if (m->workers[i].w == w)
@@ -230,7 +115,7 @@ static struct media_worker *mworker_find(struct media *m, const struct dispatche
 	return NULL;
 }
 
-static int mworker_add(struct media *m, struct dispatcher_worker *w, bool discovered)
+int media_worker_add(struct media *m, struct dispatcher_worker *w, bool discovered)
 {
 	if (m->n_workers == m->cap_workers) {
 		size_t cap = m->cap_workers ? m->cap_workers * 2 : 8;
@@ -299,7 +184,7 @@ static struct leg_req *send_req(struct media *m, struct dispatcher_worker *w, st
 	ret = dispatcher_request(m->d, w, b, m->cfg.request_timeout_ms, m->cfg.request_retries,
 				 on_reply, r, &r->req_id);
 	if (ret < 0) {
-		log_warn(leg_id, "%s to %s not sent: %s", wire_type_name(b->type), wname(w),
+		log_warn(leg_id, "%s to %s not sent: %s", wire_type_name(b->type), media_wname(w),
 			 strerror(-ret));
 		free(r);
 		*err = ret;
@@ -342,7 +227,8 @@ static void discard_on(struct media *m, struct dispatcher_worker *w, const char 
 		return;
 	}
 	if (m->n_orphans >= MAX_ORPHANS) {
-		log_warn(leg_id, "too many stale legs remembered: not destroyed on %s", wname(w));
+		log_warn(leg_id, "too many stale legs remembered: not destroyed on %s",
+			 media_wname(w));
 		return;
 	}
 	o = calloc(1, sizeof(*o));
@@ -355,9 +241,7 @@ static void discard_on(struct media *m, struct dispatcher_worker *w, const char 
 	m->n_orphans++;
 }
 
-/* Worker @w came back (@flush: same instance, destroy its stale legs) or is gone / restarted
- * (its legs are gone: forget them). */
-static void orphans_settle(struct media *m, struct dispatcher_worker *w, bool flush)
+void media_orphans_settle(struct media *m, struct dispatcher_worker *w, bool flush)
 {
 	struct orphan **pp = &m->orphans;
 
@@ -371,7 +255,7 @@ static void orphans_settle(struct media *m, struct dispatcher_worker *w, bool fl
 		*pp = o->next;
 		m->n_orphans--;
 		if (flush) {
-			log_info(o->leg_id, "destroying the stale copy on %s", wname(w));
+			log_info(o->leg_id, "destroying the stale copy on %s", media_wname(w));
 			m->orphans_destroyed++;
 			discard_on(m, w, o->leg_id);
 		}
@@ -454,7 +338,7 @@ static void try_create(struct media_leg *leg)
 			evloop_timer_start(leg->timer, RETRY_MS);
 		return;
 	}
-	log_debug(leg->id, "CREATE_LEG to %s (attempt %u)", wname(w), leg->attempts);
+	log_debug(leg->id, "CREATE_LEG to %s (attempt %u)", media_wname(w), leg->attempts);
 }
 
 static void try_adopt(struct media_leg *leg)
@@ -490,7 +374,7 @@ static void try_adopt(struct media_leg *leg)
 		evloop_timer_start(leg->timer, RETRY_MS);
 		return;
 	}
-	log_info(leg->id, "ADOPT_LEG to %s (attempt %u)", wname(w), leg->attempts);
+	log_info(leg->id, "ADOPT_LEG to %s (attempt %u)", media_wname(w), leg->attempts);
 }
 
 /* Sends the leg's desired values (all of them with @all, else only what @u changed). */
@@ -538,7 +422,7 @@ static int take_info(struct media_leg *leg, struct dispatcher_worker *w, const s
 		memcpy(in->srtp_local_key, key, klen);
 		in->srtp_local_key_len = klen;
 	}
-	snprintf(leg->worker_id, sizeof(leg->worker_id), "%s", wname(w));
+	snprintf(leg->worker_id, sizeof(leg->worker_id), "%s", media_wname(w));
 	snprintf(leg->home_id, sizeof(leg->home_id), "%s", leg->worker_id);
 	in->worker_id = leg->worker_id;
 	leg->info = tmp;
@@ -585,13 +469,13 @@ static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, 
 	if (status == 0)
 		status = -EBADMSG;
 	reply_reason(status, reply, why, sizeof(why));
-	log_warn(leg->id, "CREATE_LEG on %s failed: %s", wname(w), why);
+	log_warn(leg->id, "CREATE_LEG on %s failed: %s", media_wname(w), why);
 	/* A request that timed out or was cut short may have created the leg anyway. */
 	if (status == -ETIMEDOUT || status == -ECANCELED || status == -EBADMSG)
 		discard_on(m, w, leg->id);
 	leg->w = NULL;
 	if (status == -EINVAL || status == -EEXIST || status == -EPROTONOSUPPORT) {
-		leg_fail(leg, "worker %s refused the leg: %s", wname(w), why);
+		leg_fail(leg, "worker %s refused the leg: %s", media_wname(w), why);
 		return;
 	}
 	if (leg->attempts >= m->cfg.create_attempts) {
@@ -636,8 +520,8 @@ static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, i
 	if (status == 0)
 		status = -EBADMSG;
 	reply_reason(status, reply, why, sizeof(why));
-	log_warn(leg->id, "ADOPT_LEG on %s failed: %s", wname(w), why);
-	snprintf(leg->reason, sizeof(leg->reason), "%s: %s", wname(w), why);
+	log_warn(leg->id, "ADOPT_LEG on %s failed: %s", media_wname(w), why);
+	snprintf(leg->reason, sizeof(leg->reason), "%s: %s", media_wname(w), why);
 	if (status == -ETIMEDOUT || status == -ECANCELED || status == -EBADMSG)
 		discard_on(m, w, leg->id);
 	leg->w = NULL;
@@ -668,7 +552,7 @@ static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int stat
 	}
 	if (!leg) {
 		if (status < 0)
-			log_debug(r->leg_id, "%s on %s: %s", wire_type_name(type), wname(w),
+			log_debug(r->leg_id, "%s on %s: %s", wire_type_name(type), media_wname(w),
 				  strerror(-status));
 		free(r);
 		return;
@@ -684,7 +568,7 @@ static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int stat
 	default:
 		if (status < 0) {
 			reply_reason(status, reply, why, sizeof(why));
-			log_warn(leg->id, "%s on %s failed: %s", wire_type_name(type), wname(w), why);
+			log_warn(leg->id, "%s on %s failed: %s", wire_type_name(type), media_wname(w), why);
 		} else {
 			why[0] = '\0';
 		}
@@ -765,8 +649,9 @@ static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, vo
 			break;
 		}
 	}
-	log_warn(wname(w), "mediaworker down: %u leg%s to move, %zu live worker%s left", moving,
-		 moving == 1 ? "" : "s", media_live_workers(m), media_live_workers(m) == 1 ? "" : "s");
+	log_warn(media_wname(w), "mediaworker down: %u leg%s to move, %zu live worker%s left",
+		 moving, moving == 1 ? "" : "s", media_live_workers(m),
+		 media_live_workers(m) == 1 ? "" : "s");
 }
 
 static void on_worker_up(struct dispatcher *d, struct dispatcher_worker *w, bool restarted,
@@ -777,7 +662,7 @@ static void on_worker_up(struct dispatcher *d, struct dispatcher_worker *w, bool
 
 	(void)d;
 	/* A restarted worker lost its legs; one that was only unreachable still has them. */
-	orphans_settle(m, w, !restarted);
+	media_orphans_settle(m, w, !restarted);
 	for (struct media_leg *leg = m->legs; leg; leg = leg->next) {
 		if (leg->state == LEG_MOVING && leg->lost_w == w) {
 			if (restarted) {
@@ -795,8 +680,9 @@ static void on_worker_up(struct dispatcher *d, struct dispatcher_worker *w, bool
 		if ((leg->state == LEG_MOVING || leg->state == LEG_CREATING) && !leg->main_req)
 			evloop_timer_start(leg->timer, 0);
 	}
-	log_info(wname(w), "mediaworker up%s: %zu live worker%s%s", restarted ? " (restarted)" : "",
-		 media_live_workers(m), media_live_workers(m) == 1 ? "" : "s",
+	log_info(media_wname(w), "mediaworker up%s: %zu live worker%s%s",
+		 restarted ? " (restarted)" : "", media_live_workers(m),
+		 media_live_workers(m) == 1 ? "" : "s",
 		 back ? ", legs stay on it" : "");
 }
 
@@ -816,7 +702,7 @@ static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const st
 	leg = leg_find(m, id);
 	if (!leg || leg->w != w || leg->state != LEG_READY) {
 		m->events_unrouted++;
-		log_debug(id, "event %u from %s for no leg here: ignored", kind, wname(w));
+		log_debug(id, "event %u from %s for no leg here: ignored", kind, media_wname(w));
 		return;
 	}
 	switch (kind) {
@@ -829,17 +715,17 @@ static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const st
 			leg->cbs.dtmf(leg, (char)digit, dur, leg->arg);
 		break;
 	case WIRE_EV_RTP_TIMEOUT:
-		log_info(leg->id, "RTP timeout reported by %s", wname(w));
+		log_info(leg->id, "RTP timeout reported by %s", media_wname(w));
 		if (leg->cbs.rtp_timeout)
 			leg->cbs.rtp_timeout(leg, leg->arg);
 		break;
 	case WIRE_EV_LEG_FAILED:
 		wire_get_cstr(ev, WIRE_T_REASON, reason, sizeof(reason));
-		leg_fail(leg, "worker %s: %s", wname(w), reason[0] ? reason : "leg failed");
+		leg_fail(leg, "worker %s: %s", media_wname(w), reason[0] ? reason : "leg failed");
 		break;
 	case WIRE_EV_LEG_HANDOVER:
 		wire_get_cstr(ev, WIRE_T_REASON, reason, sizeof(reason));
-		log_info(leg->id, "%s hands the leg over (draining)%s%s", wname(w), reason[0] ? ": " : "",
+		log_info(leg->id, "%s hands the leg over (draining)%s%s", media_wname(w), reason[0] ? ": " : "",
 			 reason);
 		leg_move(m, leg, w);
 		break;
@@ -861,7 +747,7 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 	if (!leg || leg->w != w || leg->state != LEG_READY) {
 		if (m->media_unrouted++ % 1000 == 0)
 			log_debug(md->leg_id, "media from %s for no ready leg here: dropped (%" PRIu64 ")",
-				  wname(w), m->media_unrouted);
+				  media_wname(w), m->media_unrouted);
 		return;
 	}
 	now = evloop_now(m->loop);
@@ -880,143 +766,7 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 		leg->cbs.audio_out(leg, md->payload, md->len, ts, leg->arg);
 }
 
-/* --- discovery ---------------------------------------------------------------------------- */
-
-static void remove_worker(struct media *m, size_t idx, const char *why)
-{
-	struct dispatcher_worker *w = m->workers[idx].w;
-
-	log_info(wname(w), "mediaworker removed: %s", why);
-	memmove(&m->workers[idx], &m->workers[idx + 1], (m->n_workers - idx - 1) * sizeof(*m->workers));
-	m->n_workers--;
-	/* Requests still pending on it end with -ECANCELED from here (their legs try elsewhere);
-	 * then nothing may point at it: the dispatcher frees it at the end of the iteration. */
-	dispatcher_remove_worker(m->d, w);
-	orphans_settle(m, w, false);
-	for (struct media_leg *leg = m->legs; leg; leg = leg->next) {
-		if (leg->lost_w == w)
-			leg->lost_w = NULL;
-		if (leg->w == w) /* not expected: a dead worker holds no leg of ours */
-			leg->w = NULL;
-	}
-}
-
-/*
- * The key to connect to worker @rec with: "" without CURVE, its announced key when we allow it,
- * else NULL (refused: logged and counted once per worker and key).
- */
-static const char *discovered_key(struct media *m, const struct worker_record *rec)
-{
-	if (!curve_enabled(m->cfg.curve))
-		return "";
-	if (curve_allows(m->cfg.curve, rec->curve_key))
-		return rec->curve_key;
-	for (unsigned i = 0; i < REFUSED_SEEN; i++)
-		if (strcmp(m->refused[i].id, rec->worker_id) == 0 &&
-		    strcmp(m->refused[i].key, rec->curve_key) == 0)
-			return NULL;
-	snprintf(m->refused[m->refused_next].id, sizeof(m->refused[0].id), "%s", rec->worker_id);
-	snprintf(m->refused[m->refused_next].key, sizeof(m->refused[0].key), "%s", rec->curve_key);
-	m->refused_next = (m->refused_next + 1) % REFUSED_SEEN;
-	m->workers_refused++;
-	log_warn(rec->worker_id, "mediaworker in Redis (ctl %s) not used: its CURVE key %s is not in "
-				 "our allowed list (CURVE_ALLOWED_KEYS%s)",
-		 rec->ctl_endpoint, rec->curve_key[0] ? rec->curve_key : "(none announced)",
-		 rec->curve_key[0] ? "; add it and SIGHUP to use it" : "");
-	return NULL;
-}
-
-static void on_workers_listed(int err, const char *errmsg, const struct worker_record *recs,
-			      size_t n, void *arg)
-{
-	struct media *m = arg;
-	uint64_t now;
-
-	m->listing = false;
-	if (err) {
-		if (err != -ECANCELED && !m->redis_failing)
-			log_warn(SID, "worker discovery: %s", errmsg);
-		m->redis_failing = err != -ECANCELED;
-		return;
-	}
-	if (m->redis_failing)
-		log_info(SID, "worker discovery: Redis answers again");
-	m->redis_failing = false;
-	now = evloop_now(m->loop);
-	for (size_t i = 0; i < n; i++) {
-		const struct worker_record *rec = &recs[i];
-		struct dispatcher_worker *w = dispatcher_find_endpoint(m->d, rec->ctl_endpoint);
-		const char *key = discovered_key(m, rec);
-		struct dispatcher_worker_info in;
-		struct media_worker *mw;
-		int ret;
-
-		if (!key)
-			continue;
-		mw = w ? mworker_find(m, w) : NULL;
-		if (w)
-			dispatcher_worker_info(w, &in);
-		if (mw && mw->discovered && strcmp(in.server_key, key) != 0) {
-			/* The worker there restarted with another key pair: connect anew. */
-			remove_worker(m, (size_t)(mw - m->workers), "it announces a new CURVE key");
-			w = NULL;
-		}
-		if (w) {
-			if (mw)
-				mw->last_listed = now;
-			continue;
-		}
-		ret = dispatcher_add_worker(m->d, rec->ctl_endpoint, rec->media_endpoint,
-					    key[0] ? key : NULL, &w);
-		if (ret < 0) {
-			log_warn(rec->worker_id, "cannot add discovered mediaworker (ctl %s, media %s): %s",
-				 rec->ctl_endpoint, rec->media_endpoint, strerror(-ret));
-			continue;
-		}
-		if (mworker_add(m, w, true) < 0) {
-			dispatcher_remove_worker(m->d, w);
-			continue;
-		}
-		log_info(rec->worker_id, "mediaworker discovered in Redis: ctl %s, media %s, host %s, %u legs%s%s",
-			 rec->ctl_endpoint, rec->media_endpoint, rec->host, rec->legs,
-			 key[0] ? ", key " : "", key);
-	}
-	for (size_t i = m->n_workers; i-- > 0;) {
-		struct media_worker *mw = &m->workers[i];
-
-		if (mw->discovered && !dispatcher_worker_alive(mw->w) &&
-		    now - mw->last_listed >= m->cfg.remove_grace_ms)
-			remove_worker(m, i, "gone from Redis and dead");
-	}
-}
-
-static void discover(struct media *m)
-{
-	int ret;
-
-	if (!m->redis || m->listing || !redis_is_up(m->redis))
-		return;
-	ret = state_workers_list(m->redis, 0, 0, on_workers_listed, m);
-	if (ret == 0)
-		m->listing = true;
-	else
-		log_debug(SID, "worker discovery not sent: %s", strerror(-ret));
-}
-
-static void on_discovery_timer(struct evloop *loop, struct ev_timer *t, void *arg)
-{
-	struct media *m = arg;
-
-	(void)loop;
-	discover(m);
-	evloop_timer_start(t, m->cfg.discovery_ms);
-}
-
-static void on_redis_up(struct redis *r, void *arg)
-{
-	(void)r;
-	discover(arg);
-}
+/* --- life cycle --------------------------------------------------------------------------- */
 
 static void on_reaper(struct evloop *loop, struct ev_timer *t, void *arg)
 {
@@ -1030,8 +780,6 @@ static void on_reaper(struct evloop *loop, struct ev_timer *t, void *arg)
 		free(leg);
 	}
 }
-
-/* --- life cycle --------------------------------------------------------------------------- */
 
 struct media *media_new(struct evloop *loop, const char *signaler_id, struct redis *redis,
 			const struct media_config *cfg)
@@ -1079,7 +827,7 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	dcfg.curve = cfg->curve;
 	m->d = dispatcher_new(loop, signaler_id, &cbs, &dcfg);
 	m->reaper = evloop_timer_new(loop, on_reaper, m);
-	m->discovery = evloop_timer_new(loop, on_discovery_timer, m);
+	m->discovery = evloop_timer_new(loop, media_on_discovery_timer, m);
 	if (!m->d || !m->reaper || !m->discovery)
 		goto out_free;
 	if (cfg->worker_endpoints && cfg->worker_endpoints[0]) {
@@ -1092,10 +840,10 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 		}
 	}
 	for (size_t i = 0; i < dispatcher_worker_count(m->d); i++)
-		if (mworker_add(m, dispatcher_worker_at(m->d, i), false) < 0)
+		if (media_worker_add(m, dispatcher_worker_at(m->d, i), false) < 0)
 			goto out_free;
 	if (redis) {
-		if (redis_add_listener(redis, on_redis_up, NULL, m) < 0)
+		if (redis_add_listener(redis, media_on_redis_up, NULL, m) < 0)
 			goto out_free;
 		evloop_timer_start(m->discovery, 0);
 	}

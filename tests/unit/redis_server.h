@@ -1,7 +1,8 @@
 /*
  * redis_server.h - real redis-server processes for the unit tests that need one (test_redis,
- * test_ctlq): a free port, whether redis-server is installed, start on 127.0.0.1 without
- * persistence (files in the test's temporary directory, the process killed with the test), stop.
+ * test_state, test_ctlq): a free port, whether redis-server is installed, start on 127.0.0.1
+ * without persistence (files in the test's temporary directory, the process killed with the
+ * test), stop.
  *
  *   if (!have_redis_server())                 print SKIP
  *   port = free_port()
