@@ -708,7 +708,9 @@ static void nua_callback(nua_event_t ev, int status, char const *phrase, nua_t *
 	}
 	if (ua->closing)
 		return;
-	if (ua->via_proxy && status >= 100 && !nua_event_is_incoming_request(ev))
+	/* only a response to our own request (nua_r_*) teaches where the proxy
+	 * answers from; state and indication events carry no fresh source */
+	if (ua->via_proxy && status >= 100 && strncmp(nua_event_name(ev), "nua_r_", 6) == 0)
 		sip_ua_learn_source(ua, nua, "answered through the outbound proxy");
 	if (!h && nua_event_is_incoming_request(ev) && !trusted_request(ua, nua, nh, ev))
 		return;
