@@ -65,7 +65,7 @@ struct tracker {
 struct families {
 	struct metric *ready, *legs, *transcoding, *passthrough, *capacity, *created, *destroyed;
 	struct metric *rtp_packets, *rtp_lost, *srtp_auth, *jitter_max, *jitter_mean;
-	struct metric *rtp_late, *rtp_concealed, *rtp_send_errors, *ticks_skipped;
+	struct metric *rtp_late, *rtp_concealed, *rtp_send_errors;
 	struct metric *rtp_unexpected, *rtp_latch_changes;
 	struct metric *media, *media_dropped, *cpu, *draining, *adopts;
 	struct metric *zmq_requests, *zmq_replies, *zmq_replays, *zmq_malformed, *zmq_heartbeats,
@@ -105,9 +105,9 @@ static const struct metrics_family_def family_defs[] = {
     {F(rtp_lost), METRIC_COUNTER, "worker_rtp_packets_lost_total",
      "RTP packets lost on the way from SIP peers (from sequence numbers).", NULL},
     {F(rtp_late), METRIC_COUNTER, "worker_rtp_late_total",
-     "RTP packets that came too late for the jitter buffer and were dropped.", NULL},
+     "RTP packets that came behind the sequence (late or duplicate) and were dropped.", NULL},
     {F(rtp_concealed), METRIC_COUNTER, "worker_rtp_concealed_total",
-     "20 ms ticks with no RTP to play toward the signaler (loss concealment sent instead).", NULL},
+     "RTP frames that never came (a gap not filled within one frame time): concealed.", NULL},
     {F(rtp_send_errors), METRIC_COUNTER, "worker_rtp_send_errors_total",
      "RTP packets that could not be sent to SIP peers.", NULL},
     {F(rtp_unexpected), METRIC_COUNTER, "worker_rtp_unexpected_source_total",
@@ -118,8 +118,6 @@ static const struct metrics_family_def family_defs[] = {
      "Times a leg's RTP latch moved to another source, or was learned from a source other "
      "than the signalled one (a peer behind NAT, or a port sprayer).",
      NULL},
-    {F(ticks_skipped), METRIC_COUNTER, "worker_ticks_skipped_total",
-     "20 ms media ticks not run because the worker was stalled (short of CPU).", NULL},
     {F(srtp_auth), METRIC_COUNTER, "worker_srtp_auth_failures_total",
      "SRTP/SRTCP packets that failed authentication.", NULL},
     {F(jitter_max), METRIC_GAUGE, "worker_rtp_jitter_max_seconds",
@@ -312,7 +310,6 @@ static void collect(struct metrics *reg, void *arg)
 	metric_set(f->rtp_unexpected, (double)(t->retired.unexpected + t->live.unexpected));
 	metric_set(f->rtp_latch_changes,
 		   (double)(t->retired.latch_changes + t->live.latch_changes));
-	metric_set(f->ticks_skipped, (double)ws.ticks_skipped);
 	metric_set(f->jitter_max, t->jitter_max_ms / 1000.0);
 	metric_set(f->jitter_mean,
 		   t->n_legs ? (double)t->jitter_sum_ms / (double)t->n_legs / 1000.0 : 0);

@@ -2,15 +2,25 @@
  * rtp_input.c - the RTP leg's receive path (rtp_leg_int.h): the sockets drained with recvmmsg()
  * (a bounded burst per readable event), then each datagram, on a private copy: source check and
  * learning (rtp_latch.c), header bounds, payload type and SSRC, SRTP unprotect (rtp_srtp.c's
- * contexts), padding strip, loss bookkeeping; then handed to oRTP's receive path, stamped with
- * the pull clock (top of rtp_leg.c). Telephone events go to rtp_dtmf.c as well.
- * rtp_leg_input_packet() and the like enter here too (tests, fuzzing).
+ * contexts), padding strip, loss bookkeeping; then handed to oRTP's receive path for its
+ * statistics and RTCP reports (stamped with a local timestamp clock, and taken back out of its
+ * queue at once), and to the reorder stage (rtp_reorder.c), which gives the frames to the user
+ * in order as they arrive: cb.on_frame, or the pull queue of rtp_leg_pull(). Telephone events
+ * go to rtp_dtmf.c as well. rtp_leg_input_packet() and the like enter here too (tests,
+ * fuzzing).
+ *
+ *   datagram --> checks, SRTP --> oRTP (stats, RTCP) --> queue emptied
+ *                              \-> rtp_reorder_push --> emit: audio of this stream --> on_frame
+ *                                    | gap open: held      lost: on_frame(lost)     or pull queue
+ *                                    v
+ *                                  ro_timer at the deadline --> rtp_reorder_expire --> emit
  */
 #include "rtp_leg_int.h"
 
 #include "buf.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -20,9 +30,19 @@
 #define RECV_BATCH     8    /* datagrams per recvmmsg() */
 #define RECV_BUF       2048 /* larger datagrams are dropped as malformed */
 #define RTCP_MAX_PARTS 16
+#define PULL_QUEUE     8 /* frames waiting for rtp_leg_pull() */
 
-/* The pull clock now, in timestamp units (see the top of rtp_leg.c). */
-static uint32_t pull_clock_now(const struct rtp_leg *leg)
+/* Frames for rtp_leg_pull(), when the leg has no on_frame callback. */
+struct pull_queue {
+	unsigned head, count;
+	struct {
+		bool lost;
+		size_t len;
+		uint8_t data[RTP_LEG_MAX_PACKET];
+	} f[PULL_QUEUE];
+};
+
+uint32_t rtp_input_clock_now(const struct rtp_leg *leg)
 {
 	uint64_t us = mono_us() - leg->pull_time_us;
 
@@ -85,8 +105,152 @@ static void inject(struct rtp_leg *leg, RtpTransport *t, const uint8_t *p, size_
 	m->b_wptr += len;
 	memcpy(&m->net_addr, from, fromlen <= sizeof(m->net_addr) ? fromlen : sizeof(m->net_addr));
 	m->net_addrlen = fromlen;
-	m->reserved1 = pull_clock_now(leg);
+	m->reserved1 = rtp_input_clock_now(leg);
 	meta_rtp_transport_modifier_inject_packet_to_recv(t, NULL, m, 0);
+}
+
+/* RFC 3550 A.8: interarrival jitter from the packet's timestamp @ts and its arrival @now_ts. */
+static void jitter_account(struct rtp_leg *leg, uint32_t ts, uint32_t now_ts)
+{
+	uint32_t transit = now_ts - ts;
+	int32_t d;
+
+	if (!leg->jit_init) {
+		leg->jit_init = true;
+		leg->jit_transit = transit;
+		return;
+	}
+	d = (int32_t)(transit - leg->jit_transit);
+	leg->jit_transit = transit;
+	if (d < 0)
+		d = -d;
+	leg->jit16 += (uint32_t)d - ((leg->jit16 + 8u) >> 4);
+}
+
+static void pull_queue_put(struct rtp_leg *leg, const uint8_t *payload, size_t len, bool lost)
+{
+	struct pull_queue *q = leg->pq;
+	unsigned slot;
+
+	if (!q) {
+		q = leg->pq = calloc(1, sizeof(*q));
+		if (!q)
+			return;
+	}
+	if (q->count == PULL_QUEUE) { /* nobody pulled: the oldest goes */
+		q->head = (q->head + 1u) % PULL_QUEUE;
+		q->count--;
+		leg->st.frames_late++;
+	}
+	slot = (q->head + q->count++) % PULL_QUEUE;
+	q->f[slot].lost = lost;
+	q->f[slot].len = len;
+	if (len)
+		memcpy(q->f[slot].data, payload, len);
+}
+
+int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost)
+{
+	struct pull_queue *q = leg->pq;
+	size_t cap = *len;
+	int r = 0;
+
+	*len = 0;
+	*lost = false;
+	if (!q || !q->count)
+		return 0;
+	if (q->f[q->head].len > cap) {
+		r = -EMSGSIZE;
+	} else {
+		*lost = q->f[q->head].lost;
+		*len = q->f[q->head].len;
+		memcpy(out, q->f[q->head].data, *len);
+	}
+	q->head = (q->head + 1u) % PULL_QUEUE;
+	q->count--;
+	return r;
+}
+
+/* The reorder stage's output: audio frames of the stream, in order. */
+static void emit(void *arg, const struct rtp_reorder_frame *f)
+{
+	struct rtp_leg *leg = arg;
+
+	if (leg->zombie)
+		return;
+	if (f->lost)
+		leg->st.frames_lost++;
+	else if (!f->len || f->pt != leg->pt)
+		return; /* a keepalive, a telephone event: their numbers only keep the sequence */
+	if (leg->cb.on_frame)
+		leg->cb.on_frame(leg, f->payload, f->len, f->ts, f->lost, leg->cb.arg);
+	else
+		pull_queue_put(leg, f->payload, f->len, f->lost);
+}
+
+/* Arms the gap timer for the reorder stage's deadline, or stops it. */
+static void gap_timer_update(struct rtp_leg *leg, uint64_t now_us)
+{
+	uint64_t due = rtp_reorder_deadline(&leg->ro);
+
+	if (!leg->ro_timer || leg->zombie)
+		return;
+	if (!due) {
+		evloop_timer_stop(leg->ro_timer);
+		return;
+	}
+	evloop_timer_start(leg->ro_timer, due > now_us ? (due - now_us + 999u) / 1000u : 0);
+}
+
+/*
+ * The packet's frame into the reorder stage. Audio under a new SSRC is a new stream (the peer
+ * restarted it): what is held goes first. Telephone events count in the sequence of the stream
+ * they belong to, and only then (some peers send them under an SSRC of their own).
+ */
+static void reorder_input(struct rtp_leg *leg, const uint8_t *p, size_t hl, size_t len, int pt,
+			  uint32_t ssrc, uint16_t seq, uint32_t ts)
+{
+	uint64_t now = mono_us();
+
+	if (pt == leg->pt && (!leg->ro.started || ssrc != leg->ro_ssrc)) {
+		if (leg->ro.started)
+			rtp_reorder_flush(&leg->ro, emit, leg);
+		rtp_reorder_reset(&leg->ro);
+		leg->ro_ssrc = ssrc;
+	} else if (pt != leg->pt && (!leg->ro.started || ssrc != leg->ro_ssrc)) {
+		return;
+	}
+	(void)rtp_reorder_push(&leg->ro, seq, ts, (p[1] & 0x80u) != 0, (uint8_t)pt, p + hl,
+			       len - hl, now, emit, leg);
+	gap_timer_update(leg, now);
+}
+
+void rtp_input_gap_expired(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct rtp_leg *leg = arg;
+	uint64_t now = mono_us();
+
+	(void)loop, (void)t;
+	rtp_leg_enter(leg);
+	rtp_reorder_expire(&leg->ro, now, emit, leg);
+	gap_timer_update(leg, now);
+	rtp_leg_leave(leg);
+}
+
+void rtp_input_restart(struct rtp_leg *leg)
+{
+	rtp_reorder_reset(&leg->ro);
+	if (leg->ro_timer)
+		evloop_timer_stop(leg->ro_timer);
+	if (leg->pq)
+		leg->pq->count = 0;
+}
+
+void rtp_input_free(struct rtp_leg *leg)
+{
+	rtp_reorder_free(&leg->ro);
+	free(leg->pq);
+	leg->pq = NULL;
 }
 
 /*
@@ -152,13 +316,19 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 	rx_seq_account(leg, ssrc, seq);
 	leg->st.packets_received++;
 	leg->st.bytes_received += len;
-	if (len == (size_t)hl)
-		return 0; /* no payload: a keepalive */
+	if (len == (size_t)hl) {
+		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, rd_be32(p + 4));
+		return 0; /* no payload: a keepalive (its number keeps the sequence) */
+	}
 
 	ts = rd_be32(p + 4);
+	jitter_account(leg, ts, rtp_input_clock_now(leg));
 	inject(leg, leg->meta_rtp, p, len, from, fromlen);
+	flushq(&leg->s->rtp.rq, FLUSHALL); /* oRTP keeps statistics only: no playout queue */
 	if (pt == leg->tev_pt)
 		rtp_dtmf_input(leg, p + hl, len - (size_t)hl, ts);
+	if (!leg->zombie)
+		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, ts);
 	return 0;
 }
 

@@ -5,16 +5,17 @@
  *
  * Who does what:
  *
- *   socket --recvfrom--> [ours] source check, header bounds, PT/SSRC, SRTP unprotect,
+ *   socket --recvmmsg--> [ours] source check, header bounds, PT/SSRC, SRTP unprotect,
  *     (evloop readable)         padding strip, latch, loss/timeout/DTMF bookkeeping
  *                               (rtp_input.c, rtp_latch.c, rtp_dtmf.c)
  *                                   |
- *                                   | meta_rtp_transport_modifier_inject_packet_to_recv()
- *                                   v
- *                       [oRTP] rtp_session_rtp_parse: stats, interarrival jitter, SSRC
- *                              tracking, jitter buffer queue (rtp_putq), RTCP SR/RR parse
- *                                   |
- *   worker tick --rtp_leg_pull--> rtp_session_recvm_with_ts(user_ts += samples_per_frame)
+ *          +------------------------+--------------------------+
+ *          | inject (statistics)                               | in the same iteration
+ *          v                                                   v
+ *   [oRTP] rtp_session_rtp_parse: stats, interarrival   rtp_reorder (in order; held only
+ *          jitter, RTCP SR/RR; its queue emptied at     while a gap is open, one frame at
+ *          once (no playout buffer)                     most) --> cb.on_frame (the worker)
+ *                                                              or the rtp_leg_pull() queue
  *
  *   rtp_leg_send --> [oRTP] rtp_session_create_packet + rtp_session_sendm_with_ts (header,
  *                    seq, stats, RTCP scheduling) --> meta transport --> our endpoint
@@ -24,9 +25,9 @@
  * diagram at the top of that file. Why our own endpoint and not an RtpTransportModifier: the
  * top of rtp_ortp.c.
  *
- * Clocks: packets are stamped, when injected, with the pull clock (the user timestamp of the
- * last pull plus the real time elapsed since, in timestamp units), so oRTP's jitter
- * estimation and playout see arrivals and pulls on one time base.
+ * Clocks: packets are stamped, when injected, with a local timestamp clock (leg creation on,
+ * in RTP clock units), the time base of oRTP's jitter estimate; housekeeping reads oRTP's
+ * empty queue on that clock so its receiver reports keep their schedule.
  *
  * Cost (tests/tools/rtp_probe bench, 1000 legs, loopback, one core): 12-14 us of CPU per leg
  * per 20 ms (one send, one receive, one pull) without SRTP: about half kernel (sendto,
@@ -232,6 +233,15 @@ static int ports_bind(struct rtp_leg *leg, const struct addr *bind_addr)
 
 static void on_housekeeping(struct evloop *loop, struct ev_timer *t, void *arg);
 
+/* The reorder stage for the leg's frame size: a gap stays open one frame time. */
+static void reorder_setup(struct rtp_leg *leg)
+{
+	uint32_t frame_us = (uint32_t)((uint64_t)leg->spf * 1000000u / leg->clock_rate);
+
+	rtp_reorder_free(&leg->ro);
+	rtp_reorder_init(&leg->ro, frame_us, leg->plc_frames, leg->spf);
+}
+
 /* ---------------------------------------------------------------- create / destroy */
 
 void rtp_leg_params_init(struct rtp_leg_params *p)
@@ -277,6 +287,8 @@ static void leg_free(struct rtp_leg *leg)
 	evloop_io_del(&leg->rtcp_io);
 	evloop_timer_del(&leg->hk_timer);
 	evloop_timer_del(&leg->dtmf_timer);
+	evloop_timer_del(&leg->ro_timer);
+	rtp_input_free(leg);
 	if (leg->s) {
 		if (leg->up && !leg->failed && rtp_latch_dest_rtcp(leg, &to))
 			rtp_session_bye(leg->s, "hangup");
@@ -311,6 +323,7 @@ void rtp_leg_destroy(struct rtp_leg **legp)
 		evloop_io_del(&leg->rtcp_io);
 		evloop_timer_del(&leg->hk_timer);
 		evloop_timer_del(&leg->dtmf_timer);
+		evloop_timer_del(&leg->ro_timer);
 		return;
 	}
 	leg_free(leg);
@@ -372,6 +385,7 @@ struct rtp_leg *rtp_leg_new(const struct rtp_leg_params *p)
 	leg->expected_ssrc = p->remote_ssrc;
 	leg->pull_time_us = mono_us();
 	leg->last_rx_ms = mono_ms();
+	reorder_setup(leg);
 
 	err = rtp_addr_parse(&bind_addr, p->bind_ip ? p->bind_ip : "0.0.0.0", 0, AF_UNSPEC);
 	if (err)
@@ -412,7 +426,8 @@ struct rtp_leg *rtp_leg_new(const struct rtp_leg_params *p)
 	leg->rtcp_io =
 	    evloop_io_add(leg->loop, leg->rtcp_fd, EV_READ, rtp_input_rtcp_readable, leg);
 	leg->hk_timer = evloop_timer_new(leg->loop, on_housekeeping, leg);
-	if (!leg->rtp_io || !leg->rtcp_io || !leg->hk_timer) {
+	leg->ro_timer = evloop_timer_new(leg->loop, rtp_input_gap_expired, leg);
+	if (!leg->rtp_io || !leg->rtcp_io || !leg->hk_timer || !leg->ro_timer) {
 		err = -ENOMEM;
 		goto out_free;
 	}
@@ -487,52 +502,6 @@ void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples)
 	leg->mark_next = true;
 }
 
-/* ---------------------------------------------------------------- pull */
-
-int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost)
-{
-	size_t cap = *len;
-	mblk_t *m;
-
-	*len = 0;
-	*lost = false;
-	leg->pull_ts += leg->spf;
-	leg->pull_time_us = mono_us();
-	m = rtp_session_recvm_with_ts(leg->s, leg->pull_ts);
-	if (m) {
-		unsigned char *pl = NULL;
-		int n = rtp_get_payload(m, &pl);
-
-		if (n > 0 && (size_t)n > cap) {
-			freemsg(m);
-			return -EMSGSIZE;
-		}
-		if (n > 0) {
-			memcpy(out, pl, (size_t)n);
-			*len = (size_t)n;
-			leg->primed = true;
-			leg->missing = 0;
-			freemsg(m);
-			return 0;
-		}
-		freemsg(m);
-	}
-	if (!leg->primed)
-		return 0;
-	if (leg->s->rtp.rq.q_mcount > 0 || leg->missing < leg->plc_frames) {
-		*lost = true;
-		leg->missing++;
-		leg->st.frames_lost++;
-	}
-	return 0;
-}
-
-void rtp_leg_pull_skip(struct rtp_leg *leg, uint32_t frames)
-{
-	leg->pull_ts += frames * leg->spf;
-	leg->pull_time_us = mono_us();
-}
-
 /* ---------------------------------------------------------------- housekeeping */
 
 static void on_housekeeping(struct evloop *loop, struct ev_timer *t, void *arg)
@@ -542,7 +511,16 @@ static void on_housekeeping(struct evloop *loop, struct ev_timer *t, void *arg)
 
 	(void)loop;
 	rtp_leg_enter(leg);
-	rtp_session_rtcp_process_send(leg->s); /* RTCP goes out even while not sending media */
+	/* RTCP goes out even while not sending media. oRTP schedules receiver reports from the
+	 * time of its last read: an empty read (its queue is emptied on arrival) at the local
+	 * timestamp clock keeps that time going, as media reads did. */
+	{
+		mblk_t *m = rtp_session_recvm_with_ts(leg->s, rtp_input_clock_now(leg));
+
+		if (m)
+			freemsg(m);
+	}
+	rtp_session_rtcp_process_send(leg->s);
 	rtp_dtmf_expire(leg, now);
 	if (!leg->zombie && leg->timeout_ms && !leg->on_hold && !leg->timed_out &&
 	    now - leg->last_rx_ms >= leg->timeout_ms) {
@@ -595,8 +573,8 @@ int rtp_leg_set_payload(struct rtp_leg *leg, int payload_type, uint32_t clock_ra
 		return err;
 	leg->spf = samples_per_frame;
 	rtp_session_resync(leg->s);
-	leg->primed = false;
-	leg->missing = 0;
+	rtp_input_restart(leg);
+	reorder_setup(leg);
 	return 0;
 }
 
@@ -618,7 +596,6 @@ void rtp_leg_set_hold(struct rtp_leg *leg, bool on_hold)
 
 void rtp_leg_get_stats(const struct rtp_leg *leg, struct rtp_leg_stats *st)
 {
-	const rtp_stats_t *os = rtp_session_get_stats(leg->s);
 	float rtt = rtp_session_get_round_trip_propagation(leg->s);
 	int64_t lost = leg->rx_lost_before;
 
@@ -627,8 +604,9 @@ void rtp_leg_get_stats(const struct rtp_leg *leg, struct rtp_leg_stats *st)
 		lost += (int64_t)leg->rx_cycles + leg->rx_max_seq - leg->rx_base + 1 -
 			(int64_t)leg->rx_count;
 	st->packets_lost = lost > 0 ? lost : 0;
-	st->frames_late = os->outoftime;
-	st->jitter = (uint32_t)leg->s->rtp.jittctl.inter_jitter;
+	st->frames_late += leg->ro.late;
+	st->reordered = leg->ro.reordered;
+	st->jitter = leg->jit16 >> 4;
 	st->jitter_ms = (uint32_t)((uint64_t)st->jitter * 1000u / leg->clock_rate);
 	st->rtt_ms = rtt >= 0 ? rtt * 1000.0f : -1.0f;
 }

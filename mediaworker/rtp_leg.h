@@ -5,7 +5,12 @@
  * an oRTP RtpSession (packet building, parsing, jitter buffer, RTCP SR/RR, telephone events),
  * and up to two libsrtp2 contexts (send, receive). Nothing blocks and no thread is started:
  * readable sockets are drained in the evloop callback, RTCP and the RTP timeout run from a
- * per-leg timer, and the worker pulls one frame per leg on its own 20 ms tick.
+ * per-leg timer.
+ *
+ * No playout buffer: a packet that arrives is handed on (cb.on_frame) in the same loop
+ * iteration, in sequence order. A packet is held only while a gap before it is open, for at
+ * most one frame time; a frame given up is reported lost for concealment (rtp_reorder.h).
+ * Without cb.on_frame the frames wait in a short queue for rtp_leg_pull() (tools, tests).
  *
  * Strict symmetric RTP (latching), in full with its diagram at the top of rtp_latch.c:
  *   - RTP from the signalled remote (exactly its address and port) is accepted and latches the
@@ -72,6 +77,11 @@ struct rtp_leg_callbacks {
 	/* Optional: the leg latched to a source (@addr) other than the signalled remote (learned,
 	 * or SRTP-authenticated). */
 	void (*on_latched)(struct rtp_leg *leg, const struct sockaddr *addr, void *arg);
+	/* Optional: the peer's next audio frame in sequence order, on arrival: @payload of @len
+	 * bytes with RTP timestamp @ts, or @lost (payload NULL): a frame that never came, to be
+	 * concealed (at most plc_frames in a row; a longer hole is a pause). */
+	void (*on_frame)(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
+			 bool lost, void *arg);
 	void *arg;
 };
 
@@ -109,8 +119,7 @@ struct rtp_leg_params {
 	unsigned latch_packets;	   /* learning run, 2..RTP_LEG_LATCH_PACKETS_MAX; 0: the default */
 	unsigned latch_guard_ms;   /* guard, up to RTP_LEG_LATCH_GUARD_MS_MAX; 0: the default */
 	unsigned rtcp_interval_ms; /* mean RTCP report interval; 0: 5000 */
-	unsigned jitter_ms;	   /* nominal jitter buffer depth; 0: 60 */
-	unsigned plc_frames; /* "lost" reports before an empty buffer counts as a pause; 0: 5 */
+	unsigned plc_frames; /* lost frames reported per hole at most (longer: a pause); 0: 5 */
 	unsigned silence_ms; /* a send gap longer than this sets the marker bit; 0: 100 */
 	const char *cname;   /* RTCP CNAME; NULL: "rtmp2sip@<advertised_ip>" */
 
@@ -121,8 +130,9 @@ struct rtp_leg_stats {
 	uint64_t packets_sent, bytes_sent; /* RTP, including DTMF (bytes: RTP header + payload) */
 	uint64_t packets_received, bytes_received; /* accepted RTP packets */
 	int64_t packets_lost;			   /* expected - received, from sequence numbers */
-	uint64_t frames_lost;			   /* pulls that reported "lost" */
-	uint64_t frames_late; /* packets too late for the jitter buffer (oRTP) */
+	uint64_t frames_lost;			   /* frames reported lost (to conceal) */
+	uint64_t frames_late;  /* packets behind the sequence (late or duplicate): dropped */
+	uint64_t reordered;    /* packets held while a gap before them was open */
 	uint32_t jitter;      /* interarrival jitter, timestamp units (RFC 3550) */
 	uint32_t jitter_ms;
 	uint64_t rtcp_sent, rtcp_received; /* RTCP compound packets (oRTP counts report blocks) */
@@ -203,23 +213,15 @@ int rtp_leg_send(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32
 void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples);
 
 /*
- * Pulls the next frame for the worker's tick (call every samples_per_frame of real time).
- * *len is the capacity of @out on entry and the payload length on return. Outcomes:
+ * Without cb.on_frame: the next frame received, in order (up to 8 wait; older ones are dropped
+ * and counted in frames_late). *len is the capacity of @out on entry and the payload length on
+ * return. Outcomes:
  *   *len > 0           a payload;
  *   *len == 0, *lost   a frame is missing: run packet-loss concealment;
- *   *len == 0, !*lost  nothing (buffer not primed yet, or the peer paused).
+ *   *len == 0, !*lost  nothing waiting.
  * Returns 0, or -EMSGSIZE when the payload does not fit (the frame is dropped).
- * One packet is taken per pull: a peer that packs more than samples_per_frame per packet (a
- * longer ptime than negotiated) shows up as extra "lost" reports between its packets.
  */
 int rtp_leg_pull(struct rtp_leg *leg, uint8_t *out, size_t *len, bool *lost);
-
-/*
- * Moves the pull clock @frames frames ahead without playing them, for a worker that could not
- * tick for a while: the packets of those frames are dropped as late at the next pull (and
- * counted in frames_late) instead of staying queued as added delay.
- */
-void rtp_leg_pull_skip(struct rtp_leg *leg, uint32_t frames);
 
 /*
  * Queues an RFC 4733 event for @digit (0-9 * # A-D, case-insensitive) lasting @duration_ms

@@ -4,7 +4,8 @@
  *   rtp_leg.c    the leg's life: create, destroy, ports, housekeeping (RTCP, RTP timeout);
  *                send, pull, updates, stats and state; the libraries' process-wide init
  *   rtp_input.c  the receive path: sockets drained, datagrams bounded and validated, SRTP
- *                removed, packets handed to oRTP
+ *                removed, statistics to oRTP, frames in order to the user on arrival
+ *                (rtp_reorder.c), or queued for rtp_leg_pull()
  *   rtp_latch.c  strict latching: whose RTP is played and where ours goes (the rule, its diagram)
  *   rtp_ortp.c   our endpoint under oRTP's session (SRTP protect, sendto), payload profile,
  *                jitter buffer, session set-up, the send path through oRTP
@@ -17,6 +18,7 @@
 
 #include "evloop.h"
 #include "rtp_leg.h"
+#include "rtp_reorder.h"
 
 #include <ortp/ortp.h>
 #include <srtp2/srtp.h>
@@ -95,11 +97,19 @@ struct rtp_leg {
 	unsigned silence_ms;
 	int last_send_err;
 
-	/* pull side */
+	/* receive side: frames in order as soon as playable (rtp_reorder.h), to cb.on_frame or,
+	 * without it, into pq for rtp_leg_pull() */
+	struct rtp_reorder ro;
+	uint32_t ro_ssrc;	   /* the stream in the reorder stage */
+	struct ev_timer *ro_timer; /* armed at the open gap's deadline */
+	struct pull_queue *pq;	   /* allocated at the first frame for rtp_leg_pull() */
+	unsigned plc_frames;
+	/* the local timestamp clock oRTP's receive statistics see (rtp_input.c) */
 	uint32_t pull_ts;
 	uint64_t pull_time_us;
-	bool primed;
-	unsigned missing, plc_frames;
+	/* interarrival jitter (RFC 3550 A.8), in 1/16 timestamp units */
+	bool jit_init;
+	uint32_t jit_transit, jit16;
 
 	/* receive sequence bookkeeping (RFC 3550 A.1, simplified) */
 	bool rx_init;
@@ -168,6 +178,19 @@ void rtp_input_rtp_readable(struct evloop *loop, struct ev_io *io, int fd, unsig
 			    void *arg);
 void rtp_input_rtcp_readable(struct evloop *loop, struct ev_io *io, int fd, unsigned events,
 			     void *arg);
+
+/* The reorder stage's deadline timer (@arg: the leg): an open gap gives up waiting. */
+void rtp_input_gap_expired(struct evloop *loop, struct ev_timer *t, void *arg);
+
+/* Restarts the receive stream (a new payload): held packets and queued frames dropped. */
+void rtp_input_restart(struct rtp_leg *leg);
+
+/* The local timestamp clock (leg creation on, in the leg's RTP clock units) that packets are
+ * stamped with for oRTP's receive statistics. */
+uint32_t rtp_input_clock_now(const struct rtp_leg *leg);
+
+/* Frees what the receive path allocated (at leg free). */
+void rtp_input_free(struct rtp_leg *leg);
 
 /* --- rtp_latch.c: the rule at the top of that file --- */
 

@@ -142,12 +142,8 @@ static void ep_destroy(RtpTransport *t)
  */
 static void on_resync_signal(RtpSession *s, void *a1, void *a2, void *a3)
 {
-	struct rtp_leg *leg = rtp_session_get_data(s);
-
 	(void)a1, (void)a2, (void)a3;
-	rtp_session_resync(s);
-	leg->primed = false;
-	leg->missing = 0;
+	rtp_session_resync(s); /* our own reorder stage follows the new SSRC (rtp_input.c) */
 }
 
 static void on_network_error_signal(RtpSession *s, void *a1, void *a2, void *a3)
@@ -250,7 +246,9 @@ int rtp_ortp_session_setup(struct rtp_leg *leg, const struct rtp_leg_params *p, 
 	err = rtp_ortp_profile_set(leg, p->payload_type, p->clock_rate, leg->tev_pt);
 	if (err)
 		return err;
-	jitter_setup(leg, p->jitter_ms ? p->jitter_ms : 60);
+	/* oRTP's queue is emptied as packets arrive (rtp_input.c): its jitter control only
+	 * estimates the interarrival jitter its RTCP reports carry. */
+	jitter_setup(leg, 60);
 	rtp_session_enable_rtcp(leg->s, TRUE);
 	rtp_session_set_rtcp_report_interval(leg->s,
 					     p->rtcp_interval_ms ? (int)p->rtcp_interval_ms : 5000);

@@ -3,7 +3,8 @@
  *
  *   signaler --CREATE_LEG--> leg = rtp_leg (RTP/SRTP socket) + transcoder, state -> Redis
  *   signaler --MEDIA (RTMP audio frame)--> transcoder_rtmp_to_sip --> rtp_leg_send
- *   20 ms tick: rtp_leg_pull --> transcoder_sip_to_rtmp / conceal --> MEDIA --> owning signaler
+ *   RTP frame on arrival (in order, rtp_leg.h) --> transcoder_sip_to_rtmp / conceal --> MEDIA
+ *                                                  --> owning signaler (batched per iteration)
  *   DTMF / RTP timeout / failure --> EVENT --> owning signaler
  *   signaler --ADOPT_LEG--> state <- Redis --> leg rebuilt with the same SSRC, keys and a
  *                                              sequence/timestamp continuing past the last sent
@@ -245,6 +246,72 @@ static void on_rtp_failure(struct rtp_leg *rtp, int err, void *arg)
 
 /* Keys: the wire carries raw key+salt bytes, rtp_leg and Redis base64 (SDES inline form). */
 
+/*
+ * The RTMP timestamp of the peer's frame with RTP timestamp @ts at loop time @now. The RTMP
+ * timeline follows the RTP clock, so a player hears the peer's own timing (pauses included):
+ * anchored on the loop clock at the first frame, and anchored again when the RTP clock jumps
+ * (a restarted stream, another codec, a peer's clock step: backwards, or further ahead than
+ * the loop time elapsed since the last frame plus one second). Never decreasing.
+ */
+static uint32_t rtmp_time(struct leg *l, uint32_t ts, uint64_t now)
+{
+	uint32_t elapsed = (uint32_t)(now - l->start_mono);
+	uint32_t khz = l->sip_codec->clock_rate / 1000u;
+	int32_t d = (int32_t)(ts - l->rtp_ts_last);
+	uint32_t t;
+
+	if (!khz)
+		khz = 8;
+	if (l->out_started && d >= 0 &&
+	    (uint32_t)d / khz <= (uint32_t)(now - l->rtp_wall_last) + 1000u) {
+		l->rtp_ts_frac += (uint32_t)d;
+		t = l->rtp_anchor + l->rtp_ts_frac / khz;
+	} else {
+		/* the first frame, or a jump: the loop clock, and never behind what was sent */
+		t = l->out_started && (int32_t)(l->out_ts - elapsed) > 0 ? l->out_ts : elapsed;
+		l->rtp_anchor = t;
+		l->rtp_ts_frac = 0;
+		l->out_started = true;
+	}
+	if ((int32_t)(t - l->out_ts) < 0)
+		t = l->out_ts;
+	l->rtp_ts_last = ts;
+	l->rtp_wall_last = now;
+	return t;
+}
+
+/*
+ * RTP -> RTMP: the peer's next frame in order, on arrival (rtp_leg.h): passed on or decoded,
+ * concealed when lost, and queued toward the owning signaler in this loop iteration's batch.
+ */
+static void on_rtp_frame(struct rtp_leg *rtp, const uint8_t *payload, size_t len, uint32_t ts,
+			 bool lost, void *arg)
+{
+	struct leg *l = arg;
+	struct worker *w = l->w;
+	struct tc_out *out = &w->out;
+	uint32_t t;
+	int err;
+
+	(void)rtp;
+	err = lost ? transcoder_conceal(l->tc, out) : transcoder_sip_to_rtmp(l->tc, payload, len, out);
+	if (err < 0) {
+		if (l->media_errors++ % 100 == 0)
+			log_warn(l->id, "RTP payload not usable: %s", transcoder_error(l->tc));
+		return;
+	}
+	if (!out->n)
+		return;
+	t = rtmp_time(l, ts, evloop_now(w->loop));
+	for (unsigned i = 0; i < out->n; i++) {
+		ctl_server_send_media(w->ctl, l->owner, l->id, t, 0, tc_frame_data(out, i),
+				      out->f[i].len);
+		t += out->f[i].ms ? out->f[i].ms : FRAME_MS;
+		l->media_out++;
+	}
+	l->out_ts = t;
+}
+
 static int key_to_b64(const uint8_t *raw, size_t len, char out[RTP_LEG_KEY_B64_LEN + 1])
 {
 	if (len != 30)
@@ -437,6 +504,7 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		.on_dtmf = on_dtmf,
 		.on_timeout = on_rtp_timeout,
 		.on_failure = on_rtp_failure,
+		.on_frame = on_rtp_frame,
 		.arg = l,
 	};
 	l->rtp = rtp_leg_new(&p);
@@ -832,75 +900,6 @@ static void on_media(struct ctl_server *s, const char *signaler_id, const struct
 		rtp_leg_send(l->rtp, tc_frame_data(out, i), out->f[i].len, out->f[i].samples);
 }
 
-/* The 20 ms tick: one frame per leg from its jitter buffer toward the owning signaler. */
-static void leg_tick(struct worker *w, struct leg *l, uint64_t now)
-{
-	uint8_t payload[RTP_LEG_MAX_PACKET];
-	size_t len = sizeof(payload);
-	struct tc_out *out = &w->out;
-	uint32_t elapsed = (uint32_t)(now - l->start_mono);
-	bool lost = false;
-	int err;
-
-	if (rtp_leg_pull(l->rtp, payload, &len, &lost) < 0)
-		return;
-	if (len > 0)
-		err = transcoder_sip_to_rtmp(l->tc, payload, len, out);
-	else if (lost)
-		err = transcoder_conceal(l->tc, out);
-	else
-		return;
-	if (err < 0) {
-		if (l->media_errors++ % 100 == 0)
-			log_warn(l->id, "RTP payload not usable: %s", transcoder_error(l->tc));
-		return;
-	}
-	/* RTMP timestamps follow real time: continuous while audio flows, jumping forward after
-	 * a pause so the player's clock stays with the caller's. */
-	if (!l->out_started || (int32_t)(elapsed - l->out_ts) > 3 * TICK_MS) {
-		l->out_ts = elapsed;
-		l->out_started = true;
-	}
-	for (unsigned i = 0; i < out->n; i++) {
-		ctl_server_send_media(w->ctl, l->owner, l->id, l->out_ts, 0, tc_frame_data(out, i),
-				      out->f[i].len);
-		l->out_ts += out->f[i].ms ? out->f[i].ms : TICK_MS;
-		l->media_out++;
-	}
-}
-
-static void on_tick(struct evloop *loop, struct ev_timer *t, void *arg)
-{
-	struct worker *w = arg;
-	uint64_t now = evloop_now(loop);
-	unsigned rounds = 0;
-
-	/*
-	 * Ticks run on an absolute schedule. After a stall (the worker short of CPU) every missed
-	 * tick is caught up, up to TICK_CATCHUP: the frames go to the signaler in a burst, with
-	 * their own timestamps. A tick not run would leave its packet in the jitter buffer for
-	 * good, so each stall would add delay until the buffer overflows and drops packets for
-	 * the rest of the call. Beyond TICK_CATCHUP the legs skip ahead: that audio is lost, the
-	 * delay is not kept.
-	 */
-	while (w->tick_next <= now && rounds++ < TICK_CATCHUP) {
-		for (struct leg *l = w->legs, *next; l; l = next) {
-			next = l->next;
-			leg_tick(w, l, w->tick_next);
-		}
-		w->tick_next += TICK_MS;
-	}
-	if (w->tick_next <= now) {
-		uint64_t n = (now - w->tick_next) / TICK_MS + 1;
-
-		w->ticks_skipped += n;
-		for (struct leg *l = w->legs; l; l = l->next)
-			rtp_leg_pull_skip(l->rtp, (uint32_t)n);
-		w->tick_next += n * TICK_MS;
-	}
-	evloop_timer_start(t, w->tick_next - now);
-}
-
 static void sample_cpu(struct worker *w)
 {
 	struct rusage ru;
@@ -996,12 +995,9 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 		log_warn(NULL, "the ZeroMQ endpoints are bound to every address and announced as such "
 			       "(%s, %s): signalers cannot reach them; set WORKER_ADVERTISED_HOST",
 			 w->ctl_ep, w->media_ep);
-	w->tick = evloop_timer_new(loop, on_tick, w);
 	w->slow = evloop_timer_new(loop, on_slow, w);
-	if (!w->tick || !w->slow)
+	if (!w->slow)
 		goto out_ctl;
-	w->tick_next = evloop_now(loop) + TICK_MS;
-	evloop_timer_start(w->tick, TICK_MS);
 	getrusage(RUSAGE_SELF, &w->ru_last);
 	w->ru_last_mono = evloop_now(loop);
 	evloop_timer_start(w->slow, 1000);
@@ -1015,7 +1011,6 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 	return w;
 
 out_ctl:
-	evloop_timer_del(&w->tick);
 	evloop_timer_del(&w->slow);
 	ctl_server_destroy(&w->ctl);
 out_pool:
@@ -1044,7 +1039,6 @@ void worker_destroy(struct worker **wp)
 	}
 	while (w->legs)
 		worker_leg_destroy(w->legs, true);
-	evloop_timer_del(&w->tick);
 	evloop_timer_del(&w->slow);
 	ctl_server_destroy(&w->ctl);
 	port_pool_destroy(&w->pool);
@@ -1162,7 +1156,6 @@ void worker_get_stats(const struct worker *w, struct worker_stats *out)
 	out->media_unknown_leg = w->media_unknown_leg;
 	out->media_wrong_owner = w->media_wrong_owner;
 	out->media_stale = w->media_stale;
-	out->ticks_skipped = w->ticks_skipped;
 	out->adopts_pending = worker_takes_adopting(w);
 	memcpy(out->refused, w->refused, sizeof(out->refused));
 }

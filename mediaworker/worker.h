@@ -1,7 +1,7 @@
 /*
  * worker.h - the mediaworker's legs: the control handlers (create, update, destroy, DTMF, stats,
  * adopt), the media path between the signaler's RTMP frames and each leg's RTP session, the
- * 20 ms playout tick, heartbeat load, and each leg's state in Redis.
+ * media on arrival, heartbeat load, and each leg's state in Redis.
  */
 #ifndef RS_WORKER_H
 #define RS_WORKER_H
@@ -98,7 +98,6 @@ struct worker_stats {
 	unsigned adopts_pending;		     /* ADOPT_LEGs waiting for Redis */
 	uint64_t media_unknown_leg, media_wrong_owner; /* RTMP frames dropped, since start */
 	uint64_t media_stale; /* RTMP frames dropped as too late (MEDIA_MAX_DELAY_MS), since start */
-	uint64_t ticks_skipped; /* 20 ms ticks not run after stalls, since start */
 	uint64_t refused[WORKER_REFUSED_N]; /* leg requests refused, by reason, since start */
 };
 void worker_get_stats(const struct worker *w, struct worker_stats *out);
@@ -111,7 +110,7 @@ struct worker_leg_stats {
 	uint32_t jitter_ms;
 	uint64_t srtp_auth_failures;
 	uint64_t frames_late;	   /* RTP packets that came too late for the jitter buffer */
-	uint64_t frames_concealed; /* ticks with nothing to play (loss concealed) */
+	uint64_t frames_concealed; /* frames that never came (loss concealed) */
 	uint64_t send_errors;	   /* RTP sends that failed */
 	uint64_t unexpected_source; /* RTP/RTCP dropped for its source (strict latching) */
 	uint64_t latch_changes;	    /* latch moved, or learned from a non-signalled source */

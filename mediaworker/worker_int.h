@@ -1,7 +1,7 @@
 /*
  * worker_int.h - the mediaworker's internals shared by its files (not an interface: worker.h is).
  *
- *   worker.c        the leg table, the control handlers of a leg's owner, media, tick, Redis state
+ *   worker.c        the leg table, the control handlers of a leg's owner, media, Redis state
  *   worker_owner.c  who may act on a leg: ownership checks and refusals, ADOPT_LEG, and the
  *                   DESTROY_LEG of another signaler's leg (both wait for Redis)
  */
@@ -22,8 +22,7 @@
 #include <sys/resource.h>
 
 #define LEG_BUCKETS 4096
-#define TICK_MS 20
-#define TICK_CATCHUP 15 /* ticks caught up after a stall (300 ms) */
+#define FRAME_MS 20 /* a frame's duration when the transcoder does not say */
 #define LEG_MAX_CODECS WIRE_MAX_CODECS
 /* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
  * adopted: the sequence jumps past anything the dead worker may have sent. */
@@ -53,10 +52,14 @@ struct leg {
 	uint64_t start_mono;    /* loop time at creation: the RTMP timeline's zero */
 	uint32_t out_ts;        /* next RTMP timestamp toward the signaler */
 	bool out_started;
+	uint32_t rtp_ts_last;   /* RTP timestamp of the peer's last frame */
+	uint64_t rtp_wall_last; /* loop time it arrived */
+	uint32_t rtp_anchor;    /* RTMP time of the RTP timeline's anchor */
+	uint32_t rtp_ts_frac;   /* RTP ticks since the anchor */
 	uint64_t media_in, media_out, media_errors;
 	uint64_t media_stale; /* RTMP frames dropped as too late */
 	struct leg *hnext;             /* hash chain */
-	struct leg *prev, *next;       /* all legs, for the tick */
+	struct leg *prev, *next;       /* all legs */
 };
 
 /* A request whose answer waits for Redis (worker_owner.c): an ADOPT_LEG reading the leg's
@@ -82,8 +85,6 @@ struct worker {
 	struct leg *buckets[LEG_BUCKETS];
 	struct leg *legs;
 	unsigned n_legs, n_transcoding;
-	struct ev_timer *tick;
-	uint64_t tick_next; /* loop time the next tick is due */
 	struct ev_timer *slow; /* 1 s: CPU sample, worker record, leg states */
 	uint64_t last_state_write;
 	struct rusage ru_last;
@@ -97,7 +98,6 @@ struct worker {
 	struct handover *handovers; /* leg state writes of worker_handover() in flight */
 	struct tc_out out; /* scratch for the transcoder, one per worker (large) */
 	uint64_t media_unknown_leg, media_wrong_owner, media_stale;
-	uint64_t ticks_skipped; /* ticks not run after a stall (their frames wait or are late) */
 	uint64_t refused[WORKER_REFUSED_N]; /* requests refused, by reason (worker_owner.c) */
 	struct log_limit refused_log;
 };

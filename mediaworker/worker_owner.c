@@ -230,7 +230,7 @@ static void adopt_build(struct worker *w, const struct ctl_request *req,
 	 * have sent after the last stored state (a receiver takes a jump for loss, but would
 	 * discard repeated sequence numbers, and SRTP would reject them as replays). */
 	jump = (uint32_t)((state_now_ms() > rec->updated_ms ? state_now_ms() - rec->updated_ms : 0) /
-			  TICK_MS) + ADOPT_SEQ_MARGIN;
+			  FRAME_MS) + ADOPT_SEQ_MARGIN;
 	if (jump > 20000)
 		jump = 20000;
 	idx = ((uint32_t)rec->srtp_roc << 16 | rec->seq) + jump;
