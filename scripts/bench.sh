@@ -463,7 +463,7 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 				stop_all
 				return
 			fi
-			timeout $((R_SECS + n / 100 + 60)) "$BUILD/tools/rtpe_drive" --ng "127.0.0.1:$ng" --pid "$rp" \
+			timeout $((R_SECS + n / 100 + 90)) "$BUILD/tools/rtpe_drive" --ng "127.0.0.1:$ng" --pid "$rp" \
 				--calls "$n" --seconds "$R_SECS" --mode "$mode" >"$f" 2>"$f.err"
 			if grep -q '^RESULT' "$f"; then
 				grep '^DELAY\|^CPU' "$f" | tee -a "$tmp/rtpe_lines.txt"
@@ -481,8 +481,9 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		echo "(DELAY: from the send of a packet to its arrival back at the tool's socket (kernel receive time),"
 		echo " CLOCK_MONOTONIC, per direction: a_to_b = side A -> rtpengine -> side B, which is Speex -> PCMU when"
 		echo " transcoding; every frame sent in the window counts, however late. Transcoded frames are matched by"
-		echo " RTP timestamp from the first. CPU: us_per_call_per_20ms = rtpengine's CPU (user+system, /proc) over"
-		echo " the window / (calls x 20 ms periods carried); tool_: the load generator's own; pace_pct < 100: the"
+		echo " RTP timestamp from the first; a frame not back 5 s after the window counts as lost. CPU:"
+		echo " us_per_call_per_20ms = rtpengine's CPU (user+system, /proc) over the window / the call periods it"
+		echo " relayed in that time; tool_: the load generator's own, per period sent; pace_pct < 100: the"
 		echo " generator fell behind 20 ms pacing (the machine is full) and offered less than the nominal load."
 		echo " Transcoded, rtpengine sends each frame out when the next one comes in (about 20 ms; its log says"
 		echo " \"1 frames left in the queue\" as each call ends).)"
