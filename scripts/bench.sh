@@ -6,7 +6,8 @@
 # /proc and divided by streams and by messages. Sizes: BENCH_STREAMS (default "10 50 100"),
 # BENCH_SECONDS (default 10).
 #
-# Sections: echo (above), worker (mediaworker legs, below), curve (the CPU cost of CURVE on the
+# Sections: echo (above), worker (mediaworker legs, below), rtpengine (the same media load through
+# rtpengine, the peer we measure against, and ours against it), curve (the CPU cost of CURVE on the
 # media channel: transcoded legs with CURVE and with ZMQ_INSECURE=1, side by side), calls (calls
 # end to end through the sip app, below), cluster (calls per worker as workers go 1 -> 2,
 # failover gap over repeated kills; below). BENCH_ONLY="calls" (or any space-separated list of
@@ -31,7 +32,7 @@ trap cleanup EXIT INT TERM
 # otherwise swap them midway, or make an exec fail on a half-linked file.
 BUILD_SRC=$BUILD
 mkdir -p "$tmp/build/tools"
-for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_codec; do
+for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_codec tools/rtpe_drive; do
 	for _ in $(seq 10); do # a linker at work leaves the file without its x bit
 		[[ -x $BUILD_SRC/$b ]] && cp "$BUILD_SRC/$b" "$tmp/build/$b" && break
 		[[ -e $BUILD_SRC/$b ]] || break
@@ -345,6 +346,151 @@ if want worker; then
 	echo " Codec-only limits measured on this machine kind: Speex WB<->PCMU >= 81 us/frame pair (full"
 	echo " 16 kHz path); the default narrowband core halves it - see docs/architecture.md.)"
 	"$BUILD/tools/bench_codec" 2>/dev/null | sed 's/^/  /' | head -20
+fi
+
+# == rtpengine: the same media load through rtpengine, the peer we measure against ==
+# tests/tools/rtpe_drive sets up the calls in a fresh rtpengine (userspace, in the foreground, on
+# 127.0.0.1) with its ng protocol, sends one RTP packet per call each way every 20 ms and prints
+# the delay rtpengine adds per direction (DELAY lines, delay_hist.h's format), loss, and the CPU
+# of rtpengine and its own per call (CPU line) over BENCH_RTPE_SECONDS (BENCH_SECONDS) after 2 s
+# of warm-up. Modes: passthrough (PCMU both sides) and transcode (Speex WB 16 kHz on side A,
+# PCMU on side B, the offer's codec dict asking rtpengine to transcode). Loads: 10 calls, and 50 %
+# and 90 % of our capacity (BENCH_PT_CAPACITY, 3000 legs; BENCH_TC_CAPACITY, 450 legs): one
+# rtpengine call stands for one of our legs. CPU conditions as the worker section's: nothing
+# capped, both cores, the load generator on the same cores; rtpengine gets BENCH_RTPE_THREADS (2)
+# worker threads as our section gets 2 worker processes. Ports BENCH_RTPE_PORTS ("30000 53999":
+# 4 per call, 2 x 2700 calls with room to spare). Then, when the worker section ran in this run
+# too, ours against theirs (compare_paths).
+
+# compare_paths FILE...: ours (path=worker) against rtpengine (path=rtpengine) from the DELAY and
+# CPU lines found in FILEs (repeated lines count once): per mode and load, p50 and p99 of each
+# direction and the ratio ours/theirs, then CPU per leg (per call) and its ratio. The directions
+# pair as rtmp_to_rtp ~ a_to_b (toward SIP: Speex in, PCMU out when transcoding) and
+# rtp_to_rtmp ~ b_to_a. A figure missing on either side prints n/a. Our CPU is read from a
+# "CPU path=worker ..." line (us_per_leg_per_20ms or us_per_call_per_20ms), else from the worker
+# section's table ($tmp/worker_bench.txt: legs mode loss cpu us/leg/20ms ...).
+compare_paths() {
+	cat "$@" 2>/dev/null | awk '
+		function kv(k, i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
+		function us(i, v) { for (i = 1; i <= NF; i++) if ($i ~ /^us_per_(leg|call)_per_20ms=/) { v = $i; sub(/^[^=]*=/, "", v); return v }; return "" }
+		function side(p) { return p == "worker" ? "ours" : p == "rtpengine" ? "theirs" : "" }
+		function dirp(d) { return d == "a_to_b" ? "rtmp_to_rtp" : d == "b_to_a" ? "rtp_to_rtmp" : d }
+		function fmt(v) { return v == "" ? "n/a" : v }
+		function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2f", a / b) }
+		seen[$0]++ { next }
+		/^(DELAY|CPU) path=/ {
+			s = side(kv("path")); m = kv("mode"); n = kv("legs")
+			if (s == "" || m == "" || n == "") next
+			load[m " " n] = 1
+			if ($1 == "DELAY") { d = dirp(kv("dir")); p50[s, m, n, d] = kv("p50_ms"); p99[s, m, n, d] = kv("p99_ms") }
+			else if (us() != "") cpu[s, m, n] = us()
+			next
+		}
+		# the worker section table: legs mode loss_% workers_cpu% us/leg/20ms ...
+		NF >= 5 && $1 ~ /^[0-9]+$/ && ($2 == "passthrough" || $2 == "transcode") && $5 ~ /^[0-9.]+$/ {
+			load[$2 " " $1] = 1
+			if (!(("ours", $2, $1) in cpu)) cpu["ours", $2, $1] = $5
+		}
+		END {
+			k = 0
+			for (l in load) keys[++k] = l
+			for (i = 2; i <= k; i++) for (j = i; j > 1; j--) {   # by mode, then legs
+				split(keys[j - 1], a, " "); split(keys[j], b, " ")
+				if (a[1] < b[1] || (a[1] == b[1] && a[2] + 0 <= b[2] + 0)) break
+				t = keys[j]; keys[j] = keys[j - 1]; keys[j - 1] = t
+			}
+			printf "%-12s %6s %-12s %9s %9s %6s %9s %9s %6s\n", "mode", "legs", "dir", "ours_p50", "rtpe_p50",
+				"ratio", "ours_p99", "rtpe_p99", "ratio"
+			for (i = 1; i <= k; i++) {
+				split(keys[i], a, " "); m = a[1]; n = a[2]
+				for (x = 1; x <= 2; x++) {
+					d = x == 1 ? "rtmp_to_rtp" : "rtp_to_rtmp"
+					o5 = p50["ours", m, n, d]; t5 = p50["theirs", m, n, d]
+					o9 = p99["ours", m, n, d]; t9 = p99["theirs", m, n, d]
+					printf "%-12s %6s %-12s %9s %9s %6s %9s %9s %6s\n", m, n, d, fmt(o5), fmt(t5), ratio(o5, t5),
+						fmt(o9), fmt(t9), ratio(o9, t9)
+				}
+			}
+			printf "%-12s %6s %22s %22s %6s\n", "mode", "legs", "ours_us/leg/20ms", "rtpe_us/call/20ms", "ratio"
+			for (i = 1; i <= k; i++) {
+				split(keys[i], a, " "); m = a[1]; n = a[2]
+				printf "%-12s %6s %22s %22s %6s\n", m, n, fmt(cpu["ours", m, n]), fmt(cpu["theirs", m, n]),
+					ratio(cpu["ours", m, n], cpu["theirs", m, n])
+			}
+		}'
+}
+if want rtpengine; then
+	stop_all # the worker section's workers would share the cores
+	echo
+	if ! command -v rtpengine >/dev/null 2>&1; then
+		echo "== rtpengine: skipped (not installed; make bench installs the Debian package rtpengine-daemon) =="
+	elif [[ ! -x $BUILD/tools/rtpe_drive ]]; then
+		echo "== rtpengine: skipped (needs $BUILD_SRC/tools/rtpe_drive) =="
+	else
+		R_SECS=${BENCH_RTPE_SECONDS:-$SECS}
+		R_THREADS=${BENCH_RTPE_THREADS:-2}
+		read -r R_PMIN R_PMAX <<<"${BENCH_RTPE_PORTS:-30000 53999}"
+		R_PT=${BENCH_PT_CAPACITY:-3000}
+		R_TC=${BENCH_TC_CAPACITY:-450}
+		echo "== rtpengine $(rtpengine --version 2>&1 | sed -n 's/^Version: //p'): the same load through rtpengine (userspace, $R_THREADS worker threads, nothing capped, as our 2 workers); ${R_SECS} s at 20 ms pacing after 2 s of warm-up =="
+		echo "   one rtpengine call (A <-> rtpengine <-> B, one packet each way per 20 ms) = one of our legs;"
+		echo "   loads: 10, 50 % and 90 % of our capacity (pass-through $R_PT legs, transcoded $R_TC legs)"
+		: >"$tmp/rtpe_lines.txt"
+		# rtpe_run MODE CALLS: a fresh rtpengine, rtpe_drive through it; its lines on stdout and in
+		# $tmp/rtpe_lines.txt.
+		rtpe_run() {
+			local mode=$1 n=$2 ng rp try f="$tmp/rtpe_$1_$2.txt" log="$tmp/rtpe_$1_$2.log"
+			# --config-file=none: the package's /etc/rtpengine/rtpengine.conf (kernel table, more
+			# listeners) stays out. The ng port is a free UDP port; the machine is shared, so a
+			# start that lost it to someone else is tried again on another.
+			for try in 1 2 3; do
+				ng=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+				rtpengine --config-file=none --foreground --log-stderr --table=-1 \
+					--interface=127.0.0.1 --listen-ng="127.0.0.1:$ng" --port-min="$R_PMIN" \
+					--port-max="$R_PMAX" --num-threads="$R_THREADS" --delete-delay=0 >"$log" 2>&1 &
+				rp=$!
+				pids+=("$rp")
+				for _ in $(seq 50); do
+					grep -q 'Startup complete' "$log" 2>/dev/null && break
+					kill -0 "$rp" 2>/dev/null || break
+					sleep 0.1
+				done
+				kill -0 "$rp" 2>/dev/null && grep -q 'Startup complete' "$log" && break
+			done
+			if ! kill -0 "$rp" 2>/dev/null || ! grep -q 'Startup complete' "$log"; then
+				echo "  $mode $n: rtpengine did not start: $(tail -n 2 "$log" | tr '\n' ' ' | cut -c1-200)"
+				stop_all
+				return
+			fi
+			timeout $((R_SECS + n / 100 + 90)) "$BUILD/tools/rtpe_drive" --ng "127.0.0.1:$ng" --pid "$rp" \
+				--calls "$n" --seconds "$R_SECS" --mode "$mode" >"$f" 2>"$f.err"
+			if grep -q '^RESULT' "$f"; then
+				grep '^DELAY\|^CPU' "$f" | tee -a "$tmp/rtpe_lines.txt"
+				grep '^RESULT' "$f" | tr ' ' '\n' | awk -F= '{ v[$1] = $2 } END {
+					printf "  calls up %s of %s; loss a_to_b %s %%, b_to_a %s %%; window %s s nominal, %s s wall;",
+						v["calls_up"], v["calls"], v["loss_a_to_b_pct"], v["loss_b_to_a_pct"], v["seconds"], v["wall_s"]
+					printf " sends late up to %s ms\n", v["send_late_max_ms"] }'
+			else
+				echo "  $mode $n: rtpe_drive gave no result: $(tail -n 3 "$f.err" | tr '\n' ' ' | cut -c1-200)"
+			fi
+			stop_all
+		}
+		for n in 10 $((R_PT / 2)) $((R_PT * 9 / 10)); do rtpe_run passthrough "$n"; done
+		for n in 10 $((R_TC / 2)) $((R_TC * 9 / 10)); do rtpe_run transcode "$n"; done
+		echo "(DELAY: from the send of a packet to its arrival back at the tool's socket (kernel receive time),"
+		echo " CLOCK_MONOTONIC, per direction: a_to_b = side A -> rtpengine -> side B, which is Speex -> PCMU when"
+		echo " transcoding; every frame sent in the window counts, however late. Transcoded frames are matched by"
+		echo " RTP timestamp from the first; a frame not back 5 s after the window counts as lost. CPU:"
+		echo " us_per_call_per_20ms = rtpengine's CPU (user+system, /proc) over the window / the call periods it"
+		echo " relayed in that time; tool_: the load generator's own, per period sent; pace_pct < 100: the"
+		echo " generator fell behind 20 ms pacing (the machine is full) and offered less than the nominal load."
+		echo " Transcoded, rtpengine sends each frame out when the next one comes in (about 20 ms; its log says"
+		echo " \"1 frames left in the queue\" as each call ends).)"
+		echo
+		echo "== ours vs rtpengine (one rtpengine call = one of our legs; rtmp_to_rtp ~ rtpengine a_to_b, rtp_to_rtmp ~ b_to_a; ratio = ours / rtpengine) =="
+		compare_paths "$tmp"/*.txt
+	fi
 fi
 
 # == the cost of CURVE on the media channel ==

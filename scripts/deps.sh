@@ -5,8 +5,10 @@
 #                             missing and exit 1
 #   scripts/deps.sh install   apt-get update + apt-get install -y --no-install-recommends (as root)
 #   scripts/deps.sh list      print the package list
+#   ... SET                   the same for a set: "bench" adds what only `make bench` needs (the
+#                             peer it measures against, rtpengine); run and test never ask for it
 #
-# Used by `make deps`, `make check-deps` (run, test, bench) and .ci/run.
+# Used by `make deps`, `make check-deps` (run, test, bench), `make check-deps-bench` and .ci/run.
 set -u
 
 PACKAGES=(
@@ -18,6 +20,11 @@ PACKAGES=(
 	python3 python3-yaml iproute2 procps curl
 )
 
+# `make bench` only: rtpengine, the media relay our workers are compared with (scripts/bench.sh,
+# section rtpengine). The package enables a system service; install disables it (bench.sh starts
+# its own in the foreground, on ports of its own).
+BENCH_PACKAGES=(rtpengine-daemon)
+BENCH_SERVICES=(rtpengine-daemon.service)
 # Commands the build and the tests call directly (package in brackets for the message).
 COMMANDS=(
 	"cc:build-essential" "make:build-essential" "pkg-config:pkg-config"
@@ -26,6 +33,13 @@ COMMANDS=(
 	"clang:clang" "python3:python3" "ss:iproute2" "pgrep:procps" "timeout:coreutils"
 	"curl:curl"
 )
+if [[ ${2:-} == bench ]]; then
+	PACKAGES=("${BENCH_PACKAGES[@]}")
+	COMMANDS=("rtpengine:rtpengine-daemon")
+elif [[ -n ${2:-} ]]; then
+	echo "usage: $0 check|install|list [bench]" >&2
+	exit 2
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -78,15 +92,20 @@ do_install() {
 			"release?); install by hand: ${PACKAGES[*]}" >&2
 		return 1
 	fi
+	# A package's service must not stay up on ports of its own (bench sets only; the base set
+	# has none that starts).
+	if [[ ${2:-} == bench ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now "${BENCH_SERVICES[@]}" >/dev/null 2>&1 || true
+	fi
 	do_check
 }
 
 case "${1:-check}" in
 check) do_check ;;
-install) do_install ;;
+install) do_install "$@" ;;
 list) printf '%s\n' "${PACKAGES[@]}" ;;
 *)
-	echo "usage: $0 check|install|list" >&2
+	echo "usage: $0 check|install|list [bench]" >&2
 	exit 2
 	;;
 esac

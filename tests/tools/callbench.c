@@ -42,6 +42,8 @@
  * could not be made (TCP, handshake or connect refused; setup mode then does not run at all),
  * 2 on a usage error. Every wait is bounded by --timeout.
  */
+#include "proc_stat.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -425,33 +427,6 @@ static void sleep_s(double s)
 	sleep_until(now_s() + s);
 }
 
-/* CPU ticks (user + system) of @pid, or of this process when @pid is 0. Returns -1 when the
- * stat file cannot be read (process gone). */
-static long long cpu_ticks(int pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	size_t n;
-	FILE *f;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/stat");
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: fields resume after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (long long)(ut + st);
-}
-
 struct cpu_sample {
 	long long ticks[MAX_PIDS + 1]; /* the --pid processes, then this one */
 	double t;
@@ -460,8 +435,8 @@ struct cpu_sample {
 static void cpu_sample(const struct options *o, struct cpu_sample *s)
 {
 	for (int i = 0; i < o->npids; i++)
-		s->ticks[i] = cpu_ticks(o->pids[i].pid);
-	s->ticks[o->npids] = cpu_ticks(0);
+		s->ticks[i] = proc_cpu_ticks(o->pids[i].pid);
+	s->ticks[o->npids] = proc_cpu_ticks(0);
 	s->t = now_s();
 }
 
