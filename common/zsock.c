@@ -34,6 +34,7 @@
 #include <zmq.h>
 
 #define DEFAULT_MAX_FRAMES 4
+#define ZSOCK_WIRE_MARGIN 256 /* CURVE framing over a frame's payload, with room */
 #define DEFAULT_MAX_FRAME_SIZE 65536
 #define DEFAULT_HWM 1000
 #define DEFAULT_BUDGET 256
@@ -314,7 +315,12 @@ struct zsock *zsock_new(struct evloop *loop, int type, const struct zsock_opts *
 	set_int(zs, ZMQ_SNDHWM, o->sndhwm > 0 ? o->sndhwm : DEFAULT_HWM, "SNDHWM");
 	set_int(zs, ZMQ_RCVHWM, o->rcvhwm > 0 ? o->rcvhwm : DEFAULT_HWM, "RCVHWM");
 	{
-		int64_t max = (int64_t)zs->max_frame_size;
+		/* libzmq checks this against the frame on the wire, which under CURVE is the
+		 * encrypted MESSAGE command: the payload plus its command name, flags, nonce and MAC
+		 * (33 bytes). Without the margin, every full-size frame (a MEDIA_BATCH of a few
+		 * hundred legs) broke the connection, and a loaded worker lost all its media. Our own
+		 * bound on the payload is checked on receipt (max_frame_size). */
+		int64_t max = (int64_t)zs->max_frame_size + ZSOCK_WIRE_MARGIN;
 
 		if (zmq_setsockopt(zs->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) < 0)
 			log_warn(zs->name, "zmq_setsockopt(MAXMSGSIZE): %s", zmq_strerror(errno));

@@ -242,6 +242,31 @@ static void test_allowed_signaler(void)
 	CHECK_EQ_STR(ws.media_from, "sig-a");
 }
 
+/*
+ * Full MEDIA_BATCH messages under CURVE: a few hundred legs' frames in one loop iteration fill
+ * batches to WIRE_BATCH_MAX_BODY, whose encrypted frames are larger than the payload. Every
+ * frame arrives and the connection stays up (libzmq's size limit once cut it on each one).
+ */
+static void test_full_batches_under_curve(void)
+{
+	uint8_t pl[161];
+	char id[32];
+	int n = 1000;
+
+	memset(pl, 0xff, sizeof(pl));
+	pl[0] = 0x82;
+	ws.media = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "leg-%d", i);
+		CHECK_EQ_INT(dispatcher_send_media(da, wa, id, (uint32_t)i, 0, pl, sizeof(pl)), 0);
+	}
+	CHECK(run_until(&ws.media, n, 3000));
+	CHECK_EQ_INT(ws.media, n);
+	ws.media = 0;
+	CHECK_EQ_INT(dispatcher_send_media(da, wa, "leg-1", 1, 0, "\x82zz", 3), 0);
+	CHECK(run_until(&ws.media, 1, 2000)); /* still connected */
+}
+
 static void test_refused_handshakes(void)
 {
 	struct dispatcher_worker *w1, *w2, *w3;
@@ -431,6 +456,7 @@ int main(void)
 		return 1;
 	}
 	TEST_RUN(test_allowed_signaler);
+	TEST_RUN(test_full_batches_under_curve);
 	TEST_RUN(test_refused_handshakes);
 	TEST_RUN(test_impostor);
 	TEST_RUN(test_routing_id_taken);
