@@ -11,8 +11,9 @@
  *     not yet matched (frame 0 on a fresh stream), later ones count steps from it. The gateway
  *     derives RTP timestamps from the frames, and RTMP timestamps from the RTP clock, so a
  *     timestamp names a frame as long as nothing is dropped without its time. After a gap the
- *     sender marks (an RTP marker bit), delay_track_resync re-anchors: the frame that keeps
- *     the delay nearest to the last one measured.
+ *     sender marks (an RTP marker bit), or when a timestamp names a frame not sent yet (a
+ *     clock that jumped), delay_track_name_ts re-anchors: on the frame that keeps the delay
+ *     nearest to the last one measured.
  * An index that cannot be right (never sent, sent after the arrival) falls back to arrival
  * order, the oldest frame not yet matched (counted in fallbacks); an index already matched is
  * a duplicate (counted, ignored: concealment that repeats the last frame). The first match of
@@ -27,6 +28,7 @@
 #include "delay_hist.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,11 +84,19 @@ static inline uint32_t delay_track_sent(struct delay_track *t, uint64_t now_us)
 	return t->n_sent++;
 }
 
-/* Only frames @from <= index < @until count in the histogram and the loss. */
-static inline void delay_track_window(struct delay_track *t, uint32_t from, uint32_t until)
+/* The window starts with the next frame sent (only its frames count in the histogram and the
+ * loss; the counters start again). */
+static inline void delay_track_window_start(struct delay_track *t)
 {
-	t->from = from;
-	t->until = until;
+	t->from = t->n_sent;
+	t->until = UINT32_MAX;
+	t->fallbacks = t->dups = t->resyncs = 0;
+}
+
+/* The window ends with the last frame sent. */
+static inline void delay_track_window_end(struct delay_track *t)
+{
+	t->until = t->n_sent;
 }
 
 /* The frame named by media timestamp @ts, @step timestamp units per frame (rounded to the
@@ -132,6 +142,25 @@ static inline uint32_t delay_track_resync(struct delay_track *t, uint32_t ts, ui
 }
 
 /*
+ * The frame named by media timestamp @ts (@step units per frame) that arrived at @now_us, with
+ * a marker bit (@marker: frames went missing before it). Re-anchors (delay_track_resync) after
+ * a marker, or when the timestamp names a frame that cannot be this one (not sent yet): a sender
+ * whose clock jumped.
+ */
+static inline uint32_t delay_track_name_ts(struct delay_track *t, uint32_t ts, uint32_t step,
+					   bool marker, uint64_t now_us)
+{
+	uint32_t idx;
+
+	if (marker && t->anchored)
+		return delay_track_resync(t, ts, now_us);
+	idx = delay_track_index_ts(t, ts, step);
+	if (idx != DELAY_TRACK_NONE && idx < t->n_sent && t->sent_us[idx] <= now_us)
+		return idx;
+	return delay_track_resync(t, ts, now_us);
+}
+
+/*
  * Frame @idx (DELAY_TRACK_NONE: unknown) arrived at @now_us. Adds its delay to @h when it is the
  * frame's first arrival and the frame is in the window. Returns the index matched, or
  * DELAY_TRACK_NONE (a duplicate, or nothing left to match).
@@ -169,6 +198,42 @@ static inline void delay_track_count(const struct delay_track *t, uint64_t *sent
 		++*sent;
 		*lost += !t->got[i];
 	}
+}
+
+/* What became of the frames of one or more tracks' windows. */
+struct delay_tally {
+	uint64_t sent, lost, fallbacks, unmatched, resyncs;
+};
+
+/* Adds @t's window to @y (unmatched: duplicates and frames that named no frame). */
+static inline void delay_track_tally(const struct delay_track *t, struct delay_tally *y)
+{
+	uint64_t sent, lost;
+
+	delay_track_count(t, &sent, &lost);
+	y->sent += sent;
+	y->lost += lost;
+	y->fallbacks += t->fallbacks;
+	y->unmatched += t->dups;
+	y->resyncs += t->resyncs;
+}
+
+/*
+ * Prints two lines for one direction: "DELAY @prefix n=... p50_ms=..." (delay_hist_print) and
+ * "LOSS @prefix sent=... lost=... loss_pct=... fallbacks=... unmatched=... resyncs=...".
+ */
+static inline void delay_report(FILE *f, const char *prefix, const struct delay_hist *h,
+				const struct delay_tally *y)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "DELAY %s", prefix);
+	delay_hist_print(h, f, line);
+	fprintf(f, "LOSS %s sent=%llu lost=%llu loss_pct=%.3f fallbacks=%llu unmatched=%llu "
+		"resyncs=%llu\n", prefix, (unsigned long long)y->sent, (unsigned long long)y->lost,
+		y->sent ? 100.0 * (double)y->lost / (double)y->sent : 0.0,
+		(unsigned long long)y->fallbacks, (unsigned long long)y->unmatched,
+		(unsigned long long)y->resyncs);
 }
 
 /*

@@ -155,10 +155,14 @@ static void test_track_index(void)
 
 	if (!h || delay_track_init(&t, 10) < 0)
 		goto out;
-	for (uint32_t i = 0; i < 10; i++)
+	for (uint32_t i = 0; i < 10; i++) {
+		if (i == 2)
+			delay_track_window_start(&t);
+		if (i == 8)
+			delay_track_window_end(&t);
 		CHECK_EQ_INT(delay_track_sent(&t, 1000 * i), i);
+	}
 	CHECK_EQ_INT(delay_track_sent(&t, 1), DELAY_TRACK_NONE); /* full */
-	delay_track_window(&t, 2, 8);
 	delay_track_put_seq(bytes, 3);
 	CHECK_EQ_INT(delay_track_get_seq(bytes, 8), 3);
 	CHECK_EQ_INT(delay_track_get_seq(bytes, 7), DELAY_TRACK_NONE);
@@ -176,8 +180,9 @@ out:
 	free(h);
 }
 
-/* Matching by timestamp: anchored on the first, steps of 160, a frame sent after its arrival
- * falls back to arrival order, a resync keeps the delay. */
+/* Matching by timestamp: anchored on the first, steps of 160, a resync after a marked gap and
+ * after a clock jump keeps the delay, a frame sent after its arrival falls back to arrival
+ * order. */
 static void test_track_ts(void)
 {
 	struct delay_hist *h = hist_new();
@@ -192,14 +197,20 @@ static void test_track_ts(void)
 	CHECK_EQ_INT(delay_track_index_ts(&t, 5000 + 160 * 4 + 10, 160), 4);
 	CHECK_EQ_INT(delay_track_arrived(&t, 4, 83000, h), 4);
 	CHECK_EQ_INT(delay_track_index_ts(&t, 4000, 160), DELAY_TRACK_NONE); /* before the anchor */
-	/* frames 5 and 6 dropped without their time: the packet named 5 is really 7 (3 ms) */
-	CHECK_EQ_INT(delay_track_resync(&t, 77777, 143000), 7);
-	CHECK_EQ_INT(delay_track_index_ts(&t, 77777 + 160, 160), 8);
+	/* frames 5 and 6 dropped without their time, then a marker: the packet is 7 (3 ms) */
+	CHECK_EQ_INT(delay_track_name_ts(&t, 77777, 160, true, 143000), 7);
 	CHECK_EQ_INT(t.resyncs, 1);
-	/* index 19 was sent at 380 ms: an arrival at 150 ms cannot be it; the oldest unmatched is 1 */
-	CHECK_EQ_INT(delay_track_arrived(&t, 19, 150000, h), 1);
+	CHECK_EQ_INT(delay_track_arrived(&t, 7, 143000, h), 7);
+	CHECK_EQ_INT(delay_track_name_ts(&t, 77777 + 160, 160, false, 163000), 8);
+	CHECK_EQ_INT(delay_track_arrived(&t, 8, 163000, h), 8);
+	/* a timestamp 40 frames on names a frame not sent yet: re-anchored on the nearest delay */
+	CHECK_EQ_INT(delay_track_name_ts(&t, 77777 + 160 * 40, 160, false, 184000), 9);
+	CHECK_EQ_INT(t.resyncs, 2);
+	CHECK_EQ_INT(delay_track_name_ts(&t, 77777 + 160 * 41, 160, false, 204000), 10);
+	/* index 19 was sent at 380 ms: an arrival at 210 ms cannot be it; the oldest unmatched is 1 */
+	CHECK_EQ_INT(delay_track_arrived(&t, 19, 210000, h), 1);
 	CHECK_EQ_INT(t.fallbacks, 1);
-	CHECK_EQ_INT(h->n, 3);
+	CHECK_EQ_INT(h->n, 5);
 out:
 	delay_track_free(&t);
 	free(h);
