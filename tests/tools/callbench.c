@@ -33,6 +33,10 @@
  * SIPp's RTP echo; the edges of the window cancel out). Received frames are the audio messages
  * of the codec sent (one frame per message, as the gateway sends them).
  *
+ * --e2e (hold): callbench is also the far end's media instead of SIPp's RTP echo, and measures
+ * the one-way delay through the gateway in each direction and the round trip: DELAY and LOSS
+ * lines (callbench_e2e.c).
+ *
  * CPU: --pid NAME=PID (repeatable) reads /proc/PID/stat at the start and the end of the measured
  * period (setup: the run; hold: the window); callbench itself is always reported.
  *
@@ -80,6 +84,7 @@ static const struct opt_spec opt_specs[] = {
     OPT("--ramp", OPT_INT, M_HOLD, ramp, 1, 10000),
     OPT("--settle", OPT_NUM, M_HOLD, settle, 0, 60),
     OPT("--no-call", OPT_FLAG, M_HOLD, no_call, 0, 0),
+    OPT("--e2e", OPT_FLAG, M_HOLD, e2e, 0, 0),
     OPT("--publish", OPT_STR, M_HOLD, publish_name, 0, 0),
     OPT("--play", OPT_STR, M_HOLD, play_name, 0, 0),
 };
@@ -96,6 +101,7 @@ static void usage(FILE *f)
 	    "                       [--calls N (200)] [--seconds S (20)] [--codec speex|pcmu]\n"
 	    "                       [--codecs TOKENS] [--ramp CALLS_PER_S (50)] [--settle S (2)]\n"
 	    "                       [--no-call] [--publish NAME (local)] [--play NAME (remote)]\n"
+	    "                       [--e2e]\n"
 	    "       common: [--timeout S (5)] [--pid NAME=PID]... [--verbose]\n"
 	    "  setup  N clients (user benchI@bench.local, empty password) loop "
 	    "invite->accepted->bye\n"
@@ -107,6 +113,9 @@ static void usage(FILE *f)
 	    "  --no-call    hold without invite/bye: only connect, publish and play (a self-test "
 	    "of\n"
 	    "               the media path, e.g. against the echo app with --play local)\n"
+	    "  --e2e        callbench is the far end's media: each call invites sip:PORT@<target's\n"
+	    "               host>, PORT its own UDP socket (SIPp: bench_uas_port.xml answers with it),\n"
+	    "               echoes the RTP and prints the one-way delays (DELAY/LOSS lines)\n"
 	    "  --target     repeatable: successive invites take the targets in turn (e.g. several\n"
 	    "               SIPp UASs, so that no one RTP echo socket carries every call)\n"
 	    "  --pid        report the CPU of process PID as cpu_NAME_pct (percent of one core "

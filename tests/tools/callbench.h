@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@
 #define CHAN_INVOKE   3		 /* chunk streams: commands on stream 0 */
 #define CHAN_AUDIO    4		 /* audio */
 #define CHAN_STREAM   8		 /* NetStream commands */
+#define E2E_DRAIN_S   2.0	 /* --e2e: a frame not back this long after the window is lost */
 
 enum mode { MODE_NONE, MODE_SETUP, MODE_HOLD };
 
@@ -96,6 +98,7 @@ struct conn {
 	pthread_mutex_t lock;	/* hold: guards r once the call is up (sender, reader, bye) */
 	char url[CONN_URL_LEN]; /* librtmp keeps pointers into it: lives as long as r */
 	int txid;		/* the last transaction id used */
+	char uri_user[16];	/* hold --e2e: the user part invited instead of the target's */
 };
 
 enum ev_kind {
@@ -155,6 +158,32 @@ int call_invite(struct conn *c, const struct options *o, double *lat_s, char *wh
 		size_t whylen);
 /* Hangs up (or cancels) the call on @c: 0, -EPROTO, -ETIMEDOUT or -ECONNRESET. */
 int call_bye(struct conn *c, const struct options *o, char *why, size_t whylen);
+
+/* ---- callbench_e2e.c: hold --e2e, callbench as the far end's media */
+
+struct e2e_call;
+
+/* Starts the RTP thread for up to @ncalls calls; G.711 pass-through when @passthrough (frames
+ * named by the index in their bytes), else by timestamps. 0 or a negative errno. */
+int e2e_start(int ncalls, bool passthrough);
+/* The media side of call @index: a UDP socket of its own and tracks of @frames frames; writes
+ * the socket's port into @user (@len bytes), the user part to invite. Owned by the module
+ * (e2e_free); NULL on failure. */
+struct e2e_call *e2e_call_new(int index, uint32_t frames, char *user, size_t len);
+void e2e_call_destroy(struct e2e_call **ep);
+/* Sender: audio message @body (@len bytes, tag byte first) is about to be published; in
+ * pass-through its frame index is written into its bytes. */
+void e2e_frame_out(struct e2e_call *e, uint8_t *body, size_t len);
+/* Reader: audio message @body (@len bytes) of RTMP timestamp @ts reached the player. */
+void e2e_frame_in(struct e2e_call *e, const uint8_t *body, size_t len, uint32_t ts);
+/* The measured window starts (@start) or ends with the next frame published. */
+void e2e_window(struct e2e_call *e, bool start);
+/* Ends the RTP thread (then e2e_report may read what it measured). */
+void e2e_stop(void);
+/* Prints the DELAY and LOSS lines of both directions and the round trip's DELAY line. */
+void e2e_report(int calls_up);
+/* Stops the thread and frees every call's media side. */
+void e2e_free(void);
 
 /* ---- the modes: exit status of the run */
 

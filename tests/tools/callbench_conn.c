@@ -326,10 +326,22 @@ int call_invite(struct conn *c, const struct options *o, double *lat_s, char *wh
 		       size_t whylen)
 {
 	const char *args[1 + MAX_CODECS];
+	char uri[URL_LEN + 16];
 	int txid = ++c->txid;
 	double t0 = now_s(), deadline = t0 + o->timeout_s;
 
 	args[0] = o->targets[atomic_fetch_add(&next_target, 1) % (unsigned)o->ntargets];
+	if (c->uri_user[0]) { /* sip:USER@rest -> sip:uri_user@rest */
+		const char *at = strchr(args[0], '@');
+		const char *rest = at ? at + 1 : args[0] + (strncmp(args[0], "sip:", 4) ? 0 : 4);
+		int n = snprintf(uri, sizeof(uri), "sip:%s@%s", c->uri_user, rest);
+
+		if (n < 0 || (size_t)n >= sizeof(uri)) {
+			snprintf(why, whylen, "invite: URI too long");
+			return -EPROTO;
+		}
+		args[0] = uri;
+	}
 	for (int i = 0; i < o->ntokens; i++)
 		args[1 + i] = o->tokens[i];
 	if (send_invoke(c, CHAN_INVOKE, 0, "invite", txid, args, 1 + o->ntokens) < 0) {

@@ -102,6 +102,7 @@ struct call {
 	atomic_bool byed;  /* the far end hung up */
 	atomic_int bye;	   /* enum bye_state */
 	atomic_ulong tx, rx, rx_other;
+	struct e2e_call *e2e; /* --e2e: its media side (owned by callbench_e2e.c), else NULL */
 };
 
 static struct {
@@ -115,6 +116,7 @@ static struct {
 	atomic_bool stop_sender, stop_reader;
 	atomic_int connect_failed, setup_failed;
 	atomic_ulong late_max_us, ticks_skipped;
+	uint32_t e2e_frames; /* --e2e: frames tracked per call */
 } hrun;
 
 static void call_mark_dead(struct call *cl)
@@ -201,6 +203,14 @@ static void hold_setup_call(struct call *cl)
 		reason_add(why);
 		return;
 	}
+	if (o->e2e) {
+		cl->e2e = e2e_call_new(cl->index, hrun.e2e_frames, cl->c.uri_user,
+				       sizeof(cl->c.uri_user));
+		if (!cl->e2e) {
+			snprintf(why, sizeof(why), "e2e: no UDP socket");
+			goto out_close;
+		}
+	}
 	if (!o->no_call) {
 		rc = call_invite(&cl->c, o, &lat, why, sizeof(why));
 		if (rc < 0) {
@@ -279,9 +289,12 @@ static void hold_packet(struct call *cl, RTMPPacket *pkt)
 	switch (pkt->m_packetType) {
 	case RTMP_PACKET_TYPE_AUDIO:
 		if (pkt->m_nBodySize >= 2 &&
-		    ((unsigned char)pkt->m_body[0] >> 4) == hrun.tone.codec_nibble)
+		    ((unsigned char)pkt->m_body[0] >> 4) == hrun.tone.codec_nibble) {
 			atomic_fetch_add(&cl->rx, 1);
-		else
+			if (cl->e2e)
+				e2e_frame_in(cl->e2e, (const uint8_t *)pkt->m_body,
+					     pkt->m_nBodySize, pkt->m_nTimeStamp);
+		} else
 			atomic_fetch_add(&cl->rx_other, 1);
 		break;
 	case RTMP_PACKET_TYPE_INVOKE:
@@ -388,6 +401,8 @@ static void hold_send_frame(struct call *cl)
 		return;
 	fr = &hrun.tone.f[cl->frame_no % TONE_FRAMES];
 	memcpy(buf + RTMP_MAX_HEADER_SIZE, fr->data, fr->len);
+	if (cl->e2e)
+		e2e_frame_out(cl->e2e, (uint8_t *)buf + RTMP_MAX_HEADER_SIZE, fr->len);
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.m_nChannel = CHAN_AUDIO;
 	/* The first message carries the stream id; later ones a timestamp delta (librtmp). */
@@ -500,6 +515,8 @@ static void hold_snapshot(struct hold_window *w, int end)
 
 		w->tx[end][i] = up ? atomic_load(&cl->tx) : NOT_UP;
 		w->rx[end][i] = up ? atomic_load(&cl->rx) : NOT_UP;
+		if (cl->e2e && up)
+			e2e_window(cl->e2e, end == 0);
 	}
 }
 
@@ -570,6 +587,11 @@ int run_hold(const struct options *o)
 		fprintf(stderr, "callbench: cannot encode the Speex tone\n");
 		return 1;
 	}
+	hrun.e2e_frames = (uint32_t)((o->calls / o->ramp + o->settle + o->seconds + 10) * 50);
+	if (o->e2e && e2e_start(o->calls, strcmp(o->codec, "pcmu") == 0) < 0) {
+		fprintf(stderr, "callbench: cannot start the e2e RTP thread\n");
+		return 1;
+	}
 	hrun.calls = calloc((size_t)hrun.n, sizeof(*hrun.calls));
 	for (int k = 0; k < 2; k++) {
 		w.tx[k] = calloc((size_t)hrun.n, sizeof(*w.tx[k]));
@@ -623,6 +645,8 @@ int run_hold(const struct options *o)
 	hold_snapshot(&w, 1);
 	atomic_store(&hrun.stop_sender, true);
 	pthread_join(sender, NULL);
+	if (o->e2e && up) /* the window's last frames on their way */
+		sleep_s(E2E_DRAIN_S);
 	if (!o->no_call)
 		bye_failed = hold_bye_all(o);
 	hold_report(o, &w, bye_failed);
@@ -631,6 +655,14 @@ int run_hold(const struct options *o)
 out_reader:
 	atomic_store(&hrun.stop_reader, true);
 	pthread_join(reader, NULL);
+	if (o->e2e) {
+		int n_up = 0;
+
+		e2e_stop();
+		for (int i = 0; i < hrun.n; i++)
+			n_up += atomic_load(&hrun.calls[i].live);
+		e2e_report(n_up);
+	}
 out_free:
 	if (hrun.calls) {
 		for (int i = 0; i < hrun.n; i++) {
@@ -639,6 +671,7 @@ out_free:
 		}
 	}
 	free(hrun.calls);
+	e2e_free();
 	for (int k = 0; k < 2; k++) {
 		free(w.tx[k]);
 		free(w.rx[k]);

@@ -37,10 +37,12 @@
 #define DELAY_TRACK_NONE	UINT32_MAX
 #define DELAY_TRACK_RESYNC_SPAN 50u /* frames looked at after the last match when re-anchoring */
 #define DELAY_TRACK_MAGIC	0x444c5931u /* "DLY1": a frame index follows in the bytes */
+#define DELAY_TRACK_SENT	1u
+#define DELAY_TRACK_GOT		2u
 
 struct delay_track {
 	uint64_t *sent_us; /* by index: send time */
-	uint8_t *got;	   /* by index: matched */
+	uint8_t *flags;	   /* by index: DELAY_TRACK_SENT, DELAY_TRACK_GOT */
 	uint32_t cap, n_sent;
 	uint32_t from, until; /* the window: indices whose delays count */
 	uint32_t oldest;      /* no index below it is unmatched */
@@ -58,8 +60,8 @@ static inline int delay_track_init(struct delay_track *t, uint32_t cap)
 	t->until = UINT32_MAX;
 	t->last = DELAY_TRACK_NONE;
 	t->sent_us = calloc(cap ? cap : 1, sizeof(*t->sent_us));
-	t->got = calloc(cap ? cap : 1, 1);
-	if (!t->sent_us || !t->got)
+	t->flags = calloc(cap ? cap : 1, 1);
+	if (!t->sent_us || !t->flags)
 		return -ENOMEM;
 	t->cap = cap;
 	return 0;
@@ -68,9 +70,9 @@ static inline int delay_track_init(struct delay_track *t, uint32_t cap)
 static inline void delay_track_free(struct delay_track *t)
 {
 	free(t->sent_us);
-	free(t->got);
+	free(t->flags);
 	t->sent_us = NULL;
-	t->got = NULL;
+	t->flags = NULL;
 	t->cap = t->n_sent = 0;
 }
 
@@ -81,7 +83,28 @@ static inline uint32_t delay_track_sent(struct delay_track *t, uint64_t now_us)
 	if (t->n_sent >= t->cap)
 		return DELAY_TRACK_NONE;
 	t->sent_us[t->n_sent] = now_us;
+	t->flags[t->n_sent] = DELAY_TRACK_SENT;
 	return t->n_sent++;
+}
+
+/* Notes frame @idx sent at @now_us, for a sender that numbers its frames after another
+ * track's (an echo: frames it did not get are never sent). False when @idx is beyond the
+ * track or was sent already. */
+static inline bool delay_track_sent_at(struct delay_track *t, uint32_t idx, uint64_t now_us)
+{
+	if (idx >= t->cap || (t->flags[idx] & DELAY_TRACK_SENT))
+		return false;
+	t->sent_us[idx] = now_us;
+	t->flags[idx] = DELAY_TRACK_SENT;
+	if (idx >= t->n_sent)
+		t->n_sent = idx + 1;
+	return true;
+}
+
+/* Frame @idx was sent by @now_us and is not matched yet. */
+static inline bool delay_track_open(const struct delay_track *t, uint32_t idx, uint64_t now_us)
+{
+	return idx < t->n_sent && t->flags[idx] == DELAY_TRACK_SENT && t->sent_us[idx] <= now_us;
 }
 
 /* The window starts with the next frame sent (only its frames count in the histogram and the
@@ -104,6 +127,8 @@ static inline void delay_track_window_end(struct delay_track *t)
 static inline uint32_t delay_track_index_ts(struct delay_track *t, uint32_t ts, uint32_t step)
 {
 	if (!t->anchored) {
+		while (t->oldest < t->n_sent && t->flags[t->oldest] != DELAY_TRACK_SENT)
+			t->oldest++;
 		t->anchored = true;
 		t->anchor_ts = ts;
 		t->anchor_idx = t->oldest;
@@ -125,7 +150,7 @@ static inline uint32_t delay_track_resync(struct delay_track *t, uint32_t ts, ui
 	for (uint32_t j = first; j < t->n_sent && j < first + DELAY_TRACK_RESYNC_SPAN; j++) {
 		uint64_t d, err;
 
-		if (t->got[j] || t->sent_us[j] > now_us)
+		if (!delay_track_open(t, j, now_us))
 			continue;
 		d = now_us - t->sent_us[j];
 		err = d > t->last_delay_us ? d - t->last_delay_us : t->last_delay_us - d;
@@ -155,7 +180,7 @@ static inline uint32_t delay_track_name_ts(struct delay_track *t, uint32_t ts, u
 	if (marker && t->anchored)
 		return delay_track_resync(t, ts, now_us);
 	idx = delay_track_index_ts(t, ts, step);
-	if (idx != DELAY_TRACK_NONE && idx < t->n_sent && t->sent_us[idx] <= now_us)
+	if (delay_track_open(t, idx, now_us))
 		return idx;
 	return delay_track_resync(t, ts, now_us);
 }
@@ -168,19 +193,19 @@ static inline uint32_t delay_track_name_ts(struct delay_track *t, uint32_t ts, u
 static inline uint32_t delay_track_arrived(struct delay_track *t, uint32_t idx, uint64_t now_us,
 					   struct delay_hist *h)
 {
-	if (idx < t->n_sent && t->got[idx]) {
+	if (idx < t->n_sent && (t->flags[idx] & DELAY_TRACK_GOT)) {
 		t->dups++;
 		return DELAY_TRACK_NONE;
 	}
-	if (idx >= t->n_sent || t->sent_us[idx] > now_us) {
-		while (t->oldest < t->n_sent && t->got[t->oldest])
+	if (!delay_track_open(t, idx, now_us)) {
+		while (t->oldest < t->n_sent && t->flags[t->oldest] != DELAY_TRACK_SENT)
 			t->oldest++;
-		if (t->oldest >= t->n_sent || t->sent_us[t->oldest] > now_us)
+		if (!delay_track_open(t, t->oldest, now_us))
 			return DELAY_TRACK_NONE;
 		idx = t->oldest;
 		t->fallbacks++;
 	}
-	t->got[idx] = 1;
+	t->flags[idx] |= DELAY_TRACK_GOT;
 	t->last = idx;
 	t->last_delay_us = now_us - t->sent_us[idx];
 	if (idx >= t->from && idx < t->until)
@@ -195,8 +220,8 @@ static inline void delay_track_count(const struct delay_track *t, uint64_t *sent
 
 	*sent = *lost = 0;
 	for (uint32_t i = t->from; i < end; i++) {
-		++*sent;
-		*lost += !t->got[i];
+		*sent += (t->flags[i] & DELAY_TRACK_SENT) != 0;
+		*lost += t->flags[i] == DELAY_TRACK_SENT;
 	}
 }
 

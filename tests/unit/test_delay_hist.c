@@ -216,6 +216,32 @@ out:
 	free(h);
 }
 
+/* An echo's track numbered after another's: frames never echoed are neither sent nor lost. */
+static void test_track_sent_at(void)
+{
+	struct delay_hist *h = hist_new();
+	struct delay_track t;
+	uint64_t sent, lost;
+
+	if (!h || delay_track_init(&t, 10) < 0)
+		goto out;
+	delay_track_window_start(&t);
+	CHECK(delay_track_sent_at(&t, 2, 100));
+	CHECK(!delay_track_sent_at(&t, 2, 100)); /* twice */
+	CHECK(!delay_track_sent_at(&t, 10, 100)); /* beyond */
+	CHECK(delay_track_sent_at(&t, 5, 200));
+	CHECK_EQ_INT(t.n_sent, 6);
+	CHECK_EQ_INT(delay_track_index_ts(&t, 1000, 20), 2); /* anchored on the oldest sent */
+	CHECK_EQ_INT(delay_track_arrived(&t, 3, 300, h), 2); /* 3 never sent: arrival order */
+	delay_track_window_end(&t);
+	delay_track_count(&t, &sent, &lost);
+	CHECK_EQ_INT(sent, 2);
+	CHECK_EQ_INT(lost, 1);
+out:
+	delay_track_free(&t);
+	free(h);
+}
+
 int main(void)
 {
 	TEST_RUN(test_bucket_edges);
@@ -225,5 +251,6 @@ int main(void)
 	TEST_RUN(test_nothing_clipped);
 	TEST_RUN(test_track_index);
 	TEST_RUN(test_track_ts);
+	TEST_RUN(test_track_sent_at);
 	return TEST_DONE();
 }
