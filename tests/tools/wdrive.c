@@ -1174,6 +1174,7 @@ static int scenario_bench(void)
 {
 	struct leg *ls[MAX_LEGS];
 	unsigned n = o.legs & ~1u, all;
+	int ret = 1;
 	uint64_t expected, got = 0;
 	struct tc_bench tb = {0};
 	struct transcode_opts topts;
@@ -1196,10 +1197,8 @@ static int scenario_bench(void)
 		if (pending >= o.inflight)
 			run_until(nothing_pending, 5000);
 	}
-	if (bench_probes(n) < 0)
-		return 1;
-	if (!run_until(nothing_pending, 10000) || failures)
-		return 1;
+	if (bench_probes(n) < 0 || !run_until(nothing_pending, 10000) || failures)
+		goto out_destroy;
 	/* The probes spread among the load legs, so they wait as long as any in each burst. */
 	all = n + n_probes;
 	for (unsigned i = 0, k = 0, p = 0; i < all; i++)
@@ -1212,7 +1211,7 @@ static int scenario_bench(void)
 			run_until(nothing_pending, 5000);
 	}
 	if (!run_until(nothing_pending, 10000) || failures)
-		return 1;
+		goto out_destroy;
 
 	/* Warm up, then measure, in one stream: a pause would reset the jitter buffers. */
 	bench.ls = ls;
@@ -1263,14 +1262,19 @@ static int scenario_bench(void)
 		       all ? self * 1e6 * 0.02 / all : 0, curve_enabled(curve));
 	}
 	probe_report(all);
-	for (unsigned i = 0; i < all; i++) {
-		destroy_leg(ls[i]);
+	ret = 0;
+out_destroy: /* what was created, so that the next run on these workers starts clean */
+	run_until(nothing_pending, 5000);
+	for (unsigned i = 0; i < n_legs; i++) {
+		if (!legs[i].created || legs[i].destroyed)
+			continue;
+		destroy_leg(&legs[i]);
 		if (pending >= o.inflight)
 			run_until(nothing_pending, 5000);
 	}
 	run_until(nothing_pending, 10000);
 	probe_teardown();
-	return 0;
+	return ret;
 }
 
 static void on_stats_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
