@@ -55,7 +55,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evlo
 # Unit tests (test_sip_*) and tools that need SIP link the su_root evloop backend.
 SIP_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_sip_*.c))
 SIP_TOOL_BIN := $(BUILD)/tools/sipua_probe
-TOOL_SRC := $(wildcard tests/tools/*.c)
+# callbench_*.c are parts of callbench (one binary), not tools of their own.
+TOOL_SRC := $(filter-out tests/tools/callbench_%.c,$(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -112,7 +113,8 @@ $(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
 
 # callbench: the end-to-end call benchmark, on librtmp too (threads; Speex for its tone).
-$(BUILD)/tools/callbench: $(BUILD)/obj/tests/tools/callbench.o
+CALLBENCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/tools/callbench*.c))
+$(BUILD)/tools/callbench: $(CALLBENCH_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(shell pkg-config --libs librtmp speex 2>/dev/null || echo -lrtmp -lspeex) $(LDLIBS)
 

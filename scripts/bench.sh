@@ -311,12 +311,21 @@ fi
 # == mediaworker: N legs at real-time 20 ms pacing, through 2 workers (one per core) ==
 # tests/tools/wdrive creates the legs in pairs that send RTP to each other on one worker, feeds
 # every leg one RTMP frame per 20 ms over ZeroMQ and counts what comes back; the codec-only cost
-# of the same frames is measured in the same run (transcode_bench). Pass-through legs carry a
-# send time in their G.711 bytes, which gives the added latency.
+# of the same frames is measured in the same run (transcode_bench). Pass-through pairs carry a
+# send time in their G.711 bytes, which gives their round trip. Among the legs, 10 probe legs
+# have wdrive itself as their SIP peer (a UDP socket of its own): their one-way delay through
+# the worker, each direction (DELAY lines, uncapped histograms: p50 ... max and the number of
+# samples; LOSS lines: frames not back within 2 s). Loads: 10 legs, 50 %, 90 % and 100 % of
+# BENCH_PT_CAPACITY (3000, pass-through PCMU <-> PCMU) and BENCH_TC_CAPACITY (450, transcoded
+# Speex WB <-> PCMU); BENCH_PASSTHROUGH_LEGS / BENCH_TRANSCODE_LEGS give other loads. Each point
+# streams 2 s of warm-up, BENCH_WORKER_SECONDS (BENCH_SECONDS) measured, 2 s of drain.
 if want worker; then
-	W_SECS=${BENCH_WORKER_SECONDS:-10}
-	W_TRANSCODE=${BENCH_TRANSCODE_LEGS:-100 450}
-	W_PASS=${BENCH_PASSTHROUGH_LEGS:-1000 3000}
+	W_SECS=${BENCH_WORKER_SECONDS:-$SECS}
+	PT_CAP=${BENCH_PT_CAPACITY:-3000}
+	TC_CAP=${BENCH_TC_CAPACITY:-450}
+	W_TRANSCODE=${BENCH_TRANSCODE_LEGS:-10 $((TC_CAP / 2)) $((TC_CAP * 9 / 10)) $TC_CAP}
+	W_PASS=${BENCH_PASSTHROUGH_LEGS:-10 $((PT_CAP / 2)) $((PT_CAP * 9 / 10)) $PT_CAP}
+	W_PROBES=10
 	start_redis "$tmp/redis.log"
 	wpids=()
 	weps=()
@@ -326,25 +335,52 @@ if want worker; then
 		weps+=("$W_EP")
 	done
 	echo
-	echo "== mediaworker: legs through 2 workers at 20 ms pacing (targets: >= 450 transcoded, >= 3000 pass-through, no loss, CPU/leg <= 1.2 x codec-only) =="
-	printf '%6s %-12s %9s %12s %16s %14s %7s %9s %9s\n' legs mode loss_% workers_cpu% us/leg/20ms codec_only_us ratio lat_p50 lat_p99
+	echo "== mediaworker: legs through 2 workers at 20 ms pacing (targets: >= $TC_CAP transcoded, >= $PT_CAP pass-through, no loss, CPU/leg <= 1.2 x codec-only) =="
+	printf '%6s %-12s %9s %12s %16s %14s %7s %9s %9s  %s\n' legs mode loss_% workers_cpu% us/leg/20ms codec_only_us ratio rt_p50 rt_p99 load
+	: >"$tmp/worker_delay.txt"
+	# run_w N MODE CAPACITY: one wdrive bench of N legs in all (probes included): its row, and
+	# its DELAY/LOSS lines after a header into $tmp/worker_delay.txt.
 	run_w() {
-		local n=$1 mode=$2 extra=()
+		local n=$1 mode=$2 cap=$3 extra=() np=$W_PROBES load f="$tmp/w_run.txt"
 		[[ $mode == passthrough ]] && extra=(--rtmp-codec PCMU --sip-codecs PCMU/8000 --passthrough)
 		[[ $mode == transcode ]] && extra=(--rtmp-codec speex --sip-codecs PCMU/8000)
+		((np > n)) && np=$n
+		load=$(awk -v n="$n" -v c="$cap" 'BEGIN { printf "%.0f%%_of_%d", (c > 0 ? n * 100 / c : 0), c }')
 		timeout 600 "$BUILD/tools/wdrive" --worker "${weps[0]}" --worker "${weps[1]}" \
-			--pid "${wpids[0]}" --pid "${wpids[1]}" --legs "$n" --seconds "$W_SECS" "${extra[@]}" bench |
-			grep RESULT | tr ' ' '\n' | awk -F= -v n="$n" -v m="$mode" '
+			--pid "${wpids[0]}" --pid "${wpids[1]}" --legs $((n - np)) --probe-legs "$np" \
+			--seconds "$W_SECS" "${extra[@]}" bench >"$f" 2>"$f.err"
+		if [[ -z $(kv "$f" loss_pct) ]]; then
+			echo "  $n legs $mode: wdrive gave no result:"
+			tail -3 "$f.err" | sed 's/^/  | /'
+			return
+		fi
+		grep RESULT "$f" | tr ' ' '\n' | awk -F= -v n="$n" -v m="$mode" -v l="$load" '
 			{ v[$1] = $2 }
-			END { printf "%6d %-12s %9s %12s %16s %14s %7s %9s %9s\n", n, m, v["loss_pct"],
+			END { printf "%6d %-12s %9s %12s %16s %14s %7s %9s %9s  %s\n", n, m, v["loss_pct"],
 				v["worker_cpu_pct"], v["cpu_us_per_leg_per_20ms"], v["codec_only_us_per_frame_pair"],
-				v["ratio"], v["latency_p50_ms"], v["latency_p99_ms"] }' | tee -a "$tmp/worker_bench.txt"
+				v["ratio"], v["latency_p50_ms"], v["latency_p99_ms"], l }' | tee -a "$tmp/worker_bench.txt"
+		{
+			echo "  -- $mode, $n legs ($np probes) = $load (capacity $cap):"
+			grep '^DELAY\|^LOSS' "$f" | sed 's/^/  /'
+		} >>"$tmp/worker_delay.txt"
 	}
-	for n in $W_TRANSCODE; do run_w "$n" transcode; done
-	for n in $W_PASS; do run_w "$n" passthrough; done
+	for n in $W_TRANSCODE; do run_w "$n" transcode "$TC_CAP"; done
+	for n in $W_PASS; do run_w "$n" passthrough "$PT_CAP"; done
 	echo "(workers_cpu%: both workers together, 200% = both cores; the load generator shares the cores."
+	echo " us/leg/20ms: over every leg, probes included. rt_p50/rt_p99: the pass-through pairs' round trip"
+	echo " in ms (frame in -> RTP to the other leg -> frame out), -1 when transcoded or no pairs."
 	echo " Codec-only limits measured on this machine kind: Speex WB<->PCMU >= 81 us/frame pair (full"
 	echo " 16 kHz path); the default narrowband core halves it - see docs/architecture.md.)"
+	echo
+	echo "== mediaworker: added one-way delay through the worker, per direction (probe legs; ms) =="
+	cat "$tmp/worker_delay.txt"
+	echo "(rtmp_to_rtp: frame handed to ZeroMQ -> its RTP packet at the probe's peer socket; rtp_to_rtmp:"
+	echo " RTP packet sent -> its frame back over ZeroMQ (it waits in the worker's jitter buffer for"
+	echo " its 20 ms tick); one process's clock. Frames are named by an index in the G.711 bytes"
+	echo " (pass-through) or by their RTP / RTMP timestamps (transcoded; resyncs: re-anchored after a"
+	echo " marked gap or a clock jump; fallbacks: taken in arrival order). n: samples in the window;"
+	echo " LOSS: window frames not back within 2 s; unmatched: frames back that named none"
+	echo " (concealment, duplicates).)"
 	"$BUILD/tools/bench_codec" 2>/dev/null | sed 's/^/  /' | head -20
 fi
 
@@ -566,6 +602,58 @@ fi
 # once per codec of BENCH_CALL_CODECS (speex: the client sends Speex WB and the gateway
 # transcodes to PCMU; pcmu: the client sends G.711, pass-through). callbench reads the CPU of every
 # process from /proc over the measured period itself (--pid).
+# Then the added one-way delay end to end, each direction: `hold --e2e` makes callbench the far
+# end's media (a SIPp UAS on tests/integration/sipp/bench_uas_port.xml answers each call with the
+# port of callbench's socket for it; callbench echoes the RTP) at 10 calls and at 50 % and 90 % of
+# BENCH_E2E_CAPACITY (300), pass-through (G.711 u-law) and transcoded (Speex WB -> PCMU), for
+# BENCH_E2E_SECONDS (BENCH_SECONDS) each: DELAY lines (path=e2e; legs = calls up), LOSS lines.
+# e2e_delays: the end-to-end DELAY/LOSS lines on calls_stack's gateway, through a SIPp UAS of
+# its own (bench_uas_port.xml: the SDP port is the one callbench puts in the Request-URI).
+e2e_delays() {
+	local cap=${BENCH_E2E_CAPACITY:-300} secs=${BENCH_E2E_SECONDS:-$SECS} codec n f e_port e_sipp
+	local args=() loads
+	loads=${BENCH_E2E_CALLS:-10 $((cap / 2)) $((cap * 9 / 10))}
+	echo
+	echo "== calls end to end: added one-way delay per direction (callbench is the far end's media; ${secs} s windows; ms) =="
+	e_port=$(free_port)
+	sipp -sf "$(dirname "$0")/../tests/integration/sipp/bench_uas_port.xml" -p "$e_port" -i 127.0.0.1 -nostdin \
+		>"$tmp/c_e2e_sipp.log" 2>&1 &
+	e_sipp=$!
+	pids+=("$e_sipp")
+	sleep 0.5
+	args=(--url "rtmp://127.0.0.1:$port/sip" --target "sip:svc@127.0.0.1:$e_port" --pid "sipp=$e_sipp")
+	for i in "${!c_names[@]}"; do
+		[[ ${c_names[i]} == sipp* ]] || args+=(--pid "${c_names[i]}=${c_pids[i]}")
+	done
+	for codec in pcmu speex; do
+		for n in $loads; do
+			f="$tmp/c_e2e_${codec}_$n.txt"
+			if ! kill -0 "$sig" 2>/dev/null || ! kill -0 "$e_sipp" 2>/dev/null; then
+				echo "  the signaler or the e2e SIPp is gone: $(tail -n 2 "$tmp/c_e2e_sipp.log" | tr '\n' ' ' | cut -c1-200)"
+				return
+			fi
+			timeout $((n / 50 + secs + 120)) "${cb[@]}" hold "${args[@]}" --calls "$n" --seconds "$secs" \
+				--codec "$codec" --e2e >"$f" 2>"$f.err"
+			awk -v n="$n" -v c="$cap" -v m="$codec" 'BEGIN {
+				printf "  -- %s, %d calls = %.0f%% of %d (BENCH_E2E_CAPACITY):\n",
+					(m == "pcmu" ? "pass-through G.711 u-law" : "Speex WB -> PCMU"), n, n * 100 / c, c }'
+			if [[ -z $(kv "$f" loss_pct) ]]; then
+				echo "  callbench hold --e2e gave no result:"
+				tail -3 "$f.err" | sed 's/^/  | /'
+				continue
+			fi
+			echo "  calls_up=$(kv "$f" calls_up) setup_failed=$(kv "$f" setup_failed) held-call loss_pct=$(kv "$f" loss_pct)"
+			grep '^DELAY\|^LOSS' "$f" | sed 's/^/  /'
+			failures "$f"
+		done
+	done
+	echo "(one clock, callbench's: rtmp_to_rtp: RTMP publish of a frame -> its RTP packet at the call's"
+	echo " socket; rtp_to_rtmp: that packet echoed -> the RTMP audio message at the player; round_trip:"
+	echo " publish -> back at the player. Through the signaler, a worker and both ZeroMQ hops; callbench,"
+	echo " SIPp and the gateway share the 2 cores. Frames are named by an index in the G.711 bytes, or"
+	echo " (Speex) by RTP and RTMP timestamps; LOSS: window frames not back within 2 s.)"
+}
+
 if want calls; then
 	C_CLIENTS=${BENCH_SETUP_CLIENTS:-32}
 	C_SETUP_SECS=${BENCH_SETUP_SECONDS:-15}
@@ -640,6 +728,7 @@ if want calls; then
 			echo "(cpu_%_1core over the measured period, 100% = one core; us_per_setup and us/call/20ms divide it by"
 			echo " the set-ups per second or the calls; callbench and SIPp share the 2 cores with the gateway."
 			echo " LOG_LEVEL=info as in production: the signaler logs each call.)"
+			e2e_delays
 		fi
 	fi
 fi

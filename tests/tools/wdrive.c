@@ -14,9 +14,13 @@
  *           and checks the SSRC did not change
  *   churn   creates and destroys --count legs (--inflight at a time); prints the worker's stats
  *   garbage sends malformed ZeroMQ messages to the worker, then checks it still answers
- *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, latency (pass-through:
- *           sequence numbers ride in the G.711 bytes), worker CPU, the codec-only cost, and its own
- *           CPU (the signaler's side of the ZeroMQ channel)
+ *   bench   --legs N legs in pairs, every leg fed at 20 ms; prints loss, the pairs' round trip
+ *           (pass-through: the send time rides in the G.711 bytes), worker CPU, the codec-only
+ *           cost, and its own CPU (the signaler's side of the ZeroMQ channel). Besides the pairs,
+ *           --probe-legs N (10) legs whose far end is wdrive itself (one UDP socket of its own,
+ *           the legs' signalled remote): wdrive plays their SIP peer too, one RTP packet per
+ *           20 ms each, and measures the one-way delay through the worker in each direction
+ *           (below: "Probes")
  *
  * ZeroMQ security as a signaler's: CURVE_SECRET_KEY_FILE / CURVE_ALLOWED_KEYS_FILE (the workers'
  * keys; a --worker's third field, or the one allowed key), or ZMQ_INSECURE=1.
@@ -25,6 +29,8 @@
  */
 #include "codec.h"
 #include "curve.h"
+#include "delay_hist.h"
+#include "delay_track.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "g711.h"
@@ -33,9 +39,11 @@
 #include "wire.h"
 #include "zsock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <speex/speex.h>
@@ -43,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -50,6 +59,8 @@
 #define MAX_LEGS 4096
 #define TONE_FRAMES 50 /* one second of 20 ms frames: a whole number of cycles for 1000 Hz */
 #define MAX_REC (16000 * 120)
+#define MAX_PROBES 256
+#define PROBE_DRAIN_MS 2000 /* a probe's frame not back this long after the last send is lost */
 
 struct opts {
 	const char *scenario;
@@ -57,7 +68,7 @@ struct opts {
 	const char *rtmp_codec, *sip_codecs, *remote, *out, *update_codec;
 	double seconds;
 	unsigned late_ms;
-	unsigned freq, count, inflight, legs;
+	unsigned freq, count, inflight, legs, probe_legs;
 	bool srtp, passthrough;
 	char dtmf;
 	int kill_pid, pid[2], n_pid;
@@ -74,15 +85,15 @@ struct leg {
 	size_t key_len;
 	struct leg *peer;
 	uint64_t frames_in;
-	uint32_t next_seq; /* bench: sequence sent */
-	uint32_t last_seq_in;
+	struct probe *probe; /* bench: a probe leg's measurements, else NULL */
+	uint32_t last_stamp; /* bench: the send time the last frame back carried */
 };
 
 static struct evloop *loop;
 static struct dispatcher *disp;
 static struct opts o = {
 	.rtmp_codec = "speex", .sip_codecs = "PCMU/8000", .seconds = 3, .freq = 1000,
-	.count = 1000, .inflight = 32, .legs = 100, .late_ms = 1000,
+	.count = 1000, .inflight = 32, .legs = 100, .late_ms = 1000, .probe_legs = 10,
 };
 static struct leg legs[MAX_LEGS];
 static unsigned n_legs, pending;
@@ -97,7 +108,7 @@ static SpeexBits spx_bits;
 static uint64_t first_in_ms, last_in_ms, gap_max_ms, last_frame_ms;
 static uint32_t dtmf_events;
 static char dtmf_seen;
-static uint64_t lat_sum, lat_n, lat_hist[2001];
+static struct delay_hist round_trip; /* bench: the pairs, frame in -> RTP -> frame out */
 static struct dispatcher_worker *workers[2];
 static struct curve *curve; /* CURVE_* from the environment, as a signaler (or ZMQ_INSECURE=1) */
 
@@ -269,8 +280,243 @@ static int write_wav(const char *path)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/*
+ * Probes (bench). A probe leg's remote is wdrive's own UDP socket (127.0.0.1), which is also
+ * where wdrive sends the leg's RTP from: the leg's strict latching takes it as the signalled
+ * peer. Each probe has a track (delay_track.h) per direction, on this process's clock:
+ *   rtmp_to_rtp  frame handed to the dispatcher -> its RTP packet read from the socket (the leg
+ *                is known by the packet's source port, the leg's own)
+ *   rtp_to_rtmp  RTP packet sent -> its frame back over ZeroMQ
+ * A frame is named by the index its G.711 bytes carry (pass-through), else by its timestamp:
+ * RTP (the worker stamps the k-th frame ts0 + k * samples; a marker bit after the first packet
+ * says frames went missing: resync) or RTMP (20 ms per frame, on the RTP clock).
+ */
+struct probe {
+	struct leg *l;
+	struct delay_track up, down; /* rtmp_to_rtp, rtp_to_rtmp */
+	uint16_t seq;
+	uint32_t ts, ssrc;
+};
+
+static struct probe probes[MAX_PROBES];
+static unsigned n_probes;
+static int probe_fd = -1;
+static struct ev_io *probe_io;
+static uint16_t probe_port;
+static struct delay_hist probe_hist[2]; /* rtmp_to_rtp, rtp_to_rtmp */
+static uint8_t sip_tone[TONE_FRAMES][160];
+static uint8_t sip_pt;
+static unsigned sip_spf; /* RTP timestamp units per 20 ms frame */
+
+/* A probe's RTMP-side frame (@buf, @len bytes) about to be handed to the dispatcher. */
+static void probe_frame_out(struct probe *p, uint8_t *buf, size_t len)
+{
+	uint32_t idx = delay_track_sent(&p->up, now_us());
+
+	if (o.passthrough && len >= 9 && idx != DELAY_TRACK_NONE)
+		delay_track_put_seq(buf + 1, idx);
+}
+
+/* A probe's frame back from the worker. */
+static void probe_frame_in(struct probe *p, const struct wire_media *md)
+{
+	uint64_t now = now_us();
+	uint32_t idx;
+
+	if (md->len < 2)
+		return;
+	if (o.passthrough) {
+		idx = delay_track_get_seq(md->payload + 1, md->len - 1);
+		if (idx == DELAY_TRACK_NONE) { /* concealment: names no frame */
+			p->down.dups++;
+			return;
+		}
+	} else {
+		idx = delay_track_name_ts(&p->down, md->ts, 20, false, now);
+	}
+	delay_track_arrived(&p->down, idx, now, &probe_hist[1]);
+}
+
+/* RTP from the probe legs: each packet to its leg's rtmp_to_rtp track. */
+static void on_probe_rtp(struct evloop *lp, struct ev_io *io, int fd, unsigned events, void *arg)
+{
+	uint8_t buf[1500];
+
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		uint64_t now = now_us();
+		struct probe *p = NULL;
+		uint32_t ts, idx;
+		size_t hl;
+		bool marker;
+
+		if (n < 0)
+			return;
+		for (unsigned i = 0; i < n_probes && !p; i++)
+			if (probes[i].l && probes[i].l->port == ntohs(from.sin_port))
+				p = &probes[i];
+		if (!p || !delay_track_rtp(buf, (size_t)n, &ts, &marker, &hl))
+			continue;
+		if (o.passthrough) {
+			idx = delay_track_get_seq(buf + hl, (size_t)n - hl);
+			if (idx == DELAY_TRACK_NONE) {
+				p->up.dups++;
+				continue;
+			}
+		} else {
+			idx = delay_track_name_ts(&p->up, ts, sip_spf, marker, now);
+		}
+		delay_track_arrived(&p->up, idx, now, &probe_hist[0]);
+	}
+}
+
+/* Sends frame @f of the SIP-side tone as RTP to every probe leg. */
+static void probe_tick(unsigned f)
+{
+	for (unsigned i = 0; i < n_probes; i++) {
+		struct probe *p = &probes[i];
+		uint8_t pkt[12 + 160];
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(p->l->port)};
+		uint32_t idx;
+
+		pkt[0] = 0x80;
+		pkt[1] = (uint8_t)(sip_pt | (p->seq == 0 ? 0x80 : 0));
+		pkt[2] = (uint8_t)(p->seq >> 8);
+		pkt[3] = (uint8_t)p->seq;
+		for (int b = 0; b < 4; b++) {
+			pkt[4 + b] = (uint8_t)(p->ts >> (24 - 8 * b));
+			pkt[8 + b] = (uint8_t)(p->ssrc >> (24 - 8 * b));
+		}
+		memcpy(pkt + 12, sip_tone[f % TONE_FRAMES], 160);
+		inet_pton(AF_INET, p->l->ip[0] ? p->l->ip : "127.0.0.1", &to.sin_addr);
+		idx = delay_track_sent(&p->down, now_us());
+		if (o.passthrough && idx != DELAY_TRACK_NONE)
+			delay_track_put_seq(pkt + 12, idx);
+		sendto(probe_fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
+		p->seq++;
+		p->ts += sip_spf;
+	}
+}
+
+/* The probes' socket and SIP-side tone for @np probes of @frames frames each. Returns 0, or -1
+ * after saying why (the SIP codec is not G.711, no socket). */
+static int probe_setup(unsigned np, uint32_t frames)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int rcvbuf = 4 << 20;
+	char name[32];
+	char *slash;
+	const struct codec *k;
+	int16_t pcm[160];
+
+	snprintf(name, sizeof(name), "%s", o.sip_codecs);
+	name[strcspn(name, ",")] = '\0';
+	slash = strchr(name, '/');
+	if (slash)
+		*slash = '\0';
+	k = codec_by_name(name, slash ? (unsigned)atoi(slash + 1) : 8000);
+	if (!k || (k->id != CODEC_PCMU && k->id != CODEC_PCMA)) {
+		fprintf(stderr, "wdrive: probes need a G.711 SIP codec, not %s\n", o.sip_codecs);
+		return -1;
+	}
+	sip_pt = (uint8_t)k->default_pt;
+	sip_spf = k->clock_rate / 50;
+	for (unsigned f = 0; f < TONE_FRAMES; f++) {
+		for (unsigned i = 0; i < 160; i++)
+			pcm[i] = (int16_t)(8000 * sin(2 * M_PI * o.freq * (f * 160 + i) / 8000.0));
+		if (k->id == CODEC_PCMU)
+			g711_ulaw_encode_buf(sip_tone[f], pcm, 160);
+		else
+			g711_alaw_encode_buf(sip_tone[f], pcm, 160);
+	}
+	probe_fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (probe_fd < 0 || bind(probe_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(probe_fd, (struct sockaddr *)&a, &al) < 0) {
+		fprintf(stderr, "wdrive: probe socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(probe_fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(probe_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	probe_port = ntohs(a.sin_port);
+	probe_io = evloop_io_add(loop, probe_fd, EV_READ, on_probe_rtp, NULL);
+	for (unsigned i = 0; i < np; i++) {
+		if (delay_track_init(&probes[i].up, frames) < 0 ||
+		    delay_track_init(&probes[i].down, frames) < 0) {
+			fprintf(stderr, "wdrive: out of memory\n");
+			return -1;
+		}
+		RAND_bytes((uint8_t *)&probes[i].ssrc, sizeof(probes[i].ssrc));
+		RAND_bytes((uint8_t *)&probes[i].seq, sizeof(probes[i].seq));
+		probes[i].seq |= 1; /* never 0: 0 marks the first packet */
+	}
+	n_probes = np;
+	return probe_io ? 0 : -1;
+}
+
+/* Starts (@start) or ends the measured window of every probe track. */
+static void probe_window(bool start)
+{
+	for (unsigned i = 0; i < n_probes; i++) {
+		struct delay_track *t[2] = {&probes[i].up, &probes[i].down};
+
+		for (int d = 0; d < 2; d++) {
+			if (start)
+				delay_track_window_start(t[d]);
+			else
+				delay_track_window_end(t[d]);
+		}
+	}
+	if (start)
+		memset(probe_hist, 0, sizeof(probe_hist));
+}
+
+/* The DELAY and LOSS lines of each direction; @n_all: every leg on the workers. */
+static void probe_report(unsigned n_all)
+{
+	static const char *const dirs[2] = {"rtmp_to_rtp", "rtp_to_rtmp"};
+	const char *mode = o.passthrough ? "passthrough" : "transcode";
+	char prefix[160];
+
+	for (int d = 0; d < 2 && n_probes; d++) {
+		struct delay_tally y = {0};
+
+		for (unsigned i = 0; i < n_probes; i++)
+			delay_track_tally(d ? &probes[i].down : &probes[i].up, &y);
+		snprintf(prefix, sizeof(prefix), "path=worker mode=%s dir=%s legs=%u", mode, dirs[d],
+			 n_all);
+		delay_report(stdout, prefix, &probe_hist[d], &y);
+	}
+	snprintf(prefix, sizeof(prefix), "DELAY path=worker mode=%s dir=round_trip legs=%u", mode,
+		 n_all);
+	if (o.passthrough && n_all > n_probes)
+		delay_hist_print(&round_trip, stdout, prefix);
+}
+
+static void probe_teardown(void)
+{
+	for (unsigned i = 0; i < n_probes; i++) {
+		delay_track_free(&probes[i].up);
+		delay_track_free(&probes[i].down);
+	}
+	evloop_io_del(&probe_io);
+	if (probe_fd >= 0)
+		close(probe_fd);
+	probe_fd = -1;
+	n_probes = 0;
+}
+
+/* The leg named @id. Ids that end in "-<i>", i the leg's place in legs[] (bench), are found
+ * at once; others by a search. */
 static struct leg *leg_by_id(const char *id)
 {
+	const char *dash = strrchr(id, '-');
+	unsigned long k = dash ? strtoul(dash + 1, NULL, 10) : MAX_LEGS;
+
+	if (k < n_legs && strcmp(legs[k].id, id) == 0)
+		return &legs[k];
 	for (unsigned i = 0; i < n_legs; i++)
 		if (strcmp(legs[i].id, id) == 0)
 			return &legs[i];
@@ -292,18 +538,16 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 		gap_max_ms = t - last_in_ms;
 	last_in_ms = t;
 	if (strcmp(o.scenario, "bench") == 0) {
-		/* Pass-through: bytes 1..8 carry the send time in µs, modulo 2^32 twice. */
-		if (o.passthrough && md->len >= 9) {
-			uint32_t sent;
-			uint64_t lat;
+		if (l->probe) {
+			probe_frame_in(l->probe, md);
+		} else if (o.passthrough && md->len >= 9) {
+			/* Pass-through: the G.711 bytes carry the send time in µs, modulo 2^32; a
+			 * frame without it, or with the last one again, is concealment. */
+			uint32_t sent = delay_track_get_seq(md->payload + 1, md->len - 1);
 
-			memcpy(&sent, md->payload + 1, 4);
-			lat = ((uint32_t)now_us() - sent) / 100u; /* 0.1 ms units */
-			if (lat > 2000)
-				lat = 2000;
-			lat_hist[lat]++;
-			lat_sum += lat;
-			lat_n++;
+			if (sent != DELAY_TRACK_NONE && sent != l->last_stamp)
+				delay_hist_add(&round_trip, (uint32_t)now_us() - sent);
+			l->last_stamp = sent;
 		}
 		return;
 	}
@@ -495,10 +739,13 @@ static void send_frame(struct leg *l, unsigned f, uint32_t ts)
 	const uint8_t *frame = tone_frame(f, &len);
 
 	memcpy(buf, frame, len);
-	if (o.passthrough && len >= 9) {
+	if (l->probe) {
+		probe_frame_out(l->probe, buf, len);
+	} else if (o.passthrough && len >= 9) {
+		/* G.711 bytes survive pass-through unchanged; never the "none" value */
 		uint32_t t = (uint32_t)now_us();
 
-		memcpy(buf + 1, &t, 4); /* G.711 bytes survive pass-through unchanged */
+		delay_track_put_seq(buf + 1, t == DELAY_TRACK_NONE ? 0 : t);
 	}
 	if (dispatcher_send_media(disp, l->w, l->id, ts, 0, buf, len) < 0)
 		failures += 0; /* counted by the dispatcher */
@@ -871,10 +1118,63 @@ static long proc_ticks(void)
 	return total;
 }
 
+/* Creates the --probe-legs probes after the @n load legs (their remote: the probe socket).
+ * Returns 0 or -1. */
+static int bench_probes(unsigned n)
+{
+	unsigned np = o.probe_legs < MAX_PROBES ? o.probe_legs : MAX_PROBES;
+	char remote[32];
+
+	if (np > MAX_LEGS - n)
+		np = MAX_LEGS - n;
+	if (np && probe_setup(np, (uint32_t)((o.seconds + 4) * 50)) < 0)
+		return -1;
+	snprintf(remote, sizeof(remote), "127.0.0.1:%u", probe_port);
+	for (unsigned i = 0; i < n_probes; i++) {
+		struct leg *l = &legs[n_legs];
+
+		snprintf(l->id, sizeof(l->id), "probe-%u", n_legs++);
+		l->w = workers[1] && i % 2 ? workers[1] : workers[0];
+		l->probe = &probes[i];
+		probes[i].l = l;
+		create_leg(l, remote);
+	}
+	return 0;
+}
+
+/* The bench's stream: the probes' RTP each frame, and the measured window's edges. */
+#define BENCH_WARMUP_FRAMES 100
+static struct {
+	struct leg **ls;
+	unsigned n, window_from, window_to; /* frames [window_from, window_to) are measured */
+	long ticks[2];
+	struct rusage ru[2];
+	uint64_t t_us[2];
+} bench;
+
+static void bench_tick(unsigned f)
+{
+	int end = f + 1 == bench.window_to;
+
+	probe_tick(f);
+	if (f + 1 != bench.window_from && !end)
+		return;
+	if (!end) {
+		for (unsigned i = 0; i < bench.n; i++)
+			bench.ls[i]->frames_in = 0;
+		memset(&round_trip, 0, sizeof(round_trip));
+	}
+	probe_window(!end);
+	bench.ticks[end] = proc_ticks();
+	getrusage(RUSAGE_SELF, &bench.ru[end]);
+	bench.t_us[end] = now_us();
+}
+
 static int scenario_bench(void)
 {
 	struct leg *ls[MAX_LEGS];
-	unsigned n = o.legs & ~1u;
+	unsigned n = o.legs & ~1u, all;
+	int ret = 1;
 	uint64_t expected, got = 0;
 	struct tc_bench tb = {0};
 	struct transcode_opts topts;
@@ -897,31 +1197,38 @@ static int scenario_bench(void)
 		if (pending >= o.inflight)
 			run_until(nothing_pending, 5000);
 	}
-	if (!run_until(nothing_pending, 10000) || failures)
-		return 1;
+	if (bench_probes(n) < 0 || !run_until(nothing_pending, 10000) || failures)
+		goto out_destroy;
+	/* The probes spread among the load legs, so they wait as long as any in each burst. */
+	all = n + n_probes;
+	for (unsigned i = 0, k = 0, p = 0; i < all; i++)
+		ls[i] = p < n_probes && (uint64_t)p * all <= (uint64_t)i * n_probes ? probes[p++].l
+										      : &legs[k++];
 	for (unsigned i = 0; i < n; i += 2) {
-		connect_leg(ls[i], ls[i + 1]);
-		connect_leg(ls[i + 1], ls[i]);
+		connect_leg(&legs[i], &legs[i + 1]);
+		connect_leg(&legs[i + 1], &legs[i]);
 		if (pending >= o.inflight)
 			run_until(nothing_pending, 5000);
 	}
 	if (!run_until(nothing_pending, 10000) || failures)
-		return 1;
+		goto out_destroy;
 
-	/* Warm up, then measure. */
-	stream(ls, n, 2, NULL);
-	for (unsigned i = 0; i < n; i++)
-		ls[i]->frames_in = 0;
-	lat_n = lat_sum = 0;
-	memset(lat_hist, 0, sizeof(lat_hist));
-	ticks0 = proc_ticks();
-	getrusage(RUSAGE_SELF, &ru0);
-	stream(ls, n, o.seconds, NULL);
-	getrusage(RUSAGE_SELF, &ru1);
-	ticks1 = proc_ticks();
+	/* Warm up, then measure, in one stream: a pause would reset the jitter buffers. */
+	bench.ls = ls;
+	bench.n = all;
+	bench.window_from = BENCH_WARMUP_FRAMES;
+	bench.window_to = BENCH_WARMUP_FRAMES + (unsigned)(o.seconds * 50);
+	stream(ls, all, (double)bench.window_to / 50, bench_tick);
+	ticks0 = bench.ticks[0];
+	ticks1 = bench.ticks[1];
+	ru0 = bench.ru[0];
+	ru1 = bench.ru[1];
+	if (n_probes) /* stream() waited 300 ms already */
+		for (uint64_t end = now_ms() + PROBE_DRAIN_MS - 300; now_ms() < end;)
+			evloop_run_once(loop, 10);
 	expected = (uint64_t)(o.seconds * 50) * n;
 	for (unsigned i = 0; i < n; i++)
-		got += ls[i]->frames_in;
+		got += legs[i].frames_in;
 	snprintf(sipname, sizeof(sipname), "%s", o.sip_codecs);
 	if (strchr(sipname, '/')) {
 		siprate = (unsigned)atoi(strchr(sipname, '/') + 1);
@@ -932,37 +1239,42 @@ static int scenario_bench(void)
 	if (sip)
 		transcode_bench(rtmp_codec->id, sip->id, &topts, 500, &tb);
 	{
-		double cpu = (double)(ticks1 - ticks0) / (double)hz / o.seconds; /* cores */
-		double per_leg = n ? cpu * 1e6 * 0.02 / n : 0;                   /* µs per 20 ms */
+		double span = (double)(bench.t_us[1] - bench.t_us[0]) / 1e6;
+		double cpu = (double)(ticks1 - ticks0) / (double)hz / span; /* cores */
+		double per_leg = all ? cpu * 1e6 * 0.02 / all : 0;               /* µs per 20 ms */
 		double self = (tv_s(&ru1.ru_utime) + tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_utime) -
-			       tv_s(&ru0.ru_stime)) / o.seconds;
-		uint64_t acc = 0, p50 = 0, p99 = 0;
+			       tv_s(&ru0.ru_stime)) / span;
+		bool rt = o.passthrough && round_trip.n;
 
-		for (unsigned i = 0; i <= 2000 && lat_n; i++) {
-			acc += lat_hist[i];
-			if (!p50 && acc * 2 >= lat_n)
-				p50 = i;
-			if (!p99 && acc * 100 >= lat_n * 99)
-				p99 = i;
-		}
-		printf("RESULT legs=%u mode=%s frames_expected=%llu frames_received=%llu loss_pct=%.3f "
-		       "worker_cpu_pct=%.1f cpu_us_per_leg_per_20ms=%.2f codec_only_us_per_frame_pair=%.2f "
-		       "ratio=%.2f latency_p50_ms=%.1f latency_p99_ms=%.1f driver_cpu_pct=%.1f "
-		       "driver_us_per_leg_per_20ms=%.2f curve=%d\n",
-		       n, o.passthrough ? "passthrough" : "transcode", (unsigned long long)expected,
-		       (unsigned long long)got,
-		       expected ? 100.0 * (double)(expected > got ? expected - got : 0) / (double)expected : 0,
+		printf("RESULT legs=%u probe_legs=%u mode=%s frames_expected=%llu frames_received=%llu "
+		       "loss_pct=%.3f worker_cpu_pct=%.1f cpu_us_per_leg_per_20ms=%.2f "
+		       "codec_only_us_per_frame_pair=%.2f ratio=%.2f latency_p50_ms=%.2f "
+		       "latency_p99_ms=%.2f driver_cpu_pct=%.1f driver_us_per_leg_per_20ms=%.2f "
+		       "curve=%d\n",
+		       n, n_probes, o.passthrough ? "passthrough" : "transcode",
+		       (unsigned long long)expected, (unsigned long long)got,
+		       expected ? 100.0 * (double)(expected - (got < expected ? got : expected)) /
+					  (double)expected
+				: 0,
 		       cpu * 100, per_leg, tb.codec_us, tb.codec_us > 0 ? per_leg / tb.codec_us : 0,
-		       lat_n ? (double)p50 / 10 : -1, lat_n ? (double)p99 / 10 : -1, self * 100,
-		       n ? self * 1e6 * 0.02 / n : 0, curve_enabled(curve));
+		       rt ? delay_hist_quantile(&round_trip, 0.5) / 1000.0 : -1,
+		       rt ? delay_hist_quantile(&round_trip, 0.99) / 1000.0 : -1, self * 100,
+		       all ? self * 1e6 * 0.02 / all : 0, curve_enabled(curve));
 	}
-	for (unsigned i = 0; i < n; i++) {
-		destroy_leg(ls[i]);
+	probe_report(all);
+	ret = 0;
+out_destroy: /* what was created, so that the next run on these workers starts clean */
+	run_until(nothing_pending, 5000);
+	for (unsigned i = 0; i < n_legs; i++) {
+		if (!legs[i].created || legs[i].destroyed)
+			continue;
+		destroy_leg(&legs[i]);
 		if (pending >= o.inflight)
 			run_until(nothing_pending, 5000);
 	}
 	run_until(nothing_pending, 10000);
-	return 0;
+	probe_teardown();
+	return ret;
 }
 
 static void on_stats_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
@@ -1000,7 +1312,7 @@ static void usage(void)
 		"usage: wdrive --worker CTL,MEDIA[,KEY] [--worker CTL,MEDIA[,KEY]] [--rtmp-codec speex|PCMU|PCMA]\n"
 		"  [--sip-codecs PCMU/8000,...] [--remote IP:PORT] [--seconds S] [--freq HZ] [--out WAV]\n"
 		"  [--srtp] [--dtmf D] [--kill-pid PID] [--pid PID] [--count N] [--inflight N]\n"
-		"  [--legs N] [--passthrough] [--late-ms MS] [--update-codec NAME/RATE]\n"
+		"  [--legs N] [--probe-legs N] [--passthrough] [--late-ms MS] [--update-codec NAME/RATE]\n"
 		"  tone|late|pair|failover|churn|garbage|bench\n");
 }
 
@@ -1015,7 +1327,8 @@ int main(int argc, char **argv)
 		{"pid", required_argument, NULL, 'p'}, {"count", required_argument, NULL, 'c'},
 		{"inflight", required_argument, NULL, 'i'}, {"legs", required_argument, NULL, 'l'},
 		{"passthrough", no_argument, NULL, 'P'}, {"late-ms", required_argument, NULL, 'L'},
-		{"update-codec", required_argument, NULL, 'U'}, {NULL, 0, NULL, 0},
+		{"update-codec", required_argument, NULL, 'U'},
+		{"probe-legs", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0},
 	};
 	struct dispatcher_callbacks cbs = {
 		.media = on_media, .event = on_event, .worker_down = on_worker_down,
@@ -1042,6 +1355,7 @@ int main(int argc, char **argv)
 		case 'P': o.passthrough = true; break;
 		case 'L': o.late_ms = (unsigned)atoi(optarg); break;
 		case 'U': o.update_codec = optarg; break;
+		case 'B': o.probe_legs = (unsigned)atoi(optarg); break;
 		default: usage(); return 2;
 		}
 	}
