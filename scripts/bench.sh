@@ -345,6 +345,7 @@ if want worker; then
 		[[ $mode == passthrough ]] && extra=(--rtmp-codec PCMU --sip-codecs PCMU/8000 --passthrough)
 		[[ $mode == transcode ]] && extra=(--rtmp-codec speex --sip-codecs PCMU/8000)
 		((np > n)) && np=$n
+		(((n - np) % 2)) && np=$((np + 1)) # the load legs go in pairs: every leg is used
 		load=$(awk -v n="$n" -v c="$cap" 'BEGIN { printf "%.0f%%_of_%d", (c > 0 ? n * 100 / c : 0), c }')
 		timeout 600 "$BUILD/tools/wdrive" --worker "${weps[0]}" --worker "${weps[1]}" \
 			--pid "${wpids[0]}" --pid "${wpids[1]}" --legs $((n - np)) --probe-legs "$np" \
