@@ -414,6 +414,7 @@ compare_paths() {
 		function dirp(d) { return d == "a_to_b" ? "rtmp_to_rtp" : d == "b_to_a" ? "rtp_to_rtmp" : d }
 		function fmt(v) { return v == "" ? "n/a" : v }
 		function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2f", a / b) }
+		{ sub(/^[ \t]+/, "") } # the worker section indents its lines
 		seen[$0]++ { next }
 		/^(DELAY|CPU) path=/ {
 			s = side(kv("path")); m = kv("mode"); n = kv("legs")
