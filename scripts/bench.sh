@@ -659,8 +659,8 @@ e2e_delays() {
 if want calls; then
 	C_CLIENTS=${BENCH_SETUP_CLIENTS:-32}
 	C_SETUP_SECS=${BENCH_SETUP_SECONDS:-15}
-	C_CALLS=${BENCH_CALLS:-200}
-	C_SECS=${BENCH_CALL_SECONDS:-20}
+	C_CALLS=${BENCH_CALLS:-300}
+	C_SECS=${BENCH_CALL_SECONDS:-60}
 	C_CODECS=${BENCH_CALL_CODECS:-speex}
 	C_TARGET_RATE=300
 	stop_all # the worker section's processes would share the cores
