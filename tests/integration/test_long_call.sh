@@ -24,7 +24,9 @@
 #   long_call_ended   the player's session ran to its end without an error status, the callee
 #                     got the BYE, no leg record is left in Redis
 #
-# LONG_CALL_SECONDS may be smaller for a quick run (at least 20). LONG_CALL_SELFCHECK_SLOW_PPM is
+# LONG_CALL_SECONDS may be smaller for a quick run (at least 20). LONG_CALL_FAR_PPM (default 0)
+# runs the far end's clock that many parts per million fast (negative: slow), as a real peer's
+# may (rtp_probe marks --ppm). LONG_CALL_SELFCHECK_SLOW_PPM is
 # for a one-off self-check only, never for CI: the player reads that many parts per million slower
 # than real time (rtmp_client --slow-read), a player falling behind, and long_call_delay must fail.
 #
@@ -57,8 +59,15 @@ base=$((20000 + RANDOM % 11000 / 2 * 2))
 spawn "$T_TMP/worker.log" env WORKER_ID=lw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
 	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$T_MW"
 wait_log "$T_TMP/worker.log" 'mediaworker ready' 5 || { fail long_call_setup "the worker did not start"; finish; }
-start_signaler SIGNALER_ID=sig-long-call LOG_LEVEL=info ||
-	{ fail long_call_setup "the signaler did not start"; finish; }
+# free_port checks TCP only: a SIP port taken for UDP leaves the signaler without SIP; another.
+for try in 1 2 3; do
+	SIP_PORT=""
+	start_signaler SIGNALER_ID=sig-long-call LOG_LEVEL=info ||
+		{ fail long_call_setup "the signaler did not start"; finish; }
+	grep -q 'running without SIP' "$SIGNALER_LOG" || break
+	stop_signaler
+	((try < 3)) || { fail long_call_setup "the signaler found no free SIP port"; finish; }
+done
 wait_log "$SIGNALER_LOG" 'mediaworker up' 10 ||
 	{ fail long_call_setup "the signaler found no worker"; finish; }
 
@@ -89,10 +98,10 @@ if [[ -z $worker_port ]]; then
 	finish
 fi
 spawn "$T_TMP/far.log" "$PROBE" marks --to "$worker_port" --ports "$FAR_PORT-$((FAR_PORT + 1))" \
-	--seconds "$LONG_CALL_SECONDS"
+	--seconds "$LONG_CALL_SECONDS" --ppm "${LONG_CALL_FAR_PPM:-0}"
 far=$SPAWNED_PID
 note "call to $dest: worker RTP 127.0.0.1:$worker_port, far end 127.0.0.1:$FAR_PORT," \
-	"$LONG_CALL_SECONDS s${slow[*]:+ (self-check: ${slow[*]})}"
+	"$LONG_CALL_SECONDS s, far clock ${LONG_CALL_FAR_PPM:-0} ppm${slow[*]:+ (self-check: ${slow[*]})}"
 
 # (sipp_wait serves any job: its exit status, or 124 once it had to be stopped.)
 sipp_wait "$far" $((LONG_CALL_SECONDS + 30))

@@ -21,7 +21,8 @@
  *
  * The media phase (--play and/or --publish NAME, one connection, as a Flash client holds a call):
  *
- *   createStream --> play NAME on it; createStream --> publish NAME "live" on it
+ *   window size + SetBufferLength 0 (as librtmp's own player sends them after connect)
+ *     --> createStream x2 --> play NAME on the first, publish NAME "live" on the second
  *     --> for --seconds, one poll() loop: every 20 ms (CLOCK_MONOTONIC from the start, no
  *         drift) one G.711 u-law message of silence on the published stream; every message read
  *         as soon as it arrives (no buffering of our own): the played stream's G.711 audio is
@@ -1075,11 +1076,12 @@ static int media_run(RTMP *r, const struct options *o, int txid)
 		fprintf(stderr, "rtmp_client: sending the window size failed\n");
 		return -EIO;
 	}
-	if (o->play && (create_stream(r, txid++, o->timeout_s, &m.play_id) < 0 ||
-			stream_command(r, m.play_id, "play", o->play, NULL) < 0))
+	/* Both streams first: their onStatus replies then reach the loop, which prints them. */
+	if ((o->play && create_stream(r, txid++, o->timeout_s, &m.play_id) < 0) ||
+	    (o->publish && create_stream(r, txid++, o->timeout_s, &m.pub_id) < 0))
 		return -EIO;
-	if (o->publish && (create_stream(r, txid++, o->timeout_s, &m.pub_id) < 0 ||
-			   stream_command(r, m.pub_id, "publish", o->publish, "live") < 0))
+	if ((o->play && stream_command(r, m.play_id, "play", o->play, NULL) < 0) ||
+	    (o->publish && stream_command(r, m.pub_id, "publish", o->publish, "live") < 0))
 		return -EIO;
 	m.next_send = now_s();
 	m.end = m.next_send + o->media_s;
