@@ -107,8 +107,9 @@ $(SIP_UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(EVLOOP_SU_OBJ) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Test tools: rtmp_client links librtmp (a client library no one here wrote).
-$(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o
+# Test tools: rtmp_client links librtmp (a client library no one here wrote), and G.711 from
+# the worker's library (its player finds delay markers in G.711 audio).
+$(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o $(BUILD)/libmediaworker.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
 

@@ -16,7 +16,8 @@
 # anything failed.
 #
 # Environment: BUILD (build dir, default build), UNIT_TIMEOUT (s, default 120),
-# INTEGRATION_TIMEOUT (s per script, default 300; test_deploy*: DEPLOY_TIMEOUT, default 2400),
+# INTEGRATION_TIMEOUT (s per script, default 300; test_deploy*: DEPLOY_TIMEOUT, default 2400;
+# test_long_call: its call's length, LONG_CALL_SECONDS (default 600), + 120),
 # FUZZ_SMOKE_SECONDS (default 10),
 # FUZZ_DIR (default build-fuzz).
 set -u
@@ -128,6 +129,8 @@ run_integration() {
 		# on a fresh machine: debootstrap, then the build) before its cluster tests.
 		secs=$INTEGRATION_TIMEOUT
 		[[ $name == test_deploy || $name == test_deploy_docker ]] && secs=${DEPLOY_TIMEOUT:-2400}
+		# test_long_call holds one call for LONG_CALL_SECONDS.
+		[[ $name == test_long_call ]] && secs=$((${LONG_CALL_SECONDS:-600} + 120))
 		run_logged "$TMP/$name.log" "$secs" bash "$script"
 		rc=$?
 		count_results "$name" "$TMP/$name.log" "$rc"

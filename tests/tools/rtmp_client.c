@@ -10,11 +10,31 @@
  *                          [ invoke METHOD (txid 2, 3, ...) --> wait _result/_error ]*
  *                                                                  |
  *                                                                  v
+ *                               [ --play / --publish: the media phase, below ]
+ *                                                                  |
+ *                                                                  v
  *                                      [ --expect-close: wait for the server to close ]
  *
  * Every reply is printed on stdout as one line, e.g. `_result 2 null "hello" {k:"v"}`;
  * diagnostics go to stderr. Exit status: 0 when every expectation held, 1 when one did not
  * (or on a network failure or timeout), 2 on a usage error. Every wait is bounded by --timeout.
+ *
+ * The media phase (--play and/or --publish NAME, one connection, as a Flash client holds a call):
+ *
+ *   window size + SetBufferLength 0 (as librtmp's own player sends them after connect)
+ *     --> createStream x2 --> play NAME on the first, publish NAME "live" on the second
+ *     --> for --seconds, one poll() loop: every 20 ms (CLOCK_MONOTONIC from the start, no
+ *         drift) one G.711 u-law message of silence on the published stream; every message read
+ *         as soon as it arrives (no buffering of our own): the played stream's G.711 audio is
+ *         scanned for audio_mark.h markers, commands are printed
+ *     --> the connection is closed (the server ends what was published)
+ *
+ * Media output on stdout: each command received as one line (`onStatus 0 null {...}`);
+ * `MARK <k> <us> <ts>` for each marker found in the played audio (us: CLOCK_MONOTONIC when the
+ * message holding its first sample was read, ts: that message's RTMP timestamp) and `BADMARK
+ * <us> <ts>` for a loud frame that is none; at the end `MEDIA sent=N audio=N bytes=N first_tag=T
+ * marks=N bad_marks=N undecodable=N` (undecodable: played audio messages not in G.711). The
+ * phase fails (exit 1) when the connection closes early or an onStatus of level "error" arrives.
  *
  * Usage: rtmp_client [options] URL
  *   --conn-arg 'O:1 NS:k:v NN:n:1 O:0'   extra connect arguments (librtmp "conn=" syntax),
@@ -38,6 +58,12 @@
  *                                        digest and S2 signature and fails the connect if wrong)
  *   --timeout SEC                        bound on every wait (default 5)
  *   --verbose                            librtmp debug log on stderr
+ *   --play NAME | --publish NAME         the media phase above, after the invokes
+ *   --seconds SEC                        how long the media phase lasts (default 10, max 7200)
+ *   --slow-read PPM                      a self-check of delay tests, never for a real run: the
+ *                                        played audio is read PPM parts per million slower than
+ *                                        real time (each message a little later than the last
+ *                                        allowed), so the delay a test measures grows
  */
 #include <errno.h>
 #include <math.h>
@@ -54,12 +80,23 @@
 #include <librtmp/log.h>
 #include <librtmp/rtmp.h>
 
+#include "audio_mark.h"
+#include "g711.h"
+
 #define MAX_INVOKES	16
 #define MAX_ARGS	32
 #define MAX_URL		8192
 #define BODY_MAX	65536
 #define LINE_MAX_LEN	16384
 #define PRINT_MAX_DEPTH 16
+#define CHAN_INVOKE	0x03 /* chunk streams: commands on message stream 0 */
+#define CHAN_AUDIO	0x04
+#define CHAN_STREAM	0x08 /* commands on a NetStream */
+#define FRAME_MS	20
+#define PCMU_TAG	0x82  /* G.711 u-law, 16-bit, mono: as ffmpeg writes it */
+#define SEND_BURST	5     /* frames sent at once to catch up after a late wake-up */
+#define DECODE_CHUNK	1024  /* samples decoded at a time */
+#define SLOW_SLACK_S	0.005 /* --slow-read: a read this late waited for data, not for us */
 
 enum arg_kind { ARG_STR, ARG_NUM, ARG_BOOL, ARG_NULL, ARG_OBJ };
 
@@ -94,6 +131,8 @@ struct options {
 	int timeout_s;
 	bool verbose;
 	const char *url;
+	const char *play, *publish; /* the media phase's stream names; NULL: none */
+	double media_s, slow_ppm;
 };
 
 /* A growable-free line buffer: text is truncated (marked "...") rather than overflowed. */
@@ -261,8 +300,8 @@ static void usage(void)
 		"usage: rtmp_client [--conn-arg 'O:1 NS:k:v O:0'] [--object-encoding 0|3]\n"
 		"       [--invoke METHOD [--arg-str S] [--arg-num N] [--arg-bool B] [--arg-null]\n"
 		"        [--arg-obj k=v,...] [--expect result|error] [--expect-code CODE]\n"
-		"        [--expect-echo]]... [--expect-close] [--fp9] [--timeout SEC] [--verbose] "
-		"URL\n");
+		"        [--expect-echo]]... [--expect-close] [--fp9] [--timeout SEC] [--verbose]\n"
+		"       [--play NAME] [--publish NAME] [--seconds SEC] [--slow-read PPM] URL\n");
 }
 
 static bool parse_double(const char *s, double *out)
@@ -344,6 +383,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_s = 5;
+	o->media_s = 10;
 	o->ntxns = 1;
 	o->txns[0].method = "connect";
 	cur = &o->txns[0];
@@ -404,6 +444,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 					r = -EINVAL;
 			} else if (strcmp(a, "--expect-code") == 0) {
 				cur->expect_code = v;
+			} else if (strcmp(a, "--play") == 0) {
+				o->play = v;
+			} else if (strcmp(a, "--publish") == 0) {
+				o->publish = v;
+			} else if (strcmp(a, "--seconds") == 0) {
+				if (!parse_double(v, &o->media_s) || o->media_s < 0.1 ||
+				    o->media_s > 7200)
+					r = -EINVAL;
+			} else if (strcmp(a, "--slow-read") == 0) {
+				if (!parse_double(v, &o->slow_ppm) || o->slow_ppm < 0 ||
+				    o->slow_ppm > 1e6)
+					r = -EINVAL;
 			} else if (strcmp(a, "--timeout") == 0) {
 				double t;
 
@@ -516,10 +568,10 @@ static char *encode_args(char *enc, char *end, const struct txn *t)
 }
 
 /*
- * Sends @t as an invoke with transaction id @txid on chunk stream 3, message stream 0.
- * Returns 0, -E2BIG when the body does not fit, or -EIO when librtmp fails to send.
+ * Sends @t as an invoke with transaction id @txid on chunk stream @chan, message stream
+ * @stream. Returns 0, -E2BIG when the body does not fit, or -EIO when librtmp fails to send.
  */
-static int send_invoke(RTMP *r, const struct txn *t, int txid)
+static int send_invoke(RTMP *r, const struct txn *t, int txid, int chan, uint32_t stream)
 {
 	static char buf[RTMP_MAX_HEADER_SIZE + BODY_MAX];
 	char *body = buf + RTMP_MAX_HEADER_SIZE;
@@ -541,11 +593,11 @@ static int send_invoke(RTMP *r, const struct txn *t, int txid)
 		return -E2BIG;
 	}
 	memset(&pkt, 0, sizeof(pkt));
-	pkt.m_nChannel = 0x03;
+	pkt.m_nChannel = chan;
 	pkt.m_headerType = RTMP_PACKET_SIZE_LARGE;
 	pkt.m_packetType = RTMP_PACKET_TYPE_INVOKE;
 	pkt.m_nTimeStamp = 0;
-	pkt.m_nInfoField2 = 0;
+	pkt.m_nInfoField2 = (int32_t)stream;
 	pkt.m_hasAbsTimestamp = 0;
 	pkt.m_body = body;
 	pkt.m_nBodySize = (uint32_t)(enc - body);
@@ -761,6 +813,287 @@ static bool check_reply(const struct txn *t, AMFObject *reply)
 	return ok;
 }
 
+/* --------------------------------------------------------------- media phase (--play, --publish)
+ */
+
+struct media {
+	const struct options *o;
+	RTMP *r;
+	uint32_t play_id, pub_id;	  /* message stream ids; 0: none */
+	double end, next_send, next_read; /* CLOCK_MONOTONIC seconds */
+	unsigned long sent, audio, bytes, undecodable;
+	int first_tag; /* the first played message's tag byte; -1: none yet */
+	uint32_t ts;   /* RTMP timestamp of the played message being scanned */
+	struct audio_mark_det det;
+	bool failed;
+};
+
+/* createStream (transaction @txid) and its _result. Returns 0 with *id set, or a negative errno
+ * after printing why. */
+static int create_stream(RTMP *r, int txid, int timeout_s, uint32_t *id)
+{
+	struct txn t = {.method = "createStream"};
+	AMFObject reply;
+	RTMPPacket pkt;
+	int rc;
+
+	memset(&reply, 0, sizeof(reply));
+	memset(&pkt, 0, sizeof(pkt));
+	rc = send_invoke(r, &t, txid, CHAN_INVOKE, 0);
+	if (rc < 0)
+		return rc;
+	rc = wait_reply(r, txid, now_s() + timeout_s, &reply, &pkt);
+	if (rc < 0) {
+		fprintf(stderr, "rtmp_client: createStream: %s\n",
+			rc == -ETIMEDOUT ? "no reply before the timeout" : "connection closed");
+		return rc;
+	}
+	if (reply.o_num < 4 || reply.o_props[3].p_type != AMF_NUMBER ||
+	    reply.o_props[0].p_vu.p_aval.av_len != 7 || reply.o_props[3].p_vu.p_number < 1 ||
+	    reply.o_props[3].p_vu.p_number > 65535) {
+		fprintf(stderr, "rtmp_client: createStream: no stream id in the reply\n");
+		rc = -EPROTO;
+	} else {
+		*id = (uint32_t)reply.o_props[3].p_vu.p_number;
+	}
+	AMF_Reset(&reply);
+	RTMPPacket_Free(&pkt);
+	return rc;
+}
+
+/* Sends @method(0, null, @name[, @mode]) on message stream @id. Returns 0 or a negative errno. */
+static int stream_command(RTMP *r, uint32_t id, const char *method, const char *name,
+			  const char *mode)
+{
+	struct txn t = {.method = method, .nargs = mode ? 2 : 1};
+
+	t.args[0] = (struct arg){.kind = ARG_STR, .text = name};
+	t.args[1] = (struct arg){.kind = ARG_STR, .text = mode};
+	return send_invoke(r, &t, 0, CHAN_STREAM, id);
+}
+
+/* Sends the next 20 ms of G.711 silence on the published stream. */
+static int send_frame(struct media *m)
+{
+	static char buf[RTMP_MAX_HEADER_SIZE + 1 + 8 * FRAME_MS];
+	char *body = buf + RTMP_MAX_HEADER_SIZE;
+	RTMPPacket pkt;
+
+	body[0] = (char)PCMU_TAG;
+	memset(body + 1, 0xff, 8 * FRAME_MS); /* u-law 0xff: 0 */
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.m_nChannel = CHAN_AUDIO;
+	/* The first message carries the stream id (full header), the rest deltas. */
+	pkt.m_headerType = m->sent ? RTMP_PACKET_SIZE_MEDIUM : RTMP_PACKET_SIZE_LARGE;
+	pkt.m_packetType = RTMP_PACKET_TYPE_AUDIO;
+	pkt.m_nTimeStamp = (uint32_t)(m->sent * FRAME_MS);
+	pkt.m_nInfoField2 = (int32_t)m->pub_id;
+	pkt.m_body = body;
+	pkt.m_nBodySize = 1 + 8 * FRAME_MS;
+	if (!RTMP_SendPacket(m->r, &pkt, FALSE)) {
+		fprintf(stderr, "rtmp_client: sending audio failed\n");
+		return -EIO;
+	}
+	m->sent++;
+	return 0;
+}
+
+static void on_mark(void *arg, long k, uint64_t t_us)
+{
+	struct media *m = arg;
+
+	if (k >= 0)
+		printf("MARK %ld %llu %u\n", k, (unsigned long long)t_us, m->ts);
+	else
+		printf("BADMARK %llu %u\n", (unsigned long long)t_us, m->ts);
+	fflush(stdout);
+}
+
+/* A played audio message read at @t (CLOCK_MONOTONIC seconds): G.711 goes to the detector. */
+static void played_audio(struct media *m, const RTMPPacket *pkt, double t)
+{
+	const uint8_t *p = (const uint8_t *)pkt->m_body + 1;
+	uint32_t left = pkt->m_nBodySize - 1;
+	int fmt = (uint8_t)pkt->m_body[0] >> 4;
+	int16_t pcm[DECODE_CHUNK];
+
+	m->audio++;
+	m->bytes += pkt->m_nBodySize;
+	if (m->first_tag < 0)
+		m->first_tag = (uint8_t)pkt->m_body[0];
+	if (fmt != 7 && fmt != 8) {
+		m->undecodable++;
+		return;
+	}
+	m->ts = pkt->m_nTimeStamp;
+	while (left) {
+		uint32_t n = left < DECODE_CHUNK ? left : DECODE_CHUNK;
+
+		if (fmt == 8)
+			g711_ulaw_decode_buf(pcm, p, n);
+		else
+			g711_alaw_decode_buf(pcm, p, n);
+		audio_mark_feed(&m->det, pcm, n, (uint64_t)(t * 1e6), on_mark, m);
+		p += n;
+		left -= n;
+	}
+	/* --slow-read: the next read no sooner than this message's length, stretched, after the
+	 * last allowed read; after the read time when it waited for data rather than for us. */
+	if (m->o->slow_ppm > 0) {
+		if (t > m->next_read + SLOW_SLACK_S)
+			m->next_read = t;
+		m->next_read += (pkt->m_nBodySize - 1) / 8000.0 * (1 + m->o->slow_ppm / 1e6);
+	}
+}
+
+/* A command: printed; an onStatus of level "error" fails the phase. */
+static void media_command(struct media *m, const RTMPPacket *pkt)
+{
+	const char *body = pkt->m_body;
+	int size = (int)pkt->m_nBodySize;
+	AVal level = AVC("level");
+	struct line l = {.len = 0};
+	AMFObject obj;
+
+	if (pkt->m_packetType == RTMP_PACKET_TYPE_FLEX_MESSAGE) {
+		body++; /* AMF3 command: one 0x00 byte before an AMF0 body */
+		size--;
+	}
+	if (AMF_Decode(&obj, body, size, FALSE) < 0) {
+		fprintf(stderr, "rtmp_client: undecodable command (%d bytes) ignored\n", size);
+		return;
+	}
+	line_add_command(&l, &obj);
+	printf("%s\n", l.buf);
+	fflush(stdout);
+	for (int i = 0; i < obj.o_num; i++) {
+		AMFObjectProperty *p = &obj.o_props[i], *v;
+
+		if (p->p_type != AMF_OBJECT)
+			continue;
+		v = AMF_GetProp(&p->p_vu.p_object, &level, -1);
+		if (v && v->p_type == AMF_STRING && v->p_vu.p_aval.av_len == 5 &&
+		    memcmp(v->p_vu.p_aval.av_val, "error", 5) == 0)
+			m->failed = true;
+	}
+	AMF_Reset(&obj);
+}
+
+/* Reads one chunk (librtmp blocks until it is complete) and handles the message when it is. */
+static void media_read(struct media *m)
+{
+	RTMPPacket pkt;
+	double t;
+
+	memset(&pkt, 0, sizeof(pkt));
+	if (!RTMP_ReadPacket(m->r, &pkt)) {
+		RTMPPacket_Free(&pkt);
+		if (RTMP_IsConnected(m->r))
+			m->r->m_sb.sb_timedout = FALSE; /* a chunk stalled: try again */
+		return;
+	}
+	t = now_s();
+	if (RTMPPacket_IsReady(&pkt) && pkt.m_body && pkt.m_nBodySize > 0) {
+		switch (pkt.m_packetType) {
+		case RTMP_PACKET_TYPE_AUDIO:
+			if (m->play_id && (uint32_t)pkt.m_nInfoField2 == m->play_id &&
+			    pkt.m_nBodySize > 1)
+				played_audio(m, &pkt, t);
+			break;
+		case RTMP_PACKET_TYPE_INVOKE:
+		case RTMP_PACKET_TYPE_FLEX_MESSAGE:
+			media_command(m, &pkt);
+			break;
+		default:
+			/* Control: librtmp keeps its state (chunk size, acks, pings). */
+			RTMP_ClientPacket(m->r, &pkt);
+			break;
+		}
+	}
+	RTMPPacket_Free(&pkt);
+}
+
+/* Milliseconds from @now until @t, rounded up; 0 when @t has passed. */
+static int ms_until(double t, double now)
+{
+	return t > now ? (int)ceil((t - now) * 1000) : 0;
+}
+
+/* The loop of the media phase until m->end. Returns 0, or a negative errno. */
+static int media_loop(struct media *m)
+{
+	struct pollfd pfd = {.fd = RTMP_Socket(m->r), .events = POLLIN};
+
+	while (!m->failed) {
+		double now = now_s(), wake = m->end;
+		int rc;
+
+		if (now >= m->end)
+			return 0;
+		if (!RTMP_IsConnected(m->r)) {
+			fprintf(stderr, "rtmp_client: the server closed the connection\n");
+			return -ECONNRESET;
+		}
+		for (int i = 0; m->pub_id && i < SEND_BURST && now >= m->next_send; i++) {
+			if (send_frame(m) < 0)
+				return -EIO;
+			m->next_send += FRAME_MS / 1000.0;
+		}
+		if (m->pub_id && m->next_send < wake)
+			wake = m->next_send;
+		if (now < m->next_read) {
+			/* --slow-read holds the reads back: only the sends go on. */
+			wake = m->next_read < wake ? m->next_read : wake;
+			poll(NULL, 0, ms_until(wake, now));
+			continue;
+		}
+		if (m->r->m_sb.sb_size > 0) {
+			media_read(m);
+			continue;
+		}
+		rc = poll(&pfd, 1, ms_until(wake, now));
+		if (rc > 0)
+			media_read(m);
+		else if (rc < 0 && errno != EINTR)
+			return -errno;
+	}
+	fprintf(stderr, "rtmp_client: an error status ended the media phase\n");
+	return -EPROTO;
+}
+
+/* The media phase: streams, then the loop; transactions from @txid on. Returns 0 or a negative
+ * errno (the summary line is printed in both cases once the streams are up). */
+static int media_run(RTMP *r, const struct options *o, int txid)
+{
+	struct media m = {.o = o, .r = r, .first_tag = -1};
+	int rc = 0;
+
+	/* What librtmp's own player sends after connect (RTMP_ConnectStream): our window size and
+	 * SetBufferLength, here 0 ms (we buffer nothing). They give chunk stream 2 its first, full
+	 * header; librtmp's later acknowledgements there have a medium one, which is no first
+	 * chunk. */
+	if (!RTMP_SendServerBW(r) || !RTMP_SendCtrl(r, 3, 0, 0)) {
+		fprintf(stderr, "rtmp_client: sending the window size failed\n");
+		return -EIO;
+	}
+	/* Both streams first: their onStatus replies then reach the loop, which prints them. */
+	if ((o->play && create_stream(r, txid++, o->timeout_s, &m.play_id) < 0) ||
+	    (o->publish && create_stream(r, txid++, o->timeout_s, &m.pub_id) < 0))
+		return -EIO;
+	if ((o->play && stream_command(r, m.play_id, "play", o->play, NULL) < 0) ||
+	    (o->publish && stream_command(r, m.pub_id, "publish", o->publish, "live") < 0))
+		return -EIO;
+	m.next_send = now_s();
+	m.end = m.next_send + o->media_s;
+	rc = media_loop(&m);
+	printf("MEDIA sent=%lu audio=%lu bytes=%lu first_tag=0x%02x marks=%lu bad_marks=%lu "
+	       "undecodable=%lu\n",
+	       m.sent, m.audio, m.bytes, m.first_tag < 0 ? 0 : m.first_tag, m.det.found, m.det.bad,
+	       m.undecodable);
+	fflush(stdout);
+	return rc;
+}
+
 /* Runs the whole session. Returns the exit status. */
 static int run(struct options *o)
 {
@@ -807,7 +1140,7 @@ static int run(struct options *o)
 
 		memset(&reply, 0, sizeof(reply));
 		memset(&reply_pkt, 0, sizeof(reply_pkt));
-		if (i > 0 && send_invoke(r, t, txid) < 0) {
+		if (i > 0 && send_invoke(r, t, txid, CHAN_INVOKE, 0) < 0) {
 			status = 1;
 			goto out_close;
 		}
@@ -824,6 +1157,8 @@ static int run(struct options *o)
 		AMF_Reset(&reply);
 		RTMPPacket_Free(&reply_pkt);
 	}
+	if ((o->play || o->publish) && media_run(r, o, o->ntxns + 1) < 0)
+		status = 1;
 	if (o->expect_close) {
 		double t0 = now_s();
 

@@ -10,6 +10,12 @@
  *       the leg, strict latching's unexpected_source and latch_changes among them)
  *   rtp_probe echo  --to PORT --out FILE.wav [--seconds S] [--freq HZ] [COMMON]
  *       sends a tone to PORT and records what comes back on the same leg (SIPp -rtp_echo)
+ *   rtp_probe marks --to PORT [--seconds S] [--every-ms MS] [--ppm N] [COMMON]
+ *       the far end of a delay test: G.711 u-law low noise with an audio_mark.h marker frame
+ *       every MS (1000) ms, the first after MS; prints "PORT <n>", then "MARK <k> <us>" for each
+ *       marker (k from 0; us: CLOCK_MONOTONIC just before its packet was sent); what comes back
+ *       is pulled and dropped; ends with the STATS line. --ppm: the far end's clock runs N
+ *       parts per million fast (negative: slow; |N| <= 10000), as a real peer's may
  *   rtp_probe bench --legs N [--seconds S] [--srtp] [COMMON]
  *       N legs in pairs on loopback, one 20 ms tick: each leg sends a frame and pulls one;
  *       prints the CPU time per packet (send + receive + pull) and how late the ticks ran
@@ -18,7 +24,12 @@
  *
  *   SRTP:   --suite AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32 --key B64 --peer-key B64
  *   COMMON: --bind IP (127.0.0.1) --ports MIN-MAX (50000-59999) --log LEVEL
+ *
+ * send, recv, echo and marks tick every 20 ms on CLOCK_MONOTONIC from the start (no drift: a
+ * late tick is caught up at once; marks --ppm shortens or stretches the 20 ms) and stop after
+ * S * 50 ticks.
  */
+#include "audio_mark.h"
 #include "evloop.h"
 #include "log.h"
 #include "port_pool.h"
@@ -37,7 +48,8 @@
 struct opts {
 	const char *mode, *out, *bind, *key, *peer_key, *dtmf;
 	enum rtp_leg_srtp_suite suite;
-	unsigned to, seconds, freq, legs, pmin, pmax;
+	unsigned to, seconds, freq, legs, pmin, pmax, every_ms;
+	int ppm;
 	bool srtp;
 };
 
@@ -53,7 +65,18 @@ struct probe {
 	unsigned ticks, max_ticks;
 	uint64_t frames, lost, nothing;
 	unsigned dtmf_idx;
+	uint64_t start_us; /* the ticks' origin: tick n is due at start_us + n * 20 ms (+ ppm) */
+	uint32_t noise;	   /* xorshift32 state of the marks mode's noise */
+	unsigned marks;
 };
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* ---------------------------------------------------------------- G.711 u-law */
 
@@ -125,35 +148,74 @@ static void tone_frame(struct probe *p, uint8_t *out)
 	}
 }
 
+/* The marks mode's frame: low noise, or the next marker every every_ms; sent and, for a
+ * marker, printed with the time just before the send. */
+static void marks_frame(struct probe *p)
+{
+	int16_t pcm[FRAME];
+	uint8_t frame[FRAME];
+	unsigned every = p->o.every_ms / 20;
+	bool mark = p->ticks % every == every - 1;
+	uint64_t t;
+
+	if (mark) {
+		audio_mark_frame(pcm, (uint16_t)p->marks);
+	} else {
+		for (int i = 0; i < FRAME; i++) {
+			p->noise ^= p->noise << 13;
+			p->noise ^= p->noise >> 17;
+			p->noise ^= p->noise << 5;
+			pcm[i] = (int16_t)((int)(p->noise % (2 * AUDIO_MARK_NOISE + 1)) -
+					   AUDIO_MARK_NOISE);
+		}
+	}
+	for (int i = 0; i < FRAME; i++)
+		frame[i] = ulaw_encode(pcm[i]);
+	t = mono_us();
+	rtp_leg_send(p->leg, frame, sizeof(frame), FRAME);
+	if (mark) {
+		printf("MARK %u %llu\n", p->marks++, (unsigned long long)t);
+		fflush(stdout);
+	}
+}
+
 static void on_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 {
 	struct probe *p = arg;
 	uint8_t frame[FRAME], out[1500];
 	size_t len = sizeof(out);
-	bool lost;
+	bool lost, pulls = strcmp(p->o.mode, "send") != 0;
+	uint64_t now, due;
 
 	if (!strcmp(p->o.mode, "send") || !strcmp(p->o.mode, "echo")) {
 		tone_frame(p, frame);
 		rtp_leg_send(p->leg, frame, sizeof(frame), FRAME);
 		if (p->o.dtmf && p->o.dtmf[p->dtmf_idx] && p->ticks % 25 == 10)
 			rtp_leg_send_dtmf(p->leg, p->o.dtmf[p->dtmf_idx++], 150);
+	} else if (!strcmp(p->o.mode, "marks")) {
+		marks_frame(p);
 	}
-	if (!strcmp(p->o.mode, "recv") || !strcmp(p->o.mode, "echo")) {
+	if (pulls) {
 		rtp_leg_pull(p->leg, out, &len, &lost);
 		if (len) {
 			p->frames++;
-			wav_write(p, out, len);
+			if (p->wav)
+				wav_write(p, out, len);
 		} else if (lost) {
 			p->lost++;
-			wav_write(p, NULL, FRAME);
+			if (p->wav)
+				wav_write(p, NULL, FRAME);
 		} else {
 			p->nothing++;
 		}
 	}
-	if (++p->ticks >= p->max_ticks)
+	if (++p->ticks >= p->max_ticks) {
 		evloop_stop(loop);
-	else
-		evloop_timer_start(t, 20);
+		return;
+	}
+	due = p->start_us + (uint64_t)llround(p->ticks * 20000.0 * (1.0 - p->o.ppm / 1e6));
+	now = mono_us();
+	evloop_timer_start(t, due > now ? (due - now + 999) / 1000 : 0);
 }
 
 static void on_dtmf(struct rtp_leg *leg, char digit, unsigned ms, void *arg)
@@ -199,6 +261,9 @@ static int run_single(struct probe *p)
 		wav_header(p->wav, 0);
 	}
 	p->max_ticks = p->o.seconds * 50;
+	p->noise = 0x9e3779b9u;
+	p->start_us = mono_us() + 20000;
+	p->ticks = 0;
 	p->tick = evloop_timer_new(p->loop, on_tick, p);
 	evloop_timer_start(p->tick, 20);
 	evloop_run(p->loop);
@@ -230,14 +295,6 @@ struct bench {
 	uint64_t next_us, late_sum_us, late_max_us, ticks;
 	uint64_t pulled;
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static double cpu_s(void)
 {
@@ -368,6 +425,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			   .bind = "127.0.0.1",
 			   .seconds = 3,
 			   .freq = 1000,
+			   .every_ms = 1000,
 			   .legs = 100,
 			   .pmin = 50000,
 			   .pmax = 59999};
@@ -387,6 +445,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->seconds = (unsigned)atoi(v);
 		else if (!strcmp(a, "--freq"))
 			o->freq = (unsigned)atoi(v);
+		else if (!strcmp(a, "--ppm") && abs(atoi(v)) <= 10000)
+			o->ppm = atoi(v);
+		else if (!strcmp(a, "--every-ms") && atoi(v) >= 100 && atoi(v) <= 60000)
+			o->every_ms = (unsigned)atoi(v) / 20 * 20;
 		else if (!strcmp(a, "--legs"))
 			o->legs = (unsigned)atoi(v);
 		else if (!strcmp(a, "--out"))
@@ -422,9 +484,8 @@ int main(int argc, char **argv)
 
 	log_init("rtp_probe", LOG_LVL_WARN);
 	if (parse(argc, argv, &p.o) < 0) {
-		fprintf(
-		    stderr,
-		    "usage: rtp_probe send|recv|echo|bench|keygen [options] (see the source)\n");
+		fprintf(stderr, "usage: rtp_probe send|recv|echo|marks|bench|keygen [options] (see "
+				"the source)\n");
 		return 2;
 	}
 	if (!strcmp(p.o.mode, "keygen")) {
@@ -444,7 +505,7 @@ int main(int argc, char **argv)
 	if (!strcmp(p.o.mode, "bench"))
 		rc = run_bench(&p);
 	else if (!strcmp(p.o.mode, "send") || !strcmp(p.o.mode, "recv") ||
-		 !strcmp(p.o.mode, "echo"))
+		 !strcmp(p.o.mode, "echo") || !strcmp(p.o.mode, "marks"))
 		rc = run_single(&p);
 	else
 		rc = 2;
