@@ -10,6 +10,7 @@
  *   rtp_ortp.c   our endpoint under oRTP's session (SRTP protect, sendto), payload profile,
  *                jitter buffer, session set-up, the send path through oRTP
  *   rtp_srtp.c   SDES keys and the libsrtp2 contexts
+ *   rtp_srtp_crypto.c  AES-ICM and HMAC-SHA1 on OpenSSL for libsrtp2's kernel (why: at its top)
  *   rtp_dtmf.c   RFC 4733 telephone events, both ways
  *   rtp_addr.c   the leg's socket addresses (struct addr)
  */
@@ -282,6 +283,22 @@ int rtp_srtp_build(struct rtp_leg *leg, enum rtp_leg_srtp_suite suite, uint8_t *
  * counted in the stats: -EACCES authentication, -EALREADY replay, -EBADMSG anything else.
  */
 int rtp_srtp_unprotect(struct rtp_leg *leg, uint8_t *p, size_t *len, bool rtcp);
+
+/* --- rtp_srtp_crypto.c --- */
+
+/*
+ * After srtp_init(): puts our AES-ICM-128 and HMAC-SHA1 (OpenSSL's libcrypto) into libsrtp2's
+ * crypto kernel in place of the library's own, once they pass libsrtp2's known-answer tests.
+ * Returns 0, or a negative errno (logged) with the library's own kept. Again after every
+ * srtp_shutdown() + srtp_init().
+ */
+int rtp_srtp_crypto_install(void);
+
+/* After srtp_shutdown(): frees what rtp_srtp_crypto_install() fetched. */
+void rtp_srtp_crypto_release(void);
+
+/* True while ours are installed. */
+bool rtp_srtp_crypto_ours(void);
 
 /* --- rtp_dtmf.c --- */
 

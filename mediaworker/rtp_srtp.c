@@ -69,12 +69,34 @@ int rtp_srtp_keys(struct rtp_leg *leg, enum rtp_leg_srtp_suite suite, const char
 /* ---------------------------------------------------------------- NSS */
 
 /*
- * Debian builds libsrtp2 on NSS. Its first NSS initialisation asks for OPTIMIZESPACE, which
- * gives the softoken a 32-bucket session hash table: every SRTP operation then walks a bucket
- * chain that grows with the number of live contexts (measured: 13.7 us per packet with 100
- * SRTP legs, 22.5 us with 300, and worse beyond). Initialising NSS first, without that flag,
- * sizes the table for time; libsrtp's later NSS_InitContext() calls reuse it. Looked up at run
- * time so that neither a libsrtp2 built on OpenSSL nor the link line needs NSS.
+ * Debian builds libsrtp2 on NSS (crypto/cipher/aes_icm_nss.c, crypto/hash/hmac_nss.c). For our
+ * suites libsrtp2 runs on rtp_srtp_crypto.c instead; NSS is left its start-up self-tests, the
+ * other suites, and ours again should libsrtp2 refuse rtp_srtp_crypto.c. Why NSS costs more with
+ * every live context, eight a leg (a cipher and an HMAC for RTP and for RTCP, send and receive):
+ *
+ *   - each cipher and HMAC holds an NSSInitContext (NSS_InitContext at alloc), and
+ *     NSS_ShutdownContext() unlinks it from one process-wide singly linked list, newest first
+ *     (nss_RemoveList, nss/lib/nss/nssinit.c): freeing a leg walks past every context made
+ *     since, so destroy grows with the number of live legs;
+ *   - each holds a PKCS#11 session object (its key) and two sessions (the key's, the
+ *     PK11Context's: pk11_GetNewSession, pk11wrap/pk11obj.c), and AES-ICM makes a new
+ *     PK11Context, so opens and closes a session, on every packet (set_iv). The softoken finds
+ *     them in chained hash tables of a fixed size (sftk_SessionFromHandle, sftk_ObjectFromHandle
+ *     in softoken/pkcs11u.c, NSC_OpenSession's duplicate check), several times a packet: 1024
+ *     buckets (TIME_SESSION_HASH_SIZE, softoken/pkcs11i.h), 32 with NSS_INIT_OPTIMIZESPACE,
+ *     which libsrtp2's own NSS_InitContext() asks for. The flag is the only size parameter.
+ *
+ * Measured on NSS (rtp_probe bench, median of 3; before rtp_srtp_crypto.c): CPU per packet with
+ * SRTP 22.3, 17.7, 15.1 and 19.7 us at 10, 100, 1,000 and 3,000 legs (RTP: 12.3, 7.1, 6.7, 5.8),
+ * a third of it walking those hash chains at 3,000 legs; rtp_leg_destroy 0.19, 0.26, 1.7 and
+ * 5.6 ms (p50; max 33 ms at 3,000): nss_RemoveList alone took 53% of the CPU of a whole
+ * 3,000-leg run, most of it in the teardown.
+ *
+ * Initialising NSS first, without OPTIMIZESPACE, gives the tables 1024 buckets rather than 32
+ * (seen in the softoken's slot); libsrtp2's later NSS_InitContext() calls reuse that set-up
+ * (nss_Init skips the modules when NSS is up and NOCERTDB|NOMODDB are asked). That only
+ * shortens the chains: 17-19 us per packet at 1,000 legs without it, 15 with it. Looked up at
+ * run time so that neither a libsrtp2 built on OpenSSL nor the link line needs NSS.
  */
 void rtp_srtp_nss_preinit(void)
 {

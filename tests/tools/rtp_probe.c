@@ -16,9 +16,12 @@
  *       marker (k from 0; us: CLOCK_MONOTONIC just before its packet was sent); what comes back
  *       is pulled and dropped; ends with the STATS line. --ppm: the far end's clock runs N
  *       parts per million fast (negative: slow; |N| <= 10000), as a real peer's may
- *   rtp_probe bench --legs N [--seconds S] [--srtp] [COMMON]
+ *   rtp_probe bench --legs N [--seconds S] [--srtp] [--destroy K] [COMMON]
  *       N legs in pairs on loopback, one 20 ms tick: each leg sends a frame and pulls one;
- *       prints the CPU time per packet (send + receive + pull) and how late the ticks ran
+ *       prints the CPU time per packet (send + receive + pull) and how late the ticks ran;
+ *       then destroys K legs (20 by default; spread from the oldest to the newest), one every
+ *       20 ms while the others run, and prints the time of each rtp_leg_destroy (p50, p90,
+ *       max) and the longest the loop was held by one of those destroy callbacks
  *   rtp_probe keygen
  *       prints a random SDES key
  *
@@ -30,6 +33,7 @@
  * S * 50 ticks.
  */
 #include "audio_mark.h"
+#include "delay_hist.h"
 #include "evloop.h"
 #include "log.h"
 #include "port_pool.h"
@@ -48,7 +52,7 @@
 struct opts {
 	const char *mode, *out, *bind, *key, *peer_key, *dtmf;
 	enum rtp_leg_srtp_suite suite;
-	unsigned to, seconds, freq, legs, pmin, pmax, every_ms;
+	unsigned to, seconds, freq, legs, pmin, pmax, every_ms, destroy;
 	int ppm;
 	bool srtp;
 };
@@ -290,10 +294,13 @@ static int run_single(struct probe *p)
 /* ---------------------------------------------------------------- bench */
 
 struct bench {
-	struct rtp_leg **legs;
+	struct rtp_leg **legs; /* NULL: destroyed in the destroy phase */
 	unsigned n;
 	uint64_t next_us, late_sum_us, late_max_us, ticks;
 	uint64_t pulled;
+	unsigned destroy_left, destroy_k, destroy_i; /* the destroy phase */
+	struct delay_hist destroy_us;		     /* each rtp_leg_destroy */
+	uint64_t stall_max_us;			     /* the longest destroy callback */
 };
 
 static double cpu_s(void)
@@ -321,6 +328,8 @@ static void on_bench_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 		size_t len = sizeof(out);
 		bool lost;
 
+		if (!b->legs[i])
+			continue;
 		rtp_leg_send(b->legs[i], frame, sizeof(frame), FRAME);
 		rtp_leg_pull(b->legs[i], out, &len, &lost);
 		b->pulled += len != 0;
@@ -328,6 +337,48 @@ static void on_bench_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 	b->next_us += 20000;
 	now = mono_us();
 	evloop_timer_start(t, b->next_us > now ? (b->next_us - now + 999) / 1000 : 0);
+}
+
+/* One leg of the destroy phase: the i-th of K, spread over the legs' creation order. */
+static void on_bench_destroy(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+	struct bench *b = arg;
+	uint64_t t0 = mono_us(), t1;
+	unsigned idx = (unsigned)((uint64_t)b->destroy_i++ * b->n / b->destroy_k);
+
+	(void)loop;
+	rtp_leg_destroy(&b->legs[idx]);
+	t1 = mono_us();
+	delay_hist_add(&b->destroy_us, t1 - t0);
+	if (t1 - t0 > b->stall_max_us)
+		b->stall_max_us = t1 - t0;
+	if (--b->destroy_left)
+		evloop_timer_start(t, 20);
+}
+
+/* Destroys o.destroy legs, one every 20 ms, while the others run; prints their times. */
+static int bench_destroy_phase(struct probe *p, struct bench *b)
+{
+	struct ev_timer *t;
+	unsigned live = b->n;
+
+	b->destroy_k = b->destroy_left = p->o.destroy < b->n / 2 ? p->o.destroy : b->n / 2;
+	if (!b->destroy_k)
+		return 0;
+	t = evloop_timer_new(p->loop, on_bench_destroy, b);
+	if (!t)
+		return 1;
+	evloop_timer_start(t, 10); /* between two ticks */
+	while (b->destroy_left)
+		evloop_run_once(p->loop, 10);
+	evloop_timer_del(&t);
+	printf("DESTROY legs=%u srtp=%d n=%u p50_us=%llu p90_us=%llu max_us=%llu "
+	       "stall_max_ms=%.2f\n",
+	       live, p->o.srtp, b->destroy_k,
+	       (unsigned long long)delay_hist_quantile(&b->destroy_us, 0.5),
+	       (unsigned long long)delay_hist_quantile(&b->destroy_us, 0.9),
+	       (unsigned long long)b->destroy_us.max, b->stall_max_us / 1000.0);
+	return 0;
 }
 
 static int run_bench(struct probe *p)
@@ -342,7 +393,7 @@ static int run_bench(struct probe *p)
 
 	b.n = p->o.legs & ~1u;
 	b.legs = calloc(b.n, sizeof(*b.legs));
-	if (!b.legs || rtp_leg_srtp_key_generate(ka) || rtp_leg_srtp_key_generate(kb))
+	if (!b.legs || !b.n || rtp_leg_srtp_key_generate(ka) || rtp_leg_srtp_key_generate(kb))
 		return 1;
 	rtp_leg_params_init(&lp);
 	lp.loop = p->loop;
@@ -405,6 +456,8 @@ static int run_bench(struct probe *p)
 	       (c1 - c0) * 1e6 / (double)(sent + recv ? sent + recv : 1),
 	       (c1 - c0) * 1e6 / (double)(b.ticks * b.n > 0 ? b.ticks * b.n : 1),
 	       b.ticks ? b.late_sum_us / 1000.0 / b.ticks : 0.0, b.late_max_us / 1000.0);
+	fflush(stdout);
+	rc = bench_destroy_phase(p, &b);
 	t0 = mono_us();
 out:
 	for (unsigned i = 0; i < b.n; i++)
@@ -427,6 +480,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			   .freq = 1000,
 			   .every_ms = 1000,
 			   .legs = 100,
+			   .destroy = 20,
 			   .pmin = 50000,
 			   .pmax = 59999};
 	for (int i = 2; i < argc; i++) {
@@ -451,6 +505,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->every_ms = (unsigned)atoi(v) / 20 * 20;
 		else if (!strcmp(a, "--legs"))
 			o->legs = (unsigned)atoi(v);
+		else if (!strcmp(a, "--destroy"))
+			o->destroy = (unsigned)atoi(v);
 		else if (!strcmp(a, "--out"))
 			o->out = v;
 		else if (!strcmp(a, "--bind"))
