@@ -177,8 +177,16 @@ int rtmp_chunk_read(struct rtmp_chunk_reader *r, const uint8_t *in, size_t len, 
 			return 0;
 		cs = find_stream(r, csid);
 		if (!cs) {
-			if (fmt != 0)
-				return fail(r, -EPROTO, "first chunk of a chunk stream is not type 0",
+			/*
+			 * A new chunk stream normally starts with a type 0 header, but librtmp
+			 * opens its acknowledgement stream (2) with type 1, and servers in use
+			 * accept that: a field not seen yet on the stream starts at zero (message
+			 * stream 0, timestamp base 0; for type 2, length 0). A type 3 chunk has no
+			 * header at all to start from.
+			 */
+			if (fmt == 3)
+				return fail(r, -EPROTO,
+					    "type 3 chunk without a previous header on chunk stream",
 					    csid);
 			if (r->n_streams == r->lim.max_streams)
 				return fail(r, -E2BIG, "too many chunk streams; limit",

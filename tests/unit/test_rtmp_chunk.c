@@ -1454,29 +1454,42 @@ static void test_limit_reader_chunk_size(void)
 	buf_free(&b);
 }
 
-static void test_first_chunk_not_type0(void)
+/*
+ * A chunk stream may start with a type 1 or 2 header (librtmp opens its acknowledgement stream
+ * with type 1): fields not seen yet start at zero. Type 3 has nothing to start from.
+ */
+static void test_first_chunk_of_a_stream(void)
 {
 	static const uint8_t p[] = {1, 2};
+	const struct rtmp_msg want[] = {
+	    mkmsg(2, 7, 0, RTMP_MSG_ACK, p, 2),	   /* type 1 first: stream 0, base 0 + delta */
+	    mkmsg(2, 17, 0, RTMP_MSG_ACK, p, 2),   /* then as usual */
+	    mkmsg(5, 3, 1, RTMP_MSG_AUDIO, p, 2),  /* another stream, type 0 */
+	};
+	const struct rtmp_msg want2[] = {mkmsg(6, 9, 0, 0, NULL, 0)}; /* type 2 first: empty */
 	struct buf b = {0};
 	char err[160];
 
-	for (unsigned fmt = 1; fmt <= 3; fmt++) {
-		buf_reset(&b);
-		if (fmt == 1)
-			t_fmt1(&b, 5, 0, 2, RTMP_MSG_AUDIO);
-		else if (fmt == 2)
-			t_fmt2(&b, 5, 0);
-		else
-			t_fmt3(&b, 5);
-		t_put(&b, p, 2);
-		CHECK_EQ_INT(read_err(&def_lim, &b, err, sizeof(err), NULL), -EPROTO);
-		CHECK(strstr(err, "not type 0") != NULL);
-	}
-	/* Type 1 on a new stream after other streams were used. */
+	t_fmt1(&b, 2, 7, 2, RTMP_MSG_ACK);
+	t_put(&b, p, 2);
+	t_fmt1(&b, 2, 10, 2, RTMP_MSG_ACK);
+	t_put(&b, p, 2);
+	t_fmt0(&b, 5, 3, 2, RTMP_MSG_AUDIO, 1);
+	t_put(&b, p, 2);
+	expect_decode(NULL, buf_head(&b), buf_used(&b), want, sizeof(want) / sizeof(want[0]), 0);
+	buf_reset(&b);
+	t_fmt2(&b, 6, 9);
+	expect_decode(NULL, buf_head(&b), buf_used(&b), want2, 1, 0);
+	/* type 3 first, alone or after other streams */
+	buf_reset(&b);
+	t_fmt3(&b, 5);
+	t_put(&b, p, 2);
+	CHECK_EQ_INT(read_err(&def_lim, &b, err, sizeof(err), NULL), -EPROTO);
+	CHECK(strstr(err, "type 3 chunk without a previous header") != NULL);
 	buf_reset(&b);
 	t_fmt0(&b, 3, 0, 2, RTMP_MSG_AUDIO, 1);
 	t_put(&b, p, 2);
-	t_fmt1(&b, 330, 0, 2, RTMP_MSG_AUDIO);
+	t_fmt3(&b, 330);
 	t_put(&b, p, 2);
 	CHECK_EQ_INT(read_err(&def_lim, &b, err, sizeof(err), NULL), -EPROTO);
 	buf_free(&b);
@@ -1728,7 +1741,7 @@ int main(void)
 	TEST_RUN(test_limit_message_length);
 	TEST_RUN(test_limit_streams);
 	TEST_RUN(test_limit_reader_chunk_size);
-	TEST_RUN(test_first_chunk_not_type0);
+	TEST_RUN(test_first_chunk_of_a_stream);
 	TEST_RUN(test_new_header_mid_message);
 	TEST_RUN(test_memory_follows_bytes);
 	TEST_RUN(test_writer_bad_csid);
