@@ -180,7 +180,7 @@ install: daemons
 	install -m 755 $(BUILD)/signaler $(MEDIAWORKER_BIN) $(RELAYCTL_BIN) $(DESTDIR)$(PREFIX)/bin/
 
 run: check-deps
-	@$(MAKE) --no-print-directory daemons
+	@$(MAKE) --no-print-directory daemons $(BUILD)/tools/sipphone
 	@BUILD=$(BUILD) scripts/run.sh
 
 test: check-deps
