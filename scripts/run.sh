@@ -170,20 +170,35 @@ if [[ ${ZMQ_INSECURE:-0} != 1 ]]; then
 fi
 
 # --- process bookkeeping
-declare -A NAME_OF=() # pid -> name
+declare -A NAME_OF=()    # pid -> name
+declare -A CMD_OF=()     # name -> its command line (quoted), to start it again
+declare -A RESTARTS=()   # name -> restarts in a row (the backoff's exponent)
+declare -A STARTED_AT=() # name -> when it was last started (s since the epoch)
+declare -A DUE_AT=()     # name -> when a restart is due, while one is pending
+declare -A PENDING_OF=() # index in PIDS -> name, while its restart is pending (pid 0)
 PIDS=()
 TAIL_PID=""
 STOPPING=0
 
-# start NAME CMD...: starts CMD in the background, output appended to run/logs/NAME.log.
-start() {
+# launch NAME CMD...: CMD in the background, output appended to run/logs/NAME.log, in a session
+# of its own (setsid): a Ctrl-C on the terminal reaches this script only, which stops everything
+# in order, rather than every process at once. Sets LAUNCHED to its pid.
+launch() {
 	local name=$1
 	shift
 	echo "=== $(date '+%F %T') starting $name: $*" >>"$LOG_DIR/$name.log"
-	"$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
-	NAME_OF[$!]=$name
-	PIDS+=("$!")
-	echo "run: started $name (pid $!, log run/logs/$name.log)"
+	setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+	LAUNCHED=$!
+	NAME_OF[$LAUNCHED]=$name
+	CMD_OF[$name]=$(printf '%q ' "$@")
+	STARTED_AT[$name]=$(date +%s)
+}
+
+# start NAME CMD...: launch, and keep the pid among the processes watched and stopped.
+start() {
+	launch "$@"
+	PIDS+=("$LAUNCHED")
+	echo "run: started $1 (pid $LAUNCHED, log run/logs/$1.log)"
 }
 
 # wait_tcp PORT PID SECONDS: true once 127.0.0.1:PORT (or RTMP_BIND) accepts connections.
@@ -203,7 +218,7 @@ stop_all() {
 	local pid i alive
 	STOPPING=1
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${PIDS[i]}" 2>/dev/null
+		[[ ${PIDS[i]} == 0 ]] || kill -TERM "${PIDS[i]}" 2>/dev/null
 	done
 	for ((i = 0; i < STOP_GRACE * 10; i++)); do
 		alive=0
@@ -214,6 +229,7 @@ stop_all() {
 		sleep 0.1
 	done
 	for pid in "${PIDS[@]}"; do
+		[[ $pid == 0 ]] && continue
 		if kill -0 "$pid" 2>/dev/null; then
 			echo "run: ${NAME_OF[$pid]} (pid $pid) did not stop in ${STOP_GRACE} s: killing it"
 			kill -KILL "$pid" 2>/dev/null
@@ -230,9 +246,8 @@ stop_all() {
 on_signal() {
 	((STOPPING)) && return
 	echo
-	echo "run: stopping"
 	stop_all
-	echo "run: stopped"
+	echo "run: stopped cleanly"
 	exit 0
 }
 trap on_signal INT TERM HUP
@@ -283,9 +298,11 @@ if [[ -x $BUILD/mediaworker ]]; then
 	fi
 	for ((w = 1; w <= WORKERS; w++)); do
 		lo=$((RTP_PORT_MIN + (w - 1) * span))
-		WORKER_ID="mw-$w" RTP_PORT_MIN=$lo RTP_PORT_MAX=$((lo + span - 1)) \
+		# (its settings on the command line itself: a restart runs the same line)
+		start "mediaworker-$w" env WORKER_ID="mw-$w" RTP_PORT_MIN=$lo \
+			RTP_PORT_MAX=$((lo + span - 1)) \
 			METRICS_PORT=$((METRICS_PORT > 0 ? METRICS_PORT + w : 0)) \
-			start "mediaworker-$w" env "${WORKER_KEYS[@]}" "$BUILD/mediaworker"
+			"${WORKER_KEYS[@]}" "$BUILD/mediaworker"
 	done
 else
 	echo "run: no mediaworker yet ($BUILD/mediaworker not built): running without workers"
@@ -332,19 +349,47 @@ if [[ $RUN_TAIL == 1 ]]; then
 	TAIL_PID=$!
 fi
 
-# --- watch: the first process to exit stops the rest. Polled (bash may reap a child at any time,
-# and `wait -n` then forgets it); `wait` on the short sleep lets a signal's trap run at once.
+# --- watch, as a small init: a process that exits is started again (the same command, its log
+# appended), after a backoff that grows with each exit in a row (0, 1, 2, 4 ... 30 s; a run of
+# 60 s resets it), with a line saying how it ended. Only Ctrl-C or SIGTERM stops everything. Polled
+# (bash may reap a child at any time, and `wait -n` then forgets it); `wait` on the short sleep
+# lets a signal's trap run at once.
+# ended RC: how a process with wait status RC ended, in words.
+ended() {
+	if (($1 > 128)); then
+		echo "killed by SIG$(kill -l $(($1 - 128)) 2>/dev/null || echo $(($1 - 128)))"
+	else
+		echo "exited with status $1"
+	fi
+}
 while true; do
-	for pid in "${PIDS[@]}"; do
+	now=$(date +%s)
+	for i in "${!PIDS[@]}"; do
+		pid=${PIDS[i]}
+		if [[ $pid == 0 ]]; then # a restart pending
+			name=${PENDING_OF[$i]}
+			((now >= DUE_AT[$name])) || continue
+			eval "launch $name ${CMD_OF[$name]}"
+			PIDS[i]=$LAUNCHED
+			echo "run: $name started again (pid $LAUNCHED)" >&2
+			continue
+		fi
 		kill -0 "$pid" 2>/dev/null && continue
 		((STOPPING)) && exit 0
 		wait "$pid" 2>/dev/null
 		rc=$?
 		name=${NAME_OF[$pid]}
-		echo "run: $name (pid $pid) exited with status $rc; stopping the rest" >&2
-		tail -n 20 "$LOG_DIR/$name.log" | sed 's/^/  | /' >&2
-		stop_all
-		exit 1
+		unset "NAME_OF[$pid]"
+		((now - STARTED_AT[$name] >= 60)) && RESTARTS[$name]=0
+		n=${RESTARTS[$name]:-0}
+		delay=$((n >= 6 ? 30 : (1 << n) / 2))
+		RESTARTS[$name]=$((n + 1))
+		echo "run: $name (pid $pid) $(ended "$rc"); starting it again in ${delay:-0} s" \
+			"(last lines of run/logs/$name.log below)" >&2
+		tail -n 10 "$LOG_DIR/$name.log" | sed 's/^/  | /' >&2
+		DUE_AT[$name]=$((now + delay))
+		PENDING_OF[$i]=$name
+		PIDS[i]=0
 	done
 	sleep 0.5 &
 	wait $!

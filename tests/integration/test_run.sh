@@ -11,6 +11,10 @@
 #                      the signaler
 #   run_relayctl       relayctl with no REDIS_* variable and no flag, from the directory that holds
 #                      run/ (and with RTMP2SIP_ENV from anywhere), lists the worker and the signaler
+#   run_supervise      a worker killed with SIGKILL is started again, with a line saying how it
+#                      ended; run.sh and the signaler run on
+#   run_ctrl_c         SIGINT (Ctrl-C) to run.sh: every process stopped, exit 0, "run: stopped
+#                      cleanly", no process seen ending on its own meanwhile
 #   run_reuse          a second start reuses the same password and key pairs
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,7 +36,12 @@ RTMP=$(free_port) SIP=$(free_port) RPORT=$(free_port)
 # start_stack N: scripts/run.sh in the background (output $T_TMP/run.N.out); its pid in RUN_PID;
 # false unless it says it runs within 20 s.
 start_stack() {
-	spawn "$T_TMP/run.$1.out" env -u CURVE_SECRET_KEY_FILE -u CURVE_ALLOWED_KEYS_FILE \
+	# As from a terminal: a process group of its own (a Ctrl-C is sent to the whole group), and
+	# SIGINT not ignored (a script's background job starts with it ignored, which bash cannot
+	# trap: python gives run.sh the default disposition a foreground job has).
+	spawn "$T_TMP/run.$1.out" setsid python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' env -u CURVE_SECRET_KEY_FILE -u CURVE_ALLOWED_KEYS_FILE \
 		RUN_DIR="$RUN" BUILD="$BUILD" RTMP_PORT="$RTMP" SIP_PORT="$SIP" REDIS_PORT="$RPORT" \
 		WORKERS=1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 99)) METRICS_PORT=0 RUN_TAIL=0 \
 		STOP_GRACE=3 bash "$RUN_SH"
@@ -79,7 +88,48 @@ out=$(cd / && env -u REDIS_HOST -u REDIS_PORT RTMP2SIP_ENV="$RUN/rtmp2sip.env" "
 	why "relayctl calls with RTMP2SIP_ENV: $out"
 verdict run_relayctl
 
-stop_pid "$RUN_PID" 10
+# A worker killed as the README's failover claim invites is started again; the rest runs on.
+wpid=$(sed -n 's/^run: started mediaworker-1 (pid \([0-9]*\).*/\1/p' "$T_TMP/run.1.out")
+spid=$(sed -n 's/^run: started signaler (pid \([0-9]*\).*/\1/p' "$T_TMP/run.1.out")
+if [[ -z $wpid || -z $spid ]]; then
+	why "no worker or signaler pid in run.sh's output"
+else
+	kill -KILL "$wpid"
+	wait_log "$T_TMP/run.1.out" 'mediaworker-1 started again' 10 "$RUN_PID" ||
+		why "the killed worker was not started again: $(tail -3 "$T_TMP/run.1.out" | tr '\n' ' ')"
+	grep -q "mediaworker-1 (pid $wpid) killed by SIGKILL" "$T_TMP/run.1.out" ||
+		why "no line saying how the worker ended"
+	kill -0 "$RUN_PID" 2>/dev/null || why "run.sh stopped"
+	kill -0 "$spid" 2>/dev/null || why "the signaler was stopped too"
+	for ((i = 0; i < 100; i++)); do
+		(($(grep -c 'mediaworker ready' "$RUN/logs/mediaworker-1.log") >= 2)) && break
+		sleep 0.1
+	done
+	((i < 100)) || why "the new worker is not ready"
+fi
+verdict run_supervise
+
+# Ctrl-C, as a terminal sends it: SIGINT to run.sh's whole process group. run.sh alone gets it
+# (its processes have sessions of their own) and stops them all in order.
+kill -INT -- "-$RUN_PID"
+for ((i = 0; i < 100; i++)); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$RUN_PID" 2>/dev/null; then
+	why "run.sh still runs 10 s after SIGINT"
+	stop_pid "$RUN_PID" 10
+	rc=0
+else
+	wait "$RUN_PID" 2>/dev/null
+	rc=$?
+fi
+((rc == 0)) || why "run.sh exited with status $rc after SIGINT"
+grep -q '^run: stopped cleanly$' "$T_TMP/run.1.out" || why "no 'stopped cleanly' line"
+grep -q 'exited with status\|starting it again' <(sed -n '/mediaworker-1 started again/,$p' "$T_TMP/run.1.out") &&
+	why "a process was seen ending on its own while stopping"
+for pid in $(sed -n 's/^run: .*(pid \([0-9]*\).*/\1/p' "$T_TMP/run.1.out"); do
+	kill -0 "$pid" 2>/dev/null && why "pid $pid still runs"
+done
+verdict run_ctrl_c
+
 start_stack 2 || why "the second start failed: $(tail -5 "$T_TMP/run.2.out" | tr '\n' ' ')"
 [[ $(cat "$S/redis.pass") == "$PASS1" ]] || why "a new password"
 grep -q 'generated' "$T_TMP/run.2.out" && why "secrets generated again: $(grep generated "$T_TMP/run.2.out")"
