@@ -78,6 +78,8 @@ struct call {
 	char name[RTMP_NAME_MAX]; /* the destination as given (the stream name without its query) */
 	char uri[CALL_URI_MAX + 1];
 	enum call_state state;
+	char over_why[200]; /* why it ended, once CALL_OVER: told to players that come later */
+	bool failed;	    /* the last call of the name failed (not a hang-up, not cancelled) */
 	enum sdp_srtp_policy srtp; /* of this call's offer */
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
@@ -116,6 +118,40 @@ static const struct {
 };
 
 static struct call *calls[CALL_BUCKETS];
+
+/*
+ * Calls that failed and are gone (publisher and players left), remembered for FAILED_MEMORY_S:
+ * a player that comes for one then is told why at once (StreamNotFound with the reason) instead
+ * of waiting for a publisher that will not come. A new publish of the name forgets it. Bounded:
+ * FAILED_MEMORY entries, the oldest overwritten.
+ */
+#define FAILED_MEMORY	16
+#define FAILED_MEMORY_S 10
+static struct {
+	char name[RTMP_NAME_MAX];
+	char why[200];
+	time_t at;
+} failed_calls[FAILED_MEMORY];
+static unsigned failed_next;
+
+static void failed_forget(const char *name)
+{
+	for (unsigned i = 0; i < FAILED_MEMORY; i++)
+		if (failed_calls[i].at && strcmp(failed_calls[i].name, name) == 0)
+			failed_calls[i].at = 0;
+}
+
+/* The reason call/@name failed within FAILED_MEMORY_S, or NULL. */
+static const char *failed_recently(const char *name)
+{
+	time_t now = time(NULL);
+
+	for (unsigned i = 0; i < FAILED_MEMORY; i++)
+		if (failed_calls[i].at && now - failed_calls[i].at <= FAILED_MEMORY_S &&
+		    strcmp(failed_calls[i].name, name) == 0)
+			return failed_calls[i].why;
+	return NULL;
+}
 static struct media *bridge;
 static struct sip_ua *ua;
 static const char *call_domain;
@@ -512,6 +548,13 @@ static void release_if_unused(struct call *c)
 	pp = find_slot(c->name);
 	if (*pp == c)
 		*pp = c->next;
+	if (c->failed) {
+		unsigned i = failed_next++ % FAILED_MEMORY;
+
+		snprintf(failed_calls[i].name, sizeof(failed_calls[i].name), "%s", c->name);
+		snprintf(failed_calls[i].why, sizeof(failed_calls[i].why), "%s", c->over_why);
+		failed_calls[i].at = time(NULL);
+	}
 	forget_credentials(c);
 	free(c);
 }
@@ -547,6 +590,8 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 		return;
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s over: %s", c->uri, why);
 	c->state = CALL_OVER;
+	snprintf(c->over_why, sizeof(c->over_why), "%s", why);
+	c->failed = local == CALLREC_END_ERROR || local == CALLREC_END_NO_MEDIA;
 	if (c->sip) {
 		sip_call_set_arg(c->sip, NULL);
 		sip_call_hangup(c->sip);
@@ -803,6 +848,8 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	snprintf(c->client_ip, sizeof(c->client_ip), "%s", rtmp_conn_peer_ip(conn));
 	c->publisher = conn;
 	c->pub_stream = s;
+	failed_forget(c->name); /* a new call of the name */
+	c->failed = false;
 	s->app_data = c;
 	snprintf(c->auth_user, sizeof(c->auth_user), "%s", p.user);
 	snprintf(c->password, sizeof(c->password), "%s", p.pass);
@@ -822,6 +869,11 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 
 	if (ret < 0)
 		return ret;
+	if (!*find_slot(s->name) && failed_recently(s->name)) {
+		snprintf(why, whylen, "%s", failed_recently(s->name));
+		params_wipe(&p);
+		return -ENOENT;
+	}
 	c = get_call(s, why, whylen);
 	if (!c) {
 		params_wipe(&p);
@@ -834,6 +886,12 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 			 rtmp_conn_peer_ip(conn), why);
 		release_if_unused(c);
 		return ret;
+	}
+	if (c->state == CALL_OVER) {
+		/* its publisher is still connected, but there is nothing more to hear: say why at
+		 * once (StreamNotFound with the reason) rather than keep the player waiting */
+		snprintf(why, whylen, "%s", c->over_why);
+		return -ENOENT;
 	}
 	if (!players_add(&c->players, conn, s, c)) {
 		snprintf(why, whylen, "Out of memory");

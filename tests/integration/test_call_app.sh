@@ -178,16 +178,22 @@ else
 	fail call_sip_signalling "missing INVITE/180/answer/BYE lines in the signaler log"
 fi
 
-# A busy callee: the call fails with 486, nothing is left.
+# A busy callee: the call fails with 486, nothing is left. A player that comes for it afterwards
+# (the publisher has left, as clients do when a call fails) is told why at once: StreamNotFound
+# with the reason, never a wait for a publisher that will not come.
 sport=$(free_port)
 spawn "$T_TMP/busy.sipp.log" sipp -sf "$SIPP_DIR/uas_busy.xml" -p "$sport" -i 127.0.0.1 -nostdin -m 1
 timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=500:sample_rate=16000:duration=3" \
 	-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/busy@127.0.0.1:$sport" >"$T_TMP/busy.pub.log" 2>&1
-if grep -q "busy@127.0.0.1:$sport failed: 486" "$SIGNALER_LOG"; then
-	pass call_busy
-else
-	fail call_busy "no 'failed: 486' for the busy callee in the signaler log"
-fi
+why=""
+grep -q "busy@127.0.0.1:$sport failed: 486" "$SIGNALER_LOG" ||
+	why+="no 'failed: 486' for the busy callee in the signaler log; "
+timeout 6 "${FF[@]}" -i "$URL/busy@127.0.0.1:$sport" -t 1 "$T_TMP/busy_play.wav" \
+	>"$T_TMP/busy.play.log" 2>&1
+[[ $? == 124 ]] && why+="the player of the failed call was left waiting; "
+grep -q "play 'busy@127.0.0.1:$sport' refused: call .*failed: 486" "$SIGNALER_LOG" ||
+	why+="the late player was not told the call failed; "
+if [[ -z $why ]]; then pass call_busy; else fail call_busy "$why"; fi
 
 # A callee that hangs up (SIPp answers, then sends BYE).
 sport=$(free_port)
