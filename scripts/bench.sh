@@ -245,8 +245,8 @@ udp_drops() {
 		/proc/net/udp /proc/net/udp6 2>/dev/null
 }
 # media_frames PORT: a worker's counters (its /metrics), in this order: media frames from the
-# signalers, to them; RTP packets in, out; RTP packets too late for the jitter buffer; ticks with
-# nothing to play; RTP send errors; ticks skipped after stalls; ZeroMQ sends dropped.
+# signalers, to them; RTP packets in, out; RTP packets behind the sequence (dropped); frames
+# concealed; RTP send errors; (unused); ZeroMQ sends dropped.
 media_frames() {
 	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" | awk '
 		$1 ~ /media_frames_total\{direction="from_signaler"\}/ { v[1] = $2 }
@@ -256,7 +256,6 @@ media_frames() {
 		$1 ~ /_worker_rtp_late_total$/ { v[5] = $2 }
 		$1 ~ /_worker_rtp_concealed_total$/ { v[6] = $2 }
 		$1 ~ /_worker_rtp_send_errors_total$/ { v[7] = $2 }
-		$1 ~ /_worker_ticks_skipped_total$/ { v[8] = $2 }
 		$1 ~ /_worker_zmq_send_drops_total$/ { v[9] = $2 }
 		END { for (i = 1; i <= 9; i++) printf "%d ", v[i]; print "" }'
 }
@@ -822,9 +821,9 @@ if want cluster; then
 				echo "${m0[i]} ${m1[i]}" | awk '{ for (k = 1; k <= 9; k++) d[k] = $(k + 9) - $k
 					printf "%8s   frames: %d from the signaler, %d back to it (%+.1f %%)\n", "", d[1], d[2],
 						(d[1] > 0 ? (d[2] - d[1]) * 100 / d[1] : 0)
-					printf "%8s   RTP: %d sent, %d received, %d too late, %d ticks concealed, %d send errors;", "",
+					printf "%8s   RTP: %d sent, %d received, %d late, %d frames concealed, %d send errors;", "",
 						d[4], d[3], d[5], d[6], d[7]
-					printf " %d ticks skipped, %d ZeroMQ sends dropped\n", d[8], d[9] }'
+					printf " %d ZeroMQ sends dropped\n", d[9] }'
 			done
 			# The rest of the machine: its busy time less what callbench measured for the stack.
 			awk -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v hz="$hz" -v ours="$(cpu_sum "$f" '.*')" \

@@ -153,7 +153,7 @@ r=$(http "$W_MPORT" /readyz)
 [[ $(value "$W_MPORT" rtmp2sip_worker_legs) == 0 ]] || why "worker_legs is not 0"
 [[ $(value "$W_MPORT" rtmp2sip_worker_redis_up) == 1 ]] || why "worker_redis_up is not 1"
 [[ $(value "$W_MPORT" rtmp2sip_worker_draining) == 0 ]] || why "worker_draining is not 0"
-for m in rtp_late_total rtp_concealed_total rtp_send_errors_total ticks_skipped_total \
+for m in rtp_late_total rtp_concealed_total rtp_send_errors_total \
 	rtp_unexpected_source_total rtp_latch_changes_total; do
 	[[ $(value "$W_MPORT" "rtmp2sip_worker_$m") =~ ^[0-9]+$ ]] || why "worker_$m is missing"
 done
