@@ -602,11 +602,18 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 		return;
 	}
 	pc->state = PC_CALLING;
-	if (pc->referrer)
+	if (pc->referrer) {
 		pc->sip = sip_call_invite_referred(pc->referrer, (const char *)b.data, pc);
-	else
+	} else if (pc->cl->reg) {
 		pc->sip =
 		    sip_call_invite(app_sip_ua, pc->cl->reg, pc->to, (const char *)b.data, pc);
+	} else {
+		/* not registered (no password): the call is made as the client's AOR */
+		char from[AOR_MAX + 8];
+
+		snprintf(from, sizeof(from), "sip:%s", pc->cl->aor);
+		pc->sip = sip_call_invite_as(app_sip_ua, from, pc->to, (const char *)b.data, pc);
+	}
 	buf_free(&b);
 	if (!pc->sip) {
 		app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,

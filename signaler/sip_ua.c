@@ -966,6 +966,16 @@ struct sip_call *sip_call_invite(struct sip_ua *ua, struct sip_reg *reg, const c
 	return invite(ua, ua->identity, NULL, NULL, NULL, target, sdp, arg, NULL);
 }
 
+struct sip_call *sip_call_invite_as(struct sip_ua *ua, const char *from, const char *target,
+				    const char *sdp, void *arg)
+{
+	if (!sip_ua_uri_ok(from)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return invite(ua, from, NULL, NULL, NULL, target, sdp, arg, NULL);
+}
+
 struct sip_call *sip_call_invite_referred(struct sip_call *referrer, const char *sdp, void *arg)
 {
 	if (!referrer->refer_to || !referrer->refer_event || referrer->state == CS_DONE) {

@@ -183,6 +183,14 @@ struct sip_call *sip_call_invite(struct sip_ua *ua, struct sip_reg *reg, const c
 				 const char *sdp, void *arg);
 
 /*
+ * Calls @target offering @sdp as @from (a "sip:user@host" URI, checked by sip_ua_uri_ok), with
+ * no credentials: a client that did not register calls as its own AOR. Returns the call, or
+ * NULL with errno (EINVAL: a bad @from).
+ */
+struct sip_call *sip_call_invite_as(struct sip_ua *ua, const char *from, const char *target,
+				    const char *sdp, void *arg);
+
+/*
  * After accepting a REFER on @referrer: calls its Refer-To target offering @sdp; nua NOTIFYs the
  * referring peer of the new call's progress. Returns the new call, or NULL with errno.
  */

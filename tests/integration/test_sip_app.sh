@@ -9,7 +9,8 @@
 #   sip_call_out           invite(sip uas, wideband ulaw dtmf): ringing, accepted("ulaw"); the Speex
 #                          tone comes back through SIPp's RTP echo (transcoded to PCMU and back);
 #                          sendDTMF('5') goes out as RFC 4733 and returns as dtmf("5"); the call
-#                          record is in Redis while up; bye
+#                          record is in Redis while up; the unregistered client (no password)
+#                          calls as its AOR (From: sip:bob@example.com); bye
 #   sip_call_out_pcmu      a client sending G.711 itself (invite ... pcmu): accepted("pcmu"),
 #                          pass-through, the tone comes back
 #   sip_busy               a callee answering 486: rejected("486 Busy Here")
@@ -179,11 +180,13 @@ wait "$phone_pid"
 phone_rc=$?
 sipp_wait "$SIPP_PID" 10
 sipp_rc=$?
-if ((phone_rc == 0 && sipp_rc == 0)) && wav_ok out "$T_TMP/out.wav" 1000 &&
+from_ok=0
+grep -q "sip: INVITE sip:service@127.0.0.1:$sport from sip:bob@example.com" "$SIGNALER_LOG" && from_ok=1
+if ((phone_rc == 0 && sipp_rc == 0 && from_ok)) && wav_ok out "$T_TMP/out.wav" 1000 &&
 	[[ $call_state == up && $call_codec == PCMU ]]; then
 	pass sip_call_out
 else
-	fail sip_call_out "phone rc $phone_rc, SIPp rc $sipp_rc, record state '$call_state' codec '$call_codec', $TONE_WHY"
+	fail sip_call_out "phone rc $phone_rc, SIPp rc $sipp_rc, record state '$call_state' codec '$call_codec', From the AOR: $from_ok, $TONE_WHY"
 	report out
 fi
 if ((bad_rc == 0 && bad2_rc == 0)) && signaler_alive &&
