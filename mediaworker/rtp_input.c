@@ -112,19 +112,20 @@ static void inject(struct rtp_leg *leg, RtpTransport *t, const uint8_t *p, size_
 /* RFC 3550 A.8: interarrival jitter from the packet's timestamp @ts and its arrival @now_ts. */
 static void jitter_account(struct rtp_leg *leg, uint32_t ts, uint32_t now_ts)
 {
-	uint32_t transit = now_ts - ts;
-	int32_t d;
+	uint32_t transit = now_ts - ts, d;
 
 	if (!leg->jit_init) {
 		leg->jit_init = true;
 		leg->jit_transit = transit;
 		return;
 	}
-	d = (int32_t)(transit - leg->jit_transit);
+	d = transit - leg->jit_transit; /* |D| in modular arithmetic: any 32-bit values */
+	if (d > 0x80000000u)
+		d = 0u - d;
 	leg->jit_transit = transit;
-	if (d < 0)
-		d = -d;
-	leg->jit16 += (uint32_t)d - ((leg->jit16 + 8u) >> 4);
+	if (d > 60u * leg->clock_rate)
+		return; /* a minute off: the peer's clock jumped (a new stream), no jitter */
+	leg->jit16 += d - ((leg->jit16 + 8u) >> 4);
 }
 
 static void pull_queue_put(struct rtp_leg *leg, const uint8_t *payload, size_t len, bool lost)
@@ -132,6 +133,10 @@ static void pull_queue_put(struct rtp_leg *leg, const uint8_t *payload, size_t l
 	struct pull_queue *q = leg->pq;
 	unsigned slot;
 
+	if (len > sizeof(q->f[0].data)) { /* a datagram can be larger than a frame we keep */
+		leg->st.bad_packets++;
+		return;
+	}
 	if (!q) {
 		q = leg->pq = calloc(1, sizeof(*q));
 		if (!q)
