@@ -632,8 +632,9 @@ static void test_reorder_and_loss(void)
 		CHECK_EQ_INT(st.packets_lost, 1); /* 12 did arrive */
 		CHECK_EQ_INT(st.frames_lost, 2);
 		CHECK_EQ_INT(st.frames_late, 1);
-		/* 5, 9, 13 held; 14 too when it beat 13's deadline by a hair */
-		CHECK(st.reordered >= 3 && st.reordered <= 4);
+		/* 5, 9, 13 are always held; 10 and 14, which come one frame after 9 and 13, are
+		 * held too when they arrive before that gap's deadline fires (the same instant) */
+		CHECK(st.reordered >= 3 && st.reordered <= 5);
 	}
 	printf("  reorder: %d frames, 1st %u, last %u, lost between %d\n", j.n_seen, j.seen[0],
 	       j.seen[j.n_seen - 1], j.lost_between);
