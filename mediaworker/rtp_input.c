@@ -42,11 +42,17 @@ struct pull_queue {
 	} f[PULL_QUEUE];
 };
 
-uint32_t rtp_input_clock_now(const struct rtp_leg *leg)
+/* The local timestamp clock at @now_us (monotonic). */
+static uint32_t clock_at(const struct rtp_leg *leg, uint64_t now_us)
 {
-	uint64_t us = mono_us() - leg->pull_time_us;
+	uint64_t us = now_us - leg->pull_time_us;
 
 	return leg->pull_ts + (uint32_t)(us * leg->clock_rate / 1000000u);
+}
+
+uint32_t rtp_input_clock_now(const struct rtp_leg *leg)
+{
+	return clock_at(leg, mono_us());
 }
 
 /*
@@ -95,9 +101,10 @@ static void rx_seq_account(struct rtp_leg *leg, uint32_t ssrc, uint16_t seq)
 	leg->rx_count++;
 }
 
-/* Hands an accepted datagram @p (@len bytes, from @from) to oRTP's receive path through @t. */
+/* Hands an accepted datagram @p (@len bytes, from @from) to oRTP's receive path through @t,
+ * stamped @stamp on the local timestamp clock. */
 static void inject(struct rtp_leg *leg, RtpTransport *t, const uint8_t *p, size_t len,
-		   const struct sockaddr *from, socklen_t fromlen)
+		   const struct sockaddr *from, socklen_t fromlen, uint32_t stamp)
 {
 	mblk_t *m = allocb(len, 0);
 
@@ -105,7 +112,7 @@ static void inject(struct rtp_leg *leg, RtpTransport *t, const uint8_t *p, size_
 	m->b_wptr += len;
 	memcpy(&m->net_addr, from, fromlen <= sizeof(m->net_addr) ? fromlen : sizeof(m->net_addr));
 	m->net_addrlen = fromlen;
-	m->reserved1 = rtp_input_clock_now(leg);
+	m->reserved1 = stamp;
 	meta_rtp_transport_modifier_inject_packet_to_recv(t, NULL, m, 0);
 }
 
@@ -213,10 +220,8 @@ static void gap_timer_update(struct rtp_leg *leg, uint64_t now_us)
  * they belong to, and only then (some peers send them under an SSRC of their own).
  */
 static void reorder_input(struct rtp_leg *leg, const uint8_t *p, size_t hl, size_t len, int pt,
-			  uint32_t ssrc, uint16_t seq, uint32_t ts)
+			  uint32_t ssrc, uint16_t seq, uint32_t ts, uint64_t now)
 {
-	uint64_t now = mono_us();
-
 	if (pt == leg->pt && (!leg->ro.started || ssrc != leg->ro_ssrc)) {
 		if (leg->ro.started)
 			rtp_reorder_flush(&leg->ro, emit, leg);
@@ -267,7 +272,8 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 {
 	enum rtp_source src = rtp_latch_source(leg, from);
 	int hl, pt;
-	uint32_t ssrc, ts;
+	uint32_t ssrc, ts, stamp;
+	uint64_t now_us;
 	uint16_t seq;
 
 	if (rtp_latch_refuses(leg, src, arrival_ms))
@@ -314,26 +320,28 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 	/* accepted */
 	if (leg->zombie)
 		return 0;
+	now_us = mono_us(); /* one clock read for the leg's timeout, jitter, oRTP and the reorder */
 	leg->know_remote_ssrc = true;
 	leg->remote_ssrc = ssrc;
-	leg->last_rx_ms = mono_ms();
+	leg->last_rx_ms = now_us / 1000u;
 	leg->timed_out = false;
 	rx_seq_account(leg, ssrc, seq);
 	leg->st.packets_received++;
 	leg->st.bytes_received += len;
 	if (len == (size_t)hl) {
-		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, rd_be32(p + 4));
+		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, rd_be32(p + 4), now_us);
 		return 0; /* no payload: a keepalive (its number keeps the sequence) */
 	}
 
 	ts = rd_be32(p + 4);
-	jitter_account(leg, ts, rtp_input_clock_now(leg));
-	inject(leg, leg->meta_rtp, p, len, from, fromlen);
+	stamp = clock_at(leg, now_us);
+	jitter_account(leg, ts, stamp);
+	inject(leg, leg->meta_rtp, p, len, from, fromlen, stamp);
 	flushq(&leg->s->rtp.rq, FLUSHALL); /* oRTP keeps statistics only: no playout queue */
 	if (pt == leg->tev_pt)
 		rtp_dtmf_input(leg, p + hl, len - (size_t)hl, ts);
 	if (!leg->zombie)
-		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, ts);
+		reorder_input(leg, p, (size_t)hl, len, pt, ssrc, seq, ts, now_us);
 	return 0;
 }
 
@@ -389,7 +397,7 @@ static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct 
 	}
 	rtp_latch_rtcp_accept(leg, from, fromlen);
 	leg->st.rtcp_received++;
-	inject(leg, leg->meta_rtcp, p, len, from, fromlen);
+	inject(leg, leg->meta_rtcp, p, len, from, fromlen, rtp_input_clock_now(leg));
 	return 0;
 }
 

@@ -864,13 +864,15 @@ out_wipe:
 static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, size_t whylen)
 {
 	struct call_params p;
+	const char *failed;
 	struct call *c;
 	int ret = take_query(conn, s, &p, why, whylen);
 
 	if (ret < 0)
 		return ret;
-	if (!*find_slot(s->name) && failed_recently(s->name)) {
-		snprintf(why, whylen, "%s", failed_recently(s->name));
+	failed = *find_slot(s->name) ? NULL : failed_recently(s->name);
+	if (failed) {
+		snprintf(why, whylen, "%s", failed);
 		params_wipe(&p);
 		return -ENOENT;
 	}
