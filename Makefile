@@ -55,8 +55,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evlo
 # Unit tests (test_sip_*) and tools that need SIP link the su_root evloop backend.
 SIP_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_sip_*.c))
 SIP_TOOL_BIN := $(BUILD)/tools/sipua_probe
-# callbench_*.c are parts of callbench (one binary), not tools of their own.
-TOOL_SRC := $(filter-out tests/tools/callbench_%.c,$(wildcard tests/tools/*.c))
+# callbench_*.c and sipphone_*.c are parts of callbench and sipphone (one binary each), not tools
+# of their own.
+TOOL_SRC := $(filter-out tests/tools/callbench_%.c tests/tools/sipphone_%.c,$(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -120,7 +121,8 @@ $(BUILD)/tools/callbench: $(CALLBENCH_OBJ)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(shell pkg-config --libs librtmp speex 2>/dev/null || echo -lrtmp -lspeex) $(LDLIBS)
 
 # sipphone: a scripted softphone for the sip app; librtmp plus libspeex for its Speex audio.
-$(BUILD)/tools/sipphone: $(BUILD)/obj/tests/tools/sipphone.o
+SIPPHONE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/tools/sipphone*.c))
+$(BUILD)/tools/sipphone: $(SIPPHONE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) \
 		$(shell pkg-config --libs speex 2>/dev/null || echo -lspeex) $(LDLIBS)
