@@ -813,11 +813,11 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 	const char *sid = o && o->sid ? o->sid : "-";
 	struct transcoder *t;
 
-	if (!codec_rtmp_capable(rc)) {
+	if (!codec_rtmp_capable(rc) || rc->family == CODEC_FAMILY_FRAMED) {
 		log_warn(sid, "transcoder: codec id %d cannot be the RTMP side", (int)rtmp_codec);
 		return NULL;
 	}
-	if (!sc || sc->family == CODEC_FAMILY_EVENT) {
+	if (!sc || sc->family == CODEC_FAMILY_EVENT || sc->family == CODEC_FAMILY_FRAMED) {
 		log_warn(sid, "transcoder: codec id %d cannot be the SIP audio codec",
 			 (int)sip_codec);
 		return NULL;
@@ -936,7 +936,7 @@ const char *transcoder_error(const struct transcoder *t)
 
 int transcoder_rtmp_to_sip(struct transcoder *t, const uint8_t *msg, size_t len, struct tc_out *out)
 {
-	const struct codec *c;
+	struct rtmp_audio ra;
 	const char *why = "unknown audio format";
 
 	if (!t || !out || (!msg && len))
@@ -944,12 +944,13 @@ int transcoder_rtmp_to_sip(struct transcoder *t, const uint8_t *msg, size_t len,
 	out_reset(out, t->sip->clock_rate);
 	if (len == 0)
 		return fail(t, out, -EPROTO, "empty RTMP audio message");
-	c = codec_by_rtmp_byte(msg[0], &why);
-	if (!c)
+	if (codec_rtmp_parse(msg, len, &ra, &why) < 0)
 		return fail(t, out, -EPROTO, why);
-	if (c != t->rtmp)
+	if (ra.codec != t->rtmp)
 		return fail(t, out, -EPROTO, "audio tag byte names another codec than the leg's");
-	return dir_run(t, &t->up, msg + 1, len - 1, out);
+	if (ra.channels != 1)
+		return fail(t, out, -EPROTO, "stereo audio is not supported on this path");
+	return dir_run(t, &t->up, msg + ra.hdr_len, len - ra.hdr_len, out);
 }
 
 /* Remembers the last 20 ms of G.711 from the SIP side. */

@@ -903,7 +903,7 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 	return 0;
 }
 
-static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
+static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp_msg *m)
 {
 	struct media_leg_params lp = {0};
 	struct wire_codec rc;
@@ -913,10 +913,11 @@ static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
 	/* The call starts with its first audio (and is counted), whatever becomes of it. */
 	callrec_start(&c->rec, "call", "out");
 	snprintf(c->rec.to_uri, sizeof(c->rec.to_uri), "%s", c->uri);
-	if (media_codec_from_rtmp(tag, &rc, &why) < 0) {
+	if (media_codec_from_rtmp(m->data, m->len, &rc, &why) < 0) {
 		char text[200];
 
 		snprintf(text, sizeof(text), "call: %s", why);
+		log_warn(rtmp_conn_sid(conn), "call/%s: publisher refused: %s", c->name, why);
 		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
@@ -930,7 +931,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, uint8_t tag)
 	lp.sip_codecs = sip_codecs;
 	lp.n_sip_codecs = n_sip_codecs;
 	lp.want_srtp = c->srtp == SDP_SRTP_REQUIRED;
-	c->format = tag >> 4;
+	c->format = m->data[0] >> 4;
 	c->state = CALL_LEG;
 	c->leg = media_leg_new(bridge, &lp, &leg_cbs, c);
 	if (!c->leg) {
@@ -946,7 +947,7 @@ static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const stru
 	if (!c || m->type != RTMP_MSG_AUDIO || m->len < 2 || c->state == CALL_OVER)
 		return;
 	if (c->state == CALL_IDLE)
-		start_call(conn, c, m->data[0]);
+		start_call(conn, c, m);
 	if (!c->leg || (m->data[0] >> 4) != c->format)
 		return;
 	media_leg_send_audio(c->leg, m->data, m->len, m->timestamp);

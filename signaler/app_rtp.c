@@ -312,15 +312,15 @@ static int rtp_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_
 }
 
 /* The first audio message: its codec decides the leg's RTMP side. */
-static void start_leg(struct rtmp_conn *c, struct rtp_target *t, uint8_t tag)
+static void start_leg(struct rtmp_conn *c, struct rtp_target *t, const struct rtmp_msg *m)
 {
 	struct media_leg_params lp = {0};
 	struct wire_codec rc;
 	const char *why = NULL;
 	char call_id[RTP_KEY_MAX + 96], text[256];
 
-	if (media_codec_from_rtmp(tag, &rc, &why) < 0) {
-		log_info(rtmp_conn_sid(c), "rtp/%s: %s", t->key, why);
+	if (media_codec_from_rtmp(m->data, m->len, &rc, &why) < 0) {
+		log_warn(rtmp_conn_sid(c), "rtp/%s: publisher refused: %s", t->key, why);
 		snprintf(text, sizeof(text), "rtp: %s", why);
 		tell_publisher(t, "error", "NetStream.Failed", text);
 		t->gave_up = true;
@@ -337,7 +337,7 @@ static void start_leg(struct rtmp_conn *c, struct rtp_target *t, uint8_t tag)
 	lp.n_sip_codecs = n_sip_codecs;
 	lp.remote_ip = t->ip;
 	lp.remote_port = t->port;
-	t->format = tag >> 4;
+	t->format = m->data[0] >> 4;
 	t->leg = media_leg_new(bridge, &lp, &leg_cbs, t);
 	if (!t->leg) {
 		snprintf(text, sizeof(text), "rtp: cannot create a media leg: %s", strerror(errno));
@@ -353,7 +353,7 @@ static void rtp_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 	if (!t || t->gave_up || m->type != RTMP_MSG_AUDIO || m->len < 2)
 		return;
 	if (!t->leg) {
-		start_leg(c, t, m->data[0]);
+		start_leg(c, t, m);
 		if (!t->leg)
 			return;
 	}

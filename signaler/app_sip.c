@@ -145,7 +145,7 @@ static void rtmp_codec_of(const char *const *tok, size_t n, struct phone_call *p
 		else if (has_token(tok, n, "pcma"))
 			byte = 0x72;
 	}
-	media_codec_from_rtmp(byte, &pc->rtmp_codec, NULL);
+	media_codec_from_rtmp(&byte, 1, &pc->rtmp_codec, NULL);
 	pc->format = byte >> 4;
 }
 

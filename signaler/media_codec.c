@@ -1,8 +1,10 @@
 /*
- * media_codec.c - the media bridge's codec tables (media_codec.h): one table of the codecs the
- * bridge names, with their payload types and FLV sound formats.
+ * media_codec.c - the media bridge's codecs (media_codec.h), from the one codec table
+ * (common/codec.h).
  */
 #include "media_codec.h"
+
+#include "codec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,50 +12,35 @@
 #include <string.h>
 #include <strings.h>
 
-struct codec_entry {
-	const char *name;
-	uint32_t rate;
-	uint8_t pt;
-	uint8_t rtmp_nibble; /* FLV SoundFormat, 0: not on RTMP */
-};
-
-static const struct codec_entry codecs[] = {
-	{.name = "PCMU", .rate = 8000, .pt = 0, .rtmp_nibble = 8},
-	{.name = "PCMA", .rate = 8000, .pt = 8, .rtmp_nibble = 7},
-	{.name = "speex", .rate = 16000, .pt = 96, .rtmp_nibble = 11},
-	{.name = "speex", .rate = 8000, .pt = 98},
-	{.name = "telephone-event", .rate = 8000, .pt = 101},
-};
-
-static const char *const rtmp_formats[16] = {
-	[0] = "Linear PCM", [1] = "ADPCM", [2] = "MP3", [3] = "Linear PCM (LE)",
-	[4] = "Nellymoser 16 kHz", [5] = "Nellymoser 8 kHz", [6] = "Nellymoser", [9] = "reserved",
-	[10] = "AAC", [14] = "MP3 8 kHz", [15] = "device-specific audio",
-};
-
-int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why)
+int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out,
+			  const char **why)
 {
-	static char text[16][64];
-	unsigned fmt = audio_byte >> 4;
+	static char text[CODEC_COUNT][160];
+	struct rtmp_audio ra;
+	const struct codec *c;
 
-	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
-		if (codecs[i].rtmp_nibble != fmt)
-			continue;
-		memset(out, 0, sizeof(*out));
-		out->pt = codecs[i].pt;
-		out->channels = 1;
-		out->rate = codecs[i].rate;
-		snprintf(out->name, sizeof(out->name), "%s", codecs[i].name);
-		return 0;
+	if (codec_rtmp_parse(msg, len, &ra, why) < 0)
+		return -ENOTSUP;
+	c = ra.codec;
+	if (c->family == CODEC_FAMILY_FRAMED || ra.channels != 1) {
+		/* Not yet carried by the media workers: refused here, before any leg or INVITE. */
+		if (why) {
+			if (!text[c->id][0])
+				snprintf(text[c->id], sizeof(text[c->id]),
+					 "%s audio is not supported yet (supported now: Speex 16 kHz "
+					 "mono, G.711 u-law or A-law mono)",
+					 c->name);
+			*why = ra.channels != 1 ? "stereo audio is not supported yet (send mono)"
+						: text[c->id];
+		}
+		return -ENOTSUP;
 	}
-	if (why) {
-		if (!text[fmt][0])
-			snprintf(text[fmt], sizeof(text[fmt]),
-				 "%s audio is not supported (use Speex, G.711 u-law or A-law)",
-				 rtmp_formats[fmt] ? rtmp_formats[fmt] : "this");
-		*why = text[fmt];
-	}
-	return -ENOTSUP;
+	memset(out, 0, sizeof(*out));
+	out->pt = c->default_pt >= 0 ? (uint8_t)c->default_pt : 0;
+	out->channels = (uint8_t)ra.channels;
+	out->rate = ra.rate ? ra.rate : c->clock_rate;
+	snprintf(out->name, sizeof(out->name), "%s", c->name);
+	return 0;
 }
 
 int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,
@@ -71,7 +58,8 @@ int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, cha
 	for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		char *slash = strchr(tok, '/'), *end = NULL;
 		struct wire_codec c = {.channels = 1, .rate = 8000};
-		bool known = false;
+		const struct codec *tc;
+		bool known;
 
 		if (slash) {
 			*slash = '\0';
@@ -82,6 +70,8 @@ int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, cha
 			}
 		} else if (strcasecmp(tok, "speex") == 0) {
 			c.rate = 16000;
+		} else if (strcasecmp(tok, "opus") == 0) {
+			c.rate = 48000;
 		}
 		if (!wire_id_valid(tok, strlen(tok)) || strlen(tok) > WIRE_MAX_CODEC_NAME) {
 			snprintf(why, whylen, "codec name '%s' is not [A-Za-z0-9._-]{1,32}", tok);
@@ -91,13 +81,10 @@ int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, cha
 			snprintf(why, whylen, "more than %zu codecs", max);
 			return -EINVAL;
 		}
-		for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
-			if (strcasecmp(codecs[i].name, tok) == 0 && codecs[i].rate == c.rate) {
-				c.pt = codecs[i].pt;
-				snprintf(c.name, sizeof(c.name), "%s", codecs[i].name);
-				known = true;
-				break;
-			}
+		known = (tc = codec_by_name(tok, c.rate)) != NULL && tc->sip;
+		if (known) {
+			c.pt = (uint8_t)tc->default_pt;
+			snprintf(c.name, sizeof(c.name), "%s", tc->name);
 		}
 		if (!known) {
 			if (next_pt > 127) {

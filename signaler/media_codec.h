@@ -11,15 +11,16 @@
 #include <stdint.h>
 
 /*
- * The RTMP-side codec of an FLV audio tag byte: Speex (0xB_) -> speex/16000 (pt 96), G.711
- * µ-law (0x8_) -> PCMU/8000 (0), A-law (0x7_) -> PCMA/8000 (8). Returns 0, or -ENOTSUP with *why
- * (may be NULL) naming the codec that is not supported.
+ * The RTMP-side codec of the publisher's first audio message @msg (@len bytes, header first,
+ * codec_rtmp_parse()): name, rate, channels and payload type of the codec table. Returns 0, or
+ * -ENOTSUP with *why (may be NULL) naming the format and what is supported.
  */
-int media_codec_from_rtmp(uint8_t audio_byte, struct wire_codec *out, const char **why);
+int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out,
+			  const char **why);
 
 /*
  * Parses a codec list "PCMU/8000,speex/16000,PCMA" (name[/rate], comma separated, rate 8000
- * when omitted) into @out (at most @max). Payload types: 0 PCMU, 8 PCMA, 96 speex/16000,
+ * when omitted, 16000 for speex, 48000 for opus) into @out (at most @max). Payload types: 0 PCMU, 8 PCMA, 96 speex/16000,
  * 98 speex/8000, others 99 upward. Returns the count (>= 1), or -EINVAL with @why filled.
  */
 int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,

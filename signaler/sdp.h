@@ -17,8 +17,8 @@
  * kept. Other m-lines (video, image...) are remembered only so that an answer or re-offer keeps
  * them in place with port 0, as RFC 3264 requires.
  *
- * Codecs are matched through the codec table (mediaworker/codec.h: name + clock rate; a binary
- * using this module links mediaworker/codec.o); payload type numbers are whatever the offerer used.
+ * Codecs are matched through the codec table (common/codec.h: name + clock rate); payload type
+ * numbers are whatever the offerer used.
  */
 #ifndef RS_SDP_H
 #define RS_SDP_H
