@@ -98,6 +98,17 @@ const struct codec *codec_by_name(const char *name, unsigned rate)
 	return NULL;
 }
 
+const struct codec *codec_by_rtmp_name(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (unsigned i = 0; i < CODEC_COUNT; i++)
+		if (codecs[i].name && codec_rtmp_capable(&codecs[i]) &&
+		    strcasecmp(codecs[i].name, name) == 0)
+			return &codecs[i];
+	return NULL;
+}
+
 bool codec_rtmp_capable(const struct codec *c)
 {
 	return c && (c->rtmp_audio_byte != 0 || c->fourcc != NULL);

@@ -105,6 +105,12 @@ const struct codec *codec_by_id(enum codec_id id);
  */
 const struct codec *codec_by_name(const char *name, unsigned rate);
 
+/*
+ * The RTMP-capable entry named @name (ASCII case-insensitive), whatever its clock: "speex" ->
+ * Speex WB, "opus" -> Opus, "AAC" -> AAC. NULL when none.
+ */
+const struct codec *codec_by_rtmp_name(const char *name);
+
 /* True when @c can be carried on the RTMP side. NULL-safe. */
 bool codec_rtmp_capable(const struct codec *c);
 

@@ -7,21 +7,11 @@
  *   XLAT   G.711 ──── 256-entry table ─────────────────────────▶ G.711 (other law)
  *   LAYER  Speex ──── walk bits, copy NB part ±4-bit WB layer ──▶ Speex
  *   PCM    payload ─▶ decoder ─▶ [resampler] ─▶ FIFO ─▶ encoder ▶ frames of 20 ms
+ *          (G.711 and Speex here; G.722, Opus, AAC, MP3, Nellymoser through acodec.h, whose
+ *          decoders may learn their rate from the stream: the resampler follows it; toward
+ *          RTMP, AAC and Opus start with a sequence header of 0 samples)
  *
- * The Speex bitstream walk (spx_walk) follows libspeex's decoder (nb_celp.c nb_decode(),
- * sb_celp.c sb_decode(), speex_callbacks.c): a wideband frame is
- *
- *   [0][4-bit NB submode m][NB bits...] [1][3-bit WB submode][WB bits...] ([1][3][UWB bits...])
- *
- * with speex_mode_query(SPEEX_SUBMODE_BITS_PER_FRAME) giving each part's total size, header bits
- * included (NB: 5, 43, 119, 160, 220, 300, 364, 492, 79 for m = 0..8; WB: 4, 36, 112, 192, 352
- * for 0..4, -1 for 5..7). Before a NB header the decoder accepts NB "submodes" 15 (terminator:
- * the packet ends), 14 (in-band request: 4-bit id, then 1/1/4x6/8x2/16x2/32x2/64x2 bits by id)
- * and 13 (user in-band: 4-bit size s, then 5 + 8s bits); 9..12 are invalid. libspeex pads the
- * last byte with a 0 then 1s, so 5 or more padding bits read as a terminator and fewer than 5 end
- * the walk. We are stricter than the decoder in two places, both impossible for a real encoder:
- * a high-band layer with no NB frame before it, and more than two high-band layers per frame,
- * are -EPROTO.
+ * The Speex bitstream walk is in transcode_speex.c.
  *
  * libspeex 1.2's narrowband decoder cannot skip a high-band layer of submode 0 (the 4-bit empty
  * layer DTX/VAD encoders and our narrowband core emit): its wb_skip_table[0] is 0, so it seeks
@@ -45,8 +35,10 @@
  */
 #include "transcode.h"
 
+#include "acodec.h"
 #include "g711.h"
 #include "log.h"
+#include "transcode_speex.h"
 
 #include <speex/speex.h>
 #include <speex/speex_resampler.h>
@@ -56,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define G711_FRAME    160 /* bytes = samples in 20 ms at 8 kHz */
@@ -63,6 +56,18 @@
 #define FIFO_CAP      1024
 /* Largest encoder output: G.711 160 bytes, Speex <= 106 (NB 492 + WB 352 bits). */
 #define MAX_ENC_BYTES 160
+/*
+ * Library codecs (acodec.h): one payload decodes to at most LIB_PCM_MAX samples (an AAC frame
+ * is 1,024, 2,048 with SBR; an MP3 frame 1,152; a 60 ms Opus packet 2,880 at 48 kHz), fed to
+ * the resampler in chunks of LIB_CHUNK; their FIFO holds a frame of the largest encoder (AAC,
+ * 1,024 or MP3 1,152) plus a chunk resampled up to 6 times (8 -> 48 kHz); an encoded frame is
+ * at most LIB_ENC_MAX bytes (AAC-LC's 6,144 bits per channel is 768 bytes).
+ */
+#define LIB_PCM_MAX   8192
+#define LIB_CHUNK     320
+#define LIB_FIFO_CAP  (2 * 1152 + 6 * LIB_CHUNK + 64)
+#define LIB_ENC_MAX   1536
+#define HDR_MAX	      5 /* RTMP audio header: 1 (FLV), 2 (AAC), 5 (Enhanced RTMP) */
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -82,6 +87,9 @@ struct dec_stage {
 	unsigned frame;
 	void *spx; /* Speex decoder state, NULL for G.711 */
 	SpeexBits bits;
+	struct acodec_dec *ac; /* library codec (CODEC_FAMILY_FRAMED) */
+	unsigned hint_rate;    /* the RTMP header's rate and channels, for a decoder made late */
+	unsigned hint_channels;
 };
 
 /* Encoder stage: PCM frame -> payload. */
@@ -92,6 +100,7 @@ struct enc_stage {
 	void *spx; /* Speex encoder state, NULL for G.711 */
 	SpeexBits bits;
 	bool add_layer; /* narrowband core toward a WB stream: append an empty high-band layer */
+	struct acodec_enc *ac; /* library codec (CODEC_FAMILY_FRAMED) */
 };
 
 struct tc_dir {
@@ -99,11 +108,16 @@ struct tc_dir {
 	const struct codec *in;
 	const struct codec *out;
 	uint8_t tag;	      /* FLV tag byte prefixed to each output (toward RTMP), 0 toward SIP */
+	uint8_t hdr[HDR_MAX]; /* the whole RTMP audio header of a coded frame (tag byte first) */
+	uint8_t hdr_n;	      /* its length, 0 toward SIP */
+	bool config_due;      /* toward RTMP, AAC or Opus: a sequence header goes first */
 	bool nb_core;	      /* the Speex stage runs at 8 kHz on the narrowband layer */
 	struct dec_stage dec; /* PATH_PCM only */
 	SpeexResamplerState *rs; /* PATH_PCM when dec.rate != enc.rate */
+	unsigned rs_in;		 /* the rate rs converts from (a library decoder's may change) */
 	struct enc_stage enc;	 /* PATH_PCM only */
-	int16_t fifo[FIFO_CAP];	 /* PCM at enc.rate waiting for a whole frame */
+	int16_t *fifo;		 /* PCM at enc.rate waiting for a whole frame (PATH_PCM) */
+	unsigned fifo_cap;
 	unsigned fifo_n;
 	uint8_t rem[G711_FRAME]; /* G.711 toward SIP: bytes short of a 20 ms payload */
 	unsigned rem_n;
@@ -142,6 +156,36 @@ void transcode_opts_default(struct transcode_opts *o)
 	};
 }
 
+void transcode_opts_opus_fmtp(struct transcode_opts *o, const char *fmtp)
+{
+	char copy[160], *save = NULL;
+
+	o->opus_fec = o->opus_dtx = false;
+	o->opus_bitrate = 0;
+	if (!fmtp || strlen(fmtp) >= sizeof(copy))
+		return;
+	snprintf(copy, sizeof(copy), "%s", fmtp);
+	for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(kv, '='), *end = NULL;
+		unsigned long v;
+
+		while (*kv == ' ')
+			kv++;
+		if (!eq)
+			continue;
+		*eq = '\0';
+		v = strtoul(eq + 1, &end, 10);
+		if (end == eq + 1 || (*end && *end != ' '))
+			continue;
+		if (strcasecmp(kv, "useinbandfec") == 0)
+			o->opus_fec = v == 1;
+		else if (strcasecmp(kv, "usedtx") == 0)
+			o->opus_dtx = v == 1;
+		else if (strcasecmp(kv, "maxaveragebitrate") == 0 && v >= 6000 && v <= 510000)
+			o->opus_bitrate = (unsigned)v;
+	}
+}
+
 static int clamp_int(int v, int lo, int hi)
 {
 	return v < lo ? lo : v > hi ? hi : v;
@@ -156,25 +200,6 @@ static void out_reset(struct tc_out *out, unsigned rate)
 	out->rate = rate;
 }
 
-/* Room for one frame of up to @need bytes, or NULL when the frame table or arena is full. */
-static uint8_t *out_begin(struct tc_out *out, size_t need)
-{
-	if (out->n >= TC_MAX_FRAMES || need > TC_ARENA - out->used)
-		return NULL;
-	return out->arena + out->used;
-}
-
-static void out_commit(struct tc_out *out, size_t len, unsigned samples)
-{
-	struct tc_frame *f = &out->f[out->n++];
-
-	f->off = (uint16_t)out->used;
-	f->len = (uint16_t)len;
-	f->samples = (uint16_t)samples;
-	f->ms = (uint16_t)(out->rate ? (unsigned long)samples * 1000 / out->rate : 0);
-	out->used += len;
-}
-
 static int fail(struct transcoder *t, struct tc_out *out, int err, const char *why)
 {
 	t->err = why;
@@ -184,243 +209,11 @@ static int fail(struct transcoder *t, struct tc_out *out, int err, const char *w
 	return err;
 }
 
-/* ---- bits ------------------------------------------------------------------------------ */
-
-/* @n (1..24) bits of @p at bit @pos, MSB first; the caller checked pos + n <= len * 8. */
-static uint32_t bits_get(const uint8_t *p, size_t len, size_t pos, unsigned n)
-{
-	size_t byte = pos >> 3;
-	uint32_t w = 0;
-
-	for (unsigned i = 0; i < 4; i++)
-		w = w << 8 | (byte + i < len ? p[byte + i] : 0);
-	return (w << (pos & 7)) >> (32 - n);
-}
-
-/* MSB-first bit writer into a buffer the caller sized beforehand. */
-struct bitw {
-	uint8_t *p;
-	size_t len;
-	uint32_t acc;
-	unsigned nacc; /* bits in acc, < 8 between calls */
-};
-
-static void bw_put(struct bitw *w, uint32_t v, unsigned n)
-{
-	w->acc = w->acc << n | (v & ((1u << n) - 1));
-	w->nacc += n;
-	while (w->nacc >= 8) {
-		w->nacc -= 8;
-		w->p[w->len++] = (uint8_t)(w->acc >> w->nacc);
-	}
-	w->acc &= (1u << w->nacc) - 1;
-}
-
-static void bw_copy(struct bitw *w, const uint8_t *p, size_t len, size_t from, size_t to)
-{
-	while (from < to) {
-		unsigned k = to - from > 24 ? 24 : (unsigned)(to - from);
-
-		bw_put(w, bits_get(p, len, from, k), k);
-		from += k;
-	}
-}
-
-/* Pads the last byte like speex_bits_insert_terminator(): a 0, then 1s. Returns bytes written. */
-static size_t bw_finish(struct bitw *w)
-{
-	if (w->nacc) {
-		unsigned fill = 8 - w->nacc;
-
-		bw_put(w, (1u << (fill - 1)) - 1, fill);
-	}
-	return w->len;
-}
-
-/* ---- Speex bitstream walk -------------------------------------------------------------- */
-
-struct spx_frame {
-	uint32_t pre;	 /* first bit of the frame incl. in-band requests before it */
-	uint32_t hdr;	 /* its NB header (wideband bit 0 + 4-bit submode) */
-	uint32_t nb_end; /* end of the NB part = start of the high-band layers */
-	uint32_t l1_end; /* end of the first high-band layer (nb_end when there is none) */
-	uint32_t end;	 /* end of the frame incl. its high-band layers */
-	uint8_t layers;	 /* high-band layers (0..2) */
-};
-
-struct spx_walk {
-	unsigned n;
-	struct spx_frame f[TC_MAX_FRAMES];
-};
-
-/* Bits an in-band request of id 0..15 carries after its id (speex_inband_handler()). */
-static const uint8_t inband_bits[16] = {1, 1, 4, 4, 4, 4, 4, 4, 8, 8, 16, 16, 32, 32, 64, 64};
-
-static int spx_walk(const uint8_t *p, size_t len, struct spx_walk *w)
-{
-	size_t total, pos = 0;
-
-	w->n = 0;
-	if (len > TC_MAX_INPUT)
-		return -E2BIG;
-	total = len * 8;
-	for (;;) {
-		struct spx_frame *f;
-		size_t pre = pos, hdr, nb_end, l1_end;
-		unsigned m, layers = 0;
-		int nbits;
-
-		/* Find the next NB frame header, skipping in-band requests. */
-		for (;;) {
-			size_t left = total - pos;
-
-			if (left < 5)
-				return (int)w->n;
-			if (bits_get(p, len, pos, 1))
-				return -EPROTO; /* high-band layer with no NB frame before it */
-			m = bits_get(p, len, pos + 1, 4);
-			if (m == 15)
-				return (int)w->n; /* terminator */
-			if (m == 14 || m == 13) {
-				size_t adv;
-
-				if (left < 9)
-					return -EPROTO;
-				if (m == 14)
-					adv = 9 + inband_bits[bits_get(p, len, pos + 5, 4)];
-				else
-					adv = 9 + 5 + 8 * (size_t)bits_get(p, len, pos + 5, 4);
-				if (left < adv)
-					return -EPROTO;
-				pos += adv;
-				continue;
-			}
-			if (m > 8)
-				return -EPROTO;
-			break;
-		}
-		nbits = (int)m;
-		if (speex_mode_query(&speex_nb_mode, SPEEX_SUBMODE_BITS_PER_FRAME, &nbits) != 0 ||
-		    nbits < 5 || (size_t)nbits > total - pos)
-			return -EPROTO; /* truncated frame */
-		hdr = pos;
-		pos += (size_t)nbits;
-		nb_end = pos;
-		l1_end = pos;
-		/* High-band layers: a 1 bit, a 3-bit submode, the rest of the layer. */
-		while (total - pos >= 4 && bits_get(p, len, pos, 1)) {
-			int wbits = (int)bits_get(p, len, pos + 1, 3);
-
-			if (layers == 2)
-				return -EPROTO;
-			if (speex_mode_query(&speex_wb_mode, SPEEX_SUBMODE_BITS_PER_FRAME,
-					     &wbits) != 0 ||
-			    wbits < 4 || (size_t)wbits > total - pos)
-				return -EPROTO;
-			pos += (size_t)wbits;
-			if (++layers == 1)
-				l1_end = pos;
-		}
-		if (w->n == TC_MAX_FRAMES)
-			return -E2BIG;
-		f = &w->f[w->n++];
-		f->pre = (uint32_t)pre;
-		f->hdr = (uint32_t)hdr;
-		f->end = (uint32_t)pos;
-		f->nb_end = (uint32_t)nb_end;
-		f->l1_end = (uint32_t)l1_end;
-		f->layers = (uint8_t)layers;
-	}
-}
-
-int transcode_speex_frames(const uint8_t *payload, size_t len)
-{
-	struct spx_walk w;
-
-	if (!payload && len)
-		return -EPROTO;
-	return spx_walk(payload, len, &w);
-}
-
-enum bit_mode {
-	BITS_KEEP,	/* the frame as sent, in-band requests and layers included */
-	BITS_NB_ONLY,	/* the NB part only */
-	BITS_ADD_LAYER, /* NB part + its layers, or an empty layer when it has none */
-	BITS_WB,	/* NB part + first layer: exactly what one sb_decode() call reads */
-};
-
-static size_t frame_bits(const struct spx_frame *f, enum bit_mode mode)
-{
-	switch (mode) {
-	case BITS_KEEP:
-		return f->end - f->pre;
-	case BITS_NB_ONLY:
-		return f->nb_end - f->hdr;
-	case BITS_ADD_LAYER:
-		return f->end - f->hdr + (f->layers ? 0 : 4);
-	case BITS_WB:
-		return f->l1_end - f->hdr;
-	}
-	return 0;
-}
-
-/*
- * Packs frames [first, first + count) of @w, re-padded, into @dst, which holds at least
- * (sum of frame_bits() + 7) / 8 bytes. Returns the bytes written.
- */
-static size_t pack_frames(uint8_t *dst, const uint8_t *p, size_t len, const struct spx_walk *w,
-			  unsigned first, unsigned count, enum bit_mode mode)
-{
-	struct bitw bw = {.p = dst};
-
-	for (unsigned i = first; i < first + count; i++) {
-		const struct spx_frame *f = &w->f[i];
-
-		switch (mode) {
-		case BITS_KEEP:
-			bw_copy(&bw, p, len, f->pre, f->end);
-			break;
-		case BITS_NB_ONLY:
-			bw_copy(&bw, p, len, f->hdr, f->nb_end);
-			break;
-		case BITS_ADD_LAYER:
-			bw_copy(&bw, p, len, f->hdr, f->end);
-			if (!f->layers)
-				bw_put(&bw, 0x8, 4); /* wideband bit 1, high-band submode 0 */
-			break;
-		case BITS_WB:
-			bw_copy(&bw, p, len, f->hdr, f->l1_end);
-			break;
-		}
-	}
-	return bw_finish(&bw);
-}
-
-/* Emits frames [first, first + count) of @w as one payload (tag byte first when non-zero). */
-static int emit_speex(struct tc_out *out, uint8_t tag, const uint8_t *p, size_t len,
-		      const struct spx_walk *w, unsigned first, unsigned count, enum bit_mode mode,
-		      unsigned samples)
-{
-	size_t bits = 0, bytes, tagn = tag ? 1 : 0;
-	uint8_t *dst;
-
-	for (unsigned i = first; i < first + count; i++)
-		bits += frame_bits(&w->f[i], mode);
-	bytes = tagn + (bits + 7) / 8;
-	dst = out_begin(out, bytes);
-	if (!dst)
-		return -E2BIG;
-	if (tag)
-		dst[0] = tag;
-	pack_frames(dst + tagn, p, len, w, first, count, mode);
-	out_commit(out, bytes, samples);
-	return 0;
-}
-
 /* ---- codec stages ---------------------------------------------------------------------- */
 
 static void dec_fini(struct dec_stage *d)
 {
+	acodec_dec_free(&d->ac);
 	if (d->spx) {
 		speex_decoder_destroy(d->spx);
 		speex_bits_destroy(&d->bits);
@@ -428,13 +221,42 @@ static void dec_fini(struct dec_stage *d)
 	}
 }
 
-/* @nb_core: decode a WB stream's narrowband layer at 8 kHz. */
+/*
+ * A library decoder of @d's codec, at @want Hz where the codec lets us choose (Opus). Made at
+ * once for a SIP codec, on the first payload or sequence header for an RTMP one (its rate and
+ * channels come from the stream). 0 or -EPROTO (logged).
+ */
+static int dec_open(struct dec_stage *d, const uint8_t *config, size_t config_len, unsigned want,
+		    const char *sid)
+{
+	char why[160];
+
+	if (d->ac)
+		return config ? (acodec_dec_config(d->ac, config, config_len) < 0 ? -EPROTO : 0)
+			      : 0;
+	d->ac = acodec_dec_new(d->codec, d->codec->id == CODEC_OPUS ? want : d->hint_rate,
+			       d->hint_channels, config, config_len, sid, why, sizeof(why));
+	if (!d->ac) {
+		log_warn(sid, "transcoder: no %s decoder: %s", d->codec->label, why);
+		return -EPROTO;
+	}
+	d->rate = acodec_dec_rate(d->ac);
+	return 0;
+}
+
+/* @nb_core: decode a WB stream's narrowband layer at 8 kHz; @want: see dec_open(). */
 static int dec_init(struct dec_stage *d, const struct codec *c, bool nb_core,
-		    const struct transcode_opts *o)
+		    const struct transcode_opts *o, unsigned want)
 {
 	spx_int32_t v;
 
 	d->codec = c;
+	if (c->family == CODEC_FAMILY_FRAMED) {
+		d->hint_rate = o->rtmp_rate;
+		d->hint_channels = o->rtmp_channels ? o->rtmp_channels : 1;
+		d->frame = LIB_CHUNK;
+		return c->sip ? dec_open(d, NULL, 0, want, o->sid) : 0;
+	}
 	if (c->family == CODEC_FAMILY_G711) {
 		d->rate = 8000;
 		d->frame = G711_FRAME;
@@ -477,6 +299,7 @@ static int dec_frame(struct dec_stage *d, const uint8_t *p, size_t len, const st
 
 static void enc_fini(struct enc_stage *e)
 {
+	acodec_enc_free(&e->ac);
 	if (e->spx) {
 		speex_encoder_destroy(e->spx);
 		speex_bits_destroy(&e->bits);
@@ -484,13 +307,52 @@ static void enc_fini(struct enc_stage *e)
 	}
 }
 
-/* @nb_core: produce a WB stream from a narrowband encoder plus an empty high-band layer. */
+/*
+ * The rate a library encoder of @c runs at when its input comes at @in Hz: G.722 16 kHz; Opus
+ * 16 kHz for narrowband or wideband input (the RTP clock stays 48 kHz), else 48 kHz; AAC and the
+ * other RTMP codecs 16 kHz for telephone input, else the input's rate.
+ */
+static unsigned lib_enc_rate(const struct codec *c, unsigned in)
+{
+	if (c->id == CODEC_G722)
+		return 16000;
+	if (c->id == CODEC_OPUS)
+		return in && in <= 16000 ? 16000 : 48000;
+	if (c->id == CODEC_NELLYMOSER)
+		return in && in <= 8000 ? 8000 : 16000;
+	return in && in > 16000 ? (in == 44100 ? 44100 : 48000) : 16000;
+}
+
+/* @nb_core: produce a WB stream from a narrowband encoder plus an empty high-band layer; @in:
+ * the rate of the audio it will get (for a library encoder's rate). */
 static int enc_init(struct enc_stage *e, const struct codec *c, bool nb_core,
-		    const struct transcode_opts *o)
+		    const struct transcode_opts *o, unsigned in)
 {
 	spx_int32_t v;
 
 	e->codec = c;
+	if (c->family == CODEC_FAMILY_FRAMED) {
+		struct acodec_enc_opts eo = {
+		    /* Opus: 32 kbit/s, or less when the peer's maxaveragebitrate says so */
+		    .bitrate = c->id == CODEC_OPUS && o->opus_bitrate && o->opus_bitrate < 32000
+				   ? o->opus_bitrate
+				   : 0,
+		    .fec = c->id == CODEC_OPUS && o->opus_fec,
+		    .dtx = c->id == CODEC_OPUS && o->opus_dtx,
+		    .loss_pct = c->id == CODEC_OPUS && o->opus_fec ? 5 : 0,
+		    .frame_ms = 20,
+		};
+		char why[160];
+
+		e->ac = acodec_enc_new(c, lib_enc_rate(c, in), 1, &eo, o->sid, why, sizeof(why));
+		if (!e->ac) {
+			log_warn(o->sid, "transcoder: no %s encoder: %s", c->label, why);
+			return -ENOTSUP;
+		}
+		e->rate = acodec_enc_rate(e->ac);
+		e->frame = acodec_enc_frame(e->ac);
+		return 0;
+	}
 	if (c->family == CODEC_FAMILY_G711) {
 		e->rate = 8000;
 		e->frame = G711_FRAME;
@@ -519,9 +381,14 @@ static int enc_init(struct enc_stage *e, const struct codec *c, bool nb_core,
 	return 0;
 }
 
-/* Encodes e->frame samples of @pcm into @dst (>= MAX_ENC_BYTES); returns the bytes written. */
+/* Encodes e->frame samples of @pcm into @dst (>= enc_max(e)); returns the bytes written. */
 static size_t enc_frame(struct enc_stage *e, int16_t *pcm, uint8_t *dst)
 {
+	if (e->ac) {
+		int n = acodec_encode(e->ac, pcm, dst, LIB_ENC_MAX);
+
+		return n > 0 ? (size_t)n : 0;
+	}
 	switch (e->codec->id) {
 	case CODEC_PCMU:
 		g711_ulaw_encode_buf(dst, pcm, G711_FRAME);
@@ -542,6 +409,11 @@ static size_t enc_frame(struct enc_stage *e, int16_t *pcm, uint8_t *dst)
 	return (size_t)speex_bits_write(&e->bits, (char *)dst, MAX_ENC_BYTES);
 }
 
+static size_t enc_max(const struct enc_stage *e)
+{
+	return e->ac ? LIB_ENC_MAX : MAX_ENC_BYTES;
+}
+
 static void g711_decode(const struct codec *c, int16_t *dst, const uint8_t *src, size_t n)
 {
 	if (c->id == CODEC_PCMA)
@@ -560,16 +432,38 @@ static void dir_fini(struct tc_dir *d)
 		speex_resampler_destroy(d->rs);
 		d->rs = NULL;
 	}
+	free(d->fifo);
+	d->fifo = NULL;
+}
+
+/* (Re)makes the resampler from @in Hz to the encoder's rate; none when equal. 0 or -ENOMEM. */
+static int dir_resampler(struct transcoder *t, struct tc_dir *d, unsigned in)
+{
+	int err = 0;
+
+	if (d->rs && d->rs_in == in)
+		return 0;
+	if (d->rs) {
+		speex_resampler_destroy(d->rs);
+		d->rs = NULL;
+	}
+	d->rs_in = in;
+	if (in == d->enc.rate)
+		return 0;
+	d->rs = speex_resampler_init(1, in, d->enc.rate, t->o.resample_quality, &err);
+	return d->rs ? 0 : -ENOMEM;
 }
 
 static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *in,
 		    const struct codec *out, bool toward_rtmp)
 {
-	int ret, err = 0;
+	int ret;
 
 	d->in = in;
 	d->out = out;
-	d->tag = toward_rtmp ? out->rtmp_audio_byte : 0;
+	d->hdr_n = toward_rtmp ? (uint8_t)codec_rtmp_header(out, 1, false, d->hdr) : 0;
+	d->tag = d->hdr_n ? d->hdr[0] : 0;
+	d->config_due = toward_rtmp && (out->id == CODEC_AAC || out->id == CODEC_OPUS);
 	if (in == out) {
 		d->path = PATH_PASS;
 		return 0;
@@ -587,15 +481,21 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 	/* Here a WB stream always meets an 8 kHz side (WB <-> NB took PATH_LAYER). */
 	d->nb_core =
 	    t->o.narrowband_core && (in->id == CODEC_SPEEX_WB || out->id == CODEC_SPEEX_WB);
-	ret = dec_init(&d->dec, in, d->nb_core, &t->o);
+	/* The encoder first: a library decoder that can choose its rate takes the encoder's. */
+	ret = enc_init(&d->enc, out, d->nb_core, &t->o,
+		       in->pcm_rate ? in->pcm_rate : t->o.rtmp_rate);
 	if (ret == 0)
-		ret = enc_init(&d->enc, out, d->nb_core, &t->o);
-	if (ret == 0 && d->dec.rate != d->enc.rate) {
-		d->rs =
-		    speex_resampler_init(1, d->dec.rate, d->enc.rate, t->o.resample_quality, &err);
-		if (!d->rs)
+		ret = dec_init(&d->dec, in, d->nb_core, &t->o, d->enc.rate);
+	d->fifo_cap = d->enc.ac || d->dec.codec->family == CODEC_FAMILY_FRAMED ? LIB_FIFO_CAP
+										: FIFO_CAP;
+	if (ret == 0) {
+		d->fifo = malloc(d->fifo_cap * sizeof(*d->fifo));
+		if (!d->fifo)
 			ret = -ENOMEM;
 	}
+	/* A library decoder made later sets its rate then (pcm_push()). */
+	if (ret == 0 && d->dec.rate)
+		ret = dir_resampler(t, d, d->dec.rate);
 	return ret;
 }
 
@@ -694,39 +594,133 @@ static int run_speex_bits(struct transcoder *t, struct tc_dir *d, const uint8_t 
 	return 0;
 }
 
-/* Feeds @n PCM samples at dec.rate through the resampler into the FIFO, encodes whole frames. */
+/*
+ * Toward RTMP for AAC and Opus: the sequence header (AudioSpecificConfig, OpusHead) before the
+ * first coded frame, as a frame of 0 samples. The worker sends one on every new transcoder, so a
+ * player gets it again after the leg moves to another worker.
+ */
+static int emit_config(struct transcoder *t, struct tc_dir *d, struct tc_out *out)
+{
+	uint8_t cfg[64];
+	size_t n = 0, h;
+	uint8_t *dst;
+
+	d->config_due = false;
+	if (d->enc.ac)
+		n = acodec_enc_config(d->enc.ac, cfg, sizeof(cfg));
+	else if (d->out->id == CODEC_OPUS)
+		n = acodec_opus_head(1, 0, cfg, sizeof(cfg)); /* pass-through from SIP */
+	if (n == 0)
+		return 0;
+	dst = out_begin(out, HDR_MAX + n);
+	if (!dst)
+		return fail(t, out, -E2BIG, "no room for the sequence header");
+	h = codec_rtmp_header(d->out, 1, true, dst);
+	memcpy(dst + h, cfg, n);
+	out_commit(out, h + n, 0);
+	return 0;
+}
+
+/* Feeds @n PCM samples at @rate through the resampler into the FIFO, encodes whole frames. */
+static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *pcm, unsigned n,
+			 unsigned rate, struct tc_out *out)
+{
+	int16_t rsbuf[6 * LIB_CHUNK + 64];
+	unsigned done = 0, off = 0;
+
+	if (rate != d->rs_in && dir_resampler(t, d, rate) < 0)
+		return fail(t, out, -ENOMEM, "no resampler");
+	if (d->config_due) {
+		int ret = emit_config(t, d, out);
+
+		if (ret < 0)
+			return ret;
+	}
+	while (done < n) {
+		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done;
+		const int16_t *src = pcm + done;
+		unsigned m = k;
+
+		if (d->rs) {
+			spx_uint32_t il = k, ol = ARRAY_SIZE(rsbuf);
+
+			speex_resampler_process_int(d->rs, 0, src, &il, rsbuf, &ol);
+			src = rsbuf;
+			m = ol;
+		}
+		done += k;
+		if (m > d->fifo_cap - d->fifo_n)
+			return fail(t, out, -E2BIG, "PCM FIFO overflow");
+		memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
+		d->fifo_n += m;
+		while (d->fifo_n - off >= d->enc.frame) {
+			uint8_t *dst = out_begin(out, d->hdr_n + enc_max(&d->enc));
+			size_t len;
+
+			if (!dst)
+				return fail(t, out, -E2BIG, "too many output frames");
+			memcpy(dst, d->hdr, d->hdr_n);
+			len = enc_frame(&d->enc, d->fifo + off, dst + d->hdr_n);
+			off += d->enc.frame;
+			if (len == 0 && d->enc.ac)
+				continue; /* a library encoder still filling its look-ahead */
+			out_commit(out, d->hdr_n + len,
+				   d->out->sip ? d->out->frame_samples : d->enc.frame);
+		}
+		memmove(d->fifo, d->fifo + off, (d->fifo_n - off) * sizeof(d->fifo[0]));
+		d->fifo_n -= off;
+		off = 0;
+	}
+	return 0;
+}
+
 static int pcm_push(struct transcoder *t, struct tc_dir *d, const int16_t *pcm, unsigned n,
 		    struct tc_out *out)
 {
-	int16_t rsbuf[2 * MAX_PCM_FRAME + 32];
-	const int16_t *src = pcm;
-	unsigned m = n, off = 0;
+	return pcm_push_rate(t, d, pcm, n, d->dec.rate, out);
+}
 
-	if (d->rs) {
-		spx_uint32_t il = n, ol = ARRAY_SIZE(rsbuf);
+/* A library codec's payload: decoded (the decoder made on the first one), then pushed. */
+static int run_lib_dec(struct transcoder *t, struct tc_dir *d, const uint8_t *p, size_t len,
+		       struct tc_out *out)
+{
+	static _Thread_local int16_t pcm[LIB_PCM_MAX];
+	int n;
 
-		speex_resampler_process_int(d->rs, 0, pcm, &il, rsbuf, &ol);
-		src = rsbuf;
-		m = ol;
+	if (!d->dec.ac && dec_open(&d->dec, NULL, 0, d->enc.rate, t->sid) < 0)
+		return fail(t, out, -EPROTO, "no decoder for this stream");
+	n = acodec_decode(d->dec.ac, p, len, pcm, LIB_PCM_MAX);
+	if (n < 0)
+		return fail(t, out, n, n == -E2BIG ? "payload decodes to too many samples"
+						   : "the decoder refused the payload");
+	d->dec.rate = acodec_dec_rate(d->dec.ac);
+	if (n == 0 || d->dec.rate == 0)
+		return 0;
+	/* All or nothing as far as the output goes: bounded by LIB_PCM_MAX at 6x resampling. */
+	return pcm_push(t, d, pcm, (unsigned)n, out);
+}
+
+/* Library codec on both sides, the same codec: the payload passes (Opus RTMP <-> Opus SIP). */
+static int run_lib_pass(struct transcoder *t, struct tc_dir *d, const uint8_t *p, size_t len,
+			struct tc_out *out)
+{
+	int samples = acodec_packet_samples(d->in, p, len);
+	uint8_t *dst;
+
+	if (samples <= 0)
+		return fail(t, out, -EPROTO, "malformed packet");
+	if (d->config_due) {
+		int ret = emit_config(t, d, out);
+
+		if (ret < 0)
+			return ret;
 	}
-	if (m > FIFO_CAP - d->fifo_n)
-		return fail(t, out, -E2BIG, "PCM FIFO overflow");
-	memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
-	d->fifo_n += m;
-	while (d->fifo_n - off >= d->enc.frame) {
-		size_t tagn = d->tag ? 1 : 0;
-		uint8_t *dst = out_begin(out, tagn + MAX_ENC_BYTES);
-
-		if (!dst)
-			return fail(t, out, -E2BIG, "too many output frames");
-		if (tagn)
-			dst[0] = d->tag;
-		out_commit(out, tagn + enc_frame(&d->enc, d->fifo + off, dst + tagn),
-			   d->out->frame_samples);
-		off += d->enc.frame;
-	}
-	memmove(d->fifo, d->fifo + off, (d->fifo_n - off) * sizeof(d->fifo[0]));
-	d->fifo_n -= off;
+	dst = out_begin(out, d->hdr_n + len);
+	if (!dst)
+		return fail(t, out, -E2BIG, "payload too large");
+	memcpy(dst, d->hdr, d->hdr_n);
+	memcpy(dst + d->hdr_n, p, len);
+	out_commit(out, d->hdr_n + len, (unsigned)samples);
 	return 0;
 }
 
@@ -738,6 +732,8 @@ static int run_pcm(struct transcoder *t, struct tc_dir *d, const uint8_t *p, siz
 	unsigned long in_samples, expect;
 	int n = 0, ret = 0;
 
+	if (d->dec.codec->family == CODEC_FAMILY_FRAMED)
+		return run_lib_dec(t, d, p, len, out);
 	if (d->dec.spx) {
 		n = spx_walk(p, len, &w);
 		if (n < 0)
@@ -779,6 +775,8 @@ static int dir_run(struct transcoder *t, struct tc_dir *d, const uint8_t *p, siz
 	switch (d->path) {
 	case PATH_PASS:
 	case PATH_XLAT:
+		if (d->in->family == CODEC_FAMILY_FRAMED)
+			return run_lib_pass(t, d, p, len, out);
 		if (d->in->family == CODEC_FAMILY_G711)
 			return run_g711(t, d, p, len, out);
 		return run_speex_bits(t, d, p, len, out);
@@ -813,11 +811,11 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 	const char *sid = o && o->sid ? o->sid : "-";
 	struct transcoder *t;
 
-	if (!codec_rtmp_capable(rc) || rc->family == CODEC_FAMILY_FRAMED) {
+	if (!codec_rtmp_capable(rc)) {
 		log_warn(sid, "transcoder: codec id %d cannot be the RTMP side", (int)rtmp_codec);
 		return NULL;
 	}
-	if (!sc || sc->family == CODEC_FAMILY_EVENT || sc->family == CODEC_FAMILY_FRAMED) {
+	if (!sc || !sc->sip || sc->family == CODEC_FAMILY_EVENT) {
 		log_warn(sid, "transcoder: codec id %d cannot be the SIP audio codec",
 			 (int)sip_codec);
 		return NULL;
@@ -862,7 +860,7 @@ int transcoder_track_rtmp(struct transcoder *t, bool on)
 	if (t->track.spx)
 		return 0;
 	/* The decoder a PCM path from this stream runs (dir_init(): nb_core follows the option). */
-	return dec_init(&t->track, t->rtmp, t->o.narrowband_core, &t->o);
+	return dec_init(&t->track, t->rtmp, t->o.narrowband_core, &t->o, 0);
 }
 
 /* The decoder that has followed the RTMP stream, or NULL. */
@@ -948,8 +946,49 @@ int transcoder_rtmp_to_sip(struct transcoder *t, const uint8_t *msg, size_t len,
 		return fail(t, out, -EPROTO, why);
 	if (ra.codec != t->rtmp)
 		return fail(t, out, -EPROTO, "audio tag byte names another codec than the leg's");
-	if (ra.channels != 1)
-		return fail(t, out, -EPROTO, "stereo audio is not supported on this path");
+	if (len - ra.hdr_len > TC_MAX_INPUT)
+		return fail(t, out, -E2BIG, "payload larger than TC_MAX_INPUT");
+	if (ra.end)
+		return 0;
+	if (ra.config) {
+		/* AAC's AudioSpecificConfig (re)configures the decoder; an OpusHead says nothing
+		 * a decoder of ours needs, and passes on no further (the worker sends its own). */
+		if (t->rtmp->id != CODEC_AAC || t->up.path != PATH_PCM)
+			return 0;
+		t->up.dec.hint_rate = ra.rate;
+		t->up.dec.hint_channels = ra.channels;
+		if (dec_open(&t->up.dec, msg + ra.hdr_len, len - ra.hdr_len, t->up.enc.rate,
+			     t->sid) < 0)
+			return fail(t, out, -EPROTO, "AAC sequence header refused by the decoder");
+		t->up.dec.rate = acodec_dec_rate(t->up.dec.ac);
+		return 0;
+	}
+	if (t->rtmp->id == CODEC_AAC && !t->up.dec.ac)
+		return fail(t, out, -EPROTO, "AAC frame before its sequence header");
+	if (t->up.dec.codec && !t->up.dec.ac) {
+		t->up.dec.hint_rate = ra.rate;
+		t->up.dec.hint_channels = ra.channels;
+	}
+	if (ra.channels == 2 && t->rtmp->family == CODEC_FAMILY_G711) {
+		/* Stereo G.711: both channels averaged into one, in the same law. */
+		static _Thread_local uint8_t mono[TC_MAX_INPUT / 2];
+		const uint8_t *p = msg + ra.hdr_len;
+		size_t n = (len - ra.hdr_len) / 2;
+
+		for (size_t i = 0; i < n; i++) {
+			int16_t lr[2];
+
+			g711_decode(t->rtmp, lr, p + 2 * i, 2);
+			lr[0] = (int16_t)(((int)lr[0] + lr[1]) / 2);
+			if (t->rtmp->id == CODEC_PCMA)
+				g711_alaw_encode_buf(mono + i, lr, 1);
+			else
+				g711_ulaw_encode_buf(mono + i, lr, 1);
+		}
+		return dir_run(t, &t->up, mono, n, out);
+	}
+	if (ra.channels != 1 && t->rtmp->family != CODEC_FAMILY_FRAMED)
+		return fail(t, out, -EPROTO, "stereo audio is not supported for this codec");
 	return dir_run(t, &t->up, msg + ra.hdr_len, len - ra.hdr_len, out);
 }
 
@@ -965,6 +1004,14 @@ static void remember_g711(struct transcoder *t, const uint8_t *p, size_t len)
 	t->have_last = t->have_last || len > 0;
 }
 
+/* The clock of the samples toward RTMP: the RTMP codec's, or its encoder's for AAC etc. */
+static unsigned rtmp_rate(const struct transcoder *t)
+{
+	if (t->rtmp->clock_rate)
+		return t->rtmp->clock_rate;
+	return t->down.enc.rate ? t->down.enc.rate : 48000;
+}
+
 int transcoder_sip_to_rtmp(struct transcoder *t, const uint8_t *payload, size_t len,
 			   struct tc_out *out)
 {
@@ -972,7 +1019,7 @@ int transcoder_sip_to_rtmp(struct transcoder *t, const uint8_t *payload, size_t 
 
 	if (!t || !out || (!payload && len))
 		return -EINVAL;
-	out_reset(out, t->rtmp->clock_rate);
+	out_reset(out, rtmp_rate(t));
 	ret = dir_run(t, &t->down, payload, len, out);
 	if (ret == 0) {
 		t->lost_run = 0;
@@ -1008,9 +1055,24 @@ int transcoder_conceal(struct transcoder *t, struct tc_out *out)
 	if (!t || !out)
 		return -EINVAL;
 	d = &t->down;
-	out_reset(out, t->rtmp->clock_rate);
+	out_reset(out, rtmp_rate(t));
 	if (t->lost_run < 1000000)
 		t->lost_run++;
+	if (d->path == PATH_PCM && d->dec.ac) {
+		/* The library's concealment (Opus PLC); silence where it has none (G.722). */
+		static _Thread_local int16_t lpcm[LIB_PCM_MAX];
+		int n = acodec_conceal(d->dec.ac, NULL, 0, lpcm, LIB_PCM_MAX);
+
+		if (n <= 0) {
+			n = (int)(d->dec.rate / 50);
+			memset(lpcm, 0, (size_t)n * sizeof(lpcm[0]));
+		}
+		return pcm_push(t, d, lpcm, (unsigned)n, out);
+	}
+	if (d->path == PATH_PASS && t->sip->family == CODEC_FAMILY_FRAMED)
+		return 0; /* Opus both sides: the player's decoder conceals the gap itself */
+	if (d->path == PATH_PCM && d->dec.codec->family == CODEC_FAMILY_FRAMED)
+		return 0; /* no decoder yet */
 	if (d->path == PATH_PCM && d->dec.spx) {
 		dec_speex(&d->dec, NULL, pcm); /* packet loss concealment */
 		return pcm_push(t, d, pcm, d->dec.frame, out);
@@ -1049,23 +1111,35 @@ static double cpu_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-/* A stored encoded frame. */
+/* A stored encoded frame (the RTMP header first on the RTMP side). */
 struct bench_pkt {
 	uint16_t len;
-	uint8_t data[1 + MAX_ENC_BYTES];
+	uint8_t hdr; /* header bytes before the payload */
+	uint8_t data[HDR_MAX + LIB_ENC_MAX];
 };
 
-/* Encodes @frames 20 ms frames of a 1 kHz + 300 Hz signal as @c at its native rate. */
-static int bench_make(const struct codec *c, uint8_t tag, unsigned frames, struct bench_pkt *pk,
-		      const struct transcode_opts *o)
+/*
+ * Encodes @frames frames of a 1 kHz + 300 Hz signal as @c (with the RTMP header when @rtmp) at
+ * its native rate, a library codec at @in Hz as a publisher or peer would send it; *cfg gets a
+ * sequence header message when the codec has one (AAC), else *cfg_len = 0.
+ */
+static int bench_make(const struct codec *c, bool rtmp, unsigned in, unsigned frames,
+		      struct bench_pkt *pk, const struct transcode_opts *o, uint8_t *cfg,
+		      size_t *cfg_len)
 {
 	struct enc_stage e = {0};
-	int16_t pcm[MAX_PCM_FRAME];
+	static _Thread_local int16_t pcm[LIB_PCM_MAX];
 	unsigned long s = 0;
-	int ret = enc_init(&e, c, false, o);
+	int ret = enc_init(&e, c, false, o, in);
 
-	for (unsigned f = 0; f < frames && ret == 0; f++) {
-		size_t tagn = tag ? 1 : 0;
+	*cfg_len = 0;
+	if (ret == 0 && rtmp && e.ac && c->id == CODEC_AAC) {
+		size_t h = codec_rtmp_header(c, 1, true, cfg);
+
+		*cfg_len = h + acodec_enc_config(e.ac, cfg + h, 64);
+	}
+	for (unsigned f = 0, tries = 0; f < frames && ret == 0 && tries < 2 * frames + 64; tries++) {
+		size_t h = rtmp ? codec_rtmp_header(c, 1, false, pk[f].data) : 0, n;
 
 		for (unsigned i = 0; i < e.frame; i++, s++) {
 			double x = (double)s / e.rate;
@@ -1073,38 +1147,68 @@ static int bench_make(const struct codec *c, uint8_t tag, unsigned frames, struc
 			pcm[i] = (int16_t)(8000 * sin(6.283185307179586 * 1000 * x) +
 					   3000 * sin(6.283185307179586 * 300 * x));
 		}
-		pk[f].data[0] = tag;
-		pk[f].len = (uint16_t)(tagn + enc_frame(&e, pcm, pk[f].data + tagn));
+		n = enc_frame(&e, pcm, pk[f].data + h);
+		if (n == 0)
+			continue; /* a library encoder's look-ahead */
+		pk[f].hdr = (uint8_t)h;
+		pk[f].len = (uint16_t)(h + n);
+		f++;
 	}
 	enc_fini(&e);
 	return ret;
 }
 
-/* The codec operations of one direction on one 20 ms payload, nothing else. */
-static void bench_codec_dir(struct tc_dir *d, const uint8_t *p, size_t len)
+/* The codec operations of one direction on one payload, nothing else. */
+static void bench_codec_dir(struct transcoder *t, struct tc_dir *d, const uint8_t *p, size_t len)
 {
-	int16_t pcm[MAX_PCM_FRAME], rsbuf[2 * MAX_PCM_FRAME + 32];
-	uint8_t enc[MAX_ENC_BYTES];
-	int16_t *src = pcm;
-	spx_uint32_t il, ol = ARRAY_SIZE(rsbuf);
+	static _Thread_local int16_t pcm[LIB_PCM_MAX];
+	int16_t rsbuf[6 * LIB_CHUNK + 64];
+	uint8_t enc[LIB_ENC_MAX];
+	unsigned n = 0;
 
 	if (d->path != PATH_PCM)
 		return;
-	if (d->dec.spx) {
+	if (d->dec.codec->family == CODEC_FAMILY_FRAMED) {
+		int r;
+
+		if (!d->dec.ac && dec_open(&d->dec, NULL, 0, d->enc.rate, t->sid) < 0)
+			return;
+		r = acodec_decode(d->dec.ac, p, len, pcm, LIB_PCM_MAX);
+		n = r > 0 ? (unsigned)r : 0;
+		d->dec.rate = acodec_dec_rate(d->dec.ac);
+		if (d->dec.rate != d->rs_in)
+			(void)dir_resampler(t, d, d->dec.rate);
+	} else if (d->dec.spx) {
 		speex_bits_read_from(&d->dec.bits, (const char *)p, (int)len);
 		dec_speex(&d->dec, &d->dec.bits, pcm);
-		il = d->dec.frame;
+		n = d->dec.frame;
 	} else {
-		g711_decode(d->in, pcm, p, len < G711_FRAME ? len : G711_FRAME);
-		il = G711_FRAME;
+		n = len < G711_FRAME ? (unsigned)len : G711_FRAME;
+		g711_decode(d->in, pcm, p, n);
 	}
-	if (d->rs) {
-		speex_resampler_process_int(d->rs, 0, pcm, &il, rsbuf, &ol);
-		src = rsbuf;
-		if (ol < d->enc.frame)
-			memset(rsbuf + ol, 0, (d->enc.frame - ol) * sizeof(rsbuf[0]));
+	/* Resample and encode what the input makes, through the FIFO as the transcoder would. */
+	for (unsigned done = 0; done < n;) {
+		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done, m = k;
+		const int16_t *src = pcm + done;
+
+		if (d->rs) {
+			spx_uint32_t il = k, ol = ARRAY_SIZE(rsbuf);
+
+			speex_resampler_process_int(d->rs, 0, src, &il, rsbuf, &ol);
+			src = rsbuf;
+			m = ol;
+		}
+		done += k;
+		if (m > d->fifo_cap - d->fifo_n)
+			m = d->fifo_cap - d->fifo_n;
+		memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
+		d->fifo_n += m;
+		while (d->fifo_n >= d->enc.frame) {
+			enc_frame(&d->enc, d->fifo, enc);
+			d->fifo_n -= d->enc.frame;
+			memmove(d->fifo, d->fifo + d->enc.frame, d->fifo_n * sizeof(d->fifo[0]));
+		}
 	}
-	enc_frame(&d->enc, src, enc);
 }
 
 int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
@@ -1115,6 +1219,8 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 	struct bench_pkt *rp = NULL, *sp = NULL;
 	struct tc_out *out = NULL;
 	double codec = 0, full = 0;
+	uint8_t cfg[HDR_MAX + 64], cfg2[HDR_MAX + 64];
+	size_t cfg_len = 0, cfg2_len = 0;
 	int ret = -ENOMEM;
 
 	if (!res || frames == 0)
@@ -1134,11 +1240,16 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 	out = malloc(sizeof(*out));
 	if (!rp || !sp || !out)
 		goto out_free;
-	ret = bench_make(t->rtmp, t->rtmp->rtmp_audio_byte, frames, rp, o);
+	ret = bench_make(t->rtmp, true, o->rtmp_rate ? o->rtmp_rate : 44100, frames, rp, o, cfg,
+			 &cfg_len);
 	if (ret == 0)
-		ret = bench_make(t->sip, 0, frames, sp, o);
+		ret = bench_make(t->sip, false, t->sip->pcm_rate, frames, sp, o, cfg2, &cfg2_len);
 	if (ret < 0)
 		goto out_free;
+	if (cfg_len) { /* the RTMP stream's sequence header, untimed */
+		transcoder_rtmp_to_sip(t, cfg, cfg_len, out);
+		transcoder_rtmp_to_sip(c, cfg, cfg_len, out);
+	}
 	/* Blocks of 50 frames, alternating which of the two runs first. */
 	for (unsigned b = 0; b < frames; b += 50) {
 		unsigned e = b + 50 < frames ? b + 50 : frames;
@@ -1149,8 +1260,9 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 
 			for (unsigned i = b; i < e; i++) {
 				if (codec_pass) {
-					bench_codec_dir(&c->up, rp[i].data + 1, rp[i].len - 1u);
-					bench_codec_dir(&c->down, sp[i].data, sp[i].len);
+					bench_codec_dir(c, &c->up, rp[i].data + rp[i].hdr,
+							rp[i].len - rp[i].hdr);
+					bench_codec_dir(c, &c->down, sp[i].data, sp[i].len);
 				} else {
 					transcoder_rtmp_to_sip(t, rp[i].data, rp[i].len, out);
 					transcoder_sip_to_rtmp(t, sp[i].data, sp[i].len, out);

@@ -76,10 +76,27 @@ struct transcode_opts {
 	bool narrowband_core; /* see above, default true */
 	unsigned g711_plc_frames; /* G.711 concealment: lost frames faded out over, default 3 */
 	const char *sid;	  /* session id for logs, copied (at most 47 bytes); NULL -> "-" */
+	/* The RTMP side as the publisher's first message said (codec_rtmp_parse()): the rate and
+	 * channels a library decoder starts from (Nellymoser needs the rate); 0: from the stream. */
+	unsigned rtmp_rate;
+	unsigned rtmp_channels;
+	/* Opus toward SIP, from the peer's fmtp (RFC 7587): maxaveragebitrate (0: 32 kbit/s),
+	 * useinbandfec, usedtx. */
+	unsigned opus_bitrate;
+	bool opus_fec;
+	bool opus_dtx;
 };
 
 /* Fills @o with the defaults above. */
 void transcode_opts_default(struct transcode_opts *o);
+
+/*
+ * Sets @o's Opus options from the peer's a=fmtp of its Opus payload type (RFC 7587 7.1: what
+ * the peer, as a receiver, wants): useinbandfec=1 turns in-band FEC on, usedtx=1 DTX, and
+ * maxaveragebitrate (6000..510000) caps the bitrate; absent ones are off / uncapped. Other
+ * parameters, and malformed ones, are ignored. NULL or "" resets them.
+ */
+void transcode_opts_opus_fmtp(struct transcode_opts *o, const char *fmtp);
 
 /* One output frame: arena bytes [off, off + len). */
 struct tc_frame {

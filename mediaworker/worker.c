@@ -306,7 +306,8 @@ static void on_rtp_frame(struct rtp_leg *rtp, const uint8_t *payload, size_t len
 	for (unsigned i = 0; i < out->n; i++) {
 		ctl_server_send_media(w->ctl, l->owner, l->id, t, 0, tc_frame_data(out, i),
 				      out->f[i].len);
-		t += out->f[i].ms ? out->f[i].ms : FRAME_MS;
+		/* a sequence header (0 samples) goes with the frame after it */
+		t += out->f[i].samples == 0 ? 0 : out->f[i].ms ? out->f[i].ms : FRAME_MS;
 		l->media_out++;
 	}
 	l->out_ts = t;
@@ -464,6 +465,10 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 			snprintf(l->remote_key, sizeof(l->remote_key), "%s", s->remote_key);
 	}
 	topts.sid = l->id;
+	l->rtmp_rate = s->rtmp_rate;
+	l->rtmp_channels = s->rtmp_channels;
+	topts.rtmp_rate = l->rtmp_rate;
+	topts.rtmp_channels = l->rtmp_channels;
 	l->tc = transcoder_new(&topts, s->rtmp_codec->id, sip->id);
 	if (!l->tc) {
 		*err = -EINVAL;
@@ -625,7 +630,9 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 	spec.id = id;
 	spec.call_id = call_id;
 	spec.owner = owner;
-	spec.rtmp_codec = codec_by_name(rc.name, rc.rate);
+	spec.rtmp_codec = codec_by_rtmp_name(rc.name);
+	spec.rtmp_rate = rc.rate;
+	spec.rtmp_channels = rc.channels;
 	if (!spec.rtmp_codec || !codec_rtmp_capable(spec.rtmp_codec)) {
 		ctl_server_reply_error(s, req, EINVAL, WIRE_T_RTMP_CODEC,
 				       "RTMP codec %s/%u is not supported", rc.name, rc.rate);
@@ -685,10 +692,14 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 	uint16_t port = 0;
 	uint8_t pt;
 	bool hold;
+	char fmtp[129] = "";
 
 	if (!l)
 		return;
-	if (wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 && pt != l->sip_pt) {
+	if (wire_has(m, WIRE_T_CODEC_FMTP))
+		wire_get_cstr(m, WIRE_T_CODEC_FMTP, fmtp, sizeof(fmtp));
+	if (wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 &&
+	    (pt != l->sip_pt || strcmp(fmtp, l->sip_fmtp) != 0)) {
 		const struct codec *c = NULL;
 		struct transcoder *t;
 		struct transcode_opts topts = w->cfg.topts;
@@ -697,6 +708,10 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 			if (l->offered[i].pt == pt)
 				c = codec_by_name(l->offered[i].name, l->offered[i].rate);
 		topts.sid = l->id;
+		topts.rtmp_rate = l->rtmp_rate;
+		topts.rtmp_channels = l->rtmp_channels;
+		if (c && c->id == CODEC_OPUS)
+			transcode_opts_opus_fmtp(&topts, fmtp);
 		t = c ? transcoder_new(&topts, l->rtmp_codec->id, c->id) : NULL;
 		if (!t || rtp_leg_set_payload(l->rtp, pt, c->clock_rate, c->frame_samples, l->dtmf_pt) < 0) {
 			transcoder_destroy(&t);
@@ -717,7 +732,9 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 			w->n_transcoding++;
 		l->sip_codec = c;
 		l->sip_pt = pt;
-		log_info(l->id, "codec now %s", transcoder_describe(l->tc));
+		snprintf(l->sip_fmtp, sizeof(l->sip_fmtp), "%s", fmtp);
+		log_info(l->id, "codec now %s%s%s", transcoder_describe(l->tc), fmtp[0] ? ", fmtp " : "",
+			 fmtp);
 	}
 	if (parse_srtp(m, &suite, remote_key, why, sizeof(why)) < 0) {
 		ctl_server_reply_error(s, req, EINVAL, WIRE_T_SRTP_SUITE, "%s", why);

@@ -36,6 +36,8 @@ struct leg {
 	struct rtp_leg *rtp;
 	struct transcoder *tc;
 	const struct codec *rtmp_codec;
+	unsigned rtmp_rate, rtmp_channels; /* as the publisher's first message said; 0: unknown */
+	char sip_fmtp[129];		   /* the peer's a=fmtp of the SIP codec, "" when none */
 	const struct codec *sip_codec;
 	int sip_pt;
 	int dtmf_pt;
@@ -106,6 +108,7 @@ struct worker {
 struct leg_spec {
 	const char *id, *call_id, *owner;
 	const struct codec *rtmp_codec;
+	unsigned rtmp_rate, rtmp_channels; /* 0: unknown (a stored record) */
 	struct wire_codec offered[LEG_MAX_CODECS];
 	unsigned n_offered;
 	int chosen; /* index into offered[] */

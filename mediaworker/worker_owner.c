@@ -204,7 +204,7 @@ static void adopt_build(struct worker *w, const struct ctl_request *req,
 	spec.id = rec->leg_id;
 	spec.call_id = rec->call_id;
 	spec.owner = req->signaler_id;
-	spec.rtmp_codec = codec_by_name(rec->rtmp_codec, rec->rtmp_codec[0] == 's' ? 16000 : 8000);
+	spec.rtmp_codec = codec_by_rtmp_name(rec->rtmp_codec);
 	sip = codec_by_name(rec->sip_codec, rec->sip_rate);
 	if (!spec.rtmp_codec || !sip) {
 		ctl_server_reply_error(w->ctl, req, EINVAL, 0, "leg %s: stored codecs %s / %s/%u unknown",

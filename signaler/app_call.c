@@ -87,6 +87,7 @@ struct call {
 	struct sip_call *sip;
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
+	const struct codec *pub_codec; /* the leg's RTMP codec: offered first when SIP can carry it */
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
 	bool owned;			    /* CALL_AUTH=sip: owner_mac names the credentials */
@@ -243,7 +244,8 @@ static int read_security_config(void)
 
 int app_call_init(struct media *m, struct sip_ua *sip)
 {
-	const char *list = config_str("CALL_CODECS", "PCMU/8000,PCMA/8000,speex/16000");
+	const char *list =
+	    config_str("CALL_CODECS", "opus/48000,G722/8000,PCMU/8000,PCMA/8000,speex/16000");
 	char why[160];
 	int n;
 
@@ -644,6 +646,7 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	u.remote_port = ch.remote_port;
 	u.set_codec = true;
 	u.codec_pt = ch.pt;
+	u.codec_fmtp = ch.fmtp;
 	if (ch.srtp) {
 		u.srtp_suite = sdp_srtp_suite_name(ch.suite);
 		u.srtp_remote_key = ch.remote_key;
@@ -728,6 +731,7 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 {
 	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
 	const char *suite = sdp_srtp_suite_name(SDP_SUITE_AES_CM_128_HMAC_SHA1_80);
+	struct codec_pref ours;
 
 	/* optional offers plain RTP/AVP: an offer cannot leave the choice to the answerer */
 	if (c->srtp == SDP_SRTP_REQUIRED) {
@@ -740,7 +744,16 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key;
 	}
-	if (sdp_make_offer(&prefs, &local, &c->offer, why, whylen) < 0 ||
+	/* Fewest conversions: the publisher's own codec, when we offer it at all, comes first. */
+	ours = prefs;
+	for (unsigned i = 1; i < ours.n; i++) {
+		if (ours.codecs[i] == c->pub_codec) {
+			memmove(ours.codecs + 1, ours.codecs, i * sizeof(ours.codecs[0]));
+			ours.codecs[0] = c->pub_codec;
+			break;
+		}
+	}
+	if (sdp_make_offer(&ours, &local, &c->offer, why, whylen) < 0 ||
 	    sdp_build(sdp, &c->offer, "rtmp2sip", c->offer.sess_id, c->offer.sess_version) < 0 ||
 	    buf_put_u8(sdp, 0) < 0) {
 		if (!why[0])
@@ -926,6 +939,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	for (char *p = call_id; *p; p++)
 		if (*p == ' ')
 			*p = '-';
+	c->pub_codec = codec_by_name(rc.name, rc.rate);
 	lp.call_id = call_id;
 	lp.rtmp_codec = rc;
 	lp.sip_codecs = sip_codecs;

@@ -162,6 +162,10 @@ static const char *token_of(const struct phone_call *pc)
 		return pc->format == 8 ? "pcmu" : "ulaw";
 	if (strcasecmp(c->name, "PCMA") == 0)
 		return pc->format == 7 ? "pcma" : "alaw";
+	if (c->id == CODEC_G722)
+		return "g722";
+	if (c->id == CODEC_OPUS)
+		return "opus";
 	return c->name;
 }
 
@@ -290,6 +294,7 @@ static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 	u.remote_port = ch->remote_port;
 	u.set_codec = true;
 	u.codec_pt = ch->pt;
+	u.codec_fmtp = ch->fmtp;
 	if (ch->srtp) {
 		u.srtp_suite = sdp_srtp_suite_name(ch->suite);
 		u.srtp_remote_key = ch->remote_key;

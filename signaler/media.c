@@ -27,6 +27,7 @@
 #include "media.h"
 #include "media_int.h"
 
+#include "codec.h"
 #include "dispatcher.h"
 #include "evloop.h"
 #include "log.h"
@@ -395,8 +396,11 @@ static int send_update(struct media_leg *leg, const struct media_leg_update *u, 
 		wire_put_str(&b, WIRE_T_REMOTE_IP, d->ip);
 		wire_put_u16(&b, WIRE_T_REMOTE_PORT, d->port);
 	}
-	if (d->codec && (all || (u && u->set_codec)))
+	if (d->codec && (all || (u && u->set_codec))) {
 		wire_put_u8(&b, WIRE_T_CODEC_PT, d->codec_pt);
+		if (d->codec_fmtp[0])
+			wire_put_str(&b, WIRE_T_CODEC_FMTP, d->codec_fmtp);
+	}
 	if (d->hold_set && (all || (u && u->set_hold)))
 		wire_put_bool(&b, WIRE_T_HOLD, d->hold);
 	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
@@ -485,6 +489,14 @@ static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, 
 	try_create(leg);
 }
 
+/* The kept sequence header to the leg's (new) worker, ahead of any audio. */
+static void send_seq(struct media_leg *leg)
+{
+	if (leg->seq_len &&
+	    dispatcher_send_media(leg->m->d, leg->w, leg->id, 0, 0, leg->seq, leg->seq_len) < 0)
+		leg->audio_drops++;
+}
+
 static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, int status,
 			   const struct wire_msg *reply)
 {
@@ -507,6 +519,7 @@ static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, i
 			 old_port, leg->info.ssrc);
 		discard_on(m, lost, leg->id);
 		apply_queued(leg, true);
+		send_seq(leg);
 		if (!leg->ready_told) { /* cannot happen: only ready legs move */
 			leg->ready_told = true;
 			if (leg->cbs.ready)
@@ -1072,6 +1085,11 @@ int media_leg_update(struct media_leg *leg, const struct media_leg_update *u,
 	if (u->set_codec) {
 		d.codec = true;
 		d.codec_pt = u->codec_pt;
+		if (u->codec_fmtp && (strlen(u->codec_fmtp) >= sizeof(d.codec_fmtp) ||
+				      !printable(u->codec_fmtp, sizeof(d.codec_fmtp) - 1)))
+			return -EINVAL;
+		snprintf(d.codec_fmtp, sizeof(d.codec_fmtp), "%s",
+			 u->codec_fmtp ? u->codec_fmtp : "");
 	}
 	if (u->set_hold) {
 		d.hold_set = true;
@@ -1149,7 +1167,13 @@ static void early_flush(struct media_leg *leg)
 
 int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
 {
+	struct rtmp_audio ra;
 	int ret;
+
+	if (codec_rtmp_parse(payload, len, &ra, NULL) == 0 && ra.config && len <= sizeof(leg->seq)) {
+		memcpy(leg->seq, payload, len);
+		leg->seq_len = (uint8_t)len;
+	}
 
 	if (leg->state == LEG_CREATING && early_keep(leg, payload, len, ts))
 		return 0;

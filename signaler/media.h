@@ -111,6 +111,7 @@ struct media_leg_update {
 	uint16_t remote_port;
 	bool set_codec; /* switch the SIP side to codec_pt (one of the offered codecs) */
 	uint8_t codec_pt;
+	const char *codec_fmtp; /* with set_codec: the peer's a=fmtp of that codec; NULL: none */
 	const char *srtp_suite; /* NULL: unchanged; comes with the peer's key */
 	const uint8_t *srtp_remote_key;
 	size_t srtp_remote_key_len;

@@ -15,24 +15,15 @@
 int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out,
 			  const char **why)
 {
-	static char text[CODEC_COUNT][160];
 	struct rtmp_audio ra;
 	const struct codec *c;
 
 	if (codec_rtmp_parse(msg, len, &ra, why) < 0)
 		return -ENOTSUP;
 	c = ra.codec;
-	if (c->family == CODEC_FAMILY_FRAMED || ra.channels != 1) {
-		/* Not yet carried by the media workers: refused here, before any leg or INVITE. */
-		if (why) {
-			if (!text[c->id][0])
-				snprintf(text[c->id], sizeof(text[c->id]),
-					 "%s audio is not supported yet (supported now: Speex 16 kHz "
-					 "mono, G.711 u-law or A-law mono)",
-					 c->name);
-			*why = ra.channels != 1 ? "stereo audio is not supported yet (send mono)"
-						: text[c->id];
-		}
+	if (c->id == CODEC_AAC && !ra.config) {
+		if (why)
+			*why = "AAC audio before its sequence header (AudioSpecificConfig)";
 		return -ENOTSUP;
 	}
 	memset(out, 0, sizeof(*out));

@@ -36,6 +36,7 @@ struct leg_desired {
 	uint16_t port;
 	bool codec;
 	uint8_t codec_pt;
+	char codec_fmtp[129];
 	bool srtp;
 	char suite[65];
 	uint8_t key[WIRE_MAX_KEY];
@@ -53,6 +54,10 @@ struct media_leg {
 
 	/* what CREATE_LEG asks for */
 	struct wire_codec rtmp_codec;
+	/* The publisher's last audio sequence header (AAC AudioSpecificConfig): a worker that takes
+	 * the leg over gets it before any audio, as the first one did. */
+	uint8_t seq[64];
+	uint8_t seq_len;
 	struct wire_codec sip[WIRE_MAX_CODECS];
 	size_t n_sip;
 	bool want_srtp;

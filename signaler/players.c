@@ -3,7 +3,10 @@
  */
 #include "players.h"
 
+#include "codec.h"
+
 #include <stdlib.h>
+#include <string.h>
 
 struct player *players_add(struct player_list *l, struct rtmp_conn *c, struct rtmp_stream *s,
 			   void *owner)
@@ -56,16 +59,30 @@ uint32_t player_rebase(struct player *p, uint32_t ts, bool *first)
 void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_t *data,
 		  uint32_t len)
 {
+	struct rtmp_audio ra;
+	bool seq = false;
+
+	if (type == RTMP_MSG_AUDIO && codec_rtmp_parse(data, len, &ra, NULL) == 0 && ra.config) {
+		seq = true;
+		l->seq_len = 0;
+		if (len <= sizeof(l->seq)) {
+			memcpy(l->seq, data, len);
+			l->seq_len = (uint8_t)len;
+		}
+	}
 	for (struct player *p = l->head; p; p = p->next) {
 		bool first;
 		uint32_t out = player_rebase(p, ts, &first);
 
+		if (first && !seq && l->seq_len && type == RTMP_MSG_AUDIO)
+			rtmp_conn_send_media(p->conn, p->stream->id, type, out, l->seq, l->seq_len);
 		rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
 	}
 }
 
 void players_published(struct player_list *l)
 {
+	l->seq_len = 0; /* the new source sends its own */
 	for (struct player *p = l->head; p; p = p->next) {
 		p->started = false;
 		rtmp_conn_send_status(p->conn, p->stream->id, "status", "NetStream.Play.PublishNotify",

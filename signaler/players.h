@@ -23,6 +23,10 @@ struct player {
 
 struct player_list {
 	struct player *head;
+	/* The last audio sequence header sent (AAC AudioSpecificConfig, Enhanced RTMP SequenceStart):
+	 * a player joining later gets it before its first audio. */
+	uint8_t seq[64];
+	uint8_t seq_len;
 };
 
 /* Adds stream @s of @c as a player of @owner and sets s->app_data to it. NULL on ENOMEM. */
@@ -36,7 +40,10 @@ void players_remove(struct player_list *l, struct player *p);
  * may send codec headers ahead of it, at 0). */
 uint32_t player_rebase(struct player *p, uint32_t ts, bool *first);
 
-/* Sends one message to every player, timestamps rebased; media to slow players is dropped. */
+/*
+ * Sends one message to every player, timestamps rebased; media to slow players is dropped. An
+ * audio sequence header is kept and sent again ahead of a new player's first audio.
+ */
 void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_t *data,
 		  uint32_t len);
 

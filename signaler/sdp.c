@@ -78,6 +78,8 @@ static const struct {
     {"ulaw", CODEC_PCMU},
     {"pcma", CODEC_PCMA},
     {"alaw", CODEC_PCMA},
+    {"opus", CODEC_OPUS},
+    {"g722", CODEC_G722},
     {"dtmf", CODEC_TELEPHONE_EVENT},
     {"h264", CODEC_NONE},
     {"flv", CODEC_NONE},
@@ -1037,9 +1039,13 @@ static void codec_from_table(struct sdp_codec *sc, const struct codec *c, uint8_
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->pt = pt;
-	sc->channels = 1;
+	sc->channels = (uint8_t)c->channels;
 	sc->rate = c->clock_rate;
 	copy_str(sc->name, sizeof(sc->name), c->name);
+	/* Opus (RFC 7587): we send and take mono 20 ms with in-band FEC; stereo=0 says mono is
+	 * what we prefer to receive, useinbandfec=1 that we use FEC to conceal loss. */
+	if (c->id == CODEC_OPUS)
+		copy_str(sc->fmtp, sizeof(sc->fmtp), "minptime=10;useinbandfec=1;stereo=0");
 }
 
 int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
@@ -1108,7 +1114,8 @@ static int pick_codec(const struct sdp_media_desc *offer, const struct codec_pre
 		const struct sdp_codec *sc = &offer->codecs[i];
 		const struct codec *c = codec_by_name(sc->name, sc->rate);
 
-		if (!c || c->family == CODEC_FAMILY_EVENT || sc->channels > 1)
+		if (!c || c->family == CODEC_FAMILY_EVENT ||
+		    (sc->channels ? sc->channels : 1) != c->channels)
 			continue;
 		if (pref_has(ours, c)) {
 			*found = c;
@@ -1224,6 +1231,7 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 
 	chosen->codec = c;
 	chosen->pt = chosen->recv_pt = oc->pt;
+	copy_str(chosen->fmtp, sizeof(chosen->fmtp), oc->fmtp);
 	chosen->te_pt = chosen->te_recv_pt = answer->te_pt;
 	chosen->te_rate = answer->te_pt >= 0 ? answer->te_rate : 0;
 	chosen->dir = answer->dir;
@@ -1321,6 +1329,7 @@ int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_
 			chosen->codec = c;
 			chosen->pt = ac->pt;
 			chosen->recv_pt = our_offer->codecs[j].pt;
+			copy_str(chosen->fmtp, sizeof(chosen->fmtp), ac->fmtp);
 			break;
 		}
 	}

@@ -159,6 +159,7 @@ struct sdp_choice {
 	enum sdp_srtp_suite suite;
 	uint32_t crypto_tag;
 	uint8_t remote_key[SDP_SRTP_KEY_LEN]; /* the peer's key || salt: we decrypt with it */
+	char fmtp[SDP_MAX_FMTP + 1];	      /* the peer's a=fmtp of the codec, "" when none */
 };
 
 /* --- names ----------------------------------------------------------------------------------- */
@@ -210,6 +211,7 @@ bool sdp_is_hold(const struct sdp_media_desc *d);
 /*
  * Builds @out from the codec tokens of the Flash VoIP API, in the order given: "wideband" ->
  * speex/16000, "narrowband" -> speex/8000, "pcmu"/"ulaw" -> PCMU, "pcma"/"alaw" -> PCMA,
+ * "opus" -> opus/48000/2, "g722" -> G722/8000,
  * "dtmf" -> telephone-event (out->dtmf); "h264" and "flv" (video) are ignored; repeats count once;
  * case does not matter. NULL entries are skipped. Returns 0, or -EINVAL when some token is unknown:
  * @out then still holds the known ones and @why lists the unknown ones.
