@@ -501,6 +501,72 @@ static void test_answer_offerer_order_wins(void)
 	buf_free(&b);
 }
 
+/* Opus (RFC 7587: opus/48000/2, fmtp) and G.722 (16 kHz audio on an 8,000 clock). */
+static void test_opus_and_g722(void)
+{
+	struct codec_pref ours = prefs(true, 3, CODEC_OPUS, CODEC_G722, CODEC_PCMU);
+	struct sdp_local local = local_v4(SDP_SRTP_OFF);
+	struct sdp_media_desc offer, answer;
+	struct sdp_choice ch;
+	struct buf b = {0};
+	char *text;
+
+	/* FreeSWITCH offers opus first, with its fmtp: we answer opus on its PT, and keep the fmtp
+	 * for the worker's encoder */
+	CHECK_EQ_INT(parse(freeswitch, &offer), 0);
+	CHECK_EQ_INT(sdp_answer(&offer, &ours, &local, &answer, &ch, why, sizeof(why)), 0);
+	CHECK(ch.codec == C(CODEC_OPUS));
+	CHECK_EQ_INT(ch.pt, 102);
+	CHECK(strstr(ch.fmtp, "maxaveragebitrate=30000") != NULL);
+	CHECK_EQ_INT(sdp_build(&b, &answer, "rtmp2sip", 5, 5), 0);
+	text = text_of(&b);
+	CHECK(strstr(text, "a=rtpmap:102 opus/48000/2\r\n") != NULL);
+	CHECK(strstr(text, "a=fmtp:102 minptime=10;useinbandfec=1;stereo=0\r\n") != NULL);
+	free(text);
+
+	/* without opus on our side: G.722 on its static PT */
+	ours = prefs(true, 2, CODEC_G722, CODEC_PCMU);
+	CHECK_EQ_INT(sdp_answer(&offer, &ours, &local, &answer, &ch, why, sizeof(why)), 0);
+	CHECK(ch.codec == C(CODEC_G722));
+	CHECK_EQ_INT(ch.pt, 9);
+	CHECK_EQ_STR(ch.fmtp, "");
+
+	/* an opus line that is not two-channel is not RFC 7587 opus: not chosen */
+	CHECK_EQ_INT(parse("v=0" CRLF "o=- 1 1 IN IP4 192.0.2.1" CRLF "s=-" CRLF
+			   "c=IN IP4 192.0.2.1" CRLF "t=0 0" CRLF "m=audio 4000 RTP/AVP 96 0" CRLF
+			   "a=rtpmap:96 opus/48000" CRLF,
+			   &offer),
+		     0);
+	ours = prefs(true, 2, CODEC_OPUS, CODEC_PCMU);
+	CHECK_EQ_INT(sdp_answer(&offer, &ours, &local, &answer, &ch, why, sizeof(why)), 0);
+	CHECK(ch.codec == C(CODEC_PCMU));
+
+	/* our offer: opus/48000/2 with its fmtp, G722 on 9 */
+	ours = prefs(true, 2, CODEC_OPUS, CODEC_G722);
+	CHECK_EQ_INT(sdp_make_offer(&ours, &local, &offer, why, sizeof(why)), 0);
+	buf_reset(&b);
+	CHECK_EQ_INT(sdp_build(&b, &offer, "rtmp2sip", 100, 1), 0);
+	text = text_of(&b);
+	CHECK(strstr(text, "m=audio 40000 RTP/AVP 111 9 101\r\n") != NULL);
+	CHECK(strstr(text, "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;"
+			   "stereo=0\r\n") != NULL);
+	CHECK(strstr(text, "a=rtpmap:9 G722/8000\r\n") != NULL);
+	free(text);
+	buf_free(&b);
+
+	/* a peer answering opus on its own PT, asking for DTX: the choice carries its fmtp */
+	CHECK_EQ_INT(parse("v=0" CRLF "o=- 1 1 IN IP4 192.0.2.1" CRLF "s=-" CRLF
+			   "c=IN IP4 192.0.2.1" CRLF "t=0 0" CRLF "m=audio 4000 RTP/AVP 107" CRLF
+			   "a=rtpmap:107 opus/48000/2" CRLF "a=fmtp:107 usedtx=1;useinbandfec=1" CRLF,
+			   &answer),
+		     0);
+	CHECK_EQ_INT(sdp_process_answer(&offer, &answer, &ch, why, sizeof(why)), 0);
+	CHECK(ch.codec == C(CODEC_OPUS));
+	CHECK_EQ_INT(ch.pt, 107);
+	CHECK_EQ_INT(ch.recv_pt, 111);
+	CHECK_EQ_STR(ch.fmtp, "usedtx=1;useinbandfec=1");
+}
+
 static void test_answer_no_common_codec(void)
 {
 	struct codec_pref ours = prefs(true, 1, CODEC_SPEEX_WB);
@@ -843,7 +909,8 @@ static void test_rtmp_tokens(void)
 {
 	static const char *const all[] = {"wideband", "narrowband", "PCMU", "ulaw", "pcma",
 					  "alaw",     "dtmf",	    "h264", "flv",  NULL};
-	static const char *const bad[] = {"wideband", "opus", "g729", "pcmu"};
+	static const char *const bad[] = {"wideband", "silk", "g729", "pcmu"};
+	static const char *const hd[] = {"opus", "G722", "pcmu"};
 	struct codec_pref p;
 
 	CHECK_EQ_INT(sdp_prefs_from_rtmp(all, 10, &p, why, sizeof(why)), 0);
@@ -857,8 +924,13 @@ static void test_rtmp_tokens(void)
 	CHECK_EQ_INT(sdp_prefs_from_rtmp(bad, 4, &p, why, sizeof(why)), -EINVAL);
 	CHECK_EQ_INT(p.n, 2);
 	CHECK(!p.dtmf);
-	CHECK(strstr(why, "\"opus\"") != NULL);
+	CHECK(strstr(why, "\"silk\"") != NULL);
 	CHECK(strstr(why, "\"g729\"") != NULL);
+
+	CHECK_EQ_INT(sdp_prefs_from_rtmp(hd, 3, &p, why, sizeof(why)), 0);
+	CHECK_EQ_INT(p.n, 3);
+	CHECK(p.codecs[0] == C(CODEC_OPUS));
+	CHECK(p.codecs[1] == C(CODEC_G722));
 
 	CHECK_EQ_INT(sdp_prefs_from_rtmp(NULL, 0, &p, why, sizeof(why)), 0);
 	CHECK_EQ_INT(p.n, 0);
@@ -1102,6 +1174,7 @@ int main(void)
 	TEST_RUN(test_build_refuses_bad_descs);
 	TEST_RUN(test_answer_offerer_order_wins);
 	TEST_RUN(test_answer_no_common_codec);
+	TEST_RUN(test_opus_and_g722);
 	TEST_RUN(test_answer_dtmf_and_direction);
 	TEST_RUN(test_answer_srtp);
 	TEST_RUN(test_offer_and_process_answer);
