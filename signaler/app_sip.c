@@ -1168,7 +1168,8 @@ static void sip_disconnect(struct rtmp_conn *c)
 
 int app_sip_init(struct media *m, struct sip_ua *sip)
 {
-	const char *list = config_str("SIP_CODECS", "speex/16000,PCMU/8000,PCMA/8000,speex/8000");
+	const char *list = config_str("SIP_CODECS", "speex/16000,PCMU/8000,PCMA/8000,opus/48000,"
+						    "G722/8000,speex/8000");
 	struct wire_codec wc[WIRE_MAX_CODECS];
 	char why[160];
 	int64_t exp;
