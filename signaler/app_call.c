@@ -558,6 +558,7 @@ static void release_if_unused(struct call *c)
 		failed_calls[i].at = time(NULL);
 	}
 	forget_credentials(c);
+	players_free(&c->players);
 	free(c);
 }
 

@@ -27,10 +27,7 @@ struct echo_stream {
 	char name[RTMP_NAME_MAX]; /* "<app instance>/<stream name>" */
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
-	struct player_list players;
-	struct buf metadata;     /* onMetaData body, AMF0 */
-	struct buf audio_header; /* AAC sequence header, when the codec has one */
-	struct buf video_header; /* AVC sequence header */
+	struct player_list players; /* with the metadata and codec headers for late players */
 	struct echo_stream *next;
 };
 
@@ -88,9 +85,7 @@ static void release_if_unused(struct echo_stream *es)
 	pp = find_slot(es->name);
 	if (*pp == es)
 		*pp = es->next;
-	buf_free(&es->metadata);
-	buf_free(&es->audio_header);
-	buf_free(&es->video_header);
+	players_free(&es->players);
 	free(es);
 }
 
@@ -167,50 +162,6 @@ static int echo_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size
 	return 0;
 }
 
-/* Sends to every player; one joining mid-stream first gets what the publisher said at its
- * start (metadata, codec headers). */
-static void send_to_players(struct echo_stream *es, uint8_t type, uint32_t ts, const uint8_t *data,
-			    uint32_t len)
-{
-	for (struct player *p = es->players.head; p; p = p->next) {
-		bool first;
-		uint32_t out = player_rebase(p, ts, &first);
-
-		if (first && buf_used(&es->metadata))
-			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
-					     buf_head(&es->metadata), (uint32_t)buf_used(&es->metadata));
-		if (first && buf_used(&es->audio_header) && type == RTMP_MSG_AUDIO &&
-		    (len < 2 || data[1] != 0))
-			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_AUDIO, 0,
-					     buf_head(&es->audio_header),
-					     (uint32_t)buf_used(&es->audio_header));
-		if (first && buf_used(&es->video_header) && type == RTMP_MSG_VIDEO &&
-		    (len < 2 || data[1] != 0))
-			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_VIDEO, 0,
-					     buf_head(&es->video_header),
-					     (uint32_t)buf_used(&es->video_header));
-		rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
-	}
-}
-
-/* Keeps @m as the cached header @cache when it is a codec sequence header. */
-static void cache_header(struct rtmp_conn *c, struct buf *cache, const struct rtmp_msg *m)
-{
-	bool is_header;
-
-	if (m->len < 2)
-		return;
-	if (m->type == RTMP_MSG_AUDIO)
-		is_header = (m->data[0] >> 4) == 10 && m->data[1] == 0; /* AAC config */
-	else
-		is_header = (m->data[0] & 0x0f) == 7 && m->data[1] == 0; /* AVC config */
-	if (!is_header)
-		return;
-	buf_reset(cache);
-	if (buf_append(cache, m->data, m->len) < 0)
-		log_warn(rtmp_conn_sid(c), "echo: no memory to cache a codec header");
-}
-
 /* "@setDataFrame", "onMetaData", {...}: kept and passed on without the first value. */
 static void handle_data(struct rtmp_conn *c, struct echo_stream *es, const struct rtmp_msg *m)
 {
@@ -226,11 +177,10 @@ static void handle_data(struct rtmp_conn *c, struct echo_stream *es, const struc
 	if (len > sizeof(set_data_frame) && memcmp(data, set_data_frame, sizeof(set_data_frame)) == 0) {
 		data += sizeof(set_data_frame);
 		len -= (uint32_t)sizeof(set_data_frame);
-		buf_reset(&es->metadata);
-		if (buf_append(&es->metadata, data, len) < 0)
+		if (players_set_metadata(&es->players, data, len) < 0)
 			log_warn(rtmp_conn_sid(c), "echo: no memory to keep metadata");
 	}
-	send_to_players(es, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
+	players_send(&es->players, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
 }
 
 static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m)
@@ -241,10 +191,7 @@ static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct 
 		return;
 	switch (m->type) {
 	case RTMP_MSG_AUDIO:
-		cache_header(c, &es->audio_header, m);
-		break;
 	case RTMP_MSG_VIDEO:
-		cache_header(c, &es->video_header, m);
 		break;
 	case RTMP_MSG_DATA_AMF0:
 	case RTMP_MSG_DATA_AMF3:
@@ -253,7 +200,7 @@ static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct 
 	default:
 		return;
 	}
-	send_to_players(es, m->type, m->timestamp, m->data, m->len);
+	players_send(&es->players, m->type, m->timestamp, m->data, m->len);
 }
 
 static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
@@ -265,9 +212,6 @@ static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 			return;
 		es->publisher = NULL;
 		es->pub_stream = NULL;
-		buf_reset(&es->metadata);
-		buf_reset(&es->audio_header);
-		buf_reset(&es->video_header);
 		players_unpublished(&es->players, "Stream is now unpublished.");
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",

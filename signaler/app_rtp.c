@@ -197,6 +197,7 @@ static void release_if_unused(struct rtp_target *t)
 	pp = find_slot(t->key);
 	if (*pp == t)
 		*pp = t->next;
+	players_free(&t->players);
 	free(t);
 }
 

@@ -5,6 +5,7 @@
 
 #include "codec.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,33 +57,60 @@ uint32_t player_rebase(struct player *p, uint32_t ts, bool *first)
 	return out;
 }
 
+/* True when @data (of message @type) is a codec sequence header. */
+static bool is_header(uint8_t type, const uint8_t *data, uint32_t len)
+{
+	struct rtmp_audio ra;
+
+	if (type == RTMP_MSG_AUDIO)
+		return codec_rtmp_parse(data, len, &ra, NULL) == 0 && ra.config;
+	if (type == RTMP_MSG_VIDEO) /* AVC: codec id 7, packet type 0 */
+		return len >= 2 && (data[0] & 0x0f) == 7 && data[1] == 0;
+	return false;
+}
+
 void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_t *data,
 		  uint32_t len)
 {
-	struct rtmp_audio ra;
-	bool seq = false;
+	bool header = is_header(type, data, len);
+	struct buf *kept = type == RTMP_MSG_AUDIO   ? &l->audio_header
+			   : type == RTMP_MSG_VIDEO ? &l->video_header
+						    : NULL;
 
-	if (type == RTMP_MSG_AUDIO && codec_rtmp_parse(data, len, &ra, NULL) == 0 && ra.config) {
-		seq = true;
-		l->seq_len = 0;
-		if (len <= sizeof(l->seq)) {
-			memcpy(l->seq, data, len);
-			l->seq_len = (uint8_t)len;
-		}
+	if (header) {
+		buf_reset(kept);
+		if (buf_append(kept, data, len) < 0)
+			buf_reset(kept); /* out of memory: late players go without */
 	}
 	for (struct player *p = l->head; p; p = p->next) {
 		bool first;
 		uint32_t out = player_rebase(p, ts, &first);
 
-		if (first && !seq && l->seq_len && type == RTMP_MSG_AUDIO)
-			rtmp_conn_send_media(p->conn, p->stream->id, type, out, l->seq, l->seq_len);
+		if (first && buf_used(&l->metadata) && type != RTMP_MSG_DATA_AMF0)
+			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
+					     buf_head(&l->metadata), (uint32_t)buf_used(&l->metadata));
+		if (first && kept && !header && buf_used(kept))
+			rtmp_conn_send_media(p->conn, p->stream->id, type, 0, buf_head(kept),
+					     (uint32_t)buf_used(kept));
 		rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
 	}
 }
 
+int players_set_metadata(struct player_list *l, const uint8_t *data, uint32_t len)
+{
+	buf_reset(&l->metadata);
+	return buf_append(&l->metadata, data, len) < 0 ? -ENOMEM : 0;
+}
+
+void players_free(struct player_list *l)
+{
+	buf_free(&l->metadata);
+	buf_free(&l->audio_header);
+	buf_free(&l->video_header);
+}
+
 void players_published(struct player_list *l)
 {
-	l->seq_len = 0; /* the new source sends its own */
 	for (struct player *p = l->head; p; p = p->next) {
 		p->started = false;
 		rtmp_conn_send_status(p->conn, p->stream->id, "status", "NetStream.Play.PublishNotify",
@@ -92,6 +120,9 @@ void players_published(struct player_list *l)
 
 void players_unpublished(struct player_list *l, const char *desc)
 {
+	buf_reset(&l->metadata); /* what the next source says is its own */
+	buf_reset(&l->audio_header);
+	buf_reset(&l->video_header);
 	for (struct player *p = l->head; p; p = p->next) {
 		rtmp_conn_send_status(p->conn, p->stream->id, "status",
 				      "NetStream.Play.UnpublishNotify", desc);

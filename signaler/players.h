@@ -6,6 +6,7 @@
 #ifndef RS_PLAYERS_H
 #define RS_PLAYERS_H
 
+#include "buf.h"
 #include "rtmp_conn.h"
 
 #include <stdbool.h>
@@ -21,12 +22,17 @@ struct player {
 	struct player *next, *prev;
 };
 
+/*
+ * The players of one stream, and what a player joining mid-stream needs before its first
+ * message: the stream's metadata (onMetaData), and the last audio and video sequence headers
+ * sent (AAC AudioSpecificConfig or Enhanced RTMP SequenceStart; AVC configuration). A zeroed
+ * struct is an empty list; players_free() frees what it keeps.
+ */
 struct player_list {
 	struct player *head;
-	/* The last audio sequence header sent (AAC AudioSpecificConfig, Enhanced RTMP SequenceStart):
-	 * a player joining later gets it before its first audio. */
-	uint8_t seq[64];
-	uint8_t seq_len;
+	struct buf metadata;	 /* onMetaData body, AMF0 */
+	struct buf audio_header; /* the last audio sequence header */
+	struct buf video_header; /* the last video sequence header */
 };
 
 /* Adds stream @s of @c as a player of @owner and sets s->app_data to it. NULL on ENOMEM. */
@@ -41,16 +47,24 @@ void players_remove(struct player_list *l, struct player *p);
 uint32_t player_rebase(struct player *p, uint32_t ts, bool *first);
 
 /*
- * Sends one message to every player, timestamps rebased; media to slow players is dropped. An
- * audio sequence header is kept and sent again ahead of a new player's first audio.
+ * Sends one message to every player, timestamps rebased; media to slow players is dropped.
+ * Sequence headers are kept; a player's first message is preceded by the metadata and the
+ * kept header of its kind.
  */
 void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_t *data,
 		  uint32_t len);
 
+/* Keeps @data (an onMetaData body, AMF0) for players joining later. -ENOMEM or 0. */
+int players_set_metadata(struct player_list *l, const uint8_t *data, uint32_t len);
+
+/* Frees the kept metadata and headers (the players themselves are removed by their owner). */
+void players_free(struct player_list *l);
+
 /* A new source: bases restart and each player gets onStatus NetStream.Play.PublishNotify. */
 void players_published(struct player_list *l);
 
-/* The source is gone: onStatus NetStream.Play.UnpublishNotify with @desc, then StreamEOF. */
+/* The source is gone: onStatus NetStream.Play.UnpublishNotify with @desc, then StreamEOF; the
+ * kept metadata and headers are dropped. */
 void players_unpublished(struct player_list *l, const char *desc);
 
 #endif
