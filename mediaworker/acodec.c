@@ -32,6 +32,7 @@
 #include <opus.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,8 +212,12 @@ static const struct kind *kind_of(const struct codec *c)
 	return &kinds[c->id];
 }
 
+/* To int16, rounded and clipped; NaN (libavcodec's Nellymoser decoder makes it from garbage) is
+ * silence. */
 static int16_t clip16(float x)
 {
+	if (isnan(x))
+		return 0;
 	if (x >= 32767.0f)
 		return 32767;
 	if (x <= -32768.0f)
@@ -316,7 +321,7 @@ static const unsigned asc_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000,
 				       22050, 16000, 12000, 11025, 8000,  7350};
 
 /* The sampling rate @p says (the core's; implicit SBR doubles it at the first frame), 0 when
- * it cannot be read. */
+ * it cannot be read or is no audio rate we take (above 96 kHz, below 1 kHz). */
 static unsigned asc_rate(const uint8_t *p, size_t len)
 {
 	unsigned aot, idx, pos = 5;
@@ -338,7 +343,7 @@ static unsigned asc_rate(const uint8_t *p, size_t len)
 
 		for (unsigned b = pos + 4; b < pos + 28; b++)
 			r = r << 1 | ((p[b / 8] >> (7 - b % 8)) & 1);
-		return r;
+		return r >= 1000 && r <= 96000 ? r : 0;
 	}
 	return 0;
 }
@@ -438,6 +443,10 @@ static int dec_setup(struct acodec_dec *d, const uint8_t *config, size_t config_
 		}
 		d->last_samples = d->rate / 50;
 		return 0;
+	}
+	if (d->codec->id == CODEC_AAC && config && config_len && !asc_rate(config, config_len)) {
+		say(why, whylen, "bad AAC AudioSpecificConfig (%zu bytes)", config_len);
+		return -EPROTO;
 	}
 	d->pkt = av_packet_alloc();
 	d->frame = av_frame_alloc();
@@ -543,6 +552,8 @@ int acodec_dec_config(struct acodec_dec *d, const uint8_t *config, size_t len)
 	}
 	if (d->codec->id != CODEC_AAC)
 		return 0;
+	if (len && !asc_rate(config, len))
+		return -EPROTO;
 	err = av_dec_open(d, config, len, &ctx);
 	if (err < 0)
 		return err == -ENOMEM ? -ENOMEM : -EPROTO;
