@@ -17,6 +17,11 @@ BUILD := build$(if $(SANITIZER),-$(SANITIZER))
 PKGS := openssl libzmq hiredis speex speexdsp libsrtp2 ortp sofia-sip-ua libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The worker's codec libraries (mediaworker/acodec.c): its objects, the mediaworker binary, the unit
+# tests, tools and fuzz targets get them; the signaler and relayctl never link them.
+MW_PKGS := libavcodec libavutil opus
+MW_CFLAGS := $(shell pkg-config --cflags $(MW_PKGS) 2>/dev/null)
+MW_LIBS := $(shell pkg-config --libs $(MW_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wno-unused-parameter -Wpointer-arith -Wvla
@@ -75,6 +80,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Worker objects and everything built on them see the codec libraries' headers.
+$(BUILD)/obj/mediaworker/%.o $(BUILD)/obj/tests/%.o: CFLAGS += $(MW_CFLAGS)
+
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
@@ -85,7 +93,7 @@ $(BUILD)/libmediaworker.a: $(MEDIAWORKER_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
 # relayctl: the operator's CLI (synchronous hiredis), on libcommon only.
 $(BUILD)/relayctl: $(BUILD)/obj/signaler/relayctl.o $(BUILD)/obj/signaler/relayctl_list.o \
@@ -97,7 +105,7 @@ $(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsig
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
 # test_evloop_su: test_evloop.c run against the su_root backend.
 $(BUILD)/tests/test_evloop_su: $(BUILD)/obj/tests/unit/test_evloop.o $(EVLOOP_SU_OBJ) $(BUILD)/libcommon.a
@@ -106,7 +114,7 @@ $(BUILD)/tests/test_evloop_su: $(BUILD)/obj/tests/unit/test_evloop.o $(EVLOOP_SU
 
 $(SIP_UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
 # Test tools: rtmp_client links librtmp (a client library no one here wrote), and G.711 from
 # the worker's library (its player finds delay markers in G.711 audio).
@@ -129,7 +137,7 @@ $(BUILD)/tools/sipphone: $(SIPPHONE_OBJ)
 
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libsignaler.a $(BUILD)/libmediaworker.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
 $(SIP_TOOL_BIN): $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
@@ -137,7 +145,7 @@ $(SIP_TOOL_BIN): $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(EVLOOP_SU_OBJ)
 
 # Fuzz targets: clang + libFuzzer with ASan and UBSan, built from the module sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -Icommon -Isignaler -Imediaworker $(PKG_CFLAGS)
+	-fno-sanitize-recover=undefined -Icommon -Isignaler -Imediaworker $(PKG_CFLAGS) $(MW_CFLAGS)
 # signaler/sip_guard.c is left out: it defines msg_extract(), which would stand in for sofia's
 # in fuzz_sip_stream (that target applies the same bound itself, or not: FUZZ_SIP_UNGUARDED=1).
 FUZZ_LIB_SRC := $(filter-out signaler/sip_guard.c,$(SIGNALER_SRC)) $(MEDIAWORKER_SRC) $(COMMON_SRC)
@@ -150,7 +158,7 @@ build-fuzz/libfuzzlib.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
 build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzzlib.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(PKG_LIBS) -lm
+	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(PKG_LIBS) $(MW_LIBS) -lm
 
 # fuzz_sip_stream: against the instrumented static sofia-sip when scripts/sofia-fuzz.sh built it
 # (`make fuzz` does), so the fuzzer sees coverage inside the SIP parser; else the system's.
@@ -159,7 +167,7 @@ build-fuzz/fuzz_sip_stream: tests/fuzz/fuzz_sip_stream.c build-fuzz/libfuzzlib.a
 		$(wildcard $(SOFIA_FUZZ_LIB))
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(if $(wildcard $(SOFIA_FUZZ_LIB)), \
-		$(SOFIA_FUZZ_LIB) $(filter-out -lsofia-sip-ua,$(PKG_LIBS)) -lpthread,$(PKG_LIBS)) -lm
+		$(SOFIA_FUZZ_LIB) $(filter-out -lsofia-sip-ua,$(PKG_LIBS)) -lpthread,$(PKG_LIBS)) $(MW_LIBS) -lm
 
 sofia-fuzz:
 	@scripts/sofia-fuzz.sh build-fuzz/sofia
