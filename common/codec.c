@@ -212,7 +212,14 @@ int codec_rtmp_parse(const uint8_t *msg, size_t len, struct rtmp_audio *out, con
 	}
 }
 
-size_t codec_rtmp_header(const struct codec *c, unsigned channels, bool config, uint8_t *out)
+/* FLV SoundRate bits for @rate: the nearest of 5.5, 11, 22, 44 kHz. */
+static unsigned rate_bits(unsigned rate)
+{
+	return rate < 8000 ? 0 : rate < 16000 ? 1 : rate < 32000 ? 2 : 3;
+}
+
+size_t codec_rtmp_header(const struct codec *c, unsigned rate, unsigned channels, bool config,
+			 uint8_t *out)
 {
 	if (!c)
 		return 0;
@@ -229,6 +236,13 @@ size_t codec_rtmp_header(const struct codec *c, unsigned channels, bool config, 
 		out[1] = config ? 0 : 1;
 		return 2;
 	}
+	if (c->id == CODEC_NELLYMOSER && rate && rate != 16000)
+		out[0] = (uint8_t)(rate == 8000 ? RTMP_SOUND_NELLY8 << 4 | 0x2
+						: RTMP_SOUND_NELLY << 4 | rate_bits(rate) << 2 | 0x2);
+	else if (c->id == CODEC_MP3 && rate == 8000)
+		out[0] = RTMP_SOUND_MP3_8K << 4 | 0x2;
+	else if (c->id == CODEC_MP3 && rate)
+		out[0] = (uint8_t)(RTMP_SOUND_MP3 << 4 | rate_bits(rate) << 2 | 0x2);
 	if (channels == 2)
 		out[0] |= 1;
 	return 1;

@@ -136,11 +136,14 @@ struct rtmp_audio {
 int codec_rtmp_parse(const uint8_t *msg, size_t len, struct rtmp_audio *out, const char **why);
 
 /*
- * Writes the header of an RTMP audio message of codec @c with @channels channels into @out (at
- * least 5 bytes): the FLV tag byte (+ AAC packet type) or the E-RTMP header for @config or
- * coded frames. Returns its length, or 0 when @c cannot travel on RTMP.
+ * Writes the header of an RTMP audio message of codec @c at @rate Hz with @channels channels
+ * into @out (at least 5 bytes): the FLV tag byte (+ AAC packet type) or the E-RTMP header for
+ * @config or coded frames. The rate picks Nellymoser's SoundFormat (4: 16 kHz, 5: 8 kHz, else
+ * 6 with the rate bits) and MP3's (14 at 8 kHz); 0 means the table's byte. Returns its length,
+ * or 0 when @c cannot travel on RTMP.
  */
-size_t codec_rtmp_header(const struct codec *c, unsigned channels, bool config, uint8_t *out);
+size_t codec_rtmp_header(const struct codec *c, unsigned rate, unsigned channels, bool config,
+			 uint8_t *out);
 
 /* The set the RTMP side takes, for error messages: "AAC, MP3, Nellymoser, Speex, ...". */
 const char *codec_rtmp_supported(void);

@@ -912,28 +912,43 @@ int acodec_encode(struct acodec_enc *e, const int16_t *pcm, uint8_t *out, size_t
 	return ret;
 }
 
+size_t acodec_opus_head(unsigned channels, unsigned preskip, unsigned rate, uint8_t *out,
+			size_t max)
+{
+	if (max < 19 || channels < 1 || channels > 2)
+		return 0;
+	memcpy(out, "OpusHead", 8);
+	out[8] = 1; /* version */
+	out[9] = (uint8_t)channels;
+	out[10] = (uint8_t)(preskip & 0xff);
+	out[11] = (uint8_t)(preskip >> 8);
+	out[12] = (uint8_t)(rate & 0xff);
+	out[13] = (uint8_t)(rate >> 8);
+	out[14] = (uint8_t)(rate >> 16);
+	out[15] = (uint8_t)(rate >> 24);
+	out[16] = out[17] = 0; /* output gain */
+	out[18] = 0;	       /* mapping family: mono/stereo, no table */
+	return 19;
+}
+
+int acodec_packet_samples(const struct codec *c, const uint8_t *p, size_t len)
+{
+	int n;
+
+	if (!c || !p || len == 0 || len > ACODEC_MAX_PAYLOAD)
+		return -EPROTO;
+	if (c->id != CODEC_OPUS)
+		return -ENOTSUP;
+	n = opus_packet_get_nb_samples(p, (opus_int32)len, 48000);
+	return n > 0 ? n : -EPROTO;
+}
+
 size_t acodec_enc_config(const struct acodec_enc *e, uint8_t *out, size_t max)
 {
 	if (!e)
 		return 0;
-	if (e->k->be == BE_OPUS) {
-		unsigned skip = e->delay * (48000 / e->rate);
-
-		if (max < 19)
-			return 0;
-		memcpy(out, "OpusHead", 8);
-		out[8] = 1; /* version */
-		out[9] = 1; /* channels */
-		out[10] = (uint8_t)(skip & 0xff);
-		out[11] = (uint8_t)(skip >> 8);
-		out[12] = (uint8_t)(e->rate & 0xff);
-		out[13] = (uint8_t)(e->rate >> 8);
-		out[14] = (uint8_t)(e->rate >> 16);
-		out[15] = (uint8_t)(e->rate >> 24);
-		out[16] = out[17] = 0; /* output gain */
-		out[18] = 0;	       /* mapping family: mono/stereo, no table */
-		return 19;
-	}
+	if (e->k->be == BE_OPUS)
+		return acodec_opus_head(1, e->delay * (48000 / e->rate), e->rate, out, max);
 	if (e->codec->id != CODEC_AAC || !e->ctx->extradata || e->ctx->extradata_size <= 0 ||
 	    (size_t)e->ctx->extradata_size > max)
 		return 0;

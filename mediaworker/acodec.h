@@ -161,4 +161,19 @@ size_t acodec_enc_config(const struct acodec_enc *e, uint8_t *out, size_t max);
 /* Frees @*ep and its library state; NULL-safe, clears *ep. */
 void acodec_enc_free(struct acodec_enc **ep);
 
+/*
+ * Writes an OpusHead (RFC 7845 5.1, mapping family 0, no gain) for @channels (1 or 2), pre-skip
+ * @preskip samples at 48 kHz and input rate @rate into @out. Returns 19, or 0 when @max < 19 or
+ * @channels is not 1 or 2.
+ */
+size_t acodec_opus_head(unsigned channels, unsigned preskip, unsigned rate, uint8_t *out,
+			size_t max);
+
+/*
+ * Samples of one packet of @c at the codec's RTP clock, from its own framing without decoding
+ * (Opus: the TOC byte and frame count, RFC 6716 3.1). -EPROTO for a malformed packet, -ENOTSUP
+ * for the codecs whose packets do not say.
+ */
+int acodec_packet_samples(const struct codec *c, const uint8_t *p, size_t len);
+
 #endif

@@ -252,8 +252,9 @@ static int dec_init(struct dec_stage *d, const struct codec *c, bool nb_core,
 
 	d->codec = c;
 	if (c->family == CODEC_FAMILY_FRAMED) {
-		d->hint_rate = o->rtmp_rate;
-		d->hint_channels = o->rtmp_channels ? o->rtmp_channels : 1;
+		/* The RTMP header's rate and channels are hints for the RTMP side only. */
+		d->hint_rate = c->sip ? 0 : o->rtmp_rate;
+		d->hint_channels = !c->sip && o->rtmp_channels ? o->rtmp_channels : 1;
 		d->frame = LIB_CHUNK;
 		return c->sip ? dec_open(d, NULL, 0, want, o->sid) : 0;
 	}
@@ -461,7 +462,7 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 
 	d->in = in;
 	d->out = out;
-	d->hdr_n = toward_rtmp ? (uint8_t)codec_rtmp_header(out, 1, false, d->hdr) : 0;
+	d->hdr_n = toward_rtmp ? (uint8_t)codec_rtmp_header(out, 0, 1, false, d->hdr) : 0;
 	d->tag = d->hdr_n ? d->hdr[0] : 0;
 	d->config_due = toward_rtmp && (out->id == CODEC_AAC || out->id == CODEC_OPUS);
 	if (in == out) {
@@ -486,6 +487,8 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 		       in->pcm_rate ? in->pcm_rate : t->o.rtmp_rate);
 	if (ret == 0)
 		ret = dec_init(&d->dec, in, d->nb_core, &t->o, d->enc.rate);
+	if (ret == 0 && toward_rtmp) /* Nellymoser and MP3 headers say the encoder's rate */
+		d->hdr_n = (uint8_t)codec_rtmp_header(out, d->enc.rate, 1, false, d->hdr);
 	d->fifo_cap = d->enc.ac || d->dec.codec->family == CODEC_FAMILY_FRAMED ? LIB_FIFO_CAP
 										: FIFO_CAP;
 	if (ret == 0) {
@@ -609,13 +612,13 @@ static int emit_config(struct transcoder *t, struct tc_dir *d, struct tc_out *ou
 	if (d->enc.ac)
 		n = acodec_enc_config(d->enc.ac, cfg, sizeof(cfg));
 	else if (d->out->id == CODEC_OPUS)
-		n = acodec_opus_head(1, 0, cfg, sizeof(cfg)); /* pass-through from SIP */
+		n = acodec_opus_head(1, 0, 48000, cfg, sizeof(cfg)); /* pass-through from SIP */
 	if (n == 0)
 		return 0;
 	dst = out_begin(out, HDR_MAX + n);
 	if (!dst)
 		return fail(t, out, -E2BIG, "no room for the sequence header");
-	h = codec_rtmp_header(d->out, 1, true, dst);
+	h = codec_rtmp_header(d->out, d->enc.rate, 1, true, dst);
 	memcpy(dst + h, cfg, n);
 	out_commit(out, h + n, 0);
 	return 0;
@@ -662,8 +665,15 @@ static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *
 			memcpy(dst, d->hdr, d->hdr_n);
 			len = enc_frame(&d->enc, d->fifo + off, dst + d->hdr_n);
 			off += d->enc.frame;
-			if (len == 0 && d->enc.ac)
-				continue; /* a library encoder still filling its look-ahead */
+			/* Nothing encoded: toward RTMP a library encoder filling its look-ahead;
+			 * toward SIP an Opus DTX frame, which still advances the RTP clock (an
+			 * empty frame: the caller sends nothing for it). */
+			if (len == 0 && d->enc.ac && d->hdr_n)
+				continue;
+			if (len == 0 && d->enc.ac) {
+				out_commit(out, 0, d->out->frame_samples);
+				continue;
+			}
 			out_commit(out, d->hdr_n + len,
 				   d->out->sip ? d->out->frame_samples : d->enc.frame);
 		}
@@ -1134,12 +1144,12 @@ static int bench_make(const struct codec *c, bool rtmp, unsigned in, unsigned fr
 
 	*cfg_len = 0;
 	if (ret == 0 && rtmp && e.ac && c->id == CODEC_AAC) {
-		size_t h = codec_rtmp_header(c, 1, true, cfg);
+		size_t h = codec_rtmp_header(c, e.rate, 1, true, cfg);
 
 		*cfg_len = h + acodec_enc_config(e.ac, cfg + h, 64);
 	}
 	for (unsigned f = 0, tries = 0; f < frames && ret == 0 && tries < 2 * frames + 64; tries++) {
-		size_t h = rtmp ? codec_rtmp_header(c, 1, false, pk[f].data) : 0, n;
+		size_t h = rtmp ? codec_rtmp_header(c, e.rate, 1, false, pk[f].data) : 0, n;
 
 		for (unsigned i = 0; i < e.frame; i++, s++) {
 			double x = (double)s / e.rate;

@@ -98,7 +98,11 @@ void transcode_opts_default(struct transcode_opts *o);
  */
 void transcode_opts_opus_fmtp(struct transcode_opts *o, const char *fmtp);
 
-/* One output frame: arena bytes [off, off + len). */
+/*
+ * One output frame: arena bytes [off, off + len). Toward SIP a frame of len 0 is a frame not
+ * sent (Opus DTX): the RTP clock still advances by its samples. Toward RTMP a frame of 0
+ * samples is a sequence header (AAC, Opus), sent ahead of the audio.
+ */
 struct tc_frame {
 	uint16_t off;
 	uint16_t len;	  /* RTP payload, or RTMP message payload including the tag byte */

@@ -913,8 +913,13 @@ static void on_media(struct ctl_server *s, const char *signaler_id, const struct
 			log_warn(l->id, "RTMP frame not usable: %s", transcoder_error(l->tc));
 		return;
 	}
-	for (unsigned i = 0; i < out->n; i++)
-		rtp_leg_send(l->rtp, tc_frame_data(out, i), out->f[i].len, out->f[i].samples);
+	for (unsigned i = 0; i < out->n; i++) {
+		if (out->f[i].len == 0) /* Opus DTX: no packet, the clock goes on */
+			rtp_leg_skip(l->rtp, out->f[i].samples);
+		else
+			rtp_leg_send(l->rtp, tc_frame_data(out, i), out->f[i].len,
+				     out->f[i].samples);
+	}
 }
 
 static void sample_cpu(struct worker *w)

@@ -145,7 +145,7 @@ static void test_rtmp_header(void)
 		const struct codec *c = codec_by_id((enum codec_id)id);
 
 		for (int cfg = 0; cfg < 2; cfg++) {
-			size_t n = codec_rtmp_header(c, 1, cfg, h);
+			size_t n = codec_rtmp_header(c, 0, 1, cfg, h);
 
 			CHECK((n > 0) == codec_rtmp_capable(c));
 			if (!n)
@@ -157,8 +157,18 @@ static void test_rtmp_header(void)
 				CHECK(ra.config == (cfg == 1));
 		}
 	}
-	CHECK_EQ_INT(codec_rtmp_header(codec_by_id(CODEC_PCMU), 2, false, h), 1);
+	CHECK_EQ_INT(codec_rtmp_header(codec_by_id(CODEC_PCMU), 8000, 2, false, h), 1);
 	CHECK(h[0] == 0x83);
+	/* Nellymoser and MP3 say their rate */
+	static const unsigned rates[] = {5512, 8000, 11025, 16000, 22050, 44100};
+	for (unsigned i = 0; i < 6; i++) {
+		CHECK_EQ_INT(codec_rtmp_header(codec_by_id(CODEC_NELLYMOSER), rates[i], 1, false, h), 1);
+		CHECK_EQ_INT(codec_rtmp_parse(h, 1, &ra, NULL), 0);
+		CHECK_EQ_INT(ra.rate, rates[i]);
+	}
+	CHECK_EQ_INT(codec_rtmp_header(codec_by_id(CODEC_MP3), 8000, 1, false, h), 1);
+	CHECK_EQ_INT(codec_rtmp_parse(h, 1, &ra, NULL), 0);
+	CHECK(ra.codec == codec_by_id(CODEC_MP3) && ra.rate == 8000);
 }
 
 int main(void)
