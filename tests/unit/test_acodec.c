@@ -154,8 +154,10 @@ static void test_g722(void)
 static void test_opus(void)
 {
 	struct acodec_enc_opts o = {.bitrate = 24000, .frame_ms = 20};
+	struct acodec_enc_opts c9 = {.complexity = 9};
 
 	round_trip(CODEC_OPUS, 48000, 0, NULL);
+	round_trip(CODEC_OPUS, 48000, 0, &c9);
 	round_trip(CODEC_OPUS, 48000, 16000, NULL);
 	round_trip(CODEC_OPUS, 48000, 8000, NULL);
 	round_trip(CODEC_OPUS, 16000, 24000, &o);
@@ -632,6 +634,9 @@ static void test_refusals(void)
 	CHECK(acodec_enc_new(opus, 48000, 2, NULL, "t", why, sizeof(why)) == NULL);
 	o.frame_ms = 20;
 	o.bitrate = 1000;
+	CHECK(acodec_enc_new(opus, 48000, 1, &o, "t", why, sizeof(why)) == NULL);
+	o.bitrate = 0;
+	o.complexity = 11;
 	CHECK(acodec_enc_new(opus, 48000, 1, &o, "t", why, sizeof(why)) == NULL);
 	CHECK(acodec_enc_new(codec_by_id(CODEC_AAC), 44000, 1, NULL, "t", why, sizeof(why)) ==
 	      NULL);
