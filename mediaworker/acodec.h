@@ -16,17 +16,19 @@
  *   Opus        out 8/12/16/24/48 k, mono or   8/12/16/24/48 k, VOIP, FEC,    20 ms    6.5 ms
  *               stereo packets, PLC, FEC       DTX, 6-510 kbit/s (default 32k) (10-60)  (312 @48k)
  *                                              complexity 5
- *   AAC         any rate, 1-8 ch, LC/HE via    AAC-LC 7350..96000             1024     1024
- *               AudioSpecificConfig or ADTS
+ *   AAC         any rate, any channels, LC     AAC-LC 7350..96000             1024     1024
+ *               (HE/PS: libavcodec's, untested)
+ *               via AudioSpecificConfig or ADTS
  *   MP3         any rate, mono or stereo       8000..48000 (libmp3lame)       1152/576 1105
  *   Nellymoser  5512/8/11.025/16/22.05/44.1 k  same rates, 16 kbit/s @8 k     256      128
  *
  * "frame" is acodec_enc_frame() (MP3: 576 below 32 kHz); "delay" is acodec_enc_delay(), the
  * priming/lookahead samples a decoder puts out before the first input sample. Decoded audio
  * is always mono: stereo (or more) is averaged. Libraries are set up once per object: decoding
- * and encoding reuse their packet, frame and buffers (libavcodec still takes a small reference
- * per packet internally). libavcodec's own log lines go to log.h (its errors as warn lines, its
- * warnings as debug), rate-limited, tagged with the object's session id.
+ * and encoding reuse their packet, frame and buffers and allocate nothing themselves (inside,
+ * libavcodec's send/receive API still makes 4 (encode) or 5 (decode) bookkeeping allocations of
+ * 24-48 bytes per frame; libopus none). libavcodec's own log lines go to log.h (its errors as
+ * warn lines, its warnings as debug), rate-limited, tagged with the object's session id.
  *
  * Not thread-safe: one decoder or encoder belongs to one leg on one thread (the log routing is
  * installed by the first acodec_*_new(); call that before starting other threads that use
