@@ -725,9 +725,11 @@ static int opus_enc_setup(struct acodec_enc *e, char *why, size_t whylen)
 		    o->frame_ms);
 		return -EINVAL;
 	}
-	if (o->bitrate < 6000 || o->bitrate > 510000 || o->loss_pct > 100) {
-		say(why, whylen, "Opus bitrate %u (6000..510000) or loss %u %% out of range",
-		    o->bitrate, o->loss_pct);
+	if (o->bitrate < 6000 || o->bitrate > 510000 || o->loss_pct > 100 || o->complexity > 10) {
+		say(why, whylen,
+		    "Opus bitrate %u (6000..510000), loss %u %% or complexity %u (1..10) out of "
+		    "range",
+		    o->bitrate, o->loss_pct, o->complexity);
 		return -EINVAL;
 	}
 	e->opus = opus_encoder_create((opus_int32)e->rate, 1, OPUS_APPLICATION_VOIP, &err);
@@ -741,6 +743,7 @@ static int opus_enc_setup(struct acodec_enc *e, char *why, size_t whylen)
 		OPUS_OK ||
 	    opus_encoder_ctl(e->opus, OPUS_SET_DTX(o->dtx ? 1 : 0)) != OPUS_OK ||
 	    opus_encoder_ctl(e->opus, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPUS_OK ||
+	    opus_encoder_ctl(e->opus, OPUS_SET_COMPLEXITY((opus_int32)o->complexity)) != OPUS_OK ||
 	    opus_encoder_ctl(e->opus, OPUS_GET_LOOKAHEAD(&look)) != OPUS_OK) {
 		say(why, whylen, "opus encoder refused its settings");
 		return -EINVAL;
@@ -844,6 +847,8 @@ struct acodec_enc *acodec_enc_new(const struct codec *c, unsigned rate, unsigned
 		e->o.bitrate = default_bitrate(c->id, rate);
 	if (e->o.fec && e->o.loss_pct == 0)
 		e->o.loss_pct = 10;
+	if (e->o.complexity == 0)
+		e->o.complexity = 5;
 	err = k->be == BE_OPUS ? opus_enc_setup(e, why, whylen) : av_enc_setup(e, why, whylen);
 	if (err < 0) {
 		acodec_enc_free(&e);

@@ -154,8 +154,10 @@ static void test_g722(void)
 static void test_opus(void)
 {
 	struct acodec_enc_opts o = {.bitrate = 24000, .frame_ms = 20};
+	struct acodec_enc_opts c9 = {.complexity = 9};
 
 	round_trip(CODEC_OPUS, 48000, 0, NULL);
+	round_trip(CODEC_OPUS, 48000, 0, &c9);
 	round_trip(CODEC_OPUS, 48000, 16000, NULL);
 	round_trip(CODEC_OPUS, 48000, 8000, NULL);
 	round_trip(CODEC_OPUS, 16000, 24000, &o);
@@ -466,6 +468,33 @@ static void test_aac_config(void)
 		CHECK_EQ_INT(acodec_dec_rate(d), 48000);
 	}
 	acodec_dec_free(&d);
+	/* ADTS (7-byte headers on the raw frames), no config, no rate: known after the first frame
+	 */
+	d = acodec_dec_new(c, 0, 0, NULL, 0, "t", why, sizeof(why));
+	CHECK(d != NULL);
+	if (d) {
+		int total = 0;
+
+		CHECK_EQ_INT(acodec_dec_rate(d), 0);
+		for (unsigned i = 0; i < n; i++) {
+			size_t fl = (size_t)pl[i] + 7;
+
+			pkt[0] = 0xff;
+			pkt[1] = 0xf1;				 /* MPEG-4, no CRC */
+			pkt[2] = (uint8_t)(1 << 6 | 3 << 2 | 0); /* LC, 48 kHz (index 3) */
+			pkt[3] = (uint8_t)(1 << 6 | (fl >> 11)); /* mono */
+			pkt[4] = (uint8_t)(fl >> 3);
+			pkt[5] = (uint8_t)((fl & 7) << 5 | 0x1f);
+			pkt[6] = 0xfc;
+			memcpy(pkt + 7, pk[i], (size_t)pl[i]);
+			s = acodec_decode(d, pkt, fl, tmp_pcm, 32768);
+			CHECK_EQ_INT(s, 1024);
+			total += s > 0 ? s : 0;
+		}
+		CHECK_EQ_INT(total, 1024 * (int)n);
+		CHECK_EQ_INT(acodec_dec_rate(d), 48000);
+	}
+	acodec_dec_free(&d);
 	/* a config too long, or not one */
 	d = acodec_dec_new(c, 0, 0, pk[0], ACODEC_MAX_CONFIG + 1, "t", why, sizeof(why));
 	CHECK(d == NULL && why[0] != '\0');
@@ -632,6 +661,9 @@ static void test_refusals(void)
 	CHECK(acodec_enc_new(opus, 48000, 2, NULL, "t", why, sizeof(why)) == NULL);
 	o.frame_ms = 20;
 	o.bitrate = 1000;
+	CHECK(acodec_enc_new(opus, 48000, 1, &o, "t", why, sizeof(why)) == NULL);
+	o.bitrate = 0;
+	o.complexity = 11;
 	CHECK(acodec_enc_new(opus, 48000, 1, &o, "t", why, sizeof(why)) == NULL);
 	CHECK(acodec_enc_new(codec_by_id(CODEC_AAC), 44000, 1, NULL, "t", why, sizeof(why)) ==
 	      NULL);
