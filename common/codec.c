@@ -77,6 +77,49 @@ static const char *const refusals[16] = {
 
 static const unsigned flv_rates[4] = {5512, 11025, 22050, 44100};
 
+/* AudioSpecificConfig sampling frequency indexes (ISO/IEC 14496-3 1.6.3.4). */
+static const unsigned aac_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+				       22050, 16000, 12000, 11025, 8000,  7350};
+
+/* @n (<= 24) bits of @p (@len bytes) at bit @pos, MSB first; -1 past the end. */
+static long bits_at(const uint8_t *p, size_t len, size_t pos, unsigned n)
+{
+	uint32_t v = 0;
+
+	if (pos + n > len * 8)
+		return -1;
+	for (unsigned i = 0; i < n; i++, pos++)
+		v = v << 1 | ((p[pos / 8] >> (7 - pos % 8)) & 1u);
+	return (long)v;
+}
+
+/*
+ * The rate and channels of an AudioSpecificConfig: 5-bit object type (31: 6 more bits), 4-bit
+ * frequency index (15: an explicit 24-bit rate), 4-bit channel configuration. 0, or -EPROTO
+ * when it is too short or names no usable rate.
+ */
+static int aac_config(const uint8_t *p, size_t len, unsigned *rate, unsigned *channels)
+{
+	size_t pos = bits_at(p, len, 0, 5) == 31 ? 11 : 5;
+	long idx = bits_at(p, len, pos, 4), r, ch;
+
+	if (idx < 0 || (idx > 12 && idx != 15))
+		return -EPROTO;
+	pos += 4;
+	if (idx == 15) {
+		r = bits_at(p, len, pos, 24);
+		pos += 24;
+	} else {
+		r = aac_rates[idx];
+	}
+	ch = bits_at(p, len, pos, 4);
+	if (r < 7350 || r > 96000 || ch < 0)
+		return -EPROTO;
+	*rate = (unsigned)r;
+	*channels = ch == 1 ? 1 : 2; /* 0 (a program config) and 3+ are mixed down all the same */
+	return 0;
+}
+
 const struct codec *codec_by_id(enum codec_id id)
 {
 	if ((unsigned)id >= CODEC_COUNT || id == CODEC_NONE)
@@ -140,7 +183,7 @@ static int parse_ex(const uint8_t *msg, size_t len, struct rtmp_audio *out, cons
 			      "or " SUPPORTED ")",
 			      -ENOTSUP);
 	out->codec = &codecs[CODEC_OPUS];
-	out->rate = 0;
+	out->rate = 48000;
 	out->channels = 1;
 	out->config = type == RTMP_EX_SEQUENCE_START;
 	out->end = type == RTMP_EX_SEQUENCE_END;
@@ -186,9 +229,16 @@ int codec_rtmp_parse(const uint8_t *msg, size_t len, struct rtmp_audio *out, con
 		out->codec = &codecs[CODEC_AAC];
 		out->config = msg[1] == 0;
 		out->hdr_len = 2;
+		out->rate = 0;
+		if (out->config &&
+		    aac_config(msg + 2, len - 2, &out->rate, &out->channels) < 0)
+			return refuse(why, "AAC sequence header (AudioSpecificConfig) is unreadable",
+				      -EPROTO);
 		return 0;
 	case RTMP_SOUND_MP3:
+		/* 48 kHz MP3 is written with the 44 kHz bits: a hint, the frames say */
 		out->codec = &codecs[CODEC_MP3];
+		out->rate = flv_rates[rate_bits];
 		return 0;
 	case RTMP_SOUND_MP3_8K:
 		out->codec = &codecs[CODEC_MP3];

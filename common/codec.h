@@ -117,9 +117,10 @@ bool codec_rtmp_capable(const struct codec *c);
 /* What the header of one RTMP audio message says (codec_rtmp_parse()). */
 struct rtmp_audio {
 	const struct codec *codec;
-	unsigned rate;	   /* sample rate the header implies, Hz; 0 when only the codec's own
-			      config or frames tell (AAC, MP3, Opus) */
-	unsigned channels; /* 1 or 2; AAC and Opus: what the header says, the config may differ */
+	unsigned rate;	   /* sample rate the header implies, Hz: AAC's from its sequence header (0
+			      on raw frames), MP3's rate bits (a hint: 48 kHz is written as 44),
+			      Opus 48000 */
+	unsigned channels; /* 1 or 2: the header's bit, AAC's sequence header, Opus's OpusHead */
 	bool config;	   /* a sequence header (AAC AudioSpecificConfig, E-RTMP SequenceStart):
 			      codec setup, no audio */
 	bool end;	   /* E-RTMP SequenceEnd: the stream stops, no audio */

@@ -653,7 +653,13 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 		u.srtp_remote_key = ch.remote_key;
 		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
 	}
-	media_leg_update(c->leg, &u, NULL);
+	if (media_leg_update(c->leg, &u, NULL) < 0) {
+		snprintf(text, sizeof(text), "call %s: the media leg refused the answer", c->uri);
+		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "%s", text);
+		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+		call_over(c, 0, CALLREC_END_ERROR, text);
+		return;
+	}
 	c->state = CALL_UP;
 	snprintf(c->rec.codec, sizeof(c->rec.codec), "%s", ch.codec->name);
 	c->rec.srtp = ch.srtp;

@@ -302,7 +302,9 @@ static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 	}
 	u.set_hold = true;
 	u.hold = pc->hold_local || !(ch->dir == SDP_DIR_SENDRECV || ch->dir == SDP_DIR_SENDONLY);
-	media_leg_update(pc->leg, &u, NULL);
+	if (media_leg_update(pc->leg, &u, NULL) < 0)
+		log_warn(NULL, "sip app: the media leg refused the negotiated %s/%u",
+			 ch->codec ? ch->codec->name : "?", ch->codec ? ch->codec->clock_rate : 0);
 }
 
 static void call_up(struct phone_call *pc)

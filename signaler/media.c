@@ -980,6 +980,17 @@ static bool printable(const char *s, size_t max)
 	return n > 0;
 }
 
+/* At most @max bytes of printable ASCII, spaces included ("" too): an a=fmtp value. */
+static bool text_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (n >= max || (unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+			return false;
+	return true;
+}
+
 static bool ip_valid(const char *ip)
 {
 	unsigned char buf[16];
@@ -1085,8 +1096,7 @@ int media_leg_update(struct media_leg *leg, const struct media_leg_update *u,
 	if (u->set_codec) {
 		d.codec = true;
 		d.codec_pt = u->codec_pt;
-		if (u->codec_fmtp && (strlen(u->codec_fmtp) >= sizeof(d.codec_fmtp) ||
-				      !printable(u->codec_fmtp, sizeof(d.codec_fmtp) - 1)))
+		if (u->codec_fmtp && !text_ok(u->codec_fmtp, sizeof(d.codec_fmtp) - 1))
 			return -EINVAL;
 		snprintf(d.codec_fmtp, sizeof(d.codec_fmtp), "%s",
 			 u->codec_fmtp ? u->codec_fmtp : "");

@@ -6,10 +6,11 @@
 #   bridge_discovery        the signaler finds both workers in Redis (no WORKER_ENDPOINTS)
 #   bridge_speex_transcoded Speex 16 kHz publisher, PCMU toward SIPp: the player records 1000 Hz
 #   bridge_pcmu_passthrough G.711 u-law publisher: pass-through leg, the player records 1000 Hz
+#   bridge_aac              AAC stereo 44.1 kHz publisher, PCMU toward SIPp: the player (AAC) records 1000 Hz
+#   bridge_adpcm_refused    an ADPCM publisher is refused, naming the format and the supported set
 #   bridge_bad_names        rtp/garbage, rtp/1.2.3.4:99999, a destination outside
 #                           RTP_APP_DESTINATIONS: onStatus Publish.BadName with the reason, while a
 #                           good session goes on without a gap
-#   bridge_aac_refused      an AAC publisher gets onStatus NetStream.Failed naming the codec
 #   bridge_failover         SIGKILL of the worker carrying the leg mid-stream: the leg is adopted
 #                           by the other worker (same SSRC), the tone comes back after a gap
 #                           (measured in the recording, the player resamples on timestamps)
@@ -167,14 +168,24 @@ client_ok bad-good-player "$gplay" "the good player" &&
 	wav_ok "$T_TMP/bad_good.wav" --min-duration 5.5 --max-gap 0.3
 verdict bridge_bad_names
 
-# --- AAC is refused with a reason
+# --- AAC (what OBS and ffmpeg send by default), stereo at 44.1 kHz: decoded, downmixed and
+# carried as PCMU; the player gets AAC back (its sequence header first) and hears the tone
+tone_case bridge_aac 5 44100 -c:a aac -ac 2 -ar 44100
+last_ready=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1)
+[[ $last_ready == *"PCMU/8000 pt 0, transcoding"* ]] ||
+	why "the AAC leg is not a transcoding one: $last_ready"
+verdict bridge_aac
+
+# --- ADPCM is refused with a reason naming it and what is supported
 timeout 20 ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i \
-	"sine=frequency=1000:sample_rate=16000:duration=2" -c:a aac -f flv "$URL/$TARGET" \
-	>"$T_TMP/aac.log" 2>&1
-err=$(grep -m1 'Server error' "$T_TMP/aac.log")
-note "AAC publisher: ${err:-no server error}"
-[[ $err == *"AAC audio is not supported"* ]] || why "no NetStream.Failed naming AAC (${err:-none})"
-verdict bridge_aac_refused
+	"sine=frequency=1000:sample_rate=22050:duration=2" -c:a adpcm_swf -f flv "$URL/$TARGET" \
+	>"$T_TMP/adpcm.log" 2>&1
+err=$(grep -m1 'Server error' "$T_TMP/adpcm.log")
+note "ADPCM publisher: ${err:-no server error}"
+[[ $err == *"ADPCM audio is not supported (supported: AAC, MP3"* ]] ||
+	why "no NetStream.Failed naming ADPCM and the supported set (${err:-none})"
+grep -q "publisher refused: ADPCM" "$SIGNALER_LOG" || why "no warn line for the refusal"
+verdict bridge_adpcm_refused
 
 # --- failover: SIGKILL the worker carrying the leg 3 s into a 10 s tone. The player resamples
 # on timestamps (aresample async), so the time without audio shows as silence in the WAV.

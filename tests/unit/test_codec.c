@@ -77,16 +77,32 @@ static void test_rtmp_parse(void)
 	m[1] = 0;
 	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), 0);
 	CHECK(ra.codec == codec_by_id(CODEC_AAC) && ra.config && ra.hdr_len == 2);
+	/* its AudioSpecificConfig gives the rate and channels */
+	memcpy(m + 2, "\x12\x10", 2); /* LC, 44100, stereo */
+	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), 0);
+	CHECK(ra.rate == 44100 && ra.channels == 2);
+	memcpy(m + 2, "\x11\x88", 2); /* LC, 48000, mono */
+	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), 0);
+	CHECK(ra.rate == 48000 && ra.channels == 1);
+	memcpy(m + 2, "\x14\x08", 2); /* LC, 16000, mono */
+	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), 0);
+	CHECK(ra.rate == 16000 && ra.channels == 1);
+	memcpy(m + 2, "\x17\x88", 2); /* frequency index 15: a 24-bit rate follows, missing */
+	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), -EPROTO);
+	CHECK(why && strstr(why, "AudioSpecificConfig"));
+	memcpy(m + 2, "\x16\x88", 2); /* index 13: reserved */
+	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), -EPROTO);
+	CHECK_EQ_INT(codec_rtmp_parse(m, 2, &ra, &why), -EPROTO); /* no config at all */
 	m[1] = 1;
 	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), 0);
-	CHECK(!ra.config);
+	CHECK(!ra.config && ra.rate == 0);
 	m[1] = 2;
 	CHECK_EQ_INT(codec_rtmp_parse(m, 4, &ra, &why), -EPROTO);
 	CHECK_EQ_INT(codec_rtmp_parse(m, 1, &ra, &why), -EPROTO);
 
 	m[0] = 0x2E;
 	CHECK_EQ_INT(codec_rtmp_parse(m, 1, &ra, &why), 0);
-	CHECK(ra.codec == codec_by_id(CODEC_MP3) && ra.rate == 0);
+	CHECK(ra.codec == codec_by_id(CODEC_MP3) && ra.rate == 44100);
 	m[0] = 0xE2;
 	CHECK_EQ_INT(codec_rtmp_parse(m, 1, &ra, &why), 0);
 	CHECK(ra.codec == codec_by_id(CODEC_MP3) && ra.rate == 8000);
