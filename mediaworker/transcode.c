@@ -479,9 +479,11 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 		return 0;
 	}
 	d->path = PATH_PCM;
-	/* Here a WB stream always meets an 8 kHz side (WB <-> NB took PATH_LAYER). */
-	d->nb_core =
-	    t->o.narrowband_core && (in->id == CODEC_SPEEX_WB || out->id == CODEC_SPEEX_WB);
+	/* The narrowband core only where a WB stream meets an 8 kHz side (G.711, and Speex NB
+	 * without layer strip): a 16 kHz or wider one (G.722, Opus, AAC) keeps the high band. */
+	d->nb_core = t->o.narrowband_core &&
+		     ((in->id == CODEC_SPEEX_WB && out->pcm_rate == 8000) ||
+		      (out->id == CODEC_SPEEX_WB && in->pcm_rate == 8000));
 	/* The encoder first: a library decoder that can choose its rate takes the encoder's. */
 	ret = enc_init(&d->enc, out, d->nb_core, &t->o,
 		       in->pcm_rate ? in->pcm_rate : t->o.rtmp_rate);
@@ -1235,10 +1237,15 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 
 	if (!res || frames == 0)
 		return -EINVAL;
-	if (!o) {
+	if (o)
+		def = *o;
+	else
 		transcode_opts_default(&def);
-		o = &def;
-	}
+	/* A library codec's publisher at 44.1 kHz unless told: both transcoders know the rate
+	 * (Nellymoser's decoder needs it) as they would from the stream's header. */
+	if (!def.rtmp_rate && codec_by_id(rtmp_codec))
+		def.rtmp_rate = lib_enc_rate(codec_by_id(rtmp_codec), 44100);
+	o = &def;
 	t = transcoder_new(o, rtmp_codec, sip_codec);
 	c = transcoder_new(o, rtmp_codec, sip_codec);
 	if (!t || !c) {
@@ -1250,7 +1257,7 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 	out = malloc(sizeof(*out));
 	if (!rp || !sp || !out)
 		goto out_free;
-	ret = bench_make(t->rtmp, true, o->rtmp_rate ? o->rtmp_rate : 44100, frames, rp, o, cfg,
+	ret = bench_make(t->rtmp, true, o->rtmp_rate, frames, rp, o, cfg,
 			 &cfg_len);
 	if (ret == 0)
 		ret = bench_make(t->sip, false, t->sip->pcm_rate, frames, sp, o, cfg2, &cfg2_len);
