@@ -194,7 +194,9 @@ static void emit(void *arg, const struct rtp_reorder_frame *f)
 		leg->st.frames_lost++;
 	else if (!f->len || f->pt != leg->pt)
 		return; /* a keepalive, a telephone event: their numbers only keep the sequence */
-	if (leg->cb.on_frame)
+	if (leg->cb.on_frame && f->lost && f->next && f->next_pt == leg->pt)
+		leg->cb.on_frame(leg, f->next, f->next_len, f->ts, true, leg->cb.arg);
+	else if (leg->cb.on_frame)
 		leg->cb.on_frame(leg, f->payload, f->len, f->ts, f->lost, leg->cb.arg);
 	else
 		pull_queue_put(leg, f->payload, f->len, f->lost);

@@ -78,8 +78,10 @@ struct rtp_leg_callbacks {
 	 * or SRTP-authenticated). */
 	void (*on_latched)(struct rtp_leg *leg, const struct sockaddr *addr, void *arg);
 	/* Optional: the peer's next audio frame in sequence order, on arrival: @payload of @len
-	 * bytes with RTP timestamp @ts, or @lost (payload NULL): a frame that never came, to be
-	 * concealed (at most plc_frames in a row; a longer hole is a pause). */
+	 * bytes with RTP timestamp @ts, or @lost: a frame that never came, to be concealed (at
+	 * most plc_frames in a row; a longer hole is a pause). For a lost frame @payload is NULL,
+	 * or, when the packet after it is here already, that packet (its in-band FEC, Opus's, may
+	 * rebuild the lost frame; it is handed on again as itself next). */
 	void (*on_frame)(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
 			 bool lost, void *arg);
 	void *arg;

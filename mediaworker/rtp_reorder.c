@@ -122,6 +122,11 @@ static void close_one_gap(struct rtp_reorder *r, rtp_reorder_emit_fn emit, void 
 
 		if (k >= r->max_conceal)
 			break; /* longer than a loss worth concealing: a pause */
+		if (k == missing - 1u) {
+			f.next = near->data;
+			f.next_len = near->len;
+			f.next_pt = near->pt;
+		}
 		r->lost++;
 		emit(arg, &f);
 	}

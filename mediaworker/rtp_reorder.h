@@ -38,6 +38,11 @@ struct rtp_reorder_frame {
 	bool lost;	  /* a frame that never came: payload NULL; conceal it */
 	const uint8_t *payload;
 	size_t len;
+	/* A lost frame right before a packet that is here already: that packet (pt next_pt), whose
+	 * in-band FEC may rebuild the lost one (Opus); NULL otherwise. */
+	const uint8_t *next;
+	size_t next_len;
+	uint8_t next_pt;
 };
 
 /* Receives every frame in order; @f and its payload are valid during the call only. */

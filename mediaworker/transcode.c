@@ -1058,7 +1058,8 @@ static void g711_plc(struct transcoder *t, int16_t *pcm)
 		pcm[i] = (int16_t)((float)pcm[i] * (g0 + (g1 - g0) * (float)i / G711_FRAME));
 }
 
-int transcoder_conceal(struct transcoder *t, struct tc_out *out)
+int transcoder_conceal(struct transcoder *t, const uint8_t *next, size_t next_len,
+		       struct tc_out *out)
 {
 	struct tc_dir *d;
 	int16_t pcm[MAX_PCM_FRAME];
@@ -1073,7 +1074,7 @@ int transcoder_conceal(struct transcoder *t, struct tc_out *out)
 	if (d->path == PATH_PCM && d->dec.ac) {
 		/* The library's concealment (Opus PLC); silence where it has none (G.722). */
 		static _Thread_local int16_t lpcm[LIB_PCM_MAX];
-		int n = acodec_conceal(d->dec.ac, NULL, 0, lpcm, LIB_PCM_MAX);
+		int n = acodec_conceal(d->dec.ac, next, next_len, lpcm, LIB_PCM_MAX);
 
 		if (n <= 0) {
 			n = (int)(d->dec.rate / 50);

@@ -1,6 +1,8 @@
 /*
- * transcode.h - one call's audio conversion between the RTMP side (FLV audio messages: tag byte +
- * payload, Speex WB or G.711) and the SIP side (RTP payloads of the negotiated codec).
+ * transcode.h - one call's audio conversion between the RTMP side (RTMP audio messages: FLV or
+ * Enhanced RTMP header + payload, any codec of common/codec.h the RTMP side carries) and the SIP
+ * side (RTP payloads of the negotiated codec). Library codecs (G.722, Opus, AAC, MP3,
+ * Nellymoser) run through acodec.h on the decode/resample/encode path.
  *
  *   RTMP message ──transcoder_rtmp_to_sip()──▶ RTP payloads, 20 ms each, + samples (SIP clock)
  *   RTP payload  ──transcoder_sip_to_rtmp()──▶ RTMP messages (tag byte included) + samples/ms
@@ -201,10 +203,14 @@ int transcoder_sip_to_rtmp(struct transcoder *t, const uint8_t *payload, size_t 
  * opts.g711_plc_frames frames (silence afterwards or before any audio). Speex carried without
  * decoding (pass-through, layer add): a Speex "no transmission" frame (narrowband submode 0 +
  * high-band submode 0) that makes the receiver's decoder continue with comfort noise shaped like
- * the last frame. Fills @out with RTMP messages totalling 20 ms (a decode/resample/encode path
- * may emit 0 or 2 frames while its FIFO catches up). Returns 0 or -EINVAL.
+ * the last frame. Opus SIP side decoded here: its concealment, or the lost frame rebuilt from
+ * the in-band FEC of @next (@next_len bytes; the packet after the lost one when it is here, else
+ * NULL). G.722: silence. Opus carried without decoding: nothing (the player's decoder conceals).
+ * Fills @out with RTMP messages totalling 20 ms (a decode/resample/encode path may emit 0 or 2
+ * frames while its FIFO catches up). Returns 0 or -EINVAL.
  */
-int transcoder_conceal(struct transcoder *t, struct tc_out *out);
+int transcoder_conceal(struct transcoder *t, const uint8_t *next, size_t next_len,
+		       struct tc_out *out);
 
 /*
  * Counts the 20 ms frames of a Speex payload of @len bytes by walking its bitstream without

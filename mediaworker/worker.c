@@ -294,7 +294,8 @@ static void on_rtp_frame(struct rtp_leg *rtp, const uint8_t *payload, size_t len
 	int err;
 
 	(void)rtp;
-	err = lost ? transcoder_conceal(l->tc, out) : transcoder_sip_to_rtmp(l->tc, payload, len, out);
+	err = lost ? transcoder_conceal(l->tc, payload, len, out)
+		   : transcoder_sip_to_rtmp(l->tc, payload, len, out);
 	if (err < 0) {
 		if (l->media_errors++ % 100 == 0)
 			log_warn(l->id, "RTP payload not usable: %s", transcoder_error(l->tc));

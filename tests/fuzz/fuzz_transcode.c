@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		pos += len;
 		if (a & 2) {
-			EXPECT(transcoder_conceal(t, &out) == 0);
+			EXPECT(transcoder_conceal(t, NULL, 0, &out) == 0);
 			check_out(rc, true, 0);
 			EXPECT(out.n <= 2);
 		}

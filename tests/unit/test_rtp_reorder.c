@@ -18,6 +18,7 @@ struct out {
 	uint32_t ts[64];
 	bool lost[64];
 	uint8_t first[64]; /* first payload byte */
+	int next[64];	   /* a lost frame's next packet's first byte, -1 when none */
 };
 
 static void collect(void *arg, const struct rtp_reorder_frame *f)
@@ -30,6 +31,7 @@ static void collect(void *arg, const struct rtp_reorder_frame *f)
 	o->ts[o->n] = f->ts;
 	o->lost[o->n] = f->lost;
 	o->first[o->n] = f->lost ? 0 : f->payload[0];
+	o->next[o->n] = f->lost && f->next && f->next_len ? f->next[0] : -1;
 	o->n++;
 }
 
@@ -96,6 +98,9 @@ static void test_loss_after_one_frame(void)
 	CHECK_EQ_INT(o.n, 5);
 	CHECK(o.lost[1] && o.lost[2]);
 	CHECK_EQ_INT(o.seq[1], 2);
+	/* only the last lost frame before packet 4 points at it (its FEC rebuilds that one) */
+	CHECK_EQ_INT(o.next[1], -1);
+	CHECK_EQ_INT(o.next[2], 4);
 	CHECK_EQ_INT(o.ts[1], 1000u + FRAME_TS * 2); /* interpolated */
 	CHECK_EQ_INT(o.ts[2], 1000u + FRAME_TS * 3);
 	CHECK_EQ_INT(o.seq[3], 4);

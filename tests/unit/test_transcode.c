@@ -725,6 +725,47 @@ out:
 	transcoder_destroy(&t);
 }
 
+/* A lost Opus frame from the SIP side rebuilt from the next packet's in-band FEC. */
+static void test_opus_fec_conceal(void)
+{
+	struct transcoder *t = transcoder_new(NULL, CODEC_PCMU, CODEC_OPUS);
+	struct acodec_enc_opts eo = {.fec = true, .loss_pct = 20};
+	struct acodec_enc *enc = acodec_enc_new(codec_by_id(CODEC_OPUS), 16000, 1, &eo, "t", NULL, 0);
+	static struct tc_out out;
+	static int16_t pcm[320];
+	uint8_t pkt[12][400];
+	int len[12];
+	size_t ph = 0;
+
+	CHECK(t && enc);
+	if (!t || !enc)
+		goto out;
+	for (int i = 0; i < 12; i++) {
+		tone(pcm, 320, 16000, 1000, &ph);
+		len[i] = acodec_encode(enc, pcm, pkt[i], sizeof(pkt[i]));
+		CHECK(len[i] > 0);
+	}
+	for (int i = 0; i < 12; i++) {
+		int16_t back[160];
+
+		if (i == 8) { /* lost: its FEC comes with packet 9 */
+			CHECK_EQ_INT(transcoder_conceal(t, pkt[9], (size_t)len[9], &out), 0);
+			CHECK_EQ_INT(out.n, 1);
+			if (out.n == 1) {
+				CHECK_EQ_INT(out.f[0].len, 161);
+				g711_ulaw_decode_buf(back, tc_frame_data(&out, 0) + 1, 160);
+				/* the tone goes on at its level (PLC alone would fade) */
+				CHECK(rms(back, 160) > TONE_AMP / sqrt(2) / 2);
+			}
+			continue;
+		}
+		CHECK_EQ_INT(transcoder_sip_to_rtmp(t, pkt[i], (size_t)len[i], &out), 0);
+	}
+out:
+	acodec_enc_free(&enc);
+	transcoder_destroy(&t);
+}
+
 /* The Opus options a peer's a=fmtp asks for. */
 static void test_opus_fmtp(void)
 {
@@ -865,7 +906,7 @@ static double conceal_after_tone(enum codec_id rc, enum codec_id sc, bool nb_cor
 			decode_rtmp(r, dec, tc_frame_data(&out, j), out.f[j].len, &k);
 	}
 	before = k.n;
-	CHECK_EQ_INT(transcoder_conceal(t, &out), 0);
+	CHECK_EQ_INT(transcoder_conceal(t, NULL, 0, &out), 0);
 	*samples = out_samples(&out);
 	*frames = out.n;
 	CHECK_EQ_INT(out.rate, r->clock_rate);
@@ -921,7 +962,7 @@ static void test_conceal_g711_fade(void)
 	double prev = 1e9;
 	size_t ph = 0;
 
-	CHECK_EQ_INT(transcoder_conceal(t, &out), 0);
+	CHECK_EQ_INT(transcoder_conceal(t, NULL, 0, &out), 0);
 	CHECK(out.n == 1 && out.f[0].len == 161);
 	g711_ulaw_decode_buf(pcm, tc_frame_data(&out, 0) + 1, 160);
 	CHECK(rms(pcm, 160) < 1);
@@ -931,7 +972,7 @@ static void test_conceal_g711_fade(void)
 	for (int i = 0; i < 5; i++) {
 		double level;
 
-		CHECK_EQ_INT(transcoder_conceal(t, &out), 0);
+		CHECK_EQ_INT(transcoder_conceal(t, NULL, 0, &out), 0);
 		CHECK(out.n == 1 && out.f[0].samples == 160);
 		g711_ulaw_decode_buf(pcm, tc_frame_data(&out, 0) + 1, 160);
 		level = rms(pcm, 160);
@@ -976,7 +1017,7 @@ static void test_bad_input(void)
 	CHECK_EQ_INT(transcoder_rtmp_to_sip(NULL, msg, 1, &out), -EINVAL);
 	CHECK_EQ_INT(transcoder_rtmp_to_sip(pcm, NULL, 5, &out), -EINVAL);
 	CHECK_EQ_INT(transcoder_sip_to_rtmp(pcm, msg, 10, NULL), -EINVAL);
-	CHECK_EQ_INT(transcoder_conceal(NULL, &out), -EINVAL);
+	CHECK_EQ_INT(transcoder_conceal(NULL, NULL, 0, &out), -EINVAL);
 	big[0] = 0x82;
 	CHECK_EQ_INT(transcoder_rtmp_to_sip(g, big, sizeof(big), &out), -E2BIG);
 	CHECK_EQ_INT(transcoder_sip_to_rtmp(pass, big, TC_MAX_INPUT + 1, &out), -E2BIG);
@@ -1032,7 +1073,7 @@ static void test_pair_matrix(void)
 			CHECK(transcoder_rtmp_to_sip(t, msg, sizeof(msg), &out) <= 0);
 			memset(msg, 0xFF, sizeof(msg));
 			CHECK(transcoder_sip_to_rtmp(t, msg + 1, 160, &out) <= 0);
-			CHECK_EQ_INT(transcoder_conceal(t, &out), 0);
+			CHECK_EQ_INT(transcoder_conceal(t, NULL, 0, &out), 0);
 			CHECK(out.n <= 3);
 			transcoder_destroy(&t);
 		}
@@ -1075,6 +1116,7 @@ int main(void)
 	TEST_RUN(test_tone_library_codecs);
 	TEST_RUN(test_opus_passthrough);
 	TEST_RUN(test_opus_fmtp);
+	TEST_RUN(test_opus_fec_conceal);
 	TEST_RUN(test_bench_runs);
 	return TEST_DONE();
 }
