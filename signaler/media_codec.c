@@ -30,8 +30,11 @@ int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out
 					 "%s audio is not supported yet (supported now: Speex 16 kHz "
 					 "mono, G.711 u-law or A-law mono)",
 					 c->name);
-			*why = ra.channels != 1 ? "stereo audio is not supported yet (send mono)"
-						: text[c->id];
+			/* A codec not carried is named first: its header's stereo bit may not
+			 * even be the stream's (ffmpeg flags every AAC stream stereo). */
+			*why = c->family == CODEC_FAMILY_FRAMED
+				       ? text[c->id]
+				       : "stereo audio is not supported yet (send mono)";
 		}
 		return -ENOTSUP;
 	}
