@@ -10,6 +10,22 @@
 #                           RTP_APP_DESTINATIONS: onStatus Publish.BadName with the reason, while a
 #                           good session goes on without a gap
 #   bridge_aac_refused      an AAC publisher gets onStatus NetStream.Failed naming the codec
+#   bridge_pcmu_2048        G.711 u-law in 2048-sample messages (2049 bytes, above the old
+#                           1500-byte MEDIA bound): the player records 1000 Hz, nothing dropped
+#   bridge_pcmu_cut         G.711 u-law in 2 s messages (16001 bytes, above the 8192 bytes one
+#                           MEDIA carries): cut in 1 s pieces by the signaler, the player records
+#                           1000 Hz
+#   bridge_pcmu_16k_refused G.711 u-law published at 16 kHz (ffmpeg without -ar 8000): onStatus
+#                           NetStream.Failed naming the measured 16000 Hz and the fix, the leg
+#                           ends, while a good session to another target goes on
+#   bridge_stereo_refused   G.711 flagged stereo (0x83): refused at the first message ("stereo
+#                           audio is not supported yet"); ffmpeg's stereo u-law (flagged mono,
+#                           twice the bytes): refused as 16000 Hz
+#   bridge_oversize_refused a 9000-byte Speex message: refused naming the size and the limit,
+#                           no leg made
+#   bridge_g711_burst_ok    8 kHz G.711 sent faster than real time (ffmpeg without -re, and 5 s
+#                           of messages in one write): never refused, the rate is read from the
+#                           timestamps
 #   bridge_failover         SIGKILL of the worker carrying the leg mid-stream: the leg is adopted
 #                           by the other worker (same SSRC), the tone comes back after a gap
 #                           (measured in the recording, the player resamples on timestamps)
@@ -175,6 +191,93 @@ err=$(grep -m1 'Server error' "$T_TMP/aac.log")
 note "AAC publisher: ${err:-no server error}"
 [[ $err == *"AAC audio is not supported"* ]] || why "no NetStream.Failed naming AAC (${err:-none})"
 verdict bridge_aac_refused
+
+# --- G.711 in messages above the old 1500-byte bound and above one MEDIA's 8192 bytes
+BAD=(python3 "$T_ROOT/tests/tools/rtmp_bad.py" publish --port "$RTMP_PORT" --app rtp)
+# leg_dropped LEG: the "dropped N" of leg LEG's end, once it is destroyed (waits up to 3 s; ""
+# when it is not).
+leg_dropped() {
+	local i line=""
+	for ((i = 0; i < 30 && ${#1} > 0; i++)); do
+		line=$(grep -F "$1: leg destroyed (" "$SIGNALER_LOG" | tail -n 1)
+		[[ -n $line ]] && break
+		sleep 0.1
+	done
+	sed -n 's/.*dropped \([0-9]*\)).*/\1/p' <<<"$line"
+}
+tone_case bridge_pcmu_2048 5 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=2048
+leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
+dropped=$(leg_dropped "$leg")
+[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+grep -q "publisher refused: G.711" "$SIGNALER_LOG" && why "a publisher was refused: $(grep -m1 "publisher refused: G.711" "$SIGNALER_LOG")"
+verdict bridge_pcmu_2048
+
+tone_case bridge_pcmu_cut 6 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=16000
+leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
+dropped=$(leg_dropped "$leg")
+[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+verdict bridge_pcmu_cut
+
+# --- G.711 at 16 kHz: refused with the rate named, while a good session runs to the echo
+start_player rate-good-player "$T_TMP/rate_good.wav"
+gplay=$SPAWNED_PID
+sleep 0.5
+start_publisher rate-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
+gpub=$SPAWNED_PID
+sleep 1
+timeout 20 "${FFMPEG[@]}" -re -f lavfi -i "sine=frequency=1000:sample_rate=16000:duration=5" \
+	-c:a pcm_mulaw -ac 1 -f flv "$URL/127.0.0.1:9" >"$T_TMP/rate16k.log" 2>&1
+rc=$?
+err=$(grep -m1 'Server error' "$T_TMP/rate16k.log")
+note "u-law at 16 kHz: exit $rc, ${err:-no server error}"
+[[ $rc -ne 0 ]] || why "ffmpeg published u-law at 16 kHz to the end"
+[[ $err == *"rtp: G.711 audio measured at 16000 Hz"*"publish G.711 at 8000 Hz, e.g. ffmpeg -ar 8000"* ]] ||
+	why "no NetStream.Failed naming 16000 Hz and the fix (${err:-none})"
+grep -q 'warn .*rtp/127.0.0.1:9: publisher refused: G.711 audio measured at 16000 Hz' "$SIGNALER_LOG" ||
+	why "no warn line for the refusal in the signaler log"
+leg=$(grep 'new leg: call rtp/127.0.0.1:9/' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): new leg: .*/\1/p')
+[[ -n $leg ]] && [[ -n $(leg_dropped "$leg") ]] || why "the leg of the refused stream ($leg) was not destroyed"
+client_ok rate-good-publisher "$gpub" "the good publisher"
+client_ok rate-good-player "$gplay" "the good player" &&
+	wav_ok "$T_TMP/rate_good.wav" --min-duration 5.5 --max-gap 0.3
+verdict bridge_pcmu_16k_refused
+
+# --- stereo: flagged (refused at once), and ffmpeg's, flagged mono (refused by its rate)
+out=$("${BAD[@]}" --stream 127.0.0.1:9 --audio-byte 0x83 --bytes 2049 --count 4 --step 128 2>&1)
+rc=$?
+note "flagged stereo: $(grep -m1 'onStatus error' <<<"$out")"
+[[ $rc -eq 0 && $out == *"onStatus error NetStream.Failed: rtp: stereo audio is not supported yet"* ]] ||
+	why "flagged stereo u-law not refused as stereo (exit $rc): $(tr '\n' ' ' <<<"$out")"
+timeout 20 "${FFMPEG[@]}" -re -f lavfi -i "sine=frequency=1000:sample_rate=8000:duration=5" \
+	-c:a pcm_mulaw -ac 2 -ar 8000 -f flv "$URL/127.0.0.1:9" >"$T_TMP/stereo.log" 2>&1
+rc=$?
+err=$(grep -m1 'Server error' "$T_TMP/stereo.log")
+note "ffmpeg stereo u-law: exit $rc, ${err:-no server error}"
+[[ $rc -ne 0 && $err == *"measured at 16000 Hz"*"stereo flagged mono counts double"* ]] ||
+	why "ffmpeg's stereo u-law not refused by its rate (${err:-none})"
+verdict bridge_stereo_refused
+
+# --- a message of another codec above the limit: refused before any leg
+before=$(grep -c 'new leg: call rtp/127.0.0.1:7/' "$SIGNALER_LOG")
+out=$("${BAD[@]}" --stream 127.0.0.1:7 --audio-byte 0xB2 --bytes 9000 --count 3 --step 20 2>&1)
+rc=$?
+note "9000-byte Speex: $(grep -m1 'onStatus error' <<<"$out")"
+[[ $rc -eq 0 && $out == *"onStatus error NetStream.Failed: rtp: 9000-byte speex audio message (8999 bytes of audio data) is above the limit of 8192 bytes"* ]] ||
+	why "no refusal naming the size and the limit (exit $rc): $(tr '\n' ' ' <<<"$out")"
+grep -q 'warn .*rtp/127.0.0.1:7: publisher refused: 9000-byte speex' "$SIGNALER_LOG" ||
+	why "no warn line for the refusal in the signaler log"
+[[ $(grep -c 'new leg: call rtp/127.0.0.1:7/' "$SIGNALER_LOG") == "$before" ]] || why "a leg was made"
+verdict bridge_oversize_refused
+
+# --- faster than real time: the rate is read from timestamps, not arrival
+timeout 20 "${FFMPEG[@]}" -f lavfi -i "sine=frequency=1000:sample_rate=8000:duration=6" \
+	-c:a pcm_mulaw -ac 1 -f flv "$URL/127.0.0.1:5" >"$T_TMP/burst.log" 2>&1 ||
+	why "ffmpeg without -re failed: $(tail -n 2 "$T_TMP/burst.log" | tr '\n' ' ')"
+out=$("${BAD[@]}" --stream 127.0.0.1:4 --bytes 1025 --count 40 --step 128 --timeout 3 \
+	--expect-no-error 2>&1) || why "5 s of 8 kHz messages in one write refused: $(tr '\n' ' ' <<<"$out")"
+grep -q 'rtp/127.0.0.1:[45]: publisher refused' "$SIGNALER_LOG" &&
+	why "refused: $(grep -m1 'rtp/127.0.0.1:[45]: publisher refused' "$SIGNALER_LOG")"
+verdict bridge_g711_burst_ok
 
 # --- failover: SIGKILL the worker carrying the leg 3 s into a 10 s tone. The player resamples
 # on timestamps (aresample async), so the time without audio shows as silence in the WAV.
