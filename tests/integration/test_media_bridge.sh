@@ -148,6 +148,21 @@ tone_case() {
 		wav_ok "$T_TMP/$name.wav" --min-duration $((secs - 1))
 }
 
+# good_start NAME: a 6 s Speex session to the echo (player first) that other cases run beside;
+# good_end NAME: it ran whole, its tone without a gap.
+good_start() {
+	start_player "$1-player" "$T_TMP/$1.wav"
+	G_PLAY=$SPAWNED_PID
+	sleep 0.5
+	start_publisher "$1-publisher" "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
+	G_PUB=$SPAWNED_PID
+}
+good_end() {
+	client_ok "$1-publisher" "$G_PUB" "the good publisher"
+	client_ok "$1-player" "$G_PLAY" "the good player" &&
+		wav_ok "$T_TMP/$1.wav" --min-duration 5.5 --max-gap 0.3
+}
+
 tone_case bridge_speex_transcoded 5 16000 -c:a libspeex -ac 1 -ar 16000
 grep -q "leg ready on bw[12]: .*PCMU/8000 pt 0, transcoding" "$SIGNALER_LOG" ||
 	why "no transcoding leg in the signaler log"
@@ -159,11 +174,7 @@ last_ready=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1)
 verdict bridge_pcmu_passthrough
 
 # --- bad names, while a good session runs
-start_player bad-good-player "$T_TMP/bad_good.wav"
-gplay=$SPAWNED_PID
-sleep 0.5
-start_publisher bad-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
-gpub=$SPAWNED_PID
+good_start bad_good
 sleep 1.5
 # 192.0.2.1 is a unicast address outside RTP_APP_DESTINATIONS (loopback by default)
 for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000 192.0.2.1:4000; do
@@ -178,9 +189,7 @@ for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000 192.0.2.1
 	[[ $err == *"rtp: "* ]] || why "rtp/$bad: no onStatus error with a reason (${err:-none})"
 	grep -qF "publish '$bad' refused: rtp" "$SIGNALER_LOG" || why "rtp/$bad: no refusal in the signaler log"
 done
-client_ok bad-good-publisher "$gpub" "the good publisher"
-client_ok bad-good-player "$gplay" "the good player" &&
-	wav_ok "$T_TMP/bad_good.wav" --min-duration 5.5 --max-gap 0.3
+good_end bad_good
 verdict bridge_bad_names
 
 # --- AAC is refused with a reason
@@ -194,6 +203,13 @@ verdict bridge_aac_refused
 
 # --- G.711 in messages above the old 1500-byte bound and above one MEDIA's 8192 bytes
 BAD=(python3 "$T_ROOT/tests/tools/rtmp_bad.py" publish --port "$RTMP_PORT" --app rtp)
+# last_leg_whole: the last leg made dropped nothing (once it is destroyed).
+last_leg_whole() {
+	local leg dropped
+	leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
+	dropped=$(leg_dropped "$leg")
+	[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+}
 # leg_dropped LEG: the "dropped N" of leg LEG's end, once it is destroyed (waits up to 3 s; ""
 # when it is not).
 leg_dropped() {
@@ -206,24 +222,16 @@ leg_dropped() {
 	sed -n 's/.*dropped \([0-9]*\)).*/\1/p' <<<"$line"
 }
 tone_case bridge_pcmu_2048 5 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=2048
-leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
-dropped=$(leg_dropped "$leg")
-[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+last_leg_whole
 grep -q "publisher refused: G.711" "$SIGNALER_LOG" && why "a publisher was refused: $(grep -m1 "publisher refused: G.711" "$SIGNALER_LOG")"
 verdict bridge_pcmu_2048
 
 tone_case bridge_pcmu_cut 6 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=16000
-leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
-dropped=$(leg_dropped "$leg")
-[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+last_leg_whole
 verdict bridge_pcmu_cut
 
 # --- G.711 at 16 kHz: refused with the rate named, while a good session runs to the echo
-start_player rate-good-player "$T_TMP/rate_good.wav"
-gplay=$SPAWNED_PID
-sleep 0.5
-start_publisher rate-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
-gpub=$SPAWNED_PID
+good_start rate_good
 sleep 1
 timeout 20 "${FFMPEG[@]}" -re -f lavfi -i "sine=frequency=1000:sample_rate=16000:duration=5" \
 	-c:a pcm_mulaw -ac 1 -f flv "$URL/127.0.0.1:9" >"$T_TMP/rate16k.log" 2>&1
@@ -237,9 +245,7 @@ grep -q 'warn .*rtp/127.0.0.1:9: publisher refused: G.711 audio measured at 1600
 	why "no warn line for the refusal in the signaler log"
 leg=$(grep 'new leg: call rtp/127.0.0.1:9/' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): new leg: .*/\1/p')
 [[ -n $leg ]] && [[ -n $(leg_dropped "$leg") ]] || why "the leg of the refused stream ($leg) was not destroyed"
-client_ok rate-good-publisher "$gpub" "the good publisher"
-client_ok rate-good-player "$gplay" "the good player" &&
-	wav_ok "$T_TMP/rate_good.wav" --min-duration 5.5 --max-gap 0.3
+good_end rate_good
 verdict bridge_pcmu_16k_refused
 
 # --- stereo: flagged (refused at once), and ffmpeg's, flagged mono (refused by its rate)
