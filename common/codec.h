@@ -114,6 +114,16 @@ const struct codec *codec_by_rtmp_name(const char *name);
 /* True when @c can be carried on the RTMP side. NULL-safe. */
 bool codec_rtmp_capable(const struct codec *c);
 
+/*
+ * Sizes of one RTMP audio message on the media path. CODEC_RTMP_MAX_HDR: the longest header
+ * codec_rtmp_parse() reads (E-RTMP: tag byte + FourCC). CODEC_RTMP_MAX_AUDIO: the most codec
+ * bytes after it that one message may carry whole to a media worker (its transcoder's
+ * TC_MAX_INPUT; the MEDIA payload bound WIRE_MAX_PAYLOAD holds both). A longer G.711 message is
+ * cut on sample boundaries by the signaler; a longer message of any other codec is refused.
+ */
+#define CODEC_RTMP_MAX_HDR   5
+#define CODEC_RTMP_MAX_AUDIO 8192
+
 /* What the header of one RTMP audio message says (codec_rtmp_parse()). */
 struct rtmp_audio {
 	const struct codec *codec;

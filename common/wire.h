@@ -41,8 +41,11 @@
 #define WIRE_MAX_CODECS 16     /* SIP_CODEC entries in one message */
 #define WIRE_MAX_CODEC_NAME 32
 #define WIRE_MAX_KEY 64        /* SRTP master key + salt */
-#define WIRE_MAX_PAYLOAD 1500  /* MEDIA payload */
-#define WIRE_MEDIA_MAX_BODY (1 + WIRE_MAX_ID + 4 + 1 + WIRE_MAX_PAYLOAD)
+/* MEDIA payload: one whole RTMP audio message, its header (at most CODEC_RTMP_MAX_HDR = 5 bytes)
+ * and up to CODEC_RTMP_MAX_AUDIO = 8192 bytes of codec data (the worker's TC_MAX_INPUT), rounded
+ * up to 16; common/codec.h and tests/unit/test_wire.c tie the three together. */
+#define WIRE_MAX_PAYLOAD 8208
+#define WIRE_MEDIA_MAX_BODY (1 + WIRE_MAX_ID + 4 + 1 + WIRE_MAX_PAYLOAD) /* 8278 */
 
 /* Message types. 0x10-0x7f are requests (unknown ones get ERROR ENOTSUP), 0x80-0xff are
  * notifications (unknown ones are dropped). */
@@ -338,7 +341,7 @@ int wire_build_error(struct wire_builder *b, uint32_t req_id, int code, uint16_t
 /*
  * Encodes a MEDIA message into caller storage: @hdr (WIRE_HDR_LEN bytes) and @body (@cap bytes,
  * WIRE_MEDIA_MAX_BODY always suffices); *body_len gets the body size. No allocation.
- * Returns 0, -EINVAL (bad leg id) or -E2BIG (payload above 1500 or @cap too small).
+ * Returns 0, -EINVAL (bad leg id) or -E2BIG (payload above WIRE_MAX_PAYLOAD or @cap too small).
  */
 int wire_media_encode(uint8_t *hdr, uint8_t *body, size_t cap, size_t *body_len,
 		      const char *leg_id, uint32_t ts, uint8_t flags, const void *payload,
@@ -349,6 +352,9 @@ int wire_media_encode(uint8_t *hdr, uint8_t *body, size_t cap, size_t *body_len,
  * bytes. Sending one message per peer per tick instead of one per leg divides the per-message
  * cost of ZeroMQ (and its system calls) by the number of legs. */
 #define WIRE_BATCH_MAX_BODY 32768
+
+/* Any MEDIA fits in a batch (and so under the media sockets' frame limit, which is this). */
+_Static_assert(2 + WIRE_MEDIA_MAX_BODY <= WIRE_BATCH_MAX_BODY, "a MEDIA record must fit a batch");
 
 struct wire_media_batch {
 	uint8_t hdr[WIRE_HDR_LEN]; /* valid after wire_media_batch_finish() */

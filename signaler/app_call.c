@@ -35,10 +35,15 @@
  *   publisher audio --> media leg (worker) --RTP--> SIP peer --RTP--> worker --> players
  *
  * Call states: idle --first audio--> leg --ready--> inviting --2xx--> up --BYE/unpublish--> over
- *                                        \--failed / 4xx-6xx------------------------------/
+ *                                        \--failed / 4xx-6xx / audio refused------------/
+ *
+ *   Audio the gateway would carry wrong ends the call with NetConnection.Call.Failed naming what
+ *   was found (audio_check.h): a codec not carried, stereo, a message above the size limit
+ *   (G.711 is cut instead), G.711 whose timestamps say it is not 8 kHz.
  */
 #include "app.h"
 
+#include "audio_check.h"
 #include "buf.h"
 #include "call_policy.h"
 #include "callrec.h"
@@ -88,6 +93,7 @@ struct call {
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
 	const struct codec *pub_codec; /* the leg's RTMP codec: offered first when SIP can carry it */
+	struct audio_check check; /* the publisher's audio: size, G.711's rate */
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
 	bool owned;			    /* CALL_AUTH=sip: owner_mac names the credentials */
@@ -868,6 +874,7 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	snprintf(c->client_ip, sizeof(c->client_ip), "%s", rtmp_conn_peer_ip(conn));
 	c->publisher = conn;
 	c->pub_stream = s;
+	audio_check_init(&c->check);
 	failed_forget(c->name); /* a new call of the name */
 	c->failed = false;
 	s->app_data = c;
@@ -923,6 +930,23 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 	return 0;
 }
 
+/*
+ * Checks one audio message of the publisher (audio_check.h); a refused one ends the call (its
+ * SIP side and leg), the publisher told why (NetConnection.Call.Failed). False when refused.
+ */
+static bool audio_ok(struct rtmp_conn *conn, struct call *c, const struct rtmp_msg *m)
+{
+	char why[320], text[400];
+
+	if (audio_check_feed(&c->check, m->data, m->len, m->timestamp, why, sizeof(why)) == 0)
+		return true;
+	snprintf(text, sizeof(text), "call: %s", why);
+	log_warn(rtmp_conn_sid(conn), "call/%s: publisher refused: %s", c->name, why);
+	tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+	call_over(c, 0, CALLREC_END_ERROR, text);
+	return false;
+}
+
 static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp_msg *m)
 {
 	struct media_leg_params lp = {0};
@@ -942,6 +966,8 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
+	if (!audio_ok(conn, c, m))
+		return;
 	snprintf(call_id, sizeof(call_id), "call/%s/%s", c->name, rtmp_conn_sid(conn));
 	for (char *p = call_id; *p; p++)
 		if (*p == ' ')
@@ -968,8 +994,10 @@ static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const stru
 	if (!c || m->type != RTMP_MSG_AUDIO || m->len < 2 || c->state == CALL_OVER)
 		return;
 	if (c->state == CALL_IDLE)
-		start_call(conn, c, m);
-	if (!c->leg || (m->data[0] >> 4) != c->format)
+		start_call(conn, c, m); /* checks this first message */
+	else if ((m->data[0] >> 4) != c->format || !audio_ok(conn, c, m))
+		return;
+	if (!c->leg)
 		return;
 	media_leg_send_audio(c->leg, m->data, m->len, m->timestamp);
 }

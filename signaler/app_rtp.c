@@ -10,7 +10,9 @@
  *   RTMP players  <--audio_out (rebased per player)-- worker <--RTP-- peer
  *
  * SIP codecs offered: RTP_APP_CODECS (default "PCMU/8000"). Unpublish or disconnect destroys
- * the leg; a failed leg is reported to the publisher as onStatus NetStream.Failed.
+ * the leg; a failed leg is reported to the publisher as onStatus NetStream.Failed, and so is
+ * audio the gateway would carry wrong (audio_check.h: a message above the size limit, G.711 not
+ * at 8 kHz), which ends the leg too.
  *
  * The app makes a worker send RTP where an RTMP client says, with no authentication: it is off
  * unless RTP_APP=1, and then reaches only the networks of RTP_APP_DESTINATIONS (default
@@ -18,6 +20,7 @@
  */
 #include "app.h"
 
+#include "audio_check.h"
 #include "config.h"
 #include "log.h"
 #include "media.h"
@@ -44,6 +47,7 @@ struct rtp_target {
 	struct media_leg *leg;
 	bool gave_up;	   /* codec refused or leg failed: ignore audio until unpublish */
 	uint8_t format;	   /* FLV SoundFormat of the leg's RTMP codec */
+	struct audio_check check; /* the publisher's audio: size, G.711's rate */
 	uint64_t mismatch; /* audio of another format, dropped */
 	struct player_list players;
 	struct rtp_target *next;
@@ -293,6 +297,7 @@ static int rtp_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, si
 	t->pub_stream = s;
 	t->gave_up = false;
 	t->mismatch = 0;
+	audio_check_init(&t->check);
 	s->app_data = t;
 	players_published(&t->players);
 	return 0;
@@ -312,6 +317,25 @@ static int rtp_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_
 	return 0;
 }
 
+/*
+ * Checks one audio message of the publisher (audio_check.h); a refused one ends the leg: the
+ * publisher is told why (onStatus NetStream.Failed), and its audio is ignored until it publishes
+ * again. False when refused.
+ */
+static bool audio_ok(struct rtmp_conn *c, struct rtp_target *t, const struct rtmp_msg *m)
+{
+	char why[320], text[400];
+
+	if (audio_check_feed(&t->check, m->data, m->len, m->timestamp, why, sizeof(why)) == 0)
+		return true;
+	log_warn(rtmp_conn_sid(c), "rtp/%s: publisher refused: %s", t->key, why);
+	snprintf(text, sizeof(text), "rtp: %s", why);
+	tell_publisher(t, "error", "NetStream.Failed", text);
+	t->gave_up = true;
+	media_leg_destroy(&t->leg);
+	return false;
+}
+
 /* The first audio message: its codec decides the leg's RTMP side. */
 static void start_leg(struct rtmp_conn *c, struct rtp_target *t, const struct rtmp_msg *m)
 {
@@ -327,6 +351,8 @@ static void start_leg(struct rtmp_conn *c, struct rtp_target *t, const struct rt
 		t->gave_up = true;
 		return;
 	}
+	if (!audio_ok(c, t, m))
+		return;
 	/* A Call-ID has no spaces: "rtp/<target>/c<n>-<client ip>:<port>". */
 	snprintf(call_id, sizeof(call_id), "rtp/%s/%s", t->key, rtmp_conn_sid(c));
 	for (char *p = call_id; *p; p++)
@@ -354,14 +380,15 @@ static void rtp_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 	if (!t || t->gave_up || m->type != RTMP_MSG_AUDIO || m->len < 2)
 		return;
 	if (!t->leg) {
-		start_leg(c, t, m);
+		start_leg(c, t, m); /* checks this first message */
 		if (!t->leg)
 			return;
-	}
-	if ((m->data[0] >> 4) != t->format) {
+	} else if ((m->data[0] >> 4) != t->format) {
 		if (t->mismatch++ % 500 == 0)
 			log_warn(rtmp_conn_sid(c), "rtp/%s: audio format %u after %u: dropped", t->key,
 				 m->data[0] >> 4, t->format);
+		return;
+	} else if (!audio_ok(c, t, m)) {
 		return;
 	}
 	media_leg_send_audio(t->leg, m->data, m->len, m->timestamp);

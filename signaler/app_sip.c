@@ -1134,11 +1134,23 @@ static void sip_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 {
 	struct sip_client *cl = rtmp_conn_app_data(c);
 	struct phone_call *pc = cl ? cl->call : NULL;
+	char why[320], text[400];
 
 	if (!pc || !pc->leg || m->type != RTMP_MSG_AUDIO || m->len < 2)
 		return;
 	if ((m->data[0] >> 4) != pc->format)
 		return; /* not the codec the call was set up with */
+	/* Audio the gateway would carry wrong (audio_check.h) ends the call: the publish stream
+	 * gets NetStream.Failed, the client rejected() or byed(). */
+	if (audio_check_feed(&pc->check, m->data, m->len, m->timestamp, why, sizeof(why)) < 0) {
+		snprintf(text, sizeof(text), "sip: %s", why);
+		log_warn(rtmp_conn_sid(c), "sip: audio of '%s' refused: %s", s->name, why);
+		if (!rtmp_conn_closing(c))
+			rtmp_conn_send_status(c, s->id, "error", "NetStream.Failed", text);
+		app_sip_call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0,
+				 CALLREC_END_ERROR, text);
+		return;
+	}
 	media_leg_send_audio(pc->leg, m->data, m->len, m->timestamp);
 }
 

@@ -10,6 +10,7 @@
 #define RS_APP_SIP_INT_H
 
 #include "app.h"
+#include "audio_check.h"
 #include "callrec.h"
 #include "players.h"
 #include "sdp.h"
@@ -43,6 +44,7 @@ struct phone_call {
 	struct codec_pref prefs;      /* what we offer, or answer with */
 	struct wire_codec rtmp_codec; /* what the client sends and receives */
 	uint8_t format;		      /* FLV SoundFormat of rtmp_codec */
+	struct audio_check check;     /* the client's audio in this call: size, G.711's rate */
 	bool want_srtp;
 	struct sdp_media_desc remote; /* incoming: the peer's offer */
 	struct sdp_media_desc local;  /* our last SDP (offer or answer), for re-offers */

@@ -27,6 +27,7 @@
 #include "media.h"
 #include "media_int.h"
 
+#include "audio_check.h"
 #include "codec.h"
 #include "dispatcher.h"
 #include "evloop.h"
@@ -66,16 +67,23 @@ struct leg_req {
 	char leg_id[WIRE_MAX_ID + 1];
 };
 
-#define EARLY_FRAMES	   25	/* 0.5 s of 20 ms frames */
-#define EARLY_FRAME_MAX 1500 /* the largest audio payload media_leg_send_audio takes */
+/* Audio kept while a leg is being created: at most 25 frames (0.5 s of 20 ms frames, 3 s of
+ * ffmpeg's 1024-byte G.711) and 32 KiB (4 s of G.711, or 4 of the largest messages), each frame
+ * allocated at its size. */
+#define EARLY_FRAMES	25
+#define EARLY_BYTES_MAX 32768
+
+struct early_frame {
+	struct early_frame *next;
+	uint32_t ts;
+	uint16_t len;
+	uint8_t data[];
+};
 
 struct early_audio {
 	unsigned n;
-	struct {
-		uint32_t ts;
-		uint16_t len;
-		uint8_t data[EARLY_FRAME_MAX];
-	} f[EARLY_FRAMES];
+	size_t bytes;
+	struct early_frame *head, **tail;
 };
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -447,6 +455,7 @@ static void apply_queued(struct media_leg *leg, bool moved)
 }
 
 static void early_flush(struct media_leg *leg);
+static void early_free(struct early_audio **ep);
 
 static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, int status,
 			    const struct wire_msg *reply)
@@ -911,7 +920,7 @@ void media_destroy(struct media **mp)
 		struct media_leg *leg = m->legs;
 
 		leg_unlink_all(leg);
-		free(leg->early);
+		early_free(&leg->early);
 		free(leg);
 	}
 	if (m->redis) {
@@ -1141,20 +1150,48 @@ int media_leg_send_dtmf(struct media_leg *leg, char digit, unsigned duration_ms,
 /* Keeps a frame of a leg being created; false when it cannot (full, too big, no memory). */
 static bool early_keep(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
 {
-	if (len > EARLY_FRAME_MAX)
+	struct early_audio *e = leg->early;
+	struct early_frame *f;
+
+	if (len > WIRE_MAX_PAYLOAD)
 		return false;
-	if (!leg->early) {
-		leg->early = calloc(1, sizeof(*leg->early));
-		if (!leg->early)
+	if (!e) {
+		e = leg->early = calloc(1, sizeof(*leg->early));
+		if (!e)
 			return false;
+		e->tail = &e->head;
 	}
-	if (leg->early->n == EARLY_FRAMES)
+	if (e->n == EARLY_FRAMES || e->bytes + len > EARLY_BYTES_MAX)
 		return false;
-	leg->early->f[leg->early->n].ts = ts;
-	leg->early->f[leg->early->n].len = (uint16_t)len;
-	memcpy(leg->early->f[leg->early->n].data, payload, len);
-	leg->early->n++;
+	f = malloc(sizeof(*f) + len);
+	if (!f)
+		return false;
+	f->next = NULL;
+	f->ts = ts;
+	f->len = (uint16_t)len;
+	memcpy(f->data, payload, len);
+	*e->tail = f;
+	e->tail = &f->next;
+	e->n++;
+	e->bytes += len;
 	return true;
+}
+
+/* Frees what *ep kept; NULL-safe, clears *ep. */
+static void early_free(struct early_audio **ep)
+{
+	struct early_audio *e = *ep;
+
+	if (!e)
+		return;
+	*ep = NULL;
+	while (e->head) {
+		struct early_frame *f = e->head;
+
+		e->head = f->next;
+		free(f);
+	}
+	free(e);
 }
 
 /* Sends what was kept while the leg was being created, in order. */
@@ -1164,18 +1201,17 @@ static void early_flush(struct media_leg *leg)
 
 	if (!e)
 		return;
-	leg->early = NULL;
-	for (unsigned i = 0; i < e->n; i++) {
-		if (dispatcher_send_media(leg->m->d, leg->w, leg->id, e->f[i].ts, 0, e->f[i].data,
-					  e->f[i].len) < 0)
+	for (const struct early_frame *f = e->head; f; f = f->next) {
+		if (dispatcher_send_media(leg->m->d, leg->w, leg->id, f->ts, 0, f->data, f->len) < 0)
 			leg->audio_drops++;
 		else
 			leg->audio_in++;
 	}
-	free(e);
+	early_free(&leg->early);
 }
 
-int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
+/* One message of at most WIRE_MAX_PAYLOAD bytes toward the worker (or kept while creating). */
+static int send_one(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
 {
 	struct rtmp_audio ra;
 	int ret;
@@ -1200,6 +1236,42 @@ int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t l
 	return 0;
 }
 
+int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
+{
+	uint8_t piece[WIRE_MAX_PAYLOAD];
+	struct audio_piece p;
+	struct rtmp_audio ra;
+	int ret = 0;
+
+	/* Up to CODEC_RTMP_MAX_AUDIO bytes of codec data after its header: whole. */
+	if (len <= 1 + CODEC_RTMP_MAX_AUDIO)
+		return send_one(leg, payload, len, ts);
+	if (codec_rtmp_parse(payload, len, &ra, NULL) < 0) {
+		if (len <= WIRE_MAX_PAYLOAD)
+			return send_one(leg, payload, len, ts); /* the worker says what it is */
+		leg->audio_drops++;
+		return -E2BIG;
+	}
+	if (len - ra.hdr_len <= CODEC_RTMP_MAX_AUDIO)
+		return send_one(leg, payload, len, ts);
+	if (ra.codec->family != CODEC_FAMILY_G711) {
+		leg->audio_drops++;
+		return -E2BIG;
+	}
+	/* G.711 above it: cut on sample boundaries, each piece with the header and its timestamp
+	 * (each one sent, or counted as dropped; the first error is returned). */
+	memcpy(piece, payload, ra.hdr_len);
+	for (size_t i = 0; audio_g711_piece(ra.hdr_len, len, ra.channels, ts, i, &p); i++) {
+		int err;
+
+		memcpy(piece + ra.hdr_len, payload + ra.hdr_len + p.off, p.len);
+		err = send_one(leg, piece, ra.hdr_len + p.len, p.ts);
+		if (err < 0 && ret == 0)
+			ret = err;
+	}
+	return ret;
+}
+
 void media_leg_destroy(struct media_leg **legp)
 {
 	struct media_leg *leg = legp ? *legp : NULL;
@@ -1213,8 +1285,7 @@ void media_leg_destroy(struct media_leg **legp)
 		return;
 	m = leg->m;
 	leg->destroyed = true;
-	free(leg->early);
-	leg->early = NULL;
+	early_free(&leg->early);
 	home_alive = leg->w && leg->state == LEG_READY && dispatcher_worker_alive(leg->w);
 	log_info(leg->id, "leg destroyed (%s%s%s; audio to worker %" PRIu64 ", from worker %" PRIu64
 		 ", dropped %" PRIu64 ")",

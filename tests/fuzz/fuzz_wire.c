@@ -10,7 +10,10 @@
  *  - a parsed control message re-encodes TLV by TLV (wire_put_raw) into the same body bytes,
  *    and the builder accepts it (what parses, builds; what builds, parses);
  *  - every getter on every TLV stays within the frame and agrees with the tag's type;
- *  - a parsed MEDIA message re-encodes into the same body bytes;
+ *  - a parsed MEDIA message re-encodes into the same body bytes, and holds at most
+ *    WIRE_MAX_PAYLOAD (8208) bytes of payload in at most WIRE_MEDIA_MAX_BODY (8278) of body: a MEDIA
+ *    body that is longer by its own layout is refused (the seeds media_max and media_over sit on
+ *    either side of the bound, media_batch_big holds three records at it);
  *  - an error always has a reason and a positive code, and can_reply only when the header is
  *    12 bytes with the magic.
  */
@@ -132,9 +135,16 @@ static void check_media(const uint8_t *hdr, size_t hlen, const uint8_t *body, si
 	if (wire_media_parse(hdr, hlen, body, blen, &md, &e) < 0) {
 		if (e.code <= 0 || !e.reason[0])
 			abort();
+		/* a well-formed body at the bound never fails (the bound is not off by one) */
+		if (hlen == WIRE_HDR_LEN && blen >= 6 && blen == (size_t)(hdr[10] << 8 | hdr[11]) &&
+		    memcmp(hdr, "RS\1\7", 4) == 0 && body[0] >= 1 && body[0] <= WIRE_MAX_ID &&
+		    blen == 1u + body[0] + 5 + WIRE_MAX_PAYLOAD &&
+		    wire_id_valid((const char *)body + 1, body[0]))
+			abort();
 		return;
 	}
-	if (md.len > WIRE_MAX_PAYLOAD || md.payload < body || md.payload + md.len > body + blen)
+	if (md.len > WIRE_MAX_PAYLOAD || blen > WIRE_MEDIA_MAX_BODY || md.payload < body ||
+	    md.payload + md.len > body + blen)
 		abort();
 	if (wire_media_encode(h2, b2, sizeof(b2), &n, md.leg_id, md.ts, md.flags, md.payload,
 			      md.len) != 0)

@@ -5,6 +5,11 @@
 #
 #   call_speex_tone        Speex 16 kHz publisher, SIP side negotiated PCMU: the tone comes back
 #   call_pcmu_tone         G.711 u-law publisher (pass-through to PCMU): the tone comes back
+#   call_pcmu_2048_tone    G.711 u-law in 2048-sample messages (2049 bytes each, dropped whole by
+#                          the old 1500-byte MEDIA bound): the tone comes back at its pitch
+#   call_pcmu_16k_refused  G.711 u-law published at 16 kHz (ffmpeg without -ar 8000): onStatus
+#                          NetConnection.Call.Failed naming the measured 16000 Hz and the fix, a
+#                          warn line, the call hung up, no leg left
 #   call_sip_signalling    the signaler logged INVITE sent, 180, answered, and BYE on unpublish
 #   call_busy              a callee answering 486: the call fails with the status in the log,
 #                          no leg left
@@ -170,6 +175,35 @@ tone_case() {
 
 tone_case call_speex_tone "-c:a libspeex -ac 1 -ar 16000" 1000
 tone_case call_pcmu_tone "-c:a pcm_mulaw -ac 1 -ar 8000" 700
+tone_case call_pcmu_2048_tone "-c:a pcm_mulaw -ac 1 -ar 8000 -af aresample=8000,asetnsamples=n=2048" 700
+
+# G.711 at 16 kHz: the FLV header cannot say so; the timestamps do.
+why=""
+sport=$(free_port)
+spawn "$T_TMP/rate.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$sport" -i 127.0.0.1 \
+	-nostdin
+rate_sipp=$SPAWNED_PID
+sleep 0.5
+timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=700:sample_rate=16000:duration=5" \
+	-c:a pcm_mulaw -ac 1 -f flv "$URL/rate@127.0.0.1:$sport" >"$T_TMP/rate.pub.log" 2>&1
+rc=$?
+stop_job "$rate_sipp"
+err=$(grep -m1 'Server error' "$T_TMP/rate.pub.log")
+note "u-law at 16 kHz: exit $rc, ${err:-no server error}"
+[[ $rc -ne 0 ]] || why+="ffmpeg published to the end; "
+[[ $err == *"call: G.711 audio measured at 16000 Hz"*"publish G.711 at 8000 Hz, e.g. ffmpeg -ar 8000"* ]] ||
+	why+="no NetConnection.Call.Failed naming 16000 Hz and the fix (${err:-none}); "
+grep -q "warn .*call/rate@127.0.0.1:$sport: publisher refused: G.711 audio measured at 16000 Hz" \
+	"$SIGNALER_LOG" || why+="no warn line for the refusal; "
+grep -q "call sip:rate@127.0.0.1:$sport over: call: G.711 audio measured at 16000 Hz" \
+	"$SIGNALER_LOG" || why+="the call did not end on the refusal; "
+left=$(legs_left)
+[[ $left -eq 0 ]] || why+="$left leg records left in Redis; "
+if [[ -z $why ]] && signaler_alive; then
+	pass call_pcmu_16k_refused
+else
+	fail call_pcmu_16k_refused "${why:-the signaler died}"
+fi
 
 if grep -q 'INVITE sent' "$SIGNALER_LOG" && grep -q '180 Ringing' "$SIGNALER_LOG" &&
 	grep -q 'answered: PCMU/8000' "$SIGNALER_LOG" && grep -q 'BYE sent' "$SIGNALER_LOG"; then

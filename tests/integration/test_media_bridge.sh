@@ -11,6 +11,21 @@
 #   bridge_bad_names        rtp/garbage, rtp/1.2.3.4:99999, a destination outside
 #                           RTP_APP_DESTINATIONS: onStatus Publish.BadName with the reason, while a
 #                           good session goes on without a gap
+#   bridge_pcmu_2048        G.711 u-law in 2048-sample messages (2049 bytes, above the old
+#                           1500-byte MEDIA bound): the player records 1000 Hz, nothing dropped
+#   bridge_pcmu_cut         G.711 u-law in 2 s messages (16001 bytes, above the 8192 bytes one
+#                           MEDIA carries): cut in 1 s pieces by the signaler, the player records
+#                           1000 Hz
+#   bridge_pcmu_16k_refused G.711 u-law published at 16 kHz (ffmpeg without -ar 8000): onStatus
+#                           NetStream.Failed naming the measured 16000 Hz and the fix, the leg
+#                           ends, while a good session to another target goes on
+#   bridge_stereo           G.711 flagged stereo (0x83): taken and downmixed; ffmpeg's stereo
+#                           u-law (flagged mono, twice the bytes): refused as 16000 Hz
+#   bridge_oversize_refused a 9000-byte Speex message: refused naming the size and the limit,
+#                           no leg made
+#   bridge_g711_burst_ok    8 kHz G.711 sent faster than real time (ffmpeg without -re, and 5 s
+#                           of messages in one write): never refused, the rate is read from the
+#                           timestamps
 #   bridge_failover         SIGKILL of the worker carrying the leg mid-stream: the leg is adopted
 #                           by the other worker (same SSRC), the tone comes back after a gap
 #                           (measured in the recording, the player resamples on timestamps)
@@ -133,6 +148,21 @@ tone_case() {
 		wav_ok "$T_TMP/$name.wav" --min-duration $((secs - 1))
 }
 
+# good_start NAME: a 6 s Speex session to the echo (player first) that other cases run beside;
+# good_end NAME: it ran whole, its tone without a gap.
+good_start() {
+	start_player "$1-player" "$T_TMP/$1.wav"
+	G_PLAY=$SPAWNED_PID
+	sleep 0.5
+	start_publisher "$1-publisher" "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
+	G_PUB=$SPAWNED_PID
+}
+good_end() {
+	client_ok "$1-publisher" "$G_PUB" "the good publisher"
+	client_ok "$1-player" "$G_PLAY" "the good player" &&
+		wav_ok "$T_TMP/$1.wav" --min-duration 5.5 --max-gap 0.3
+}
+
 tone_case bridge_speex_transcoded 5 16000 -c:a libspeex -ac 1 -ar 16000
 grep -q "leg ready on bw[12]: .*PCMU/8000 pt 0, transcoding" "$SIGNALER_LOG" ||
 	why "no transcoding leg in the signaler log"
@@ -144,11 +174,7 @@ last_ready=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1)
 verdict bridge_pcmu_passthrough
 
 # --- bad names, while a good session runs
-start_player bad-good-player "$T_TMP/bad_good.wav"
-gplay=$SPAWNED_PID
-sleep 0.5
-start_publisher bad-good-publisher "$TARGET" 6 16000 -c:a libspeex -ac 1 -ar 16000
-gpub=$SPAWNED_PID
+good_start bad_good
 sleep 1.5
 # 192.0.2.1 is a unicast address outside RTP_APP_DESTINATIONS (loopback by default)
 for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000 192.0.2.1:4000; do
@@ -163,9 +189,7 @@ for bad in garbage 1.2.3.4:99999 '[::1]:0' 224.0.0.1:4000 0.0.0.0:4000 192.0.2.1
 	[[ $err == *"rtp: "* ]] || why "rtp/$bad: no onStatus error with a reason (${err:-none})"
 	grep -qF "publish '$bad' refused: rtp" "$SIGNALER_LOG" || why "rtp/$bad: no refusal in the signaler log"
 done
-client_ok bad-good-publisher "$gpub" "the good publisher"
-client_ok bad-good-player "$gplay" "the good player" &&
-	wav_ok "$T_TMP/bad_good.wav" --min-duration 5.5 --max-gap 0.3
+good_end bad_good
 verdict bridge_bad_names
 
 # --- AAC (what OBS and ffmpeg send by default), stereo at 44.1 kHz: decoded, downmixed and
@@ -186,6 +210,91 @@ note "ADPCM publisher: ${err:-no server error}"
 	why "no NetStream.Failed naming ADPCM and the supported set (${err:-none})"
 grep -q "publisher refused: ADPCM" "$SIGNALER_LOG" || why "no warn line for the refusal"
 verdict bridge_adpcm_refused
+
+# --- G.711 in messages above the old 1500-byte bound and above one MEDIA's 8192 bytes
+BAD=(python3 "$T_ROOT/tests/tools/rtmp_bad.py" publish --port "$RTMP_PORT" --app rtp)
+# last_leg_whole: the last leg made dropped nothing (once it is destroyed).
+last_leg_whole() {
+	local leg dropped
+	leg=$(grep 'leg ready on' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): leg ready on .*/\1/p')
+	dropped=$(leg_dropped "$leg")
+	[[ $dropped == 0 ]] || why "leg $leg dropped ${dropped:-?} messages"
+}
+# leg_dropped LEG: the "dropped N" of leg LEG's end, once it is destroyed (waits up to 3 s; ""
+# when it is not).
+leg_dropped() {
+	local i line=""
+	for ((i = 0; i < 30 && ${#1} > 0; i++)); do
+		line=$(grep -F "$1: leg destroyed (" "$SIGNALER_LOG" | tail -n 1)
+		[[ -n $line ]] && break
+		sleep 0.1
+	done
+	sed -n 's/.*dropped \([0-9]*\)).*/\1/p' <<<"$line"
+}
+tone_case bridge_pcmu_2048 5 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=2048
+last_leg_whole
+grep -q "publisher refused: G.711" "$SIGNALER_LOG" && why "a publisher was refused: $(grep -m1 "publisher refused: G.711" "$SIGNALER_LOG")"
+verdict bridge_pcmu_2048
+
+tone_case bridge_pcmu_cut 6 8000 -c:a pcm_mulaw -ac 1 -af asetnsamples=n=16000
+last_leg_whole
+verdict bridge_pcmu_cut
+
+# --- G.711 at 16 kHz: refused with the rate named, while a good session runs to the echo
+good_start rate_good
+sleep 1
+timeout 20 "${FFMPEG[@]}" -re -f lavfi -i "sine=frequency=1000:sample_rate=16000:duration=5" \
+	-c:a pcm_mulaw -ac 1 -f flv "$URL/127.0.0.1:9" >"$T_TMP/rate16k.log" 2>&1
+rc=$?
+err=$(grep -m1 'Server error' "$T_TMP/rate16k.log")
+note "u-law at 16 kHz: exit $rc, ${err:-no server error}"
+[[ $rc -ne 0 ]] || why "ffmpeg published u-law at 16 kHz to the end"
+[[ $err == *"rtp: G.711 audio measured at 16000 Hz"*"publish G.711 at 8000 Hz, e.g. ffmpeg -ar 8000"* ]] ||
+	why "no NetStream.Failed naming 16000 Hz and the fix (${err:-none})"
+grep -q 'warn .*rtp/127.0.0.1:9: publisher refused: G.711 audio measured at 16000 Hz' "$SIGNALER_LOG" ||
+	why "no warn line for the refusal in the signaler log"
+leg=$(grep 'new leg: call rtp/127.0.0.1:9/' "$SIGNALER_LOG" | tail -n 1 | sed -n 's/.* \([^ ]*\): new leg: .*/\1/p')
+[[ -n $leg ]] && [[ -n $(leg_dropped "$leg") ]] || why "the leg of the refused stream ($leg) was not destroyed"
+good_end rate_good
+verdict bridge_pcmu_16k_refused
+
+# --- stereo: flagged (taken, both channels averaged), and ffmpeg's, flagged mono (refused by
+# its rate)
+out=$("${BAD[@]}" --stream 127.0.0.1:9 --audio-byte 0x83 --bytes 2049 --count 4 --step 128 \
+	--expect-no-error 2>&1)
+rc=$?
+note "flagged stereo: exit $rc $(grep -m1 'onStatus error' <<<"$out")"
+[[ $rc -eq 0 ]] || why "flagged stereo u-law refused (exit $rc): $(tr '\n' ' ' <<<"$out")"
+timeout 20 "${FFMPEG[@]}" -re -f lavfi -i "sine=frequency=1000:sample_rate=8000:duration=5" \
+	-c:a pcm_mulaw -ac 2 -ar 8000 -f flv "$URL/127.0.0.1:9" >"$T_TMP/stereo.log" 2>&1
+rc=$?
+err=$(grep -m1 'Server error' "$T_TMP/stereo.log")
+note "ffmpeg stereo u-law: exit $rc, ${err:-no server error}"
+[[ $rc -ne 0 && $err == *"measured at 16000 Hz"*"stereo flagged mono counts double"* ]] ||
+	why "ffmpeg's stereo u-law not refused by its rate (${err:-none})"
+verdict bridge_stereo
+
+# --- a message of another codec above the limit: refused before any leg
+before=$(grep -c 'new leg: call rtp/127.0.0.1:7/' "$SIGNALER_LOG")
+out=$("${BAD[@]}" --stream 127.0.0.1:7 --audio-byte 0xB2 --bytes 9000 --count 3 --step 20 2>&1)
+rc=$?
+note "9000-byte Speex: $(grep -m1 'onStatus error' <<<"$out")"
+[[ $rc -eq 0 && $out == *"onStatus error NetStream.Failed: rtp: 9000-byte speex audio message (8999 bytes of audio data) is above the limit of 8192 bytes"* ]] ||
+	why "no refusal naming the size and the limit (exit $rc): $(tr '\n' ' ' <<<"$out")"
+grep -q 'warn .*rtp/127.0.0.1:7: publisher refused: 9000-byte speex' "$SIGNALER_LOG" ||
+	why "no warn line for the refusal in the signaler log"
+[[ $(grep -c 'new leg: call rtp/127.0.0.1:7/' "$SIGNALER_LOG") == "$before" ]] || why "a leg was made"
+verdict bridge_oversize_refused
+
+# --- faster than real time: the rate is read from timestamps, not arrival
+timeout 20 "${FFMPEG[@]}" -f lavfi -i "sine=frequency=1000:sample_rate=8000:duration=6" \
+	-c:a pcm_mulaw -ac 1 -f flv "$URL/127.0.0.1:5" >"$T_TMP/burst.log" 2>&1 ||
+	why "ffmpeg without -re failed: $(tail -n 2 "$T_TMP/burst.log" | tr '\n' ' ')"
+out=$("${BAD[@]}" --stream 127.0.0.1:4 --bytes 1025 --count 40 --step 128 --timeout 3 \
+	--expect-no-error 2>&1) || why "5 s of 8 kHz messages in one write refused: $(tr '\n' ' ' <<<"$out")"
+grep -q 'rtp/127.0.0.1:[45]: publisher refused' "$SIGNALER_LOG" &&
+	why "refused: $(grep -m1 'rtp/127.0.0.1:[45]: publisher refused' "$SIGNALER_LOG")"
+verdict bridge_g711_burst_ok
 
 # --- failover: SIGKILL the worker carrying the leg 3 s into a 10 s tone. The player resamples
 # on timestamps (aresample async), so the time without audio shows as silence in the WAV.

@@ -33,6 +33,12 @@ Well-behaved modes:
   burst       handshake, connect, Set Chunk Size 60000, then --count data messages of --bytes
               bytes and a ping request in one write: exits 0 when the ping is answered (the
               server read the whole burst, nothing left waiting in its buffers)
+  publish     handshake, connect --app, createStream, publish --stream, Set Chunk Size 60000;
+              then --count audio messages of --bytes bytes (the FLV tag byte --audio-byte, e.g.
+              0x82 G.711 u-law mono, 0x83 stereo, 0xB2 Speex; the rest 0xff), timestamps --step
+              ms apart from 0, in one write; prints every onStatus as "onStatus LEVEL CODE:
+              DESCRIPTION"; exits 0 when one of level "error" arrives within --timeout seconds
+              (with --expect-no-error: when none does), 1 otherwise
 
 --tls speaks TLS (RTMPS) under any mode, without checking the server's certificate.
 
@@ -683,6 +689,57 @@ def mode_burst(args):
     return 0
 
 
+def mode_publish(args):
+    conn = open_conn(args)
+    deadline = time.monotonic() + args.timeout
+    errors = []
+    try:
+        conn.handshake(deadline)
+        reply = conn.connect_app(args.host, args.port, args.app, deadline)
+        if reply[0] != "_result":
+            log("connect refused: %s" % " ".join(amf_fmt(v) for v in reply))
+            return 1
+        txid = conn.command("createStream", [NULL])
+        reply = conn.wait_command(deadline, txid=txid)
+        if reply[0] != "_result" or len(reply) < 4 or not isinstance(reply[3], float):
+            log("createStream refused: %s" % " ".join(amf_fmt(v) for v in reply))
+            return 1
+        sid = int(reply[3])
+        conn.command("publish", [NULL, args.stream, "live"], stream_id=sid, csid=8, txid=0)
+
+        def status(vals):
+            info = vals[3] if len(vals) >= 4 and isinstance(vals[3], dict) else {}
+            log("onStatus %s %s: %s" % (info.get("level"), info.get("code"),
+                                         info.get("description")))
+            if info.get("level") == "error":
+                errors.append(info)
+            return info.get("code")
+
+        code = status(conn.wait_command(deadline, names=("onStatus",)))
+        if code != "NetStream.Publish.Start":
+            return 0 if errors and not args.expect_no_error else 1
+        conn.set_chunk_size(60000)
+        body = bytes([args.audio_byte]) + b"\xff" * max(args.bytes - 1, 0)
+        conn.send(b"".join(chunk_message(4, MSG_AUDIO, sid, body, conn.out_chunk, ts=i * args.step)
+                           for i in range(args.count)))
+        log("sent %d audio messages of %d bytes (tag byte 0x%02x), %d ms apart" %
+            (args.count, len(body), args.audio_byte, args.step))
+        while not errors:
+            status(conn.wait_command(deadline, names=("onStatus",)))
+    except Timeout:
+        pass
+    except (Closed, AmfError) as e:
+        log("publish: %s" % e)
+        return 1
+    finally:
+        conn.close()
+    if args.expect_no_error:
+        log("publish: %s" % ("no error, as expected" if not errors else "an error, none expected"))
+        return 0 if not errors else 1
+    log("publish: %s" % ("refused" if errors else "no error within %.1f s" % args.timeout))
+    return 0 if errors else 1
+
+
 def mode_idle(args):
     conn = open_conn(args)
     try:
@@ -852,6 +909,7 @@ MODES = {
     "policy": mode_policy,
     "tls-garbage": mode_tls_garbage,
     "burst": mode_burst,
+    "publish": mode_publish,
     "good": mode_good,
     "idle": mode_idle,
     "conn-limit": mode_conn_limit,
@@ -865,7 +923,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the close")
     ap.add_argument("--seed", type=int, default=1, help="garbage: random seed")
-    ap.add_argument("--bytes", type=int, default=4096, help="garbage, tls-garbage: how many bytes; burst: bytes a message")
+    ap.add_argument("--bytes", type=int, default=4096,
+                    help="garbage, tls-garbage: how many bytes; burst, publish: bytes a message")
     ap.add_argument("--depth", type=int, default=10000, help="deep-amf: nesting depth")
     ap.add_argument("--size", type=int, help="big-chunk-size: the chunk size to set")
     ap.add_argument("--expect-open", action="store_true",
@@ -873,16 +932,22 @@ def main():
                          "exactly at a limit)")
     ap.add_argument("--fmt", type=int, choices=(0, 1), default=0,
                     help="huge-message: announce the length in a type-0 or a type-1 header")
-    ap.add_argument("--count", type=int, default=5000, help="csid-flood / conn-limit / burst: how many")
+    ap.add_argument("--count", type=int, default=5000,
+                    help="csid-flood / conn-limit / burst / publish: how many")
     ap.add_argument("--limit", type=int, default=4, help="conn-limit: connections allowed")
     ap.add_argument("--settle", type=float, default=1.0, help="conn-limit: seconds before checking")
     ap.add_argument("--app", default="echo")
-    ap.add_argument("--stream", default="good", help="good: stream name to play")
+    ap.add_argument("--stream", default="good", help="good: stream name to play; publish: to publish")
     ap.add_argument("--duration", type=float, default=10.0, help="good: seconds to measure")
     ap.add_argument("--max-gap", type=float, default=2.0, help="good: largest allowed gap (s)")
     ap.add_argument("--first-audio-timeout", type=float, default=10.0)
     ap.add_argument("--min-elapsed", type=float, default=0.0, help="idle: earliest allowed close")
     ap.add_argument("--tls", action="store_true", help="speak RTMPS (TLS, certificate not checked)")
+    ap.add_argument("--audio-byte", type=lambda v: int(v, 0), default=0x82,
+                    help="publish: the FLV audio tag byte of every message")
+    ap.add_argument("--step", type=int, default=128, help="publish: ms between timestamps")
+    ap.add_argument("--expect-no-error", action="store_true",
+                    help="publish: succeed when no onStatus error arrives within --timeout")
     args = ap.parse_args()
     try:
         return MODES[args.mode](args)

@@ -2,12 +2,21 @@
  * test_wire.c - the signaler <-> worker message format: a round trip of every message type,
  * every validation error of the parser and of the builder, MEDIA encoding and parsing.
  */
+#include "codec.h"
 #include "harness.h"
+#include "transcode.h"
 #include "wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The MEDIA bound carries one whole RTMP audio message the worker's transcoder takes: its
+ * longest header plus TC_MAX_INPUT bytes of codec data; and any MEDIA fits a batch. */
+_Static_assert(CODEC_RTMP_MAX_AUDIO == TC_MAX_INPUT, "codec.h and transcode.h disagree");
+_Static_assert(CODEC_RTMP_MAX_HDR + CODEC_RTMP_MAX_AUDIO <= WIRE_MAX_PAYLOAD,
+	       "a whole RTMP audio message must fit a MEDIA");
+_Static_assert(2 + WIRE_MEDIA_MAX_BODY <= WIRE_BATCH_MAX_BODY, "a MEDIA must fit a batch");
 
 /* --- helpers --- */
 
@@ -379,16 +388,24 @@ static void test_media_roundtrip(void)
 	CHECK_EQ_INT(md.len, 42);
 	CHECK(memcmp(md.payload, payload, 42) == 0);
 
-	/* Largest: 64-byte id and 1500-byte payload. */
+	/* Largest: 64-byte id and an 8208-byte payload (an 8 KiB G.711 message with its header). */
 	memset(id, 'a', WIRE_MAX_ID);
 	id[WIRE_MAX_ID] = '\0';
 	CHECK_EQ_INT(wire_media_encode(hdr, body, sizeof(body), &blen, id, 0xffffffffu, 0, payload,
 				       WIRE_MAX_PAYLOAD),
 		     0);
 	CHECK_EQ_INT(blen, WIRE_MEDIA_MAX_BODY);
+	CHECK_EQ_INT(WIRE_MAX_PAYLOAD, 8208);
+	CHECK_EQ_INT(WIRE_MEDIA_MAX_BODY, 8278);
 	CHECK_EQ_INT(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e), 0);
 	CHECK_EQ_INT(md.len, WIRE_MAX_PAYLOAD);
 	CHECK_EQ_INT(md.ts, 0xffffffffu);
+	CHECK(memcmp(md.payload, payload, WIRE_MAX_PAYLOAD) == 0);
+	/* What the old 1500-byte bound refused: ffmpeg's 2048-sample G.711 message. */
+	CHECK_EQ_INT(wire_media_encode(hdr, body, sizeof(body), &blen, "leg-2", 7, 0, payload, 2049),
+		     0);
+	CHECK_EQ_INT(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e), 0);
+	CHECK_EQ_INT(md.len, 2049);
 
 	/* Empty payload is allowed. */
 	CHECK_EQ_INT(wire_media_encode(hdr, body, sizeof(body), &blen, "x", 1, 0, NULL, 0), 0);
@@ -683,10 +700,16 @@ static void test_media_errors(void)
 	CHECK(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e) < 0);
 	body[0] = 3;
 	CHECK_EQ_INT(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e), 0);
-	/* Payload of 1501 bytes (hand-made). */
+	/* Payload of WIRE_MAX_PAYLOAD + 1 bytes (hand-made): refused, the bound named. */
 	blen = 1 + 3 + 5 + WIRE_MAX_PAYLOAD + 1;
 	wr_be16(hdr + 10, (uint32_t)blen);
 	CHECK_EQ_INT(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e), -EBADMSG);
+	CHECK(strstr(e.reason, "8209 bytes, max 8208") != NULL);
+	/* ... and at the bound, accepted. */
+	blen--;
+	wr_be16(hdr + 10, (uint32_t)blen);
+	CHECK_EQ_INT(wire_media_parse(hdr, sizeof(hdr), body, blen, &md, &e), 0);
+	CHECK_EQ_INT(md.len, WIRE_MAX_PAYLOAD);
 	/* Not MEDIA. */
 	raw_hdr(1, WIRE_EVENT, 0, 0);
 	CHECK_EQ_INT(wire_media_parse(rhdr, WIRE_HDR_LEN, body, 0, &md, &e), -EBADMSG);
@@ -815,6 +838,31 @@ static void test_media_batch(void)
 	wire_media_batch_finish(&mb, 0xfffffff0u);
 	CHECK(wire_media_batch_sent_ms(mb.hdr, sizeof(mb.hdr)) == 0xfffffff0u);
 	CHECK_EQ_INT(wire_media_batch_sent_ms(mb.hdr, sizeof(mb.hdr) - 1), 0);
+
+	/* Records of the largest payload: three fit in a batch, the fourth waits for the next. */
+	{
+		static uint8_t big[WIRE_MAX_PAYLOAD];
+		char id[WIRE_MAX_ID + 1];
+
+		memset(id, 'i', WIRE_MAX_ID);
+		id[WIRE_MAX_ID] = '\0';
+		memset(big, 0x7f, sizeof(big));
+		wire_media_batch_reset(&mb);
+		for (int i = 0; i < 3; i++)
+			CHECK_EQ_INT(wire_media_batch_add(&mb, id, (uint32_t)i, 0, big, sizeof(big)), 0);
+		CHECK_EQ_INT(wire_media_batch_add(&mb, id, 3, 0, big, sizeof(big)), -ENOSPC);
+		CHECK_EQ_INT(mb.len, 3 * (2 + WIRE_MEDIA_MAX_BODY));
+		wire_media_batch_finish(&mb, 5);
+		off = 0;
+		n = 0;
+		while ((r = wire_media_batch_next(mb.hdr, sizeof(mb.hdr), mb.body, mb.len, &off, &md,
+						  &err)) > 0) {
+			CHECK(md.len == WIRE_MAX_PAYLOAD && md.ts == n && md.payload[100] == 0x7f);
+			n++;
+		}
+		CHECK_EQ_INT(r, 0);
+		CHECK_EQ_INT(n, 3);
+	}
 
 	/* Fill it up: -ENOSPC, never a truncated record. */
 	wire_media_batch_reset(&mb);
