@@ -14,7 +14,7 @@ set -u
 PACKAGES=(
 	build-essential pkg-config
 	libzmq3-dev libsofia-sip-ua-dev libsrtp2-dev libortp-dev
-	libspeex-dev libspeexdsp-dev libhiredis-dev libssl-dev libmicrohttpd-dev
+	libspeex-dev libspeexdsp-dev libhiredis-dev libssl-dev libmicrohttpd-dev libopus-dev
 	redis-server sip-tester ffmpeg librtmp-dev rtmpdump
 	clang libclang-rt-14-dev
 	python3 python3-yaml iproute2 procps curl
