@@ -60,9 +60,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evlo
 # Unit tests (test_sip_*) and tools that need SIP link the su_root evloop backend.
 SIP_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_sip_*.c))
 SIP_TOOL_BIN := $(BUILD)/tools/sipua_probe
-# callbench_*.c and sipphone_*.c are parts of callbench and sipphone (one binary each), not tools
-# of their own.
-TOOL_SRC := $(filter-out tests/tools/callbench_%.c tests/tools/sipphone_%.c,$(wildcard tests/tools/*.c))
+# callbench_*.c, sipphone_*.c and rtmp_client_*.c are parts of callbench, sipphone and rtmp_client
+# (one binary each), not tools of their own.
+TOOL_SRC := $(filter-out tests/tools/callbench_%.c tests/tools/sipphone_%.c tests/tools/rtmp_client_%.c,$(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -116,11 +116,13 @@ $(SIP_UNIT_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(EVLOOP_SU_OBJ) 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
-# Test tools: rtmp_client links librtmp (a client library no one here wrote), and G.711 from
-# the worker's library (its player finds delay markers in G.711 audio).
-$(BUILD)/tools/rtmp_client: $(BUILD)/obj/tests/tools/rtmp_client.o $(BUILD)/libmediaworker.a
+# Test tools: rtmp_client links librtmp (a client library no one here wrote), G.711 from the
+# worker's library (its player finds delay markers in G.711 audio) and libopus (Enhanced RTMP).
+RTMP_CLIENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/tools/rtmp_client*.c))
+$(BUILD)/tools/rtmp_client: $(RTMP_CLIENT_OBJ) $(BUILD)/libmediaworker.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs librtmp 2>/dev/null || echo -lrtmp) \
+		$(MW_LIBS) $(LDLIBS)
 
 # callbench: the end-to-end call benchmark, on librtmp too (threads; Speex for its tone).
 CALLBENCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/tools/callbench*.c))

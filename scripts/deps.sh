@@ -6,7 +6,9 @@
 #   scripts/deps.sh install   apt-get update + apt-get install -y --no-install-recommends (as root)
 #   scripts/deps.sh list      print the package list
 #   ... SET                   the same for a set: "bench" adds what only `make bench` needs (the
-#                             peer it measures against, rtpengine); run and test never ask for it
+#                             peer it measures against, rtpengine); "codecs" what only
+#                             tests/integration/test_codecs.sh needs (baresip, its callee); run
+#                             and test never ask for them
 #
 # Used by `make deps`, `make check-deps` (run, test, bench), `make check-deps-bench` and .ci/run.
 set -u
@@ -26,6 +28,9 @@ PACKAGES=(
 # its own in the foreground, on ports of its own).
 BENCH_PACKAGES=(rtpengine-daemon)
 BENCH_SERVICES=(rtpengine-daemon.service)
+# tests/integration/test_codecs.sh only (run by hand): baresip, the softphone its callees are
+# (tests/integration/baresip.sh).
+CODECS_PACKAGES=(baresip)
 # Commands the build and the tests call directly (package in brackets for the message).
 COMMANDS=(
 	"cc:build-essential" "make:build-essential" "pkg-config:pkg-config"
@@ -37,8 +42,11 @@ COMMANDS=(
 if [[ ${2:-} == bench ]]; then
 	PACKAGES=("${BENCH_PACKAGES[@]}")
 	COMMANDS=("rtpengine:rtpengine-daemon")
+elif [[ ${2:-} == codecs ]]; then
+	PACKAGES=("${CODECS_PACKAGES[@]}")
+	COMMANDS=("baresip:baresip")
 elif [[ -n ${2:-} ]]; then
-	echo "usage: $0 check|install|list [bench]" >&2
+	echo "usage: $0 check|install|list [bench|codecs]" >&2
 	exit 2
 fi
 
@@ -106,7 +114,7 @@ check) do_check ;;
 install) do_install "$@" ;;
 list) printf '%s\n' "${PACKAGES[@]}" ;;
 *)
-	echo "usage: $0 check|install|list [bench]" >&2
+	echo "usage: $0 check|install|list [bench|codecs]" >&2
 	exit 2
 	;;
 esac

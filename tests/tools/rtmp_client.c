@@ -24,17 +24,20 @@
  *   window size + SetBufferLength 0 (as librtmp's own player sends them after connect)
  *     --> createStream x2 --> play NAME on the first, publish NAME "live" on the second
  *     --> for --seconds, one poll() loop: every 20 ms (CLOCK_MONOTONIC from the start, no
- *         drift) one G.711 u-law message of silence on the published stream; every message read
- *         as soon as it arrives (no buffering of our own): the played stream's G.711 audio is
- *         scanned for audio_mark.h markers, commands are printed
- *     --> the connection is closed (the server ends what was published)
+ *         drift) one audio message on the published stream (G.711 u-law silence by default;
+ *         --tone, --publish-codec opus: rtmp_client_audio.h), Opus's SequenceStart first;
+ *         every message read as soon as it arrives (no buffering of our own): the played
+ *         stream's G.711 audio is scanned for audio_mark.h markers, and with --wav every played
+ *         message is decoded into the file; commands are printed
+ *     --> Opus's SequenceEnd; the connection is closed (the server ends what was published)
  *
  * Media output on stdout: each command received as one line (`onStatus 0 null {...}`);
  * `MARK <k> <us> <ts>` for each marker found in the played audio (us: CLOCK_MONOTONIC when the
  * message holding its first sample was read, ts: that message's RTMP timestamp) and `BADMARK
  * <us> <ts>` for a loud frame that is none; at the end `MEDIA sent=N audio=N bytes=N first_tag=T
- * marks=N bad_marks=N undecodable=N` (undecodable: played audio messages not in G.711). The
- * phase fails (exit 1) when the connection closes early or an onStatus of level "error" arrives.
+ * marks=N bad_marks=N undecodable=N recorded=N` (undecodable: played audio messages not in
+ * G.711; recorded: messages --wav decoded). The phase fails (exit 1) when the connection closes
+ * early or an onStatus of level "error" arrives.
  *
  * Usage: rtmp_client [options] URL
  *   --conn-arg 'O:1 NS:k:v NN:n:1 O:0'   extra connect arguments (librtmp "conn=" syntax),
@@ -64,6 +67,13 @@
  *                                        played audio is read PPM parts per million slower than
  *                                        real time (each message a little later than the last
  *                                        allowed), so the delay a test measures grows
+ *   --publish-codec pcmu|opus            what --publish sends: G.711 u-law 8 kHz (default), or
+ *                                        Opus 48 kHz mono by Enhanced RTMP (FourCC "Opus")
+ *   --tone HZ                            --publish sends a sine of HZ (default 0: silence)
+ *   --tone-dbfs L                        its RMS level (default -18; a full-scale sine is -3)
+ *   --wav FILE                           --play: the played audio decoded into FILE (16-bit mono
+ *                                        WAV at the rate of the first decoded message: G.711,
+ *                                        Speex wideband, Enhanced RTMP Opus)
  */
 #include <errno.h>
 #include <math.h>
@@ -82,6 +92,7 @@
 
 #include "audio_mark.h"
 #include "g711.h"
+#include "rtmp_client_audio.h"
 
 #define MAX_INVOKES	16
 #define MAX_ARGS	32
@@ -93,7 +104,6 @@
 #define CHAN_AUDIO	0x04
 #define CHAN_STREAM	0x08 /* commands on a NetStream */
 #define FRAME_MS	20
-#define PCMU_TAG	0x82  /* G.711 u-law, 16-bit, mono: as ffmpeg writes it */
 #define SEND_BURST	5     /* frames sent at once to catch up after a late wake-up */
 #define DECODE_CHUNK	1024  /* samples decoded at a time */
 #define SLOW_SLACK_S	0.005 /* --slow-read: a read this late waited for data, not for us */
@@ -133,6 +143,9 @@ struct options {
 	const char *url;
 	const char *play, *publish; /* the media phase's stream names; NULL: none */
 	double media_s, slow_ppm;
+	enum tx_codec publish_codec;
+	double tone_hz, tone_dbfs;
+	const char *wav; /* --wav; NULL: none */
 };
 
 /* A growable-free line buffer: text is truncated (marked "...") rather than overflowed. */
@@ -301,7 +314,8 @@ static void usage(void)
 		"       [--invoke METHOD [--arg-str S] [--arg-num N] [--arg-bool B] [--arg-null]\n"
 		"        [--arg-obj k=v,...] [--expect result|error] [--expect-code CODE]\n"
 		"        [--expect-echo]]... [--expect-close] [--fp9] [--timeout SEC] [--verbose]\n"
-		"       [--play NAME] [--publish NAME] [--seconds SEC] [--slow-read PPM] URL\n");
+		"       [--play NAME [--wav FILE]] [--publish NAME [--publish-codec pcmu|opus]\n"
+		"        [--tone HZ] [--tone-dbfs L]] [--seconds SEC] [--slow-read PPM] URL\n");
 }
 
 static bool parse_double(const char *s, double *out)
@@ -384,6 +398,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->timeout_s = 5;
 	o->media_s = 10;
+	o->tone_dbfs = -18;
 	o->ntxns = 1;
 	o->txns[0].method = "connect";
 	cur = &o->txns[0];
@@ -456,6 +471,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 				if (!parse_double(v, &o->slow_ppm) || o->slow_ppm < 0 ||
 				    o->slow_ppm > 1e6)
 					r = -EINVAL;
+			} else if (strcmp(a, "--publish-codec") == 0) {
+				if (strcmp(v, "pcmu") == 0)
+					o->publish_codec = TX_PCMU;
+				else if (strcmp(v, "opus") == 0)
+					o->publish_codec = TX_OPUS;
+				else
+					r = -EINVAL;
+			} else if (strcmp(a, "--tone") == 0) {
+				if (!parse_double(v, &o->tone_hz) || o->tone_hz < 0 ||
+				    o->tone_hz > 20000)
+					r = -EINVAL;
+			} else if (strcmp(a, "--tone-dbfs") == 0) {
+				if (!parse_double(v, &o->tone_dbfs) || o->tone_dbfs < -90 ||
+				    o->tone_dbfs > -3)
+					r = -EINVAL;
+			} else if (strcmp(a, "--wav") == 0) {
+				o->wav = v;
 			} else if (strcmp(a, "--timeout") == 0) {
 				double t;
 
@@ -825,6 +857,8 @@ struct media {
 	int first_tag; /* the first played message's tag byte; -1: none yet */
 	uint32_t ts;   /* RTMP timestamp of the played message being scanned */
 	struct audio_mark_det det;
+	struct tx_audio *tx; /* what --publish sends */
+	struct rx_audio *rx; /* --wav: the recording of the played audio; NULL: none */
 	bool failed;
 };
 
@@ -872,30 +906,55 @@ static int stream_command(RTMP *r, uint32_t id, const char *method, const char *
 	return send_invoke(r, &t, 0, CHAN_STREAM, id);
 }
 
-/* Sends the next 20 ms of G.711 silence on the published stream. */
-static int send_frame(struct media *m)
+/* Sends one audio message of @len bytes at body_buf + RTMP_MAX_HEADER_SIZE, timestamp @ts. */
+static int send_audio(struct media *m, char *body_buf, size_t len, uint32_t ts)
 {
-	static char buf[RTMP_MAX_HEADER_SIZE + 1 + 8 * FRAME_MS];
-	char *body = buf + RTMP_MAX_HEADER_SIZE;
 	RTMPPacket pkt;
 
-	body[0] = (char)PCMU_TAG;
-	memset(body + 1, 0xff, 8 * FRAME_MS); /* u-law 0xff: 0 */
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.m_nChannel = CHAN_AUDIO;
 	/* The first message carries the stream id (full header), the rest deltas. */
 	pkt.m_headerType = m->sent ? RTMP_PACKET_SIZE_MEDIUM : RTMP_PACKET_SIZE_LARGE;
 	pkt.m_packetType = RTMP_PACKET_TYPE_AUDIO;
-	pkt.m_nTimeStamp = (uint32_t)(m->sent * FRAME_MS);
+	pkt.m_nTimeStamp = ts;
 	pkt.m_nInfoField2 = (int32_t)m->pub_id;
-	pkt.m_body = body;
-	pkt.m_nBodySize = 1 + 8 * FRAME_MS;
+	pkt.m_body = body_buf + RTMP_MAX_HEADER_SIZE;
+	pkt.m_nBodySize = (uint32_t)len;
 	if (!RTMP_SendPacket(m->r, &pkt, FALSE)) {
 		fprintf(stderr, "rtmp_client: sending audio failed\n");
 		return -EIO;
 	}
 	m->sent++;
 	return 0;
+}
+
+/* Sends the next 20 ms on the published stream, after the codec's opening message the first
+ * time. */
+static int send_frame(struct media *m)
+{
+	static char buf[RTMP_MAX_HEADER_SIZE + TX_AUDIO_MAX];
+	uint8_t *body = (uint8_t *)buf + RTMP_MAX_HEADER_SIZE;
+	uint32_t ts;
+	size_t n;
+	int len;
+
+	if (m->sent == 0 && (n = tx_audio_start(m->tx, body)) > 0 && send_audio(m, buf, n, 0) < 0)
+		return -EIO;
+	len = tx_audio_frame(m->tx, body, &ts);
+	if (len < 0)
+		return len;
+	return send_audio(m, buf, (size_t)len, ts);
+}
+
+/* Sends the codec's closing message, if it has one, after the last frame. */
+static void send_end(struct media *m)
+{
+	static char buf[RTMP_MAX_HEADER_SIZE + TX_AUDIO_MAX];
+	size_t n;
+
+	if (m->sent && RTMP_IsConnected(m->r) &&
+	    (n = tx_audio_end(m->tx, (uint8_t *)buf + RTMP_MAX_HEADER_SIZE)) > 0)
+		send_audio(m, buf, n, (uint32_t)((m->sent - 1) * FRAME_MS));
 }
 
 static void on_mark(void *arg, long k, uint64_t t_us)
@@ -921,6 +980,8 @@ static void played_audio(struct media *m, const RTMPPacket *pkt, double t)
 	m->bytes += pkt->m_nBodySize;
 	if (m->first_tag < 0)
 		m->first_tag = (uint8_t)pkt->m_body[0];
+	if (m->rx)
+		rx_audio_feed(m->rx, (const uint8_t *)pkt->m_body, pkt->m_nBodySize);
 	if (fmt != 7 && fmt != 8) {
 		m->undecodable++;
 		return;
@@ -1061,12 +1122,14 @@ static int media_loop(struct media *m)
 	return -EPROTO;
 }
 
-/* The media phase: streams, then the loop; transactions from @txid on. Returns 0 or a negative
- * errno (the summary line is printed in both cases once the streams are up). */
-static int media_run(RTMP *r, const struct options *o, int txid)
+/* The media phase of @m (its sender and recorder made): streams, then the loop; transactions
+ * from @txid on. Returns 0 or a negative errno (the summary line is printed in both cases once
+ * the streams are up). */
+static int media_streams(struct media *m, int txid)
 {
-	struct media m = {.o = o, .r = r, .first_tag = -1};
-	int rc = 0;
+	const struct options *o = m->o;
+	RTMP *r = m->r;
+	int rc;
 
 	/* What librtmp's own player sends after connect (RTMP_ConnectStream): our window size and
 	 * SetBufferLength, here 0 ms (we buffer nothing). They give chunk stream 2 its first, full
@@ -1077,20 +1140,39 @@ static int media_run(RTMP *r, const struct options *o, int txid)
 		return -EIO;
 	}
 	/* Both streams first: their onStatus replies then reach the loop, which prints them. */
-	if ((o->play && create_stream(r, txid++, o->timeout_s, &m.play_id) < 0) ||
-	    (o->publish && create_stream(r, txid++, o->timeout_s, &m.pub_id) < 0))
+	if ((o->play && create_stream(r, txid++, o->timeout_s, &m->play_id) < 0) ||
+	    (o->publish && create_stream(r, txid++, o->timeout_s, &m->pub_id) < 0))
 		return -EIO;
-	if ((o->play && stream_command(r, m.play_id, "play", o->play, NULL) < 0) ||
-	    (o->publish && stream_command(r, m.pub_id, "publish", o->publish, "live") < 0))
+	if ((o->play && stream_command(r, m->play_id, "play", o->play, NULL) < 0) ||
+	    (o->publish && stream_command(r, m->pub_id, "publish", o->publish, "live") < 0))
 		return -EIO;
-	m.next_send = now_s();
-	m.end = m.next_send + o->media_s;
-	rc = media_loop(&m);
+	m->next_send = now_s();
+	m->end = m->next_send + o->media_s;
+	rc = media_loop(m);
+	send_end(m);
 	printf("MEDIA sent=%lu audio=%lu bytes=%lu first_tag=0x%02x marks=%lu bad_marks=%lu "
-	       "undecodable=%lu\n",
-	       m.sent, m.audio, m.bytes, m.first_tag < 0 ? 0 : m.first_tag, m.det.found, m.det.bad,
-	       m.undecodable);
+	       "undecodable=%lu recorded=%lu\n",
+	       m->sent, m->audio, m->bytes, m->first_tag < 0 ? 0 : m->first_tag, m->det.found,
+	       m->det.bad, m->undecodable, m->rx ? rx_audio_decoded(m->rx) : 0);
 	fflush(stdout);
+	return rc;
+}
+
+/* The media phase: the sender (--publish) and the recorder (--wav), then media_streams(). */
+static int media_run(RTMP *r, const struct options *o, int txid)
+{
+	struct media m = {.o = o, .r = r, .first_tag = -1};
+	int rc = -ENOMEM;
+
+	if (o->publish && !(m.tx = tx_audio_new(o->publish_codec, o->tone_hz, o->tone_dbfs)))
+		return -ENOMEM;
+	if (o->play && o->wav && !(m.rx = rx_audio_new(o->wav)))
+		goto out_tx;
+	rc = media_streams(&m, txid);
+	if (rx_audio_destroy(&m.rx) < 0)
+		rc = -EIO;
+out_tx:
+	tx_audio_destroy(&m.tx);
 	return rc;
 }
 

@@ -19,6 +19,8 @@
  *   --min-duration D          non-silent duration >= D seconds
  *   --max-duration D          non-silent duration <= D seconds
  *   --min-rms-dbfs L          RMS level of the non-silent part >= L dBFS
+ *   --max-rms-dbfs L          RMS level of the non-silent part <= L dBFS (with --min-rms-dbfs:
+ *                             the level of a known tone, within a window)
  *   --max-gap S               no silent stretch longer than S seconds inside the non-silent part
  *   --max-peak-dbfs L         no sample of the non-silent part above L dBFS (0: clipping)
  *   --max-level-swing D       no 100 ms window of the non-silent part louder than the median
@@ -63,9 +65,9 @@ struct wav {
 struct opts {
 	const char *path;
 	double expect_freq, tol;
-	double min_dur, max_dur, min_rms, max_gap, ignore_start, max_peak, max_swing;
-	bool has_freq, has_min_dur, has_max_dur, has_min_rms, has_max_gap, has_max_peak;
-	bool has_max_swing, verbose;
+	double min_dur, max_dur, min_rms, max_rms, max_gap, ignore_start, max_peak, max_swing;
+	bool has_freq, has_min_dur, has_max_dur, has_min_rms, has_max_rms, has_max_gap;
+	bool has_max_peak, has_max_swing, verbose;
 };
 
 struct measure {
@@ -424,8 +426,9 @@ static void measure(const struct wav *w, size_t skip, struct measure *m)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: wavcheck [--expect-freq F [--tol T]] [--min-duration D] "
-		     "[--max-duration D] [--min-rms-dbfs L] [--max-gap S] [--max-peak-dbfs L] "
-		     "[--max-level-swing D] [--ignore-start S] [--verbose] FILE.wav\n");
+		     "[--max-duration D] [--min-rms-dbfs L] [--max-rms-dbfs L] [--max-gap S] "
+		     "[--max-peak-dbfs L] [--max-level-swing D] [--ignore-start S] [--verbose] "
+		     "FILE.wav\n");
 }
 
 static bool parse_num(const char *opt, const char *s, double *out)
@@ -454,6 +457,7 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 	    {"--min-duration", offsetof(struct opts, min_dur), offsetof(struct opts, has_min_dur)},
 	    {"--max-duration", offsetof(struct opts, max_dur), offsetof(struct opts, has_max_dur)},
 	    {"--min-rms-dbfs", offsetof(struct opts, min_rms), offsetof(struct opts, has_min_rms)},
+	    {"--max-rms-dbfs", offsetof(struct opts, max_rms), offsetof(struct opts, has_max_rms)},
 	    {"--max-gap", offsetof(struct opts, max_gap), offsetof(struct opts, has_max_gap)},
 	    {"--max-peak-dbfs", offsetof(struct opts, max_peak),
 	     offsetof(struct opts, has_max_peak)},
@@ -519,7 +523,7 @@ static int run_checks(const struct opts *o, const struct measure *m)
 	int failed = 0;
 
 	if (m->duration <= 0 && (o->has_freq || o->has_min_dur || o->has_min_rms ||
-				 o->has_max_swing)) {
+				 o->has_max_rms || o->has_max_swing)) {
 		fprintf(stderr, "wavcheck: FAIL: no signal: the recording is silent\n");
 		return 1;
 	}
@@ -546,6 +550,11 @@ static int run_checks(const struct opts *o, const struct measure *m)
 	if (o->has_min_rms && m->rms_dbfs < o->min_rms) {
 		fprintf(stderr, "wavcheck: FAIL: level %.1f dBFS < minimum %.1f dBFS\n",
 			m->rms_dbfs, o->min_rms);
+		failed++;
+	}
+	if (o->has_max_rms && m->rms_dbfs > o->max_rms) {
+		fprintf(stderr, "wavcheck: FAIL: level %.1f dBFS > maximum %.1f dBFS\n",
+			m->rms_dbfs, o->max_rms);
 		failed++;
 	}
 	if (o->has_max_gap && m->longest_gap > o->max_gap) {
