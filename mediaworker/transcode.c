@@ -897,6 +897,24 @@ void transcoder_handover(struct transcoder *from, struct transcoder *to)
 
 	if (!from || !to || from->rtmp != to->rtmp)
 		return;
+	/* A library codec's RTMP stream (AAC's sequence header came once, to @from): its decoder
+	 * goes over, or, when @from had none, the stream's hints. */
+	if (from->rtmp->family == CODEC_FAMILY_FRAMED && to->up.path == PATH_PCM) {
+		struct acodec_dec *ac = to->up.dec.ac;
+
+		to->up.dec.ac = from->up.dec.ac;
+		from->up.dec.ac = ac;
+		if (from->up.dec.hint_rate)
+			to->up.dec.hint_rate = from->up.dec.hint_rate;
+		if (from->up.dec.hint_channels)
+			to->up.dec.hint_channels = from->up.dec.hint_channels;
+		to->up.dec.rate = to->up.dec.ac ? acodec_dec_rate(to->up.dec.ac) : 0;
+		from->up.dec.rate = from->up.dec.ac ? acodec_dec_rate(from->up.dec.ac) : 0;
+		if (to->up.dec.ac)
+			log_debug(to->sid, "transcoder: carried over the RTMP stream's %s decoder",
+				  to->rtmp->label);
+		return;
+	}
 	da = rtmp_decoder(from);
 	db = rtmp_decoder(to);
 	if (da && db && da->frame == db->frame) {

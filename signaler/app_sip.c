@@ -1138,11 +1138,21 @@ static void sip_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 
 	if (!pc || !pc->leg || m->type != RTMP_MSG_AUDIO || m->len < 2)
 		return;
-	if ((m->data[0] >> 4) != pc->format)
-		return; /* not the codec the call was set up with */
-	/* Audio the gateway would carry wrong (audio_check.h) ends the call: the publish stream
-	 * gets NetStream.Failed, the client rejected() or byed(). */
-	if (audio_check_feed(&pc->check, m->data, m->len, m->timestamp, why, sizeof(why)) < 0) {
+	/* Audio the gateway would carry wrong ends the call: another codec than the one the call
+	 * was set up for (the client's tokens say which), or audio_check.h's refusals. The publish
+	 * stream gets NetStream.Failed, the client rejected() or byed(). */
+	if ((m->data[0] >> 4) != pc->format) {
+		struct rtmp_audio ra;
+
+		snprintf(why, sizeof(why),
+			 "this stream sends %s audio, the call carries %s (pcmu or pcma among the "
+			 "call's codec tokens for G.711, else Speex 16 kHz)",
+			 codec_rtmp_parse(m->data, m->len, &ra, NULL) == 0 ? ra.codec->name
+									  : "unknown",
+			 pc->rtmp_codec.name);
+	}
+	if ((m->data[0] >> 4) != pc->format ||
+	    audio_check_feed(&pc->check, m->data, m->len, m->timestamp, why, sizeof(why)) < 0) {
 		snprintf(text, sizeof(text), "sip: %s", why);
 		log_warn(rtmp_conn_sid(c), "sip: audio of '%s' refused: %s", s->name, why);
 		if (!rtmp_conn_closing(c))

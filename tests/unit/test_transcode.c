@@ -766,6 +766,46 @@ out:
 	transcoder_destroy(&t);
 }
 
+/* The SIP codec changes after the answer: AAC's decoder (its sequence header came once) goes to
+ * the new transcoder. */
+static void test_aac_handover(void)
+{
+	const struct codec *aac = codec_by_id(CODEC_AAC);
+	struct transcoder *a = transcoder_new(NULL, CODEC_AAC, CODEC_OPUS);
+	struct transcoder *b = transcoder_new(NULL, CODEC_AAC, CODEC_PCMU);
+	struct acodec_enc *enc = acodec_enc_new(aac, 44100, 1, NULL, "t", NULL, 0);
+	static struct tc_out out;
+	static int16_t pcm[1024];
+	uint8_t msg[2048];
+	size_t ph = 0, h;
+	int n, frames = 0;
+
+	CHECK(a && b && enc);
+	if (!a || !b || !enc)
+		goto out;
+	h = codec_rtmp_header(aac, 44100, 1, true, msg);
+	n = (int)acodec_enc_config(enc, msg + h, sizeof(msg) - h);
+	CHECK_EQ_INT(transcoder_rtmp_to_sip(a, msg, h + (size_t)n, &out), 0);
+	for (int i = 0; i < 20; i++) {
+		tone(pcm, 1024, 44100, 1000, &ph);
+		h = codec_rtmp_header(aac, 44100, 1, false, msg);
+		n = acodec_encode(enc, pcm, msg + h, sizeof(msg) - h);
+		if (n <= 0)
+			continue;
+		if (i == 10)
+			transcoder_handover(a, b);
+		CHECK_EQ_INT(transcoder_rtmp_to_sip(i < 10 ? a : b, msg, h + (size_t)n, &out), 0);
+		if (i >= 10)
+			frames += (int)out.n;
+	}
+	/* 10 AAC frames of 23.2 ms: 11 or 12 PCMU frames of 20 ms (none without the decoder) */
+	CHECK(frames >= 10 && frames <= 12);
+out:
+	acodec_enc_free(&enc);
+	transcoder_destroy(&a);
+	transcoder_destroy(&b);
+}
+
 /* The Opus options a peer's a=fmtp asks for. */
 static void test_opus_fmtp(void)
 {
@@ -1116,6 +1156,7 @@ int main(void)
 	TEST_RUN(test_tone_library_codecs);
 	TEST_RUN(test_opus_passthrough);
 	TEST_RUN(test_opus_fmtp);
+	TEST_RUN(test_aac_handover);
 	TEST_RUN(test_opus_fec_conceal);
 	TEST_RUN(test_bench_runs);
 	return TEST_DONE();
