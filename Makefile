@@ -195,7 +195,9 @@ run: check-deps
 	@$(MAKE) --no-print-directory daemons $(BUILD)/tools/sipphone
 	@BUILD=$(BUILD) scripts/run.sh
 
+# test_codecs.sh's callees are baresip instances: `make test` installs it too (run does not).
 test: check-deps
+	@scripts/deps.sh check codecs || scripts/deps.sh install codecs
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory fuzz-build
 	@BUILD=$(BUILD) scripts/test.sh all

@@ -52,6 +52,7 @@ struct redis;
 #define STATE_ID_MAX	     64	 /* leg, worker, signaler, call ids: [A-Za-z0-9_.@-]{1,64} */
 #define STATE_CALL_ID_MAX    255 /* SIP Call-ID: printable ASCII */
 #define STATE_CODEC_MAX	     31	 /* codec names */
+#define STATE_FMTP_MAX	     128 /* a=fmtp parameters */
 #define STATE_IP_MAX	     45	 /* textual IPv4 / IPv6 */
 #define STATE_SRTP_SUITE_MAX 47	 /* e.g. AES_CM_128_HMAC_SHA1_80 */
 #define STATE_SRTP_KEY_MAX   95	 /* base64 master key || salt */
@@ -90,9 +91,11 @@ struct leg_record {
 	char call_id[STATE_CALL_ID_MAX + 1];  /* call: non-empty */
 	char owner[STATE_ID_MAX + 1];	      /* owner: the signaler that controls the leg */
 	char worker[STATE_ID_MAX + 1];	      /* worker: the mediaworker that carries it */
-	char rtmp_codec[STATE_CODEC_MAX + 1]; /* rtmp_codec: e.g. "speex16", non-empty */
+	char rtmp_codec[STATE_CODEC_MAX + 1]; /* rtmp_codec: e.g. "speex", "AAC", non-empty */
+	char rtmp_out[STATE_CODEC_MAX + 1];   /* rtmp_out: the players' codec, "" = rtmp_codec's */
 	uint8_t sip_pt;			      /* sip_pt: 0..127 */
 	char sip_codec[STATE_CODEC_MAX + 1];  /* sip_codec: e.g. "PCMU", non-empty */
+	char sip_fmtp[STATE_FMTP_MAX + 1];    /* sip_fmtp: the peer's a=fmtp of it, "" = none */
 	uint32_t sip_rate;		      /* sip_rate: 1000..192000 Hz */
 	int16_t dtmf_pt;		      /* dtmf_pt: 0..127, -1 for none */
 	char remote_ip[STATE_IP_MAX + 1];     /* remote_ip: IPv4/IPv6 or "" before the answer */

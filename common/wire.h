@@ -111,6 +111,7 @@ enum wire_tag {
 	WIRE_T_HOLD = 0x010c,		 /* bool */
 	WIRE_T_CODEC_PT = 0x010d,	 /* u8 */
 	WIRE_T_CODEC_FMTP = 0x010e,	 /* str <= 128: the peer's a=fmtp of the chosen codec */
+	WIRE_T_RTMP_OUT_CODEC = 0x010f,	 /* codec toward the RTMP players; absent: RTMP_CODEC's */
 	WIRE_T_LOCAL_IP = 0x0110,	 /* str <= 45 */
 	WIRE_T_LOCAL_PORT = 0x0111,	 /* u16 */
 	WIRE_T_CHOSEN_CODEC = 0x0112,	 /* codec */

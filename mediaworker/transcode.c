@@ -126,7 +126,8 @@ struct tc_dir {
 struct transcoder {
 	struct transcode_opts o;
 	char sid[48];
-	const struct codec *rtmp;
+	const struct codec *rtmp;     /* what the publisher sends */
+	const struct codec *rtmp_out; /* what the players get (opts.rtmp_out, else rtmp) */
 	const struct codec *sip;
 	struct tc_dir up;   /* RTMP -> SIP */
 	struct tc_dir down; /* SIP -> RTMP */
@@ -823,8 +824,11 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 	const char *sid = o && o->sid ? o->sid : "-";
 	struct transcoder *t;
 
-	if (!codec_rtmp_capable(rc)) {
-		log_warn(sid, "transcoder: codec id %d cannot be the RTMP side", (int)rtmp_codec);
+	const struct codec *ro = o && o->rtmp_out ? codec_by_id(o->rtmp_out) : rc;
+
+	if (!codec_rtmp_capable(rc) || !codec_rtmp_capable(ro)) {
+		log_warn(sid, "transcoder: codec id %d cannot be the RTMP side",
+			 (int)(codec_rtmp_capable(rc) ? o->rtmp_out : rtmp_codec));
 		return NULL;
 	}
 	if (!sc || !sc->sip || sc->family == CODEC_FAMILY_EVENT) {
@@ -845,18 +849,20 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 	t->o.speex_complexity = clamp_int(t->o.speex_complexity, 1, 10);
 	t->o.resample_quality = clamp_int(t->o.resample_quality, 0, 10);
 	t->rtmp = rc;
+	t->rtmp_out = ro;
 	t->sip = sc;
 	t->err = "";
-	if (dir_init(t, &t->up, rc, sc, false) < 0 || dir_init(t, &t->down, sc, rc, true) < 0) {
+	if (dir_init(t, &t->up, rc, sc, false) < 0 || dir_init(t, &t->down, sc, ro, true) < 0) {
 		log_error(sid, "transcoder: cannot create codec states for %s <-> %s", rc->label,
 			  sc->label);
 		transcoder_destroy(&t);
 		return NULL;
 	}
 	memset(t->last, sc->id == CODEC_PCMA ? 0xD5 : 0xFF, sizeof(t->last)); /* silence */
-	snprintf(t->desc, sizeof(t->desc), "%s <-> %s: %s%s%s", rc->label, sc->label,
+	snprintf(t->desc, sizeof(t->desc), "%s <-> %s: %s%s%s%s%s", rc->label, sc->label,
 		 path_names[t->up.path], t->up.rs ? " with resampling" : "",
-		 t->up.nb_core ? " (narrowband core)" : "");
+		 t->up.nb_core ? " (narrowband core)" : "", ro != rc ? "; players get " : "",
+		 ro != rc ? ro->label : "");
 	log_debug(t->sid, "transcoder: %s", t->desc);
 	return t;
 }
@@ -895,7 +901,7 @@ void transcoder_handover(struct transcoder *from, struct transcoder *to)
 	struct enc_stage *ea, *eb;
 	bool dec = false, enc = false;
 
-	if (!from || !to || from->rtmp != to->rtmp)
+	if (!from || !to || from->rtmp != to->rtmp || from->rtmp_out != to->rtmp_out)
 		return;
 	/* A library codec's RTMP stream (AAC's sequence header came once, to @from): its decoder
 	 * goes over, or, when @from had none, the stream's hints. */
@@ -1037,8 +1043,8 @@ static void remember_g711(struct transcoder *t, const uint8_t *p, size_t len)
 /* The clock of the samples toward RTMP: the RTMP codec's, or its encoder's for AAC etc. */
 static unsigned rtmp_rate(const struct transcoder *t)
 {
-	if (t->rtmp->clock_rate)
-		return t->rtmp->clock_rate;
+	if (t->rtmp_out->clock_rate)
+		return t->rtmp_out->clock_rate;
 	return t->down.enc.rate ? t->down.enc.rate : 48000;
 }
 
@@ -1124,7 +1130,7 @@ int transcoder_conceal(struct transcoder *t, const uint8_t *next, size_t next_le
 		return pcm_push(t, d, pcm, G711_FRAME, out);
 	dst = out_begin(out, 1 + G711_FRAME);
 	dst[0] = d->tag;
-	if (t->rtmp->id == CODEC_PCMA)
+	if (t->rtmp_out->id == CODEC_PCMA)
 		g711_alaw_encode_buf(dst + 1, pcm, G711_FRAME);
 	else
 		g711_ulaw_encode_buf(dst + 1, pcm, G711_FRAME);

@@ -82,6 +82,9 @@ struct transcode_opts {
 	 * channels a library decoder starts from (Nellymoser needs the rate); 0: from the stream. */
 	unsigned rtmp_rate;
 	unsigned rtmp_channels;
+	/* What the players of the call get, when not what the publisher sends (CODEC_NONE): any
+	 * codec the RTMP side carries. */
+	enum codec_id rtmp_out;
 	/* Opus toward SIP, from the peer's fmtp (RFC 7587): maxaveragebitrate (0: 32 kbit/s),
 	 * useinbandfec, usedtx. */
 	unsigned opus_bitrate;

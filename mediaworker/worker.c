@@ -124,6 +124,8 @@ static void leg_record_fill(const struct leg *l, struct leg_record *rec)
 	snprintf(rec->owner, sizeof(rec->owner), "%s", l->owner);
 	snprintf(rec->worker, sizeof(rec->worker), "%s", l->w->worker_id);
 	snprintf(rec->rtmp_codec, sizeof(rec->rtmp_codec), "%s", l->rtmp_codec->name);
+	snprintf(rec->rtmp_out, sizeof(rec->rtmp_out), "%s", l->rtmp_out ? l->rtmp_out->name : "");
+	snprintf(rec->sip_fmtp, sizeof(rec->sip_fmtp), "%s", l->sip_fmtp);
 	rec->sip_pt = (uint8_t)l->sip_pt;
 	snprintf(rec->sip_codec, sizeof(rec->sip_codec), "%s", l->sip_codec->name);
 	rec->sip_rate = l->sip_codec->clock_rate;
@@ -466,10 +468,15 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 			snprintf(l->remote_key, sizeof(l->remote_key), "%s", s->remote_key);
 	}
 	topts.sid = l->id;
+	l->rtmp_out = s->rtmp_out;
 	l->rtmp_rate = s->rtmp_rate;
 	l->rtmp_channels = s->rtmp_channels;
+	snprintf(l->sip_fmtp, sizeof(l->sip_fmtp), "%s", s->sip_fmtp ? s->sip_fmtp : "");
+	topts.rtmp_out = l->rtmp_out ? l->rtmp_out->id : CODEC_NONE;
 	topts.rtmp_rate = l->rtmp_rate;
 	topts.rtmp_channels = l->rtmp_channels;
+	if (sip->id == CODEC_OPUS)
+		transcode_opts_opus_fmtp(&topts, l->sip_fmtp);
 	l->tc = transcoder_new(&topts, s->rtmp_codec->id, sip->id);
 	if (!l->tc) {
 		*err = -EINVAL;
@@ -639,6 +646,14 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 				       "RTMP codec %s/%u is not supported", rc.name, rc.rate);
 		return;
 	}
+	if (wire_get_codec(m, WIRE_T_RTMP_OUT_CODEC, 0, &rc) == 0) {
+		spec.rtmp_out = codec_by_rtmp_name(rc.name);
+		if (!spec.rtmp_out) {
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_RTMP_OUT_CODEC,
+					       "RTMP codec %s is not supported", rc.name);
+			return;
+		}
+	}
 	spec.n_offered = (unsigned)wire_count(m, WIRE_T_SIP_CODEC);
 	if (spec.n_offered > LEG_MAX_CODECS)
 		spec.n_offered = LEG_MAX_CODECS;
@@ -709,6 +724,7 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 			if (l->offered[i].pt == pt)
 				c = codec_by_name(l->offered[i].name, l->offered[i].rate);
 		topts.sid = l->id;
+		topts.rtmp_out = l->rtmp_out ? l->rtmp_out->id : CODEC_NONE;
 		topts.rtmp_rate = l->rtmp_rate;
 		topts.rtmp_channels = l->rtmp_channels;
 		if (c && c->id == CODEC_OPUS)

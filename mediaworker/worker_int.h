@@ -36,6 +36,7 @@ struct leg {
 	struct rtp_leg *rtp;
 	struct transcoder *tc;
 	const struct codec *rtmp_codec;
+	const struct codec *rtmp_out;	   /* what the players get: NULL, rtmp_codec */
 	unsigned rtmp_rate, rtmp_channels; /* as the publisher's first message said; 0: unknown */
 	char sip_fmtp[129];		   /* the peer's a=fmtp of the SIP codec, "" when none */
 	const struct codec *sip_codec;
@@ -108,7 +109,9 @@ struct worker {
 struct leg_spec {
 	const char *id, *call_id, *owner;
 	const struct codec *rtmp_codec;
+	const struct codec *rtmp_out;	   /* NULL: rtmp_codec */
 	unsigned rtmp_rate, rtmp_channels; /* 0: unknown (a stored record) */
+	const char *sip_fmtp;		   /* the peer's a=fmtp of the SIP codec, or NULL */
 	struct wire_codec offered[LEG_MAX_CODECS];
 	unsigned n_offered;
 	int chosen; /* index into offered[] */

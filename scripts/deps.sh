@@ -7,8 +7,8 @@
 #   scripts/deps.sh list      print the package list
 #   ... SET                   the same for a set: "bench" adds what only `make bench` needs (the
 #                             peer it measures against, rtpengine); "codecs" what only
-#                             tests/integration/test_codecs.sh needs (baresip, its callee); run
-#                             and test never ask for them
+#                             tests/integration/test_codecs.sh needs (baresip, its callee): test
+#                             installs it, run never asks for either
 #
 # Used by `make deps`, `make check-deps` (run, test, bench), `make check-deps-bench` and .ci/run.
 set -u
@@ -28,7 +28,7 @@ PACKAGES=(
 # its own in the foreground, on ports of its own).
 BENCH_PACKAGES=(rtpengine-daemon)
 BENCH_SERVICES=(rtpengine-daemon.service)
-# tests/integration/test_codecs.sh only (run by hand): baresip, the softphone its callees are
+# tests/integration/test_codecs.sh only (`make test` installs it): baresip, the softphone its callees are
 # (tests/integration/baresip.sh).
 CODECS_PACKAGES=(baresip)
 # Commands the build and the tests call directly (package in brackets for the message).

@@ -93,6 +93,7 @@ struct call {
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
 	const struct codec *pub_codec; /* the leg's RTMP codec: offered first when SIP can carry it */
+	struct wire_codec audio_out;   /* ?audio=: the players' codec; name "": the publisher's */
 	struct audio_check check; /* the publisher's audio: size, G.711's rate */
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
@@ -111,6 +112,7 @@ struct call_params {
 	char token[CALL_PARAM_MAX + 1];
 	char user[CALL_PARAM_MAX + 1];
 	char pass[CALL_PARAM_MAX + 1];
+	char audio[CALL_PARAM_MAX + 1]; /* the codec the players get, when not the publisher's */
 };
 
 /* The query keys the app knows; others are ignored. */
@@ -122,7 +124,42 @@ static const struct {
 	{.key = "token", .offset = offsetof(struct call_params, token)},
 	{.key = "user", .offset = offsetof(struct call_params, user)},
 	{.key = "pass", .offset = offsetof(struct call_params, pass)},
+	{.key = "audio", .offset = offsetof(struct call_params, audio)},
 };
+
+/* The codecs a call's players may ask for with ?audio=, by the name they give. */
+static const struct {
+	const char *token;
+	enum codec_id id;
+} audio_tokens[] = {
+    {"aac", CODEC_AAC},	  {"mp3", CODEC_MP3},	{"nellymoser", CODEC_NELLYMOSER},
+    {"speex", CODEC_SPEEX_WB}, {"pcmu", CODEC_PCMU}, {"pcma", CODEC_PCMA},
+    {"opus", CODEC_OPUS},
+};
+
+/* The players' codec of ?audio=@name into @out; "" leaves the publisher's. 0 or -EINVAL. */
+static int audio_out_codec(const char *name, struct wire_codec *out, char *why, size_t whylen)
+{
+	memset(out, 0, sizeof(*out));
+	if (!name[0])
+		return 0;
+	for (size_t i = 0; i < sizeof(audio_tokens) / sizeof(audio_tokens[0]); i++) {
+		const struct codec *c = codec_by_id(audio_tokens[i].id);
+
+		if (strcasecmp(name, audio_tokens[i].token) != 0)
+			continue;
+		snprintf(out->name, sizeof(out->name), "%s", c->name);
+		out->rate = c->clock_rate ? c->clock_rate : 44100;
+		out->channels = 1;
+		out->pt = c->default_pt >= 0 ? (uint8_t)c->default_pt : 0;
+		return 0;
+	}
+	snprintf(why, whylen,
+		 "call: audio=%.40s is not a codec players can get (aac, mp3, nellymoser, speex, "
+		 "pcmu, pcma, opus)",
+		 name);
+	return -EINVAL;
+}
 
 static struct call *calls[CALL_BUCKETS];
 
@@ -863,6 +900,8 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	}
 	ret = check_owner(c, &p, why, whylen);
 	if (ret == 0)
+		ret = audio_out_codec(p.audio, &c->audio_out, why, whylen);
+	if (ret == 0)
 		ret = call_policy_admit(rtmp_conn_peer_ip(conn), c->uri, why, whylen);
 	if (ret < 0) {
 		log_warn(rtmp_conn_sid(conn), "call to %s from %s refused: %s", c->uri,
@@ -975,6 +1014,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	c->pub_codec = codec_by_name(rc.name, rc.rate);
 	lp.call_id = call_id;
 	lp.rtmp_codec = rc;
+	lp.rtmp_out = c->audio_out;
 	lp.sip_codecs = sip_codecs;
 	lp.n_sip_codecs = n_sip_codecs;
 	lp.want_srtp = c->srtp == SDP_SRTP_REQUIRED;

@@ -302,6 +302,8 @@ static void build_create(struct media_leg *leg, struct wire_builder *b)
 	wire_put_str(b, WIRE_T_CALL_ID, leg->call_id);
 	wire_put_str(b, WIRE_T_OWNER, dispatcher_signaler_id(m->d));
 	wire_put_codec(b, WIRE_T_RTMP_CODEC, &leg->rtmp_codec);
+	if (leg->rtmp_out.name[0])
+		wire_put_codec(b, WIRE_T_RTMP_OUT_CODEC, &leg->rtmp_out);
 	for (size_t i = 0; i < leg->n_sip; i++)
 		wire_put_codec(b, WIRE_T_SIP_CODEC, &leg->sip[i]);
 	if (leg->want.remote) {
@@ -1042,6 +1044,7 @@ struct media_leg *media_leg_new(struct media *m, const struct media_leg_params *
 	snprintf(leg->id, sizeof(leg->id), "%s-%" PRIu64, m->prefix, ++m->next_leg);
 	snprintf(leg->call_id, sizeof(leg->call_id), "%s", p->call_id);
 	leg->rtmp_codec = p->rtmp_codec;
+	leg->rtmp_out = p->rtmp_out;
 	memcpy(leg->sip, p->sip_codecs, p->n_sip_codecs * sizeof(leg->sip[0]));
 	leg->n_sip = p->n_sip_codecs;
 	leg->want_srtp = p->want_srtp;

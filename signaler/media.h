@@ -93,6 +93,7 @@ struct media_leg_callbacks {
 struct media_leg_params {
 	const char *call_id;		     /* SIP Call-ID, for logs and Redis: 1..255 of 0x21-0x7e */
 	struct wire_codec rtmp_codec;	     /* the RTMP side (media_codec_from_rtmp()) */
+	struct wire_codec rtmp_out;	     /* what the players get; name "": rtmp_codec */
 	const struct wire_codec *sip_codecs; /* allowed SIP codecs, in preference order, 1..16 */
 	size_t n_sip_codecs;
 	const char *remote_ip; /* the peer's RTP address, or NULL (known later: update) */

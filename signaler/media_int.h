@@ -54,6 +54,7 @@ struct media_leg {
 
 	/* what CREATE_LEG asks for */
 	struct wire_codec rtmp_codec;
+	struct wire_codec rtmp_out; /* name "": the players get rtmp_codec */
 	/* The publisher's last audio sequence header (AAC AudioSpecificConfig): a worker that takes
 	 * the leg over gets it before any audio, as the first one did. */
 	uint8_t seq[64];

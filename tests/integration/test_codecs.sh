@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # test_codecs.sh - the codecs RTMP clients send, end to end through the call app: each publisher
 # below calls each callee below (publish call/<callee>), a player of the same name records what
-# comes back, and the tone is checked both ways by pitch, level and length (wavcheck). Not in the
-# default list of scripts/test.sh yet (most cases fail until the codec work lands); run by hand:
+# comes back, and the tone is checked both ways by pitch, level and length (wavcheck). By hand:
 #
 #   BUILD=$PWD/build bash tests/integration/test_codecs.sh
 #   CODECS_CASES='speex|ulaw8k' BUILD=... bash tests/integration/test_codecs.sh   (a subset: the
@@ -29,12 +28,12 @@
 #                  player must get 440 Hz, baresip 1000 Hz, and baresip must have decoded its
 #                  one codec
 #
-# Cases: codecs_<publisher>_to_<callee>, the 36 pairs. Each passes when the publish is not
-# refused, the call is answered (SIPp: PCMU/8000; baresip: its codec), and each recording holds
-# its tone: frequency within 30 Hz, level -18 +- CODECS_LEVEL_TOL dB (3), at least 4 s long.
-# A refused publish fails with the signaler's reason ("AAC audio is not supported yet ...").
-# Passing today: speex and ulaw8k to sipp_echo and to baresip_pcmu (the rest wait for the codec
-# work; ulaw16k and ulaw_stereo pass only when the gateway hears their real rate and channels).
+# Cases: codecs_<publisher>_to_<callee>. Each passes when the publish is not refused, the call
+# is answered (SIPp: PCMU/8000; baresip: its codec; G.722 on its 8,000 RTP clock), and each
+# recording holds its tone: frequency within 30 Hz, level -18 +- CODECS_LEVEL_TOL dB (3; a
+# stereo publisher's -21, see PUB_LEVEL), at least 4 s long. ulaw16k and ulaw_stereo (to SIPp
+# only) pass when they are refused at once with the rate their timestamps say and the fix: G.711
+# is 8 kHz mono on RTMP, and ffmpeg's header cannot say otherwise.
 #
 # Self-checks of the tools, which pass today (when they fail, the gateway cases say nothing):
 #   codecs_tool_baresip_pcmu, _g722, _opus   a baresip caller and a baresip callee with that
@@ -78,24 +77,34 @@ declare -A PUB_ARGS=(
 	[ulaw_stereo]="8000 -c:a pcm_mulaw -ar 8000 -ac 2"
 )
 CALLEES=(sipp_echo baresip_opus baresip_g722 baresip_pcmu)
+# what baresip says it decodes, and what the gateway says it answered (G.722: its 8,000 RTP clock)
 declare -A CALLEE_CODEC=([sipp_echo]=PCMU/8000 [baresip_opus]=opus/48000
 	[baresip_g722]=G722/16000 [baresip_pcmu]=PCMU/8000)
+declare -A CALLEE_ANSWER=([sipp_echo]=PCMU/8000 [baresip_opus]=opus/48000
+	[baresip_g722]=G722/8000 [baresip_pcmu]=PCMU/8000)
+# The level a publisher's tone arrives at: ffmpeg spreads a mono source over two channels at
+# -3 dB each (power kept), and the gateway averages the channels.
+declare -A PUB_LEVEL=([aac48_stereo]=$((LEVEL - 3)))
+# The tone a publisher sends: libavcodec's Nellymoser encoder loses about 9 dB on a pure 1000 Hz
+# tone at 8 kHz (ffmpeg alone does the same); 1020 Hz passes at its level.
+declare -A PUB_FREQ=([nelly8k]=1020)
 
 # wanted NAME: true when NAME is to run (CODECS_CASES, an extended regex, unset: all).
 wanted() {
 	[[ -z ${CODECS_CASES:-} || $1 =~ ${CODECS_CASES} ]]
 }
 
-# tone_ok LABEL FILE FREQ [LOG]: FILE holds FREQ at LEVEL +- LEVEL_TOL for 4 s at least; else
-# why (with the last line of LOG, the recorder's, when there is no recording).
+# tone_ok LABEL FILE FREQ [LOG [LEVEL]]: FILE holds FREQ at LEVEL (default $LEVEL) +- LEVEL_TOL
+# for 4 s at least; else why (with the last line of LOG, the recorder's, when there is no
+# recording).
 tone_ok() {
-	local out
+	local out lvl=${5:-$LEVEL}
 	if [[ ! -s $2 ]]; then
 		why "$1: no recording${4:+ ($(tail -n 1 "$4" 2>/dev/null))}"
 		return 1
 	fi
 	if ! out=$("$WAVCHECK" --expect-freq "$3" --tol 30 --min-duration 4 \
-		--min-rms-dbfs $((LEVEL - LEVEL_TOL)) --max-rms-dbfs $((LEVEL + LEVEL_TOL)) "$2" 2>&1); then
+		--min-rms-dbfs $((lvl - LEVEL_TOL)) --max-rms-dbfs $((lvl + LEVEL_TOL)) "$2" 2>&1); then
 		why "$1: $(grep FAIL <<<"$out" | sed 's/^wavcheck: FAIL: //' | tr '\n' ';' | sed 's/;$//') ($(head -n 1 <<<"$out"))"
 		return 1
 	fi
@@ -192,16 +201,44 @@ publish_and_play() {
 	player=$!
 	sleep 1
 	timeout 30 "${FF[@]}" -re -f lavfi \
-		-i "aevalsrc=$AMP*sin(2*PI*$FREQ*t):s=$rate:d=$PUB_SECONDS" "${codec[@]}" \
+		-i "aevalsrc=$AMP*sin(2*PI*${PUB_FREQ[$pub]:-$FREQ}*t):s=$rate:d=$PUB_SECONDS" \
+		"${codec[@]}" \
 		-f flv "$URL/$DEST" >"$T_TMP/$name.pub.log" 2>&1
 	PUB_RC=$?
 	wait "$player"
+}
+
+# G.711 publishers refused, and the words of their refusal.
+declare -A PUB_REFUSED=([ulaw16k]="G.711 audio measured at 16000 Hz"
+	[ulaw_stereo]="G.711 audio measured at 16000 Hz")
+
+# refused_case NAME PUBLISHER: the publisher is refused with its rate and the fix named, in the
+# error it gets and in a warn line, and no call is placed.
+refused_case() {
+	local name=$1 pub=$2 rate args err
+	read -r rate args <<<"${PUB_ARGS[$pub]}"
+	DEST="refused-$pub@127.0.0.1:9"
+	# shellcheck disable=SC2086
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=$FREQ:sample_rate=$rate:duration=4" \
+		$args -f flv "rtmp://127.0.0.1:$RTMP_PORT/call/$DEST" >"$T_TMP/$name.pub.log" 2>&1
+	err=$(grep -m1 'Server error' "$T_TMP/$name.pub.log")
+	note "$pub: ${err:-no server error}"
+	[[ $err == *"${PUB_REFUSED[$pub]}"*"publish G.711 at 8000 Hz"* ]] ||
+		why "no error naming the rate and the fix (${err:-none})"
+	grep -q "call/$DEST: publisher refused: ${PUB_REFUSED[$pub]}" "$SIGNALER_LOG" ||
+		why "no warn line for the refusal"
+	verdict "$name"
 }
 
 # gateway_case PUBLISHER CALLEE
 gateway_case() {
 	local pub=$1 callee=$2 name="codecs_$1_to_$2" refused answer over got want plog
 	wanted "$name" || return 0
+	if [[ -n ${PUB_REFUSED[$pub]:-} ]]; then
+		[[ $callee == sipp_echo ]] || return 0
+		refused_case "$name" "$pub"
+		return 0
+	fi
 	if [[ $callee == baresip_* ]] && ((!HAVE_BARESIP)); then
 		skip "$name" "$BARESIP_WHY"
 		return 0
@@ -229,17 +266,21 @@ gateway_case() {
 	elif [[ -z $answer ]]; then
 		why "not answered: ${over:-no answer and no end in the signaler log}"
 	else
-		[[ $answer == "$want" ]] || why "answered with $answer, not $want"
+		[[ $answer == "${CALLEE_ANSWER[$callee]}" ]] ||
+			why "answered with $answer, not ${CALLEE_ANSWER[$callee]}"
 		((PUB_RC == 0)) || why "the publisher exited with status $PUB_RC: $(tail -n 1 "$T_TMP/$name.pub.log")"
 		plog="$T_TMP/$name.play.log"
 		[[ $pub == opus_ertmp ]] && plog="$T_TMP/$name.pub.log"
 		if [[ $callee == sipp_echo ]]; then
-			tone_ok "player" "$T_TMP/$name.wav" "$FREQ" "$plog"
+			tone_ok "player" "$T_TMP/$name.wav" "${PUB_FREQ[$pub]:-$FREQ}" "$plog" \
+				"${PUB_LEVEL[$pub]:-$LEVEL}"
 		else
 			got=$(baresip_codec "$name")
 			[[ $got == "$want" ]] || why "baresip decoded '${got:-nothing}', not $want"
 			tone_ok "player" "$T_TMP/$name.wav" "$CALLEE_FREQ" "$plog"
-			tone_ok "baresip heard" "$(baresip_received "$name")" "$FREQ" "${BS_LOG[$name]}"
+			tone_ok "baresip heard" "$(baresip_received "$name")" "${PUB_FREQ[$pub]:-$FREQ}" \
+				"${BS_LOG[$name]}" \
+				"${PUB_LEVEL[$pub]:-$LEVEL}"
 		fi
 	fi
 	verdict "$name"
@@ -250,5 +291,34 @@ for pub in "${PUBLISHERS[@]}"; do
 		gateway_case "$pub" "$callee"
 	done
 done
+
+# --- ?audio=: the players of an AAC publisher's call get G.711 u-law, asked for by the publisher
+name=codecs_aac_audio_pcmu
+if wanted "$name"; then
+	start_callee "$name" sipp_echo
+	timeout 30 "${FF[@]}" -analyzeduration 1000000 -i "$URL/$DEST" -t 5 "$T_TMP/$name.wav" \
+		>"$T_TMP/$name.play.log" 2>&1 &
+	player=$!
+	sleep 1
+	timeout 30 "${FF[@]}" -re -f lavfi -i "aevalsrc=$AMP*sin(2*PI*$FREQ*t):s=44100:d=$PUB_SECONDS" \
+		-c:a aac -ac 1 -f flv "$URL/$DEST?audio=pcmu" >"$T_TMP/$name.pub.log" 2>&1 ||
+		why "the publisher failed: $(tail -n 1 "$T_TMP/$name.pub.log")"
+	wait "$player"
+	stop_pid "$CPID" 3
+	grep -q "AAC <-> PCMU/8000: .*players get PCMU/8000" "$T_TMP/worker.log" ||
+		why "no leg whose players get PCMU in the worker log"
+	tone_ok "player" "$T_TMP/$name.wav" "$FREQ" "$T_TMP/$name.play.log"
+	verdict "$name"
+fi
+# an unknown ?audio= is refused naming what players may get
+name=codecs_audio_bad
+if wanted "$name"; then
+	timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=$FREQ:sample_rate=44100:duration=2" \
+		-c:a aac -f flv "$URL/x@127.0.0.1:9?audio=vorbis" >"$T_TMP/$name.pub.log" 2>&1
+	err=$(grep -m1 'Server error' "$T_TMP/$name.pub.log")
+	[[ $err == *"audio=vorbis is not a codec players can get (aac, mp3"* ]] ||
+		why "no refusal naming the codecs (${err:-none})"
+	verdict "$name"
+fi
 check_alive codecs_signaler_alive && pass codecs_signaler_alive
 finish
