@@ -271,6 +271,11 @@ gateway_case() {
 		((PUB_RC == 0)) || why "the publisher exited with status $PUB_RC: $(tail -n 1 "$T_TMP/$name.pub.log")"
 		plog="$T_TMP/$name.play.log"
 		[[ $pub == opus_ertmp ]] && plog="$T_TMP/$name.pub.log"
+		# Opus from Enhanced RTMP to an Opus peer: no codec runs at all
+		if [[ $pub == opus_ertmp && $callee == baresip_opus ]] &&
+			! grep -q "opus/48000/2 <-> opus/48000/2: pass-through" "$T_TMP/worker.log"; then
+			why "the Opus leg is not a pass-through one"
+		fi
 		if [[ $callee == sipp_echo ]]; then
 			tone_ok "player" "$T_TMP/$name.wav" "${PUB_FREQ[$pub]:-$FREQ}" "$plog" \
 				"${PUB_LEVEL[$pub]:-$LEVEL}"
