@@ -93,6 +93,8 @@ struct leg_record {
 	char worker[STATE_ID_MAX + 1];	      /* worker: the mediaworker that carries it */
 	char rtmp_codec[STATE_CODEC_MAX + 1]; /* rtmp_codec: e.g. "speex", "AAC", non-empty */
 	char rtmp_out[STATE_CODEC_MAX + 1];   /* rtmp_out: the players' codec, "" = rtmp_codec's */
+	uint32_t rtmp_rate;		      /* rtmp_rate: the publisher's rate as said, 0 unknown */
+	uint8_t rtmp_channels;		      /* rtmp_ch: its channels as said (0..2), 0 unknown */
 	uint8_t sip_pt;			      /* sip_pt: 0..127 */
 	char sip_codec[STATE_CODEC_MAX + 1];  /* sip_codec: e.g. "PCMU", non-empty */
 	char sip_fmtp[STATE_FMTP_MAX + 1];    /* sip_fmtp: the peer's a=fmtp of it, "" = none */

@@ -138,8 +138,11 @@ struct transcoder {
 	bool have_last;
 	unsigned lost_run;
 	/* The RTMP stream's Speex decoder while the up direction does not decode
-	 * (transcoder_track_rtmp()); its output is dropped. */
+	 * (transcoder_track_rtmp()); its output is dropped. Two kinds, as the next path may need
+	 * either: the narrowband core's (track, with opts.narrowband_core) and the whole wideband
+	 * stream's (track_wb, for a 16 kHz or wider side: G.722, Opus, AAC...). */
 	struct dec_stage track;
+	struct dec_stage track_wb;
 };
 
 void transcode_opts_default(struct transcode_opts *o)
@@ -459,6 +462,7 @@ static int dir_resampler(struct transcoder *t, struct tc_dir *d, unsigned in)
 static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *in,
 		    const struct codec *out, bool toward_rtmp)
 {
+	bool odd_g711;
 	int ret;
 
 	d->in = in;
@@ -466,11 +470,15 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 	d->hdr_n = toward_rtmp ? (uint8_t)codec_rtmp_header(out, 0, 1, false, d->hdr) : 0;
 	d->tag = d->hdr_n ? d->hdr[0] : 0;
 	d->config_due = toward_rtmp && (out->id == CODEC_AAC || out->id == CODEC_OPUS);
-	if (in == out) {
+	/* G.711 from a publisher at another rate than 8 kHz (its metadata said so): decoded and
+	 * resampled, never passed. */
+	odd_g711 = !toward_rtmp && in->family == CODEC_FAMILY_G711 && t->o.rtmp_rate &&
+		   t->o.rtmp_rate != 8000;
+	if (in == out && !odd_g711) {
 		d->path = PATH_PASS;
 		return 0;
 	}
-	if (in->family == CODEC_FAMILY_G711 && out->family == CODEC_FAMILY_G711) {
+	if (in->family == CODEC_FAMILY_G711 && out->family == CODEC_FAMILY_G711 && !odd_g711) {
 		d->path = PATH_XLAT;
 		return 0;
 	}
@@ -490,6 +498,8 @@ static int dir_init(struct transcoder *t, struct tc_dir *d, const struct codec *
 		       in->pcm_rate ? in->pcm_rate : t->o.rtmp_rate);
 	if (ret == 0)
 		ret = dec_init(&d->dec, in, d->nb_core, &t->o, d->enc.rate);
+	if (ret == 0 && odd_g711)
+		d->dec.rate = t->o.rtmp_rate;
 	if (ret == 0 && toward_rtmp) /* Nellymoser and MP3 headers say the encoder's rate */
 		d->hdr_n = (uint8_t)codec_rtmp_header(out, d->enc.rate, 1, false, d->hdr);
 	d->fifo_cap = d->enc.ac || d->dec.codec->family == CODEC_FAMILY_FRAMED ? LIB_FIFO_CAP
@@ -551,6 +561,20 @@ static int run_g711(struct transcoder *t, struct tc_dir *d, const uint8_t *p, si
 	return 0;
 }
 
+/* The RTMP stream's frames into the tracking decoders that run (state only). */
+static void track_frames(struct transcoder *t, const uint8_t *p, size_t len,
+			 const struct spx_walk *w)
+{
+	int16_t pcm[MAX_PCM_FRAME];
+
+	for (unsigned i = 0; i < w->n; i++) {
+		if (t->track.spx)
+			(void)dec_frame(&t->track, p, len, w, i, pcm);
+		if (t->track_wb.spx)
+			(void)dec_frame(&t->track_wb, p, len, w, i, pcm);
+	}
+}
+
 /* Speex in, Speex out, no codec: pass-through or layer strip/add. */
 static int run_speex_bits(struct transcoder *t, struct tc_dir *d, const uint8_t *p, size_t len,
 			  struct tc_out *out)
@@ -565,12 +589,8 @@ static int run_speex_bits(struct transcoder *t, struct tc_dir *d, const uint8_t 
 					: "malformed Speex bitstream");
 	if (n == 0)
 		return 0;
-	if (d == &t->up && t->track.spx) {
-		int16_t pcm[MAX_PCM_FRAME];
-
-		for (unsigned i = 0; i < w.n; i++)
-			(void)dec_frame(&t->track, p, len, &w, i, pcm); /* state only */
-	}
+	if (d == &t->up)
+		track_frames(t, p, len, &w);
 	if (d->path == PATH_PASS && (d->tag || !t->o.speex_split || n == 1)) {
 		uint8_t *dst = out_begin(out, len + (d->tag ? 1 : 0));
 
@@ -762,6 +782,8 @@ static int run_pcm(struct transcoder *t, struct tc_dir *d, const uint8_t *p, siz
 	if (expect > TC_MAX_FRAMES)
 		return fail(t, out, -E2BIG, "input gives too many output frames");
 	if (d->dec.spx) {
+		if (d == &t->up)
+			track_frames(t, p, len, &w); /* the other kind, before the answer */
 		for (int i = 0; i < n && ret == 0; i++) {
 			ret = dec_frame(&d->dec, p, len, &w, (unsigned)i, pcm);
 			if (ret == 0)
@@ -813,6 +835,7 @@ void transcoder_destroy(struct transcoder **tp)
 	dir_fini(&t->up);
 	dir_fini(&t->down);
 	dec_fini(&t->track);
+	dec_fini(&t->track_wb);
 	free(t);
 	*tp = NULL;
 }
@@ -869,24 +892,36 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 
 int transcoder_track_rtmp(struct transcoder *t, bool on)
 {
+	bool pcm_dec, pcm_nb;
+	int ret = 0;
+
 	if (!t)
 		return -EINVAL;
-	if (!on || t->rtmp->family != CODEC_FAMILY_SPEEX || t->up.path == PATH_PCM) {
+	if (!on || t->rtmp->family != CODEC_FAMILY_SPEEX) {
 		dec_fini(&t->track);
+		dec_fini(&t->track_wb);
 		return 0;
 	}
-	if (t->track.spx)
-		return 0;
-	/* The decoder a PCM path from this stream runs (dir_init(): nb_core follows the option). */
-	return dec_init(&t->track, t->rtmp, t->o.narrowband_core, &t->o, 0);
+	/* Each kind of decoder a later path may run (dir_init(): the narrowband core where the
+	 * other side is 8 kHz and the option is on, else the whole stream), unless this path's
+	 * own decoder is of that kind. */
+	pcm_dec = t->up.path == PATH_PCM && t->up.dec.spx;
+	pcm_nb = pcm_dec && t->up.dec.frame != MAX_PCM_FRAME;
+	if (t->o.narrowband_core && !pcm_nb && !t->track.spx)
+		ret = dec_init(&t->track, t->rtmp, true, &t->o, 0);
+	if (ret == 0 && !(pcm_dec && !pcm_nb) && !t->track_wb.spx)
+		ret = dec_init(&t->track_wb, t->rtmp, false, &t->o, 0);
+	return ret;
 }
 
-/* The decoder that has followed the RTMP stream, or NULL. */
-static struct dec_stage *rtmp_decoder(struct transcoder *t)
+/* The decoders that have followed the RTMP stream, by frame (160: narrowband core, 320). */
+static struct dec_stage *rtmp_decoder(struct transcoder *t, unsigned frame)
 {
-	if (t->up.path == PATH_PCM && t->up.dec.spx)
+	if (t->up.path == PATH_PCM && t->up.dec.spx && t->up.dec.frame == frame)
 		return &t->up.dec;
-	return t->track.spx ? &t->track : NULL;
+	if (t->track.spx && t->track.frame == frame)
+		return &t->track;
+	return t->track_wb.spx && t->track_wb.frame == frame ? &t->track_wb : NULL;
 }
 
 /* The Speex encoder of the stream toward RTMP, or NULL. */
@@ -921,17 +956,20 @@ void transcoder_handover(struct transcoder *from, struct transcoder *to)
 				  to->rtmp->label);
 		return;
 	}
-	da = rtmp_decoder(from);
-	db = rtmp_decoder(to);
-	if (da && db && da->frame == db->frame) {
-		void *spx = da->spx;
-		SpeexBits bits = da->bits;
+	/* Every decoder of @to that follows the stream takes the state of @from's of its kind. */
+	for (unsigned frame = MAX_PCM_FRAME / 2; frame <= MAX_PCM_FRAME; frame += MAX_PCM_FRAME / 2) {
+		da = rtmp_decoder(from, frame);
+		db = rtmp_decoder(to, frame);
+		if (da && db) {
+			void *spx = da->spx;
+			SpeexBits bits = da->bits;
 
-		da->spx = db->spx;
-		da->bits = db->bits;
-		db->spx = spx;
-		db->bits = bits;
-		dec = true;
+			da->spx = db->spx;
+			da->bits = db->bits;
+			db->spx = spx;
+			db->bits = bits;
+			dec = true;
+		}
 	}
 	ea = rtmp_encoder(from);
 	eb = rtmp_encoder(to);
@@ -1005,7 +1043,8 @@ int transcoder_rtmp_to_sip(struct transcoder *t, const uint8_t *msg, size_t len,
 		t->up.dec.hint_rate = ra.rate;
 		t->up.dec.hint_channels = ra.channels;
 	}
-	if (ra.channels == 2 && t->rtmp->family == CODEC_FAMILY_G711) {
+	/* (ffmpeg flags its stereo G.711 mono: the metadata said two, rtmp_channels) */
+	if ((ra.channels == 2 || t->o.rtmp_channels == 2) && t->rtmp->family == CODEC_FAMILY_G711) {
 		/* Stereo G.711: both channels averaged into one, in the same law. */
 		static _Thread_local uint8_t mono[TC_MAX_INPUT / 2];
 		const uint8_t *p = msg + ra.hdr_len;

@@ -125,6 +125,8 @@ static void leg_record_fill(const struct leg *l, struct leg_record *rec)
 	snprintf(rec->worker, sizeof(rec->worker), "%s", l->w->worker_id);
 	snprintf(rec->rtmp_codec, sizeof(rec->rtmp_codec), "%s", l->rtmp_codec->name);
 	snprintf(rec->rtmp_out, sizeof(rec->rtmp_out), "%s", l->rtmp_out ? l->rtmp_out->name : "");
+	rec->rtmp_rate = l->rtmp_rate;
+	rec->rtmp_channels = (uint8_t)(l->rtmp_channels <= 2 ? l->rtmp_channels : 2);
 	snprintf(rec->sip_fmtp, sizeof(rec->sip_fmtp), "%s", l->sip_fmtp);
 	rec->sip_pt = (uint8_t)l->sip_pt;
 	snprintf(rec->sip_codec, sizeof(rec->sip_codec), "%s", l->sip_codec->name);

@@ -206,6 +206,8 @@ static void adopt_build(struct worker *w, const struct ctl_request *req,
 	spec.owner = req->signaler_id;
 	spec.rtmp_codec = codec_by_rtmp_name(rec->rtmp_codec);
 	spec.rtmp_out = rec->rtmp_out[0] ? codec_by_rtmp_name(rec->rtmp_out) : NULL;
+	spec.rtmp_rate = rec->rtmp_rate;
+	spec.rtmp_channels = rec->rtmp_channels;
 	spec.sip_fmtp = rec->sip_fmtp;
 	sip = codec_by_name(rec->sip_codec, rec->sip_rate);
 	if (!spec.rtmp_codec || !sip) {

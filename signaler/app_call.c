@@ -94,6 +94,7 @@ struct call {
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
 	const struct codec *pub_codec; /* the leg's RTMP codec: offered first when SIP can carry it */
 	struct wire_codec audio_out;   /* ?audio=: the players' codec; name "": the publisher's */
+	unsigned meta_rate, meta_channels; /* the publisher's onMetaData: its audio; 0: not said */
 	struct audio_check check; /* the publisher's audio: size, G.711's rate */
 	char auth_user[CALL_PARAM_MAX + 1]; /* the publisher's SIP credentials; "" when none */
 	char password[CALL_PARAM_MAX + 1];  /* wiped once the INVITE carries them */
@@ -914,6 +915,7 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	c->publisher = conn;
 	c->pub_stream = s;
 	audio_check_init(&c->check);
+	c->meta_rate = c->meta_channels = 0;
 	failed_forget(c->name); /* a new call of the name */
 	c->failed = false;
 	s->app_data = c;
@@ -1005,6 +1007,18 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
+	/* G.711's FLV header cannot say its rate (ffmpeg writes 0x82 at any rate, and stereo as
+	 * mono): the metadata can. The worker converts; the check measures against it. */
+	if ((strcmp(rc.name, "PCMU") == 0 || strcmp(rc.name, "PCMA") == 0) &&
+	    (c->meta_rate || c->meta_channels == 2)) {
+		if (c->meta_rate)
+			rc.rate = c->meta_rate;
+		if (c->meta_channels == 2)
+			rc.channels = 2;
+		log_info(rtmp_conn_sid(conn), "call/%s: G.711 at %u Hz, %u channel%s (metadata)",
+			 c->name, rc.rate, rc.channels, rc.channels == 1 ? "" : "s");
+	}
+	audio_check_expect(&c->check, rc.rate == 8000 ? 0 : rc.rate, rc.channels);
 	if (!audio_ok(conn, c, m))
 		return;
 	snprintf(call_id, sizeof(call_id), "call/%s/%s", c->name, rtmp_conn_sid(conn));
@@ -1031,6 +1045,14 @@ static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const stru
 {
 	struct call *c = s->app_data;
 
+	if (c && c->state == CALL_IDLE && m->type == RTMP_MSG_DATA_AMF0) {
+		unsigned rate, channels;
+
+		if (media_codec_metadata(m->data, m->len, &rate, &channels) == 0) {
+			c->meta_rate = rate;
+			c->meta_channels = channels;
+		}
+	}
 	if (!c || m->type != RTMP_MSG_AUDIO || m->len < 2 || c->state == CALL_OVER)
 		return;
 	if (c->state == CALL_IDLE)

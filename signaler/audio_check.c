@@ -39,6 +39,12 @@ static unsigned nearest_known(unsigned rate)
 	return 0;
 }
 
+/* The rate the stream should measure: 8000 Hz, or its metadata's. */
+static unsigned expected(const struct audio_check *ac)
+{
+	return ac->expect_rate ? ac->expect_rate : AUDIO_G711_RATE;
+}
+
 static int refused(const struct audio_check *ac, char *why, size_t whylen)
 {
 	unsigned k = nearest_known(ac->rate);
@@ -48,13 +54,19 @@ static int refused(const struct audio_check *ac, char *why, size_t whylen)
 	    "not %u Hz (stereo flagged mono counts double): publish G.711 at %u Hz, e.g. "
 	    "ffmpeg -ar %u -ac 1",
 	    k ? "" : "about ", k ? k : ac->rate, ac->window_samples, ac->elapsed_ms,
-	    AUDIO_G711_RATE, AUDIO_G711_RATE, AUDIO_G711_RATE);
+	    expected(ac), AUDIO_G711_RATE, AUDIO_G711_RATE);
 	return -ERANGE;
 }
 
 void audio_check_init(struct audio_check *ac)
 {
 	memset(ac, 0, sizeof(*ac));
+}
+
+void audio_check_expect(struct audio_check *ac, unsigned rate, unsigned channels)
+{
+	ac->expect_rate = rate;
+	ac->expect_channels = channels == 2 ? 2 : 0;
 }
 
 /* Starts the window at a message of @samples at @ts. */
@@ -69,20 +81,19 @@ static void window_start(struct audio_check *ac, uint32_t ts, uint32_t samples)
 	ac->last_samples = samples;
 }
 
-/* Within @pct % of 8000 Hz (pct >= 100: a factor, 150 = 1.5 times either way). */
-static bool near_8k(unsigned rate, unsigned pct)
+/* Within @pct % of @g Hz (pct >= 100: a factor, 150 = 1.5 times either way). */
+static bool near_rate(unsigned rate, unsigned g, unsigned pct)
 {
-	uint64_t r = rate, g = AUDIO_G711_RATE;
+	uint64_t r = rate;
 
 	if (pct >= 100)
 		return r * 100 < g * pct && r * pct > g * 100;
 	return r * 100 <= g * (100 + pct) && r * 100 >= g * (100 - pct);
 }
 
-static unsigned distance_8k(unsigned rate)
+static unsigned distance(unsigned rate, unsigned g)
 {
-	return rate > AUDIO_G711_RATE ? rate * 100 / AUDIO_G711_RATE
-				      : AUDIO_G711_RATE * 100 / (rate ? rate : 1);
+	return rate > g ? rate * 100 / g : g * 100 / (rate ? rate : 1);
 }
 
 /*
@@ -102,7 +113,7 @@ static void estimate(struct audio_check *ac)
 	if (eb == 0)
 		return;
 	rb = (unsigned)(sb * 1000 / eb);
-	if (distance_8k(rb) < distance_8k(ra)) {
+	if (distance(rb, expected(ac)) < distance(ra, expected(ac))) {
 		ac->rate = rb;
 		ac->elapsed_ms = eb;
 		ac->window_samples = sb;
@@ -122,7 +133,8 @@ static int measure(struct audio_check *ac, uint32_t ts, uint32_t samples, char *
 	step = (int32_t)(ts - ac->last_ts);
 	/* Backwards, or longer than the last message lasts even at half the rate: a pause or a
 	 * jump of the publisher's clock, which says nothing about the rate. */
-	if (step < 0 || (uint64_t)step * 8 > (uint64_t)ac->last_samples * 2 + AUDIO_GAP_SLACK_MS * 8) {
+	if (step < 0 || (uint64_t)step * (expected(ac) / 1000) >
+			    (uint64_t)ac->last_samples * 2 + AUDIO_GAP_SLACK_MS * (expected(ac) / 1000)) {
 		ac->restarts++;
 		window_start(ac, ts, samples);
 		return 0;
@@ -137,11 +149,12 @@ static int measure(struct audio_check *ac, uint32_t ts, uint32_t samples, char *
 	if (ts - ac->t0 < AUDIO_RATE_WINDOW_MS)
 		return 0;
 	estimate(ac);
-	if (near_8k(ac->rate, AUDIO_RATE_TOL_PCT)) {
+	if (near_rate(ac->rate, expected(ac), AUDIO_RATE_TOL_PCT)) {
 		ac->state = AUDIO_CHECK_ACCEPTED;
 		return 0;
 	}
-	if (ts - ac->t0 >= AUDIO_RATE_CONFIRM_MS || !near_8k(ac->rate, AUDIO_RATE_FAR_PCT)) {
+	if (ts - ac->t0 >= AUDIO_RATE_CONFIRM_MS ||
+	    !near_rate(ac->rate, expected(ac), AUDIO_RATE_FAR_PCT)) {
 		ac->state = AUDIO_CHECK_REFUSED;
 		return refused(ac, why, whylen);
 	}
@@ -171,11 +184,13 @@ int audio_check_feed(struct audio_check *ac, const uint8_t *msg, size_t len, uin
 	}
 	if (ac->state != AUDIO_CHECK_MEASURING)
 		return 0;
+	if (ac->expect_channels > ra.channels)
+		ra.channels = ac->expect_channels;
 	return measure(ac, ts, (uint32_t)(data / (ra.channels ? ra.channels : 1)), why, whylen);
 }
 
-bool audio_g711_piece(size_t hdr_len, size_t len, unsigned channels, uint32_t ts, size_t i,
-		      struct audio_piece *p)
+bool audio_g711_piece(size_t hdr_len, size_t len, unsigned channels, unsigned rate, uint32_t ts,
+		      size_t i, struct audio_piece *p)
 {
 	size_t data = len > hdr_len ? len - hdr_len : 0;
 	size_t off = i * AUDIO_G711_PIECE;
@@ -187,6 +202,7 @@ bool audio_g711_piece(size_t hdr_len, size_t len, unsigned channels, uint32_t ts
 	p->off = off;
 	p->len = data - off < AUDIO_G711_PIECE ? data - off : AUDIO_G711_PIECE;
 	/* AUDIO_G711_PIECE / channels samples of each channel = 1000 / channels ms at 8 kHz */
-	p->ts = ts + (uint32_t)(i * (AUDIO_G711_PIECE / channels) * 1000 / AUDIO_G711_RATE);
+	p->ts = ts + (uint32_t)(i * (AUDIO_G711_PIECE / channels) * 1000 /
+				(rate ? rate : AUDIO_G711_RATE));
 	return true;
 }

@@ -69,10 +69,19 @@ struct audio_check {
 	uint64_t window_samples; /* of the estimate decided on */
 	unsigned rate;		 /* Hz measured at the decision; 0 before */
 	unsigned restarts;	 /* windows started over (gaps, timestamps going back) */
+	unsigned expect_rate;	 /* G.711's rate: 8000, or what the stream's metadata says */
+	unsigned expect_channels; /* 2 when the metadata says stereo whatever the header; else 0 */
 };
 
 /* Makes @ac fresh. */
 void audio_check_init(struct audio_check *ac);
+
+/*
+ * What the publisher's metadata (onMetaData) says of its G.711: @rate Hz (0: 8000) and
+ * @channels (2: stereo even when the header says mono, as ffmpeg writes it). The stream is then
+ * measured against that instead; the worker is told the same, and converts.
+ */
+void audio_check_expect(struct audio_check *ac, unsigned rate, unsigned channels);
 
 /*
  * Checks one RTMP audio message of the stream (@msg, @len bytes, FLV audio tag byte first; @ts
@@ -96,11 +105,12 @@ struct audio_piece {
 
 /*
  * Piece @i (from 0) of a G.711 RTMP message of @len bytes with a @hdr_len-byte header,
- * @channels channels (1 or 2; 0 is taken as 1) and timestamp @ts: AUDIO_G711_PIECE bytes each
- * (a whole number of samples of every channel, a whole number of ms at 8 kHz), the last one the
- * rest. Fills @p and returns true, or false when the message has no piece @i.
+ * @channels channels (1 or 2; 0 is taken as 1) at @rate Hz (0: 8000) and timestamp @ts:
+ * AUDIO_G711_PIECE bytes each (a whole number of samples of every channel, a whole number of ms
+ * at 8 kHz), the last one the rest. Fills @p and returns true, or false when the message has no
+ * piece @i.
  */
-bool audio_g711_piece(size_t hdr_len, size_t len, unsigned channels, uint32_t ts, size_t i,
-		      struct audio_piece *p);
+bool audio_g711_piece(size_t hdr_len, size_t len, unsigned channels, unsigned rate, uint32_t ts,
+		      size_t i, struct audio_piece *p);
 
 #endif

@@ -1264,7 +1264,9 @@ int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t l
 	/* G.711 above it: cut on sample boundaries, each piece with the header and its timestamp
 	 * (each one sent, or counted as dropped; the first error is returned). */
 	memcpy(piece, payload, ra.hdr_len);
-	for (size_t i = 0; audio_g711_piece(ra.hdr_len, len, ra.channels, ts, i, &p); i++) {
+	for (size_t i = 0; audio_g711_piece(ra.hdr_len, len, leg->rtmp_codec.channels,
+					    leg->rtmp_codec.rate, ts, i, &p);
+	     i++) {
 		int err;
 
 		memcpy(piece + ra.hdr_len, payload + ra.hdr_len + p.off, p.len);

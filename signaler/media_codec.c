@@ -4,6 +4,7 @@
  */
 #include "media_codec.h"
 
+#include "amf.h"
 #include "codec.h"
 
 #include <errno.h>
@@ -32,6 +33,38 @@ int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out
 	out->rate = ra.rate ? ra.rate : c->clock_rate;
 	snprintf(out->name, sizeof(out->name), "%s", c->name);
 	return 0;
+}
+
+int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned *channels)
+{
+	struct amf_value *list = NULL, *meta;
+	const char *name;
+	size_t first = 0;
+	double d;
+	bool b;
+	int ret = -ENOENT;
+
+	*rate = *channels = 0;
+	if (amf0_decode_all(p, len, NULL, &list) < 0)
+		return -EPROTO;
+	name = amf_get_string(amf_index(list, 0), NULL);
+	if (name && strcmp(name, "@setDataFrame") == 0) {
+		first = 1;
+		name = amf_get_string(amf_index(list, 1), NULL);
+	}
+	if (!name || strcmp(name, "onMetaData") != 0)
+		goto out;
+	meta = amf_index(list, first + 1);
+	ret = 0;
+	if (amf_get_number(amf_get(meta, "audiosamplerate"), &d) && d >= 4000 && d <= 48000)
+		*rate = (unsigned)d;
+	if (amf_get_bool(amf_get(meta, "stereo"), &b))
+		*channels = b ? 2 : 1;
+	else if (amf_get_number(amf_get(meta, "audiochannels"), &d) && (d == 1 || d == 2))
+		*channels = (unsigned)d;
+out:
+	amf_free(list);
+	return ret;
 }
 
 int media_codecs_parse(const char *list, struct wire_codec *out, size_t max, char *why,

@@ -19,6 +19,14 @@ int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out
 			  const char **why);
 
 /*
+ * What a publisher's metadata message (AMF0 data: ["@setDataFrame",] "onMetaData", {...}) says
+ * of its audio: audiosamplerate into *rate (Hz, 0 when absent or not 4000..48000) and stereo (or
+ * audiochannels) into *channels (1 or 2, 0 when absent). Returns 0 when @p is onMetaData, else
+ * -ENOENT (another data message) or -EPROTO (malformed). Bounded by the AMF limits.
+ */
+int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned *channels);
+
+/*
  * Parses a codec list "PCMU/8000,speex/16000,PCMA" (name[/rate], comma separated, rate 8000
  * when omitted, 16000 for speex, 48000 for opus) into @out (at most @max). Payload types: 0 PCMU, 8 PCMA, 96 speex/16000,
  * 98 speex/8000, others 99 upward. Returns the count (>= 1), or -EINVAL with @why filled.

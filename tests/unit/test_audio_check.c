@@ -272,28 +272,28 @@ static void test_pieces(void)
 {
 	struct audio_piece p;
 
-	CHECK(audio_g711_piece(1, 20001, 1, 100, 0, &p) && p.off == 0 && p.len == 8000 &&
+	CHECK(audio_g711_piece(1, 20001, 1, 0, 100, 0, &p) && p.off == 0 && p.len == 8000 &&
 	      p.ts == 100);
-	CHECK(audio_g711_piece(1, 20001, 1, 100, 1, &p) && p.off == 8000 && p.len == 8000 &&
+	CHECK(audio_g711_piece(1, 20001, 1, 0, 100, 1, &p) && p.off == 8000 && p.len == 8000 &&
 	      p.ts == 1100);
-	CHECK(audio_g711_piece(1, 20001, 1, 100, 2, &p) && p.off == 16000 && p.len == 4000 &&
+	CHECK(audio_g711_piece(1, 20001, 1, 0, 100, 2, &p) && p.off == 16000 && p.len == 4000 &&
 	      p.ts == 2100);
-	CHECK(!audio_g711_piece(1, 20001, 1, 100, 3, &p));
+	CHECK(!audio_g711_piece(1, 20001, 1, 0, 100, 3, &p));
 	/* Stereo: 4000 samples of each channel = 500 ms a piece. */
-	CHECK(audio_g711_piece(1, 16001, 2, 0, 1, &p) && p.off == 8000 && p.len == 8000 &&
+	CHECK(audio_g711_piece(1, 16001, 2, 0, 0, 1, &p) && p.off == 8000 && p.len == 8000 &&
 	      p.ts == 500);
-	CHECK(!audio_g711_piece(1, 16001, 2, 0, 2, &p));
+	CHECK(!audio_g711_piece(1, 16001, 2, 0, 0, 2, &p));
 	/* Exactly one piece, none, the timeline wrapping. */
-	CHECK(audio_g711_piece(1, 8001, 1, 0, 0, &p) && p.len == 8000);
-	CHECK(!audio_g711_piece(1, 8001, 1, 0, 1, &p));
-	CHECK(!audio_g711_piece(1, 1, 1, 0, 0, &p));
-	CHECK(!audio_g711_piece(1, 0, 1, 0, 0, &p));
-	CHECK(audio_g711_piece(1, 9001, 0, 0xfffffc18u, 1, &p) && p.ts == 0 && p.len == 1000);
+	CHECK(audio_g711_piece(1, 8001, 1, 0, 0, 0, &p) && p.len == 8000);
+	CHECK(!audio_g711_piece(1, 8001, 1, 0, 0, 1, &p));
+	CHECK(!audio_g711_piece(1, 1, 1, 0, 0, 0, &p));
+	CHECK(!audio_g711_piece(1, 0, 1, 0, 0, 0, &p));
+	CHECK(audio_g711_piece(1, 9001, 0, 0, 0xfffffc18u, 1, &p) && p.ts == 0 && p.len == 1000);
 	/* Every byte once, in order. */
 	{
 		size_t next = 0;
 
-		for (size_t i = 0; audio_g711_piece(1, 123457, 1, 0, i, &p); i++) {
+		for (size_t i = 0; audio_g711_piece(1, 123457, 1, 0, 0, i, &p); i++) {
 			CHECK_EQ_INT(p.off, next);
 			CHECK_EQ_INT(p.ts, i * 1000);
 			next += p.len;

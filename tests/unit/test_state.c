@@ -199,7 +199,7 @@ static void test_leg_write_is_whole(void)
 	CHECK_EQ_INT(write_leg(r, &rec, 600), 0);
 	res = cmd(r, "HGETALL rs:v1:leg:leg-2");
 	CHECK_EQ_INT(res.err, 0);
-	CHECK_EQ_INT(res.elements, 2 * 22); /* v + 21 fields, nothing else */
+	CHECK_EQ_INT(res.elements, 2 * 26); /* v + 25 fields, nothing else */
 	res = cmd(r, "HEXISTS rs:v1:leg:leg-2 junk");
 	CHECK_EQ_INT(res.integer, 0);
 	res = cmd(r, "TTL rs:v1:leg:leg-2");

@@ -806,6 +806,133 @@ out:
 	transcoder_destroy(&b);
 }
 
+/* G.711 at 16 kHz, and stereo written as mono (ffmpeg's; the metadata says): decoded, mixed,
+ * resampled to the SIP side's 8 kHz at the tone's pitch. */
+static void test_g711_odd_rate(void)
+{
+	for (int stereo = 0; stereo < 2; stereo++) {
+		struct transcode_opts o;
+		struct transcoder *t;
+		static struct tc_out out;
+		static int16_t pcm[2048], back[160];
+		struct pcm_sink got = {0};
+		uint8_t msg[1 + 2048];
+		size_t ph = 0;
+		unsigned rate = stereo ? 8000 : 16000, n = stereo ? 1024 : 2048;
+
+		transcode_opts_default(&o);
+		o.rtmp_rate = rate;
+		o.rtmp_channels = stereo ? 2 : 1;
+		t = transcoder_new(&o, CODEC_PCMU, CODEC_PCMU);
+		/* stereo at 8 kHz: mixed, then passed; 16 kHz: decoded and resampled */
+		CHECK(t != NULL && transcoder_is_passthrough(t) == (stereo == 1));
+		if (!t)
+			continue;
+		for (int m = 0; m < 10; m++) {
+			msg[0] = 0x82; /* flagged 8 kHz mono, as ffmpeg writes it */
+			tone(pcm, n, rate, 700, &ph);
+			if (stereo) { /* the same tone in both channels, interleaved */
+				for (unsigned i = 0; i < n; i++)
+					g711_ulaw_encode_buf(msg + 1 + 2 * i, pcm + i, 1),
+					    g711_ulaw_encode_buf(msg + 2 + 2 * i, pcm + i, 1);
+			} else {
+				g711_ulaw_encode_buf(msg + 1, pcm, n);
+			}
+			CHECK_EQ_INT(transcoder_rtmp_to_sip(t, msg, 1 + (stereo ? 2 * n : n), &out), 0);
+			for (unsigned i = 0; i < out.n; i++) {
+				CHECK_EQ_INT(out.f[i].len, 160);
+				g711_ulaw_decode_buf(back, tc_frame_data(&out, i), 160);
+				sink_add(&got, back, 160);
+			}
+		}
+		/* 10 x 128 ms in: 64 frames of 20 ms out (within one of the FIFO) */
+		CHECK(got.n >= 63 * 160 && got.n <= 64 * 160);
+		if (got.n > 8000)
+			CHECK(fabs(dominant(got.s + 1600, 6400, 8000) - 700) <= 20);
+		free(got.s);
+		transcoder_destroy(&t);
+	}
+}
+
+/*
+ * A Speex publisher's leg made before the answer (pass-through, following the stream), then
+ * answered with a wideband codec and with PCMU: the new transcoder's decoder has seen the
+ * stream from its first frame, so a steady tone stays at its level (a decoder that joins late
+ * drifts until it clips: +10 dB and more).
+ */
+static void test_speex_handover_kinds(void)
+{
+	static const enum codec_id later[] = {CODEC_OPUS, CODEC_G722, CODEC_PCMU};
+
+	for (unsigned k = 0; k < 3; k++) {
+		const struct codec *sc = codec_by_id(later[k]);
+		struct transcoder *a = transcoder_new(NULL, CODEC_SPEEX_WB, CODEC_SPEEX_WB);
+		struct transcoder *b = transcoder_new(NULL, CODEC_SPEEX_WB, later[k]);
+		void *enc = speex_enc(&speex_wb_mode, 8);
+		struct acodec_dec *dec =
+		    sc->family == CODEC_FAMILY_FRAMED
+			? acodec_dec_new(sc, 16000, 1, NULL, 0, "t", NULL, 0)
+			: NULL;
+		static struct tc_out out;
+		static int16_t pcm[320], back[2048];
+		SpeexBits bits;
+		uint8_t msg[200];
+		size_t ph = 0;
+		double e = 0, ein = 0;
+		long n = 0, nin = 0;
+
+		CHECK(a && b && enc);
+		if (!a || !b || !enc)
+			goto next;
+		CHECK_EQ_INT(transcoder_track_rtmp(a, true), 0);
+		speex_bits_init(&bits);
+		for (int f = 0; f < 250; f++) {
+			tone(pcm, 320, 16000, 600, &ph);
+			msg[0] = 0xB2;
+			int len = speex_packet(enc, &bits, pcm, 320, 1, msg + 1, sizeof(msg) - 1);
+			if (f == 50) { /* the answer */
+				CHECK_EQ_INT(transcoder_track_rtmp(b, true), 0);
+				transcoder_handover(a, b); /* without it: +13 to +14 dB */
+				CHECK_EQ_INT(transcoder_track_rtmp(b, false), 0);
+			}
+			CHECK_EQ_INT(transcoder_rtmp_to_sip(f < 50 ? a : b, msg, (size_t)len + 1, &out),
+				     0);
+			if (f < 150)
+				continue;
+			ein += rms(pcm, 320) * rms(pcm, 320) * 320;
+			nin += 320;
+			for (unsigned i = 0; i < out.n; i++) {
+				int m = 160;
+
+				if (dec)
+					m = acodec_decode(dec, tc_frame_data(&out, i), out.f[i].len, back,
+							  2048);
+				else
+					g711_ulaw_decode_buf(back, tc_frame_data(&out, i), 160);
+				for (int j = 0; j < m; j++)
+					e += (double)back[j] * back[j];
+				n += m > 0 ? m : 0;
+			}
+		}
+		speex_bits_destroy(&bits);
+		if (n && nin) {
+			double level = 10 * log10((e / (double)n) / (ein / (double)nin));
+
+			if (fabs(level) > 3 || getenv("TC_VERBOSE"))
+				fprintf(stderr, "speex handover to %s: %.1f dB\n", sc->label, level);
+			CHECK(fabs(level) <= 3);
+		} else {
+			CHECK(!"no audio");
+		}
+next:
+		if (enc)
+			speex_encoder_destroy(enc);
+		acodec_dec_free(&dec);
+		transcoder_destroy(&a);
+		transcoder_destroy(&b);
+	}
+}
+
 /* The Opus options a peer's a=fmtp asks for. */
 static void test_opus_fmtp(void)
 {
@@ -1156,6 +1283,8 @@ int main(void)
 	TEST_RUN(test_tone_library_codecs);
 	TEST_RUN(test_opus_passthrough);
 	TEST_RUN(test_opus_fmtp);
+	TEST_RUN(test_speex_handover_kinds);
+	TEST_RUN(test_g711_odd_rate);
 	TEST_RUN(test_aac_handover);
 	TEST_RUN(test_opus_fec_conceal);
 	TEST_RUN(test_bench_runs);
