@@ -801,7 +801,7 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 		log_info(l->id, "%s", hold ? "on hold" : "off hold");
 	}
 	leg_store(l);
-	reply_ok(s, req);
+	worker_reply_leg(w, req, l); /* with the codec it runs now and whether it transcodes */
 }
 
 static void on_send_dtmf(struct ctl_server *s, const struct ctl_request *req,

@@ -875,8 +875,18 @@ static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len,
 	players_send(&c->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
+/* Another worker, or the worker's answer to the SIP codec: the call record says it. */
+static void leg_changed(struct media_leg *leg, void *arg)
+{
+	struct call *c = arg;
+
+	if (c->state != CALL_OVER && c->rec.state[0])
+		rec_update(c, c->rec.state);
+}
+
 static const struct media_leg_callbacks leg_cbs = {
 	.ready = leg_ready, .failed = leg_failed, .moved = leg_moved, .audio_out = leg_audio,
+	.changed = leg_changed,
 };
 
 /* --- the app -------------------------------------------------------------------------------- */

@@ -724,6 +724,15 @@ static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len,
 		players_send(&pc->cl->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
+/* Another worker, or the worker's answer to the SIP codec: the call record says it. */
+static void leg_changed(struct media_leg *leg, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	if (pc->rec.state[0])
+		rec_update(pc, pc->rec.state);
+}
+
 static const struct media_leg_callbacks leg_cbs = {
 	.ready = leg_ready,
 	.failed = leg_failed,
@@ -731,6 +740,7 @@ static const struct media_leg_callbacks leg_cbs = {
 	.dtmf = leg_dtmf,
 	.rtp_timeout = leg_timeout,
 	.audio_out = leg_audio,
+	.changed = leg_changed,
 };
 
 /* Creates the call's leg: @sip_codecs are what the worker may use toward SIP. */

@@ -539,6 +539,8 @@ static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, i
 					      old_port != leg->info.local_port)) {
 			leg->cbs.moved(leg, leg->info.local_ip, leg->info.local_port, leg->arg);
 		}
+		if (leg->cbs.changed)
+			leg->cbs.changed(leg, leg->arg);
 		return;
 	}
 	if (status == 0)
@@ -555,6 +557,26 @@ static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, i
 		return;
 	}
 	evloop_timer_start(leg->timer, RETRY_MS);
+}
+
+/* A worker's answer to an update: the SIP codec it runs now and whether it transcodes. */
+static void take_update(struct media_leg *leg, const struct wire_msg *reply)
+{
+	struct wire_codec c;
+	bool tc;
+
+	if (wire_get_codec(reply, WIRE_T_CHOSEN_CODEC, 0, &c) < 0 ||
+	    wire_get_bool(reply, WIRE_T_TRANSCODING, &tc) < 0)
+		return;
+	if (strcmp(c.name, leg->info.codec.name) == 0 && c.rate == leg->info.codec.rate &&
+	    c.pt == leg->info.codec.pt && tc == leg->info.transcoding)
+		return;
+	leg->info.codec = c;
+	leg->info.transcoding = tc;
+	log_info(leg->id, "SIP codec now %s/%u pt %u%s", c.name, c.rate, c.pt,
+		 tc ? ", transcoding" : "");
+	if (leg->ready_told && leg->cbs.changed)
+		leg->cbs.changed(leg, leg->arg);
 }
 
 static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int status,
@@ -595,6 +617,8 @@ static void on_reply(struct dispatcher *d, struct dispatcher_worker *w, int stat
 			log_warn(leg->id, "%s on %s failed: %s", wire_type_name(type), media_wname(w), why);
 		} else {
 			why[0] = '\0';
+			if (type == WIRE_UPDATE_LEG && reply)
+				take_update(leg, reply);
 		}
 		if (done)
 			done(leg, status, why, leg->arg);

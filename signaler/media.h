@@ -78,6 +78,8 @@ struct media_leg_info {
  *   audio_out    one audio frame for the RTMP side: a complete RTMP audio payload (FLV audio tag
  *                byte first) and its timestamp in ms on the leg's timeline, which continues
  *                across moves (a worker change shows as a forward jump the size of the gap)
+ *   changed      media_leg_info() changed after ready: another worker (a move) or another SIP
+ *                codec (the worker's answer to an update that set one: codec, transcoding)
  */
 struct media_leg_callbacks {
 	void (*ready)(struct media_leg *leg, const struct media_leg_info *info, void *arg);
@@ -87,6 +89,7 @@ struct media_leg_callbacks {
 	void (*rtp_timeout)(struct media_leg *leg, void *arg);
 	void (*audio_out)(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
 			  void *arg);
+	void (*changed)(struct media_leg *leg, void *arg);
 };
 
 /* What a new leg is. Pointers are read during media_leg_new() only. */

@@ -5,6 +5,8 @@
 #
 #   call_speex_tone        Speex 16 kHz publisher, SIP side negotiated PCMU: the tone comes back
 #   call_pcmu_tone         G.711 u-law publisher (pass-through to PCMU): the tone comes back
+#   call_record_codec      a Speex publisher and a PCMU callee: the call record (relayctl calls)
+#                          says codec PCMU, transcoding 1 once answered
 #   call_pcmu_2048_tone    G.711 u-law in 2048-sample messages (2049 bytes each, dropped whole by
 #                          the old 1500-byte MEDIA bound): the tone comes back at its pitch
 #   call_pcmu_16k_tone     G.711 u-law published at 16 kHz (ffmpeg without -ar 8000; its
@@ -178,6 +180,37 @@ tone_case() {
 
 tone_case call_speex_tone "-c:a libspeex -ac 1 -ar 16000" 1000
 tone_case call_pcmu_tone "-c:a pcm_mulaw -ac 1 -ar 8000" 700
+# The call record says what runs after the answer: a Speex publisher and a PCMU callee is a
+# transcoded call (its leg was made before the answer, on a pass-through codec).
+why=""
+sport=$(free_port)
+spawn "$T_TMP/rec.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$sport" -i 127.0.0.1 \
+	-nostdin
+rec_sipp=$SPAWNED_PID
+sleep 0.5
+timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=700:sample_rate=16000:duration=5" \
+	-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/rec@127.0.0.1:$sport" >"$T_TMP/rec.pub.log" 2>&1 &
+rec_pub=$!
+rec=""
+for ((i = 0; i < 40; i++)); do
+	sleep 0.1
+	key=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'rs:v1:call:*' | head -n 1)
+	[[ -n $key ]] || continue
+	rec=$(redis-cli -p "$REDIS_PORT" HMGET "$key" state codec transcoding | tr '\n' ' ')
+	[[ $rec == "up "* ]] && break
+done
+sleep 1 # the worker's answer to the codec update
+[[ -n $key ]] && rec=$(redis-cli -p "$REDIS_PORT" HMGET "$key" state codec transcoding | tr '\n' ' ')
+wait "$rec_pub"
+stop_job "$rec_sipp"
+note "call record during the call: ${rec:-none}"
+[[ $rec == "up PCMU 1 " ]] || why="the record says '${rec:-nothing}', not 'up PCMU 1'"
+if [[ -z $why ]]; then
+	pass call_record_codec
+else
+	fail call_record_codec "$why"
+fi
+
 tone_case call_pcmu_2048_tone "-c:a pcm_mulaw -ac 1 -ar 8000 -af aresample=8000,asetnsamples=n=2048" 700
 
 # G.711 at 16 kHz, and ffmpeg's stereo (written as mono): the FLV header cannot say so, ffmpeg's
