@@ -162,6 +162,26 @@ static int fetch_hashes(struct ctx *x, const char *prefix, const char *suffix,
 	return 0;
 }
 
+/*
+ * The members of index @key (at most @max), sorted by id, into *m (*n of them), and their hashes
+ * @prefix<id> into *h (n + 1 slots, NULL for a missing hash). 0, or -1 (said) with *m and *h
+ * left for the caller to free.
+ */
+static int index_hashes(struct ctx *x, const char *key, size_t max, const char *prefix,
+			struct member **m, size_t *n, redisReply ***h)
+{
+	*m = NULL;
+	*h = NULL;
+	*n = 0;
+	if (read_index(x, key, max, m, n) < 0)
+		return -1;
+	qsort(*m, *n, sizeof(**m), by_id);
+	*h = calloc(*n + 1, sizeof(**h));
+	if (!*h || fetch_hashes(x, prefix, "", *m, *n, *h) < 0)
+		return -1;
+	return 0;
+}
+
 static void free_replies(redisReply **replies, size_t n)
 {
 	if (!replies)
@@ -245,11 +265,8 @@ int cmd_workers(struct ctx *x)
 	size_t n = 0;
 	int ret = EXIT_FAIL;
 
-	if (read_index(x, WORKERS_KEY, STATE_MAX_WORKERS, &m, &n) < 0)
-		return EXIT_FAIL;
-	qsort(m, n, sizeof(*m), by_id);
-	h = calloc(n + 1, sizeof(*h));
-	if (!h || fetch_hashes(x, STATE_KEY_PREFIX "worker:", "", m, n, h) < 0)
+	if (index_hashes(x, WORKERS_KEY, STATE_MAX_WORKERS, STATE_KEY_PREFIX "worker:", &m, &n,
+			 &h) < 0)
 		goto out_free;
 	table_init(&t, heads, sizeof(heads) / sizeof(heads[0]));
 	if (x->o->json)
@@ -287,12 +304,11 @@ int cmd_signalers(struct ctx *x)
 	size_t n = 0;
 	int ret = EXIT_FAIL;
 
-	if (read_index(x, SIGNALERS_KEY, STATE_MAX_SIGNALERS, &m, &n) < 0)
-		return EXIT_FAIL;
-	qsort(m, n, sizeof(*m), by_id);
-	h = calloc(n + 1, sizeof(*h));
+	if (index_hashes(x, SIGNALERS_KEY, STATE_MAX_SIGNALERS, STATE_KEY_PREFIX "signaler:", &m,
+			 &n, &h) < 0)
+		goto out_free;
 	cnt = calloc(n + 1, sizeof(*cnt));
-	if (!h || !cnt || fetch_hashes(x, STATE_KEY_PREFIX "signaler:", "", m, n, h) < 0)
+	if (!cnt)
 		goto out_free;
 	for (size_t i = 0; i < n; i++)
 		redisAppendCommand(x->c, "SCARD %ssignaler:%s:calls", STATE_KEY_PREFIX, m[i].id);
