@@ -647,11 +647,30 @@ static int emit_config(struct transcoder *t, struct tc_dir *d, struct tc_out *ou
 	return 0;
 }
 
+/* @k (<= LIB_CHUNK) samples at dec.rate through the resampler onto the FIFO; 0 or -E2BIG (full). */
+static int fifo_feed(struct tc_dir *d, const int16_t *src, unsigned k)
+{
+	int16_t rsbuf[6 * LIB_CHUNK + 64];
+	unsigned m = k;
+
+	if (d->rs) {
+		spx_uint32_t il = k, ol = ARRAY_SIZE(rsbuf);
+
+		speex_resampler_process_int(d->rs, 0, src, &il, rsbuf, &ol);
+		src = rsbuf;
+		m = ol;
+	}
+	if (m > d->fifo_cap - d->fifo_n)
+		return -E2BIG;
+	memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
+	d->fifo_n += m;
+	return 0;
+}
+
 /* Feeds @n PCM samples at @rate through the resampler into the FIFO, encodes whole frames. */
 static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *pcm, unsigned n,
 			 unsigned rate, struct tc_out *out)
 {
-	int16_t rsbuf[6 * LIB_CHUNK + 64];
 	unsigned done = 0, off = 0;
 
 	if (rate != d->rs_in && dir_resampler(t, d, rate) < 0)
@@ -664,21 +683,10 @@ static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *
 	}
 	while (done < n) {
 		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done;
-		const int16_t *src = pcm + done;
-		unsigned m = k;
 
-		if (d->rs) {
-			spx_uint32_t il = k, ol = ARRAY_SIZE(rsbuf);
-
-			speex_resampler_process_int(d->rs, 0, src, &il, rsbuf, &ol);
-			src = rsbuf;
-			m = ol;
-		}
-		done += k;
-		if (m > d->fifo_cap - d->fifo_n)
+		if (fifo_feed(d, pcm + done, k) < 0)
 			return fail(t, out, -E2BIG, "PCM FIFO overflow");
-		memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
-		d->fifo_n += m;
+		done += k;
 		while (d->fifo_n - off >= d->enc.frame) {
 			uint8_t *dst = out_begin(out, d->hdr_n + enc_max(&d->enc));
 			size_t len;
@@ -1039,7 +1047,7 @@ int transcoder_rtmp_to_sip(struct transcoder *t, const uint8_t *msg, size_t len,
 	}
 	if (t->rtmp->id == CODEC_AAC && !t->up.dec.ac)
 		return fail(t, out, -EPROTO, "AAC frame before its sequence header");
-	if (t->up.dec.codec && !t->up.dec.ac) {
+	if (t->rtmp->family == CODEC_FAMILY_FRAMED && !t->up.dec.ac) { /* for its first frame */
 		t->up.dec.hint_rate = ra.rate;
 		t->up.dec.hint_channels = ra.channels;
 	}
@@ -1238,7 +1246,6 @@ static int bench_make(const struct codec *c, bool rtmp, unsigned in, unsigned fr
 static void bench_codec_dir(struct transcoder *t, struct tc_dir *d, const uint8_t *p, size_t len)
 {
 	static _Thread_local int16_t pcm[LIB_PCM_MAX];
-	int16_t rsbuf[6 * LIB_CHUNK + 64];
 	uint8_t enc[LIB_ENC_MAX];
 	unsigned n = 0;
 
@@ -1264,21 +1271,11 @@ static void bench_codec_dir(struct transcoder *t, struct tc_dir *d, const uint8_
 	}
 	/* Resample and encode what the input makes, through the FIFO as the transcoder would. */
 	for (unsigned done = 0; done < n;) {
-		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done, m = k;
-		const int16_t *src = pcm + done;
+		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done;
 
-		if (d->rs) {
-			spx_uint32_t il = k, ol = ARRAY_SIZE(rsbuf);
-
-			speex_resampler_process_int(d->rs, 0, src, &il, rsbuf, &ol);
-			src = rsbuf;
-			m = ol;
-		}
+		if (fifo_feed(d, pcm + done, k) < 0)
+			return; /* never with the bench's whole frames */
 		done += k;
-		if (m > d->fifo_cap - d->fifo_n)
-			m = d->fifo_cap - d->fifo_n;
-		memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
-		d->fifo_n += m;
 		while (d->fifo_n >= d->enc.frame) {
 			enc_frame(&d->enc, d->fifo, enc);
 			d->fifo_n -= d->enc.frame;
@@ -1307,7 +1304,8 @@ int transcode_bench(enum codec_id rtmp_codec, enum codec_id sip_codec,
 		transcode_opts_default(&def);
 	/* A library codec's publisher at 44.1 kHz unless told: both transcoders know the rate
 	 * (Nellymoser's decoder needs it) as they would from the stream's header. */
-	if (!def.rtmp_rate && codec_by_id(rtmp_codec))
+	if (!def.rtmp_rate && codec_by_id(rtmp_codec) &&
+	    codec_by_id(rtmp_codec)->family == CODEC_FAMILY_FRAMED)
 		def.rtmp_rate = lib_enc_rate(codec_by_id(rtmp_codec), 44100);
 	o = &def;
 	t = transcoder_new(o, rtmp_codec, sip_codec);
