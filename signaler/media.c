@@ -1240,13 +1240,7 @@ static void early_flush(struct media_leg *leg)
 /* One message of at most WIRE_MAX_PAYLOAD bytes toward the worker (or kept while creating). */
 static int send_one(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts)
 {
-	struct rtmp_audio ra;
 	int ret;
-
-	if (codec_rtmp_parse(payload, len, &ra, NULL) == 0 && ra.config && len <= sizeof(leg->seq)) {
-		memcpy(leg->seq, payload, len);
-		leg->seq_len = (uint8_t)len;
-	}
 
 	if (leg->state == LEG_CREATING && early_keep(leg, payload, len, ts))
 		return 0;
@@ -1270,6 +1264,11 @@ int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t l
 	struct rtmp_audio ra;
 	int ret = 0;
 
+	/* A sequence header (a few bytes) is kept for a worker that takes the leg over. */
+	if (len <= sizeof(leg->seq) && codec_rtmp_parse(payload, len, &ra, NULL) == 0 && ra.config) {
+		memcpy(leg->seq, payload, len);
+		leg->seq_len = (uint8_t)len;
+	}
 	/* Up to CODEC_RTMP_MAX_AUDIO bytes of codec data after its header: whole. */
 	if (len <= 1 + CODEC_RTMP_MAX_AUDIO)
 		return send_one(leg, payload, len, ts);
