@@ -1019,7 +1019,8 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	}
 	/* G.711's FLV header cannot say its rate (ffmpeg writes 0x82 at any rate, and stereo as
 	 * mono): the metadata can. The worker converts; the check measures against it. */
-	if ((strcmp(rc.name, "PCMU") == 0 || strcmp(rc.name, "PCMA") == 0) &&
+	c->pub_codec = codec_by_name(rc.name, rc.rate);
+	if (c->pub_codec && c->pub_codec->family == CODEC_FAMILY_G711 &&
 	    (c->meta_rate || c->meta_channels == 2)) {
 		if (c->meta_rate)
 			rc.rate = c->meta_rate;
@@ -1035,7 +1036,6 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	for (char *p = call_id; *p; p++)
 		if (*p == ' ')
 			*p = '-';
-	c->pub_codec = codec_by_name(rc.name, rc.rate);
 	lp.call_id = call_id;
 	lp.rtmp_codec = rc;
 	lp.rtmp_out = c->audio_out;

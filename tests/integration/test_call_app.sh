@@ -170,6 +170,15 @@ tone_call() {
 }
 
 # tone_case NAME CODEC-ARGS FREQ: a tone call through SIPp's built-in uas, as one test case.
+# echo_callee LABEL: a SIPp callee answering PCMU and echoing the RTP; ECHO_PORT, ECHO_PID.
+echo_callee() {
+	ECHO_PORT=$(free_port)
+	spawn "$T_TMP/$1.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$ECHO_PORT" \
+		-i 127.0.0.1 -nostdin
+	ECHO_PID=$SPAWNED_PID
+	sleep 0.5
+}
+
 tone_case() {
 	if tone_call "$@"; then
 		pass "$1"
@@ -183,11 +192,8 @@ tone_case call_pcmu_tone "-c:a pcm_mulaw -ac 1 -ar 8000" 700
 # The call record says what runs after the answer: a Speex publisher and a PCMU callee is a
 # transcoded call (its leg was made before the answer, on a pass-through codec).
 why=""
-sport=$(free_port)
-spawn "$T_TMP/rec.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$sport" -i 127.0.0.1 \
-	-nostdin
-rec_sipp=$SPAWNED_PID
-sleep 0.5
+echo_callee rec
+sport=$ECHO_PORT rec_sipp=$ECHO_PID
 timeout 20 "${FF[@]}" -re -f lavfi -i "sine=frequency=700:sample_rate=16000:duration=5" \
 	-c:a libspeex -ac 1 -ar 16000 -f flv "$URL/rec@127.0.0.1:$sport" >"$T_TMP/rec.pub.log" 2>&1 &
 rec_pub=$!
@@ -220,11 +226,8 @@ tone_case call_pcmu_stereo_tone "-c:a pcm_mulaw -ac 2 -ar 8000" 700
 
 # Without metadata (a raw publisher), G.711 at 16 kHz is told by its timestamps: refused.
 why=""
-sport=$(free_port)
-spawn "$T_TMP/rate.sipp.log" sipp -sn uas -rtp_echo -mp "$(udp_port)" -p "$sport" -i 127.0.0.1 \
-	-nostdin
-rate_sipp=$SPAWNED_PID
-sleep 0.5
+echo_callee rate
+sport=$ECHO_PORT rate_sipp=$ECHO_PID
 out=$(python3 "$T_ROOT/tests/tools/rtmp_bad.py" publish --port "$RTMP_PORT" --app call \
 	--stream "rate@127.0.0.1:$sport" --audio-byte 0x82 --bytes 2049 --count 24 --step 128 2>&1)
 rc=$?
