@@ -57,6 +57,10 @@ static const struct codec codecs[CODEC_COUNT] = {
 		.label = "Nellymoser", .channels = 1, .frame_samples = 256, .default_pt = -1,
 		.rtmp_audio_byte = 0x42,
 	},
+	[CODEC_H264] = {
+		.id = CODEC_H264, .family = CODEC_FAMILY_VIDEO, .name = "H264", .label = "H264/90000",
+		.clock_rate = 90000, .default_pt = 96, .sip = true, .flv_video_codec = RTMP_VIDEO_AVC,
+	},
 };
 /* clang-format on */
 
@@ -154,7 +158,7 @@ const struct codec *codec_by_rtmp_name(const char *name)
 
 bool codec_rtmp_capable(const struct codec *c)
 {
-	return c && (c->rtmp_audio_byte != 0 || c->fourcc != NULL);
+	return c && (c->rtmp_audio_byte != 0 || c->fourcc != NULL || c->flv_video_codec != 0);
 }
 
 static int refuse(const char **why, const char *reason, int err)

@@ -15,10 +15,14 @@
  *   CODEC_AAC         AAC               -      stream 1024   -    -   yes   0xAF (10) + type
  *   CODEC_MP3         MP3               -      stream 1152   -    -   yes   0x2_ (2), 0xE_ (14)
  *   CODEC_NELLYMOSER  Nellymoser        -      stream 256    -    -   yes   0x4_/0x5_/0x6_
+ *   CODEC_H264        H264 (video)      90000  -      -      96   yes yes   FLV CodecID 7 (AVC)
  *
  * "clock" is the RTP clock (frame = clock units per 20 ms, the RTP timestamp step); "pcm" is the
  * rate of the decoded signal (G.722's 16 kHz audio runs on an 8,000 RTP clock, RFC 3551 4.5.2).
  * RTMP-only codecs have no clock; "frame" there is the codec's own frame in samples.
+ *
+ * The one video entry, H.264, travels as FLV video messages (CodecID 7) on RTMP and as RFC 6184
+ * packets on RTP; it has no frame of its own (frame_samples 0) and is never transcoded.
  *
  * Entries are static and never change: pointers returned here stay valid for the process.
  */
@@ -41,6 +45,7 @@ enum codec_id {
 	CODEC_AAC,
 	CODEC_MP3,
 	CODEC_NELLYMOSER,
+	CODEC_H264,
 	CODEC_COUNT /* number of ids, CODEC_NONE included */
 };
 
@@ -49,8 +54,9 @@ enum codec_family {
 	CODEC_FAMILY_G711,  /* one byte per sample, any number of samples per payload */
 	CODEC_FAMILY_SPEEX, /* a Speex bitstream of whole 20 ms frames */
 	CODEC_FAMILY_EVENT, /* RFC 4733 events: not audio, never transcoded */
-	CODEC_FAMILY_FRAMED /* any other codec: one payload = one or more codec frames, decoded and
-			       encoded by a library (mediaworker/acodec.h) */
+	CODEC_FAMILY_FRAMED, /* any other codec: one payload = one or more codec frames, decoded and
+				encoded by a library (mediaworker/acodec.h) */
+	CODEC_FAMILY_VIDEO   /* video: carried, never transcoded (mediaworker/video_leg.h) */
 };
 
 /* RTMP audio tag byte high nibbles (FLV SoundFormat). */
@@ -93,6 +99,17 @@ struct codec {
 	uint8_t rtmp_audio_byte; /* FLV audio tag byte we write (mono), 0: not on RTMP or (Opus) an
 				    Enhanced RTMP header, see codec_rtmp_header() */
 	const char *fourcc;	 /* Enhanced RTMP FourCC, NULL when none */
+	uint8_t flv_video_codec; /* FLV video CodecID (7: AVC) for video entries, else 0 */
+};
+
+/* FLV video CodecIDs (the low nibble of an RTMP video message's first byte). */
+enum {
+	RTMP_VIDEO_H263 = 2,	 /* Sorenson H.263 */
+	RTMP_VIDEO_SCREEN = 3,
+	RTMP_VIDEO_VP6 = 4,
+	RTMP_VIDEO_VP6_ALPHA = 5,
+	RTMP_VIDEO_SCREEN2 = 6,
+	RTMP_VIDEO_AVC = 7,
 };
 
 /* The entry for @id, or NULL for CODEC_NONE and out-of-range values. */

@@ -73,7 +73,10 @@ enum wire_kind { WIRE_KIND_UNKNOWN = 0, WIRE_KIND_REQUEST, WIRE_KIND_REPLY, WIRE
 enum { WIRE_F_RETRY = 0x0001 }; /* this request id was sent before (informational) */
 
 /* MEDIA body flags; unknown bits are ignored. */
-enum { WIRE_MEDIA_F_MARKER = 0x01 }; /* first packet of a talk spurt */
+enum {
+	WIRE_MEDIA_F_MARKER = 0x01, /* first packet of a talk spurt */
+	WIRE_MEDIA_F_MORE = 0x02,   /* video legs: more pieces of this message follow (wire_video.h) */
+};
 
 /* EVENT kinds (EVENT_KIND values); unknown kinds are passed through to the application. */
 /* LEG_HANDOVER: a draining worker at its deadline wrote the leg's state and dropped the leg: the
@@ -119,6 +122,8 @@ enum wire_tag {
 	WIRE_T_SSRC = 0x0114,		 /* u32 */
 	WIRE_T_NOT_FOUND = 0x0115,	 /* bool */
 	WIRE_T_TRANSCODING = 0x0116,	 /* bool */
+	WIRE_T_SYNC_LEG = 0x0117,	 /* id: the leg whose RTMP timeline a video leg shares */
+	WIRE_T_KEYFRAME = 0x0118,	 /* bool: video, ask the peer for a key frame now */
 	WIRE_T_DIGIT = 0x0120,		 /* digit: one of 0-9 * # A-D */
 	WIRE_T_DURATION_MS = 0x0121,	 /* u16 */
 	WIRE_T_PKTS_IN = 0x0130,	 /* u64 */

@@ -190,6 +190,13 @@ static void emit(void *arg, const struct rtp_reorder_frame *f)
 
 	if (leg->zombie)
 		return;
+	if (leg->video) {
+		if (f->lost)
+			leg->st.frames_lost++;
+		if ((f->lost || (f->len && f->pt == leg->pt)) && leg->cb.on_packet)
+			leg->cb.on_packet(leg, f, leg->cb.arg);
+		return;
+	}
 	if (f->lost)
 		leg->st.frames_lost++;
 	else if (!f->len || f->pt != leg->pt)
@@ -347,7 +354,8 @@ static int input_rtp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct s
 	return 0;
 }
 
-/* A compound RTCP packet: every part version 2, SR/RR/SDES/BYE/APP, lengths within bounds. */
+/* A compound RTCP packet: every part version 2, SR/RR/SDES/BYE/APP or feedback (RTPFB/PSFB,
+ * RFC 4585), lengths within bounds. */
 static bool rtcp_compound_valid(const uint8_t *p, size_t len)
 {
 	size_t off = 0;
@@ -359,7 +367,7 @@ static bool rtcp_compound_valid(const uint8_t *p, size_t len)
 		const uint8_t *h = p + off;
 		size_t plen, rc;
 
-		if (len - off < 4 || (h[0] >> 6) != 2 || h[1] < 200 || h[1] > 204)
+		if (len - off < 4 || (h[0] >> 6) != 2 || h[1] < 200 || h[1] > 206)
 			return false;
 		plen = 4u * ((size_t)rd_be16(h + 2) + 1u);
 		rc = h[0] & 0x1fu;
@@ -369,6 +377,8 @@ static bool rtcp_compound_valid(const uint8_t *p, size_t len)
 			return false;
 		if (h[1] == 201 && plen < 8u + 24u * rc)
 			return false;
+		if (h[1] >= 205 && plen < 12u) /* feedback: sender and media source SSRCs */
+			return false;
 		if (h[0] & 0x20u) {
 			if (off + plen != len || h[plen - 1] == 0 || h[plen - 1] > plen - 4u)
 				return false;
@@ -376,6 +386,19 @@ static bool rtcp_compound_valid(const uint8_t *p, size_t len)
 		off += plen;
 	}
 	return true;
+}
+
+/* True when a valid compound packet (rtcp_compound_valid) holds a PLI or a FIR (PSFB formats 1
+ * and 4): the peer wants a key frame. */
+static bool rtcp_wants_keyframe(const uint8_t *p, size_t len)
+{
+	for (size_t off = 0; off + 4 <= len; off += 4u * ((size_t)rd_be16(p + off + 2) + 1u)) {
+		unsigned fmt = p[off] & 0x1fu;
+
+		if (p[off + 1] == 206 && (fmt == 1 || fmt == 4))
+			return true;
+	}
+	return false;
 }
 
 static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct sockaddr *from,
@@ -399,6 +422,13 @@ static int input_rtcp(struct rtp_leg *leg, uint8_t *p, size_t len, const struct 
 	}
 	rtp_latch_rtcp_accept(leg, from, fromlen);
 	leg->st.rtcp_received++;
+	if (leg->video && rtcp_wants_keyframe(p, len)) {
+		leg->st.keyframe_requests_received++;
+		if (leg->cb.on_keyframe_request)
+			leg->cb.on_keyframe_request(leg, leg->cb.arg);
+		if (leg->zombie)
+			return 0;
+	}
 	inject(leg, leg->meta_rtcp, p, len, from, fromlen, rtp_input_clock_now(leg));
 	return 0;
 }

@@ -64,6 +64,7 @@
 #define BIND_TRIES	512 /* pairs tried per leg when other processes hold ports */
 #define MAX_PAYLOAD	1400
 #define HOUSEKEEPING_MS 500 /* RTCP scheduling, RTP timeout, stale DTMF */
+#define KEYFRAME_REQ_MS 300 /* video: key frame requests at most this often */
 #define ORTP_LOG_PER_S	5
 
 /* ---------------------------------------------------------------- helpers */
@@ -342,7 +343,7 @@ void rtp_leg_destroy(struct rtp_leg **legp)
 
 static int leg_check_params(const struct rtp_leg_params *p)
 {
-	int tev = p->tev_payload_type ? p->tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
+	int tev = p->video ? -1 : p->tev_payload_type ? p->tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
 
 	if (!p->loop || !p->pool ||
 	    !rtp_ortp_payload_ok(p->payload_type, p->clock_rate, p->samples_per_frame, tev))
@@ -380,13 +381,16 @@ struct rtp_leg *rtp_leg_new(const struct rtp_leg_params *p)
 	leg->pool = p->pool;
 	leg->cb = p->cb;
 	snprintf(leg->sid, sizeof(leg->sid), "%s", p->sid ? p->sid : "-");
-	leg->tev_pt = p->tev_payload_type ? p->tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
+	leg->video = p->video;
+	leg->tev_pt = p->video ? -1
+		      : p->tev_payload_type ? p->tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
 	leg->spf = p->samples_per_frame;
 	leg->clock_rate = p->clock_rate;
 	leg->timeout_ms = p->rtp_timeout_ms;
 	leg->latch_packets = p->latch_packets ? p->latch_packets : RTP_LEG_LATCH_PACKETS;
 	leg->latch_guard_ms = p->latch_guard_ms ? p->latch_guard_ms : RTP_LEG_LATCH_GUARD_MS;
-	leg->plc_frames = p->plc_frames ? p->plc_frames : 5;
+	/* video: one report per hole is enough, the picture being assembled is broken */
+	leg->plc_frames = p->video ? 1 : p->plc_frames ? p->plc_frames : 5;
 	leg->silence_ms = p->silence_ms ? p->silence_ms : 100;
 	leg->ssrc = p->has_ssrc ? p->ssrc : random_u32();
 	seq = p->has_seq ? p->initial_seq : (uint16_t)(random_u32() & 0x7fffu);
@@ -507,6 +511,55 @@ int rtp_leg_send(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32
 	return r;
 }
 
+int rtp_leg_send_video(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
+		       bool marker)
+{
+	mblk_t *m;
+	int r;
+
+	if (!leg->video || !len || len > MAX_PAYLOAD || leg->zombie)
+		return -EINVAL;
+	leg->next_ts = ts;
+	leg->last_send_ms = mono_ms();
+	if (leg->on_hold || !rtp_latch_dest_rtp(leg))
+		return 0;
+	m = rtp_session_create_packet(leg->s, RTP_FIXED_HEADER_SIZE, payload, len);
+	if (!m)
+		return -ENOMEM;
+	rtp_set_markbit(m, marker ? 1 : 0);
+	rtp_leg_enter(leg); /* a failure callback may destroy the leg */
+	r = rtp_ortp_send(leg, m, ts);
+	if (r == 0)
+		leg->sent_any = true;
+	rtp_leg_leave(leg);
+	return r;
+}
+
+uint32_t rtp_leg_send_clock(const struct rtp_leg *leg)
+{
+	return leg->next_ts;
+}
+
+int rtp_leg_request_keyframe(struct rtp_leg *leg, bool fir)
+{
+	uint64_t now = mono_ms();
+	int r;
+
+	if (!leg->video || leg->zombie)
+		return -EINVAL;
+	if (!leg->know_remote_ssrc)
+		return -EAGAIN;
+	if (leg->kf_req_ms && now - leg->kf_req_ms < KEYFRAME_REQ_MS)
+		return 0;
+	leg->kf_req_ms = now;
+	rtp_leg_enter(leg);
+	r = rtp_ortp_send_keyframe_request(leg, leg->remote_ssrc, fir);
+	if (r == 0)
+		leg->st.keyframe_requests_sent++;
+	rtp_leg_leave(leg);
+	return r == -ENOTCONN ? -EAGAIN : r;
+}
+
 void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples)
 {
 	leg->next_ts += samples;
@@ -574,7 +627,7 @@ int rtp_leg_set_remote(struct rtp_leg *leg, const char *ip, uint16_t port, uint1
 int rtp_leg_set_payload(struct rtp_leg *leg, int payload_type, uint32_t clock_rate,
 			uint32_t samples_per_frame, int tev_payload_type)
 {
-	int tev = tev_payload_type ? tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
+	int tev = leg->video ? -1 : tev_payload_type ? tev_payload_type : RTP_LEG_DEFAULT_TEV_PT;
 	int err;
 
 	if (!rtp_ortp_payload_ok(payload_type, clock_rate, samples_per_frame, tev))

@@ -38,6 +38,8 @@
 #ifndef RS_RTP_LEG_H
 #define RS_RTP_LEG_H
 
+#include "rtp_reorder.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +86,12 @@ struct rtp_leg_callbacks {
 	 * rebuild the lost frame; it is handed on again as itself next). */
 	void (*on_frame)(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
 			 bool lost, void *arg);
+	/* Video legs (params.video) instead of on_frame: every packet of the peer's stream in
+	 * sequence order, on arrival, with its marker bit; f->lost: a packet that never came
+	 * (reported once per hole: what was being assembled is broken). */
+	void (*on_packet)(struct rtp_leg *leg, const struct rtp_reorder_frame *f, void *arg);
+	/* Optional, video legs: the peer asked for a key frame (RTCP PLI or FIR). */
+	void (*on_keyframe_request)(struct rtp_leg *leg, void *arg);
 	void *arg;
 };
 
@@ -97,6 +105,9 @@ struct rtp_leg_params {
 	uint16_t remote_port;	   /* RTP port of the peer; 0 when not known */
 	uint16_t remote_rtcp_port; /* 0: remote_port + 1 */
 
+	bool video;		    /* a video stream (H.264, 90 kHz): no DTMF, no concealment,
+				     * packets through cb.on_packet, sent by rtp_leg_send_video(),
+				     * RTCP feedback (PLI/FIR) both ways */
 	int payload_type;	    /* 0..127, e.g. 0 for PCMU */
 	uint32_t clock_rate;	    /* RTP clock, e.g. 8000 */
 	uint32_t samples_per_frame; /* samples per pulled frame (20 ms: 160 at 8 kHz) */
@@ -148,6 +159,7 @@ struct rtp_leg_stats {
 	uint64_t latch_changes;	    /* latch moved, or learned from a non-signalled source */
 	uint64_t send_errors;
 	uint64_t dtmf_sent, dtmf_received;
+	uint64_t keyframe_requests_sent, keyframe_requests_received; /* video: PLI/FIR */
 };
 
 /* Everything needed to re-create the leg elsewhere with continuity (serialised by the caller). */
@@ -210,6 +222,26 @@ const char *rtp_leg_sid(const struct rtp_leg *leg);
  * the socket or SRTP (counted in stats.send_errors).
  */
 int rtp_leg_send(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t samples);
+
+/*
+ * Video legs: sends one RTP packet of an access unit at timestamp @ts (the leg's clock: start
+ * from rtp_leg_send_clock()), with the marker bit on the last packet of the access unit. SRTP
+ * and hold as rtp_leg_send(). The leg's clock follows @ts (the state stored for a move). 0,
+ * -EINVAL (not a video leg, len 0 or above 1400), or a negative errno from the socket or SRTP.
+ */
+int rtp_leg_send_video(struct rtp_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
+		       bool marker);
+
+/* The timestamp the leg's next packet would carry (random at creation, continued on adopt). */
+uint32_t rtp_leg_send_clock(const struct rtp_leg *leg);
+
+/*
+ * Video legs: asks the peer for a key frame with an RTCP PLI (RFC 4585), and a FIR
+ * (RFC 5104) as well when @fir. Goes out with the next RTCP compound packet, at most one per
+ * 300 ms. 0, -EINVAL (not a video leg), -EAGAIN (nothing received from the peer yet: no
+ * media SSRC to name).
+ */
+int rtp_leg_request_keyframe(struct rtp_leg *leg, bool fir);
 
 /* Advances the send clock by @samples without sending (DTX / silence); next packet marked. */
 void rtp_leg_skip(struct rtp_leg *leg, uint32_t samples);

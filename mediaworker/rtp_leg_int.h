@@ -73,6 +73,7 @@ struct rtp_leg {
 	RtpTransport *meta_rtp, *meta_rtcp; /* oRTP's, owned by the session */
 	bool up;			    /* fully created */
 
+	bool video;	/* params.video */
 	int pt, tev_pt; /* tev_pt -1: none */
 	uint32_t clock_rate, spf;
 
@@ -142,6 +143,10 @@ struct rtp_leg {
 	uint32_t drx_ts, drx_dur, drx_last_ts;
 	uint64_t drx_last_ms;
 
+	uint64_t kf_req_ms; /* video: when the last key frame request went out */
+	uint8_t fir_seq;    /* video: FIR command sequence number (RFC 5104 4.3.1) */
+	char cname[64];	    /* RTCP CNAME */
+
 	struct rtp_leg_stats st;
 };
 
@@ -171,6 +176,15 @@ bool rtp_leg_leave(struct rtp_leg *leg);
 
 /* The leg cannot go on: logged, on_failure called with @err (a negative errno). Once. */
 void rtp_leg_fail(struct rtp_leg *leg, int err);
+
+/* --- rtp_ortp.c --- */
+
+/*
+ * Sends a compound RTCP packet asking the peer (media SSRC @media_ssrc) for a key frame: an
+ * empty RR, our CNAME, a PLI (RFC 4585 6.3.1) and with @fir a FIR (RFC 5104 4.3.1); SRTCP
+ * when keyed. 0 or a negative errno.
+ */
+int rtp_ortp_send_keyframe_request(struct rtp_leg *leg, uint32_t media_ssrc, bool fir);
 
 /* --- rtp_input.c --- */
 

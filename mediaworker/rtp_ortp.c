@@ -10,6 +10,7 @@
  * endpoint's own recvfrom returns EWOULDBLOCK without a syscall, because the evloop callback
  * already drained the socket.
  */
+#include "buf.h"
 #include "rtp_leg_int.h"
 
 #include "log.h"
@@ -154,15 +155,15 @@ static void on_network_error_signal(RtpSession *s, void *a1, void *a2, void *a3)
 
 /* ---------------------------------------------------------------- payload profile */
 
-static PayloadType *payload_new(const char *mime, uint32_t rate)
+static PayloadType *payload_new(const char *mime, uint32_t rate, bool video)
 {
 	PayloadType *pt = payload_type_new();
 
 	if (!pt)
 		return NULL;
-	pt->type = PAYLOAD_AUDIO_PACKETIZED;
+	pt->type = video ? PAYLOAD_VIDEO : PAYLOAD_AUDIO_PACKETIZED;
 	pt->clock_rate = (int)rate;
-	pt->channels = 1;
+	pt->channels = video ? 0 : 1;
 	pt->mime_type = ortp_strdup(mime);
 	return pt;
 }
@@ -175,8 +176,8 @@ bool rtp_ortp_payload_ok(int pt, uint32_t rate, uint32_t spf, int tev)
 
 int rtp_ortp_profile_set(struct rtp_leg *leg, int pt, uint32_t rate, int tev)
 {
-	PayloadType *a = payload_new("audio", rate);
-	PayloadType *t = tev >= 0 ? payload_new("telephone-event", rate) : NULL;
+	PayloadType *a = payload_new(leg->video ? "video" : "audio", rate, leg->video);
+	PayloadType *t = tev >= 0 ? payload_new("telephone-event", rate, false) : NULL;
 
 	if (!a || (tev >= 0 && !t)) {
 		if (a)
@@ -253,8 +254,9 @@ int rtp_ortp_session_setup(struct rtp_leg *leg, const struct rtp_leg_params *p, 
 	rtp_session_set_rtcp_report_interval(leg->s,
 					     p->rtcp_interval_ms ? (int)p->rtcp_interval_ms : 5000);
 	snprintf(cname, sizeof(cname), "rtmp2sip@%s", leg->advertised_ip);
-	rtp_session_set_source_description(leg->s, p->cname ? p->cname : cname, NULL, NULL, NULL,
-					   NULL, "rtmp2sip", NULL);
+	snprintf(leg->cname, sizeof(leg->cname), "%s", p->cname ? p->cname : cname);
+	rtp_session_set_source_description(leg->s, leg->cname, NULL, NULL, NULL, NULL, "rtmp2sip",
+					   NULL);
 	rtp_session_signal_connect(leg->s, "ssrc_changed", on_resync_signal, NULL);
 	rtp_session_signal_connect(leg->s, "timestamp_jump", on_resync_signal, NULL);
 	rtp_session_signal_connect(leg->s, "network_error", on_network_error_signal, NULL);
@@ -280,6 +282,58 @@ int rtp_ortp_session_setup(struct rtp_leg *leg, const struct rtp_leg_params *p, 
 }
 
 /* ---------------------------------------------------------------- send */
+
+/* Appends the RTCP common header (RFC 3550 6.1) of a packet of @words 32-bit words after it. */
+static uint8_t *rtcp_header(uint8_t *p, unsigned count, uint8_t type, unsigned words)
+{
+	p[0] = (uint8_t)(0x80u | count);
+	p[1] = type;
+	wr_be16(p + 2, words);
+	return p + 4;
+}
+
+int rtp_ortp_send_keyframe_request(struct rtp_leg *leg, uint32_t media_ssrc, bool fir)
+{
+	uint8_t pkt[256], *p = pkt;
+	size_t cn = strlen(leg->cname), sdes_words = (4 + 2 + cn + 1 + 3) / 4;
+	mblk_t *m;
+	int r;
+
+	/* RR without report blocks: a compound packet starts with a report */
+	p = rtcp_header(p, 0, 201, 1);
+	wr_be32(p, leg->ssrc);
+	p += 4;
+	/* SDES: one chunk, CNAME, then the end item and padding to the word */
+	p = rtcp_header(p, 1, 202, (unsigned)sdes_words);
+	memset(p, 0, sdes_words * 4);
+	wr_be32(p, leg->ssrc);
+	p[4] = 1;
+	p[5] = (uint8_t)cn;
+	memcpy(p + 6, leg->cname, cn);
+	p += sdes_words * 4;
+	/* PSFB, FMT 1: picture loss indication */
+	p = rtcp_header(p, 1, 206, 2);
+	wr_be32(p, leg->ssrc);
+	wr_be32(p + 4, media_ssrc);
+	p += 8;
+	if (fir) { /* PSFB, FMT 4: full intra request, one FCI entry */
+		p = rtcp_header(p, 4, 206, 4);
+		wr_be32(p, leg->ssrc);
+		wr_be32(p + 4, 0);
+		wr_be32(p + 8, media_ssrc);
+		p[12] = leg->fir_seq++;
+		p[13] = p[14] = p[15] = 0;
+		p += 16;
+	}
+	m = allocb((size_t)(p - pkt), 0);
+	if (!m)
+		return -ENOMEM;
+	memcpy(m->b_wptr, pkt, (size_t)(p - pkt));
+	m->b_wptr += p - pkt;
+	r = ep_send(&leg->ep_rtcp, m, false);
+	freemsg(m);
+	return r < 0 ? leg->last_send_err : 0;
+}
 
 int rtp_ortp_send(struct rtp_leg *leg, mblk_t *m, uint32_t ts)
 {

@@ -857,12 +857,13 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 
 	const struct codec *ro = o && o->rtmp_out ? codec_by_id(o->rtmp_out) : rc;
 
-	if (!codec_rtmp_capable(rc) || !codec_rtmp_capable(ro)) {
-		log_warn(sid, "transcoder: codec id %d cannot be the RTMP side",
+	if (!codec_rtmp_capable(rc) || !codec_rtmp_capable(ro) || rc->family == CODEC_FAMILY_VIDEO ||
+	    ro->family == CODEC_FAMILY_VIDEO) {
+		log_warn(sid, "transcoder: codec id %d cannot be the RTMP audio codec",
 			 (int)(codec_rtmp_capable(rc) ? o->rtmp_out : rtmp_codec));
 		return NULL;
 	}
-	if (!sc || !sc->sip || sc->family == CODEC_FAMILY_EVENT) {
+	if (!sc || !sc->sip || sc->family == CODEC_FAMILY_EVENT || sc->family == CODEC_FAMILY_VIDEO) {
 		log_warn(sid, "transcoder: codec id %d cannot be the SIP audio codec",
 			 (int)sip_codec);
 		return NULL;

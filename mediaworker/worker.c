@@ -69,6 +69,12 @@ struct leg *worker_leg_find(struct worker *w, const char *id)
 	return NULL;
 }
 
+/* True when the leg decodes or encodes audio (a video leg never does). */
+static bool leg_transcodes(const struct leg *l)
+{
+	return l->tc && !transcoder_is_passthrough(l->tc);
+}
+
 static void leg_link(struct worker *w, struct leg *l)
 {
 	unsigned b = leg_hash(l->id);
@@ -81,7 +87,7 @@ static void leg_link(struct worker *w, struct leg *l)
 		w->legs->prev = l;
 	w->legs = l;
 	w->n_legs++;
-	if (!transcoder_is_passthrough(l->tc))
+	if (leg_transcodes(l))
 		w->n_transcoding++;
 }
 
@@ -100,7 +106,7 @@ static void leg_unlink(struct worker *w, struct leg *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	w->n_legs--;
-	if (!transcoder_is_passthrough(l->tc))
+	if (leg_transcodes(l))
 		w->n_transcoding--;
 }
 
@@ -257,7 +263,7 @@ static void on_rtp_failure(struct rtp_leg *rtp, int err, void *arg)
  * (a restarted stream, another codec, a peer's clock step: backwards, or further ahead than
  * the loop time elapsed since the last frame plus one second). Never decreasing.
  */
-static uint32_t rtmp_time(struct leg *l, uint32_t ts, uint64_t now)
+uint32_t worker_rtmp_time(struct leg *l, uint32_t ts, uint64_t now)
 {
 	uint32_t elapsed = (uint32_t)(now - l->start_mono);
 	uint32_t khz = l->sip_codec->clock_rate / 1000u;
@@ -307,7 +313,7 @@ static void on_rtp_frame(struct rtp_leg *rtp, const uint8_t *payload, size_t len
 	}
 	if (!out->n)
 		return;
-	t = rtmp_time(l, ts, evloop_now(w->loop));
+	t = worker_rtmp_time(l, ts, evloop_now(w->loop));
 	for (unsigned i = 0; i < out->n; i++) {
 		ctl_server_send_media(w->ctl, l->owner, l->id, t, 0, tc_frame_data(out, i),
 				      out->f[i].len);
@@ -356,6 +362,7 @@ static void leg_free(struct leg *l)
 {
 	rtp_leg_destroy(&l->rtp);
 	transcoder_destroy(&l->tc);
+	worker_video_free(l);
 	free(l);
 }
 
@@ -390,6 +397,8 @@ void worker_leg_destroy(struct leg *l, bool forget_state)
 			 st.packets_received, st.frames_late, st.frames_lost, st.bad_packets,
 			 st.unknown_pt, st.wrong_ssrc, st.unexpected_source, st.srtp_auth_failures,
 			 st.latch_changes);
+		if (l->vid)
+			worker_video_log_stats(l);
 	}
 	leg_free(l);
 	check_drained(w);
@@ -409,6 +418,8 @@ static int choose_codec(const struct worker *w, const struct leg_spec *s)
 			continue;
 		if (c->id == s->rtmp_codec->id)
 			return (int)i;
+		if (c->family == CODEC_FAMILY_VIDEO || s->rtmp_codec->family == CODEC_FAMILY_VIDEO)
+			continue; /* video is carried as it is, never transcoded */
 		if (first_ok >= 0)
 			continue;
 		t = transcoder_new(&w->cfg.topts, s->rtmp_codec->id, c->id);
@@ -426,6 +437,8 @@ static int choose_codec(const struct worker *w, const struct leg_spec *s)
 static void leg_track(struct leg *l, bool on)
 {
 	l->track = on;
+	if (!l->tc)
+		return;
 	if (transcoder_track_rtmp(l->tc, on) < 0)
 		log_warn(l->id, "cannot follow the RTMP stream: out of memory");
 }
@@ -458,6 +471,12 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 	l->hold = s->hold;
 	l->created_ms = s->created_ms ? s->created_ms : state_now_ms();
 	l->start_mono = evloop_now(w->loop);
+	if (s->sync_leg) { /* video beside its audio: one RTMP timeline */
+		const struct leg *a = worker_leg_find(w, s->sync_leg);
+
+		if (a && strcmp(a->owner, l->owner) == 0)
+			l->start_mono = a->start_mono;
+	}
 	if (s->srtp != RTP_LEG_SRTP_NONE) {
 		if (s->local_key)
 			snprintf(l->local_key, sizeof(l->local_key), "%s", s->local_key);
@@ -479,8 +498,13 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 	topts.rtmp_channels = l->rtmp_channels;
 	if (sip->id == CODEC_OPUS)
 		transcode_opts_opus_fmtp(&topts, l->sip_fmtp);
-	l->tc = transcoder_new(&topts, s->rtmp_codec->id, sip->id);
-	if (!l->tc) {
+	if (sip->family == CODEC_FAMILY_VIDEO) {
+		if (worker_video_new(l) < 0) {
+			*err = -ENOMEM;
+			snprintf(why, whylen, "out of memory");
+			goto out_free;
+		}
+	} else if (!(l->tc = transcoder_new(&topts, s->rtmp_codec->id, sip->id))) {
 		*err = -EINVAL;
 		snprintf(why, whylen, "no transcoding path %s -> %s", s->rtmp_codec->label, sip->label);
 		goto out_free;
@@ -506,8 +530,8 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		p.remote_port = keyless ? 0 : s->remote_port;
 		p.payload_type = wc->pt;
 		p.clock_rate = sip->clock_rate;
-		p.samples_per_frame = sip->frame_samples;
-		p.tev_payload_type = s->dtmf_pt;
+		p.samples_per_frame = l->vid ? VIDEO_FRAME_TS : sip->frame_samples;
+		p.tev_payload_type = l->vid ? -1 : s->dtmf_pt;
 		p.srtp_suite = keyless ? RTP_LEG_SRTP_NONE : s->srtp;
 		p.local_key = keyless || s->srtp == RTP_LEG_SRTP_NONE ? NULL : l->local_key;
 		p.remote_key = keyless ? NULL : l->remote_key;
@@ -515,11 +539,14 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 	p.rtp_timeout_ms = w->cfg.rtp_timeout_ms;
 	p.latch_packets = w->cfg.latch_packets;
 	p.latch_guard_ms = w->cfg.latch_guard_ms;
+	p.video = l->vid != NULL;
 	p.cb = (struct rtp_leg_callbacks){
 		.on_dtmf = on_dtmf,
 		.on_timeout = on_rtp_timeout,
 		.on_failure = on_rtp_failure,
-		.on_frame = on_rtp_frame,
+		.on_frame = l->vid ? NULL : on_rtp_frame,
+		.on_packet = l->vid ? worker_video_on_packet : NULL,
+		.on_keyframe_request = l->vid ? worker_video_on_keyframe_request : NULL,
 		.arg = l,
 	};
 	l->rtp = rtp_leg_new(&p);
@@ -534,7 +561,8 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		leg_track(l, true);
 	leg_link(w, l);
 	log_info(l->id, "leg %s: call %s owner %s, %s, local %s:%u%s", s->adopt ? "adopted" : "created",
-		 l->call_id, l->owner, transcoder_describe(l->tc), rtp_leg_advertised_ip(l->rtp),
+		 l->call_id, l->owner, l->tc ? transcoder_describe(l->tc) : "H.264 video, carried",
+		 rtp_leg_advertised_ip(l->rtp),
 		 rtp_leg_local_port(l->rtp), l->srtp != RTP_LEG_SRTP_NONE ? ", SRTP" : "");
 	leg_store(l);
 	return l;
@@ -559,7 +587,7 @@ void worker_reply_leg(struct worker *w, const struct ctl_request *req, const str
 	wire_put_u16(&b, WIRE_T_LOCAL_PORT, rtp_leg_local_port(l->rtp));
 	wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &chosen);
 	wire_put_u32(&b, WIRE_T_SSRC, st.ssrc);
-	wire_put_bool(&b, WIRE_T_TRANSCODING, !transcoder_is_passthrough(l->tc));
+	wire_put_bool(&b, WIRE_T_TRANSCODING, leg_transcodes(l));
 	if (l->srtp != RTP_LEG_SRTP_NONE) {
 		uint8_t raw[32];
 		size_t len;
@@ -605,6 +633,7 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 	struct leg_spec spec = {.dtmf_pt = RTP_LEG_DEFAULT_TEV_PT};
 	char id[WIRE_MAX_ID + 1], call_id[WIRE_MAX_STR + 1], owner[WIRE_MAX_ID + 1];
 	char remote_ip[64] = "", remote_key[RTP_LEG_KEY_B64_LEN + 1] = "", why[160] = "";
+	char sync_leg[WIRE_MAX_ID + 1];
 	struct wire_codec rc;
 	struct leg *l;
 	uint8_t dtmf;
@@ -679,6 +708,8 @@ static void on_create_leg(struct ctl_server *s, const struct ctl_request *req,
 		return;
 	}
 	wire_get_bool(m, WIRE_T_WANT_SRTP, &want_srtp);
+	if (wire_get_cstr(m, WIRE_T_SYNC_LEG, sync_leg, sizeof(sync_leg)) == 0)
+		spec.sync_leg = sync_leg;
 	if (want_srtp && spec.srtp == RTP_LEG_SRTP_NONE)
 		spec.srtp = RTP_LEG_SRTP_AES_CM_128_HMAC_SHA1_80;
 	spec.remote_key = remote_key[0] ? remote_key : NULL;
@@ -700,6 +731,18 @@ static void reply_ok(struct ctl_server *s, const struct ctl_request *req)
 	wire_msg_free(&b);
 }
 
+/* True when @pt is one of the H.264 payload types the signaler offered for video leg @l. */
+static bool offered_video_pt(const struct leg *l, uint8_t pt)
+{
+	for (unsigned i = 0; i < l->n_offered; i++) {
+		const struct codec *c = codec_by_name(l->offered[i].name, l->offered[i].rate);
+
+		if (l->offered[i].pt == pt && c && c->family == CODEC_FAMILY_VIDEO)
+			return true;
+	}
+	return false;
+}
+
 static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 			  const struct wire_msg *m, void *arg)
 {
@@ -716,8 +759,18 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 		return;
 	if (wire_has(m, WIRE_T_CODEC_FMTP))
 		wire_get_cstr(m, WIRE_T_CODEC_FMTP, fmtp, sizeof(fmtp));
-	if (wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 &&
-	    (pt != l->sip_pt || strcmp(fmtp, l->sip_fmtp) != 0)) {
+	if (l->vid && wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 && pt != l->sip_pt) {
+		/* video: another payload type of the same codec, nothing to rebuild */
+		if (!offered_video_pt(l, pt) ||
+		    rtp_leg_set_payload(l->rtp, pt, 90000, VIDEO_FRAME_TS, -1) < 0) {
+			ctl_server_reply_error(s, req, EINVAL, WIRE_T_CODEC_PT,
+					       "payload type %u was not offered for this leg", pt);
+			return;
+		}
+		l->sip_pt = pt;
+		snprintf(l->sip_fmtp, sizeof(l->sip_fmtp), "%s", fmtp);
+	} else if (!l->vid && wire_get_u8(m, WIRE_T_CODEC_PT, &pt) == 0 &&
+		   (pt != l->sip_pt || strcmp(fmtp, l->sip_fmtp) != 0)) {
 		const struct codec *c = NULL;
 		struct transcoder *t;
 		struct transcode_opts topts = w->cfg.topts;
@@ -800,6 +853,8 @@ static void on_update_leg(struct ctl_server *s, const struct ctl_request *req,
 		l->hold = hold;
 		log_info(l->id, "%s", hold ? "on hold" : "off hold");
 	}
+	if (l->vid && wire_get_bool(m, WIRE_T_KEYFRAME, &hold) == 0 && hold)
+		worker_video_request_keyframe(l);
 	leg_store(l);
 	worker_reply_leg(w, req, l); /* with the codec it runs now and whether it transcodes */
 }
@@ -910,6 +965,10 @@ static void on_media(struct ctl_server *s, const char *signaler_id, const struct
 		return;
 	}
 	l->media_in++;
+	if (l->vid) { /* pieces of video messages: each counts, none is dropped here */
+		worker_video_from_rtmp(l, md);
+		return;
+	}
 	/*
 	 * A frame that waited too long on its way here (this worker short of CPU, a backlog in
 	 * the queues) would reach the peer late and keep every later frame late: dropped without
@@ -1208,7 +1267,7 @@ void worker_foreach_leg(const struct worker *w, worker_leg_visit_fn fn, void *ar
 		struct rtp_leg_stats st;
 
 		rtp_leg_get_stats(l->rtp, &st);
-		ls.transcoding = !transcoder_is_passthrough(l->tc);
+		ls.transcoding = leg_transcodes(l);
 		ls.packets_in = st.packets_received;
 		ls.packets_out = st.packets_sent;
 		ls.packets_lost = st.packets_lost > 0 ? (uint64_t)st.packets_lost : 0;

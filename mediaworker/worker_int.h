@@ -4,6 +4,7 @@
  *   worker.c        the leg table, the control handlers of a leg's owner, media, Redis state
  *   worker_owner.c  who may act on a leg: ownership checks and refusals, ADOPT_LEG, and the
  *                   DESTROY_LEG of another signaler's leg (both wait for Redis)
+ *   worker_video.c  a video leg's H.264 both ways (no transcoder: struct video instead)
  */
 #ifndef RS_WORKER_INT_H
 #define RS_WORKER_INT_H
@@ -23,6 +24,7 @@
 
 #define LEG_BUCKETS 4096
 #define FRAME_MS 20 /* a frame's duration when the transcoder does not say */
+#define VIDEO_FRAME_TS 3000 /* a video leg's reorder hold, in 90 kHz units: one frame at 30/s */
 #define LEG_MAX_CODECS WIRE_MAX_CODECS
 /* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
  * adopted: the sequence jumps past anything the dead worker may have sent. */
@@ -34,7 +36,8 @@ struct leg {
 	char owner[WIRE_MAX_ID + 1];
 	struct worker *w;
 	struct rtp_leg *rtp;
-	struct transcoder *tc;
+	struct transcoder *tc; /* audio legs */
+	struct video *vid;     /* video legs (worker_video.c) */
 	const struct codec *rtmp_codec;
 	const struct codec *rtmp_out;	   /* what the players get: NULL, rtmp_codec */
 	unsigned rtmp_rate, rtmp_channels; /* as the publisher's first message said; 0: unknown */
@@ -123,6 +126,7 @@ struct leg_spec {
 	const struct rtp_leg_state *adopt;  /* continuity, NULL for a new stream */
 	bool hold;
 	uint64_t created_ms;
+	const char *sync_leg; /* a leg here whose RTMP timeline this one shares, or NULL */
 };
 
 /* --- worker.c --- */
@@ -142,6 +146,30 @@ void worker_reply_leg(struct worker *w, const struct ctl_request *req, const str
 
 /* An SRTP suite's name as the wire and Redis carry it; 0 or -EINVAL. */
 int worker_suite_parse(const char *s, enum rtp_leg_srtp_suite *out);
+
+/* The RTMP time (ms, the leg's timeline) of the peer's RTP timestamp @ts arriving at @now. */
+uint32_t worker_rtmp_time(struct leg *l, uint32_t ts, uint64_t now);
+
+/* --- worker_video.c --- */
+
+struct video;
+
+/* Gives @l its video state. 0 or -ENOMEM. */
+int worker_video_new(struct leg *l);
+void worker_video_free(struct leg *l);
+
+/* One MEDIA piece from the owner (wire_video.h). */
+void worker_video_from_rtmp(struct leg *l, const struct wire_media *md);
+
+/* The rtp_leg callbacks of a video leg (@arg: the leg). */
+void worker_video_on_packet(struct rtp_leg *rtp, const struct rtp_reorder_frame *f, void *arg);
+void worker_video_on_keyframe_request(struct rtp_leg *rtp, void *arg);
+
+/* The owner asks for a key frame from the peer (a player joined). */
+void worker_video_request_keyframe(struct leg *l);
+
+/* One log line of the leg's video counters. */
+void worker_video_log_stats(struct leg *l);
 
 /* --- worker_owner.c --- */
 

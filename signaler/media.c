@@ -97,7 +97,7 @@ static unsigned leg_hash(const char *id)
 	return h % LEG_BUCKETS;
 }
 
-static struct media_leg *leg_find(struct media *m, const char *id)
+struct media_leg *media_leg_find(struct media *m, const char *id)
 {
 	struct media_leg *l = m->buckets[leg_hash(id)];
 
@@ -320,15 +320,19 @@ static void build_create(struct media_leg *leg, struct wire_builder *b)
 		wire_put_u8(b, WIRE_T_DTMF_PT, leg->dtmf_pt);
 	if (leg->ptime_ms)
 		wire_put_u16(b, WIRE_T_PTIME_MS, leg->ptime_ms);
+	if (leg->video && leg->companion[0])
+		wire_put_str(b, WIRE_T_SYNC_LEG, leg->companion);
 }
 
 static void try_create(struct media_leg *leg)
 {
 	struct media *m = leg->m;
 	struct wire_builder b = {0};
-	struct dispatcher_worker *w = dispatcher_pick(m->d);
+	struct dispatcher_worker *w = leg->attempts == 0 ? media_video_home(leg) : NULL;
 	int err;
 
+	if (!w)
+		w = dispatcher_pick(m->d);
 	if (!w) {
 		if (evloop_now(m->loop) >= leg->deadline)
 			leg_fail(leg, "no live mediaworker");
@@ -368,7 +372,9 @@ static void try_adopt(struct media_leg *leg)
 			 m->cfg.move_timeout_ms, last[0] ? "; last error: " : "", last);
 		return;
 	}
-	w = dispatcher_pick(m->d);
+	w = media_video_home(leg); /* with its companion, when that one has a home */
+	if (!w)
+		w = dispatcher_pick(m->d);
 	if (!w) {
 		evloop_timer_start(leg->timer, RETRY_MS);
 		return;
@@ -413,6 +419,8 @@ static int send_update(struct media_leg *leg, const struct media_leg_update *u, 
 	}
 	if (d->hold_set && (all || (u && u->set_hold)))
 		wire_put_bool(&b, WIRE_T_HOLD, d->hold);
+	if (u && u->keyframe && leg->video)
+		wire_put_bool(&b, WIRE_T_KEYFRAME, true);
 	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
 	wire_msg_free(&b);
 	return err;
@@ -475,6 +483,7 @@ static void on_create_reply(struct media_leg *leg, struct dispatcher_worker *w, 
 			 in->codec.rate, in->codec.pt, in->transcoding ? ", transcoding" : "",
 			 in->srtp_suite[0] ? ", SRTP" : "", in->ssrc);
 		apply_queued(leg, false);
+		media_video_send_seq(leg);
 		early_flush(leg);
 		leg->ready_told = true;
 		if (leg->cbs.ready)
@@ -531,6 +540,7 @@ static void on_adopt_reply(struct media_leg *leg, struct dispatcher_worker *w, i
 		discard_on(m, lost, leg->id);
 		apply_queued(leg, true);
 		send_seq(leg);
+		media_video_send_seq(leg);
 		if (!leg->ready_told) { /* cannot happen: only ready legs move */
 			leg->ready_told = true;
 			if (leg->cbs.ready)
@@ -747,7 +757,7 @@ static void on_event(struct dispatcher *d, struct dispatcher_worker *w, const st
 	if (wire_get_cstr(ev, WIRE_T_LEG_ID, id, sizeof(id)) < 0 ||
 	    wire_get_u8(ev, WIRE_T_EVENT_KIND, &kind) < 0)
 		return;
-	leg = leg_find(m, id);
+	leg = media_leg_find(m, id);
 	if (!leg || leg->w != w || leg->state != LEG_READY) {
 		m->events_unrouted++;
 		log_debug(id, "event %u from %s for no leg here: ignored", kind, media_wname(w));
@@ -787,7 +797,7 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 		     void *arg)
 {
 	struct media *m = arg;
-	struct media_leg *leg = leg_find(m, md->leg_id);
+	struct media_leg *leg = media_leg_find(m, md->leg_id);
 	uint64_t now;
 	uint32_t ts;
 
@@ -810,7 +820,9 @@ static void on_media(struct dispatcher *d, struct dispatcher_worker *w, const st
 	leg->last_ts = ts;
 	leg->last_out_at = now;
 	leg->audio_out++;
-	if (leg->cbs.audio_out)
+	if (leg->video)
+		media_video_in(leg, md, ts);
+	else if (leg->cbs.audio_out)
 		leg->cbs.audio_out(leg, md->payload, md->len, ts, leg->arg);
 }
 
@@ -825,6 +837,7 @@ static void on_reaper(struct evloop *loop, struct ev_timer *t, void *arg)
 		struct media_leg *leg = m->grave;
 
 		m->grave = leg->next_grave;
+		media_video_free(leg);
 		free(leg);
 	}
 }
@@ -1069,6 +1082,15 @@ struct media_leg *media_leg_new(struct media *m, const struct media_leg_params *
 	snprintf(leg->call_id, sizeof(leg->call_id), "%s", p->call_id);
 	leg->rtmp_codec = p->rtmp_codec;
 	leg->rtmp_out = p->rtmp_out;
+	{
+		const struct codec *c = codec_by_name(p->rtmp_codec.name, p->rtmp_codec.rate);
+
+		leg->video = c && c->family == CODEC_FAMILY_VIDEO;
+	}
+	if (p->sync && !p->sync->destroyed) { /* the call's two legs know each other */
+		snprintf(leg->companion, sizeof(leg->companion), "%s", p->sync->id);
+		snprintf(p->sync->companion, sizeof(p->sync->companion), "%s", leg->id);
+	}
 	memcpy(leg->sip, p->sip_codecs, p->n_sip_codecs * sizeof(leg->sip[0]));
 	leg->n_sip = p->n_sip_codecs;
 	leg->want_srtp = p->want_srtp;
@@ -1264,6 +1286,8 @@ int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t l
 	struct rtmp_audio ra;
 	int ret = 0;
 
+	if (leg->video)
+		return -EINVAL;
 	/* A sequence header (a few bytes) is kept for a worker that takes the leg over. */
 	if (len <= sizeof(leg->seq) && codec_rtmp_parse(payload, len, &ra, NULL) == 0 && ra.config) {
 		memcpy(leg->seq, payload, len);
@@ -1334,6 +1358,11 @@ void media_leg_destroy(struct media_leg **legp)
 const char *media_leg_id(const struct media_leg *leg)
 {
 	return leg->id;
+}
+
+bool media_leg_moving(const struct media_leg *leg)
+{
+	return leg && leg->state == LEG_MOVING;
 }
 
 const struct media_leg_info *media_leg_info(const struct media_leg *leg)

@@ -90,6 +90,11 @@ struct media_leg_callbacks {
 	void (*audio_out)(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
 			  void *arg);
 	void (*changed)(struct media_leg *leg, void *arg);
+	/* Video legs: one whole RTMP video message (FLV VIDEODATA: the AVC sequence header, or a
+	 * picture) for the players, with its timestamp on the leg's timeline (shared with the
+	 * call's audio leg: media_leg_params.sync). */
+	void (*video_out)(struct media_leg *leg, const uint8_t *msg, size_t len, uint32_t ts,
+			  void *arg);
 };
 
 /* What a new leg is. Pointers are read during media_leg_new() only. */
@@ -107,6 +112,9 @@ struct media_leg_params {
 	size_t srtp_remote_key_len;
 	uint8_t dtmf_pt;	      /* telephone-event payload type; 0: the worker's default (101) */
 	unsigned ptime_ms;	      /* 0: 20 */
+	/* A video leg (rtmp_codec and sip_codecs H264/90000) names the call's audio leg: it is
+	 * placed on that leg's worker (and moved with it) and shares its RTMP timeline. */
+	struct media_leg *sync;
 };
 
 /* A change of a leg (UPDATE_LEG, absolute values); a zeroed struct changes nothing. */
@@ -121,6 +129,7 @@ struct media_leg_update {
 	size_t srtp_remote_key_len;
 	bool set_hold; /* hold (stop sending) or resume */
 	bool hold;
+	bool keyframe; /* video legs: ask the peer for a key frame now (not kept, not re-applied) */
 };
 
 /* Outcome of media_leg_update() / media_leg_send_dtmf(): 0 or a negative errno (-ECANCELED when
@@ -193,10 +202,22 @@ int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t l
  */
 void media_leg_destroy(struct media_leg **legp);
 
+/*
+ * Video legs: sends one RTMP video message (FLV VIDEODATA of the publisher, H.264) with its RTMP
+ * timestamp toward the peer, in MEDIA pieces (common/wire_video.h). The last AVC sequence header
+ * is kept and sent first to every worker that takes the leg (a move). Nothing is kept while the
+ * leg is being created or moved (the worker waits for a key frame anyway). 0, -EAGAIN (not
+ * ready: dropped), -EPIPE (failed), -E2BIG (above 1 MiB), -EINVAL (not a video leg).
+ */
+int media_leg_send_video(struct media_leg *leg, const uint8_t *msg, size_t len, uint32_t ts);
+
 /* The leg's id (unique per signaler run: "<signaler id>-<nonce>-<n>"), and what the worker
  * answered (NULL before ready). */
 const char *media_leg_id(const struct media_leg *leg);
 const struct media_leg_info *media_leg_info(const struct media_leg *leg);
+
+/* True while the leg is being adopted by another worker (its worker died or drained). */
+bool media_leg_moving(const struct media_leg *leg);
 
 /* --- read-only views for metrics ---------------------------------------------------------- */
 

@@ -35,7 +35,7 @@ int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out
 	return 0;
 }
 
-int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned *channels)
+int media_codec_metadata(const uint8_t *p, size_t len, struct media_meta *out)
 {
 	struct amf_value *list = NULL, *meta;
 	const char *name;
@@ -44,7 +44,7 @@ int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned 
 	bool b;
 	int ret = -ENOENT;
 
-	*rate = *channels = 0;
+	memset(out, 0, sizeof(*out));
 	if (amf0_decode_all(p, len, NULL, &list) < 0)
 		return -EPROTO;
 	name = amf_get_string(amf_index(list, 0), NULL);
@@ -57,11 +57,15 @@ int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned 
 	meta = amf_index(list, first + 1);
 	ret = 0;
 	if (amf_get_number(amf_get(meta, "audiosamplerate"), &d) && d >= 4000 && d <= 48000)
-		*rate = (unsigned)d;
+		out->rate = (unsigned)d;
 	if (amf_get_bool(amf_get(meta, "stereo"), &b))
-		*channels = b ? 2 : 1;
+		out->channels = b ? 2 : 1;
 	else if (amf_get_number(amf_get(meta, "audiochannels"), &d) && (d == 1 || d == 2))
-		*channels = (unsigned)d;
+		out->channels = (unsigned)d;
+	if (amf_get_number(amf_get(meta, "videocodecid"), &d) && d >= 1)
+		out->video_codec = d == 7 || d == 0x61766331 ? 7 : d <= 15 ? (unsigned)d : 0xff;
+	else if ((name = amf_get_string(amf_get(meta, "videocodecid"), NULL)) != NULL)
+		out->video_codec = strcmp(name, "avc1") == 0 ? 7 : 0xff;
 out:
 	amf_free(list);
 	return ret;

@@ -18,13 +18,20 @@
 int media_codec_from_rtmp(const uint8_t *msg, size_t len, struct wire_codec *out,
 			  const char **why);
 
+/* What a publisher's metadata says (media_codec_metadata()); 0 where it says nothing. */
+struct media_meta {
+	unsigned rate;	      /* audiosamplerate, Hz, 4000..48000 */
+	unsigned channels;    /* stereo or audiochannels: 1 or 2 */
+	unsigned video_codec; /* videocodecid as an FLV CodecID (7 for 7 or "avc1"), 0xff for a
+				 video codec named otherwise (a FourCC), 0: no video said */
+};
+
 /*
  * What a publisher's metadata message (AMF0 data: ["@setDataFrame",] "onMetaData", {...}) says
- * of its audio: audiosamplerate into *rate (Hz, 0 when absent or not 4000..48000) and stereo (or
- * audiochannels) into *channels (1 or 2, 0 when absent). Returns 0 when @p is onMetaData, else
- * -ENOENT (another data message) or -EPROTO (malformed). Bounded by the AMF limits.
+ * of its audio and video, into @out. Returns 0 when @p is onMetaData, else -ENOENT (another data
+ * message) or -EPROTO (malformed). Bounded by the AMF limits.
  */
-int media_codec_metadata(const uint8_t *p, size_t len, unsigned *rate, unsigned *channels);
+int media_codec_metadata(const uint8_t *p, size_t len, struct media_meta *out);
 
 /*
  * Parses a codec list "PCMU/8000,speex/16000,PCMA" (name[/rate], comma separated, rate 8000

@@ -4,6 +4,8 @@
  *   media.c            legs and their requests, the dispatcher's callbacks, life cycle, the leg
  *                      API, read-only views for metrics, legs of other signalers
  *   media_discovery.c  the workers found in Redis: added, refused (CURVE), removed
+ *   media_video.c      video legs: messages out in pieces and in again, the kept sequence
+ *                      header, the companion leg's worker
  */
 #ifndef RS_MEDIA_INT_H
 #define RS_MEDIA_INT_H
@@ -12,6 +14,7 @@
 #include "media.h"
 #include "state.h"
 #include "wire.h"
+#include "wire_video.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -96,6 +99,13 @@ struct media_leg {
 	uint64_t last_out_at;
 	uint64_t audio_in, audio_out, audio_drops;
 
+	/* video legs (media_video.c) */
+	bool video;
+	char companion[WIRE_MAX_ID + 1]; /* the call's other leg (audio <-> video), "" when none */
+	uint8_t *vseq;			 /* the publisher's last AVC sequence header */
+	size_t vseq_len;
+	struct wire_video_asm vin; /* pieces from the worker */
+
 	bool destroyed;
 	struct media_leg *hnext, *prev, *next, *next_grave;
 };
@@ -152,6 +162,24 @@ int media_worker_add(struct media *m, struct dispatcher_worker *w, bool discover
 /* Worker @w came back (@flush: same instance, destroy its stale legs) or is gone / restarted
  * (its legs are gone: forget them). */
 void media_orphans_settle(struct media *m, struct dispatcher_worker *w, bool flush);
+
+/* The leg @id, or NULL. */
+struct media_leg *media_leg_find(struct media *m, const char *id);
+
+/* --- media_video.c --- */
+
+/* The worker a leg with a companion should go to (the companion's, when alive and it carries
+ * or is being given the companion), else NULL: the dispatcher picks. */
+struct dispatcher_worker *media_video_home(struct media_leg *leg);
+
+/* The kept AVC sequence header to the leg's (new) worker, ahead of any picture. */
+void media_video_send_seq(struct media_leg *leg);
+
+/* One MEDIA piece of a video leg from its worker: a whole message goes to video_out at @ts. */
+void media_video_in(struct media_leg *leg, const struct wire_media *md, uint32_t ts);
+
+/* Frees what a video leg holds (the leg's memory is freed by its owner). */
+void media_video_free(struct media_leg *leg);
 
 /* Discovery (media_discovery.c): the timer of struct media.discovery (@arg: the media) lists
  * the workers in Redis every cfg.discovery_ms; the Redis client's "up" listener lists them at

@@ -83,15 +83,25 @@ void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_
 			buf_reset(kept); /* out of memory: late players go without */
 	}
 	for (struct player *p = l->head; p; p = p->next) {
-		bool first;
-		uint32_t out = player_rebase(p, ts, &first);
+		bool first, *hdr_sent = type == RTMP_MSG_AUDIO	 ? &p->audio_header
+					: type == RTMP_MSG_VIDEO ? &p->video_header
+								 : NULL;
+		uint32_t out;
 
+		if (type == RTMP_MSG_VIDEO && !header && !p->video_key) {
+			if (len < 1 || data[0] >> 4 != 1)
+				continue; /* not a key frame: nothing to start from */
+			p->video_key = true;
+		}
+		out = player_rebase(p, ts, &first);
 		if (first && buf_used(&l->metadata) && type != RTMP_MSG_DATA_AMF0)
 			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
 					     buf_head(&l->metadata), (uint32_t)buf_used(&l->metadata));
-		if (first && kept && !header && buf_used(kept))
-			rtmp_conn_send_media(p->conn, p->stream->id, type, 0, buf_head(kept),
+		if (hdr_sent && !*hdr_sent && !header && buf_used(kept))
+			rtmp_conn_send_media(p->conn, p->stream->id, type, out, buf_head(kept),
 					     (uint32_t)buf_used(kept));
+		if (hdr_sent)
+			*hdr_sent = true;
 		rtmp_conn_send_media(p->conn, p->stream->id, type, out, data, len);
 	}
 }
@@ -113,6 +123,7 @@ void players_published(struct player_list *l)
 {
 	for (struct player *p = l->head; p; p = p->next) {
 		p->started = false;
+		p->audio_header = p->video_header = p->video_key = false;
 		rtmp_conn_send_status(p->conn, p->stream->id, "status", "NetStream.Play.PublishNotify",
 				      "Stream is now published.");
 	}

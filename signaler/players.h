@@ -17,6 +17,8 @@ struct player {
 	struct rtmp_stream *stream;
 	void *owner; /* the app's object for the stream name */
 	bool started;
+	bool audio_header, video_header; /* the kept sequence header of the kind went out */
+	bool video_key;			 /* a video key frame went out: pictures may follow */
 	uint32_t base;    /* source timestamp that maps to 0 for this player */
 	uint32_t last_ts; /* last timestamp sent */
 	struct player *next, *prev;
@@ -48,8 +50,9 @@ uint32_t player_rebase(struct player *p, uint32_t ts, bool *first);
 
 /*
  * Sends one message to every player, timestamps rebased; media to slow players is dropped.
- * Sequence headers are kept; a player's first message is preceded by the metadata and the
- * kept header of its kind.
+ * Sequence headers are kept; a player's first message is preceded by the metadata, its first
+ * audio or video message by the kept header of that kind; video starts at a key frame (the
+ * pictures before it could not be decoded).
  */
 void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_t *data,
 		  uint32_t len);
