@@ -57,6 +57,10 @@ static const struct codec codecs[CODEC_COUNT] = {
 		.label = "Nellymoser", .channels = 1, .frame_samples = 256, .default_pt = -1,
 		.rtmp_audio_byte = 0x42,
 	},
+	[CODEC_H264] = {
+		.id = CODEC_H264, .family = CODEC_FAMILY_VIDEO, .name = "H264", .label = "H264/90000",
+		.clock_rate = 90000, .channels = 1, .default_pt = 96, .flv_video_id = 7,
+	},
 };
 /* clang-format on */
 

@@ -15,10 +15,13 @@
  *   CODEC_AAC         AAC               -      stream 1024   -    -   yes   0xAF (10) + type
  *   CODEC_MP3         MP3               -      stream 1152   -    -   yes   0x2_ (2), 0xE_ (14)
  *   CODEC_NELLYMOSER  Nellymoser        -      stream 256    -    -   yes   0x4_/0x5_/0x6_
+ *   CODEC_H264        H264 (video)      90000  -      -      -    -   -     FLV CodecID 7
  *
  * "clock" is the RTP clock (frame = clock units per 20 ms, the RTP timestamp step); "pcm" is the
  * rate of the decoded signal (G.722's 16 kHz audio runs on an 8,000 RTP clock, RFC 3551 4.5.2).
  * RTMP-only codecs have no clock; "frame" there is the codec's own frame in samples.
+ * H.264 is the one video entry: passed through, never transcoded; its SDP negotiation is the
+ * video part of signaler/sdp.h (not the "sip" audio flag), its FLV tag is VIDEODATA CodecID 7.
  *
  * Entries are static and never change: pointers returned here stay valid for the process.
  */
@@ -41,6 +44,7 @@ enum codec_id {
 	CODEC_AAC,
 	CODEC_MP3,
 	CODEC_NELLYMOSER,
+	CODEC_H264,
 	CODEC_COUNT /* number of ids, CODEC_NONE included */
 };
 
@@ -49,8 +53,9 @@ enum codec_family {
 	CODEC_FAMILY_G711,  /* one byte per sample, any number of samples per payload */
 	CODEC_FAMILY_SPEEX, /* a Speex bitstream of whole 20 ms frames */
 	CODEC_FAMILY_EVENT, /* RFC 4733 events: not audio, never transcoded */
-	CODEC_FAMILY_FRAMED /* any other codec: one payload = one or more codec frames, decoded and
-			       encoded by a library (mediaworker/acodec.h) */
+	CODEC_FAMILY_FRAMED, /* any other codec: one payload = one or more codec frames, decoded and
+				encoded by a library (mediaworker/acodec.h) */
+	CODEC_FAMILY_VIDEO   /* video: passed through, never decoded here */
 };
 
 /* RTMP audio tag byte high nibbles (FLV SoundFormat). */
@@ -89,10 +94,11 @@ struct codec {
 	unsigned channels;	 /* SDP channel count (Opus: 2, RFC 7587); the audio itself is mono */
 	unsigned frame_samples;	 /* RTP clock units per 20 ms; RTMP-only: the codec's frame */
 	int default_pt;		 /* static or conventional dynamic payload type; -1: not on SIP */
-	bool sip;		 /* may be negotiated in SDP */
+	bool sip;		 /* audio that may be negotiated in SDP (video: see sdp.h) */
 	uint8_t rtmp_audio_byte; /* FLV audio tag byte we write (mono), 0: not on RTMP or (Opus) an
 				    Enhanced RTMP header, see codec_rtmp_header() */
 	const char *fourcc;	 /* Enhanced RTMP FourCC, NULL when none */
+	uint8_t flv_video_id;	 /* FLV VIDEODATA CodecID of a video codec, 0 for audio */
 };
 
 /* The entry for @id, or NULL for CODEC_NONE and out-of-range values. */

@@ -24,9 +24,14 @@ static void test_table(void)
 		if (c->sip)
 			CHECK(c->frame_samples * 50 == c->clock_rate && c->default_pt >= 0 &&
 			      c->default_pt < 128);
+		else if (c->family == CODEC_FAMILY_VIDEO) /* video: RTP clock, FLV id, no audio */
+			CHECK(c->clock_rate == 90000 && c->flv_video_id && !codec_rtmp_capable(c));
 		else
 			CHECK(c->clock_rate == 0 && c->default_pt == -1 && codec_rtmp_capable(c));
 	}
+	c = codec_by_name("h264", 90000);
+	CHECK(c && c->id == CODEC_H264 && c->flv_video_id == 7 && !c->sip && !c->rtmp_audio_byte);
+	CHECK(codec_by_rtmp_name("H264") == NULL); /* not an RTMP audio codec */
 	c = codec_by_name("SPEEX", 16000);
 	CHECK(c && c->id == CODEC_SPEEX_WB && c->default_pt == 96 && c->rtmp_audio_byte == 0xB2);
 	c = codec_by_name("Speex", 8000);
