@@ -59,7 +59,7 @@ static const struct codec codecs[CODEC_COUNT] = {
 	},
 	[CODEC_H264] = {
 		.id = CODEC_H264, .family = CODEC_FAMILY_VIDEO, .name = "H264", .label = "H264/90000",
-		.clock_rate = 90000, .default_pt = 96, .sip = true, .flv_video_codec = RTMP_VIDEO_AVC,
+		.clock_rate = 90000, .default_pt = 96, .flv_video_codec = RTMP_VIDEO_AVC,
 	},
 };
 /* clang-format on */

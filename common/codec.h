@@ -15,14 +15,15 @@
  *   CODEC_AAC         AAC               -      stream 1024   -    -   yes   0xAF (10) + type
  *   CODEC_MP3         MP3               -      stream 1152   -    -   yes   0x2_ (2), 0xE_ (14)
  *   CODEC_NELLYMOSER  Nellymoser        -      stream 256    -    -   yes   0x4_/0x5_/0x6_
- *   CODEC_H264        H264 (video)      90000  -      -      96   yes yes   FLV CodecID 7 (AVC)
+ *   CODEC_H264        H264 (video)      90000  -      -      96   -   yes   FLV CodecID 7 (AVC)
  *
  * "clock" is the RTP clock (frame = clock units per 20 ms, the RTP timestamp step); "pcm" is the
  * rate of the decoded signal (G.722's 16 kHz audio runs on an 8,000 RTP clock, RFC 3551 4.5.2).
  * RTMP-only codecs have no clock; "frame" there is the codec's own frame in samples.
  *
  * The one video entry, H.264, travels as FLV video messages (CodecID 7) on RTMP and as RFC 6184
- * packets on RTP; it has no frame of its own (frame_samples 0) and is never transcoded.
+ * packets on RTP; it has no frame of its own (frame_samples 0) and is never transcoded. Its SDP
+ * negotiation is the video part of signaler/sdp.h, not the audio "sip" flag.
  *
  * Entries are static and never change: pointers returned here stay valid for the process.
  */

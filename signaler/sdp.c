@@ -16,9 +16,7 @@
  * Directions are handled as two bits (send, receive) so that "answer = reverse(offer) & ours"
  * and hold/resume are bit operations over one table.
  */
-#include "sdp.h"
-
-#include <sofia-sip/sdp.h>
+#include "sdp_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,12 +32,9 @@
 #define SDP_KEY_B64_LEN	   40	/* base64 of SDP_SRTP_KEY_LEN bytes: no padding */
 #define SDP_MAX_PTIME	   1000 /* ms */
 #define SDP_MAX_CHANNELS   8
-#define SDP_MAX_RATE	   1000000u /* Hz; real audio clocks stop at 192000 */
-#define SDP_LINE_MAX	   512
+#define SDP_LINE_MAX	   1024 /* an a=fmtp of video: SDP_MAX_VIDEO_FMTP + its prefix */
 
 /* --- tables ---------------------------------------------------------------------------------- */
-
-enum { DIR_SEND = 1, DIR_RECV = 2 };
 
 static const struct {
 	const char *name;
@@ -67,7 +62,7 @@ static const struct {
     {"AES_CM_128_HMAC_SHA1_32", SDP_SUITE_AES_CM_128_HMAC_SHA1_32},
 };
 
-/* Codec tokens of the Flash VoIP API (siprtmp). CODEC_NONE: video, ignored. */
+/* Codec tokens of the Flash VoIP API (siprtmp). CODEC_NONE: ignored. */
 static const struct {
 	const char *token;
 	enum codec_id id;
@@ -81,15 +76,13 @@ static const struct {
     {"opus", CODEC_OPUS},
     {"g722", CODEC_G722},
     {"dtmf", CODEC_TELEPHONE_EVENT},
-    {"h264", CODEC_NONE},
+    {"h264", CODEC_H264},
     {"flv", CODEC_NONE},
 };
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
 /* --- small helpers --------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static int fail(char *why, size_t whylen, int err,
+__attribute__((format(printf, 4, 5))) int sdp_fail(char *why, size_t whylen, int err,
 						      const char *fmt, ...)
 {
 	va_list ap;
@@ -103,7 +96,7 @@ __attribute__((format(printf, 4, 5))) static int fail(char *why, size_t whylen, 
 }
 
 /* Appends to a NUL-terminated sentence in @why, silently truncating. */
-__attribute__((format(printf, 3, 4))) static void why_append(char *why, size_t whylen,
+__attribute__((format(printf, 3, 4))) void sdp_why_append(char *why, size_t whylen,
 							     const char *fmt, ...)
 {
 	va_list ap;
@@ -119,23 +112,23 @@ __attribute__((format(printf, 3, 4))) static void why_append(char *why, size_t w
 	va_end(ap);
 }
 
-static unsigned dir_bits(enum sdp_dir d)
+unsigned sdp_dir_bits(enum sdp_dir d)
 {
 	return (unsigned)d < ARRAY_LEN(dirs) ? dirs[d].bits : 0;
 }
 
-static unsigned dir_reverse(unsigned bits)
+unsigned sdp_dir_reverse(unsigned bits)
 {
 	return ((bits & DIR_SEND) ? DIR_RECV : 0) | ((bits & DIR_RECV) ? DIR_SEND : 0);
 }
 
-static enum sdp_dir dir_from_bits(unsigned bits)
+enum sdp_dir sdp_dir_from_bits(unsigned bits)
 {
 	return dir_by_bits[bits & 3];
 }
 
 /* Address family of an IP literal: 4, 6, or 0 when @addr is not one. */
-static int addr_family(const char *addr)
+int sdp_addr_family(const char *addr)
 {
 	unsigned char tmp[16];
 
@@ -148,7 +141,7 @@ static int addr_family(const char *addr)
 	return 0;
 }
 
-static bool addr_is_any(const char *addr)
+bool sdp_addr_is_any(const char *addr)
 {
 	unsigned char tmp[16];
 	static const unsigned char zero[16];
@@ -161,20 +154,20 @@ static bool addr_is_any(const char *addr)
 }
 
 /* RFC 4566 token characters (sofia-sip's TOKEN set). */
-static bool tok_char(unsigned char c)
+bool sdp_tok_char(unsigned char c)
 {
 	return c && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		     strchr("-!#$%&'*+.^_`{|}~", c));
 }
 
 /* A transport: tokens joined by '/'. */
-static bool proto_char(unsigned char c)
+bool sdp_proto_char(unsigned char c)
 {
-	return c == '/' || tok_char(c);
+	return c == '/' || sdp_tok_char(c);
 }
 
 /* A non-empty string of @max characters at most, each accepted by @ok. */
-static bool is_token(const char *s, size_t max, bool (*ok)(unsigned char))
+bool sdp_is_token(const char *s, size_t max, bool (*ok)(unsigned char))
 {
 	size_t n = 0;
 
@@ -187,7 +180,7 @@ static bool is_token(const char *s, size_t max, bool (*ok)(unsigned char))
 }
 
 /* Printable ASCII text of at most @max bytes (fmtp values); "" is fine. */
-static bool is_text(const char *s, size_t max)
+bool sdp_is_text(const char *s, size_t max)
 {
 	size_t n = 0;
 
@@ -198,7 +191,7 @@ static bool is_text(const char *s, size_t max)
 }
 
 /* Copies NUL-terminated @src into @dst[@size]; false (and "" in @dst) when it does not fit. */
-static bool copy_str(char *dst, size_t size, const char *src)
+bool sdp_copy_str(char *dst, size_t size, const char *src)
 {
 	size_t n = src ? strnlen(src, size) : 0;
 
@@ -212,7 +205,7 @@ static bool copy_str(char *dst, size_t size, const char *src)
 }
 
 /* Decimal digits only, value <= @max. */
-static bool parse_uint(const char *s, size_t len, uint64_t max, uint64_t *v)
+bool sdp_parse_uint(const char *s, size_t len, uint64_t max, uint64_t *v)
 {
 	uint64_t x = 0;
 
@@ -268,12 +261,12 @@ bool sdp_is_hold(const struct sdp_media_desc *d)
 {
 	if (!d)
 		return false;
-	return !(dir_bits(d->dir) & DIR_RECV) || (d->addr[0] && addr_is_any(d->addr));
+	return !(sdp_dir_bits(d->dir) & DIR_RECV) || (d->addr[0] && sdp_addr_is_any(d->addr));
 }
 
 /* --- builder --------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 2, 3))) static int put(struct buf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) int sdp_put(struct buf *b, const char *fmt, ...)
 {
 	char line[SDP_LINE_MAX];
 	va_list ap;
@@ -287,24 +280,24 @@ __attribute__((format(printf, 2, 3))) static int put(struct buf *b, const char *
 	return buf_append(b, line, (size_t)n);
 }
 
-static bool name_ok(const char *name, size_t size)
+bool sdp_name_ok(const char *name, size_t size)
 {
-	return memchr(name, '\0', size) && is_token(name, SDP_MAX_NAME, tok_char);
+	return memchr(name, '\0', size) && sdp_is_token(name, SDP_MAX_NAME, sdp_tok_char);
 }
 
-static bool fmtp_ok(const char *fmtp, size_t size)
+bool sdp_fmtp_ok(const char *fmtp, size_t size)
 {
-	return memchr(fmtp, '\0', size) && is_text(fmtp, SDP_MAX_FMTP);
+	return size > 0 && memchr(fmtp, '\0', size) && sdp_is_text(fmtp, size - 1);
 }
 
-static bool mline_ok(const struct sdp_mline *ml)
+bool sdp_mline_ok(const struct sdp_mline *ml)
 {
 	return memchr(ml->media, '\0', sizeof(ml->media)) &&
 	       memchr(ml->proto, '\0', sizeof(ml->proto)) &&
 	       memchr(ml->fmt, '\0', sizeof(ml->fmt)) &&
-	       is_token(ml->media, SDP_MAX_TOKEN, tok_char) &&
-	       is_token(ml->proto, SDP_MAX_TOKEN, proto_char) &&
-	       is_token(ml->fmt, SDP_MAX_TOKEN, tok_char);
+	       sdp_is_token(ml->media, SDP_MAX_TOKEN, sdp_tok_char) &&
+	       sdp_is_token(ml->proto, SDP_MAX_TOKEN, sdp_proto_char) &&
+	       sdp_is_token(ml->fmt, SDP_MAX_TOKEN, sdp_tok_char);
 }
 
 /* Everything sdp_build() prints, checked before anything is printed. */
@@ -312,7 +305,7 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 {
 	uint8_t seen[128] = {0};
 
-	if (!memchr(d->addr, '\0', sizeof(d->addr)) || !addr_family(d->addr))
+	if (!memchr(d->addr, '\0', sizeof(d->addr)) || !sdp_addr_family(d->addr))
 		return -EINVAL;
 	if ((unsigned)d->dir >= ARRAY_LEN(dirs) || d->ptime > SDP_MAX_PTIME)
 		return -EINVAL;
@@ -322,13 +315,13 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 		const struct sdp_codec *c = &d->codecs[i];
 
 		if (c->pt > 127 || seen[c->pt]++ || c->rate == 0 || c->rate > SDP_MAX_RATE ||
-		    c->channels > SDP_MAX_CHANNELS || !name_ok(c->name, sizeof(c->name)) ||
-		    !fmtp_ok(c->fmtp, sizeof(c->fmtp)))
+		    c->channels > SDP_MAX_CHANNELS || !sdp_name_ok(c->name, sizeof(c->name)) ||
+		    !sdp_fmtp_ok(c->fmtp, sizeof(c->fmtp)))
 			return -EINVAL;
 	}
 	if (d->te_pt >= 0 &&
 	    (d->te_pt > 127 || seen[d->te_pt]++ || d->te_rate == 0 || d->te_rate > SDP_MAX_RATE ||
-	     !fmtp_ok(d->te_fmtp, sizeof(d->te_fmtp))))
+	     !sdp_fmtp_ok(d->te_fmtp, sizeof(d->te_fmtp))))
 		return -EINVAL;
 	if (d->te_pt < -1)
 		return -EINVAL;
@@ -346,8 +339,10 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 	if (d->n_mlines > SDP_MAX_MLINES || (d->n_mlines && d->audio_index >= d->n_mlines))
 		return -EINVAL;
 	for (unsigned i = 0; i < d->n_mlines; i++)
-		if (i != d->audio_index && !mline_ok(&d->mlines[i]))
+		if (i != d->audio_index && !sdp_mline_ok(&d->mlines[i]))
 			return -EINVAL;
+	if (d->has_video && sdp_video_validate(d) < 0)
+		return -EINVAL;
 	if (user && *user) {
 		size_t n = strnlen(user, SDP_MAX_USER + 1);
 
@@ -360,21 +355,21 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 	return 0;
 }
 
-static int put_rtpmap(struct buf *b, unsigned pt, const char *name, uint32_t rate,
+int sdp_put_rtpmap(struct buf *b, unsigned pt, const char *name, uint32_t rate,
 		      unsigned channels, const char *fmtp)
 {
 	int ret;
 
 	if (channels > 1)
-		ret = put(b, "a=rtpmap:%u %s/%" PRIu32 "/%u\r\n", pt, name, rate, channels);
+		ret = sdp_put(b, "a=rtpmap:%u %s/%" PRIu32 "/%u\r\n", pt, name, rate, channels);
 	else
-		ret = put(b, "a=rtpmap:%u %s/%" PRIu32 "\r\n", pt, name, rate);
+		ret = sdp_put(b, "a=rtpmap:%u %s/%" PRIu32 "\r\n", pt, name, rate);
 	if (ret == 0 && fmtp[0])
-		ret = put(b, "a=fmtp:%u %s\r\n", pt, fmtp);
+		ret = sdp_put(b, "a=fmtp:%u %s\r\n", pt, fmtp);
 	return ret;
 }
 
-static int put_crypto(struct buf *b, const struct sdp_crypto *k)
+int sdp_put_crypto(struct buf *b, const struct sdp_crypto *k)
 {
 	unsigned char b64[SDP_KEY_B64_LEN + 4];
 	char life[32] = "", mki[32] = "";
@@ -386,34 +381,34 @@ static int put_crypto(struct buf *b, const struct sdp_crypto *k)
 		snprintf(life, sizeof(life), "|%" PRIu64, k->lifetime);
 	if (k->mki_len)
 		snprintf(mki, sizeof(mki), "|%" PRIu32 ":%u", k->mki, (unsigned)k->mki_len);
-	return put(b, "a=crypto:%" PRIu32 " %s inline:%s%s%s\r\n", k->tag,
+	return sdp_put(b, "a=crypto:%" PRIu32 " %s inline:%s%s%s\r\n", k->tag,
 		   sdp_srtp_suite_name(k->suite), (const char *)b64, life, mki);
 }
 
 static int put_audio(struct buf *b, const struct sdp_media_desc *d)
 {
-	int ret = put(b, "m=audio %u %s", (unsigned)d->port, d->srtp ? "RTP/SAVP" : "RTP/AVP");
+	int ret = sdp_put(b, "m=audio %u %s", (unsigned)d->port, d->srtp ? "RTP/SAVP" : "RTP/AVP");
 
 	for (unsigned i = 0; ret == 0 && i < d->n_codecs; i++)
-		ret = put(b, " %u", (unsigned)d->codecs[i].pt);
+		ret = sdp_put(b, " %u", (unsigned)d->codecs[i].pt);
 	if (ret == 0 && d->te_pt >= 0)
-		ret = put(b, " %d", d->te_pt);
+		ret = sdp_put(b, " %d", d->te_pt);
 	if (ret == 0)
-		ret = put(b, "\r\n");
+		ret = sdp_put(b, "\r\n");
 	for (unsigned i = 0; ret == 0 && i < d->n_codecs; i++) {
 		const struct sdp_codec *c = &d->codecs[i];
 
-		ret = put_rtpmap(b, c->pt, c->name, c->rate, c->channels, c->fmtp);
+		ret = sdp_put_rtpmap(b, c->pt, c->name, c->rate, c->channels, c->fmtp);
 	}
 	if (ret == 0 && d->te_pt >= 0)
 		ret =
-		    put_rtpmap(b, (unsigned)d->te_pt, "telephone-event", d->te_rate, 1, d->te_fmtp);
+		    sdp_put_rtpmap(b, (unsigned)d->te_pt, "telephone-event", d->te_rate, 1, d->te_fmtp);
 	if (ret == 0 && d->ptime)
-		ret = put(b, "a=ptime:%u\r\n", d->ptime);
+		ret = sdp_put(b, "a=ptime:%u\r\n", d->ptime);
 	if (ret == 0)
-		ret = put(b, "a=%s\r\n", sdp_dir_name(d->dir));
+		ret = sdp_put(b, "a=%s\r\n", sdp_dir_name(d->dir));
 	for (unsigned i = 0; ret == 0 && d->srtp && i < d->n_crypto; i++)
-		ret = put_crypto(b, &d->crypto[i]);
+		ret = sdp_put_crypto(b, &d->crypto[i]);
 	return ret;
 }
 
@@ -428,20 +423,22 @@ int sdp_build(struct buf *out, const struct sdp_media_desc *d, const char *origi
 	ret = validate(d, origin_user);
 	if (ret < 0)
 		return ret;
-	ipv = addr_family(d->addr);
+	ipv = sdp_addr_family(d->addr);
 	start = out->len;
-	ret = put(out, "v=0\r\no=%s %" PRIu64 " %" PRIu64 " IN IP%d %s\r\ns=rtmp2sip\r\n",
+	ret = sdp_put(out, "v=0\r\no=%s %" PRIu64 " %" PRIu64 " IN IP%d %s\r\ns=rtmp2sip\r\n",
 		  origin_user && *origin_user ? origin_user : "-", sess_id, sess_version, ipv,
 		  d->addr);
 	if (ret == 0)
-		ret = put(out, "c=IN IP%d %s\r\nt=0 0\r\n", ipv, d->addr);
+		ret = sdp_put(out, "c=IN IP%d %s\r\nt=0 0\r\n", ipv, d->addr);
 	for (unsigned i = 0; ret == 0 && i < (d->n_mlines ? d->n_mlines : 1); i++) {
 		const struct sdp_mline *ml = &d->mlines[i];
 
 		if (!d->n_mlines || i == d->audio_index)
 			ret = put_audio(out, d);
+		else if (d->has_video && i == d->video_index)
+			ret = sdp_video_put(out, d);
 		else
-			ret = put(out, "m=%s 0 %s %s\r\n", ml->media, ml->proto, ml->fmt);
+			ret = sdp_put(out, "m=%s 0 %s %s\r\n", ml->media, ml->proto, ml->fmt);
 	}
 	if (ret < 0)
 		out->len = start;
@@ -485,7 +482,7 @@ static bool digit_char(unsigned char c)
 /* m= fields, each checked so that sofia-sip splits the rewritten line the same way. */
 static bool field_token(const char *s, size_t len)
 {
-	return chars_in(s, len, tok_char);
+	return chars_in(s, len, sdp_tok_char);
 }
 
 /* <port>["/"<count>] */
@@ -502,7 +499,7 @@ static bool field_port(const char *s, size_t len)
 /* token *("/" token), not starting with '/' (sofia would take it as a port count) */
 static bool field_proto(const char *s, size_t len)
 {
-	return len > 0 && tok_char((unsigned char)s[0]) && chars_in(s, len, proto_char);
+	return len > 0 && sdp_tok_char((unsigned char)s[0]) && chars_in(s, len, sdp_proto_char);
 }
 
 /* Appends the fields of an m= line body (@s, @len bytes) to @out as "m=f1 f2 f3...". */
@@ -553,12 +550,12 @@ static bool parse_lifetime(const char *s, size_t len, uint64_t *v)
 	uint64_t n;
 
 	if (len > 2 && s[0] == '2' && s[1] == '^') {
-		if (!parse_uint(s + 2, len - 2, 63, &n))
+		if (!sdp_parse_uint(s + 2, len - 2, 63, &n))
 			return false;
 		*v = 1ull << n;
 		return true;
 	}
-	return parse_uint(s, len, UINT64_MAX, v) && *v > 0;
+	return sdp_parse_uint(s, len, UINT64_MAX, v) && *v > 0;
 }
 
 /* "value:length" */
@@ -567,8 +564,8 @@ static bool parse_mki(const char *s, size_t len, struct sdp_crypto *k)
 	const char *colon = memchr(s, ':', len);
 	uint64_t v, l;
 
-	if (!colon || !parse_uint(s, (size_t)(colon - s), UINT32_MAX, &v) ||
-	    !parse_uint(colon + 1, len - (size_t)(colon - s) - 1, 128, &l) || l == 0)
+	if (!colon || !sdp_parse_uint(s, (size_t)(colon - s), UINT32_MAX, &v) ||
+	    !sdp_parse_uint(colon + 1, len - (size_t)(colon - s) - 1, 128, &l) || l == 0)
 		return false;
 	k->mki = (uint32_t)v;
 	k->mki_len = (uint8_t)l;
@@ -584,7 +581,7 @@ static int parse_key_info(const char *s, size_t len, struct sdp_crypto *k, char 
 
 	if (klen != SDP_KEY_B64_LEN || !is_b64(s, klen) ||
 	    EVP_DecodeBlock(k->key, (const unsigned char *)s, (int)klen) != SDP_SRTP_KEY_LEN)
-		return fail(why, whylen, -EBADMSG,
+		return sdp_fail(why, whylen, -EBADMSG,
 			    "a=crypto:%" PRIu32 ": the inline key must be %d bytes in base64 (%d "
 			    "characters), got %zu characters",
 			    k->tag, SDP_SRTP_KEY_LEN, SDP_KEY_B64_LEN, klen);
@@ -596,10 +593,10 @@ static int parse_key_info(const char *s, size_t len, struct sdp_crypto *k, char 
 		flen = bar ? (size_t)(bar - f) : len - (size_t)(f - s);
 		if (memchr(f, ':', flen)) {
 			if (k->mki_len || bar || !parse_mki(f, flen, k))
-				return fail(why, whylen, -EBADMSG,
+				return sdp_fail(why, whylen, -EBADMSG,
 					    "a=crypto:%" PRIu32 ": malformed MKI", k->tag);
 		} else if (have_life || k->mki_len || !parse_lifetime(f, flen, &k->lifetime)) {
-			return fail(why, whylen, -EBADMSG,
+			return sdp_fail(why, whylen, -EBADMSG,
 				    "a=crypto:%" PRIu32 ": malformed key lifetime", k->tag);
 		} else {
 			have_life = true;
@@ -614,7 +611,7 @@ static int parse_key_info(const char *s, size_t len, struct sdp_crypto *k, char 
  * unknown suites, other key methods, several keys or session parameters parse as unusable
  * (k->suite UNKNOWN or k->extra); a malformed tag or a bad key of a known suite is an error.
  */
-static int parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t whylen)
+int sdp_parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t whylen)
 {
 	const char *p = v, *suite, *kp;
 	size_t n, slen, kplen;
@@ -622,10 +619,10 @@ static int parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t w
 
 	memset(k, 0, sizeof(*k));
 	if (!v || strnlen(v, SDP_CRYPTO_MAX_LEN + 1) > SDP_CRYPTO_MAX_LEN)
-		return fail(why, whylen, -EBADMSG, "a=crypto is empty or too long");
+		return sdp_fail(why, whylen, -EBADMSG, "a=crypto is empty or too long");
 	n = strspn(p, "0123456789");
-	if (!parse_uint(p, n, 999999999u, &tag) || n > 9 || (p[n] != ' ' && p[n] != '\t'))
-		return fail(why, whylen, -EBADMSG, "a=crypto has a malformed tag");
+	if (!sdp_parse_uint(p, n, 999999999u, &tag) || n > 9 || (p[n] != ' ' && p[n] != '\t'))
+		return sdp_fail(why, whylen, -EBADMSG, "a=crypto has a malformed tag");
 	k->tag = (uint32_t)tag;
 	p += n;
 	p += strspn(p, " \t");
@@ -633,14 +630,14 @@ static int parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t w
 	slen = strcspn(p, " \t");
 	p += slen;
 	if (slen == 0 || (*p != ' ' && *p != '\t'))
-		return fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
+		return sdp_fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
 			    k->tag);
 	k->suite = suite_by_name(suite, slen);
 	p += strspn(p, " \t");
 	kp = p;
 	kplen = strcspn(p, " \t");
 	if (kplen == 0)
-		return fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
+		return sdp_fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
 			    k->tag);
 	p += kplen;
 	p += strspn(p, " \t");
@@ -660,7 +657,7 @@ static int parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t w
 }
 
 /* Why an a=crypto line cannot be used, NULL when it can. */
-static const char *crypto_unusable(const struct sdp_crypto *k)
+const char * sdp_crypto_unusable(const struct sdp_crypto *k)
 {
 	if (k->suite == SDP_SUITE_UNKNOWN || k->suite == SDP_SUITE_NONE)
 		return "its suite is not supported";
@@ -675,19 +672,19 @@ static const char *crypto_unusable(const struct sdp_crypto *k)
 
 /* --- parser: media --------------------------------------------------------------------------- */
 
-static int read_connection(const sdp_connection_t *c, char *addr, char *why, size_t whylen)
+int sdp_read_connection(const sdp_connection_t *c, char *addr, char *why, size_t whylen)
 {
 	int fam;
 
 	if (c->c_nettype != sdp_net_in)
-		return fail(why, whylen, -EPROTONOSUPPORT, "c= network type is not IN");
+		return sdp_fail(why, whylen, -EPROTONOSUPPORT, "c= network type is not IN");
 	if (c->c_mcast || c->c_groups > 1)
-		return fail(why, whylen, -EPROTONOSUPPORT, "multicast c= is not supported");
-	if (!c->c_address || !copy_str(addr, SDP_MAX_ADDR + 1, c->c_address))
-		return fail(why, whylen, -EBADMSG, "c= address is missing or too long");
-	fam = addr_family(addr);
+		return sdp_fail(why, whylen, -EPROTONOSUPPORT, "multicast c= is not supported");
+	if (!c->c_address || !sdp_copy_str(addr, SDP_MAX_ADDR + 1, c->c_address))
+		return sdp_fail(why, whylen, -EBADMSG, "c= address is missing or too long");
+	fam = sdp_addr_family(addr);
 	if (!fam || (fam == 4) != (c->c_addrtype == sdp_addr_ip4))
-		return fail(why, whylen, -EBADMSG, "c= address \"%s\" is not an IP%d literal", addr,
+		return sdp_fail(why, whylen, -EBADMSG, "c= address \"%s\" is not an IP%d literal", addr,
 			    c->c_addrtype == sdp_addr_ip4 ? 4 : 6);
 	return 0;
 }
@@ -700,7 +697,7 @@ static int read_channels(const sdp_rtpmap_t *rm, uint8_t *channels)
 	*channels = 1;
 	if (!rm->rm_params || !*rm->rm_params)
 		return 0;
-	if (!parse_uint(rm->rm_params, strlen(rm->rm_params), SDP_MAX_CHANNELS, &v) || v == 0)
+	if (!sdp_parse_uint(rm->rm_params, strlen(rm->rm_params), SDP_MAX_CHANNELS, &v) || v == 0)
 		return -EBADMSG;
 	*channels = (uint8_t)v;
 	return 0;
@@ -716,13 +713,13 @@ static void read_format(const sdp_rtpmap_t *rm, struct sdp_media_desc *out)
 	struct sdp_codec c = {.pt = (uint8_t)rm->rm_pt};
 	const char *enc = rm->rm_encoding;
 
-	if (!enc || !is_token(enc, SDP_MAX_NAME, tok_char) || rm->rm_rate == 0 ||
+	if (!enc || !sdp_is_token(enc, SDP_MAX_NAME, sdp_tok_char) || rm->rm_rate == 0 ||
 	    rm->rm_rate > SDP_MAX_RATE || read_channels(rm, &c.channels) < 0)
 		return;
 	c.rate = (uint32_t)rm->rm_rate;
-	copy_str(c.name, sizeof(c.name), enc);
-	if (rm->rm_fmtp && is_text(rm->rm_fmtp, SDP_MAX_FMTP)) /* otherwise dropped */
-		copy_str(c.fmtp, sizeof(c.fmtp), rm->rm_fmtp);
+	sdp_copy_str(c.name, sizeof(c.name), enc);
+	if (rm->rm_fmtp && sdp_is_text(rm->rm_fmtp, SDP_MAX_FMTP)) /* otherwise dropped */
+		sdp_copy_str(c.fmtp, sizeof(c.fmtp), rm->rm_fmtp);
 	if (strcasecmp(enc, "telephone-event") == 0) {
 		/* Keep one: the first at 8000 Hz, else the first. */
 		if (out->te_pt < 0 || (out->te_rate != 8000 && c.rate == 8000)) {
@@ -747,12 +744,12 @@ static int read_attributes(const sdp_attribute_t *a, struct sdp_media_desc *out,
 			continue;
 		if (strcasecmp(a->a_name, "ptime") == 0) {
 			if (a->a_value &&
-			    parse_uint(a->a_value, strnlen(a->a_value, 8), SDP_MAX_PTIME, &v))
+			    sdp_parse_uint(a->a_value, strnlen(a->a_value, 8), SDP_MAX_PTIME, &v))
 				out->ptime = (unsigned)v; /* a malformed ptime is ignored */
 		} else if (strcasecmp(a->a_name, "crypto") == 0) {
 			struct sdp_crypto k;
 
-			ret = parse_crypto(a->a_value, &k, why, whylen);
+			ret = sdp_parse_crypto(a->a_value, &k, why, whylen);
 			if (ret < 0)
 				return ret;
 			if (out->n_crypto < SDP_MAX_CRYPTO)
@@ -771,25 +768,25 @@ static int fill_audio(const sdp_media_t *m, struct sdp_media_desc *out, char *wh
 	int ret;
 
 	if (m->m_port > 65535)
-		return fail(why, whylen, -EBADMSG, "m=audio port %lu is out of range", m->m_port);
+		return sdp_fail(why, whylen, -EBADMSG, "m=audio port %lu is out of range", m->m_port);
 	if (m->m_number_of_ports > 1)
-		return fail(why, whylen, -EPROTONOSUPPORT, "m=audio port ranges are not supported");
+		return sdp_fail(why, whylen, -EPROTONOSUPPORT, "m=audio port ranges are not supported");
 	out->port = (uint16_t)m->m_port;
 	out->srtp = m->m_proto == sdp_proto_srtp;
 	if (c) {
-		ret = read_connection(c, out->addr, why, whylen);
+		ret = sdp_read_connection(c, out->addr, why, whylen);
 		if (ret < 0)
 			return ret;
 	} else if (out->port) {
-		return fail(why, whylen, -EBADMSG, "no c= line for the audio stream");
+		return sdp_fail(why, whylen, -EBADMSG, "no c= line for the audio stream");
 	}
 	bits = m->m_mode & 3;
-	if (out->addr[0] && addr_is_any(out->addr))
+	if (out->addr[0] && sdp_addr_is_any(out->addr))
 		bits &= ~(unsigned)DIR_RECV; /* RFC 2543 hold */
-	out->dir = dir_from_bits(bits);
+	out->dir = sdp_dir_from_bits(bits);
 	for (const sdp_rtpmap_t *rm = m->m_rtpmaps; rm; rm = rm->rm_next) {
 		if (++n_formats > SDP_MAX_FORMATS)
-			return fail(why, whylen, -E2BIG, "more than %d formats on m=audio",
+			return sdp_fail(why, whylen, -E2BIG, "more than %d formats on m=audio",
 				    SDP_MAX_FORMATS);
 		if (!seen[rm->rm_pt]++)
 			read_format(rm, out);
@@ -810,35 +807,40 @@ static int read_mline(const sdp_media_t *m, unsigned idx, struct sdp_mline *ml, 
 	} else if (m->m_format && m->m_format->l_text) {
 		f = m->m_format->l_text;
 	}
-	if (!copy_str(ml->media, sizeof(ml->media), m->m_type_name) ||
-	    !copy_str(ml->proto, sizeof(ml->proto), m->m_proto_name) ||
-	    !copy_str(ml->fmt, sizeof(ml->fmt), f) || !mline_ok(ml))
-		return fail(why, whylen, -EBADMSG, "m-line %u has a bad or too long field",
+	if (!sdp_copy_str(ml->media, sizeof(ml->media), m->m_type_name) ||
+	    !sdp_copy_str(ml->proto, sizeof(ml->proto), m->m_proto_name) ||
+	    !sdp_copy_str(ml->fmt, sizeof(ml->fmt), f) || !sdp_mline_ok(ml))
+		return sdp_fail(why, whylen, -EBADMSG, "m-line %u has a bad or too long field",
 			    idx + 1);
 	return 0;
 }
 
-static int read_session(const sdp_session_t *s, struct sdp_media_desc *out, char *why,
-			size_t whylen)
+static int read_session(const sdp_session_t *s, const char *text, struct sdp_media_desc *out,
+			char *why, size_t whylen)
 {
-	const sdp_media_t *audio = NULL, *declined = NULL, *m;
-	unsigned idx = 0, audio_idx = 0, declined_idx = 0;
+	const sdp_media_t *audio = NULL, *declined = NULL, *video = NULL, *m;
+	unsigned idx = 0, audio_idx = 0, declined_idx = 0, video_idx = 0;
 	const char *bad_proto = NULL;
 	int ret;
 
 	if (s->sdp_origin) {
 		if (s->sdp_origin->o_username)
-			copy_str(out->origin_user, sizeof(out->origin_user),
+			sdp_copy_str(out->origin_user, sizeof(out->origin_user),
 				 s->sdp_origin->o_username);
 		out->sess_id = s->sdp_origin->o_id;
 		out->sess_version = s->sdp_origin->o_version;
 	}
 	for (m = s->sdp_media; m; m = m->m_next, idx++) {
 		if (idx >= SDP_MAX_MLINES)
-			return fail(why, whylen, -E2BIG, "more than %d m-lines", SDP_MAX_MLINES);
+			return sdp_fail(why, whylen, -E2BIG, "more than %d m-lines", SDP_MAX_MLINES);
 		ret = read_mline(m, idx, &out->mlines[idx], why, whylen);
 		if (ret < 0)
 			return ret;
+		if (m->m_type == sdp_media_video && sdp_video_proto_of(m) >= 0 &&
+		    (!video || (video->m_port == 0 && m->m_port))) {
+			video = m; /* the first one with a port, else the first one */
+			video_idx = idx;
+		}
 		if (m->m_type != sdp_media_audio)
 			continue;
 		if (m->m_port == 0) {
@@ -856,18 +858,21 @@ static int read_session(const sdp_session_t *s, struct sdp_media_desc *out, char
 	}
 	out->n_mlines = idx;
 	if (!audio && bad_proto)
-		return fail(why, whylen, -EPROTONOSUPPORT,
+		return sdp_fail(why, whylen, -EPROTONOSUPPORT,
 			    "audio transport %.32s is not supported (RTP/AVP or RTP/SAVP only)",
 			    bad_proto);
 	if (!audio && !declined)
-		return fail(why, whylen, -ENOENT, "no audio m-line");
+		return sdp_fail(why, whylen, -ENOENT, "no audio m-line");
 	if (!audio) {
 		audio = declined;
 		audio_idx = declined_idx;
 	}
 	out->audio_index = audio_idx;
 	memset(&out->mlines[audio_idx], 0, sizeof(out->mlines[audio_idx]));
-	return fill_audio(audio, out, why, whylen);
+	ret = fill_audio(audio, out, why, whylen);
+	if (ret == 0 && video)
+		sdp_video_read(video, video_idx, text, out);
+	return ret;
 }
 
 /*
@@ -885,7 +890,7 @@ static char *normalize(const char *text, size_t len, size_t *outlen, int *err, c
 	size_t o = 0, i = 0;
 
 	if (!out) {
-		*err = fail(why, whylen, -ENOMEM, "out of memory");
+		*err = sdp_fail(why, whylen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	while (i < len) {
@@ -897,7 +902,7 @@ static char *normalize(const char *text, size_t len, size_t *outlen, int *err, c
 		l = end - i;
 		if (l && (l < 2 || text[i + 1] != '=')) {
 			free(out);
-			*err = fail(why, whylen, -EBADMSG, "a line is not <type>=<value>");
+			*err = sdp_fail(why, whylen, -EBADMSG, "a line is not <type>=<value>");
 			return NULL;
 		}
 		if (l >= 2 && text[i] == 'm') {
@@ -905,7 +910,7 @@ static char *normalize(const char *text, size_t len, size_t *outlen, int *err, c
 
 			if (ret < 0) {
 				free(out);
-				*err = fail(why, whylen, ret, "malformed m= line");
+				*err = sdp_fail(why, whylen, ret, "malformed m= line");
 				return NULL;
 			}
 		} else if (l) {
@@ -938,11 +943,11 @@ int sdp_parse_desc(const char *text, size_t len, struct sdp_media_desc *out, cha
 	if (why && whylen)
 		why[0] = '\0';
 	if (!text || len == 0)
-		return fail(why, whylen, -EBADMSG, "empty SDP");
+		return sdp_fail(why, whylen, -EBADMSG, "empty SDP");
 	if (len > SDP_MAX_TEXT)
-		return fail(why, whylen, -E2BIG, "SDP of %zu bytes is above %d", len, SDP_MAX_TEXT);
+		return sdp_fail(why, whylen, -E2BIG, "SDP of %zu bytes is above %d", len, SDP_MAX_TEXT);
 	if (memchr(text, '\0', len))
-		return fail(why, whylen, -EBADMSG, "SDP contains a NUL byte");
+		return sdp_fail(why, whylen, -EBADMSG, "SDP contains a NUL byte");
 	norm = normalize(text, len, &norm_len, &ret, why, whylen);
 	if (!norm)
 		return ret;
@@ -951,9 +956,9 @@ int sdp_parse_desc(const char *text, size_t len, struct sdp_media_desc *out, cha
 	if (!s) {
 		const char *err = sdp_parsing_error(p);
 
-		ret = fail(why, whylen, -EBADMSG, "malformed SDP: %s", err ? err : "?");
+		ret = sdp_fail(why, whylen, -EBADMSG, "malformed SDP: %s", err ? err : "?");
 	} else {
-		ret = read_session(s, out, why, whylen);
+		ret = read_session(s, norm, out, why, whylen);
 	}
 	sdp_parser_free(p);
 	free(norm);
@@ -992,13 +997,17 @@ int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *
 			if (strcasecmp(tokens[i], rtmp_tokens[t].token) == 0)
 				break;
 		if (t == ARRAY_LEN(rtmp_tokens)) {
-			why_append(why, whylen, "%s\"%.32s\"",
+			sdp_why_append(why, whylen, "%s\"%.32s\"",
 				   ret ? ", " : "unknown codec token(s): ", tokens[i]);
 			ret = -EINVAL;
 			continue;
 		}
 		if (rtmp_tokens[t].id == CODEC_TELEPHONE_EVENT) {
 			out->dtmf = true;
+			continue;
+		}
+		if (rtmp_tokens[t].id == CODEC_H264) {
+			out->video = true;
 			continue;
 		}
 		c = codec_by_id(rtmp_tokens[t].id);
@@ -1013,23 +1022,23 @@ int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *
 static int check_local(const struct sdp_local *l, char *why, size_t whylen)
 {
 	if (!l || !l->addr || strnlen(l->addr, SDP_MAX_ADDR + 1) > SDP_MAX_ADDR ||
-	    !addr_family(l->addr))
-		return fail(why, whylen, -EINVAL, "local media address is not an IP literal");
+	    !sdp_addr_family(l->addr))
+		return sdp_fail(why, whylen, -EINVAL, "local media address is not an IP literal");
 	if (l->port == 0)
-		return fail(why, whylen, -EINVAL, "local media port is 0");
+		return sdp_fail(why, whylen, -EINVAL, "local media port is 0");
 	if ((unsigned)l->dir >= ARRAY_LEN(dirs) || l->ptime > SDP_MAX_PTIME)
-		return fail(why, whylen, -EINVAL, "local direction or ptime out of range");
+		return sdp_fail(why, whylen, -EINVAL, "local direction or ptime out of range");
 	if ((unsigned)l->srtp > SDP_SRTP_REQUIRED)
-		return fail(why, whylen, -EINVAL, "unknown SRTP policy");
+		return sdp_fail(why, whylen, -EINVAL, "unknown SRTP policy");
 	if (l->srtp != SDP_SRTP_OFF && !l->key)
-		return fail(why, whylen, -EINVAL, "SRTP is allowed but no local key was given");
-	return 0;
+		return sdp_fail(why, whylen, -EINVAL, "SRTP is allowed but no local key was given");
+	return sdp_video_check_local(l, why, whylen);
 }
 
 /* Our side of a description: address, port, direction, ptime. */
 static void set_local(struct sdp_media_desc *d, const struct sdp_local *l)
 {
-	copy_str(d->addr, sizeof(d->addr), l->addr);
+	sdp_copy_str(d->addr, sizeof(d->addr), l->addr);
 	d->port = l->port;
 	d->dir = l->dir;
 	d->ptime = l->ptime ? l->ptime : SDP_DEFAULT_PTIME;
@@ -1041,11 +1050,11 @@ static void codec_from_table(struct sdp_codec *sc, const struct codec *c, uint8_
 	sc->pt = pt;
 	sc->channels = (uint8_t)c->channels;
 	sc->rate = c->clock_rate;
-	copy_str(sc->name, sizeof(sc->name), c->name);
+	sdp_copy_str(sc->name, sizeof(sc->name), c->name);
 	/* Opus (RFC 7587): we send and take mono 20 ms with in-band FEC; stereo=0 says mono is
 	 * what we prefer to receive, useinbandfec=1 that we use FEC to conceal loss. */
 	if (c->id == CODEC_OPUS)
-		copy_str(sc->fmtp, sizeof(sc->fmtp), "minptime=10;useinbandfec=1;stereo=0");
+		sdp_copy_str(sc->fmtp, sizeof(sc->fmtp), "minptime=10;useinbandfec=1;stereo=0");
 }
 
 int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
@@ -1061,7 +1070,7 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
 	if (ret < 0)
 		return ret;
 	if (!ours)
-		return fail(why, whylen, -EINVAL, "no codec preferences");
+		return sdp_fail(why, whylen, -EINVAL, "no codec preferences");
 	for (unsigned i = 0; i < ours->n && i < SDP_MAX_CODECS; i++) {
 		const struct codec *c = ours->codecs[i];
 		bool dup = false;
@@ -1077,12 +1086,12 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
 	}
 	if (offer->n_codecs == 0) {
 		sdp_desc_init(offer);
-		return fail(why, whylen, -EINVAL, "no audio codec to offer");
+		return sdp_fail(why, whylen, -EINVAL, "no audio codec to offer");
 	}
 	if (ours->dtmf && te) {
 		offer->te_pt = te->default_pt;
 		offer->te_rate = te->clock_rate;
-		copy_str(offer->te_fmtp, sizeof(offer->te_fmtp), "0-16");
+		sdp_copy_str(offer->te_fmtp, sizeof(offer->te_fmtp), "0-16");
 	}
 	set_local(offer, local);
 	if (local->srtp == SDP_SRTP_REQUIRED) {
@@ -1092,18 +1101,19 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
 		offer->crypto[0].suite = SDP_SUITE_AES_CM_128_HMAC_SHA1_80;
 		memcpy(offer->crypto[0].key, local->key, SDP_SRTP_KEY_LEN);
 	}
+	sdp_video_offer(ours, local, offer);
 	return 0;
 }
 
 /* Lists "name/rate" of @d's codecs after @prefix into @why (for refusal reasons). */
 static void why_codecs(char *why, size_t whylen, const char *prefix, const struct sdp_media_desc *d)
 {
-	why_append(why, whylen, "%s", prefix);
+	sdp_why_append(why, whylen, "%s", prefix);
 	for (unsigned i = 0; i < d->n_codecs; i++)
-		why_append(why, whylen, "%s%s/%" PRIu32, i ? " " : "", d->codecs[i].name,
+		sdp_why_append(why, whylen, "%s%s/%" PRIu32, i ? " " : "", d->codecs[i].name,
 			   d->codecs[i].rate);
 	if (!d->n_codecs)
-		why_append(why, whylen, "nothing");
+		sdp_why_append(why, whylen, "nothing");
 }
 
 /* The first codec of @offer (the offerer's order) that the table knows and @ours contains. */
@@ -1125,20 +1135,19 @@ static int pick_codec(const struct sdp_media_desc *offer, const struct codec_pre
 	return -1;
 }
 
-/* The first usable a=crypto line of an RTP/SAVP offer, -1 with @why when there is none. */
-static int pick_crypto(const struct sdp_media_desc *offer, char *why, size_t whylen)
+int sdp_pick_crypto(const struct sdp_crypto *k, unsigned n, char *why, size_t whylen)
 {
 	const char *reason = "the offer has no a=crypto line";
 
-	for (unsigned i = 0; i < offer->n_crypto && i < SDP_MAX_CRYPTO; i++) {
-		const char *r = crypto_unusable(&offer->crypto[i]);
+	for (unsigned i = 0; i < n && i < SDP_MAX_CRYPTO; i++) {
+		const char *r = sdp_crypto_unusable(&k[i]);
 
 		if (!r)
 			return (int)i;
 		if (i == 0)
 			reason = r;
 	}
-	fail(why, whylen, 0, "no usable a=crypto line (the first one: %s)", reason);
+	sdp_fail(why, whylen, 0, "no usable a=crypto line (the first one: %s)", reason);
 	return -1;
 }
 
@@ -1151,7 +1160,7 @@ static void choice_init(struct sdp_choice *ch)
 
 static void choice_remote(struct sdp_choice *ch, const struct sdp_media_desc *peer)
 {
-	copy_str(ch->remote_addr, sizeof(ch->remote_addr), peer->addr);
+	sdp_copy_str(ch->remote_addr, sizeof(ch->remote_addr), peer->addr);
 	ch->remote_port = peer->port;
 	ch->remote_ptime = peer->ptime;
 	ch->hold = sdp_is_hold(peer);
@@ -1163,13 +1172,13 @@ static int check_srtp_policy(const struct sdp_media_desc *offer, const struct sd
 	*crypto_idx = -1;
 	if (!offer->srtp) {
 		if (local->srtp == SDP_SRTP_REQUIRED)
-			return fail(why, whylen, -ENOTSUP,
+			return sdp_fail(why, whylen, -ENOTSUP,
 				    "SRTP is required but the offer is plain RTP/AVP");
 		return 0;
 	}
 	if (local->srtp == SDP_SRTP_OFF)
-		return fail(why, whylen, -ENOTSUP, "the offer is RTP/SAVP and SRTP is disabled");
-	*crypto_idx = pick_crypto(offer, why, whylen);
+		return sdp_fail(why, whylen, -ENOTSUP, "the offer is RTP/SAVP and SRTP is disabled");
+	*crypto_idx = sdp_pick_crypto(offer->crypto, offer->n_crypto, why, whylen);
 	return *crypto_idx < 0 ? -ENOTSUP : 0;
 }
 
@@ -1192,11 +1201,11 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 	if (ret < 0)
 		return ret;
 	if (!offer || !ours || offer->n_codecs > SDP_MAX_CODECS || offer->n_mlines > SDP_MAX_MLINES)
-		return fail(why, whylen, -EINVAL, "no offer or no preferences");
+		return sdp_fail(why, whylen, -EINVAL, "no offer or no preferences");
 	if (offer->port == 0)
-		return fail(why, whylen, -ENOTSUP, "the offer declines audio (port 0)");
-	if (!addr_family(offer->addr))
-		return fail(why, whylen, -EINVAL, "the offer has no usable address");
+		return sdp_fail(why, whylen, -ENOTSUP, "the offer declines audio (port 0)");
+	if (!sdp_addr_family(offer->addr))
+		return sdp_fail(why, whylen, -EINVAL, "the offer has no usable address");
 	idx = pick_codec(offer, ours, &c);
 	if (idx < 0) {
 		struct sdp_media_desc we = {.n_codecs = 0};
@@ -1214,16 +1223,16 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 
 	oc = &offer->codecs[idx];
 	set_local(answer, local);
-	answer->dir = dir_from_bits(dir_reverse(dir_bits(offer->dir)) & dir_bits(local->dir));
+	answer->dir = sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(offer->dir)) & sdp_dir_bits(local->dir));
 	codec_from_table(&answer->codecs[0], c, oc->pt);
 	answer->n_codecs = 1;
 	if (offer->te_pt >= 0 && offer->te_pt <= 127 && offer->te_pt != oc->pt && ours->dtmf &&
 	    codec_by_name("telephone-event", offer->te_rate)) {
 		answer->te_pt = offer->te_pt;
 		answer->te_rate = offer->te_rate;
-		if (!copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), offer->te_fmtp) ||
-		    !is_text(answer->te_fmtp, SDP_MAX_FMTP) || !answer->te_fmtp[0])
-			copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), "0-15");
+		if (!sdp_copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), offer->te_fmtp) ||
+		    !sdp_is_text(answer->te_fmtp, SDP_MAX_FMTP) || !answer->te_fmtp[0])
+			sdp_copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), "0-15");
 	}
 	answer->n_mlines = offer->n_mlines;
 	answer->audio_index = offer->audio_index;
@@ -1231,7 +1240,7 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 
 	chosen->codec = c;
 	chosen->pt = chosen->recv_pt = oc->pt;
-	copy_str(chosen->fmtp, sizeof(chosen->fmtp), oc->fmtp);
+	sdp_copy_str(chosen->fmtp, sizeof(chosen->fmtp), oc->fmtp);
 	chosen->te_pt = chosen->te_recv_pt = answer->te_pt;
 	chosen->te_rate = answer->te_pt >= 0 ? answer->te_rate : 0;
 	chosen->dir = answer->dir;
@@ -1248,6 +1257,7 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 		chosen->crypto_tag = ok->tag;
 		memcpy(chosen->remote_key, ok->key, SDP_SRTP_KEY_LEN);
 	}
+	sdp_video_answer(offer, ours, local, answer, chosen);
 	return 0;
 }
 
@@ -1257,47 +1267,58 @@ static bool same_codec(const struct sdp_codec *a, const struct sdp_codec *b)
 	       (a->channels ? a->channels : 1) == (b->channels ? b->channels : 1);
 }
 
+int sdp_answer_crypto(const struct sdp_crypto *ours, unsigned n_ours,
+		      const struct sdp_crypto *ans, unsigned n_ans, char *why, size_t whylen)
+{
+	const struct sdp_crypto *k = &ans[0];
+	bool suite_changed = false;
+
+	if (n_ans == 0)
+		return sdp_fail(why, whylen, -EPROTO, "the RTP/SAVP answer has no a=crypto line");
+	for (unsigned i = 0; i < n_ours && i < SDP_MAX_CRYPTO; i++) {
+		const char *r;
+
+		if (ours[i].tag != k->tag)
+			continue;
+		if (ours[i].suite != k->suite) {
+			suite_changed = true;
+			continue;
+		}
+		r = sdp_crypto_unusable(k);
+		if (r)
+			return sdp_fail(why, whylen, -EPROTO,
+					"the answer's a=crypto cannot be used: %s", r);
+		return 0;
+	}
+	if (suite_changed)
+		return sdp_fail(why, whylen, -EPROTO,
+				"a=crypto:%" PRIu32 " of the answer changes the suite", k->tag);
+	return sdp_fail(why, whylen, -EPROTO,
+			"the answer's a=crypto tag %" PRIu32 " was not offered", k->tag);
+}
+
 /* SRTP of an answer must mirror our offer: a crypto line with one of our tags and its suite. */
 static int answer_srtp(const struct sdp_media_desc *offer, const struct sdp_media_desc *answer,
 		       struct sdp_choice *chosen, char *why, size_t whylen)
 {
-	const struct sdp_crypto *k;
-	bool suite_changed = false;
+	const struct sdp_crypto *k = &answer->crypto[0];
+	int ret;
 
 	if (!offer->srtp && !answer->srtp)
 		return 0;
 	if (offer->srtp != answer->srtp)
-		return fail(why, whylen, -EPROTO, "the answer is %s but we offered %s",
-			    answer->srtp ? "RTP/SAVP" : "RTP/AVP",
-			    offer->srtp ? "RTP/SAVP" : "RTP/AVP");
-	if (answer->n_crypto == 0)
-		return fail(why, whylen, -EPROTO, "the RTP/SAVP answer has no a=crypto line");
-	k = &answer->crypto[0];
-	for (unsigned i = 0; i < offer->n_crypto && i < SDP_MAX_CRYPTO; i++) {
-		const struct sdp_crypto *o = &offer->crypto[i];
-		const char *r;
-
-		if (o->tag != k->tag)
-			continue;
-		if (o->suite != k->suite) {
-			suite_changed = true;
-			continue;
-		}
-		r = crypto_unusable(k);
-		if (r)
-			return fail(why, whylen, -EPROTO,
-				    "the answer's a=crypto cannot be used: %s", r);
-		chosen->srtp = true;
-		chosen->suite = k->suite;
-		chosen->crypto_tag = k->tag;
-		memcpy(chosen->remote_key, k->key, SDP_SRTP_KEY_LEN);
-		return 0;
-	}
-	if (suite_changed)
-		return fail(why, whylen, -EPROTO,
-			    "a=crypto:%" PRIu32 " of the answer changes the suite", k->tag);
-	return fail(why, whylen, -EPROTO, "the answer's a=crypto tag %" PRIu32 " was not offered",
-		    k->tag);
+		return sdp_fail(why, whylen, -EPROTO, "the answer is %s but we offered %s",
+				answer->srtp ? "RTP/SAVP" : "RTP/AVP",
+				offer->srtp ? "RTP/SAVP" : "RTP/AVP");
+	ret = sdp_answer_crypto(offer->crypto, offer->n_crypto, answer->crypto, answer->n_crypto,
+				why, whylen);
+	if (ret < 0)
+		return ret;
+	chosen->srtp = true;
+	chosen->suite = k->suite;
+	chosen->crypto_tag = k->tag;
+	memcpy(chosen->remote_key, k->key, SDP_SRTP_KEY_LEN);
+	return 0;
 }
 
 int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_media_desc *answer,
@@ -1312,11 +1333,11 @@ int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_
 		why[0] = '\0';
 	if (!our_offer || !answer || answer->n_codecs > SDP_MAX_CODECS ||
 	    our_offer->n_codecs > SDP_MAX_CODECS)
-		return fail(why, whylen, -EINVAL, "no offer or no answer");
+		return sdp_fail(why, whylen, -EINVAL, "no offer or no answer");
 	if (answer->port == 0)
-		return fail(why, whylen, -ECONNREFUSED, "the answer declines audio (port 0)");
-	if (!addr_family(answer->addr))
-		return fail(why, whylen, -EPROTO, "the answer has no usable address");
+		return sdp_fail(why, whylen, -ECONNREFUSED, "the answer declines audio (port 0)");
+	if (!sdp_addr_family(answer->addr))
+		return sdp_fail(why, whylen, -EPROTO, "the answer has no usable address");
 	for (unsigned i = 0; i < answer->n_codecs && !chosen->codec; i++) {
 		const struct sdp_codec *ac = &answer->codecs[i];
 		const struct codec *c = codec_by_name(ac->name, ac->rate);
@@ -1329,7 +1350,7 @@ int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_
 			chosen->codec = c;
 			chosen->pt = ac->pt;
 			chosen->recv_pt = our_offer->codecs[j].pt;
-			copy_str(chosen->fmtp, sizeof(chosen->fmtp), ac->fmtp);
+			sdp_copy_str(chosen->fmtp, sizeof(chosen->fmtp), ac->fmtp);
 			break;
 		}
 	}
@@ -1347,29 +1368,39 @@ int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_
 		chosen->te_recv_pt = our_offer->te_pt;
 		chosen->te_rate = answer->te_rate;
 	}
-	chosen->dir = dir_from_bits(dir_bits(our_offer->dir) & dir_reverse(dir_bits(answer->dir)));
+	chosen->dir = sdp_dir_from_bits(sdp_dir_bits(our_offer->dir) & sdp_dir_reverse(sdp_dir_bits(answer->dir)));
 	choice_remote(chosen, answer);
+	sdp_video_process_answer(our_offer, answer, chosen);
 	return 0;
 }
 
 /* --- hold ------------------------------------------------------------------------------------ */
 
+/* RFC 6337 hold / resume of one stream: only our receiving changes. */
+static enum sdp_dir hold_dir(enum sdp_dir dir, bool hold)
+{
+	unsigned bits = sdp_dir_bits(dir);
+
+	return sdp_dir_from_bits(hold ? bits & ~(unsigned)DIR_RECV : bits | DIR_RECV);
+}
+
 int sdp_build_reoffer(struct buf *out, struct sdp_media_desc *d, bool hold, const char *origin_user)
 {
-	enum sdp_dir old_dir;
-	unsigned bits;
+	enum sdp_dir old_dir, old_vdir;
 	int ret;
 
 	if (!d)
 		return -EINVAL;
 	old_dir = d->dir;
-	bits = dir_bits(d->dir);
-	bits = hold ? bits & ~(unsigned)DIR_RECV : bits | DIR_RECV;
-	d->dir = dir_from_bits(bits);
+	old_vdir = d->video.dir;
+	d->dir = hold_dir(d->dir, hold);
+	if (d->has_video)
+		d->video.dir = hold_dir(d->video.dir, hold);
 	ret = sdp_build(out, d, origin_user, d->sess_id, d->sess_version + 1);
-	if (ret < 0)
+	if (ret < 0) {
 		d->dir = old_dir;
-	else
+		d->video.dir = old_vdir;
+	} else
 		d->sess_version++;
 	return ret;
 }
@@ -1382,5 +1413,5 @@ void sdp_choice_wire_codec(const struct sdp_choice *c, struct wire_codec *out)
 	out->pt = c->pt;
 	out->channels = 1;
 	out->rate = c->codec->clock_rate;
-	copy_str(out->name, sizeof(out->name), c->codec->name);
+	sdp_copy_str(out->name, sizeof(out->name), c->codec->name);
 }

@@ -23,7 +23,7 @@ static void test_table(void)
 		/* Every SIP audio codec has a clock whose 20 ms is its frame, and a payload type;
 		 * video runs on a 90 kHz clock, on RTMP as an FLV video codec. */
 		if (c->family == CODEC_FAMILY_VIDEO)
-			CHECK(c->clock_rate == 90000 && c->sip && c->flv_video_codec &&
+			CHECK(c->clock_rate == 90000 && !c->sip && c->flv_video_codec &&
 			      !c->rtmp_audio_byte && codec_rtmp_capable(c));
 		else if (c->sip)
 			CHECK(c->frame_samples * 50 == c->clock_rate && c->default_pt >= 0 &&
@@ -31,6 +31,9 @@ static void test_table(void)
 		else
 			CHECK(c->clock_rate == 0 && c->default_pt == -1 && codec_rtmp_capable(c));
 	}
+	c = codec_by_name("h264", 90000);
+	CHECK(c && c->id == CODEC_H264 && c->flv_video_codec == 7 && !c->sip && !c->rtmp_audio_byte);
+	CHECK(codec_by_rtmp_name("H264") == c); /* the RTMP side of a video leg */
 	c = codec_by_name("SPEEX", 16000);
 	CHECK(c && c->id == CODEC_SPEEX_WB && c->default_pt == 96 && c->rtmp_audio_byte == 0xB2);
 	c = codec_by_name("Speex", 8000);
