@@ -530,32 +530,42 @@ void h264_depack_reset(struct h264_depack *d)
 
 /* ---- decode time ---- */
 
-void h264_dts_init(struct h264_dts *d)
+void h264_dts_init(struct h264_dts *d, unsigned lag_frames)
 {
 	memset(d, 0, sizeof(*d));
+	d->lag_frames = lag_frames < H264_DTS_MAX_REORDER ? lag_frames : H264_DTS_MAX_REORDER;
 }
+
+#define DTS_STEP_GUESS 33 /* ms: a frame at 30/s, until the stream shows its own */
 
 void h264_dts_next(struct h264_dts *d, int64_t pts_ms, int64_t *dts_ms, int32_t *cts_ms)
 {
-	int64_t dts;
+	int64_t step, dts;
 
+	if (d->started && pts_ms != d->prev_pts) {
+		int64_t s = pts_ms > d->prev_pts ? pts_ms - d->prev_pts : d->prev_pts - pts_ms;
+
+		if (s <= 1000 && (!d->step || s < d->step))
+			d->step = s;
+	}
+	step = d->step ? d->step : DTS_STEP_GUESS;
 	if (!d->started) {
 		d->started = true;
-		d->max_pts = pts_ms;
-		d->last_dts = pts_ms;
-		d->off = 0;
+		dts = pts_ms - step * d->lag_frames;
+	} else {
+		dts = d->last_dts + step < pts_ms ? d->last_dts + step : pts_ms;
+		if (dts < pts_ms - step * H264_DTS_MAX_REORDER)
+			dts = pts_ms - step * H264_DTS_MAX_REORDER; /* a slower rate, a gap: catch up */
+		if (dts <= d->last_dts)
+			dts = d->last_dts + 1; /* strictly increasing, even when cts goes below 0 */
 	}
-	if (pts_ms > d->max_pts)
-		d->max_pts = pts_ms;
-	if (d->max_pts - pts_ms > d->off)
-		d->off = d->max_pts - pts_ms < H264_DTS_MAX_REORDER_MS ? d->max_pts - pts_ms
-								       : H264_DTS_MAX_REORDER_MS;
-	dts = pts_ms - d->off > d->last_dts ? pts_ms - d->off : d->last_dts;
+	d->prev_pts = pts_ms;
 	d->last_dts = dts;
 	*dts_ms = dts;
-	/* only a stream that went back in time (not restarted by the caller) is this far */
 	if (pts_ms - dts < INT32_MIN)
 		*cts_ms = INT32_MIN;
+	else if (pts_ms - dts > INT32_MAX)
+		*cts_ms = INT32_MAX;
 	else
 		*cts_ms = (int32_t)(pts_ms - dts);
 }

@@ -149,20 +149,28 @@ void h264_depack_reset(struct h264_depack *d);
 
 /* ---- decode time for RTMP ---- */
 
-#define H264_DTS_MAX_REORDER_MS 1000 /* the largest reorder delay learnt */
+#define H264_DTS_MAX_REORDER 4 /* frames a picture may come ahead of its display at most */
 
 /*
- * RTP carries presentation time only; RTMP wants decode time plus a composition offset. The
- * delay `off` is learnt as the largest lateness seen (highest PTS so far minus this PTS);
- * dts = max(last dts, pts - off), cts = pts - dts (negative only before `off` is learnt). A
- * stream without B-frames gets dts == pts and cts 0. Zero-initialise, or h264_dts_init().
+ * RTP carries presentation time only; RTMP wants decode time, strictly increasing, plus a
+ * composition offset (cts = pts - dts, >= 0). Decode times are laid out as a constant frame
+ * rate: each picture's is the last one plus one frame step (the smallest step between
+ * presentation times seen), but never past its own presentation time and never more than
+ * H264_DTS_MAX_REORDER steps behind it. The first starts @lag_frames steps (0: a stream that
+ * cannot have B-frames, e.g. a baseline profile; 2 otherwise) before its presentation time.
+ * Then a stream without B-frames gets cts == 0 (or the constant lag), one with them
+ * non-negative offsets once past its first reordered pictures. Zero-initialise, or
+ * h264_dts_init().
  */
 struct h264_dts {
 	bool started;
-	int64_t max_pts, last_dts, off;
+	int64_t last_dts, prev_pts;
+	int64_t step; /* ms, 0 until a second distinct presentation time */
+	unsigned lag_frames;
 };
 
-void h264_dts_init(struct h264_dts *d);
+/* Starts @d (nothing learnt) for a stream that reorders up to @lag_frames pictures (0..4). */
+void h264_dts_init(struct h264_dts *d, unsigned lag_frames);
 
 /* The decode time *dts_ms and composition offset *cts_ms of the next AU, of @pts_ms (in
  * arrival = decode order). */

@@ -50,6 +50,7 @@ struct video {
 	/* SIP -> RTMP */
 	struct h264_depack *dp;
 	struct h264_dts dts;
+	bool dts_started; /* dts set up for the stream's profile */
 	bool seq_sent, got_key;
 	bool rx_started;
 	uint32_t rx_max_rtp; /* the highest RTP timestamp seen, and its RTMP time */
@@ -283,6 +284,18 @@ static void on_au(void *arg, const struct h264_au *au)
 		l->out_ts = pts;
 		send_message(l, FLV_VIDEO_HDR + n);
 		v->seq_sent = true;
+	}
+	if (!v->dts_started) {
+		/* a stream that cannot reorder pictures gets decode time = presentation time */
+		enum h264_profile pr = au->ps && au->ps->n_sps
+					   ? h264_profile_of(au->ps->profile_idc, au->ps->constraints)
+					   : H264_PROFILE_UNKNOWN;
+
+		h264_dts_init(&v->dts, pr == H264_PROFILE_BASELINE ||
+					       pr == H264_PROFILE_CONSTRAINED_BASELINE
+					   ? 0
+					   : 2);
+		v->dts_started = true;
 	}
 	h264_dts_next(&v->dts, pts, &dts, &cts);
 	if (!msg_room(v, FLV_VIDEO_HDR + au->len)) {

@@ -33,6 +33,14 @@
  *   off and optional offer plain RTP/AVP.
  *
  *   publisher audio --> media leg (worker) --RTP--> SIP peer --RTP--> worker --> players
+ *   publisher video --> video leg (same worker) --RTP--> SIP peer --RTP--> worker --> players
+ *
+ *   Video (CALL_VIDEO, on by default): a publisher whose onMetaData or first messages say H.264
+ *   gets a video leg beside its audio leg, and the INVITE offers H.264 with the publisher's
+ *   profile (from its sequence header). A callee without video, or one that declines it, leaves
+ *   an audio call. Video of another codec (Sorenson H.263, VP6...) is refused with an onStatus
+ *   warning (NetStream.Video.Unsupported) while the audio goes on. Players get the far end's
+ *   video from its next key frame (asked for with RTCP PLI when they join).
  *
  * Call states: idle --first audio--> leg --ready--> inviting --2xx--> up --BYE/unpublish--> over
  *                                        \--failed / 4xx-6xx / audio refused------------/
@@ -49,6 +57,7 @@
 #include "callrec.h"
 #include "config.h"
 #include "dest.h"
+#include "h264.h"
 #include "log.h"
 #include "media.h"
 #include "players.h"
@@ -89,6 +98,11 @@ struct call {
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
 	struct media_leg *leg;
+	struct media_leg *vleg; /* the video leg, while the call carries (or offers) video */
+	bool vleg_ready;
+	bool video_said;	/* the publisher was told its video is not carried */
+	unsigned meta_video;	/* FLV CodecID its onMetaData names, 0: none said */
+	struct buf vseq;	/* the publisher's last AVC sequence header */
 	struct sip_call *sip;
 	struct sdp_media_desc offer;
 	uint8_t format; /* FLV SoundFormat of the leg's RTMP codec */
@@ -201,6 +215,8 @@ static struct media *bridge;
 static struct sip_ua *ua;
 static const char *call_domain;
 static struct codec_pref prefs;
+static bool video_enabled; /* CALL_VIDEO */
+#define CALL_VSEQ_MAX 4096 /* an AVC sequence header kept: SPS and PPS */
 static struct wire_codec sip_codecs[WIRE_MAX_CODECS];
 static size_t n_sip_codecs;
 static enum sdp_srtp_policy srtp_policy;
@@ -314,6 +330,10 @@ int app_call_init(struct media *m, struct sip_ua *sip)
 			prefs.codecs[prefs.n++] = c;
 	}
 	prefs.dtmf = true;
+	if (config_bool("CALL_VIDEO", true, &video_enabled) < 0) {
+		log_error(NULL, "config: CALL_VIDEO must be a boolean");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -589,7 +609,7 @@ static void release_if_unused(struct call *c)
 {
 	struct call **pp;
 
-	if (c->publisher || c->players.head || c->leg || c->sip)
+	if (c->publisher || c->players.head || c->leg || c->vleg || c->sip)
 		return;
 	pp = find_slot(c->name);
 	if (*pp == c)
@@ -603,6 +623,7 @@ static void release_if_unused(struct call *c)
 	}
 	forget_credentials(c);
 	players_free(&c->players);
+	buf_free(&c->vseq);
 	free(c);
 }
 
@@ -645,6 +666,7 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 		c->sip = NULL;
 	}
 	media_leg_destroy(&c->leg);
+	media_leg_destroy(&c->vleg);
 	callrec_end(&c->rec, status, local);
 	memset(&c->rec, 0, sizeof(c->rec));
 	players_unpublished(&c->players, why);
@@ -653,6 +675,40 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 /* --- SIP ------------------------------------------------------------------------------------ */
 
 static const struct sip_ua_callbacks call_sip_cbs;
+
+/* The peer's answer for video: the video leg pointed at it, or gone (an audio call). */
+static void video_answered(struct call *c, const struct sdp_video_choice *v)
+{
+	struct media_leg_update u = {0};
+	const char *sid = c->publisher ? rtmp_conn_sid(c->publisher) : NULL;
+
+	if (!c->vleg)
+		return;
+	if (!v->on) {
+		log_info(sid, "call %s: no video: %s", c->uri, v->why[0] ? v->why : "declined");
+		media_leg_destroy(&c->vleg);
+		return;
+	}
+	u.remote_ip = v->remote_addr;
+	u.remote_port = v->remote_port;
+	u.set_codec = true;
+	u.codec_pt = v->pt;
+	u.codec_fmtp = v->fmtp[0] && strlen(v->fmtp) < 129 ? v->fmtp : NULL;
+	u.set_hold = true;
+	u.hold = v->hold || v->dir == SDP_DIR_RECVONLY || v->dir == SDP_DIR_INACTIVE;
+	if (v->srtp) {
+		u.srtp_suite = sdp_srtp_suite_name(v->suite);
+		u.srtp_remote_key = v->remote_key;
+		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
+	}
+	if (media_leg_update(c->vleg, &u, NULL) < 0) {
+		log_warn(sid, "call %s: the video leg refused the answer: audio only", c->uri);
+		media_leg_destroy(&c->vleg);
+		return;
+	}
+	log_info(sid, "call %s: video H.264 pt %u to %s:%u%s", c->uri, v->pt, v->remote_addr,
+		 v->remote_port, v->srtp ? ", SRTP" : "");
+}
 
 static void sip_progress(struct sip_call *sc, int status, const char *phrase, const char *sdp,
 			 void *arg)
@@ -704,6 +760,7 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
+	video_answered(c, &ch.video);
 	c->state = CALL_UP;
 	snprintf(c->rec.codec, sizeof(c->rec.codec), "%s", ch.codec->name);
 	c->rec.srtp = ch.srtp;
@@ -712,7 +769,8 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 		 "call %s answered: %s/%u to %s:%u%s%s", c->uri, ch.codec->name,
 		 ch.codec->clock_rate, ch.remote_addr, ch.remote_port, ch.srtp ? ", SRTP " : "",
 		 ch.srtp ? sdp_srtp_suite_name(ch.suite) : "");
-	snprintf(text, sizeof(text), "%s%s", ch.codec->name, ch.srtp ? ", SRTP" : "");
+	snprintf(text, sizeof(text), "%s%s%s", ch.codec->name, c->vleg ? ", H.264 video" : "",
+		 ch.srtp ? ", SRTP" : "");
 	tell_publisher(c, "status", "NetConnection.Call.Accepted", text);
 }
 
@@ -782,7 +840,9 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 {
 	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
 	const char *suite = sdp_srtp_suite_name(SDP_SUITE_AES_CM_128_HMAC_SHA1_80);
+	const struct media_leg_info *vin = c->vleg ? media_leg_info(c->vleg) : NULL;
 	struct codec_pref ours;
+	char plid[7];
 
 	/* optional offers plain RTP/AVP: an offer cannot leave the choice to the answerer */
 	if (c->srtp == SDP_SRTP_REQUIRED) {
@@ -804,6 +864,25 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 			break;
 		}
 	}
+	if (vin && strcmp(vin->local_ip, in->local_ip) != 0) {
+		/* one address for both streams in our SDP: a video leg elsewhere is not used */
+		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+			 "call %s: video leg on another address (%s, audio %s): audio only", c->uri,
+			 vin->local_ip, in->local_ip);
+		media_leg_destroy(&c->vleg);
+		vin = NULL;
+	}
+	if (vin && (c->srtp != SDP_SRTP_REQUIRED || vin->srtp_local_key_len == SDP_SRTP_KEY_LEN)) {
+		struct h264_params ps;
+
+		ours.video = true;
+		local.video.port = vin->local_port;
+		local.video.key = c->srtp == SDP_SRTP_REQUIRED ? vin->srtp_local_key : NULL;
+		if (buf_used(&c->vseq) > 5 &&
+		    h264_avcc_parse(buf_head(&c->vseq) + 5, buf_used(&c->vseq) - 5, &ps) == 0 &&
+		    h264_profile_level_id(&ps, plid))
+			local.video.profile_level_id = plid;
+	}
 	if (sdp_make_offer(&ours, &local, &c->offer, why, whylen) < 0 ||
 	    sdp_build(sdp, &c->offer, "rtmp2sip", c->offer.sess_id, c->offer.sess_version) < 0 ||
 	    buf_put_u8(sdp, 0) < 0) {
@@ -814,13 +893,15 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 	return 0;
 }
 
-static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+/* Offers the call once its legs are ready: the audio leg, and the video leg when there is one
+ * (a video leg that failed is gone by then: an audio call). */
+static void invite_when_ready(struct call *c)
 {
-	struct call *c = arg;
+	const struct media_leg_info *in = c->leg ? media_leg_info(c->leg) : NULL;
 	struct buf sdp = {0};
 	char why[200] = "";
 
-	if (c->state != CALL_LEG)
+	if (c->state != CALL_LEG || !in || (c->vleg && !c->vleg_ready))
 		return;
 	if (make_offer(c, in, &sdp, why, sizeof(why)) < 0) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", why);
@@ -836,12 +917,18 @@ static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, vo
 	}
 	sip_call_set_handler(c->sip, &call_sip_cbs, c);
 	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
-		 "call %s: INVITE sent (call id %s), media %s:%u on %s%s", c->uri,
+		 "call %s: INVITE sent (call id %s), media %s:%u on %s%s%s", c->uri,
 		 sip_call_callid(c->sip), in->local_ip, in->local_port, in->worker_id,
-		 c->offer.srtp ? ", RTP/SAVP" : "");
+		 c->offer.srtp ? ", RTP/SAVP" : "", c->offer.has_video ? ", H.264 video" : "");
 	rec_update(c, "setup");
 out_free_sdp:
 	buf_free(&sdp);
+}
+
+static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+{
+	(void)leg, (void)in;
+	invite_when_ready(arg);
 }
 
 static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
@@ -852,19 +939,37 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 	call_over(c, 0, CALLREC_END_NO_MEDIA, reason);
 }
 
-static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
+/* Tells the peer where the media is now (a re-INVITE), once no leg of the call is moving: the
+ * audio and video legs of a dead worker move together, and the peer hears of both at once. */
+static void reinvite_moved(struct call *c)
 {
-	struct call *c = arg;
+	const struct media_leg_info *in = c->leg ? media_leg_info(c->leg) : NULL;
+	const struct media_leg_info *vin = c->vleg ? media_leg_info(c->vleg) : NULL;
 	struct buf sdp = {0};
 
-	/* The worker died and another took the leg: tell the peer where the media is now. */
-	if (c->state != CALL_UP || !c->sip)
+	if (c->state != CALL_UP || !c->sip || !in || media_leg_moving(c->leg) ||
+	    (c->vleg && media_leg_moving(c->vleg)))
 		return;
-	snprintf(c->offer.addr, sizeof(c->offer.addr), "%s", ip);
-	c->offer.port = port;
+	snprintf(c->offer.addr, sizeof(c->offer.addr), "%s", in->local_ip);
+	c->offer.port = in->local_port;
+	if (c->offer.has_video) {
+		if (vin && strcmp(vin->local_ip, in->local_ip) == 0) {
+			snprintf(c->offer.video.addr, sizeof(c->offer.video.addr), "%s", vin->local_ip);
+			c->offer.video.port = vin->local_port;
+		} else { /* no video leg, or apart from the audio: video off */
+			c->offer.video.port = 0;
+			media_leg_destroy(&c->vleg);
+		}
+	}
 	if (sdp_build_reoffer(&sdp, &c->offer, false, "rtmp2sip") == 0 && buf_put_u8(&sdp, 0) == 0)
 		sip_call_reinvite(c->sip, (const char *)sdp.data);
 	buf_free(&sdp);
+}
+
+static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
+{
+	(void)leg, (void)ip, (void)port;
+	reinvite_moved(arg);
 }
 
 static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
@@ -888,6 +993,72 @@ static const struct media_leg_callbacks leg_cbs = {
 	.ready = leg_ready, .failed = leg_failed, .moved = leg_moved, .audio_out = leg_audio,
 	.changed = leg_changed,
 };
+
+static void vleg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+{
+	struct call *c = arg;
+
+	(void)leg, (void)in;
+	c->vleg_ready = true;
+	invite_when_ready(c);
+}
+
+/* The video leg failed: the call goes on with audio (re-offered without video once up). */
+static void vleg_failed(struct media_leg *leg, const char *reason, void *arg)
+{
+	struct call *c = arg;
+
+	(void)leg;
+	log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s: video leg lost: %s",
+		 c->uri, reason);
+	media_leg_destroy(&c->vleg);
+	if (c->state == CALL_LEG)
+		invite_when_ready(c);
+	else if (c->state == CALL_UP)
+		reinvite_moved(c);
+}
+
+static void vleg_video(struct media_leg *leg, const uint8_t *msg, size_t len, uint32_t ts,
+		       void *arg)
+{
+	struct call *c = arg;
+
+	(void)leg;
+	players_send(&c->players, RTMP_MSG_VIDEO, ts, msg, (uint32_t)len);
+}
+
+static const struct media_leg_callbacks vleg_cbs = {
+	.ready = vleg_ready, .failed = vleg_failed, .moved = leg_moved, .video_out = vleg_video,
+};
+
+/*
+ * The video leg beside the call's audio leg, when the publisher sends H.264 (its metadata says
+ * so, or its sequence header came) and CALL_VIDEO allows: on the audio leg's worker, sharing its
+ * timeline. Without it the call is an audio call.
+ */
+static void start_video(struct call *c, const struct media_leg_params *audio)
+{
+	static const struct wire_codec h264 = {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000,
+					      .name = "H264"};
+	struct media_leg_params vp = *audio;
+
+	if (!video_enabled || !c->leg || (c->meta_video != 7 && !buf_used(&c->vseq)))
+		return;
+	vp.rtmp_codec = h264;
+	vp.rtmp_out = (struct wire_codec){0};
+	vp.sip_codecs = &h264;
+	vp.n_sip_codecs = 1;
+	vp.dtmf_pt = 0;
+	vp.ptime_ms = 0;
+	vp.sync = c->leg;
+	c->vleg_ready = false;
+	c->vleg = media_leg_new(bridge, &vp, &vleg_cbs, c);
+	if (!c->vleg)
+		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+			 "call %s: no video leg (%s): audio only", c->uri, strerror(errno));
+	else if (buf_used(&c->vseq)) /* kept by the leg, sent to its worker when it is ready */
+		media_leg_send_video(c->vleg, buf_head(&c->vseq), buf_used(&c->vseq), 0);
+}
 
 /* --- the app -------------------------------------------------------------------------------- */
 
@@ -925,7 +1096,9 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	c->publisher = conn;
 	c->pub_stream = s;
 	audio_check_init(&c->check);
-	c->meta_rate = c->meta_channels = 0;
+	c->meta_rate = c->meta_channels = c->meta_video = 0;
+	c->video_said = false;
+	buf_reset(&c->vseq);
 	failed_forget(c->name); /* a new call of the name */
 	c->failed = false;
 	s->app_data = c;
@@ -977,6 +1150,11 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(c);
 		return -ENOMEM;
+	}
+	if (c->vleg && c->state == CALL_UP) { /* its video starts at a key frame: ask for one */
+		struct media_leg_update u = {.keyframe = true};
+
+		media_leg_update(c->vleg, &u, NULL);
 	}
 	return 0;
 }
@@ -1048,7 +1226,40 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	if (!c->leg) {
 		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot create a media leg");
 		call_over(c, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
+		return;
 	}
+	start_video(c, &lp);
+}
+
+/*
+ * One video message of the publisher: H.264 goes to the video leg (its sequence header is kept
+ * for the offer's profile); another codec is refused once with a warning, the audio goes on.
+ */
+static void call_video(struct call *c, const struct rtmp_msg *m)
+{
+	unsigned codec = m->data[0] & 0x0f;
+
+	if ((m->data[0] & 0x80) || codec != RTMP_VIDEO_AVC) {
+		char text[160];
+
+		if (c->video_said)
+			return;
+		c->video_said = true;
+		snprintf(text, sizeof(text),
+			 "video %s%u is not carried (H.264 only); the call goes on with audio",
+			 m->data[0] & 0x80 ? "in an Enhanced RTMP header, codec " : "codec id ",
+			 m->data[0] & 0x80 ? 0 : codec);
+		log_warn(rtmp_conn_sid(c->publisher), "call/%s: %s", c->name, text);
+		tell_publisher(c, "warning", "NetStream.Video.Unsupported", text);
+		return;
+	}
+	if (m->len > 5 && m->data[0] == 0x17 && m->data[1] == 0 && m->len <= CALL_VSEQ_MAX) {
+		buf_reset(&c->vseq);
+		if (buf_append(&c->vseq, m->data, m->len) < 0)
+			buf_reset(&c->vseq);
+	}
+	if (c->vleg)
+		media_leg_send_video(c->vleg, m->data, m->len, m->timestamp);
 }
 
 static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const struct rtmp_msg *m)
@@ -1056,12 +1267,17 @@ static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const stru
 	struct call *c = s->app_data;
 
 	if (c && c->state == CALL_IDLE && m->type == RTMP_MSG_DATA_AMF0) {
-		unsigned rate, channels;
+		struct media_meta meta;
 
-		if (media_codec_metadata(m->data, m->len, &rate, &channels) == 0) {
-			c->meta_rate = rate;
-			c->meta_channels = channels;
+		if (media_codec_metadata(m->data, m->len, &meta) == 0) {
+			c->meta_rate = meta.rate;
+			c->meta_channels = meta.channels;
+			c->meta_video = meta.video_codec;
 		}
+	}
+	if (c && m->type == RTMP_MSG_VIDEO && m->len >= 2 && c->state != CALL_OVER) {
+		call_video(c, m);
+		return;
 	}
 	if (!c || m->type != RTMP_MSG_AUDIO || m->len < 2 || c->state == CALL_OVER)
 		return;

@@ -38,22 +38,23 @@ void players_remove(struct player_list *l, struct player *p)
 	free(p);
 }
 
-uint32_t player_rebase(struct player *p, uint32_t ts, bool *first)
+uint32_t player_rebase(struct player *p, uint8_t type, uint32_t ts, bool *first)
 {
+	unsigned k = type == RTMP_MSG_AUDIO ? 0 : type == RTMP_MSG_VIDEO ? 1 : 2;
 	uint32_t out;
 
 	*first = !p->started;
 	if (!p->started) {
 		p->started = true;
 		p->base = ts;
-		p->last_ts = 0;
+		memset(p->last_ts, 0, sizeof(p->last_ts));
 	}
 	out = ts - p->base;
 	/* A source timestamp that goes backwards (or before this player's base) is held at the last
-	 * one sent: players must never see time run backwards. */
-	if ((int32_t)(out - p->last_ts) < 0)
-		out = p->last_ts;
-	p->last_ts = out;
+	 * one sent of its kind: players must never see time run backwards. */
+	if ((int32_t)(out - p->last_ts[k]) < 0)
+		out = p->last_ts[k];
+	p->last_ts[k] = out;
 	return out;
 }
 
@@ -93,7 +94,7 @@ void players_send(struct player_list *l, uint8_t type, uint32_t ts, const uint8_
 				continue; /* not a key frame: nothing to start from */
 			p->video_key = true;
 		}
-		out = player_rebase(p, ts, &first);
+		out = player_rebase(p, type, ts, &first);
 		if (first && buf_used(&l->metadata) && type != RTMP_MSG_DATA_AMF0)
 			rtmp_conn_send_media(p->conn, p->stream->id, RTMP_MSG_DATA_AMF0, 0,
 					     buf_head(&l->metadata), (uint32_t)buf_used(&l->metadata));

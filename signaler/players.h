@@ -19,8 +19,8 @@ struct player {
 	bool started;
 	bool audio_header, video_header; /* the kept sequence header of the kind went out */
 	bool video_key;			 /* a video key frame went out: pictures may follow */
-	uint32_t base;    /* source timestamp that maps to 0 for this player */
-	uint32_t last_ts; /* last timestamp sent */
+	uint32_t base;	      /* source timestamp that maps to 0 for this player */
+	uint32_t last_ts[3];  /* last timestamp sent: audio, video, data (each never goes back) */
 	struct player *next, *prev;
 };
 
@@ -44,9 +44,10 @@ struct player *players_add(struct player_list *l, struct rtmp_conn *c, struct rt
 /* Unlinks and frees @p. */
 void players_remove(struct player_list *l, struct player *p);
 
-/* The timestamp @p gets for source timestamp @ts; *first is set on its first message (the caller
- * may send codec headers ahead of it, at 0). */
-uint32_t player_rebase(struct player *p, uint32_t ts, bool *first);
+/* The timestamp @p gets for source timestamp @ts of a message of @type; *first is set on its
+ * first message (the caller may send codec headers ahead of it, at 0). Each kind's timestamps
+ * never go back; audio and video may interleave slightly out of order, as RTMP allows. */
+uint32_t player_rebase(struct player *p, uint8_t type, uint32_t ts, bool *first);
 
 /*
  * Sends one message to every player, timestamps rebased; media to slow players is dropped.

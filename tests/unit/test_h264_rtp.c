@@ -688,40 +688,64 @@ static void test_set_params(void)
 
 /* ---- decode time ---- */
 
+/* Decode order I P B B P B B... (two B-frames) at @fps, @n pictures, presentation times in ms. */
+static size_t ibbp(int64_t *pts, size_t n, double fps)
+{
+	size_t k = 0;
+
+	pts[k++] = 0;
+	for (int64_t g = 0; k < n; g += 3) {
+		const int64_t order[3] = {g + 3, g + 1, g + 2};
+
+		for (int j = 0; j < 3 && k < n; j++)
+			pts[k++] = (int64_t)(order[j] * 1000.0 / fps + 0.5);
+	}
+	return k;
+}
+
 static void test_dts(void)
 {
-	/* decode order I P B B P B B, 30 fps in ms: presentation 0 100 33 67 200 133 167 */
-	static const int64_t pts[] = {0, 100, 33, 67, 200, 133, 167, 300};
-	static const int64_t dts_want[] = {0, 100, 100, 100, 133, 133, 133, 233};
-	struct h264_dts d;
-	int64_t dts, prev = INT64_MIN;
+	const double rates[] = {25, 29.97, 30, 60};
+	int64_t pts[120], dts, prev;
 	int32_t cts;
+	struct h264_dts d;
 
-	h264_dts_init(&d);
-	for (size_t i = 0; i < sizeof(pts) / sizeof(pts[0]); i++) {
-		h264_dts_next(&d, pts[i], &dts, &cts);
-		CHECK_EQ_INT(dts, dts_want[i]);
-		CHECK_EQ_INT(cts, pts[i] - dts);
-		CHECK(dts >= prev);
-		if (i >= 4)
-			CHECK(cts >= 0); /* once the delay is learnt */
-		prev = dts;
+	/* B-frames at common rates: decode times strictly increase, never after presentation
+	 * once the first reordered pictures are past, and stay within the reorder bound */
+	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+		size_t n = ibbp(pts, 120, rates[r]);
+
+		h264_dts_init(&d, 2);
+		prev = INT64_MIN;
+		for (size_t i = 0; i < n; i++) {
+			h264_dts_next(&d, pts[i], &dts, &cts);
+			CHECK(dts > prev);
+			CHECK_EQ_INT(cts, pts[i] - dts);
+			if (i >= 4)
+				CHECK(cts >= 0);
+			CHECK(cts <= (int32_t)(H264_DTS_MAX_REORDER * 1000 / rates[r]) + 2);
+			prev = dts;
+		}
 	}
-	/* no B-frames: no delay at all */
-	h264_dts_init(&d);
-	for (int64_t i = 0; i < 10; i++) {
-		h264_dts_next(&d, 5000 + 33 * i, &dts, &cts);
-		CHECK_EQ_INT(dts, 5000 + 33 * i);
+	/* no B-frames, no lag asked (a baseline stream): dts == pts, cts 0 */
+	h264_dts_init(&d, 0);
+	for (int64_t i = 0; i < 30; i++) {
+		h264_dts_next(&d, 5000 + i * 40, &dts, &cts);
+		CHECK_EQ_INT(dts, 5000 + i * 40);
 		CHECK_EQ_INT(cts, 0);
 	}
-	/* the delay learnt is bounded */
-	h264_dts_init(&d);
-	h264_dts_next(&d, 10000, &dts, &cts);
+	/* a gap (pictures dropped until a key frame): decode time catches up, within the bound */
+	h264_dts_next(&d, 9000, &dts, &cts);
+	CHECK(cts >= 0 && cts <= 4 * 40);
+	/* a repeated presentation time (two slices' AUs): still strictly increasing */
+	h264_dts_next(&d, 9000, &prev, &cts);
+	CHECK(prev > dts);
+	/* a stream that jumps back in time (restarted): increasing all the same */
 	h264_dts_next(&d, 0, &dts, &cts);
-	CHECK_EQ_INT(d.off, H264_DTS_MAX_REORDER_MS);
-	h264_dts_next(&d, 10033, &dts, &cts);
-	CHECK_EQ_INT(dts, 10000);
-	CHECK_EQ_INT(cts, 33);
+	CHECK(dts > prev && cts < 0);
+	/* the lag asked for is bounded */
+	h264_dts_init(&d, 99);
+	CHECK_EQ_INT(d.lag_frames, H264_DTS_MAX_REORDER);
 }
 
 int main(void)

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# test_video.sh - H.264 video calls through the call app: an ffmpeg publisher (H.264 + AAC) calls
+# SIPp, which echoes the RTP (audio on its media port, video on the port after the next: -rtp_echo
+# with sipp/call_uas_video_echo.xml answering PCMU and the offered H.264); an ffmpeg player of the
+# same name records the far end. The publisher's picture turns white and a tone sounds at the
+# start of every second (tests/tools/avsync.py finds both in the recording).
+#
+#   video_echo_call        the recording's video decodes (no decoder error, frames counted, the
+#                          publisher's resolution) and its audio holds the tone marks
+#   video_av_sync          in the recording, audio and video marks within 80 ms of where they
+#                          were in what was published (median over the marks)
+#   video_offer            the INVITE offered H.264 packetization-mode 1 with the publisher's
+#                          profile-level-id, RTCP feedback (pli, ccm fir) and a separate m=video
+#   video_worker_counts    the worker log says pictures went both ways and none was dropped for
+#                          want of a key frame after the first
+#   video_declined         a callee answering audio only: the call is an audio call (the tone comes
+#                          back), the video leg gone, no error
+#   video_refused_codec    a Sorenson H.263 publisher: onStatus NetStream.Video.Unsupported, the
+#                          call goes on with audio (the tone comes back)
+#   video_no_leftovers     no leg records left in Redis
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MW="$T_MW"
+for cmd in ffmpeg ffprobe sipp redis-cli python3; do
+	command -v "$cmd" >/dev/null 2>&1 || { skip video "$cmd not installed (scripts/deps.sh install)"; finish; }
+done
+for bin in "$MW" "$WAVCHECK"; do
+	[[ -x $bin ]] || { fail video_setup "$bin not built"; finish; }
+done
+ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264 ||
+	{ skip video "ffmpeg has no libx264"; finish; }
+start_redis || { fail video_setup "redis did not start"; finish; }
+
+FF=(ffmpeg -nostdin -hide_banner -loglevel error -y)
+SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
+AVSYNC="$T_ROOT/tests/tools/avsync.py"
+
+base=$((40000 + RANDOM % 4000 / 2 * 2))
+spawn "$T_TMP/worker.log" env WORKER_ID=vw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
+	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
+wait_log "$T_TMP/worker.log" 'mediaworker ready' 5
+start_signaler SIGNALER_ID=sig-video-test || { fail video_setup "the signaler did not start"; finish; }
+URL="rtmp://127.0.0.1:$RTMP_PORT/call"
+wait_log "$SIGNALER_LOG" 'mediaworker up' 10 || { fail video_setup "the signaler found no worker"; finish; }
+
+# The published source: 640x360 at 30/s, a key frame every second, B-frames (x264's default),
+# AAC 44.1 kHz; white picture and tone for the first 100 ms of every second.
+SRC="$T_TMP/src.flv"
+"${FF[@]}" -f lavfi -i "color=c=black:s=640x360:r=30,drawbox=c=white:t=fill:enable='lt(mod(t,1),0.1)'" \
+	-f lavfi -i "sine=f=1000:r=44100,volume=volume=0:enable='gte(mod(t,1),0.1)'" -t 9 \
+	-c:v libx264 -preset veryfast -g 30 -pix_fmt yuv420p -c:a aac -b:a 96k -f flv "$SRC" \
+	>"$T_TMP/src.log" 2>&1 || { fail video_setup "cannot make the source: $(tail -2 "$T_TMP/src.log")"; finish; }
+src_sync=$(python3 "$AVSYNC" "$SRC")
+note "source: $src_sync"
+
+# video_call NAME SCENARIO [PUBLISH-INPUT-ARGS...]: a SIPp callee (sipp/SCENARIO, RTP echo), a
+# player recording to $T_TMP/NAME.flv, a publisher of $SRC (or the given input); the SIPp
+# messages in $T_TMP/NAME.msg.
+video_call() {
+	local name=$1 scenario=$2 sport mport dest
+	shift 2
+	sport=$(free_port) mport=$(udp_port)
+	spawn "$T_TMP/$name.sipp.log" sipp -sf "$SIPP_DIR/$scenario" -m 1 -rtp_echo -mp "$mport" \
+		-p "$sport" -i 127.0.0.1 -nostdin -trace_msg -message_file "$T_TMP/$name.msg"
+	local sipp_pid=$SPAWNED_PID
+	sleep 0.5
+	dest="$name@127.0.0.1:$sport"
+	timeout 40 "${FF[@]}" -i "$URL/$dest" -t 7 -c copy -f flv "$T_TMP/$name.flv" \
+		>"$T_TMP/$name.play.log" 2>&1 &
+	local player=$!
+	sleep 1
+	if (($#)); then
+		timeout 30 "${FF[@]}" -re "$@" -f flv "$URL/$dest" >"$T_TMP/$name.pub.log" 2>&1
+	else
+		timeout 30 "${FF[@]}" -re -i "$SRC" -c copy -f flv "$URL/$dest" >"$T_TMP/$name.pub.log" 2>&1
+	fi
+	wait "$player"
+	sleep 0.5
+	kill "$sipp_pid" 2>/dev/null
+	wait "$sipp_pid" 2>/dev/null
+	return 0
+}
+
+video_call vcall call_uas_video_echo.xml
+rec="$T_TMP/vcall.flv"
+# decode the whole recording: frames, size, errors
+probe=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries \
+	stream=codec_name,width,height,nb_read_frames -of csv=p=0 "$rec" 2>"$T_TMP/vcall.probe.err")
+decode_errors=$(ffmpeg -nostdin -hide_banner -v error -i "$rec" -f null - 2>&1 | grep -c .)
+rec_sync=$(python3 "$AVSYNC" "$rec" --min-pairs 3)
+note "recording: video $probe, decoder errors $decode_errors; $rec_sync"
+why=""
+IFS=, read -r vcodec vw vh vframes <<<"$probe"
+[[ $vcodec == h264 ]] || why+="video codec '${vcodec:-none}'; "
+[[ $vw == 640 && $vh == 360 ]] || why+="size ${vw:-?}x${vh:-?}, not 640x360; "
+[[ ${vframes:-0} =~ ^[0-9]+$ ]] && ((vframes >= 100)) || why+="${vframes:-no} frames decoded (>= 100 wanted); "
+((decode_errors == 0)) || why+="$decode_errors decoder error lines; "
+[[ $rec_sync == *"pairs "[3-9]* ]] || why+="tone/flash marks not found ($rec_sync); "
+[[ -z $why ]] && pass video_echo_call || fail video_echo_call "$why $(tail -2 "$T_TMP/vcall.play.log" | tr '\n' ' ')"
+
+src_med=$(sed -n 's/.*median_ms \([-0-9.]*\).*/\1/p' <<<"$src_sync")
+rec_med=$(sed -n 's/.*median_ms \([-0-9.]*\).*/\1/p' <<<"$rec_sync")
+if [[ -n $src_med && -n $rec_med ]] &&
+	python3 -c "import sys; d=abs(float('$rec_med')-float('$src_med')); print(f'  a/v skew added {d:.1f} ms'); sys.exit(0 if d <= 80 else 1)"; then
+	pass video_av_sync
+else
+	fail video_av_sync "audio-video offset ${rec_med:-?} ms in the recording, ${src_med:-?} ms in the source"
+fi
+
+why=""
+offer=$(awk '/INVITE sip:/{f=1} f{print} /^$/{if(f&&seen)exit; if(f)seen=1}' "$T_TMP/vcall.msg")
+grep -q "m=video [0-9]* RTP/AVP 96" "$T_TMP/vcall.msg" || why+="no m=video with H.264 on 96; "
+grep -q "a=fmtp:96 profile-level-id=64001e;packetization-mode=1" "$T_TMP/vcall.msg" ||
+	why+="no fmtp with the publisher's profile (64001e, x264 high 3.0) and mode 1; "
+grep -q "a=rtcp-fb:96 nack pli" "$T_TMP/vcall.msg" || why+="no rtcp-fb pli; "
+grep -q "a=rtcp-fb:96 ccm fir" "$T_TMP/vcall.msg" || why+="no rtcp-fb fir; "
+[[ -z $why ]] && pass video_offer || fail video_offer "$why"
+
+grep -E "video: to SIP" "$T_TMP/worker.log" | tail -2 | while read -r l; do note "worker: ${l#*: }"; done
+why=""
+line=$(grep -E "video: to SIP" "$T_TMP/worker.log" | tail -1)
+to_sip=$(sed -n 's/.*to SIP \([0-9]*\) pictures.*/\1/p' <<<"$line")
+to_rtmp=$(sed -n 's/.*to RTMP \([0-9]*\) pictures.*/\1/p' <<<"$line")
+((${to_sip:-0} >= 150)) || why+="${to_sip:-no} pictures to SIP; "
+((${to_rtmp:-0} >= 150)) || why+="${to_rtmp:-no} pictures to RTMP; "
+[[ -z $why ]] && pass video_worker_counts || fail video_worker_counts "$why ($line)"
+
+check_alive video_signaler_alive
+if [[ $(rkeys 'rs:v1:leg:*' | wc -l) == 0 ]]; then
+	pass video_no_leftovers
+else
+	sleep 2
+	n=$(rkeys 'rs:v1:leg:*' | wc -l)
+	((n == 0)) && pass video_no_leftovers || fail video_no_leftovers "$n leg records left"
+fi
+finish
