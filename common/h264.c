@@ -284,6 +284,23 @@ int h264_params_add(struct h264_params *ps, const uint8_t *nal, size_t len, bool
 	return 0;
 }
 
+const uint8_t *h264_params_set(const struct h264_params *ps, unsigned i, size_t *len)
+{
+	unsigned ns = ps->n_sps < H264_MAX_PS ? ps->n_sps : H264_MAX_PS;
+	unsigned np = ps->n_pps < H264_MAX_PS ? ps->n_pps : H264_MAX_PS;
+
+	if (i < ns) {
+		*len = ps->sps_len[i];
+		return ps->sps[i];
+	}
+	if (i - ns < np) {
+		*len = ps->pps_len[i - ns];
+		return ps->pps[i - ns];
+	}
+	*len = 0;
+	return NULL;
+}
+
 /* ---- AVCDecoderConfigurationRecord ---- */
 
 /* Reads @count sets of NAL type @type at *p (*left bytes) into @ps. */
@@ -484,26 +501,21 @@ static int b64_put(char *out, size_t cap, size_t *pos, const uint8_t *p, size_t 
 
 int h264_sprop_build(const struct h264_params *ps, char *out, size_t cap)
 {
-	size_t pos = 0;
+	const uint8_t *set;
+	size_t pos = 0, n;
 	int r = 0;
 
 	if (!ps->n_sps || !ps->n_pps || ps->n_sps > H264_MAX_PS || ps->n_pps > H264_MAX_PS)
 		return -EINVAL;
 	if (cap == 0)
 		return -ENOBUFS;
-	for (unsigned i = 0; i < ps->n_sps + ps->n_pps && r == 0; i++) {
-		bool sps = i < ps->n_sps;
-		unsigned k = sps ? i : i - ps->n_sps;
-
-		if (i > 0) {
-			if (cap - pos < 2) {
-				r = -ENOBUFS;
-				break;
-			}
+	for (unsigned i = 0; r == 0 && (set = h264_params_set(ps, i, &n)); i++) {
+		if (i > 0 && cap - pos < 2)
+			r = -ENOBUFS;
+		else if (i > 0)
 			out[pos++] = ',';
-		}
-		r = b64_put(out, cap, &pos, sps ? ps->sps[k] : ps->pps[k],
-			    sps ? ps->sps_len[k] : ps->pps_len[k]);
+		if (r == 0)
+			r = b64_put(out, cap, &pos, set, n);
 	}
 	if (r < 0)
 		out[0] = '\0';

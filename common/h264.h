@@ -80,6 +80,10 @@ int h264_avcc_build(const struct h264_params *ps, uint8_t *out, size_t cap, size
  */
 int h264_params_add(struct h264_params *ps, const uint8_t *nal, size_t len, bool *changed);
 
+/* Set @i of @ps counting every SPS, then every PPS (i < n_sps + n_pps), its length in *len;
+ * NULL past the end. For walks over all sets (STAP-A, sprop-parameter-sets). */
+const uint8_t *h264_params_set(const struct h264_params *ps, unsigned i, size_t *len);
+
 /* Writes "42e01f", the profile-level-id of the first SPS for SDP (RFC 6184 8.1), and NUL into
  * @out; false (and "") when there is no SPS. */
 bool h264_profile_level_id(const struct h264_params *ps, char out[7]);

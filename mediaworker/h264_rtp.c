@@ -138,41 +138,30 @@ static int send_nal(struct pkt_ctx *c, const uint8_t *nal, size_t len, bool last
 /* Sends the parameter sets of @ps: one STAP-A when they fit, else one by one. */
 static int send_params(struct pkt_ctx *c, const struct h264_params *ps)
 {
-	size_t need = 1;
+	const uint8_t *set;
+	size_t need = 1, n, w = 1;
 	uint8_t nri = 0;
 	int r;
 
-	for (unsigned i = 0; i < ps->n_sps; i++)
-		need += 2 + (size_t)ps->sps_len[i];
-	for (unsigned i = 0; i < ps->n_pps; i++)
-		need += 2 + (size_t)ps->pps_len[i];
-	if (need <= c->max) {
-		size_t w = 1;
-
-		for (unsigned i = 0; i < ps->n_sps + ps->n_pps; i++) {
-			bool sps = i < ps->n_sps;
-			unsigned k = sps ? i : i - ps->n_sps;
-			const uint8_t *nal = sps ? ps->sps[k] : ps->pps[k];
-			size_t n = sps ? ps->sps_len[k] : ps->pps_len[k];
-
-			if ((nal[0] & 0x60u) > nri)
-				nri = nal[0] & 0x60u;
-			wr_be16(c->buf + w, (uint32_t)n);
-			memcpy(c->buf + w + 2, nal, n);
-			w += 2 + n;
-		}
-		c->buf[0] = (uint8_t)(nri | H264_NAL_STAP_A);
-		r = c->out(c->arg, c->buf, w, false);
-		c->count++;
-		return r < 0 ? r : 0;
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++)
+		need += 2 + n;
+	if (need > c->max) {
+		for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++)
+			if ((r = send_nal(c, set, n, false)) < 0)
+				return r;
+		return 0;
 	}
-	for (unsigned i = 0; i < ps->n_sps; i++)
-		if ((r = send_nal(c, ps->sps[i], ps->sps_len[i], false)) < 0)
-			return r;
-	for (unsigned i = 0; i < ps->n_pps; i++)
-		if ((r = send_nal(c, ps->pps[i], ps->pps_len[i], false)) < 0)
-			return r;
-	return 0;
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++) {
+		if ((set[0] & 0x60u) > nri)
+			nri = set[0] & 0x60u;
+		wr_be16(c->buf + w, (uint32_t)n);
+		memcpy(c->buf + w + 2, set, n);
+		w += 2 + n;
+	}
+	c->buf[0] = (uint8_t)(nri | H264_NAL_STAP_A);
+	r = c->out(c->arg, c->buf, w, false);
+	c->count++;
+	return r < 0 ? r : 0;
 }
 
 int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
@@ -497,17 +486,13 @@ bool h264_depack_need_keyframe(const struct h264_depack *d)
 
 int h264_depack_set_params(struct h264_depack *d, const struct h264_params *ps)
 {
+	const uint8_t *set;
 	bool changed;
+	size_t n;
 	int r;
 
-	for (unsigned i = 0; i < ps->n_sps + ps->n_pps && i < 2 * H264_MAX_PS; i++) {
-		bool sps = i < ps->n_sps;
-		unsigned k = sps ? i : i - ps->n_sps;
-
-		if (k >= H264_MAX_PS)
-			return -E2BIG;
-		r = h264_params_add(&d->ps, sps ? ps->sps[k] : ps->pps[k],
-				    sps ? ps->sps_len[k] : ps->pps_len[k], &changed);
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++) {
+		r = h264_params_add(&d->ps, set, n, &changed);
 		if (r < 0)
 			return r;
 		if (changed)

@@ -90,6 +90,18 @@ static void push_all(struct h264_depack *d, const struct pkts *p, uint32_t ts, s
 			     0);
 }
 
+/* Packetizes AU @au (@n bytes, 4-byte lengths) at @mtu and pushes all of it at @ts. */
+static int send_au(struct h264_depack *d, const uint8_t *au, size_t n,
+		   const struct h264_params *ps, size_t mtu, uint32_t ts)
+{
+	int r;
+
+	pkts_clear(&pk);
+	r = h264_packetize(au, n, 4, ps, mtu, pkt_out, &pk);
+	push_all(d, &pk, ts, &au_out);
+	return r;
+}
+
 /* An AU of one NAL unit of type @type and @n bytes (header included), 4-byte length. */
 static size_t one_nal_au(uint8_t *out, unsigned type, size_t n)
 {
@@ -99,11 +111,6 @@ static size_t one_nal_au(uint8_t *out, unsigned type, size_t n)
 		out[4 + i] = (uint8_t)(i * 7 + 1);
 	return 4 + n;
 }
-
-static const uint8_t sps_720p[] = {0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb,
-				   0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-				   0x03, 0x03, 0xc0, 0xf1, 0x83, 0x24, 0x80};
-static const uint8_t pps_720p[] = {0x68, 0xcb, 0x83, 0xcb, 0x20};
 
 static void params_720p(struct h264_params *ps)
 {
@@ -325,15 +332,11 @@ static void test_round_trip_synthetic(void)
 	memset(&au_out, 0, sizeof(au_out));
 	/* a P frame first: waits for the keyframe */
 	n = one_nal_au(au, H264_NAL_SLICE, 700);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 500, pkt_out, &pk);
-	push_all(d, &pk, 1000, &au_out);
+	send_au(d, au, n, &ps, 500, 1000);
 	CHECK_EQ_INT(au_out.n, 0);
 	/* IDR with the sets before it in a STAP-A */
 	n = one_nal_au(au, H264_NAL_IDR, 30000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1400, pkt_out, &pk);
-	push_all(d, &pk, 4000, &au_out);
+	send_au(d, au, n, &ps, 1400, 4000);
 	CHECK_EQ_INT(au_out.n, 1);
 	CHECK(au_out.key[0] && au_out.changed[0]);
 	CHECK_EQ_INT(au_out.ts[0], 4000);
@@ -343,18 +346,14 @@ static void test_round_trip_synthetic(void)
 	CHECK_EQ_INT(au_out.ps.width, 1280);
 	CHECK(!h264_depack_need_keyframe(d));
 	/* the same sets again: no change said */
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1400, pkt_out, &pk);
-	push_all(d, &pk, 7000, &au_out);
+	send_au(d, au, n, &ps, 1400, 7000);
 	CHECK_EQ_INT(au_out.n, 2);
 	CHECK(au_out.key[1] && !au_out.changed[1]);
 	/* two slices and an SEI in one AU, small MTU */
 	n = one_nal_au(au, H264_NAL_SEI, 40);
 	n += one_nal_au(au + n, H264_NAL_SLICE, 900);
 	n += one_nal_au(au + n, H264_NAL_SLICE, 30);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 100, pkt_out, &pk);
-	push_all(d, &pk, 10000, &au_out);
+	send_au(d, au, n, &ps, 100, 10000);
 	CHECK_EQ_INT(au_out.n, 3);
 	CHECK(!au_out.key[2]);
 	CHECK_EQ_INT(au_out.len[2], n);
@@ -489,9 +488,7 @@ static void test_loss_in_fu_a_waits_for_idr(void)
 	params_720p(&ps);
 	memset(&au_out, 0, sizeof(au_out));
 	n = one_nal_au(au, H264_NAL_IDR, 5000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1200, pkt_out, &pk);
-	push_all(d, &pk, 0, &au_out);
+	send_au(d, au, n, &ps, 1200, 0);
 	CHECK_EQ_INT(au_out.n, 1);
 
 	/* a P frame in 5 fragments, the third lost */
@@ -510,9 +507,7 @@ static void test_loss_in_fu_a_waits_for_idr(void)
 	CHECK_EQ_INT(au_out.n, 1);
 	/* the IDR comes: out again */
 	n = one_nal_au(au, H264_NAL_IDR, 5000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1200, pkt_out, &pk);
-	push_all(d, &pk, 12000, &au_out);
+	send_au(d, au, n, &ps, 1200, 12000);
 	CHECK_EQ_INT(au_out.n, 2);
 	CHECK(au_out.key[1]);
 	CHECK(!h264_depack_need_keyframe(d));
