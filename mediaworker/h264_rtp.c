@@ -11,6 +11,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,8 @@ int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
 
 	if ((length_size != 1 && length_size != 2 && length_size != 4) || max_payload < 3)
 		return -EINVAL;
+	if (len > INT_MAX / 2) /* the packet count must fit the return value */
+		return -E2BIG;
 	/* check the whole AU first: where its last sent NAL unit starts, what it carries */
 	while ((r = next_nal(nalus, len, length_size, &pos, &nal, &n)) == 0) {
 		if (!nal_sendable(nal, n))

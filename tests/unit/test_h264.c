@@ -294,6 +294,13 @@ static void test_sprop(void)
 	CHECK_EQ_INT(h264_params_add(&ps, pps_720p, sizeof(pps_720p), NULL), 0);
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, sizeof(s)), 0);
 	CHECK_EQ_STR(s, "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=");
+	{
+		size_t n = 0;
+
+		CHECK(h264_params_set(&ps, 0, &n) == ps.sps[0] && n == sizeof(sps_720p));
+		CHECK(h264_params_set(&ps, 1, &n) == ps.pps[0] && n == sizeof(pps_720p));
+		CHECK(h264_params_set(&ps, 2, &n) == NULL && n == 0);
+	}
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, strlen("Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=")),
 		     -ENOBUFS);
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, 10), -ENOBUFS);
