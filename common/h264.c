@@ -97,7 +97,8 @@ static void skip_scaling_list(struct bits *b, unsigned size)
 /* Profiles whose SPS carries chroma format, bit depths and scaling matrices (7.3.2.1.1). */
 static bool profile_has_chroma_info(unsigned idc)
 {
-	static const uint8_t high[] = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135};
+	static const uint8_t high[] = {100, 110, 122, 244, 44,	83, 86,
+				       118, 128, 138, 139, 134, 135};
 
 	for (size_t i = 0; i < sizeof(high); i++)
 		if (high[i] == idc)
@@ -135,9 +136,9 @@ static int sps_parse(const uint8_t *nal, size_t len, unsigned *id, uint16_t *w, 
 			return 0;
 		if (chroma == 3)
 			sep_planes = bits_u1(&b);
-		bits_ue(&b); /* bit_depth_luma_minus8 */
-		bits_ue(&b); /* bit_depth_chroma_minus8 */
-		bits_u1(&b); /* qpprime_y_zero_transform_bypass_flag */
+		bits_ue(&b);	   /* bit_depth_luma_minus8 */
+		bits_ue(&b);	   /* bit_depth_chroma_minus8 */
+		bits_u1(&b);	   /* qpprime_y_zero_transform_bypass_flag */
 		if (bits_u1(&b)) { /* seq_scaling_matrix_present_flag */
 			for (unsigned i = 0; i < (chroma != 3 ? 8u : 12u) && !b.err; i++)
 				if (bits_u1(&b))
@@ -437,21 +438,21 @@ static const struct {
 	uint8_t idc, mask, value;
 	enum h264_profile profile;
 } profile_table[] = {
-	{0x42, 0x40, 0x40, H264_PROFILE_CONSTRAINED_BASELINE}, /* x1xx */
-	{0x4d, 0x80, 0x80, H264_PROFILE_CONSTRAINED_BASELINE}, /* 1xxx */
-	{0x58, 0xc0, 0xc0, H264_PROFILE_CONSTRAINED_BASELINE}, /* 11xx */
-	{0x42, 0x40, 0x00, H264_PROFILE_BASELINE},	       /* x0xx */
-	{0x58, 0xc0, 0x80, H264_PROFILE_BASELINE},	       /* 10xx */
-	{0x4d, 0xa0, 0x00, H264_PROFILE_MAIN},		       /* 0x0x */
-	{0x58, 0xc0, 0x00, H264_PROFILE_EXTENDED},	       /* 00xx */
-	{0x64, 0xf0, 0x00, H264_PROFILE_HIGH},
-	{0x6e, 0xf0, 0x00, H264_PROFILE_HIGH10},
-	{0x7a, 0xf0, 0x00, H264_PROFILE_HIGH422},
-	{0xf4, 0xf0, 0x00, H264_PROFILE_HIGH444},
-	{0x6e, 0xf0, 0x10, H264_PROFILE_HIGH10_INTRA},
-	{0x7a, 0xf0, 0x10, H264_PROFILE_HIGH422_INTRA},
-	{0xf4, 0xf0, 0x10, H264_PROFILE_HIGH444_INTRA},
-	{0x2c, 0xf0, 0x10, H264_PROFILE_CAVLC444_INTRA},
+    {0x42, 0x40, 0x40, H264_PROFILE_CONSTRAINED_BASELINE}, /* x1xx */
+    {0x4d, 0x80, 0x80, H264_PROFILE_CONSTRAINED_BASELINE}, /* 1xxx */
+    {0x58, 0xc0, 0xc0, H264_PROFILE_CONSTRAINED_BASELINE}, /* 11xx */
+    {0x42, 0x40, 0x00, H264_PROFILE_BASELINE},		   /* x0xx */
+    {0x58, 0xc0, 0x80, H264_PROFILE_BASELINE},		   /* 10xx */
+    {0x4d, 0xa0, 0x00, H264_PROFILE_MAIN},		   /* 0x0x */
+    {0x58, 0xc0, 0x00, H264_PROFILE_EXTENDED},		   /* 00xx */
+    {0x64, 0xf0, 0x00, H264_PROFILE_HIGH},
+    {0x6e, 0xf0, 0x00, H264_PROFILE_HIGH10},
+    {0x7a, 0xf0, 0x00, H264_PROFILE_HIGH422},
+    {0xf4, 0xf0, 0x00, H264_PROFILE_HIGH444},
+    {0x6e, 0xf0, 0x10, H264_PROFILE_HIGH10_INTRA},
+    {0x7a, 0xf0, 0x10, H264_PROFILE_HIGH422_INTRA},
+    {0xf4, 0xf0, 0x10, H264_PROFILE_HIGH444_INTRA},
+    {0x2c, 0xf0, 0x10, H264_PROFILE_CAVLC444_INTRA},
 };
 
 enum h264_profile h264_profile_of(uint8_t profile_idc, uint8_t constraints)

@@ -52,8 +52,9 @@ struct h264_params {
 	uint16_t sps_len[H264_MAX_PS], pps_len[H264_MAX_PS];
 	uint8_t sps[H264_MAX_PS][H264_MAX_PS_LEN], pps[H264_MAX_PS][H264_MAX_PS_LEN];
 	uint8_t profile_idc, constraints, level_idc; /* from the first SPS (bytes 1..3) */
-	uint8_t length_size;	/* NALU length field of the stream: 1, 2 or 4 */
-	uint16_t width, height; /* from the first SPS when it parses (exp-Golomb, cropping), else 0 */
+	uint8_t length_size; /* NALU length field of the stream: 1, 2 or 4 */
+	uint16_t width,
+	    height; /* from the first SPS when it parses (exp-Golomb, cropping), else 0 */
 };
 
 /*

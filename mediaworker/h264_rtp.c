@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FU_S 0x80u
-#define FU_E 0x40u
+#define FU_S	 0x80u
+#define FU_E	 0x40u
 #define NAL_FNRI 0xe0u /* forbidden bit and nal_ref_idc of a NAL header */
 
 /* ---- FLV ---- */
@@ -55,8 +55,7 @@ int h264_flv_parse(const uint8_t *p, size_t len, struct h264_flv *out)
 	return 0;
 }
 
-void h264_flv_header(uint8_t out[H264_FLV_HDR_LEN], bool keyframe, uint8_t packet_type,
-		     int32_t cts)
+void h264_flv_header(uint8_t out[H264_FLV_HDR_LEN], bool keyframe, uint8_t packet_type, int32_t cts)
 {
 	if (cts > 0x7fffff)
 		cts = 0x7fffff;
@@ -125,7 +124,8 @@ static int send_nal(struct pkt_ctx *c, const uint8_t *nal, size_t len, bool last
 		size_t n = len - off < chunk ? len - off : chunk;
 		bool end = off + n == len;
 
-		c->buf[1] = (uint8_t)((off == 1 ? FU_S : 0) | (end ? FU_E : 0) | h264_nal_type(nal[0]));
+		c->buf[1] =
+		    (uint8_t)((off == 1 ? FU_S : 0) | (end ? FU_E : 0) | h264_nal_type(nal[0]));
 		memcpy(c->buf + 2, nal + off, n);
 		r = c->out(c->arg, c->buf, n + 2, last && end);
 		c->count++;
@@ -221,14 +221,14 @@ struct h264_depack {
 	uint8_t *buf; /* the AU being collected, cap bytes */
 	size_t len;
 	uint32_t ts;
-	bool in_au;	    /* a packet of the AU at ts has come */
-	bool broken;	    /* the AU lost something: it will be dropped */
-	bool next_broken;   /* a loss between AUs: the next AU may lack its start */
-	bool too_big;	    /* the AU outgrew the buffer */
-	bool idr;	    /* the AU has an IDR slice */
-	bool fu_open;	    /* an FU-A NAL unit is being rebuilt at fu_start */
-	size_t fu_start;    /* offset of its 4-byte length */
-	bool need_key;	    /* drop non-IDR AUs until an IDR goes out */
+	bool in_au;	     /* a packet of the AU at ts has come */
+	bool broken;	     /* the AU lost something: it will be dropped */
+	bool next_broken;    /* a loss between AUs: the next AU may lack its start */
+	bool too_big;	     /* the AU outgrew the buffer */
+	bool idr;	     /* the AU has an IDR slice */
+	bool fu_open;	     /* an FU-A NAL unit is being rebuilt at fu_start */
+	size_t fu_start;     /* offset of its 4-byte length */
+	bool need_key;	     /* drop non-IDR AUs until an IDR goes out */
 	bool params_changed; /* to be said with the next AU that goes out */
 	struct h264_params ps;
 	struct h264_depack_stats st;

@@ -90,8 +90,8 @@ int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
 #define H264_DEPACK_MAX_AU (16u << 20) /* the largest max_au_bytes taken */
 
 struct h264_au {
-	const uint8_t *data;	      /* AVCC: NAL units after 4-byte lengths; SPS, PPS, AUD and
-					 filler taken out (SEI kept) */
+	const uint8_t *data; /* AVCC: NAL units after 4-byte lengths; SPS, PPS, AUD and
+				filler taken out (SEI kept) */
 	size_t len;
 	uint32_t rtp_ts;
 	bool keyframe;		      /* an IDR slice is in it */

@@ -137,11 +137,13 @@ static void test_avcc_malformed(void)
 	memcpy(big + 8, sps_720p, sizeof(sps_720p));
 	big[8 + H264_MAX_PS_LEN + 1] = 1;
 	memcpy(big + 9 + H264_MAX_PS_LEN + 1, rec + 8 + sizeof(sps_720p) + 1, 2 + sizeof(pps_720p));
-	CHECK_EQ_INT(h264_avcc_parse(big, 11 + H264_MAX_PS_LEN + 1 + sizeof(pps_720p), &ps), -E2BIG);
+	CHECK_EQ_INT(h264_avcc_parse(big, 11 + H264_MAX_PS_LEN + 1 + sizeof(pps_720p), &ps),
+		     -E2BIG);
 	/* an SPS whose id does not parse: 32 leading zero bits */
 	{
-		uint8_t bad[] = {1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 9, 0x67, 0x42, 0xc0, 0x1f,
-				 0, 0, 0, 0, 0, 1, 0, 5, 0x68, 0xcb, 0x83, 0xcb, 0x20};
+		uint8_t bad[] = {1,    0x42, 0xc0, 0x1f, 0xff, 0xe1, 0,	  9, 0x67,
+				 0x42, 0xc0, 0x1f, 0,	 0,    0,    0,	  0, 1,
+				 0,    5,    0x68, 0xcb, 0x83, 0xcb, 0x20};
 
 		CHECK_EQ_INT(h264_avcc_parse(bad, sizeof(bad), &ps), -EBADMSG);
 	}
@@ -301,8 +303,9 @@ static void test_sprop(void)
 		CHECK(h264_params_set(&ps, 1, &n) == ps.pps[0] && n == sizeof(pps_720p));
 		CHECK(h264_params_set(&ps, 2, &n) == NULL && n == 0);
 	}
-	CHECK_EQ_INT(h264_sprop_build(&ps, s, strlen("Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=")),
-		     -ENOBUFS);
+	CHECK_EQ_INT(
+	    h264_sprop_build(&ps, s, strlen("Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=")),
+	    -ENOBUFS);
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, 10), -ENOBUFS);
 
 	strcpy(s, "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=");
@@ -317,8 +320,14 @@ static void test_sprop(void)
 	CHECK(!changed);
 
 	static const char *const bad[] = {
-	    "", ",", "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,", "Z0LA*9kA", "aMuDyyA", "aMu=DyyA",
-	    "aMuDyyA=,,aMuDyyA=", "====",
+	    "",
+	    ",",
+	    "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,",
+	    "Z0LA*9kA",
+	    "aMuDyyA",
+	    "aMu=DyyA",
+	    "aMuDyyA=,,aMuDyyA=",
+	    "====",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = h264_sprop_parse(bad[i], strlen(bad[i]), &back, &changed);

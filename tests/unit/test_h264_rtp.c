@@ -91,8 +91,8 @@ static void push_all(struct h264_depack *d, const struct pkts *p, uint32_t ts, s
 }
 
 /* Packetizes AU @au (@n bytes, 4-byte lengths) at @mtu and pushes all of it at @ts. */
-static int send_au(struct h264_depack *d, const uint8_t *au, size_t n,
-		   const struct h264_params *ps, size_t mtu, uint32_t ts)
+static int send_au(struct h264_depack *d, const uint8_t *au, size_t n, const struct h264_params *ps,
+		   size_t mtu, uint32_t ts)
 {
 	int r;
 
@@ -207,7 +207,8 @@ static void test_packetize_sizes(void)
 	for (size_t m = 0; m < sizeof(mtus) / sizeof(mtus[0]); m++) {
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 			size_t n = one_nal_au(au, H264_NAL_SLICE, sizes[s]);
-			size_t max = mtus[m] < H264_RTP_MAX_PAYLOAD ? mtus[m] : H264_RTP_MAX_PAYLOAD;
+			size_t max =
+			    mtus[m] < H264_RTP_MAX_PAYLOAD ? mtus[m] : H264_RTP_MAX_PAYLOAD;
 			int r;
 
 			pkts_clear(&pk);
@@ -594,7 +595,8 @@ static void test_au_size_bound(void)
 				 &au_out);
 	/* single NAL units over it, one by one */
 	n = one_nal_au(au, H264_NAL_IDR, 1000);
-	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out), 0);
+	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out),
+		     0);
 	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out),
 		     -E2BIG);
 	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, true, false, au_collect, &au_out),
@@ -622,8 +624,9 @@ static void test_bad_packets(void)
 	memset(&au_out, 0, sizeof(au_out));
 	for (size_t i = 0; i < sizeof(types); i++) {
 		p[0] = (uint8_t)(0x60 | types[i]);
-		CHECK_EQ_INT(h264_depack_push(d, p, sizeof(p), 0, false, false, au_collect, &au_out),
-			     -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, p, sizeof(p), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad++;
 	}
 	CHECK_EQ_INT(h264_depack_push(d, p, 0, 0, false, false, au_collect, &au_out), -EBADMSG);
@@ -631,21 +634,37 @@ static void test_bad_packets(void)
 	/* STAP-A: too short, a size of 0, a size that overruns, an inner type 24 */
 	{
 		const uint8_t s1[] = {0x78, 0x00, 0x02}, s2[] = {0x78, 0x00, 0x00, 0x41},
-			      s3[] = {0x78, 0x00, 0x05, 0x41, 0x00}, s4[] = {0x78, 0x00, 0x01, 0x78};
+			      s3[] = {0x78, 0x00, 0x05, 0x41, 0x00},
+			      s4[] = {0x78, 0x00, 0x01, 0x78};
 
-		CHECK_EQ_INT(h264_depack_push(d, s1, sizeof(s1), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s2, sizeof(s2), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s3, sizeof(s3), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s4, sizeof(s4), 0, false, false, au_collect, &au_out), -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s1, sizeof(s1), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s2, sizeof(s2), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s3, sizeof(s3), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s4, sizeof(s4), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad += 4;
 	}
 	/* FU-A: start and end together, too short, inner type 0 */
 	{
-		const uint8_t f1[] = {0x7c, 0xc5, 0x11}, f2[] = {0x7c, 0x85}, f3[] = {0x7c, 0x80, 0x11};
+		const uint8_t f1[] = {0x7c, 0xc5, 0x11}, f2[] = {0x7c, 0x85},
+			      f3[] = {0x7c, 0x80, 0x11};
 
-		CHECK_EQ_INT(h264_depack_push(d, f1, sizeof(f1), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, f2, sizeof(f2), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, f3, sizeof(f3), 0, true, false, au_collect, &au_out), -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f1, sizeof(f1), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f2, sizeof(f2), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f3, sizeof(f3), 0, true, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad += 3;
 	}
 	h264_depack_stats(d, &st);
