@@ -97,7 +97,8 @@ static void skip_scaling_list(struct bits *b, unsigned size)
 /* Profiles whose SPS carries chroma format, bit depths and scaling matrices (7.3.2.1.1). */
 static bool profile_has_chroma_info(unsigned idc)
 {
-	static const uint8_t high[] = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135};
+	static const uint8_t high[] = {100, 110, 122, 244, 44,	83, 86,
+				       118, 128, 138, 139, 134, 135};
 
 	for (size_t i = 0; i < sizeof(high); i++)
 		if (high[i] == idc)
@@ -135,9 +136,9 @@ static int sps_parse(const uint8_t *nal, size_t len, unsigned *id, uint16_t *w, 
 			return 0;
 		if (chroma == 3)
 			sep_planes = bits_u1(&b);
-		bits_ue(&b); /* bit_depth_luma_minus8 */
-		bits_ue(&b); /* bit_depth_chroma_minus8 */
-		bits_u1(&b); /* qpprime_y_zero_transform_bypass_flag */
+		bits_ue(&b);	   /* bit_depth_luma_minus8 */
+		bits_ue(&b);	   /* bit_depth_chroma_minus8 */
+		bits_u1(&b);	   /* qpprime_y_zero_transform_bypass_flag */
 		if (bits_u1(&b)) { /* seq_scaling_matrix_present_flag */
 			for (unsigned i = 0; i < (chroma != 3 ? 8u : 12u) && !b.err; i++)
 				if (bits_u1(&b))
@@ -284,6 +285,23 @@ int h264_params_add(struct h264_params *ps, const uint8_t *nal, size_t len, bool
 	return 0;
 }
 
+const uint8_t *h264_params_set(const struct h264_params *ps, unsigned i, size_t *len)
+{
+	unsigned ns = ps->n_sps < H264_MAX_PS ? ps->n_sps : H264_MAX_PS;
+	unsigned np = ps->n_pps < H264_MAX_PS ? ps->n_pps : H264_MAX_PS;
+
+	if (i < ns) {
+		*len = ps->sps_len[i];
+		return ps->sps[i];
+	}
+	if (i - ns < np) {
+		*len = ps->pps_len[i - ns];
+		return ps->pps[i - ns];
+	}
+	*len = 0;
+	return NULL;
+}
+
 /* ---- AVCDecoderConfigurationRecord ---- */
 
 /* Reads @count sets of NAL type @type at *p (*left bytes) into @ps. */
@@ -420,21 +438,21 @@ static const struct {
 	uint8_t idc, mask, value;
 	enum h264_profile profile;
 } profile_table[] = {
-	{0x42, 0x40, 0x40, H264_PROFILE_CONSTRAINED_BASELINE}, /* x1xx */
-	{0x4d, 0x80, 0x80, H264_PROFILE_CONSTRAINED_BASELINE}, /* 1xxx */
-	{0x58, 0xc0, 0xc0, H264_PROFILE_CONSTRAINED_BASELINE}, /* 11xx */
-	{0x42, 0x40, 0x00, H264_PROFILE_BASELINE},	       /* x0xx */
-	{0x58, 0xc0, 0x80, H264_PROFILE_BASELINE},	       /* 10xx */
-	{0x4d, 0xa0, 0x00, H264_PROFILE_MAIN},		       /* 0x0x */
-	{0x58, 0xc0, 0x00, H264_PROFILE_EXTENDED},	       /* 00xx */
-	{0x64, 0xf0, 0x00, H264_PROFILE_HIGH},
-	{0x6e, 0xf0, 0x00, H264_PROFILE_HIGH10},
-	{0x7a, 0xf0, 0x00, H264_PROFILE_HIGH422},
-	{0xf4, 0xf0, 0x00, H264_PROFILE_HIGH444},
-	{0x6e, 0xf0, 0x10, H264_PROFILE_HIGH10_INTRA},
-	{0x7a, 0xf0, 0x10, H264_PROFILE_HIGH422_INTRA},
-	{0xf4, 0xf0, 0x10, H264_PROFILE_HIGH444_INTRA},
-	{0x2c, 0xf0, 0x10, H264_PROFILE_CAVLC444_INTRA},
+    {0x42, 0x40, 0x40, H264_PROFILE_CONSTRAINED_BASELINE}, /* x1xx */
+    {0x4d, 0x80, 0x80, H264_PROFILE_CONSTRAINED_BASELINE}, /* 1xxx */
+    {0x58, 0xc0, 0xc0, H264_PROFILE_CONSTRAINED_BASELINE}, /* 11xx */
+    {0x42, 0x40, 0x00, H264_PROFILE_BASELINE},		   /* x0xx */
+    {0x58, 0xc0, 0x80, H264_PROFILE_BASELINE},		   /* 10xx */
+    {0x4d, 0xa0, 0x00, H264_PROFILE_MAIN},		   /* 0x0x */
+    {0x58, 0xc0, 0x00, H264_PROFILE_EXTENDED},		   /* 00xx */
+    {0x64, 0xf0, 0x00, H264_PROFILE_HIGH},
+    {0x6e, 0xf0, 0x00, H264_PROFILE_HIGH10},
+    {0x7a, 0xf0, 0x00, H264_PROFILE_HIGH422},
+    {0xf4, 0xf0, 0x00, H264_PROFILE_HIGH444},
+    {0x6e, 0xf0, 0x10, H264_PROFILE_HIGH10_INTRA},
+    {0x7a, 0xf0, 0x10, H264_PROFILE_HIGH422_INTRA},
+    {0xf4, 0xf0, 0x10, H264_PROFILE_HIGH444_INTRA},
+    {0x2c, 0xf0, 0x10, H264_PROFILE_CAVLC444_INTRA},
 };
 
 enum h264_profile h264_profile_of(uint8_t profile_idc, uint8_t constraints)
@@ -484,26 +502,21 @@ static int b64_put(char *out, size_t cap, size_t *pos, const uint8_t *p, size_t 
 
 int h264_sprop_build(const struct h264_params *ps, char *out, size_t cap)
 {
-	size_t pos = 0;
+	const uint8_t *set;
+	size_t pos = 0, n;
 	int r = 0;
 
 	if (!ps->n_sps || !ps->n_pps || ps->n_sps > H264_MAX_PS || ps->n_pps > H264_MAX_PS)
 		return -EINVAL;
 	if (cap == 0)
 		return -ENOBUFS;
-	for (unsigned i = 0; i < ps->n_sps + ps->n_pps && r == 0; i++) {
-		bool sps = i < ps->n_sps;
-		unsigned k = sps ? i : i - ps->n_sps;
-
-		if (i > 0) {
-			if (cap - pos < 2) {
-				r = -ENOBUFS;
-				break;
-			}
+	for (unsigned i = 0; r == 0 && (set = h264_params_set(ps, i, &n)); i++) {
+		if (i > 0 && cap - pos < 2)
+			r = -ENOBUFS;
+		else if (i > 0)
 			out[pos++] = ',';
-		}
-		r = b64_put(out, cap, &pos, sps ? ps->sps[k] : ps->pps[k],
-			    sps ? ps->sps_len[k] : ps->pps_len[k]);
+		if (r == 0)
+			r = b64_put(out, cap, &pos, set, n);
 	}
 	if (r < 0)
 		out[0] = '\0';

@@ -52,8 +52,9 @@ struct h264_params {
 	uint16_t sps_len[H264_MAX_PS], pps_len[H264_MAX_PS];
 	uint8_t sps[H264_MAX_PS][H264_MAX_PS_LEN], pps[H264_MAX_PS][H264_MAX_PS_LEN];
 	uint8_t profile_idc, constraints, level_idc; /* from the first SPS (bytes 1..3) */
-	uint8_t length_size;	/* NALU length field of the stream: 1, 2 or 4 */
-	uint16_t width, height; /* from the first SPS when it parses (exp-Golomb, cropping), else 0 */
+	uint8_t length_size; /* NALU length field of the stream: 1, 2 or 4 */
+	uint16_t width,
+	    height; /* from the first SPS when it parses (exp-Golomb, cropping), else 0 */
 };
 
 /*
@@ -79,6 +80,10 @@ int h264_avcc_build(const struct h264_params *ps, uint8_t *out, size_t cap, size
  * -E2BIG (longer than H264_MAX_PS_LEN, or a new id when H264_MAX_PS are kept already).
  */
 int h264_params_add(struct h264_params *ps, const uint8_t *nal, size_t len, bool *changed);
+
+/* Set @i of @ps counting every SPS, then every PPS (i < n_sps + n_pps), its length in *len;
+ * NULL past the end. For walks over all sets (STAP-A, sprop-parameter-sets). */
+const uint8_t *h264_params_set(const struct h264_params *ps, unsigned i, size_t *len);
 
 /* Writes "42e01f", the profile-level-id of the first SPS for SDP (RFC 6184 8.1), and NUL into
  * @out; false (and "") when there is no SPS. */

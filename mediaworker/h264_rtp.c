@@ -11,12 +11,13 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FU_S 0x80u
-#define FU_E 0x40u
+#define FU_S	 0x80u
+#define FU_E	 0x40u
 #define NAL_FNRI 0xe0u /* forbidden bit and nal_ref_idc of a NAL header */
 
 /* ---- FLV ---- */
@@ -54,8 +55,7 @@ int h264_flv_parse(const uint8_t *p, size_t len, struct h264_flv *out)
 	return 0;
 }
 
-void h264_flv_header(uint8_t out[H264_FLV_HDR_LEN], bool keyframe, uint8_t packet_type,
-		     int32_t cts)
+void h264_flv_header(uint8_t out[H264_FLV_HDR_LEN], bool keyframe, uint8_t packet_type, int32_t cts)
 {
 	if (cts > 0x7fffff)
 		cts = 0x7fffff;
@@ -124,7 +124,8 @@ static int send_nal(struct pkt_ctx *c, const uint8_t *nal, size_t len, bool last
 		size_t n = len - off < chunk ? len - off : chunk;
 		bool end = off + n == len;
 
-		c->buf[1] = (uint8_t)((off == 1 ? FU_S : 0) | (end ? FU_E : 0) | h264_nal_type(nal[0]));
+		c->buf[1] =
+		    (uint8_t)((off == 1 ? FU_S : 0) | (end ? FU_E : 0) | h264_nal_type(nal[0]));
 		memcpy(c->buf + 2, nal + off, n);
 		r = c->out(c->arg, c->buf, n + 2, last && end);
 		c->count++;
@@ -138,41 +139,30 @@ static int send_nal(struct pkt_ctx *c, const uint8_t *nal, size_t len, bool last
 /* Sends the parameter sets of @ps: one STAP-A when they fit, else one by one. */
 static int send_params(struct pkt_ctx *c, const struct h264_params *ps)
 {
-	size_t need = 1;
+	const uint8_t *set;
+	size_t need = 1, n, w = 1;
 	uint8_t nri = 0;
 	int r;
 
-	for (unsigned i = 0; i < ps->n_sps; i++)
-		need += 2 + (size_t)ps->sps_len[i];
-	for (unsigned i = 0; i < ps->n_pps; i++)
-		need += 2 + (size_t)ps->pps_len[i];
-	if (need <= c->max) {
-		size_t w = 1;
-
-		for (unsigned i = 0; i < ps->n_sps + ps->n_pps; i++) {
-			bool sps = i < ps->n_sps;
-			unsigned k = sps ? i : i - ps->n_sps;
-			const uint8_t *nal = sps ? ps->sps[k] : ps->pps[k];
-			size_t n = sps ? ps->sps_len[k] : ps->pps_len[k];
-
-			if ((nal[0] & 0x60u) > nri)
-				nri = nal[0] & 0x60u;
-			wr_be16(c->buf + w, (uint32_t)n);
-			memcpy(c->buf + w + 2, nal, n);
-			w += 2 + n;
-		}
-		c->buf[0] = (uint8_t)(nri | H264_NAL_STAP_A);
-		r = c->out(c->arg, c->buf, w, false);
-		c->count++;
-		return r < 0 ? r : 0;
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++)
+		need += 2 + n;
+	if (need > c->max) {
+		for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++)
+			if ((r = send_nal(c, set, n, false)) < 0)
+				return r;
+		return 0;
 	}
-	for (unsigned i = 0; i < ps->n_sps; i++)
-		if ((r = send_nal(c, ps->sps[i], ps->sps_len[i], false)) < 0)
-			return r;
-	for (unsigned i = 0; i < ps->n_pps; i++)
-		if ((r = send_nal(c, ps->pps[i], ps->pps_len[i], false)) < 0)
-			return r;
-	return 0;
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++) {
+		if ((set[0] & 0x60u) > nri)
+			nri = set[0] & 0x60u;
+		wr_be16(c->buf + w, (uint32_t)n);
+		memcpy(c->buf + w + 2, set, n);
+		w += 2 + n;
+	}
+	c->buf[0] = (uint8_t)(nri | H264_NAL_STAP_A);
+	r = c->out(c->arg, c->buf, w, false);
+	c->count++;
+	return r < 0 ? r : 0;
 }
 
 int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
@@ -187,6 +177,8 @@ int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
 
 	if ((length_size != 1 && length_size != 2 && length_size != 4) || max_payload < 3)
 		return -EINVAL;
+	if (len > INT_MAX / 2) /* the packet count must fit the return value */
+		return -E2BIG;
 	/* check the whole AU first: where its last sent NAL unit starts, what it carries */
 	while ((r = next_nal(nalus, len, length_size, &pos, &nal, &n)) == 0) {
 		if (!nal_sendable(nal, n))
@@ -229,14 +221,14 @@ struct h264_depack {
 	uint8_t *buf; /* the AU being collected, cap bytes */
 	size_t len;
 	uint32_t ts;
-	bool in_au;	    /* a packet of the AU at ts has come */
-	bool broken;	    /* the AU lost something: it will be dropped */
-	bool next_broken;   /* a loss between AUs: the next AU may lack its start */
-	bool too_big;	    /* the AU outgrew the buffer */
-	bool idr;	    /* the AU has an IDR slice */
-	bool fu_open;	    /* an FU-A NAL unit is being rebuilt at fu_start */
-	size_t fu_start;    /* offset of its 4-byte length */
-	bool need_key;	    /* drop non-IDR AUs until an IDR goes out */
+	bool in_au;	     /* a packet of the AU at ts has come */
+	bool broken;	     /* the AU lost something: it will be dropped */
+	bool next_broken;    /* a loss between AUs: the next AU may lack its start */
+	bool too_big;	     /* the AU outgrew the buffer */
+	bool idr;	     /* the AU has an IDR slice */
+	bool fu_open;	     /* an FU-A NAL unit is being rebuilt at fu_start */
+	size_t fu_start;     /* offset of its 4-byte length */
+	bool need_key;	     /* drop non-IDR AUs until an IDR goes out */
 	bool params_changed; /* to be said with the next AU that goes out */
 	struct h264_params ps;
 	struct h264_depack_stats st;
@@ -497,17 +489,13 @@ bool h264_depack_need_keyframe(const struct h264_depack *d)
 
 int h264_depack_set_params(struct h264_depack *d, const struct h264_params *ps)
 {
+	const uint8_t *set;
 	bool changed;
+	size_t n;
 	int r;
 
-	for (unsigned i = 0; i < ps->n_sps + ps->n_pps && i < 2 * H264_MAX_PS; i++) {
-		bool sps = i < ps->n_sps;
-		unsigned k = sps ? i : i - ps->n_sps;
-
-		if (k >= H264_MAX_PS)
-			return -E2BIG;
-		r = h264_params_add(&d->ps, sps ? ps->sps[k] : ps->pps[k],
-				    sps ? ps->sps_len[k] : ps->pps_len[k], &changed);
+	for (unsigned i = 0; (set = h264_params_set(ps, i, &n)); i++) {
+		r = h264_params_add(&d->ps, set, n, &changed);
 		if (r < 0)
 			return r;
 		if (changed)

@@ -78,8 +78,8 @@ typedef int (*h264_rtp_out_fn)(void *arg, const uint8_t *payload, size_t len, bo
  * the sets of @ps_or_null (when given and not empty) go first, in one STAP-A when it fits.
  * AUD (9), filler (12) and invalid (0, 24..31) NAL units, and empty ones, are skipped.
  * The AU is checked whole before anything is sent. Returns the number of payloads, -EINVAL
- * (bad @length_size or @max_payload), -EBADMSG (a length overruns the AU: nothing sent), or
- * @out's error.
+ * (bad @length_size or @max_payload), -EBADMSG (a length overruns the AU: nothing sent),
+ * -E2BIG (@len above INT_MAX / 2), or @out's error.
  */
 int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
 		   const struct h264_params *ps_or_null, size_t max_payload, h264_rtp_out_fn out,
@@ -90,8 +90,8 @@ int h264_packetize(const uint8_t *nalus, size_t len, unsigned length_size,
 #define H264_DEPACK_MAX_AU (16u << 20) /* the largest max_au_bytes taken */
 
 struct h264_au {
-	const uint8_t *data;	      /* AVCC: NAL units after 4-byte lengths; SPS, PPS, AUD and
-					 filler taken out (SEI kept) */
+	const uint8_t *data; /* AVCC: NAL units after 4-byte lengths; SPS, PPS, AUD and
+				filler taken out (SEI kept) */
 	size_t len;
 	uint32_t rtp_ts;
 	bool keyframe;		      /* an IDR slice is in it */

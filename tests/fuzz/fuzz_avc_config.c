@@ -30,9 +30,8 @@ static bool same_sets(const struct h264_params *a, const struct h264_params *b)
 	for (unsigned i = 0; i < a->n_pps; i++)
 		if (a->pps_len[i] != b->pps_len[i] || memcmp(a->pps[i], b->pps[i], a->pps_len[i]))
 			return false;
-	return a->width == b->width && a->height == b->height &&
-	       a->profile_idc == b->profile_idc && a->constraints == b->constraints &&
-	       a->level_idc == b->level_idc;
+	return a->width == b->width && a->height == b->height && a->profile_idc == b->profile_idc &&
+	       a->constraints == b->constraints && a->level_idc == b->level_idc;
 }
 
 static void record_round_trip(const uint8_t *p, size_t len)

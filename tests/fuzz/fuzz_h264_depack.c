@@ -103,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pos += 2;
 			if (len > size - pos)
 				len = size - pos;
-			r = h264_depack_push(d, data + pos, len, ts, flags & 1u, false, au_check, &f);
+			r = h264_depack_push(d, data + pos, len, ts, flags & 1u, false, au_check,
+					     &f);
 			pos += len;
 		}
 		if (r != 0 && r != -EBADMSG && r != -E2BIG)

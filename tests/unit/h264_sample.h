@@ -1,7 +1,7 @@
 /*
- * h264_sample.h - a real H.264 stream for the unit tests: six 320x240 frames of ffmpeg's
- * testsrc coded by x264 (High profile, 2 B-frames, 2 slices a picture, GOP 6), as Annex B
- * (start codes), 4184 bytes. Made with:
+ * h264_sample.h - real H.264 data for the unit tests: the parameter sets of a 720p Baseline
+ * stream, and six 320x240 frames of ffmpeg's testsrc coded by x264 (High profile, 2 B-frames,
+ * 2 slices a picture, GOP 6) as Annex B (start codes), 4184 bytes. Made with:
  *   ffmpeg -f lavfi -i testsrc=s=320x240:r=30 -frames:v 6 -pix_fmt yuv420p -c:v libx264
  *          -profile:v high -bf 2 -g 6 -x264-params slices=2 -f h264 small.h264
  */
@@ -9,6 +9,12 @@
 #define RS_TEST_H264_SAMPLE_H
 
 #include <stdint.h>
+
+/* x264, Baseline, 1280x720 (ffmpeg testsrc, -profile:v baseline): its SPS and PPS NAL units */
+static const uint8_t sps_720p[] = {0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb,
+				   0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+				   0x03, 0x03, 0xc0, 0xf1, 0x83, 0x24, 0x80};
+static const uint8_t pps_720p[] = {0x68, 0xcb, 0x83, 0xcb, 0x20};
 
 static const uint8_t h264_sample[] = {
 	0x00, 0x00, 0x00, 0x01, 0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41,

@@ -5,15 +5,11 @@
  */
 #include "harness.h"
 #include "h264.h"
+#include "h264_sample.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* x264, Baseline, 1280x720 (ffmpeg testsrc): SPS and PPS as NAL units */
-static const uint8_t sps_720p[] = {0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb,
-				   0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-				   0x03, 0x03, 0xc0, 0xf1, 0x83, 0x24, 0x80};
-static const uint8_t pps_720p[] = {0x68, 0xcb, 0x83, 0xcb, 0x20};
 /* x264, High, 320x240 (cropped from 240 = 15 macroblocks: no crop; checks the High path) */
 static const uint8_t sps_high[] = {0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb,
 				   0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
@@ -141,11 +137,13 @@ static void test_avcc_malformed(void)
 	memcpy(big + 8, sps_720p, sizeof(sps_720p));
 	big[8 + H264_MAX_PS_LEN + 1] = 1;
 	memcpy(big + 9 + H264_MAX_PS_LEN + 1, rec + 8 + sizeof(sps_720p) + 1, 2 + sizeof(pps_720p));
-	CHECK_EQ_INT(h264_avcc_parse(big, 11 + H264_MAX_PS_LEN + 1 + sizeof(pps_720p), &ps), -E2BIG);
+	CHECK_EQ_INT(h264_avcc_parse(big, 11 + H264_MAX_PS_LEN + 1 + sizeof(pps_720p), &ps),
+		     -E2BIG);
 	/* an SPS whose id does not parse: 32 leading zero bits */
 	{
-		uint8_t bad[] = {1, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0, 9, 0x67, 0x42, 0xc0, 0x1f,
-				 0, 0, 0, 0, 0, 1, 0, 5, 0x68, 0xcb, 0x83, 0xcb, 0x20};
+		uint8_t bad[] = {1,    0x42, 0xc0, 0x1f, 0xff, 0xe1, 0,	  9, 0x67,
+				 0x42, 0xc0, 0x1f, 0,	 0,    0,    0,	  0, 1,
+				 0,    5,    0x68, 0xcb, 0x83, 0xcb, 0x20};
 
 		CHECK_EQ_INT(h264_avcc_parse(bad, sizeof(bad), &ps), -EBADMSG);
 	}
@@ -298,8 +296,16 @@ static void test_sprop(void)
 	CHECK_EQ_INT(h264_params_add(&ps, pps_720p, sizeof(pps_720p), NULL), 0);
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, sizeof(s)), 0);
 	CHECK_EQ_STR(s, "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=");
-	CHECK_EQ_INT(h264_sprop_build(&ps, s, strlen("Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=")),
-		     -ENOBUFS);
+	{
+		size_t n = 0;
+
+		CHECK(h264_params_set(&ps, 0, &n) == ps.sps[0] && n == sizeof(sps_720p));
+		CHECK(h264_params_set(&ps, 1, &n) == ps.pps[0] && n == sizeof(pps_720p));
+		CHECK(h264_params_set(&ps, 2, &n) == NULL && n == 0);
+	}
+	CHECK_EQ_INT(
+	    h264_sprop_build(&ps, s, strlen("Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=")),
+	    -ENOBUFS);
 	CHECK_EQ_INT(h264_sprop_build(&ps, s, 10), -ENOBUFS);
 
 	strcpy(s, "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,aMuDyyA=");
@@ -314,8 +320,14 @@ static void test_sprop(void)
 	CHECK(!changed);
 
 	static const char *const bad[] = {
-	    "", ",", "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,", "Z0LA*9kA", "aMuDyyA", "aMu=DyyA",
-	    "aMuDyyA=,,aMuDyyA=", "====",
+	    "",
+	    ",",
+	    "Z0LAH9kAUAW7ARAAAAMAEAAAAwPA8YMkgA==,",
+	    "Z0LA*9kA",
+	    "aMuDyyA",
+	    "aMu=DyyA",
+	    "aMuDyyA=,,aMuDyyA=",
+	    "====",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = h264_sprop_parse(bad[i], strlen(bad[i]), &back, &changed);

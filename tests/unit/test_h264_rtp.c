@@ -90,6 +90,18 @@ static void push_all(struct h264_depack *d, const struct pkts *p, uint32_t ts, s
 			     0);
 }
 
+/* Packetizes AU @au (@n bytes, 4-byte lengths) at @mtu and pushes all of it at @ts. */
+static int send_au(struct h264_depack *d, const uint8_t *au, size_t n, const struct h264_params *ps,
+		   size_t mtu, uint32_t ts)
+{
+	int r;
+
+	pkts_clear(&pk);
+	r = h264_packetize(au, n, 4, ps, mtu, pkt_out, &pk);
+	push_all(d, &pk, ts, &au_out);
+	return r;
+}
+
 /* An AU of one NAL unit of type @type and @n bytes (header included), 4-byte length. */
 static size_t one_nal_au(uint8_t *out, unsigned type, size_t n)
 {
@@ -99,11 +111,6 @@ static size_t one_nal_au(uint8_t *out, unsigned type, size_t n)
 		out[4 + i] = (uint8_t)(i * 7 + 1);
 	return 4 + n;
 }
-
-static const uint8_t sps_720p[] = {0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb,
-				   0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-				   0x03, 0x03, 0xc0, 0xf1, 0x83, 0x24, 0x80};
-static const uint8_t pps_720p[] = {0x68, 0xcb, 0x83, 0xcb, 0x20};
 
 static void params_720p(struct h264_params *ps)
 {
@@ -200,7 +207,8 @@ static void test_packetize_sizes(void)
 	for (size_t m = 0; m < sizeof(mtus) / sizeof(mtus[0]); m++) {
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 			size_t n = one_nal_au(au, H264_NAL_SLICE, sizes[s]);
-			size_t max = mtus[m] < H264_RTP_MAX_PAYLOAD ? mtus[m] : H264_RTP_MAX_PAYLOAD;
+			size_t max =
+			    mtus[m] < H264_RTP_MAX_PAYLOAD ? mtus[m] : H264_RTP_MAX_PAYLOAD;
 			int r;
 
 			pkts_clear(&pk);
@@ -325,15 +333,11 @@ static void test_round_trip_synthetic(void)
 	memset(&au_out, 0, sizeof(au_out));
 	/* a P frame first: waits for the keyframe */
 	n = one_nal_au(au, H264_NAL_SLICE, 700);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 500, pkt_out, &pk);
-	push_all(d, &pk, 1000, &au_out);
+	send_au(d, au, n, &ps, 500, 1000);
 	CHECK_EQ_INT(au_out.n, 0);
 	/* IDR with the sets before it in a STAP-A */
 	n = one_nal_au(au, H264_NAL_IDR, 30000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1400, pkt_out, &pk);
-	push_all(d, &pk, 4000, &au_out);
+	send_au(d, au, n, &ps, 1400, 4000);
 	CHECK_EQ_INT(au_out.n, 1);
 	CHECK(au_out.key[0] && au_out.changed[0]);
 	CHECK_EQ_INT(au_out.ts[0], 4000);
@@ -343,18 +347,14 @@ static void test_round_trip_synthetic(void)
 	CHECK_EQ_INT(au_out.ps.width, 1280);
 	CHECK(!h264_depack_need_keyframe(d));
 	/* the same sets again: no change said */
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1400, pkt_out, &pk);
-	push_all(d, &pk, 7000, &au_out);
+	send_au(d, au, n, &ps, 1400, 7000);
 	CHECK_EQ_INT(au_out.n, 2);
 	CHECK(au_out.key[1] && !au_out.changed[1]);
 	/* two slices and an SEI in one AU, small MTU */
 	n = one_nal_au(au, H264_NAL_SEI, 40);
 	n += one_nal_au(au + n, H264_NAL_SLICE, 900);
 	n += one_nal_au(au + n, H264_NAL_SLICE, 30);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 100, pkt_out, &pk);
-	push_all(d, &pk, 10000, &au_out);
+	send_au(d, au, n, &ps, 100, 10000);
 	CHECK_EQ_INT(au_out.n, 3);
 	CHECK(!au_out.key[2]);
 	CHECK_EQ_INT(au_out.len[2], n);
@@ -489,9 +489,7 @@ static void test_loss_in_fu_a_waits_for_idr(void)
 	params_720p(&ps);
 	memset(&au_out, 0, sizeof(au_out));
 	n = one_nal_au(au, H264_NAL_IDR, 5000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1200, pkt_out, &pk);
-	push_all(d, &pk, 0, &au_out);
+	send_au(d, au, n, &ps, 1200, 0);
 	CHECK_EQ_INT(au_out.n, 1);
 
 	/* a P frame in 5 fragments, the third lost */
@@ -510,9 +508,7 @@ static void test_loss_in_fu_a_waits_for_idr(void)
 	CHECK_EQ_INT(au_out.n, 1);
 	/* the IDR comes: out again */
 	n = one_nal_au(au, H264_NAL_IDR, 5000);
-	pkts_clear(&pk);
-	h264_packetize(au, n, 4, &ps, 1200, pkt_out, &pk);
-	push_all(d, &pk, 12000, &au_out);
+	send_au(d, au, n, &ps, 1200, 12000);
 	CHECK_EQ_INT(au_out.n, 2);
 	CHECK(au_out.key[1]);
 	CHECK(!h264_depack_need_keyframe(d));
@@ -599,7 +595,8 @@ static void test_au_size_bound(void)
 				 &au_out);
 	/* single NAL units over it, one by one */
 	n = one_nal_au(au, H264_NAL_IDR, 1000);
-	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out), 0);
+	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out),
+		     0);
 	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, false, false, au_collect, &au_out),
 		     -E2BIG);
 	CHECK_EQ_INT(h264_depack_push(d, au + 4, n - 4, 3000, true, false, au_collect, &au_out),
@@ -627,8 +624,9 @@ static void test_bad_packets(void)
 	memset(&au_out, 0, sizeof(au_out));
 	for (size_t i = 0; i < sizeof(types); i++) {
 		p[0] = (uint8_t)(0x60 | types[i]);
-		CHECK_EQ_INT(h264_depack_push(d, p, sizeof(p), 0, false, false, au_collect, &au_out),
-			     -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, p, sizeof(p), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad++;
 	}
 	CHECK_EQ_INT(h264_depack_push(d, p, 0, 0, false, false, au_collect, &au_out), -EBADMSG);
@@ -636,21 +634,37 @@ static void test_bad_packets(void)
 	/* STAP-A: too short, a size of 0, a size that overruns, an inner type 24 */
 	{
 		const uint8_t s1[] = {0x78, 0x00, 0x02}, s2[] = {0x78, 0x00, 0x00, 0x41},
-			      s3[] = {0x78, 0x00, 0x05, 0x41, 0x00}, s4[] = {0x78, 0x00, 0x01, 0x78};
+			      s3[] = {0x78, 0x00, 0x05, 0x41, 0x00},
+			      s4[] = {0x78, 0x00, 0x01, 0x78};
 
-		CHECK_EQ_INT(h264_depack_push(d, s1, sizeof(s1), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s2, sizeof(s2), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s3, sizeof(s3), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, s4, sizeof(s4), 0, false, false, au_collect, &au_out), -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s1, sizeof(s1), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s2, sizeof(s2), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s3, sizeof(s3), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, s4, sizeof(s4), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad += 4;
 	}
 	/* FU-A: start and end together, too short, inner type 0 */
 	{
-		const uint8_t f1[] = {0x7c, 0xc5, 0x11}, f2[] = {0x7c, 0x85}, f3[] = {0x7c, 0x80, 0x11};
+		const uint8_t f1[] = {0x7c, 0xc5, 0x11}, f2[] = {0x7c, 0x85},
+			      f3[] = {0x7c, 0x80, 0x11};
 
-		CHECK_EQ_INT(h264_depack_push(d, f1, sizeof(f1), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, f2, sizeof(f2), 0, false, false, au_collect, &au_out), -EBADMSG);
-		CHECK_EQ_INT(h264_depack_push(d, f3, sizeof(f3), 0, true, false, au_collect, &au_out), -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f1, sizeof(f1), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f2, sizeof(f2), 0, false, false, au_collect, &au_out),
+		    -EBADMSG);
+		CHECK_EQ_INT(
+		    h264_depack_push(d, f3, sizeof(f3), 0, true, false, au_collect, &au_out),
+		    -EBADMSG);
 		bad += 3;
 	}
 	h264_depack_stats(d, &st);
