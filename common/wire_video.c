@@ -41,8 +41,8 @@ static int drop(struct wire_video_asm *a, int err)
 	return err;
 }
 
-int wire_video_asm_add(struct wire_video_asm *a, uint32_t ts, uint8_t flags,
-		       const uint8_t *payload, size_t len, const uint8_t **msg, size_t *msglen)
+int wire_video_asm_add(struct wire_video_asm *a, uint32_t ts, uint8_t flags, const uint8_t *payload,
+		       size_t len, const uint8_t **msg, size_t *msglen)
 {
 	const uint8_t *data = payload + WIRE_VIDEO_PIECE_HDR;
 	size_t n = len - WIRE_VIDEO_PIECE_HDR;

@@ -52,8 +52,8 @@ struct wire_video_asm {
  * than the offset, or a piece not at the offset reached, or of another timestamp: what was
  * assembled is dropped and counted), -E2BIG (beyond WIRE_VIDEO_MAX_MESSAGE), -ENOMEM.
  */
-int wire_video_asm_add(struct wire_video_asm *a, uint32_t ts, uint8_t flags,
-		       const uint8_t *payload, size_t len, const uint8_t **msg, size_t *msglen);
+int wire_video_asm_add(struct wire_video_asm *a, uint32_t ts, uint8_t flags, const uint8_t *payload,
+		       size_t len, const uint8_t **msg, size_t *msglen);
 
 /* Frees the buffer; @a can be used again. */
 void wire_video_asm_free(struct wire_video_asm *a);

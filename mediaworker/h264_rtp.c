@@ -524,36 +524,43 @@ void h264_dts_init(struct h264_dts *d, unsigned lag_frames)
 	d->lag_frames = lag_frames < H264_DTS_MAX_REORDER ? lag_frames : H264_DTS_MAX_REORDER;
 }
 
-#define DTS_STEP_GUESS 33 /* ms: a frame at 30/s, until the stream shows its own */
-
-void h264_dts_next(struct h264_dts *d, int64_t pts_ms, int64_t *dts_ms, int32_t *cts_ms)
+void h264_dts_next(struct h264_dts *d, int64_t pts, int64_t *dts_out, int64_t *cts_out)
 {
-	int64_t step, dts;
+	int64_t dts, step;
 
-	if (d->started && pts_ms != d->prev_pts) {
-		int64_t s = pts_ms > d->prev_pts ? pts_ms - d->prev_pts : d->prev_pts - pts_ms;
+	/* the frame step: the smallest step between presentation times (the guess while few
+	 * pictures have shown it: the first step of a stream with B-frames spans several) */
+	if (d->started && pts != d->prev_pts) {
+		int64_t s = pts > d->prev_pts ? pts - d->prev_pts : d->prev_pts - pts;
 
-		if (s <= 1000 && (!d->step || s < d->step))
+		if (s >= H264_DTS_STEP_MIN && (!d->step || s < d->step))
 			d->step = s;
 	}
-	step = d->step ? d->step : DTS_STEP_GUESS;
+	step = d->step && (d->step < H264_DTS_STEP_GUESS || d->n >= H264_DTS_LEARN)
+		       ? d->step
+		       : H264_DTS_STEP_GUESS;
+	/* reordering: a presentation time before the latest one */
+	if (!d->started || pts > d->max_pts)
+		d->max_pts = pts;
+	else if (pts < d->max_pts)
+		d->reorders = true;
+	if (d->n < H264_DTS_SETTLE)
+		d->n++;
 	if (!d->started) {
-		d->started = true;
-		dts = pts_ms - step * d->lag_frames;
+		dts = pts - step * d->lag_frames;
+	} else if (!d->reorders && (d->n >= H264_DTS_SETTLE || !d->lag_frames)) {
+		dts = pts; /* no B-frames (after all): no lag */
 	} else {
-		dts = d->last_dts + step < pts_ms ? d->last_dts + step : pts_ms;
-		if (dts < pts_ms - step * H264_DTS_MAX_REORDER)
-			dts = pts_ms - step * H264_DTS_MAX_REORDER; /* a slower rate, a gap: catch up */
-		if (dts <= d->last_dts)
-			dts = d->last_dts + 1; /* strictly increasing, even when cts goes below 0 */
+		/* one step per picture, never after its presentation, within the bound */
+		dts = d->last_dts + step < pts ? d->last_dts + step : pts;
+		if (dts < pts - step * (H264_DTS_MAX_REORDER + d->lag_frames))
+			dts = pts - step * (H264_DTS_MAX_REORDER + d->lag_frames); /* a gap */
 	}
-	d->prev_pts = pts_ms;
+	if (d->started && dts <= d->last_dts)
+		dts = d->last_dts + 1; /* strictly increasing, even when cts goes below 0 */
+	d->started = true;
+	d->prev_pts = pts;
 	d->last_dts = dts;
-	*dts_ms = dts;
-	if (pts_ms - dts < INT32_MIN)
-		*cts_ms = INT32_MIN;
-	else if (pts_ms - dts > INT32_MAX)
-		*cts_ms = INT32_MAX;
-	else
-		*cts_ms = (int32_t)(pts_ms - dts);
+	*dts_out = dts;
+	*cts_out = pts - dts;
 }

@@ -149,31 +149,38 @@ void h264_depack_reset(struct h264_depack *d);
 
 /* ---- decode time for RTMP ---- */
 
-#define H264_DTS_MAX_REORDER 4 /* frames a picture may come ahead of its display at most */
+#define H264_DTS_MAX_REORDER 4	  /* steps decode time may run behind presentation past the lag */
+#define H264_DTS_STEP_GUESS  3000 /* 90 kHz: a frame at 30/s, until the stream shows its step */
+#define H264_DTS_STEP_MIN    450  /* 90 kHz, 5 ms: smaller steps are two slices, not two frames */
+#define H264_DTS_SETTLE	     60	  /* pictures without reordering before the initial lag goes */
+#define H264_DTS_LEARN	     8	  /* pictures before a step above the guess is believed */
 
 /*
  * RTP carries presentation time only; RTMP wants decode time, strictly increasing, plus a
- * composition offset (cts = pts - dts, >= 0). Decode times are laid out as a constant frame
- * rate: each picture's is the last one plus one frame step (the smallest step between
- * presentation times seen), but never past its own presentation time and never more than
- * H264_DTS_MAX_REORDER steps behind it. The first starts @lag_frames steps (0: a stream that
- * cannot have B-frames, e.g. a baseline profile; 2 otherwise) before its presentation time.
- * Then a stream without B-frames gets cts == 0 (or the constant lag), one with them
- * non-negative offsets once past its first reordered pictures. Zero-initialise, or
- * h264_dts_init().
+ * composition offset (cts = pts - dts, >= 0). Times are in RTP clock units (90 kHz, unwrapped
+ * to 64 bits by the caller), where a constant frame rate is an exact step. Decode times are
+ * laid out at the stream's rate: the first @lag_frames steps before its presentation time,
+ * each next one a step later (the smallest step between presentation times seen), never after
+ * the picture's presentation time, never more than the lag plus H264_DTS_MAX_REORDER steps
+ * behind it (a gap: dropped pictures). A stream that has shown no reordering in its first
+ * H264_DTS_SETTLE pictures gets decode time = presentation time from then on. So a stream
+ * without B-frames gets cts 0 (from the start with @lag_frames 0, as for a baseline profile),
+ * one with them non-negative offsets when it reorders at most @lag_frames deep (x264's B-pyramid
+ * needs 3). Zero-initialise, or h264_dts_init().
  */
 struct h264_dts {
-	bool started;
-	int64_t last_dts, prev_pts;
-	int64_t step; /* ms, 0 until a second distinct presentation time */
-	unsigned lag_frames;
+	bool started, reorders;
+	int64_t last_dts, prev_pts, max_pts;
+	int64_t step;	     /* the smallest step seen, 0 before a second picture */
+	unsigned n;	     /* pictures seen, up to H264_DTS_SETTLE */
+	unsigned lag_frames; /* the initial lag, in steps */
 };
 
 /* Starts @d (nothing learnt) for a stream that reorders up to @lag_frames pictures (0..4). */
 void h264_dts_init(struct h264_dts *d, unsigned lag_frames);
 
-/* The decode time *dts_ms and composition offset *cts_ms of the next AU, of @pts_ms (in
- * arrival = decode order). */
-void h264_dts_next(struct h264_dts *d, int64_t pts_ms, int64_t *dts_ms, int32_t *cts_ms);
+/* The decode time *dts and composition offset *cts of the next AU of presentation time @pts
+ * (in arrival = decode order), all in 90 kHz units. */
+void h264_dts_next(struct h264_dts *d, int64_t pts, int64_t *dts, int64_t *cts);
 
 #endif

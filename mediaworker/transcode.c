@@ -119,6 +119,8 @@ struct tc_dir {
 	int16_t *fifo;		 /* PCM at enc.rate waiting for a whole frame (PATH_PCM) */
 	unsigned fifo_cap;
 	unsigned fifo_n;
+	uint64_t fifo_in;	 /* samples ever put on the FIFO */
+	uint64_t pkts;		 /* encoded frames given out (toward RTMP: for out->lead) */
 	uint8_t rem[G711_FRAME]; /* G.711 toward SIP: bytes short of a 20 ms payload */
 	unsigned rem_n;
 };
@@ -202,6 +204,7 @@ static void out_reset(struct tc_out *out, unsigned rate)
 	out->n = 0;
 	out->used = 0;
 	out->rate = rate;
+	out->lead = 0;
 }
 
 static int fail(struct transcoder *t, struct tc_out *out, int err, const char *why)
@@ -664,7 +667,17 @@ static int fifo_feed(struct tc_dir *d, const int16_t *src, unsigned k)
 		return -E2BIG;
 	memcpy(d->fifo + d->fifo_n, src, m * sizeof(*src));
 	d->fifo_n += m;
+	d->fifo_in += m;
 	return 0;
+}
+
+/* How far the sound of the next encoded frame starts before the input at @in0 (samples put on
+ * the FIFO before it): frame k holds the sound from k x frame - the encoder's delay on. */
+static int32_t lead_of(const struct tc_dir *d, uint64_t in0)
+{
+	int64_t start = (int64_t)(d->pkts * d->enc.frame) - (int64_t)acodec_enc_delay(d->enc.ac);
+
+	return (int32_t)((int64_t)in0 - start);
 }
 
 /* Feeds @n PCM samples at @rate through the resampler into the FIFO, encodes whole frames. */
@@ -672,6 +685,8 @@ static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *
 			 unsigned rate, struct tc_out *out)
 {
 	unsigned done = 0, off = 0;
+	uint64_t in0 = d->fifo_in; /* where this input starts in what the encoder is given */
+	bool lead_due = d->hdr_n != 0;
 
 	if (rate != d->rs_in && dir_resampler(t, d, rate) < 0)
 		return fail(t, out, -ENOMEM, "no resampler");
@@ -680,6 +695,10 @@ static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *
 
 		if (ret < 0)
 			return ret;
+		if (lead_due && out->n) { /* stamped with the frame that will follow it */
+			out->lead = lead_of(d, in0);
+			lead_due = false;
+		}
 	}
 	while (done < n) {
 		unsigned k = n - done > LIB_CHUNK ? LIB_CHUNK : n - done;
@@ -705,6 +724,12 @@ static int pcm_push_rate(struct transcoder *t, struct tc_dir *d, const int16_t *
 				out_commit(out, 0, d->out->frame_samples);
 				continue;
 			}
+			if (lead_due) {
+				out->lead = lead_of(d, in0);
+				lead_due = false;
+			}
+			if (d->hdr_n)
+				d->pkts++;
 			out_commit(out, d->hdr_n + len,
 				   d->out->sip ? d->out->frame_samples : d->enc.frame);
 		}
@@ -860,7 +885,9 @@ struct transcoder *transcoder_new(const struct transcode_opts *o, enum codec_id 
 	if (!codec_rtmp_capable(rc) || !codec_rtmp_capable(ro) || rc->family == CODEC_FAMILY_VIDEO ||
 	    ro->family == CODEC_FAMILY_VIDEO) {
 		log_warn(sid, "transcoder: codec id %d cannot be the RTMP audio codec",
-			 (int)(codec_rtmp_capable(rc) ? o->rtmp_out : rtmp_codec));
+			 (int)(rc && rc->family != CODEC_FAMILY_VIDEO && codec_rtmp_capable(rc)
+				   ? (o ? o->rtmp_out : CODEC_NONE)
+				   : rtmp_codec));
 		return NULL;
 	}
 	if (!sc || !sc->sip || sc->family == CODEC_FAMILY_EVENT || sc->family == CODEC_FAMILY_VIDEO) {

@@ -123,6 +123,10 @@ struct tc_out {
 	unsigned n;    /* frames in f[] */
 	unsigned rate; /* clock of samples: the SIP codec's clock toward SIP; toward RTMP the RTMP
 			  codec's sample rate (16000 Speex, 8000 G.711) */
+	/* Toward RTMP: how many samples (of rate) the first audio frame's sound starts before the
+	 * sound of the input frame given (a frame waiting in the FIFO for the rest of its samples,
+	 * the encoder's delay): its timestamp is the input's minus this. 0 otherwise. */
+	int32_t lead;
 	size_t used;   /* arena bytes used */
 	struct tc_frame f[TC_MAX_FRAMES];
 	uint8_t arena[TC_ARENA];

@@ -314,6 +314,13 @@ static void on_rtp_frame(struct rtp_leg *rtp, const uint8_t *payload, size_t len
 	if (!out->n)
 		return;
 	t = worker_rtmp_time(l, ts, evloop_now(w->loop));
+	/* the first frame's sound started before this input's: stamped when it started (an
+	 * encoder's FIFO and delay; not before what was already sent) */
+	if (out->lead > 0 && out->rate) {
+		uint32_t lead_ms = (uint32_t)((uint64_t)out->lead * 1000u / out->rate);
+
+		t = (int32_t)(t - lead_ms - l->out_ts) > 0 ? t - lead_ms : l->out_ts;
+	}
 	for (unsigned i = 0; i < out->n; i++) {
 		ctl_server_send_media(w->ctl, l->owner, l->id, t, 0, tc_frame_data(out, i),
 				      out->f[i].len);
@@ -470,7 +477,10 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 	l->srtp = s->srtp;
 	l->hold = s->hold;
 	l->created_ms = s->created_ms ? s->created_ms : state_now_ms();
-	l->start_mono = evloop_now(w->loop);
+	/* The timeline starts TIMELINE_HEADROOM_MS before now: audio whose sound began before the
+	 * frame that completed it (an encoder's FIFO and delay) is stamped when it began, which
+	 * the first frames could not be at 0. */
+	l->start_mono = evloop_now(w->loop) - TIMELINE_HEADROOM_MS;
 	if (s->sync_leg) { /* video beside its audio: one RTMP timeline */
 		const struct leg *a = worker_leg_find(w, s->sync_leg);
 

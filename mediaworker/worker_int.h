@@ -24,6 +24,7 @@
 
 #define LEG_BUCKETS 4096
 #define FRAME_MS 20 /* a frame's duration when the transcoder does not say */
+#define TIMELINE_HEADROOM_MS 1000 /* a leg's RTMP timeline starts this long before its creation */
 #define VIDEO_FRAME_TS 3000 /* a video leg's reorder hold, in 90 kHz units: one frame at 30/s */
 #define LEG_MAX_CODECS WIRE_MAX_CODECS
 /* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
@@ -55,7 +56,7 @@ struct leg {
 	char held_ip[64];       /* remote given before the peer's SRTP key: applied with the key */
 	uint16_t held_port;
 	uint64_t created_ms;    /* wall clock, for the record */
-	uint64_t start_mono;    /* loop time at creation: the RTMP timeline's zero */
+	uint64_t start_mono;    /* the RTMP timeline's zero: creation - TIMELINE_HEADROOM_MS */
 	uint32_t out_ts;        /* next RTMP timestamp toward the signaler */
 	bool out_started;
 	uint32_t rtp_ts_last;   /* RTP timestamp of the peer's last frame */

@@ -29,11 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VIDEO_MTU	   1200		 /* RTP payload bound: room for SRTP, IPv6, tunnels */
-#define VIDEO_MAX_AU	   WIRE_VIDEO_MAX_MESSAGE
-#define VIDEO_KEY_RESEND_MS 1000	 /* the kept key frame goes out at most this often */
-#define VIDEO_JUMP_MS	   5000		 /* a timestamp further back than this: a new stream */
-#define FLV_VIDEO_HDR	   5
+#define VIDEO_MTU	    1200 /* RTP payload bound: room for SRTP, IPv6, tunnels */
+#define VIDEO_MAX_AU	    WIRE_VIDEO_MAX_MESSAGE
+#define VIDEO_KEY_RESEND_MS 1000 /* the kept key frame goes out at most this often */
+#define VIDEO_JUMP_MS	    5000 /* a timestamp further back than this: a new stream */
+#define FLV_VIDEO_HDR	    5
 
 struct video {
 	/* RTMP -> SIP */
@@ -50,12 +50,16 @@ struct video {
 	/* SIP -> RTMP */
 	struct h264_depack *dp;
 	struct h264_dts dts;
-	bool dts_started; /* dts set up for the stream's profile */
+	bool dts_started;  /* dts set up for the stream's profile */
+	uint32_t pts_lead; /* ms added to the timeline: the first picture's reorder delay */
+	int64_t rtp_ext;   /* the last picture's RTP timestamp, unwrapped */
+	uint32_t rtp_last;
 	bool seq_sent, got_key;
 	bool rx_started;
 	uint32_t rx_max_rtp; /* the highest RTP timestamp seen, and its RTMP time */
 	uint32_t rx_max_ms;
-	uint8_t *msg; /* the FLV message being sent */
+	uint8_t *msg; /* the FLV message being sent, and its RTMP time */
+	uint32_t msg_ts;
 	size_t msg_cap;
 	/* counters */
 	uint64_t aus_to_sip, aus_to_rtmp, dropped_to_sip, dropped_to_rtmp, keys_resent;
@@ -117,6 +121,8 @@ static int send_au(struct leg *l, const uint8_t *nalus, size_t len, uint32_t pts
 		v->base_set = true;
 	}
 	v->last_pts = pts;
+	log_debug(l->id, "video to SIP: pts %u rtp %u, %zu bytes", pts, v->ts_base + pts * 90u,
+		  len);
 	r = h264_packetize(nalus, len, v->ps.length_size, v->have_ps ? &v->ps : NULL, VIDEO_MTU,
 			   send_packet, l);
 	if (r < 0)
@@ -188,10 +194,12 @@ void worker_video_from_rtmp(struct leg *l, const struct wire_media *md)
 {
 	const uint8_t *msg;
 	size_t len;
-	int r = wire_video_asm_add(&vid(l)->in, md->ts, md->flags, md->payload, md->len, &msg, &len);
+	int r =
+	    wire_video_asm_add(&vid(l)->in, md->ts, md->flags, md->payload, md->len, &msg, &len);
 
 	if (r < 0 && l->media_errors++ % 100 == 0)
-		log_warn(l->id, "RTMP video piece out of place: message dropped (%s)", strerror(-r));
+		log_warn(l->id, "RTMP video piece out of place: message dropped (%s)",
+			 strerror(-r));
 	if (r == 1)
 		from_rtmp_message(l, msg, len, md->ts);
 }
@@ -217,12 +225,14 @@ static int send_piece(void *arg, const uint8_t *payload, size_t len, uint8_t fla
 {
 	struct leg *l = arg;
 
-	return ctl_server_send_media(l->w->ctl, l->owner, l->id, l->out_ts, flags, payload, len);
+	return ctl_server_send_media(l->w->ctl, l->owner, l->id, l->vid->msg_ts, flags, payload,
+				     len);
 }
 
-/* Sends the FLV video message of @len bytes in v->msg at l->out_ts. */
-static void send_message(struct leg *l, size_t len)
+/* Sends the FLV video message of @len bytes in v->msg at RTMP time @ts. */
+static void send_message(struct leg *l, size_t len, uint32_t ts)
 {
+	l->vid->msg_ts = ts;
 	if (wire_video_split(l->vid->msg, len, send_piece, l) == 0)
 		l->media_out++;
 }
@@ -259,13 +269,22 @@ static uint32_t rx_time(struct leg *l, uint32_t rtp)
 	return v->rx_max_ms - (uint32_t)-d / 90u;
 }
 
+/* Pictures a stream may reorder: none for the profiles without B-frames. */
+static unsigned reorder_frames(const struct h264_au *au)
+{
+	enum h264_profile pr = au->ps && au->ps->n_sps
+				   ? h264_profile_of(au->ps->profile_idc, au->ps->constraints)
+				   : H264_PROFILE_UNKNOWN;
+
+	return pr == H264_PROFILE_BASELINE || pr == H264_PROFILE_CONSTRAINED_BASELINE ? 0 : 3;
+}
+
 static void on_au(void *arg, const struct h264_au *au)
 {
 	struct leg *l = arg;
 	struct video *v = vid(l);
-	uint32_t pts = rx_time(l, au->rtp_ts);
-	int64_t dts;
-	int32_t cts;
+	uint32_t pts;
+	int64_t dts, cts;
 	size_t n;
 
 	if (!au->keyframe && !v->got_key) {
@@ -274,38 +293,48 @@ static void on_au(void *arg, const struct h264_au *au)
 		return;
 	}
 	v->got_key = true;
+	if (!v->dts_started) {
+		/* The first picture's arrival is its decode time: a stream that may have B-frames
+		 * shows it that many frames later. */
+		unsigned lag = reorder_frames(au);
+
+		h264_dts_init(&v->dts, lag);
+		v->pts_lead = lag * H264_DTS_STEP_GUESS / 90u;
+		v->dts_started = true;
+	}
+	pts = rx_time(l, au->rtp_ts) + v->pts_lead;
+	/* decode times on the RTP clock (a constant rate is an exact step there), then in ms
+	 * back from the presentation time */
+	v->rtp_ext = v->dts.started ? v->rtp_ext + (int32_t)(au->rtp_ts - v->rtp_last) : au->rtp_ts;
+	v->rtp_last = au->rtp_ts;
+	h264_dts_next(&v->dts, v->rtp_ext, &dts, &cts);
+	cts /= 90;
+	dts = (int64_t)pts - cts;
+	if (dts < 0) { /* pictures reordered at the very start of the timeline */
+		dts = 0;
+		cts = pts;
+	}
+	log_debug(l->id, "video to RTMP: rtp %u pts %u dts %lld cts %lld%s", au->rtp_ts, pts,
+		  (long long)dts, (long long)cts, au->keyframe ? " key" : "");
 	if (au->params_changed || !v->seq_sent) {
 		if (!msg_room(v, FLV_VIDEO_HDR + 4096) ||
-		    h264_avcc_build(au->ps, v->msg + FLV_VIDEO_HDR, v->msg_cap - FLV_VIDEO_HDR, &n) < 0) {
+		    h264_avcc_build(au->ps, v->msg + FLV_VIDEO_HDR, v->msg_cap - FLV_VIDEO_HDR,
+				    &n) < 0) {
 			v->dropped_to_rtmp++;
 			return;
 		}
 		h264_flv_header(v->msg, true, H264_FLV_SEQUENCE_HEADER, 0);
-		l->out_ts = pts;
-		send_message(l, FLV_VIDEO_HDR + n);
+		send_message(l, FLV_VIDEO_HDR + n,
+			     (uint32_t)dts); /* at the picture's decode time */
 		v->seq_sent = true;
 	}
-	if (!v->dts_started) {
-		/* a stream that cannot reorder pictures gets decode time = presentation time */
-		enum h264_profile pr = au->ps && au->ps->n_sps
-					   ? h264_profile_of(au->ps->profile_idc, au->ps->constraints)
-					   : H264_PROFILE_UNKNOWN;
-
-		h264_dts_init(&v->dts, pr == H264_PROFILE_BASELINE ||
-					       pr == H264_PROFILE_CONSTRAINED_BASELINE
-					   ? 0
-					   : 2);
-		v->dts_started = true;
-	}
-	h264_dts_next(&v->dts, pts, &dts, &cts);
 	if (!msg_room(v, FLV_VIDEO_HDR + au->len)) {
 		v->dropped_to_rtmp++;
 		return;
 	}
-	h264_flv_header(v->msg, au->keyframe, H264_FLV_NALU, cts);
+	h264_flv_header(v->msg, au->keyframe, H264_FLV_NALU, (int32_t)cts);
 	memcpy(v->msg + FLV_VIDEO_HDR, au->data, au->len);
-	l->out_ts = (uint32_t)dts;
-	send_message(l, FLV_VIDEO_HDR + au->len);
+	send_message(l, FLV_VIDEO_HDR + au->len, (uint32_t)dts);
 	v->aus_to_rtmp++;
 }
 

@@ -976,7 +976,6 @@ static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len,
 		      void *arg)
 {
 	struct call *c = arg;
-
 	players_send(&c->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 

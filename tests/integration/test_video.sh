@@ -37,7 +37,7 @@ AVSYNC="$T_ROOT/tests/tools/avsync.py"
 
 base=$((40000 + RANDOM % 4000 / 2 * 2))
 spawn "$T_TMP/worker.log" env WORKER_ID=vw1 RTP_PORT_MIN="$base" RTP_PORT_MAX=$((base + 999)) \
-	LOG_LEVEL=info RTP_BIND_IP=127.0.0.1 "$MW"
+	LOG_LEVEL=${WORKER_LOG_LEVEL:-info} RTP_BIND_IP=127.0.0.1 "$MW"
 wait_log "$T_TMP/worker.log" 'mediaworker ready' 5
 start_signaler SIGNALER_ID=sig-video-test || { fail video_setup "the signaler did not start"; finish; }
 URL="rtmp://127.0.0.1:$RTMP_PORT/call"

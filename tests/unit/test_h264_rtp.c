@@ -702,61 +702,72 @@ static void test_set_params(void)
 
 /* ---- decode time ---- */
 
-/* Decode order I P B B P B B... (two B-frames) at @fps, @n pictures, presentation times in ms. */
-static size_t ibbp(int64_t *pts, size_t n, double fps)
+/* Decode order I P B B P B B... (two B-frames), or with a pyramid I P B b b (the reference B
+ * in the middle), at @fps: @n presentation times in ms. */
+static size_t bframes(int64_t *pts, size_t n, double fps, bool pyramid)
 {
+	static const int64_t flat[] = {3, 1, 2}, pyr[] = {4, 2, 1, 3};
+	const int64_t *order = pyramid ? pyr : flat;
+	int64_t gop = pyramid ? 4 : 3;
 	size_t k = 0;
 
 	pts[k++] = 0;
-	for (int64_t g = 0; k < n; g += 3) {
-		const int64_t order[3] = {g + 3, g + 1, g + 2};
-
-		for (int j = 0; j < 3 && k < n; j++)
-			pts[k++] = (int64_t)(order[j] * 1000.0 / fps + 0.5);
-	}
+	for (int64_t g = 0; k < n; g += gop)
+		for (int64_t j = 0; j < gop && k < n; j++)
+			pts[k++] = (int64_t)((g + order[j]) * 90000.0 / fps + 0.5);
 	return k;
 }
 
 static void test_dts(void)
 {
 	const double rates[] = {25, 29.97, 30, 60};
-	int64_t pts[120], dts, prev;
-	int32_t cts;
+	int64_t pts[400], dts, prev, cts;
 	struct h264_dts d;
 
-	/* B-frames at common rates: decode times strictly increase, never after presentation
-	 * once the first reordered pictures are past, and stay within the reorder bound */
+	/* B-frames, flat and pyramid, at common rates: decode times strictly increase, never
+	 * after presentation, within the bound, for minutes */
 	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
-		size_t n = ibbp(pts, 120, rates[r]);
+		for (int pyramid = 0; pyramid < 2; pyramid++) {
+			size_t n = bframes(pts, 400, rates[r], pyramid);
 
-		h264_dts_init(&d, 2);
-		prev = INT64_MIN;
-		for (size_t i = 0; i < n; i++) {
-			h264_dts_next(&d, pts[i], &dts, &cts);
-			CHECK(dts > prev);
-			CHECK_EQ_INT(cts, pts[i] - dts);
-			if (i >= 4)
+			h264_dts_init(&d, 3);
+			prev = INT64_MIN;
+			for (size_t i = 0; i < n; i++) {
+				h264_dts_next(&d, pts[i], &dts, &cts);
+				CHECK(dts > prev);
+				CHECK_EQ_INT(cts, pts[i] - dts);
 				CHECK(cts >= 0);
-			CHECK(cts <= (int32_t)(H264_DTS_MAX_REORDER * 1000 / rates[r]) + 2);
-			prev = dts;
+				if (i >= H264_DTS_LEARN) /* the step is known */
+					CHECK(cts <= (int64_t)((H264_DTS_MAX_REORDER + 3) * 90000 /
+							       rates[r]));
+				prev = dts;
+			}
 		}
 	}
 	/* no B-frames, no lag asked (a baseline stream): dts == pts, cts 0 */
 	h264_dts_init(&d, 0);
 	for (int64_t i = 0; i < 30; i++) {
-		h264_dts_next(&d, 5000 + i * 40, &dts, &cts);
-		CHECK_EQ_INT(dts, 5000 + i * 40);
+		h264_dts_next(&d, 500000 + i * 3600, &dts, &cts);
+		CHECK_EQ_INT(dts, 500000 + i * 3600);
 		CHECK_EQ_INT(cts, 0);
 	}
-	/* a gap (pictures dropped until a key frame): decode time catches up, within the bound */
-	h264_dts_next(&d, 9000, &dts, &cts);
-	CHECK(cts >= 0 && cts <= 4 * 40);
+	/* a gap (pictures dropped until a key frame): decode time catches up within the bound */
+	h264_dts_next(&d, 900000, &dts, &cts);
+	CHECK(cts >= 0 && cts <= H264_DTS_MAX_REORDER * 3600);
 	/* a repeated presentation time (two slices' AUs): still strictly increasing */
-	h264_dts_next(&d, 9000, &prev, &cts);
+	h264_dts_next(&d, 900000, &prev, &cts);
 	CHECK(prev > dts);
 	/* a stream that jumps back in time (restarted): increasing all the same */
 	h264_dts_next(&d, 0, &dts, &cts);
 	CHECK(dts > prev && cts < 0);
+	/* no B-frames with a lag asked (the profile could have them): the lag goes once the
+	 * stream has shown none */
+	h264_dts_init(&d, 3);
+	for (int64_t i = 0; i < H264_DTS_SETTLE + 10; i++) {
+		h264_dts_next(&d, i * 3600, &dts, &cts);
+		CHECK(cts >= 0 && cts <= (H264_DTS_MAX_REORDER + 3) * 3600);
+	}
+	CHECK_EQ_INT(cts, 0);
 	/* the lag asked for is bounded */
 	h264_dts_init(&d, 99);
 	CHECK_EQ_INT(d.lag_frames, H264_DTS_MAX_REORDER);

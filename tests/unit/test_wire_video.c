@@ -55,8 +55,13 @@ static uint8_t *message(size_t len)
 /* Every size around the piece boundary goes through whole, with MORE on all but the last. */
 static void test_round_trip(void)
 {
-	const size_t sizes[] = {1, 100, WIRE_VIDEO_PIECE_MAX - 1, WIRE_VIDEO_PIECE_MAX,
-				WIRE_VIDEO_PIECE_MAX + 1, 3 * WIRE_VIDEO_PIECE_MAX, 150000,
+	const size_t sizes[] = {1,
+				100,
+				WIRE_VIDEO_PIECE_MAX - 1,
+				WIRE_VIDEO_PIECE_MAX,
+				WIRE_VIDEO_PIECE_MAX + 1,
+				3 * WIRE_VIDEO_PIECE_MAX,
+				150000,
 				WIRE_VIDEO_MAX_MESSAGE};
 
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -70,8 +75,10 @@ static void test_round_trip(void)
 		CHECK_EQ_INT(wire_video_split(m, sizes[k], collect, &p), 0);
 		CHECK_EQ_INT(p.n, (sizes[k] + WIRE_VIDEO_PIECE_MAX - 1) / WIRE_VIDEO_PIECE_MAX);
 		for (unsigned i = 0; i < p.n; i++) {
-			CHECK_EQ_INT(p.flags[i] & WIRE_MEDIA_F_MORE, i + 1 < p.n ? WIRE_MEDIA_F_MORE : 0);
-			r = wire_video_asm_add(&a, 1234, p.flags[i], p.data[i], p.len[i], &out, &outlen);
+			CHECK_EQ_INT(p.flags[i] & WIRE_MEDIA_F_MORE,
+				     i + 1 < p.n ? WIRE_MEDIA_F_MORE : 0);
+			r = wire_video_asm_add(&a, 1234, p.flags[i], p.data[i], p.len[i], &out,
+					       &outlen);
 			CHECK_EQ_INT(r, i + 1 < p.n ? 0 : 1);
 		}
 		CHECK(r == 1 && outlen == sizes[k] && out && memcmp(out, m, outlen) == 0);
@@ -118,8 +125,9 @@ static void test_lost_piece(void)
 	CHECK_EQ_INT(a.dropped, 1);
 	/* the same message again, whole */
 	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ_INT(wire_video_asm_add(&a, 8, p.flags[i], p.data[i], p.len[i], &out, &outlen),
-			     i < 2 ? 0 : 1);
+		CHECK_EQ_INT(
+		    wire_video_asm_add(&a, 8, p.flags[i], p.data[i], p.len[i], &out, &outlen),
+		    i < 2 ? 0 : 1);
 	CHECK(outlen == len && memcmp(out, m, len) == 0);
 	/* a first piece while one is open: the open one is dropped, the new one goes on */
 	CHECK_EQ_INT(wire_video_asm_add(&a, 9, p.flags[0], p.data[0], p.len[0], &out, &outlen), 0);
@@ -157,7 +165,8 @@ static void test_hostile(void)
 		piece[1] = (uint8_t)(off >> 16);
 		piece[2] = (uint8_t)(off >> 8);
 		piece[3] = (uint8_t)off;
-		r = wire_video_asm_add(&a, 5, WIRE_MEDIA_F_MORE, piece, sizeof(piece), &out, &outlen);
+		r = wire_video_asm_add(&a, 5, WIRE_MEDIA_F_MORE, piece, sizeof(piece), &out,
+				       &outlen);
 		n++;
 	} while (r == 0 && n < 1000);
 	CHECK_EQ_INT(r, -E2BIG);
