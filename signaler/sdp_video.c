@@ -789,10 +789,11 @@ void sdp_video_process_answer(const struct sdp_media_desc *offer,
 		if (!is_h264(&av->formats[i]) || sdp_h264_fmtp(av->formats[i].fmtp, &h) < 0 ||
 		    h.mode != 1)
 			continue;
-		for (unsigned j = 0; j < ov->n_formats && !of; j++)
-			if (is_h264(&ov->formats[j])) {
+		for (unsigned j = 0; j < ov->n_formats && j < SDP_MAX_VIDEO_FORMATS; j++)
+			if (is_h264(&ov->formats[j]) &&
+			    (!of || ov->formats[j].pt == av->formats[i].pt)) {
 				af = &av->formats[i];
-				of = &ov->formats[j];
+				of = &ov->formats[j]; /* the same PT, else our first H.264 */
 			}
 	}
 	if (!of)
