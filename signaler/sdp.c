@@ -840,9 +840,9 @@ static int read_session(const sdp_session_t *s, const char *text, struct sdp_med
 		ret = read_mline(m, idx, &out->mlines[idx], why, whylen);
 		if (ret < 0)
 			return ret;
-		if (m->m_type == sdp_media_video && sdp_video_proto_of(m) >= 0 &&
-		    (!video || (video->m_port == 0 && m->m_port))) {
-			video = m; /* the first one with a port, else the first one */
+		if (m->m_type == sdp_media_video && m->m_port && !video &&
+		    sdp_video_proto_of(m) >= 0) {
+			video = m;
 			video_idx = idx;
 		}
 		if (m->m_type != sdp_media_audio)

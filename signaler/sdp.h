@@ -20,8 +20,9 @@
  * kept. Other m-lines (image, a second video...) are remembered only so that an answer or
  * re-offer keeps them in place with port 0, as RFC 3264 requires.
  *
- * Video (signaler/sdp_video.c): the first video m-line on RTP/AVP, RTP/AVPF, RTP/SAVP or
- * RTP/SAVPF is read into d->video (d->has_video). It is negotiated only when both our
+ * Video (signaler/sdp_video.c): the first video m-line with a port on RTP/AVP, RTP/AVPF,
+ * RTP/SAVP or RTP/SAVPF is read into d->video (d->has_video); a declined one (port 0) is only
+ * remembered, like any other m-line. It is negotiated only when both our
  * preferences (codec_pref.video) and our side (sdp_local.video.port) have video, and only as
  * H.264 packetization-mode 1; anything else declines the video m-line (port 0) and leaves the
  * audio negotiation as it is: a video problem never fails a call. Without video on our side,
@@ -134,7 +135,7 @@ struct sdp_video_format {
 /* The video m-line of an SDP. */
 struct sdp_video {
 	char addr[SDP_MAX_ADDR + 1]; /* its c= (media level, else session level) */
-	uint16_t port;		     /* 0: declined */
+	uint16_t port;		     /* > 0 (a declined video is no struct sdp_video) */
 	uint16_t rtcp_port;	     /* a=rtcp port, 0 when not given (RTP port + 1) */
 	enum sdp_dir dir;	     /* a c= of 0.0.0.0 or :: removes "receive", as for audio */
 	enum sdp_video_proto proto;

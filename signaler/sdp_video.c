@@ -400,12 +400,8 @@ void sdp_video_read(const sdp_media_t *m, unsigned idx, const char *text,
 		return;
 	v->proto = (enum sdp_video_proto)proto;
 	v->port = (uint16_t)m->m_port;
-	if (c && sdp_read_connection(c, v->addr, NULL, 0) < 0)
+	if (!c || sdp_read_connection(c, v->addr, NULL, 0) < 0)
 		return;
-	if (!c && v->port)
-		return;
-	if (!v->addr[0]) /* a declined m-line without any c=: written under the session's */
-		memcpy(v->addr, out->addr, sizeof(v->addr));
 	bits = m->m_mode & 3;
 	if (v->addr[0] && sdp_addr_is_any(v->addr))
 		bits &= ~(unsigned)DIR_RECV;
@@ -434,7 +430,7 @@ int sdp_video_validate(const struct sdp_media_desc *d)
 	if (d->video_index >= d->n_mlines || d->video_index == d->audio_index ||
 	    d->n_mlines > SDP_MAX_MLINES)
 		return -EINVAL;
-	if (!memchr(v->addr, '\0', sizeof(v->addr)) || (v->addr[0] && !sdp_addr_family(v->addr)))
+	if (!memchr(v->addr, '\0', sizeof(v->addr)) || !sdp_addr_family(v->addr) || !v->port)
 		return -EINVAL;
 	if ((unsigned)v->dir > SDP_DIR_INACTIVE || (unsigned)v->proto >= ARRAY_LEN(vprotos))
 		return -EINVAL;
@@ -491,7 +487,7 @@ int sdp_video_put(struct buf *b, const struct sdp_media_desc *d)
 		ret = sdp_put(b, " %u", (unsigned)v->formats[i].pt);
 	if (ret == 0)
 		ret = sdp_put(b, "\r\n");
-	if (ret == 0 && v->addr[0] && strcmp(v->addr, d->addr) != 0)
+	if (ret == 0 && strcmp(v->addr, d->addr) != 0)
 		ret = sdp_put(b, "c=IN IP%d %s\r\n", sdp_addr_family(v->addr), v->addr);
 	if (ret == 0 && v->bw_as)
 		ret = sdp_put(b, "b=AS:%" PRIu32 "\r\n", v->bw_as);
