@@ -300,6 +300,17 @@ bool sdp_mline_ok(const struct sdp_mline *ml)
 	       sdp_is_token(ml->fmt, SDP_MAX_TOKEN, sdp_tok_char);
 }
 
+bool sdp_crypto_writable(const struct sdp_crypto *k, unsigned n)
+{
+	if (n == 0 || n > SDP_MAX_CRYPTO)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (!sdp_srtp_suite_name(k[i].suite) || k[i].tag > 999999999u || k[i].extra ||
+		    k[i].mki_len > 128)
+			return false;
+	return true;
+}
+
 /* Everything sdp_build() prints, checked before anything is printed. */
 static int validate(const struct sdp_media_desc *d, const char *user)
 {
@@ -325,17 +336,8 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 		return -EINVAL;
 	if (d->te_pt < -1)
 		return -EINVAL;
-	if (d->srtp) {
-		if (d->n_crypto == 0 || d->n_crypto > SDP_MAX_CRYPTO)
-			return -EINVAL;
-		for (unsigned i = 0; i < d->n_crypto; i++) {
-			const struct sdp_crypto *k = &d->crypto[i];
-
-			if (!sdp_srtp_suite_name(k->suite) || k->tag > 999999999u || k->extra ||
-			    k->mki_len > 128)
-				return -EINVAL;
-		}
-	}
+	if (d->srtp && !sdp_crypto_writable(d->crypto, d->n_crypto))
+		return -EINVAL;
 	if (d->n_mlines > SDP_MAX_MLINES || (d->n_mlines && d->audio_index >= d->n_mlines))
 		return -EINVAL;
 	for (unsigned i = 0; i < d->n_mlines; i++)

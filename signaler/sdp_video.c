@@ -16,10 +16,12 @@
  */
 #include "sdp_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -101,29 +103,20 @@ int sdp_fmtp_param(const char *fmtp, const char *name, char *out, size_t outlen)
 	return -ENOENT;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Six hex digits into three bytes. */
 static bool parse_plid(const char *s, uint8_t b[3])
 {
+	unsigned long v;
+
 	if (!s || strlen(s) != 6)
 		return false;
-	for (int i = 0; i < 3; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
+	for (int i = 0; i < 6; i++)
+		if (!isxdigit((unsigned char)s[i]))
 			return false;
-		b[i] = (uint8_t)(hi << 4 | lo);
-	}
+	v = strtoul(s, NULL, 16);
+	b[0] = (uint8_t)(v >> 16);
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)v;
 	return true;
 }
 
@@ -448,18 +441,7 @@ int sdp_video_validate(const struct sdp_media_desc *d)
 			       : f->rate != 0)
 			return -EINVAL;
 	}
-	if (!proto_srtp(v->proto))
-		return 0;
-	if (v->n_crypto == 0 || v->n_crypto > SDP_MAX_CRYPTO)
-		return -EINVAL;
-	for (unsigned i = 0; i < v->n_crypto; i++) {
-		const struct sdp_crypto *k = &v->crypto[i];
-
-		if (!sdp_srtp_suite_name(k->suite) || k->tag > 999999999u || k->extra ||
-		    k->mki_len > 128)
-			return -EINVAL;
-	}
-	return 0;
+	return !proto_srtp(v->proto) || sdp_crypto_writable(v->crypto, v->n_crypto) ? 0 : -EINVAL;
 }
 
 static int put_format(struct buf *b, const struct sdp_video_format *f)
