@@ -28,6 +28,12 @@
  * audio negotiation as it is: a video problem never fails a call. Without video on our side,
  * offers, answers and re-offers are what they were for audio only, byte for byte.
  *
+ *   turning video on:  prefs.video = true; local.video = {.port, .dir, .profile_level_id,
+ *                      .sprop, .bw_kbps, .key (with SRTP)}; then the calls above as for audio;
+ *                      chosen.video.on says whether the worker runs a video leg, with what.
+ *   mid-call:          sdp_reoffer_video(&last, &prefs, &local) (video.port 0 or prefs.video
+ *                      false: video off), sdp_build_reoffer(), then sdp_process_answer().
+ *
  * Codecs are matched through the codec table (common/codec.h: name + clock rate); payload type
  * numbers are whatever the offerer used.
  */
