@@ -83,7 +83,7 @@ static const struct {
 /* --- small helpers --------------------------------------------------------------------------- */
 
 __attribute__((format(printf, 4, 5))) int sdp_fail(char *why, size_t whylen, int err,
-						      const char *fmt, ...)
+						   const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,8 +96,8 @@ __attribute__((format(printf, 4, 5))) int sdp_fail(char *why, size_t whylen, int
 }
 
 /* Appends to a NUL-terminated sentence in @why, silently truncating. */
-__attribute__((format(printf, 3, 4))) void sdp_why_append(char *why, size_t whylen,
-							     const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) void sdp_why_append(char *why, size_t whylen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 	size_t used;
@@ -300,6 +300,17 @@ bool sdp_mline_ok(const struct sdp_mline *ml)
 	       sdp_is_token(ml->fmt, SDP_MAX_TOKEN, sdp_tok_char);
 }
 
+bool sdp_crypto_writable(const struct sdp_crypto *k, unsigned n)
+{
+	if (n == 0 || n > SDP_MAX_CRYPTO)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (!sdp_srtp_suite_name(k[i].suite) || k[i].tag > 999999999u || k[i].extra ||
+		    k[i].mki_len > 128)
+			return false;
+	return true;
+}
+
 /* Everything sdp_build() prints, checked before anything is printed. */
 static int validate(const struct sdp_media_desc *d, const char *user)
 {
@@ -325,17 +336,8 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 		return -EINVAL;
 	if (d->te_pt < -1)
 		return -EINVAL;
-	if (d->srtp) {
-		if (d->n_crypto == 0 || d->n_crypto > SDP_MAX_CRYPTO)
-			return -EINVAL;
-		for (unsigned i = 0; i < d->n_crypto; i++) {
-			const struct sdp_crypto *k = &d->crypto[i];
-
-			if (!sdp_srtp_suite_name(k->suite) || k->tag > 999999999u || k->extra ||
-			    k->mki_len > 128)
-				return -EINVAL;
-		}
-	}
+	if (d->srtp && !sdp_crypto_writable(d->crypto, d->n_crypto))
+		return -EINVAL;
 	if (d->n_mlines > SDP_MAX_MLINES || (d->n_mlines && d->audio_index >= d->n_mlines))
 		return -EINVAL;
 	for (unsigned i = 0; i < d->n_mlines; i++)
@@ -355,8 +357,8 @@ static int validate(const struct sdp_media_desc *d, const char *user)
 	return 0;
 }
 
-int sdp_put_rtpmap(struct buf *b, unsigned pt, const char *name, uint32_t rate,
-		      unsigned channels, const char *fmtp)
+int sdp_put_rtpmap(struct buf *b, unsigned pt, const char *name, uint32_t rate, unsigned channels,
+		   const char *fmtp)
 {
 	int ret;
 
@@ -382,7 +384,7 @@ int sdp_put_crypto(struct buf *b, const struct sdp_crypto *k)
 	if (k->mki_len)
 		snprintf(mki, sizeof(mki), "|%" PRIu32 ":%u", k->mki, (unsigned)k->mki_len);
 	return sdp_put(b, "a=crypto:%" PRIu32 " %s inline:%s%s%s\r\n", k->tag,
-		   sdp_srtp_suite_name(k->suite), (const char *)b64, life, mki);
+		       sdp_srtp_suite_name(k->suite), (const char *)b64, life, mki);
 }
 
 static int put_audio(struct buf *b, const struct sdp_media_desc *d)
@@ -401,8 +403,8 @@ static int put_audio(struct buf *b, const struct sdp_media_desc *d)
 		ret = sdp_put_rtpmap(b, c->pt, c->name, c->rate, c->channels, c->fmtp);
 	}
 	if (ret == 0 && d->te_pt >= 0)
-		ret =
-		    sdp_put_rtpmap(b, (unsigned)d->te_pt, "telephone-event", d->te_rate, 1, d->te_fmtp);
+		ret = sdp_put_rtpmap(b, (unsigned)d->te_pt, "telephone-event", d->te_rate, 1,
+				     d->te_fmtp);
 	if (ret == 0 && d->ptime)
 		ret = sdp_put(b, "a=ptime:%u\r\n", d->ptime);
 	if (ret == 0)
@@ -426,8 +428,8 @@ int sdp_build(struct buf *out, const struct sdp_media_desc *d, const char *origi
 	ipv = sdp_addr_family(d->addr);
 	start = out->len;
 	ret = sdp_put(out, "v=0\r\no=%s %" PRIu64 " %" PRIu64 " IN IP%d %s\r\ns=rtmp2sip\r\n",
-		  origin_user && *origin_user ? origin_user : "-", sess_id, sess_version, ipv,
-		  d->addr);
+		      origin_user && *origin_user ? origin_user : "-", sess_id, sess_version, ipv,
+		      d->addr);
 	if (ret == 0)
 		ret = sdp_put(out, "c=IN IP%d %s\r\nt=0 0\r\n", ipv, d->addr);
 	for (unsigned i = 0; ret == 0 && i < (d->n_mlines ? d->n_mlines : 1); i++) {
@@ -582,9 +584,10 @@ static int parse_key_info(const char *s, size_t len, struct sdp_crypto *k, char 
 	if (klen != SDP_KEY_B64_LEN || !is_b64(s, klen) ||
 	    EVP_DecodeBlock(k->key, (const unsigned char *)s, (int)klen) != SDP_SRTP_KEY_LEN)
 		return sdp_fail(why, whylen, -EBADMSG,
-			    "a=crypto:%" PRIu32 ": the inline key must be %d bytes in base64 (%d "
-			    "characters), got %zu characters",
-			    k->tag, SDP_SRTP_KEY_LEN, SDP_KEY_B64_LEN, klen);
+				"a=crypto:%" PRIu32
+				": the inline key must be %d bytes in base64 (%d "
+				"characters), got %zu characters",
+				k->tag, SDP_SRTP_KEY_LEN, SDP_KEY_B64_LEN, klen);
 	while (bar) {
 		const char *f = bar + 1;
 		size_t flen;
@@ -594,10 +597,10 @@ static int parse_key_info(const char *s, size_t len, struct sdp_crypto *k, char 
 		if (memchr(f, ':', flen)) {
 			if (k->mki_len || bar || !parse_mki(f, flen, k))
 				return sdp_fail(why, whylen, -EBADMSG,
-					    "a=crypto:%" PRIu32 ": malformed MKI", k->tag);
+						"a=crypto:%" PRIu32 ": malformed MKI", k->tag);
 		} else if (have_life || k->mki_len || !parse_lifetime(f, flen, &k->lifetime)) {
 			return sdp_fail(why, whylen, -EBADMSG,
-				    "a=crypto:%" PRIu32 ": malformed key lifetime", k->tag);
+					"a=crypto:%" PRIu32 ": malformed key lifetime", k->tag);
 		} else {
 			have_life = true;
 		}
@@ -631,14 +634,14 @@ int sdp_parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t whyl
 	p += slen;
 	if (slen == 0 || (*p != ' ' && *p != '\t'))
 		return sdp_fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
-			    k->tag);
+				k->tag);
 	k->suite = suite_by_name(suite, slen);
 	p += strspn(p, " \t");
 	kp = p;
 	kplen = strcspn(p, " \t");
 	if (kplen == 0)
 		return sdp_fail(why, whylen, -EBADMSG, "a=crypto:%" PRIu32 " has no key parameters",
-			    k->tag);
+				k->tag);
 	p += kplen;
 	p += strspn(p, " \t");
 	if (*p) /* session parameters: none of them is supported */
@@ -657,7 +660,7 @@ int sdp_parse_crypto(const char *v, struct sdp_crypto *k, char *why, size_t whyl
 }
 
 /* Why an a=crypto line cannot be used, NULL when it can. */
-const char * sdp_crypto_unusable(const struct sdp_crypto *k)
+const char *sdp_crypto_unusable(const struct sdp_crypto *k)
 {
 	if (k->suite == SDP_SUITE_UNKNOWN || k->suite == SDP_SUITE_NONE)
 		return "its suite is not supported";
@@ -684,8 +687,8 @@ int sdp_read_connection(const sdp_connection_t *c, char *addr, char *why, size_t
 		return sdp_fail(why, whylen, -EBADMSG, "c= address is missing or too long");
 	fam = sdp_addr_family(addr);
 	if (!fam || (fam == 4) != (c->c_addrtype == sdp_addr_ip4))
-		return sdp_fail(why, whylen, -EBADMSG, "c= address \"%s\" is not an IP%d literal", addr,
-			    c->c_addrtype == sdp_addr_ip4 ? 4 : 6);
+		return sdp_fail(why, whylen, -EBADMSG, "c= address \"%s\" is not an IP%d literal",
+				addr, c->c_addrtype == sdp_addr_ip4 ? 4 : 6);
 	return 0;
 }
 
@@ -768,9 +771,11 @@ static int fill_audio(const sdp_media_t *m, struct sdp_media_desc *out, char *wh
 	int ret;
 
 	if (m->m_port > 65535)
-		return sdp_fail(why, whylen, -EBADMSG, "m=audio port %lu is out of range", m->m_port);
+		return sdp_fail(why, whylen, -EBADMSG, "m=audio port %lu is out of range",
+				m->m_port);
 	if (m->m_number_of_ports > 1)
-		return sdp_fail(why, whylen, -EPROTONOSUPPORT, "m=audio port ranges are not supported");
+		return sdp_fail(why, whylen, -EPROTONOSUPPORT,
+				"m=audio port ranges are not supported");
 	out->port = (uint16_t)m->m_port;
 	out->srtp = m->m_proto == sdp_proto_srtp;
 	if (c) {
@@ -787,7 +792,7 @@ static int fill_audio(const sdp_media_t *m, struct sdp_media_desc *out, char *wh
 	for (const sdp_rtpmap_t *rm = m->m_rtpmaps; rm; rm = rm->rm_next) {
 		if (++n_formats > SDP_MAX_FORMATS)
 			return sdp_fail(why, whylen, -E2BIG, "more than %d formats on m=audio",
-				    SDP_MAX_FORMATS);
+					SDP_MAX_FORMATS);
 		if (!seen[rm->rm_pt]++)
 			read_format(rm, out);
 	}
@@ -811,7 +816,7 @@ static int read_mline(const sdp_media_t *m, unsigned idx, struct sdp_mline *ml, 
 	    !sdp_copy_str(ml->proto, sizeof(ml->proto), m->m_proto_name) ||
 	    !sdp_copy_str(ml->fmt, sizeof(ml->fmt), f) || !sdp_mline_ok(ml))
 		return sdp_fail(why, whylen, -EBADMSG, "m-line %u has a bad or too long field",
-			    idx + 1);
+				idx + 1);
 	return 0;
 }
 
@@ -826,19 +831,20 @@ static int read_session(const sdp_session_t *s, const char *text, struct sdp_med
 	if (s->sdp_origin) {
 		if (s->sdp_origin->o_username)
 			sdp_copy_str(out->origin_user, sizeof(out->origin_user),
-				 s->sdp_origin->o_username);
+				     s->sdp_origin->o_username);
 		out->sess_id = s->sdp_origin->o_id;
 		out->sess_version = s->sdp_origin->o_version;
 	}
 	for (m = s->sdp_media; m; m = m->m_next, idx++) {
 		if (idx >= SDP_MAX_MLINES)
-			return sdp_fail(why, whylen, -E2BIG, "more than %d m-lines", SDP_MAX_MLINES);
+			return sdp_fail(why, whylen, -E2BIG, "more than %d m-lines",
+					SDP_MAX_MLINES);
 		ret = read_mline(m, idx, &out->mlines[idx], why, whylen);
 		if (ret < 0)
 			return ret;
-		if (m->m_type == sdp_media_video && sdp_video_proto_of(m) >= 0 &&
-		    (!video || (video->m_port == 0 && m->m_port))) {
-			video = m; /* the first one with a port, else the first one */
+		if (m->m_type == sdp_media_video && m->m_port && !video &&
+		    sdp_video_proto_of(m) >= 0) {
+			video = m;
 			video_idx = idx;
 		}
 		if (m->m_type != sdp_media_audio)
@@ -859,8 +865,8 @@ static int read_session(const sdp_session_t *s, const char *text, struct sdp_med
 	out->n_mlines = idx;
 	if (!audio && bad_proto)
 		return sdp_fail(why, whylen, -EPROTONOSUPPORT,
-			    "audio transport %.32s is not supported (RTP/AVP or RTP/SAVP only)",
-			    bad_proto);
+				"audio transport %.32s is not supported (RTP/AVP or RTP/SAVP only)",
+				bad_proto);
 	if (!audio && !declined)
 		return sdp_fail(why, whylen, -ENOENT, "no audio m-line");
 	if (!audio) {
@@ -945,7 +951,8 @@ int sdp_parse_desc(const char *text, size_t len, struct sdp_media_desc *out, cha
 	if (!text || len == 0)
 		return sdp_fail(why, whylen, -EBADMSG, "empty SDP");
 	if (len > SDP_MAX_TEXT)
-		return sdp_fail(why, whylen, -E2BIG, "SDP of %zu bytes is above %d", len, SDP_MAX_TEXT);
+		return sdp_fail(why, whylen, -E2BIG, "SDP of %zu bytes is above %d", len,
+				SDP_MAX_TEXT);
 	if (memchr(text, '\0', len))
 		return sdp_fail(why, whylen, -EBADMSG, "SDP contains a NUL byte");
 	norm = normalize(text, len, &norm_len, &ret, why, whylen);
@@ -998,7 +1005,7 @@ int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *
 				break;
 		if (t == ARRAY_LEN(rtmp_tokens)) {
 			sdp_why_append(why, whylen, "%s\"%.32s\"",
-				   ret ? ", " : "unknown codec token(s): ", tokens[i]);
+				       ret ? ", " : "unknown codec token(s): ", tokens[i]);
 			ret = -EINVAL;
 			continue;
 		}
@@ -1111,7 +1118,7 @@ static void why_codecs(char *why, size_t whylen, const char *prefix, const struc
 	sdp_why_append(why, whylen, "%s", prefix);
 	for (unsigned i = 0; i < d->n_codecs; i++)
 		sdp_why_append(why, whylen, "%s%s/%" PRIu32, i ? " " : "", d->codecs[i].name,
-			   d->codecs[i].rate);
+			       d->codecs[i].rate);
 	if (!d->n_codecs)
 		sdp_why_append(why, whylen, "nothing");
 }
@@ -1173,11 +1180,12 @@ static int check_srtp_policy(const struct sdp_media_desc *offer, const struct sd
 	if (!offer->srtp) {
 		if (local->srtp == SDP_SRTP_REQUIRED)
 			return sdp_fail(why, whylen, -ENOTSUP,
-				    "SRTP is required but the offer is plain RTP/AVP");
+					"SRTP is required but the offer is plain RTP/AVP");
 		return 0;
 	}
 	if (local->srtp == SDP_SRTP_OFF)
-		return sdp_fail(why, whylen, -ENOTSUP, "the offer is RTP/SAVP and SRTP is disabled");
+		return sdp_fail(why, whylen, -ENOTSUP,
+				"the offer is RTP/SAVP and SRTP is disabled");
 	*crypto_idx = sdp_pick_crypto(offer->crypto, offer->n_crypto, why, whylen);
 	return *crypto_idx < 0 ? -ENOTSUP : 0;
 }
@@ -1223,7 +1231,8 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 
 	oc = &offer->codecs[idx];
 	set_local(answer, local);
-	answer->dir = sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(offer->dir)) & sdp_dir_bits(local->dir));
+	answer->dir =
+	    sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(offer->dir)) & sdp_dir_bits(local->dir));
 	codec_from_table(&answer->codecs[0], c, oc->pt);
 	answer->n_codecs = 1;
 	if (offer->te_pt >= 0 && offer->te_pt <= 127 && offer->te_pt != oc->pt && ours->dtmf &&
@@ -1267,8 +1276,8 @@ static bool same_codec(const struct sdp_codec *a, const struct sdp_codec *b)
 	       (a->channels ? a->channels : 1) == (b->channels ? b->channels : 1);
 }
 
-int sdp_answer_crypto(const struct sdp_crypto *ours, unsigned n_ours,
-		      const struct sdp_crypto *ans, unsigned n_ans, char *why, size_t whylen)
+int sdp_answer_crypto(const struct sdp_crypto *ours, unsigned n_ours, const struct sdp_crypto *ans,
+		      unsigned n_ans, char *why, size_t whylen)
 {
 	const struct sdp_crypto *k = &ans[0];
 	bool suite_changed = false;
@@ -1368,7 +1377,8 @@ int sdp_process_answer(const struct sdp_media_desc *our_offer, const struct sdp_
 		chosen->te_recv_pt = our_offer->te_pt;
 		chosen->te_rate = answer->te_rate;
 	}
-	chosen->dir = sdp_dir_from_bits(sdp_dir_bits(our_offer->dir) & sdp_dir_reverse(sdp_dir_bits(answer->dir)));
+	chosen->dir = sdp_dir_from_bits(sdp_dir_bits(our_offer->dir) &
+					sdp_dir_reverse(sdp_dir_bits(answer->dir)));
 	choice_remote(chosen, answer);
 	sdp_video_process_answer(our_offer, answer, chosen);
 	return 0;

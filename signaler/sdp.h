@@ -20,12 +20,19 @@
  * kept. Other m-lines (image, a second video...) are remembered only so that an answer or
  * re-offer keeps them in place with port 0, as RFC 3264 requires.
  *
- * Video (signaler/sdp_video.c): the first video m-line on RTP/AVP, RTP/AVPF, RTP/SAVP or
- * RTP/SAVPF is read into d->video (d->has_video). It is negotiated only when both our
+ * Video (signaler/sdp_video.c): the first video m-line with a port on RTP/AVP, RTP/AVPF,
+ * RTP/SAVP or RTP/SAVPF is read into d->video (d->has_video); a declined one (port 0) is only
+ * remembered, like any other m-line. It is negotiated only when both our
  * preferences (codec_pref.video) and our side (sdp_local.video.port) have video, and only as
  * H.264 packetization-mode 1; anything else declines the video m-line (port 0) and leaves the
  * audio negotiation as it is: a video problem never fails a call. Without video on our side,
  * offers, answers and re-offers are what they were for audio only, byte for byte.
+ *
+ *   turning video on:  prefs.video = true; local.video = {.port, .dir, .profile_level_id,
+ *                      .sprop, .bw_kbps, .key (with SRTP)}; then the calls above as for audio;
+ *                      chosen.video.on says whether the worker runs a video leg, with what.
+ *   mid-call:          sdp_reoffer_video(&last, &prefs, &local) (video.port 0 or prefs.video
+ *                      false: video off), sdp_build_reoffer(), then sdp_process_answer().
  *
  * Codecs are matched through the codec table (common/codec.h: name + clock rate); payload type
  * numbers are whatever the offerer used.
@@ -55,10 +62,10 @@
 #define SDP_DEFAULT_PTIME 20
 #define SDP_MIN_LIFETIME  (1ull << 24) /* shortest a=crypto key lifetime honoured (packets) */
 
-#define SDP_MAX_VIDEO_FORMATS 8	  /* video formats kept (the first ones); the line's bound is
-				     SDP_MAX_FORMATS like audio's */
-#define SDP_MAX_VIDEO_FMTP    512 /* a=fmtp of a video format (sprop-parameter-sets is long) */
-#define SDP_VIDEO_PT	      96  /* the H.264 payload type we offer */
+/* Video formats kept (the first ones); the m-line itself is bounded by SDP_MAX_FORMATS. */
+#define SDP_MAX_VIDEO_FORMATS 8
+#define SDP_MAX_VIDEO_FMTP    512      /* a=fmtp of a video format (sprop-parameter-sets is long) */
+#define SDP_VIDEO_PT	      96       /* the H.264 payload type we offer */
 #define SDP_H264_DEFAULT_PLID "42e01f" /* constrained baseline, level 3.1 */
 
 /* Media direction, from the point of view of the SDP's author. Zero is sendrecv. */
@@ -124,9 +131,9 @@ enum {
 
 /* One format of the video m-line. */
 struct sdp_video_format {
-	uint8_t pt;   /* 0..127, unique on the m-line */
-	uint8_t fb;   /* SDP_FB_* bits from a=rtcp-fb of this PT and of '*' */
-	uint32_t rate; /* RTP clock, 0 when the format has no usable a=rtpmap */
+	uint8_t pt;			   /* 0..127, unique on the m-line */
+	uint8_t fb;			   /* SDP_FB_* bits from a=rtcp-fb of this PT and of '*' */
+	uint32_t rate;			   /* RTP clock, 0 when the format has no usable a=rtpmap */
 	char name[SDP_MAX_NAME + 1];	   /* "H264", "VP8"...; "" without a usable a=rtpmap */
 	char fmtp[SDP_MAX_VIDEO_FMTP + 1]; /* "" when none (or too long / not printable) */
 };
@@ -134,7 +141,7 @@ struct sdp_video_format {
 /* The video m-line of an SDP. */
 struct sdp_video {
 	char addr[SDP_MAX_ADDR + 1]; /* its c= (media level, else session level) */
-	uint16_t port;		     /* 0: declined */
+	uint16_t port;		     /* > 0 (a declined video is no struct sdp_video) */
 	uint16_t rtcp_port;	     /* a=rtcp port, 0 when not given (RTP port + 1) */
 	enum sdp_dir dir;	     /* a c= of 0.0.0.0 or :: removes "receive", as for audio */
 	enum sdp_video_proto proto;
@@ -142,19 +149,19 @@ struct sdp_video {
 	struct sdp_video_format formats[SDP_MAX_VIDEO_FORMATS]; /* m-line order */
 	unsigned n_crypto;
 	struct sdp_crypto crypto[SDP_MAX_CRYPTO]; /* written only with SAVP / SAVPF */
-	uint32_t bw_as;	  /* b=AS of the m-line, kbit/s; 0 when none */
-	uint32_t bw_tias; /* b=TIAS of the m-line, bit/s; 0 when none */
+	uint32_t bw_as;				  /* b=AS of the m-line, kbit/s; 0 when none */
+	uint32_t bw_tias;			  /* b=TIAS of the m-line, bit/s; 0 when none */
 };
 
 /* What an H.264 a=fmtp says (RFC 6184 section 8.1), for sdp_h264_fmtp(). */
 struct sdp_h264_fmtp {
-	uint8_t profile_idc;	/* profile-level-id, absent: 0x42 0x00 0x0a (baseline 1.0) */
-	uint8_t profile_iop;	/* constraint flags byte */
+	uint8_t profile_idc; /* profile-level-id, absent: 0x42 0x00 0x0a (baseline 1.0) */
+	uint8_t profile_iop; /* constraint flags byte */
 	uint8_t level_idc;
-	unsigned mode;		/* packetization-mode, absent: 0 */
-	bool level_asymmetry;	/* level-asymmetry-allowed=1 */
-	bool has_plid;		/* profile-level-id was given */
-	bool has_sprop;		/* sprop-parameter-sets was given */
+	unsigned mode;	      /* packetization-mode, absent: 0 */
+	bool level_asymmetry; /* level-asymmetry-allowed=1 */
+	bool has_plid;	      /* profile-level-id was given */
+	bool has_sprop;	      /* sprop-parameter-sets was given */
 };
 
 /* An m-line other than the audio one, remembered to be echoed with port 0. */
@@ -189,10 +196,10 @@ struct sdp_media_desc {
 	unsigned n_mlines;     /* 0: the SDP is just the audio m-line */
 	unsigned audio_index;  /* position of the audio m-line among n_mlines */
 	struct sdp_mline mlines[SDP_MAX_MLINES]; /* the others; mlines[audio_index] is unused */
-	bool has_video;	       /* the video m-line is mlines[video_index], written from video */
-	unsigned video_index;  /* its position; mlines[video_index] still names it (media, proto,
-				* first format) for when has_video is cleared: then it is echoed
-				* with port 0 */
+	bool has_video;	      /* the video m-line is mlines[video_index], written from video */
+	unsigned video_index; /* its position; mlines[video_index] still names it (media, proto,
+			       * first format) for when has_video is cleared: then it is echoed
+			       * with port 0 */
 	struct sdp_video video;
 };
 
@@ -232,17 +239,17 @@ struct sdp_local {
 
 /* The outcome of the video negotiation: what the worker's video leg needs. */
 struct sdp_video_choice {
-	bool on;		/* H.264 negotiated; false: no video (the audio goes on) */
-	uint8_t pt;		/* PT we send with (the number the peer declared) */
-	uint8_t recv_pt;	/* PT we receive (the number we declared) */
-	uint8_t fb;		/* SDP_FB_* both sides agreed on for that PT */
-	bool avpf;		/* RTP/AVPF or RTP/SAVPF */
-	enum sdp_dir dir;	/* our direction for video */
-	bool hold;		/* the peer holds our video */
+	bool on;	  /* H.264 negotiated; false: no video (the audio goes on) */
+	uint8_t pt;	  /* PT we send with (the number the peer declared) */
+	uint8_t recv_pt;  /* PT we receive (the number we declared) */
+	uint8_t fb;	  /* SDP_FB_* both sides agreed on for that PT */
+	bool avpf;	  /* RTP/AVPF or RTP/SAVPF */
+	enum sdp_dir dir; /* our direction for video */
+	bool hold;	  /* the peer holds our video */
 	char remote_addr[SDP_MAX_ADDR + 1]; /* where to send RTP */
 	uint16_t remote_port;
-	uint16_t remote_rtcp_port;	    /* the peer's a=rtcp, else remote_port + 1 */
-	uint32_t bw_kbps;		    /* the peer's b=AS (else b=TIAS / 1000), 0: none */
+	uint16_t remote_rtcp_port; /* the peer's a=rtcp, else remote_port + 1 */
+	uint32_t bw_kbps;	   /* the peer's b=AS (else b=TIAS / 1000), 0: none */
 	bool srtp;
 	enum sdp_srtp_suite suite;
 	uint32_t crypto_tag;
@@ -332,8 +339,9 @@ bool sdp_is_hold(const struct sdp_media_desc *d);
  * Builds @out from the codec tokens of the Flash VoIP API, in the order given: "wideband" ->
  * speex/16000, "narrowband" -> speex/8000, "pcmu"/"ulaw" -> PCMU, "pcma"/"alaw" -> PCMA,
  * "opus" -> opus/48000/2, "g722" -> G722/8000,
- * "dtmf" -> telephone-event (out->dtmf), "h264" -> out->video; "flv" is ignored; repeats count once;
- * case does not matter. NULL entries are skipped. Returns 0, or -EINVAL when some token is unknown:
+ * "dtmf" -> telephone-event (out->dtmf), "h264" -> out->video; "flv" is ignored; repeats count
+ * once; case does not matter. NULL entries are skipped. Returns 0, or -EINVAL when some token is
+ * unknown:
  * @out then still holds the known ones and @why lists the unknown ones.
  */
 int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *out, char *why,

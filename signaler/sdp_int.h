@@ -51,6 +51,8 @@ bool sdp_mline_ok(const struct sdp_mline *ml);
 
 /* Appends one printf-formatted line (SDP_LINE_MAX bytes at most) to @b: 0, -EINVAL, -ENOMEM. */
 __attribute__((format(printf, 2, 3))) int sdp_put(struct buf *b, const char *fmt, ...);
+/* 1..SDP_MAX_CRYPTO lines of @k that sdp_put_crypto() can write (known suite, inline key). */
+bool sdp_crypto_writable(const struct sdp_crypto *k, unsigned n);
 /* Appends "a=crypto:..." for @k (a suite sdp_srtp_suite_name() knows). */
 int sdp_put_crypto(struct buf *b, const struct sdp_crypto *k);
 /* Appends "a=rtpmap:" (channels printed when > 1) and "a=fmtp:" when @fmtp is not "". */

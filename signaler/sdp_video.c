@@ -16,10 +16,12 @@
  */
 #include "sdp_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -101,29 +103,20 @@ int sdp_fmtp_param(const char *fmtp, const char *name, char *out, size_t outlen)
 	return -ENOENT;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Six hex digits into three bytes. */
 static bool parse_plid(const char *s, uint8_t b[3])
 {
+	unsigned long v;
+
 	if (!s || strlen(s) != 6)
 		return false;
-	for (int i = 0; i < 3; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
+	for (int i = 0; i < 6; i++)
+		if (!isxdigit((unsigned char)s[i]))
 			return false;
-		b[i] = (uint8_t)(hi << 4 | lo);
-	}
+	v = strtoul(s, NULL, 16);
+	b[0] = (uint8_t)(v >> 16);
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)v;
 	return true;
 }
 
@@ -400,12 +393,8 @@ void sdp_video_read(const sdp_media_t *m, unsigned idx, const char *text,
 		return;
 	v->proto = (enum sdp_video_proto)proto;
 	v->port = (uint16_t)m->m_port;
-	if (c && sdp_read_connection(c, v->addr, NULL, 0) < 0)
+	if (!c || sdp_read_connection(c, v->addr, NULL, 0) < 0)
 		return;
-	if (!c && v->port)
-		return;
-	if (!v->addr[0]) /* a declined m-line without any c=: written under the session's */
-		memcpy(v->addr, out->addr, sizeof(v->addr));
 	bits = m->m_mode & 3;
 	if (v->addr[0] && sdp_addr_is_any(v->addr))
 		bits &= ~(unsigned)DIR_RECV;
@@ -434,7 +423,7 @@ int sdp_video_validate(const struct sdp_media_desc *d)
 	if (d->video_index >= d->n_mlines || d->video_index == d->audio_index ||
 	    d->n_mlines > SDP_MAX_MLINES)
 		return -EINVAL;
-	if (!memchr(v->addr, '\0', sizeof(v->addr)) || (v->addr[0] && !sdp_addr_family(v->addr)))
+	if (!memchr(v->addr, '\0', sizeof(v->addr)) || !sdp_addr_family(v->addr) || !v->port)
 		return -EINVAL;
 	if ((unsigned)v->dir > SDP_DIR_INACTIVE || (unsigned)v->proto >= ARRAY_LEN(vprotos))
 		return -EINVAL;
@@ -452,18 +441,7 @@ int sdp_video_validate(const struct sdp_media_desc *d)
 			       : f->rate != 0)
 			return -EINVAL;
 	}
-	if (!proto_srtp(v->proto))
-		return 0;
-	if (v->n_crypto == 0 || v->n_crypto > SDP_MAX_CRYPTO)
-		return -EINVAL;
-	for (unsigned i = 0; i < v->n_crypto; i++) {
-		const struct sdp_crypto *k = &v->crypto[i];
-
-		if (!sdp_srtp_suite_name(k->suite) || k->tag > 999999999u || k->extra ||
-		    k->mki_len > 128)
-			return -EINVAL;
-	}
-	return 0;
+	return !proto_srtp(v->proto) || sdp_crypto_writable(v->crypto, v->n_crypto) ? 0 : -EINVAL;
 }
 
 static int put_format(struct buf *b, const struct sdp_video_format *f)
@@ -491,7 +469,7 @@ int sdp_video_put(struct buf *b, const struct sdp_media_desc *d)
 		ret = sdp_put(b, " %u", (unsigned)v->formats[i].pt);
 	if (ret == 0)
 		ret = sdp_put(b, "\r\n");
-	if (ret == 0 && v->addr[0] && strcmp(v->addr, d->addr) != 0)
+	if (ret == 0 && strcmp(v->addr, d->addr) != 0)
 		ret = sdp_put(b, "c=IN IP%d %s\r\n", sdp_addr_family(v->addr), v->addr);
 	if (ret == 0 && v->bw_as)
 		ret = sdp_put(b, "b=AS:%" PRIu32 "\r\n", v->bw_as);
@@ -789,10 +767,11 @@ void sdp_video_process_answer(const struct sdp_media_desc *offer,
 		if (!is_h264(&av->formats[i]) || sdp_h264_fmtp(av->formats[i].fmtp, &h) < 0 ||
 		    h.mode != 1)
 			continue;
-		for (unsigned j = 0; j < ov->n_formats && !of; j++)
-			if (is_h264(&ov->formats[j])) {
+		for (unsigned j = 0; j < ov->n_formats && j < SDP_MAX_VIDEO_FORMATS; j++)
+			if (is_h264(&ov->formats[j]) &&
+			    (!of || ov->formats[j].pt == av->formats[i].pt)) {
 				af = &av->formats[i];
-				of = &ov->formats[j];
+				of = &ov->formats[j]; /* the same PT, else our first H.264 */
 			}
 	}
 	if (!of)

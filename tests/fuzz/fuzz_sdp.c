@@ -10,6 +10,8 @@
  *    parses, and is accepted by sdp_process_answer() with the same codec, payload types,
  *    telephone-event and SRTP choice;
  *  - a hold re-offer of that answer parses back as a hold.
+ * The video part takes the same properties: its bounds, its round trip, an answer with video
+ * allowed whose video choice sdp_process_answer() finds again, a hold covering it.
  */
 #include "sdp.h"
 
@@ -28,6 +30,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint8_t our_key[SDP_SRTP_KEY_LEN] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
 						  11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
 						  21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
+static const uint8_t our_vkey[SDP_SRTP_KEY_LEN] = {31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+						   41, 42, 43, 44, 45, 46, 47, 48, 49, 50,
+						   51, 52, 53, 54, 55, 56, 57, 58, 59, 60};
+
+static void check_video_bounds(const struct sdp_media_desc *d)
+{
+	const struct sdp_video *v = &d->video;
+	uint8_t seen[128] = {0};
+
+	REQUIRE(d->video_index < d->n_mlines && d->video_index != d->audio_index);
+	REQUIRE(memchr(v->addr, 0, sizeof(v->addr)) && (v->port == 0 || v->addr[0]));
+	REQUIRE((unsigned)v->dir <= SDP_DIR_INACTIVE && (unsigned)v->proto <= SDP_VPROTO_SAVPF);
+	REQUIRE(v->n_formats >= 1 && v->n_formats <= SDP_MAX_VIDEO_FORMATS);
+	REQUIRE(v->n_crypto <= SDP_MAX_CRYPTO);
+	for (unsigned i = 0; i < v->n_formats; i++) {
+		const struct sdp_video_format *f = &v->formats[i];
+
+		REQUIRE(f->pt <= 127 && !seen[f->pt]++ && !(f->fb & ~SDP_FB_ALL));
+		REQUIRE(memchr(f->name, 0, sizeof(f->name)) && memchr(f->fmtp, 0, sizeof(f->fmtp)));
+		REQUIRE(f->name[0] ? f->rate > 0 : f->rate == 0 && !f->fmtp[0]);
+	}
+}
+
+static bool video_srtp(const struct sdp_video *v)
+{
+	return v->proto == SDP_VPROTO_SAVP || v->proto == SDP_VPROTO_SAVPF;
+}
 
 static int parse_buf(const struct buf *b, struct sdp_media_desc *d, char *why, size_t whylen)
 {
@@ -51,6 +80,33 @@ static void check_bounds(const struct sdp_media_desc *d)
 		REQUIRE(memchr(d->codecs[i].fmtp, 0, sizeof(d->codecs[i].fmtp)));
 		REQUIRE(d->te_pt != d->codecs[i].pt);
 	}
+	if (d->has_video)
+		check_video_bounds(d);
+}
+
+static void same_crypto(const struct sdp_crypto *x, const struct sdp_crypto *y)
+{
+	REQUIRE(x->tag == y->tag && x->suite == y->suite && x->lifetime == y->lifetime);
+	REQUIRE(x->mki_len == y->mki_len && (!x->mki_len || x->mki == y->mki));
+	REQUIRE(memcmp(x->key, y->key, SDP_SRTP_KEY_LEN) == 0);
+}
+
+static void same_video(const struct sdp_video *a, const struct sdp_video *b)
+{
+	REQUIRE(strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->dir == b->dir);
+	REQUIRE(a->proto == b->proto && a->rtcp_port == b->rtcp_port);
+	REQUIRE(a->bw_as == b->bw_as && a->bw_tias == b->bw_tias && a->n_formats == b->n_formats);
+	for (unsigned i = 0; i < a->n_formats; i++) {
+		const struct sdp_video_format *x = &a->formats[i], *y = &b->formats[i];
+
+		REQUIRE(x->pt == y->pt && x->fb == y->fb && x->rate == y->rate);
+		REQUIRE(strcmp(x->name, y->name) == 0 && strcmp(x->fmtp, y->fmtp) == 0);
+	}
+	if (!video_srtp(a))
+		return;
+	REQUIRE(a->n_crypto == b->n_crypto);
+	for (unsigned i = 0; i < a->n_crypto; i++)
+		same_crypto(&a->crypto[i], &b->crypto[i]);
 }
 
 static void same_codec(const struct sdp_codec *a, const struct sdp_codec *b)
@@ -69,8 +125,13 @@ static void same_desc(const struct sdp_media_desc *a, const struct sdp_media_des
 	if (a->te_pt >= 0)
 		REQUIRE(a->te_rate == b->te_rate && strcmp(a->te_fmtp, b->te_fmtp) == 0);
 	REQUIRE(a->n_mlines == b->n_mlines && a->audio_index == b->audio_index);
+	REQUIRE(a->has_video == b->has_video);
+	if (a->has_video) {
+		REQUIRE(a->video_index == b->video_index);
+		same_video(&a->video, &b->video);
+	}
 	for (unsigned i = 0; i < a->n_mlines; i++) {
-		if (i == a->audio_index)
+		if (i == a->audio_index || (a->has_video && i == a->video_index))
 			continue;
 		REQUIRE(strcmp(a->mlines[i].media, b->mlines[i].media) == 0);
 		REQUIRE(strcmp(a->mlines[i].proto, b->mlines[i].proto) == 0);
@@ -79,13 +140,19 @@ static void same_desc(const struct sdp_media_desc *a, const struct sdp_media_des
 	if (!a->srtp)
 		return;
 	REQUIRE(a->n_crypto == b->n_crypto);
-	for (unsigned i = 0; i < a->n_crypto; i++) {
-		const struct sdp_crypto *x = &a->crypto[i], *y = &b->crypto[i];
+	for (unsigned i = 0; i < a->n_crypto; i++)
+		same_crypto(&a->crypto[i], &b->crypto[i]);
+}
 
-		REQUIRE(x->tag == y->tag && x->suite == y->suite && x->lifetime == y->lifetime);
-		REQUIRE(x->mki_len == y->mki_len && (!x->mki_len || x->mki == y->mki));
-		REQUIRE(memcmp(x->key, y->key, SDP_SRTP_KEY_LEN) == 0);
-	}
+/* Keeps the crypto lines sdp_build() can write; their number. */
+static unsigned writable_crypto(struct sdp_crypto *k, unsigned n)
+{
+	unsigned w = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (sdp_srtp_suite_name(k[i].suite) && !k[i].extra)
+			k[w++] = k[i];
+	return w;
 }
 
 /* build -> parse of @d with only the crypto lines sdp_build() can write. */
@@ -94,15 +161,14 @@ static void round_trip(const struct sdp_media_desc *parsed)
 	struct sdp_media_desc d = *parsed, back;
 	struct buf b = {0};
 	char why[160];
-	unsigned n = 0;
+	unsigned n;
 	int ret;
 
-	for (unsigned i = 0; i < d.n_crypto; i++)
-		if (sdp_srtp_suite_name(d.crypto[i].suite) && !d.crypto[i].extra)
-			d.crypto[n++] = d.crypto[i];
-	d.n_crypto = n;
+	n = d.n_crypto = writable_crypto(d.crypto, d.n_crypto);
+	d.video.n_crypto = writable_crypto(d.video.crypto, d.video.n_crypto);
 	ret = sdp_build(&b, &d, "fuzz", d.sess_id, d.sess_version);
-	if (!d.addr[0] || (d.srtp && !n) || (d.n_codecs == 0 && d.te_pt < 0)) {
+	if (!d.addr[0] || (d.srtp && !n) || (d.n_codecs == 0 && d.te_pt < 0) ||
+	    (d.has_video && video_srtp(&d.video) && !d.video.n_crypto)) {
 		REQUIRE(ret == -EINVAL && buf_used(&b) == 0);
 		buf_free(&b);
 		return;
@@ -117,9 +183,13 @@ static void round_trip(const struct sdp_media_desc *parsed)
 
 static void offer_answer(const struct sdp_media_desc *offer)
 {
-	struct codec_pref ours = {.n = 4, .dtmf = true};
+	struct codec_pref ours = {.n = 4, .dtmf = true, .video = true};
 	struct sdp_local local = {
-	    .addr = "192.0.2.1", .port = 4000, .srtp = SDP_SRTP_OPTIONAL, .key = our_key};
+	    .addr = "192.0.2.1",
+	    .port = 4000,
+	    .srtp = SDP_SRTP_OPTIONAL,
+	    .key = our_key,
+	    .video = {.port = 4002, .profile_level_id = "42e01f", .key = our_vkey}};
 	struct sdp_media_desc answer, back;
 	struct sdp_choice ch, ch2;
 	struct buf b = {0};
@@ -145,6 +215,15 @@ static void offer_answer(const struct sdp_media_desc *offer)
 		REQUIRE(ch2.crypto_tag == ch.crypto_tag && ch2.suite == ch.suite);
 		REQUIRE(memcmp(ch2.remote_key, our_key, SDP_SRTP_KEY_LEN) == 0);
 	}
+	REQUIRE(ch.video.on == answer.has_video && ch2.video.on == ch.video.on);
+	REQUIRE(ch.video.on || ch.video.why[0]);
+	if (ch.video.on) {
+		REQUIRE(ch2.video.pt == ch.video.pt && ch2.video.recv_pt == ch.video.pt);
+		REQUIRE(ch2.video.fb == ch.video.fb && ch2.video.srtp == ch.video.srtp);
+		REQUIRE(ch2.video.dir == offer->video.dir && ch2.video.remote_port == 4002);
+		if (ch.video.srtp)
+			REQUIRE(memcmp(ch2.video.remote_key, our_vkey, SDP_SRTP_KEY_LEN) == 0);
+	}
 
 	/* hold re-offer of our answer */
 	buf_reset(&b);
@@ -153,6 +232,11 @@ static void offer_answer(const struct sdp_media_desc *offer)
 	REQUIRE(sdp_build_reoffer(&b, &answer, true, "gw") == 0);
 	REQUIRE(parse_buf(&b, &back, why, sizeof(why)) == 0);
 	REQUIRE(sdp_is_hold(&back) && back.sess_version == 2);
+	if (answer.has_video) /* a declined video is echoed with port 0 */
+		REQUIRE(back.has_video &&
+			(back.video.dir == SDP_DIR_SENDONLY || back.video.dir == SDP_DIR_INACTIVE));
+	else
+		REQUIRE(!back.has_video || back.video.port == 0);
 	buf_free(&b);
 }
 

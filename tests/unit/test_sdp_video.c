@@ -770,6 +770,8 @@ static void test_malformed_video_lines(void)
 			   &d),
 		     0);
 	CHECK(d.has_video && d.video_index == 2 && d.video.port == 6000 && d.n_mlines == 4);
+	CHECK_EQ_INT(parse(HEAD "m=video 0 RTP/AVP 96" CRLF, &d), 0);
+	CHECK(!d.has_video && d.n_mlines == 2); /* declined: remembered only */
 }
 
 int main(void)
