@@ -11,6 +11,7 @@
 #include "dispatcher.h"
 #include "media.h"
 #include "state.h"
+#include "strmap.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -97,7 +98,7 @@ struct media_leg {
 	uint64_t audio_in, audio_out, audio_drops;
 
 	bool destroyed;
-	struct media_leg *hnext, *prev, *next, *next_grave;
+	struct media_leg *prev, *next, *next_grave;
 };
 
 struct media_worker {
@@ -119,7 +120,7 @@ struct media {
 	struct media_config cfg;
 	char prefix[48]; /* leg ids: "<prefix>-<n>" */
 	uint64_t next_leg;
-	struct media_leg *buckets[LEG_BUCKETS];
+	struct strmap *by_id;	/* id -> struct media_leg, LEG_BUCKETS chains */
 	struct media_leg *legs; /* every leg, for worker events */
 	size_t n_legs;
 	struct media_leg *grave;
