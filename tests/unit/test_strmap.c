@@ -40,6 +40,23 @@ static void test_put_get_del(void)
 	strmap_destroy(NULL, NULL);
 }
 
+static void test_set(void)
+{
+	struct strmap *m = strmap_new(16, 1);
+	int a = 1, b = 2;
+
+	CHECK_EQ_INT(strmap_put(m, "k", &a), 0);
+	CHECK(strmap_set(m, "k", &b) == &a);
+	CHECK(strmap_get(m, "k") == &b);
+	CHECK(strmap_set(m, "k", NULL) == NULL);
+	CHECK(strmap_get(m, "k") == &b);
+	CHECK(strmap_set(m, "absent", &a) == NULL);
+	CHECK(strmap_get(m, "absent") == NULL);
+	CHECK_EQ_INT(strmap_count(m), 1);
+	CHECK(strmap_set(NULL, "k", &a) == NULL);
+	strmap_destroy(&m, NULL);
+}
+
 static void test_many_and_cap(void)
 {
 	struct strmap *m = strmap_new(16, 1000);
@@ -104,6 +121,7 @@ static void test_sweep(void)
 int main(void)
 {
 	TEST_RUN(test_put_get_del);
+	TEST_RUN(test_set);
 	TEST_RUN(test_many_and_cap);
 	TEST_RUN(test_sweep);
 	return TEST_DONE();
