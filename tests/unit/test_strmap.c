@@ -97,10 +97,19 @@ static bool drop_odd(const char *key, void *val, void *arg)
 	return true;
 }
 
+static bool count_all(const char *key, void *val, void *arg)
+{
+	(void)key;
+	(void)val;
+	++*(int *)arg;
+	return false;
+}
+
 static void test_sweep(void)
 {
 	struct strmap *m = strmap_new(16, 0);
 	char key[16];
+	int visited = 0;
 
 	for (int i = 0; i < 100; i++) {
 		int *v = malloc(sizeof(*v));
@@ -109,6 +118,9 @@ static void test_sweep(void)
 		snprintf(key, sizeof(key), "k%d", i);
 		CHECK_EQ_INT(strmap_put(m, key, v), 0);
 	}
+	CHECK_EQ_INT(strmap_sweep(m, count_all, &visited), 0); /* iteration: keeps every entry */
+	CHECK_EQ_INT(visited, 100);
+	CHECK_EQ_INT(strmap_count(m), 100);
 	CHECK_EQ_INT(strmap_sweep(m, drop_odd, NULL), 50);
 	CHECK_EQ_INT(strmap_count(m), 50);
 	CHECK(strmap_get(m, "k3") == NULL);
