@@ -113,6 +113,18 @@ int strmap_put(struct strmap *m, const char *key, void *val)
 	return 0;
 }
 
+void *strmap_set(struct strmap *m, const char *key, void *val)
+{
+	struct entry *e = m && key && val ? *slot(m, key) : NULL;
+	void *old;
+
+	if (!e)
+		return NULL;
+	old = e->val;
+	e->val = val;
+	return old;
+}
+
 void *strmap_del(struct strmap *m, const char *key)
 {
 	struct entry **pp, *e;

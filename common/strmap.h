@@ -29,6 +29,10 @@ void *strmap_get(const struct strmap *m, const char *key);
  * cap is reached), -ENAMETOOLONG (key over STRMAP_KEY_MAX), -EINVAL, -ENOMEM. */
 int strmap_put(struct strmap *m, const char *key, void *val);
 
+/* Replaces the value of @key with @val (not NULL) and returns the old one; NULL (nothing
+ * changed) when @key is absent. Never allocates, so it cannot fail on a present key. */
+void *strmap_set(struct strmap *m, const char *key, void *val);
+
 /* Removes @key; returns its value (the caller frees it), or NULL when absent. */
 void *strmap_del(struct strmap *m, const char *key);
 

@@ -28,6 +28,7 @@
 #include "evloop.h"
 #include "metrics.h"
 #include "redis.h"
+#include "strmap.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -47,14 +48,12 @@ struct totals {
 
 /* The counters of one leg as last sampled. */
 struct tracked {
-	struct tracked *next;
 	uint64_t gen;
 	struct totals c;
-	char id[WIRE_MAX_ID + 1];
 };
 
 struct tracker {
-	struct tracked *buckets[TRACK_BUCKETS];
+	struct strmap *legs; /* id -> struct tracked, made at the first sample */
 	uint64_t gen;
 	uint64_t created, destroyed;
 	struct totals retired, live;
@@ -164,15 +163,6 @@ static const struct metrics_family_def family_defs[] = {
 
 /* --- leg sampling ------------------------------------------------------------------------- */
 
-static unsigned track_hash(const char *id)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return h % TRACK_BUCKETS;
-}
-
 static void totals_add(struct totals *to, const struct totals *c)
 {
 	to->in += c->in;
@@ -195,10 +185,8 @@ static void retire(struct tracker *t, const struct tracked *e)
 static void track_leg(const struct worker_leg_stats *ls, void *arg)
 {
 	struct tracker *t = arg;
-	struct tracked **pp = &t->buckets[track_hash(ls->id)], *e = *pp;
+	struct tracked *e = strmap_get(t->legs, ls->id);
 
-	while (e && strcmp(e->id, ls->id) != 0)
-		e = e->next;
 	if (e && (ls->packets_in < e->c.in || ls->packets_out < e->c.out)) {
 		/* Counters went back: another leg under the same id (ended and adopted back
 		 * between two samples). The old one ends here. */
@@ -207,12 +195,13 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 		t->created++;
 	}
 	if (!e) {
+		if (!t->legs)
+			t->legs = strmap_new(TRACK_BUCKETS, 0);
 		e = calloc(1, sizeof(*e));
-		if (!e)
+		if (!e || strmap_put(t->legs, ls->id, e) < 0) {
+			free(e);
 			return; /* counted again at the next sample */
-		snprintf(e->id, sizeof(e->id), "%s", ls->id);
-		e->next = *pp;
-		*pp = e;
+		}
 		t->created++;
 	}
 	e->gen = t->gen;
@@ -232,6 +221,20 @@ static void track_leg(const struct worker_leg_stats *ls, void *arg)
 	t->n_legs++;
 }
 
+/* Retires the legs the last sample did not see. */
+static bool retire_unseen(const char *id, void *val, void *arg)
+{
+	struct tracker *t = arg;
+	struct tracked *e = val;
+
+	(void)id;
+	if (e->gen == t->gen)
+		return false;
+	retire(t, e);
+	free(e);
+	return true;
+}
+
 static void sample(struct mw_metrics *mm)
 {
 	struct tracker *t = &mm->t;
@@ -242,30 +245,12 @@ static void sample(struct mw_metrics *mm)
 	t->jitter_sum_ms = 0;
 	t->n_legs = 0;
 	worker_foreach_leg(mm->w, track_leg, t);
-	for (size_t b = 0; b < TRACK_BUCKETS; b++) {
-		for (struct tracked **pp = &t->buckets[b]; *pp;) {
-			struct tracked *e = *pp;
-
-			if (e->gen == t->gen) {
-				pp = &e->next;
-				continue;
-			}
-			retire(t, e);
-			*pp = e->next;
-			free(e);
-		}
-	}
+	strmap_sweep(t->legs, retire_unseen, t);
 }
 
 static void tracker_free(struct tracker *t)
 {
-	for (size_t b = 0; b < TRACK_BUCKETS; b++)
-		while (t->buckets[b]) {
-			struct tracked *e = t->buckets[b];
-
-			t->buckets[b] = e->next;
-			free(e);
-		}
+	strmap_destroy(&t->legs, free);
 }
 
 static void on_sample(struct evloop *loop, struct ev_timer *timer, void *arg)

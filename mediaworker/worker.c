@@ -52,21 +52,9 @@ static void advertised_endpoint(char *out, size_t size, const char *bound, const
 
 /* Leg table. */
 
-static unsigned leg_hash(const char *id)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return h % LEG_BUCKETS;
-}
-
 struct leg *worker_leg_find(struct worker *w, const char *id)
 {
-	for (struct leg *l = w->buckets[leg_hash(id)]; l; l = l->hnext)
-		if (strcmp(l->id, id) == 0)
-			return l;
-	return NULL;
+	return strmap_get(w->by_id, id);
 }
 
 /* True when the leg decodes or encodes audio (a video leg never does). */
@@ -75,12 +63,11 @@ static bool leg_transcodes(const struct leg *l)
 	return l->tc && !transcoder_is_passthrough(l->tc);
 }
 
-static void leg_link(struct worker *w, struct leg *l)
+/* Adds @l to the worker's legs. 0 or -ENOMEM (nothing changed). */
+static int leg_link(struct worker *w, struct leg *l)
 {
-	unsigned b = leg_hash(l->id);
-
-	l->hnext = w->buckets[b];
-	w->buckets[b] = l;
+	if (strmap_put(w->by_id, l->id, l) < 0)
+		return -ENOMEM;
 	l->prev = NULL;
 	l->next = w->legs;
 	if (w->legs)
@@ -89,16 +76,13 @@ static void leg_link(struct worker *w, struct leg *l)
 	w->n_legs++;
 	if (leg_transcodes(l))
 		w->n_transcoding++;
+	return 0;
 }
 
 static void leg_unlink(struct worker *w, struct leg *l)
 {
-	struct leg **pp = &w->buckets[leg_hash(l->id)];
-
-	while (*pp && *pp != l)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = l->hnext;
+	if (strmap_get(w->by_id, l->id) == l)
+		strmap_del(w->by_id, l->id);
 	if (l->prev)
 		l->prev->next = l->next;
 	else
@@ -569,7 +553,11 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		rtp_leg_set_hold(l->rtp, true);
 	if (!p.remote_ip)
 		leg_track(l, true);
-	leg_link(w, l);
+	if (leg_link(w, l) < 0) {
+		*err = -ENOMEM;
+		snprintf(why, whylen, "out of memory");
+		goto out_free;
+	}
 	log_info(l->id, "leg %s: call %s owner %s, %s, local %s:%u%s", s->adopt ? "adopted" : "created",
 		 l->call_id, l->owner, l->tc ? transcoder_describe(l->tc) : "H.264 video, carried",
 		 rtp_leg_advertised_ip(l->rtp),
@@ -1070,6 +1058,9 @@ struct worker *worker_new(struct evloop *loop, const struct worker_config *cfg, 
 
 	if (!w)
 		return NULL;
+	w->by_id = strmap_new(LEG_BUCKETS, 0);
+	if (!w->by_id)
+		goto out_free;
 	w->loop = loop;
 	w->cfg = *cfg;
 	w->redis = r;
@@ -1126,6 +1117,7 @@ out_ctl:
 out_pool:
 	port_pool_destroy(&w->pool);
 out_free:
+	strmap_destroy(&w->by_id, NULL);
 	free(w);
 	return NULL;
 }
@@ -1152,6 +1144,7 @@ void worker_destroy(struct worker **wp)
 	evloop_timer_del(&w->slow);
 	ctl_server_destroy(&w->ctl);
 	port_pool_destroy(&w->pool);
+	strmap_destroy(&w->by_id, NULL);
 	free(w);
 	*wp = NULL;
 }

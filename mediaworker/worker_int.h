@@ -14,6 +14,7 @@
 #include "log.h"
 #include "rtp_leg.h"
 #include "state.h"
+#include "strmap.h"
 #include "transcode.h"
 #include "wire.h"
 #include "worker.h"
@@ -65,7 +66,6 @@ struct leg {
 	uint32_t rtp_ts_frac;   /* RTP ticks since the anchor */
 	uint64_t media_in, media_out, media_errors;
 	uint64_t media_stale; /* RTMP frames dropped as too late */
-	struct leg *hnext;             /* hash chain */
 	struct leg *prev, *next;       /* all legs */
 };
 
@@ -89,7 +89,7 @@ struct worker {
 	struct redis *redis;
 	struct ctl_server *ctl;
 	struct port_pool *pool;
-	struct leg *buckets[LEG_BUCKETS];
+	struct strmap *by_id; /* id -> struct leg, LEG_BUCKETS chains */
 	struct leg *legs;
 	unsigned n_legs, n_transcoding;
 	struct ev_timer *slow; /* 1 s: CPU sample, worker record, leg states */

@@ -63,6 +63,7 @@
 #include "players.h"
 #include "sdp.h"
 #include "sip_ua.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -118,7 +119,6 @@ struct call {
 	char client_ip[64];		    /* the publisher's address, for call_policy */
 	struct player_list players;
 	struct call_record rec; /* its record in Redis */
-	struct call *next;
 };
 
 /* The parameters of a stream name's query, decoded; "" when absent. */
@@ -176,7 +176,7 @@ static int audio_out_codec(const char *name, struct wire_codec *out, char *why, 
 	return -EINVAL;
 }
 
-static struct call *calls[CALL_BUCKETS];
+static struct strmap *calls; /* name -> struct call, made with the first call */
 
 /*
  * Calls that failed and are gone (publisher and players left), remembered for FAILED_MEMORY_S:
@@ -515,23 +515,10 @@ static int take_query(struct rtmp_conn *conn, struct rtmp_stream *s, struct call
 	return ret;
 }
 
-static struct call **find_slot(const char *name)
-{
-	uint32_t h = 2166136261u;
-	struct call **pp;
-
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &calls[h % CALL_BUCKETS];
-	while (*pp && strcmp((*pp)->name, name) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 static struct call *get_call(const struct rtmp_stream *s, char *why, size_t whylen)
 {
 	char uri[CALL_URI_MAX + 1];
-	struct call **pp;
+	struct call *c;
 
 	if (!bridge || !ua) {
 		snprintf(why, whylen, "call: no SIP or media in this signaler");
@@ -539,18 +526,21 @@ static struct call *get_call(const struct rtmp_stream *s, char *why, size_t whyl
 	}
 	if (dest_uri(s->name, call_domain, uri, sizeof(uri), why, whylen) < 0)
 		return NULL;
-	pp = find_slot(s->name);
-	if (!*pp) {
-		*pp = calloc(1, sizeof(**pp));
-		if (!*pp) {
+	c = strmap_get(calls, s->name);
+	if (!c) {
+		if (!calls)
+			calls = strmap_new(CALL_BUCKETS, 0);
+		c = calloc(1, sizeof(*c));
+		if (!c || strmap_put(calls, s->name, c) < 0) {
+			free(c);
 			snprintf(why, whylen, "call: out of memory");
 			return NULL;
 		}
-		snprintf((*pp)->name, sizeof((*pp)->name), "%s", s->name);
-		snprintf((*pp)->uri, sizeof((*pp)->uri), "%s", uri);
-		(*pp)->srtp = strncmp(uri, "sips:", 5) == 0 ? SDP_SRTP_REQUIRED : srtp_policy;
+		snprintf(c->name, sizeof(c->name), "%s", s->name);
+		snprintf(c->uri, sizeof(c->uri), "%s", uri);
+		c->srtp = strncmp(uri, "sips:", 5) == 0 ? SDP_SRTP_REQUIRED : srtp_policy;
 	}
-	return *pp;
+	return c;
 }
 
 /* Forgets the call's SIP credentials. */
@@ -607,13 +597,10 @@ static void policy_release(struct call *c)
 
 static void release_if_unused(struct call *c)
 {
-	struct call **pp;
-
 	if (c->publisher || c->players.head || c->leg || c->vleg || c->sip)
 		return;
-	pp = find_slot(c->name);
-	if (*pp == c)
-		*pp = c->next;
+	if (strmap_get(calls, c->name) == c)
+		strmap_del(calls, c->name);
 	if (c->failed) {
 		unsigned i = failed_next++ % FAILED_MEMORY;
 
@@ -1120,7 +1107,7 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 
 	if (ret < 0)
 		return ret;
-	failed = *find_slot(s->name) ? NULL : failed_recently(s->name);
+	failed = strmap_get(calls, s->name) ? NULL : failed_recently(s->name);
 	if (failed) {
 		snprintf(why, whylen, "%s", failed);
 		params_wipe(&p);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "players.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,10 +29,9 @@ struct echo_stream {
 	struct rtmp_conn *publisher;
 	struct rtmp_stream *pub_stream;
 	struct player_list players; /* with the metadata and codec headers for late players */
-	struct echo_stream *next;
 };
 
-static struct echo_stream *streams[ECHO_BUCKETS];
+static struct strmap *streams; /* name -> struct echo_stream, made with the first stream */
 static bool enabled;
 
 int app_echo_init(void)
@@ -44,47 +44,36 @@ int app_echo_init(void)
 	return 0;
 }
 
-static struct echo_stream **find_slot(const char *name)
-{
-	uint32_t h = 2166136261u;
-	struct echo_stream **pp;
-
-	for (const char *p = name; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &streams[h % ECHO_BUCKETS];
-	while (*pp && strcmp((*pp)->name, name) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 /* The stream for @s of @c, created when @create. */
 static struct echo_stream *get_stream(struct rtmp_conn *c, const struct rtmp_stream *s, bool create)
 {
 	char name[RTMP_NAME_MAX];
-	struct echo_stream **pp;
+	struct echo_stream *es;
 	int n;
 
 	n = snprintf(name, sizeof(name), "%s/%s", rtmp_conn_app_name(c), s->name);
 	if (n < 0 || (size_t)n >= sizeof(name))
 		return NULL;
-	pp = find_slot(name);
-	if (!*pp && create) {
-		*pp = calloc(1, sizeof(**pp));
-		if (*pp)
-			memcpy((*pp)->name, name, (size_t)n + 1);
+	es = strmap_get(streams, name);
+	if (!es && create) {
+		if (!streams)
+			streams = strmap_new(ECHO_BUCKETS, 0);
+		es = calloc(1, sizeof(*es));
+		if (!es || strmap_put(streams, name, es) < 0) {
+			free(es);
+			return NULL;
+		}
+		memcpy(es->name, name, (size_t)n + 1);
 	}
-	return *pp;
+	return es;
 }
 
 static void release_if_unused(struct echo_stream *es)
 {
-	struct echo_stream **pp;
-
 	if (es->publisher || es->players.head)
 		return;
-	pp = find_slot(es->name);
-	if (*pp == es)
-		*pp = es->next;
+	if (strmap_get(streams, es->name) == es)
+		strmap_del(streams, es->name);
 	players_free(&es->players);
 	free(es);
 }

@@ -26,6 +26,7 @@
 #include "media.h"
 #include "netacl.h"
 #include "players.h"
+#include "strmap.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,10 +51,9 @@ struct rtp_target {
 	struct audio_check check; /* the publisher's audio: size, G.711's rate */
 	uint64_t mismatch; /* audio of another format, dropped */
 	struct player_list players;
-	struct rtp_target *next;
 };
 
-static struct rtp_target *targets[RTP_BUCKETS];
+static struct strmap *targets; /* key -> struct rtp_target, made with the first target */
 static struct media *bridge;
 static bool enabled;
 static struct netacl *destinations; /* where the legs may send RTP */
@@ -146,24 +146,11 @@ bad:
 	return -EINVAL;
 }
 
-static struct rtp_target **find_slot(const char *key)
-{
-	uint32_t h = 2166136261u;
-	struct rtp_target **pp;
-
-	for (const char *p = key; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &targets[h % RTP_BUCKETS];
-	while (*pp && strcmp((*pp)->key, key) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 /* The target named by @s, created when missing; NULL with @why filled. */
 static struct rtp_target *get_target(const struct rtmp_stream *s, char *why, size_t whylen)
 {
 	char ip[MEDIA_IP_MAX + 1], key[RTP_KEY_MAX + 1];
-	struct rtp_target **pp;
+	struct rtp_target *t;
 	uint16_t port;
 
 	if (!enabled) {
@@ -178,29 +165,29 @@ static struct rtp_target *get_target(const struct rtmp_stream *s, char *why, siz
 		return NULL;
 	}
 	snprintf(key, sizeof(key), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
-	pp = find_slot(key);
-	if (!*pp) {
-		*pp = calloc(1, sizeof(**pp));
-		if (!*pp) {
+	t = strmap_get(targets, key);
+	if (!t) {
+		if (!targets)
+			targets = strmap_new(RTP_BUCKETS, 0);
+		t = calloc(1, sizeof(*t));
+		if (!t || strmap_put(targets, key, t) < 0) {
+			free(t);
 			snprintf(why, whylen, "rtp: out of memory");
 			return NULL;
 		}
-		snprintf((*pp)->key, sizeof((*pp)->key), "%s", key);
-		snprintf((*pp)->ip, sizeof((*pp)->ip), "%s", ip);
-		(*pp)->port = port;
+		snprintf(t->key, sizeof(t->key), "%s", key);
+		snprintf(t->ip, sizeof(t->ip), "%s", ip);
+		t->port = port;
 	}
-	return *pp;
+	return t;
 }
 
 static void release_if_unused(struct rtp_target *t)
 {
-	struct rtp_target **pp;
-
 	if (t->publisher || t->players.head || t->leg)
 		return;
-	pp = find_slot(t->key);
-	if (*pp == t)
-		*pp = t->next;
+	if (strmap_get(targets, t->key) == t)
+		strmap_del(targets, t->key);
 	players_free(&t->players);
 	free(t);
 }

@@ -16,6 +16,7 @@
 #include "callrec.h"
 #include "log.h"
 #include "sip_ua.h"
+#include "strmap.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,36 +27,40 @@
 #define AUTH_MAX       128
 #define CLIENT_BUCKETS 256
 
-static struct sip_client *clients[CLIENT_BUCKETS];
+static struct strmap *clients; /* AOR -> struct sip_client, made with the first client */
 
 /* --- the clients by AOR --------------------------------------------------------------------- */
 
-static struct sip_client **client_slot(const char *aor)
-{
-	uint32_t h = 2166136261u;
-	struct sip_client **pp;
-
-	for (const char *p = aor; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &clients[h % CLIENT_BUCKETS];
-	while (*pp && strcmp((*pp)->aor, aor) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 static void client_unlink(struct sip_client *cl)
 {
-	struct sip_client **pp = client_slot(cl->aor);
+	if (strmap_get(clients, cl->aor) == cl)
+		strmap_del(clients, cl->aor);
+}
 
-	if (*pp == cl)
-		*pp = cl->next;
-	cl->next = NULL;
+/* The one connected client whose AOR's user part is @user, found by app_sip_client_for. */
+struct user_match {
+	const char *user;
+	size_t n;
+	struct sip_client *found;
+	bool ambiguous;
+};
+
+static bool match_user(const char *aor, void *val, void *arg)
+{
+	struct sip_client *cl = val;
+	struct user_match *um = arg;
+
+	if (!cl->connect_pending && strncmp(aor, um->user, um->n) == 0 && aor[um->n] == '@') {
+		um->ambiguous = um->found != NULL;
+		um->found = cl;
+	}
+	return false;
 }
 
 struct sip_client *app_sip_client_for(const char *to, const char *ruri)
 {
 	char aor[AOR_MAX + 1], user[AOR_MAX + 1];
-	struct sip_client *found = NULL;
+	struct user_match um = {.user = user};
 	const char *p;
 	size_t n;
 
@@ -73,7 +78,7 @@ struct sip_client *app_sip_client_for(const char *to, const char *ruri)
 		memcpy(aor, p, n);
 		aor[n] = '\0';
 		if (pass == 0) {
-			struct sip_client *cl = *client_slot(aor);
+			struct sip_client *cl = strmap_get(clients, aor);
 
 			if (cl && !cl->connect_pending)
 				return cl;
@@ -84,23 +89,17 @@ struct sip_client *app_sip_client_for(const char *to, const char *ruri)
 			return NULL;
 		memcpy(user, aor, n);
 		user[n] = '\0';
-		for (size_t b = 0; b < CLIENT_BUCKETS; b++)
-			for (struct sip_client *cl = clients[b]; cl; cl = cl->next)
-				if (!cl->connect_pending && strncmp(cl->aor, user, n) == 0 &&
-				    cl->aor[n] == '@') {
-					if (found)
-						return NULL; /* ambiguous */
-					found = cl;
-				}
+		um.n = n;
+		strmap_sweep(clients, match_user, &um);
 	}
-	return found;
+	return um.ambiguous ? NULL : um.found;
 }
 
 /* --- registration ---------------------------------------------------------------------------- */
 
 void app_sip_client_free(struct sip_client *cl)
 {
-	struct sip_client *holder = *client_slot(cl->aor);
+	struct sip_client *holder = strmap_get(clients, cl->aor);
 
 	if (cl->call) {
 		cl->call->cl = NULL;
@@ -119,13 +118,15 @@ void app_sip_client_free(struct sip_client *cl)
 	free(cl);
 }
 
-/* Makes @cl the client of its AOR, closing the connection it replaces (whose call ends). */
-static void client_install(struct sip_client *cl)
+/*
+ * Makes @cl the client of its AOR, closing the connection it replaces (whose call ends).
+ * 0, or -ENOMEM (@cl is not installed).
+ */
+static int client_install(struct sip_client *cl)
 {
-	struct sip_client **pp = client_slot(cl->aor);
+	struct sip_client *old = strmap_get(clients, cl->aor);
 
-	if (*pp) {
-		struct sip_client *old = *pp;
+	if (old) {
 
 		log_info(rtmp_conn_sid(cl->conn), "sip: %s replaces %s", cl->aor,
 			 rtmp_conn_sid(old->conn));
@@ -139,10 +140,10 @@ static void client_install(struct sip_client *cl)
 		if (cl->reg)
 			sip_reg_drop(&old->reg); /* our REGISTER refreshed the same binding */
 		rtmp_conn_close(old->conn, "replaced by a new connection for %s", cl->aor);
-		pp = client_slot(cl->aor);
 	}
-	cl->next = *pp;
-	*pp = cl;
+	if (!clients)
+		clients = strmap_new(CLIENT_BUCKETS, 0);
+	return strmap_put(clients, cl->aor, cl) < 0 ? -ENOMEM : 0;
 }
 
 void app_sip_reg_result(struct sip_reg *reg, int status, const char *phrase, int expires, void *arg)
@@ -171,9 +172,11 @@ void app_sip_reg_result(struct sip_reg *reg, int status, const char *phrase, int
 		if (status >= 200 && status < 300) {
 			log_info(rtmp_conn_sid(cl->conn), "sip: %s registered for %d s", cl->aor,
 				 expires);
-			client_install(cl);
-			rtmp_conn_accept(cl->conn);
-			return;
+			if (client_install(cl) == 0) {
+				rtmp_conn_accept(cl->conn);
+				return;
+			}
+			snprintf(text, sizeof(text), "out of memory");
 		}
 		/* The core forgets the app on reject: free the client first. */
 		{
@@ -280,14 +283,18 @@ int app_sip_connect(struct rtmp_conn *c, const struct amf_value *cmdobj,
 	snprintf(cl->aor, sizeof(cl->aor), "%s", aor);
 	if (!pass[0]) {
 		/* No REGISTER: such a client may not take the place of a registered one. */
-		struct sip_client *old = *client_slot(aor);
+		struct sip_client *old = strmap_get(clients, aor);
 
 		if (old && old->reg) {
 			snprintf(why, whylen, "%s is in use by a registered client", aor);
 			free(cl);
 			return -EBUSY;
 		}
-		client_install(cl);
+		if (client_install(cl) < 0) {
+			snprintf(why, whylen, "out of memory");
+			free(cl);
+			return -ENOMEM;
+		}
 		rtmp_conn_set_app_data(c, cl);
 		return 0;
 	}

@@ -73,7 +73,6 @@ struct sip_client {
 	struct rtmp_stream *pub;
 	struct player_list players;
 	struct phone_call *call;
-	struct sip_client *next;
 };
 
 /* "486 Busy Here" style text for the client. */

@@ -25,6 +25,7 @@
 #include "redis.h"
 #include "sip_ua.h"
 #include "state.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,11 +40,14 @@
 #define REC_BUCKETS	 1024
 #define DUP_LOG_EVERY_MS 10000
 
-/* A live call's record as last written, found by gateway id and by SIP Call-ID. */
+/*
+ * A live call's record as last written, found by gateway id and by SIP Call-ID. by_sip holds the
+ * newest entry of a Call-ID; older ones with the same Call-ID hang from it by next_sip.
+ */
 struct rec_entry {
 	struct call_record rec;
 	bool dirty; /* the dialog changed since the last write */
-	struct rec_entry *next_id, *next_sip, *next_dirty;
+	struct rec_entry *next_sip, *next_dirty;
 };
 
 static struct redis *redis;
@@ -59,7 +63,8 @@ static struct signaler_record hb;
 static bool hb_inflight, hb_written_once;
 static uint64_t foreign_seen_ms; /* last "seen" of another instance of our id */
 static uint64_t dup_logged_ms;
-static struct rec_entry *by_id[REC_BUCKETS], *by_sip[REC_BUCKETS], *dirty_list;
+static struct strmap *by_id, *by_sip; /* made with the first entry */
+static struct rec_entry *dirty_list;
 static size_t n_entries;
 static const char hb_tag[] = "callrec"; /* our requests' callback argument */
 static struct callrec_stats stats;
@@ -113,43 +118,39 @@ static const struct {
 	{.status = 606, .reason = CALLREC_END_NOT_ACCEPTABLE},
 };
 
-static unsigned bucket(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h % REC_BUCKETS;
-}
-
 /* --- the copies of live call records ------------------------------------------------------- */
 
 static struct rec_entry *find_by_id(const char *call_id)
 {
-	struct rec_entry *e = by_id[bucket(call_id)];
-
-	while (e && strcmp(e->rec.call_id, call_id) != 0)
-		e = e->next_id;
-	return e;
+	return strmap_get(by_id, call_id);
 }
 
 static struct rec_entry *find_by_sip(const char *sip_call_id)
 {
-	struct rec_entry *e = by_sip[bucket(sip_call_id)];
+	return strmap_get(by_sip, sip_call_id);
+}
 
-	while (e && strcmp(e->rec.sip_call_id, sip_call_id) != 0)
-		e = e->next_sip;
-	return e;
+/* Adds @e under its Call-ID, ahead of older entries of the same. 0 or -ENOMEM. */
+static int link_sip(struct rec_entry *e)
+{
+	const char *cid = e->rec.sip_call_id;
+
+	e->next_sip = strmap_set(by_sip, cid, e);
+	return e->next_sip || strmap_put(by_sip, cid, e) == 0 ? 0 : -ENOMEM;
 }
 
 static void unlink_sip(struct rec_entry *e)
 {
-	struct rec_entry **pp = &by_sip[bucket(e->rec.sip_call_id)];
+	struct rec_entry *head = strmap_get(by_sip, e->rec.sip_call_id), **pp = &head;
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->next_sip;
-	if (*pp)
+	if (*pp && pp != &head)
 		*pp = e->next_sip;
+	else if (*pp && e->next_sip)
+		strmap_set(by_sip, e->rec.sip_call_id, e->next_sip);
+	else if (*pp)
+		strmap_del(by_sip, e->rec.sip_call_id);
 	e->next_sip = NULL;
 }
 
@@ -167,12 +168,8 @@ static void unlink_dirty(struct rec_entry *e)
 
 static void entry_free(struct rec_entry *e)
 {
-	struct rec_entry **pp = &by_id[bucket(e->rec.call_id)];
-
-	while (*pp && *pp != e)
-		pp = &(*pp)->next_id;
-	if (*pp)
-		*pp = e->next_id;
+	if (strmap_get(by_id, e->rec.call_id) == e)
+		strmap_del(by_id, e->rec.call_id);
 	unlink_sip(e);
 	if (e->dirty)
 		unlink_dirty(e);
@@ -184,33 +181,32 @@ static void entry_free(struct rec_entry *e)
 static struct rec_entry *entry_put(const struct call_record *rec)
 {
 	struct rec_entry *e = find_by_id(rec->call_id);
-	unsigned b;
 
 	if (!e) {
+		if (!by_id)
+			by_id = strmap_new(REC_BUCKETS, 0);
+		if (!by_sip)
+			by_sip = strmap_new(REC_BUCKETS, 0);
 		e = calloc(1, sizeof(*e));
-		if (!e)
+		if (!e || strmap_put(by_id, rec->call_id, e) < 0) {
+			free(e);
 			return NULL;
-		b = bucket(rec->call_id);
-		e->next_id = by_id[b];
-		by_id[b] = e;
+		}
 		n_entries++;
 	} else {
 		unlink_sip(e);
 	}
 	e->rec = *rec;
-	b = bucket(e->rec.sip_call_id);
-	e->next_sip = by_sip[b];
-	by_sip[b] = e;
 	if (e->dirty)
 		unlink_dirty(e);
-	return e;
+	return link_sip(e) == 0 ? e : NULL;
 }
 
 static void entries_clear(void)
 {
-	for (size_t b = 0; b < REC_BUCKETS; b++)
-		while (by_id[b])
-			entry_free(by_id[b]);
+	strmap_destroy(&by_sip, NULL);
+	strmap_destroy(&by_id, free);
+	n_entries = 0;
 	dirty_list = NULL;
 }
 
@@ -519,14 +515,21 @@ static void on_hb_timer(struct evloop *l, struct ev_timer *t, void *arg)
 	evloop_timer_start(t, HEARTBEAT_MS);
 }
 
+static bool rewrite(const char *call_id, void *val, void *arg)
+{
+	struct rec_entry *e = val;
+
+	(void)call_id, (void)arg;
+	call_write(&e->rec);
+	return false;
+}
+
 /* Redis (re)connected: it may have lost everything (no persistence): write it all again. */
 static void on_redis_up(struct redis *r, void *arg)
 {
 	(void)r, (void)arg;
 	heartbeat();
-	for (size_t b = 0; b < REC_BUCKETS; b++)
-		for (struct rec_entry *e = by_id[b]; e; e = e->next_id)
-			call_write(&e->rec);
+	strmap_sweep(by_id, rewrite, NULL);
 }
 
 bool callrec_alone(uint64_t now_ms)

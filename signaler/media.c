@@ -88,22 +88,9 @@ struct early_audio {
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
-static unsigned leg_hash(const char *id)
-{
-	uint32_t h = 2166136261u;
-
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h % LEG_BUCKETS;
-}
-
 struct media_leg *media_leg_find(struct media *m, const char *id)
 {
-	struct media_leg *l = m->buckets[leg_hash(id)];
-
-	while (l && strcmp(l->id, id) != 0)
-		l = l->hnext;
-	return l;
+	return strmap_get(m->by_id, id);
 }
 
 const char *media_wname(const struct dispatcher_worker *w)
@@ -889,7 +876,8 @@ struct media *media_new(struct evloop *loop, const char *signaler_id, struct red
 	m->d = dispatcher_new(loop, signaler_id, &cbs, &dcfg);
 	m->reaper = evloop_timer_new(loop, on_reaper, m);
 	m->discovery = evloop_timer_new(loop, media_on_discovery_timer, m);
-	if (!m->d || !m->reaper || !m->discovery)
+	m->by_id = strmap_new(LEG_BUCKETS, 0);
+	if (!m->d || !m->reaper || !m->discovery || !m->by_id)
 		goto out_free;
 	if (cfg->worker_endpoints && cfg->worker_endpoints[0]) {
 		ret = dispatcher_add_workers(m->d, cfg->worker_endpoints);
@@ -919,6 +907,7 @@ out_free:
 	dispatcher_destroy(&m->d);
 	evloop_timer_del(&m->reaper);
 	evloop_timer_del(&m->discovery);
+	strmap_destroy(&m->by_id, NULL);
 	free(m->workers);
 	free(m);
 	errno = ret;
@@ -928,12 +917,9 @@ out_free:
 static void leg_unlink_all(struct media_leg *leg)
 {
 	struct media *m = leg->m;
-	struct media_leg **pp = &m->buckets[leg_hash(leg->id)];
 
-	while (*pp && *pp != leg)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = leg->hnext;
+	if (strmap_get(m->by_id, leg->id) == leg)
+		strmap_del(m->by_id, leg->id);
 	if (leg->prev)
 		leg->prev->next = leg->next;
 	else
@@ -976,6 +962,7 @@ void media_destroy(struct media **mp)
 		m->orphans = o->next;
 		free(o);
 	}
+	strmap_destroy(&m->by_id, NULL);
 	free(m->workers);
 	free(m);
 }
@@ -1115,8 +1102,12 @@ struct media_leg *media_leg_new(struct media *m, const struct media_leg_params *
 		errno = ENOMEM;
 		return NULL;
 	}
-	leg->hnext = m->buckets[leg_hash(leg->id)];
-	m->buckets[leg_hash(leg->id)] = leg;
+	if (strmap_put(m->by_id, leg->id, leg) < 0) {
+		evloop_timer_del(&leg->timer);
+		free(leg);
+		errno = ENOMEM;
+		return NULL;
+	}
 	leg->next = m->legs;
 	if (m->legs)
 		m->legs->prev = leg;

@@ -13,6 +13,7 @@
 #include "dispatcher.h"
 #include "media.h"
 #include "state.h"
+#include "strmap.h"
 #include "wire.h"
 #include "wire_video.h"
 
@@ -107,7 +108,7 @@ struct media_leg {
 	struct wire_video_asm vin; /* pieces from the worker */
 
 	bool destroyed;
-	struct media_leg *hnext, *prev, *next, *next_grave;
+	struct media_leg *prev, *next, *next_grave;
 };
 
 struct media_worker {
@@ -129,7 +130,7 @@ struct media {
 	struct media_config cfg;
 	char prefix[48]; /* leg ids: "<prefix>-<n>" */
 	uint64_t next_leg;
-	struct media_leg *buckets[LEG_BUCKETS];
+	struct strmap *by_id;	/* id -> struct media_leg, LEG_BUCKETS chains */
 	struct media_leg *legs; /* every leg, for worker events */
 	size_t n_legs;
 	struct media_leg *grave;

@@ -18,6 +18,7 @@
 
 #include "evloop.h"
 #include "log.h"
+#include "strmap.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -34,16 +35,15 @@
 #include <unistd.h>
 
 #define IP_BUCKETS 1024
+#define IP_KEY_LEN 33 /* the 16 bytes of ip_key in hex */
 #define MAX_LISTENERS 2
 #define ACCEPTS_PER_WAKEUP 64
 #define TRIM_AFTER_CLOSES 32 /* closes that make a heap trim worth it */
 #define TRIM_DELAY_MS 1000   /* ... done this long after the first of them */
 
 struct ip_count {
-	uint8_t addr[16];
 	unsigned count;	   /* connections from this address */
 	unsigned hs_count; /* of which still in the handshake */
-	struct ip_count *next;
 };
 
 struct listener {
@@ -65,36 +65,29 @@ struct rtmp_server {
 	struct rtmp_conn *all;
 	struct rtmp_conn *pending;
 	struct rtmp_stats stats;
-	struct ip_count *ips[IP_BUCKETS];
+	struct strmap *ips;	      /* ip_key -> struct ip_count */
 	struct log_limit refusal_log; /* the refusal lines; the rest summed up once a second */
 	struct ev_timer *trim_timer;
 	unsigned closed_since_trim;
 };
 
-/* The address as 16 bytes (IPv4 mapped into IPv6), so both families share one table. */
-static void ip_key(const struct sockaddr_storage *ss, uint8_t key[16])
+/* The address as 16 bytes (IPv4 mapped into IPv6) in hex, so both families share one table. */
+static void ip_key(const struct sockaddr_storage *ss, char key[IP_KEY_LEN])
 {
-	memset(key, 0, 16);
+	uint8_t a[16] = {0};
+
 	if (ss->ss_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
 	} else {
-		key[10] = 0xff;
-		key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		a[10] = 0xff;
+		a[11] = 0xff;
+		memcpy(a + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	}
-}
-
-static struct ip_count **ip_slot(struct rtmp_server *srv, const uint8_t key[16])
-{
-	uint32_t h = 2166136261u;
-	struct ip_count **pp;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	pp = &srv->ips[h % IP_BUCKETS];
-	while (*pp && memcmp((*pp)->addr, key, 16) != 0)
-		pp = &(*pp)->next;
-	return pp;
+	for (int i = 0; i < 16; i++) {
+		key[2 * i] = "0123456789abcdef"[a[i] >> 4];
+		key[2 * i + 1] = "0123456789abcdef"[a[i] & 15];
+	}
+	key[32] = '\0';
 }
 
 /*
@@ -104,36 +97,37 @@ static struct ip_count **ip_slot(struct rtmp_server *srv, const uint8_t key[16])
 static const char *take_ip(struct rtmp_server *srv, const struct sockaddr_storage *peer,
 			   bool *hs_limit)
 {
-	uint8_t key[16];
-	struct ip_count **pp;
+	char key[IP_KEY_LEN];
+	struct ip_count *ip;
 
 	*hs_limit = false;
 	ip_key(peer, key);
-	pp = ip_slot(srv, key);
-	if (!*pp) {
-		*pp = calloc(1, sizeof(**pp));
-		if (!*pp)
+	ip = strmap_get(srv->ips, key);
+	if (!ip) {
+		ip = calloc(1, sizeof(*ip));
+		if (!ip || strmap_put(srv->ips, key, ip) < 0) {
+			free(ip);
 			return "out of memory";
-		memcpy((*pp)->addr, key, 16);
+		}
 	}
-	if ((*pp)->count >= srv->lim.max_conn_per_ip)
+	if (ip->count >= srv->lim.max_conn_per_ip)
 		return "connections from this address (RTMP_MAX_CONN_PER_IP)";
-	if ((*pp)->hs_count >= srv->lim.max_handshakes_per_ip) {
+	if (ip->hs_count >= srv->lim.max_handshakes_per_ip) {
 		*hs_limit = true;
 		return "handshakes under way from this address (RTMP_MAX_HANDSHAKES_PER_IP)";
 	}
-	(*pp)->count++;
-	(*pp)->hs_count++;
+	ip->count++;
+	ip->hs_count++;
 	return NULL;
 }
 
 void rtmp_server_conn_handshaken(struct rtmp_server *srv, const struct sockaddr_storage *peer)
 {
-	uint8_t key[16];
+	char key[IP_KEY_LEN];
 	struct ip_count *ip;
 
 	ip_key(peer, key);
-	ip = *ip_slot(srv, key);
+	ip = strmap_get(srv->ips, key);
 	if (ip && ip->hs_count > 0)
 		ip->hs_count--;
 	if (srv->n_handshakes > 0)
@@ -152,8 +146,8 @@ static void on_trim(struct evloop *loop, struct ev_timer *t, void *arg)
 void rtmp_server_conn_gone(struct rtmp_server *srv, const struct sockaddr_storage *peer,
 			   bool in_handshake)
 {
-	uint8_t key[16];
-	struct ip_count **pp;
+	char key[IP_KEY_LEN];
+	struct ip_count *ip;
 
 	if (in_handshake)
 		rtmp_server_conn_handshaken(srv, peer);
@@ -162,15 +156,9 @@ void rtmp_server_conn_gone(struct rtmp_server *srv, const struct sockaddr_storag
 	    !evloop_timer_armed(srv->trim_timer))
 		evloop_timer_start(srv->trim_timer, TRIM_DELAY_MS);
 	ip_key(peer, key);
-	pp = ip_slot(srv, key);
-	if (!*pp)
-		return;
-	if (--(*pp)->count == 0) {
-		struct ip_count *gone = *pp;
-
-		*pp = gone->next;
-		free(gone);
-	}
+	ip = strmap_get(srv->ips, key);
+	if (ip && --ip->count == 0)
+		free(strmap_del(srv->ips, key));
 }
 
 static void describe(const struct sockaddr_storage *ss, char *out, size_t len)
@@ -278,8 +266,10 @@ struct rtmp_server *rtmp_server_new(struct evloop *loop, const struct rtmp_limit
 	srv->refusal_log.what = "connections refused";
 	srv->lim = *lim;
 	srv->trim_timer = evloop_timer_new(loop, on_trim, srv);
-	if (!srv->trim_timer || evloop_before_sleep(loop, before_sleep, srv) < 0) {
+	srv->ips = strmap_new(IP_BUCKETS, 0);
+	if (!srv->trim_timer || !srv->ips || evloop_before_sleep(loop, before_sleep, srv) < 0) {
 		evloop_timer_del(&srv->trim_timer);
+		strmap_destroy(&srv->ips, NULL);
 		free(srv);
 		return NULL;
 	}
@@ -361,14 +351,7 @@ void rtmp_server_destroy(struct rtmp_server **srvp)
 		evloop_io_del(&srv->lis[i].io);
 		close(srv->lis[i].fd);
 	}
-	for (size_t i = 0; i < IP_BUCKETS; i++) {
-		while (srv->ips[i]) {
-			struct ip_count *n = srv->ips[i]->next;
-
-			free(srv->ips[i]);
-			srv->ips[i] = n;
-		}
-	}
+	strmap_destroy(&srv->ips, free);
 	free(srv);
 	*srvp = NULL;
 }

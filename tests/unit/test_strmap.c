@@ -40,6 +40,23 @@ static void test_put_get_del(void)
 	strmap_destroy(NULL, NULL);
 }
 
+static void test_set(void)
+{
+	struct strmap *m = strmap_new(16, 1);
+	int a = 1, b = 2;
+
+	CHECK_EQ_INT(strmap_put(m, "k", &a), 0);
+	CHECK(strmap_set(m, "k", &b) == &a);
+	CHECK(strmap_get(m, "k") == &b);
+	CHECK(strmap_set(m, "k", NULL) == NULL);
+	CHECK(strmap_get(m, "k") == &b);
+	CHECK(strmap_set(m, "absent", &a) == NULL);
+	CHECK(strmap_get(m, "absent") == NULL);
+	CHECK_EQ_INT(strmap_count(m), 1);
+	CHECK(strmap_set(NULL, "k", &a) == NULL);
+	strmap_destroy(&m, NULL);
+}
+
 static void test_many_and_cap(void)
 {
 	struct strmap *m = strmap_new(16, 1000);
@@ -80,10 +97,19 @@ static bool drop_odd(const char *key, void *val, void *arg)
 	return true;
 }
 
+static bool count_all(const char *key, void *val, void *arg)
+{
+	(void)key;
+	(void)val;
+	++*(int *)arg;
+	return false;
+}
+
 static void test_sweep(void)
 {
 	struct strmap *m = strmap_new(16, 0);
 	char key[16];
+	int visited = 0;
 
 	for (int i = 0; i < 100; i++) {
 		int *v = malloc(sizeof(*v));
@@ -92,6 +118,9 @@ static void test_sweep(void)
 		snprintf(key, sizeof(key), "k%d", i);
 		CHECK_EQ_INT(strmap_put(m, key, v), 0);
 	}
+	CHECK_EQ_INT(strmap_sweep(m, count_all, &visited), 0); /* iteration: keeps every entry */
+	CHECK_EQ_INT(visited, 100);
+	CHECK_EQ_INT(strmap_count(m), 100);
 	CHECK_EQ_INT(strmap_sweep(m, drop_odd, NULL), 50);
 	CHECK_EQ_INT(strmap_count(m), 50);
 	CHECK(strmap_get(m, "k3") == NULL);
@@ -104,6 +133,7 @@ static void test_sweep(void)
 int main(void)
 {
 	TEST_RUN(test_put_get_del);
+	TEST_RUN(test_set);
 	TEST_RUN(test_many_and_cap);
 	TEST_RUN(test_sweep);
 	return TEST_DONE();
