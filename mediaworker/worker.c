@@ -524,11 +524,15 @@ struct leg *worker_leg_create(struct worker *w, const struct leg_spec *s, int *e
 		p.remote_port = keyless ? 0 : s->remote_port;
 		p.payload_type = wc->pt;
 		p.clock_rate = sip->clock_rate;
-		p.samples_per_frame = l->vid ? VIDEO_FRAME_TS : sip->frame_samples;
-		p.tev_payload_type = l->vid ? -1 : s->dtmf_pt;
+		p.samples_per_frame = sip->frame_samples;
+		p.tev_payload_type = s->dtmf_pt;
 		p.srtp_suite = keyless ? RTP_LEG_SRTP_NONE : s->srtp;
 		p.local_key = keyless || s->srtp == RTP_LEG_SRTP_NONE ? NULL : l->local_key;
 		p.remote_key = keyless ? NULL : l->remote_key;
+	}
+	if (l->vid) { /* video: no frame of its own, no DTMF (a stored record says neither) */
+		p.samples_per_frame = VIDEO_FRAME_TS;
+		p.tev_payload_type = -1;
 	}
 	p.rtp_timeout_ms = w->cfg.rtp_timeout_ms;
 	p.latch_packets = w->cfg.latch_packets;

@@ -31,6 +31,7 @@
 /* Packets assumed sent since the last stored state, on top of the elapsed time, when a leg is
  * adopted: the sequence jumps past anything the dead worker may have sent. */
 #define ADOPT_SEQ_MARGIN 50
+#define ADOPT_SEQ_MARGIN_VIDEO 500 /* a key frame alone may be a few hundred packets */
 
 struct leg {
 	char id[WIRE_MAX_ID + 1];

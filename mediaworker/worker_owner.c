@@ -233,10 +233,16 @@ static void adopt_build(struct worker *w, const struct ctl_request *req,
 	/* Continuity: same SSRC and keys; the sequence jumps past whatever the old worker may
 	 * have sent after the last stored state (a receiver takes a jump for loss, but would
 	 * discard repeated sequence numbers, and SRTP would reject them as replays). */
-	jump = (uint32_t)((state_now_ms() > rec->updated_ms ? state_now_ms() - rec->updated_ms : 0) /
-			  FRAME_MS) + ADOPT_SEQ_MARGIN;
-	if (jump > 20000)
-		jump = 20000;
+	{
+		uint64_t gap = state_now_ms() > rec->updated_ms ? state_now_ms() - rec->updated_ms : 0;
+
+		/* audio: a packet per frame; video: pictures in many packets, up to 500 a second */
+		jump = sip->family == CODEC_FAMILY_VIDEO
+			   ? (uint32_t)(gap / 2u) + ADOPT_SEQ_MARGIN_VIDEO
+			   : (uint32_t)(gap / FRAME_MS) + ADOPT_SEQ_MARGIN;
+		if (jump > 20000)
+			jump = 20000;
+	}
 	idx = ((uint32_t)rec->srtp_roc << 16 | rec->seq) + jump;
 	st.ssrc = rec->ssrc;
 	st.next_seq = (uint16_t)idx;

@@ -28,9 +28,9 @@ PACKAGES=(
 # its own in the foreground, on ports of its own).
 BENCH_PACKAGES=(rtpengine-daemon)
 BENCH_SERVICES=(rtpengine-daemon.service)
-# tests/integration/test_codecs.sh only (`make test` installs it): baresip, the softphone its callees are
-# (tests/integration/baresip.sh).
-CODECS_PACKAGES=(baresip)
+# tests/integration/test_codecs.sh and test_video.sh only (`make test` installs them): baresip, the
+# softphone their callees are (tests/integration/baresip.sh), and its FFmpeg modules (H.264 video).
+CODECS_PACKAGES=(baresip baresip-ffmpeg)
 # Commands the build and the tests call directly (package in brackets for the message).
 COMMANDS=(
 	"cc:build-essential" "make:build-essential" "pkg-config:pkg-config"

@@ -693,8 +693,8 @@ static void video_answered(struct call *c, const struct sdp_video_choice *v)
 		media_leg_destroy(&c->vleg);
 		return;
 	}
-	log_info(sid, "call %s: video H.264 pt %u to %s:%u%s", c->uri, v->pt, v->remote_addr,
-		 v->remote_port, v->srtp ? ", SRTP" : "");
+	log_info(sid, "call %s: video H.264 pt %u (packetization-mode %u) to %s:%u%s", c->uri, v->pt,
+		 v->mode, v->remote_addr, v->remote_port, v->srtp ? ", SRTP" : "");
 }
 
 static void sip_progress(struct sip_call *sc, int status, const char *phrase, const char *sdp,
@@ -1024,16 +1024,19 @@ static const struct media_leg_callbacks vleg_cbs = {
  */
 static void start_video(struct call *c, const struct media_leg_params *audio)
 {
-	static const struct wire_codec h264 = {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000,
-					      .name = "H264"};
+	/* both payload types of the offer: the answer may pick packetization-mode 0 */
+	static const struct wire_codec h264[2] = {
+	    {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000, .name = "H264"},
+	    {.pt = SDP_VIDEO_PT_MODE0, .channels = 1, .rate = 90000, .name = "H264"},
+	};
 	struct media_leg_params vp = *audio;
 
 	if (!video_enabled || !c->leg || (c->meta_video != 7 && !buf_used(&c->vseq)))
 		return;
-	vp.rtmp_codec = h264;
+	vp.rtmp_codec = h264[0];
 	vp.rtmp_out = (struct wire_codec){0};
-	vp.sip_codecs = &h264;
-	vp.n_sip_codecs = 1;
+	vp.sip_codecs = h264;
+	vp.n_sip_codecs = 2;
 	vp.dtmf_pt = 0;
 	vp.ptime_ms = 0;
 	vp.sync = c->leg;

@@ -65,7 +65,8 @@
 /* Video formats kept (the first ones); the m-line itself is bounded by SDP_MAX_FORMATS. */
 #define SDP_MAX_VIDEO_FORMATS 8
 #define SDP_MAX_VIDEO_FMTP    512      /* a=fmtp of a video format (sprop-parameter-sets is long) */
-#define SDP_VIDEO_PT	      96       /* the H.264 payload type we offer */
+#define SDP_VIDEO_PT	      96       /* the H.264 payload type we offer (packetization-mode 1) */
+#define SDP_VIDEO_PT_MODE0    97       /* the same in packetization-mode 0 (see sdp_video_choice) */
 #define SDP_H264_DEFAULT_PLID "42e01f" /* constrained baseline, level 3.1 */
 
 /* Media direction, from the point of view of the SDP's author. Zero is sendrecv. */
@@ -255,7 +256,12 @@ struct sdp_video_choice {
 	uint32_t crypto_tag;
 	uint8_t remote_key[SDP_SRTP_KEY_LEN];
 	char fmtp[SDP_MAX_VIDEO_FMTP + 1]; /* the peer's a=fmtp of the chosen format */
-	char why[96];			   /* when off: why (no video offered, mode 0 only...) */
+	/* The packetization-mode agreed: 1, or 0 with a peer that takes nothing else (older
+	 * baresip). We packetize the same way in both: a NAL unit above the MTU goes as FU-A
+	 * even in mode 0 (we pass pictures through, we cannot re-slice them); decoders built on
+	 * libavcodec take it, a strict mode-0 peer loses those pictures. */
+	unsigned mode;
+	char why[96];			   /* when off: why (no video offered, mode 2 only...) */
 };
 
 /* The outcome of a negotiation: what the media worker needs. */
@@ -356,7 +362,7 @@ int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *
  * with local->key. With ours->video and local->video.port, a video m-line follows the audio one:
  * H.264 on SDP_VIDEO_PT with profile-level-id (local->video.profile_level_id or
  * SDP_H264_DEFAULT_PLID), packetization-mode=1, level-asymmetry-allowed=1 and the sprop given,
- * a=rtcp-fb nack, nack pli, ccm fir, local->video.dir, b=AS / b=TIAS of local->video.bw_kbps,
+ * then the same on SDP_VIDEO_PT_MODE0 in packetization-mode=0, a=rtcp-fb nack, nack pli, ccm fir, local->video.dir, b=AS / b=TIAS of local->video.bw_kbps,
  * RTP/AVP (RTP/AVPF with local->video.avpf; SAVP / SAVPF with its own key, tag 1). Returns 0, or
  * -EINVAL (no codec, bad address, port 0, missing key, bad video settings) with @why.
  */
@@ -372,10 +378,10 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
  * pass to sdp_build) and @chosen.
  * Video: an offered video stream is accepted when ours->video, local->video.port > 0, its port
  * is not 0, its SRTP fits local->srtp as audio's must, and one of its H.264 formats has
- * packetization-mode=1 and a profile that can take ours (local->video.profile_level_id: the same
- * profile_idc, or ours constrained baseline and theirs baseline, main or high; NULL takes any):
- * the first such format in the offerer's order, answered on its PT with its profile-level-id,
- * packetization-mode=1, its level-asymmetry-allowed and our sprop, the a=rtcp-fb of it we do
+ * packetization-mode 1 (else 0) and a profile that can take ours (local->video.profile_level_id:
+ * the same profile_idc, or ours constrained baseline and theirs baseline, main or high; NULL
+ * takes any): the first such format in the offerer's order, answered on its PT with its
+ * profile-level-id, its packetization-mode, its level-asymmetry-allowed and our sprop, the a=rtcp-fb of it we do
  * (nack, pli, fir), the reversed direction limited by local->video.dir, our b=AS / b=TIAS.
  * Otherwise the video m-line is answered with port 0 and chosen->video.why says why.
  * Returns 0; -ENOTSUP with @why when the offer cannot be accepted (no common codec, audio
@@ -391,7 +397,7 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
  * format that we offered (matched by name and rate; the PT numbers of both sides are kept), the
  * direction is ours limited by the answer's, SRTP must mirror our offer (same tag and suite).
  * Video (when we offered it): chosen->video is on when the answer keeps the video m-line with a
- * port, H.264 with packetization-mode=1 that we offered and a matching SRTP; otherwise video is
+ * port, H.264 in packetization-mode 1 (else 0) that we offered and a matching SRTP; otherwise video is
  * off (chosen->video.why) and the audio result stands.
  * Returns 0; -ECONNREFUSED when the answer declines audio (port 0); -EPROTO with @why when the
  * answer does not fit the offer (codec not offered, SRTP mismatch, unknown crypto tag).

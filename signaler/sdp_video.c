@@ -7,7 +7,8 @@
  *     RTP/AVPF, RTP/SAVPF: sofia leaves them as text: formats, a=rtpmap, a=fmtp read here
  *     a=rtcp-fb, a=rtcp, a=crypto, b=AS / b=TIAS: read here for all four
  *
- *   our offer     sdp_video_offer(), sdp_reoffer_video(): H.264 on SDP_VIDEO_PT, mode 1
+ *   our offer     sdp_video_offer(), sdp_reoffer_video(): H.264 on SDP_VIDEO_PT, mode 1, and
+ *                 on SDP_VIDEO_PT_MODE0 in mode 0 for peers that take nothing else
  *   their offer   sdp_video_answer(): their first H.264 mode-1 format that takes our profile,
  *                 else the m-line declined (port 0); the audio answer never depends on it
  *   their answer  sdp_video_process_answer(): video on, or off with a reason
@@ -521,13 +522,15 @@ int sdp_video_check_local(const struct sdp_local *l, char *why, size_t whylen)
 	return 0;
 }
 
-/* The fmtp we write for H.264: profile @plid (NULL: none), mode 1, asymmetry, our sprop. */
-static bool h264_fmtp(char *out, size_t size, const char *plid, bool asym, const char *sprop)
+/* The fmtp we write for H.264: profile @plid (NULL: none), packetization @mode, asymmetry, our
+ * sprop. */
+static bool h264_fmtp(char *out, size_t size, const char *plid, unsigned mode, bool asym,
+		      const char *sprop)
 {
-	int n =
-	    snprintf(out, size, "%s%s%spacketization-mode=1%s%s%s", plid ? "profile-level-id=" : "",
-		     plid ? plid : "", plid ? ";" : "", asym ? ";level-asymmetry-allowed=1" : "",
-		     sprop ? ";sprop-parameter-sets=" : "", sprop ? sprop : "");
+	int n = snprintf(out, size, "%s%s%spacketization-mode=%u%s%s%s",
+			 plid ? "profile-level-id=" : "", plid ? plid : "", plid ? ";" : "", mode,
+			 asym ? ";level-asymmetry-allowed=1" : "", sprop ? ";sprop-parameter-sets=" : "",
+			 sprop ? sprop : "");
 
 	return n > 0 && (size_t)n < size;
 }
@@ -564,8 +567,15 @@ static void put_offer(struct sdp_media_desc *d, unsigned idx, const struct sdp_l
 
 	set_local_video(&d->video, l, proto, SDP_VIDEO_PT, SDP_FB_ALL);
 	h264_fmtp(d->video.formats[0].fmtp, sizeof(d->video.formats[0].fmtp),
-		  lv->profile_level_id ? lv->profile_level_id : SDP_H264_DEFAULT_PLID, true,
+		  lv->profile_level_id ? lv->profile_level_id : SDP_H264_DEFAULT_PLID, 1, true,
 		  lv->sprop); /* fits: both bounded by sdp_video_check_local() */
+	/* the same in packetization-mode 0, for peers that take nothing else */
+	d->video.formats[1] = d->video.formats[0];
+	d->video.formats[1].pt = SDP_VIDEO_PT_MODE0;
+	h264_fmtp(d->video.formats[1].fmtp, sizeof(d->video.formats[1].fmtp),
+		  lv->profile_level_id ? lv->profile_level_id : SDP_H264_DEFAULT_PLID, 0, true,
+		  lv->sprop);
+	d->video.n_formats = 2;
 	if (srtp) {
 		d->video.n_crypto = 1;
 		d->video.crypto[0].tag = 1;
@@ -627,10 +637,14 @@ int sdp_reoffer_video(struct sdp_media_desc *d, const struct codec_pref *ours,
 	return 0;
 }
 
-/* The offer's first H.264 format in mode 1 that takes our profile: its index, or -1 with @why. */
+/*
+ * The offer's first H.264 format in packetization-mode 1 that takes our profile, else its first
+ * in mode 0 that does: its index, or -1 with @why.
+ */
 static int pick_h264(const struct sdp_video *v, const char *ours, char *why, size_t whylen)
 {
 	const char *reason = "no H.264 format offered";
+	int mode0 = -1;
 
 	for (unsigned i = 0; i < v->n_formats && i < SDP_MAX_VIDEO_FORMATS; i++) {
 		struct sdp_h264_fmtp h;
@@ -639,13 +653,17 @@ static int pick_h264(const struct sdp_video *v, const char *ours, char *why, siz
 			continue;
 		if (sdp_h264_fmtp(v->formats[i].fmtp, &h) < 0)
 			reason = "H.264 offered with a malformed a=fmtp";
-		else if (h.mode != 1)
-			reason = "H.264 offered only in packetization-mode 0 or 2 (we do 1)";
+		else if (h.mode > 1)
+			reason = "H.264 offered only in packetization-mode 2 (we do 1 and 0)";
 		else if (!profile_takes(&h, ours))
 			reason = "no offered H.264 profile can take ours";
-		else
+		else if (h.mode == 1)
 			return (int)i;
+		else if (mode0 < 0)
+			mode0 = (int)i;
 	}
+	if (mode0 >= 0)
+		return mode0;
 	sdp_fail(why, whylen, 0, "%s", reason);
 	return -1;
 }
@@ -726,7 +744,7 @@ void sdp_video_answer(const struct sdp_media_desc *offer, const struct codec_pre
 	av->dir = sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(ov->dir)) &
 				    sdp_dir_bits(local->video.dir));
 	if (!h264_fmtp(av->formats[0].fmtp, sizeof(av->formats[0].fmtp), h.has_plid ? plid : NULL,
-		       h.level_asymmetry, local->video.sprop))
+		       h.mode, h.level_asymmetry, local->video.sprop))
 		return (void)video_off(vc, "the H.264 a=fmtp of the answer is too long");
 	if (ki >= 0) {
 		av->n_crypto = 1;
@@ -744,6 +762,7 @@ void sdp_video_answer(const struct sdp_media_desc *offer, const struct codec_pre
 	vc->pt = vc->recv_pt = of->pt;
 	vc->fb = of->fb & SDP_FB_ALL;
 	vc->dir = av->dir;
+	vc->mode = h.mode;
 	sdp_copy_str(vc->fmtp, sizeof(vc->fmtp), of->fmtp);
 }
 
@@ -761,21 +780,27 @@ void sdp_video_process_answer(const struct sdp_media_desc *offer,
 		return (void)video_off(vc, "the answer declines video");
 	if (!sdp_addr_family(av->addr))
 		return (void)video_off(vc, "the video answer has no usable address");
-	for (unsigned i = 0; i < av->n_formats && i < SDP_MAX_VIDEO_FORMATS && !of; i++) {
-		struct sdp_h264_fmtp h;
+	/* the answer's first H.264 in mode 1, else in mode 0; on the PT we offered in that mode */
+	for (unsigned want = 1, n = 0; n < 2 && !of; n++, want = 0) {
+		for (unsigned i = 0; i < av->n_formats && i < SDP_MAX_VIDEO_FORMATS && !of; i++) {
+			struct sdp_h264_fmtp h, ho;
 
-		if (!is_h264(&av->formats[i]) || sdp_h264_fmtp(av->formats[i].fmtp, &h) < 0 ||
-		    h.mode != 1)
-			continue;
-		for (unsigned j = 0; j < ov->n_formats && j < SDP_MAX_VIDEO_FORMATS; j++)
-			if (is_h264(&ov->formats[j]) &&
-			    (!of || ov->formats[j].pt == av->formats[i].pt)) {
-				af = &av->formats[i];
-				of = &ov->formats[j]; /* the same PT, else our first H.264 */
-			}
+			if (!is_h264(&av->formats[i]) ||
+			    sdp_h264_fmtp(av->formats[i].fmtp, &h) < 0 || h.mode != want)
+				continue;
+			for (unsigned j = 0; j < ov->n_formats && j < SDP_MAX_VIDEO_FORMATS; j++)
+				if (is_h264(&ov->formats[j]) &&
+				    sdp_h264_fmtp(ov->formats[j].fmtp, &ho) == 0 && ho.mode == want &&
+				    (!of || ov->formats[j].pt == av->formats[i].pt)) {
+					af = &av->formats[i];
+					of = &ov->formats[j]; /* the same PT, else ours of that mode */
+					vc->mode = want;
+				}
+		}
 	}
 	if (!of)
-		return (void)video_off(vc, "the video answer has no H.264 in packetization-mode 1");
+		return (void)video_off(vc,
+				       "the video answer has no H.264 in packetization-mode 1 or 0");
 	if (proto_srtp(ov->proto) != proto_srtp(av->proto))
 		return (void)video_off(vc, "the video answer is %s but we offered %s",
 				       vprotos[av->proto].name, vprotos[ov->proto].name);

@@ -18,6 +18,11 @@
 #   baresip_caller alice pcmu sip:bob@127.0.0.1:5062 8 1000 -18
 #                                                   dials, sends 1000 Hz, hangs up after 8 s
 #
+#   BS_VIDEO=1 baresip_callee carol pcmu             also H.264 video (baresip-ffmpeg's avcodec
+#                                                   module, x264): it sends fakevideo's test
+#                                                   picture (320x240, 15/s) and decodes ours
+#   baresip_video_available                         true when those modules are installed
+#
 # By hand (a callee offering only G.722, sending 1 kHz, until Ctrl-C):
 #   bash -c '. tests/integration/lib.sh; . tests/integration/baresip.sh; baresip_callee x g722 \
 #     1000 -18 && echo "${BS_URI[x]}, records in ${BS_DIR[x]}/rec" && wait'
@@ -71,6 +76,17 @@ baresip_available() {
 		BARESIP_WHY="ffmpeg not installed (it makes the tone file)"
 		return 1
 	fi
+}
+
+# baresip_video_available: true when the modules of BS_VIDEO=1 are installed.
+baresip_video_available() {
+	local m
+	for m in avcodec fakevideo; do
+		if [[ ! -f $BARESIP_MODDIR/$m.so ]]; then
+			BARESIP_WHY="baresip module $BARESIP_MODDIR/$m.so missing (package baresip-ffmpeg)"
+			return 1
+		fi
+	done
 }
 
 # baresip_tone FREQ DBFS: prints the path of a 48 kHz mono 16-bit WAV of FREQ Hz at DBFS dBFS RMS
@@ -138,10 +154,17 @@ baresip_config() {
 		for m in $BS_MODULES sndfile aufile aubridge; do
 			echo "module $m.so"
 		done
+		if [[ ${BS_VIDEO:-0} == 1 ]]; then
+			printf '%s\n' "module avcodec.so" "module fakevideo.so" \
+				"video_source fakevideo,nil" "video_display fakevideo,nil" \
+				"video_size 320x240" "video_bitrate 300000" "video_fps 15" \
+				"avcodec_h264enc libx264" "avcodec_h264dec h264"
+		fi
 		[[ ${5:-} == caller ]] && echo "module_app menu.so"
 	} >"$dir/config"
 	# regint=0: no registration, the account only answers (or dials) at its own address.
-	echo "<sip:$name@127.0.0.1:$port>;regint=0$answer;audio_codecs=$BS_CODECS" >"$dir/accounts"
+	echo "<sip:$name@127.0.0.1:$port>;regint=0$answer;audio_codecs=$BS_CODECS$(
+		[[ ${BS_VIDEO:-0} == 1 ]] && echo ";video_codecs=H264")" >"$dir/accounts"
 	: >"$dir/contacts"
 	BS_DIR[$name]=$dir
 	BS_PORT[$name]=$port

@@ -18,7 +18,16 @@ import subprocess
 import sys
 
 
+def has_video(path):
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=index",
+         "-of", "csv=p=0", path], capture_output=True, text=True, timeout=60).stdout
+    return bool(out.strip())
+
+
 def flashes(path):
+    if not has_video(path):
+        return [], 0
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-f", "lavfi", "-i", f"movie={path},signalstats",
          "-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0"],
@@ -46,6 +55,8 @@ def onsets(path):
 
 
 def dims(path):
+    if not has_video(path):
+        return 0, 0
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
          "stream=width,height", "-of", "csv=p=0", path],

@@ -1,6 +1,6 @@
 /*
  * test_sdp_video.c - the video part of the SDP module (signaler/sdp_video.c): SDPs modelled on
- * what baresip, Polycom and Linphone send with video; H.264 selection (packetization-mode 1,
+ * what baresip, Polycom and Linphone send with video; H.264 selection (packetization-mode 1, else 0,
  * profiles), declines that leave the audio as it is, SRTP on video, a video c= of its own,
  * round trips through sdp_build / sdp_parse_desc, hold of both streams, video added and removed
  * by re-offers, and malformed video m-lines.
@@ -326,9 +326,17 @@ static void test_answer_declines(void)
 	CHECK(t && !ch.video.on && strstr(t, "\r\nm=video 0 RTP/AVP 100\r\n"));
 	free(t);
 
-	/* mode 0 only */
+	/* mode 0 only (older baresip): taken, on its first mode-0 format */
 	t = answer_text(mode0, vprefs(true), vlocal(SDP_SRTP_OFF, 40002, NULL), &ch);
-	CHECK(t && !ch.video.on && strstr(ch.video.why, "packetization-mode"));
+	CHECK(t && ch.video.on && ch.video.mode == 0 && ch.video.pt == 99 && ch.codec);
+	CHECK(t && strstr(t, "\r\nm=video 40002 RTP/AVP 99\r\n") &&
+	      strstr(t, "a=fmtp:99 profile-level-id=42e01f;packetization-mode=0\r\n"));
+	free(t);
+	/* mode 2 only: declined, the audio goes on */
+	t = answer_text(HEAD "m=video 5000 RTP/AVP 99" CRLF "a=rtpmap:99 H264/90000" CRLF
+			     "a=fmtp:99 profile-level-id=42e01f;packetization-mode=2" CRLF,
+			vprefs(true), vlocal(SDP_SRTP_OFF, 40002, NULL), &ch);
+	CHECK(t && !ch.video.on && strstr(ch.video.why, "packetization-mode 2"));
 	CHECK(t && strstr(t, "\r\nm=video 0 RTP/AVP 99\r\n") && ch.codec);
 	free(t);
 
@@ -442,10 +450,13 @@ static void test_offer_video(void)
 	CHECK_EQ_INT(sdp_make_offer(&p, &l, &offer, why, sizeof(why)), 0);
 	t = build(&offer);
 	CHECK(t &&
-	      strstr(t, "\r\nm=video 40002 RTP/AVP 96\r\nb=AS:768\r\nb=TIAS:768000\r\n"
+	      strstr(t, "\r\nm=video 40002 RTP/AVP 96 97\r\nb=AS:768\r\nb=TIAS:768000\r\n"
 			"a=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=42e01f;"
 			"packetization-mode=1;level-asymmetry-allowed=1\r\n"
 			"a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\n"
+			"a=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=42e01f;"
+			"packetization-mode=0;level-asymmetry-allowed=1\r\n"
+			"a=rtcp-fb:97 nack\r\na=rtcp-fb:97 nack pli\r\na=rtcp-fb:97 ccm fir\r\n"
 			"a=sendrecv\r\n"));
 	CHECK(t && strstr(t, "m=audio 40000 RTP/AVP 0 8 111 101\r\n") < strstr(t, "m=video"));
 	CHECK(t && parse(t, &back) == 0 && back.has_video && back.video.bw_as == 768);
@@ -516,8 +527,10 @@ static void test_process_answer_video_off(void)
 	} cases[] = {
 	    {"m=video 0 RTP/AVP 96" CRLF, "declines"},
 	    {"", "declines"}, /* m-line missing */
-	    {"m=video 6002 RTP/AVP 96" CRLF "a=rtpmap:96 H264/90000" CRLF, "packetization-mode 1"},
-	    {"m=video 6002 RTP/AVP 97" CRLF "a=rtpmap:97 VP8/90000" CRLF, "packetization-mode 1"},
+	    {"m=video 6002 RTP/AVP 96" CRLF "a=rtpmap:96 H264/90000" CRLF
+	     "a=fmtp:96 packetization-mode=2" CRLF,
+	     "packetization-mode 1 or 0"},
+	    {"m=video 6002 RTP/AVP 97" CRLF "a=rtpmap:97 VP8/90000" CRLF, "packetization-mode 1 or 0"},
 	    {"m=video 6002 RTP/SAVP 96" CRLF "a=rtpmap:96 H264/90000" CRLF
 	     "a=fmtp:96 packetization-mode=1" CRLF
 	     "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" KEY_A CRLF,
@@ -737,7 +750,7 @@ static void test_malformed_video_lines(void)
 	CHECK_EQ_INT(parse(many, &d), 0);
 	CHECK(d.has_video && d.video.n_formats == SDP_MAX_VIDEO_FORMATS);
 
-	/* an fmtp above SDP_MAX_VIDEO_FMTP is dropped: H.264 without mode 1, declined */
+	/* an fmtp above SDP_MAX_VIDEO_FMTP is dropped: H.264 with the defaults, mode 0 */
 	o = (size_t)snprintf(longf, sizeof(longf),
 			     HEAD "m=video 5000 RTP/AVP 96" CRLF "a=rtpmap:96 H264/90000" CRLF
 				  "a=fmtp:96 packetization-mode=1;x=");
@@ -749,7 +762,7 @@ static void test_malformed_video_lines(void)
 		struct sdp_choice ch;
 		char *t = answer_text(longf, vprefs(true), vlocal(SDP_SRTP_OFF, 40002, NULL), &ch);
 
-		CHECK(t && !ch.video.on && strstr(t, "m=video 0 RTP/AVP 96"));
+		CHECK(t && ch.video.on && ch.video.mode == 0 && strstr(t, "m=video 40002 RTP/AVP 96"));
 		free(t);
 	}
 
