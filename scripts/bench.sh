@@ -6,7 +6,8 @@
 # /proc and divided by streams and by messages. Sizes: BENCH_STREAMS (default "10 50 100"),
 # BENCH_SECONDS (default 10).
 #
-# Sections: echo (above), worker (mediaworker legs, below), rtpengine (the same media load through
+# Sections: echo (above), worker (mediaworker legs, below), video (one H.264 call through the
+# worker's video path: CPU per call at 720p30 2 Mb/s, capacity, delay per picture), rtpengine (the same media load through
 # rtpengine, the peer we measure against, and ours against it), curve (the CPU cost of CURVE on the
 # media channel: transcoded legs with CURVE and with ZMQ_INSECURE=1, side by side), calls (calls
 # end to end through the sip app, below), cluster (calls per worker as workers go 1 -> 2,
@@ -32,7 +33,7 @@ trap cleanup EXIT INT TERM
 # otherwise swap them midway, or make an exec fail on a half-linked file.
 BUILD_SRC=$BUILD
 mkdir -p "$tmp/build/tools"
-for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_codec tools/rtpe_drive; do
+for b in signaler mediaworker relayctl tools/callbench tools/wdrive tools/bench_codec tools/bench_video tools/rtpe_drive; do
 	for _ in $(seq 10); do # a linker at work leaves the file without its x bit
 		[[ -x $BUILD_SRC/$b ]] && cp "$BUILD_SRC/$b" "$tmp/build/$b" && break
 		[[ -e $BUILD_SRC/$b ]] || break
@@ -383,6 +384,31 @@ if want worker; then
 	echo " (concealment, duplicates).)"
 	# every codec's cost per 20 ms and every codec pair's transcoded legs per 2 cores
 	"$BUILD/tools/bench_codec" 2>/dev/null | sed 's/^/  /'
+fi
+
+# == video: one H.264 call through the worker's video path ==
+# tests/tools/bench_video runs a 720p30 2 Mb/s x264 stream (made here by ffmpeg: 20 s, a key
+# frame every 2 s, B-frames) through the worker's video path both ways in one process over
+# loopback (FLV -> RFC 6184 packets -> video leg -> socket -> video leg -> pictures -> FLV ->
+# MEDIA pieces), plain and SRTP: CPU per second of video (= one call), the calls 2 cores could
+# carry on that work alone, and the delay per picture (uncapped histogram, n pictures).
+if want video; then
+	echo
+	echo "== video: one H.264 call (720p30, 2 Mb/s) through the worker's video path =="
+	if ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i "testsrc2=s=1280x720:r=30" \
+		-t 20 -c:v libx264 -preset veryfast -b:v 2M -maxrate 2M -bufsize 4M -g 60 \
+		-pix_fmt yuv420p -f flv "$tmp/v720.flv" 2>"$tmp/v720.err"; then
+		for mode in "" --srtp; do
+			"$BUILD/tools/bench_video" "$tmp/v720.flv" $mode --repeat 3 | sed 's/^/  /'
+		done
+		echo "(cpu_us_per_video_s: the thread's CPU, sockets included, per second of video, one"
+		echo " picture each way; calls_per_2_cores: 2 s of CPU / that, the worker's video path"
+		echo " alone (ZeroMQ, the signaler's RTMP side and the network are not in it: at 2 Mb/s"
+		echo " each way, 1,000 calls are 4 Gb/s). DELAY: per picture, handed to the packetizer ->"
+		echo " its FLV message built on the other side; n pictures.)"
+	else
+		echo "  skipped: ffmpeg could not make the 720p source ($(tail -1 "$tmp/v720.err"))"
+	fi
 fi
 
 # == rtpengine: the same media load through rtpengine, the peer we measure against ==
