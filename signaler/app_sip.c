@@ -15,7 +15,11 @@
  *       RFC 4733 or INFO digits from the peer --> dtmf(digit)
  *
  * Media: the stream the client publishes (any name, "local" by convention) feeds the call's leg;
- * the streams it plays (any name, "remote" by convention) receive the far end's audio.
+ * the streams it plays (any name, "remote" by convention) receive the far end's audio. With the
+ * "h264" token the call also carries H.264 video: a video leg beside the audio leg (on its
+ * worker), offered or answered as SDP's video stream; the client's published H.264 goes to the
+ * peer, the peer's to its players (from a key frame, asked for by RTCP PLI when one joins), and
+ * accepted(audio, video) says "h264" when the peer took it. A peer without video: an audio call.
  */
 #include "app_sip_int.h"
 
@@ -255,6 +259,7 @@ void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
 	}
 	evloop_timer_del(&pc->refer_timer);
 	media_leg_destroy(&pc->leg);
+	media_leg_destroy(&pc->vleg);
 	if (pc->admitted)
 		call_policy_release(pc->client_ip);
 	callrec_end(&pc->rec, status, local);
@@ -285,6 +290,57 @@ static struct phone_call *call_new(struct sip_client *cl, bool incoming)
 	return pc;
 }
 
+/* Points the video leg at what the negotiation chose for video, or ends it (an audio call). */
+static void video_apply(struct phone_call *pc, const struct sdp_video_choice *v)
+{
+	struct media_leg_update u = {0};
+
+	if (!pc->vleg)
+		return;
+	if (!v->on) {
+		log_info(sid(pc), "sip: no video: %s", v->why[0] ? v->why : "declined");
+		media_leg_destroy(&pc->vleg);
+		return;
+	}
+	u.remote_ip = v->remote_addr;
+	u.remote_port = v->remote_port;
+	u.set_codec = true;
+	u.codec_pt = v->pt;
+	u.codec_fmtp = v->fmtp[0] && strlen(v->fmtp) < 129 ? v->fmtp : NULL;
+	if (v->srtp) {
+		u.srtp_suite = sdp_srtp_suite_name(v->suite);
+		u.srtp_remote_key = v->remote_key;
+		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
+	}
+	u.set_hold = true;
+	u.hold = pc->hold_local || !(v->dir == SDP_DIR_SENDRECV || v->dir == SDP_DIR_SENDONLY);
+	if (media_leg_update(pc->vleg, &u, NULL) < 0) {
+		log_warn(sid(pc), "sip: the video leg refused the negotiated video: audio only");
+		media_leg_destroy(&pc->vleg);
+	}
+}
+
+/* Our video side of an SDP (offer or answer): the video leg's port, on the audio's address. */
+static void video_local(struct phone_call *pc, const struct media_leg_info *in,
+			struct sdp_local *local)
+{
+	const struct media_leg_info *vin = pc->vleg ? media_leg_info(pc->vleg) : NULL;
+
+	if (!vin)
+		return;
+	if (strcmp(vin->local_ip, in->local_ip) != 0 ||
+	    (local->srtp != SDP_SRTP_OFF && vin->srtp_local_key_len != SDP_SRTP_KEY_LEN)) {
+		log_warn(sid(pc), "sip: video leg on %s (audio %s)%s: audio only", vin->local_ip,
+			 in->local_ip, local->srtp != SDP_SRTP_OFF ? " or without a key" : "");
+		media_leg_destroy(&pc->vleg);
+		return;
+	}
+	local->video.port = vin->local_port;
+	local->video.dir = local->dir;
+	if (local->srtp != SDP_SRTP_OFF)
+		local->video.key = vin->srtp_local_key;
+}
+
 /* Points the leg at what the negotiation chose. */
 static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 {
@@ -305,6 +361,7 @@ static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 	if (media_leg_update(pc->leg, &u, NULL) < 0)
 		log_warn(NULL, "sip app: the media leg refused the negotiated %s/%u",
 			 ch->codec ? ch->codec->name : "?", ch->codec ? ch->codec->clock_rate : 0);
+	video_apply(pc, &ch->video);
 }
 
 static void call_up(struct phone_call *pc)
@@ -320,7 +377,7 @@ static void call_up(struct phone_call *pc)
 		 pc->incoming ? "<-" : "->", pc->to, pc->choice.codec->name,
 		 pc->choice.codec->clock_rate, pc->choice.srtp ? " SRTP" : "",
 		 pc->choice.remote_addr, pc->choice.remote_port);
-	invoke(pc->cl, "accepted", "ss", token_of(pc), NULL);
+	invoke(pc->cl, "accepted", "ss", token_of(pc), pc->vleg ? "h264" : NULL);
 	rec_update(pc, "up");
 }
 
@@ -414,6 +471,7 @@ static void on_reinvite(struct sip_call *sc, const char *sdp, void *arg)
 	local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
 	if (!local.key && local.srtp != SDP_SRTP_OFF)
 		local.srtp = SDP_SRTP_OFF;
+	video_local(pc, in, &local);
 	if (sdp_parse_desc(sdp, strlen(sdp), &offer, why, sizeof(why)) < 0 ||
 	    sdp_answer(&offer, &pc->prefs, &local, &answer, &ch, why, sizeof(why)) < 0) {
 		log_warn(sid(pc), "sip: re-INVITE refused: %s", why);
@@ -602,6 +660,7 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key;
 	}
+	video_local(pc, in, &local);
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
@@ -628,8 +687,9 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 		return;
 	}
 	sip_call_set_handler(pc->sip, &call_cbs, pc);
-	log_info(sid(pc), "sip: INVITE %s (call id %s), media %s:%u on %s", pc->to,
-		 sip_call_callid(pc->sip), in->local_ip, in->local_port, in->worker_id);
+	log_info(sid(pc), "sip: INVITE %s (call id %s), media %s:%u on %s%s", pc->to,
+		 sip_call_callid(pc->sip), in->local_ip, in->local_port, in->worker_id,
+		 pc->local.has_video ? ", H.264 video" : "");
 	rec_update(pc, "setup");
 }
 
@@ -645,6 +705,7 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
 	}
+	video_local(pc, in, &local);
 	if ((pc->remote.srtp && !local.key) ||
 	    sdp_answer(&pc->remote, &pc->prefs, &local, &pc->local, &ch, why, sizeof(why)) < 0 ||
 	    (pc->local.sess_id = (uint64_t)time(NULL), pc->local.sess_version = 1,
@@ -664,17 +725,27 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 	buf_free(&b);
 	pc->choice = ch;
 	pc->hold_peer = ch.hold;
+	video_apply(pc, &ch.video);
 	call_up(pc);
 }
 
-static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+/* The INVITE or the 200 once the call's legs are ready (a video leg that failed is gone). */
+static void legs_ready(struct phone_call *pc)
 {
-	struct phone_call *pc = arg;
+	const struct media_leg_info *in = media_leg_info(pc->leg);
 
+	if (!in || (pc->vleg && !pc->vleg_ready))
+		return;
 	if (pc->state == PC_LEG)
 		send_invite(pc, in);
 	else if (pc->state == PC_ACCEPTING)
 		send_answer(pc, in);
+}
+
+static void leg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+{
+	(void)leg, (void)in;
+	legs_ready(arg);
 }
 
 static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
@@ -685,21 +756,43 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 			 reason);
 }
 
-static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
+/*
+ * The worker died and another took the legs: tell the peer where the media is now, once no leg
+ * of the call is moving (the audio and video legs of a dead worker move together: one
+ * re-INVITE).
+ */
+static void reoffer_moved(struct phone_call *pc)
 {
-	struct phone_call *pc = arg;
+	const struct media_leg_info *in = media_leg_info(pc->leg);
+	const struct media_leg_info *vin = pc->vleg ? media_leg_info(pc->vleg) : NULL;
 	struct buf b = {0};
 
-	/* The worker died and another took the leg: tell the peer where the media is now. */
-	if (pc->state != PC_UP || !pc->sip)
+	if (pc->state != PC_UP || !pc->sip || !in || media_leg_moving(pc->leg) ||
+	    (pc->vleg && media_leg_moving(pc->vleg)))
 		return;
 	rec_update(pc, pc->rec.state);
-	snprintf(pc->local.addr, sizeof(pc->local.addr), "%s", ip);
-	pc->local.port = port;
+	snprintf(pc->local.addr, sizeof(pc->local.addr), "%s", in->local_ip);
+	pc->local.port = in->local_port;
+	if (pc->local.has_video) {
+		if (vin && strcmp(vin->local_ip, in->local_ip) == 0) {
+			snprintf(pc->local.video.addr, sizeof(pc->local.video.addr), "%s",
+				 vin->local_ip);
+			pc->local.video.port = vin->local_port;
+		} else { /* no video leg, or apart from the audio: video off */
+			pc->local.video.port = 0;
+			media_leg_destroy(&pc->vleg);
+		}
+	}
 	if (sdp_build_reoffer(&b, &pc->local, pc->hold_local, "rtmp2sip") == 0 &&
 	    buf_put_u8(&b, 0) == 0)
 		sip_call_reinvite(pc->sip, (const char *)b.data);
 	buf_free(&b);
+}
+
+static void leg_moved(struct media_leg *leg, const char *ip, uint16_t port, void *arg)
+{
+	(void)leg, (void)ip, (void)port;
+	reoffer_moved(arg);
 }
 
 static void leg_dtmf(struct media_leg *leg, char digit, unsigned duration_ms, void *arg)
@@ -743,6 +836,74 @@ static const struct media_leg_callbacks leg_cbs = {
 	.changed = leg_changed,
 };
 
+static void vleg_ready(struct media_leg *leg, const struct media_leg_info *in, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	(void)leg, (void)in;
+	pc->vleg_ready = true;
+	legs_ready(pc);
+}
+
+/* The video leg failed: the call goes on with audio (re-offered without video once up). */
+static void vleg_failed(struct media_leg *leg, const char *reason, void *arg)
+{
+	struct phone_call *pc = arg;
+
+	(void)leg;
+	log_warn(sid(pc), "sip: video leg lost: %s", reason);
+	media_leg_destroy(&pc->vleg);
+	if (pc->state == PC_LEG || pc->state == PC_ACCEPTING)
+		legs_ready(pc);
+	else if (pc->state == PC_UP)
+		reoffer_moved(pc);
+}
+
+static void vleg_video(struct media_leg *leg, const uint8_t *msg, size_t len, uint32_t ts,
+		       void *arg)
+{
+	struct phone_call *pc = arg;
+
+	(void)leg;
+	if (pc->cl)
+		players_send(&pc->cl->players, RTMP_MSG_VIDEO, ts, msg, (uint32_t)len);
+}
+
+static const struct media_leg_callbacks vleg_cbs = {
+	.ready = vleg_ready,
+	.failed = vleg_failed,
+	.moved = leg_moved,
+	.video_out = vleg_video,
+};
+
+/* The video leg beside @audio's leg (its worker, its timeline), for the "h264" token. */
+static void video_start(struct phone_call *pc, const struct media_leg_params *audio)
+{
+	/* both payload types of an offer: the answer may pick packetization-mode 0 */
+	static const struct wire_codec h264[2] = {
+	    {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000, .name = "H264"},
+	    {.pt = SDP_VIDEO_PT_MODE0, .channels = 1, .rate = 90000, .name = "H264"},
+	};
+	struct media_leg_params vp = *audio;
+
+	if (!pc->prefs.video || !pc->leg)
+		return;
+	vp.rtmp_codec = h264[0];
+	vp.sip_codecs = h264;
+	vp.n_sip_codecs = 2;
+	vp.remote_ip = NULL; /* set by the negotiation (video_apply) */
+	vp.remote_port = 0;
+	vp.srtp_suite = NULL;
+	vp.srtp_remote_key = NULL;
+	vp.srtp_remote_key_len = 0;
+	vp.dtmf_pt = 0;
+	vp.sync = pc->leg;
+	pc->vleg_ready = false;
+	pc->vleg = media_leg_new(app_sip_bridge, &vp, &vleg_cbs, pc);
+	if (!pc->vleg)
+		log_warn(sid(pc), "sip: no video leg (%s): audio only", strerror(errno));
+}
+
 /* Creates the call's leg: @sip_codecs are what the worker may use toward SIP. */
 static int leg_start(struct phone_call *pc, const struct wire_codec *sip_codecs, size_t n,
 		     const struct sdp_choice *remote)
@@ -771,7 +932,10 @@ static int leg_start(struct phone_call *pc, const struct wire_codec *sip_codecs,
 			lp.dtmf_pt = (uint8_t)remote->te_pt;
 	}
 	pc->leg = media_leg_new(app_sip_bridge, &lp, &leg_cbs, pc);
-	return pc->leg ? 0 : -errno;
+	if (!pc->leg)
+		return -errno;
+	video_start(pc, &lp);
+	return 0;
 }
 
 /* --- incoming INVITEs ------------------------------------------------------------------------ */
@@ -1137,6 +1301,11 @@ static int sip_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_
 		snprintf(why, whylen, "Out of memory");
 		return -ENOMEM;
 	}
+	if (cl->call && cl->call->vleg && cl->call->state == PC_UP) {
+		struct media_leg_update u = {.keyframe = true}; /* its video starts at a key frame */
+
+		media_leg_update(cl->call->vleg, &u, NULL);
+	}
 	return 0;
 }
 
@@ -1146,6 +1315,20 @@ static void sip_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 	struct phone_call *pc = cl ? cl->call : NULL;
 	char why[320], text[400];
 
+	if (pc && m->type == RTMP_MSG_VIDEO && m->len >= 2) {
+		if (pc->vleg && (m->data[0] & 0x8f) == RTMP_VIDEO_AVC)
+			media_leg_send_video(pc->vleg, m->data, m->len, m->timestamp);
+		else if (!pc->video_said && (m->data[0] & 0x8f) != RTMP_VIDEO_AVC) {
+			pc->video_said = true;
+			log_warn(rtmp_conn_sid(c), "sip: video codec id %u of '%s' is not carried "
+				 "(H.264 only)", m->data[0] & 0x0f, s->name);
+			if (!rtmp_conn_closing(c))
+				rtmp_conn_send_status(c, s->id, "warning", "NetStream.Video.Unsupported",
+						      "video is not carried (H.264 only); the call goes on "
+						      "with audio");
+		}
+		return;
+	}
 	if (!pc || !pc->leg || m->type != RTMP_MSG_AUDIO || m->len < 2)
 		return;
 	/* Audio the gateway would carry wrong ends the call: another codec than the one the call

@@ -41,6 +41,9 @@ struct phone_call {
 	bool incoming;
 	struct sip_call *sip;
 	struct media_leg *leg;
+	struct media_leg *vleg;	      /* H.264 video beside it (the "h264" token), while wanted */
+	bool vleg_ready;
+	bool video_said;	      /* the client was told its video is not carried */
 	struct codec_pref prefs;      /* what we offer, or answer with */
 	struct wire_codec rtmp_codec; /* what the client sends and receives */
 	uint8_t format;		      /* FLV SoundFormat of rtmp_codec */

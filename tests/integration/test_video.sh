@@ -19,6 +19,10 @@
 #                          video leg, the call goes on with audio (the tone marks come back)
 #   video_baresip          a baresip callee with video (baresip-ffmpeg's avcodec, x264): answers
 #                          H.264, decodes ours, and its test picture reaches the player (320x240)
+#   video_sip_app          the sip app (the Flash VoIP API): invite(uri, "pcmu", "h264") offers
+#                          H.264, accepted("pcmu", "h264"); the client's published H.264 goes
+#                          through SIPp's echo back to its played stream (key frames among the
+#                          pictures) and its tone too
 #   video_failover         the worker carrying the call killed (-9) mid-call: both legs move to
 #                          the other worker together, one re-INVITE, and the player's video goes
 #                          on within 2 s (the largest gap between its pictures)
@@ -217,6 +221,38 @@ else
 		why+="baresip could not decode: $(grep -im1 'decode.*error\|avcodec: .*fail' "${BS_LOG[carol]}"); "
 	[[ -z $why ]] && pass video_baresip || fail video_baresip "$why"
 fi
+
+# --- the sip app: the "h264" token ------------------------------------------------------------------
+sport=$(free_port) mport=$(udp_port)
+spawn "$T_TMP/vsip.sipp.log" sipp -sf "$SIPP_DIR/call_uas_video_echo.xml" -m 1 -rtp_echo \
+	-mp "$mport" -p "$sport" -i 127.0.0.1 -nostdin -trace_msg -message_file "$T_TMP/vsip.msg"
+vsip_sipp=$SPAWNED_PID
+sleep 0.5
+timeout -k 5 60 "$BUILD/tools/sipphone" --timeout 40 "rtmp://127.0.0.1:$RTMP_PORT/sip/dave@example.com" \
+	"" "" Dave >"$T_TMP/vsip.out" 2>&1 <<EOF
+invite sip:vsip@127.0.0.1:$sport pcmu h264
+wait-arg accepted 1 h264
+publish local pcmu 1000 7 video $SRC
+play remote $T_TMP/vsip.wav
+sleep 7.5
+bye
+EOF
+rc=$?
+kill "$vsip_sipp" 2>/dev/null
+wait "$vsip_sipp" 2>/dev/null
+why=""
+((rc == 0)) || why+="sipphone failed ($rc): $(tail -2 "$T_TMP/vsip.out" | tr '\n' ' '); "
+grep -q '^event accepted "pcmu" "h264"' "$T_TMP/vsip.out" ||
+	why+="no accepted(pcmu, h264): $(grep -m1 'event accepted' "$T_TMP/vsip.out"); "
+vline=$(grep '^video remote messages' "$T_TMP/vsip.out")
+vmsgs=$(awk '{print $4}' <<<"$vline") vkeys=$(awk '{print $6}' <<<"$vline")
+((${vmsgs:-0} >= 100)) || why+="${vmsgs:-no} pictures played; "
+((${vkeys:-0} >= 1)) || why+="no key frame played; "
+"$WAVCHECK" --expect-freq 1000 --min-duration 3 --min-rms-dbfs -30 "$T_TMP/vsip.wav" \
+	>"$T_TMP/vsip.check" 2>&1 || why+="the tone: $(cat "$T_TMP/vsip.check"); "
+grep -q "m=video [0-9]* RTP/AVP 96 97" "$T_TMP/vsip.msg" || why+="the INVITE offered no H.264; "
+note "sip app: ${vline:-no video}"
+[[ -z $why ]] && pass video_sip_app || fail video_sip_app "$why"
 
 # --- failover: the worker carrying the call dies --------------------------------------------------
 # kill_carrier: kill -9 the worker the call's legs are on (the signaler's "leg ready on" lines)

@@ -45,6 +45,10 @@
  *                                 createStream + publish NAME, then a FREQ_HZ sine (-10 dBFS), one
  *                                 message per 20 ms (timestamps 0, 20, ...) for SECONDS while the
  *                                 script goes on
+ *   publish NAME speex|pcmu|pcma FREQ_HZ SECONDS video FILE.flv
+ *                                 the same, and the video messages of FILE.flv (H.264: its
+ *                                 sequence header and pictures) sent by their timestamps beside
+ *                                 the audio; the player counts the video it gets (`video` lines)
  *   publish-silence NAME speex|pcmu|pcma SECONDS   the same with silence
  *   play NAME OUT.wav             createStream + play NAME; its audio is decoded into OUT.wav
  *                                 (mono 16-bit, 16 kHz for Speex, 8 kHz for G.711: the rate of the
@@ -60,6 +64,8 @@
  * numbers %g, true/false, null, objects {k:v,...}); `data NAME ARG...` for data messages;
  * `result NAME TXID ARG...` (everything after the txid) and `error NAME TXID "description"` for
  * the replies to connect and to our invokes; `audio NAME first codec=speex|pcmu|pcma`;
+ * `video NAME first` and at the end `video NAME messages N keyframes K` for a played stream's
+ * video;
  * `closed` when the server closes; `OK` at the end of the script.
  * Exit status: 0 the script ran through, 1 a step failed (or network failure, global timeout),
  * 2 usage or script syntax error.
@@ -398,10 +404,23 @@ static void send_due_audio(struct phone *ph, double now)
 		if (++p->frame >= p->frames)
 			p->sending = false;
 	}
+	/* the file's video messages that are due, by their own timestamps (a sequence header at
+	 * 0 first) */
+	while (p->next_vt < p->n_vt && ph->up && p->stream &&
+	       now >= p->t0 + p->vt[p->next_vt].ts / 1000.0 &&
+	       p->vt[p->next_vt].ts < p->frames * FRAME_MS) {
+		struct vtag *v = &p->vt[p->next_vt++];
+
+		send_message(ph, CHANNEL_VIDEO, RTMP_PACKET_TYPE_VIDEO,
+			     p->vfirst_sent ? RTMP_PACKET_SIZE_MEDIUM : RTMP_PACKET_SIZE_LARGE,
+			     p->stream, v->ts, v->data + RTMP_MAX_HEADER_SIZE, v->len);
+		p->vfirst_sent = true;
+	}
 }
 
 static void publisher_stop(struct publisher *p)
 {
+	vtags_free(p->vt, p->n_vt);
 	if (p->enc)
 		speex_encoder_destroy(p->enc);
 	if (p->bits_init)
@@ -578,6 +597,14 @@ static void handle_packet(struct phone *ph, RTMPPacket *pkt)
 		break;
 	case RTMP_PACKET_TYPE_AUDIO:
 		handle_audio(ph, pkt);
+		break;
+	case RTMP_PACKET_TYPE_VIDEO:
+		if (ph->play.stream && (uint32_t)pkt->m_nInfoField2 == ph->play.stream &&
+		    pkt->m_nBodySize >= 2 && pkt->m_body[1] == 1) { /* pictures, not headers */
+			if (!ph->play.video_msgs++)
+				printf("video %s first\n", ph->play.name);
+			ph->play.video_keys += ((uint8_t)pkt->m_body[0] >> 4) == 1;
+		}
 		break;
 	case RTMP_PACKET_TYPE_INVOKE:
 	case RTMP_PACKET_TYPE_FLEX_MESSAGE:
@@ -900,6 +927,16 @@ static enum step_rc publish_poll(struct phone *ph, struct step *st, double now)
 			return STEP_FAIL;
 		}
 	}
+	if (st->video) {
+		ssize_t nv = vtags_read(st->video, &p->vt);
+
+		if (nv < 0) {
+			step_fail(st, "cannot read the video of %s: %s", st->video, strerror((int)-nv));
+			return STEP_FAIL;
+		}
+		p->n_vt = (size_t)nv;
+		p->next_vt = 0;
+	}
 	p->amplitude = st->freq > 0 ? TONE_AMPLITUDE : 0;
 	p->phase_step = 2 * M_PI * st->freq / p->codec->rate;
 	p->frames = (uint32_t)lrint(st->seconds / FRAME_S);
@@ -1024,7 +1061,7 @@ static const struct step_type step_types[] = {
 	 .start = wait_start, .poll = wait_poll},
 	{.name = "no-event", .min_args = 2, .max_args = 2, .needs_conn = true,
 	 .parse = parse_no_event, .start = no_event_start, .poll = no_event_poll},
-	{.name = "publish", .min_args = 4, .max_args = 4, .needs_conn = true,
+	{.name = "publish", .min_args = 4, .max_args = 6, .needs_conn = true,
 	 .parse = parse_publish, .start = stream_start, .poll = publish_poll},
 	{.name = "publish-silence", .min_args = 3, .max_args = 3, .needs_conn = true,
 	 .parse = parse_publish, .start = stream_start, .poll = publish_poll},
@@ -1293,6 +1330,9 @@ int main(int argc, char **argv)
 	RTMP_LogSetLevel(o.verbose ? RTMP_LOGDEBUG : RTMP_LOGERROR);
 	ph.deadline = now_s() + o.timeout;
 	status = run(&ph, &o, &sc);
+	if (ph.play.video_msgs)
+		printf("video %s messages %llu keyframes %llu\n", ph.play.name,
+		       (unsigned long long)ph.play.video_msgs, (unsigned long long)ph.play.video_keys);
 	if (ph.play.wav)
 		fclose(ph.play.wav);
 	if (ph.play.dec)

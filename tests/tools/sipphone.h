@@ -52,6 +52,7 @@
 #define CHANNEL_NC	3 /* chunk streams: NetConnection commands, */
 #define CHANNEL_NS	8 /* NetStream commands, */
 #define CHANNEL_AUDIO	6 /* published audio */
+#define CHANNEL_VIDEO	7 /* published video */
 
 /* ---- values, lines --------------------------------------------------------------------------- */
 
@@ -90,8 +91,18 @@ struct codec {
 			 size_t max);
 };
 
+/* One video message of an FLV file (publish ... video FILE). */
+struct vtag {
+	uint32_t ts;
+	uint32_t len;
+	char *data; /* RTMP_MAX_HEADER_SIZE bytes of room, then the message */
+};
+
 struct publisher {
 	uint32_t stream; /* message stream id; 0 when nothing is published */
+	struct vtag *vt; /* video to send beside the audio, by its timestamps */
+	size_t n_vt, next_vt;
+	bool vfirst_sent;
 	const char *name;
 	const struct codec *codec;
 	bool sending;
@@ -114,10 +125,16 @@ struct player {
 	uint32_t samples, max_samples;
 	double next_flush;
 	bool noted_other, noted_cap;
+	uint64_t video_msgs, video_keys; /* video messages received (key frames among them) */
 	void *dec;
 	SpeexBits bits;
 	bool bits_init;
 };
+
+/* Reads the video messages of the FLV file @path into *@out (malloc'd; vtags_free()). Returns
+ * the count, or -errno. */
+ssize_t vtags_read(const char *path, struct vtag **out);
+void vtags_free(struct vtag *vt, size_t n);
 
 /* ---- script ---------------------------------------------------------------------------------- */
 
@@ -153,6 +170,7 @@ struct step {
 	const struct codec *codec;
 	double freq;
 	const char *path;
+	const char *video; /* publish: an FLV file whose video goes with the audio */
 	/* run state */
 	bool started;
 	int phase;

@@ -225,3 +225,56 @@ void wav_append(struct player *pl, const int16_t *pcm, size_t n, unsigned rate)
 	if (k && fwrite(out, k, 1, pl->wav) != 1)
 		fprintf(stderr, "sipphone: writing %s: %s\n", pl->path, strerror(errno));
 }
+
+/* ---- FLV video for publish ... video FILE ----------------------------------------------------- */
+
+ssize_t vtags_read(const char *path, struct vtag **out)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t h[13];
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	if (!f)
+		return -errno;
+	if (fread(h, 1, 13, f) != 13 || memcmp(h, "FLV", 3) != 0) {
+		fclose(f);
+		return -EINVAL;
+	}
+	while (fread(h, 1, 11, f) == 11) {
+		uint32_t len = (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+		uint32_t ts = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6] | (uint32_t)h[7] << 24;
+		char *d;
+
+		if (len > RECV_BODY_MAX)
+			break;
+		d = malloc(RTMP_MAX_HEADER_SIZE + len + 4);
+		if (!d || fread(d + RTMP_MAX_HEADER_SIZE, 1, len + 4, f) != len + 4) {
+			free(d);
+			break;
+		}
+		if (h[0] != 9 || len < 2) {
+			free(d);
+			continue;
+		}
+		if (n == cap) {
+			struct vtag *t = realloc(*out, (cap = cap ? 2 * cap : 256) * sizeof(**out));
+
+			if (!t) {
+				free(d);
+				break;
+			}
+			*out = t;
+		}
+		(*out)[n++] = (struct vtag){.ts = ts, .len = len, .data = d};
+	}
+	fclose(f);
+	return (ssize_t)n;
+}
+
+void vtags_free(struct vtag *vt, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(vt[i].data);
+	free(vt);
+}

@@ -131,6 +131,10 @@ int parse_publish(struct step *st, int argc, char **argv, const bool *quoted)
 	}
 	if (!parse_double(argv[2], &st->freq) || st->freq <= 0 || st->freq >= st->codec->rate / 2.0)
 		return -EINVAL;
+	if (argc == 6 && strcmp(argv[4], "video") == 0)
+		st->video = argv[5];
+	else if (argc != 4)
+		return -EINVAL;
 	return parse_seconds(argv[3], &st->seconds, false) ? 0 : -EINVAL;
 }
 
