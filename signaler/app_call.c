@@ -54,6 +54,7 @@
 #include "audio_check.h"
 #include "buf.h"
 #include "call_policy.h"
+#include "call_video.h"
 #include "callrec.h"
 #include "config.h"
 #include "dest.h"
@@ -663,40 +664,6 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 
 static const struct sip_ua_callbacks call_sip_cbs;
 
-/* The peer's answer for video: the video leg pointed at it, or gone (an audio call). */
-static void video_answered(struct call *c, const struct sdp_video_choice *v)
-{
-	struct media_leg_update u = {0};
-	const char *sid = c->publisher ? rtmp_conn_sid(c->publisher) : NULL;
-
-	if (!c->vleg)
-		return;
-	if (!v->on) {
-		log_info(sid, "call %s: no video: %s", c->uri, v->why[0] ? v->why : "declined");
-		media_leg_destroy(&c->vleg);
-		return;
-	}
-	u.remote_ip = v->remote_addr;
-	u.remote_port = v->remote_port;
-	u.set_codec = true;
-	u.codec_pt = v->pt;
-	u.codec_fmtp = v->fmtp[0] && strlen(v->fmtp) < 129 ? v->fmtp : NULL;
-	u.set_hold = true;
-	u.hold = v->hold || v->dir == SDP_DIR_RECVONLY || v->dir == SDP_DIR_INACTIVE;
-	if (v->srtp) {
-		u.srtp_suite = sdp_srtp_suite_name(v->suite);
-		u.srtp_remote_key = v->remote_key;
-		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
-	}
-	if (media_leg_update(c->vleg, &u, NULL) < 0) {
-		log_warn(sid, "call %s: the video leg refused the answer: audio only", c->uri);
-		media_leg_destroy(&c->vleg);
-		return;
-	}
-	log_info(sid, "call %s: video H.264 pt %u (packetization-mode %u) to %s:%u%s", c->uri, v->pt,
-		 v->mode, v->remote_addr, v->remote_port, v->srtp ? ", SRTP" : "");
-}
-
 static void sip_progress(struct sip_call *sc, int status, const char *phrase, const char *sdp,
 			 void *arg)
 {
@@ -747,7 +714,13 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
-	video_answered(c, &ch.video);
+	{
+		char what[CALL_URI_MAX + 8];
+
+		snprintf(what, sizeof(what), "call %s", c->uri);
+		call_video_apply(&c->vleg, &ch.video, false,
+				 c->publisher ? rtmp_conn_sid(c->publisher) : NULL, what);
+	}
 	c->state = CALL_UP;
 	snprintf(c->rec.codec, sizeof(c->rec.codec), "%s", ch.codec->name);
 	c->rec.srtp = ch.srtp;
@@ -827,7 +800,6 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 {
 	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
 	const char *suite = sdp_srtp_suite_name(SDP_SUITE_AES_CM_128_HMAC_SHA1_80);
-	const struct media_leg_info *vin = c->vleg ? media_leg_info(c->vleg) : NULL;
 	struct codec_pref ours;
 	char plid[7];
 
@@ -851,20 +823,11 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 			break;
 		}
 	}
-	if (vin && strcmp(vin->local_ip, in->local_ip) != 0) {
-		/* one address for both streams in our SDP: a video leg elsewhere is not used */
-		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
-			 "call %s: video leg on another address (%s, audio %s): audio only", c->uri,
-			 vin->local_ip, in->local_ip);
-		media_leg_destroy(&c->vleg);
-		vin = NULL;
-	}
-	if (vin && (c->srtp != SDP_SRTP_REQUIRED || vin->srtp_local_key_len == SDP_SRTP_KEY_LEN)) {
+	if (call_video_local(&c->vleg, in, &local,
+			     c->publisher ? rtmp_conn_sid(c->publisher) : NULL)) {
 		struct h264_params ps;
 
 		ours.video = true;
-		local.video.port = vin->local_port;
-		local.video.key = c->srtp == SDP_SRTP_REQUIRED ? vin->srtp_local_key : NULL;
 		if (buf_used(&c->vseq) > 5 &&
 		    h264_avcc_parse(buf_head(&c->vseq) + 5, buf_used(&c->vseq) - 5, &ps) == 0 &&
 		    h264_profile_level_id(&ps, plid))
@@ -930,24 +893,10 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
  * audio and video legs of a dead worker move together, and the peer hears of both at once. */
 static void reinvite_moved(struct call *c)
 {
-	const struct media_leg_info *in = c->leg ? media_leg_info(c->leg) : NULL;
-	const struct media_leg_info *vin = c->vleg ? media_leg_info(c->vleg) : NULL;
 	struct buf sdp = {0};
 
-	if (c->state != CALL_UP || !c->sip || !in || media_leg_moving(c->leg) ||
-	    (c->vleg && media_leg_moving(c->vleg)))
+	if (c->state != CALL_UP || !c->sip || !call_video_moved_sdp(&c->offer, c->leg, &c->vleg))
 		return;
-	snprintf(c->offer.addr, sizeof(c->offer.addr), "%s", in->local_ip);
-	c->offer.port = in->local_port;
-	if (c->offer.has_video) {
-		if (vin && strcmp(vin->local_ip, in->local_ip) == 0) {
-			snprintf(c->offer.video.addr, sizeof(c->offer.video.addr), "%s", vin->local_ip);
-			c->offer.video.port = vin->local_port;
-		} else { /* no video leg, or apart from the audio: video off */
-			c->offer.video.port = 0;
-			media_leg_destroy(&c->vleg);
-		}
-	}
 	if (sdp_build_reoffer(&sdp, &c->offer, false, "rtmp2sip") == 0 && buf_put_u8(&sdp, 0) == 0)
 		sip_call_reinvite(c->sip, (const char *)sdp.data);
 	buf_free(&sdp);
@@ -1024,24 +973,10 @@ static const struct media_leg_callbacks vleg_cbs = {
  */
 static void start_video(struct call *c, const struct media_leg_params *audio)
 {
-	/* both payload types of the offer: the answer may pick packetization-mode 0 */
-	static const struct wire_codec h264[2] = {
-	    {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000, .name = "H264"},
-	    {.pt = SDP_VIDEO_PT_MODE0, .channels = 1, .rate = 90000, .name = "H264"},
-	};
-	struct media_leg_params vp = *audio;
-
 	if (!video_enabled || !c->leg || (c->meta_video != 7 && !buf_used(&c->vseq)))
 		return;
-	vp.rtmp_codec = h264[0];
-	vp.rtmp_out = (struct wire_codec){0};
-	vp.sip_codecs = h264;
-	vp.n_sip_codecs = 2;
-	vp.dtmf_pt = 0;
-	vp.ptime_ms = 0;
-	vp.sync = c->leg;
 	c->vleg_ready = false;
-	c->vleg = media_leg_new(bridge, &vp, &vleg_cbs, c);
+	c->vleg = call_video_leg_new(bridge, audio, c->leg, &vleg_cbs, c);
 	if (!c->vleg)
 		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
 			 "call %s: no video leg (%s): audio only", c->uri, strerror(errno));
@@ -1224,7 +1159,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
  * One video message of the publisher: H.264 goes to the video leg (its sequence header is kept
  * for the offer's profile); another codec is refused once with a warning, the audio goes on.
  */
-static void call_video(struct call *c, const struct rtmp_msg *m)
+static void publisher_video(struct call *c, const struct rtmp_msg *m)
 {
 	unsigned codec = m->data[0] & 0x0f;
 
@@ -1265,7 +1200,7 @@ static void call_media(struct rtmp_conn *conn, struct rtmp_stream *s, const stru
 		}
 	}
 	if (c && m->type == RTMP_MSG_VIDEO && m->len >= 2 && c->state != CALL_OVER) {
-		call_video(c, m);
+		publisher_video(c, m);
 		return;
 	}
 	if (!c || m->type != RTMP_MSG_AUDIO || m->len < 2 || c->state == CALL_OVER)

@@ -26,6 +26,7 @@
 #include "amf.h"
 #include "buf.h"
 #include "call_policy.h"
+#include "call_video.h"
 #include "callrec.h"
 #include "codec.h"
 #include "config.h"
@@ -290,57 +291,6 @@ static struct phone_call *call_new(struct sip_client *cl, bool incoming)
 	return pc;
 }
 
-/* Points the video leg at what the negotiation chose for video, or ends it (an audio call). */
-static void video_apply(struct phone_call *pc, const struct sdp_video_choice *v)
-{
-	struct media_leg_update u = {0};
-
-	if (!pc->vleg)
-		return;
-	if (!v->on) {
-		log_info(sid(pc), "sip: no video: %s", v->why[0] ? v->why : "declined");
-		media_leg_destroy(&pc->vleg);
-		return;
-	}
-	u.remote_ip = v->remote_addr;
-	u.remote_port = v->remote_port;
-	u.set_codec = true;
-	u.codec_pt = v->pt;
-	u.codec_fmtp = v->fmtp[0] && strlen(v->fmtp) < 129 ? v->fmtp : NULL;
-	if (v->srtp) {
-		u.srtp_suite = sdp_srtp_suite_name(v->suite);
-		u.srtp_remote_key = v->remote_key;
-		u.srtp_remote_key_len = SDP_SRTP_KEY_LEN;
-	}
-	u.set_hold = true;
-	u.hold = pc->hold_local || !(v->dir == SDP_DIR_SENDRECV || v->dir == SDP_DIR_SENDONLY);
-	if (media_leg_update(pc->vleg, &u, NULL) < 0) {
-		log_warn(sid(pc), "sip: the video leg refused the negotiated video: audio only");
-		media_leg_destroy(&pc->vleg);
-	}
-}
-
-/* Our video side of an SDP (offer or answer): the video leg's port, on the audio's address. */
-static void video_local(struct phone_call *pc, const struct media_leg_info *in,
-			struct sdp_local *local)
-{
-	const struct media_leg_info *vin = pc->vleg ? media_leg_info(pc->vleg) : NULL;
-
-	if (!vin)
-		return;
-	if (strcmp(vin->local_ip, in->local_ip) != 0 ||
-	    (local->srtp != SDP_SRTP_OFF && vin->srtp_local_key_len != SDP_SRTP_KEY_LEN)) {
-		log_warn(sid(pc), "sip: video leg on %s (audio %s)%s: audio only", vin->local_ip,
-			 in->local_ip, local->srtp != SDP_SRTP_OFF ? " or without a key" : "");
-		media_leg_destroy(&pc->vleg);
-		return;
-	}
-	local->video.port = vin->local_port;
-	local->video.dir = local->dir;
-	if (local->srtp != SDP_SRTP_OFF)
-		local->video.key = vin->srtp_local_key;
-}
-
 /* Points the leg at what the negotiation chose. */
 static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 {
@@ -361,7 +311,7 @@ static void leg_apply(struct phone_call *pc, const struct sdp_choice *ch)
 	if (media_leg_update(pc->leg, &u, NULL) < 0)
 		log_warn(NULL, "sip app: the media leg refused the negotiated %s/%u",
 			 ch->codec ? ch->codec->name : "?", ch->codec ? ch->codec->clock_rate : 0);
-	video_apply(pc, &ch->video);
+	call_video_apply(&pc->vleg, &ch->video, pc->hold_local, sid(pc), "sip");
 }
 
 static void call_up(struct phone_call *pc)
@@ -471,7 +421,7 @@ static void on_reinvite(struct sip_call *sc, const char *sdp, void *arg)
 	local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
 	if (!local.key && local.srtp != SDP_SRTP_OFF)
 		local.srtp = SDP_SRTP_OFF;
-	video_local(pc, in, &local);
+	call_video_local(&pc->vleg, in, &local, sid(pc));
 	if (sdp_parse_desc(sdp, strlen(sdp), &offer, why, sizeof(why)) < 0 ||
 	    sdp_answer(&offer, &pc->prefs, &local, &answer, &ch, why, sizeof(why)) < 0) {
 		log_warn(sid(pc), "sip: re-INVITE refused: %s", why);
@@ -660,7 +610,7 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key;
 	}
-	video_local(pc, in, &local);
+	call_video_local(&pc->vleg, in, &local, sid(pc));
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
@@ -705,7 +655,7 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
 	}
-	video_local(pc, in, &local);
+	call_video_local(&pc->vleg, in, &local, sid(pc));
 	if ((pc->remote.srtp && !local.key) ||
 	    sdp_answer(&pc->remote, &pc->prefs, &local, &pc->local, &ch, why, sizeof(why)) < 0 ||
 	    (pc->local.sess_id = (uint64_t)time(NULL), pc->local.sess_version = 1,
@@ -725,7 +675,7 @@ static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 	buf_free(&b);
 	pc->choice = ch;
 	pc->hold_peer = ch.hold;
-	video_apply(pc, &ch.video);
+	call_video_apply(&pc->vleg, &ch.video, pc->hold_local, sid(pc), "sip");
 	call_up(pc);
 }
 
@@ -763,26 +713,11 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
  */
 static void reoffer_moved(struct phone_call *pc)
 {
-	const struct media_leg_info *in = media_leg_info(pc->leg);
-	const struct media_leg_info *vin = pc->vleg ? media_leg_info(pc->vleg) : NULL;
 	struct buf b = {0};
 
-	if (pc->state != PC_UP || !pc->sip || !in || media_leg_moving(pc->leg) ||
-	    (pc->vleg && media_leg_moving(pc->vleg)))
+	if (pc->state != PC_UP || !pc->sip || !call_video_moved_sdp(&pc->local, pc->leg, &pc->vleg))
 		return;
 	rec_update(pc, pc->rec.state);
-	snprintf(pc->local.addr, sizeof(pc->local.addr), "%s", in->local_ip);
-	pc->local.port = in->local_port;
-	if (pc->local.has_video) {
-		if (vin && strcmp(vin->local_ip, in->local_ip) == 0) {
-			snprintf(pc->local.video.addr, sizeof(pc->local.video.addr), "%s",
-				 vin->local_ip);
-			pc->local.video.port = vin->local_port;
-		} else { /* no video leg, or apart from the audio: video off */
-			pc->local.video.port = 0;
-			media_leg_destroy(&pc->vleg);
-		}
-	}
 	if (sdp_build_reoffer(&b, &pc->local, pc->hold_local, "rtmp2sip") == 0 &&
 	    buf_put_u8(&b, 0) == 0)
 		sip_call_reinvite(pc->sip, (const char *)b.data);
@@ -879,27 +814,10 @@ static const struct media_leg_callbacks vleg_cbs = {
 /* The video leg beside @audio's leg (its worker, its timeline), for the "h264" token. */
 static void video_start(struct phone_call *pc, const struct media_leg_params *audio)
 {
-	/* both payload types of an offer: the answer may pick packetization-mode 0 */
-	static const struct wire_codec h264[2] = {
-	    {.pt = SDP_VIDEO_PT, .channels = 1, .rate = 90000, .name = "H264"},
-	    {.pt = SDP_VIDEO_PT_MODE0, .channels = 1, .rate = 90000, .name = "H264"},
-	};
-	struct media_leg_params vp = *audio;
-
 	if (!pc->prefs.video || !pc->leg)
 		return;
-	vp.rtmp_codec = h264[0];
-	vp.sip_codecs = h264;
-	vp.n_sip_codecs = 2;
-	vp.remote_ip = NULL; /* set by the negotiation (video_apply) */
-	vp.remote_port = 0;
-	vp.srtp_suite = NULL;
-	vp.srtp_remote_key = NULL;
-	vp.srtp_remote_key_len = 0;
-	vp.dtmf_pt = 0;
-	vp.sync = pc->leg;
 	pc->vleg_ready = false;
-	pc->vleg = media_leg_new(app_sip_bridge, &vp, &vleg_cbs, pc);
+	pc->vleg = call_video_leg_new(app_sip_bridge, audio, pc->leg, &vleg_cbs, pc);
 	if (!pc->vleg)
 		log_warn(sid(pc), "sip: no video leg (%s): audio only", strerror(errno));
 }

@@ -15,6 +15,7 @@
 #include "call_policy.h"
 #include "callrec.h"
 #include "log.h"
+#include "players.h"
 #include "sip_ua.h"
 #include "strmap.h"
 
@@ -115,6 +116,7 @@ void app_sip_client_free(struct sip_client *cl)
 		sip_reg_destroy(&cl->reg);
 	}
 	client_unlink(cl);
+	players_free(&cl->players); /* the far end's kept sequence headers */
 	free(cl);
 }
 

@@ -19,6 +19,7 @@
  */
 #include "delay_hist.h"
 #include "evloop.h"
+#include "flv_read.h"
 #include "h264.h"
 #include "h264_rtp.h"
 #include "log.h"
@@ -95,61 +96,14 @@ static int send_packet(void *arg, const uint8_t *p, size_t len, bool marker)
 	return rtp_leg_send_video(bn->a, p, len, bn->base, marker) < 0 ? -EIO : 0;
 }
 
-/* The video tags of an FLV file: a malloc'd array of (timestamp, message) in file order. */
-struct tag {
-	uint32_t ts;
-	uint8_t *data;
-	size_t len;
-};
-
-static size_t read_flv(const char *path, struct tag **out)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t h[11], skip[13];
-	size_t n = 0, cap = 0;
-
-	*out = NULL;
-	if (!f || fread(skip, 1, 13, f) != 13 || memcmp(skip, "FLV", 3) != 0) {
-		if (f)
-			fclose(f);
-		return 0;
-	}
-	while (fread(h, 1, 11, f) == 11) {
-		size_t len = (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-		uint32_t ts = (uint32_t)h[4] << 16 | (uint32_t)h[5] << 8 | h[6] | (uint32_t)h[7] << 24;
-		uint8_t *d = malloc(len + 4);
-
-		if (!d || fread(d, 1, len + 4, f) != len + 4) {
-			free(d);
-			break;
-		}
-		if (h[0] != 9 || len < 5) {
-			free(d);
-			continue;
-		}
-		if (n == cap) {
-			struct tag *t = realloc(*out, (cap = cap ? cap * 2 : 256) * sizeof(**out));
-
-			if (!t) {
-				free(d);
-				break;
-			}
-			*out = t;
-		}
-		(*out)[n++] = (struct tag){.ts = ts, .data = d, .len = len};
-	}
-	fclose(f);
-	return n;
-}
-
 int main(int argc, char **argv)
 {
 	struct evloop *loop;
 	struct port_pool *pool;
 	struct rtp_leg_params pa, pb;
 	static struct bench bn;
-	struct tag *tags;
-	size_t n;
+	struct flv_tag *tags;
+	ssize_t n;
 	bool srtp = false;
 	unsigned repeat = 1, pictures = 0;
 	uint64_t cpu0, cpu1, wall0, wall1, span_ms = 0;
@@ -166,11 +120,11 @@ int main(int argc, char **argv)
 			repeat = (unsigned)atoi(argv[++i]);
 	}
 	log_init("bench_video", LOG_LVL_ERROR);
-	n = read_flv(argv[1], &tags);
+	n = flv_read_video(argv[1], 0, &tags);
 	loop = evloop_new();
 	pool = port_pool_new(47000, 47999);
 	bn.dp = h264_depack_new(WIRE_VIDEO_MAX_MESSAGE);
-	if (!n || !loop || !pool || !bn.dp) {
+	if (n <= 0 || !loop || !pool || !bn.dp) {
 		fprintf(stderr, "bench_video: cannot read %s or set up\n", argv[1]);
 		return 1;
 	}
@@ -206,7 +160,7 @@ int main(int argc, char **argv)
 	cpu0 = now_us(CLOCK_THREAD_CPUTIME_ID);
 	wall0 = now_us(CLOCK_MONOTONIC);
 	for (unsigned r = 0; r < repeat; r++) {
-		for (size_t i = 0; i < n; i++) {
+		for (ssize_t i = 0; i < n; i++) {
 			struct h264_flv f;
 			unsigned before = bn.aus_out;
 
@@ -254,9 +208,7 @@ int main(int argc, char **argv)
 	rtp_leg_destroy(&bn.a);
 	rtp_leg_destroy(&bn.b);
 	h264_depack_free(&bn.dp);
-	for (size_t i = 0; i < n; i++)
-		free(tags[i].data);
-	free(tags);
+	flv_tags_free(tags, (size_t)n);
 	port_pool_destroy(&pool);
 	evloop_destroy(&loop);
 	rtp_leg_global_cleanup();

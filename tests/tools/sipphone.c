@@ -409,18 +409,18 @@ static void send_due_audio(struct phone *ph, double now)
 	while (p->next_vt < p->n_vt && ph->up && p->stream &&
 	       now >= p->t0 + p->vt[p->next_vt].ts / 1000.0 &&
 	       p->vt[p->next_vt].ts < p->frames * FRAME_MS) {
-		struct vtag *v = &p->vt[p->next_vt++];
+		struct flv_tag *v = &p->vt[p->next_vt++];
 
 		send_message(ph, CHANNEL_VIDEO, RTMP_PACKET_TYPE_VIDEO,
 			     p->vfirst_sent ? RTMP_PACKET_SIZE_MEDIUM : RTMP_PACKET_SIZE_LARGE,
-			     p->stream, v->ts, v->data + RTMP_MAX_HEADER_SIZE, v->len);
+			     p->stream, v->ts, (char *)v->data, v->len);
 		p->vfirst_sent = true;
 	}
 }
 
 static void publisher_stop(struct publisher *p)
 {
-	vtags_free(p->vt, p->n_vt);
+	flv_tags_free(p->vt, p->n_vt);
 	if (p->enc)
 		speex_encoder_destroy(p->enc);
 	if (p->bits_init)
@@ -928,7 +928,7 @@ static enum step_rc publish_poll(struct phone *ph, struct step *st, double now)
 		}
 	}
 	if (st->video) {
-		ssize_t nv = vtags_read(st->video, &p->vt);
+		ssize_t nv = flv_read_video(st->video, RTMP_MAX_HEADER_SIZE, &p->vt);
 
 		if (nv < 0) {
 			step_fail(st, "cannot read the video of %s: %s", st->video, strerror((int)-nv));

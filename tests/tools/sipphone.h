@@ -6,6 +6,8 @@
 #ifndef RS_SIPPHONE_H
 #define RS_SIPPHONE_H
 
+#include "flv_read.h"
+
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -91,16 +93,9 @@ struct codec {
 			 size_t max);
 };
 
-/* One video message of an FLV file (publish ... video FILE). */
-struct vtag {
-	uint32_t ts;
-	uint32_t len;
-	char *data; /* RTMP_MAX_HEADER_SIZE bytes of room, then the message */
-};
-
 struct publisher {
 	uint32_t stream; /* message stream id; 0 when nothing is published */
-	struct vtag *vt; /* video to send beside the audio, by its timestamps */
+	struct flv_tag *vt; /* video to send beside the audio, by its timestamps */
 	size_t n_vt, next_vt;
 	bool vfirst_sent;
 	const char *name;
@@ -130,11 +125,6 @@ struct player {
 	SpeexBits bits;
 	bool bits_init;
 };
-
-/* Reads the video messages of the FLV file @path into *@out (malloc'd; vtags_free()). Returns
- * the count, or -errno. */
-ssize_t vtags_read(const char *path, struct vtag **out);
-void vtags_free(struct vtag *vt, size_t n);
 
 /* ---- script ---------------------------------------------------------------------------------- */
 
