@@ -335,6 +335,8 @@ int app_call_init(struct media *m, struct sip_ua *sip)
 		log_error(NULL, "config: CALL_VIDEO must be a boolean");
 		return -EINVAL;
 	}
+	if (call_video_init() < 0)
+		return -EINVAL;
 	return 0;
 }
 

@@ -1317,7 +1317,8 @@ int app_sip_init(struct media *m, struct sip_ua *sip)
 	app_sip_registrar = config_str("SIP_REGISTRAR", NULL);
 	call_domain = config_str("CALL_DOMAIN", NULL);
 	if (config_int("SIP_REG_EXPIRES", 3600, 30, 86400, &exp) < 0 ||
-	    config_bool("SIP_ANONYMOUS_CALLS", false, &anonymous_calls) < 0)
+	    config_bool("SIP_ANONYMOUS_CALLS", false, &anonymous_calls) < 0 ||
+	    call_video_init() < 0)
 		return -EINVAL;
 	if (anonymous_calls)
 		log_warn(NULL, "sip app: SIP_ANONYMOUS_CALLS=1: clients without a registration may "

@@ -3,11 +3,26 @@
  */
 #include "call_video.h"
 
+#include "config.h"
 #include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+static unsigned video_kbps = 2500;
+
+int call_video_init(void)
+{
+	int64_t kbps;
+
+	if (config_int("VIDEO_KBPS", 2500, 0, 100000, &kbps) < 0) {
+		log_error(NULL, "config: VIDEO_KBPS must be 0 .. 100000 (kbit/s)");
+		return -EINVAL;
+	}
+	video_kbps = (unsigned)kbps;
+	return 0;
+}
 
 struct media_leg *call_video_leg_new(struct media *m, const struct media_leg_params *audio,
 				     struct media_leg *audio_leg,
@@ -50,6 +65,7 @@ bool call_video_local(struct media_leg **vleg, const struct media_leg_info *in,
 	}
 	local->video.port = vin->local_port;
 	local->video.dir = local->dir;
+	local->video.bw_kbps = video_kbps;
 	local->video.key = local->srtp != SDP_SRTP_OFF ? vin->srtp_local_key : NULL;
 	return true;
 }

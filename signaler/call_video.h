@@ -12,6 +12,10 @@
 
 #include <stdbool.h>
 
+/* Reads VIDEO_KBPS (the b=AS / b=TIAS of our video m-line: what we ask the peer to send at
+ * most, kbit/s, 0 for none; default 2500). 0, or -EINVAL after logging. */
+int call_video_init(void);
+
 /*
  * A video leg beside @audio_leg, made with the audio leg's parameters @audio (call id, SRTP
  * wish) and the H.264 payload types of our offers (packetization modes 1 and 0): on the audio
@@ -24,7 +28,7 @@ struct media_leg *call_video_leg_new(struct media *m, const struct media_leg_par
 
 /*
  * Our video side of an SDP (@local, whose srtp and dir are set): the port of *@vleg once it is
- * ready on the audio leg's address (@in) with a key when SRTP may be used. Otherwise a ready
+ * ready on the audio leg's address (@in) with a key when SRTP may be used, and VIDEO_KBPS. Otherwise a ready
  * video leg is destroyed (logged with @sid): the call is an audio call. Returns whether video
  * is offered or answered.
  */
