@@ -128,6 +128,9 @@ enum {
 	SDP_FB_PLI = 2,	 /* picture loss indication */
 	SDP_FB_FIR = 4,	 /* full intra request */
 	SDP_FB_ALL = 7,
+	/* what the gateway does: asks for key frames (PLI) and answers PLI and FIR with one; no
+	 * generic NACK (no retransmission), so it is neither offered nor answered */
+	SDP_FB_OURS = SDP_FB_PLI | SDP_FB_FIR,
 };
 
 /* One format of the video m-line. */
@@ -362,7 +365,8 @@ int sdp_prefs_from_rtmp(const char *const *tokens, size_t n, struct codec_pref *
  * with local->key. With ours->video and local->video.port, a video m-line follows the audio one:
  * H.264 on SDP_VIDEO_PT with profile-level-id (local->video.profile_level_id or
  * SDP_H264_DEFAULT_PLID), packetization-mode=1, level-asymmetry-allowed=1 and the sprop given,
- * then the same on SDP_VIDEO_PT_MODE0 in packetization-mode=0, a=rtcp-fb nack, nack pli, ccm fir, local->video.dir, b=AS / b=TIAS of local->video.bw_kbps,
+ * then the same on SDP_VIDEO_PT_MODE0 in packetization-mode=0, a=rtcp-fb nack pli and ccm fir
+ * (SDP_FB_OURS), local->video.dir, b=AS / b=TIAS of local->video.bw_kbps,
  * RTP/AVP (RTP/AVPF with local->video.avpf; SAVP / SAVPF with its own key, tag 1). Returns 0, or
  * -EINVAL (no codec, bad address, port 0, missing key, bad video settings) with @why.
  */
@@ -382,7 +386,7 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
  * the same profile_idc, or ours constrained baseline and theirs baseline, main or high; NULL
  * takes any): the first such format in the offerer's order, answered on its PT with its
  * profile-level-id, its packetization-mode, its level-asymmetry-allowed and our sprop, the a=rtcp-fb of it we do
- * (nack, pli, fir), the reversed direction limited by local->video.dir, our b=AS / b=TIAS.
+ * (pli, fir: SDP_FB_OURS), the reversed direction limited by local->video.dir, our b=AS / b=TIAS.
  * Otherwise the video m-line is answered with port 0 and chosen->video.why says why.
  * Returns 0; -ENOTSUP with @why when the offer cannot be accepted (no common codec, audio
  * declined, SRTP required but not offered, SRTP offered but off, no usable crypto line): the

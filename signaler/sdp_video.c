@@ -565,7 +565,7 @@ static void put_offer(struct sdp_media_desc *d, unsigned idx, const struct sdp_l
 					  : (lv->avpf ? SDP_VPROTO_AVPF : SDP_VPROTO_AVP);
 	struct sdp_mline *ml = &d->mlines[idx];
 
-	set_local_video(&d->video, l, proto, SDP_VIDEO_PT, SDP_FB_ALL);
+	set_local_video(&d->video, l, proto, SDP_VIDEO_PT, SDP_FB_OURS);
 	h264_fmtp(d->video.formats[0].fmtp, sizeof(d->video.formats[0].fmtp),
 		  lv->profile_level_id ? lv->profile_level_id : SDP_H264_DEFAULT_PLID, 1, true,
 		  lv->sprop); /* fits: both bounded by sdp_video_check_local() */
@@ -740,7 +740,7 @@ void sdp_video_answer(const struct sdp_media_desc *offer, const struct codec_pre
 	of = &ov->formats[fi];
 	sdp_h264_fmtp(of->fmtp, &h);
 	snprintf(plid, sizeof(plid), "%02x%02x%02x", h.profile_idc, h.profile_iop, h.level_idc);
-	set_local_video(av, local, ov->proto, of->pt, of->fb & SDP_FB_ALL);
+	set_local_video(av, local, ov->proto, of->pt, of->fb & SDP_FB_OURS);
 	av->dir = sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(ov->dir)) &
 				    sdp_dir_bits(local->video.dir));
 	if (!h264_fmtp(av->formats[0].fmtp, sizeof(av->formats[0].fmtp), h.has_plid ? plid : NULL,
@@ -760,7 +760,7 @@ void sdp_video_answer(const struct sdp_media_desc *offer, const struct codec_pre
 	answer->video_index = offer->video_index;
 	choice_remote_video(vc, ov);
 	vc->pt = vc->recv_pt = of->pt;
-	vc->fb = of->fb & SDP_FB_ALL;
+	vc->fb = of->fb & SDP_FB_OURS;
 	vc->dir = av->dir;
 	vc->mode = h.mode;
 	sdp_copy_str(vc->fmtp, sizeof(vc->fmtp), of->fmtp);

@@ -242,7 +242,7 @@ static void test_answer_baresip(void)
 	CHECK(ch.video.on);
 	CHECK_EQ_INT(ch.video.pt, 101); /* the first H.264 in mode 1 */
 	CHECK_EQ_INT(ch.video.recv_pt, 101);
-	CHECK_EQ_INT(ch.video.fb, SDP_FB_ALL);
+	CHECK_EQ_INT(ch.video.fb, SDP_FB_OURS);
 	CHECK_EQ_STR(ch.video.remote_addr, "192.168.1.50");
 	CHECK_EQ_INT(ch.video.remote_port, 10002);
 	CHECK_EQ_INT(ch.video.remote_rtcp_port, 10003);
@@ -252,7 +252,7 @@ static void test_answer_baresip(void)
 	CHECK(strstr(t, "\r\nm=audio 40000 RTP/AVP 0 101\r\n") != NULL);
 	CHECK(strstr(t, "\r\nm=video 40002 RTP/AVP 101\r\na=rtpmap:101 H264/90000\r\n"
 			"a=fmtp:101 profile-level-id=42e01f;packetization-mode=1\r\n"
-			"a=rtcp-fb:101 nack\r\na=rtcp-fb:101 nack pli\r\na=rtcp-fb:101 ccm fir\r\n"
+			"a=rtcp-fb:101 nack pli\r\na=rtcp-fb:101 ccm fir\r\n"
 			"a=sendrecv\r\n") != NULL);
 	CHECK(strstr(t, "c=IN IP4 198.51.100.7\r\nt=0 0") != NULL);
 	CHECK(strstr(t, "\r\nc=") == strstr(t, "c=IN IP4") - 2); /* one c= only */
@@ -453,10 +453,10 @@ static void test_offer_video(void)
 	      strstr(t, "\r\nm=video 40002 RTP/AVP 96 97\r\nb=AS:768\r\nb=TIAS:768000\r\n"
 			"a=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=42e01f;"
 			"packetization-mode=1;level-asymmetry-allowed=1\r\n"
-			"a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\n"
+			"a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\n"
 			"a=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=42e01f;"
 			"packetization-mode=0;level-asymmetry-allowed=1\r\n"
-			"a=rtcp-fb:97 nack\r\na=rtcp-fb:97 nack pli\r\na=rtcp-fb:97 ccm fir\r\n"
+			"a=rtcp-fb:97 nack pli\r\na=rtcp-fb:97 ccm fir\r\n"
 			"a=sendrecv\r\n"));
 	CHECK(t && strstr(t, "m=audio 40000 RTP/AVP 0 8 111 101\r\n") < strstr(t, "m=video"));
 	CHECK(t && parse(t, &back) == 0 && back.has_video && back.video.bw_as == 768);
@@ -497,7 +497,7 @@ static void test_offer_answer_round_trip(void)
 		CHECK(to && parse(to, &poffer) == 0 && poffer.has_video);
 		CHECK_EQ_INT(sdp_answer(&poffer, &p, &peer, &ans, &pch, why, sizeof(why)), 0);
 		CHECK(pch.video.on && pch.video.pt == SDP_VIDEO_PT && pch.video.srtp == (i == 1));
-		CHECK_EQ_INT(pch.video.fb, SDP_FB_ALL);
+		CHECK_EQ_INT(pch.video.fb, SDP_FB_OURS);
 		ta = build(&ans);
 		CHECK(ta && parse(ta, &pans) == 0);
 		CHECK_EQ_INT(sdp_process_answer(&offer, &pans, &ch, why, sizeof(why)), 0);
@@ -505,7 +505,7 @@ static void test_offer_answer_round_trip(void)
 		      ch.video.recv_pt == SDP_VIDEO_PT);
 		CHECK_EQ_STR(ch.video.remote_addr, "203.0.113.9");
 		CHECK_EQ_INT(ch.video.remote_port, 50002);
-		CHECK_EQ_INT(ch.video.fb, SDP_FB_ALL);
+		CHECK_EQ_INT(ch.video.fb, SDP_FB_OURS);
 		CHECK(ch.video.avpf == (i == 1) && ch.video.srtp == (i == 1));
 		CHECK(strstr(ch.video.fmtp, "packetization-mode=1") != NULL);
 		if (i == 1)
