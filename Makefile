@@ -46,14 +46,16 @@ endif
 # out of libcommon.a and linked ahead of the archives, so those binaries never pull evloop.o.
 COMMON_SRC := $(filter-out common/evloop_su.c,$(wildcard common/*.c))
 EVLOOP_SU_OBJ := $(BUILD)/obj/common/evloop_su.o
-# signaler/relayctl*.c is the operator's CLI (its own main), not part of the signaler library.
-SIGNALER_SRC := $(filter-out signaler/main.c signaler/relayctl%,$(wildcard signaler/*.c))
+# signaler/relayctl/ is the operator's CLI (its own main, on libcommon only), not part of the
+# signaler library.
+SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
+RELAYCTL_SRC := $(wildcard signaler/relayctl/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)
 MEDIAWORKER_SRC := $(filter-out mediaworker/main.c,$(wildcard mediaworker/*.c))
 MEDIAWORKER_OBJ := $(MEDIAWORKER_SRC:%.c=$(BUILD)/obj/%.o)
 MEDIAWORKER_BIN := $(if $(wildcard mediaworker/main.c),$(BUILD)/mediaworker)
-RELAYCTL_BIN := $(if $(wildcard signaler/relayctl.c),$(BUILD)/relayctl)
+RELAYCTL_BIN := $(if $(RELAYCTL_SRC),$(BUILD)/relayctl)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evloop_su
@@ -96,8 +98,7 @@ $(BUILD)/mediaworker: $(BUILD)/obj/mediaworker/main.o $(BUILD)/libmediaworker.a 
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MW_LIBS)
 
 # relayctl: the operator's CLI (synchronous hiredis), on libcommon only.
-$(BUILD)/relayctl: $(BUILD)/obj/signaler/relayctl.o $(BUILD)/obj/signaler/relayctl_list.o \
-		$(BUILD)/obj/signaler/relayctl_out.o $(BUILD)/libcommon.a
+$(BUILD)/relayctl: $(RELAYCTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/signaler: $(BUILD)/obj/signaler/main.o $(EVLOOP_SU_OBJ) $(BUILD)/libsignaler.a $(BUILD)/libcommon.a
@@ -227,7 +228,8 @@ bench: check-deps check-deps-bench
 	@BUILD=$(BUILD) scripts/bench.sh
 
 format:
-	clang-format -i $(wildcard common/*.[ch] signaler/*.[ch] mediaworker/*.[ch] tests/*/*.[ch])
+	clang-format -i $(wildcard common/*.[ch] signaler/*.[ch] signaler/relayctl/*.[ch] \
+		mediaworker/*.[ch] tests/*/*.[ch])
 
 clean:
 	rm -rf build build-* 
