@@ -42,13 +42,14 @@ CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
-# common/evloop_su.c is the signaler's second evloop backend (on sofia-sip's su_root): it is kept
-# out of libcommon.a and linked ahead of the archives, so those binaries never pull evloop.o.
-COMMON_SRC := $(filter-out common/evloop_su.c,$(wildcard common/*.c))
-EVLOOP_SU_OBJ := $(BUILD)/obj/common/evloop_su.o
+# signaler/evloop_su.c is the signaler's evloop backend on sofia-sip's su_root (the mediaworker's
+# is common/evloop.c): it is kept out of the archives and linked ahead of them, so those binaries
+# never pull evloop.o.
+COMMON_SRC := $(wildcard common/*.c)
+EVLOOP_SU_OBJ := $(BUILD)/obj/signaler/evloop_su.o
 # signaler/relayctl/ is the operator's CLI (its own main, on libcommon only), not part of the
 # signaler library.
-SIGNALER_SRC := $(filter-out signaler/main.c,$(wildcard signaler/*.c))
+SIGNALER_SRC := $(filter-out signaler/main.c signaler/evloop_su.c,$(wildcard signaler/*.c))
 RELAYCTL_SRC := $(wildcard signaler/relayctl/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SIGNALER_OBJ := $(SIGNALER_SRC:%.c=$(BUILD)/obj/%.o)

@@ -1,6 +1,6 @@
 /*
  * ev_hooks.h - the parts of an event loop shared by both backends (evloop.c on epoll,
- * evloop_su.c on sofia-sip's su_root): before-sleep hooks, and signals on one signalfd.
+ * signaler/evloop_su.c on sofia-sip's su_root): before-sleep hooks, and signals on one signalfd.
  */
 #ifndef RS_EV_HOOKS_H
 #define RS_EV_HOOKS_H

@@ -1,6 +1,6 @@
 /*
  * timer_heap.h - the min-heap of armed timers ordered by expiry, shared by both event loop
- * backends (evloop.c on epoll, evloop_su.c on sofia-sip's su_root).
+ * backends (evloop.c on epoll, signaler/evloop_su.c on sofia-sip's su_root).
  *
  * A timer embeds a struct heap_node as its FIRST member; the heap holds pointers to the nodes
  * and keeps each node's index so a timer can be moved or removed in O(log n).

@@ -1,7 +1,7 @@
 /*
  * sip_ua.h - the gateway's SIP user agent: a thin wrapper over sofia-sip's nua.
  *
- * The nua stack runs on the process's evloop (the su_root backend, common/evloop_su.c), so every
+ * The nua stack runs on the process's evloop (the su_root backend, signaler/evloop_su.c), so every
  * callback below runs in the loop thread and must not block. SDP is plain text both ways: the
  * gateway builds and parses it itself (nua's offer/answer engine is disabled).
  *
