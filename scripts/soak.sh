@@ -86,7 +86,10 @@ for b in signaler mediaworker relayctl tools/callbench; do
 	[[ -x $BUILD/$b ]] || die "$BUILD/$b is not built: make all tools"
 done
 
-rm -rf "$OUT"
+# (what an earlier run left; other files in build/soak/, e.g. a nohup log, stay)
+rm -rf "${OUT:?}/run" "${OUT:?}/bin" "${OUT:?}/ffmpeg"
+rm -f "$OUT"/{soak.txt,samples.txt,progress.txt,run.out,sipp.log,callbench.out,callbench.err} \
+	"$OUT"/{ffmpeg.out,ffmpeg.err} "$OUT"/uas_*_errors.log
 mkdir -p "$OUT/bin/tools" "$OUT/ffmpeg"
 for b in signaler mediaworker relayctl tools/callbench; do cp "$BUILD/$b" "$OUT/bin/$b"; done
 : >"$REPORT"
