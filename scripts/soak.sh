@@ -32,10 +32,11 @@
 # Gaps > 100 ms are counted and shown, not judged.
 #
 # Environment: SOAK_CALLS (20), SOAK_FFMPEG_CALLS (half of SOAK_CALLS), SOAK_MINUTES (60),
-# SOAK_SAMPLE_S (300), SOAK_WARMUP_S, SOAK_SETTLE_S (30), BUILD (build). Ports, away from `make
-# run`'s and the tests' (they run alongside): SOAK_RTMP_PORT (19350; RTMPS on +1), SOAK_SIP_PORT
-# (15070), SOAK_REDIS_PORT (16390), SOAK_RTP_PORT_MIN/MAX (42000/42999), SOAK_METRICS_PORT
-# (19100; workers +1, +2), SOAK_SIPP_PORT (15080; control port 15089, RTP echo 15090 and 15092).
+# SOAK_SAMPLE_S (300), SOAK_WARMUP_S, SOAK_SETTLE_S (30), BUILD (build), SOAK_OUT (build/soak).
+# Ports, away from `make run`'s and the tests' (they run alongside): SOAK_RTMP_PORT (19350),
+# SOAK_RTMPS_PORT (19351; 0: none), SOAK_SIP_PORT (15070), SOAK_REDIS_PORT (16390),
+# SOAK_RTP_PORT_MIN/MAX (42000/42999), SOAK_METRICS_PORT (19100; workers +1, +2; 0: none),
+# SOAK_SIPP_PORT (15080), SOAK_SIPP_CONTROL_PORT (15089), SOAK_SIPP_MEDIA_PORT (15090; and +2).
 # Output: stdout and build/soak/soak.txt (the table, per-call figures, verdict); raw samples in
 # build/soak/samples.txt; the daemons' logs in build/soak/run/logs/, the clients' in build/soak/.
 set -euo pipefail
@@ -63,10 +64,14 @@ RTP_MIN=${SOAK_RTP_PORT_MIN:-42000}
 RTP_MAX=${SOAK_RTP_PORT_MAX:-42999}
 METRICS_PORT=${SOAK_METRICS_PORT:-19100}
 SIPP_PORT=${SOAK_SIPP_PORT:-15080}
+SIPP_CONTROL_PORT=${SOAK_SIPP_CONTROL_PORT:-15089}
+SIPP_MEDIA_PORT=${SOAK_SIPP_MEDIA_PORT:-15090}
+RTMPS_PORT=${SOAK_RTMPS_PORT:-19351}
 WORKERS=2
 PROGRESS_S=5 # the clients' progress lines; a sample takes the latest
 
-OUT="$ROOT/build/soak"
+OUT=${SOAK_OUT:-$ROOT/build/soak}
+[[ $OUT == /* ]] || OUT="$ROOT/$OUT"
 REPORT="$OUT/soak.txt"
 SAMPLES="$OUT/samples.txt"
 
@@ -118,7 +123,7 @@ trap 'echo "soak: interrupted" >&2; exit 130' INT TERM
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
 # --- the stack: run.sh as `make run` starts it, in the background
-env RUN_DIR="$OUT/run" BUILD="$OUT/bin" RTMP_PORT="$RTMP_PORT" RTMPS_PORT=$((RTMP_PORT + 1)) \
+env RUN_DIR="$OUT/run" BUILD="$OUT/bin" RTMP_PORT="$RTMP_PORT" RTMPS_PORT="$RTMPS_PORT" \
 	SIP_PORT="$SIP_PORT" REDIS_PORT="$REDIS_PORT" RTP_PORT_MIN="$RTP_MIN" RTP_PORT_MAX="$RTP_MAX" \
 	METRICS_PORT="$METRICS_PORT" WORKERS="$WORKERS" RUN_TAIL=0 \
 	CALL_MAX_ACTIVE_PER_CLIENT=100000 CALL_ATTEMPTS_PER_MINUTE_PER_CLIENT=1000000 \
@@ -181,8 +186,8 @@ keys_by_prefix() {
 }
 
 # --- the far end
-(cd "$OUT" && exec sipp -sn uas -rtp_echo -i 127.0.0.1 -p "$SIPP_PORT" -mp $((SIPP_PORT + 10)) \
-	-cp $((SIPP_PORT + 9)) -nostdin -trace_err) >"$OUT/sipp.log" 2>&1 &
+(cd "$OUT" && exec sipp -sn uas -rtp_echo -i 127.0.0.1 -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
+	-cp "$SIPP_CONTROL_PORT" -nostdin -trace_err) >"$OUT/sipp.log" 2>&1 &
 SIPP_PID=$!
 sleep 1
 kill -0 "$SIPP_PID" 2>/dev/null || { cat "$OUT/sipp.log" >&2; die "SIPp did not start"; }
@@ -241,7 +246,7 @@ fi
 say "soak: $LR_CALLS librtmp (callbench) + $FF_CALLS ffmpeg calls for $MINUTES min, a row every" \
 	"$SAMPLE_S s, reference at $WARMUP_S s; stack: scripts/run.sh (RTMP $RTMP_PORT, SIP $SIP_PORT," \
 	"Redis $REDIS_PORT, RTP $RTP_MIN-$RTP_MAX, $WORKERS workers); far end: SIPp RTP echo on $SIPP_PORT"
-say "started $(date -u '+%F %T') UTC; raw figures in build/soak/samples.txt and progress.txt"
+say "started $(date -u '+%F %T') UTC; raw figures in ${OUT#"$ROOT"/}/samples.txt and progress.txt"
 
 # --- the hold: a sample at the reference, then every SAMPLE_S, and at the end of the hold (the
 # calls take up to ~10 s to come up and settle: the hold counts from then)
