@@ -5,6 +5,7 @@
 #   make install         copy signaler, mediaworker, relayctl to $(DESTDIR)$(PREFIX)/bin
 #   make test            unit + integration tests + fuzz smoke; ends with "N passed, N failed"
 #   make bench           benchmarks that print figures
+#   make soak            hold SOAK_CALLS calls for SOAK_MINUTES (default 60) and judge leaks and audio
 #   make fuzz            run every fuzz target for FUZZ_SECONDS (default 300) each
 #   make deps            install the Debian packages the project needs
 #   make SANITIZER=address|undefined ...   build with a sanitizer (own build folder)
@@ -70,7 +71,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all daemons tests tools fuzz-build run test unit integration fuzz-smoke fuzz bench deps \
+.PHONY: all daemons tests tools fuzz-build run test unit integration fuzz-smoke fuzz bench soak deps \
 	check-deps check-deps-bench clean help format install test-deploy sofia-fuzz
 
 all: daemons tools tests
@@ -228,6 +229,10 @@ bench: check-deps check-deps-bench
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/bench.sh
 
+# Not part of `make test`: an hour by default (scripts/soak.sh says what it holds and judges).
+soak: daemons tools
+	@BUILD=$(BUILD) scripts/soak.sh
+
 format:
 	clang-format -i $(wildcard common/*.[ch] signaler/*.[ch] signaler/relayctl/*.[ch] \
 		mediaworker/*.[ch] tests/*/*.[ch])
@@ -236,6 +241,6 @@ clean:
 	rm -rf build build-* 
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,11p' Makefile
 
 -include $(shell find build* -name '*.d' 2>/dev/null)

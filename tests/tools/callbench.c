@@ -33,6 +33,20 @@
  * SIPp's RTP echo; the edges of the window cancel out). Received frames are the audio messages
  * of the codec sent (one frame per message, as the gateway sends them).
  *
+ * --progress S (hold): every S seconds of the hold (settle and window; counted from the ramp's
+ * start) and once at the end of the window, one line
+ * per call, then an end line, flushed (scripts/soak.sh reads them while the calls are held):
+ *
+ *   PROGRESS t=<s since the ramp started> call=<i> up=0|1 dead=0|1 byed=0|1 tx=<frames sent>
+ *            rx=<frames received> bytes_in=<bytes librtmp read on the connection>
+ *            bytes_acked=<the count in librtmp's last Acknowledgement> window=<the peer
+ *            bandwidth the server set: librtmp acknowledges every window / 10 bytes>
+ *            gaps=<pauses > 100 ms between received frames> max_gap_ms=<the longest pause>
+ *   PROGRESS_END t=<s> calls=<n>
+ *
+ * SIGTERM or SIGINT during the hold ends the window there: the calls are hung up and reported as
+ * after a full window.
+ *
  * --e2e (hold): callbench is also the far end's media instead of SIPp's RTP echo, and measures
  * the one-way delay through the gateway in each direction and the round trip: DELAY and LOSS
  * lines (callbench_e2e.c).
@@ -75,7 +89,7 @@ static const struct opt_spec opt_specs[] = {
     OPT("--url", OPT_STR, M_ALL, url, 0, 0),
     OPT("--target", OPT_TARGET, M_ALL, targets, 0, 0),
     OPT("--codecs", OPT_STR, M_ALL, codecs, 0, 0),
-    OPT("--seconds", OPT_NUM, M_ALL, seconds, 1, 3600),
+    OPT("--seconds", OPT_NUM, M_ALL, seconds, 1, 86400),
     OPT("--timeout", OPT_INT, M_ALL, timeout_s, 1, 120),
     OPT("--pid", OPT_PID, M_ALL, pids, 0, 0),
     OPT("--verbose", OPT_FLAG, M_ALL, verbose, 0, 0),
@@ -88,6 +102,7 @@ static const struct opt_spec opt_specs[] = {
     OPT("--e2e", OPT_FLAG, M_HOLD, e2e, 0, 0),
     OPT("--publish", OPT_STR, M_HOLD, publish_name, 0, 0),
     OPT("--play", OPT_STR, M_HOLD, play_name, 0, 0),
+    OPT("--progress", OPT_NUM, M_HOLD, progress, 1, 3600),
 };
 #undef OPT
 
@@ -102,7 +117,7 @@ static void usage(FILE *f)
 	    "                       [--calls N (200)] [--seconds S (20)] [--codec speex|pcmu]\n"
 	    "                       [--codecs TOKENS] [--ramp CALLS_PER_S (50)] [--settle S (2)]\n"
 	    "                       [--no-call] [--publish NAME (local)] [--play NAME (remote)]\n"
-	    "                       [--e2e]\n"
+	    "                       [--e2e] [--progress S]\n"
 	    "       common: [--timeout S (5)] [--pid NAME=PID]... [--verbose]\n"
 	    "  setup  N clients (user benchI@bench.local, empty password) loop "
 	    "invite->accepted->bye\n"
@@ -117,6 +132,9 @@ static void usage(FILE *f)
 	    "  --e2e        callbench is the far end's media: each call invites sip:PORT@<target's\n"
 	    "               host>, PORT its own UDP socket (SIPp: bench_uas_port.xml answers with it),\n"
 	    "               echoes the RTP and prints the one-way delays (DELAY/LOSS lines)\n"
+	    "  --progress   every S seconds of the hold, a PROGRESS line per call (up, dead, byed,\n"
+	    "               frames sent and received, bytes received, gaps > 100 ms between\n"
+	    "               received frames, the longest) and a PROGRESS_END line (scripts/soak.sh)\n"
 	    "  --target     repeatable: successive invites take the targets in turn (e.g. several\n"
 	    "               SIPp UASs, so that no one RTP echo socket carries every call)\n"
 	    "  --pid        report the CPU of process PID as cpu_NAME_pct (percent of one core "

@@ -57,6 +57,7 @@
 #define CHAN_AUDIO    4		 /* audio */
 #define CHAN_STREAM   8		 /* NetStream commands */
 #define E2E_DRAIN_S   2.0	 /* --e2e: a frame not back this long after the window is lost */
+#define GAP_S	      0.100	 /* hold: a pause this long between received frames is a gap */
 
 enum mode { MODE_NONE, MODE_SETUP, MODE_HOLD };
 
@@ -79,6 +80,7 @@ struct options {
 	double seconds, settle;
 	bool no_call, verbose, help;
 	bool e2e; /* hold: callbench is the far end's media (callbench_e2e.c) */
+	double progress; /* hold: seconds between PROGRESS blocks (0: none) */
 	char url_buf[URL_LEN];
 	char codec_buf[MAX_CODECS * NAME_LEN];
 	const char *tokens[MAX_CODECS];

@@ -102,6 +102,8 @@ struct call {
 	atomic_bool byed;  /* the far end hung up */
 	atomic_int bye;	   /* enum bye_state */
 	atomic_ulong tx, rx, rx_other;
+	double last_rx_t;	   /* reader only: when the last frame came (0: none yet) */
+	atomic_ulong gaps, max_gap_us; /* pauses > GAP_S between received frames, the longest */
 	struct e2e_call *e2e; /* --e2e: its media side (owned by callbench_e2e.c), else NULL */
 };
 
@@ -290,6 +292,16 @@ static void hold_packet(struct call *cl, RTMPPacket *pkt)
 	case RTMP_PACKET_TYPE_AUDIO:
 		if (pkt->m_nBodySize >= 2 &&
 		    ((unsigned char)pkt->m_body[0] >> 4) == hrun.tone.codec_nibble) {
+			double t = now_s();
+
+			if (cl->last_rx_t > 0 && t - cl->last_rx_t > GAP_S) {
+				unsigned long us = (unsigned long)((t - cl->last_rx_t) * 1e6);
+
+				atomic_fetch_add(&cl->gaps, 1);
+				if (us > atomic_load(&cl->max_gap_us))
+					atomic_store(&cl->max_gap_us, us);
+			}
+			cl->last_rx_t = t;
 			atomic_fetch_add(&cl->rx, 1);
 			if (cl->e2e)
 				e2e_frame_in(cl->e2e, (const uint8_t *)pkt->m_body,
@@ -451,6 +463,63 @@ static void *hold_sender_main(void *arg)
 		k++;
 	}
 	return NULL;
+}
+
+/* Prints a PROGRESS line per call and the PROGRESS_END line (--progress), flushed. */
+static void hold_progress(void)
+{
+	double t = now_s() - hrun.t0;
+
+	for (int i = 0; i < hrun.n; i++) {
+		struct call *cl = &hrun.calls[i];
+		bool live = atomic_load(&cl->live), dead = atomic_load(&cl->dead);
+		long long bytes_in = 0, bytes_acked = 0, window = 0;
+
+		if (live) { /* the connection stays allocated until the end of the run */
+			pthread_mutex_lock(&cl->c.lock);
+			if (cl->c.r) {
+				bytes_in = (long long)(unsigned)cl->c.r->m_nBytesIn;
+				bytes_acked = (long long)(unsigned)cl->c.r->m_nBytesInSent;
+				window = cl->c.r->m_nClientBW;
+			}
+			pthread_mutex_unlock(&cl->c.lock);
+		}
+		printf("PROGRESS t=%.1f call=%d up=%d dead=%d byed=%d tx=%lu rx=%lu bytes_in=%lld "
+		       "bytes_acked=%lld window=%lld gaps=%lu max_gap_ms=%.1f\n",
+		       t, i, live && !dead, dead, (int)atomic_load(&cl->byed), atomic_load(&cl->tx),
+		       atomic_load(&cl->rx), bytes_in, bytes_acked, window, atomic_load(&cl->gaps),
+		       (double)atomic_load(&cl->max_gap_us) / 1000);
+	}
+	printf("PROGRESS_END t=%.1f calls=%d\n", t, hrun.n);
+	fflush(stdout);
+}
+
+/* SIGTERM or SIGINT: the hold ends early (its window is cut short, the calls hung up). */
+static volatile sig_atomic_t hold_stop;
+
+static void hold_on_signal(int sig)
+{
+	(void)sig;
+	hold_stop = 1;
+}
+
+/* Sleeps @s seconds, or until SIGTERM/SIGINT; with --progress, prints the progress every
+ * o->progress seconds of the run meanwhile (counted from the ramp's start). */
+static void hold_sleep(const struct options *o, double s)
+{
+	double end = now_s() + s, next = INFINITY;
+
+	if (o->progress > 0)
+		next = hrun.t0 + (floor((now_s() - hrun.t0) / o->progress) + 1) * o->progress;
+	while (!hold_stop && now_s() < end) {
+		double until = fmin(fmin(end, next), now_s() + 0.2);
+
+		sleep_until(until);
+		if (o->progress > 0 && now_s() >= next && now_s() < end) {
+			hold_progress();
+			next += o->progress;
+		}
+	}
 }
 
 /* Sends bye on every up call and waits (bounded) for the replies, read by the reader. Returns
@@ -618,6 +687,8 @@ int run_hold(const struct options *o)
 		status = 1;
 		goto out_reader;
 	}
+	signal(SIGTERM, hold_on_signal);
+	signal(SIGINT, hold_on_signal);
 	hrun.t0 = now_s();
 	for (; started < nsetup; started++)
 		if (pthread_create(&setup_th[started], NULL, hold_setup_main, NULL) != 0)
@@ -634,14 +705,16 @@ int run_hold(const struct options *o)
 	for (int i = 0; i < hrun.n && !up; i++)
 		up = atomic_load(&hrun.calls[i].live);
 	if (up) /* nothing to measure otherwise: the window is empty */
-		sleep_s(o->settle);
+		hold_sleep(o, o->settle);
 	hold_snapshot(&w, 0);
 	atomic_store(&hrun.late_max_us, 0);
 	atomic_store(&hrun.ticks_skipped, 0);
 	cpu_sample(o, &w.c0);
 	if (up)
-		sleep_s(o->seconds);
+		hold_sleep(o, o->seconds);
 	cpu_sample(o, &w.c1);
+	if (o->progress > 0)
+		hold_progress();
 	hold_snapshot(&w, 1);
 	atomic_store(&hrun.stop_sender, true);
 	pthread_join(sender, NULL);
