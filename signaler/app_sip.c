@@ -241,16 +241,20 @@ static void rec_update(struct phone_call *pc, const char *state)
 	callrec_update(r, state, pc->sip, pc->leg);
 }
 
-void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
-		      enum callrec_end_reason local, const char *reason)
+void app_sip_call_end(struct phone_call *pc, const struct pc_end *end)
 {
 	struct sip_client *cl = pc->cl;
+	const char *reason = end->reason ? end->reason : "";
 
 	log_info(sid(pc), "sip: call %s %s %s ends: %s", pc->from, pc->incoming ? "<-" : "->",
-		 pc->to, reason ? reason : "");
+		 pc->to, reason);
 	if (pc->sip) {
 		sip_call_set_handler(pc->sip, NULL, NULL);
-		sip_call_hangup(pc->sip);
+		if (end->refuse >= 400 && end->refuse <= 699 && pc->incoming && !pc->was_up &&
+		    (pc->state == PC_INVITED || pc->state == PC_ACCEPTING))
+			sip_call_respond(pc->sip, end->refuse, end->refuse_phrase, NULL);
+		else
+			sip_call_hangup(pc->sip);
 		pc->sip = NULL;
 	}
 	if (pc->referrer) {
@@ -263,15 +267,25 @@ void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
 	media_leg_destroy(&pc->vleg);
 	if (pc->admitted)
 		call_policy_release(pc->client_ip);
-	callrec_end(&pc->rec, status, local);
+	callrec_end(&pc->rec, end->status, end->local);
 	if (cl) {
 		cl->call = NULL;
-		if (callback && strcmp(callback, "byed") == 0)
-			invoke(cl, callback, "");
-		else if (callback && strcmp(callback, "cancelled") == 0)
-			invoke(cl, callback, "ss", pc->from, pc->to);
-		else if (callback)
-			invoke(cl, callback, "s", reason);
+		switch (end->tell) {
+		case PC_TELL_NONE:
+			break;
+		case PC_TELL_ENDED:
+			if (!pc->was_up) {
+				invoke(cl, "rejected", "s", reason);
+				break;
+			}
+			/* fall through */
+		case PC_TELL_BYED:
+			invoke(cl, "byed", "");
+			break;
+		case PC_TELL_CANCELLED:
+			invoke(cl, "cancelled", "ss", pc->from, pc->to);
+			break;
+		}
 	}
 	free(pc);
 }
@@ -358,7 +372,9 @@ static void on_answered(struct sip_call *sc, const char *sdp, void *arg)
 	    sdp_process_answer(&pc->local, &answer, &pc->choice, why, sizeof(why)) < 0) {
 		if (!sdp)
 			snprintf(why, sizeof(why), "the answer has no SDP");
-		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .local = CALLREC_END_ERROR,
+						      .reason = why});
 		return;
 	}
 	leg_apply(pc, &pc->choice);
@@ -374,7 +390,10 @@ static void on_failed(struct sip_call *sc, int status, const char *phrase, void 
 		return;
 	pc->sip = NULL;
 	status_text(text, sizeof(text), status, phrase);
-	app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", status, CALLREC_END_ERROR, text);
+	app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+					      .status = status,
+					      .local = CALLREC_END_ERROR,
+					      .reason = text});
 }
 
 static void on_cancelled(struct sip_call *sc, void *arg)
@@ -384,7 +403,9 @@ static void on_cancelled(struct sip_call *sc, void *arg)
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	app_sip_call_end(pc, "cancelled", 0, CALLREC_END_CANCELLED, "cancelled by the caller");
+	app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_CANCELLED,
+					      .local = CALLREC_END_CANCELLED,
+					      .reason = "cancelled by the caller"});
 }
 
 static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void *arg)
@@ -394,8 +415,9 @@ static void on_ended(struct sip_call *sc, bool by_peer, const char *reason, void
 	if (!pc)
 		return;
 	pc->sip = NULL;
-	app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED,
-			 by_peer ? "BYE from the peer" : reason);
+	app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_BYED,
+					      .local = CALLREC_END_COMPLETED,
+					      .reason = by_peer ? "BYE from the peer" : reason});
 }
 
 /* The peer's re-INVITE: answer it from the same leg, follow hold and media moves. */
@@ -485,7 +507,9 @@ static void on_transfer_status(struct sip_call *sc, int status, const char *phra
 	/* The transfer target answered (a NOTIFY of 2xx; 202 is the REFER's own answer): as the
 	 * transferor we hang up. A failure leaves the call as it was. */
 	if (status >= 200 && status < 300 && status != 202)
-		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "transferred");
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_BYED,
+						      .local = CALLREC_END_COMPLETED,
+						      .reason = "transferred"});
 }
 
 static void on_sip_dtmf(struct sip_call *sc, char digit, unsigned duration_ms, void *arg)
@@ -545,8 +569,9 @@ static void refer_go(struct evloop *loop, struct ev_timer *t, void *arg)
 	}
 	pc->refer_placed = true;
 	if (!pc->sip || !in) {
-		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED,
-				 "transfer: the call is gone");
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_BYED,
+						      .local = CALLREC_END_COMPLETED,
+						      .reason = "transfer: the call is gone"});
 		return;
 	}
 	pc->referrer = pc->sip;
@@ -603,8 +628,10 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 
 	if (pc->want_srtp) {
 		if (in->srtp_local_key_len != SDP_SRTP_KEY_LEN) {
-			app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
-					 "the media worker made no SRTP key");
+			app_sip_call_end(
+			    pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						 .local = CALLREC_END_ERROR,
+						 .reason = "the media worker made no SRTP key"});
 			return;
 		}
 		local.srtp = SDP_SRTP_REQUIRED;
@@ -614,7 +641,9 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	if (sdp_make_offer(&pc->prefs, &local, &pc->local, why, sizeof(why)) < 0 ||
 	    build_sdp(&b, &pc->local) < 0) {
 		buf_free(&b);
-		app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .local = CALLREC_END_ERROR,
+						      .reason = why});
 		return;
 	}
 	pc->state = PC_CALLING;
@@ -632,8 +661,9 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	}
 	buf_free(&b);
 	if (!pc->sip) {
-		app_sip_call_end(pc, pc->was_up ? "byed" : "rejected", 0, CALLREC_END_ERROR,
-				 "cannot send the INVITE");
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .local = CALLREC_END_ERROR,
+						      .reason = "cannot send the INVITE"});
 		return;
 	}
 	sip_call_set_handler(pc->sip, &call_cbs, pc);
@@ -643,39 +673,43 @@ static void send_invite(struct phone_call *pc, const struct media_leg_info *in)
 	rec_update(pc, "setup");
 }
 
-/* Incoming: the answer from the leg, then the 200. */
+/* Incoming: the answer that states the choice made at accept, with the leg's address, then the
+ * 200. */
 static void send_answer(struct phone_call *pc, const struct media_leg_info *in)
 {
 	struct sdp_local local = {.addr = in->local_ip, .port = in->local_port};
-	struct sdp_choice ch;
 	struct buf b = {0};
 	char why[200];
 
-	if (pc->remote.srtp) {
+	if (pc->choice.srtp) {
 		local.srtp = SDP_SRTP_REQUIRED;
 		local.key = in->srtp_local_key_len == SDP_SRTP_KEY_LEN ? in->srtp_local_key : NULL;
 	}
 	call_video_local(&pc->vleg, in, &local, sid(pc));
-	if ((pc->remote.srtp && !local.key) ||
-	    sdp_answer(&pc->remote, &pc->prefs, &local, &pc->local, &ch, why, sizeof(why)) < 0 ||
+	if ((pc->choice.srtp && !local.key) ||
+	    sdp_answer_choice(&pc->remote, &pc->prefs, &local, &pc->choice, &pc->local, why,
+			      sizeof(why)) < 0 ||
 	    (pc->local.sess_id = (uint64_t)time(NULL), pc->local.sess_version = 1,
 	     build_sdp(&b, &pc->local) < 0)) {
-		if (pc->remote.srtp && !local.key)
+		if (pc->choice.srtp && !local.key)
 			snprintf(why, sizeof(why), "the media worker made no SRTP key");
 		buf_free(&b);
-		sip_call_respond(pc->sip, 500, NULL, NULL);
-		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, why);
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .refuse = 500,
+						      .local = CALLREC_END_ERROR,
+						      .reason = why});
 		return;
 	}
 	if (sip_call_respond(pc->sip, 200, NULL, (const char *)b.data) < 0) {
 		buf_free(&b);
-		app_sip_call_end(pc, "rejected", 0, CALLREC_END_ERROR, "cannot answer the INVITE");
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .local = CALLREC_END_ERROR,
+						      .reason = "cannot answer the INVITE"});
 		return;
 	}
 	buf_free(&b);
-	pc->choice = ch;
-	pc->hold_peer = ch.hold;
-	call_video_apply(&pc->vleg, &ch.video, pc->hold_local, sid(pc), "sip");
+	pc->hold_peer = pc->choice.hold;
+	call_video_apply(&pc->vleg, &pc->choice.video, pc->hold_local, sid(pc), "sip");
 	call_up(pc);
 }
 
@@ -702,8 +736,10 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 {
 	struct phone_call *pc = arg;
 
-	app_sip_call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0, CALLREC_END_NO_MEDIA,
-			 reason);
+	app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+					      .refuse = 500,
+					      .local = CALLREC_END_NO_MEDIA,
+					      .reason = reason});
 }
 
 /*
@@ -740,7 +776,9 @@ static void leg_timeout(struct media_leg *leg, void *arg)
 	struct phone_call *pc = arg;
 
 	if (pc->state == PC_UP && !pc->hold_local && !pc->hold_peer)
-		app_sip_call_end(pc, "byed", 0, CALLREC_END_COMPLETED, "no RTP from the peer");
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_BYED,
+						      .local = CALLREC_END_COMPLETED,
+						      .reason = "no RTP from the peer"});
 }
 
 static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts,
@@ -858,19 +896,6 @@ static int leg_start(struct phone_call *pc, const struct wire_codec *sip_codecs,
 
 /* --- incoming INVITEs ------------------------------------------------------------------------ */
 
-/* Whether the offer can be answered at all (codec, SRTP); fills @ch. */
-static int offer_check(const struct sdp_media_desc *offer, const struct codec_pref *prefs,
-		       struct sdp_choice *ch, char *why, size_t whylen)
-{
-	static const uint8_t probe_key[SDP_SRTP_KEY_LEN] = {1};
-	struct sdp_local local = {.addr = "127.0.0.1", .port = 9, .srtp = srtp_policy};
-	struct sdp_media_desc answer;
-
-	if (srtp_policy != SDP_SRTP_OFF)
-		local.key = probe_key;
-	return sdp_answer(offer, prefs, &local, &answer, ch, why, whylen);
-}
-
 static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_call_info *info,
 			void *arg)
 {
@@ -903,26 +928,26 @@ static void on_incoming(struct sip_ua *u, struct sip_call *sc, const struct sip_
 	snprintf(pc->from, sizeof(pc->from), "%s", info->from);
 	snprintf(pc->to, sizeof(pc->to), "%s", info->to);
 	pc->sip = sc;
+	pc->state = PC_INVITED;
 	sip_call_set_handler(sc, &call_cbs, pc);
 	if (info->sdp) {
-		/* Refuse what cannot be answered now, before it rings (the gateway transcodes
-		 * between the client's Speex and any codec of its table). */
-		if (sdp_parse_desc(info->sdp, strlen(info->sdp), &pc->remote, why, sizeof(why)) < 0 ||
-		    offer_check(&pc->remote, &default_prefs, &ch, why, sizeof(why)) < 0) {
+		/* Refuse what cannot be answered, before it rings (the gateway transcodes between
+		 * the client's Speex and any codec of its table). */
+		if (sdp_parse_desc(info->sdp, strlen(info->sdp), &pc->remote, why, sizeof(why)) <
+			0 ||
+		    sdp_choose(&pc->remote, &default_prefs, srtp_policy, &ch, why, sizeof(why)) <
+			0) {
 			log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s refused: %s",
 				 info->from, why);
-			sip_call_respond(sc, 488, NULL, NULL);
-			pc->sip = NULL;
-			sip_call_set_handler(sc, NULL, NULL);
-			cl->call = NULL;
-			callrec_end(&pc->rec, 488, CALLREC_END_ERROR);
-			free(pc);
+			app_sip_call_end(pc, &(struct pc_end){.refuse = 488,
+							      .status = 488,
+							      .local = CALLREC_END_ERROR,
+							      .reason = why});
 			return;
 		}
 	} else {
 		pc->remote.port = 0; /* offer-less INVITE: we offer in the 200 */
 	}
-	pc->state = PC_INVITED;
 	sip_call_respond(sc, 180, NULL, NULL);
 	log_info(rtmp_conn_sid(cl->conn), "sip: INVITE from %s to %s (call id %s): ringing",
 		 info->from, info->to, info->call_id);
@@ -984,7 +1009,8 @@ static int cmd_invite(struct sip_client *cl, double txid, const struct amf_value
 	prefs_to_wire(&pc->prefs, wc, &nw);
 	pc->state = PC_LEG;
 	if (leg_start(pc, wc, nw, NULL) < 0) {
-		app_sip_call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
+		app_sip_call_end(pc, &(struct pc_end){.local = CALLREC_END_NO_MEDIA,
+						      .reason = "cannot create a media leg"});
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	log_info(rtmp_conn_sid(cl->conn), "sip: invite %s", pc->to);
@@ -997,7 +1023,6 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 	struct phone_call *pc = cl->call;
 	const char *tok[MAX_TOKENS];
 	struct wire_codec wc;
-	struct sdp_choice ch;
 	size_t n = tokens_of(args, 3, tok, MAX_TOKENS);
 	char why[200];
 
@@ -1017,26 +1042,25 @@ static int cmd_accept(struct sip_client *cl, double txid, const struct amf_value
 			pc->prefs.codecs[pc->prefs.n++] = default_prefs.codecs[i];
 	}
 	pc->prefs.dtmf = true;
-	if (pc->remote.port == 0) {
+	/* The choice made here with the client's codecs is the one the leg starts with and the
+	 * 200 states (send_answer). */
+	if (pc->remote.port == 0)
 		snprintf(why, sizeof(why), "offer-less INVITEs are not supported");
-		sip_call_respond(pc->sip, 488, NULL, NULL);
-		pc->sip = NULL;
-		app_sip_call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
+	if (pc->remote.port == 0 ||
+	    sdp_choose(&pc->remote, &pc->prefs, srtp_policy, &pc->choice, why, sizeof(why)) < 0) {
+		app_sip_call_end(pc, &(struct pc_end){.refuse = 488,
+						      .status = 488,
+						      .local = CALLREC_END_ERROR,
+						      .reason = why});
 		return reply_error(cl, txid, why);
 	}
-	if (offer_check(&pc->remote, &pc->prefs, &ch, why, sizeof(why)) < 0) {
-		sip_call_respond(pc->sip, 488, NULL, NULL);
-		pc->sip = NULL;
-		app_sip_call_end(pc, NULL, 488, CALLREC_END_ERROR, why);
-		return reply_error(cl, txid, why);
-	}
-	pc->want_srtp = ch.srtp;
-	sdp_choice_wire_codec(&ch, &wc);
+	pc->want_srtp = pc->choice.srtp;
+	sdp_choice_wire_codec(&pc->choice, &wc);
 	pc->state = PC_ACCEPTING;
-	if (leg_start(pc, &wc, 1, &ch) < 0) {
-		sip_call_respond(pc->sip, 500, NULL, NULL);
-		pc->sip = NULL;
-		app_sip_call_end(pc, NULL, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
+	if (leg_start(pc, &wc, 1, &pc->choice) < 0) {
+		app_sip_call_end(pc, &(struct pc_end){.refuse = 500,
+						      .local = CALLREC_END_NO_MEDIA,
+						      .reason = "cannot create a media leg"});
 		return reply_error(cl, txid, "cannot create a media leg");
 	}
 	reply_ok(cl, txid);
@@ -1068,27 +1092,26 @@ static int cmd_reject(struct sip_client *cl, double txid, const struct amf_value
 			if ((unsigned char)reason[i] >= 0x20 && reason[i] != 0x7f)
 				phrase[o++] = reason[i];
 	}
-	sip_call_respond(pc->sip, status, phrase[0] ? phrase : NULL, NULL);
-	pc->sip = NULL;
-	app_sip_call_end(pc, NULL, 0, CALLREC_END_REJECTED_BY_CLIENT, "rejected by the client");
+	app_sip_call_end(pc, &(struct pc_end){.refuse = status,
+					      .refuse_phrase = phrase[0] ? phrase : NULL,
+					      .local = CALLREC_END_REJECTED_BY_CLIENT,
+					      .reason = "rejected by the client"});
 	reply_ok(cl, txid);
 	return 0;
 }
 
-static int cmd_bye(struct sip_client *cl, double txid)
+static int cmd_bye(struct sip_client *cl, double txid, const struct amf_value *args)
 {
 	struct phone_call *pc = cl->call;
 
 	if (!pc)
 		return reply_error(cl, txid, "no call to end");
-	if (pc->state == PC_INVITED && pc->sip) {
-		sip_call_respond(pc->sip, 603, NULL, NULL);
-		pc->sip = NULL;
-	}
-	/* Before the answer, a bye() refuses the incoming call, or cancels the outgoing one. */
-	app_sip_call_end(pc, NULL, 0,
-			 pc->incoming ? CALLREC_END_REJECTED_BY_CLIENT : CALLREC_END_CANCELLED,
-			 "ended by the client");
+	/* Before the answer, a bye() refuses the incoming call (603), or cancels the outgoing
+	 * one. */
+	app_sip_call_end(pc, &(struct pc_end){.refuse = 603,
+					      .local = pc->incoming ? CALLREC_END_REJECTED_BY_CLIENT
+								    : CALLREC_END_CANCELLED,
+					      .reason = "ended by the client"});
 	reply_ok(cl, txid);
 	return 0;
 }
@@ -1168,6 +1191,15 @@ static int cmd_transfer(struct sip_client *cl, double txid, const struct amf_val
 	return 0;
 }
 
+/* The Flash VoIP API's calls; the arguments start at index 3 (name, txid, null). */
+static const struct sip_cmd {
+	const char *name;
+	int (*fn)(struct sip_client *cl, double txid, const struct amf_value *args);
+} sip_cmds[] = {
+    {"invite", cmd_invite}, {"accept", cmd_accept}, {"reject", cmd_reject},	{"bye", cmd_bye},
+    {"sendDTMF", cmd_dtmf}, {"hold", cmd_hold},	    {"transfer", cmd_transfer},
+};
+
 static int sip_command(struct rtmp_conn *c, uint32_t stream_id, const char *name, double txid,
 		       const struct amf_value *args)
 {
@@ -1175,20 +1207,9 @@ static int sip_command(struct rtmp_conn *c, uint32_t stream_id, const char *name
 
 	if (!cl)
 		return -ENOENT;
-	if (strcmp(name, "invite") == 0)
-		return cmd_invite(cl, txid, args);
-	if (strcmp(name, "accept") == 0)
-		return cmd_accept(cl, txid, args);
-	if (strcmp(name, "reject") == 0)
-		return cmd_reject(cl, txid, args);
-	if (strcmp(name, "bye") == 0)
-		return cmd_bye(cl, txid);
-	if (strcmp(name, "sendDTMF") == 0)
-		return cmd_dtmf(cl, txid, args);
-	if (strcmp(name, "hold") == 0)
-		return cmd_hold(cl, txid, args);
-	if (strcmp(name, "transfer") == 0)
-		return cmd_transfer(cl, txid, args);
+	for (size_t i = 0; i < sizeof(sip_cmds) / sizeof(sip_cmds[0]); i++)
+		if (strcmp(name, sip_cmds[i].name) == 0)
+			return sip_cmds[i].fn(cl, txid, args);
 	return -ENOENT;
 }
 
@@ -1268,8 +1289,9 @@ static void sip_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct r
 		log_warn(rtmp_conn_sid(c), "sip: audio of '%s' refused: %s", s->name, why);
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "error", "NetStream.Failed", text);
-		app_sip_call_end(pc, pc->state == PC_UP ? "byed" : "rejected", 0,
-				 CALLREC_END_ERROR, text);
+		app_sip_call_end(pc, &(struct pc_end){.tell = PC_TELL_ENDED,
+						      .local = CALLREC_END_ERROR,
+						      .reason = text});
 		return;
 	}
 	media_leg_send_audio(pc->leg, m->data, m->len, m->timestamp);

@@ -104,8 +104,8 @@ void app_sip_client_free(struct sip_client *cl)
 
 	if (cl->call) {
 		cl->call->cl = NULL;
-		app_sip_call_end(cl->call, NULL, 0, CALLREC_END_CLIENT_LEFT,
-				 "the RTMP client left");
+		app_sip_call_end(cl->call, &(struct pc_end){.local = CALLREC_END_CLIENT_LEFT,
+							    .reason = "the RTMP client left"});
 		cl->call = NULL;
 	}
 	if (holder && holder != cl && holder->reg) {
@@ -135,8 +135,9 @@ static int client_install(struct sip_client *cl)
 		client_unlink(old);
 		if (old->call) {
 			old->call->cl = NULL;
-			app_sip_call_end(old->call, NULL, 0, CALLREC_END_CLIENT_LEFT,
-					 "replaced by a new connection");
+			app_sip_call_end(
+			    old->call, &(struct pc_end){.local = CALLREC_END_CLIENT_LEFT,
+							.reason = "replaced by a new connection"});
 			old->call = NULL;
 		}
 		if (cl->reg)

@@ -93,15 +93,32 @@ extern struct sip_ua *app_sip_ua;
 extern const char *app_sip_registrar;
 extern unsigned app_sip_reg_expires;
 
+/* What the client is told when its call ends. */
+enum pc_tell {
+	PC_TELL_NONE,	   /* nothing: the client asked for it, never heard of the call, or left */
+	PC_TELL_ENDED,	   /* byed() when the call was up (before a transfer too), else
+			    * rejected(reason) */
+	PC_TELL_BYED,	   /* byed() */
+	PC_TELL_CANCELLED, /* cancelled(from, to): the caller gave up before the answer */
+};
+
+/* How a call ends. */
+struct pc_end {
+	enum pc_tell tell;
+	int refuse;		       /* the final response to an incoming INVITE not answered
+					* yet (4xx-6xx); 0: 480 */
+	const char *refuse_phrase;     /* its reason phrase, NULL: the standard one */
+	int status;		       /* the final SIP status that ended it, 0: none */
+	enum callrec_end_reason local; /* what ended it here */
+	const char *reason;	       /* for the log and rejected() */
+};
+
 /*
- * Ends @pc: hangs up what is alive (CANCEL, rejection or BYE), frees the leg, detaches it from
- * the client. @callback: the client invoke that tells it ("byed", "rejected", "cancelled"), with
- * @reason, or NULL when the client asked for it. @status (the final SIP status, 0: none) and
- * @local (what ended it here) are its end reason for the metrics when it was not answered
- * (callrec_end). Frees @pc.
+ * The one way a call ends: hangs up what is alive (CANCEL, a refusal of an unanswered INVITE
+ * with end->refuse, or BYE), frees the legs, counts the call with its end reason (callrec_end:
+ * end->status, else end->local), tells the client as end->tell says, and frees @pc.
  */
-void app_sip_call_end(struct phone_call *pc, const char *callback, int status,
-		      enum callrec_end_reason local, const char *reason);
+void app_sip_call_end(struct phone_call *pc, const struct pc_end *end);
 
 /* --- app_sip_client.c --- */
 

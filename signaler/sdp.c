@@ -1173,43 +1173,39 @@ static void choice_remote(struct sdp_choice *ch, const struct sdp_media_desc *pe
 	ch->hold = sdp_is_hold(peer);
 }
 
-static int check_srtp_policy(const struct sdp_media_desc *offer, const struct sdp_local *local,
+static int check_srtp_policy(const struct sdp_media_desc *offer, enum sdp_srtp_policy srtp,
 			     int *crypto_idx, char *why, size_t whylen)
 {
 	*crypto_idx = -1;
 	if (!offer->srtp) {
-		if (local->srtp == SDP_SRTP_REQUIRED)
+		if (srtp == SDP_SRTP_REQUIRED)
 			return sdp_fail(why, whylen, -ENOTSUP,
 					"SRTP is required but the offer is plain RTP/AVP");
 		return 0;
 	}
-	if (local->srtp == SDP_SRTP_OFF)
+	if (srtp == SDP_SRTP_OFF)
 		return sdp_fail(why, whylen, -ENOTSUP,
 				"the offer is RTP/SAVP and SRTP is disabled");
 	*crypto_idx = sdp_pick_crypto(offer->crypto, offer->n_crypto, why, whylen);
 	return *crypto_idx < 0 ? -ENOTSUP : 0;
 }
 
-int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours,
-	       const struct sdp_local *local, struct sdp_media_desc *answer,
-	       struct sdp_choice *chosen, char *why, size_t whylen)
+int sdp_choose(const struct sdp_media_desc *offer, const struct codec_pref *ours,
+	       enum sdp_srtp_policy srtp, struct sdp_choice *chosen, char *why, size_t whylen)
 {
 	const struct codec *c = NULL;
 	const struct sdp_codec *oc;
-	const struct sdp_crypto *ok;
 	int idx, ki, ret;
 
-	if (!answer || !chosen)
+	if (!chosen)
 		return -EINVAL;
-	sdp_desc_init(answer);
 	choice_init(chosen);
 	if (why && whylen)
 		why[0] = '\0';
-	ret = check_local(local, why, whylen);
-	if (ret < 0)
-		return ret;
 	if (!offer || !ours || offer->n_codecs > SDP_MAX_CODECS || offer->n_mlines > SDP_MAX_MLINES)
 		return sdp_fail(why, whylen, -EINVAL, "no offer or no preferences");
+	if ((unsigned)srtp > SDP_SRTP_REQUIRED)
+		return sdp_fail(why, whylen, -EINVAL, "unknown SRTP policy");
 	if (offer->port == 0)
 		return sdp_fail(why, whylen, -ENOTSUP, "the offer declines audio (port 0)");
 	if (!sdp_addr_family(offer->addr))
@@ -1225,20 +1221,55 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 		why_codecs(why, whylen, "; we do ", &we);
 		return -ENOTSUP;
 	}
-	ret = check_srtp_policy(offer, local, &ki, why, whylen);
+	ret = check_srtp_policy(offer, srtp, &ki, why, whylen);
 	if (ret < 0)
 		return ret;
 
 	oc = &offer->codecs[idx];
-	set_local(answer, local);
-	answer->dir =
-	    sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(offer->dir)) & sdp_dir_bits(local->dir));
-	codec_from_table(&answer->codecs[0], c, oc->pt);
-	answer->n_codecs = 1;
+	chosen->codec = c;
+	chosen->pt = chosen->recv_pt = oc->pt;
+	sdp_copy_str(chosen->fmtp, sizeof(chosen->fmtp), oc->fmtp);
 	if (offer->te_pt >= 0 && offer->te_pt <= 127 && offer->te_pt != oc->pt && ours->dtmf &&
 	    codec_by_name("telephone-event", offer->te_rate)) {
-		answer->te_pt = offer->te_pt;
-		answer->te_rate = offer->te_rate;
+		chosen->te_pt = chosen->te_recv_pt = offer->te_pt;
+		chosen->te_rate = offer->te_rate;
+	}
+	chosen->dir = sdp_dir_from_bits(sdp_dir_reverse(sdp_dir_bits(offer->dir)));
+	choice_remote(chosen, offer);
+	if (ki >= 0) {
+		const struct sdp_crypto *ok = &offer->crypto[ki];
+
+		chosen->srtp = true;
+		chosen->suite = ok->suite;
+		chosen->crypto_tag = ok->tag;
+		memcpy(chosen->remote_key, ok->key, SDP_SRTP_KEY_LEN);
+	}
+	return 0;
+}
+
+int sdp_answer_choice(const struct sdp_media_desc *offer, const struct codec_pref *ours,
+		      const struct sdp_local *local, struct sdp_choice *chosen,
+		      struct sdp_media_desc *answer, char *why, size_t whylen)
+{
+	int ret;
+
+	if (!answer)
+		return -EINVAL;
+	sdp_desc_init(answer);
+	ret = check_local(local, why, whylen);
+	if (ret < 0)
+		return ret;
+	if (!offer || !ours || !chosen || !chosen->codec || offer->n_mlines > SDP_MAX_MLINES ||
+	    (chosen->srtp && local->srtp == SDP_SRTP_OFF))
+		return sdp_fail(why, whylen, -EINVAL, "no offer, or no choice made on it");
+	set_local(answer, local);
+	chosen->dir = sdp_dir_from_bits(sdp_dir_bits(chosen->dir) & sdp_dir_bits(local->dir));
+	answer->dir = chosen->dir;
+	codec_from_table(&answer->codecs[0], chosen->codec, chosen->pt);
+	answer->n_codecs = 1;
+	if (chosen->te_pt >= 0) {
+		answer->te_pt = chosen->te_pt;
+		answer->te_rate = chosen->te_rate;
 		if (!sdp_copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), offer->te_fmtp) ||
 		    !sdp_is_text(answer->te_fmtp, SDP_MAX_FMTP) || !answer->te_fmtp[0])
 			sdp_copy_str(answer->te_fmtp, sizeof(answer->te_fmtp), "0-15");
@@ -1246,28 +1277,34 @@ int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours
 	answer->n_mlines = offer->n_mlines;
 	answer->audio_index = offer->audio_index;
 	memcpy(answer->mlines, offer->mlines, sizeof(answer->mlines));
-
-	chosen->codec = c;
-	chosen->pt = chosen->recv_pt = oc->pt;
-	sdp_copy_str(chosen->fmtp, sizeof(chosen->fmtp), oc->fmtp);
-	chosen->te_pt = chosen->te_recv_pt = answer->te_pt;
-	chosen->te_rate = answer->te_pt >= 0 ? answer->te_rate : 0;
-	chosen->dir = answer->dir;
-	choice_remote(chosen, offer);
-	if (ki >= 0) {
-		ok = &offer->crypto[ki];
+	if (chosen->srtp) {
 		answer->srtp = true;
 		answer->n_crypto = 1;
-		answer->crypto[0].tag = ok->tag;
-		answer->crypto[0].suite = ok->suite;
+		answer->crypto[0].tag = chosen->crypto_tag;
+		answer->crypto[0].suite = chosen->suite;
 		memcpy(answer->crypto[0].key, local->key, SDP_SRTP_KEY_LEN);
-		chosen->srtp = true;
-		chosen->suite = ok->suite;
-		chosen->crypto_tag = ok->tag;
-		memcpy(chosen->remote_key, ok->key, SDP_SRTP_KEY_LEN);
 	}
 	sdp_video_answer(offer, ours, local, answer, chosen);
 	return 0;
+}
+
+int sdp_answer(const struct sdp_media_desc *offer, const struct codec_pref *ours,
+	       const struct sdp_local *local, struct sdp_media_desc *answer,
+	       struct sdp_choice *chosen, char *why, size_t whylen)
+{
+	int ret;
+
+	if (!answer || !chosen)
+		return -EINVAL;
+	sdp_desc_init(answer);
+	choice_init(chosen);
+	ret = check_local(local, why, whylen);
+	if (ret < 0)
+		return ret;
+	ret = sdp_choose(offer, ours, local->srtp, chosen, why, whylen);
+	if (ret < 0)
+		return ret;
+	return sdp_answer_choice(offer, ours, local, chosen, answer, why, whylen);
 }
 
 static bool same_codec(const struct sdp_codec *a, const struct sdp_codec *b)

@@ -6,9 +6,11 @@
  *
  *   text --sdp_parse_desc()--> struct sdp_media_desc --sdp_build()--> text
  *
- *   INVITE received:  sdp_parse_desc(offer) -> sdp_answer(offer, ours, local)
+ *   INVITE received:  sdp_parse_desc(offer) -> sdp_choose(offer, ours, policy)
  *                         -ENOTSUP: answer 488 before ringing (why says what did not match)
- *                         0: sdp_build(answer) goes in the 200; sdp_choice goes to the worker
+ *                     -> sdp_answer_choice(offer, ours, local, choice) once our media exists:
+ *                         sdp_build(answer) goes in the 200; sdp_choice goes to the worker
+ *                     (sdp_answer() is both steps at once, as for a re-INVITE)
  *   INVITE sent:      sdp_make_offer(ours, local) -> sdp_build -> ... 200 -> sdp_parse_desc(answer)
  *                         -> sdp_process_answer(our offer, answer) -> sdp_choice
  *   hold / resume:    sdp_build_reoffer(our last desc, hold): direction changed, o= version + 1
@@ -374,20 +376,44 @@ int sdp_make_offer(const struct codec_pref *ours, const struct sdp_local *local,
 		   struct sdp_media_desc *offer, char *why, size_t whylen);
 
 /*
- * Answers @offer (RFC 3264): the codec is the first of the OFFERER's list that is in @ours, on
- * the offerer's payload type; telephone-event is kept when offered at a rate the codec table knows
- * and ours->dtmf; direction is the reverse of the offer's, limited by local->dir (sendonly ->
- * recvonly, inactive -> inactive); an RTP/SAVP offer is answered with the tag and suite of its
- * first usable a=crypto line and our key. Other m-lines are echoed with port 0. Fills @answer (to
- * pass to sdp_build) and @chosen.
+ * Decides how to answer @offer's audio, from the offer, @ours and the SRTP policy @srtp alone (no
+ * address, no key, nothing allocated): the codec, telephone-event, the direction (the reverse of
+ * the offer's), the peer's address and the crypto line, as sdp_answer() below does. Video is not
+ * decided here (it needs our video leg): chosen->video.on stays false until
+ * sdp_answer_choice(). Returns 0, -ENOTSUP with @why (answer 488), or -EINVAL.
+ */
+int sdp_choose(const struct sdp_media_desc *offer, const struct codec_pref *ours,
+	       enum sdp_srtp_policy srtp, struct sdp_choice *chosen, char *why, size_t whylen);
+
+/*
+ * Builds in @answer the answer to @offer that states @chosen (made by sdp_choose() on this offer)
+ * with our @local side, limits chosen->dir by local->dir and decides video into chosen->video.
+ * Returns 0, or -EINVAL (@local unusable, or a choice @local cannot state: SRTP chosen with
+ * local->srtp off).
+ */
+int sdp_answer_choice(const struct sdp_media_desc *offer, const struct codec_pref *ours,
+		      const struct sdp_local *local, struct sdp_choice *chosen,
+		      struct sdp_media_desc *answer, char *why, size_t whylen);
+
+/*
+ * Answers @offer (RFC 3264): sdp_choose() then sdp_answer_choice().
+ * Audio: the codec is the first of the OFFERER's list that is in @ours, on the offerer's payload
+ * type; telephone-event is kept when offered at a rate the codec table knows and ours->dtmf;
+ * direction is the reverse of the offer's, limited by local->dir (sendonly -> recvonly, inactive
+ * -> inactive); an RTP/SAVP offer is answered with the tag and suite of its first usable a=crypto
+ * line and our key. Other m-lines are echoed with port 0. Fills @answer (to pass to sdp_build)
+ * and @chosen.
+ *
  * Video: an offered video stream is accepted when ours->video, local->video.port > 0, its port
  * is not 0, its SRTP fits local->srtp as audio's must, and one of its H.264 formats has
  * packetization-mode 1 (else 0) and a profile that can take ours (local->video.profile_level_id:
  * the same profile_idc, or ours constrained baseline and theirs baseline, main or high; NULL
  * takes any): the first such format in the offerer's order, answered on its PT with its
- * profile-level-id, its packetization-mode, its level-asymmetry-allowed and our sprop, the a=rtcp-fb of it we do
- * (pli, fir: SDP_FB_OURS), the reversed direction limited by local->video.dir, our b=AS / b=TIAS.
- * Otherwise the video m-line is answered with port 0 and chosen->video.why says why.
+ * profile-level-id, its packetization-mode, its level-asymmetry-allowed and our sprop, the
+ * a=rtcp-fb of it we do (pli, fir: SDP_FB_OURS), the reversed direction limited by
+ * local->video.dir, our b=AS / b=TIAS. Otherwise the video m-line is answered with port 0 and
+ * chosen->video.why says why.
+ *
  * Returns 0; -ENOTSUP with @why when the offer cannot be accepted (no common codec, audio
  * declined, SRTP required but not offered, SRTP offered but off, no usable crypto line): the
  * caller answers 488 before ringing; -EINVAL when @local is unusable.

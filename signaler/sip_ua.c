@@ -375,6 +375,10 @@ static void call_r_invite(struct sip_call *call, int status, const char *phrase,
 
 static void respond_sdp(struct sip_call *call, int status, const char *phrase, const char *sdp)
 {
+	/* nua keeps the phrase's pointer until its stack sends the response, a turn of the loop
+	 * later (the tags it copies): a caller's phrase goes there as a copy the handle owns. */
+	if (phrase)
+		phrase = su_strdup(nua_handle_home(call->nh), phrase);
 	nua_respond(call->nh, status, phrase_of(status, phrase),
 		    TAG_IF(sdp != NULL, SIPTAG_CONTENT_TYPE_STR(SDP_TYPE)),
 		    TAG_IF(sdp != NULL, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());

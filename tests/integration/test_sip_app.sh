@@ -20,6 +20,8 @@
 #                          comes back through SIPp's echo, SIPp hangs up: byed()
 #   sip_call_in_client_bye SIPp calls, the client accepts and hangs up with bye(): SIPp gets the BYE
 #   sip_call_in_cancel     SIPp calls and CANCELs before the answer: invited, then cancelled
+#   sip_call_in_reject     the client answers an incoming call with reject("486 Gone Fishing"):
+#                          SIPp gets 486 with that phrase
 #   sip_transfer_out       transfer(uri) sends REFER: transferred("202 ..."), then the NOTIFYed
 #                          "200 OK", and the gateway hangs up as the transferor: byed()
 #   sip_transfer_in        the caller REFERs the client's call to a third SIPp: the gateway calls it
@@ -331,6 +333,16 @@ else
 	report cancel
 fi
 
+in_call reject sipapp_uac_reject.xml "" "wait invited 15
+invoke reject \"486 Gone Fishing\"
+no-event byed 0.5"
+if ((IN_PHONE_RC == 0 && IN_SIPP_RC == 0)); then
+	pass sip_call_in_reject
+else
+	fail sip_call_in_reject "phone rc $IN_PHONE_RC, SIPp rc $IN_SIPP_RC"
+	report reject
+fi
+
 in_call timer sipapp_uac_timer.xml "-d 1500" "wait invited 15
 accept
 wait accepted
@@ -439,9 +451,10 @@ fi
 # --- call counters -------------------------------------------------------------------------------
 
 # sip_call_out and sip_call_in answered, sip_busy, the two INVITEs of sip_call_in_488,
-# sip_call_in_cancel.
+# sip_call_in_cancel, sip_call_in_reject.
 calls_case sip_call_metrics "$METRICS_PORT" sip started:direction=out:1 started:direction=in:1 \
 	answered:direction=out:1 answered:direction=in:1 ended:reason=completed:1 \
-	ended:reason=busy:1 ended:reason=not_acceptable:2 ended:reason=cancelled:1
+	ended:reason=busy:1 ended:reason=not_acceptable:2 ended:reason=cancelled:1 \
+	ended:reason=rejected_by_client:1
 
 finish

@@ -567,6 +567,70 @@ static void test_opus_and_g722(void)
 	CHECK_EQ_STR(ch.fmtp, "usedtx=1;useinbandfec=1");
 }
 
+/* The two steps: the choice, made once with no address or key, is what the answer states. */
+static void test_choose_then_answer(void)
+{
+	static const char *const offers[] = {sipp_uac,	      asterisk, freeswitch,
+					     freeswitch_srtp, linphone, video_first_v6};
+	struct codec_pref ours = prefs(true, 3, CODEC_SPEEX_WB, CODEC_PCMA, CODEC_PCMU);
+	struct sdp_local local = local_v4(SDP_SRTP_OPTIONAL);
+	struct sdp_media_desc offer, a1, a2;
+	struct sdp_choice ch1, ch2;
+	struct buf b1 = {0}, b2 = {0};
+
+	for (size_t i = 0; i < sizeof(offers) / sizeof(offers[0]); i++) {
+		CHECK_EQ_INT(sdp_parse_desc(offers[i], strlen(offers[i]), &offer, why, sizeof(why)),
+			     0);
+		CHECK_EQ_INT(sdp_answer(&offer, &ours, &local, &a1, &ch1, why, sizeof(why)), 0);
+		CHECK_EQ_INT(sdp_choose(&offer, &ours, SDP_SRTP_OPTIONAL, &ch2, why, sizeof(why)),
+			     0);
+		CHECK(ch2.codec == ch1.codec);
+		CHECK_EQ_INT(ch2.pt, ch1.pt);
+		CHECK_EQ_INT(ch2.te_pt, ch1.te_pt);
+		CHECK_EQ_INT(ch2.srtp, ch1.srtp);
+		CHECK_EQ_STR(ch2.remote_addr, ch1.remote_addr);
+		CHECK(!ch2.video.on);
+		CHECK_EQ_INT(sdp_answer_choice(&offer, &ours, &local, &ch2, &a2, why, sizeof(why)),
+			     0);
+		CHECK_EQ_INT(memcmp(&ch1, &ch2, sizeof(ch1)), 0);
+		buf_reset(&b1);
+		buf_reset(&b2);
+		CHECK_EQ_INT(sdp_build(&b1, &a1, "rtmp2sip", 5, 5), 0);
+		CHECK_EQ_INT(sdp_build(&b2, &a2, "rtmp2sip", 5, 5), 0);
+		CHECK_EQ_INT(buf_used(&b1), buf_used(&b2));
+		CHECK_EQ_INT(memcmp(b1.data, b2.data, buf_used(&b1)), 0);
+	}
+	buf_free(&b1);
+	buf_free(&b2);
+
+	/* The policy alone decides SRTP: required refuses plain, off refuses RTP/SAVP */
+	CHECK_EQ_INT(parse(asterisk, &offer), 0);
+	CHECK_EQ_INT(sdp_choose(&offer, &ours, SDP_SRTP_REQUIRED, &ch2, why, sizeof(why)),
+		     -ENOTSUP);
+	CHECK(strstr(why, "SRTP is required") != NULL);
+	CHECK(ch2.codec == NULL);
+	CHECK_EQ_INT(parse(freeswitch_srtp, &offer), 0);
+	CHECK_EQ_INT(sdp_choose(&offer, &ours, SDP_SRTP_OFF, &ch2, why, sizeof(why)), -ENOTSUP);
+	CHECK_EQ_INT(sdp_choose(&offer, &ours, (enum sdp_srtp_policy)7, &ch2, why, sizeof(why)),
+		     -EINVAL);
+	/* An SRTP choice cannot be stated by a plain local side, nor a choice never made */
+	CHECK_EQ_INT(sdp_choose(&offer, &ours, SDP_SRTP_OPTIONAL, &ch2, why, sizeof(why)), 0);
+	CHECK(ch2.srtp);
+	local = local_v4(SDP_SRTP_OFF);
+	CHECK_EQ_INT(sdp_answer_choice(&offer, &ours, &local, &ch2, &a2, why, sizeof(why)),
+		     -EINVAL);
+	local = local_v4(SDP_SRTP_OPTIONAL);
+	memset(&ch2, 0, sizeof(ch2));
+	CHECK_EQ_INT(sdp_answer_choice(&offer, &ours, &local, &ch2, &a2, why, sizeof(why)),
+		     -EINVAL);
+	/* No common codec: refused before any media exists, with what was offered */
+	ours = prefs(true, 1, CODEC_SPEEX_NB);
+	CHECK_EQ_INT(parse(asterisk, &offer), 0);
+	CHECK_EQ_INT(sdp_choose(&offer, &ours, SDP_SRTP_OPTIONAL, &ch2, why, sizeof(why)),
+		     -ENOTSUP);
+	CHECK(strstr(why, "no common codec") != NULL);
+}
+
 static void test_answer_no_common_codec(void)
 {
 	struct codec_pref ours = prefs(true, 1, CODEC_SPEEX_WB);
@@ -1173,6 +1237,7 @@ int main(void)
 	TEST_RUN(test_round_trip);
 	TEST_RUN(test_build_refuses_bad_descs);
 	TEST_RUN(test_answer_offerer_order_wins);
+	TEST_RUN(test_choose_then_answer);
 	TEST_RUN(test_answer_no_common_codec);
 	TEST_RUN(test_opus_and_g722);
 	TEST_RUN(test_answer_dtmf_and_direction);
