@@ -1,10 +1,21 @@
 /*
- * timer_heap.c - a binary min-heap of timer nodes ordered by expiry.
+ * timer_heap.c - a binary min-heap of timer nodes ordered by expiry, and on it the event loops'
+ * timers (evloop_timer_*), for both backends.
  */
 #include "timer_heap.h"
+#include "evloop_core.h"
 
 #include <errno.h>
 #include <stdlib.h>
+
+struct ev_timer {
+	struct heap_node hn; /* first: the heap holds &hn */
+	struct evloop *loop;
+	struct timer_set *set;
+	uint64_t armed_seq; /* set->arm_seq when armed: orders arming against iterations */
+	ev_timer_cb cb;
+	void *arg;
+};
 
 static void swap(struct timer_heap *h, size_t a, size_t b)
 {
@@ -98,4 +109,82 @@ void timer_heap_free(struct timer_heap *h)
 	free(h->v);
 	h->v = NULL;
 	h->len = h->cap = 0;
+}
+
+/* --- the loop's timers ------------------------------------------------------------------------ */
+
+struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_cb cb, void *arg)
+{
+	struct timer_set *ts = &ev_core(loop)->timers;
+	struct ev_timer *t;
+
+	if (timer_heap_reserve(&ts->heap, ts->n + 1) < 0)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	ts->n++;
+	t->loop = loop;
+	t->set = ts;
+	t->hn.idx = SIZE_MAX;
+	t->cb = cb;
+	t->arg = arg;
+	return t;
+}
+
+void evloop_timer_start(struct ev_timer *t, uint64_t ms)
+{
+	uint64_t when = evloop_now(t->loop) + ms;
+
+	t->armed_seq = ++t->set->arm_seq;
+	/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
+	timer_heap_set(&t->set->heap, &t->hn, when);
+	evloop_timer_armed_at(t->loop, when);
+}
+
+void evloop_timer_stop(struct ev_timer *t)
+{
+	if (t)
+		timer_heap_remove(&t->set->heap, &t->hn);
+}
+
+bool evloop_timer_armed(const struct ev_timer *t)
+{
+	return heap_node_armed(&t->hn);
+}
+
+void evloop_timer_del(struct ev_timer **tp)
+{
+	struct ev_timer *t = tp ? *tp : NULL;
+
+	if (!t)
+		return;
+	evloop_timer_stop(t);
+	t->set->n--;
+	free(t);
+	*tp = NULL;
+}
+
+void timer_set_fire(struct timer_set *ts, uint64_t now, uint64_t seq)
+{
+	for (;;) {
+		struct ev_timer *t = (struct ev_timer *)timer_heap_top(&ts->heap);
+
+		if (!t || t->hn.when > now || t->armed_seq > seq)
+			break;
+		timer_heap_remove(&ts->heap, &t->hn);
+		t->cb(t->loop, t, t->arg);
+	}
+}
+
+uint64_t timer_set_next(const struct timer_set *ts)
+{
+	const struct heap_node *top = timer_heap_top(&ts->heap);
+
+	return top ? top->when : UINT64_MAX;
+}
+
+void timer_set_free(struct timer_set *ts)
+{
+	timer_heap_free(&ts->heap);
 }

@@ -21,7 +21,8 @@
  *
  * fds:     su_wait_create() + su_root_register(); su_root_eventmask(); su_root_deregister().
  *          su_wait_create() forces O_NONBLOCK on the fd: the caller's flags are restored.
- * timers:  our own heap (common/timer_heap.c, shared with evloop.c) driven by ONE su_timer armed for the earliest expiry.
+ * timers:  common/timer_heap.c's, shared with evloop.c, driven by ONE su_timer armed for the
+ *          earliest expiry.
  *          Per-handle su_timers would not keep evloop.c's rules: su_timer_expire() loops while
  *          the first timer is due, so a callback re-arming itself for 0 ms spins, and su timers
  *          follow the wall clock while evloop_now() is monotonic.
@@ -38,8 +39,7 @@
  * step (level-triggered, so nothing is lost): more iterations, hence more hook runs, under load.
  */
 #include "evloop_su.h"
-#include "ev_hooks.h"
-#include "timer_heap.h"
+#include "evloop_core.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,60 +51,25 @@
 
 #include <sofia-sip/su.h>
 
-
-struct ev_io {
-	struct evloop *loop;
-	int fd;
-	int index; /* su_root registration */
-	unsigned events;
-	bool dead;
-	ev_io_cb cb;
-	void *arg;
-	struct ev_io *next_dead;
-};
-
-struct ev_timer {
-	struct heap_node hn; /* first: the heap holds &hn */
-	struct evloop *loop;
-	uint64_t armed_seq; /* loop->arm_seq when armed: orders arming against iterations */
-	ev_timer_cb cb;
-	void *arg;
-};
-
 struct evloop {
+	struct ev_core c; /* first: ev_core() */
 	su_root_t *root;
 	su_timer_t *driver;   /* fires when the earliest evloop timer is due */
 	uint64_t driver_when; /* UINT64_MAX when the driver is not armed */
-	bool stop;
-	bool in_phase;	 /* inside the prepoll phase */
-	bool resample;	 /* sample the clock at the next dispatch */
-	bool sofia_busy; /* the last step left sofia work queued: do not block */
-	unsigned depth;	 /* our callbacks on the stack: dead handles are freed at 0 */
-	uint64_t now;
-	struct timer_heap timers;
-	size_t n_timers;
-	uint64_t arm_seq;
-	uint64_t iter_seq; /* arm_seq at the start of the iteration */
-	struct ev_io *dead;
-	struct ev_hooks hooks;
-	struct ev_signals sigs;
+	bool in_phase;	      /* inside the prepoll phase */
+	bool resample;	      /* sample the clock at the next dispatch */
+	bool sofia_busy;      /* the last step left sofia work queued: do not block */
+	unsigned depth;	      /* our callbacks on the stack: dead handles are freed at 0 */
+	uint64_t iter_seq;    /* c.timers.arm_seq at the start of the iteration */
 };
 
 static void prepoll(su_prepoll_magic_t *magic, su_root_t *root);
 static void driver_fired(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg);
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void refresh_now(struct evloop *loop)
 {
 	if (loop->resample) {
-		loop->now = mono_ms();
+		loop->c.now = ev_mono_ms();
 		loop->resample = false;
 	}
 }
@@ -137,8 +102,7 @@ struct evloop *evloop_new(void)
 		goto out_timer;
 	}
 	loop->driver_when = UINT64_MAX;
-	ev_signals_init(&loop->sigs);
-	loop->now = mono_ms();
+	ev_core_init(&loop->c);
 	return loop;
 
 out_timer:
@@ -153,25 +117,13 @@ out_free:
 	return NULL;
 }
 
-static void free_dead(struct evloop *loop)
-{
-	while (loop->dead) {
-		struct ev_io *io = loop->dead;
-
-		loop->dead = io->next_dead;
-		free(io);
-	}
-}
-
 void evloop_destroy(struct evloop **loopp)
 {
 	struct evloop *loop = loopp ? *loopp : NULL;
 
 	if (!loop)
 		return;
-	ev_signals_close(&loop->sigs);
-	timer_heap_free(&loop->timers);
-	free_dead(loop);
+	ev_core_fini(&loop->c);
 	/* The driver goes first: su_root_destroy() frees the timers still armed on the root. */
 	su_timer_destroy(loop->driver);
 	su_root_remove_prepoll(loop->root);
@@ -225,14 +177,9 @@ struct ev_io *evloop_io_add(struct evloop *loop, int fd, unsigned events, ev_io_
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return NULL;
-	io = calloc(1, sizeof(*io));
+	io = ev_io_new(loop, fd, events, cb, arg);
 	if (!io)
 		return NULL;
-	io->loop = loop;
-	io->fd = fd;
-	io->events = events;
-	io->cb = cb;
-	io->arg = arg;
 	su_wait_init(&w);
 	/* su_wait_create() refuses an empty mask: errors and hang-ups are reported anyway. */
 	if (su_wait_create(&w, fd, events ? to_su(events) : SU_WAIT_ERR) < 0) {
@@ -274,11 +221,6 @@ int evloop_io_set(struct ev_io *io, unsigned events)
 	return 0;
 }
 
-unsigned evloop_io_events(const struct ev_io *io)
-{
-	return io->events;
-}
-
 void evloop_io_del(struct ev_io **iop)
 {
 	struct ev_io *io = iop ? *iop : NULL;
@@ -291,15 +233,13 @@ void evloop_io_del(struct ev_io **iop)
 	/* Deregistering changes the port's registration count: it dispatches nothing more from
 	 * the batch in progress, so this handle's queued event is dropped. */
 	su_root_deregister(io->loop->root, io->index);
-	io->dead = true;
-	io->next_dead = io->loop->dead;
-	io->loop->dead = io;
+	ev_io_bury(io);
 }
 
 /* Arms the driver su_timer for @when (monotonic ms), at least @min_ms from now. */
 static void driver_arm(struct evloop *loop, uint64_t when, uint64_t min_ms)
 {
-	uint64_t now = mono_ms(), ms = when > now ? when - now : 0;
+	uint64_t now = ev_mono_ms(), ms = when > now ? when - now : 0;
 
 	if (ms < min_ms)
 		ms = min_ms;
@@ -313,82 +253,30 @@ static void driver_arm(struct evloop *loop, uint64_t when, uint64_t min_ms)
 
 static void driver_sync(struct evloop *loop, uint64_t min_ms)
 {
-	if (!timer_heap_top(&loop->timers)) {
+	uint64_t next = timer_set_next(&loop->c.timers);
+
+	if (next == UINT64_MAX) {
 		if (loop->driver_when != UINT64_MAX)
 			su_timer_reset(loop->driver);
 		loop->driver_when = UINT64_MAX;
 		return;
 	}
-	driver_arm(loop, timer_heap_top(&loop->timers)->when, min_ms);
+	driver_arm(loop, next, min_ms);
 }
 
-struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_cb cb, void *arg)
+void evloop_timer_armed_at(struct evloop *loop, uint64_t when)
 {
-	struct ev_timer *t;
-
-	if (timer_heap_reserve(&loop->timers, loop->n_timers + 1) < 0)
-		return NULL;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	loop->n_timers++;
-	t->loop = loop;
-	t->hn.idx = SIZE_MAX;
-	t->cb = cb;
-	t->arg = arg;
-	return t;
-}
-
-void evloop_timer_start(struct ev_timer *t, uint64_t ms)
-{
-	struct evloop *loop = t->loop;
-
-	t->armed_seq = ++loop->arm_seq;
-	/* evloop_timer_new() reserved a heap slot for every timer: this cannot fail. */
-	timer_heap_set(&loop->timers, &t->hn, loop->now + ms);
 	/* Armed from a sofia callback (between the prepoll and the wait): bring the driver
 	 * forward so the wait does not overshoot. The prepoll re-arms it anyway. */
-	if (!loop->in_phase && t->hn.when < loop->driver_when)
-		driver_arm(loop, t->hn.when, 0);
-}
-
-void evloop_timer_stop(struct ev_timer *t)
-{
-	if (t)
-		timer_heap_remove(&t->loop->timers, &t->hn);
-}
-
-bool evloop_timer_armed(const struct ev_timer *t)
-{
-	return heap_node_armed(&t->hn);
-}
-
-void evloop_timer_del(struct ev_timer **tp)
-{
-	struct ev_timer *t = tp ? *tp : NULL;
-
-	if (!t)
-		return;
-	evloop_timer_stop(t);
-	t->loop->n_timers--;
-	free(t);
-	*tp = NULL;
+	if (!loop->in_phase && when < loop->driver_when)
+		driver_arm(loop, when, 0);
 }
 
 /* Fires the due timers armed before this iteration began. */
 static void fire_timers(struct evloop *loop)
 {
-	uint64_t now = loop->now, seq = loop->iter_seq;
-
 	loop->depth++;
-	for (;;) {
-		struct ev_timer *t = (struct ev_timer *)timer_heap_top(&loop->timers);
-
-		if (!t || t->hn.when > now || t->armed_seq > seq)
-			break;
-		timer_heap_remove(&loop->timers, &t->hn);
-		t->cb(loop, t, t->arg);
-	}
+	timer_set_fire(&loop->c.timers, loop->c.now, loop->iter_seq);
 	loop->depth--;
 }
 
@@ -414,37 +302,17 @@ static void prepoll(su_prepoll_magic_t *magic, su_root_t *root)
 	if (loop->in_phase)
 		return;
 	loop->in_phase = true;
-	loop->now = mono_ms();
-	loop->iter_seq = loop->arm_seq;
+	loop->c.now = ev_mono_ms();
+	loop->iter_seq = loop->c.timers.arm_seq;
 	fire_timers(loop);
 	loop->depth++;
-	ev_hooks_run(&loop->hooks, loop);
+	ev_hooks_run(&loop->c.hooks, loop);
 	loop->depth--;
 	if (loop->depth == 0)
-		free_dead(loop);
+		ev_core_free_dead(&loop->c);
 	driver_sync(loop, 0);
 	loop->resample = true;
 	loop->in_phase = false;
-}
-
-int evloop_before_sleep(struct evloop *loop, ev_hook_cb cb, void *arg)
-{
-	return ev_hooks_add(&loop->hooks, cb, arg);
-}
-
-int evloop_before_sleep_del(struct evloop *loop, ev_hook_cb cb, void *arg)
-{
-	return ev_hooks_del(&loop->hooks, cb, arg);
-}
-
-int evloop_signal(struct evloop *loop, int signo, ev_signal_cb cb, void *arg)
-{
-	return ev_signals_add(&loop->sigs, loop, signo, cb, arg);
-}
-
-uint64_t evloop_now(const struct evloop *loop)
-{
-	return loop->now;
 }
 
 int evloop_run_once(struct evloop *loop, int max_wait_ms)
@@ -457,24 +325,12 @@ int evloop_run_once(struct evloop *loop, int max_wait_ms)
 		tout = 0;
 	loop->sofia_busy = su_root_step(loop->root, tout) == 0;
 	if (loop->depth == 0)
-		free_dead(loop);
-	return 0;
-}
-
-int evloop_run(struct evloop *loop)
-{
-	loop->stop = false;
-	while (!loop->stop) {
-		int r = evloop_run_once(loop, -1);
-
-		if (r < 0)
-			return r;
-	}
+		ev_core_free_dead(&loop->c);
 	return 0;
 }
 
 void evloop_stop(struct evloop *loop)
 {
-	loop->stop = true;
+	loop->c.stop = true;
 	su_root_break(loop->root);
 }

@@ -1,9 +1,10 @@
 /*
  * evloop_su.h - the evloop.h API on sofia-sip's su_root (the signaler's backend).
  *
- * signaler/evloop_su.c implements every function of evloop.h on top of a su_root_t, so that
- * sofia-sip's own transports, timers and messages run in the same thread and the same epoll set
- * as the RTMP sockets, ZeroMQ and Redis. A binary links either evloop_su.o or evloop.o (from
+ * signaler/evloop_su.c implements evloop.h on top of a su_root_t (what does not depend on the
+ * backend is common/evloop_core.c's and common/timer_heap.c's), so that sofia-sip's own
+ * transports, timers and messages run in the same thread and the same epoll set as the RTMP
+ * sockets, ZeroMQ and Redis. A binary links either evloop_su.o or evloop.o (from
  * libcommon.a), never both: the Makefile links evloop_su.o ahead of the archives for the
  * signaler and for the tools and tests that use SIP.
  *
