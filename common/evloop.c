@@ -94,12 +94,9 @@ int evloop_io_set(struct ev_io *io, unsigned events)
 
 void evloop_io_del(struct ev_io **iop)
 {
-	struct ev_io *io = iop ? *iop : NULL;
+	struct ev_io *io = ev_io_take(iop);
 
 	if (!io)
-		return;
-	*iop = NULL;
-	if (io->dead)
 		return;
 	epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	ev_io_bury(io);

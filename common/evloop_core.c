@@ -129,6 +129,16 @@ struct ev_io *ev_io_new(struct evloop *loop, int fd, unsigned events, ev_io_cb c
 	return io;
 }
 
+struct ev_io *ev_io_take(struct ev_io **iop)
+{
+	struct ev_io *io = iop ? *iop : NULL;
+
+	if (!io)
+		return NULL;
+	*iop = NULL;
+	return io->dead ? NULL : io;
+}
+
 void ev_io_bury(struct ev_io *io)
 {
 	struct ev_core *c = ev_core(io->loop);

@@ -99,6 +99,10 @@ void ev_core_fini(struct ev_core *c);
 /* A new handle of @loop for @fd, not yet registered with the backend; NULL on ENOMEM. */
 struct ev_io *ev_io_new(struct evloop *loop, int fd, unsigned events, ev_io_cb cb, void *arg);
 
+/* The live handle *@iop (NULL when there is none or it is dead already), clearing *@iop: what
+ * evloop_io_del() deregisters from the backend and then buries. */
+struct ev_io *ev_io_take(struct ev_io **iop);
+
 /* Marks @io dead (its callback is never called again) and queues it to be freed by
  * ev_core_free_dead() once no callback is on the stack; the backend has deregistered it. */
 void ev_io_bury(struct ev_io *io);

@@ -223,12 +223,9 @@ int evloop_io_set(struct ev_io *io, unsigned events)
 
 void evloop_io_del(struct ev_io **iop)
 {
-	struct ev_io *io = iop ? *iop : NULL;
+	struct ev_io *io = ev_io_take(iop);
 
 	if (!io)
-		return;
-	*iop = NULL;
-	if (io->dead)
 		return;
 	/* Deregistering changes the port's registration count: it dispatches nothing more from
 	 * the batch in progress, so this handle's queued event is dropped. */
