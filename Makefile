@@ -194,9 +194,12 @@ install: daemons
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/signaler $(MEDIAWORKER_BIN) $(RELAYCTL_BIN) $(DESTDIR)$(PREFIX)/bin/
 
+# On a terminal, run.sh runs as a job of its own in the foreground (set -m; the "exit" keeps bash
+# from exec'ing it in make's process group): a Ctrl-C reaches run.sh and not make, so make ends
+# with run.sh's status (0 after a clean stop), not "Interrupt".
 run: check-deps
 	@$(MAKE) --no-print-directory daemons $(BUILD)/tools/sipphone
-	@BUILD=$(BUILD) scripts/run.sh
+	@if [ -t 0 ] && [ -t 1 ]; then set -m; fi; BUILD=$(BUILD) scripts/run.sh; exit $$?
 
 # test_codecs.sh's callees are baresip instances: `make test` installs it too (run does not).
 test: check-deps

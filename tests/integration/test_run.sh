@@ -13,8 +13,12 @@
 #                      run/ (and with RTMP2SIP_ENV from anywhere), lists the worker and the signaler
 #   run_supervise      a worker killed with SIGKILL is started again, with a line saying how it
 #                      ended; run.sh and the signaler run on
+#   run_supervise_signaler  the signaler killed with SIGKILL is started again and sees the worker
+#                      up again; run.sh and the worker run on
 #   run_ctrl_c         SIGINT (Ctrl-C) to run.sh: every process stopped, exit 0, "run: stopped
 #                      cleanly", no process seen ending on its own meanwhile
+#   run_make_ctrl_c    `make run` on a pseudo-terminal, then Ctrl-C typed on it: make exits 0 with
+#                      "run: stopped cleanly" and no "Interrupt" or "Error" from make
 #   run_reuse          a second start reuses the same password and key pairs
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -109,8 +113,30 @@ else
 fi
 verdict run_supervise
 
+# The signaler killed the same way: started again, the worker (not restarted) reconnects to it.
+wpid2=$(sed -n 's/^run: mediaworker-1 started again (pid \([0-9]*\).*/\1/p' "$T_TMP/run.1.out" | tail -1)
+if [[ -z $spid || -z $wpid2 ]]; then
+	why "no signaler pid, or no restarted worker's pid, in run.sh's output"
+else
+	kill -KILL "$spid"
+	wait_log "$T_TMP/run.1.out" 'signaler started again' 10 "$RUN_PID" ||
+		why "the killed signaler was not started again: $(tail -3 "$T_TMP/run.1.out" | tr '\n' ' ')"
+	grep -q "signaler (pid $spid) killed by SIGKILL" "$T_TMP/run.1.out" ||
+		why "no line saying how the signaler ended"
+	for ((i = 0; i < 150; i++)); do
+		awk '/=== .* starting signaler/ { s = "" } { s = s $0 "\n" } END { printf "%s", s }' \
+			"$RUN/logs/signaler.log" | grep -q 'mediaworker up' && break
+		sleep 0.1
+	done
+	((i < 150)) || why "the new signaler does not see the worker up"
+	kill -0 "$RUN_PID" 2>/dev/null || why "run.sh stopped"
+	kill -0 "$wpid2" 2>/dev/null || why "the worker was stopped too"
+fi
+verdict run_supervise_signaler
+
 # Ctrl-C, as a terminal sends it: SIGINT to run.sh's whole process group. run.sh alone gets it
 # (its processes have sessions of their own) and stops them all in order.
+before_int=$(wc -l <"$T_TMP/run.1.out")
 kill -INT -- "-$RUN_PID"
 for ((i = 0; i < 100; i++)); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$RUN_PID" 2>/dev/null; then
@@ -123,7 +149,7 @@ else
 fi
 ((rc == 0)) || why "run.sh exited with status $rc after SIGINT"
 grep -q '^run: stopped cleanly$' "$T_TMP/run.1.out" || why "no 'stopped cleanly' line"
-grep -q 'exited with status\|starting it again' <(sed -n '/mediaworker-1 started again/,$p' "$T_TMP/run.1.out") &&
+grep -q 'exited with status\|starting it again' <(tail -n +$((before_int + 1)) "$T_TMP/run.1.out") &&
 	why "a process was seen ending on its own while stopping"
 for pid in $(sed -n 's/^run: .*(pid \([0-9]*\).*/\1/p' "$T_TMP/run.1.out"); do
 	kill -0 "$pid" 2>/dev/null && why "pid $pid still runs"
@@ -142,4 +168,53 @@ done
 ((i < 100)) || why "no worker up after the restart"
 verdict run_reuse
 stop_pid "$RUN_PID" 10
+
+# `make run` as a newcomer types it, on a terminal (a pseudo-terminal here), then Ctrl-C: the
+# terminal sends SIGINT to its foreground process group, which must be run.sh's alone.
+san=${BUILD##*/build}
+san=${san#-}
+RUN3="$T_TMP/run3" T_ROOT="$T_ROOT" BUILD="$BUILD" SAN="$san" RTMP="$RTMP" SIP="$SIP" RPORT="$RPORT" \
+	BASE="$base" python3 - "$T_TMP/make_run.out" >"$T_TMP/make_run.rc" 2>&1 <<'PY'
+import os, pty, select, sys, time
+e = os.environ
+env = dict(e, RUN_DIR=e["RUN3"], RTMP_PORT=e["RTMP"], SIP_PORT=e["SIP"], REDIS_PORT=e["RPORT"],
+           WORKERS="1", RTP_PORT_MIN=e["BASE"], RTP_PORT_MAX=str(int(e["BASE"]) + 99),
+           METRICS_PORT="0", RTMPS_PORT="0", RUN_TAIL="0", STOP_GRACE="3")
+for k in ("CURVE_SECRET_KEY_FILE", "CURVE_ALLOWED_KEYS_FILE"):
+    env.pop(k, None)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvpe("make", ["make", "-C", e["T_ROOT"], "--no-print-directory", "run",
+                        "BUILD=" + e["BUILD"], "SANITIZER=" + e["SAN"]], env)
+out = b""
+def pump(seconds, until=None):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        if until and until in out:
+            return True
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not data:
+            return False
+        out += data
+    return until is None
+up = pump(90, b"rtmp2sip is running")
+time.sleep(1)
+os.write(fd, b"\x03")
+pump(20)
+_, status = os.waitpid(pid, 0)
+open(sys.argv[1], "wb").write(out)
+print("up" if up else "not-up", os.waitstatus_to_exitcode(status))
+PY
+read -r up rc <"$T_TMP/make_run.rc"
+[[ $up == up ]] || why "make run did not say it runs: $(tail -5 "$T_TMP/make_run.out" | tr '\r\n' '  ')"
+[[ $rc == 0 ]] || why "make run exited with $rc after Ctrl-C (a signal when negative)"
+grep -q 'run: stopped cleanly' "$T_TMP/make_run.out" || why "no 'stopped cleanly' line"
+grep -q 'Interrupt\|Error' "$T_TMP/make_run.out" && why "make says: $(grep 'Interrupt\|Error' "$T_TMP/make_run.out")"
+verdict run_make_ctrl_c
 finish
