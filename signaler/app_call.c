@@ -91,14 +91,13 @@
 enum call_state { CALL_IDLE, CALL_LEG, CALL_INVITING, CALL_UP, CALL_OVER };
 
 struct call {
+	struct stream_slot slot;
 	char name[RTMP_NAME_MAX]; /* the destination as given (the stream name without its query) */
 	char uri[CALL_URI_MAX + 1];
 	enum call_state state;
 	char over_why[200]; /* why it ended, once CALL_OVER: told to players that come later */
 	bool failed;	    /* the last call of the name failed (not a hang-up, not cancelled) */
 	enum sdp_srtp_policy srtp; /* of this call's offer */
-	struct rtmp_conn *publisher;
-	struct rtmp_stream *pub_stream;
 	struct media_leg *leg;
 	struct media_leg *vleg; /* the video leg, while the call carries (or offers) video */
 	bool vleg_ready;
@@ -118,7 +117,6 @@ struct call {
 	uint8_t owner_mac[CALL_TOKEN_LEN];  /* HMAC(per-process key, user:pass) of the first */
 	bool admitted;			    /* counted by call_policy until the call is over */
 	char client_ip[64];		    /* the publisher's address, for call_policy */
-	struct player_list players;
 	struct call_record rec; /* its record in Redis */
 };
 
@@ -529,16 +527,12 @@ static struct call *get_call(const struct rtmp_stream *s, char *why, size_t whyl
 	}
 	if (dest_uri(s->name, call_domain, uri, sizeof(uri), why, whylen) < 0)
 		return NULL;
-	c = strmap_get(calls, s->name);
+	c = slot_get(&calls, CALL_BUCKETS, s->name, sizeof(*c), true);
 	if (!c) {
-		if (!calls)
-			calls = strmap_new(CALL_BUCKETS, 0);
-		c = calloc(1, sizeof(*c));
-		if (!c || strmap_put(calls, s->name, c) < 0) {
-			free(c);
-			snprintf(why, whylen, "call: out of memory");
-			return NULL;
-		}
+		snprintf(why, whylen, "call: out of memory");
+		return NULL;
+	}
+	if (!c->name[0]) {
 		snprintf(c->name, sizeof(c->name), "%s", s->name);
 		snprintf(c->uri, sizeof(c->uri), "%s", uri);
 		c->srtp = strncmp(uri, "sips:", 5) == 0 ? SDP_SRTP_REQUIRED : srtp_policy;
@@ -600,10 +594,9 @@ static void policy_release(struct call *c)
 
 static void release_if_unused(struct call *c)
 {
-	if (c->publisher || c->players.head || c->leg || c->vleg || c->sip)
+	if (slot_in_use(&c->slot) || c->leg || c->vleg || c->sip)
 		return;
-	if (strmap_get(calls, c->name) == c)
-		strmap_del(calls, c->name);
+	slot_forget(calls, c->name, &c->slot);
 	if (c->failed) {
 		unsigned i = failed_next++ % FAILED_MEMORY;
 
@@ -612,15 +605,8 @@ static void release_if_unused(struct call *c)
 		failed_calls[i].at = time(NULL);
 	}
 	forget_credentials(c);
-	players_free(&c->players);
 	buf_free(&c->vseq);
 	free(c);
-}
-
-static void tell_publisher(struct call *c, const char *level, const char *code, const char *text)
-{
-	if (c->publisher && !rtmp_conn_closing(c->publisher))
-		rtmp_conn_send_status(c->publisher, c->pub_stream->id, level, code, text);
 }
 
 /* Rewrites the call's record in @state ("setup", "ringing", "up"); none once the call is over. */
@@ -630,9 +616,9 @@ static void rec_update(struct call *c, const char *state)
 
 	if (!r->call_id[0])
 		return;
-	if (c->publisher)
+	if (c->slot.publisher)
 		snprintf(r->rtmp_client, sizeof(r->rtmp_client), "%.63s",
-			 rtmp_conn_sid(c->publisher));
+			 rtmp_conn_sid(c->slot.publisher));
 	callrec_update(r, state, c->sip, c->leg);
 }
 
@@ -646,7 +632,8 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 	policy_release(c);
 	if (c->state == CALL_OVER)
 		return;
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s over: %s", c->uri, why);
+	log_info(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL, "call %s over: %s",
+		 c->uri, why);
 	c->state = CALL_OVER;
 	snprintf(c->over_why, sizeof(c->over_why), "%s", why);
 	c->failed = local == CALLREC_END_ERROR || local == CALLREC_END_NO_MEDIA;
@@ -659,7 +646,7 @@ static void call_over(struct call *c, int status, enum callrec_end_reason local,
 	media_leg_destroy(&c->vleg);
 	callrec_end(&c->rec, status, local);
 	memset(&c->rec, 0, sizeof(c->rec));
-	players_unpublished(&c->players, why);
+	players_unpublished(&c->slot.players, why);
 }
 
 /* --- SIP ------------------------------------------------------------------------------------ */
@@ -675,8 +662,9 @@ static void sip_progress(struct sip_call *sc, int status, const char *phrase, co
 	if (!c)
 		return;
 	snprintf(text, sizeof(text), "%d %s", status, phrase ? phrase : "");
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s: %s", c->uri, text);
-	tell_publisher(c, "status", "NetConnection.Call.Ringing", text);
+	log_info(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL, "call %s: %s", c->uri,
+		 text);
+	slot_tell_publisher(&c->slot, "status", "NetConnection.Call.Ringing", text);
 	rec_update(c, "ringing");
 }
 
@@ -695,7 +683,7 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 		if (!sdp)
 			snprintf(why, sizeof(why), "answer without SDP");
 		snprintf(text, sizeof(text), "call %s: unusable answer: %s", c->uri, why);
-		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", text);
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
@@ -711,8 +699,8 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 	}
 	if (media_leg_update(c->leg, &u, NULL) < 0) {
 		snprintf(text, sizeof(text), "call %s: the media leg refused the answer", c->uri);
-		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "%s", text);
-		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+		log_warn(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL, "%s", text);
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", text);
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
@@ -721,19 +709,19 @@ static void sip_answered(struct sip_call *sc, const char *sdp, void *arg)
 
 		snprintf(what, sizeof(what), "call %s", c->uri);
 		call_video_apply(&c->vleg, &ch.video, false,
-				 c->publisher ? rtmp_conn_sid(c->publisher) : NULL, what);
+				 c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL, what);
 	}
 	c->state = CALL_UP;
 	snprintf(c->rec.codec, sizeof(c->rec.codec), "%s", ch.codec->name);
 	c->rec.srtp = ch.srtp;
 	rec_update(c, "up");
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+	log_info(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL,
 		 "call %s answered: %s/%u to %s:%u%s%s", c->uri, ch.codec->name,
 		 ch.codec->clock_rate, ch.remote_addr, ch.remote_port, ch.srtp ? ", SRTP " : "",
 		 ch.srtp ? sdp_srtp_suite_name(ch.suite) : "");
 	snprintf(text, sizeof(text), "%s%s%s", ch.codec->name, c->vleg ? ", H.264 video" : "",
 		 ch.srtp ? ", SRTP" : "");
-	tell_publisher(c, "status", "NetConnection.Call.Accepted", text);
+	slot_tell_publisher(&c->slot, "status", "NetConnection.Call.Accepted", text);
 }
 
 static void sip_failed(struct sip_call *sc, int status, const char *phrase, void *arg)
@@ -746,7 +734,7 @@ static void sip_failed(struct sip_call *sc, int status, const char *phrase, void
 	c->sip = NULL;
 	snprintf(text, sizeof(text), "call %.200s failed: %d %.100s", c->uri, status,
 		 phrase ? phrase : "");
-	tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+	slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", text);
 	call_over(c, status, CALLREC_END_ERROR, text);
 }
 
@@ -760,7 +748,7 @@ static void sip_ended(struct sip_call *sc, bool by_peer, const char *reason, voi
 	c->sip = NULL;
 	snprintf(text, sizeof(text), "call %.200s ended%s: %.100s", c->uri,
 		 by_peer ? " by the peer" : "", reason ? reason : "");
-	tell_publisher(c, "status", "NetConnection.Call.Ended", text);
+	slot_tell_publisher(&c->slot, "status", "NetConnection.Call.Ended", text);
 	call_over(c, 0, CALLREC_END_COMPLETED, text);
 }
 
@@ -790,7 +778,7 @@ static struct sip_call *send_invite(struct call *c, const char *sdp)
 			 host);
 	sc = sip_call_invite_auth(ua, from[0] ? from : NULL, c->auth_user, c->password, c->uri,
 				  sdp, c);
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+	log_info(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL,
 		 "call %s: INVITE with SIP credentials of user %s", c->uri, c->auth_user);
 	forget_credentials(c);
 	return sc;
@@ -826,7 +814,7 @@ static int make_offer(struct call *c, const struct media_leg_info *in, struct bu
 		}
 	}
 	if (call_video_local(&c->vleg, in, &local,
-			     c->publisher ? rtmp_conn_sid(c->publisher) : NULL)) {
+			     c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL)) {
 		struct h264_params ps;
 
 		ours.video = true;
@@ -856,19 +844,20 @@ static void invite_when_ready(struct call *c)
 	if (c->state != CALL_LEG || !in || (c->vleg && !c->vleg_ready))
 		return;
 	if (make_offer(c, in, &sdp, why, sizeof(why)) < 0) {
-		tell_publisher(c, "error", "NetConnection.Call.Failed", why);
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", why);
 		call_over(c, 0, CALLREC_END_ERROR, why);
 		goto out_free_sdp;
 	}
 	c->state = CALL_INVITING;
 	c->sip = send_invite(c, (const char *)sdp.data);
 	if (!c->sip) {
-		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot send the INVITE");
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed",
+				    "cannot send the INVITE");
 		call_over(c, 0, CALLREC_END_ERROR, "cannot send the INVITE");
 		goto out_free_sdp;
 	}
 	sip_call_set_handler(c->sip, &call_sip_cbs, c);
-	log_info(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+	log_info(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL,
 		 "call %s: INVITE sent (call id %s), media %s:%u on %s%s%s", c->uri,
 		 sip_call_callid(c->sip), in->local_ip, in->local_port, in->worker_id,
 		 c->offer.srtp ? ", RTP/SAVP" : "", c->offer.has_video ? ", H.264 video" : "");
@@ -887,7 +876,7 @@ static void leg_failed(struct media_leg *leg, const char *reason, void *arg)
 {
 	struct call *c = arg;
 
-	tell_publisher(c, "error", "NetConnection.Call.Failed", reason);
+	slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", reason);
 	call_over(c, 0, CALLREC_END_NO_MEDIA, reason);
 }
 
@@ -914,7 +903,7 @@ static void leg_audio(struct media_leg *leg, const uint8_t *payload, size_t len,
 		      void *arg)
 {
 	struct call *c = arg;
-	players_send(&c->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
+	players_send(&c->slot.players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
 /* Another worker, or the worker's answer to the SIP codec: the call record says it. */
@@ -946,8 +935,8 @@ static void vleg_failed(struct media_leg *leg, const char *reason, void *arg)
 	struct call *c = arg;
 
 	(void)leg;
-	log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL, "call %s: video leg lost: %s",
-		 c->uri, reason);
+	log_warn(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL,
+		 "call %s: video leg lost: %s", c->uri, reason);
 	media_leg_destroy(&c->vleg);
 	if (c->state == CALL_LEG)
 		invite_when_ready(c);
@@ -961,7 +950,7 @@ static void vleg_video(struct media_leg *leg, const uint8_t *msg, size_t len, ui
 	struct call *c = arg;
 
 	(void)leg;
-	players_send(&c->players, RTMP_MSG_VIDEO, ts, msg, (uint32_t)len);
+	players_send(&c->slot.players, RTMP_MSG_VIDEO, ts, msg, (uint32_t)len);
 }
 
 static const struct media_leg_callbacks vleg_cbs = {
@@ -980,7 +969,7 @@ static void start_video(struct call *c, const struct media_leg_params *audio)
 	c->vleg_ready = false;
 	c->vleg = call_video_leg_new(bridge, audio, c->leg, &vleg_cbs, c);
 	if (!c->vleg)
-		log_warn(c->publisher ? rtmp_conn_sid(c->publisher) : NULL,
+		log_warn(c->slot.publisher ? rtmp_conn_sid(c->slot.publisher) : NULL,
 			 "call %s: no video leg (%s): audio only", c->uri, strerror(errno));
 	else if (buf_used(&c->vseq)) /* kept by the leg, sent to its worker when it is ready */
 		media_leg_send_video(c->vleg, buf_head(&c->vseq), buf_used(&c->vseq), 0);
@@ -1001,7 +990,7 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 		ret = -EINVAL;
 		goto out_wipe;
 	}
-	if (c->publisher || c->state != CALL_IDLE) {
+	if (c->slot.publisher || c->state != CALL_IDLE) {
 		snprintf(why, whylen, "call/%s is already in progress", s->name);
 		ret = -EBUSY;
 		goto out_wipe;
@@ -1019,8 +1008,8 @@ static int call_publish(struct rtmp_conn *conn, struct rtmp_stream *s, char *why
 	}
 	c->admitted = true;
 	snprintf(c->client_ip, sizeof(c->client_ip), "%s", rtmp_conn_peer_ip(conn));
-	c->publisher = conn;
-	c->pub_stream = s;
+	c->slot.publisher = conn;
+	c->slot.pub_stream = s;
 	audio_check_init(&c->check);
 	c->meta_rate = c->meta_channels = c->meta_video = 0;
 	c->video_said = false;
@@ -1072,7 +1061,7 @@ static int call_play(struct rtmp_conn *conn, struct rtmp_stream *s, char *why, s
 		snprintf(why, whylen, "%s", c->over_why);
 		return -ENOENT;
 	}
-	if (!players_add(&c->players, conn, s, c)) {
+	if (!players_add(&c->slot.players, conn, s, c)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(c);
 		return -ENOMEM;
@@ -1097,7 +1086,7 @@ static bool audio_ok(struct rtmp_conn *conn, struct call *c, const struct rtmp_m
 		return true;
 	snprintf(text, sizeof(text), "call: %s", why);
 	log_warn(rtmp_conn_sid(conn), "call/%s: publisher refused: %s", c->name, why);
-	tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+	slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", text);
 	call_over(c, 0, CALLREC_END_ERROR, text);
 	return false;
 }
@@ -1117,7 +1106,7 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 
 		snprintf(text, sizeof(text), "call: %s", why);
 		log_warn(rtmp_conn_sid(conn), "call/%s: publisher refused: %s", c->name, why);
-		tell_publisher(c, "error", "NetConnection.Call.Failed", text);
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed", text);
 		call_over(c, 0, CALLREC_END_ERROR, text);
 		return;
 	}
@@ -1150,7 +1139,8 @@ static void start_call(struct rtmp_conn *conn, struct call *c, const struct rtmp
 	c->state = CALL_LEG;
 	c->leg = media_leg_new(bridge, &lp, &leg_cbs, c);
 	if (!c->leg) {
-		tell_publisher(c, "error", "NetConnection.Call.Failed", "cannot create a media leg");
+		slot_tell_publisher(&c->slot, "error", "NetConnection.Call.Failed",
+				    "cannot create a media leg");
 		call_over(c, 0, CALLREC_END_NO_MEDIA, "cannot create a media leg");
 		return;
 	}
@@ -1175,8 +1165,8 @@ static void publisher_video(struct call *c, const struct rtmp_msg *m)
 			 "video %s%u is not carried (H.264 only); the call goes on with audio",
 			 m->data[0] & 0x80 ? "in an Enhanced RTMP header, codec " : "codec id ",
 			 m->data[0] & 0x80 ? 0 : codec);
-		log_warn(rtmp_conn_sid(c->publisher), "call/%s: %s", c->name, text);
-		tell_publisher(c, "warning", "NetStream.Video.Unsupported", text);
+		log_warn(rtmp_conn_sid(c->slot.publisher), "call/%s: %s", c->name, text);
+		slot_tell_publisher(&c->slot, "warning", "NetStream.Video.Unsupported", text);
 		return;
 	}
 	if (m->len > 5 && m->data[0] == 0x17 && m->data[1] == 0 && m->len <= CALL_VSEQ_MAX) {
@@ -1227,8 +1217,8 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 		call_over(c, 0,
 			  rtmp_conn_closing(conn) ? CALLREC_END_CLIENT_LEFT : CALLREC_END_CANCELLED,
 			  "the publisher stopped");
-		c->publisher = NULL;
-		c->pub_stream = NULL;
+		c->slot.publisher = NULL;
+		c->slot.pub_stream = NULL;
 		c->state = CALL_IDLE;
 		if (!rtmp_conn_closing(conn))
 			rtmp_conn_send_status(conn, s->id, "status", "NetStream.Unpublish.Success",
@@ -1241,7 +1231,7 @@ static void call_stop(struct rtmp_conn *conn, struct rtmp_stream *s)
 		if (!p)
 			return;
 		c = p->owner;
-		players_remove(&c->players, p);
+		players_remove(&c->slot.players, p);
 		release_if_unused(c);
 	}
 }

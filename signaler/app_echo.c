@@ -25,10 +25,8 @@
 #define ECHO_BUCKETS 256
 
 struct echo_stream {
+	struct stream_slot slot;  /* its players keep metadata and headers for late ones */
 	char name[RTMP_NAME_MAX]; /* "<app instance>/<stream name>" */
-	struct rtmp_conn *publisher;
-	struct rtmp_stream *pub_stream;
-	struct player_list players; /* with the metadata and codec headers for late players */
 };
 
 static struct strmap *streams; /* name -> struct echo_stream, made with the first stream */
@@ -54,27 +52,17 @@ static struct echo_stream *get_stream(struct rtmp_conn *c, const struct rtmp_str
 	n = snprintf(name, sizeof(name), "%s/%s", rtmp_conn_app_name(c), s->name);
 	if (n < 0 || (size_t)n >= sizeof(name))
 		return NULL;
-	es = strmap_get(streams, name);
-	if (!es && create) {
-		if (!streams)
-			streams = strmap_new(ECHO_BUCKETS, 0);
-		es = calloc(1, sizeof(*es));
-		if (!es || strmap_put(streams, name, es) < 0) {
-			free(es);
-			return NULL;
-		}
+	es = slot_get(&streams, ECHO_BUCKETS, name, sizeof(*es), create);
+	if (es && !es->name[0])
 		memcpy(es->name, name, (size_t)n + 1);
-	}
 	return es;
 }
 
 static void release_if_unused(struct echo_stream *es)
 {
-	if (es->publisher || es->players.head)
+	if (slot_in_use(&es->slot))
 		return;
-	if (strmap_get(streams, es->name) == es)
-		strmap_del(streams, es->name);
-	players_free(&es->players);
+	slot_forget(streams, es->name, &es->slot);
 	free(es);
 }
 
@@ -119,14 +107,14 @@ static int echo_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, s
 		snprintf(why, whylen, "Stream name too long");
 		return -ENAMETOOLONG;
 	}
-	if (es->publisher) {
+	if (es->slot.publisher) {
 		snprintf(why, whylen, "%s is already being published", s->name);
 		return -EBUSY;
 	}
-	es->publisher = c;
-	es->pub_stream = s;
+	es->slot.publisher = c;
+	es->slot.pub_stream = s;
 	s->app_data = es;
-	players_published(&es->players);
+	players_published(&es->slot.players);
 	return 0;
 }
 
@@ -143,7 +131,7 @@ static int echo_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size
 		snprintf(why, whylen, "Stream name too long");
 		return -ENAMETOOLONG;
 	}
-	if (!players_add(&es->players, c, s, es)) {
+	if (!players_add(&es->slot.players, c, s, es)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(es);
 		return -ENOMEM;
@@ -166,10 +154,10 @@ static void handle_data(struct rtmp_conn *c, struct echo_stream *es, const struc
 	if (len > sizeof(set_data_frame) && memcmp(data, set_data_frame, sizeof(set_data_frame)) == 0) {
 		data += sizeof(set_data_frame);
 		len -= (uint32_t)sizeof(set_data_frame);
-		if (players_set_metadata(&es->players, data, len) < 0)
+		if (players_set_metadata(&es->slot.players, data, len) < 0)
 			log_warn(rtmp_conn_sid(c), "echo: no memory to keep metadata");
 	}
-	players_send(&es->players, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
+	players_send(&es->slot.players, RTMP_MSG_DATA_AMF0, m->timestamp, data, len);
 }
 
 static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct rtmp_msg *m)
@@ -189,7 +177,7 @@ static void echo_media(struct rtmp_conn *c, struct rtmp_stream *s, const struct 
 	default:
 		return;
 	}
-	players_send(&es->players, m->type, m->timestamp, m->data, m->len);
+	players_send(&es->slot.players, m->type, m->timestamp, m->data, m->len);
 }
 
 static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
@@ -199,9 +187,9 @@ static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 
 		if (!es)
 			return;
-		es->publisher = NULL;
-		es->pub_stream = NULL;
-		players_unpublished(&es->players, "Stream is now unpublished.");
+		es->slot.publisher = NULL;
+		es->slot.pub_stream = NULL;
+		players_unpublished(&es->slot.players, "Stream is now unpublished.");
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",
 					      "Stream is now unpublished.");
@@ -213,7 +201,7 @@ static void echo_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 		if (!p)
 			return;
 		es = p->owner;
-		players_remove(&es->players, p);
+		players_remove(&es->slot.players, p);
 		release_if_unused(es);
 	}
 }

@@ -40,17 +40,15 @@
 
 
 struct rtp_target {
+	struct stream_slot slot;
 	char key[RTP_KEY_MAX + 1]; /* normalised "ip:port" / "[ip]:port" */
 	char ip[MEDIA_IP_MAX + 1];
 	uint16_t port;
-	struct rtmp_conn *publisher;
-	struct rtmp_stream *pub_stream;
 	struct media_leg *leg;
 	bool gave_up;	   /* codec refused or leg failed: ignore audio until unpublish */
 	uint8_t format;	   /* FLV SoundFormat of the leg's RTMP codec */
 	struct audio_check check; /* the publisher's audio: size, G.711's rate */
-	uint64_t mismatch; /* audio of another format, dropped */
-	struct player_list players;
+	uint64_t mismatch;	  /* audio of another format, dropped */
 };
 
 static struct strmap *targets; /* key -> struct rtp_target, made with the first target */
@@ -165,16 +163,12 @@ static struct rtp_target *get_target(const struct rtmp_stream *s, char *why, siz
 		return NULL;
 	}
 	snprintf(key, sizeof(key), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
-	t = strmap_get(targets, key);
+	t = slot_get(&targets, RTP_BUCKETS, key, sizeof(*t), true);
 	if (!t) {
-		if (!targets)
-			targets = strmap_new(RTP_BUCKETS, 0);
-		t = calloc(1, sizeof(*t));
-		if (!t || strmap_put(targets, key, t) < 0) {
-			free(t);
-			snprintf(why, whylen, "rtp: out of memory");
-			return NULL;
-		}
+		snprintf(why, whylen, "rtp: out of memory");
+		return NULL;
+	}
+	if (!t->key[0]) {
 		snprintf(t->key, sizeof(t->key), "%s", key);
 		snprintf(t->ip, sizeof(t->ip), "%s", ip);
 		t->port = port;
@@ -184,19 +178,10 @@ static struct rtp_target *get_target(const struct rtmp_stream *s, char *why, siz
 
 static void release_if_unused(struct rtp_target *t)
 {
-	if (t->publisher || t->players.head || t->leg)
+	if (slot_in_use(&t->slot) || t->leg)
 		return;
-	if (strmap_get(targets, t->key) == t)
-		strmap_del(targets, t->key);
-	players_free(&t->players);
+	slot_forget(targets, t->key, &t->slot);
 	free(t);
-}
-
-static void tell_publisher(struct rtp_target *t, const char *level, const char *code,
-			   const char *text)
-{
-	if (t->publisher && !rtmp_conn_closing(t->publisher))
-		rtmp_conn_send_status(t->publisher, t->pub_stream->id, level, code, text);
 }
 
 /* --- the leg's callbacks ------------------------------------------------------------------ */
@@ -205,7 +190,7 @@ static void on_ready(struct media_leg *leg, const struct media_leg_info *in, voi
 {
 	struct rtp_target *t = arg;
 
-	log_info(rtmp_conn_sid(t->publisher), "rtp/%s: leg %s on %s, RTP %s:%u -> %s, %s/%u%s",
+	log_info(rtmp_conn_sid(t->slot.publisher), "rtp/%s: leg %s on %s, RTP %s:%u -> %s, %s/%u%s",
 		 t->key, media_leg_id(leg), in->worker_id, in->local_ip, in->local_port, t->key,
 		 in->codec.name, in->codec.rate, in->transcoding ? " (transcoding)" : "");
 }
@@ -216,10 +201,10 @@ static void on_failed(struct media_leg *leg, const char *reason, void *arg)
 	char text[320];
 
 	(void)leg;
-	log_warn(t->publisher ? rtmp_conn_sid(t->publisher) : NULL, "rtp/%s: leg failed: %s", t->key,
-		 reason);
+	log_warn(t->slot.publisher ? rtmp_conn_sid(t->slot.publisher) : NULL,
+		 "rtp/%s: leg failed: %s", t->key, reason);
 	snprintf(text, sizeof(text), "rtp/%s: media leg failed: %s", t->key, reason);
-	tell_publisher(t, "error", "NetStream.Failed", text);
+	slot_tell_publisher(&t->slot, "error", "NetStream.Failed", text);
 	t->gave_up = true;
 	media_leg_destroy(&t->leg);
 }
@@ -228,7 +213,7 @@ static void on_moved(struct media_leg *leg, const char *ip, uint16_t port, void 
 {
 	struct rtp_target *t = arg;
 
-	log_info(t->publisher ? rtmp_conn_sid(t->publisher) : NULL,
+	log_info(t->slot.publisher ? rtmp_conn_sid(t->slot.publisher) : NULL,
 		 "rtp/%s: leg %s moved to %s, RTP now from %s:%u", t->key, media_leg_id(leg),
 		 media_leg_info(leg)->worker_id, ip, port);
 }
@@ -255,7 +240,7 @@ static void on_audio_out(struct media_leg *leg, const uint8_t *payload, size_t l
 	struct rtp_target *t = arg;
 
 	(void)leg;
-	players_send(&t->players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
+	players_send(&t->slot.players, RTMP_MSG_AUDIO, ts, payload, (uint32_t)len);
 }
 
 static const struct media_leg_callbacks leg_cbs = {
@@ -276,17 +261,17 @@ static int rtp_publish(struct rtmp_conn *c, struct rtmp_stream *s, char *why, si
 	t = get_target(s, why, whylen);
 	if (!t)
 		return -EINVAL;
-	if (t->publisher) {
+	if (t->slot.publisher) {
 		snprintf(why, whylen, "rtp/%s is already being published", t->key);
 		return -EBUSY;
 	}
-	t->publisher = c;
-	t->pub_stream = s;
+	t->slot.publisher = c;
+	t->slot.pub_stream = s;
 	t->gave_up = false;
 	t->mismatch = 0;
 	audio_check_init(&t->check);
 	s->app_data = t;
-	players_published(&t->players);
+	players_published(&t->slot.players);
 	return 0;
 }
 
@@ -296,7 +281,7 @@ static int rtp_play(struct rtmp_conn *c, struct rtmp_stream *s, char *why, size_
 
 	if (!t)
 		return -EINVAL;
-	if (!players_add(&t->players, c, s, t)) {
+	if (!players_add(&t->slot.players, c, s, t)) {
 		snprintf(why, whylen, "Out of memory");
 		release_if_unused(t);
 		return -ENOMEM;
@@ -317,7 +302,7 @@ static bool audio_ok(struct rtmp_conn *c, struct rtp_target *t, const struct rtm
 		return true;
 	log_warn(rtmp_conn_sid(c), "rtp/%s: publisher refused: %s", t->key, why);
 	snprintf(text, sizeof(text), "rtp: %s", why);
-	tell_publisher(t, "error", "NetStream.Failed", text);
+	slot_tell_publisher(&t->slot, "error", "NetStream.Failed", text);
 	t->gave_up = true;
 	media_leg_destroy(&t->leg);
 	return false;
@@ -334,7 +319,7 @@ static void start_leg(struct rtmp_conn *c, struct rtp_target *t, const struct rt
 	if (media_codec_from_rtmp(m->data, m->len, &rc, &why) < 0) {
 		log_warn(rtmp_conn_sid(c), "rtp/%s: publisher refused: %s", t->key, why);
 		snprintf(text, sizeof(text), "rtp: %s", why);
-		tell_publisher(t, "error", "NetStream.Failed", text);
+		slot_tell_publisher(&t->slot, "error", "NetStream.Failed", text);
 		t->gave_up = true;
 		return;
 	}
@@ -355,7 +340,7 @@ static void start_leg(struct rtmp_conn *c, struct rtp_target *t, const struct rt
 	t->leg = media_leg_new(bridge, &lp, &leg_cbs, t);
 	if (!t->leg) {
 		snprintf(text, sizeof(text), "rtp: cannot create a media leg: %s", strerror(errno));
-		tell_publisher(t, "error", "NetStream.Failed", text);
+		slot_tell_publisher(&t->slot, "error", "NetStream.Failed", text);
 		t->gave_up = true;
 	}
 }
@@ -389,9 +374,9 @@ static void rtp_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 		if (!t)
 			return;
 		media_leg_destroy(&t->leg);
-		t->publisher = NULL;
-		t->pub_stream = NULL;
-		players_unpublished(&t->players, "Stream is now unpublished.");
+		t->slot.publisher = NULL;
+		t->slot.pub_stream = NULL;
+		players_unpublished(&t->slot.players, "Stream is now unpublished.");
 		if (!rtmp_conn_closing(c))
 			rtmp_conn_send_status(c, s->id, "status", "NetStream.Unpublish.Success",
 					      "Stream is now unpublished.");
@@ -403,7 +388,7 @@ static void rtp_stop(struct rtmp_conn *c, struct rtmp_stream *s)
 		if (!p)
 			return;
 		t = p->owner;
-		players_remove(&t->players, p);
+		players_remove(&t->slot.players, p);
 		release_if_unused(t);
 	}
 }

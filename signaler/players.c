@@ -4,6 +4,7 @@
 #include "players.h"
 
 #include "codec.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -140,4 +141,42 @@ void players_unpublished(struct player_list *l, const char *desc)
 				      "NetStream.Play.UnpublishNotify", desc);
 		rtmp_conn_send_user_control(p->conn, 1, p->stream->id); /* StreamEOF */
 	}
+}
+
+/* --- named slots --------------------------------------------------------------------------------
+ */
+
+void *slot_get(struct strmap **tab, unsigned buckets, const char *key, size_t size, bool create)
+{
+	void *obj = strmap_get(*tab, key);
+
+	if (obj || !create)
+		return obj;
+	if (!*tab)
+		*tab = strmap_new(buckets, 0);
+	obj = calloc(1, size);
+	if (!obj || !*tab || strmap_put(*tab, key, obj) < 0) {
+		free(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+bool slot_in_use(const struct stream_slot *sl)
+{
+	return sl->publisher || sl->players.head;
+}
+
+void slot_forget(struct strmap *tab, const char *key, struct stream_slot *sl)
+{
+	if (strmap_get(tab, key) == sl)
+		strmap_del(tab, key);
+	players_free(&sl->players);
+}
+
+void slot_tell_publisher(const struct stream_slot *sl, const char *level, const char *code,
+			 const char *text)
+{
+	if (sl->publisher && !rtmp_conn_closing(sl->publisher))
+		rtmp_conn_send_status(sl->publisher, sl->pub_stream->id, level, code, text);
 }

@@ -71,4 +71,35 @@ void players_published(struct player_list *l);
  * kept metadata and headers are dropped. */
 void players_unpublished(struct player_list *l, const char *desc);
 
+/* --- named slots --------------------------------------------------------------------------------
+ */
+
+struct strmap;
+
+/*
+ * What a stream name of an app holds: its publisher and its players. The apps' objects (an echo
+ * stream, an rtp target, a call) hold one, and live in a strmap under their name from slot_get()
+ * to slot_forget().
+ */
+struct stream_slot {
+	struct rtmp_conn *publisher; /* NULL while nobody publishes */
+	struct rtmp_stream *pub_stream;
+	struct player_list players;
+};
+
+/* The object under @key in *@tab (made with @buckets at first use), or, when @create, a new
+ * zeroed one of @size bytes (>= sizeof(struct stream_slot)) put there. NULL: none, or ENOMEM. */
+void *slot_get(struct strmap **tab, unsigned buckets, const char *key, size_t size, bool create);
+
+/* True while @sl has a publisher or a player. */
+bool slot_in_use(const struct stream_slot *sl);
+
+/* Takes @sl out of @tab (when @key still maps to it) and frees what its player list keeps; the
+ * caller frees the object. */
+void slot_forget(struct strmap *tab, const char *key, struct stream_slot *sl);
+
+/* onStatus @level/@code/@text to the publisher, when there is one and its connection is open. */
+void slot_tell_publisher(const struct stream_slot *sl, const char *level, const char *code,
+			 const char *text);
+
 #endif
