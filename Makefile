@@ -61,8 +61,9 @@ RELAYCTL_BIN := $(if $(RELAYCTL_SRC),$(BUILD)/relayctl)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_evloop_su
-# Unit tests (test_sip_*) and tools that need SIP link the su_root evloop backend.
-SIP_UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_sip_*.c))
+# Unit tests and tools that link the SIP UA (sip_ua.c, or callrec.c that uses it) need the su_root
+# evloop backend: they are listed here by name.
+SIP_UNIT_BIN := $(BUILD)/tests/test_callrec $(BUILD)/tests/test_sip_ua
 SIP_TOOL_BIN := $(BUILD)/tools/sipua_probe
 # callbench_*.c, sipphone_*.c and rtmp_client_*.c are parts of callbench, sipphone and rtmp_client
 # (one binary each), not tools of their own.

@@ -198,8 +198,8 @@ static int send3(struct ctl_server *s, struct zsock *zs, const void *rid, size_t
 static int send_built(struct ctl_server *s, struct zsock *zs, const void *rid, size_t rid_len,
 		      const struct wire_builder *b)
 {
-	return send3(s, zs, rid, rid_len, b->hdr, WIRE_HDR_LEN, wire_msg_body(b),
-		     wire_msg_body_len(b));
+	return send3(s, zs, rid, rid_len, b->hdr, WIRE_HDR_LEN, wire_builder_body(b),
+		     wire_builder_body_len(b));
 }
 
 /* Sends an ERROR without touching the reply cache (format errors, HELLO refusals). */
@@ -273,7 +273,7 @@ static void cache_store(struct ctl_server *s, const struct ctl_request *req,
 			const struct wire_builder *b)
 {
 	struct cache_ent *c = cache_find(s, req->rid, req->rid_len, req->req_id, req->key);
-	size_t blen = wire_msg_body_len(b);
+	size_t blen = wire_builder_body_len(b);
 
 	if (!c)
 		return;
@@ -287,7 +287,7 @@ static void cache_store(struct ctl_server *s, const struct ctl_request *req,
 		return;
 	}
 	memcpy(c->reply, b->hdr, WIRE_HDR_LEN);
-	memcpy(c->reply + WIRE_HDR_LEN, wire_msg_body(b), blen);
+	memcpy(c->reply + WIRE_HDR_LEN, wire_builder_body(b), blen);
 	c->reply_len = WIRE_HDR_LEN + blen;
 }
 
@@ -300,10 +300,10 @@ int ctl_server_reply(struct ctl_server *s, const struct ctl_request *req,
 	int ret;
 
 	reply->req_id = req->req_id;
-	ret = wire_msg_finish(reply);
+	ret = wire_builder_finish(reply);
 	if (ret == 0) {
-		ret = wire_parse(reply->hdr, WIRE_HDR_LEN, wire_msg_body(reply),
-				 wire_msg_body_len(reply), &s->check, &e);
+		ret = wire_parse(reply->hdr, WIRE_HDR_LEN, wire_builder_body(reply),
+				 wire_builder_body_len(reply), &s->check, &e);
 		if (ret == 0 && reply->type != WIRE_ERROR)
 			ret = wire_check_reply(&s->check, req->type, &e);
 		if (ret < 0)
@@ -339,7 +339,7 @@ int ctl_server_reply_error(struct ctl_server *s, const struct ctl_request *req, 
 	} else {
 		log_error(req->signaler_id, "cannot build ERROR: %s", b.reason);
 	}
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	return ret;
 }
 
@@ -347,7 +347,7 @@ int ctl_server_reply_error(struct ctl_server *s, const struct ctl_request *req, 
 
 static void build_hello_ok(struct ctl_server *s, uint32_t req_id)
 {
-	wire_msg_init(&s->out, WIRE_HELLO_OK, req_id);
+	wire_builder_init(&s->out, WIRE_HELLO_OK, req_id);
 	wire_put_str(&s->out, WIRE_T_WORKER_ID, s->worker_id);
 	wire_put_u64(&s->out, WIRE_T_INSTANCE_ID, s->instance_id);
 	wire_put_u32(&s->out, WIRE_T_PID, (uint32_t)getpid());
@@ -355,7 +355,7 @@ static void build_hello_ok(struct ctl_server *s, uint32_t req_id)
 	wire_put_str(&s->out, WIRE_T_SW_VERSION, s->sw_version);
 	wire_put_u32(&s->out, WIRE_T_CAPACITY, s->capacity);
 	wire_put_u32(&s->out, WIRE_T_HB_INTERVAL_MS, s->hb_ms);
-	wire_msg_finish(&s->out);
+	wire_builder_finish(&s->out);
 }
 
 /* Builds the next HEARTBEAT in s->hb. 0 or -EINVAL (logged). */
@@ -365,7 +365,7 @@ static int build_heartbeat(struct ctl_server *s)
 
 	if (s->cbs.load)
 		s->cbs.load(s, &load, s->cbs.arg);
-	wire_msg_init(&s->hb, WIRE_HEARTBEAT, 0);
+	wire_builder_init(&s->hb, WIRE_HEARTBEAT, 0);
 	wire_put_str(&s->hb, WIRE_T_WORKER_ID, s->worker_id);
 	wire_put_u64(&s->hb, WIRE_T_INSTANCE_ID, s->instance_id);
 	wire_put_u32(&s->hb, WIRE_T_LEGS, load.legs);
@@ -373,7 +373,7 @@ static int build_heartbeat(struct ctl_server *s)
 	wire_put_bool(&s->hb, WIRE_T_DRAINING, load.draining);
 	wire_put_u32(&s->hb, WIRE_T_SEQ, ++s->hb_seq);
 	wire_put_u32(&s->hb, WIRE_T_CAPACITY, s->capacity);
-	if (wire_msg_finish(&s->hb) < 0) {
+	if (wire_builder_finish(&s->hb) < 0) {
 		log_error(s->worker_id, "cannot build HEARTBEAT: %s", s->hb.reason);
 		return -EINVAL;
 	}
@@ -798,8 +798,8 @@ void ctl_server_destroy(struct ctl_server **sp)
 	for (unsigned i = 0; i < s->cache_size; i++)
 		free(s->cache[i].reply);
 	free(s->cache);
-	wire_msg_free(&s->out);
-	wire_msg_free(&s->hb);
+	wire_builder_free(&s->out);
+	wire_builder_free(&s->hb);
 	free(s);
 }
 
@@ -829,7 +829,7 @@ int ctl_server_send_event(struct ctl_server *s, const char *signaler_id, struct 
 		return -EINVAL;
 	}
 	ev->req_id = 0;
-	if (wire_msg_finish(ev) < 0) {
+	if (wire_builder_finish(ev) < 0) {
 		log_error(s->worker_id, "send_event: %s", ev->reason);
 		return -EINVAL;
 	}

@@ -143,7 +143,7 @@ const char *ctl_server_media_endpoint(const struct ctl_server *s);
 uint64_t ctl_server_instance_id(const struct ctl_server *s);
 
 /*
- * Answers @req with @reply, built by the caller with wire_msg_init(reply, WIRE_OK, 0) and puts;
+ * Answers @req with @reply, built by the caller with wire_builder_init(reply, WIRE_OK, 0) and puts;
  * the server sets the request id, finishes it, checks it carries what a reply to this request
  * type needs (a handler bug becomes ERROR EIO), caches and sends it. The builder stays the
  * caller's. Returns 0 or a negative errno (the send failed; the reply is still cached).

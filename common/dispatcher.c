@@ -144,20 +144,20 @@ static void send_hello(struct dispatcher_worker *w, bool ctl, bool media)
 	struct dispatcher *d = w->d;
 
 	w->hello_req_id = next_id(d);
-	wire_msg_init(&d->hello, WIRE_HELLO, w->hello_req_id);
+	wire_builder_init(&d->hello, WIRE_HELLO, w->hello_req_id);
 	wire_put_str(&d->hello, WIRE_T_SIGNALER_ID, d->signaler_id);
 	wire_put_u32(&d->hello, WIRE_T_PID, (uint32_t)getpid());
 	wire_put_str(&d->hello, WIRE_T_SW_VERSION, d->sw_version);
-	if (wire_msg_finish(&d->hello) < 0) {
+	if (wire_builder_finish(&d->hello) < 0) {
 		log_error(w->name, "cannot build HELLO: %s", d->hello.reason);
 		return;
 	}
 	if (ctl)
-		send2(w, w->ctl, d->hello.hdr, wire_msg_body(&d->hello),
-		      wire_msg_body_len(&d->hello));
+		send2(w, w->ctl, d->hello.hdr, wire_builder_body(&d->hello),
+		      wire_builder_body_len(&d->hello));
 	if (media)
-		send2(w, w->media, d->hello.hdr, wire_msg_body(&d->hello),
-		      wire_msg_body_len(&d->hello));
+		send2(w, w->media, d->hello.hdr, wire_builder_body(&d->hello),
+		      wire_builder_body_len(&d->hello));
 }
 
 /* --- pending requests --- */
@@ -234,12 +234,12 @@ int dispatcher_request(struct dispatcher *d, struct dispatcher_worker *w,
 	    timeout_ms == 0)
 		return -EINVAL;
 	req->req_id = next_id(d);
-	ret = wire_msg_finish(req);
+	ret = wire_builder_finish(req);
 	if (ret < 0) {
 		log_error(w->name, "%s: not sent: %s", wire_type_name(req->type), req->reason);
 		return ret;
 	}
-	blen = wire_msg_body_len(req);
+	blen = wire_builder_body_len(req);
 	p = calloc(1, sizeof(*p) + blen);
 	if (!p)
 		return -ENOMEM;
@@ -257,7 +257,7 @@ int dispatcher_request(struct dispatcher *d, struct dispatcher_worker *w,
 	p->arg = arg;
 	p->body_len = blen;
 	memcpy(p->hdr, req->hdr, WIRE_HDR_LEN);
-	memcpy(p->body, wire_msg_body(req), blen);
+	memcpy(p->body, wire_builder_body(req), blen);
 	p->next = w->pending;
 	if (w->pending)
 		w->pending->prev = p;
@@ -1066,7 +1066,7 @@ void dispatcher_destroy(struct dispatcher **dp)
 	on_reaper(d->loop, d->reaper, d);
 	evloop_timer_del(&d->reaper);
 	evloop_timer_del(&d->flush_timer);
-	wire_msg_free(&d->hello);
+	wire_builder_free(&d->hello);
 	free(d->workers);
 	free(d);
 }

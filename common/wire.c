@@ -668,7 +668,7 @@ __attribute__((format(printf, 3, 4))) static int bfail(struct wire_builder *b, i
 	return e;
 }
 
-void wire_msg_init(struct wire_builder *b, uint8_t type, uint32_t req_id)
+void wire_builder_init(struct wire_builder *b, uint8_t type, uint32_t req_id)
 {
 	buf_reset(&b->body);
 	b->type = type;
@@ -829,7 +829,7 @@ static void write_header(struct wire_builder *b)
 	wr_be16(b->hdr + 10, (uint32_t)buf_used(&b->body));
 }
 
-int wire_msg_finish(struct wire_builder *b)
+int wire_builder_finish(struct wire_builder *b)
 {
 	struct wire_msg *m;
 	struct wire_err e;
@@ -844,38 +844,39 @@ int wire_msg_finish(struct wire_builder *b)
 	m = malloc(sizeof(*m));
 	if (!m)
 		return bfail(b, -ENOMEM, "out of memory");
-	ret = wire_parse(b->hdr, sizeof(b->hdr), wire_msg_body(b), wire_msg_body_len(b), m, &e);
+	ret = wire_parse(b->hdr, sizeof(b->hdr), wire_builder_body(b), wire_builder_body_len(b),
+			 m, &e);
 	free(m);
 	if (ret < 0)
 		return bfail(b, ret, "%s", e.reason);
 	return 0;
 }
 
-void wire_msg_set_req_id(struct wire_builder *b, uint32_t req_id)
+void wire_builder_set_req_id(struct wire_builder *b, uint32_t req_id)
 {
 	b->req_id = req_id;
 	wr_be32(b->hdr + 6, req_id);
 }
 
-void wire_msg_set_flags(struct wire_builder *b, uint16_t flags)
+void wire_builder_set_flags(struct wire_builder *b, uint16_t flags)
 {
 	b->flags = flags;
 	wr_be16(b->hdr + 4, flags);
 }
 
-const uint8_t *wire_msg_body(const struct wire_builder *b)
+const uint8_t *wire_builder_body(const struct wire_builder *b)
 {
 	static const uint8_t empty[1];
 
 	return b->body.data ? buf_head(&b->body) : empty;
 }
 
-size_t wire_msg_body_len(const struct wire_builder *b)
+size_t wire_builder_body_len(const struct wire_builder *b)
 {
 	return buf_used(&b->body);
 }
 
-void wire_msg_free(struct wire_builder *b)
+void wire_builder_free(struct wire_builder *b)
 {
 	buf_free(&b->body);
 	b->n_tlv = 0;
@@ -884,14 +885,14 @@ void wire_msg_free(struct wire_builder *b)
 int wire_build_error(struct wire_builder *b, uint32_t req_id, int code, uint16_t tag,
 		     const char *text)
 {
-	wire_msg_init(b, WIRE_ERROR, req_id);
+	wire_builder_init(b, WIRE_ERROR, req_id);
 	if (code <= 0 || code > 4095)
 		code = EIO;
 	wire_put_u32(b, WIRE_T_ERR_CODE, (uint32_t)code);
 	wire_put_strn(b, WIRE_T_ERR_TEXT, text ? text : "", text ? strnlen(text, WIRE_MAX_STR) : 0);
 	if (tag)
 		wire_put_u16(b, WIRE_T_ERR_TAG, tag);
-	return wire_msg_finish(b);
+	return wire_builder_finish(b);
 }
 
 int wire_media_encode(uint8_t *hdr, uint8_t *body, size_t cap, size_t *body_len,

@@ -19,7 +19,7 @@
  * code to put in an ERROR reply and a reason string.
  *
  * The builder (struct wire_builder, a value type) validates what it is given the same way, so a
- * message that builds also parses. Errors are sticky: put everything, check wire_msg_finish().
+ * message that builds also parses. Errors are sticky: put everything, check wire_builder_finish().
  */
 #ifndef RS_WIRE_H
 #define RS_WIRE_H
@@ -202,9 +202,9 @@ struct wire_err {
 };
 
 /* Builder: a value type. Zero it once ("struct wire_builder b = {0};"), then init/put/finish
- * any number of times, and wire_msg_free() at the end. */
+ * any number of times, and wire_builder_free() at the end. */
 struct wire_builder {
-	uint8_t hdr[WIRE_HDR_LEN]; /* valid after wire_msg_finish() */
+	uint8_t hdr[WIRE_HDR_LEN]; /* valid after wire_builder_finish() */
 	struct buf body;
 	uint8_t type;
 	uint16_t flags;
@@ -301,7 +301,7 @@ int wire_get_codec(const struct wire_msg *m, uint16_t tag, size_t idx, struct wi
 
 /* Starts a message of @type with request id @req_id (0 for notifications); keeps memory. A
  * builder must be zeroed ("struct wire_builder b = {0};") before its first init. */
-void wire_msg_init(struct wire_builder *b, uint8_t type, uint32_t req_id);
+void wire_builder_init(struct wire_builder *b, uint8_t type, uint32_t req_id);
 
 /*
  * Appends one TLV. A known tag must be written with the putter of its type and a valid value;
@@ -324,18 +324,18 @@ int wire_put_codec(struct wire_builder *b, uint16_t tag, const struct wire_codec
 int wire_put_raw(struct wire_builder *b, uint16_t tag, const void *val, size_t len);
 
 /* Checks the tags the type requires and writes the header. Returns 0 or the sticky error. */
-int wire_msg_finish(struct wire_builder *b);
+int wire_builder_finish(struct wire_builder *b);
 
 /* Rewrites the request id / flags in a finished header (the dispatcher numbers requests). */
-void wire_msg_set_req_id(struct wire_builder *b, uint32_t req_id);
-void wire_msg_set_flags(struct wire_builder *b, uint16_t flags);
+void wire_builder_set_req_id(struct wire_builder *b, uint32_t req_id);
+void wire_builder_set_flags(struct wire_builder *b, uint16_t flags);
 
 /* Body frame of a finished message. */
-const uint8_t *wire_msg_body(const struct wire_builder *b);
-size_t wire_msg_body_len(const struct wire_builder *b);
+const uint8_t *wire_builder_body(const struct wire_builder *b);
+size_t wire_builder_body_len(const struct wire_builder *b);
 
-/* Releases the builder's memory; it may be reused after wire_msg_init(). */
-void wire_msg_free(struct wire_builder *b);
+/* Releases the builder's memory; it may be reused after wire_builder_init(). */
+void wire_builder_free(struct wire_builder *b);
 
 /*
  * Builds an ERROR reply to request @req_id in @b: ERR_CODE @code (positive errno), ERR_TEXT

@@ -198,7 +198,7 @@ static void send_event(struct leg *l, uint8_t kind, char digit, unsigned duratio
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, kind);
 	if (kind == WIRE_EV_DTMF) {
@@ -209,7 +209,7 @@ static void send_event(struct leg *l, uint8_t kind, char digit, unsigned duratio
 		wire_put_str(&b, WIRE_T_REASON, reason);
 	if (ctl_server_send_event(l->w->ctl, l->owner, &b) < 0)
 		log_warn(l->id, "event %u not delivered to %s", kind, l->owner);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static void on_dtmf(struct rtp_leg *rtp, char digit, unsigned duration_ms, void *arg)
@@ -584,7 +584,7 @@ void worker_reply_leg(struct worker *w, const struct ctl_request *req, const str
 
 	rtp_leg_get_state(l->rtp, &st);
 	snprintf(chosen.name, sizeof(chosen.name), "%s", l->sip_codec->name);
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_str(&b, WIRE_T_LOCAL_IP, rtp_leg_advertised_ip(l->rtp));
 	wire_put_u16(&b, WIRE_T_LOCAL_PORT, rtp_leg_local_port(l->rtp));
 	wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &chosen);
@@ -602,7 +602,7 @@ void worker_reply_leg(struct worker *w, const struct ctl_request *req, const str
 		}
 	}
 	ctl_server_reply(w->ctl, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 /* Reads the SRTP suite and remote key of a request into @s (keys stored in @b64). */
@@ -728,9 +728,9 @@ static void reply_ok(struct ctl_server *s, const struct ctl_request *req)
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 /* True when @pt is one of the H.264 payload types the signaler offered for video leg @l. */
@@ -896,7 +896,7 @@ static void on_leg_stats(struct ctl_server *s, const struct ctl_request *req,
 	if (!l)
 		return;
 	rtp_leg_get_stats(l->rtp, &st);
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_u64(&b, WIRE_T_PKTS_IN, st.packets_received);
 	wire_put_u64(&b, WIRE_T_PKTS_OUT, st.packets_sent);
 	wire_put_u64(&b, WIRE_T_BYTES_IN, st.bytes_received);
@@ -906,7 +906,7 @@ static void on_leg_stats(struct ctl_server *s, const struct ctl_request *req,
 	wire_put_u64(&b, WIRE_T_SRTP_AUTH_FAIL, st.srtp_auth_failures);
 	wire_put_u64(&b, WIRE_T_BAD_PKTS, st.bad_packets + st.unexpected_source);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static void on_worker_stats(struct ctl_server *s, const struct ctl_request *req,
@@ -923,7 +923,7 @@ static void on_worker_stats(struct ctl_server *s, const struct ctl_request *req,
 		in += st.packets_received;
 		out += st.packets_sent;
 	}
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_u32(&b, WIRE_T_LEGS, w->n_legs);
 	wire_put_u32(&b, WIRE_T_TRANSCODING_LEGS, w->n_transcoding);
 	wire_put_u32(&b, WIRE_T_PASSTHROUGH_LEGS, w->n_legs - w->n_transcoding);
@@ -931,7 +931,7 @@ static void on_worker_stats(struct ctl_server *s, const struct ctl_request *req,
 	wire_put_u64(&b, WIRE_T_PKTS_IN, in);
 	wire_put_u64(&b, WIRE_T_PKTS_OUT, out);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static const struct ctl_handler handlers[] = {

@@ -308,7 +308,7 @@ static void destroy_done(struct take *t)
 		       "leg %s changed hands to signaler %s meanwhile", t->leg_id, l->owner);
 		return;
 	}
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	if (l) {
 		log_info(l->id, "destroyed for signaler %s: its owner %s is gone or handed it over",
 			 t->req.signaler_id, t->owner);
@@ -317,7 +317,7 @@ static void destroy_done(struct take *t)
 		wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
 	}
 	ctl_server_reply(w->ctl, &t->req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static void on_takeover(int err, const char *errmsg, bool yes, void *arg)
@@ -451,11 +451,11 @@ void worker_on_destroy_leg(struct ctl_server *s, const struct ctl_request *req,
 			take_check(t, l->owner);
 		return;
 	}
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	if (l)
 		worker_leg_destroy(l, true);
 	else
 		wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }

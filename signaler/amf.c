@@ -11,7 +11,7 @@
  *   ecma     := 0x08 u32 hint (key, value)* 00 00 09  strict := 0x0A u32 count value{count}
  *   reference:= 0x07 u16 index into the complex values (object, ecma, strict, typed) seen so far
  */
-#include "amf.h"
+#include "amf_int.h"
 
 #include <errno.h>
 #include <math.h>

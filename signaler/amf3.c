@@ -18,7 +18,7 @@
  * Vectors (0x0D-0x10) decode into strict arrays; dictionaries (0x11) and externalizable objects
  * are rejected with -EPROTO.
  */
-#include "amf.h"
+#include "amf_int.h"
 
 #include <errno.h>
 #include <math.h>

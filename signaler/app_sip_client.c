@@ -16,6 +16,7 @@
 #include "callrec.h"
 #include "log.h"
 #include "players.h"
+#include "regrec.h"
 #include "sip_ua.h"
 #include "strmap.h"
 

@@ -1,5 +1,5 @@
 /*
- * callrec.c - the signaler's heartbeat, call and registration records, written to Redis.
+ * callrec.c - the signaler's heartbeat and call records, written to Redis.
  *
  *   every 1 s: heartbeat --state_signaler_write--> what the hash held before:
  *                 another instance of our id -> first write: our previous run (alone once its
@@ -440,26 +440,6 @@ void callrec_end(struct call_record *rec, int sip_status, enum callrec_end_reaso
 		stats.ended[a][reason_of(rec, sip_status, local)]++;
 	callrec_delete(rec->call_id);
 	rec->call_id[0] = '\0';
-}
-
-void regrec_write(struct reg_record *rec)
-{
-	int r;
-
-	if (!redis)
-		return;
-	snprintf(rec->signaler, sizeof(rec->signaler), "%s", signaler);
-	snprintf(rec->instance, sizeof(rec->instance), "%s", instance);
-	rec->updated_ms = 0;
-	r = state_reg_write(redis, rec, 0, written, NULL);
-	if (r < 0 && r != -ENOTCONN)
-		log_warn(NULL, "redis: registration %s not written: %s", rec->aor, strerror(-r));
-}
-
-void regrec_delete(const char *aor)
-{
-	if (redis && aor && aor[0])
-		state_reg_delete(redis, aor, signaler, written, NULL);
 }
 
 /* --- heartbeat ----------------------------------------------------------------------------- */

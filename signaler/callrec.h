@@ -1,13 +1,12 @@
 /*
  * callrec.h - the signaler's records in Redis (common/state.h): its heartbeat
- * (rs:v1:signaler:<id>, rs:v1:signalers), its calls (rs:v1:call:<id>) and registrations
- * (rs:v1:reg:<aor>) with its index sets of both.
+ * (rs:v1:signaler:<id>, rs:v1:signalers) and its calls (rs:v1:call:<id>) with their index set.
+ * Its registrations have records of their own (regrec.h).
  *
- * The apps describe each call and registration as it changes; the records are written whole,
- * fire and forget, and deleted (conditionally on this signaler owning them) when the call ends or
- * the client leaves. Without Redis (none configured, or down) nothing is written: the records are
- * for operators and for another signaler that finds this one's orphans (signaler/orphans.c),
- * never needed to run a call.
+ * The apps describe each call as it changes; the records are written whole, fire and forget, and
+ * deleted (conditionally on this signaler owning them) when the call ends. Without Redis (none
+ * configured, or down) nothing is written: the records are for operators and for another
+ * signaler that finds this one's orphans (signaler/orphans.c), never needed to run a call.
  *
  * Every record carries this run's instance id, and every call record the SIP dialog (tags, URIs,
  * remote target, route set, last CSeq) so that another signaler can send the BYE: callrec_write()
@@ -134,9 +133,5 @@ void callrec_get_stats(struct callrec_stats *st);
 /* Copies @call's dialog data into @rec, and From / To when they are empty (callrec_write does it
  * by itself when the UA is set). */
 void callrec_set_sip(struct call_record *rec, const struct sip_call *call);
-
-/* The registration @rec (signaler and instance set here) and its removal. */
-void regrec_write(struct reg_record *rec);
-void regrec_delete(const char *aor);
 
 #endif

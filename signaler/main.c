@@ -23,6 +23,7 @@
 #include "media.h"
 #include "orphans.h"
 #include "redis.h"
+#include "regrec.h"
 #include "rtmp_server.h"
 #include "sig_metrics.h"
 #include "sip_guard.h"
@@ -321,6 +322,7 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out_media;
 	}
+	regrec_init(redis, id, callrec_instance());
 	callrec_set_ua(sig.sip);
 	sig.orphans = orphans_new(loop, redis, id, sig.sip, sig.media);
 	r = open_rtmp(&sig, loop, &lim);
@@ -376,6 +378,7 @@ out_media:
 	sip_ua_destroy(&sig.sip);
 	app_rtp_init(NULL);
 	call_policy_shutdown();
+	regrec_init(NULL, NULL, NULL);
 	callrec_init(NULL, NULL, NULL);
 	media_destroy(&sig.media);
 out_redis:

@@ -216,10 +216,10 @@ static void discard_on(struct media *m, struct dispatcher_worker *w, const char 
 	if (!w)
 		return;
 	if (dispatcher_worker_alive(w)) {
-		wire_msg_init(&b, WIRE_DESTROY_LEG, 0);
+		wire_builder_init(&b, WIRE_DESTROY_LEG, 0);
 		wire_put_str(&b, WIRE_T_LEG_ID, leg_id);
 		send_req(m, w, NULL, leg_id, &b, NULL, &err);
-		wire_msg_free(&b);
+		wire_builder_free(&b);
 		return;
 	}
 	if (m->n_orphans >= MAX_ORPHANS) {
@@ -284,7 +284,7 @@ static void build_create(struct media_leg *leg, struct wire_builder *b)
 {
 	struct media *m = leg->m;
 
-	wire_msg_init(b, WIRE_CREATE_LEG, 0);
+	wire_builder_init(b, WIRE_CREATE_LEG, 0);
 	wire_put_str(b, WIRE_T_LEG_ID, leg->id);
 	wire_put_str(b, WIRE_T_CALL_ID, leg->call_id);
 	wire_put_str(b, WIRE_T_OWNER, dispatcher_signaler_id(m->d));
@@ -331,7 +331,7 @@ static void try_create(struct media_leg *leg)
 	leg->attempts++;
 	leg->w = w;
 	leg->main_req = send_req(m, w, leg, leg->id, &b, NULL, &err);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	if (!leg->main_req) {
 		leg->w = NULL;
 		if (leg->attempts >= m->cfg.create_attempts)
@@ -366,13 +366,13 @@ static void try_adopt(struct media_leg *leg)
 		evloop_timer_start(leg->timer, RETRY_MS);
 		return;
 	}
-	wire_msg_init(&b, WIRE_ADOPT_LEG, 0);
+	wire_builder_init(&b, WIRE_ADOPT_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
 	wire_put_str(&b, WIRE_T_OWNER, dispatcher_signaler_id(m->d));
 	leg->attempts++;
 	leg->w = w;
 	leg->main_req = send_req(m, w, leg, leg->id, &b, NULL, &err);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	if (!leg->main_req) {
 		leg->w = NULL;
 		evloop_timer_start(leg->timer, RETRY_MS);
@@ -389,7 +389,7 @@ static int send_update(struct media_leg *leg, const struct media_leg_update *u, 
 	const struct leg_desired *d = &leg->want;
 	int err;
 
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
 	if (d->srtp && (all || (u && u->srtp_suite))) {
 		wire_put_str(&b, WIRE_T_SRTP_SUITE, d->suite);
@@ -409,7 +409,7 @@ static int send_update(struct media_leg *leg, const struct media_leg_update *u, 
 	if (u && u->keyframe && leg->video)
 		wire_put_bool(&b, WIRE_T_KEYFRAME, true);
 	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	return err;
 }
 
@@ -1177,13 +1177,13 @@ int media_leg_send_dtmf(struct media_leg *leg, char digit, unsigned duration_ms,
 		return -EPIPE;
 	if (leg->state != LEG_READY)
 		return -EAGAIN;
-	wire_msg_init(&b, WIRE_SEND_DTMF, 0);
+	wire_builder_init(&b, WIRE_SEND_DTMF, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, leg->id);
 	wire_put_u8(&b, WIRE_T_DIGIT, (uint8_t)digit);
 	if (duration_ms)
 		wire_put_u16(&b, WIRE_T_DURATION_MS, (uint16_t)duration_ms);
 	send_req(leg->m, leg->w, leg, leg->id, &b, done, &err);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	return err;
 }
 

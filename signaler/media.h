@@ -188,9 +188,11 @@ int media_leg_send_dtmf(struct media_leg *leg, char digit, unsigned duration_ms,
  * timestamp toward the peer: whole when it holds at most CODEC_RTMP_MAX_AUDIO (8192) bytes of
  * codec data after its header; G.711 above that is cut into pieces of 1 s (audio_check.h), each
  * with the header and its own timestamp. While the leg is being created, up to 25 messages and
- * 32 KiB are kept (allocated at their size) and sent once it is ready. Hot path: allocates only
- * for those. 0, -EAGAIN (not ready, or the queue is full: dropped), -EPIPE (failed), -E2BIG
- * (another codec above the limit, which audio_check_feed() refuses first: dropped).
+ * 32 KiB are kept (allocated at their size) and sent once it is ready. Hot path: nothing is
+ * allocated per message but those kept ones; the dispatcher allocates a worker's batch buffer
+ * once, with its first message, and libzmq copies every batch it sends. 0, -EAGAIN (not ready,
+ * or the queue is full: dropped), -EPIPE (failed), -ENOMEM (no batch buffer), -E2BIG (another
+ * codec above the limit, which audio_check_feed() refuses first: dropped).
  */
 int media_leg_send_audio(struct media_leg *leg, const uint8_t *payload, size_t len, uint32_t ts);
 

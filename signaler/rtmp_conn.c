@@ -38,7 +38,7 @@
 #include "log.h"
 #include "rtmp_cmd.h"
 #include "rtmp_handshake.h"
-#include "rtmp_server.h"
+#include "rtmp_server_int.h"
 #include "tls.h"
 
 #include <arpa/inet.h>

@@ -14,14 +14,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 struct amf_value;
 struct evloop;
 struct rtmp_app;
 struct rtmp_conn;
 struct rtmp_server;
-struct tls_ctx;
 
 #define RTMP_NAME_MAX 256 /* app and stream names, including the NUL */
 
@@ -54,19 +52,6 @@ struct rtmp_stream {
 	char name[RTMP_NAME_MAX];
 	void *app_data; /* owned by the app between publish/play and stop */
 };
-
-/*
- * Creates a connection for accepted socket @fd (non-blocking; the connection owns and closes it),
- * speaking TLS with @tls's certificate first when @tls is not NULL (RTMPS; @tls is borrowed).
- * Only the connection itself is allocated here: the handshake state, the TLS state and the
- * buffers come with the first bytes, the chunk streams once the handshake is through.
- * Returns NULL on failure, in which case the caller still owns @fd.
- */
-struct rtmp_conn *rtmp_conn_new(struct rtmp_server *srv, struct evloop *loop, int fd,
-				const struct sockaddr_storage *peer, uint64_t id, struct tls_ctx *tls);
-
-/* Frees a connection immediately (the server calls this; others use rtmp_conn_close). */
-void rtmp_conn_destroy(struct rtmp_conn **cp);
 
 /* "c<id> <ip>:<port>" for log lines. */
 const char *rtmp_conn_sid(const struct rtmp_conn *c);

@@ -14,7 +14,7 @@
  * a second): glibc returns only the top of the heap by itself, and one long-lived allocation
  * above thousands of freed connections otherwise pins them all.
  */
-#include "rtmp_server.h"
+#include "rtmp_server_int.h"
 
 #include "evloop.h"
 #include "log.h"

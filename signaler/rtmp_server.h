@@ -41,8 +41,6 @@ struct tls_ctx *rtmp_server_tls(const struct rtmp_server *srv);
 unsigned rtmp_server_conn_count(const struct rtmp_server *srv);
 unsigned rtmp_server_handshake_count(const struct rtmp_server *srv);
 
-const struct rtmp_limits *rtmp_server_limits(const struct rtmp_server *srv);
-
 /* Totals since start, for operators and benchmarks. */
 struct rtmp_stats {
 	uint64_t accepted, refused;
@@ -59,22 +57,5 @@ struct rtmp_stats *rtmp_server_stats(struct rtmp_server *srv);
 
 /* Logs the counters and the connection count as one line. */
 void rtmp_server_log_stats(struct rtmp_server *srv);
-
-/* For rtmp_conn.c: the heads of the lists of all connections and of connections with pending
- * output or a pending close. The links live in the connections. */
-struct rtmp_conn **rtmp_server_all_head(struct rtmp_server *srv);
-struct rtmp_conn **rtmp_server_pending_head(struct rtmp_server *srv);
-
-/* For rtmp_conn.c: a connection from @peer finished the RTMP handshake; releases its handshake
- * slots (per IP and in total). Called once per connection. */
-void rtmp_server_conn_handshaken(struct rtmp_server *srv, const struct sockaddr_storage *peer);
-
-/* For rtmp_conn.c: a connection from @peer is gone; releases its per-IP and total slots, and its
- * handshake slots when @in_handshake. */
-void rtmp_server_conn_gone(struct rtmp_server *srv, const struct sockaddr_storage *peer,
-			   bool in_handshake);
-
-/* Processes pending output and closes (rtmp_conn.c); called before the loop sleeps. */
-void rtmp_conn_flush_pending(struct rtmp_server *srv);
 
 #endif

@@ -113,13 +113,14 @@ static void check_control(const uint8_t *hdr, size_t hlen, const uint8_t *body, 
 	(void)wire_check_reply(&m, WIRE_HELLO, &e);
 
 	/* Re-encode: same body bytes, accepted by the builder. */
-	wire_msg_init(&b, m.h.type, m.h.req_id);
+	wire_builder_init(&b, m.h.type, m.h.req_id);
 	for (uint16_t i = 0; i < m.n_tlv; i++)
 		if (wire_put_raw(&b, m.tlv[i].tag, m.tlv[i].val, m.tlv[i].len) != 0)
 			abort();
-	if (wire_msg_finish(&b) != 0)
+	if (wire_builder_finish(&b) != 0)
 		abort();
-	if (wire_msg_body_len(&b) != blen || (blen && memcmp(wire_msg_body(&b), body, blen)))
+	if (wire_builder_body_len(&b) != blen ||
+	    (blen && memcmp(wire_builder_body(&b), body, blen)))
 		abort();
 	if (memcmp(b.hdr, hdr, 4) || memcmp(b.hdr + 6, hdr + 6, 6))
 		abort();

@@ -578,7 +578,7 @@ static void build_create(struct wire_builder *b, struct leg *l, const char *remo
 	char list[256], *save = NULL;
 
 	snprintf(rc.name, sizeof(rc.name), "%s", rtmp_codec->name);
-	wire_msg_init(b, WIRE_CREATE_LEG, 0);
+	wire_builder_init(b, WIRE_CREATE_LEG, 0);
 	wire_put_str(b, WIRE_T_LEG_ID, l->id);
 	wire_put_str(b, WIRE_T_CALL_ID, l->id);
 	wire_put_str(b, WIRE_T_OWNER, dispatcher_signaler_id(disp));
@@ -689,7 +689,7 @@ static int request(struct dispatcher_worker *w, struct wire_builder *b, dispatch
 {
 	int err = dispatcher_request(disp, w, b, 2000, 2, cb, arg, NULL);
 
-	wire_msg_free(b);
+	wire_builder_free(b);
 	if (err < 0) {
 		fprintf(stderr, "wdrive: request not sent: %s\n", strerror(-err));
 		failures++;
@@ -711,7 +711,7 @@ static int destroy_leg(struct leg *l)
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 0);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
 	return request(l->w, &b, on_destroyed, l);
 }
@@ -721,7 +721,7 @@ static int connect_leg(struct leg *l, const struct leg *peer)
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
 	wire_put_str(&b, WIRE_T_REMOTE_IP, peer->ip);
 	wire_put_u16(&b, WIRE_T_REMOTE_PORT, peer->port);
@@ -807,7 +807,7 @@ static void late_tick(unsigned f)
 	if (f + 1 != o.late_ms / 20)
 		return;
 	snprintf(ip, sizeof(ip), "%.*s", colon ? (int)(colon - o.remote) : 0, o.remote);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, late_leg->id);
 	wire_put_str(&b, WIRE_T_REMOTE_IP, ip);
 	wire_put_u16(&b, WIRE_T_REMOTE_PORT, colon ? (uint16_t)atoi(colon + 1) : 0);
@@ -866,7 +866,7 @@ static void send_dtmf_tick(unsigned f)
 
 	if (!o.dtmf || f != 50)
 		return;
-	wire_msg_init(&b, WIRE_SEND_DTMF, 0);
+	wire_builder_init(&b, WIRE_SEND_DTMF, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, legs[0].id);
 	wire_put_u8(&b, WIRE_T_DIGIT, (uint8_t)o.dtmf);
 	wire_put_u16(&b, WIRE_T_DURATION_MS, 160);
@@ -933,7 +933,7 @@ static void on_worker_down(struct dispatcher *d, struct dispatcher_worker *w, vo
 	if (w != workers[0] || !killed || strcmp(o.scenario, "failover") != 0)
 		return;
 	printf("worker down noticed %llu ms after the kill\n", (unsigned long long)(now_ms() - kill_ms));
-	wire_msg_init(&b, WIRE_ADOPT_LEG, 0);
+	wire_builder_init(&b, WIRE_ADOPT_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, legs[0].id);
 	request(workers[1], &b, on_adopted, &legs[0]);
 }
@@ -1036,7 +1036,7 @@ static int worker_stats(void)
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_WORKER_STATS, 0);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 0);
 	stats_legs = UINT32_MAX;
 	if (request(workers[0], &b, on_wstats, NULL) < 0 || !run_until(nothing_pending, 5000))
 		return -1;
@@ -1300,7 +1300,7 @@ static void print_leg_stats(struct leg *l)
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_LEG_STATS, 0);
+	wire_builder_init(&b, WIRE_LEG_STATS, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, l->id);
 	if (request(l->w, &b, on_stats_reply, l) == 0)
 		run_until(nothing_pending, 3000);

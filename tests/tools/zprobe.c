@@ -82,14 +82,14 @@ static int build(struct wire_builder *b, char **argv, int argc, const char *id, 
 	const char *step = argv[0];
 
 	if (strcmp(step, "hello") == 0) {
-		wire_msg_init(b, WIRE_HELLO, req_id);
+		wire_builder_init(b, WIRE_HELLO, req_id);
 		wire_put_str(b, WIRE_T_SIGNALER_ID, id);
 		return 1;
 	}
 	if (argc < 2)
 		return 0;
 	if (strcmp(step, "create") == 0 && argc >= 3) {
-		wire_msg_init(b, WIRE_CREATE_LEG, req_id);
+		wire_builder_init(b, WIRE_CREATE_LEG, req_id);
 		wire_put_str(b, WIRE_T_LEG_ID, argv[1]);
 		wire_put_str(b, WIRE_T_CALL_ID, "zprobe-call");
 		wire_put_str(b, WIRE_T_OWNER, argv[2]);
@@ -98,20 +98,20 @@ static int build(struct wire_builder *b, char **argv, int argc, const char *id, 
 		return 3;
 	}
 	if (strcmp(step, "update") == 0 && argc >= 4) {
-		wire_msg_init(b, WIRE_UPDATE_LEG, req_id);
+		wire_builder_init(b, WIRE_UPDATE_LEG, req_id);
 		wire_put_str(b, WIRE_T_LEG_ID, argv[1]);
 		wire_put_str(b, WIRE_T_REMOTE_IP, argv[2]);
 		wire_put_u16(b, WIRE_T_REMOTE_PORT, (uint16_t)atoi(argv[3]));
 		return 4;
 	}
 	if (strcmp(step, "stats") == 0)
-		wire_msg_init(b, WIRE_LEG_STATS, req_id);
+		wire_builder_init(b, WIRE_LEG_STATS, req_id);
 	else if (strcmp(step, "destroy") == 0)
-		wire_msg_init(b, WIRE_DESTROY_LEG, req_id);
+		wire_builder_init(b, WIRE_DESTROY_LEG, req_id);
 	else if (strcmp(step, "adopt") == 0)
-		wire_msg_init(b, WIRE_ADOPT_LEG, req_id);
+		wire_builder_init(b, WIRE_ADOPT_LEG, req_id);
 	else if (strcmp(step, "dtmf") == 0)
-		wire_msg_init(b, WIRE_SEND_DTMF, req_id);
+		wire_builder_init(b, WIRE_SEND_DTMF, req_id);
 	else
 		return 0;
 	wire_put_str(b, WIRE_T_LEG_ID, argv[1]);
@@ -172,16 +172,16 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = optind; i < argc; i += n) {
 		n = build(&b, argv + i, argc - i, id, ++req_id);
-		if (n == 0 || wire_msg_finish(&b) < 0) {
+		if (n == 0 || wire_builder_finish(&b) < 0) {
 			fprintf(stderr, "zprobe: bad step at '%s'\n", argv[i]);
 			return 2;
 		}
 		/* Queued until the handshake completes, for ever if it never does. */
 		zmq_send(s, b.hdr, WIRE_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-		zmq_send(s, wire_msg_body(&b), wire_msg_body_len(&b), ZMQ_DONTWAIT);
+		zmq_send(s, wire_builder_body(&b), wire_builder_body_len(&b), ZMQ_DONTWAIT);
 		await_reply(s, argv[i], req_id, timeout);
 	}
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	return 0;

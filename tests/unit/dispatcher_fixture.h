@@ -165,13 +165,13 @@ static inline void h_create(struct ctl_server *s, const struct ctl_request *req,
 
 	(void)m, (void)arg;
 	ws.creates++;
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_str(&b, WIRE_T_LOCAL_IP, "127.0.0.1");
 	wire_put_u16(&b, WIRE_T_LOCAL_PORT, 20000);
 	wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &pcmu);
 	wire_put_u32(&b, WIRE_T_SSRC, 1);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static inline void h_destroy(struct ctl_server *s, const struct ctl_request *req,
@@ -181,10 +181,10 @@ static inline void h_destroy(struct ctl_server *s, const struct ctl_request *req
 
 	(void)m, (void)arg;
 	ws.destroys++;
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static inline void h_dtmf(struct ctl_server *s, const struct ctl_request *req,
@@ -202,10 +202,10 @@ static inline void h_bad_stats(struct ctl_server *s, const struct ctl_request *r
 	struct wire_builder b = {0};
 
 	(void)m, (void)arg;
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	wire_put_u32(&b, WIRE_T_LEGS, 1);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 /* Never answers, or keeps the request to answer later. */
@@ -321,8 +321,9 @@ static struct {
 static inline void fake_send(struct zsock *zs, const uint8_t *rid, size_t rid_len,
 			     struct wire_builder *b)
 {
-	const struct zsock_frame f[3] = {
-		{rid, rid_len}, {b->hdr, WIRE_HDR_LEN}, {wire_msg_body(b), wire_msg_body_len(b)}};
+	const struct zsock_frame f[3] = {{rid, rid_len},
+					 {b->hdr, WIRE_HDR_LEN},
+					 {wire_builder_body(b), wire_builder_body_len(b)}};
 
 	CHECK_EQ_INT(zsock_send(zs, f, 3), 0);
 }
@@ -344,10 +345,10 @@ static inline void fake_on_msg(struct zsock *zs, const struct zsock_frame *f, si
 		fk.hellos++;
 		if (!fk.answer_hello)
 			return;
-		wire_msg_init(&b, WIRE_HELLO_OK, m.h.req_id);
+		wire_builder_init(&b, WIRE_HELLO_OK, m.h.req_id);
 		wire_put_str(&b, WIRE_T_WORKER_ID, "fake");
 		wire_put_u64(&b, WIRE_T_INSTANCE_ID, 77);
-		wire_msg_finish(&b);
+		wire_builder_finish(&b);
 		fake_send(zs, f[0].data, f[0].len, &b);
 	} else if (m.h.type == WIRE_CREATE_LEG) {
 		if (fk.creates < 8) {
@@ -357,16 +358,16 @@ static inline void fake_on_msg(struct zsock *zs, const struct zsock_frame *f, si
 		fk.creates++;
 		if (!fk.answer_from || fk.creates < fk.answer_from)
 			return;
-		wire_msg_init(&b, WIRE_OK, m.h.req_id);
+		wire_builder_init(&b, WIRE_OK, m.h.req_id);
 		wire_put_str(&b, WIRE_T_LOCAL_IP, "127.0.0.1");
 		wire_put_u16(&b, WIRE_T_LOCAL_PORT, 30000);
 		wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &pcmu);
 		wire_put_u32(&b, WIRE_T_SSRC, 9);
-		wire_msg_finish(&b);
+		wire_builder_finish(&b);
 		for (int i = 0; i < fk.answer_copies; i++)
 			fake_send(zs, f[0].data, f[0].len, &b);
 	}
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static inline bool fake_up_at(const char *ctl, const char *media)

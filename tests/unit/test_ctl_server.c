@@ -66,9 +66,9 @@ static void h_update(struct ctl_server *s, const struct ctl_request *req, const 
 	ws.requests++;
 	snprintf(ws.last_id, sizeof(ws.last_id), "%s", req->signaler_id[0] ? req->signaler_id : "-");
 	snprintf(ws.last_key, sizeof(ws.last_key), "%s", req->key);
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	ctl_server_reply(s, req, &b);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 static void w_media(struct ctl_server *s, const char *signaler_id, const struct wire_media *md,
@@ -137,10 +137,10 @@ static void update(struct dispatcher *d, struct dispatcher_worker *w, struct dre
 {
 	struct wire_builder b = {0};
 
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "leg-1");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 300, 2, on_reply, r, NULL), 0);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 }
 
 /* --- a hand-made DEALER: any routing id, any key --- */
@@ -191,23 +191,24 @@ static uint8_t raw_request(struct zsock *zs, uint8_t type, uint32_t req_id, cons
 	int before = raw.msgs;
 	bool sent = false;
 
-	wire_msg_init(&b, type, req_id);
+	wire_builder_init(&b, type, req_id);
 	if (type == WIRE_HELLO)
 		wire_put_str(&b, WIRE_T_SIGNALER_ID, id);
 	else
 		wire_put_str(&b, WIRE_T_LEG_ID, "leg-1");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	while (evloop_now(loop) < end && raw.msgs == before) {
 		if (!sent) {
 			const struct zsock_frame f[2] = {
-				{b.hdr, WIRE_HDR_LEN}, {wire_msg_body(&b), wire_msg_body_len(&b)},
+				{b.hdr, WIRE_HDR_LEN},
+				{wire_builder_body(&b), wire_builder_body_len(&b)},
 			};
 
 			sent = zsock_send(zs, f, 2) == 0;
 		}
 		evloop_run_once(loop, 10);
 	}
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	return raw.msgs > before ? raw.type : 0;
 }
 

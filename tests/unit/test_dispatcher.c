@@ -116,7 +116,7 @@ static void test_requests_events_media(void)
 	d = pair_up(s, &w);
 
 	/* CREATE_LEG -> OK with the reply's fields. */
-	wire_msg_init(&b, WIRE_CREATE_LEG, 0);
+	wire_builder_init(&b, WIRE_CREATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "leg-1");
 	wire_put_str(&b, WIRE_T_CALL_ID, "call-1");
 	wire_put_str(&b, WIRE_T_OWNER, SIG_ID);
@@ -127,24 +127,24 @@ static void test_requests_events_media(void)
 	CHECK_EQ_INT(o1.calls, 0); /* never from inside dispatcher_request() */
 
 	/* DESTROY_LEG of an unknown leg -> OK, not found. */
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 0);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "nope");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 2, on_reply, &o2, &id2), 0);
 	CHECK(id2 != id1);
 
 	/* SEND_DTMF -> the handler's ERROR. */
-	wire_msg_init(&b, WIRE_SEND_DTMF, 0);
+	wire_builder_init(&b, WIRE_SEND_DTMF, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "x");
 	wire_put_u8(&b, WIRE_T_DIGIT, '1');
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 2, on_reply, &o3, NULL), 0);
 
 	/* LEG_STATS has no handler -> ENOTSUP. */
-	wire_msg_init(&b, WIRE_LEG_STATS, 0);
+	wire_builder_init(&b, WIRE_LEG_STATS, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "x");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 2, on_reply, &o4, NULL), 0);
 
 	/* WORKER_STATS handler forgets required reply tags -> ERROR EIO from the server. */
-	wire_msg_init(&b, WIRE_WORKER_STATS, 0);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 0);
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 2, on_reply, &o5, NULL), 0);
 
 	run_until(&o5.calls, 1, 2000);
@@ -167,15 +167,15 @@ static void test_requests_events_media(void)
 	CHECK_EQ_INT(ws.creates, 1);
 
 	/* Requests that cannot be sent are refused synchronously. */
-	wire_msg_init(&b, WIRE_OK, 0);
+	wire_builder_init(&b, WIRE_OK, 0);
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 0, on_reply, &o1, NULL), -EINVAL);
-	wire_msg_init(&b, WIRE_CREATE_LEG, 0);
+	wire_builder_init(&b, WIRE_CREATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "leg-1");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 500, 0, on_reply, &o1, NULL), -EINVAL);
 	CHECK_EQ_INT(o1.calls, 1);
 
 	/* EVENT worker -> signaler. */
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "leg-1");
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, WIRE_EV_DTMF);
 	wire_put_u8(&b, WIRE_T_DIGIT, '7');
@@ -218,7 +218,7 @@ static void test_requests_events_media(void)
 	CHECK(st.heartbeats >= 1);
 	CHECK_EQ_INT(st.peers, 1);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	dispatcher_destroy(&d);
 	ctl_server_destroy(&s);
 }
@@ -228,7 +228,7 @@ static void create_leg(struct wire_builder *b, const char *leg)
 	static const struct wire_codec speex = {.pt = 96, .channels = 1, .rate = 16000,
 						.name = "speex"};
 
-	wire_msg_init(b, WIRE_CREATE_LEG, 0);
+	wire_builder_init(b, WIRE_CREATE_LEG, 0);
 	wire_put_str(b, WIRE_T_LEG_ID, leg);
 	wire_put_str(b, WIRE_T_CALL_ID, "call");
 	wire_put_str(b, WIRE_T_OWNER, SIG_ID);
@@ -312,7 +312,7 @@ static void test_retry_exactly_once(void)
 	CHECK_EQ_INT(o.calls, 1);
 	CHECK_EQ_INT(o.status, -ECANCELED);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	fake_down();
 }
 
@@ -342,7 +342,7 @@ static void test_retry_real_server(void)
 	CHECK(s != NULL);
 	if (!s) {
 		dispatcher_destroy(&d);
-		wire_msg_free(&b);
+		wire_builder_free(&b);
 		return;
 	}
 	CHECK(run_until(&o.calls, 1, 4000));
@@ -355,7 +355,7 @@ static void test_retry_real_server(void)
 	CHECK(info.alive);
 
 	/* A handler that has not answered yet: retries are ignored, one late answer ends it. */
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 0);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "leg-late");
 	CHECK_EQ_INT(dispatcher_request(d, w, &b, 100, 10, on_reply, &o2, NULL), 0);
 	run_for(450);
@@ -367,9 +367,9 @@ static void test_retry_real_server(void)
 	{
 		struct wire_builder r = {0};
 
-		wire_msg_init(&r, WIRE_OK, 0);
+		wire_builder_init(&r, WIRE_OK, 0);
 		CHECK_EQ_INT(ctl_server_reply(s, &ws.deferred, &r), 0);
-		wire_msg_free(&r);
+		wire_builder_free(&r);
 	}
 	CHECK(run_until(&o2.calls, 1, 2000));
 	run_for(300);
@@ -378,7 +378,7 @@ static void test_retry_real_server(void)
 	CHECK_EQ_INT(ws.never, 1);
 	ctl_server_get_stats(s, &st);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	dispatcher_destroy(&d);
 	ctl_server_destroy(&s);
 	unlink(ctl_ep + 6);
@@ -425,7 +425,7 @@ static void raw_send(struct zsock *zs, const void *h, size_t hl, const void *bod
 
 static void raw_send_built(struct zsock *zs, struct wire_builder *b)
 {
-	raw_send(zs, b->hdr, WIRE_HDR_LEN, wire_msg_body(b), wire_msg_body_len(b));
+	raw_send(zs, b->hdr, WIRE_HDR_LEN, wire_builder_body(b), wire_builder_body_len(b));
 }
 
 static bool raw_expect(int n)
@@ -465,7 +465,7 @@ static void test_malformed_input(void)
 	/* Replay: the same request id twice runs the handler once and answers twice. */
 	create_leg(&b, "leg-raw");
 	b.req_id = 500;
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	raw_send_built(raw, &b);
 	CHECK(raw_expect(1));
 	raw_send_built(raw, &b);
@@ -481,7 +481,7 @@ static void test_malformed_input(void)
 	memcpy(hdr, b.hdr, WIRE_HDR_LEN);
 	hdr[2] = 2;
 	wr_be32(hdr + 6, 501);
-	raw_send(raw, hdr, WIRE_HDR_LEN, wire_msg_body(&b), wire_msg_body_len(&b));
+	raw_send(raw, hdr, WIRE_HDR_LEN, wire_builder_body(&b), wire_builder_body_len(&b));
 	CHECK(raw_expect(base + 1));
 	CHECK_EQ_INT(rawc.last_type, WIRE_ERROR);
 	CHECK_EQ_INT(rawc.last_req, 501);
@@ -492,14 +492,14 @@ static void test_malformed_input(void)
 	memcpy(hdr, b.hdr, WIRE_HDR_LEN);
 	hdr[3] = 0x42;
 	wr_be32(hdr + 6, 502);
-	raw_send(raw, hdr, WIRE_HDR_LEN, wire_msg_body(&b), wire_msg_body_len(&b));
+	raw_send(raw, hdr, WIRE_HDR_LEN, wire_builder_body(&b), wire_builder_body_len(&b));
 	CHECK(raw_expect(base + 2));
 	CHECK_EQ_INT(rawc.last_code, ENOTSUP);
 
 	/* Missing required tag: EINVAL naming it. */
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 503);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 503);
 	wire_put_str(&b, WIRE_T_LEG_ID, "x");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	memcpy(hdr, b.hdr, WIRE_HDR_LEN);
 	wr_be16(hdr + 10, 0);
 	raw_send(raw, hdr, WIRE_HDR_LEN, "", 0);
@@ -517,10 +517,10 @@ static void test_malformed_input(void)
 	raw_send(raw, "RS", 2, "", 0);
 	memcpy(hdr, b.hdr, WIRE_HDR_LEN);
 	hdr[0] = 'X';
-	raw_send(raw, hdr, WIRE_HDR_LEN, wire_msg_body(&b), wire_msg_body_len(&b));
+	raw_send(raw, hdr, WIRE_HDR_LEN, wire_builder_body(&b), wire_builder_body_len(&b));
 	memcpy(hdr, b.hdr, WIRE_HDR_LEN);
 	hdr[3] = WIRE_OK; /* a reply sent to the worker */
-	raw_send(raw, hdr, WIRE_HDR_LEN, wire_msg_body(&b), wire_msg_body_len(&b));
+	raw_send(raw, hdr, WIRE_HDR_LEN, wire_builder_body(&b), wire_builder_body_len(&b));
 	/* Media socket: garbage, a bad MEDIA, a MEDIA from no one known. */
 	zsock_send(rawm, five, 1);
 	raw_send(rawm, "RS\1\7\0\0\0\0\0\0\0\3", 12, "\0ab", 3);
@@ -543,7 +543,7 @@ static void test_malformed_input(void)
 	/* Still serving: the raw DEALER (reconnected) and a dispatcher both get answers. */
 	create_leg(&b, "leg-after");
 	b.req_id = 600;
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	for (int i = 0; i < 20 && rawc.replies == base; i++) {
 		raw_send_built(raw, &b); /* same id: the cache makes resending harmless */
 		run_for(100);
@@ -556,7 +556,7 @@ static void test_malformed_input(void)
 	CHECK(run_until(&o.calls, 1, 2000));
 	CHECK_EQ_INT(o.status, 0);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	zsock_destroy(&raw);
 	zsock_destroy(&rawm);
 	dispatcher_destroy(&d);
@@ -620,7 +620,7 @@ static void test_malformed_from_worker(void)
 	CHECK(run_until(&dr.down, 1, 3000));
 	CHECK_EQ_INT(dr.up, 1);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	dispatcher_destroy(&d);
 	fake_down();
 }
@@ -734,7 +734,7 @@ static void test_pick_and_list(void)
 	for (int i = 0; i < 4; i++)
 		CHECK(dispatcher_pick(d) == w1);
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	dispatcher_destroy(&d);
 	ctl_server_destroy(&s1);
 }

@@ -21,7 +21,7 @@ static void child_send(void *sock, const void *rid, size_t rid_len, struct wire_
 	if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 		return;
 	zmq_send(sock, b->hdr, WIRE_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-	zmq_send(sock, wire_msg_body(b), wire_msg_body_len(b), ZMQ_DONTWAIT);
+	zmq_send(sock, wire_builder_body(b), wire_builder_body_len(b), ZMQ_DONTWAIT);
 }
 
 /* Answers one message on @sock: HELLO -> HELLO_OK (remembering the control routing id). */
@@ -55,13 +55,13 @@ static void child_serve(void *sock, bool ctl, uint64_t instance, uint8_t *rid, s
 			*rid_len = zmq_msg_size(&f[0]);
 			memcpy(rid, zmq_msg_data(&f[0]), *rid_len);
 		}
-		wire_msg_init(&b, WIRE_HELLO_OK, m.h.req_id);
+		wire_builder_init(&b, WIRE_HELLO_OK, m.h.req_id);
 		wire_put_str(&b, WIRE_T_WORKER_ID, "wchild");
 		wire_put_u64(&b, WIRE_T_INSTANCE_ID, instance);
 		wire_put_u32(&b, WIRE_T_HB_INTERVAL_MS, CHILD_HB_MS);
-		if (wire_msg_finish(&b) == 0)
+		if (wire_builder_finish(&b) == 0)
 			child_send(sock, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &b);
-		wire_msg_free(&b);
+		wire_builder_free(&b);
 	}
 	for (size_t i = 0; i < parts && i < 3; i++)
 		zmq_msg_close(&f[i]);
@@ -105,14 +105,14 @@ static void child_main(int fd, const char *ctl_bind, const char *media_bind, uin
 
 		if (rid_len && now >= next_hb) {
 			next_hb = now + CHILD_HB_MS;
-			wire_msg_init(&b, WIRE_HEARTBEAT, 0);
+			wire_builder_init(&b, WIRE_HEARTBEAT, 0);
 			wire_put_str(&b, WIRE_T_WORKER_ID, "wchild");
 			wire_put_u64(&b, WIRE_T_INSTANCE_ID, instance);
 			wire_put_u32(&b, WIRE_T_LEGS, 0);
 			wire_put_u16(&b, WIRE_T_CPU_PERMILLE, 0);
 			wire_put_bool(&b, WIRE_T_DRAINING, false);
 			wire_put_u32(&b, WIRE_T_SEQ, ++seq);
-			if (wire_msg_finish(&b) == 0)
+			if (wire_builder_finish(&b) == 0)
 				child_send(ctl, rid, rid_len, &b);
 		}
 		if (zmq_poll(items, 2, 20) < 0)
@@ -336,14 +336,14 @@ static void test_reconnect_needs_hello(void)
 
 	/* Heartbeats from the same instance arrive, but do not bring it up. */
 	for (uint32_t seq = 1; seq <= 6 && fk.ctl; seq++) {
-		wire_msg_init(&b, WIRE_HEARTBEAT, 0);
+		wire_builder_init(&b, WIRE_HEARTBEAT, 0);
 		wire_put_str(&b, WIRE_T_WORKER_ID, "fake");
 		wire_put_u64(&b, WIRE_T_INSTANCE_ID, 77);
 		wire_put_u32(&b, WIRE_T_LEGS, 0);
 		wire_put_u16(&b, WIRE_T_CPU_PERMILLE, 0);
 		wire_put_bool(&b, WIRE_T_DRAINING, false);
 		wire_put_u32(&b, WIRE_T_SEQ, 1000 + seq);
-		CHECK_EQ_INT(wire_msg_finish(&b), 0);
+		CHECK_EQ_INT(wire_builder_finish(&b), 0);
 		fake_send(fk.ctl, fk.rid, fk.rid_len, &b);
 		run_for(100);
 	}
@@ -359,7 +359,7 @@ static void test_reconnect_needs_hello(void)
 	CHECK_EQ_INT(dr.down, 1);
 	CHECK(dispatcher_worker_alive(w));
 
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	dispatcher_destroy(&d);
 	fake_down();
 }

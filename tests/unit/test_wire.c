@@ -27,7 +27,8 @@ static struct wire_err e;
 /* Parses what the builder holds. */
 static int reparse(void)
 {
-	return wire_parse(b.hdr, WIRE_HDR_LEN, wire_msg_body(&b), wire_msg_body_len(&b), &m, &e);
+	return wire_parse(b.hdr, WIRE_HDR_LEN, wire_builder_body(&b), wire_builder_body_len(&b),
+			  &m, &e);
 }
 
 static const struct wire_codec speex16 = {.pt = 96, .channels = 1, .rate = 16000, .name = "speex"};
@@ -92,15 +93,15 @@ static void test_hello_roundtrip(void)
 	uint32_t u = 0;
 	uint64_t v = 0;
 
-	wire_msg_init(&b, WIRE_HELLO, 42);
+	wire_builder_init(&b, WIRE_HELLO, 42);
 	wire_put_str(&b, WIRE_T_SIGNALER_ID, "sig-1.a_b");
 	wire_put_u32(&b, WIRE_T_PID, 1234);
 	wire_put_str(&b, WIRE_T_SW_VERSION, "rtmp2sip 0.3");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
-	CHECK_EQ_INT(wire_msg_body_len(&b) + WIRE_HDR_LEN, 12 + (4 + 9) + (4 + 4) + (4 + 12));
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_body_len(&b) + WIRE_HDR_LEN, 12 + (4 + 9) + (4 + 4) + (4 + 12));
 	CHECK(b.hdr[0] == 'R' && b.hdr[1] == 'S' && b.hdr[2] == 1 && b.hdr[3] == WIRE_HELLO);
 	CHECK_EQ_INT(rd_be32(b.hdr + 6), 42);
-	CHECK_EQ_INT(rd_be16(b.hdr + 10), wire_msg_body_len(&b));
+	CHECK_EQ_INT(rd_be16(b.hdr + 10), wire_builder_body_len(&b));
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(m.h.type, WIRE_HELLO);
 	CHECK_EQ_INT(m.h.req_id, 42);
@@ -112,7 +113,7 @@ static void test_hello_roundtrip(void)
 	CHECK_EQ_STR(s, "rtmp2sip 0.3");
 	CHECK_EQ_INT(wire_type_kind(WIRE_HELLO), WIRE_KIND_REQUEST);
 
-	wire_msg_init(&b, WIRE_HELLO_OK, 42);
+	wire_builder_init(&b, WIRE_HELLO_OK, 42);
 	wire_put_str(&b, WIRE_T_WORKER_ID, "w1");
 	wire_put_u64(&b, WIRE_T_INSTANCE_ID, 0xfedcba9876543210ull);
 	wire_put_u32(&b, WIRE_T_PID, 99);
@@ -120,7 +121,7 @@ static void test_hello_roundtrip(void)
 	wire_put_str(&b, WIRE_T_SW_VERSION, "x");
 	wire_put_u32(&b, WIRE_T_CAPACITY, 500);
 	wire_put_u32(&b, WIRE_T_HB_INTERVAL_MS, 300);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_u64(&m, WIRE_T_INSTANCE_ID, &v) == 0 && v == 0xfedcba9876543210ull);
 	CHECK(wire_get_u32(&m, WIRE_T_CAPACITY, &u) == 0 && u == 500);
@@ -136,7 +137,7 @@ static void test_heartbeat_roundtrip(void)
 	uint16_t cpu = 0;
 	bool draining = false;
 
-	wire_msg_init(&b, WIRE_HEARTBEAT, 0);
+	wire_builder_init(&b, WIRE_HEARTBEAT, 0);
 	wire_put_str(&b, WIRE_T_WORKER_ID, "w1");
 	wire_put_u64(&b, WIRE_T_INSTANCE_ID, 1);
 	wire_put_u32(&b, WIRE_T_LEGS, 17);
@@ -144,7 +145,7 @@ static void test_heartbeat_roundtrip(void)
 	wire_put_bool(&b, WIRE_T_DRAINING, true);
 	wire_put_u32(&b, WIRE_T_SEQ, 0xffffffffu);
 	wire_put_u32(&b, WIRE_T_CAPACITY, 0);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_u32(&m, WIRE_T_LEGS, &legs) == 0 && legs == 17);
 	CHECK(wire_get_u16(&m, WIRE_T_CPU_PERMILLE, &cpu) == 0 && cpu == 345);
@@ -165,7 +166,7 @@ static void test_create_leg_roundtrip(void)
 	uint32_t u32 = 0;
 	bool bl = false;
 
-	wire_msg_init(&b, WIRE_CREATE_LEG, 1000);
+	wire_builder_init(&b, WIRE_CREATE_LEG, 1000);
 	wire_put_str(&b, WIRE_T_LEG_ID, "call-7.leg_A");
 	wire_put_str(&b, WIRE_T_CALL_ID, "a84b4c76e66710@pc33.example.com");
 	wire_put_str(&b, WIRE_T_OWNER, "sig-1");
@@ -181,7 +182,7 @@ static void test_create_leg_roundtrip(void)
 	wire_put_bool(&b, WIRE_T_WANT_SRTP, true);
 	wire_put_u8(&b, WIRE_T_DTMF_PT, 101);
 	wire_put_u16(&b, WIRE_T_PTIME_MS, 20);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(m.h.req_id, 1000);
 	CHECK(wire_get_cstr(&m, WIRE_T_LEG_ID, s, sizeof(s)) == 0);
@@ -208,7 +209,7 @@ static void test_create_leg_roundtrip(void)
 	CHECK_EQ_INT(wire_get_u16(&m, WIRE_T_DTMF_PT, &u16), -EINVAL); /* wrong width */
 
 	/* Its reply. */
-	wire_msg_init(&b, WIRE_OK, 1000);
+	wire_builder_init(&b, WIRE_OK, 1000);
 	wire_put_str(&b, WIRE_T_LOCAL_IP, "192.0.2.10");
 	wire_put_u16(&b, WIRE_T_LOCAL_PORT, 20002);
 	wire_put_codec(&b, WIRE_T_CHOSEN_CODEC, &pcmu);
@@ -216,7 +217,7 @@ static void test_create_leg_roundtrip(void)
 	wire_put_bytes(&b, WIRE_T_SRTP_LOCAL_KEY, key, sizeof(key));
 	wire_put_u32(&b, WIRE_T_SSRC, 0xdeadbeef);
 	wire_put_bool(&b, WIRE_T_TRANSCODING, true);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_CREATE_LEG, &e), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_ADOPT_LEG, &e), 0);
@@ -234,47 +235,47 @@ static void test_leg_requests_roundtrip(void)
 	uint32_t u32 = 0;
 	bool bl = false;
 
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 5);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 5);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_str(&b, WIRE_T_REMOTE_IP, "192.0.2.1");
 	wire_put_u16(&b, WIRE_T_REMOTE_PORT, 4000);
 	wire_put_u8(&b, WIRE_T_CODEC_PT, 8);
 	wire_put_bool(&b, WIRE_T_HOLD, true);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_bool(&m, WIRE_T_HOLD, &bl) == 0 && bl);
 	CHECK(wire_get_u8(&m, WIRE_T_CODEC_PT, &u8) == 0 && u8 == 8);
 
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 6);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 6);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
-	wire_msg_init(&b, WIRE_OK, 6);
+	wire_builder_init(&b, WIRE_OK, 6);
 	wire_put_bool(&b, WIRE_T_NOT_FOUND, true);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_DESTROY_LEG, &e), 0);
 	CHECK(wire_get_bool(&m, WIRE_T_NOT_FOUND, &bl) == 0 && bl);
 
-	wire_msg_init(&b, WIRE_SEND_DTMF, 7);
+	wire_builder_init(&b, WIRE_SEND_DTMF, 7);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_u8(&b, WIRE_T_DIGIT, '#');
 	wire_put_u16(&b, WIRE_T_DURATION_MS, 160);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_u8(&m, WIRE_T_DIGIT, &u8) == 0 && u8 == '#');
 	CHECK(wire_get_u16(&m, WIRE_T_DURATION_MS, &u16) == 0 && u16 == 160);
-	wire_msg_init(&b, WIRE_OK, 7);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
-	CHECK_EQ_INT(wire_msg_body_len(&b), 0);
+	wire_builder_init(&b, WIRE_OK, 7);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_body_len(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_SEND_DTMF, &e), 0);
 
-	wire_msg_init(&b, WIRE_LEG_STATS, 8);
+	wire_builder_init(&b, WIRE_LEG_STATS, 8);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
-	wire_msg_init(&b, WIRE_OK, 8);
+	wire_builder_init(&b, WIRE_OK, 8);
 	wire_put_u64(&b, WIRE_T_PKTS_IN, 1);
 	wire_put_u64(&b, WIRE_T_PKTS_OUT, 2);
 	wire_put_u64(&b, WIRE_T_BYTES_IN, 3);
@@ -283,30 +284,30 @@ static void test_leg_requests_roundtrip(void)
 	wire_put_u32(&b, WIRE_T_JITTER_MS, 6);
 	wire_put_u64(&b, WIRE_T_SRTP_AUTH_FAIL, 7);
 	wire_put_u64(&b, WIRE_T_BAD_PKTS, 8);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_LEG_STATS, &e), 0);
 	CHECK(wire_get_u64(&m, WIRE_T_BYTES_OUT, &u64) == 0 && u64 == UINT64_MAX);
 	CHECK(wire_get_u32(&m, WIRE_T_JITTER_MS, &u32) == 0 && u32 == 6);
 
-	wire_msg_init(&b, WIRE_WORKER_STATS, 9);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 9);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
-	wire_msg_init(&b, WIRE_OK, 9);
+	wire_builder_init(&b, WIRE_OK, 9);
 	wire_put_u32(&b, WIRE_T_LEGS, 10);
 	wire_put_u32(&b, WIRE_T_TRANSCODING_LEGS, 4);
 	wire_put_u32(&b, WIRE_T_PASSTHROUGH_LEGS, 6);
 	wire_put_u16(&b, WIRE_T_CPU_PERMILLE, 250);
 	wire_put_u64(&b, WIRE_T_PKTS_IN, 1000);
 	wire_put_u64(&b, WIRE_T_PKTS_OUT, 999);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(wire_check_reply(&m, WIRE_WORKER_STATS, &e), 0);
 
-	wire_msg_init(&b, WIRE_ADOPT_LEG, 10);
+	wire_builder_init(&b, WIRE_ADOPT_LEG, 10);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_str(&b, WIRE_T_OWNER, "sig-2");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_cstr(&m, WIRE_T_OWNER, s, sizeof(s)) == 0);
 	CHECK_EQ_STR(s, "sig-2");
@@ -321,35 +322,35 @@ static void test_event_error_roundtrip(void)
 	size_t n;
 	char big[400];
 
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, WIRE_EV_DTMF);
 	wire_put_u8(&b, WIRE_T_DIGIT, '5');
 	wire_put_u16(&b, WIRE_T_DURATION_MS, 240);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_u8(&m, WIRE_T_DIGIT, &u8) == 0 && u8 == '5');
 	CHECK(wire_get_u16(&m, WIRE_T_DURATION_MS, &u16) == 0 && u16 == 240);
 
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, WIRE_EV_RTP_TIMEOUT);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, WIRE_EV_LEG_FAILED);
 	wire_put_str(&b, WIRE_T_REASON, "SRTP key expired");
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK(wire_get_str(&m, WIRE_T_REASON, &s, &n) == 0 && n == 16 && !memcmp(s, "SRTP", 4));
 
 	/* A DTMF event needs its digit. */
-	wire_msg_init(&b, WIRE_EVENT, 0);
+	wire_builder_init(&b, WIRE_EVENT, 0);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l1");
 	wire_put_u8(&b, WIRE_T_EVENT_KIND, WIRE_EV_DTMF);
-	CHECK_EQ_INT(wire_msg_finish(&b), -EINVAL);
+	CHECK_EQ_INT(wire_builder_finish(&b), -EINVAL);
 
 	CHECK_EQ_INT(wire_build_error(&b, 77, ENOENT, WIRE_T_LEG_ID, "leg not found"), 0);
 	CHECK_EQ_INT(reparse(), 0);
@@ -432,8 +433,8 @@ static void test_header_errors(void)
 	static const uint8_t empty[1];
 
 	/* Truncated and oversize header frames. */
-	wire_msg_init(&b, WIRE_WORKER_STATS, 1);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 1);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
 	CHECK_EQ_INT(wire_parse(b.hdr, 11, empty, 0, &m, &e), -EBADMSG);
 	CHECK(!e.can_reply);
 	CHECK(strstr(e.reason, "header") != NULL);
@@ -727,16 +728,16 @@ static void test_builder_errors(void)
 	char s[300];
 
 	/* Wrong putter for a known tag. */
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 1);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 1);
 	CHECK_EQ_INT(wire_put_u32(&b, WIRE_T_LEG_ID, 5), -EINVAL);
 	CHECK(strstr(b.reason, "LEG_ID") != NULL);
 	/* Sticky: later puts fail with the first error, finish too. */
 	CHECK_EQ_INT(wire_put_str(&b, WIRE_T_LEG_ID, "ok"), -EINVAL);
-	CHECK_EQ_INT(wire_msg_finish(&b), -EINVAL);
+	CHECK_EQ_INT(wire_builder_finish(&b), -EINVAL);
 	CHECK(strstr(b.reason, "LEG_ID") != NULL);
 
 	/* Duplicates. */
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 1);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 1);
 	CHECK_EQ_INT(wire_put_str(&b, WIRE_T_LEG_ID, "a"), 0);
 	CHECK_EQ_INT(wire_put_str(&b, WIRE_T_LEG_ID, "b"), -EINVAL);
 	CHECK(strstr(b.reason, "duplicate") != NULL);
@@ -744,57 +745,57 @@ static void test_builder_errors(void)
 	/* Bad values. */
 	memset(s, 'a', sizeof(s) - 1);
 	s[sizeof(s) - 1] = '\0';
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_str(&b, WIRE_T_CALL_ID, s), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_strn(&b, WIRE_T_CALL_ID, "a\0b", 3), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_str(&b, WIRE_T_LEG_ID, "no spaces"), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_u8(&b, WIRE_T_DIGIT, 'x'), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	c.pt = 200;
 	CHECK_EQ_INT(wire_put_codec(&b, WIRE_T_SIP_CODEC, &c), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_bytes(&b, WIRE_T_SRTP_REMOTE_KEY, s, WIRE_MAX_KEY + 1), -EINVAL);
-	wire_msg_init(&b, WIRE_UPDATE_LEG, 1);
+	wire_builder_init(&b, WIRE_UPDATE_LEG, 1);
 	CHECK_EQ_INT(wire_put_u8(&b, 0, 1), -EINVAL);
 
 	/* Missing required tag is caught at finish. */
-	wire_msg_init(&b, WIRE_CREATE_LEG, 1);
+	wire_builder_init(&b, WIRE_CREATE_LEG, 1);
 	wire_put_str(&b, WIRE_T_LEG_ID, "l");
-	CHECK_EQ_INT(wire_msg_finish(&b), -EINVAL);
+	CHECK_EQ_INT(wire_builder_finish(&b), -EINVAL);
 	CHECK(strstr(b.reason, "CALL_ID") != NULL);
 
 	/* 64 TLVs, then E2BIG. */
-	wire_msg_init(&b, WIRE_WORKER_STATS, 1);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 1);
 	for (int i = 0; i < WIRE_MAX_TLVS; i++)
 		CHECK_EQ_INT(wire_put_u8(&b, (uint16_t)(0x7000 + i), 1), 0);
 	CHECK_EQ_INT(wire_put_u8(&b, 0x7fff, 1), -E2BIG);
 
 	/* Body above 64 KiB. */
-	wire_msg_init(&b, WIRE_WORKER_STATS, 1);
+	wire_builder_init(&b, WIRE_WORKER_STATS, 1);
 	CHECK_EQ_INT(wire_put_bytes(&b, 0x7000, big, sizeof(big)), 0);
 	CHECK_EQ_INT(wire_put_bytes(&b, 0x7001, big, 25400), 0);
-	CHECK_EQ_INT(wire_msg_body_len(&b), 65408);
+	CHECK_EQ_INT(wire_builder_body_len(&b), 65408);
 	CHECK_EQ_INT(wire_put_bytes(&b, 0x7002, big, 200), -E2BIG);
-	CHECK_EQ_INT(wire_msg_finish(&b), -E2BIG);
+	CHECK_EQ_INT(wire_builder_finish(&b), -E2BIG);
 
 	/* MEDIA and unknown types are not built here. */
-	wire_msg_init(&b, WIRE_MEDIA, 0);
-	CHECK_EQ_INT(wire_msg_finish(&b), -EINVAL);
-	wire_msg_init(&b, 0x33, 1);
-	CHECK_EQ_INT(wire_msg_finish(&b), -EINVAL);
+	wire_builder_init(&b, WIRE_MEDIA, 0);
+	CHECK_EQ_INT(wire_builder_finish(&b), -EINVAL);
+	wire_builder_init(&b, 0x33, 1);
+	CHECK_EQ_INT(wire_builder_finish(&b), -EINVAL);
 
 	/* init clears the error; raw puts are validated against the tag's type. */
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 1);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 1);
 	CHECK_EQ_INT(wire_put_raw(&b, WIRE_T_LEG_ID, "leg", 3), 0);
 	CHECK_EQ_INT(wire_put_raw(&b, WIRE_T_PTIME_MS, "\1", 1), -EINVAL);
-	wire_msg_init(&b, WIRE_DESTROY_LEG, 1);
+	wire_builder_init(&b, WIRE_DESTROY_LEG, 1);
 	wire_put_raw(&b, WIRE_T_LEG_ID, "leg", 3);
-	CHECK_EQ_INT(wire_msg_finish(&b), 0);
-	wire_msg_set_req_id(&b, 0xabcdef01);
-	wire_msg_set_flags(&b, WIRE_F_RETRY);
+	CHECK_EQ_INT(wire_builder_finish(&b), 0);
+	wire_builder_set_req_id(&b, 0xabcdef01);
+	wire_builder_set_flags(&b, WIRE_F_RETRY);
 	CHECK_EQ_INT(reparse(), 0);
 	CHECK_EQ_INT(m.h.req_id, 0xabcdef01);
 	CHECK_EQ_INT(m.h.flags, WIRE_F_RETRY);
@@ -934,6 +935,6 @@ int main(void)
 	TEST_RUN(test_media_batch);
 	TEST_RUN(test_backlog);
 	TEST_RUN(test_builder_errors);
-	wire_msg_free(&b);
+	wire_builder_free(&b);
 	return TEST_DONE();
 }

@@ -1,9 +1,9 @@
 /*
- * test_sip_callrec.c - the call counters of signaler/callrec.c, without Redis (as a signaler
+ * test_callrec.c - the call counters of signaler/callrec.c, without Redis (as a signaler
  * without one counts them): started by callrec_start for the sip and call apps only, answered
  * once at the first "up", ended once by callrec_end with the reason from the answer, the final
- * SIP status or the local cause; active = started - ended. (test_sip_*: callrec links the SIP
- * UA, which needs the su_root event loop those tests are built with.)
+ * SIP status or the local cause; active = started - ended. (callrec links the SIP UA, which
+ * needs the su_root event loop: the Makefile lists this test in SIP_UNIT_BIN.)
  */
 #include "harness.h"
 #include "callrec.h"
