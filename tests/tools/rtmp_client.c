@@ -91,6 +91,7 @@
 #include "amf_line.h"
 #include "audio_mark.h"
 #include "g711.h"
+#include "parse_num.h"
 #include "rtmp_client_audio.h"
 
 #define MAX_INVOKES	16
@@ -182,17 +183,6 @@ static void usage(void)
 		"        [--tone HZ] [--tone-dbfs L]] [--seconds SEC] [--slow-read PPM] URL\n");
 }
 
-static bool parse_double(const char *s, double *out)
-{
-	char *end;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno == 0 && *end == '\0';
-}
-
 /* Appends each space-separated token of @spec as " conn=TOKEN". Returns 0 or -ENOSPC. */
 static int add_conn_args(struct options *o, const char *spec)
 {
@@ -235,7 +225,7 @@ static int add_arg(struct txn *t, bool is_connect, enum arg_kind kind, const cha
 	a->text = text;
 	switch (kind) {
 	case ARG_NUM:
-		if (!parse_double(text, &a->num)) {
+		if (!parse_number(text, &a->num)) {
 			fprintf(stderr, "rtmp_client: bad number '%s'\n", text);
 			return -EINVAL;
 		}
@@ -296,7 +286,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (strcmp(a, "--conn-arg") == 0) {
 				r = add_conn_args(o, v);
 			} else if (strcmp(a, "--object-encoding") == 0) {
-				if (!parse_double(v, &o->object_encoding))
+				if (!parse_number(v, &o->object_encoding))
 					r = -EINVAL;
 			} else if (strcmp(a, "--invoke") == 0) {
 				if (o->ntxns > MAX_INVOKES) {
@@ -410,7 +400,7 @@ static char *encode_object(char *enc, char *end, const char *spec)
 		name.av_len = (int)(eq - p);
 		memcpy(val, eq + 1, n - (size_t)(eq - p) - 1);
 		val[n - (size_t)(eq - p) - 1] = '\0';
-		if (parse_double(val, &d)) {
+		if (parse_number(val, &d)) {
 			enc = AMF_EncodeNamedNumber(enc, end, &name, d);
 		} else if (strcmp(val, "true") == 0 || strcmp(val, "false") == 0) {
 			enc = AMF_EncodeNamedBoolean(enc, end, &name, val[0] == 't');
