@@ -162,15 +162,15 @@ build-fuzz/obj/%.o: %.c
 	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 build-fuzz/libfuzzlib.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
-build-fuzz/%: tests/fuzz/%.c build-fuzz/libfuzzlib.a
+build-fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_target.h build-fuzz/libfuzzlib.a
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(PKG_LIBS) $(MW_LIBS) -lm
 
 # fuzz_sip_stream: against the instrumented static sofia-sip when scripts/sofia-fuzz.sh built it
 # (`make fuzz` does), so the fuzzer sees coverage inside the SIP parser; else the system's.
 SOFIA_FUZZ_LIB := build-fuzz/sofia/libsofia-sip-ua.a
-build-fuzz/fuzz_sip_stream: tests/fuzz/fuzz_sip_stream.c build-fuzz/libfuzzlib.a \
-		$(wildcard $(SOFIA_FUZZ_LIB))
+build-fuzz/fuzz_sip_stream: tests/fuzz/fuzz_sip_stream.c tests/fuzz/fuzz_target.h \
+		build-fuzz/libfuzzlib.a $(wildcard $(SOFIA_FUZZ_LIB))
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libfuzzlib.a $(if $(wildcard $(SOFIA_FUZZ_LIB)), \
 		$(SOFIA_FUZZ_LIB) $(filter-out -lsofia-sip-ua,$(PKG_LIBS)) -lpthread,$(PKG_LIBS)) $(MW_LIBS) -lm

@@ -31,13 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(x)                                                                                  \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz_target.h"
 
 static const enum codec_id ids[8] = {CODEC_G722,       CODEC_OPUS, CODEC_AAC,  CODEC_MP3,
 				     CODEC_NELLYMOSER, CODEC_AAC,  CODEC_OPUS, CODEC_MP3};

@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 /* buf_head() of a never-grown buffer would be NULL + 0. */
 static const uint8_t *head(const struct buf *b)

@@ -22,13 +22,7 @@
 
 #include "rtmp_chunk.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(x)                                                                                  \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz_target.h"
 
 #define MAX_CHUNK 65536u
 #define IN_CAP	  (MAX_CHUNK + 64u)
@@ -54,14 +48,6 @@ struct echo {
 	struct rtmp_chunk_reader *r2;
 	struct buf out;
 };
-
-static uint32_t xorshift(uint32_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 17;
-	*x ^= *x << 5;
-	return *x;
-}
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -115,7 +101,7 @@ static size_t piece_len(enum split split, uint32_t *x, uint8_t seed, size_t left
 		n = 1;
 		break;
 	case SPLIT_RANDOM: {
-		uint32_t r = xorshift(x);
+		uint32_t r = fuzz_rand(x);
 
 		n = r & 1 ? (r >> 1) % 8 : (r >> 1) % 300;
 		break;

@@ -18,7 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 struct fz {
 	size_t cap, max_payload;

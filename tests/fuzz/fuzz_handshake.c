@@ -15,25 +15,11 @@
 
 #include "rtmp_handshake.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(x)                                                                                  \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
-
-static uint32_t xorshift(uint32_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 17;
-	*x ^= *x << 5;
-	return *x;
-}
+#include "fuzz_target.h"
 
 static size_t piece_len(uint32_t *x, size_t left)
 {
-	uint32_t r = xorshift(x);
+	uint32_t r = fuzz_rand(x);
 	size_t n;
 
 	switch (r & 3) {

@@ -19,13 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define REQUIRE(x)                                                                                 \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz_target.h"
 
 static const uint8_t our_key[SDP_SRTP_KEY_LEN] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
 						  11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
@@ -39,17 +33,17 @@ static void check_video_bounds(const struct sdp_media_desc *d)
 	const struct sdp_video *v = &d->video;
 	uint8_t seen[128] = {0};
 
-	REQUIRE(d->video_index < d->n_mlines && d->video_index != d->audio_index);
-	REQUIRE(memchr(v->addr, 0, sizeof(v->addr)) && (v->port == 0 || v->addr[0]));
-	REQUIRE((unsigned)v->dir <= SDP_DIR_INACTIVE && (unsigned)v->proto <= SDP_VPROTO_SAVPF);
-	REQUIRE(v->n_formats >= 1 && v->n_formats <= SDP_MAX_VIDEO_FORMATS);
-	REQUIRE(v->n_crypto <= SDP_MAX_CRYPTO);
+	EXPECT(d->video_index < d->n_mlines && d->video_index != d->audio_index);
+	EXPECT(memchr(v->addr, 0, sizeof(v->addr)) && (v->port == 0 || v->addr[0]));
+	EXPECT((unsigned)v->dir <= SDP_DIR_INACTIVE && (unsigned)v->proto <= SDP_VPROTO_SAVPF);
+	EXPECT(v->n_formats >= 1 && v->n_formats <= SDP_MAX_VIDEO_FORMATS);
+	EXPECT(v->n_crypto <= SDP_MAX_CRYPTO);
 	for (unsigned i = 0; i < v->n_formats; i++) {
 		const struct sdp_video_format *f = &v->formats[i];
 
-		REQUIRE(f->pt <= 127 && !seen[f->pt]++ && !(f->fb & ~SDP_FB_ALL));
-		REQUIRE(memchr(f->name, 0, sizeof(f->name)) && memchr(f->fmtp, 0, sizeof(f->fmtp)));
-		REQUIRE(f->name[0] ? f->rate > 0 : f->rate == 0 && !f->fmtp[0]);
+		EXPECT(f->pt <= 127 && !seen[f->pt]++ && !(f->fb & ~SDP_FB_ALL));
+		EXPECT(memchr(f->name, 0, sizeof(f->name)) && memchr(f->fmtp, 0, sizeof(f->fmtp)));
+		EXPECT(f->name[0] ? f->rate > 0 : f->rate == 0 && !f->fmtp[0]);
 	}
 }
 
@@ -65,20 +59,20 @@ static int parse_buf(const struct buf *b, struct sdp_media_desc *d, char *why, s
 
 static void check_bounds(const struct sdp_media_desc *d)
 {
-	REQUIRE(d->n_codecs <= SDP_MAX_CODECS);
-	REQUIRE(d->n_crypto <= SDP_MAX_CRYPTO);
-	REQUIRE(d->n_mlines >= 1 && d->n_mlines <= SDP_MAX_MLINES);
-	REQUIRE(d->audio_index < d->n_mlines);
-	REQUIRE(d->te_pt >= -1 && d->te_pt <= 127);
-	REQUIRE(memchr(d->addr, 0, sizeof(d->addr)));
-	REQUIRE(d->port == 0 || d->addr[0]);
-	REQUIRE((unsigned)d->dir <= SDP_DIR_INACTIVE);
+	EXPECT(d->n_codecs <= SDP_MAX_CODECS);
+	EXPECT(d->n_crypto <= SDP_MAX_CRYPTO);
+	EXPECT(d->n_mlines >= 1 && d->n_mlines <= SDP_MAX_MLINES);
+	EXPECT(d->audio_index < d->n_mlines);
+	EXPECT(d->te_pt >= -1 && d->te_pt <= 127);
+	EXPECT(memchr(d->addr, 0, sizeof(d->addr)));
+	EXPECT(d->port == 0 || d->addr[0]);
+	EXPECT((unsigned)d->dir <= SDP_DIR_INACTIVE);
 	for (unsigned i = 0; i < d->n_codecs; i++) {
-		REQUIRE(d->codecs[i].pt <= 127 && d->codecs[i].rate > 0);
-		REQUIRE(d->codecs[i].channels >= 1);
-		REQUIRE(memchr(d->codecs[i].name, 0, sizeof(d->codecs[i].name)));
-		REQUIRE(memchr(d->codecs[i].fmtp, 0, sizeof(d->codecs[i].fmtp)));
-		REQUIRE(d->te_pt != d->codecs[i].pt);
+		EXPECT(d->codecs[i].pt <= 127 && d->codecs[i].rate > 0);
+		EXPECT(d->codecs[i].channels >= 1);
+		EXPECT(memchr(d->codecs[i].name, 0, sizeof(d->codecs[i].name)));
+		EXPECT(memchr(d->codecs[i].fmtp, 0, sizeof(d->codecs[i].fmtp)));
+		EXPECT(d->te_pt != d->codecs[i].pt);
 	}
 	if (d->has_video)
 		check_video_bounds(d);
@@ -86,60 +80,60 @@ static void check_bounds(const struct sdp_media_desc *d)
 
 static void same_crypto(const struct sdp_crypto *x, const struct sdp_crypto *y)
 {
-	REQUIRE(x->tag == y->tag && x->suite == y->suite && x->lifetime == y->lifetime);
-	REQUIRE(x->mki_len == y->mki_len && (!x->mki_len || x->mki == y->mki));
-	REQUIRE(memcmp(x->key, y->key, SDP_SRTP_KEY_LEN) == 0);
+	EXPECT(x->tag == y->tag && x->suite == y->suite && x->lifetime == y->lifetime);
+	EXPECT(x->mki_len == y->mki_len && (!x->mki_len || x->mki == y->mki));
+	EXPECT(memcmp(x->key, y->key, SDP_SRTP_KEY_LEN) == 0);
 }
 
 static void same_video(const struct sdp_video *a, const struct sdp_video *b)
 {
-	REQUIRE(strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->dir == b->dir);
-	REQUIRE(a->proto == b->proto && a->rtcp_port == b->rtcp_port);
-	REQUIRE(a->bw_as == b->bw_as && a->bw_tias == b->bw_tias && a->n_formats == b->n_formats);
+	EXPECT(strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->dir == b->dir);
+	EXPECT(a->proto == b->proto && a->rtcp_port == b->rtcp_port);
+	EXPECT(a->bw_as == b->bw_as && a->bw_tias == b->bw_tias && a->n_formats == b->n_formats);
 	for (unsigned i = 0; i < a->n_formats; i++) {
 		const struct sdp_video_format *x = &a->formats[i], *y = &b->formats[i];
 
-		REQUIRE(x->pt == y->pt && x->fb == y->fb && x->rate == y->rate);
-		REQUIRE(strcmp(x->name, y->name) == 0 && strcmp(x->fmtp, y->fmtp) == 0);
+		EXPECT(x->pt == y->pt && x->fb == y->fb && x->rate == y->rate);
+		EXPECT(strcmp(x->name, y->name) == 0 && strcmp(x->fmtp, y->fmtp) == 0);
 	}
 	if (!video_srtp(a))
 		return;
-	REQUIRE(a->n_crypto == b->n_crypto);
+	EXPECT(a->n_crypto == b->n_crypto);
 	for (unsigned i = 0; i < a->n_crypto; i++)
 		same_crypto(&a->crypto[i], &b->crypto[i]);
 }
 
 static void same_codec(const struct sdp_codec *a, const struct sdp_codec *b)
 {
-	REQUIRE(a->pt == b->pt && a->rate == b->rate && a->channels == b->channels);
-	REQUIRE(strcmp(a->name, b->name) == 0 && strcmp(a->fmtp, b->fmtp) == 0);
+	EXPECT(a->pt == b->pt && a->rate == b->rate && a->channels == b->channels);
+	EXPECT(strcmp(a->name, b->name) == 0 && strcmp(a->fmtp, b->fmtp) == 0);
 }
 
 static void same_desc(const struct sdp_media_desc *a, const struct sdp_media_desc *b)
 {
-	REQUIRE(strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->dir == b->dir);
-	REQUIRE(a->srtp == b->srtp && a->ptime == b->ptime && a->n_codecs == b->n_codecs);
+	EXPECT(strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->dir == b->dir);
+	EXPECT(a->srtp == b->srtp && a->ptime == b->ptime && a->n_codecs == b->n_codecs);
 	for (unsigned i = 0; i < a->n_codecs; i++)
 		same_codec(&a->codecs[i], &b->codecs[i]);
-	REQUIRE(a->te_pt == b->te_pt);
+	EXPECT(a->te_pt == b->te_pt);
 	if (a->te_pt >= 0)
-		REQUIRE(a->te_rate == b->te_rate && strcmp(a->te_fmtp, b->te_fmtp) == 0);
-	REQUIRE(a->n_mlines == b->n_mlines && a->audio_index == b->audio_index);
-	REQUIRE(a->has_video == b->has_video);
+		EXPECT(a->te_rate == b->te_rate && strcmp(a->te_fmtp, b->te_fmtp) == 0);
+	EXPECT(a->n_mlines == b->n_mlines && a->audio_index == b->audio_index);
+	EXPECT(a->has_video == b->has_video);
 	if (a->has_video) {
-		REQUIRE(a->video_index == b->video_index);
+		EXPECT(a->video_index == b->video_index);
 		same_video(&a->video, &b->video);
 	}
 	for (unsigned i = 0; i < a->n_mlines; i++) {
 		if (i == a->audio_index || (a->has_video && i == a->video_index))
 			continue;
-		REQUIRE(strcmp(a->mlines[i].media, b->mlines[i].media) == 0);
-		REQUIRE(strcmp(a->mlines[i].proto, b->mlines[i].proto) == 0);
-		REQUIRE(strcmp(a->mlines[i].fmt, b->mlines[i].fmt) == 0);
+		EXPECT(strcmp(a->mlines[i].media, b->mlines[i].media) == 0);
+		EXPECT(strcmp(a->mlines[i].proto, b->mlines[i].proto) == 0);
+		EXPECT(strcmp(a->mlines[i].fmt, b->mlines[i].fmt) == 0);
 	}
 	if (!a->srtp)
 		return;
-	REQUIRE(a->n_crypto == b->n_crypto);
+	EXPECT(a->n_crypto == b->n_crypto);
 	for (unsigned i = 0; i < a->n_crypto; i++)
 		same_crypto(&a->crypto[i], &b->crypto[i]);
 }
@@ -169,15 +163,15 @@ static void round_trip(const struct sdp_media_desc *parsed)
 	ret = sdp_build(&b, &d, "fuzz", d.sess_id, d.sess_version);
 	if (!d.addr[0] || (d.srtp && !n) || (d.n_codecs == 0 && d.te_pt < 0) ||
 	    (d.has_video && video_srtp(&d.video) && !d.video.n_crypto)) {
-		REQUIRE(ret == -EINVAL && buf_used(&b) == 0);
+		EXPECT(ret == -EINVAL && buf_used(&b) == 0);
 		buf_free(&b);
 		return;
 	}
-	REQUIRE(ret == 0);
-	REQUIRE(parse_buf(&b, &back, why, sizeof(why)) == 0);
+	EXPECT(ret == 0);
+	EXPECT(parse_buf(&b, &back, why, sizeof(why)) == 0);
 	same_desc(&d, &back);
-	REQUIRE(back.sess_id == d.sess_id && back.sess_version == d.sess_version);
-	REQUIRE(strcmp(back.origin_user, "fuzz") == 0);
+	EXPECT(back.sess_id == d.sess_id && back.sess_version == d.sess_version);
+	EXPECT(strcmp(back.origin_user, "fuzz") == 0);
 	buf_free(&b);
 }
 
@@ -202,41 +196,41 @@ static void offer_answer(const struct sdp_media_desc *offer)
 	ours.codecs[3] = codec_by_id(CODEC_PCMA);
 	ret = sdp_answer(offer, &ours, &local, &answer, &ch, why, sizeof(why));
 	if (ret < 0) {
-		REQUIRE(ret == -ENOTSUP && why[0]);
+		EXPECT(ret == -ENOTSUP && why[0]);
 		return;
 	}
-	REQUIRE(ch.codec && ch.pt <= 127);
-	REQUIRE(sdp_build(&b, &answer, "gw", 1, 1) == 0);
-	REQUIRE(parse_buf(&b, &back, why, sizeof(why)) == 0);
-	REQUIRE(sdp_process_answer(offer, &back, &ch2, why, sizeof(why)) == 0);
-	REQUIRE(ch2.codec == ch.codec && ch2.pt == ch.pt && ch2.recv_pt == ch.pt);
-	REQUIRE(ch2.te_pt == ch.te_pt && ch2.srtp == ch.srtp && ch2.dir == offer->dir);
+	EXPECT(ch.codec && ch.pt <= 127);
+	EXPECT(sdp_build(&b, &answer, "gw", 1, 1) == 0);
+	EXPECT(parse_buf(&b, &back, why, sizeof(why)) == 0);
+	EXPECT(sdp_process_answer(offer, &back, &ch2, why, sizeof(why)) == 0);
+	EXPECT(ch2.codec == ch.codec && ch2.pt == ch.pt && ch2.recv_pt == ch.pt);
+	EXPECT(ch2.te_pt == ch.te_pt && ch2.srtp == ch.srtp && ch2.dir == offer->dir);
 	if (ch.srtp) {
-		REQUIRE(ch2.crypto_tag == ch.crypto_tag && ch2.suite == ch.suite);
-		REQUIRE(memcmp(ch2.remote_key, our_key, SDP_SRTP_KEY_LEN) == 0);
+		EXPECT(ch2.crypto_tag == ch.crypto_tag && ch2.suite == ch.suite);
+		EXPECT(memcmp(ch2.remote_key, our_key, SDP_SRTP_KEY_LEN) == 0);
 	}
-	REQUIRE(ch.video.on == answer.has_video && ch2.video.on == ch.video.on);
-	REQUIRE(ch.video.on || ch.video.why[0]);
+	EXPECT(ch.video.on == answer.has_video && ch2.video.on == ch.video.on);
+	EXPECT(ch.video.on || ch.video.why[0]);
 	if (ch.video.on) {
-		REQUIRE(ch2.video.pt == ch.video.pt && ch2.video.recv_pt == ch.video.pt);
-		REQUIRE(ch2.video.fb == ch.video.fb && ch2.video.srtp == ch.video.srtp);
-		REQUIRE(ch2.video.dir == offer->video.dir && ch2.video.remote_port == 4002);
+		EXPECT(ch2.video.pt == ch.video.pt && ch2.video.recv_pt == ch.video.pt);
+		EXPECT(ch2.video.fb == ch.video.fb && ch2.video.srtp == ch.video.srtp);
+		EXPECT(ch2.video.dir == offer->video.dir && ch2.video.remote_port == 4002);
 		if (ch.video.srtp)
-			REQUIRE(memcmp(ch2.video.remote_key, our_vkey, SDP_SRTP_KEY_LEN) == 0);
+			EXPECT(memcmp(ch2.video.remote_key, our_vkey, SDP_SRTP_KEY_LEN) == 0);
 	}
 
 	/* hold re-offer of our answer */
 	buf_reset(&b);
 	answer.sess_id = 1;
 	answer.sess_version = 1;
-	REQUIRE(sdp_build_reoffer(&b, &answer, true, "gw") == 0);
-	REQUIRE(parse_buf(&b, &back, why, sizeof(why)) == 0);
-	REQUIRE(sdp_is_hold(&back) && back.sess_version == 2);
+	EXPECT(sdp_build_reoffer(&b, &answer, true, "gw") == 0);
+	EXPECT(parse_buf(&b, &back, why, sizeof(why)) == 0);
+	EXPECT(sdp_is_hold(&back) && back.sess_version == 2);
 	if (answer.has_video) /* a declined video is echoed with port 0 */
-		REQUIRE(back.has_video &&
-			(back.video.dir == SDP_DIR_SENDONLY || back.video.dir == SDP_DIR_INACTIVE));
+		EXPECT(back.has_video &&
+		       (back.video.dir == SDP_DIR_SENDONLY || back.video.dir == SDP_DIR_INACTIVE));
 	else
-		REQUIRE(!back.has_video || back.video.port == 0);
+		EXPECT(!back.has_video || back.video.port == 0);
 	buf_free(&b);
 }
 
@@ -248,10 +242,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ret = sdp_parse_desc((const char *)data, size, &d, why, sizeof(why));
 	if (ret < 0) {
-		REQUIRE(ret == -EBADMSG || ret == -E2BIG || ret == -ENOENT ||
-			ret == -EPROTONOSUPPORT);
-		REQUIRE(why[0] != '\0');
-		REQUIRE(d.n_codecs == 0 && d.te_pt == -1);
+		EXPECT(ret == -EBADMSG || ret == -E2BIG || ret == -ENOENT ||
+		       ret == -EPROTONOSUPPORT);
+		EXPECT(why[0] != '\0');
+		EXPECT(d.n_codecs == 0 && d.te_pt == -1);
 		return 0;
 	}
 	check_bounds(&d);

@@ -39,16 +39,10 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_parser.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_target.h"
 
 #define MAX_READ      2048
 #define MAX_FRAGMENTS 8
-
-#define REQUIRE(x)                                                                                 \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 struct stream {
 	const uint8_t *p;
@@ -59,14 +53,6 @@ struct stream {
 	msg_t *pending; /* the message waiting for more bytes (tport's tp_msg) */
 	bool closed;	/* too large or erroneous: no more reads */
 };
-
-static uint32_t next_rand(struct stream *s)
-{
-	s->rng ^= s->rng << 13;
-	s->rng ^= s->rng >> 17;
-	s->rng ^= s->rng << 5;
-	return s->rng;
-}
 
 static msg_t *new_msg(struct stream *s)
 {
@@ -89,17 +75,17 @@ static void deliver(msg_t *msg, bool guarded)
 	if (!sip || msg_get_flags(msg, MSG_FLG_ERROR | MSG_FLG_TOOLARGE))
 		return;
 	if (guarded && sip->sip_content_length)
-		REQUIRE(!sip->sip_payload ||
-			sip->sip_payload->pl_len <= (usize_t)SIP_GUARD_DEFAULT_MAX + 1);
+		EXPECT(!sip->sip_payload ||
+		       sip->sip_payload->pl_len <= (usize_t)SIP_GUARD_DEFAULT_MAX + 1);
 	if (!sip->sip_payload || !sip->sip_content_type || !sip->sip_content_type->c_type ||
 	    strcasecmp(sip->sip_content_type->c_type, "application/sdp") != 0)
 		return;
 	ret = sdp_parse_desc(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &d, why,
 			     sizeof(why));
 	if (ret < 0)
-		REQUIRE(why[0] != '\0');
+		EXPECT(why[0] != '\0');
 	else
-		REQUIRE(d.n_codecs <= SDP_MAX_CODECS && d.n_mlines <= SDP_MAX_MLINES);
+		EXPECT(d.n_codecs <= SDP_MAX_CODECS && d.n_mlines <= SDP_MAX_MLINES);
 }
 
 /* tport_parse(): extracts every complete message of the pending one and those after it. */
@@ -152,7 +138,7 @@ static void recv_bytes(struct stream *s, const uint8_t *bytes, size_t len)
 		memcpy(iov[i].mv_base, bytes + done, k);
 		done += k;
 	}
-	REQUIRE(done == len);
+	EXPECT(done == len);
 	msg_recv_commit(s->pending, len, 0);
 	parse(s, false);
 }
@@ -175,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.p = data + 2;
 	s.left = size - 2;
 	while (s.left > 0 && !s.closed) {
-		uint32_t r = next_rand(&s);
+		uint32_t r = fuzz_rand(&s.rng);
 		size_t n = (r & 7) == 0 ? s.left : 1 + (r >> 8) % MAX_READ;
 
 		if (n > s.left)

@@ -30,13 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define EXPECT(x)                                                                                  \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "fuzz_target.h"
 
 static const enum codec_id rtmp_ids[4] = {CODEC_SPEEX_WB, CODEC_PCMU, CODEC_PCMA, CODEC_SPEEX_WB};
 static const enum codec_id sip_ids[4] = {CODEC_PCMU, CODEC_PCMA, CODEC_SPEEX_WB, CODEC_SPEEX_NB};

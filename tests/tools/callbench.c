@@ -60,6 +60,7 @@
  * could not be made (TCP, handshake or connect refused; setup mode then does not run at all),
  * 2 on a usage error. Every wait is bounded by --timeout.
  */
+#include "parse_num.h"
 #include "proc_stat.h"
 #include "callbench.h"
 
@@ -142,17 +143,6 @@ static void usage(FILE *f)
 	    "               the measured period; -1 when it could not be read)\n"
 	    "Prints a RESULT key=value line, FAILURE lines and a summary. Exit 0: run completed;\n"
 	    "1: a connection could not be made; 2: usage error.\n");
-}
-
-static bool parse_double(const char *s, double *out)
-{
-	char *end;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno == 0 && *end == '\0' && isfinite(*out);
 }
 
 /* Parses "NAME=PID" into the next --pid slot. Returns 0 or -EINVAL. */

@@ -76,10 +76,8 @@
  *                                        Speex wideband, Enhanced RTMP Opus)
  */
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,16 +88,17 @@
 #include <librtmp/log.h>
 #include <librtmp/rtmp.h>
 
+#include "amf_line.h"
 #include "audio_mark.h"
 #include "g711.h"
+#include "parse_num.h"
 #include "rtmp_client_audio.h"
 
 #define MAX_INVOKES	16
 #define MAX_ARGS	32
 #define MAX_URL		8192
 #define BODY_MAX	65536
-#define LINE_MAX_LEN	16384
-#define PRINT_MAX_DEPTH 16
+#define PRINT_MAX_DEPTH 15   /* levels of nesting printed inside a value; deeper: "..." */
 #define CHAN_INVOKE	0x03 /* chunk streams: commands on message stream 0 */
 #define CHAN_AUDIO	0x04
 #define CHAN_STREAM	0x08 /* commands on a NetStream */
@@ -148,155 +147,21 @@ struct options {
 	const char *wav; /* --wav; NULL: none */
 };
 
-/* A growable-free line buffer: text is truncated (marked "...") rather than overflowed. */
-struct line {
-	char buf[LINE_MAX_LEN];
-	size_t len;
-	bool truncated;
+/* Replies as printed: numbers exact, ECMA arrays and dates tagged, no bound on the values. */
+static const struct amf_line_style print_style = {
+    .max_depth = PRINT_MAX_DEPTH,
+    .exact_numbers = true,
+    .tag_ecma = true,
+    .tag_dates = true,
 };
 
-static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void line_add(struct line *l, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	if (l->truncated)
-		return;
-	va_start(ap, fmt);
-	r = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
-	va_end(ap);
-	if (r < 0 || (size_t)r >= sizeof(l->buf) - l->len) {
-		l->truncated = true;
-		l->len = sizeof(l->buf) - 4;
-		memcpy(l->buf + l->len, "...", 4);
-		return;
-	}
-	l->len += (size_t)r;
-}
-
-static void line_add_string(struct line *l, const AVal *s)
-{
-	line_add(l, "\"");
-	for (int i = 0; i < s->av_len; i++) {
-		unsigned char c = (unsigned char)s->av_val[i];
-
-		if (c == '"' || c == '\\')
-			line_add(l, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			line_add(l, "\\x%02x", c);
-		else
-			line_add(l, "%c", c);
-	}
-	line_add(l, "\"");
-}
-
-static void line_add_number(struct line *l, double d)
-{
-	char text[64];
-
-	if (isfinite(d) && d == floor(d) && fabs(d) < 1e15) {
-		line_add(l, "%.0f", d);
-		return;
-	}
-	/* The shortest form that reads back as the same double. */
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
-		if (strtod(text, NULL) == d || prec == 17)
-			break;
-	}
-	line_add(l, "%s", text);
-}
-
-static void line_add_prop(struct line *l, AMFObjectProperty *p, int depth);
-
-static void line_add_list(struct line *l, AMFObject *o, bool named, const char *sep, int depth)
-{
-	for (int i = 0; i < o->o_num; i++) {
-		AMFObjectProperty *p = &o->o_props[i];
-
-		if (i)
-			line_add(l, "%s", sep);
-		if (named)
-			line_add(l, "%.*s:", p->p_name.av_len, p->p_name.av_val);
-		line_add_prop(l, p, depth + 1);
-	}
-}
-
-static void line_add_object(struct line *l, AMFObject *o, bool named, int depth)
-{
-	line_add_list(l, o, named, ",", depth);
-}
-
 /* Appends a command as `name txid arg...`: the name bare, values separated by spaces. */
-static void line_add_command(struct line *l, AMFObject *cmd)
+static void line_add_command(struct line *l, const AMFObject *cmd)
 {
-	AMFObject rest = {cmd->o_num - 1, cmd->o_props + 1};
-
 	if (cmd->o_num < 1)
 		return;
-	if (cmd->o_props[0].p_type == AMF_STRING)
-		line_add(l, "%.*s", cmd->o_props[0].p_vu.p_aval.av_len,
-			 cmd->o_props[0].p_vu.p_aval.av_val);
-	else
-		line_add_prop(l, &cmd->o_props[0], 0);
-	if (rest.o_num > 0) {
-		line_add(l, " ");
-		line_add_list(l, &rest, false, " ", 0);
-	}
-}
-
-/* Appends one AMF value in the compact notation documented at the top of the file. */
-static void line_add_prop(struct line *l, AMFObjectProperty *p, int depth)
-{
-	if (depth > PRINT_MAX_DEPTH) {
-		line_add(l, "...");
-		return;
-	}
-	switch (p->p_type) {
-	case AMF_NUMBER:
-		line_add_number(l, p->p_vu.p_number);
-		break;
-	case AMF_BOOLEAN:
-		line_add(l, "%s", p->p_vu.p_number != 0.0 ? "true" : "false");
-		break;
-	case AMF_STRING:
-	case AMF_LONG_STRING:
-	case AMF_XML_DOC:
-		line_add_string(l, &p->p_vu.p_aval);
-		break;
-	case AMF_NULL:
-		line_add(l, "null");
-		break;
-	case AMF_UNDEFINED:
-		line_add(l, "undefined");
-		break;
-	case AMF_OBJECT:
-	case AMF_AVMPLUS:
-		line_add(l, "{");
-		line_add_object(l, &p->p_vu.p_object, true, depth);
-		line_add(l, "}");
-		break;
-	case AMF_ECMA_ARRAY:
-		line_add(l, "ecma{");
-		line_add_object(l, &p->p_vu.p_object, true, depth);
-		line_add(l, "}");
-		break;
-	case AMF_STRICT_ARRAY:
-		line_add(l, "[");
-		line_add_object(l, &p->p_vu.p_object, false, depth);
-		line_add(l, "]");
-		break;
-	case AMF_DATE:
-		line_add(l, "date(");
-		line_add_number(l, p->p_vu.p_number);
-		line_add(l, ",%d)", p->p_UTCoffset);
-		break;
-	default:
-		line_add(l, "<type %d>", (int)p->p_type);
-		break;
-	}
+	line_add_amf(l, &cmd->o_props[0], false, &print_style, 0);
+	line_add_amf_args(l, cmd, 1, &print_style);
 }
 
 static double now_s(void)
@@ -316,17 +181,6 @@ static void usage(void)
 		"        [--expect-echo]]... [--expect-close] [--fp9] [--timeout SEC] [--verbose]\n"
 		"       [--play NAME [--wav FILE]] [--publish NAME [--publish-codec pcmu|opus]\n"
 		"        [--tone HZ] [--tone-dbfs L]] [--seconds SEC] [--slow-read PPM] URL\n");
-}
-
-static bool parse_double(const char *s, double *out)
-{
-	char *end;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno == 0 && *end == '\0';
 }
 
 /* Appends each space-separated token of @spec as " conn=TOKEN". Returns 0 or -ENOSPC. */
@@ -371,7 +225,7 @@ static int add_arg(struct txn *t, bool is_connect, enum arg_kind kind, const cha
 	a->text = text;
 	switch (kind) {
 	case ARG_NUM:
-		if (!parse_double(text, &a->num)) {
+		if (!parse_number(text, &a->num)) {
 			fprintf(stderr, "rtmp_client: bad number '%s'\n", text);
 			return -EINVAL;
 		}
@@ -432,7 +286,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (strcmp(a, "--conn-arg") == 0) {
 				r = add_conn_args(o, v);
 			} else if (strcmp(a, "--object-encoding") == 0) {
-				if (!parse_double(v, &o->object_encoding))
+				if (!parse_number(v, &o->object_encoding))
 					r = -EINVAL;
 			} else if (strcmp(a, "--invoke") == 0) {
 				if (o->ntxns > MAX_INVOKES) {
@@ -546,7 +400,7 @@ static char *encode_object(char *enc, char *end, const char *spec)
 		name.av_len = (int)(eq - p);
 		memcpy(val, eq + 1, n - (size_t)(eq - p) - 1);
 		val[n - (size_t)(eq - p) - 1] = '\0';
-		if (parse_double(val, &d)) {
+		if (parse_number(val, &d)) {
 			enc = AMF_EncodeNamedNumber(enc, end, &name, d);
 		} else if (strcmp(val, "true") == 0 || strcmp(val, "false") == 0) {
 			enc = AMF_EncodeNamedBoolean(enc, end, &name, val[0] == 't');
@@ -655,7 +509,7 @@ static int format_sent_args(const struct txn *t, struct line *l)
 	n = AMF_Decode(&obj, buf, (int)(enc - buf), FALSE);
 	if (n < 0)
 		return -EINVAL;
-	line_add_list(l, &obj, false, " ", 0);
+	line_add_amf_list(l, &obj, false, " ", &print_style, 0);
 	AMF_Reset(&obj);
 	return 0;
 }
@@ -666,7 +520,7 @@ static void format_reply_args(AMFObject *obj, struct line *l)
 	AMFObject rest = {obj->o_num > 2 ? obj->o_num - 2 : 0, obj->o_props + 2};
 
 	if (obj->o_num > 2)
-		line_add_list(l, &rest, false, " ", 0);
+		line_add_amf_list(l, &rest, false, " ", &print_style, 0);
 }
 
 /* True when some object-valued element of @obj has a string property code == @code. */

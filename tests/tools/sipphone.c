@@ -76,132 +76,15 @@
  */
 #include "sipphone.h"
 
+#include "amf_line.h"
+
 /* ---- values, lines --------------------------------------------------------------------------- */
 
-static void line_reset(struct line *l)
-{
-	l->len = 0;
-	l->truncated = false;
-	l->buf[0] = '\0';
-}
-
-static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void line_add(struct line *l, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (l->truncated)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(l->buf) - l->len) {
-		l->truncated = true;
-		l->len = sizeof(l->buf) - 4;
-		memcpy(l->buf + l->len, "...", 4);
-		return;
-	}
-	l->len += (size_t)n;
-}
-
-/* Appends @len bytes of @s, in quotes with escapes when @quote, else as they are (controls
- * still escaped so a line stays one line). */
-static void line_add_text(struct line *l, const char *s, size_t len, bool quote)
-{
-	if (quote)
-		line_add(l, "\"");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (quote && (c == '"' || c == '\\'))
-			line_add(l, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			line_add(l, "\\x%02x", c);
-		else
-			line_add(l, "%c", c);
-	}
-	if (quote)
-		line_add(l, "\"");
-}
-
-static void line_add_value(struct line *l, const AMFObjectProperty *p, bool quote, int depth);
-
-static void line_add_members(struct line *l, const AMFObject *o, bool named, int depth)
-{
-	for (int i = 0; i < o->o_num; i++) {
-		const AMFObjectProperty *m = &o->o_props[i];
-
-		if (i)
-			line_add(l, ",");
-		if (i >= PRINT_MAX_ARGS) {
-			line_add(l, "...");
-			break;
-		}
-		if (named) {
-			line_add_text(l, m->p_name.av_val, (size_t)m->p_name.av_len, false);
-			line_add(l, ":");
-		}
-		line_add_value(l, m, true, depth + 1);
-	}
-}
-
-/* Appends one AMF value; top-level strings are quoted when @quote (nested ones always are). */
-static void line_add_value(struct line *l, const AMFObjectProperty *p, bool quote, int depth)
-{
-	if (depth > PRINT_MAX_DEPTH) {
-		line_add(l, "...");
-		return;
-	}
-	switch (p->p_type) {
-	case AMF_NUMBER:
-	case AMF_DATE:
-		line_add(l, "%g", p->p_vu.p_number);
-		break;
-	case AMF_BOOLEAN:
-		line_add(l, "%s", p->p_vu.p_number != 0.0 ? "true" : "false");
-		break;
-	case AMF_STRING:
-	case AMF_LONG_STRING:
-	case AMF_XML_DOC:
-		line_add_text(l, p->p_vu.p_aval.av_val, (size_t)p->p_vu.p_aval.av_len, quote);
-		break;
-	case AMF_NULL:
-		line_add(l, "null");
-		break;
-	case AMF_UNDEFINED:
-		line_add(l, "undefined");
-		break;
-	case AMF_OBJECT:
-	case AMF_ECMA_ARRAY:
-		line_add(l, "{");
-		line_add_members(l, &p->p_vu.p_object, true, depth);
-		line_add(l, "}");
-		break;
-	case AMF_STRICT_ARRAY:
-		line_add(l, "[");
-		line_add_members(l, &p->p_vu.p_object, false, depth);
-		line_add(l, "]");
-		break;
-	default:
-		line_add(l, "<type %d>", (int)p->p_type);
-		break;
-	}
-}
-
-/* Appends the values @from.. of @o, each after a space. */
-static void line_add_args(struct line *l, const AMFObject *o, int from)
-{
-	for (int i = from; i < o->o_num; i++) {
-		if (i - from >= PRINT_MAX_ARGS) {
-			line_add(l, " ...");
-			break;
-		}
-		line_add(l, " ");
-		line_add_value(l, &o->o_props[i], true, 0);
-	}
-}
+/* Events and replies as printed: numbers and dates %g, ECMA arrays as objects, bounded lists. */
+static const struct amf_line_style print_style = {
+    .max_depth = PRINT_MAX_DEPTH,
+    .max_items = PRINT_MAX_ARGS,
+};
 
 static bool aval_is(const AVal *a, const char *s)
 {
@@ -461,7 +344,7 @@ static void store_event(struct phone *ph, const AMFObject *o, uint32_t stream)
 		static struct line l;
 
 		line_reset(&l);
-		line_add_value(&l, &o->o_props[i], false, 0);
+		line_add_amf(&l, &o->o_props[i], false, &print_style, 0);
 		e->args[e->nargs] = strndup(l.buf, EVENT_ARG_MAX);
 		if (!e->args[e->nargs])
 			break;
@@ -491,7 +374,7 @@ static void handle_reply(struct phone *ph, const AMFObject *o, bool is_result, d
 	line_reset(&l);
 	if (is_result) {
 		line_add(&l, "result %s %d", rp->method, rp->txid);
-		line_add_args(&l, o, 2);
+		line_add_amf_args(&l, o, 2, &print_style);
 	} else {
 		line_add(&l, "error %s %d ", rp->method, rp->txid);
 		line_add_text(&l, rp->desc, strlen(rp->desc), true);
@@ -531,7 +414,7 @@ static void handle_command(struct phone *ph, const RTMPPacket *pkt)
 	if (is_data) {
 		line_add(&l, "data ");
 		line_add_text(&l, name->av_val, (size_t)name->av_len, false);
-		line_add_args(&l, &o, 1);
+		line_add_amf_args(&l, &o, 1, &print_style);
 		printf("%s\n", l.buf);
 	} else {
 		if (o.o_num > 1 && o.o_props[1].p_type == AMF_NUMBER)
@@ -541,7 +424,7 @@ static void handle_command(struct phone *ph, const RTMPPacket *pkt)
 		} else {
 			line_add(&l, "event ");
 			line_add_text(&l, name->av_val, (size_t)name->av_len, false);
-			line_add_args(&l, &o, 3);
+			line_add_amf_args(&l, &o, 3, &print_style);
 			printf("%s\n", l.buf);
 			store_event(ph, &o, (uint32_t)pkt->m_nInfoField2);
 		}

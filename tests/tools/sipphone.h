@@ -32,9 +32,8 @@
 #define MAX_ARGS	32
 #define BODY_MAX	65536	   /* our own messages */
 #define RECV_BODY_MAX	(1u << 20) /* larger incoming messages are dropped */
-#define LINE_MAX_LEN	16384
-#define PRINT_MAX_DEPTH 8
-#define PRINT_MAX_ARGS	32
+#define PRINT_MAX_DEPTH 8	   /* levels of nesting printed inside a value; deeper: "..." */
+#define PRINT_MAX_ARGS	32	   /* values printed of one argument list, object or array */
 #define MAX_EVENTS	1024
 #define EVENT_NAME_MAX	64
 #define EVENT_MAX_ARGS	16
@@ -65,13 +64,6 @@ struct val {
 	const char *str;
 	double num;
 	bool flag;
-};
-
-/* A bounded output line: text is cut (marked "...") rather than overflowed. */
-struct line {
-	char buf[LINE_MAX_LEN];
-	size_t len;
-	bool truncated;
 };
 
 /* ---- codecs ---------------------------------------------------------------------------------- */

@@ -4,18 +4,9 @@
  */
 #include "sipphone.h"
 
+#include "parse_num.h"
+
 /* ---- script ---------------------------------------------------------------------------------- */
-
-static bool parse_double(const char *s, double *out)
-{
-	char *end;
-
-	if (!s || !*s)
-		return false;
-	errno = 0;
-	*out = strtod(s, &end);
-	return errno == 0 && *end == '\0' && isfinite(*out);
-}
 
 bool parse_seconds(const char *s, double *out, bool zero_ok)
 {

@@ -28,6 +28,7 @@
  * expects, 1 otherwise, 2 on bad usage, 3 on timeout.
  */
 #include "evloop_su.h"
+#include "free_port.h"
 #include "log.h"
 #include "sip_ua.h"
 
@@ -409,30 +410,6 @@ static void on_dtmf(struct sip_call *call, char digit, unsigned duration_ms, voi
 
 /* ---- main ---- */
 
-/* A port on @ip free for both UDP and TCP right now (0 if none was found). */
-static unsigned free_port(const char *ip)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		socklen_t len = sizeof(sa);
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-		unsigned port = 0;
-
-		inet_pton(AF_INET, ip, &sa.sin_addr);
-		if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			port = ntohs(sa.sin_port);
-		if (u >= 0)
-			close(u);
-		if (t >= 0)
-			close(t);
-		if (port)
-			return port;
-	}
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	if (argc < 2)
@@ -547,7 +524,7 @@ int main(int argc, char **argv)
 	lvl = log_level_parse(p.o.log);
 	log_init("sipua_probe", lvl < 0 ? LOG_LVL_WARN : (enum log_level)lvl);
 	if (!p.o.port)
-		p.o.port = free_port(p.o.bind);
+		p.o.port = free_port_on(p.o.bind);
 	cfg.bind_ip = p.o.bind;
 	cfg.port = (uint16_t)p.o.port;
 	cfg.advertise_ip = p.o.advertise;

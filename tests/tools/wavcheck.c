@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse_num.h"
+
 #define WAV_MAX_FILE	 (512u * 1024u * 1024u) /* refuse anything larger: tests record seconds */
 #define WAV_MAX_CHANNELS 8u
 #define WAV_MIN_RATE	 1000u
@@ -433,11 +435,7 @@ static void usage(FILE *out)
 
 static bool parse_num(const char *opt, const char *s, double *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	if (errno || end == s || *end != '\0' || !isfinite(*out)) {
+	if (!parse_double(s, out)) {
 		fprintf(stderr, "wavcheck: %s needs a number, got '%s'\n", opt, s);
 		return false;
 	}

@@ -21,6 +21,8 @@
 #include "evloop.h"
 #include "redis.h"
 
+#include "../tools/free_port.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -45,19 +47,12 @@ static inline uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* A TCP port free on 127.0.0.1 now, or -1. */
+/* A port free on 127.0.0.1 now, or -1. */
 static inline int free_port(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	unsigned port = free_port_on("127.0.0.1");
 
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	return port ? (int)port : -1;
 }
 
 /* True when something accepts TCP connections on 127.0.0.1:@port. */

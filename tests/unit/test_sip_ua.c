@@ -7,6 +7,8 @@
 #include "log.h"
 #include "sip_ua.h"
 
+#include "../tools/free_port.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,30 +48,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A loopback port free for both UDP and TCP right now. */
-static unsigned free_port(void)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-		unsigned port = 0;
-
-		if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			port = ntohs(sa.sin_port);
-		if (u >= 0)
-			close(u);
-		if (t >= 0)
-			close(t);
-		if (port)
-			return port;
-	}
-	return 0;
 }
 
 static void note(struct side *s, const char *what)
@@ -232,11 +210,11 @@ static int pair_start(struct pair *p)
 	p->b.name = "b";
 	/* Other tests may take a port between the probe and the bind: try a few. */
 	for (int i = 0; i < 5 && !p->a.ua; i++) {
-		cfg.port = (uint16_t)free_port();
+		cfg.port = (uint16_t)free_port_on("127.0.0.1");
 		p->a.ua = sip_ua_new(p->loop, &cfg, &cb);
 	}
 	for (int i = 0; i < 5 && !p->b.ua; i++) {
-		p->b_port = free_port();
+		p->b_port = free_port_on("127.0.0.1");
 		cfg.port = (uint16_t)p->b_port;
 		p->b.ua = sip_ua_new(p->loop, &cfg, &cb);
 	}
