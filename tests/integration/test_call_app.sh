@@ -61,9 +61,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW="$T_MW"
-for cmd in ffmpeg sipp redis-cli python3 openssl; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip call "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools call ffmpeg sipp redis-cli python3 openssl
 for bin in "$MW" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail call_setup "$bin not built"; finish; }
 done

@@ -40,9 +40,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW="$T_MW"
-for cmd in ffmpeg sipp redis-cli python3; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip bridge "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools bridge ffmpeg sipp redis-cli python3
 for bin in "$MW" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail bridge_setup "$bin not built"; finish; }
 done

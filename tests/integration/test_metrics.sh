@@ -26,9 +26,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW="$T_MW"
-for cmd in curl ffmpeg python3 redis-server; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip metrics "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools metrics curl ffmpeg python3 redis-server
 [[ -x $MW ]] || { fail metrics_setup "$MW not built"; finish; }
 
 # http PORT PATH [curl options]: prints "<status> <body>" (status 000 when nothing answers).

@@ -29,9 +29,7 @@
 MW="$T_MW"
 PHONE="$BUILD/tools/sipphone"
 SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
-for cmd in sipp redis-cli python3; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip orphans "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools orphans sipp redis-cli python3
 for bin in "$MW" "$PHONE" "$BUILD/signaler"; do
 	[[ -x $bin ]] || { fail orphan_setup "$bin not built"; finish; }
 done

@@ -20,9 +20,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WAVCHECK="$BUILD/tools/wavcheck"
-for cmd in ffmpeg ffprobe sipp redis-server python3; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip readme "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools readme ffmpeg ffprobe sipp redis-server python3
 for bin in "$BUILD/signaler" "$BUILD/mediaworker" "$BUILD/tools/sipphone" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail readme_setup "$bin not built"; finish; }
 done

@@ -25,9 +25,7 @@
 
 RUN_SH="$T_ROOT/scripts/run.sh"
 RELAYCTL="$BUILD/relayctl"
-for cmd in redis-server redis-cli; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip run "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools run redis-server redis-cli
 for bin in "$BUILD/signaler" "$BUILD/mediaworker" "$RELAYCTL"; do
 	[[ -x $bin ]] || { fail run_setup "$bin not built"; finish; }
 done

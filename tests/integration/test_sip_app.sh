@@ -49,9 +49,7 @@
 MW="$T_MW"
 PHONE="$BUILD/tools/sipphone"
 SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
-for cmd in sipp redis-cli python3; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip sip_app "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools sip_app sipp redis-cli python3
 for bin in "$MW" "$WAVCHECK" "$PHONE"; do
 	[[ -x $bin ]] || { fail sip_setup "$bin not built"; finish; }
 done

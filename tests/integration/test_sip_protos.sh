@@ -26,9 +26,7 @@
 
 MW="$T_MW"
 PROTOS="$(dirname "${BASH_SOURCE[0]}")/../tools/sip_protos.py"
-for cmd in ffmpeg sipp python3 curl; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip protos "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools protos ffmpeg sipp python3 curl
 for bin in "$MW" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail protos_setup "$bin not built"; finish; }
 done

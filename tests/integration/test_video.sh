@@ -32,9 +32,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/baresip.sh"
 
 MW="$T_MW"
-for cmd in ffmpeg ffprobe sipp redis-cli python3; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip video "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools video ffmpeg ffprobe sipp redis-cli python3
 for bin in "$MW" "$WAVCHECK"; do
 	[[ -x $bin ]] || { fail video_setup "$bin not built"; finish; }
 done

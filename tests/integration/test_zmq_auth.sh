@@ -31,9 +31,7 @@ PROBE="$BUILD/tools/zprobe"
 PHONE="$BUILD/tools/sipphone"
 RELAYCTL="$BUILD/relayctl"
 SIPP_DIR="$(dirname "${BASH_SOURCE[0]}")/sipp"
-for cmd in sipp redis-cli python3 curl ffmpeg; do
-	command -v "$cmd" >/dev/null 2>&1 || { skip zmq_auth "$cmd not installed (scripts/deps.sh install)"; finish; }
-done
+need_tools zmq_auth sipp redis-cli python3 curl ffmpeg
 for bin in "$PROBE" "$PHONE" "$RELAYCTL" "$WAVCHECK" "$BUILD/mediaworker" "$BUILD/signaler"; do
 	[[ -x $bin ]] || { fail zmq_auth_setup "$bin not built"; finish; }
 done
